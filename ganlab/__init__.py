@@ -1,0 +1,22 @@
+"""ganlab: GAN experiments from TOML recipes, built from a registry of plugin components.
+
+The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the registry
+types, the ``param`` field helper for config dataclasses, and the component protocols.
+"""
+
+__version__ = "0.1.0"
+
+from .config import param  # noqa: E402
+from .errors import ConfigError, DataError, GanlabError  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .protocols import (  # noqa: E402
+    BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
+    OptimizerFactory, ReportSection,
+)
+from .registry import KINDS, Registrar, Registry  # noqa: E402
+
+__all__ = [
+    "__version__", "hookimpl", "param", "Registry", "Registrar", "KINDS", "BuildContext", "Generator",
+    "Discriminator", "Loss", "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook",
+    "ReportSection", "GanlabError", "ConfigError", "DataError",
+]

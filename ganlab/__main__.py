@@ -1,0 +1,5 @@
+"""``python -m ganlab`` is the ``ganlab`` command (what ``torchrun -m ganlab`` runs)."""
+
+from .cli import main
+
+main()

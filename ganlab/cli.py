@@ -1,0 +1,136 @@
+"""The ``ganlab`` command. User errors become one short message and a documented exit code.
+
+Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mode), 5 run directory,
+6 checkpoint, 7 diverged, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING as _MISSING
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import GanlabError
+from .plugins import Plugins, load_plugins
+from .registry import KINDS
+
+
+class GanlabGroup(click.Group):
+    """Turns every GanlabError raised by a command into a clean message and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GanlabError as e:
+            click.echo(f"ganlab: error: {e}", err=True)
+            ctx.exit(e.exit_code)
+
+
+def _plugins() -> Plugins:
+    plugins = load_plugins()
+    for failure in plugins.failures:
+        click.echo(f"ganlab: warning: {failure.message()}", err=True)
+    return plugins
+
+
+override_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                               help="Override a recipe key; VALUE is read as TOML (repeatable).")
+
+
+@click.group(cls=GanlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ganlab")
+def main() -> None:
+    """GAN experiments from TOML recipes."""
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@override_option
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Folder that receives the run directory.")
+@click.option("--name", default=None, help="Run name prefix (default: experiment.name).")
+@click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
+def run(recipe: Path, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool) -> None:
+    """Train the recipe RECIPE; prints the run directory as the last line."""
+    from .engine import run_recipe
+    from .recipe import load_recipe
+
+    plugins = _plugins()
+    resolved = load_recipe(recipe, plugins.registry, list(overrides))
+    run_dir = run_recipe(resolved, plugins, out, name, progress=not no_progress)
+    click.echo(str(run_dir.path))
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@override_option
+def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
+    """Resolve and build RECIPE, print what it resolves to; trains nothing."""
+    from .engine import build
+    from .recipe import load_recipe
+
+    plugins = _plugins()
+    resolved = load_recipe(recipe, plugins.registry, list(overrides))
+    built = build(resolved)
+    click.echo(resolved.to_toml())
+    n_g = sum(p.numel() for p in built.generator.parameters())
+    n_d = sum(p.numel() for p in built.discriminator.parameters())
+    click.echo(f"# data: {len(built.dataset)} images of {built.dataset.channels}x{built.dataset.image_size}"
+               f"x{built.dataset.image_size}")
+    click.echo(f"# generator: {n_g:,} parameters; discriminator: {n_d:,} parameters; device: {built.device}")
+    click.echo(f"{recipe}: ok")
+
+
+def _plugin_label(plugins: Plugins, name: str) -> str:
+    info = next((p for p in plugins.infos if p.name == name), None)
+    if info is None or info.builtin:
+        return f"{name} (built-in)"
+    return f"{info.distribution or name} {info.version or ''}".strip()
+
+
+@main.command("list")
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+def list_components(kind: str | None) -> None:
+    """List components (of KIND), the plugin that gives each, and their config fields."""
+    plugins = _plugins()
+    registry = plugins.registry
+    for k in ([kind] if kind else KINDS):
+        click.secho(f"{k}", bold=True)
+        entries = list(registry.entries(k))
+        if not entries:
+            click.echo("  (none)")
+        for entry in entries:
+            click.echo(f"  {entry.name}  [{_plugin_label(plugins, entry.plugin)}]")
+            if entry.help:
+                click.echo(f"      {entry.help}")
+            for f in entry.fields():
+                default = "required" if f.default is _MISSING else f"= {f.default!r}"
+                click.echo(f"      {f.name}: {f.type} {default}" + (f"  -- {f.help}" if f.help else ""))
+        click.echo()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins(as_json: bool) -> None:
+    """Installed plugins: version, hooks and the components each provides."""
+    loaded = _plugins()
+    rows = []
+    for info in loaded.infos:
+        components = [f"{e.kind}:{e.name}" for e in loaded.registry.entries() if e.plugin == info.name]
+        rows.append({"name": info.name, "distribution": info.distribution, "version": info.version,
+                     "builtin": info.builtin, "hooks": list(info.hooks), "components": components})
+    failures = [{"name": f.plugin, "stage": f.stage, "error": f.error} for f in loaded.failures]
+    if as_json:
+        click.echo(json.dumps({"plugins": rows, "failures": failures}, indent=2))
+        return
+    for row in rows:
+        label = "built-in" if row["builtin"] else f"{row['distribution'] or ''} {row['version'] or ''}".strip()
+        click.secho(f"{row['name']}  ({label})", bold=True)
+        click.echo(f"  hooks: {', '.join(row['hooks']) or '-'}")
+        click.echo(f"  components: {', '.join(row['components']) or '-'}")
+    for f in failures:
+        click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")

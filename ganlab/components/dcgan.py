@@ -1,0 +1,95 @@
+"""DCGAN generator and discriminator (Radford et al. 2016), for any power-of-two image size >= 16.
+
+The classic 64x64 networks are the ``image_size = 64`` case: the generator goes 1 -> 4 -> 8 -> 16 -> 32
+-> 64 with widths 8f, 4f, 2f, f; the discriminator mirrors it. Other sizes add or remove middle blocks,
+so 32x32 recipes (and 128) use the same code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from ..config import param
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from ..protocols import BuildContext
+
+
+def _depth(image_size: int) -> int:
+    """Number of 2x resolution steps between 4x4 and ``image_size``."""
+    log = math.log2(image_size) if image_size > 0 else 0
+    if image_size < 16 or log != int(log):
+        raise ConfigError("image_size", f"DCGAN makes power-of-two images of at least 16 pixels "
+                                        f"(16, 32, 64, 128, ...), not {image_size}; change data.image_size")
+    return int(log) - 2
+
+
+@dataclasses.dataclass
+class GeneratorConfig:
+    latent_dim: int = param(100, "size of the latent vector z (100 and 128 are common)", min=1)
+    features: int = param(64, "width of the last hidden layer; earlier layers are 2x, 4x, 8x wider", min=1)
+
+
+class DCGANGenerator(nn.Module):
+    """z -> transposed convolutions with batch norm and ReLU -> Tanh."""
+
+    def __init__(self, latent_dim: int, features: int, image_size: int, channels: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        depth = _depth(image_size)
+        width = features * 2 ** (depth - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
+                                   nn.BatchNorm2d(width), nn.ReLU(True)]
+        for _ in range(depth - 1):
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+
+
+@dataclasses.dataclass
+class DiscriminatorConfig:
+    features: int = param(64, "width of the first layer; later layers are 2x, 4x, 8x wider", min=1)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Strided convolutions, LeakyReLU(0.2), batch norm on inner layers, no pooling, one logit per image."""
+
+    def __init__(self, features: int, image_size: int, channels: int):
+        super().__init__()
+        depth = _depth(image_size)
+        width = features
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+            width *= 2
+        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images).flatten()
+
+
+def build_generator(config: GeneratorConfig, context: BuildContext) -> DCGANGenerator:
+    return DCGANGenerator(config.latent_dim, config.features, context.image_size, context.channels)
+
+
+def build_discriminator(config: DiscriminatorConfig, context: BuildContext) -> DCGANDiscriminator:
+    return DCGANDiscriminator(config.features, context.image_size, context.channels)
+
+
+@hookimpl
+def ganlab_register(registry):
+    registry.add("generator", "dcgan", build_generator, GeneratorConfig,
+                 help="DCGAN generator: transposed convs + batch norm + ReLU, Tanh output")
+    registry.add("discriminator", "dcgan", build_discriminator, DiscriminatorConfig,
+                 help="DCGAN discriminator: strided convs + LeakyReLU(0.2), batch norm inside, one logit")

@@ -1,0 +1,70 @@
+"""BCE losses on logits: the non-saturating DCGAN loss and the original minimax loss.
+
+Both work on raw logits through ``softplus`` (BCE-with-logits written out): numerically stable for any
+logit and safe under autocast, unlike ``BCELoss`` on sigmoid outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ..config import param
+from ..hookspecs import hookimpl
+from ..protocols import BuildContext
+
+
+@dataclasses.dataclass
+class BCEConfig:
+    real_label: float = param(1.0, "target for real images; 0.9 is one-sided label smoothing, 1.0 is off",
+                              min=0.0, max=1.0)
+
+
+def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float) -> torch.Tensor:
+    real_targets = torch.full_like(real_logits, real_label)
+    return (F.binary_cross_entropy_with_logits(real_logits, real_targets)
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+@dataclasses.dataclass(frozen=True)
+class NonSaturatingBCE:
+    """G maximises log D(G(z)) (the DCGAN paper's practical choice: strong gradients early on)."""
+
+    real_label: float = 1.0
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return discriminator_bce(real_logits, fake_logits, self.real_label)
+
+    def generator_loss(self, fake_logits):
+        return F.softplus(-fake_logits).mean()          # = BCE(fake_logits, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class MinimaxBCE:
+    """G minimises log(1 - D(G(z))), as in Goodfellow et al. 2014; saturates when D wins early."""
+
+    real_label: float = 1.0
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return discriminator_bce(real_logits, fake_logits, self.real_label)
+
+    def generator_loss(self, fake_logits):
+        return -F.softplus(fake_logits).mean()          # = log(1 - sigmoid(l)) averaged
+
+
+def build_bce(config: BCEConfig, context: BuildContext) -> NonSaturatingBCE:
+    return NonSaturatingBCE(config.real_label)
+
+
+def build_minimax(config: BCEConfig, context: BuildContext) -> MinimaxBCE:
+    return MinimaxBCE(config.real_label)
+
+
+@hookimpl
+def ganlab_register(registry):
+    registry.add("loss", "bce", build_bce, BCEConfig,
+                 help="non-saturating BCE on logits, optional one-sided label smoothing")
+    registry.add("loss", "bce-minimax", build_minimax, BCEConfig,
+                 help="original minimax BCE: G minimises log(1 - D(G(z)))")

@@ -1,0 +1,181 @@
+"""Config dataclasses: how a component declares its settings, and how TOML values become them.
+
+A component's settings are a plain dataclass whose fields are declared with :func:`param`, which keeps the
+one-line help (shown by ``ganlab list``) and optional bounds next to the default. :func:`build_config`
+checks a TOML table against such a dataclass and collects *every* problem instead of stopping at the
+first, so a user fixes a recipe in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, Literal, Union
+
+_MISSING = dataclasses.MISSING
+
+
+def param(default: Any = _MISSING, help: str = "", *, min: float | None = None,
+          max: float | None = None) -> Any:
+    """Declare a config field with its one-line help and optional inclusive bounds.
+
+    Mutable defaults (lists) are copied per instance, so a recipe can never mutate a shared default.
+    """
+    metadata = {"help": help, "min": min, "max": max}
+    if isinstance(default, (list, dict)):
+        frozen = default
+        return dataclasses.field(default_factory=lambda: type(frozen)(frozen), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    """What ``ganlab list`` shows about one config field."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+
+
+def describe_fields(config_cls: type) -> list[FieldInfo]:
+    hints = typing.get_type_hints(config_cls)
+    infos = []
+    for f in dataclasses.fields(config_cls):
+        if f.default is not _MISSING:
+            default = f.default
+        elif f.default_factory is not _MISSING:
+            default = f.default_factory()
+        else:
+            default = _MISSING
+        infos.append(FieldInfo(f.name, type_name(hints[f.name]), default, f.metadata.get("help", "")))
+    return infos
+
+
+def type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(a) for a in typing.get_args(hint))
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return f"list[{type_name(args[0])}]" if args else "list"
+    if hint is type(None):
+        return "none"
+    return getattr(hint, "__name__", str(hint))
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Return ``value`` as ``hint`` or raise _Invalid with a message naming ``where``.
+
+    TOML has no tuples and no None, so lists become tuples where the field is a tuple, and an integer is
+    accepted for a float field (``lr = 1`` is fine); a bool is never accepted as a number.
+    """
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value in choices and type(value) is type(choices[0]):
+            return value
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=3)
+        hint_text = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        raise _Invalid(f"{where}: {value!r} is not one of {', '.join(repr(c) for c in choices)}{hint_text}")
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arm in typing.get_args(hint):
+            if arm is type(None):
+                continue
+            try:
+                return _coerce(value, arm, where)
+            except _Invalid as e:
+                errors.append(str(e))
+        raise _Invalid(f"{where}: expected {type_name(hint)}, got {_describe(value)}")
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise _Invalid(f"{where}: expected {type_name(hint)}, got {_describe(value)}")
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise _Invalid(f"{where}: expected a list of {len(args)} values, got {len(value)}")
+            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint in (bool, str):
+        if isinstance(value, hint):
+            return value
+    elif dataclasses.is_dataclass(hint) or isinstance(value, hint):
+        return value
+    raise _Invalid(f"{where}: expected {type_name(hint)}, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+    return f"{kind} ({value!r})" if not isinstance(value, dict) else kind
+
+
+def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple[Any, list[str]]:
+    """Check ``table`` against ``config_cls``; return (instance or None, problems as 'section.key: ...').
+
+    Unknown keys come with the closest field names, missing required fields are named, bounds from
+    :func:`param` are enforced, and a ``ValueError`` raised by the dataclass's ``__post_init__`` is
+    reported against the section.
+    """
+    hints = typing.get_type_hints(config_cls)
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{section}.{key}" if section else key
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=3)
+            suggestion = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            known = f"; known keys: {', '.join(fields)}" if fields and not close else ""
+            problems.append(f"{where}: unknown key{suggestion}{known}")
+            continue
+        try:
+            coerced = _coerce(value, hints[key], where)
+        except _Invalid as e:
+            problems.append(str(e))
+            continue
+        meta = fields[key].metadata
+        for bound, ok in (("min", lambda v, b: v >= b), ("max", lambda v, b: v <= b)):
+            limit = meta.get(bound)
+            if limit is not None and isinstance(coerced, (int, float)) and not ok(coerced, limit):
+                word = "at least" if bound == "min" else "at most"
+                problems.append(f"{where}: must be {word} {limit}, got {coerced!r}")
+        values[key] = coerced
+    for name, f in fields.items():
+        if name not in values and f.default is _MISSING and f.default_factory is _MISSING:
+            if not any(p.startswith(f"{section}.{name}:") for p in problems):
+                problems.append(f"{section}.{name}: required key is missing")
+    if problems:
+        return None, problems
+    try:
+        return config_cls(**values), []
+    except ValueError as e:
+        return None, [f"{section}: {e}"]
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as TOML-ready values (tuples become lists)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}

@@ -1,0 +1,133 @@
+"""Make the plugin manager: built-in plugins first, then every entry point of group ``ganlab``.
+
+A broken third-party plugin (fails to import, its hook raises, it registers a duplicate name) is
+reported by name and skipped so the rest of ganlab keeps working; ``GANLAB_STRICT_PLUGINS=1`` turns the
+first such failure into an error. ``GANLAB_DISABLE_PLUGINS=a,b`` skips the named plugins and
+``GANLAB_TRACE_PLUGINS=1`` prints every hook call to standard error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import os
+import sys
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+from .registry import Registry
+
+ENTRY_POINT_GROUP = "ganlab"
+
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "ganlab.components.dcgan",
+    "ganlab.components.losses",
+    "ganlab.components.optimizers",
+    "ganlab.components.inits",
+    "ganlab.data.synthetic",
+    "ganlab.data.folder",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginFailure:
+    plugin: str
+    stage: str          # "import" or "register"
+    error: str
+
+    def message(self) -> str:
+        return f"plugin {self.plugin!r} failed to {self.stage}: {self.error} (skipped)"
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    version: str | None
+    distribution: str | None
+    builtin: bool
+    hooks: tuple[str, ...]
+
+
+@dataclasses.dataclass
+class Plugins:
+    """The loaded plugin manager, the registry it filled, and what went wrong on the way."""
+
+    manager: pluggy.PluginManager
+    registry: Registry
+    failures: list[PluginFailure]
+    infos: list[PluginInfo]
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _disabled() -> set[str]:
+    return {n.strip() for n in os.environ.get("GANLAB_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+
+def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = True,
+                 strict: bool | None = None) -> Plugins:
+    """Build a fresh plugin manager and registry.
+
+    ``extra`` are (name, plugin object) pairs registered after the built-ins, the way a test registers a
+    plugin without installing it. ``strict`` defaults to the ``GANLAB_STRICT_PLUGINS`` variable.
+    """
+    strict = _env_flag("GANLAB_STRICT_PLUGINS") if strict is None else strict
+    pm = pluggy.PluginManager("ganlab")
+    pm.add_hookspecs(hookspecs)
+    if _env_flag("GANLAB_TRACE_PLUGINS"):
+        pm.trace.root.setwriter(lambda message: sys.stderr.write(f"ganlab trace: {message}"))
+        pm.enable_tracing()
+    disabled = _disabled()
+    failures: list[PluginFailure] = []
+    infos: dict[str, PluginInfo] = {}
+
+    def fail(name: str, stage: str, exc: BaseException) -> None:
+        failure = PluginFailure(name, stage, f"{type(exc).__name__}: {exc}")
+        if strict:
+            raise PluginError(f"plugin {name!r} failed to {stage}: {failure.error} "
+                              "(GANLAB_STRICT_PLUGINS is set)") from exc
+        failures.append(failure)
+
+    def add(name: str, plugin: object, builtin: bool, dist: importlib.metadata.Distribution | None) -> None:
+        try:
+            pm.register(plugin, name=name)
+        except Exception as exc:  # pluggy validates hook names and signatures here
+            fail(name, "register", exc)
+            return
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        infos[name] = PluginInfo(name, dist.version if dist else None, dist.metadata["Name"] if dist else None,
+                                 builtin, hooks)
+
+    for module_name in BUILTIN_PLUGINS:
+        add(module_name, importlib.import_module(module_name), True, None)
+    for name, plugin in extra:
+        if name not in disabled:
+            add(name, plugin, False, None)
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in disabled or pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                fail(ep.name, "import", exc)
+                continue
+            add(ep.name, plugin, False, ep.dist)
+
+    registry = Registry()
+    for name, plugin in list(pm.list_name_plugin()):
+        caller = pm.subset_hook_caller("ganlab_register",
+                                       remove_plugins=[p for p in pm.get_plugins() if p is not plugin])
+        try:
+            caller(registry=registry.for_plugin(name))
+        except Exception as exc:
+            registry.discard_plugin(name)
+            pm.unregister(plugin)
+            infos.pop(name, None)
+            fail(name, "register", exc)
+    return Plugins(pm, registry, failures, list(infos.values()))

@@ -1,0 +1,123 @@
+"""The contracts between the engine and components. The engine knows these and nothing else.
+
+A component is whatever its registry factory returns, ``factory(config, context)``; these protocols say
+what the engine does with each kind. Third-party components implement the same protocols.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from .engine import Run
+    from .runs import RunDir
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildContext:
+    """What a factory may need beyond its own config.
+
+    ``image_size`` and ``channels`` are the training images' shape, taken from the built dataset; they are
+    ``None`` while the dataset itself is being built.
+    """
+
+    seed: int
+    device: torch.device
+    image_size: int | None = None
+    channels: int | None = None
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """An ``nn.Module`` mapping latent vectors ``(N, latent_dim)`` to images ``(N, C, H, W)`` in [-1, 1]."""
+
+    latent_dim: int
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Discriminator(Protocol):
+    """An ``nn.Module`` mapping images ``(N, C, H, W)`` in [-1, 1] to one raw logit per image, ``(N,)``."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class Loss(Protocol):
+    """Pure functions of the discriminator's logits; the engine does all the stepping.
+
+    A loss that needs more than logits (a gradient penalty, say) implements the optional
+    ``discriminator_penalty(discriminator, real, fake) -> Tensor``, which the engine adds to the
+    discriminator's loss when present.
+    """
+
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor: ...
+
+    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor: ...
+
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+"""What an ``optimizer`` component is: parameters in, a ready ``torch.optim.Optimizer`` out."""
+
+InitScheme = Callable[[nn.Module], None]
+"""What an ``init`` component is: called once on each network, modifies its weights in place."""
+
+
+class ImageDataset(Protocol):
+    """Training images as uint8 ``(C, H, W)`` tensors; the engine scales them to [-1, 1] on the device.
+
+    uint8 keeps host memory and host-to-device copies four times smaller than float. A dataset that can
+    gather many images at once (an in-memory or memory-mapped array) also offers
+    ``get_batch(indices) -> uint8 (N, C, H, W)``, which the loader then uses instead of per-item access.
+    """
+
+    image_size: int
+    channels: int
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> torch.Tensor: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Plain values that identify the data (source, count, transform): shown to users, fingerprinted."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSection:
+    """A piece of the HTML report contributed by an evaluation hook; ``html`` must already be escaped."""
+
+    title: str
+    html: str
+    order: int = 100
+
+
+class EvaluationHook:
+    """Base class for ``hook`` components: reacts to run events and may add sections to the report.
+
+    Every method is optional. Hooks write their data under ``run.run_dir.hook_dir(name)`` so the report
+    can be rebuilt from the run directory alone: ``report_sections`` reads only the run directory.
+    """
+
+    name: str = "hook"
+
+    def on_run_start(self, run: "Run") -> None:
+        """Before the first step (also after a resume)."""
+
+    def on_step_end(self, run: "Run", record: dict[str, float]) -> None:
+        """After every generator update; ``record`` holds the step's logged numbers."""
+
+    def on_epoch_end(self, run: "Run", epoch: int) -> None:
+        """After each full pass over the data, after the epoch's checkpoint and sample grid."""
+
+    def on_run_end(self, run: "Run", status: str) -> None:
+        """Once at the end, whatever the status (finished, failed, interrupted, diverged)."""
+
+    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+        """Sections for the run's report, built from files in ``run_dir`` only."""
+        return []
+

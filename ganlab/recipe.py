@@ -1,0 +1,289 @@
+"""TOML recipe -> validated, typed :class:`Recipe`; ``--set`` overrides; every problem reported at once.
+
+A component section names its registry entry with ``name``; every other key is checked against that
+entry's config dataclass. ``[experiment]`` and ``[train]`` are checked against the dataclasses below.
+Errors read ``FILE: dotted.key: what is wrong (did you mean ...?)`` and are all collected before raising.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from . import tomlwrite
+from .errors import RecipeError
+from .config import build_config, config_to_dict, param
+from .known_plugins import package_providing
+from .registry import Entry, Registry
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    name: str = param("experiment", "run name prefix; the run directory is NAME-<timestamp>")
+    seed: int = param(0, "seed for torch, numpy, random, data order and the fixed noise")
+    device: Literal["auto", "cpu", "cuda", "mps"] = param("auto", "auto picks cuda, then mps, then cpu")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = param(5, "passes over the data set", min=1)
+    max_steps: int = param(0, "stop after this many generator updates; 0 means no limit", min=0)
+    batch_size: int = param(128, "images per step", min=1)
+    d_steps: int = param(1, "discriminator (critic) updates per generator update, each on a new batch",
+                         min=1)
+    num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0)
+    log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
+                           min=1)
+    grid_size: int = param(64, "images in the fixed-noise progress grid", min=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """One resolved component section: which registry entry, with which validated config."""
+
+    section: str          # dotted recipe path, e.g. "optimizer.generator" or "hooks[1]"
+    entry: Entry
+    config: Any
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def to_table(self) -> dict[str, Any]:
+        return {"name": self.entry.name, **config_to_dict(self.config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentSlot:
+    """Where a component section lives in a recipe, its kind, and its name when the section is absent."""
+
+    path: tuple[str, ...]
+    kind: str
+    default: str | None
+
+
+SLOTS: tuple[ComponentSlot, ...] = (
+    ComponentSlot(("data",), "dataset", None),
+    ComponentSlot(("generator",), "generator", "dcgan"),
+    ComponentSlot(("discriminator",), "discriminator", "dcgan"),
+    ComponentSlot(("loss",), "loss", "bce"),
+    ComponentSlot(("optimizer", "generator"), "optimizer", "adam"),
+    ComponentSlot(("optimizer", "discriminator"), "optimizer", "adam"),
+    ComponentSlot(("init",), "init", "dcgan-normal"),
+)
+PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig}
+TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "train", "hooks")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    source: str
+    experiment: ExperimentConfig
+    train: TrainConfig
+    components: dict[str, Component]      # keyed by dotted section: "data", "optimizer.generator", ...
+    hooks: tuple[Component, ...]
+    overrides: tuple[str, ...] = ()
+
+    def component(self, section: str) -> Component:
+        return self.components[section]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved recipe (every default filled in) as plain TOML values."""
+        doc: dict[str, Any] = {"experiment": config_to_dict(self.experiment)}
+        for slot in SLOTS:
+            table = doc
+            for part in slot.path[:-1]:
+                table = table.setdefault(part, {})
+            table[slot.path[-1]] = self.components[".".join(slot.path)].to_table()
+        doc["train"] = config_to_dict(self.train)
+        if self.hooks:
+            doc["hooks"] = [h.to_table() for h in self.hooks]
+        return doc
+
+    def to_toml(self) -> str:
+        header = f"# resolved by ganlab from {self.source}"
+        if self.overrides:
+            header += "\n# overrides: " + " ".join(self.overrides)
+        return header + "\n\n" + tomlwrite.dumps(self.to_dict())
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse ``path``; every way it can fail becomes a RecipeError that names the file."""
+    source = str(path)
+    if not path.exists():
+        raise RecipeError(source, ["no such file"])
+    if path.is_dir():
+        hint = " (it looks like a run directory; use --resume or its recipe.toml)" \
+            if (path / "meta.json").exists() else ""
+        raise RecipeError(source, [f"is a directory, not a TOML recipe{hint}"])
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except PermissionError:
+        raise RecipeError(source, ["cannot be read (permission denied)"]) from None
+    except UnicodeDecodeError as e:
+        raise RecipeError(source, [f"is not UTF-8 text (byte {e.start}); is it really a TOML recipe?"]) from None
+    except OSError as e:
+        raise RecipeError(source, [f"cannot be read: {e.strerror or e}"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(source, [f"invalid TOML: {e}"]) from None
+
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def parse_override(text: str) -> tuple[list[str | int], Any]:
+    """``a.b=value`` -> (["a", "b"], value). The value is read as TOML, falling back to a plain string.
+
+    ``hooks[1].every=2`` and ``hooks.1.every=2`` both address the second hook.
+    """
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    key, raw = text.split("=", 1)
+    key = _INDEX.sub(r".\1", key.strip())
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.split(".")]
+    if not key or any(p == "" for p in parts):
+        raise ValueError(f"--set {text!r}: {key!r} is not a dotted key")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return parts, value
+
+
+def apply_overrides(document: dict[str, Any], overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """A copy of ``document`` with each ``KEY=VALUE`` set; returns (document, problems)."""
+    doc = copy.deepcopy(document)
+    problems = []
+    for text in overrides:
+        try:
+            parts, value = parse_override(text)
+        except ValueError as e:
+            problems.append(str(e))
+            continue
+        node: Any = doc
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    problems.append(f"--set {text!r}: there is no {_dotted(parts[:i + 1])} in the recipe")
+                    break
+                node = node[part]
+            else:
+                if not isinstance(node, dict):
+                    problems.append(f"--set {text!r}: {_dotted(parts[:i])} is not a table")
+                    break
+                node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+        else:
+            last = parts[-1]
+            if isinstance(last, int) or not isinstance(node, dict):
+                problems.append(f"--set {text!r}: can only set keys of tables")
+            else:
+                node[last] = value
+    return doc, problems
+
+
+def _dotted(parts: list[str | int]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+
+def _resolve_component(registry: Registry, kind: str, section: str, table: Any,
+                       default: str | None, problems: list[str]) -> Component | None:
+    if table is None:
+        if default is None:
+            problems.append(f"{section}: section is missing; it must name a {kind} "
+                            f"(one of: {', '.join(registry.names(kind))})")
+            return None
+        table = {}
+    if not isinstance(table, dict):
+        problems.append(f"{section}: expected a table, got {type(table).__name__}")
+        return None
+    table = dict(table)
+    name = table.pop("name", default)
+    if name is None:
+        problems.append(f"{section}.name: required; one of: {', '.join(registry.names(kind))}")
+        return None
+    if not isinstance(name, str):
+        problems.append(f"{section}.name: expected a string, got {name!r}")
+        return None
+    entry = registry.get(kind, name)
+    if entry is None:
+        problems.append(f"{section}.name: unknown {kind} {name!r}" + _suggest(registry, kind, name))
+        return None
+    config, config_problems = build_config(entry.config, table, section)
+    problems.extend(config_problems)
+    return Component(section, entry, config) if config is not None else None
+
+
+def _suggest(registry: Registry, kind: str, name: str) -> str:
+    package = package_providing(kind, name)
+    if package:
+        return f"; it is provided by the plugin package {package!r}: pip install {package}"
+    close = registry.close_matches(kind, name)
+    if close:
+        return f" (did you mean {', '.join(repr(c) for c in close)}?)"
+    return f"; known: {', '.join(registry.names(kind)) or 'none'}"
+
+
+def resolve(document: dict[str, Any], registry: Registry, source: str,
+            overrides: list[str] = ()) -> Recipe:
+    """Validate a parsed recipe (after overrides) against the registry; raise RecipeError with all problems."""
+    doc, problems = apply_overrides(document, list(overrides))
+    for key in doc:
+        if key not in TOP_LEVEL:
+            close = difflib.get_close_matches(key, TOP_LEVEL, n=2)
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else \
+                f"; sections are: {', '.join(TOP_LEVEL)}"
+            problems.append(f"{key}: unknown section{hint}")
+    plain: dict[str, Any] = {}
+    for section, cls in PLAIN_SECTIONS.items():
+        table = doc.get(section, {})
+        if not isinstance(table, dict):
+            problems.append(f"{section}: expected a table, got {type(table).__name__}")
+            continue
+        plain[section], config_problems = build_config(cls, table, section)
+        problems.extend(config_problems)
+    optimizer = doc.get("optimizer", {})
+    if isinstance(optimizer, dict):
+        for role in optimizer:
+            if role not in ("generator", "discriminator"):
+                problems.append(f"optimizer.{role}: unknown section; optimizers are set per network: "
+                                "[optimizer.generator] and [optimizer.discriminator]")
+    else:
+        problems.append("optimizer: expected a table with [optimizer.generator] and [optimizer.discriminator]")
+        optimizer = {}
+    components: dict[str, Component] = {}
+    for slot in SLOTS:
+        table = doc
+        for part in slot.path:
+            table = table.get(part) if isinstance(table, dict) else None
+        section = ".".join(slot.path)
+        component = _resolve_component(registry, slot.kind, section, table, slot.default, problems)
+        if component is not None:
+            components[section] = component
+    hooks: list[Component] = []
+    raw_hooks = doc.get("hooks", [])
+    if not isinstance(raw_hooks, list):
+        problems.append("hooks: expected an array of tables ([[hooks]] sections)")
+        raw_hooks = []
+    for i, table in enumerate(raw_hooks):
+        hook = _resolve_component(registry, "hook", f"hooks[{i}]", table, None, problems)
+        if hook is not None:
+            hooks.append(hook)
+    if problems:
+        raise RecipeError(source, problems)
+    return Recipe(source, plain["experiment"], plain["train"], components, tuple(hooks), tuple(overrides))
+
+
+def load_recipe(path: str | Path, registry: Registry, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
+    return resolve(read_toml(path), registry, str(path), overrides)

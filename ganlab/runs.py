@@ -1,0 +1,199 @@
+"""The run directory: the only place a run lives, and everything needed to rebuild its report.
+
+Layout::
+
+    recipe.toml         the resolved recipe; runnable as is
+    meta.json           status, times, seed, device, versions, plugins, overrides, error
+    metrics.jsonl       one JSON object per generator update
+    evaluations.jsonl   one JSON object per evaluation result (metric, value, step, protocol)
+    checkpoints/        state dicts only, written atomically
+    samples/            the fixed-noise grid after every epoch
+    hooks/<name>/       each evaluation hook's own files
+    report.html
+
+A run directory is never overwritten or deleted; a process holds an exclusive lock while writing it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_write, atomic_write_text
+from .errors import CheckpointError, RunError
+
+STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """A run name that is one plain path component: no separators, no '..', no leading dot."""
+    cleaned = _UNSAFE.sub("-", name).strip(".-") or "run"
+    return cleaned[:80]
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+
+    # -- creating and opening -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, out: Path, name: str) -> "RunDir":
+        """A new, empty run directory ``out/NAME-YYYYmmdd-HHMMSS`` (suffixed -2, -3... if taken), locked."""
+        out = Path(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"cannot create output folder {str(out)!r}: {e.strerror or e}") from None
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = f"{safe_name(name)}-{stamp}"
+        for attempt in range(1, 1000):
+            path = out / (base if attempt == 1 else f"{base}-{attempt}")
+            try:
+                path.mkdir()          # atomic: fails if another run took the name first
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise RunError(f"cannot create run directory in {str(out)!r}: {e.strerror or e}") from None
+            run = cls(path)
+            run.lock()
+            for sub in ("checkpoints", "samples", "hooks"):
+                (path / sub).mkdir()
+            return run
+        raise RunError(f"no free run directory name for {base!r} in {str(out)!r}")
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        path = Path(path)
+        if not path.is_dir():
+            raise RunError(f"{str(path)!r} is not a run directory (no such folder)")
+        if not (path / "meta.json").is_file():
+            raise RunError(f"{str(path)!r} is not a run directory (no meta.json)")
+        return cls(path)
+
+    def lock(self) -> None:
+        """Take the run's write lock; a second process writing the same run is refused."""
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunError(f"run {str(self.path)!r} is being written by another ganlab process") from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- paths ----------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def recipe_path(self) -> Path:
+        return self.path / "recipe.toml"
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    def hook_dir(self, name: str) -> Path:
+        path = self.path / "hooks" / safe_name(name)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- meta -----------------------------------------------------------------------------------------
+    def read_meta(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.path / "meta.json").read_text("utf-8"))
+        except (OSError, ValueError) as e:
+            raise RunError(f"{str(self.path)!r}: meta.json is unreadable: {e}") from None
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+    def update_meta(self, **changes: Any) -> dict[str, Any]:
+        meta = self.read_meta()
+        meta.update(changes)
+        self.write_meta(meta)
+        return meta
+
+    # -- logs -----------------------------------------------------------------------------------------
+    def append_jsonl(self, filename: str, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        with open(self.path / filename, "a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in records))
+            f.flush()
+
+    def read_jsonl(self, filename: str) -> list[dict[str, Any]]:
+        """All complete records; a final line cut short by a crash is ignored."""
+        path = self.path / filename
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_text("utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return self.read_jsonl("metrics.jsonl")
+
+    def read_evaluations(self) -> list[dict[str, Any]]:
+        return self.read_jsonl("evaluations.jsonl")
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def save_checkpoint(self, filename: str, state: dict[str, Any]) -> Path:
+        """Write ``state`` (state dicts and plain values only) atomically as ``checkpoints/filename``."""
+        path = self.checkpoints_dir / filename
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+        return path
+
+    def checkpoints(self) -> list[Path]:
+        return sorted(self.checkpoints_dir.glob("*.pt"))
+
+    def samples(self) -> list[Path]:
+        return sorted(self.samples_dir.glob("epoch_*.png"))
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load with ``weights_only=True``: a checkpoint that carries pickled code is refused, never run."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
+    except Exception as e:
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise CheckpointError(f"checkpoint {str(path)!r} holds objects other than tensors and plain "
+                                  "values; ganlab refuses to unpickle it") from None
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or truncated: "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+
