@@ -29,6 +29,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.components.inits",
     "ganlab.data.synthetic",
     "ganlab.data.folder",
+    "ganlab.data.celeba",
 )
 
 
