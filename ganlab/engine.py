@@ -152,6 +152,7 @@ def build(recipe: Recipe, device: torch.device | None = None) -> Built:
     discriminator.to(device)
     _check_shapes(generator, discriminator, dataset, device, source)
     loss = _build(recipe.component("loss"), context, source)
+    _check_loss_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
     optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
     hooks = [(h, _build(h, context, source)) for h in recipe.hooks]
@@ -171,6 +172,17 @@ def _check_shapes(generator: nn.Module, discriminator: nn.Module, dataset: Image
     if tuple(logits.shape) != (2,):
         raise RecipeError(source, [f"discriminator: must return one logit per image, shape (N,), "
                                    f"got {tuple(logits.shape)} for N=2"])
+
+
+def _check_loss_fits(loss: Loss, discriminator: nn.Module, source: str) -> None:
+    """Let a loss refuse a discriminator it cannot train (see :class:`ganlab.protocols.Loss`)."""
+    check = getattr(loss, "check_discriminator", None)
+    if check is None:
+        return
+    try:
+        check(discriminator)
+    except ConfigError as e:
+        raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
 
 
 def environment(plugins: Plugins) -> dict[str, Any]:

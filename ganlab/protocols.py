@@ -52,7 +52,9 @@ class Loss(Protocol):
 
     A loss that needs more than logits (a gradient penalty, say) implements the optional
     ``discriminator_penalty(discriminator, real, fake) -> Tensor``, which the engine adds to the
-    discriminator's loss when present.
+    discriminator's loss when present. A loss that only holds for some discriminators (a gradient
+    penalty is wrong under batch norm) implements the optional ``check_discriminator(discriminator)``,
+    which raises :class:`ganlab.ConfigError` before training when the recipe pairs it with one it cannot use.
     """
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor: ...
