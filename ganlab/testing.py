@@ -1,8 +1,10 @@
-"""Pytest fixtures for testing ganlab plugins (and ganlab itself); opt in with one line in a conftest.py::
+"""Pytest fixtures for testing ganlab plugins (and ganlab itself). Opt in with one line in the top-level
+conftest.py of your tests::
 
     pytest_plugins = ["ganlab.testing"]
 
-Nothing here is loaded into pytest sessions that do not ask for it. The fixtures:
+or with ``addopts = "-p ganlab.testing"`` under ``[tool.pytest.ini_options]``. Nothing here is loaded into
+pytest sessions that do not ask for it. The fixtures:
 
 ``plugins``          a fresh plugin manager with ganlab's built-in plugins only
 ``register_plugin``  ``register_plugin(obj, name=None) -> Plugins``: built-ins plus ``obj`` (and any plugin
@@ -11,8 +13,8 @@ Nothing here is loaded into pytest sessions that do not ask for it. The fixtures
 ``write_recipe``     ``write_recipe(changes=None, name="recipe.toml") -> Path``: a recipe that trains in
                      about a second on a CPU (16x16 synthetic faces, tiny networks), deep-merged with
                      ``changes``
-``train_recipe``     ``train_recipe(path, plugins, *overrides) -> RunDir``: load and train a recipe into a
-                     temporary folder, no progress bar
+``train_recipe``     ``train_recipe(path, *overrides) -> RunDir``: ``ganlab run`` a recipe (with ``--set``
+                     overrides, e.g. ``*SHRINK``) into a temporary folder; fails the test if the run fails
 ``run_cli``          ``run_cli(*args) -> click.testing.Result``: invoke the ``ganlab`` command in-process
 """
 
@@ -100,13 +102,13 @@ def write_recipe(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def train_recipe(tmp_path: Path) -> Callable[..., RunDir]:
-    from .engine import run_recipe
-    from .recipe import load_recipe
-
-    def train(path: Path, plugins: Plugins, *overrides: str) -> RunDir:
-        recipe = load_recipe(path, plugins.registry, list(overrides))
-        return run_recipe(recipe, plugins, tmp_path / "runs", progress=False)
+def train_recipe(tmp_path: Path, run_cli: Callable[..., Result]) -> Callable[..., RunDir]:
+    def train(path: Path, *overrides: str) -> RunDir:
+        args = [a for override in overrides for a in ("--set", override)]
+        result = run_cli("run", path, *args, "--out", tmp_path / "runs", "--no-progress")
+        if result.exit_code != 0:
+            pytest.fail(f"ganlab run {path} exited with {result.exit_code}:\n{result.output}")
+        return RunDir.open(result.stdout.strip().splitlines()[-1])
     return train
 
 

@@ -1,5 +1,4 @@
-"""The project's tests use the same fixtures ganlab offers plugin authors (see ganlab/testing.py)."""
+"""The project's tests use the fixtures ganlab offers plugin authors: ganlab/testing.py, loaded with
+``-p ganlab.testing`` from pyproject.toml. The tiny recipe stays importable from here."""
 
-from ganlab.testing import TINY_RECIPE, merge  # noqa: F401  (kept importable from here for older tests)
-
-pytest_plugins = ["ganlab.testing"]
+from ganlab.testing import TINY_RECIPE, merge  # noqa: F401

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -95,15 +94,11 @@ def test_a_batch_norm_discriminator_is_refused_before_training(register_plugin, 
     assert '"wgan-critic"' in result.output
 
 
-def test_quickstart_recipe_trains_five_critic_updates_per_generator_update(register_plugin, run_cli, tmp_path):
+def test_quickstart_recipe_trains_five_critic_updates_per_generator_update(register_plugin, train_recipe):
     register_plugin(ganlab_wgan)
-    result = run_cli("run", QUICKSTART, *[a for o in SHRINK for a in ("--set", o)], "--out", tmp_path,
-                     "--no-progress")
-    assert result.exit_code == 0, result.output
-    run = Path(result.output.strip().splitlines()[-1])
-    meta = json.loads((run / "meta.json").read_text())
+    run = train_recipe(QUICKSTART, *SHRINK)
+    meta = run.read_meta()
     assert (meta["status"], meta["steps"], meta["d_steps"]) == ("finished", 2, 5)
-    checkpoint = load_checkpoint(run / "checkpoints" / "epoch_0001.pt")
-    adam_steps = {int(s["step"]) for s in checkpoint["optimizer_d"]["state"].values()}
-    assert adam_steps == {10}
+    checkpoint = load_checkpoint(run.checkpoints()[-1])
+    assert {int(s["step"]) for s in checkpoint["optimizer_d"]["state"].values()} == {10}
     assert {int(s["step"]) for s in checkpoint["optimizer_g"]["state"].values()} == {2}
