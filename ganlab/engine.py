@@ -31,7 +31,7 @@ from . import __version__, distributed
 from .errors import ConfigError, DataError, GanlabError, RecipeError
 from .data.loader import BatchLoader
 from .distributed import World
-from .networks import EMA, Updater, autocast, for_training, no_sync
+from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe
@@ -223,6 +223,8 @@ class Run:
         if train.max_steps:
             self.total_steps = min(self.total_steps, train.max_steps)
         self.ema = EMA(built.generator, train.ema) if train.ema > 0 else None
+        synced = train.sync_batchnorm and world.distributed
+        self._shadows = (Shadow(built.generator), Shadow(built.discriminator)) if synced else None
         wrap = dict(channels_last=train.channels_last, sync_batchnorm=train.sync_batchnorm, compile=train.compile)
         self._train_g, self.generator = for_training(built.generator, world, self.device, **wrap)
         self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
@@ -241,7 +243,14 @@ class Run:
     @property
     def sampler(self) -> nn.Module:
         """The generator that makes samples and metrics: the EMA weights when ``train.ema`` is on."""
-        return self.ema.module if self.ema is not None else self.generator
+        if self.ema is not None:
+            return self.ema.module
+        return self._shadows[0].current(self.generator) if self._shadows else self.generator
+
+    @property
+    def judge(self) -> nn.Module:
+        """The discriminator for evaluation (``discriminate``), safe to run in the main process alone."""
+        return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
 
     # -- what hooks use ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -268,8 +277,9 @@ class Run:
     @torch.no_grad()
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """D's probability that each uint8 image is real, as float (N,) on the CPU."""
-        with preserved_buffers(self.discriminator):
-            logits = self.discriminator(to_model_range(images.to(self.device)))
+        judge = self.judge
+        with preserved_buffers(judge):
+            logits = judge(to_model_range(images.to(self.device)))
         return torch.sigmoid(logits.float()).cpu()
 
     def log_evaluation(self, metric: str, value: float, **details: Any) -> None:

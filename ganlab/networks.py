@@ -82,6 +82,22 @@ class Updater:
             self.scaler.update()
 
 
+class Shadow:
+    """A copy of a network that is free of collective operations, for use by the main process alone.
+
+    With synchronised batch norm every forward pass in training mode talks to all processes, so the
+    main process cannot sample on its own through the training network. The shadow is taken before the
+    conversion and refreshed from the live weights whenever it is used.
+    """
+
+    def __init__(self, module: nn.Module):
+        self.module = copy.deepcopy(module)
+
+    def current(self, live: nn.Module) -> nn.Module:
+        self.module.load_state_dict(live.state_dict())
+        return self.module
+
+
 class EMA:
     """An exponential moving average of a generator's weights (Karras et al.'s "Gs").
 
