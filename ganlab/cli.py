@@ -7,6 +7,8 @@ Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mod
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import MISSING as _MISSING
 from pathlib import Path
 from typing import Any
@@ -54,13 +56,22 @@ def main() -> None:
               help="Folder that receives the run directory.")
 @click.option("--name", default=None, help="Run name prefix (default: experiment.name).")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-def run(recipe: Path, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool) -> None:
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train with this many processes on this machine (torchrun + DistributedDataParallel).")
+def run(recipe: Path, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool,
+        nproc: int) -> None:
     """Train the recipe RECIPE; prints the run directory as the last line."""
     from .engine import run_recipe
     from .recipe import load_recipe
 
     plugins = _plugins()
     resolved = load_recipe(recipe, plugins.registry, list(overrides))
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from .distributed import launch
+
+        argv = ["run", str(recipe), "--out", str(out), *[a for o in overrides for a in ("--set", o)],
+                *(["--name", name] if name else []), *(["--no-progress"] if no_progress else [])]
+        sys.exit(launch(nproc, argv))
     run_dir = run_recipe(resolved, plugins, out, name, progress=not no_progress)
     click.echo(str(run_dir.path))
 

@@ -27,9 +27,11 @@ import torch
 import torchvision.utils as vutils
 from torch import nn
 
-from . import __version__
+from . import __version__, distributed
 from .errors import ConfigError, DataError, GanlabError, RecipeError
 from .data.loader import BatchLoader
+from .distributed import World
+from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe
@@ -63,6 +65,13 @@ def resolve_device(setting: str) -> torch.device:
     if setting == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("experiment.device", "'mps' was asked for but Apple's MPS is not available")
     return torch.device(setting)
+
+
+def recipe_device(recipe: Recipe) -> torch.device:
+    try:
+        return resolve_device(recipe.experiment.device)
+    except ConfigError as e:
+        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
 
 
 def seed_everything(seed: int) -> None:
@@ -129,11 +138,7 @@ def build(recipe: Recipe, device: torch.device | None = None) -> Built:
     """Build and cross-check all components; raises a GanlabError before any training happens."""
     source = recipe.source
     seed = recipe.experiment.seed
-    if device is None:
-        try:
-            device = resolve_device(recipe.experiment.device)
-        except ConfigError as e:
-            raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
+    device = device or recipe_device(recipe)
     seed_everything(seed)
     context = BuildContext(seed=seed, device=device)
     dataset = _build(recipe.component("data"), context, source)
@@ -203,19 +208,24 @@ class Run:
     :meth:`real_images`, :meth:`discriminate` and :meth:`log_evaluation`.
     """
 
-    def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True):
+    def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
+                 world: World = World()):
         self.built = built
         self.recipe = built.recipe
         self.run_dir = run_dir
         self.plugins = plugins
+        self.world = world
         self.device = built.device
-        self.generator = built.generator
-        self.discriminator = built.discriminator
         self.dataset = built.dataset
-        self.progress = progress
+        self.progress = progress and world.is_main
         train = self.recipe.train
         seed = self.recipe.experiment.seed
-        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers)
+        if train.batch_size % world.size:
+            raise RecipeError(self.recipe.source, [
+                f"train.batch_size: {train.batch_size} images cannot be split evenly over {world.size} "
+                "processes; make it a multiple of the process count"])
+        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers,
+                                  shard=(world.rank, world.size))
         self.steps_per_epoch = len(self.loader) // train.d_steps
         if self.steps_per_epoch == 0:
             raise RecipeError(self.recipe.source, [
@@ -224,8 +234,15 @@ class Run:
         self.total_steps = self.steps_per_epoch * train.epochs
         if train.max_steps:
             self.total_steps = min(self.total_steps, train.max_steps)
-        latent_dim = self.generator.latent_dim
-        self.fixed_noise = torch.randn(train.grid_size, latent_dim,
+        self.ema = EMA(built.generator, train.ema) if train.ema > 0 else None
+        synced = train.sync_batchnorm and world.distributed
+        self._shadows = (Shadow(built.generator), Shadow(built.discriminator)) if synced else None
+        wrap = dict(channels_last=train.channels_last, sync_batchnorm=train.sync_batchnorm, compile=train.compile)
+        self._train_g, self.generator = for_training(built.generator, world, self.device, **wrap)
+        self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
+        self.update_g = Updater.create(built.optimizer_g, train.precision, self.device)
+        self.update_d = Updater.create(built.optimizer_d, train.precision, self.device)
+        self.fixed_noise = torch.randn(train.grid_size, self.generator.latent_dim,
                                        generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
         self.step = 0
@@ -235,17 +252,30 @@ class Run:
         self._started = time.monotonic()
         self._elapsed_before = 0.0
 
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that makes samples and metrics: the EMA weights when ``train.ema`` is on."""
+        if self.ema is not None:
+            return self.ema.module
+        return self._shadows[0].current(self.generator) if self._shadows else self.generator
+
+    @property
+    def judge(self) -> nn.Module:
+        """The discriminator for evaluation (``discriminate``), safe to run in the main process alone."""
+        return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
+
     # -- what hooks use ---------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, num: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
         """``num`` generated images as uint8 (N, C, H, W) on the CPU, without disturbing training state."""
         rng = torch.Generator(self.device).manual_seed(seed) if seed is not None else self.noise_rng
+        sampler = self.sampler
         out = []
-        with preserved_buffers(self.generator):
+        with preserved_buffers(sampler):
             for start in range(0, num, batch_size):
                 n = min(batch_size, num - start)
-                z = torch.randn(n, self.generator.latent_dim, device=self.device, generator=rng)
-                out.append(to_uint8(self.generator(z)).cpu())
+                z = torch.randn(n, sampler.latent_dim, device=self.device, generator=rng)
+                out.append(to_uint8(sampler(z)).cpu())
         return torch.cat(out)
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
@@ -259,8 +289,9 @@ class Run:
     @torch.no_grad()
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """D's probability that each uint8 image is real, as float (N,) on the CPU."""
-        with preserved_buffers(self.discriminator):
-            logits = self.discriminator(to_model_range(images.to(self.device)))
+        judge = self.judge
+        with preserved_buffers(judge):
+            logits = judge(to_model_range(images.to(self.device)))
         return torch.sigmoid(logits.float()).cpu()
 
     def log_evaluation(self, metric: str, value: float, **details: Any) -> None:
@@ -274,28 +305,36 @@ class Run:
         return self._elapsed_before + time.monotonic() - self._started
 
     # -- the loop ---------------------------------------------------------------------------------------
+    def _latents(self, n_local: int) -> torch.Tensor:
+        """This process's share of the global batch of latents (all processes draw the same global z)."""
+        z = torch.randn(n_local * self.world.size, self.generator.latent_dim, device=self.device,
+                        generator=self.noise_rng)
+        return z[self.world.rank * n_local:(self.world.rank + 1) * n_local]
+
     def _train_step(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
-        b = self.built
-        latent_dim = self.generator.latent_dim
-        penalty = getattr(b.loss, "discriminator_penalty", None)
+        loss = self.built.loss
+        precision = self.recipe.train.precision
+        memory_format = torch.channels_last if self.recipe.train.channels_last else torch.contiguous_format
+        penalty = getattr(loss, "discriminator_penalty", None)
         for i, real_u8 in enumerate(real_batches):
-            real = to_model_range(real_u8.to(self.device, non_blocking=True))
-            z = torch.randn(real.shape[0], latent_dim, device=self.device, generator=self.noise_rng)
-            last = i == len(real_batches) - 1
-            with torch.set_grad_enabled(last):
-                fake = self.generator(z)
-            real_logits = self.discriminator(real)
-            fake_logits = self.discriminator(fake.detach())
-            loss_d = b.loss.discriminator_loss(real_logits, fake_logits)
+            real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
+                memory_format=memory_format)
+            z = self._latents(real.shape[0])
+            with torch.set_grad_enabled(i == len(real_batches) - 1), autocast(precision, self.device):
+                fake = self._train_g(z)
+            with autocast(precision, self.device):
+                real_logits = self._train_d(real).float()
+                fake_logits = self._train_d(fake.detach()).float()
+            loss_d = loss.discriminator_loss(real_logits, fake_logits)
             if penalty is not None:
-                loss_d = loss_d + penalty(self.discriminator, real, fake.detach())
-            b.optimizer_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            b.optimizer_d.step()
-        loss_g = b.loss.generator_loss(self.discriminator(fake))
-        b.optimizer_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        b.optimizer_g.step()
+                loss_d = loss_d + penalty(self._train_d, real, fake.detach())
+            self.update_d.step(loss_d)
+        with no_sync(self._train_d), autocast(precision, self.device):
+            gen_logits = self._train_d(fake).float()
+        loss_g = loss.generator_loss(gen_logits)
+        self.update_g.step(loss_g)
+        if self.ema is not None:
+            self.ema.update(self.generator)
         with torch.no_grad():
             return torch.stack([loss_d.detach(), loss_g.detach(),
                                 torch.sigmoid(real_logits.detach()).mean(),
@@ -305,14 +344,15 @@ class Run:
         """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
         if not self._pending:
             return
-        values = torch.stack([t for _, _, t in self._pending]).cpu().tolist()
+        values = distributed.mean(self.world, torch.stack([t for _, _, t in self._pending])).cpu().tolist()
         elapsed = round(self.elapsed, 3)
         records = [{"step": step, "epoch": epoch, **dict(zip(METRIC_KEYS, row)), "time": elapsed}
                    for (step, epoch, _), row in zip(self._pending, values)]
         self._pending.clear()
-        self.run_dir.append_jsonl("metrics.jsonl", records)
+        if self.world.is_main:
+            self.run_dir.append_jsonl("metrics.jsonl", records)
         for record in records:
-            for _, hook in self.built.hooks:
+            for hook in self._hooks():
                 hook.on_step_end(self, record)
         last = records[-1]
         if bar is not None:
@@ -357,7 +397,8 @@ class Run:
                 bar.close()
 
     def _hooks(self) -> list[EvaluationHook]:
-        return [hook for _, hook in self.built.hooks]
+        """Evaluation hooks run in the main process only, which alone writes the run directory."""
+        return [hook for _, hook in self.built.hooks] if self.world.is_main else []
 
     def _end_epoch(self, completed: bool) -> None:
         """Progress grid and checkpoint; hooks hear about completed epochs only.
@@ -365,6 +406,8 @@ class Run:
         A run stopped by ``max_steps`` part way through an epoch still gets a grid (named after the epoch
         in progress) and a checkpoint named after its step.
         """
+        if not self.world.is_main:
+            return
         number = self.epoch if completed else self.epoch + 1
         self.save_grid(self.run_dir.samples_dir / f"epoch_{number:04d}.png")
         self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
@@ -374,8 +417,9 @@ class Run:
                 hook.on_epoch_end(self, number)
 
     def save_grid(self, path: Path) -> None:
-        with torch.no_grad(), preserved_buffers(self.generator):
-            images = self.generator(self.fixed_noise)
+        sampler = self.sampler
+        with torch.no_grad(), preserved_buffers(sampler):
+            images = sampler(self.fixed_noise)
         vutils.save_image(images.float(), path, nrow=int(math.ceil(math.sqrt(images.shape[0]))),
                           normalize=True, value_range=(-1, 1), padding=2)
 
@@ -386,8 +430,8 @@ class Run:
         state = {
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
-            "optimizer_g": self.built.optimizer_g.state_dict(),
-            "optimizer_d": self.built.optimizer_d.state_dict(),
+            "optimizer_g": self.update_g.optimizer.state_dict(),
+            "optimizer_d": self.update_d.optimizer.state_dict(),
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "elapsed_s": self.elapsed,
             "fixed_noise": self.fixed_noise.cpu(),
@@ -404,6 +448,11 @@ class Run:
             },
             "recipe": self.recipe.to_dict(),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
+        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
+            if updater.scaler is not None:
+                state[key] = updater.scaler.state_dict()
         return state
 
     def save_checkpoint(self, filename: str) -> Path:
@@ -433,11 +482,17 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     The run ends with status finished, interrupted (Ctrl-C: a checkpoint is written first), diverged, or
     failed (with the error recorded); in every case meta.json says so and the end-of-run hooks run.
     """
-    built = build(recipe)
-    run_dir = RunDir.create(out, name or recipe.experiment.name)
-    run = Run(built, run_dir, plugins, progress)
-    run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
-    run_dir.write_meta(start_meta(run, plugins))
+    world = distributed.world_from_env()
+    device = distributed.device_for(world, recipe_device(recipe))
+    distributed.init(world, device.type)
+    built = build(recipe, device)
+    run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
+    path = distributed.broadcast(world, run_dir.path if run_dir else None)
+    run_dir = run_dir or RunDir(path)
+    run = Run(built, run_dir, plugins, progress, world)
+    if world.is_main:
+        run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
+        run_dir.write_meta(start_meta(run, plugins))
     status, error = "failed", None
     try:
         run.train()
@@ -457,7 +512,9 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
         error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         raise
     finally:
-        finish(run, status, error)
+        if world.is_main:
+            finish(run, status, error)
+        distributed.shutdown()
     return run_dir
 
 

@@ -2,7 +2,7 @@
 
 A broken third-party plugin (fails to import, its hook raises, it registers a duplicate name) is
 reported by name and skipped so the rest of ganlab keeps working; ``GANLAB_STRICT_PLUGINS=1`` turns the
-first such failure into an error. ``GANLAB_DISABLE_PLUGINS=a,b`` skips the named plugins and
+first such failure into an error. ``GANLAB_DISABLE_PLUGINS=a,b`` skips the named plugins (built-in ones too) and
 ``GANLAB_TRACE_PLUGINS=1`` prints every hook call to standard error.
 """
 

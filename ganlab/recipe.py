@@ -33,13 +33,21 @@ class ExperimentConfig:
 class TrainConfig:
     epochs: int = param(5, "passes over the data set", min=1)
     max_steps: int = param(0, "stop after this many generator updates; 0 means no limit", min=0)
-    batch_size: int = param(128, "images per step", min=1)
+    batch_size: int = param(128, "images per step, in total over all processes (split evenly with --nproc)",
+                            min=1)
     d_steps: int = param(1, "discriminator (critic) updates per generator update, each on a new batch",
                          min=1)
     num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0)
     log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
                            min=1)
     grid_size: int = param(64, "images in the fixed-noise progress grid", min=1)
+    precision: Literal["fp32", "bf16", "fp16"] = param(
+        "fp32", "autocast precision of the forward passes; fp16 adds a gradient scaler per network")
+    ema: float = param(0.0, "decay of the generator's exponential moving average (e.g. 0.999); 0 is off; "
+                            "when on, samples and metrics use the EMA weights", min=0.0, max=0.999999)
+    channels_last: bool = param(False, "channels-last memory format (faster convolutions on recent GPUs)")
+    compile: bool = param(False, "torch.compile both networks (slow start, faster steps)")
+    sync_batchnorm: bool = param(False, "synchronise batch-norm statistics across processes (CUDA only)")
 
 
 @dataclasses.dataclass(frozen=True)

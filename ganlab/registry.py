@@ -86,7 +86,7 @@ class Registrar:
         self.plugin = plugin
 
     def __repr__(self) -> str:
-        return f"Registrar(plugin={self.plugin!r})"   # names the plugin in GANLAB_TRACE_PLUGINS output
+        return f"<registry for plugin {self.plugin!r}>"
 
     def add(self, kind: str, name: str, factory: Callable[..., Any], config: type, help: str = "") -> None:
         """Register ``factory`` as ``kind`` ``name``; ``config`` is the dataclass of its recipe keys.

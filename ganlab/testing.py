@@ -16,6 +16,9 @@ pytest sessions that do not ask for it. The fixtures:
 ``train_recipe``     ``train_recipe(path, *overrides) -> RunDir``: ``ganlab run`` a recipe (with ``--set``
                      overrides, e.g. ``*SHRINK``) into a temporary folder; fails the test if the run fails
 ``run_cli``          ``run_cli(*args) -> click.testing.Result``: invoke the ``ganlab`` command in-process
+
+and two values: :data:`TINY_RECIPE` (what ``write_recipe`` starts from) and :data:`SHRINK` (overrides that
+shrink a quickstart-style recipe to test size).
 """
 
 from __future__ import annotations

@@ -158,8 +158,8 @@ def test_trace_prints_every_hook_call_naming_the_plugin(install_plugin, run_cli,
     monkeypatch.setenv("GANLAB_TRACE_PLUGINS", "1")
     result = run_cli("list", "loss")
     trace = [line for line in result.stderr.splitlines() if line.startswith("ganlab trace: ")]
-    assert any("Registrar(plugin='extra')" in line for line in trace)
-    assert any("Registrar(plugin='ganlab.components.dcgan')" in line for line in trace)
+    assert any("<registry for plugin 'extra'>" in line for line in trace)
+    assert any("<registry for plugin 'ganlab.components.dcgan'>" in line for line in trace)
     assert sum("finish ganlab_register" in line for line in trace) == len(plugin_rows(run_cli))
 
 

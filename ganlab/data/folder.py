@@ -38,7 +38,7 @@ def centre_crop_resize(image: Image.Image, crop: int, size: int, resample: int) 
     side = min(w, h) if crop == 0 else min(crop, w, h)
     left, top = (w - side) // 2, (h - side) // 2
     image = image.resize((size, size), resample, box=(left, top, left + side, top + side))
-    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))
 
 
 class ImageFolder:

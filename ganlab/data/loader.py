@@ -16,26 +16,31 @@ from ..protocols import ImageDataset
 
 class BatchLoader:
     def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, num_workers: int = 0,
-                 drop_last: bool = True):
+                 shard: tuple[int, int] = (0, 1)):
         self.dataset = dataset
         self.batch_size = batch_size
+        self.rank, self.world_size = shard
         self.seed = seed
         self.num_workers = num_workers
-        self.drop_last = drop_last
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        """Full batches per epoch; the remainder of a shuffled epoch is left out, as DCGAN recipes do."""
+        return len(self.dataset) // self.batch_size
 
     def order(self, epoch: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.dataset), generator=generator)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
-        """The batches of ``epoch`` from batch index ``start`` on, each uint8 (N, C, H, W)."""
+        """The batches of ``epoch`` from batch index ``start`` on, each uint8 (N, C, H, W).
+
+        With several processes (``shard`` = (rank, world size)) each global batch is split into equal
+        consecutive parts, so together the processes see exactly the batches of a single process.
+        """
         order = self.order(epoch)
-        chunks = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(start, len(self))]
+        part = self.batch_size // self.world_size
+        chunks = [order[i * self.batch_size + self.rank * part:i * self.batch_size + (self.rank + 1) * part]
+                  for i in range(start, len(self))]
         get_batch = getattr(self.dataset, "get_batch", None)
         if get_batch is not None:
             for indices in chunks:
