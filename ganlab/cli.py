@@ -48,18 +48,27 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("recipe", type=click.Path(path_type=Path))
+@click.argument("recipe", type=click.Path(path_type=Path), required=False)
 @override_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Folder that receives the run directory.")
 @click.option("--name", default=None, help="Run name prefix (default: experiment.name).")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-def run(recipe: Path, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool) -> None:
-    """Train the recipe RECIPE; prints the run directory as the last line."""
+@click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
+              help="Continue RUN_DIR from its newest valid checkpoint instead of starting a new run.")
+def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool,
+        resume: Path | None) -> None:
+    """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
     from .engine import run_recipe
     from .recipe import load_recipe
+    from .resume import resume_run
 
+    if (recipe is None) == (resume is None):
+        raise click.UsageError("give a RECIPE to start a run, or --resume RUN_DIR to continue one")
     plugins = _plugins()
+    if resume is not None:
+        click.echo(str(resume_run(resume, plugins, list(overrides), progress=not no_progress).path))
+        return
     resolved = load_recipe(recipe, plugins.registry, list(overrides))
     run_dir = run_recipe(resolved, plugins, out, name, progress=not no_progress)
     click.echo(str(run_dir.path))
@@ -134,3 +143,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"  components: {', '.join(row['components']) or '-'}")
     for f in failures:
         click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")
+
+
+from .cli_generate import generate  # noqa: E402  (a command of its own module, attached to the group)
+
+main.add_command(generate)
