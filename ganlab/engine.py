@@ -16,7 +16,9 @@ import contextlib
 import dataclasses
 import math
 import random
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -41,7 +43,7 @@ METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 
 
 class RunInterrupted(GanlabError):
-    """Ctrl-C during training: the run was checkpointed and marked interrupted."""
+    """Ctrl-C during training: the run was marked interrupted (and, on the first Ctrl-C, checkpointed)."""
 
     exit_code = 130
 
@@ -112,6 +114,34 @@ def generate_images(generator: nn.Module, num: int, rng: torch.Generator, batch_
     batches = [torch.randn(min(batch_size, num - start), generator.latent_dim, device=rng.device, generator=rng)
                for start in range(0, num, batch_size)]
     return torch.cat([sample(generator, z) for z in batches])
+
+
+class StopRequest:
+    """Set by the first Ctrl-C; the loop stops at the next step boundary and checkpoints there."""
+
+    requested = False
+
+
+@contextlib.contextmanager
+def graceful_interrupt() -> Iterator[StopRequest]:
+    """Turn the first Ctrl-C into a :class:`StopRequest`, so the interrupted checkpoint is written between
+    two steps, never half way through one; a second Ctrl-C interrupts at once (the run then resumes from
+    its last regular checkpoint). Signals reach only the main thread, so elsewhere this does nothing."""
+    stop = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclasses.dataclass
@@ -324,41 +354,53 @@ class Run:
                               f"loss_g={bad['loss_g']}); the last good checkpoint is kept")
 
     def train(self) -> None:
-        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint."""
-        train = self.recipe.train
-        batches_per_epoch = self.steps_per_epoch * train.d_steps
+        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint.
+
+        Ctrl-C stops at the end of the step in progress with an ``interrupted_step_*`` checkpoint and
+        raises KeyboardInterrupt.
+        """
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                        file=sys.stderr, desc=self.run_dir.name)
         try:
-            for hook in self._hooks():
-                hook.on_run_start(self)
-            while self.step < self.total_steps:
-                batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
-                while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                    stats = self._train_step(self._next_batches(batches, train.d_steps))
-                    self.step += 1
-                    self.batch_in_epoch += train.d_steps
-                    self._pending.append((self.step, self.epoch + 1, stats))
-                    if bar is not None:
-                        bar.update(1)
-                    if self.step % train.log_every == 0:
-                        self._flush(bar)
-                    ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
-                    if not ends_epoch and self.schedule.due(self.step):
-                        self._flush(bar)
-                        self.save_checkpoint(f"step_{self.step:08d}.pt")
-                self._flush(bar)
-                completed = self.batch_in_epoch >= batches_per_epoch
-                if completed:
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
-                self._end_epoch(completed)
+            with graceful_interrupt() as stop:
+                self._loop(bar, stop)
         finally:
             if bar is not None:
                 bar.close()
+
+    def _loop(self, bar: Any, stop: StopRequest) -> None:
+        train = self.recipe.train
+        batches_per_epoch = self.steps_per_epoch * train.d_steps
+        for hook in self._hooks():
+            hook.on_run_start(self)
+        while self.step < self.total_steps:
+            batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
+            while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
+                stats = self._train_step(self._next_batches(batches, train.d_steps))
+                self.step += 1
+                self.batch_in_epoch += train.d_steps
+                self._pending.append((self.step, self.epoch + 1, stats))
+                if bar is not None:
+                    bar.update(1)
+                if self.step % train.log_every == 0:
+                    self._flush(bar)
+                ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
+                if stop.requested:
+                    self._flush(bar)
+                    self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
+                    raise KeyboardInterrupt
+                if not ends_epoch and self.schedule.due(self.step):
+                    self._flush(bar)
+                    self.save_checkpoint(f"step_{self.step:08d}.pt")
+            self._flush(bar)
+            completed = self.batch_in_epoch >= batches_per_epoch
+            if completed:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+            self._end_epoch(completed)
 
     def _next_batches(self, batches: Iterator[torch.Tensor], count: int) -> list[torch.Tensor]:
         """The next ``count`` real batches; a data set that fails to deliver one is a data error, not a crash."""
@@ -504,9 +546,9 @@ def execute(run: Run) -> None:
         status, finished = "finished", True
     except KeyboardInterrupt:
         status = "interrupted"
-        run.save_checkpoint(f"interrupted_step_{run.step:08d}.pt")
         error = f"interrupted by the user at step {run.step}"
-        raise RunInterrupted(f"run interrupted at step {run.step}; checkpoint saved in {run_dir.path}") from None
+        raise RunInterrupted(f"run interrupted at step {run.step}; continue it with: ganlab run --resume "
+                             f"{run.run_dir.path}") from None
     except RunDiverged as e:
         status, error = "diverged", str(e)
         raise
