@@ -33,7 +33,8 @@ def last_line(output: str) -> str:
 @pytest.fixture
 def finished_run(write_recipe, run_cli) -> Path:
     """A tiny run of 2 epochs (8 steps), finished."""
-    result = run_cli("run", write_recipe(), "--out", write_recipe().parent / "runs", "--no-progress")
+    recipe = write_recipe()
+    result = run_cli("run", recipe, "--out", recipe.parent / "runs", "--no-progress")
     assert result.exit_code == 0, result.output
     return Path(last_line(result.output))
 
