@@ -123,13 +123,12 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def graceful_interrupt() -> Iterator[StopRequest]:
+def graceful_interrupt(stop: StopRequest) -> Iterator[None]:
     """Turn the first Ctrl-C into a :class:`StopRequest`, so the interrupted checkpoint is written between
     two steps, never half way through one; a second Ctrl-C interrupts at once (the run then resumes from
     its last regular checkpoint). Signals reach only the main thread, so elsewhere this does nothing."""
-    stop = StopRequest()
     if threading.current_thread() is not threading.main_thread():
-        yield stop
+        yield
         return
 
     def handler(signum: int, frame: Any) -> None:
@@ -139,7 +138,7 @@ def graceful_interrupt() -> Iterator[StopRequest]:
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
-        yield stop
+        yield
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -269,6 +268,7 @@ class Run:
         self._started = time.monotonic()
         self._elapsed_before = 0.0
         self.schedule = CheckpointSchedule(self.recipe.checkpoint)
+        self.stop = StopRequest()
         self._latest_evaluation: dict[str, tuple[int, float]] = {}   # metric -> (step, value)
 
     # -- what hooks use ---------------------------------------------------------------------------------
@@ -356,51 +356,51 @@ class Run:
     def train(self) -> None:
         """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint.
 
-        Ctrl-C stops at the end of the step in progress with an ``interrupted_step_*`` checkpoint and
-        raises KeyboardInterrupt.
+        When :attr:`stop` is requested (the first Ctrl-C), training stops at the end of the step in
+        progress with an ``interrupted_step_*`` checkpoint and raises KeyboardInterrupt.
         """
+        train = self.recipe.train
+        batches_per_epoch = self.steps_per_epoch * train.d_steps
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                        file=sys.stderr, desc=self.run_dir.name)
         try:
-            with graceful_interrupt() as stop:
-                self._loop(bar, stop)
+            for hook in self._hooks():
+                hook.on_run_start(self)
+            while self.step < self.total_steps:
+                batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
+                while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
+                    stats = self._train_step(self._next_batches(batches, train.d_steps))
+                    self.step += 1
+                    self.batch_in_epoch += train.d_steps
+                    self._pending.append((self.step, self.epoch + 1, stats))
+                    if bar is not None:
+                        bar.update(1)
+                    if self.step % train.log_every == 0:
+                        self._flush(bar)
+                    self._checkpoint_between_epochs(batches_per_epoch, bar)
+                self._flush(bar)
+                completed = self.batch_in_epoch >= batches_per_epoch
+                if completed:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                self._end_epoch(completed)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _loop(self, bar: Any, stop: StopRequest) -> None:
-        train = self.recipe.train
-        batches_per_epoch = self.steps_per_epoch * train.d_steps
-        for hook in self._hooks():
-            hook.on_run_start(self)
-        while self.step < self.total_steps:
-            batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
-            while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                stats = self._train_step(self._next_batches(batches, train.d_steps))
-                self.step += 1
-                self.batch_in_epoch += train.d_steps
-                self._pending.append((self.step, self.epoch + 1, stats))
-                if bar is not None:
-                    bar.update(1)
-                if self.step % train.log_every == 0:
-                    self._flush(bar)
-                ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
-                if stop.requested:
-                    self._flush(bar)
-                    self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
-                    raise KeyboardInterrupt
-                if not ends_epoch and self.schedule.due(self.step):
-                    self._flush(bar)
-                    self.save_checkpoint(f"step_{self.step:08d}.pt")
+    def _checkpoint_between_epochs(self, batches_per_epoch: int, bar: Any) -> None:
+        """The checkpoints a step may call for: the one asked for by Ctrl-C, or a scheduled one."""
+        if self.stop.requested:
             self._flush(bar)
-            completed = self.batch_in_epoch >= batches_per_epoch
-            if completed:
-                self.epoch += 1
-                self.batch_in_epoch = 0
-            self._end_epoch(completed)
+            self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
+            raise KeyboardInterrupt
+        ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
+        if not ends_epoch and self.schedule.due(self.step):
+            self._flush(bar)
+            self.save_checkpoint(f"step_{self.step:08d}.pt")
 
     def _next_batches(self, batches: Iterator[torch.Tensor], count: int) -> list[torch.Tensor]:
         """The next ``count`` real batches; a data set that fails to deliver one is a data error, not a crash."""
@@ -542,7 +542,8 @@ def execute(run: Run) -> None:
     """
     status, error, finished = "failed", None, False
     try:
-        run.train()
+        with graceful_interrupt(run.stop):
+            run.train()
         status, finished = "finished", True
     except KeyboardInterrupt:
         status = "interrupted"
