@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from PIL import Image
 
 from conftest import TINY_RECIPE
@@ -17,7 +17,7 @@ from ganlab.cli import main
 from ganlab.generate import slerp
 
 
-def cli(*args) -> "CliRunner.Result":
+def cli(*args) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
