@@ -37,23 +37,25 @@ def world_from_env() -> World:
                  int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def init(world: World, device_type: str) -> None:
-    """Join the process group (NCCL for CUDA, gloo otherwise) once per process."""
-    if world.distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+def join(device: torch.device) -> tuple[World, torch.device]:
+    """This process's place in the world and its device; joins the process group when there are several.
+
+    NCCL connects CUDA processes, gloo the others. With several processes on CUDA each takes the GPU of
+    its local rank.
+    """
+    world = world_from_env()
+    if world.distributed:
+        if device.type == "cuda":
+            torch.cuda.set_device(world.local_rank)
+            device = torch.device("cuda", world.local_rank)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, device
 
 
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
-
-
-def device_for(world: World, device: torch.device) -> torch.device:
-    """With several processes on CUDA, each takes the GPU of its local rank."""
-    if device.type == "cuda" and world.distributed:
-        torch.cuda.set_device(world.local_rank)
-        return torch.device("cuda", world.local_rank)
-    return device
 
 
 def broadcast(world: World, value: Any) -> Any:
@@ -63,6 +65,12 @@ def broadcast(world: World, value: Any) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def agree(world: World, decision: bool) -> bool:
+    """The main process's ``decision`` everywhere, for choices that depend on its clock (timed checkpoints):
+    every process must take the same branch before a collective operation."""
+    return bool(broadcast(world, decision))
 
 
 def mean(world: World, tensor: torch.Tensor) -> torch.Tensor:

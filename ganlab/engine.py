@@ -16,7 +16,9 @@ import contextlib
 import dataclasses
 import math
 import random
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -28,7 +30,8 @@ import torchvision.utils as vutils
 from torch import nn
 
 from . import __version__, distributed
-from .errors import ConfigError, DataError, GanlabError, RecipeError
+from .checkpoints import CheckpointSchedule
+from .errors import ConfigError, DataError, GanlabError, RecipeError, RunError
 from .data.loader import BatchLoader
 from .distributed import World
 from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
@@ -42,7 +45,7 @@ METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 
 
 class RunInterrupted(GanlabError):
-    """Ctrl-C during training: the run was checkpointed and marked interrupted."""
+    """Ctrl-C during training: the run was marked interrupted (and, on the first Ctrl-C, checkpointed)."""
 
     exit_code = 130
 
@@ -105,6 +108,48 @@ def preserved_buffers(module: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for buffer, value in zip(module.buffers(), saved):
                 buffer.copy_(value)
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The images for latents ``z`` as uint8 (N, C, H, W) on the CPU, the generator left as it was."""
+    with preserved_buffers(generator):
+        return to_uint8(generator(z)).cpu()
+
+
+def generate_images(generator: nn.Module, num: int, rng: torch.Generator, batch_size: int = 256) -> torch.Tensor:
+    """``num`` images from latents drawn batch by batch from ``rng``: how a run and ``ganlab generate``
+    both sample, so the same seed gives the same images in either."""
+    batches = [torch.randn(min(batch_size, num - start), generator.latent_dim, device=rng.device, generator=rng)
+               for start in range(0, num, batch_size)]
+    return torch.cat([sample(generator, z) for z in batches])
+
+
+class StopRequest:
+    """Set by the first Ctrl-C; the loop stops at the next step boundary and checkpoints there."""
+
+    requested = False
+
+
+@contextlib.contextmanager
+def graceful_interrupt(stop: StopRequest) -> Iterator[None]:
+    """Turn the first Ctrl-C into a :class:`StopRequest`, so the interrupted checkpoint is written between
+    two steps, never half way through one; a second Ctrl-C interrupts at once (the run then resumes from
+    its last regular checkpoint). Signals reach only the main thread, so elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclasses.dataclass
@@ -251,6 +296,9 @@ class Run:
         self._pending: list[tuple[int, int, torch.Tensor]] = []
         self._started = time.monotonic()
         self._elapsed_before = 0.0
+        self.schedule = CheckpointSchedule(self.recipe.checkpoint)
+        self.stop = StopRequest()
+        self._latest_evaluation: dict[str, tuple[int, float]] = {}   # metric -> (step, value)
 
     @property
     def sampler(self) -> nn.Module:
@@ -265,18 +313,10 @@ class Run:
         return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
 
     # -- what hooks use ---------------------------------------------------------------------------------
-    @torch.no_grad()
     def generate(self, num: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
         """``num`` generated images as uint8 (N, C, H, W) on the CPU, without disturbing training state."""
         rng = torch.Generator(self.device).manual_seed(seed) if seed is not None else self.noise_rng
-        sampler = self.sampler
-        out = []
-        with preserved_buffers(sampler):
-            for start in range(0, num, batch_size):
-                n = min(batch_size, num - start)
-                z = torch.randn(n, sampler.latent_dim, device=self.device, generator=rng)
-                out.append(to_uint8(sampler(z)).cpu())
-        return torch.cat(out)
+        return generate_images(self.sampler, num, rng, batch_size)
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""
@@ -299,6 +339,7 @@ class Run:
         record = {"metric": metric, "value": float(value), "step": self.step, "epoch": self.epoch,
                   "time": now_iso(), **details}
         self.run_dir.append_jsonl("evaluations.jsonl", [record])
+        self._latest_evaluation[metric] = (self.step, float(value))
 
     @property
     def elapsed(self) -> float:
@@ -364,7 +405,11 @@ class Run:
                               f"loss_g={bad['loss_g']}); the last good checkpoint is kept")
 
     def train(self) -> None:
-        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint."""
+        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint.
+
+        When :attr:`stop` is requested (the first Ctrl-C), training stops at the end of the step in
+        progress with an ``interrupted_step_*`` checkpoint and raises KeyboardInterrupt.
+        """
         train = self.recipe.train
         batches_per_epoch = self.steps_per_epoch * train.d_steps
         bar = None
@@ -378,7 +423,7 @@ class Run:
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                    stats = self._train_step([next(batches) for _ in range(train.d_steps)])
+                    stats = self._train_step(self._next_batches(batches, train.d_steps))
                     self.step += 1
                     self.batch_in_epoch += train.d_steps
                     self._pending.append((self.step, self.epoch + 1, stats))
@@ -386,6 +431,7 @@ class Run:
                         bar.update(1)
                     if self.step % train.log_every == 0:
                         self._flush(bar)
+                    self._checkpoint_between_epochs(batches_per_epoch, bar)
                 self._flush(bar)
                 completed = self.batch_in_epoch >= batches_per_epoch
                 if completed:
@@ -396,25 +442,49 @@ class Run:
             if bar is not None:
                 bar.close()
 
+    def _checkpoint_between_epochs(self, batches_per_epoch: int, bar: Any) -> None:
+        """The checkpoints a step may call for: the one asked for by Ctrl-C, or a scheduled one."""
+        if self.stop.requested:
+            self._flush(bar)
+            self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
+            raise KeyboardInterrupt
+        ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
+        if not ends_epoch and distributed.agree(self.world, self.schedule.due(self.step)):
+            self._flush(bar)
+            self.save_checkpoint(f"step_{self.step:08d}.pt")
+
+    def _next_batches(self, batches: Iterator[torch.Tensor], count: int) -> list[torch.Tensor]:
+        """The next ``count`` real batches; a data set that fails to deliver one is a data error, not a crash."""
+        try:
+            return [next(batches) for _ in range(count)]
+        except GanlabError:
+            raise
+        except Exception as e:
+            message = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+            raise DataError(f"data: reading a batch of epoch {self.epoch + 1} failed: "
+                            f"{type(e).__name__}: {message}") from None
+
     def _hooks(self) -> list[EvaluationHook]:
         """Evaluation hooks run in the main process only, which alone writes the run directory."""
         return [hook for _, hook in self.built.hooks] if self.world.is_main else []
 
     def _end_epoch(self, completed: bool) -> None:
-        """Progress grid and checkpoint; hooks hear about completed epochs only.
+        """Progress grid, hooks, checkpoint; hooks hear about completed epochs only.
 
-        A run stopped by ``max_steps`` part way through an epoch still gets a grid (named after the epoch
-        in progress) and a checkpoint named after its step.
+        The checkpoint comes after the hooks so that it holds what they computed for this epoch: a run
+        resumed from it neither repeats nor loses an evaluation. A run stopped by ``max_steps`` part way
+        through an epoch still gets a grid (named after the epoch in progress) and a checkpoint named
+        after its step.
         """
         if not self.world.is_main:
             return
         number = self.epoch if completed else self.epoch + 1
         self.save_grid(self.run_dir.samples_dir / f"epoch_{number:04d}.png")
-        self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
-        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
         if completed:
             for hook in self._hooks():
                 hook.on_epoch_end(self, number)
+        self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
+        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
 
     def save_grid(self, path: Path) -> None:
         sampler = self.sampler
@@ -425,7 +495,10 @@ class Run:
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: state dicts, counters and RNG states; plain values only."""
+        """Everything needed to continue exactly: state dicts, counters and RNG states; plain values only.
+
+        One flat dict, so later features add their own keys (an EMA generator, a grad scaler) beside these.
+        """
         np_state = np.random.get_state()
         state = {
             "generator": self.generator.state_dict(),
@@ -447,6 +520,8 @@ class Run:
                 "python_gauss": random.getstate()[2],
             },
             "recipe": self.recipe.to_dict(),
+            "image_shape": [self.dataset.channels, self.dataset.image_size, self.dataset.image_size],
+            "hooks": {component.section: hook.state_dict() for component, hook in self.built.hooks},
         }
         if self.ema is not None:
             state["ema"] = self.ema.module.state_dict()
@@ -455,8 +530,45 @@ class Run:
                 state[key] = updater.scaler.state_dict()
         return state
 
-    def save_checkpoint(self, filename: str) -> Path:
-        return self.run_dir.save_checkpoint(filename, self.state())
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Put the run exactly where :meth:`state` found it: weights, optimizers, counters, RNGs, hooks."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.built.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.built.optimizer_d.load_state_dict(state["optimizer_d"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self._elapsed_before, self._started = state["elapsed_s"], time.monotonic()
+        self.fixed_noise = state["fixed_noise"].to(self.device)
+        rng = state["rng"]
+        self.noise_rng.set_state(rng["noise"])
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and rng["cuda"]:
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        numpy_rng = rng["numpy"]
+        np.random.set_state((numpy_rng["key"], numpy_rng["state"].numpy().astype(np.uint32), numpy_rng["pos"],
+                             numpy_rng["has_gauss"], numpy_rng["cached_gaussian"]))
+        random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
+            if updater.scaler is not None:
+                updater.scaler.load_state_dict(state[key])
+        for component, hook in self.built.hooks:
+            hook.load_state_dict(state["hooks"].get(component.section, {}))
+
+    def save_checkpoint(self, filename: str) -> Path | None:
+        """Write a checkpoint with the best-metric score it earned at this step, then apply retention.
+
+        Only the main process writes; the others hold the same state."""
+        if not self.world.is_main:
+            return None
+        config = self.recipe.checkpoint
+        scored = self._latest_evaluation.get(config.best_metric)
+        metric = scored[1] if scored is not None and scored[0] == self.step else None
+        path = self.run_dir.save_checkpoint(filename, self.state(), metric)
+        self.run_dir.checkpoint_store.prune(config)
+        self.schedule.written()
+        return path
 
 
 def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
@@ -482,9 +594,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     The run ends with status finished, interrupted (Ctrl-C: a checkpoint is written first), diverged, or
     failed (with the error recorded); in every case meta.json says so and the end-of-run hooks run.
     """
-    world = distributed.world_from_env()
-    device = distributed.device_for(world, recipe_device(recipe))
-    distributed.init(world, device.type)
+    world, device = distributed.join(recipe_device(recipe))
     built = build(recipe, device)
     run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
     path = distributed.broadcast(world, run_dir.path if run_dir else None)
@@ -493,29 +603,48 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     if world.is_main:
         run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
         run_dir.write_meta(start_meta(run, plugins))
-    status, error = "failed", None
+    execute(run)
+    return run_dir
+
+
+def execute(run: Run) -> None:
+    """Train ``run`` from where it stands and record how it ended; shared by new and resumed runs.
+
+    A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
+    stay intact.
+    """
+    status, error, finished = "failed", None, False
     try:
-        run.train()
-        status = "finished"
+        with graceful_interrupt(run.stop):
+            run.train()
+        status, finished = "finished", True
     except KeyboardInterrupt:
         status = "interrupted"
-        run.save_checkpoint(f"interrupted_step_{run.step:08d}.pt")
         error = f"interrupted by the user at step {run.step}"
-        raise RunInterrupted(f"run interrupted at step {run.step}; checkpoint saved in {run_dir.path}") from None
+        raise RunInterrupted(f"run interrupted at step {run.step}; continue it with: ganlab run --resume "
+                             f"{run.run_dir.path}") from None
     except RunDiverged as e:
         status, error = "diverged", str(e)
         raise
     except GanlabError as e:
         error = str(e)
         raise
+    except OSError as e:
+        error = f"cannot write to the run directory {str(run.run_dir.path)!r}: {e.strerror or e}"
+        raise RunError(f"{error}; its last checkpoint is intact") from None
     except Exception as e:
         error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         raise
     finally:
-        if world.is_main:
-            finish(run, status, error)
-        distributed.shutdown()
-    return run_dir
+        try:
+            if run.world.is_main:
+                finish(run, status, error)
+        except OSError as e:
+            if finished:       # otherwise the error that stopped training is the one to report
+                raise RunError(f"cannot record the end of run {str(run.run_dir.path)!r}: "
+                               f"{e.strerror or e}") from None
+        finally:
+            distributed.shutdown()
 
 
 def finish(run: Run, status: str, error: str | None) -> None:

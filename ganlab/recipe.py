@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import tomlwrite
+from .checkpoints import CheckpointConfig
 from .errors import RecipeError
 from .config import build_config, config_to_dict, param
 from .known_plugins import package_providing
@@ -84,8 +85,10 @@ SLOTS: tuple[ComponentSlot, ...] = (
     ComponentSlot(("optimizer", "discriminator"), "optimizer", "adam"),
     ComponentSlot(("init",), "init", "dcgan-normal"),
 )
-PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig}
-TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "train", "hooks")
+PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig,
+                                   "checkpoint": CheckpointConfig}
+TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "train",
+             "checkpoint", "hooks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +99,7 @@ class Recipe:
     components: dict[str, Component]      # keyed by dotted section: "data", "optimizer.generator", ...
     hooks: tuple[Component, ...]
     overrides: tuple[str, ...] = ()
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
 
     def component(self, section: str) -> Component:
         return self.components[section]
@@ -109,6 +113,7 @@ class Recipe:
                 table = table.setdefault(part, {})
             table[slot.path[-1]] = self.components[".".join(slot.path)].to_table()
         doc["train"] = config_to_dict(self.train)
+        doc["checkpoint"] = config_to_dict(self.checkpoint)
         if self.hooks:
             doc["hooks"] = [h.to_table() for h in self.hooks]
         return doc
@@ -289,7 +294,8 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
             hooks.append(hook)
     if problems:
         raise RecipeError(source, problems)
-    return Recipe(source, plain["experiment"], plain["train"], components, tuple(hooks), tuple(overrides))
+    return Recipe(source, plain["experiment"], plain["train"], components, tuple(hooks), tuple(overrides),
+                  plain["checkpoint"])
 
 
 def load_recipe(path: str | Path, registry: Registry, overrides: list[str] = ()) -> Recipe:

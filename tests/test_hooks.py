@@ -35,12 +35,15 @@ class Recorder(EvaluationHook):
     def __init__(self, config: RecorderConfig):
         self.config = config
         self.events: list[tuple[Any, ...]] = []
+        self.steps_seen = 0
+        self.restored: dict[str, Any] | None = None
 
     def on_run_start(self, run):
         self.events.append(("on_run_start", run.step, run.epoch))
 
     def on_step_end(self, run, record):
         self.events.append(("on_step_end", dict(record)))
+        self.steps_seen += 1
         if record["step"] == self.config.fail_at_step:
             raise RuntimeError("recorder gave up")
 
@@ -51,6 +54,13 @@ class Recorder(EvaluationHook):
         self.events.append(("on_run_end", status))
         summary = {"status": status, "steps": run.step, "events": len(self.events)}
         (run.run_dir.hook_dir(self.name) / "summary.json").write_text(json.dumps(summary))
+
+    def state_dict(self):
+        return {"steps_seen": self.steps_seen}
+
+    def load_state_dict(self, state):
+        self.restored = dict(state)
+        self.steps_seen = state["steps_seen"]
 
     def report_sections(self, run_dir):
         summary = json.loads((run_dir.hook_dir(self.name) / "summary.json").read_text())
@@ -114,10 +124,10 @@ def test_hook_on_step_end_comes_after_every_generator_update_with_its_numbers(fi
     assert records == run_dir.read_metrics()
 
 
-def test_hook_on_epoch_end_comes_after_each_epoch_s_checkpoint(finished):
+def test_hook_on_epoch_end_comes_before_the_epoch_s_checkpoint_so_it_holds_the_evaluations(finished):
     events, _ = finished
     epochs = [e[1:] for e in events if e[0] == "on_epoch_end"]
-    assert epochs == [(1, ["epoch_0001.pt"]), (2, ["epoch_0001.pt", "epoch_0002.pt"])]
+    assert epochs == [(1, []), (2, ["epoch_0001.pt"])]
     steps_before_first = [e[1]["step"] for e in events[:events.index(("on_epoch_end", *epochs[0]))]
                           if e[0] == "on_step_end"]
     assert steps_before_first == [1, 2, 3, 4]
@@ -142,3 +152,26 @@ def test_hook_report_sections_are_rebuilt_from_the_run_directory_alone(finished)
     [section] = fresh.report_sections(RunDir.open(run_dir.path))
     assert section.title == "Recorder <events>" and section.order == 50
     assert "&quot;status&quot;: &quot;finished&quot;" in section.html
+
+
+def test_hook_state_dict_is_saved_in_every_checkpoint(finished):
+    _, run_dir = finished
+    from ganlab.runs import load_checkpoint
+
+    states = [load_checkpoint(p)["hooks"]["hooks[0]"] for p in run_dir.checkpoints()]
+    assert states == [{"steps_seen": 4}, {"steps_seen": 8}]
+
+
+def test_hook_load_state_dict_gets_the_checkpoint_s_state_back_on_resume(tmp_path):
+    from ganlab.resume import resume_run
+
+    plugin = RecorderPlugin()
+    plugins = load_plugins([("recorder-plugin", plugin)], entry_points=False)
+    path = tmp_path / "recipe.toml"
+    path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"hooks": [{"name": "recorder"}],
+                                                         "train": {"epochs": 1}})))
+    run_dir = run_recipe(load_recipe(path, plugins.registry), plugins, tmp_path / "runs", progress=False)
+    resume_run(run_dir.path, plugins, ["train.epochs=2"], progress=False)
+    resumed = plugin.hooks[-1]
+    assert resumed.restored == {"steps_seen": 4} and resumed.steps_seen == 8
+

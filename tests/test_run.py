@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,7 @@ def test_run_directory_holds_recipe_meta_metrics_checkpoints_and_grids(run_cli, 
     assert [m["step"] for m in metrics] == list(range(1, 9))
     assert [m["epoch"] for m in metrics] == [1] * 4 + [2] * 4
     assert all(0 <= m["d_real"] <= 1 and 0 <= m["d_fake"] <= 1 for m in metrics)
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")) == ["epoch_0001.pt", "epoch_0002.pt"]
     grids = sorted((run_dir / "samples").iterdir())
     assert [p.name for p in grids] == ["epoch_0001.png", "epoch_0002.png"]
     assert Image.open(grids[-1]).size == (4 * 18 + 2, 4 * 18 + 2)       # 16 images of 16 px, padding 2
@@ -60,7 +62,7 @@ def test_max_steps_stops_part_way_through_an_epoch(run_cli, write_recipe, tmp_pa
                                  "--no-progress"))
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["steps"] == 3 and meta["epochs_completed"] == 0 and meta["status"] == "finished"
-    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step_00000003.pt"]
+    assert [p.name for p in (run_dir / "checkpoints").glob("*.pt")] == ["step_00000003.pt"]
     assert [p.name for p in (run_dir / "samples").iterdir()] == ["epoch_0001.png"]
 
 
@@ -122,14 +124,14 @@ def test_batch_larger_than_the_data_set_is_a_recipe_error(write_recipe, plugins)
 
 
 class InterruptAtStep(EvaluationHook):
-    """Simulates Ctrl-C: raises KeyboardInterrupt when a given step is logged."""
+    """Presses Ctrl-C (sends SIGINT to this process) when a given step is logged."""
 
     def __init__(self, step):
         self.step = step
 
     def on_step_end(self, run, record):
         if record["step"] == self.step:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 class InterruptPlugin:

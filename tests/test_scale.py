@@ -112,7 +112,7 @@ def test_dcgan_with_two_processes_writes_the_run_directory_once(write_recipe, tm
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["steps"] == 8
     assert [m["step"] for m in RunDir(run_dir).read_metrics()] == list(range(1, 9))
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")) == ["epoch_0001.pt", "epoch_0002.pt"]
 
 
 def test_batch_that_does_not_split_over_processes_is_a_recipe_error(write_recipe, tmp_path):
