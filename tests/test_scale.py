@@ -103,16 +103,45 @@ def test_two_processes_match_one_with_the_same_global_batch(write_recipe, mlp_si
     assert all(torch.allclose(g1[k], g2[k], rtol=1e-5, atol=1e-6) for k in g1)
 
 
-def test_dcgan_with_two_processes_writes_the_run_directory_once(write_recipe, tmp_path):
-    out = tmp_path / "runs"
-    done = ganlab_subprocess(["run", write_recipe(), "--nproc", "2", "--out", out, "--no-progress"])
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory) -> tuple[Path, str]:
+    """The tiny DCGAN recipe (2 epochs of 4 steps) trained by two processes; shared by several tests."""
+    from ganlab.testing import TINY_RECIPE
+    from ganlab import tomlwrite
+
+    folder = tmp_path_factory.mktemp("ddp")
+    recipe = folder / "recipe.toml"
+    recipe.write_text(tomlwrite.dumps(TINY_RECIPE))
+    done = ganlab_subprocess(["run", recipe, "--nproc", "2", "--out", folder / "runs", "--no-progress"])
     assert done.returncode == 0, done.stderr[-3000:]
-    [run_dir] = out.iterdir()
-    assert done.stdout.strip().splitlines()[-1] == str(run_dir)
+    [run_dir] = (folder / "runs").iterdir()
+    return run_dir, done.stdout
+
+
+def test_dcgan_with_two_processes_writes_the_run_directory_once(two_process_run):
+    run_dir, stdout = two_process_run
+    assert stdout.strip().splitlines() == [str(run_dir)]
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["steps"] == 8
     assert [m["step"] for m in RunDir(run_dir).read_metrics()] == list(range(1, 9))
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")) == ["epoch_0001.pt", "epoch_0002.pt"]
+
+
+def test_two_processes_resume_to_the_same_end_as_an_uninterrupted_run(two_process_run, write_recipe, tmp_path):
+    reference, _ = two_process_run
+    first = ganlab_subprocess(["run", write_recipe({"train": {"epochs": 1}}), "--nproc", "2", "--out", tmp_path,
+                               "--no-progress"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    [run_dir] = tmp_path.glob("tiny-*")
+    resumed = ganlab_subprocess(["run", "--resume", run_dir, "--set", "train.epochs=2", "--nproc", "2",
+                                 "--no-progress"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
+    assert RunDir(run_dir).read_metrics() != [] and \
+        [(m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(run_dir).read_metrics()] == \
+        [(m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(reference).read_metrics()]
+    a, b = final_state(run_dir)["generator"], final_state(reference)["generator"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_batch_that_does_not_split_over_processes_is_a_recipe_error(write_recipe, tmp_path):
