@@ -134,3 +134,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"  components: {', '.join(row['components']) or '-'}")
     for f in failures:
         click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")
+
+
+from .data.cli import data  # noqa: E402  (imports the helpers above)
+
+main.add_command(data)

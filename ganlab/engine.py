@@ -203,7 +203,8 @@ class Run:
         self.progress = progress
         train = self.recipe.train
         seed = self.recipe.experiment.seed
-        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers)
+        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers,
+                                  device=self.device, residency=train.data_on_device)
         self.steps_per_epoch = len(self.loader) // train.d_steps
         if self.steps_per_epoch == 0:
             raise RecipeError(self.recipe.source, [
