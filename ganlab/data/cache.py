@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from PIL import UnidentifiedImageError
 
 from ..errors import DataError
 from .sources import Source
@@ -132,7 +133,9 @@ def _decode_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, list[Skipped]]:
     for name in source.names[bounds[0]:bounds[1]]:
         try:
             images.append(transform(source.read(name)))
-        except Exception as e:  # a corrupt, truncated or non-image file, whatever Pillow raises for it
+        except UnidentifiedImageError:
+            skipped.append(Skipped(name, "not an image Pillow can read"))
+        except Exception as e:  # a corrupt or truncated file, whatever Pillow raises for it
             skipped.append(Skipped(name, f"{type(e).__name__}: {e}"))
     shape = (0, 3, transform.size, transform.size)
     return (np.stack(images) if images else np.empty(shape, np.uint8)), skipped
@@ -179,7 +182,7 @@ def build_cache(path: Path, source: Source, transform: CropResize, workers: int 
                 tqdm(total=len(source.names), unit="img", desc=f"caching {source.location}", file=sys.stderr,
                      disable=None if progress is None else not progress, dynamic_ncols=True) as bar:
             for images, bad in _decoded_chunks(source, transform, workers or available_cores()):
-                out.write(memoryview(np.ascontiguousarray(images)).cast("B"))
+                out.write(np.ascontiguousarray(images).tobytes())
                 count += len(images)
                 skipped.extend(bad)
                 bar.update(len(images) + len(bad))
