@@ -1,4 +1,4 @@
-"""Training from the cache: device-resident batches, the data commands, and a run on real image files."""
+"""Training from the cache: device choice and device-resident batches, the data commands, a run on real files."""
 
 from __future__ import annotations
 
@@ -95,3 +95,11 @@ def test_a_run_trains_from_a_celeba_zip(celeba_recipe, run_cli, tmp_path):
     run_dir = Path(result.output.strip().splitlines()[-1])
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "finished"
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_auto_device_picks_apple_mps_when_there_is_no_cuda(monkeypatch):
+    from ganlab.engine import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps")

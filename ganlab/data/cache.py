@@ -1,7 +1,8 @@
 """The preprocessed image cache: every image decoded, cropped and resized once, then read as raw rows.
 
 A cache is a folder ``<cache root>/<fingerprint>/`` holding ``images.u8`` (N x 3 x H x W uint8, row after
-row, no header) and ``meta.json`` (count, shape, source, transform, the images that could not be read).
+row, no header), ``meta.json`` (count, shape, source, transform, the files that could not be read) and
+``skipped.txt`` (those files again, one per line, for people).
 The fingerprint hashes the source's fingerprint and the transform, so a changed file, archive, crop,
 size or filter gives a new cache and nothing else does.
 
@@ -90,24 +91,32 @@ class ImageCache:
         try:
             meta = json.loads(meta_path.read_text("utf-8"))
             size = (path / "images.u8").stat().st_size
-        except (OSError, ValueError) as e:
-            raise DataError(f"{damaged} ({e}); delete that folder and it will be rebuilt") from None
-        if meta.get("format") != CACHE_FORMAT or size != meta["count"] * int(np.prod(meta["shape"])):
-            raise DataError(f"{damaged} (images.u8 holds {size} bytes, meta.json expects "
-                            f"{meta['count']} images of {meta['shape']}); delete that folder and it will be "
-                            "rebuilt")
+            expected = meta["count"] * int(np.prod(meta["shape"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{damaged} ({type(e).__name__}: {e}); delete that folder and it will be "
+                            "rebuilt") from None
+        if size != expected:
+            raise DataError(f"{damaged} (images.u8 holds {size} bytes, meta.json expects {expected}); delete "
+                            "that folder and it will be rebuilt")
         return cls(path, meta)
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         """Rows ``indices`` (any order, repeats allowed) as uint8 (N, 3, H, W)."""
         out = np.empty((len(indices), *self.shape), dtype=np.uint8)
         view = memoryview(out).cast("B")
+        size = self.row_bytes
         for i, index in enumerate(np.asarray(indices, dtype=np.int64).tolist()):
             if not 0 <= index < self.count:
                 raise IndexError(f"image {index} is outside the cache's {self.count} images")
-            self._file.seek(index * self.row_bytes)
-            self._file.readinto(view[i * self.row_bytes:(i + 1) * self.row_bytes])
+            self._read_into(view[i * size:(i + 1) * size], index * size)
         return out
+
+    def _read_into(self, buffer: memoryview, offset: int) -> None:
+        if hasattr(os, "preadv"):      # one system call per row (Linux, BSD, recent macOS)
+            os.preadv(self._file.fileno(), [buffer], offset)
+        else:
+            self._file.seek(offset)
+            self._file.readinto(buffer)
 
     def read_range(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start`` to ``stop`` in one read: the fast path for copying the whole cache elsewhere."""
@@ -141,7 +150,8 @@ def _decode_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, list[Skipped]]:
     return (np.stack(images) if images else np.empty(shape, np.uint8)), skipped
 
 
-def _decoded_chunks(source: Source, transform: CropResize, workers: int) -> Iterator[tuple[np.ndarray, list[Skipped]]]:
+def _decoded_chunks(source: Source, transform: CropResize,
+                    workers: int) -> Iterator[tuple[np.ndarray, list[Skipped]]]:
     """Chunks in source order, decoded in ``workers`` processes (in this one when 1)."""
     bounds = [(start, min(start + CHUNK, len(source.names))) for start in range(0, len(source.names), CHUNK)]
     workers = min(workers, len(bounds))
@@ -191,9 +201,15 @@ def build_cache(path: Path, source: Source, transform: CropResize, workers: int 
         meta = {"format": CACHE_FORMAT, "count": count, "shape": [3, transform.size, transform.size],
                 "source": source.location, "files": len(source.names), "transform": transform.describe(),
                 "skipped": [[s.name, s.reason] for s in skipped],
-                "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build_seconds": round(time.monotonic() - started, 3)}
+                "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "build_seconds": round(time.monotonic() - started, 3)}
+        listing = "".join(f"{s.name}\t{s.reason}\n" for s in skipped)
+        (temporary / "skipped.txt").write_text(listing, "utf-8")
         (temporary / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
         _publish(temporary, path)
+    except OSError as e:  # writing the cache failed (a full disk, say); reading images never raises here
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise DataError(f"could not write the data cache in {str(path.parent)!r}: {e.strerror or e}") from None
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

@@ -56,11 +56,11 @@ class CachedImages:
         self.cache_path = config.cache_root() / self.fingerprint
         self._cache: ImageCache | None = None
 
-    def prepare(self, progress: bool | None = None) -> ImageCache:
+    def prepare(self) -> ImageCache:
         """Open the cache, building it first if needed; applies ``on_bad_image`` to unreadable files."""
         if self._cache is None:
             cache = ImageCache.open(self.cache_path) or build_cache(
-                self.cache_path, self.source, self.transform, self.config.workers, progress)
+                self.cache_path, self.source, self.transform, self.config.workers)
             if cache.skipped:
                 self._report_skipped(cache.skipped)
             if cache.count == 0:
@@ -71,8 +71,6 @@ class CachedImages:
 
     def _report_skipped(self, skipped: list[Skipped]) -> None:
         listing = self.cache_path / "skipped.txt"
-        if not listing.exists():
-            listing.write_text("".join(f"{s.name}\t{s.reason}\n" for s in skipped), "utf-8")
         names = "; ".join(f"{s.name} ({s.reason})" for s in skipped[:SHOWN_SKIPPED])
         more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
         message = (f"{len(skipped)} of {len(self.source.names)} files in {self.source.location!r} are not "
