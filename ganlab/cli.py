@@ -164,6 +164,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")
 
 
-from .cli_generate import generate  # noqa: E402  (a command of its own module, attached to the group)
+from .cli_generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
+from .data.cli import data  # noqa: E402
 
 main.add_command(generate)
+main.add_command(data)

@@ -270,7 +270,8 @@ class Run:
                 f"train.batch_size: {train.batch_size} images cannot be split evenly over {world.size} "
                 "processes; make it a multiple of the process count"])
         self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers,
-                                  shard=(world.rank, world.size))
+                                  shard=(world.rank, world.size), device=self.device,
+                                  residency=train.data_on_device)
         self.steps_per_epoch = len(self.loader) // train.d_steps
         if self.steps_per_epoch == 0:
             raise RecipeError(self.recipe.source, [

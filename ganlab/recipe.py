@@ -39,6 +39,8 @@ class TrainConfig:
     d_steps: int = param(1, "discriminator (critic) updates per generator update, each on a new batch",
                          min=1)
     num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0)
+    data_on_device: Literal["auto", "always", "never"] = param(
+        "auto", "copy the whole data set to the device once: auto does it on a GPU when it fits")
     log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
                            min=1)
     grid_size: int = param(64, "images in the fixed-noise progress grid", min=1)

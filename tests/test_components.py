@@ -14,7 +14,7 @@ from torch import nn
 from ganlab.components.dcgan import DCGANDiscriminator, DCGANGenerator, _depth
 from ganlab.components.inits import build_dcgan_normal, NormalConfig
 from ganlab.components.losses import MinimaxBCE, NonSaturatingBCE
-from ganlab.data.folder import ImageFolder, ImageFolderConfig
+from ganlab.data.folder import ImageFolderConfig, build as build_image_folder
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.errors import ConfigError, DataError
 from ganlab.protocols import BuildContext
@@ -148,11 +148,15 @@ def _save(path, size, colour):
     Image.new("RGB", size, colour).save(path)
 
 
-def test_image_folder_reads_nested_images_with_centre_crop(tmp_path):
-    _save(tmp_path / "a" / "wide.png", (40, 20), (255, 0, 0))
-    _save(tmp_path / "b" / "c" / "tall.jpg", (20, 40), (0, 0, 255))
-    (tmp_path / "notes.txt").write_text("not an image")
-    data = ImageFolder(ImageFolderConfig(root=str(tmp_path), image_size=16))
+def image_folder(**config):
+    return build_image_folder(ImageFolderConfig(**config), BuildContext(0, torch.device("cpu")))
+
+
+def test_image_folder_reads_nested_images_as_uint8(tmp_path):
+    _save(tmp_path / "photos" / "a" / "wide.png", (40, 20), (255, 0, 0))
+    _save(tmp_path / "photos" / "b" / "c" / "tall.jpg", (20, 40), (0, 0, 255))
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    data = image_folder(root=str(tmp_path / "photos"), image_size=16, cache_dir=str(tmp_path / "cache"))
     assert len(data) == 2
     first = data[0]
     assert first.dtype == torch.uint8 and first.shape == (3, 16, 16)
@@ -162,13 +166,13 @@ def test_image_folder_reads_nested_images_with_centre_crop(tmp_path):
 def test_image_folder_crop_takes_the_centre(tmp_path):
     array = np.zeros((30, 30, 3), np.uint8)
     array[10:20, 10:20] = 255                      # white centre square, black border
-    Image.fromarray(array).save(tmp_path / "x.png")
-    data = ImageFolder(ImageFolderConfig(root=str(tmp_path), image_size=8, crop=10, resize_filter="box"))
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(array).save(tmp_path / "photos" / "x.png")
+    data = image_folder(root=str(tmp_path / "photos"), image_size=8, crop=10, resize_filter="box",
+                        cache_dir=str(tmp_path / "cache"))
     assert data[0].float().mean() == 255
 
 
-def test_image_folder_missing_or_empty_root_is_a_data_error(tmp_path):
+def test_image_folder_missing_root_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        ImageFolder(ImageFolderConfig(root=str(tmp_path / "nowhere")))
-    with pytest.raises(DataError, match="no images"):
-        ImageFolder(ImageFolderConfig(root=str(tmp_path)))
+        image_folder(root=str(tmp_path / "nowhere"))

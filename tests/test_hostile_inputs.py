@@ -71,7 +71,7 @@ CORPUS = {
     "missing data": (folder_data("nowhere", None, b""), DATA, "nowhere' does not exist"),
     "empty data": (folder_data("empty", 0, b""), DATA, "data.root: no images"),
     "corrupt images": (folder_data("corrupt", 32, b"\xff\xd8 not really a jpeg"), DATA,
-                       "data: reading a batch of epoch 1 failed: UnidentifiedImageError"),
+                       "could be read as an image"),
     "recipe is a directory": (lambda tmp_path, write_recipe: ["run", tmp_path], RECIPE,
                               "is a directory, not a TOML recipe"),
     "missing recipe": (lambda tmp_path, write_recipe: ["run", tmp_path / "nope.toml"], RECIPE,
