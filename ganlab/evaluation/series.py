@@ -1,0 +1,35 @@
+"""The per-step log (metrics.jsonl) as a pandas table, and the smoothing every curve of it uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..runs import RunDir
+
+LOGGED = ("loss_d", "loss_g", "d_real", "d_fake")
+
+
+def metrics_frame(run_dir: RunDir) -> pd.DataFrame:
+    """metrics.jsonl with non-finite values as NaN (plots and rolling means skip NaN, not inf)."""
+    frame = pd.DataFrame(run_dir.read_metrics(), columns=["step", "epoch", *LOGGED, "time"])
+    frame[list(LOGGED)] = frame[list(LOGGED)].astype(float).replace([np.inf, -np.inf], np.nan)
+    return frame
+
+
+def auto_window(steps: int, window: int = 0) -> int:
+    """``window`` if set, else about a fiftieth of the run: smooth enough to read, short enough to follow."""
+    return window if window > 0 else max(1, steps // 50)
+
+
+def smooth(values: pd.Series, window: int) -> pd.Series:
+    """Centred moving average; the ends use the steps they have, so the curve spans the whole run."""
+    return values.rolling(window, center=True, min_periods=1).mean()
+
+
+def epoch_ends(frame: pd.DataFrame) -> list[float]:
+    """Steps at which an epoch ended (the last one excluded: that is the end of the plot anyway)."""
+    if frame.empty:
+        return []
+    last_steps = frame.groupby("epoch")["step"].max().sort_index()
+    return [float(s) for s in last_steps.iloc[:-1]]
