@@ -1,0 +1,78 @@
+"""training-health: each failure is flagged with the step where it began, and healthy runs are not."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import torch
+
+from ganlab.evaluation.training_health import (
+    collapse_flag, discriminator_wins_flag, mean_pairwise_distance, nonfinite_flag,
+)
+
+
+BALANCED = {"d_real": 0.6, "d_fake": 0.4, "loss_d": 1.2, "loss_g": 1.0}
+
+
+def log(steps: int, at: int | None = None, **late: float) -> pd.DataFrame:
+    """A balanced metrics log of ``steps`` steps whose values change to ``late`` from step ``at`` on."""
+    return pd.DataFrame([{"step": step, "epoch": 1 + (step - 1) // 100, **BALANCED,
+                          **(late if at is not None and step >= at else {})} for step in range(1, steps + 1)])
+
+
+def test_a_balanced_run_raises_no_flag():
+    frame = log(600)
+    assert nonfinite_flag(frame) is None
+    assert discriminator_wins_flag(frame, patience=100) is None
+
+
+def test_the_first_non_finite_loss_is_flagged_at_its_step():
+    frame = log(50, at=37, loss_g=math.nan)
+    flag = nonfinite_flag(frame)
+    assert flag.check == "non-finite" and flag.step == 37
+
+
+def test_a_discriminator_that_wins_for_good_is_flagged_where_it_began():
+    frame = log(600, at=301, d_real=0.9, d_fake=0.01, loss_g=7.5, loss_d=0.33)
+    flag = discriminator_wins_flag(frame, patience=100)
+    assert flag.check == "discriminator-wins"
+    assert 290 <= flag.step <= 310
+    assert "D(G(z)) about 0.0" in flag.evidence and "generator loss about 7" in flag.evidence
+    assert "label smoothing" in flag.advice
+
+
+def test_a_short_discriminator_streak_is_not_flagged():
+    frame = log(600, at=551, d_real=0.9, d_fake=0.01, loss_g=7.5)
+    assert discriminator_wins_flag(frame, patience=100) is None
+
+
+def test_a_confident_discriminator_with_a_coping_generator_is_not_flagged():
+    frame = log(600, at=101, d_real=0.9, d_fake=0.02, loss_g=1.5)
+    assert discriminator_wins_flag(frame, patience=100) is None
+
+
+def diversity(*ratios: float) -> list[dict]:
+    return [{"epoch": i + 1, "step": 100 * (i + 1), "ratio": r} for i, r in enumerate(ratios)]
+
+
+def test_collapse_is_flagged_at_the_first_of_two_low_measurements_in_a_row():
+    flag = collapse_flag(diversity(0.8, 0.7, 0.2, 0.1, 0.1), ratio=0.35)
+    assert flag.check == "collapse" and flag.step == 300
+    assert "20% as much as two real images" in flag.evidence
+
+
+def test_collapse_at_the_last_measurement_is_flagged():
+    assert collapse_flag(diversity(0.8, 0.7, 0.1), ratio=0.35).step == 300
+
+
+def test_one_low_measurement_that_recovers_is_not_collapse():
+    assert collapse_flag(diversity(0.2, 0.7, 0.8), ratio=0.35) is None
+    assert collapse_flag([], ratio=0.35) is None
+
+
+def test_identical_images_have_no_diversity_and_different_ones_do():
+    same = torch.full((8, 3, 32, 32), 128, dtype=torch.uint8)
+    varied = torch.randint(0, 256, (8, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    assert mean_pairwise_distance(same) == 0.0
+    assert mean_pairwise_distance(varied) > 1.0
