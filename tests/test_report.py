@@ -65,11 +65,32 @@ def train(tmp: Path, plugins, **changes) -> RunDir:
     return run_recipe(load_recipe(path, plugins.registry), plugins, tmp / "runs", progress=False)
 
 
+@dataclasses.dataclass
+class NoConfig:
+    pass
+
+
+class FakeMetric(EvaluationHook):
+    """Stands in for a metric plugin: logs a score per epoch, with its protocol, as a FID hook would."""
+
+    def on_epoch_end(self, run, epoch):
+        run.log_evaluation("fid", 100.0 / epoch, library="torch-fidelity 0.4.0", num_fake=16,
+                           feature_extractor="<inception>", higher_is_better=False)
+
+
+class FakeMetricPlugin:
+    @hookimpl
+    def ganlab_register(self, registry):
+        registry.add("hook", "fake-metric", lambda config, context: FakeMetric(), NoConfig)
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> RunDir:
     """One finished run shared by the read-only checks; its experiment name is hostile HTML."""
     tmp = tmp_path_factory.mktemp("report")
-    return train(tmp, load_plugins(entry_points=False), experiment={"name": HOSTILE, "seed": 0, "device": "cpu"})
+    plugins = load_plugins([("fake-metric", FakeMetricPlugin())], entry_points=False)
+    return train(tmp, plugins, experiment={"name": HOSTILE, "seed": 0, "device": "cpu"},
+                 hooks=ALL_HOOKS + [{"name": "fake-metric"}])
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +108,7 @@ def test_every_image_is_embedded_and_decodes(page):
         "diversity of generated images relative to real images", "generator and discriminator loss per step",
         "distributions of D(x) and D(G(z)) per measurement", "mean D(x) and D(G(z)) over training",
         "samples after epoch 2", "the generator's samples over training", "samples after epoch 1",
-        "real training images"}
+        "real training images", "evaluation metrics over training steps"}
     for source in images.values():
         header, payload = source.split(",", 1)
         assert header in ("data:image/png;base64", "data:image/gif;base64")
@@ -138,6 +159,15 @@ def test_the_summary_reports_progress_speed_and_final_numbers(page):
     for text in ("finished", "8 of 8 steps (100%)", "2 of 2 completed", "images/s", "final loss D",
                  "final D(G(z))", "health"):
         assert text in page
+
+
+def test_any_logged_metric_appears_over_time_with_its_protocol_and_its_best_value(page):
+    section = page[page.index('<section id="metrics-over-time">'):]
+    section = section[:section.index("</section>")]
+    assert "<h3>fid</h3>" in section
+    assert "<th>feature_extractor</th><td>&lt;inception&gt;</td>" in section
+    assert "<th>num_fake</th><td>16</td>" in section
+    assert "50 (step 8); best 50 (step 8)" in page
 
 
 def test_d_distributions_are_measured_before_training_and_after_each_epoch(finished_run):
@@ -310,7 +340,7 @@ def test_the_report_renders_in_a_real_browser_with_every_image_loaded(finished_r
         browser.load(finished_run.report_path)
         images = browser.images()
         browser.screenshot(shot)
-    assert len(images) == 8
+    assert len(images) == 9
     assert all(image["naturalWidth"] > 0 and image["naturalHeight"] > 0 for image in images), images
     with Image.open(shot) as picture:
         assert picture.width == 1280 and picture.height > 3000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import torch
@@ -38,8 +39,18 @@ def test_a_discriminator_that_wins_for_good_is_flagged_where_it_began():
     flag = discriminator_wins_flag(frame, patience=100)
     assert flag.check == "discriminator-wins"
     assert 290 <= flag.step <= 310
+    assert "to the end of the run" in flag.evidence
     assert "D(G(z)) about 0.0" in flag.evidence and "generator loss about 7" in flag.evidence
     assert "label smoothing" in flag.advice
+
+
+def test_a_discriminator_streak_that_ends_says_when_the_generator_recovered():
+    frame = log(600, at=101, d_real=0.9, d_fake=0.01, loss_g=7.5)
+    frame.loc[frame["step"] > 400, list(BALANCED)] = list(BALANCED.values())
+    flag = discriminator_wins_flag(frame, patience=100)
+    assert 90 <= flag.step <= 115
+    recovered = re.search(r"until step (\d+), when the generator recovered", flag.evidence)
+    assert 385 <= int(recovered.group(1)) <= 410
 
 
 def test_a_short_discriminator_streak_is_not_flagged():
@@ -56,18 +67,24 @@ def diversity(*ratios: float) -> list[dict]:
     return [{"epoch": i + 1, "step": 100 * (i + 1), "ratio": r} for i, r in enumerate(ratios)]
 
 
-def test_collapse_is_flagged_at_the_first_of_two_low_measurements_in_a_row():
-    flag = collapse_flag(diversity(0.8, 0.7, 0.2, 0.1, 0.1), ratio=0.35)
+def test_diversity_lost_after_a_healthy_start_is_flagged_where_it_was_lost():
+    flag = collapse_flag(diversity(0.8, 0.7, 0.2, 0.1, 0.6), ratio=0.35)
     assert flag.check == "collapse" and flag.step == 300
-    assert "20% as much as two real images" in flag.evidence
+    assert "20% as much as two real images" in flag.evidence and "lost" in flag.evidence
 
 
-def test_collapse_at_the_last_measurement_is_flagged():
+def test_diversity_still_low_when_the_run_ends_is_flagged():
     assert collapse_flag(diversity(0.8, 0.7, 0.1), ratio=0.35).step == 300
+    flag = collapse_flag(diversity(0.1, 0.1, 0.1), ratio=0.35)
+    assert flag.step == 100 and "never reached" in flag.evidence and "had not regained it" in flag.evidence
 
 
-def test_one_low_measurement_that_recovers_is_not_collapse():
-    assert collapse_flag(diversity(0.2, 0.7, 0.8), ratio=0.35) is None
+def test_low_diversity_of_a_fresh_generator_that_grows_is_not_collapse():
+    assert collapse_flag(diversity(0.1, 0.2, 0.5, 0.8), ratio=0.35) is None
+
+
+def test_one_low_measurement_in_between_is_not_collapse():
+    assert collapse_flag(diversity(0.6, 0.2, 0.7, 0.8), ratio=0.35) is None
     assert collapse_flag([], ratio=0.35) is None
 
 

@@ -102,16 +102,17 @@ def discriminator_wins_flag(frame: pd.DataFrame, patience: int) -> Flag | None:
     window = max(5, patience // 5)
     d_real, d_fake, loss_g = (smooth(frame[k], window) for k in ("d_real", "d_fake", "loss_g"))
     winning = ((d_fake < D_FAKE_LOW) & (d_real - d_fake > D_GAP_HIGH) & (loss_g > G_LOSS_HIGH)).to_numpy()
-    start = _first_streak(winning, patience)
-    if start is None:
+    streak = next((s for s in streaks(winning) if s.stop - s.start >= patience), None)
+    if streak is None:
         return None
-    step = int(frame["step"].iloc[start])
-    rest = slice(start, None)
-    early = frame["loss_g"].iloc[:max(1, start // 4)].mean()
+    step = int(frame["step"].iloc[streak.start])
+    until = ("to the end of the run" if streak.stop == len(frame)
+             else f"until step {int(frame['step'].iloc[streak.stop - 1])}, when the generator recovered")
+    early = frame["loss_g"].iloc[:max(1, streak.start // 4)].mean()
     return Flag(
         "discriminator-wins", "The discriminator won outright", step,
-        f"from step {step}: D(x) about {d_real.iloc[rest].mean():.2f}, D(G(z)) about "
-        f"{d_fake.iloc[rest].mean():.3f}, generator loss about {loss_g.iloc[rest].mean():.1f} "
+        f"from step {step} {until}: D(x) about {d_real.iloc[streak].mean():.2f}, D(G(z)) about "
+        f"{d_fake.iloc[streak].mean():.3f}, generator loss about {loss_g.iloc[streak].mean():.1f} "
         f"(it was about {early:.1f} early on)",
         "The discriminator tells real from generated images perfectly, so the generator's gradients carry "
         "almost no information and its loss grows: the classic way DCGAN training on faces fails. The "
@@ -122,32 +123,33 @@ def discriminator_wins_flag(frame: pd.DataFrame, patience: int) -> Flag | None:
 
 
 def collapse_flag(records: list[dict[str, Any]], ratio: float) -> Flag | None:
-    """Diversity below ``ratio`` of the real images' for two measurements in a row, or at the last one."""
+    """Diversity that was lost (low twice in a row after a healthy measurement) or never regained.
+
+    Fresh generators make near-identical images, so low diversity in the first epochs is only a problem
+    if it lasts to the end of the run.
+    """
     low = np.array([r["ratio"] < ratio for r in records], dtype=bool)
-    start = _first_streak(low, 2)
-    if start is None and low.size and low[-1]:
-        start = low.size - 1
-    if start is None:
+    streak = next((s for s in streaks(low)
+                   if s.stop == len(low) or (s.start > 0 and s.stop - s.start >= 2)), None)
+    if streak is None:
         return None
-    record = records[start]
+    record = records[streak.start]
+    lost = "lost" if streak.start > 0 else "never reached"
     return Flag(
-        "collapse", "Generated samples lost their diversity", int(record["step"]),
+        "collapse", "Generated samples lack diversity", int(record["step"]),
         f"after epoch {record['epoch']}, two generated images differ on average {record['ratio']:.0%} as much "
-        f"as two real images do (threshold {ratio:.0%})",
+        f"as two real images do (threshold {ratio:.0%}); the generator {lost} the variety of the data"
+        + (" and had not regained it when the run ended" if streak.stop == len(low) else ""),
         "The generator makes the same few images whatever its input (mode collapse): it has found outputs "
         "that fool the current discriminator and stopped covering the variety of the data.",
         "Lower the learning rates, keep label smoothing, try a smaller batch; if the samples also stopped "
         "improving, resume from a checkpoint before this epoch.")
 
 
-def _first_streak(mask: np.ndarray, length: int) -> int | None:
-    """Index where ``mask`` is first True for ``length`` consecutive entries."""
-    run = 0
-    for i, value in enumerate(mask):
-        run = run + 1 if value else 0
-        if run >= length:
-            return i - length + 1
-    return None
+def streaks(mask: np.ndarray) -> list[slice]:
+    """The maximal runs of consecutive True entries of ``mask``, as slices, in order."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return [slice(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
 
 
 def detect(run_dir: RunDir, config: TrainingHealthConfig) -> list[Flag]:
