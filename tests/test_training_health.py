@@ -35,17 +35,17 @@ def test_the_first_non_finite_loss_is_flagged_at_its_step():
 
 
 def test_a_discriminator_that_wins_for_good_is_flagged_where_it_began():
-    frame = log(600, at=301, d_real=0.9, d_fake=0.01, loss_g=7.5, loss_d=0.33)
+    frame = log(600, at=301, d_real=0.9, d_fake=0.002, loss_g=9.0, loss_d=0.33)
     flag = discriminator_wins_flag(frame, patience=100)
     assert flag.check == "discriminator-wins"
-    assert 290 <= flag.step <= 310
+    assert 295 <= flag.step <= 315       # the smoothing window blurs the onset by a few steps
     assert "to the end of the run" in flag.evidence
-    assert "D(G(z)) about 0.0" in flag.evidence and "generator loss about 7" in flag.evidence
+    assert "D(G(z)) about 0.0" in flag.evidence and "generator loss about 9" in flag.evidence
     assert "label smoothing" in flag.advice
 
 
 def test_a_discriminator_streak_that_ends_says_when_the_generator_recovered():
-    frame = log(600, at=101, d_real=0.9, d_fake=0.01, loss_g=7.5)
+    frame = log(600, at=101, d_real=0.9, d_fake=0.002, loss_g=9.0)
     frame.loc[frame["step"] > 400, list(BALANCED)] = list(BALANCED.values())
     flag = discriminator_wins_flag(frame, patience=100)
     assert 90 <= flag.step <= 115
@@ -54,12 +54,12 @@ def test_a_discriminator_streak_that_ends_says_when_the_generator_recovered():
 
 
 def test_a_short_discriminator_streak_is_not_flagged():
-    frame = log(600, at=551, d_real=0.9, d_fake=0.01, loss_g=7.5)
+    frame = log(600, at=551, d_real=0.9, d_fake=0.002, loss_g=9.0)
     assert discriminator_wins_flag(frame, patience=100) is None
 
 
-def test_a_confident_discriminator_with_a_coping_generator_is_not_flagged():
-    frame = log(600, at=101, d_real=0.9, d_fake=0.02, loss_g=1.5)
+def test_a_strong_discriminator_with_a_generator_that_still_learns_is_not_flagged():
+    frame = log(600, at=101, d_real=0.87, d_fake=0.03, loss_g=4.5)
     assert discriminator_wins_flag(frame, patience=100) is None
 
 

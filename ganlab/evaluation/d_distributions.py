@@ -22,7 +22,7 @@ from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
 from ..runs import RunDir
-from .series import auto_window, epoch_ends, metrics_frame, smooth
+from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
 from .store import HookFiles, latest_per_step
 
 if TYPE_CHECKING:
@@ -90,16 +90,8 @@ class DDistributions(EvaluationHook):
         return [ReportSection("D(x) and D(G(z))", body, order=30)]
 
 
-def _shown(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """At most MAX_PANELS measurements, evenly spread, always the first and the last."""
-    if len(records) <= MAX_PANELS:
-        return records
-    picks = np.unique(np.linspace(0, len(records) - 1, MAX_PANELS).round().astype(int))
-    return [records[i] for i in picks]
-
-
 def _histograms(records: list[dict[str, Any]]) -> str:
-    shown = _shown(records)
+    shown = spread(records, MAX_PANELS)
     columns = min(len(shown), 4)
     rows = math.ceil(len(shown) / columns)
     with plot(width=3.0 * columns, height=2.3 * rows + 0.4, nrows=rows, ncols=columns, squeeze=False,

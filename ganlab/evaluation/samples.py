@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 import torchvision.utils as vutils
 from PIL import Image, ImageDraw, ImageFont
@@ -26,6 +25,7 @@ from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..report import html as h
 from ..runs import RunDir
+from .series import spread
 from .store import HookFiles
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ FILES = HookFiles("samples")
 REAL = "real.png"
 GIF = "evolution.gif"
 _EPOCH = re.compile(r"epoch_(\d+)\.png$")
+GIF_COLORS = 128
+"""Colours per GIF frame: half of GIF's 256 keeps faces smooth and the file (embedded in every report)
+about half the size, since LZW compresses noisy sample grids poorly."""
 DISPLAY_WIDTH = 440
 """About how wide the main grids appear in the report, in CSS pixels."""
 
@@ -43,7 +46,7 @@ DISPLAY_WIDTH = 440
 class SamplesConfig:
     gif_frame_ms: int = param(500, "how long each epoch's grid is shown in the GIF, in milliseconds", min=20)
     gif_max_frames: int = param(60, "most frames in the GIF; longer runs use evenly spread epochs", min=2)
-    timeline: int = param(6, "grids from earlier epochs shown beside the final one in the report", min=0)
+    timeline: int = param(4, "grids from earlier epochs shown beside the final one in the report", min=0)
 
 
 def grid_png(images: torch.Tensor) -> bytes:
@@ -60,32 +63,17 @@ def sample_grids(run_dir: RunDir) -> list[tuple[int, Path]]:
     return sorted(grids)
 
 
-def spread(items: list, count: int) -> list:
-    """At most ``count`` items, evenly spread, always keeping the last (the final state matters most)."""
-    if count <= 0:
-        return []
-    if len(items) <= count:
-        return list(items)
-    picks = np.unique(np.linspace(0, len(items) - 1, count).round().astype(int))
-    return [items[i] for i in picks]
-
-
 def evolution_gif(grids: list[tuple[int, Path]], frame_ms: int) -> bytes:
-    """An animated GIF of the grids, each labelled with its epoch; the last frame lingers.
-
-    Grids are enlarged by a whole factor (nearest neighbour, so pixels stay sharp) before the label is
-    drawn, so the text is legible and the page can show the GIF at its own size.
-    """
-    font = ImageFont.load_default(size=14)
+    """An animated GIF of the grids at their own size, each labelled with its epoch; the last frame lingers."""
+    font = ImageFont.load_default(size=11)
     frames = []
     for epoch, path in grids:
         with Image.open(path) as grid:
-            factor = display_factor(grid.width)
-            grid = grid.convert("RGB").resize((grid.width * factor, grid.height * factor), Image.Resampling.NEAREST)
-        frame = Image.new("RGB", (grid.width, grid.height + 20), "white")
+            grid = grid.convert("RGB")
+        frame = Image.new("RGB", (grid.width, grid.height + 14), "white")
         frame.paste(grid, (0, 0))
-        ImageDraw.Draw(frame).text((4, grid.height + 2), f"epoch {epoch}", fill="black", font=font)
-        frames.append(frame.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
+        ImageDraw.Draw(frame).text((2, grid.height + 1), f"epoch {epoch}", fill="black", font=font)
+        frames.append(frame.quantize(colors=GIF_COLORS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE))
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 4]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
@@ -122,7 +110,8 @@ class Samples(EvaluationHook):
                                  pixelated=True, width=_display_width(last_path)),
                          f"After epoch {last_epoch}: the same latent vectors every epoch.")
         gif = evolution_gif(spread(grids, self.config.gif_max_frames), self.config.gif_frame_ms)
-        animation = h.figure(h.image(gif, "image/gif", "the generator's samples over training", pixelated=True),
+        animation = h.figure(h.image(gif, "image/gif", "the generator's samples over training", pixelated=True,
+                                     width=_display_width(last_path)),
                              f"Evolution over {len(grids)} epochs (loops).")
         earlier = spread(grids[:-1], self.config.timeline)
         timeline = "".join(
@@ -144,14 +133,10 @@ class Samples(EvaluationHook):
         return ReportSection("Real images", body, order=45)
 
 
-def display_factor(width: int, target: int = DISPLAY_WIDTH) -> int:
-    """The whole factor that enlarges a small grid (crisply) to about ``target`` pixels wide."""
-    return max(1, target // width)
-
-
 def _display_width(path: Path, target: int = DISPLAY_WIDTH) -> int:
+    """The width that enlarges a small grid by a whole factor (pixels stay crisp) to about ``target``."""
     with Image.open(path) as image:
-        return image.width * display_factor(image.width, target)
+        return image.width * max(1, round(target / image.width))
 
 
 def build(config: SamplesConfig, context: BuildContext) -> Samples:

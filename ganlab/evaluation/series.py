@@ -1,4 +1,5 @@
-"""The per-step log (metrics.jsonl) as a pandas table, and the smoothing every curve of it uses."""
+"""Series over training: the per-step log (metrics.jsonl) as a pandas table, the smoothing every curve of
+it uses, and the choice of a few evenly spread measurements when there are too many to show."""
 
 from __future__ import annotations
 
@@ -33,3 +34,13 @@ def epoch_ends(frame: pd.DataFrame) -> list[float]:
         return []
     last_steps = frame.groupby("epoch")["step"].max().sort_index()
     return [float(s) for s in last_steps.iloc[:-1]]
+
+
+def spread(items: list, count: int) -> list:
+    """At most ``count`` items, evenly spread, always keeping the first and the last."""
+    if count <= 0:
+        return []
+    if len(items) <= count:
+        return list(items)
+    picks = np.unique(np.linspace(0, len(items) - 1, count).round().astype(int))
+    return [items[i] for i in picks]
