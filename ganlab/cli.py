@@ -136,7 +136,6 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")
 
 
-
 from .report.command import report as _report_command  # noqa: E402  (a command in its own module)
 
 main.add_command(_report_command)
