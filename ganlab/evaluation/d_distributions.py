@@ -13,8 +13,6 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import seaborn as sns
 
 from ..config import param
 from ..hookspecs import hookimpl
@@ -91,6 +89,8 @@ class DDistributions(EvaluationHook):
 
 
 def _histograms(records: list[dict[str, Any]]) -> str:
+    import seaborn as sns  # on first use: see ganlab.report.figures
+
     shown = spread(records, MAX_PANELS)
     columns = min(len(shown), 4)
     rows = math.ceil(len(shown) / columns)
@@ -147,6 +147,8 @@ def _mean(values: list[float]) -> float:
 
 
 def _means_table(records: list[dict[str, Any]]) -> str:
+    import pandas as pd  # on first use: see ganlab.report.figures
+
     frame = pd.DataFrame([{
         "measurement": r["label"], "step": r["step"], "mean D(x)": _mean(r["real"]),
         "mean D(G(z))": _mean(r["fake"]), "gap": _mean(r["real"]) - _mean(r["fake"]),

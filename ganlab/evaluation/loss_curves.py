@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
-
 from ..config import param
 from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..report import html as h
+from ..report.core_sections import METRIC_LABELS
 from ..report.figures import COLORS, figure_image, legend_below, mark_epochs, plot
 from ..runs import RunDir
-from .series import LOGGED, auto_window, epoch_ends, metrics_frame, smooth
+from .series import auto_window, epoch_ends, metrics_frame, smooth
 
 
 @dataclasses.dataclass
@@ -47,13 +46,12 @@ class LossCurves(EvaluationHook):
             chart = figure_image(fig, "generator and discriminator loss per step")
         caption = (f"Faint: every step. Bold: moving average over {window} step{'s' if window > 1 else ''}. "
                    "Dotted lines: ends of epochs.")
-        per_epoch = frame.groupby("epoch")[list(LOGGED)].mean().reset_index()
-        per_epoch.columns = ["epoch", "loss D", "loss G", "D(x)", "D(G(z))"]
+        per_epoch = frame.groupby("epoch")[list(METRIC_LABELS)].mean().reset_index().rename(columns=METRIC_LABELS)
         body = (h.figure(chart, caption)
                 + h.paragraph("In a healthy run both losses settle into a band and stay there; a generator "
                               "loss that climbs steadily while the discriminator's falls towards zero means "
                               "the discriminator is winning.", "note")
-                + h.details("Means per epoch", h.table(pd.DataFrame(per_epoch))))
+                + h.details("Means per epoch", h.table(per_epoch)))
         return [ReportSection("Loss curves", body, order=20)]
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-import torchvision.utils as vutils
 from PIL import Image, ImageDraw, ImageFont
 
 from ..atomic import atomic_write_bytes
@@ -51,6 +50,8 @@ class SamplesConfig:
 
 def grid_png(images: torch.Tensor) -> bytes:
     """uint8 (N, C, H, W) images as one PNG grid, laid out like the engine's progress grids."""
+    import torchvision.utils as vutils  # on first use: see ganlab.report.figures
+
     grid = vutils.make_grid(images, nrow=int(math.ceil(math.sqrt(images.shape[0]))), padding=2)
     buffer = io.BytesIO()
     Image.fromarray(grid.permute(1, 2, 0).numpy().squeeze()).save(buffer, format="PNG")

@@ -3,18 +3,24 @@ it uses, and the choice of a few evenly spread measurements when there are too m
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..report.core_sections import METRIC_LABELS
 from ..runs import RunDir
 
-LOGGED = ("loss_d", "loss_g", "d_real", "d_fake")
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def metrics_frame(run_dir: RunDir) -> pd.DataFrame:
     """metrics.jsonl with non-finite values as NaN (plots and rolling means skip NaN, not inf)."""
-    frame = pd.DataFrame(run_dir.read_metrics(), columns=["step", "epoch", *LOGGED, "time"])
-    frame[list(LOGGED)] = frame[list(LOGGED)].astype(float).replace([np.inf, -np.inf], np.nan)
+    import pandas as pd  # on first use: see ganlab.report.figures
+
+    keys = list(METRIC_LABELS)
+    frame = pd.DataFrame(run_dir.read_metrics(), columns=["step", "epoch", *keys, "time"])
+    frame[keys] = frame[keys].astype(float).replace([np.inf, -np.inf], np.nan)
     return frame
 
 

@@ -17,10 +17,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from matplotlib.ticker import MaxNLocator
 
 from ..atomic import atomic_write_text
 from ..config import param
@@ -33,6 +31,8 @@ from .series import metrics_frame, smooth
 from .store import HookFiles, latest_per_step
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..engine import Run
 
 FILES = HookFiles("training-health")
@@ -215,6 +215,8 @@ def _checked(diversity: list[dict[str, Any]], config: TrainingHealthConfig) -> s
 
 
 def _diversity_chart(records: list[dict[str, Any]], ratio: float) -> str:
+    from matplotlib.ticker import MaxNLocator  # on first use: see ganlab.report.figures
+
     with plot(width=7.0, height=2.8) as (fig, ax):
         ax.plot([r["epoch"] for r in records], [r["ratio"] for r in records], "o-", color=COLORS["fake"])
         ax.axhline(ratio, color=COLORS["generator"], linestyle="--", linewidth=1, label="collapse threshold")

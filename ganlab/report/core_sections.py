@@ -11,7 +11,6 @@ import math
 from typing import Any, Iterable
 
 import numpy as np
-import pandas as pd
 
 from ..protocols import ReportSection
 from ..recipe import parse_override
@@ -28,8 +27,8 @@ STATUS_TEXT = {
     "failed": "The run stopped with an error before its end.",
     "diverged": "Training diverged: a loss became NaN or infinite, and the run stopped.",
 }
-LOGGED = {"loss_d": "loss D", "loss_g": "loss G", "d_real": "D(x)", "d_fake": "D(G(z))"}
-"""The per-step numbers of metrics.jsonl and how the report names them."""
+METRIC_LABELS = {"loss_d": "loss D", "loss_g": "loss G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+"""How the report names the per-step numbers of metrics.jsonl (the engine's METRIC_KEYS)."""
 
 EVALUATION_FIELDS = ("metric", "value", "step", "epoch", "time")
 """Fields every evaluation record has; all others are the protocol that produced the value."""
@@ -57,7 +56,7 @@ def final_losses(metrics: list[dict[str, Any]]) -> list[tuple[str, str]]:
     last_epoch = metrics[-1].get("epoch")
     tail = [m for m in metrics if m.get("epoch") == last_epoch]
     rows = []
-    for key, label in LOGGED.items():
+    for key, label in METRIC_LABELS.items():
         values = np.array([m.get(key, math.nan) for m in tail], dtype=float)
         finite = values[np.isfinite(values)]
         text = h.format_value(float(finite.mean())) if finite.size else "not finite"
@@ -181,6 +180,8 @@ def evaluations_section(run_dir: RunDir) -> ReportSection:
     Protocol fields that are the same in every record of a metric are listed once; those that vary are
     columns of the metric's table. Nothing here knows a metric's name, so a plugin's metric shows up too.
     """
+    import pandas as pd  # on first use: see ganlab.report.figures
+
     groups = _by_metric(run_dir.read_evaluations())
     if not groups:
         return ReportSection("Metrics over time", h.paragraph(
@@ -215,6 +216,8 @@ def _metrics_figure(groups: dict[str, list[dict[str, Any]]]) -> str:
 
 
 def environment_section(meta: dict[str, Any]) -> ReportSection:
+    import pandas as pd  # on first use: see ganlab.report.figures
+
     versions = dict(meta.get("versions") or {})
     plugins = versions.pop("plugins", {}) or {}
     rows = [(name, h.escape(version)) for name, version in versions.items()]

@@ -4,20 +4,23 @@ Figures are made with ``matplotlib.figure.Figure`` and rendered by the Agg canva
 pyplot: no global figure list to leak into, no display needed, nothing to close, and safe to call from a
 training process. PNGs are written without metadata so that the same data always gives the same bytes,
 which keeps a rebuilt report identical to the one written at the end of the run.
+
+matplotlib and seaborn are imported when the first figure is drawn, not when this module is: the
+built-in hooks import it, and loading plugins (every ``ganlab`` command) must stay quick.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from .html import image
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 110
 COLORS = {
@@ -30,6 +33,10 @@ COLORS = {
 @contextlib.contextmanager
 def plot(width: float = 9.0, height: float = 3.6, **subplots: Any) -> Iterator[tuple[Figure, Any]]:
     """A figure with ``fig.subplots(**subplots)`` axes, drawn in the report's seaborn style."""
+    import seaborn as sns
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.85):
         fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)

@@ -12,11 +12,12 @@ import base64
 import html
 import math
 import re
-from typing import Any, Iterable, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..protocols import ReportSection
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
