@@ -281,6 +281,8 @@ class Run:
         self.total_steps = self.steps_per_epoch * train.epochs
         if train.max_steps:
             self.total_steps = min(self.total_steps, train.max_steps)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True     # fixed shapes every step: pick the fastest kernels once
         self.ema = EMA(built.generator, train.ema) if train.ema > 0 else None
         synced = train.sync_batchnorm and world.distributed
         self._shadows = (Shadow(built.generator), Shadow(built.discriminator)) if synced else None

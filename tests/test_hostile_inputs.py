@@ -124,23 +124,6 @@ def test_a_run_directory_given_as_a_recipe_points_to_resume(finished_run, run_cl
     assert "it looks like a run directory; use --resume or its recipe.toml" in result.output
 
 
-def test_resuming_a_finished_run_is_refused(finished_run, run_cli):
-    result = run_cli("run", "--resume", finished_run)
-    assert result.exit_code == RUN
-    assert "already finished all 4 steps; nothing to resume" in result.output
-
-
-def test_two_processes_writing_the_same_run_are_refused(finished_run, run_cli):
-    holder = RunDir.open(finished_run)
-    holder.lock()
-    try:
-        result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=2")
-    finally:
-        holder.unlock()
-    assert result.exit_code == RUN
-    assert "is being written by another ganlab process" in result.output
-
-
 def test_a_corrupt_checkpoint_given_to_generate_is_reported(finished_run, run_cli, tmp_path):
     (finished_run / "checkpoints" / "broken.pt").write_bytes(b"PK\x03\x04 garbage")
     result = run_cli("generate", finished_run, "--checkpoint", "broken", "-o", tmp_path / "x.png")

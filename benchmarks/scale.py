@@ -1,0 +1,211 @@
+"""Throughput at scale: GPU epoch time of the default DCGAN-64 recipe, and CPU scaling from 1 to 2 processes.
+
+``gpu-epoch`` trains the default recipe (experiments/dcgan_celeba.toml: DCGAN 64x64, width 64, latent 100,
+batch 128, Adam) on CelebA-shaped data (202,599 uint8 images of 3x64x64 held on the device, random
+content: speed does not depend on what the pixels show) for a number of steps, with ganlab's engine at
+fp32, bf16, and bf16 + torch.compile + channels-last, and with the training loop of pytorch/examples
+dcgan/main.py (same networks, same batches already on the device) as the reference. It prints the
+median step time, the extrapolated epoch time, and the fraction of the GPU's bf16 matrix throughput
+(``--peak-tflops``; 989 for an H100 SXM, dense) that the step reaches, counting FLOPs with torch's
+FlopCounterMode.
+
+``cpu-scaling`` runs ``ganlab run --nproc N`` on a DCGAN-32 quickstart-sized recipe for N = 1 and 2
+(gloo), interleaved over several rounds, and compares images per second.
+
+    PYTHONPATH=. python benchmarks/scale.py gpu-epoch [--steps 200] [--device cuda]
+    PYTHONPATH=. python benchmarks/scale.py cpu-scaling [--rounds 3] [--steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganlab import hookimpl, param
+from ganlab.engine import Run, build
+from ganlab.plugins import load_plugins
+from ganlab.recipe import load_recipe
+from ganlab.runs import RunDir
+
+ROOT = Path(__file__).resolve().parent.parent
+CELEBA_IMAGES = 202_599
+
+
+@dataclasses.dataclass
+class RandomImagesConfig:
+    num_images: int = param(CELEBA_IMAGES, "images in the data set")
+    image_size: int = param(64, "side in pixels")
+
+
+class RandomImages:
+    """CelebA-shaped uint8 images made on the fly in one tensor; gathered like the preprocessed cache."""
+
+    def __init__(self, config: RandomImagesConfig):
+        self.images = torch.randint(0, 256, (config.num_images, 3, config.image_size, config.image_size),
+                                    dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        self.image_size, self.channels = config.image_size, 3
+
+    def __len__(self):
+        return self.images.shape[0]
+
+    def __getitem__(self, index):
+        return self.images[index]
+
+    def get_batch(self, indices):
+        return self.images[indices]
+
+    def describe(self):
+        return {"source": "random", "count": len(self)}
+
+
+class BenchmarkData:
+    @hookimpl
+    def ganlab_register(self, registry):
+        registry.add("dataset", "random-images", lambda config, context: RandomImages(config),
+                     RandomImagesConfig, help="random CelebA-shaped images for timing")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(step, batches, device: torch.device, warmup: int) -> list[float]:
+    """Seconds per step, measured around each step with the device synchronised."""
+    times = []
+    for i, batch in enumerate(batches):
+        synchronize(device)
+        start = time.perf_counter()
+        step(batch)
+        synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def ganlab_variant(plugins, overrides: list[str], args, folder: Path) -> tuple[list[float], float]:
+    """(step times, FLOPs per step) of ganlab's own training step under ``overrides``."""
+    recipe = load_recipe(ROOT / "experiments" / "dcgan_celeba.toml", plugins.registry, [
+        f'data={{name="random-images", num_images={args.images}}}', f'experiment.device="{args.device}"',
+        "train.data_on_device=\"always\"", "hooks=[]", *overrides])
+    run = Run(build(recipe), RunDir.create(folder, "bench"), plugins, progress=False)
+    batches = run.loader.epoch(0)
+    step = lambda real: run._train_step([real])                      # noqa: E731
+    with FlopCounterMode(display=False) as counter:
+        step(next(batches))
+    times = time_steps(step, (next(batches) for _ in range(args.steps + args.warmup)), run.device, args.warmup)
+    run.run_dir.unlock()
+    return times, counter.get_total_flops()
+
+
+def reference_variant(args) -> list[float]:
+    """pytorch/examples dcgan/main.py's loop: BCELoss on sigmoid outputs, real label 1, D on real then
+    detached fake, G step through the updated D, Adam 2e-4 (0.5, 0.999); batches already on the device."""
+    device = torch.device(args.device)
+    from ganlab.components.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    net_g = DCGANGenerator(100, 64, 64, 3).to(device)
+    net_d = nn.Sequential(DCGANDiscriminator(64, 64, 3), nn.Sigmoid()).to(device)
+    criterion = nn.BCELoss()
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    data = RandomImages(RandomImagesConfig(args.images)).images.to(device)
+
+    def step(indices):
+        real = data[indices].float().div_(127.5).sub_(1)
+        b = real.shape[0]
+        net_d.zero_grad()
+        err_real = criterion(net_d(real), torch.full((b,), 1.0, device=device))
+        err_real.backward()
+        fake = net_g(torch.randn(b, 100, device=device))
+        err_fake = criterion(net_d(fake.detach()), torch.full((b,), 0.0, device=device))
+        err_fake.backward()
+        opt_d.step()
+        net_g.zero_grad()
+        err_g = criterion(net_d(fake), torch.full((b,), 1.0, device=device))
+        err_g.backward()
+        opt_g.step()
+
+    order = torch.randperm(args.images, device=device)
+    batches = (order[i * 128:(i + 1) * 128] for i in range(args.steps + args.warmup))
+    return time_steps(step, batches, device, args.warmup)
+
+
+def gpu_epoch(args) -> None:
+    plugins = load_plugins([("benchmark-data", BenchmarkData())], entry_points=False)
+    steps_per_epoch = args.images // 128
+    variants = {
+        "fp32": [],
+        "bf16": ["train.precision=\"bf16\""],
+        "bf16 + compile + channels-last": ["train.precision=\"bf16\"", "train.compile=true",
+                                           "train.channels_last=true"],
+    }
+    rows = []
+    reference = statistics.median(reference_variant(args))
+    rows.append(("pytorch/examples dcgan (fp32)", reference, None))
+    with tempfile.TemporaryDirectory() as folder:
+        for name, overrides in variants.items():
+            times, flops = ganlab_variant(plugins, overrides, args, Path(folder))
+            rows.append((f"ganlab {name}", statistics.median(times), flops))
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    print(f"device: {device_name}; {args.images:,} images, {steps_per_epoch} steps per epoch, "
+          f"median of {args.steps} steps after {args.warmup} warm-up")
+    print(f"{'variant':34} {'step ms':>9} {'epoch s':>9} {'vs reference':>13} {'TFLOP/s':>8} {'of peak':>8}")
+    for name, step, flops in rows:
+        rate = flops / step / 1e12 if flops else None
+        print(f"{name:34} {step * 1e3:9.2f} {step * steps_per_epoch:9.1f} {reference / step:12.2f}x "
+              f"{rate if rate is not None else float('nan'):8.1f} "
+              f"{rate / args.peak_tflops if rate is not None else float('nan'):8.1%}")
+
+
+def cpu_scaling(args) -> None:
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(args.rounds):
+            for nproc in (1, 2):
+                out = Path(folder) / f"n{nproc}-{len(rates[nproc])}"
+                env = dict(os.environ, PYTHONPATH=str(ROOT))
+                subprocess.run([sys.executable, "-m", "ganlab", "run", ROOT / "experiments" / "quickstart.toml",
+                                "--nproc", str(nproc), "--out", out, "--no-progress", "--set", "hooks=[]",
+                                "--set", f"train.max_steps={args.steps}", "--set", "train.log_every=20"],
+                               check=True, env=env, capture_output=True)
+                [run_dir] = out.iterdir()
+                rates[nproc].append(json.loads((run_dir / "meta.json").read_text())["images_per_s"])
+    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+    print(f"cpu cores: {os.cpu_count()}; DCGAN-32 quickstart, batch 64 (global), {args.steps} steps, "
+          f"{args.rounds} interleaved rounds")
+    print(f"1 process : {one:8.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in rates[1])})")
+    print(f"2 processes: {two:8.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in rates[2])})")
+    print(f"speed-up 1 -> 2 processes: {two / one:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    gpu = sub.add_parser("gpu-epoch")
+    gpu.add_argument("--device", default="cuda")
+    gpu.add_argument("--images", type=int, default=CELEBA_IMAGES)
+    gpu.add_argument("--steps", type=int, default=200)
+    gpu.add_argument("--warmup", type=int, default=20)
+    gpu.add_argument("--peak-tflops", type=float, default=989.0, help="the GPU's dense bf16 matrix peak")
+    cpu = sub.add_parser("cpu-scaling")
+    cpu.add_argument("--rounds", type=int, default=3)
+    cpu.add_argument("--steps", type=int, default=60)
+    args = parser.parse_args()
+    gpu_epoch(args) if args.mode == "gpu-epoch" else cpu_scaling(args)
+
+
+if __name__ == "__main__":
+    main()
