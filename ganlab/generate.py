@@ -40,6 +40,11 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
     else:
         path = store.find(checkpoint)
         state = load_checkpoint(path)
+    return generator_from_state(state, path, plugins, device)
+
+
+def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torch.device) -> nn.Module:
+    """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights."""
     try:
         recipe_doc, (channels, size, _) = state["recipe"], state["image_shape"]
         weights = state.get("ema", state["generator"])     # EMA weights when the run kept them
