@@ -51,7 +51,9 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"checkpoint {str(path)!r} is not a ganlab training checkpoint "
                               "(it lacks the recipe, image shape or generator weights)") from None
-    recipe = resolve(recipe_doc, plugins.registry, f"{path} (its recipe)")
+    # Sampling needs no evaluation hook, so a run whose metric plugin is gone can still make images.
+    without_hooks = {key: value for key, value in recipe_doc.items() if key != "hooks"}
+    recipe = resolve(without_hooks, plugins.registry, f"{path} (its recipe)")
     component = recipe.component("generator")
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels)
     generator = component.entry.factory(component.config, context)

@@ -191,9 +191,9 @@ def samples_section(grids: Sequence[FinalGrid]) -> ReportSection:
         if grid.png is None:
             figures.append(f"<figure>{h.paragraph(grid.caption, 'note')}</figure>")
             continue
-        image = h.image(grid.png, "image/png", f"final samples of {grid.run.name}", pixelated=True,
-                        width=display_width(grid.png, 300))
-        figures.append(f'<figure>{image}<figcaption>{swatch(grid.run)}<br>{h.escape(grid.caption)}'
+        width = display_width(grid.png, 300)
+        image = h.image(grid.png, "image/png", f"final samples of {grid.run.name}", pixelated=True, width=width)
+        figures.append(f'<figure style="width:{width}px">{image}<figcaption>{swatch(grid.run)}<br>{h.escape(grid.caption)}'
                        "</figcaption></figure>")
     body = (h.paragraph("Each run's final generator, fed the same latent vectors wherever the runs' latent sizes "
                         "match (the fixed noise of the first run with that size): the same position in two grids "
