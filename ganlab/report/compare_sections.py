@@ -60,7 +60,7 @@ def overview_section(runs: Sequence[ComparedRun], summary: pd.DataFrame,
     body += h.paragraph("Losses and D outputs are means over each run's last epoch; final and best values of "
                         "the evaluation metrics every run recorded are given with the step they were taken at.",
                         "note")
-    body += "".join(_not_comparable(mismatch, runs) for metric, mismatch in mismatches.items())
+    body += "".join(_not_comparable(mismatch, runs) for mismatch in mismatches.values())
     return ReportSection("Overview", body, order=0)
 
 
