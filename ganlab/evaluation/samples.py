@@ -108,11 +108,11 @@ class Samples(EvaluationHook):
                                                         "its first epoch did.", "note"), order=40)
         last_epoch, last_path = grids[-1]
         final = h.figure(h.image(last_path.read_bytes(), "image/png", f"samples after epoch {last_epoch}",
-                                 pixelated=True, width=_display_width(last_path)),
+                                 pixelated=True, width=display_width(last_path)),
                          f"After epoch {last_epoch}: the same latent vectors every epoch.")
         gif = evolution_gif(spread(grids, self.config.gif_max_frames), self.config.gif_frame_ms)
         animation = h.figure(h.image(gif, "image/gif", "the generator's samples over training", pixelated=True,
-                                     width=_display_width(last_path)),
+                                     width=display_width(last_path)),
                              f"Evolution over {len(grids)} epochs (loops).")
         earlier = spread(grids[:-1], self.config.timeline)
         timeline = "".join(
@@ -129,14 +129,15 @@ class Samples(EvaluationHook):
             body = h.paragraph("No grid of real images was saved.", "note")
         else:
             body = h.figure(h.image(path.read_bytes(), "image/png", "real training images", pixelated=True,
-                                    width=_display_width(path)),
+                                    width=display_width(path)),
                             "Real training images, prepared exactly as the discriminator sees them.")
         return ReportSection("Real images", body, order=45)
 
 
-def _display_width(path: Path, target: int = DISPLAY_WIDTH) -> int:
-    """The width that enlarges a small grid by a whole factor (pixels stay crisp) to about ``target``."""
-    with Image.open(path) as image:
+def display_width(grid: Path | bytes, target: int = DISPLAY_WIDTH) -> int:
+    """The width that enlarges a small grid (a PNG file or its bytes) by a whole factor, so its pixels stay
+    crisp, to about ``target``."""
+    with Image.open(io.BytesIO(grid) if isinstance(grid, bytes) else grid) as image:
         return image.width * max(1, round(target / image.width))
 
 

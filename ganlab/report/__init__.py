@@ -1,3 +1,8 @@
 """Self-contained HTML reports: page building and escaping (:mod:`.html`), figures as embedded PNGs
 (:mod:`.figures`), the report's own sections (:mod:`.core_sections`) and the assembly of one run's report
-from its run directory alone (:mod:`.build`)."""
+from its run directory alone (:mod:`.build`).
+
+``ganlab compare`` builds on the same pieces: which runs (:mod:`.run_set`), each read from its directory
+(:mod:`.compared_run`), their recipe differences (:mod:`.recipe_diff`), whether their metrics were measured
+alike (:mod:`.metric_protocols`), the table (:mod:`.compare_summary`), final samples from shared noise
+(:mod:`.compare_samples`), the sections (:mod:`.compare_sections`) and the page (:mod:`.compare_page`)."""

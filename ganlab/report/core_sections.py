@@ -49,33 +49,51 @@ def _progress(done: int, total: int) -> str:
             f"{done:,} of {total:,} steps ({100 * share:.0f}%)")
 
 
-def final_losses(metrics: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """Mean of each logged number over the last epoch that has records (single steps are too noisy)."""
-    if not metrics:
-        return []
-    last_epoch = metrics[-1].get("epoch")
+def last_epoch_means(metrics: list[dict[str, Any]]) -> tuple[Any, int, dict[str, float | None]]:
+    """(last epoch, its step count, mean of each logged number over it; None where none was finite).
+
+    Single steps are too noisy to stand for where a run ended; the last epoch that has records does.
+    """
+    last_epoch = metrics[-1].get("epoch") if metrics else None
     tail = [m for m in metrics if m.get("epoch") == last_epoch]
-    rows = []
-    for key, label in METRIC_LABELS.items():
+    means = {}
+    for key in METRIC_LABELS:
         values = np.array([m.get(key, math.nan) for m in tail], dtype=float)
         finite = values[np.isfinite(values)]
-        text = h.format_value(float(finite.mean())) if finite.size else "not finite"
-        rows.append((f"final {label}", h.escape(text)))
-    rows.append(("", f'<span class="muted">mean over the {len(tail)} steps of epoch {h.escape(last_epoch)}'
+        means[key] = float(finite.mean()) if finite.size else None
+    return last_epoch, len(tail), means
+
+
+def final_losses(metrics: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    if not metrics:
+        return []
+    last_epoch, count, means = last_epoch_means(metrics)
+    rows = [(f"final {label}", h.escape("not finite" if means[key] is None else h.format_value(means[key])))
+            for key, label in METRIC_LABELS.items()]
+    rows.append(("", f'<span class="muted">mean over the {count} steps of epoch {h.escape(last_epoch)}'
                      "</span>"))
     return rows
+
+
+def final_and_best(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A metric's last record, and its best one where the record says which way is better."""
+    final = records[-1]
+    higher = final.get("higher_is_better")
+    if not isinstance(higher, bool) or len(records) < 2:
+        return final, None
+    return final, (max if higher else min)(records, key=lambda r: r["value"])
+
+
+def value_at_step(record: dict[str, Any]) -> str:
+    return f"{h.format_value(record['value'])} (step {h.format_value(record.get('step'))})"
 
 
 def best_evaluations(evaluations: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """Final value of each evaluation metric, and its best where the record says which way is better."""
     rows = []
-    for metric, records in _by_metric(evaluations).items():
-        final = records[-1]
-        text = f"{h.format_value(final['value'])} (step {h.format_value(final.get('step'))})"
-        higher = final.get("higher_is_better")
-        if isinstance(higher, bool) and len(records) > 1:
-            best = (max if higher else min)(records, key=lambda r: r["value"])
-            text += f"; best {h.format_value(best['value'])} (step {h.format_value(best.get('step'))})"
+    for metric, records in by_metric(evaluations).items():
+        final, best = final_and_best(records)
+        text = value_at_step(final) + (f"; best {value_at_step(best)}" if best else "")
         rows.append((metric, h.escape(text)))
     return rows
 
@@ -121,7 +139,7 @@ def _override_paths(overrides: Iterable[str]) -> set[tuple[Any, ...]]:
     return paths
 
 
-def _recipe_tables(document: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
+def recipe_tables(document: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
     """Every section of a resolved recipe as (path, table of plain values), in the file's order."""
     for key, value in document.items():
         if isinstance(value, list) and all(isinstance(v, dict) for v in value):
@@ -136,7 +154,7 @@ def _recipe_tables(document: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], 
                     yield (key, sub_key), sub
 
 
-def _section_label(path: tuple[Any, ...]) -> str:
+def section_label(path: tuple[Any, ...]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
 
 
@@ -144,8 +162,8 @@ def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[st
     """Every component and its settings as the run used them; values set with ``--set`` are marked."""
     overridden = _override_paths(overrides)
     cards = []
-    for path, table in _recipe_tables(document):
-        label = _section_label(path)
+    for path, table in recipe_tables(document):
+        label = section_label(path)
         component = table.get("name")
         heading = f"{label}: {component}" if isinstance(component, str) else label
         rows = [f'<tr><th colspan="2">{h.escape(heading)}</th></tr>']
@@ -162,7 +180,7 @@ def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[st
     return ReportSection("Recipe", body, order=10)
 
 
-def _by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in evaluations:
         if isinstance(record.get("metric"), str) and isinstance(record.get("value"), (int, float)):
@@ -182,7 +200,7 @@ def evaluations_section(run_dir: RunDir) -> ReportSection:
     """
     import pandas as pd  # on first use: see ganlab.report.figures
 
-    groups = _by_metric(run_dir.read_evaluations())
+    groups = by_metric(run_dir.read_evaluations())
     if not groups:
         return ReportSection("Metrics over time", h.paragraph(
             "No evaluation metrics were recorded in this run (evaluations.jsonl is empty). Add a metric "

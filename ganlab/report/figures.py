@@ -71,3 +71,17 @@ def finite(values: Any) -> np.ndarray:
     """The finite entries of ``values`` (a diverged run logs NaN and inf, which plots cannot place)."""
     array = np.asarray(values, dtype=float)
     return array[np.isfinite(array)]
+
+
+RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+              "#bcbd22", "#17becf")
+"""One colour per run on a comparison page (matplotlib's tab10), in the order the runs were given."""
+
+
+def run_colors(count: int) -> list[str]:
+    """``count`` distinct colours: tab10 while it lasts, evenly spaced hues for a larger sweep."""
+    if count <= len(RUN_COLORS):
+        return list(RUN_COLORS[:count])
+    import seaborn as sns
+
+    return list(sns.color_palette("husl", count).as_hex())

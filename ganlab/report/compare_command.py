@@ -1,0 +1,37 @@
+"""``ganlab compare RUN [RUN ...] [-o FILE]``: runs side by side, in the terminal and as one HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import RunError
+from .run_set import expand
+
+
+@click.command("compare")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("compare.html"), show_default=True,
+              help="Write the page here.")
+def compare(runs: tuple[str, ...], output: Path) -> None:
+    """Compare two or more runs: RUN is a run directory, a folder of runs, or a quoted glob ('runs/sweep-*').
+
+    Prints a table with one column per run, then writes a self-contained HTML page (recipe differences,
+    overlaid curves, D distributions, final samples) and prints its path as the last line.
+    """
+    from ..cli import _plugins  # the CLI's loader, which warns about broken plugins; imported late (cycle)
+    from .compare_page import compare as make_comparison  # pandas and matplotlib load only when comparing
+    from .compare_page import write_page
+
+    run_dirs = expand(runs)
+    if output.is_dir():
+        raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
+    plugins = _plugins()
+    comparison = make_comparison(run_dirs)
+    click.echo(comparison.terminal_text())
+    try:
+        path = write_page(comparison, plugins, output)
+    except OSError as e:
+        raise RunError(f"cannot write the page to {str(output)!r}: {e.strerror or e}") from None
+    click.echo(str(path))

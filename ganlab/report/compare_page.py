@@ -1,0 +1,61 @@
+"""Assemble a comparison of runs from their run directories alone, and write it as one HTML page."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from ..atomic import atomic_write_text
+from ..plugins import Plugins
+from ..runs import RunDir
+from . import html as h
+from .compare_samples import final_grids
+from .compare_sections import (curves_section, distributions_section, metrics_section, overview_section,
+                               recipe_section, samples_section)
+from .compare_summary import summary_frame, terminal_text
+from .compared_run import ComparedRun, load_runs
+from .core_sections import by_metric
+from .metric_protocols import ProtocolMismatch, protocol_mismatch
+from .recipe_diff import recipe_differences
+from .run_set import display_names
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclasses.dataclass
+class Comparison:
+    runs: list[ComparedRun]
+    mismatches: dict[str, ProtocolMismatch]
+    summary: pd.DataFrame
+
+    def terminal_text(self) -> str:
+        return terminal_text(self.summary, self.runs, self.mismatches)
+
+
+def compare(run_dirs: Sequence[RunDir]) -> Comparison:
+    runs = load_runs(run_dirs, display_names(run_dirs))
+    evaluations = [run.evaluations for run in runs]
+    metrics = dict.fromkeys(m for records in evaluations for m in by_metric(records))
+    mismatches = {m: found for m in metrics if (found := protocol_mismatch(m, evaluations)) is not None}
+    return Comparison(runs, mismatches, summary_frame(runs, mismatches))
+
+
+def build_page(comparison: Comparison, plugins: Plugins) -> str:
+    runs = comparison.runs
+    sections = [
+        overview_section(runs, comparison.summary, comparison.mismatches),
+        recipe_section(runs, recipe_differences([run.recipe for run in runs])),
+        curves_section(runs),
+        metrics_section(runs, comparison.mismatches),
+        distributions_section(runs),
+        samples_section(final_grids(runs, plugins)),
+    ]
+    statuses = ", ".join(f"{run.name} {run.status}" for run in runs)
+    return h.page(f"ganlab compare: {len(runs)} runs", h.escape(statuses), sections)
+
+
+def write_page(comparison: Comparison, plugins: Plugins, path: Path) -> Path:
+    atomic_write_text(path, build_page(comparison, plugins))
+    return path
