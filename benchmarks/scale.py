@@ -170,25 +170,37 @@ def gpu_epoch(args) -> None:
               f"{rate / args.peak_tflops if rate is not None else float('nan'):8.1%}")
 
 
+CPU_VARIANTS = {                     # name -> (processes, OMP_NUM_THREADS per process or None for torch's default)
+    "1 process, 2 threads": (1, None),
+    "1 process, 1 thread": (1, "1"),
+    "2 processes, 1 thread each": (2, "1"),
+}
+
+
 def cpu_scaling(args) -> None:
-    rates: dict[int, list[float]] = {1: [], 2: []}
+    rates: dict[str, list[float]] = {name: [] for name in CPU_VARIANTS}
     with tempfile.TemporaryDirectory() as folder:
-        for _ in range(args.rounds):
-            for nproc in (1, 2):
-                out = Path(folder) / f"n{nproc}-{len(rates[nproc])}"
-                env = dict(os.environ, PYTHONPATH=str(ROOT))
+        for round_ in range(args.rounds):
+            for name, (nproc, threads) in CPU_VARIANTS.items():
+                out = Path(folder) / f"{nproc}-{threads}-{round_}"
+                env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+                env["PYTHONPATH"] = str(ROOT)
+                if threads:
+                    env["OMP_NUM_THREADS"] = threads
                 subprocess.run([sys.executable, "-m", "ganlab", "run", ROOT / "experiments" / "quickstart.toml",
                                 "--nproc", str(nproc), "--out", out, "--no-progress", "--set", "hooks=[]",
                                 "--set", f"train.max_steps={args.steps}", "--set", "train.log_every=20"],
                                check=True, env=env, capture_output=True)
                 [run_dir] = out.iterdir()
-                rates[nproc].append(json.loads((run_dir / "meta.json").read_text())["images_per_s"])
-    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+                rates[name].append(json.loads((run_dir / "meta.json").read_text())["images_per_s"])
     print(f"cpu cores: {os.cpu_count()}; DCGAN-32 quickstart, batch 64 (global), {args.steps} steps, "
-          f"{args.rounds} interleaved rounds")
-    print(f"1 process : {one:8.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in rates[1])})")
-    print(f"2 processes: {two:8.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in rates[2])})")
-    print(f"speed-up 1 -> 2 processes: {two / one:.2f}x")
+          f"{args.rounds} interleaved rounds; images/s over the training time")
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    for name, values in rates.items():
+        print(f"{name:28} {medians[name]:8.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in values)})")
+    two, one_thread = medians["2 processes, 1 thread each"], medians["1 process, 1 thread"]
+    print(f"2 processes vs 1 process with both cores: {two / medians['1 process, 2 threads']:.2f}x; "
+          f"scaling efficiency vs 1 process on 1 core: {two / (2 * one_thread):.0%}")
 
 
 def main() -> None:
