@@ -30,6 +30,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.data.synthetic",
     "ganlab.data.folder",
     "ganlab.data.celeba",
+    "ganlab.metrics.fidelity_hooks",
+    "ganlab.metrics.weightfree_hooks",
 )
 
 
