@@ -134,3 +134,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"  components: {', '.join(row['components']) or '-'}")
     for f in failures:
         click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")
+
+
+from .metrics.evaluate import evaluate as _evaluate  # noqa: E402  (a command in its own module)
+
+main.add_command(_evaluate)

@@ -56,3 +56,14 @@ def run_cli() -> Callable[..., Result]:
     def invoke(*args: str) -> Result:
         return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     return invoke
+
+
+@pytest.fixture(autouse=True)
+def isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the user's caches or finds their Inception weights: ganlab's cache and
+    the torch hub point into a fresh temporary folder."""
+    root = tmp_path_factory.mktemp("caches")
+    monkeypatch.setenv("GANLAB_CACHE_DIR", str(root / "ganlab"))
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+    monkeypatch.delenv("GANLAB_INCEPTION_WEIGHTS", raising=False)
+    return root

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class Score:
     metric: str
     value: float
-    protocol: dict[str, Any]
+    protocol: dict[str, Any]      # how it was made; the record adds metric, value, step, epoch
     std: float | None = None
 
 

@@ -93,7 +93,7 @@ class FidelityHook(MetricHook):
 
     def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
                 protocol: dict[str, Any]) -> list[Score]:
-        return [Score("fid", frechet_distance(statistics(generated), reference), {"metric": "fid", **protocol})]
+        return [Score("fid", frechet_distance(statistics(generated), reference), protocol)]
 
     def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
         return [protocol_section(run_dir, self.metrics, f"{self.name}: scores and protocol")]
@@ -111,7 +111,7 @@ class KidHook(FidelityHook):
         features = reference["features"]
         size = min(self.config.subset_size, len(generated), len(features))
         mean, std = kernel_distance(generated, features, self.config.subsets, size, self.config.seed)
-        return [Score("kid", mean, {"metric": "kid", **protocol, "kid_subsets": self.config.subsets,
+        return [Score("kid", mean, {**protocol, "kid_subsets": self.config.subsets,
                                     "kid_subset_size": size}, std=std)]
 
 
@@ -122,7 +122,7 @@ class PrecisionRecallHook(FidelityHook):
                 protocol: dict[str, Any]) -> list[Score]:
         k = self.config.neighborhood
         precision, recall = precision_recall(generated, reference["features"], k)
-        return [Score(metric, value, {"metric": metric, **protocol, "neighborhood": k})
+        return [Score(metric, value, {**protocol, "neighborhood": k})
                 for metric, value in (("precision", precision), ("recall", recall))]
 
 

@@ -54,10 +54,10 @@ class SwdHook(MetricHook):
                     "min_level": swd.MIN_LEVEL, "scale": swd.SCALE, "num_generated": sample.count,
                     "num_reference": sample.count, "reference": sample.fingerprint(),
                     "reference_source": sample.label(), "seed": cfg.seed}
-        levels = [Score(f"swd_{size}px", value, {"metric": f"swd_{size}px", **protocol})
+        levels = [Score(f"swd_{size}px", value, protocol)
                   for size, value in per_level.items()]
         average = sum(per_level.values()) / len(per_level)
-        return [Score("swd", average, {"metric": "swd", **protocol}), *levels]
+        return [Score("swd", average, protocol), *levels]
 
     def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
         return [swd_section(run_dir)]
@@ -88,8 +88,8 @@ class DiversityHook(MetricHook):
                     "scales": msssim.scales_for(size), "num_generated": 2 * cfg.num_pairs,
                     "num_reference": sample.count, "reference": fingerprint,
                     "reference_source": sample.label(), "seed": cfg.seed}
-        return [Score("diversity", fake, {"metric": "diversity", **protocol}),
-                Score("diversity_real", self._real[1], {"metric": "diversity_real", **protocol})]
+        return [Score("diversity", fake, protocol),
+                Score("diversity_real", self._real[1], protocol)]
 
     def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
         return [diversity_section(run_dir)]
