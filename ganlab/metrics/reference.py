@@ -62,12 +62,10 @@ class ReferenceSample:
     count: int
     seed: int
 
-    def describe(self) -> dict[str, Any]:
-        return {**self.dataset.describe(), "drawn": self.count, "seed": self.seed}
-
     def fingerprint(self) -> str:
-        details = {"describe": self.describe(),
-                   "files": source_signature(self.dataset.describe().get("source"))}
+        data = self.dataset.describe()
+        details = {"data": data, "files": source_signature(data.get("source")), "drawn": self.count,
+                   "sample_seed": self.seed}
         return hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest()
 
     def label(self) -> str:
