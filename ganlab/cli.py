@@ -7,6 +7,8 @@ Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mod
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import MISSING as _MISSING
 from pathlib import Path
 from typing import Any
@@ -48,21 +50,47 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("recipe", type=click.Path(path_type=Path))
+@click.argument("recipe", type=click.Path(path_type=Path), required=False)
 @override_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Folder that receives the run directory.")
 @click.option("--name", default=None, help="Run name prefix (default: experiment.name).")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-def run(recipe: Path, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool) -> None:
-    """Train the recipe RECIPE; prints the run directory as the last line."""
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train with this many processes on this machine (torchrun + DistributedDataParallel).")
+@click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
+              help="Continue RUN_DIR from its newest valid checkpoint instead of starting a new run.")
+def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool,
+        nproc: int, resume: Path | None) -> None:
+    """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
     from .engine import run_recipe
     from .recipe import load_recipe
+    from .resume import resume_run
 
+    if (recipe is None) == (resume is None):
+        raise click.UsageError("give a RECIPE to start a run, or --resume RUN_DIR to continue one")
     plugins = _plugins()
-    resolved = load_recipe(recipe, plugins.registry, list(overrides))
+    resolved = load_recipe(recipe, plugins.registry, list(overrides)) if recipe is not None else None
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from .distributed import launch
+
+        target = [str(recipe), "--out", str(out)] if recipe is not None else ["--resume", str(resume)]
+        argv = ["run", *target, *[a for o in overrides for a in ("--set", o)],
+                *(["--name", name] if name else []), *(["--no-progress"] if no_progress else [])]
+        sys.exit(launch(nproc, argv))
+    if resume is not None:
+        _print_run_dir(resume_run(resume, plugins, list(overrides), progress=not no_progress).path)
+        return
     run_dir = run_recipe(resolved, plugins, out, name, progress=not no_progress)
-    click.echo(str(run_dir.path))
+    _print_run_dir(run_dir.path)
+
+
+def _print_run_dir(path: Path) -> None:
+    """The run directory as the last line of standard output, once even under torchrun."""
+    from .distributed import world_from_env
+
+    if world_from_env().is_main:
+        click.echo(str(path))
 
 
 @main.command()
@@ -136,6 +164,10 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")
 
 
-from .metrics.evaluate import evaluate as _evaluate  # noqa: E402  (a command in its own module)
+from .cli_generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
+from .data.cli import data  # noqa: E402
+from .metrics.evaluate import evaluate  # noqa: E402
 
-main.add_command(_evaluate)
+main.add_command(generate)
+main.add_command(data)
+main.add_command(evaluate)

@@ -16,7 +16,9 @@ import contextlib
 import dataclasses
 import math
 import random
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -27,9 +29,12 @@ import torch
 import torchvision.utils as vutils
 from torch import nn
 
-from . import __version__
-from .errors import ConfigError, DataError, GanlabError, RecipeError
+from . import __version__, distributed
+from .checkpoints import CheckpointSchedule
+from .errors import ConfigError, DataError, GanlabError, RecipeError, RunError
 from .data.loader import BatchLoader
+from .distributed import World
+from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe
@@ -40,7 +45,7 @@ METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 
 
 class RunInterrupted(GanlabError):
-    """Ctrl-C during training: the run was checkpointed and marked interrupted."""
+    """Ctrl-C during training: the run was marked interrupted (and, on the first Ctrl-C, checkpointed)."""
 
     exit_code = 130
 
@@ -63,6 +68,13 @@ def resolve_device(setting: str) -> torch.device:
     if setting == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("experiment.device", "'mps' was asked for but Apple's MPS is not available")
     return torch.device(setting)
+
+
+def recipe_device(recipe: Recipe) -> torch.device:
+    try:
+        return resolve_device(recipe.experiment.device)
+    except ConfigError as e:
+        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
 
 
 def seed_everything(seed: int) -> None:
@@ -98,6 +110,48 @@ def preserved_buffers(module: nn.Module) -> Iterator[None]:
                 buffer.copy_(value)
 
 
+@torch.no_grad()
+def sample(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The images for latents ``z`` as uint8 (N, C, H, W) on the CPU, the generator left as it was."""
+    with preserved_buffers(generator):
+        return to_uint8(generator(z)).cpu()
+
+
+def generate_images(generator: nn.Module, num: int, rng: torch.Generator, batch_size: int = 256) -> torch.Tensor:
+    """``num`` images from latents drawn batch by batch from ``rng``: how a run and ``ganlab generate``
+    both sample, so the same seed gives the same images in either."""
+    batches = [torch.randn(min(batch_size, num - start), generator.latent_dim, device=rng.device, generator=rng)
+               for start in range(0, num, batch_size)]
+    return torch.cat([sample(generator, z) for z in batches])
+
+
+class StopRequest:
+    """Set by the first Ctrl-C; the loop stops at the next step boundary and checkpoints there."""
+
+    requested = False
+
+
+@contextlib.contextmanager
+def graceful_interrupt(stop: StopRequest) -> Iterator[None]:
+    """Turn the first Ctrl-C into a :class:`StopRequest`, so the interrupted checkpoint is written between
+    two steps, never half way through one; a second Ctrl-C interrupts at once (the run then resumes from
+    its last regular checkpoint). Signals reach only the main thread, so elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @dataclasses.dataclass
 class Built:
     """Every component of a recipe, built and checked to fit together."""
@@ -129,11 +183,7 @@ def build(recipe: Recipe, device: torch.device | None = None) -> Built:
     """Build and cross-check all components; raises a GanlabError before any training happens."""
     source = recipe.source
     seed = recipe.experiment.seed
-    if device is None:
-        try:
-            device = resolve_device(recipe.experiment.device)
-        except ConfigError as e:
-            raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
+    device = device or recipe_device(recipe)
     seed_everything(seed)
     context = BuildContext(seed=seed, device=device)
     dataset = _build(recipe.component("data"), context, source)
@@ -152,6 +202,7 @@ def build(recipe: Recipe, device: torch.device | None = None) -> Built:
     discriminator.to(device)
     _check_shapes(generator, discriminator, dataset, device, source)
     loss = _build(recipe.component("loss"), context, source)
+    _check_loss_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
     optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
     hooks = [(h, _build(h, context, source)) for h in recipe.hooks]
@@ -173,6 +224,17 @@ def _check_shapes(generator: nn.Module, discriminator: nn.Module, dataset: Image
                                    f"got {tuple(logits.shape)} for N=2"])
 
 
+def _check_loss_fits(loss: Loss, discriminator: nn.Module, source: str) -> None:
+    """Let a loss refuse a discriminator it cannot train (see :class:`ganlab.protocols.Loss`)."""
+    check = getattr(loss, "check_discriminator", None)
+    if check is None:
+        return
+    try:
+        check(discriminator)
+    except ConfigError as e:
+        raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
+
+
 def environment(plugins: Plugins) -> dict[str, Any]:
     import torchvision
 
@@ -191,19 +253,25 @@ class Run:
     :meth:`real_images`, :meth:`discriminate` and :meth:`log_evaluation`.
     """
 
-    def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True):
+    def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
+                 world: World = World()):
         self.built = built
         self.recipe = built.recipe
         self.run_dir = run_dir
         self.plugins = plugins
+        self.world = world
         self.device = built.device
-        self.generator = built.generator
-        self.discriminator = built.discriminator
         self.dataset = built.dataset
-        self.progress = progress
+        self.progress = progress and world.is_main
         train = self.recipe.train
         seed = self.recipe.experiment.seed
-        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers)
+        if train.batch_size % world.size:
+            raise RecipeError(self.recipe.source, [
+                f"train.batch_size: {train.batch_size} images cannot be split evenly over {world.size} "
+                "processes; make it a multiple of the process count"])
+        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers,
+                                  shard=(world.rank, world.size), device=self.device,
+                                  residency=train.data_on_device)
         self.steps_per_epoch = len(self.loader) // train.d_steps
         if self.steps_per_epoch == 0:
             raise RecipeError(self.recipe.source, [
@@ -212,8 +280,15 @@ class Run:
         self.total_steps = self.steps_per_epoch * train.epochs
         if train.max_steps:
             self.total_steps = min(self.total_steps, train.max_steps)
-        latent_dim = self.generator.latent_dim
-        self.fixed_noise = torch.randn(train.grid_size, latent_dim,
+        self.ema = EMA(built.generator, train.ema) if train.ema > 0 else None
+        synced = train.sync_batchnorm and world.distributed
+        self._shadows = (Shadow(built.generator), Shadow(built.discriminator)) if synced else None
+        wrap = dict(channels_last=train.channels_last, sync_batchnorm=train.sync_batchnorm, compile=train.compile)
+        self._train_g, self.generator = for_training(built.generator, world, self.device, **wrap)
+        self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
+        self.update_g = Updater.create(built.optimizer_g, train.precision, self.device)
+        self.update_d = Updater.create(built.optimizer_d, train.precision, self.device)
+        self.fixed_noise = torch.randn(train.grid_size, self.generator.latent_dim,
                                        generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
         self.step = 0
@@ -222,19 +297,27 @@ class Run:
         self._pending: list[tuple[int, int, torch.Tensor]] = []
         self._started = time.monotonic()
         self._elapsed_before = 0.0
+        self.schedule = CheckpointSchedule(self.recipe.checkpoint)
+        self.stop = StopRequest()
+        self._latest_evaluation: dict[str, tuple[int, float]] = {}   # metric -> (step, value)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that makes samples and metrics: the EMA weights when ``train.ema`` is on."""
+        if self.ema is not None:
+            return self.ema.module
+        return self._shadows[0].current(self.generator) if self._shadows else self.generator
+
+    @property
+    def judge(self) -> nn.Module:
+        """The discriminator for evaluation (``discriminate``), safe to run in the main process alone."""
+        return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
 
     # -- what hooks use ---------------------------------------------------------------------------------
-    @torch.no_grad()
     def generate(self, num: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
         """``num`` generated images as uint8 (N, C, H, W) on the CPU, without disturbing training state."""
         rng = torch.Generator(self.device).manual_seed(seed) if seed is not None else self.noise_rng
-        out = []
-        with preserved_buffers(self.generator):
-            for start in range(0, num, batch_size):
-                n = min(batch_size, num - start)
-                z = torch.randn(n, self.generator.latent_dim, device=self.device, generator=rng)
-                out.append(to_uint8(self.generator(z)).cpu())
-        return torch.cat(out)
+        return generate_images(self.sampler, num, rng, batch_size)
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""
@@ -247,8 +330,9 @@ class Run:
     @torch.no_grad()
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """D's probability that each uint8 image is real, as float (N,) on the CPU."""
-        with preserved_buffers(self.discriminator):
-            logits = self.discriminator(to_model_range(images.to(self.device)))
+        judge = self.judge
+        with preserved_buffers(judge):
+            logits = judge(to_model_range(images.to(self.device)))
         return torch.sigmoid(logits.float()).cpu()
 
     def log_evaluation(self, metric: str, value: float, **details: Any) -> None:
@@ -256,34 +340,43 @@ class Run:
         record = {"metric": metric, "value": float(value), "step": self.step, "epoch": self.epoch,
                   "time": now_iso(), **details}
         self.run_dir.append_jsonl("evaluations.jsonl", [record])
+        self._latest_evaluation[metric] = (self.step, float(value))
 
     @property
     def elapsed(self) -> float:
         return self._elapsed_before + time.monotonic() - self._started
 
     # -- the loop ---------------------------------------------------------------------------------------
+    def _latents(self, n_local: int) -> torch.Tensor:
+        """This process's share of the global batch of latents (all processes draw the same global z)."""
+        z = torch.randn(n_local * self.world.size, self.generator.latent_dim, device=self.device,
+                        generator=self.noise_rng)
+        return z[self.world.rank * n_local:(self.world.rank + 1) * n_local]
+
     def _train_step(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
-        b = self.built
-        latent_dim = self.generator.latent_dim
-        penalty = getattr(b.loss, "discriminator_penalty", None)
+        loss = self.built.loss
+        precision = self.recipe.train.precision
+        memory_format = torch.channels_last if self.recipe.train.channels_last else torch.contiguous_format
+        penalty = getattr(loss, "discriminator_penalty", None)
         for i, real_u8 in enumerate(real_batches):
-            real = to_model_range(real_u8.to(self.device, non_blocking=True))
-            z = torch.randn(real.shape[0], latent_dim, device=self.device, generator=self.noise_rng)
-            last = i == len(real_batches) - 1
-            with torch.set_grad_enabled(last):
-                fake = self.generator(z)
-            real_logits = self.discriminator(real)
-            fake_logits = self.discriminator(fake.detach())
-            loss_d = b.loss.discriminator_loss(real_logits, fake_logits)
+            real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
+                memory_format=memory_format)
+            z = self._latents(real.shape[0])
+            with torch.set_grad_enabled(i == len(real_batches) - 1), autocast(precision, self.device):
+                fake = self._train_g(z)
+            with autocast(precision, self.device):
+                real_logits = self._train_d(real).float()
+                fake_logits = self._train_d(fake.detach()).float()
+            loss_d = loss.discriminator_loss(real_logits, fake_logits)
             if penalty is not None:
-                loss_d = loss_d + penalty(self.discriminator, real, fake.detach())
-            b.optimizer_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            b.optimizer_d.step()
-        loss_g = b.loss.generator_loss(self.discriminator(fake))
-        b.optimizer_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        b.optimizer_g.step()
+                loss_d = loss_d + penalty(self._train_d, real, fake.detach())
+            self.update_d.step(loss_d)
+        with no_sync(self._train_d), autocast(precision, self.device):
+            gen_logits = self._train_d(fake).float()
+        loss_g = loss.generator_loss(gen_logits)
+        self.update_g.step(loss_g)
+        if self.ema is not None:
+            self.ema.update(self.generator)
         with torch.no_grad():
             return torch.stack([loss_d.detach(), loss_g.detach(),
                                 torch.sigmoid(real_logits.detach()).mean(),
@@ -293,14 +386,15 @@ class Run:
         """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
         if not self._pending:
             return
-        values = torch.stack([t for _, _, t in self._pending]).cpu().tolist()
+        values = distributed.mean(self.world, torch.stack([t for _, _, t in self._pending])).cpu().tolist()
         elapsed = round(self.elapsed, 3)
         records = [{"step": step, "epoch": epoch, **dict(zip(METRIC_KEYS, row)), "time": elapsed}
                    for (step, epoch, _), row in zip(self._pending, values)]
         self._pending.clear()
-        self.run_dir.append_jsonl("metrics.jsonl", records)
+        if self.world.is_main:
+            self.run_dir.append_jsonl("metrics.jsonl", records)
         for record in records:
-            for _, hook in self.built.hooks:
+            for hook in self._hooks():
                 hook.on_step_end(self, record)
         last = records[-1]
         if bar is not None:
@@ -312,7 +406,11 @@ class Run:
                               f"loss_g={bad['loss_g']}); the last good checkpoint is kept")
 
     def train(self) -> None:
-        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint."""
+        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint.
+
+        When :attr:`stop` is requested (the first Ctrl-C), training stops at the end of the step in
+        progress with an ``interrupted_step_*`` checkpoint and raises KeyboardInterrupt.
+        """
         train = self.recipe.train
         batches_per_epoch = self.steps_per_epoch * train.d_steps
         bar = None
@@ -326,7 +424,7 @@ class Run:
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                    stats = self._train_step([next(batches) for _ in range(train.d_steps)])
+                    stats = self._train_step(self._next_batches(batches, train.d_steps))
                     self.step += 1
                     self.batch_in_epoch += train.d_steps
                     self._pending.append((self.step, self.epoch + 1, stats))
@@ -334,6 +432,7 @@ class Run:
                         bar.update(1)
                     if self.step % train.log_every == 0:
                         self._flush(bar)
+                    self._checkpoint_between_epochs(batches_per_epoch, bar)
                 self._flush(bar)
                 completed = self.batch_in_epoch >= batches_per_epoch
                 if completed:
@@ -344,38 +443,69 @@ class Run:
             if bar is not None:
                 bar.close()
 
+    def _checkpoint_between_epochs(self, batches_per_epoch: int, bar: Any) -> None:
+        """The checkpoints a step may call for: the one asked for by Ctrl-C, or a scheduled one."""
+        if self.stop.requested:
+            self._flush(bar)
+            self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
+            raise KeyboardInterrupt
+        ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
+        if not ends_epoch and distributed.agree(self.world, self.schedule.due(self.step)):
+            self._flush(bar)
+            self.save_checkpoint(f"step_{self.step:08d}.pt")
+
+    def _next_batches(self, batches: Iterator[torch.Tensor], count: int) -> list[torch.Tensor]:
+        """The next ``count`` real batches; a data set that fails to deliver one is a data error, not a crash."""
+        try:
+            return [next(batches) for _ in range(count)]
+        except GanlabError:
+            raise
+        except Exception as e:
+            message = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+            raise DataError(f"data: reading a batch of epoch {self.epoch + 1} failed: "
+                            f"{type(e).__name__}: {message}") from None
+
     def _hooks(self) -> list[EvaluationHook]:
-        return [hook for _, hook in self.built.hooks]
+        """Evaluation hooks run in the main process only, which alone writes the run directory."""
+        return [hook for _, hook in self.built.hooks] if self.world.is_main else []
 
     def _end_epoch(self, completed: bool) -> None:
-        """Progress grid and checkpoint; hooks hear about completed epochs only.
+        """Progress grid, hooks, checkpoint; hooks hear about completed epochs only.
 
-        A run stopped by ``max_steps`` part way through an epoch still gets a grid (named after the epoch
-        in progress) and a checkpoint named after its step.
+        The checkpoint comes after the hooks so that it holds what they computed for this epoch: a run
+        resumed from it neither repeats nor loses an evaluation. A run stopped by ``max_steps`` part way
+        through an epoch still gets a grid (named after the epoch in progress) and a checkpoint named
+        after its step.
         """
+        if not self.world.is_main:
+            return
         number = self.epoch if completed else self.epoch + 1
         self.save_grid(self.run_dir.samples_dir / f"epoch_{number:04d}.png")
-        self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
-        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
         if completed:
             for hook in self._hooks():
                 hook.on_epoch_end(self, number)
+        self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
+        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
 
     def save_grid(self, path: Path) -> None:
-        with torch.no_grad(), preserved_buffers(self.generator):
-            images = self.generator(self.fixed_noise)
+        sampler = self.sampler
+        with torch.no_grad(), preserved_buffers(sampler):
+            images = sampler(self.fixed_noise)
         vutils.save_image(images.float(), path, nrow=int(math.ceil(math.sqrt(images.shape[0]))),
                           normalize=True, value_range=(-1, 1), padding=2)
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: state dicts, counters and RNG states; plain values only."""
+        """Everything needed to continue exactly: state dicts, counters and RNG states; plain values only.
+
+        One flat dict, so later features add their own keys (an EMA generator, a grad scaler) beside these.
+        """
         np_state = np.random.get_state()
         state = {
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
-            "optimizer_g": self.built.optimizer_g.state_dict(),
-            "optimizer_d": self.built.optimizer_d.state_dict(),
+            "optimizer_g": self.update_g.optimizer.state_dict(),
+            "optimizer_d": self.update_d.optimizer.state_dict(),
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "elapsed_s": self.elapsed,
             "fixed_noise": self.fixed_noise.cpu(),
@@ -391,11 +521,55 @@ class Run:
                 "python_gauss": random.getstate()[2],
             },
             "recipe": self.recipe.to_dict(),
+            "image_shape": [self.dataset.channels, self.dataset.image_size, self.dataset.image_size],
+            "hooks": {component.section: hook.state_dict() for component, hook in self.built.hooks},
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
+        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
+            if updater.scaler is not None:
+                state[key] = updater.scaler.state_dict()
         return state
 
-    def save_checkpoint(self, filename: str) -> Path:
-        return self.run_dir.save_checkpoint(filename, self.state())
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Put the run exactly where :meth:`state` found it: weights, optimizers, counters, RNGs, hooks."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.built.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.built.optimizer_d.load_state_dict(state["optimizer_d"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self._elapsed_before, self._started = state["elapsed_s"], time.monotonic()
+        self.fixed_noise = state["fixed_noise"].to(self.device)
+        rng = state["rng"]
+        self.noise_rng.set_state(rng["noise"])
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and rng["cuda"]:
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        numpy_rng = rng["numpy"]
+        np.random.set_state((numpy_rng["key"], numpy_rng["state"].numpy().astype(np.uint32), numpy_rng["pos"],
+                             numpy_rng["has_gauss"], numpy_rng["cached_gaussian"]))
+        random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
+            if updater.scaler is not None:
+                updater.scaler.load_state_dict(state[key])
+        for component, hook in self.built.hooks:
+            hook.load_state_dict(state["hooks"].get(component.section, {}))
+
+    def save_checkpoint(self, filename: str) -> Path | None:
+        """Write a checkpoint with the best-metric score it earned at this step, then apply retention.
+
+        Only the main process writes; the others hold the same state."""
+        if not self.world.is_main:
+            return None
+        config = self.recipe.checkpoint
+        scored = self._latest_evaluation.get(config.best_metric)
+        metric = scored[1] if scored is not None and scored[0] == self.step else None
+        path = self.run_dir.save_checkpoint(filename, self.state(), metric)
+        self.run_dir.checkpoint_store.prune(config)
+        self.schedule.written()
+        return path
 
 
 def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
@@ -421,32 +595,57 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     The run ends with status finished, interrupted (Ctrl-C: a checkpoint is written first), diverged, or
     failed (with the error recorded); in every case meta.json says so and the end-of-run hooks run.
     """
-    built = build(recipe)
-    run_dir = RunDir.create(out, name or recipe.experiment.name)
-    run = Run(built, run_dir, plugins, progress)
-    run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
-    run_dir.write_meta(start_meta(run, plugins))
-    status, error = "failed", None
+    world, device = distributed.join(recipe_device(recipe))
+    built = build(recipe, device)
+    run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
+    path = distributed.broadcast(world, run_dir.path if run_dir else None)
+    run_dir = run_dir or RunDir(path)
+    run = Run(built, run_dir, plugins, progress, world)
+    if world.is_main:
+        run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
+        run_dir.write_meta(start_meta(run, plugins))
+    execute(run)
+    return run_dir
+
+
+def execute(run: Run) -> None:
+    """Train ``run`` from where it stands and record how it ended; shared by new and resumed runs.
+
+    A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
+    stay intact.
+    """
+    status, error, finished = "failed", None, False
     try:
-        run.train()
-        status = "finished"
+        with graceful_interrupt(run.stop):
+            run.train()
+        status, finished = "finished", True
     except KeyboardInterrupt:
         status = "interrupted"
-        run.save_checkpoint(f"interrupted_step_{run.step:08d}.pt")
         error = f"interrupted by the user at step {run.step}"
-        raise RunInterrupted(f"run interrupted at step {run.step}; checkpoint saved in {run_dir.path}") from None
+        raise RunInterrupted(f"run interrupted at step {run.step}; continue it with: ganlab run --resume "
+                             f"{run.run_dir.path}") from None
     except RunDiverged as e:
         status, error = "diverged", str(e)
         raise
     except GanlabError as e:
         error = str(e)
         raise
+    except OSError as e:
+        error = f"cannot write to the run directory {str(run.run_dir.path)!r}: {e.strerror or e}"
+        raise RunError(f"{error}; its last checkpoint is intact") from None
     except Exception as e:
         error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         raise
     finally:
-        finish(run, status, error)
-    return run_dir
+        try:
+            if run.world.is_main:
+                finish(run, status, error)
+        except OSError as e:
+            if finished:       # otherwise the error that stopped training is the one to report
+                raise RunError(f"cannot record the end of run {str(run.run_dir.path)!r}: "
+                               f"{e.strerror or e}") from None
+        finally:
+            distributed.shutdown()
 
 
 def finish(run: Run, status: str, error: str | None) -> None:

@@ -2,13 +2,14 @@
 
 A broken third-party plugin (fails to import, its hook raises, it registers a duplicate name) is
 reported by name and skipped so the rest of ganlab keeps working; ``GANLAB_STRICT_PLUGINS=1`` turns the
-first such failure into an error. ``GANLAB_DISABLE_PLUGINS=a,b`` skips the named plugins and
+first such failure into an error. ``GANLAB_DISABLE_PLUGINS=a,b`` skips the named plugins (built-in ones too) and
 ``GANLAB_TRACE_PLUGINS=1`` prints every hook call to standard error.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -72,6 +73,23 @@ def _disabled() -> set[str]:
     return {n.strip() for n in os.environ.get("GANLAB_DISABLE_PLUGINS", "").split(",") if n.strip()}
 
 
+def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
+    """Refuse the two mistakes pluggy lets pass silently: a misspelt hook, and a hook without @hookimpl.
+
+    Either way the plugin would load, contribute nothing, and leave its author guessing why.
+    """
+    specs = [name for name in vars(hookspecs) if name.startswith("ganlab_")]
+    for caller in pm.get_hookcallers(plugin) or ():
+        if not caller.has_spec():
+            close = difflib.get_close_matches(caller.name, specs, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; ganlab hooks are: {', '.join(specs)}"
+            raise PluginError(f"{caller.name!r} is not a ganlab hook{hint}")
+    implemented = {caller.name for caller in pm.get_hookcallers(plugin) or ()}
+    for spec in specs:
+        if spec not in implemented and callable(getattr(plugin, spec, None)):
+            raise PluginError(f"{spec} is not marked with @ganlab.hookimpl, so ganlab cannot see it")
+
+
 def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = True,
                  strict: bool | None = None) -> Plugins:
     """Build a fresh plugin manager and registry.
@@ -83,7 +101,8 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
     pm = pluggy.PluginManager("ganlab")
     pm.add_hookspecs(hookspecs)
     if _env_flag("GANLAB_TRACE_PLUGINS"):
-        pm.trace.root.setwriter(lambda message: sys.stderr.write(f"ganlab trace: {message}"))
+        pm.trace.root.setwriter(
+            lambda message: sys.stderr.write("".join(f"ganlab trace: {line}\n" for line in message.splitlines())))
         pm.enable_tracing()
     disabled = _disabled()
     failures: list[PluginFailure] = []
@@ -99,7 +118,10 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
     def add(name: str, plugin: object, builtin: bool, dist: importlib.metadata.Distribution | None) -> None:
         try:
             pm.register(plugin, name=name)
-        except Exception as exc:  # pluggy validates hook names and signatures here
+            _check_hook_names(pm, plugin)
+        except Exception as exc:  # pluggy validates signatures here, _check_hook_names the names
+            if pm.is_registered(plugin):
+                pm.unregister(plugin)
             fail(name, "register", exc)
             return
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
@@ -107,7 +129,8 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
                                  builtin, hooks)
 
     for module_name in BUILTIN_PLUGINS:
-        add(module_name, importlib.import_module(module_name), True, None)
+        if module_name not in disabled:
+            add(module_name, importlib.import_module(module_name), True, None)
     for name, plugin in extra:
         if name not in disabled:
             add(name, plugin, False, None)

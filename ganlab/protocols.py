@@ -52,7 +52,9 @@ class Loss(Protocol):
 
     A loss that needs more than logits (a gradient penalty, say) implements the optional
     ``discriminator_penalty(discriminator, real, fake) -> Tensor``, which the engine adds to the
-    discriminator's loss when present.
+    discriminator's loss when present. A loss that only holds for some discriminators (a gradient
+    penalty is wrong under batch norm) implements the optional ``check_discriminator(discriminator)``,
+    which raises :class:`ganlab.ConfigError` before training when the recipe pairs it with one it cannot use.
     """
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor: ...
@@ -112,10 +114,18 @@ class EvaluationHook:
         """After every generator update; ``record`` holds the step's logged numbers."""
 
     def on_epoch_end(self, run: "Run", epoch: int) -> None:
-        """After each full pass over the data, after the epoch's checkpoint and sample grid."""
+        """After each full pass over the data and its sample grid, before its checkpoint."""
 
     def on_run_end(self, run: "Run", status: str) -> None:
         """Once at the end, whatever the status (finished, failed, interrupted, diverged)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the hook has accumulated in memory, as plain values; saved in every checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s values on resume; files the hook wrote after that checkpoint are
+        the hook's to rewrite (``metrics.jsonl`` and ``evaluations.jsonl`` are cut back by the engine)."""
 
     def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
         """Sections for the run's report, built from files in ``run_dir`` only."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import tomlwrite
+from .checkpoints import CheckpointConfig
 from .errors import RecipeError
 from .config import build_config, config_to_dict, param
 from .known_plugins import package_providing
@@ -33,13 +34,23 @@ class ExperimentConfig:
 class TrainConfig:
     epochs: int = param(5, "passes over the data set", min=1)
     max_steps: int = param(0, "stop after this many generator updates; 0 means no limit", min=0)
-    batch_size: int = param(128, "images per step", min=1)
+    batch_size: int = param(128, "images per step, in total over all processes (split evenly with --nproc)",
+                            min=1)
     d_steps: int = param(1, "discriminator (critic) updates per generator update, each on a new batch",
                          min=1)
     num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0)
+    data_on_device: Literal["auto", "always", "never"] = param(
+        "auto", "copy the whole data set to the device once: auto does it on a GPU when it fits")
     log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
                            min=1)
     grid_size: int = param(64, "images in the fixed-noise progress grid", min=1)
+    precision: Literal["fp32", "bf16", "fp16"] = param(
+        "fp32", "autocast precision of the forward passes; fp16 adds a gradient scaler per network")
+    ema: float = param(0.0, "decay of the generator's exponential moving average (e.g. 0.999); 0 is off; "
+                            "when on, samples and metrics use the EMA weights", min=0.0, max=0.999999)
+    channels_last: bool = param(False, "channels-last memory format (faster convolutions on recent GPUs)")
+    compile: bool = param(False, "torch.compile both networks (slow start, faster steps)")
+    sync_batchnorm: bool = param(False, "synchronise batch-norm statistics across processes (CUDA only)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +87,10 @@ SLOTS: tuple[ComponentSlot, ...] = (
     ComponentSlot(("optimizer", "discriminator"), "optimizer", "adam"),
     ComponentSlot(("init",), "init", "dcgan-normal"),
 )
-PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig}
-TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "train", "hooks")
+PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig,
+                                   "checkpoint": CheckpointConfig}
+TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "train",
+             "checkpoint", "hooks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +101,7 @@ class Recipe:
     components: dict[str, Component]      # keyed by dotted section: "data", "optimizer.generator", ...
     hooks: tuple[Component, ...]
     overrides: tuple[str, ...] = ()
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
 
     def component(self, section: str) -> Component:
         return self.components[section]
@@ -101,6 +115,7 @@ class Recipe:
                 table = table.setdefault(part, {})
             table[slot.path[-1]] = self.components[".".join(slot.path)].to_table()
         doc["train"] = config_to_dict(self.train)
+        doc["checkpoint"] = config_to_dict(self.checkpoint)
         if self.hooks:
             doc["hooks"] = [h.to_table() for h in self.hooks]
         return doc
@@ -281,7 +296,8 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
             hooks.append(hook)
     if problems:
         raise RecipeError(source, problems)
-    return Recipe(source, plain["experiment"], plain["train"], components, tuple(hooks), tuple(overrides))
+    return Recipe(source, plain["experiment"], plain["train"], components, tuple(hooks), tuple(overrides),
+                  plain["checkpoint"])
 
 
 def load_recipe(path: str | Path, registry: Registry, overrides: list[str] = ()) -> Recipe:

@@ -85,6 +85,9 @@ class Registrar:
         self._registry = registry
         self.plugin = plugin
 
+    def __repr__(self) -> str:
+        return f"<registry for plugin {self.plugin!r}>"
+
     def add(self, kind: str, name: str, factory: Callable[..., Any], config: type, help: str = "") -> None:
         """Register ``factory`` as ``kind`` ``name``; ``config`` is the dataclass of its recipe keys.
 

@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
-import io
 import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from .atomic import atomic_write, atomic_write_text
-from .errors import CheckpointError, RunError
+from .atomic import atomic_write_text
+from .checkpoints import CheckpointStore, load_checkpoint  # noqa: F401  (load_checkpoint: re-exported)
+from .errors import RunError
 
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -162,6 +160,20 @@ class RunDir:
                 continue
         return records
 
+    def truncate_jsonl(self, filename: str, step: int) -> int:
+        """Drop the records logged after ``step`` (and a torn last line); return how many were dropped.
+
+        A resumed run repeats the steps after its checkpoint, so what the crashed process logged for them
+        must go, or they would appear twice.
+        """
+        path = self.path / filename
+        if not path.exists():
+            return 0
+        lines = path.read_text("utf-8").splitlines()
+        kept = [json.dumps(r, allow_nan=True) for r in self.read_jsonl(filename) if r.get("step", 0) <= step]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+        return len(lines) - len(kept)
+
     def read_metrics(self) -> list[dict[str, Any]]:
         return self.read_jsonl("metrics.jsonl")
 
@@ -169,31 +181,17 @@ class RunDir:
         return self.read_jsonl("evaluations.jsonl")
 
     # -- checkpoints ----------------------------------------------------------------------------------
-    def save_checkpoint(self, filename: str, state: dict[str, Any]) -> Path:
+    @property
+    def checkpoint_store(self) -> CheckpointStore:
+        return CheckpointStore(self.checkpoints_dir)
+
+    def save_checkpoint(self, filename: str, state: dict[str, Any], metric: float | None = None) -> Path:
         """Write ``state`` (state dicts and plain values only) atomically as ``checkpoints/filename``."""
-        path = self.checkpoints_dir / filename
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write(path, lambda f: f.write(buffer.getbuffer()))
-        return path
+        return self.checkpoint_store.save(filename, state, metric)
 
     def checkpoints(self) -> list[Path]:
         return sorted(self.checkpoints_dir.glob("*.pt"))
 
     def samples(self) -> list[Path]:
         return sorted(self.samples_dir.glob("epoch_*.png"))
-
-
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load with ``weights_only=True``: a checkpoint that carries pickled code is refused, never run."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
-    except Exception as e:
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            raise CheckpointError(f"checkpoint {str(path)!r} holds objects other than tensors and plain "
-                                  "values; ganlab refuses to unpickle it") from None
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or truncated: "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
 

@@ -62,7 +62,7 @@ def test_an_unknown_metric_is_named_with_close_matches(run_dir, run_cli):
 def test_a_missing_checkpoint_lists_the_available_ones(run_dir, run_cli):
     result = run_cli("evaluate", run_dir, "--metric", "swd", "--checkpoint", "9")
     assert result.exit_code == 6
-    assert "no epoch_0009.pt" in result.output and "epoch_0001.pt, epoch_0002.pt" in result.output
+    assert "no checkpoint '9'" in result.output and "available: epoch_0001.pt, epoch_0002.pt" in result.output
 
 
 def test_num_samples_for_a_metric_without_that_setting_is_refused(run_dir, run_cli):

@@ -1,6 +1,7 @@
 """Reference sets: their fingerprint, and the on-disk cache keyed by it."""
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.errors import ConfigError
 from ganlab.metrics.cache import ReferenceCache, cache_root
 from ganlab.metrics.reference import ReferenceSample, open_reference, reference_sample
+from ganlab.protocols import BuildContext
 
 
 def faces(**changes) -> SyntheticFaces:
@@ -39,26 +41,43 @@ def write_images(folder, count, size=24):
         Image.new("RGB", (size, size + 8), (10 * i, 100, 200)).save(folder / f"{i:03d}.png")
 
 
-def test_a_reference_folder_is_read_at_the_training_size_and_edits_change_its_fingerprint(tmp_path):
+CONTEXT = BuildContext(seed=0, device=torch.device("cpu"), image_size=16, channels=3)
+
+
+def reference_fingerprint(folder) -> str:
+    return reference_sample(open_reference(str(folder), CONTEXT), faces(), count=100, seed=0).fingerprint()
+
+
+def test_a_reference_folder_is_read_at_the_training_size(tmp_path):
     write_images(tmp_path / "ref", 5)
-    folder = open_reference(str(tmp_path / "ref"), image_size=16)
-    sample = reference_sample(folder, faces(), count=100, seed=0)
+    sample = reference_sample(open_reference(str(tmp_path / "ref"), CONTEXT), faces(), count=100, seed=0)
     assert sample.count == 5 and sample.images().shape == (5, 3, 16, 16)
-    before = sample.fingerprint()
+
+
+def test_editing_a_reference_folder_changes_its_fingerprint(tmp_path):
+    write_images(tmp_path / "ref", 5)
+    before = reference_fingerprint(tmp_path / "ref")
     stat = os.stat(tmp_path / "ref" / "002.png")
     os.utime(tmp_path / "ref" / "002.png", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert sample.fingerprint() != before
+    assert reference_fingerprint(tmp_path / "ref") != before
+
+
+def test_a_zip_archive_serves_as_a_reference_set(tmp_path):
+    write_images(tmp_path / "ref", 4)
+    archive = shutil.make_archive(str(tmp_path / "ref"), "zip", tmp_path / "ref")
+    sample = reference_sample(open_reference(archive, CONTEXT), faces(), count=100, seed=0)
+    assert sample.count == 4 and sample.images().shape == (4, 3, 16, 16)
 
 
 def test_a_missing_reference_folder_is_a_config_error_on_the_reference_key(tmp_path):
     with pytest.raises(ConfigError) as info:
-        open_reference(str(tmp_path / "nope"), image_size=16)
+        open_reference(str(tmp_path / "nope"), CONTEXT)
     assert info.value.key == "reference" and "does not exist" in info.value.message
 
 
 def test_the_training_data_is_the_reference_when_no_folder_is_given():
     training = faces()
-    sample = reference_sample(open_reference("data", 16), training, count=10, seed=4)
+    sample = reference_sample(open_reference("data", CONTEXT), training, count=10, seed=4)
     assert sample.dataset is training
     assert torch.equal(sample.images(), sample.images())
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -61,18 +62,28 @@ class DiscriminatorConfig:
 
 
 class DCGANDiscriminator(nn.Module):
-    """Strided convolutions, LeakyReLU(0.2), batch norm on inner layers, no pooling, one logit per image."""
+    """Strided convolutions, LeakyReLU(0.2), batch norm on inner layers, no pooling, one logit per image.
 
-    def __init__(self, features: int, image_size: int, channels: int):
+    ``norm(width)`` makes the inner layers' normalisation, so variants keep this architecture with
+    another norm: a WGAN-GP critic must not use batch norm, whose mixing of a batch's images breaks the
+    per-image gradient penalty, and a spectrally normalised discriminator needs none. With ``norm=None``
+    the convolutions get biases, which a norm layer's shift would otherwise provide.
+    """
+
+    def __init__(self, features: int, image_size: int, channels: int,
+                 norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d):
         super().__init__()
         depth = _depth(image_size)
+        bias = norm is None
         width = features
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=bias), nn.LeakyReLU(0.2, True)]
         for _ in range(depth - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+            layers.append(nn.Conv2d(width, width * 2, 4, 2, 1, bias=bias))
+            if norm is not None:
+                layers.append(norm(width * 2))
+            layers.append(nn.LeakyReLU(0.2, True))
             width *= 2
-        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]
+        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=bias)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Callable
 
 from torch import nn
+from torch.nn.utils import parametrize
 
 from ..config import param
 from ..hookspecs import hookimpl
@@ -31,12 +32,23 @@ class NoConfig:
     pass
 
 
+def _weight(module: nn.Module) -> nn.Parameter:
+    """The stored weight parameter, also under a parametrization such as spectral norm.
+
+    A parametrized module's ``weight`` is recomputed from ``parametrizations.weight.original`` on every
+    access, so initialising ``weight`` in place would change a temporary and silently do nothing.
+    """
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
+
+
 def _apply(weight_init: Callable[[nn.Parameter], None], norm_std: float = 0.0) -> Callable[[nn.Module], None]:
     """Weights of conv/linear layers by ``weight_init``; norm scales N(1, norm_std); every bias zero."""
     def init(network: nn.Module) -> None:
         for module in network.modules():
             if isinstance(module, _CONV):
-                weight_init(module.weight)
+                weight_init(_weight(module))
             elif isinstance(module, _NORM) and getattr(module, "weight", None) is not None:
                 nn.init.normal_(module.weight, 1.0, norm_std)
             else:

@@ -1,53 +1,132 @@
-"""``celeba``: CelebA's aligned-and-cropped faces, with the standard centre 178x178 crop.
+"""``celeba``: CelebA's aligned-and-cropped faces, read the way users have them, with the standard crop.
 
-CelebA cannot be downloaded automatically (its hosting requires accepting terms); when it is not on disk
-the error says where ganlab looked and how to get it.
+Accepted ``root`` layouts, all read in place:
+
+- the folder ``img_align_celeba/`` of 202,599 JPEGs, or a folder holding it (also Kaggle's extracted
+  ``img_align_celeba/img_align_celeba/``);
+- the archive ``img_align_celeba.zip`` itself (official: ``img_align_celeba/000001.jpg``; Kaggle's
+  download: ``img_align_celeba/img_align_celeba/000001.jpg``), or a folder holding it;
+- torchvision's ``celeba`` root (``ROOT/celeba/img_align_celeba/`` and ``list_eval_partition.txt``).
+
+``split`` selects train / valid / test through ``list_eval_partition.txt`` (official, torchvision) or
+``list_eval_partition.csv`` (Kaggle), found beside the images or in the archive. CelebA cannot be
+downloaded automatically (its hosting requires accepting terms); when it is not on disk the error says
+where ganlab looked and how to get it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from ..config import param
 from ..errors import DataError
 from ..hookspecs import hookimpl
 from ..protocols import BuildContext
-from .folder import Filter, ImageFolder, ImageFolderConfig
+from .imageset import CachedImages, CachedImagesConfig
+from .sources import Source, open_source, open_zip, zip_names
+from .transform import CropResize
 
 HOW_TO_GET = (
     "CelebA is not downloaded automatically. Get 'img_align_celeba' (202,599 JPEGs, 178x218) from the "
-    "official site https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive: Img/img_align_celeba.zip) "
-    "or from Kaggle (https://www.kaggle.com/datasets/jessicali9530/celeba-dataset), unzip it, and set "
-    "data.root to the folder that holds img_align_celeba/ (or to img_align_celeba/ itself)."
+    "official site https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive: Img/img_align_celeba.zip, "
+    "and Eval/list_eval_partition.txt for splits) or from Kaggle "
+    "(https://www.kaggle.com/datasets/jessicali9530/celeba-dataset), and set data.root to the zip archive, "
+    "to the unzipped img_align_celeba/ folder, or to the folder that holds either."
 )
+IMAGES = "img_align_celeba"
+PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
+SPLIT_CODES = {"train": "0", "valid": "1", "test": "2"}
 
 
-@dataclasses.dataclass
-class CelebAConfig:
-    root: str = param("data/celeba", "folder holding img_align_celeba/ (or that folder itself)")
-    image_size: int = param(64, "side of the square training images in pixels", min=8)
-    crop: int = param(178, "side of the centre crop before resizing (178 is the standard CelebA crop)",
-                      min=0)
-    resize_filter: Filter = param("bicubic", "resampling filter for the resize")
+@dataclasses.dataclass(kw_only=True)
+class CelebAConfig(CachedImagesConfig):
+    root: str = param("data/celeba", "img_align_celeba/ or img_align_celeba.zip, or a folder holding either "
+                                     "(torchvision's celeba root too)")
+    split: Literal["all", "train", "valid", "test"] = param(
+        "all", "official partition (needs list_eval_partition.txt or .csv): train, valid, test, or all")
+    crop: int = param(178, "side of the centre crop before resizing (178 is the standard CelebA crop)", min=0)
 
 
-def find_images(root: Path) -> Path:
-    """The folder of CelebA JPEGs under ``root``: ``root/img_align_celeba`` or ``root`` itself."""
-    for candidate in (root / "img_align_celeba", root):
-        if candidate.is_dir() and any(candidate.glob("*.jpg")):
-            return candidate
-    raise DataError(f"data.root: no CelebA images found at {str(root)!r} "
-                    f"(looked in {str(root / 'img_align_celeba')!r} and {str(root)!r}). {HOW_TO_GET}")
+def _has_jpeg(folder: Path) -> bool:
+    return folder.is_dir() and any(p.suffix.lower() == ".jpg" for p in folder.iterdir())
 
 
-def build(config: CelebAConfig, context: BuildContext) -> ImageFolder:
-    folder = find_images(Path(config.root).expanduser())
-    return ImageFolder(ImageFolderConfig(root=str(folder), image_size=config.image_size, crop=config.crop,
-                                         resize_filter=config.resize_filter))
+def locate(root: Path) -> tuple[Path, list[Path]]:
+    """The images folder or archive under ``root``, and where to look for the partition file."""
+    if root.is_file():
+        return root, [root.parent]
+    folders = [root / IMAGES, root / IMAGES / IMAGES, root / "celeba" / IMAGES, root]
+    for folder in folders:
+        if _has_jpeg(folder):
+            return folder, [folder.parent, folder.parent.parent, root]
+    for archive in (root / f"{IMAGES}.zip", root / "celeba" / f"{IMAGES}.zip"):
+        if archive.is_file():
+            return archive, [archive.parent]
+    looked = [*folders, root / f"{IMAGES}.zip", root / "celeba" / f"{IMAGES}.zip"]
+    raise DataError(f"data.root: no CelebA images found at {str(root)!r} (looked for "
+                    f"{', '.join(repr(str(p)) for p in looked)}). {HOW_TO_GET}")
+
+
+def parse_partition(text: str, where: str) -> dict[str, str]:
+    """``{"000001.jpg": "0", ...}`` from the official whitespace-separated or Kaggle's CSV partition file."""
+    partition = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.replace(",", " ").split()
+        if not fields or fields[0] == "image_id":
+            continue
+        if len(fields) != 2 or fields[1] not in SPLIT_CODES.values():
+            raise DataError(f"data.split: {where} line {number} is not 'IMAGE PARTITION' with partition "
+                            f"0, 1 or 2: {line!r}")
+        partition[fields[0]] = fields[1]
+    return partition
+
+
+def read_partition(images: Path, folders: list[Path]) -> dict[str, str]:
+    if images.is_file():
+        members = sorted((n for n in zip_names(images) if PurePosixPath(n).name in PARTITION_FILES), key=len)
+        if members:
+            with open_zip(images) as handle:
+                return parse_partition(handle.read(members[0]).decode("utf-8"), f"{images}:{members[0]}")
+    candidates = [folder / name for folder in dict.fromkeys(folders) for name in PARTITION_FILES]
+    for path in candidates:
+        if path.is_file():
+            return parse_partition(path.read_text("utf-8"), str(path))
+    raise DataError(f"data.split: a split other than 'all' needs CelebA's list_eval_partition.txt (or "
+                    f"Kaggle's .csv); none found at {', '.join(repr(str(p)) for p in candidates)} or in the "
+                    f"archive. Put it beside the images or set data.split = \"all\".")
+
+
+def find_images(config: CelebAConfig) -> Source:
+    images, partition_folders = locate(Path(config.root).expanduser())
+    keep = None
+    if config.split != "all":
+        code = SPLIT_CODES[config.split]
+        keep = {name for name, split in read_partition(images, partition_folders).items() if split == code}
+
+    def select(names: list[str]) -> list[str]:
+        chosen = []
+        for name in names:
+            path = PurePosixPath(name)
+            in_images = path.parent.name == IMAGES if images.is_file() else len(path.parts) == 1
+            if in_images and path.suffix.lower() == ".jpg" and (keep is None or path.name in keep):
+                chosen.append(name)
+        return sorted(chosen)
+
+    try:
+        return open_source(images, select)
+    except DataError as e:
+        raise DataError(f"{e} (split {config.split!r}). {HOW_TO_GET}") from None
+
+
+def build(config: CelebAConfig, context: BuildContext) -> CachedImages:
+    return CachedImages(find_images(config), CropResize(config.image_size, config.crop, config.resize_filter),
+                        config)
 
 
 @hookimpl
 def ganlab_register(registry):
     registry.add("dataset", "celeba", build, CelebAConfig,
-                 help="CelebA aligned & cropped faces (img_align_celeba), centre crop 178 + resize")
+                 help="CelebA aligned & cropped faces: folder, zip (official or Kaggle) or torchvision root; "
+                      "centre crop 178 + resize, cached")

@@ -2,40 +2,107 @@
 
 Because the order of epoch ``e`` depends only on the seed and ``e``, a resumed run can start at any
 batch of any epoch and see exactly the batches an uninterrupted run would have seen.
+
+A data set that gathers batches itself (``get_batch``: an in-memory array or the preprocessed cache) can
+also be copied whole onto the training device once, so that each batch is one index operation in device
+memory and the host does no work per step. ``train.data_on_device`` decides: ``auto`` does it on an
+accelerator when the data takes at most half of its free memory, ``always`` on any device (or fails
+before training), ``never`` not at all.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+import logging
+import os
+from typing import Iterator, Literal
 
 import torch
 from torch.utils.data import DataLoader
 
+from ..errors import DataError
 from ..protocols import ImageDataset
+
+log = logging.getLogger("ganlab.data")
+
+Residency = Literal["auto", "always", "never"]
+COPY_CHUNK = 4096
+"""Images per host-to-device copy while filling the device-resident copy: bounds the host memory used."""
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``; None when the backend does not say."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu" and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
+def to_device(dataset: ImageDataset, device: torch.device) -> torch.Tensor:
+    """The whole data set as one uint8 tensor on ``device``, filled chunk by chunk."""
+    n = len(dataset)
+    out = torch.empty((n, dataset.channels, dataset.image_size, dataset.image_size), dtype=torch.uint8,
+                      device=device)
+    for start in range(0, n, COPY_CHUNK):
+        stop = min(start + COPY_CHUNK, n)
+        out[start:stop] = dataset.get_batch(torch.arange(start, stop)).to(device)
+    return out
+
+
+def resident_copy(dataset: ImageDataset, device: torch.device, residency: Residency) -> torch.Tensor | None:
+    """The data set on ``device`` if ``residency`` asks for it and it fits, else None."""
+    if residency == "never" or (residency == "auto" and device.type == "cpu"):
+        return None
+    if not hasattr(dataset, "get_batch"):
+        if residency == "always":
+            raise DataError("train.data_on_device: 'always' needs a data set that gathers batches itself "
+                            f"(get_batch); {type(dataset).__name__} decodes per image")
+        return None
+    needed = len(dataset) * dataset.channels * dataset.image_size ** 2
+    free = free_memory(device)
+    if free is not None and needed > free // 2:
+        message = (f"the data set needs {needed / 2**30:.2f} GiB, more than half of the {free / 2**30:.2f} GiB "
+                   f"free on {device}")
+        if residency == "always":
+            raise DataError(f"train.data_on_device: 'always', but {message}")
+        log.info("ganlab: data stays in host memory: %s", message)
+        return None
+    return to_device(dataset, device)
 
 
 class BatchLoader:
     def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, num_workers: int = 0,
-                 drop_last: bool = True):
+                 shard: tuple[int, int] = (0, 1), device: torch.device = torch.device("cpu"),
+                 residency: Residency = "never"):
         self.dataset = dataset
         self.batch_size = batch_size
+        self.rank, self.world_size = shard
         self.seed = seed
         self.num_workers = num_workers
-        self.drop_last = drop_last
+        self.resident = resident_copy(dataset, device, residency)
 
     def __len__(self) -> int:
-        """Batches per epoch."""
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        """Full batches per epoch; the remainder of a shuffled epoch is left out, as DCGAN recipes do."""
+        return len(self.dataset) // self.batch_size
 
     def order(self, epoch: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.dataset), generator=generator)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
-        """The batches of ``epoch`` from batch index ``start`` on, each uint8 (N, C, H, W)."""
-        order = self.order(epoch)
-        chunks = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(start, len(self))]
+        """The batches of ``epoch`` from batch index ``start`` on, each uint8 (N, C, H, W).
+
+        With several processes (``shard`` = (rank, world size)) each global batch is split into equal
+        consecutive parts, so together the processes see exactly the batches of a single process.
+        """
+        order = self.order(epoch) if self.resident is None else self.order(epoch).to(self.resident.device)
+        part = self.batch_size // self.world_size
+        chunks = [order[i * self.batch_size + self.rank * part:i * self.batch_size + (self.rank + 1) * part]
+                  for i in range(start, len(self))]
+        if self.resident is not None:
+            for indices in chunks:
+                yield self.resident[indices]
+            return
         get_batch = getattr(self.dataset, "get_batch", None)
         if get_batch is not None:
             for indices in chunks:

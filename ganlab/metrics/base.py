@@ -69,6 +69,12 @@ class MetricHook(EvaluationHook, abc.ABC):
         self._scored_step = run.step
         return scores
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"scored_step": self._scored_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._scored_step = state.get("scored_step")
+
     def on_epoch_end(self, run: "Run", epoch: int) -> None:
         if epoch % self.every == 0:
             self.evaluate(run)

@@ -1,7 +1,8 @@
 """``ganlab evaluate RUN_DIR``: score a run's checkpoints after the fact and append to its evaluations.
 
-The generator is rebuilt from the run's own ``recipe.toml`` and each checkpoint (loaded with
-``weights_only=True``); every metric hook scores it exactly as during training, and the scores land in
+The run is rebuilt from its own ``recipe.toml`` and put back where each checkpoint (loaded with
+``weights_only=True``) left it, EMA weights included; every metric hook scores it exactly as during
+training, and the scores land in
 ``evaluations.jsonl`` with the checkpoint's step and epoch and a ``checkpoint`` field naming the file.
 """
 
@@ -55,21 +56,12 @@ def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...]
 
 def checkpoint_paths(run_dir: RunDir, selection: tuple[str, ...]) -> list[Path]:
     """Every checkpoint, or those named by epoch number (``3``) or file name (``epoch_0003.pt``)."""
+    if selection:
+        return [run_dir.checkpoint_store.find(item) for item in selection]
     available = run_dir.checkpoints()
-    if not selection:
-        if not available:
-            raise CheckpointError(f"{str(run_dir.path)!r} has no checkpoints to evaluate")
-        return available
-    paths = []
-    for item in selection:
-        name = f"epoch_{int(item):04d}.pt" if item.isdigit() else item
-        path = run_dir.checkpoints_dir / name
-        if path not in available:
-            names = ", ".join(p.name for p in available) or "none"
-            raise CheckpointError(f"--checkpoint {item!r}: no {name} in {str(run_dir.checkpoints_dir)!r} "
-                                  f"(available: {names})")
-        paths.append(path)
-    return paths
+    if not available:
+        raise CheckpointError(f"{str(run_dir.path)!r} has no checkpoints to evaluate")
+    return available
 
 
 def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), num_samples: int | None = None,
@@ -94,9 +86,11 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
         run = Run(built, run_dir, plugins, progress=False)
         results = []
         for checkpoint in paths:
-            state = load_checkpoint(checkpoint, map_location=built.device)
-            built.generator.load_state_dict(state["generator"])
-            run.step, run.epoch = int(state["step"]), int(state["epoch"])
+            try:
+                run.load_state(load_checkpoint(checkpoint, map_location=built.device))
+            except (KeyError, TypeError) as e:
+                raise CheckpointError(f"checkpoint {str(checkpoint)!r} is not a ganlab training checkpoint "
+                                      f"(no {e})") from None
             for _, hook in hooks:
                 results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
         return results

@@ -132,7 +132,7 @@ def _factory(name: str, hook_class: type[FidelityHook]):
         if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
             raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
                                              f"({config.num_samples}) or num_reference ({config.num_reference})")
-        folder = open_reference(config.reference, context.image_size)
+        folder = open_reference(config.reference, context)
         inception = load_inception(find_weights(config.weights_path, config.download), device.type == "cuda")
         return hook_class(name, config, inception, folder, ReferenceCache())
     return build

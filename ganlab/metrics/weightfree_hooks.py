@@ -103,12 +103,12 @@ def _check_size(context: BuildContext, minimum: int, what: str) -> None:
 
 def build_swd(config: SwdConfig, context: BuildContext) -> SwdHook:
     _check_size(context, swd.MIN_LEVEL, "the swd hook")
-    return SwdHook(config, open_reference(config.reference, context.image_size))
+    return SwdHook(config, open_reference(config.reference, context))
 
 
 def build_diversity(config: DiversityConfig, context: BuildContext) -> DiversityHook:
     _check_size(context, msssim.WINDOW, "the diversity hook")
-    return DiversityHook(config, open_reference(config.reference, context.image_size))
+    return DiversityHook(config, open_reference(config.reference, context))
 
 
 @hookimpl

@@ -1,0 +1,195 @@
+"""A run's checkpoints: when to write them, how they are written, which to trust, which to keep.
+
+Every checkpoint is written atomically and then listed in ``checkpoints/manifest.json`` with its size
+and SHA-256, so a file cut short by a crash or damaged on disk is recognised before it is loaded, and
+the previous one is used instead. A file that is not in the manifest was never completely recorded and
+is not trusted. Checkpoints are loaded with ``weights_only=True``: one that carries pickled objects is
+refused, never run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+
+from .atomic import atomic_write, atomic_write_text
+from .config import param
+from .errors import CheckpointError, RunError
+
+MANIFEST = "manifest.json"
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    """The ``[checkpoint]`` recipe section. A checkpoint is always written at the end of every epoch."""
+
+    every_steps: int = param(0, "also checkpoint every N generator updates; 0: only at epoch ends", min=0)
+    every_minutes: float = param(0.0, "also checkpoint when N minutes passed since the last one; 0: off",
+                                 min=0)
+    keep_last: int = param(0, "keep only the newest K checkpoints (and the best); 0 keeps all", min=0)
+    best_metric: str = param("", "evaluation metric (e.g. 'fid') whose best checkpoint is always kept")
+    best_mode: Literal["min", "max"] = param("min", "whether a lower or a higher best_metric is better")
+
+
+class CheckpointSchedule:
+    """Decides when a run writes a checkpoint between epoch ends, by steps and by wall-clock minutes."""
+
+    def __init__(self, config: CheckpointConfig, clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self._clock = clock
+        self._last = clock()
+
+    def due(self, step: int) -> bool:
+        every_steps, minutes = self.config.every_steps, self.config.every_minutes
+        return bool((every_steps and step % every_steps == 0)
+                    or (minutes and self._clock() - self._last >= minutes * 60))
+
+    def written(self) -> None:
+        """Restart the minutes count; called after every checkpoint, scheduled or not."""
+        self._last = self._clock()
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointRecord:
+    """One manifest entry: what a complete checkpoint file looked like when it was written."""
+
+    file: str
+    size: int
+    sha256: str
+    step: int
+    epoch: int
+    metric: float | None = None
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load with ``weights_only=True``: a checkpoint that carries pickled code is refused, never run."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file") from None
+    except Exception as e:
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise CheckpointError(f"checkpoint {str(path)!r} holds objects other than tensors and plain "
+                                  "values; ganlab refuses to unpickle it") from None
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or truncated: "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+def _sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class CheckpointStore:
+    """The ``checkpoints/`` folder of one run and its manifest."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST
+
+    def records(self) -> list[CheckpointRecord]:
+        """The manifest's entries, oldest first; an unreadable manifest is an error, never ignored."""
+        if not self.manifest_path.exists():
+            return []
+        try:
+            entries = json.loads(self.manifest_path.read_text("utf-8"))["checkpoints"]
+            records = [CheckpointRecord(**entry) for entry in entries]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{str(self.manifest_path)!r} is unreadable ({type(e).__name__}: {e}); "
+                                  "pass a checkpoint file explicitly") from None
+        return sorted(records, key=lambda r: r.step)
+
+    def _write_manifest(self, records: list[CheckpointRecord]) -> None:
+        entries = [dataclasses.asdict(r) for r in sorted(records, key=lambda r: r.step)]
+        atomic_write_text(self.manifest_path, json.dumps({"checkpoints": entries}, indent=2) + "\n")
+
+    def save(self, filename: str, state: dict[str, Any], metric: float | None = None) -> Path:
+        """Write ``state`` as ``filename`` atomically, then record it in the manifest.
+
+        A failed write (disk full, folder not writable) leaves every earlier checkpoint and the manifest
+        as they were, and says so.
+        """
+        path = self.directory / filename
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        data = buffer.getbuffer()
+        record = CheckpointRecord(filename, len(data), _sha256(data), int(state["step"]), int(state["epoch"]),
+                                  metric)
+        try:
+            atomic_write(path, lambda f: f.write(data))
+            self._write_manifest([r for r in self.records() if r.file != filename] + [record])
+        except OSError as e:
+            previous = [r.file for r in self.records() if r.file != filename]
+            kept = f"the previous checkpoint {previous[-1]} is intact" if previous else "no earlier checkpoint"
+            raise RunError(f"cannot write checkpoint {str(path)!r}: {e.strerror or e}; {kept}") from None
+        return path
+
+    def problem(self, record: CheckpointRecord) -> str | None:
+        """Why ``record``'s file cannot be trusted (missing, wrong size, wrong hash), or None."""
+        path = self.directory / record.file
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            return f"cannot be read ({e.strerror or e})"
+        if len(data) != record.size:
+            return f"is truncated or damaged ({len(data)} bytes, the manifest says {record.size})"
+        if _sha256(data) != record.sha256:
+            return "is damaged (its SHA-256 does not match the manifest)"
+        return None
+
+    def newest_valid(self, warn: Callable[[str], None]) -> tuple[CheckpointRecord, dict[str, Any]] | None:
+        """The newest checkpoint that passes its size and hash check and loads; ``warn`` hears of each skip."""
+        listed = {r.file for r in self.records()}
+        for path in sorted(self.directory.glob("*.pt")):
+            if path.name not in listed:
+                warn(f"checkpoint {path.name} is not in the manifest (its write never completed); ignored")
+        for record in reversed(self.records()):
+            problem = self.problem(record)
+            if problem is None:
+                return record, load_checkpoint(self.directory / record.file)
+            warn(f"checkpoint {record.file} {problem}; using the one before it")
+        return None
+
+    def find(self, name: str) -> Path:
+        """A checkpoint by file name (``epoch_0003.pt`` or ``epoch_0003``) or by epoch number (``3``)."""
+        candidates = [name, f"{name}.pt"]
+        if name.isdigit():
+            candidates.append(f"epoch_{int(name):04d}.pt")
+        for candidate in candidates:
+            path = self.directory / candidate
+            if path.is_file():
+                return path
+        available = ", ".join(p.name for p in sorted(self.directory.glob("*.pt"))) or "none"
+        raise CheckpointError(f"no checkpoint {name!r} in {str(self.directory)!r}; available: {available}")
+
+    def prune(self, config: CheckpointConfig) -> list[str]:
+        """Apply retention: keep the newest ``keep_last`` and the best by ``best_metric``; return what went.
+
+        The manifest forgets a checkpoint before its file is deleted, so a crash in between leaves an
+        unlisted file, which is never trusted, rather than a listed file that is missing.
+        """
+        if not config.keep_last:
+            return []
+        records = self.records()
+        keep = {r.file for r in records[-config.keep_last:]}
+        scored = [r for r in records if r.metric is not None]
+        if config.best_metric and scored:
+            pick = min if config.best_mode == "min" else max
+            keep.add(pick(scored, key=lambda r: r.metric).file)
+        doomed = [r.file for r in records if r.file not in keep]
+        if doomed:
+            self._write_manifest([r for r in records if r.file in keep])
+            for name in doomed:
+                (self.directory / name).unlink(missing_ok=True)
+        return doomed

@@ -1,0 +1,49 @@
+"""``ganlab generate``: new images from a trained run; the work is done in :mod:`ganlab.generate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--checkpoint", default=None, metavar="K",
+              help="Checkpoint file name in checkpoints/, or an epoch number (default: the newest valid).")
+@click.option("--num", type=click.IntRange(min=1), default=64, show_default=True, help="Images to make.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent vectors.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write one PNG grid here.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=None,
+              help="Write one PNG per image into this folder instead.")
+@click.option("--interpolate", is_flag=True,
+              help="Make a strip of --num images along the latent path from --seed to --to-seed.")
+@click.option("--to-seed", type=int, default=None, help="End of the interpolation (default: --seed + 1).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
+def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output: Path | None,
+             out_dir: Path | None, interpolate: bool, to_seed: int | None, device: str) -> None:
+    """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
+    from . import generate as gen
+    from .cli import _plugins
+    from .engine import resolve_device
+    from .errors import ConfigError, GanlabError
+    from .runs import RunDir
+
+    if (output is None) == (out_dir is None):
+        raise click.UsageError("give exactly one of -o FILE.png (a grid) and --out-dir FOLDER (one PNG each)")
+    try:
+        torch_device = resolve_device(device)
+    except ConfigError as e:
+        raise GanlabError(f"--device: {e.message}") from None
+    warn = lambda message: click.echo(f"ganlab: warning: {message}", err=True)  # noqa: E731
+    generator = gen.load_generator(RunDir.open(run_dir), _plugins(), torch_device, checkpoint, warn)
+    if interpolate:
+        images = gen.interpolation(generator, seed, seed + 1 if to_seed is None else to_seed, num, torch_device)
+    else:
+        images = gen.images(generator, num, seed, torch_device)
+    if output is not None:
+        click.echo(str(gen.write_grid(images, output, nrow=num if interpolate else None)))
+    else:
+        paths = gen.write_each(images, out_dir)
+        click.echo(f"{len(paths)} images in {out_dir}")

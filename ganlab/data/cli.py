@@ -1,0 +1,57 @@
+"""``ganlab data info RECIPE`` and ``ganlab data prepare RECIPE``: look at, and build, a recipe's data.
+
+Both work for any data set: ``info`` prints the data set's ``preview()`` when it offers one (what it
+resolves to without decoding anything) and its ``describe()`` otherwise; ``prepare`` does whatever the
+data set does on first use (building the preprocessed cache for ``celeba`` and ``image-folder``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..cli import _plugins, override_option  # this module is attached to the group at the end of ..cli
+
+
+def _dataset(recipe: Path, overrides: tuple[str, ...]) -> Any:
+    import torch
+
+    from ..engine import _build
+    from ..protocols import BuildContext
+    from ..recipe import load_recipe
+
+    resolved = load_recipe(recipe, _plugins().registry, list(overrides))
+    context = BuildContext(seed=resolved.experiment.seed, device=torch.device("cpu"))
+    return _build(resolved.component("data"), context, resolved.source)
+
+
+def _echo(values: dict[str, Any]) -> None:
+    width = max(map(len, values))
+    for key, value in values.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
+@click.group()
+def data() -> None:
+    """Inspect and prepare a recipe's training data."""
+
+
+@data.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@override_option
+def info(recipe: Path, overrides: tuple[str, ...]) -> None:
+    """What RECIPE's data section resolves to: source, count, fingerprint, cache path and size."""
+    dataset = _dataset(recipe, overrides)
+    _echo(getattr(dataset, "preview", dataset.describe)())
+
+
+@data.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@override_option
+def prepare(recipe: Path, overrides: tuple[str, ...]) -> None:
+    """Decode RECIPE's images into the preprocessed cache now (a run would do it on first use)."""
+    dataset = _dataset(recipe, overrides)
+    click.echo(f"{len(dataset)} images ready", err=True)
+    _echo(dataset.describe())

@@ -1,0 +1,104 @@
+"""A data set of real images served from the preprocessed cache, which is built on first use.
+
+``image-folder`` and ``celeba`` differ only in how they find their files; both end here. Finding the
+files (and every error about a missing path or an empty folder) happens when the data set is built, so
+``ganlab validate`` reports it; decoding happens once, the first time the images are needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ..config import param
+from ..errors import DataError
+from .cache import ImageCache, Skipped, build_cache, cache_size, default_cache_root, fingerprint
+from .sources import Source
+from .transform import CropResize, Filter
+
+log = logging.getLogger("ganlab.data")
+
+SHOWN_SKIPPED = 10
+"""Unreadable files named in the warning; the full list is in the cache folder's skipped.txt."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class CachedImagesConfig:
+    """Settings shared by every data set read through the cache."""
+
+    image_size: int = param(64, "side of the square training images in pixels", min=8)
+    resize_filter: Filter = param("bicubic", "resampling filter for the resize")
+    on_bad_image: Literal["skip", "fail"] = param(
+        "skip", "corrupt, truncated or non-image files: skip them with a warning, or fail")
+    cache_dir: str = param("", "folder for preprocessed caches; empty: $GANLAB_CACHE_DIR or "
+                               "~/.cache/ganlab/data")
+    workers: int = param(0, "processes that build the cache; 0 uses every core", min=0)
+
+    def cache_root(self) -> Path:
+        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_root()
+
+
+class CachedImages:
+    """uint8 images gathered from the cache; ``get_batch`` reads a whole batch in one call."""
+
+    def __init__(self, source: Source, transform: CropResize, config: CachedImagesConfig):
+        self.source = source
+        self.transform = transform
+        self.config = config
+        self.image_size = transform.size
+        self.channels = 3
+        self.fingerprint = fingerprint(source, transform)
+        self.cache_path = config.cache_root() / self.fingerprint
+        self._cache: ImageCache | None = None
+
+    def prepare(self) -> ImageCache:
+        """Open the cache, building it first if needed; applies ``on_bad_image`` to unreadable files."""
+        if self._cache is None:
+            cache = ImageCache.open(self.cache_path) or build_cache(
+                self.cache_path, self.source, self.transform, self.config.workers)
+            if cache.skipped:
+                self._report_skipped(cache.skipped)
+            if cache.count == 0:
+                raise DataError(f"data.root: none of the {len(self.source.names)} files in "
+                                f"{self.source.location!r} could be read as an image")
+            self._cache = cache
+        return self._cache
+
+    def _report_skipped(self, skipped: list[Skipped]) -> None:
+        listing = self.cache_path / "skipped.txt"
+        names = "; ".join(f"{s.name} ({s.reason})" for s in skipped[:SHOWN_SKIPPED])
+        more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
+        message = (f"{len(skipped)} of {len(self.source.names)} files in {self.source.location!r} are not "
+                   f"readable images: {names}{more} (full list: {listing})")
+        if self.config.on_bad_image == "fail":
+            raise DataError(f"data.on_bad_image is 'fail' and {message}")
+        log.warning("ganlab: warning: data: skipping %s", message)
+
+    def __len__(self) -> int:
+        return self.prepare().count
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self.prepare().read(np.array([index]))[0])
+
+    def get_batch(self, indices: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.prepare().read(indices.numpy()))
+
+    def describe(self) -> dict[str, Any]:
+        cache = self.prepare()
+        return {"source": self.source.location, "count": cache.count, "fingerprint": self.fingerprint,
+                **self.transform.describe(), "skipped": len(cache.skipped)}
+
+    def preview(self) -> dict[str, Any]:
+        """What the data resolves to, without decoding anything: for ``ganlab data info``."""
+        size = cache_size(self.cache_path)
+        cached = ImageCache.open(self.cache_path) if size is not None else None
+        return {"source": self.source.location, "files": len(self.source.names),
+                "fingerprint": self.fingerprint, **self.transform.describe(),
+                "cache": str(self.cache_path),
+                "cache_bytes": size if size is not None else "not built yet",
+                "count": cached.count if cached else "known once the cache is built"}

@@ -1,0 +1,95 @@
+"""Multi-process training through torch.distributed: which process am I, and the few collectives used.
+
+ganlab never launches processes itself: ``ganlab run --nproc N`` hands the command to torchrun
+(``torch.distributed.run``), and ``torchrun --nproc-per-node N -m ganlab run ...`` works the same.
+Each process learns its rank from torchrun's environment variables; without them it is a world of one
+and every collective here is a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes the run directory, checkpoints and the report."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def world_from_env() -> World:
+    return World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                 int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def join(device: torch.device) -> tuple[World, torch.device]:
+    """This process's place in the world and its device; joins the process group when there are several.
+
+    NCCL connects CUDA processes, gloo the others. With several processes on CUDA each takes the GPU of
+    its local rank.
+    """
+    world = world_from_env()
+    if world.distributed:
+        if device.type == "cuda":
+            torch.cuda.set_device(world.local_rank)
+            device = torch.device("cuda", world.local_rank)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, device
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast(world: World, value: Any) -> Any:
+    """The main process's ``value`` on every process (e.g. the run directory it created)."""
+    if not world.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def agree(world: World, decision: bool) -> bool:
+    """The main process's ``decision`` everywhere, for choices that depend on its clock (timed checkpoints):
+    every process must take the same branch before a collective operation."""
+    return bool(broadcast(world, decision))
+
+
+def mean(world: World, tensor: torch.Tensor) -> torch.Tensor:
+    """Average ``tensor`` over processes, so every process logs the same global numbers."""
+    if not world.distributed:
+        return tensor
+    tensor = tensor.clone()
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor / world.size
+
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """Re-run ``ganlab`` with ``argv`` under torchrun on ``nproc`` local processes; returns the exit code."""
+    from torch.distributed.run import get_args_parser, run
+
+    args = get_args_parser().parse_args(["--nproc-per-node", str(nproc), "--standalone", "-m", "ganlab", *argv])
+    try:
+        run(args)
+    except Exception as e:  # torchrun raises ChildFailedError with the failing rank's details
+        print(f"ganlab: error: distributed run failed: {e}", flush=True)
+        return 1
+    return 0

@@ -1,0 +1,119 @@
+"""Continue an interrupted, crashed or stopped run exactly where its newest valid checkpoint left it.
+
+The checkpoint holds every piece of state that decides what happens next (weights, optimizers,
+counters, RNG states, the hooks' accumulated values) and the data order is a pure function of the seed
+and the epoch, so on the same device the resumed run ends bit for bit where an uninterrupted one would.
+The logs are cut back to the checkpoint's step first: the steps after it run again and are logged once.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .atomic import atomic_write_text
+from . import distributed
+from .engine import Run, build, execute, recipe_device
+from .errors import RecipeError, RunError
+from .plugins import Plugins
+from .recipe import read_toml, resolve
+from .runs import RunDir, now_iso
+
+SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
+                                   "checkpoint.")
+"""Recipe keys (or, ending in a dot, sections) a resume may change: how long to train, how often to log,
+how many loader processes, when to checkpoint and what to keep. Changing anything else would make the
+continued run a different experiment from the one its checkpoint belongs to."""
+
+LOGS = ("metrics.jsonl", "evaluations.jsonl")
+
+
+def warn_on_stderr(message: str) -> None:
+    print(f"ganlab: warning: {message}", file=sys.stderr)
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted keys of a resolved recipe: ``train.epochs``, ``hooks[0].every``; other lists are values."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else key)
+    elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        for i, item in enumerate(value):
+            yield from _flatten(item, f"{prefix}[{i}]")
+    else:
+        yield prefix, value
+
+
+def recipe_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Every dotted key whose value differs between two resolved recipes: key -> (before, after)."""
+    old, new = dict(_flatten(before)), dict(_flatten(after))
+    return {key: (old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key)}
+
+
+def is_safe_change(key: str) -> bool:
+    return any(key.startswith(safe) if safe.endswith(".") else key == safe for safe in SAFE_TO_CHANGE)
+
+
+def refuse_unsafe_changes(before: dict[str, Any], after: dict[str, Any], source: str) -> None:
+    """Raise a RecipeError listing every changed key that a resume must not change."""
+    unsafe = {k: v for k, v in recipe_changes(before, after).items() if not is_safe_change(k)}
+    if unsafe:
+        problems = [f"{key}: was {old!r} when the checkpoint was written, now {new!r}"
+                    for key, (old, new) in unsafe.items()]
+        problems.append("a resume may change only " + ", ".join(s.rstrip(".") for s in SAFE_TO_CHANGE)
+                        + "; start a new run to change anything else")
+        raise RecipeError(source, problems)
+
+
+def resume_run(path: str | Path, plugins: Plugins, overrides: list[str] = (), progress: bool = True,
+               warn: Callable[[str], None] = warn_on_stderr) -> RunDir:
+    """Continue the run in ``path`` from its newest valid checkpoint and leave its directory complete.
+
+    ``overrides`` (``--set``) may change only :data:`SAFE_TO_CHANGE`, e.g. more epochs. A run that has
+    already done all its steps, or that another process is writing, is refused.
+    """
+    run_dir = RunDir.open(path)
+    if distributed.world_from_env().is_main:     # the other processes of a torchrun only read
+        run_dir.lock()
+    try:
+        run = restore(run_dir, plugins, list(overrides), progress, warn)
+    except BaseException:
+        run_dir.unlock()
+        raise
+    execute(run)
+    return run_dir
+
+
+def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: bool,
+            warn: Callable[[str], None]) -> Run:
+    """A :class:`Run` positioned at the newest valid checkpoint, its logs cut back to that step."""
+    source = str(run_dir.recipe_path)
+    document = read_toml(run_dir.recipe_path)
+    recipe = resolve(document, plugins.registry, source, overrides)
+    found = run_dir.checkpoint_store.newest_valid(warn)
+    if found is None:
+        warn(f"{run_dir.path}: no valid checkpoint; the run starts again from step 0")
+        refuse_unsafe_changes(resolve(document, plugins.registry, source).to_dict(), recipe.to_dict(), source)
+    else:
+        refuse_unsafe_changes(found[1]["recipe"], recipe.to_dict(), source)
+    world, device = distributed.join(recipe_device(recipe))
+    run = Run(build(recipe, device), run_dir, plugins, progress, world)
+    if found is not None:
+        run.load_state(found[1])
+    if run.step >= run.total_steps:
+        raise RunError(f"run {str(run_dir.path)!r} already finished all {run.total_steps} steps; nothing to "
+                       f"resume (to train it longer: --resume {run_dir.path} --set train.epochs=N)")
+    if not world.is_main:
+        return run
+    for log in LOGS:
+        run_dir.truncate_jsonl(log, run.step)
+    if overrides:
+        atomic_write_text(run_dir.recipe_path, recipe.to_toml())
+    meta = run_dir.read_meta()
+    resumed = meta.get("resumed", []) + [{"time": now_iso(), "step": run.step, "overrides": overrides,
+                                          "checkpoint": found[0].file if found else None}]
+    run_dir.update_meta(status="running", ended=None, error=None, total_steps=run.total_steps,
+                        epochs=recipe.train.epochs, resumed=resumed)
+    return run

@@ -1,0 +1,91 @@
+"""Helpers shared by the resume tests and the child processes they kill: a hook with accumulated state,
+and ways to make a training process die by SIGKILL at an exact point of a checkpoint write."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import signal
+from pathlib import Path
+
+from ganlab import hookimpl
+from ganlab.protocols import EvaluationHook
+
+
+@dataclasses.dataclass
+class RunningMeanConfig:
+    pass
+
+
+class RunningMeanHook(EvaluationHook):
+    """Logs the mean generator loss of the whole run so far at every epoch end; that mean depends on
+    state held in memory, so a resume that does not restore the hook's state logs a different value."""
+
+    name = "running-mean"
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def on_step_end(self, run, record) -> None:
+        self.total += record["loss_g"]
+        self.count += 1
+
+    def on_epoch_end(self, run, epoch) -> None:
+        run.log_evaluation("mean_loss_g", self.total / self.count, steps_seen=self.count)
+
+    def state_dict(self) -> dict:
+        return {"total": self.total, "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total, self.count = state["total"], state["count"]
+
+
+class RunningMeanPlugin:
+    @hookimpl
+    def ganlab_register(self, registry):
+        registry.add("hook", "running-mean", lambda config, context: RunningMeanHook(), RunningMeanConfig)
+
+
+def die_on_checkpoint_write(number: int, half_written: bool) -> None:
+    """SIGKILL this process at its ``number``-th checkpoint: half way through writing the temporary file
+    (``half_written``), or after the file is in place but before the manifest lists it."""
+    import ganlab.checkpoints as checkpoints
+
+    real_write, real_manifest = checkpoints.atomic_write, checkpoints.CheckpointStore._write_manifest
+    seen = {"writes": 0, "manifests": 0}
+
+    def write(path, writer):
+        seen["writes"] += 1
+        if half_written and seen["writes"] == number:
+            buffer = io.BytesIO()
+            writer(buffer)
+
+            def half(f):
+                f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+                f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_write(path, half)
+        return real_write(path, writer)
+
+    def manifest(self, records):
+        seen["manifests"] += 1
+        if not half_written and seen["manifests"] == number:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_manifest(self, records)
+
+    checkpoints.atomic_write = write
+    checkpoints.CheckpointStore._write_manifest = manifest
+
+
+def train_and_die(recipe: Path, out: Path, mode: str, number: int) -> None:
+    """Train ``recipe`` into ``out``, dying at checkpoint ``number`` as ``mode`` ("mid-write" or
+    "before-manifest") says; run in a forked child process."""
+    from ganlab.engine import run_recipe
+    from ganlab.plugins import load_plugins
+    from ganlab.recipe import load_recipe
+
+    die_on_checkpoint_write(number, half_written=mode == "mid-write")
+    plugins = load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)
+    run_recipe(load_recipe(recipe, plugins.registry), plugins, out, progress=False)
+

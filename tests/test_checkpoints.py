@@ -1,0 +1,168 @@
+"""Checkpoint files: manifest with size and hash, damaged files skipped, pickled code refused,
+retention, the step/minute schedule, and a full disk that leaves earlier checkpoints intact."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import pytest
+import torch
+
+import ganlab.checkpoints as checkpoints
+from ganlab.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
+from ganlab.errors import CheckpointError, RunError
+
+
+def state(step: int, epoch: int = 0) -> dict:
+    return {"step": step, "epoch": epoch, "generator": {"weight": torch.full((3, 3), float(step))}}
+
+
+@pytest.fixture
+def store(tmp_path) -> CheckpointStore:
+    return CheckpointStore(tmp_path)
+
+
+def no_warnings(message: str) -> None:
+    raise AssertionError(f"unexpected warning: {message}")
+
+
+def test_a_saved_checkpoint_is_listed_with_its_size_and_hash(store):
+    path = store.save("epoch_0001.pt", state(4, 1))
+    (record,) = store.records()
+    assert (record.file, record.step, record.epoch, record.size) == ("epoch_0001.pt", 4, 1, path.stat().st_size)
+    assert store.problem(record) is None
+    assert torch.equal(load_checkpoint(path)["generator"]["weight"], torch.full((3, 3), 4.0))
+
+
+def test_the_newest_valid_checkpoint_is_the_one_with_the_highest_step(store):
+    store.save("step_00000003.pt", state(3))
+    store.save("epoch_0001.pt", state(4, 1))
+    record, loaded = store.newest_valid(no_warnings)
+    assert record.file == "epoch_0001.pt" and loaded["step"] == 4
+
+
+def test_a_damaged_newest_checkpoint_of_the_right_size_is_skipped_with_a_warning(store):
+    store.save("step_00000003.pt", state(3))
+    path = store.save("step_00000006.pt", state(6))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    warnings: list[str] = []
+    record, loaded = store.newest_valid(warnings.append)
+    assert loaded["step"] == 3
+    assert warnings == ["checkpoint step_00000006.pt is damaged (its SHA-256 does not match the manifest); "
+                        "using the one before it"]
+
+
+def test_a_missing_checkpoint_file_is_skipped(store):
+    store.save("step_00000003.pt", state(3))
+    store.save("step_00000006.pt", state(6)).unlink()
+    warnings: list[str] = []
+    assert store.newest_valid(warnings.append)[1]["step"] == 3
+    assert "step_00000006.pt cannot be read" in warnings[0]
+
+
+def test_no_valid_checkpoint_at_all_is_none(store):
+    store.save("step_00000003.pt", state(3)).write_bytes(b"")
+    assert store.newest_valid(lambda message: None) is None
+
+
+def test_an_unreadable_manifest_is_an_error_not_an_empty_run(store):
+    store.save("step_00000003.pt", state(3))
+    store.manifest_path.write_text("{not json")
+    with pytest.raises(CheckpointError, match="manifest.json' is unreadable"):
+        store.records()
+
+
+def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"step": 1, "generator": Payload()}, evil)
+    with pytest.raises(CheckpointError, match="refuses to unpickle"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_a_truncated_file_loaded_directly_is_reported_as_corrupt(tmp_path):
+    path = tmp_path / "cut.pt"
+    torch.save(state(3), path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="is corrupt or truncated"):
+        load_checkpoint(path)
+
+
+def test_find_takes_a_file_name_a_stem_or_an_epoch_number(store):
+    store.save("epoch_0003.pt", state(12, 3))
+    store.save("step_00000014.pt", state(14, 3))
+    assert store.find("3").name == store.find("epoch_0003").name == "epoch_0003.pt"
+    assert store.find("step_00000014.pt").name == "step_00000014.pt"
+    with pytest.raises(CheckpointError, match="no checkpoint '7'.*available: epoch_0003.pt, step_00000014.pt"):
+        store.find("7")
+
+
+def test_retention_keeps_the_newest_k_and_the_best_by_metric(store):
+    scores = {1: 50.0, 2: 20.0, 3: 35.0, 4: 40.0, 5: 45.0}
+    config = CheckpointConfig(keep_last=2, best_metric="fid", best_mode="min")
+    for epoch, fid in scores.items():
+        store.save(f"epoch_{epoch:04d}.pt", state(epoch * 4, epoch), metric=fid)
+        store.prune(config)
+    kept = ["epoch_0002.pt", "epoch_0004.pt", "epoch_0005.pt"]
+    assert [r.file for r in store.records()] == kept
+    assert sorted(p.name for p in store.directory.glob("*.pt")) == kept
+
+
+def test_retention_with_keep_last_zero_keeps_everything(store):
+    for step in (3, 6, 9):
+        store.save(f"step_{step:08d}.pt", state(step))
+    assert store.prune(CheckpointConfig()) == []
+    assert len(store.records()) == 3
+
+
+def test_the_schedule_fires_every_n_steps():
+    schedule = CheckpointSchedule(CheckpointConfig(every_steps=3))
+    assert [step for step in range(1, 10) if schedule.due(step)] == [3, 6, 9]
+
+
+def test_the_schedule_fires_after_m_minutes_since_the_last_checkpoint():
+    now = [0.0]
+    schedule = CheckpointSchedule(CheckpointConfig(every_minutes=2), clock=lambda: now[0])
+    now[0] = 119.0
+    assert not schedule.due(1)
+    now[0] = 120.0
+    assert schedule.due(2)
+    schedule.written()
+    now[0] = 200.0
+    assert not schedule.due(3)
+
+
+def test_by_default_only_epoch_ends_checkpoint():
+    schedule = CheckpointSchedule(CheckpointConfig(), clock=lambda: 1e9)
+    assert not any(schedule.due(step) for step in range(1, 100))
+
+
+def test_a_full_disk_leaves_the_previous_checkpoint_and_manifest_intact(store, monkeypatch):
+    store.save("step_00000003.pt", state(3))
+    manifest_before = store.manifest_path.read_text()
+    real = checkpoints.atomic_write
+
+    def disk_full(path, write):
+        def half(f):
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, half)
+
+    monkeypatch.setattr(checkpoints, "atomic_write", disk_full)
+    with pytest.raises(RunError, match="No space left on device; the previous checkpoint "
+                                       "step_00000003.pt is intact"):
+        store.save("step_00000006.pt", state(6))
+    assert store.manifest_path.read_text() == manifest_before
+    assert sorted(p.name for p in store.directory.iterdir()) == ["manifest.json", "step_00000003.pt"]
+    assert store.newest_valid(no_warnings)[1]["step"] == 3
+    assert json.loads(manifest_before)["checkpoints"][0]["file"] == "step_00000003.pt"

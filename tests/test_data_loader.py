@@ -1,0 +1,105 @@
+"""Training from the cache: device choice and device-resident batches, the data commands, a run on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_layouts import celeba_files, write_recipe_with_data, write_zip
+from ganlab.data import loader as loader_module
+from ganlab.data.loader import BatchLoader
+from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
+from ganlab.errors import DataError
+
+CPU = torch.device("cpu")
+
+
+class PerImageOnly:
+    """A data set that can only decode one image at a time (no get_batch)."""
+
+    image_size, channels = 8, 3
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.full((3, 8, 8), index, dtype=torch.uint8)
+
+    def describe(self) -> dict:
+        return {}
+
+
+@pytest.fixture
+def faces() -> SyntheticFaces:
+    return SyntheticFaces(SyntheticFacesConfig(image_size=8, num_images=40))
+
+
+def batches(loader: BatchLoader, epoch: int, start: int = 0) -> list[torch.Tensor]:
+    return list(loader.epoch(epoch, start))
+
+
+def test_a_device_resident_data_set_gives_exactly_the_host_batches(faces):
+    host = BatchLoader(faces, 8, seed=3, residency="never")
+    resident = BatchLoader(faces, 8, seed=3, device=CPU, residency="always")
+    assert resident.resident is not None
+    for epoch, start in [(0, 0), (1, 0), (1, 3)]:
+        expected, got = batches(host, epoch, start), batches(resident, epoch, start)
+        assert len(got) == len(expected) and all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+def test_auto_keeps_the_data_in_host_memory_on_a_cpu(faces):
+    assert BatchLoader(faces, 8, seed=0, device=CPU, residency="auto").resident is None
+
+
+def test_always_needs_a_data_set_that_gathers_batches(faces):
+    with pytest.raises(DataError, match="get_batch"):
+        BatchLoader(PerImageOnly(), 2, seed=0, device=CPU, residency="always")
+
+
+def test_always_fails_before_training_when_the_data_does_not_fit(faces, monkeypatch):
+    monkeypatch.setattr(loader_module, "free_memory", lambda device: 1000)
+    with pytest.raises(DataError, match="GiB"):
+        BatchLoader(faces, 8, seed=0, device=CPU, residency="always")
+
+
+@pytest.fixture
+def celeba_recipe(tmp_path: Path) -> Path:
+    archive = write_zip(tmp_path / "img_align_celeba.zip", celeba_files(24, "img_align_celeba/"))
+    data = {"name": "celeba", "root": str(archive), "image_size": 16, "crop": 40,
+            "cache_dir": str(tmp_path / "cache"), "workers": 1}
+    return write_recipe_with_data(tmp_path / "celeba.toml", data, batch_size=8, epochs=1)
+
+
+def test_data_info_shows_what_the_data_resolves_to_without_decoding(celeba_recipe, run_cli, tmp_path):
+    result = run_cli("data", "info", celeba_recipe)
+    assert result.exit_code == 0, result.output
+    assert "img_align_celeba.zip" in result.output and "24" in result.output
+    assert "not built yet" in result.output
+    assert not (tmp_path / "cache").exists()
+
+
+def test_data_prepare_builds_the_cache_that_info_then_reports(celeba_recipe, run_cli, tmp_path):
+    assert run_cli("data", "prepare", celeba_recipe).exit_code == 0
+    [cache] = (tmp_path / "cache").iterdir()
+    info = dict(line.split(maxsplit=1) for line in run_cli("data", "info", celeba_recipe).output.splitlines())
+    assert info["cache"] == str(cache) and info["count"] == "24"
+    assert int(info["cache_bytes"]) >= 24 * 3 * 16 * 16
+
+
+def test_a_run_trains_from_a_celeba_zip(celeba_recipe, run_cli, tmp_path):
+    result = run_cli("run", celeba_recipe, "--out", tmp_path / "runs", "--no-progress")
+    assert result.exit_code == 0, result.output
+    run_dir = Path(result.output.strip().splitlines()[-1])
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "finished"
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+def test_auto_device_picks_apple_mps_when_there_is_no_cuda(monkeypatch):
+    from ganlab.engine import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps")

@@ -1,0 +1,71 @@
+"""The plugin packages in plugins/: what ganlab says when one is missing, their recipes, and (where
+they are installed, as in CI) discovery through their entry points."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+from pathlib import Path
+
+import pytest
+
+from ganlab.known_plugins import KNOWN
+from ganlab.plugins import load_plugins
+from ganlab.recipe import load_recipe
+
+ROOT = Path(__file__).parents[1]
+PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan"}   # distribution: plugin
+QUICKSTARTS = {"ganlab-wgan": "wgan_gp_quickstart.toml", "ganlab-sngan": "sngan_quickstart.toml",
+               "ganlab-lsgan": "lsgan_quickstart.toml"}
+
+
+def package_plugins():
+    """Each package's plugin module, imported from its source folder (no installation needed)."""
+    return [(name, importlib.import_module(f"ganlab_{name}")) for name in PACKAGES.values()]
+
+
+def installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_known_plugins_lists_exactly_what_each_package_registers():
+    plugins = load_plugins(package_plugins(), entry_points=False)
+    registered = {(e.kind, e.name): f"ganlab-{e.plugin}" for e in plugins.registry.entries()
+                  if e.plugin in PACKAGES.values()}
+    assert registered == KNOWN
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (ROOT / "experiments").glob("*.toml")))
+def test_every_recipe_in_experiments_resolves(recipe):
+    plugins = load_plugins(package_plugins(), entry_points=False)
+    assert plugins.failures == []
+    load_recipe(ROOT / "experiments" / recipe, plugins.registry)
+
+
+def test_a_recipe_naming_a_missing_package_s_components_says_what_to_install(run_cli, monkeypatch):
+    monkeypatch.setenv("GANLAB_DISABLE_PLUGINS", "wgan")
+    result = run_cli("validate", ROOT / "experiments" / "wgan_gp_quickstart.toml")
+    assert result.exit_code == 2
+    for line in ("discriminator.name: unknown discriminator 'wgan-critic'; it is provided by the plugin "
+                 "package 'ganlab-wgan': pip install ganlab-wgan",
+                 "loss.name: unknown loss 'wgan-gp'; it is provided by the plugin package 'ganlab-wgan': "
+                 "pip install ganlab-wgan"):
+        assert line in result.stderr
+
+
+@pytest.mark.parametrize("distribution", sorted(PACKAGES))
+def test_installed_package_is_discovered_through_its_entry_point(distribution, run_cli):
+    if not installed(distribution):
+        pytest.skip(f"{distribution} is not installed here (.ci/run installs it)")
+    rows = {r["name"]: r for r in json.loads(run_cli("plugins", "--json").stdout)["plugins"]}
+    row = rows[PACKAGES[distribution]]
+    assert (row["distribution"], row["version"]) == (distribution, importlib.metadata.version(distribution))
+    assert sorted(row["components"]) == sorted(f"{kind}:{name}" for (kind, name), package in KNOWN.items()
+                                               if package == distribution)
+    result = run_cli("validate", ROOT / "experiments" / QUICKSTARTS[distribution], "--set", "data.num_images=256")
+    assert result.exit_code == 0, result.output

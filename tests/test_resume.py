@@ -1,0 +1,215 @@
+"""Resuming: what may change, what is refused, and how interrupted, diverged and failed runs end."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import math
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ganlab.checkpoints as checkpoints
+from ganlab import hookimpl
+from ganlab.checkpoints import load_checkpoint
+from ganlab.engine import RunDiverged, RunInterrupted, run_recipe
+from ganlab.errors import RunError
+from ganlab.plugins import load_plugins
+from ganlab.protocols import EvaluationHook
+from ganlab.recipe import load_recipe
+from ganlab.resume import recipe_changes, resume_run
+from ganlab.runs import RunDir
+
+
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def finished_run(write_recipe, run_cli) -> Path:
+    """A tiny run of 2 epochs (8 steps), finished."""
+    recipe = write_recipe()
+    result = run_cli("run", recipe, "--out", recipe.parent / "runs", "--no-progress")
+    assert result.exit_code == 0, result.output
+    return Path(last_line(result.output))
+
+
+def steps(run: Path) -> list[int]:
+    return [r["step"] for r in RunDir.open(run).read_metrics()]
+
+
+def test_a_finished_run_trains_longer_when_resumed_with_more_epochs(finished_run, run_cli):
+    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert last_line(result.output) == str(finished_run)
+    assert steps(finished_run) == list(range(1, 13))
+    meta = RunDir.open(finished_run).read_meta()
+    assert (meta["status"], meta["steps"], meta["epochs_completed"]) == ("finished", 12, 3)
+    assert meta["resumed"][0]["checkpoint"] == "epoch_0002.pt"
+    assert meta["resumed"][0]["overrides"] == ["train.epochs=3"]
+    assert "epochs = 3" in (finished_run / "recipe.toml").read_text()
+
+
+def test_a_resume_that_changes_the_experiment_is_refused_and_lists_every_change(finished_run, run_cli):
+    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3", "--set", "train.batch_size=8",
+                     "--set", "optimizer.generator.lr=0.001")
+    assert result.exit_code == 2
+    assert "train.batch_size: was 16 when the checkpoint was written, now 8" in result.output
+    assert "optimizer.generator.lr: was 0.0002 when the checkpoint was written, now 0.001" in result.output
+    assert "train.epochs" not in result.output.split("a resume may change only")[0]
+    assert steps(finished_run) == list(range(1, 9))
+
+
+def test_a_recipe_edited_inside_the_run_directory_is_refused_too(finished_run, run_cli):
+    recipe = finished_run / "recipe.toml"
+    recipe.write_text(recipe.read_text().replace("features = 4", "features = 8", 1))
+    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3")
+    assert result.exit_code == 2
+    assert "generator.features: was 4 when the checkpoint was written, now 8" in result.output
+
+
+def test_recipe_changes_name_nested_keys_and_hooks():
+    before = {"train": {"epochs": 2}, "hooks": [{"name": "fid", "every": 1}]}
+    after = {"train": {"epochs": 2}, "hooks": [{"name": "fid", "every": 2}, {"name": "samples"}]}
+    assert recipe_changes(before, after) == {"hooks[0].every": (1, 2), "hooks[1].name": (None, "samples")}
+
+
+def test_an_interrupted_run_resumes_to_the_end(write_recipe, tmp_path):
+    class CtrlC(EvaluationHook):
+        """Presses Ctrl-C once, while step 5 is being logged."""
+
+        def on_step_end(self, run, record):
+            if record["step"] == 5 and not self.pressed:
+                self.pressed = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+        pressed = False
+
+    @dataclasses.dataclass
+    class NoConfig:
+        pass
+
+    class Plugin:
+        @hookimpl
+        def ganlab_register(self, registry):
+            registry.add("hook", "ctrl-c", lambda config, context: CtrlC(), NoConfig)
+
+    with_ctrl_c = load_plugins([("ctrl-c", Plugin())], entry_points=False)
+    recipe = load_recipe(write_recipe({"hooks": [{"name": "ctrl-c"}], "train": {"log_every": 1}}),
+                         with_ctrl_c.registry)
+    with pytest.raises(RunInterrupted):
+        run_recipe(recipe, with_ctrl_c, tmp_path / "runs", progress=False)
+    run = next((tmp_path / "runs").iterdir())
+    assert RunDir.open(run).read_meta()["status"] == "interrupted"
+    resume_run(run, with_ctrl_c, progress=False)
+    assert steps(run) == list(range(1, 9))
+    meta = RunDir.open(run).read_meta()
+    assert meta["status"] == "finished"
+    assert meta["resumed"][0]["checkpoint"] == "interrupted_step_00000005.pt"
+
+
+def test_a_finished_run_cannot_be_resumed_without_more_steps(finished_run, run_cli):
+    result = run_cli("run", "--resume", finished_run)
+    assert result.exit_code == 5
+    assert "already finished all 8 steps; nothing to resume" in result.output
+    assert "--set train.epochs=N" in result.output
+
+
+def test_a_run_that_another_process_is_writing_is_refused(finished_run, run_cli):
+    other = RunDir.open(finished_run)
+    other.lock()
+    try:
+        result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3")
+    finally:
+        other.unlock()
+    assert result.exit_code == 5
+    assert "is being written by another ganlab process" in result.output
+
+
+def test_a_run_without_any_valid_checkpoint_starts_again_from_step_zero(finished_run, plugins, capsys):
+    before = RunDir.open(finished_run).read_metrics()
+    for path in (finished_run / "checkpoints").iterdir():
+        path.unlink()
+    resume_run(finished_run, plugins, progress=False)
+    assert "no valid checkpoint; the run starts again from step 0" in capsys.readouterr().err
+    after = RunDir.open(finished_run).read_metrics()
+    assert [{k: v for k, v in r.items() if k != "time"} for r in after] == \
+        [{k: v for k, v in r.items() if k != "time"} for r in before]
+
+
+def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):
+    run_dir = RunDir(tmp_path)
+    run_dir.append_jsonl("metrics.jsonl", [{"step": s, "loss_d": 1.0} for s in range(1, 8)])
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 8, "loss')
+    assert run_dir.truncate_jsonl("metrics.jsonl", 5) == 3
+    assert [r["step"] for r in run_dir.read_metrics()] == [1, 2, 3, 4, 5]
+    assert (tmp_path / "metrics.jsonl").read_text().endswith("}\n")
+
+
+@dataclasses.dataclass
+class ExplodingConfig:
+    after: int = 4
+    real_label: float = 1.0
+
+
+class ExplodingLoss:
+    """Non-saturating BCE whose generator loss becomes NaN after ``after`` steps."""
+
+    def __init__(self, config: ExplodingConfig):
+        self.after, self.real_label, self.calls = config.after, config.real_label, 0
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+    def generator_loss(self, fake_logits):
+        self.calls += 1
+        loss = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+        return loss * float("nan") if self.calls > self.after else loss
+
+
+class ExplodingPlugin:
+    @hookimpl
+    def ganlab_register(self, registry):
+        registry.add("loss", "exploding", lambda config, context: ExplodingLoss(config), ExplodingConfig)
+
+
+def test_non_finite_losses_stop_the_run_as_diverged_and_keep_the_last_good_checkpoint(write_recipe, tmp_path):
+    plugins = load_plugins([("exploding", ExplodingPlugin())], entry_points=False)
+    recipe = load_recipe(write_recipe({"loss": {"name": "exploding", "after": 5}, "train": {"log_every": 4},
+                                       "checkpoint": {"every_steps": 2}}), plugins.registry)
+    with pytest.raises(RunDiverged, match="non-finite at step 6"):
+        run_recipe(recipe, plugins, tmp_path / "runs", progress=False)
+    run = RunDir.open(next((tmp_path / "runs").iterdir()))
+    meta = run.read_meta()
+    assert meta["status"] == "diverged" and "step 6" in meta["error"]
+    newest, state = run.checkpoint_store.newest_valid(lambda message: None)
+    assert newest.step == 4
+    assert all(torch.isfinite(t).all() for t in state["generator"].values() if t.is_floating_point())
+
+
+def test_a_full_disk_during_training_fails_the_run_cleanly(write_recipe, plugins, tmp_path, monkeypatch):
+    real, calls = checkpoints.atomic_write, []
+
+    def fills_up(path, write):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, write)
+
+    monkeypatch.setattr(checkpoints, "atomic_write", fills_up)
+    recipe = load_recipe(write_recipe({"checkpoint": {"every_steps": 3}}), plugins.registry)
+    with pytest.raises(RunError, match="No space left on device; the previous checkpoint step_00000003.pt is intact"):
+        run_recipe(recipe, plugins, tmp_path / "runs", progress=False)
+    run = RunDir.open(next((tmp_path / "runs").iterdir()))
+    assert run.read_meta()["status"] == "failed"
+    assert [r.file for r in run.checkpoint_store.records()] == ["step_00000003.pt"]
+    assert load_checkpoint(run.checkpoints_dir / "step_00000003.pt")["step"] == 3
+    assert json.loads((run.path / "meta.json").read_text())["error"].startswith("cannot write checkpoint")
+    assert math.isfinite(run.read_metrics()[-1]["loss_d"])
