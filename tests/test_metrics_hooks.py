@@ -80,8 +80,14 @@ class CollapsedRun:
     step = 10
     dataset = SyntheticFaces(SyntheticFacesConfig(image_size=32, num_images=64))
 
+    def __init__(self):
+        self.logged = []
+
     def generate(self, num, seed=None):
         return torch.from_numpy(draw_faces(1, 32, seed=5)).expand(num, -1, -1, -1)
+
+    def log_evaluation(self, metric, value, **protocol):
+        self.logged.append(metric)
 
 
 def test_diversity_flags_a_collapsed_generator():
@@ -94,3 +100,13 @@ def test_swd_refuses_images_smaller_than_its_coarsest_level():
     with pytest.raises(ConfigError) as info:
         build_swd(SwdConfig(), BuildContext(seed=0, device=torch.device("cpu"), image_size=8, channels=3))
     assert info.value.key == "image_size" and "at least 16x16" in info.value.message
+
+
+def test_a_resumed_hook_does_not_score_the_step_it_already_scored():
+    run = CollapsedRun()
+    before = DiversityHook(DiversityConfig(num_pairs=5), None)
+    before.evaluate(run)
+    resumed = DiversityHook(DiversityConfig(num_pairs=5), None)
+    resumed.load_state_dict(before.state_dict())
+    resumed.on_run_end(run, "finished")
+    assert run.logged == ["diversity", "diversity_real"]
