@@ -38,6 +38,7 @@ from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe
+from .report.build import write_report
 from .runs import RunDir, now_iso
 
 METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -649,7 +650,10 @@ def execute(run: Run) -> None:
 
 
 def finish(run: Run, status: str, error: str | None) -> None:
-    """Record how the run ended and let every hook write its final data; never masks the original error."""
+    """Record how the run ended, let every hook write its final data, write the report.
+
+    Never masks the original error: a hook or report failure is recorded in meta.json instead.
+    """
     meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epoch,
                     "elapsed_s": round(run.elapsed, 3), "error": error}
     images = run.step * run.recipe.train.batch_size * run.recipe.train.d_steps
@@ -663,4 +667,8 @@ def finish(run: Run, status: str, error: str | None) -> None:
     if hook_errors:
         meta_changes["hook_errors"] = hook_errors
     run.run_dir.update_meta(**meta_changes)
+    try:
+        write_report(run.run_dir, run.plugins.registry)
+    except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
+        run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
     run.run_dir.unlock()

@@ -31,6 +31,10 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.data.synthetic",
     "ganlab.data.folder",
     "ganlab.data.celeba",
+    "ganlab.evaluation.loss_curves",
+    "ganlab.evaluation.d_distributions",
+    "ganlab.evaluation.samples",
+    "ganlab.evaluation.training_health",
     "ganlab.metrics.fidelity_hooks",
     "ganlab.metrics.weightfree_hooks",
 )

@@ -91,11 +91,17 @@ class ImageDataset(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class ReportSection:
-    """A piece of the HTML report contributed by an evaluation hook; ``html`` must already be escaped."""
+    """A piece of the HTML report contributed by an evaluation hook; ``html`` must already be escaped.
+
+    ``order`` places the section (summary 0, recipe 10, built-in hooks 5 to 50, metrics over time 60,
+    environment 1000). ``summary`` rows, (plain-text label, escaped HTML value), are also shown in the
+    report's summary table: the place for a headline number or a warning a reader must not miss.
+    """
 
     title: str
     html: str
     order: int = 100
+    summary: tuple[tuple[str, str], ...] = ()
 
 
 class EvaluationHook:

@@ -15,6 +15,7 @@ from ganlab.metrics.weightfree_hooks import DiversityConfig, DiversityHook, SwdC
 from ganlab.plugins import load_plugins
 from ganlab.protocols import BuildContext
 from ganlab.recipe import load_recipe
+from ganlab.report.build import build_report
 from ganlab.runs import RunDir
 
 WEIGHT_FREE = {"train": {"epochs": 3},
@@ -110,3 +111,13 @@ def test_a_resumed_hook_does_not_score_the_step_it_already_scored():
     resumed.load_state_dict(before.state_dict())
     resumed.on_run_end(run, "finished")
     assert run.logged == ["diversity", "diversity_real"]
+
+
+def test_the_run_report_shows_the_metric_sections_even_where_inception_weights_are_missing(
+        finished_run, plugins, tmp_path):
+    run_dir = RunDir(shutil.copytree(finished_run.path, tmp_path / "copy"))
+    with open(run_dir.recipe_path, "a", encoding="utf-8") as recipe:
+        recipe.write('\n[[hooks]]\nname = "fid"\n')          # as if the run had scored FID elsewhere
+    page = build_report(run_dir, plugins.registry)
+    assert "SWD: sliced Wasserstein distance" in page and "Diversity: mean MS-SSIM" in page
+    assert "fid: scores and protocol" in page and "could not be built" not in page

@@ -10,7 +10,7 @@ import torch
 
 from ..config import param
 from ..errors import ConfigError
-from ..protocols import EvaluationHook
+from ..protocols import BuildContext, EvaluationHook
 
 if TYPE_CHECKING:
     from ..engine import Run
@@ -34,6 +34,12 @@ class ScheduleConfig:
 
 
 Device = Literal["auto", "cpu", "cuda"]
+
+
+def for_report_only(context: BuildContext) -> bool:
+    """Built without a data set: ``ganlab report`` rebuilds hooks only for their sections, so a factory
+    then skips what scoring needs (weights, Inception, a reference folder) and the checks that go with it."""
+    return context.image_size is None
 
 
 def resolve_device(setting: Device, run_device: torch.device) -> torch.device:

@@ -18,7 +18,7 @@ from ..config import param
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..protocols import BuildContext, ImageDataset, ReportSection
-from .base import Device, MetricHook, ScheduleConfig, Score, resolve_device
+from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
 from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kernel_distance, load_inception,
                         precision_recall, statistics)
@@ -56,7 +56,7 @@ class PrecisionRecallConfig(FidelityConfig):
 class FidelityHook(MetricHook):
     """Scores generated images against the reference through a shared torch-fidelity extractor."""
 
-    def __init__(self, name: str, config: FidelityConfig, inception: InceptionFeatures,
+    def __init__(self, name: str, config: FidelityConfig, inception: InceptionFeatures | None,
                  reference_folder: ImageDataset | None, cache: ReferenceCache):
         super().__init__(config.every)
         self.name = name
@@ -128,6 +128,8 @@ class PrecisionRecallHook(FidelityHook):
 
 def _factory(name: str, hook_class: type[FidelityHook]):
     def build(config: FidelityConfig, context: BuildContext) -> FidelityHook:
+        if for_report_only(context):
+            return hook_class(name, config, None, None, ReferenceCache())
         device = resolve_device(config.device, context.device)
         if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
             raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "

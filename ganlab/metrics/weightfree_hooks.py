@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..protocols import BuildContext, ImageDataset, ReportSection
 from . import msssim, swd
-from .base import MetricHook, ScheduleConfig, Score
+from .base import MetricHook, ScheduleConfig, Score, for_report_only
 from .reference import open_reference, reference_sample
 from .report import diversity_section, swd_section
 
@@ -95,20 +95,22 @@ class DiversityHook(MetricHook):
         return [diversity_section(run_dir)]
 
 
-def _check_size(context: BuildContext, minimum: int, what: str) -> None:
-    if context.image_size is not None and context.image_size < minimum:
+def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, what: str) -> ImageDataset | None:
+    """The hook's reference folder (None: the training data), after checking the images are big enough."""
+    if for_report_only(context):
+        return None
+    if context.image_size < minimum:
         raise ConfigError("image_size", f"{what} needs images of at least {minimum}x{minimum} pixels, "
                                         f"the data set has {context.image_size}")
+    return open_reference(config.reference, context)
 
 
 def build_swd(config: SwdConfig, context: BuildContext) -> SwdHook:
-    _check_size(context, swd.MIN_LEVEL, "the swd hook")
-    return SwdHook(config, open_reference(config.reference, context))
+    return SwdHook(config, _reference_for(config, context, swd.MIN_LEVEL, "the swd hook"))
 
 
 def build_diversity(config: DiversityConfig, context: BuildContext) -> DiversityHook:
-    _check_size(context, msssim.WINDOW, "the diversity hook")
-    return DiversityHook(config, open_reference(config.reference, context))
+    return DiversityHook(config, _reference_for(config, context, msssim.WINDOW, "the diversity hook"))
 
 
 @hookimpl

@@ -1,0 +1,42 @@
+"""A hook's own files under ``hooks/<name>/`` of a run directory.
+
+Hooks keep nothing that matters only in memory: a resumed run builds fresh hook objects, and the report
+is rebuilt from the run directory alone, so every measurement is appended to a file as soon as it exists.
+Reading never creates anything, so a report can be built from a read-only copy of a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..runs import RunDir
+
+
+class HookFiles:
+    def __init__(self, name: str):
+        self.name = name
+
+    def path(self, run_dir: RunDir, filename: str) -> Path:
+        """Where ``filename`` lives; the hook's folder is not created (see :meth:`writable`)."""
+        return run_dir.path / "hooks" / self.name / filename
+
+    def writable(self, run_dir: RunDir, filename: str) -> Path:
+        return run_dir.hook_dir(self.name) / filename
+
+    def append(self, run_dir: RunDir, filename: str, records: list[dict[str, Any]]) -> None:
+        run_dir.hook_dir(self.name)
+        run_dir.append_jsonl(f"hooks/{self.name}/{filename}", records)
+
+    def read(self, run_dir: RunDir, filename: str) -> list[dict[str, Any]]:
+        return run_dir.read_jsonl(f"hooks/{self.name}/{filename}")
+
+
+def latest_per_step(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per training step, the last one written, in step order.
+
+    A run resumed from a checkpoint older than its last measurement measures that step again; the newer
+    record wins, so the report never shows a step twice.
+    """
+    by_step = {int(r["step"]): r for r in records if "step" in r}
+    return [by_step[s] for s in sorted(by_step)]

@@ -1,0 +1,101 @@
+"""Assemble one run's report from its run directory alone, and write it.
+
+The evaluation hooks are rebuilt from the run's resolved ``recipe.toml`` through the registry, exactly as
+a training run builds them, and each is asked for its sections; so a hook from a third-party plugin
+contributes the same way as a built-in one, and ``ganlab report`` long after the run gives the same page
+as the one written when it ended. A hook that is not installed, or whose section fails to render, costs
+only its own section: the page says what is missing and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from ..atomic import atomic_write_text
+from ..config import build_config
+from ..errors import RecipeError
+from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..recipe import read_toml
+from ..registry import Registry
+from ..runs import RunDir
+from . import html as h
+from .core_sections import environment_section, evaluations_section, recipe_section, summary_section
+
+
+@dataclasses.dataclass(frozen=True)
+class RebuiltHook:
+    section: str          # "hooks[2]"
+    name: str
+    hook: EvaluationHook
+
+
+def rebuild_hooks(document: dict, registry: Registry, seed: int) -> tuple[list[RebuiltHook], list[str]]:
+    """The recipe's evaluation hooks, built on the CPU, and a note for each one that cannot be built."""
+    hooks, problems = [], []
+    context = BuildContext(seed=seed, device=torch.device("cpu"))
+    tables = document.get("hooks", [])
+    for i, table in enumerate(tables if isinstance(tables, list) else []):
+        section = f"hooks[{i}]"
+        settings = dict(table) if isinstance(table, dict) else {}
+        name = settings.pop("name", None)
+        entry = registry.get("hook", name) if isinstance(name, str) else None
+        if entry is None:
+            problems.append(f"{section}: hook {name!r} is not installed here, so its section is missing")
+            continue
+        config, config_problems = build_config(entry.config, settings, section)
+        if config is None:
+            problems.append(f"{section} ({name}): its settings no longer fit the installed version: "
+                            + "; ".join(config_problems))
+            continue
+        try:
+            hooks.append(RebuiltHook(section, name, entry.factory(config, context)))
+        except Exception as e:  # a plugin's factory is not ours to trust with the whole report
+            problems.append(f"{section} ({name}): could not be built: {type(e).__name__}: {e}")
+    return hooks, problems
+
+
+def hook_sections(hooks: list[RebuiltHook], run_dir: RunDir) -> tuple[list[ReportSection], list[str]]:
+    sections, problems = [], []
+    for rebuilt in hooks:
+        try:
+            sections.extend(rebuilt.hook.report_sections(run_dir))
+        except Exception as e:  # one broken section must not cost the user the whole report
+            problems.append(f"{rebuilt.section} ({rebuilt.name}): its report section failed: "
+                            f"{type(e).__name__}: {e}")
+    return sections, problems
+
+
+def build_report(run_dir: RunDir, registry: Registry) -> str:
+    """The complete, self-contained HTML report of the run in ``run_dir``."""
+    meta = run_dir.read_meta()
+    try:
+        document = read_toml(run_dir.recipe_path)
+    except RecipeError as e:
+        raise RecipeError(str(run_dir.recipe_path), [f"cannot rebuild the report: {p}" for p in e.problems]) from None
+    hooks, problems = rebuild_hooks(document, registry, int(meta.get("seed") or 0))
+    sections, section_problems = hook_sections(hooks, run_dir)
+    problems += section_problems
+    summary_rows = [row for section in sections for row in section.summary]
+    if problems:
+        summary_rows.append(("missing sections", h.preformatted("\n".join(problems))))
+    sections += [
+        summary_section(run_dir, meta, summary_rows),
+        recipe_section(run_dir, document, list(meta.get("overrides") or [])),
+        evaluations_section(run_dir),
+        environment_section(meta),
+    ]
+    experiment = str(meta.get("experiment") or "")
+    status = str(meta.get("status", "unknown"))
+    subtitle = (f"experiment {h.escape(experiment)} · {h.escape(status)} · "
+                f"{h.escape(meta.get('ended') or meta.get('started') or '')}")
+    return h.page(f"ganlab run {run_dir.name}", subtitle, sections)
+
+
+def write_report(run_dir: RunDir, registry: Registry, out: Path | None = None) -> Path:
+    """Build the report and write it atomically (to the run's report.html unless ``out`` is given)."""
+    path = Path(out) if out is not None else run_dir.report_path
+    atomic_write_text(path, build_report(run_dir, registry))
+    return path

@@ -1,0 +1,31 @@
+"""``ganlab report RUN_DIR [-o FILE]``: rebuild a run's HTML report from its run directory alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import RunError
+from ..runs import RunDir
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the page here instead of RUN_DIR/report.html.")
+def report(run_dir: Path, output: Path | None) -> None:
+    """(Re)build the self-contained HTML report of the run in RUN_DIR; prints where it was written."""
+    from ..cli import _plugins  # the CLI's loader, which warns about broken plugins; imported late (cycle)
+    from .build import write_report  # matplotlib and pandas load only when a report is made
+
+    run = RunDir.open(run_dir)
+    plugins = _plugins()
+    if output is not None and output.is_dir():
+        raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
+    try:
+        path = write_report(run, plugins.registry, output)
+    except OSError as e:
+        target = output or run.report_path
+        raise RunError(f"cannot write the report to {str(target)!r}: {e.strerror or e}") from None
+    click.echo(str(path))

@@ -1,0 +1,226 @@
+"""The report sections every run has, whatever its hooks: summary, recipe, metrics over time, environment.
+
+Each is a pure function of files in the run directory (meta.json, recipe.toml, metrics.jsonl,
+evaluations.jsonl), so a report rebuilt later is the same page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..protocols import ReportSection
+from ..recipe import parse_override
+from ..runs import RunDir
+from . import html as h
+from .figures import COLORS, figure_image, plot
+
+STATUS_TONES = {"finished": "ok", "running": "", "interrupted": "warn", "failed": "bad", "diverged": "bad"}
+STATUS_TEXT = {
+    "finished": "The run trained to the end.",
+    "running": "The run had not ended when this report was made (or its process was killed without "
+               "recording an end).",
+    "interrupted": "The run was stopped with Ctrl-C; a checkpoint was written, so it can be resumed.",
+    "failed": "The run stopped with an error before its end.",
+    "diverged": "Training diverged: a loss became NaN or infinite, and the run stopped.",
+}
+METRIC_LABELS = {"loss_d": "loss D", "loss_g": "loss G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+"""How the report names the per-step numbers of metrics.jsonl (the engine's METRIC_KEYS)."""
+
+EVALUATION_FIELDS = ("metric", "value", "step", "epoch", "time")
+"""Fields every evaluation record has; all others are the protocol that produced the value."""
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min" if hours else (f"{minutes} min {secs:02d} s" if minutes else f"{secs} s")
+
+
+def _progress(done: int, total: int) -> str:
+    share = done / total if total else 0.0
+    return (f'<span class="progress"><span style="width:{100 * min(share, 1.0):.1f}%"></span></span>'
+            f"{done:,} of {total:,} steps ({100 * share:.0f}%)")
+
+
+def final_losses(metrics: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Mean of each logged number over the last epoch that has records (single steps are too noisy)."""
+    if not metrics:
+        return []
+    last_epoch = metrics[-1].get("epoch")
+    tail = [m for m in metrics if m.get("epoch") == last_epoch]
+    rows = []
+    for key, label in METRIC_LABELS.items():
+        values = np.array([m.get(key, math.nan) for m in tail], dtype=float)
+        finite = values[np.isfinite(values)]
+        text = h.format_value(float(finite.mean())) if finite.size else "not finite"
+        rows.append((f"final {label}", h.escape(text)))
+    rows.append(("", f'<span class="muted">mean over the {len(tail)} steps of epoch {h.escape(last_epoch)}'
+                     "</span>"))
+    return rows
+
+
+def best_evaluations(evaluations: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Final value of each evaluation metric, and its best where the record says which way is better."""
+    rows = []
+    for metric, records in _by_metric(evaluations).items():
+        final = records[-1]
+        text = f"{h.format_value(final['value'])} (step {h.format_value(final.get('step'))})"
+        higher = final.get("higher_is_better")
+        if isinstance(higher, bool) and len(records) > 1:
+            best = (max if higher else min)(records, key=lambda r: r["value"])
+            text += f"; best {h.format_value(best['value'])} (step {h.format_value(best.get('step'))})"
+        rows.append((metric, h.escape(text)))
+    return rows
+
+
+def summary_section(run_dir: RunDir, meta: dict[str, Any], hook_rows: Iterable[tuple[str, str]]) -> ReportSection:
+    status = str(meta.get("status", "unknown"))
+    rows: list[tuple[str, str]] = [
+        ("status", h.badge(status, STATUS_TONES.get(status, "warn")) + " " + h.escape(STATUS_TEXT.get(status, ""))),
+        ("progress", _progress(int(meta.get("steps") or 0), int(meta.get("total_steps") or 0))),
+        ("epochs", h.escape(f"{meta.get('epochs_completed', 0)} of {meta.get('epochs', '?')} completed")),
+        ("started", h.escape(meta.get("started") or "unknown")),
+        ("ended", h.escape(meta.get("ended") or "not recorded")),
+        ("duration", h.escape(duration(meta.get("elapsed_s")))),
+        ("images/s", h.escape(h.format_value(meta.get("images_per_s")) or "unknown")),
+        ("device", h.escape(_device(meta))),
+        ("seed, batch size", h.escape(f"{meta.get('seed')}, {meta.get('batch_size')}")),
+    ]
+    rows += final_losses(run_dir.read_metrics())
+    rows += best_evaluations(run_dir.read_evaluations())
+    rows += list(hook_rows)
+    problems = ""
+    if meta.get("error"):
+        problems += "<h3>Why it stopped</h3>" + h.preformatted(meta["error"])
+    for label, key in (("Evaluation hooks that failed at the end of the run", "hook_errors"),
+                       ("Plugins that failed to load", "plugin_failures")):
+        if meta.get(key):
+            problems += f"<h3>{h.escape(label)}</h3>" + h.preformatted("\n".join(map(str, meta[key])))
+    return ReportSection("Summary", h.key_values(rows) + problems, order=0)
+
+
+def _device(meta: dict[str, Any]) -> str:
+    device, name = meta.get("device", "unknown"), meta.get("device_name")
+    return f"{device} ({name})" if name and name != device else str(device)
+
+
+def _override_paths(overrides: Iterable[str]) -> set[tuple[Any, ...]]:
+    paths = set()
+    for text in overrides:
+        try:
+            paths.add(tuple(parse_override(text)[0]))
+        except ValueError:
+            continue
+    return paths
+
+
+def _recipe_tables(document: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Every section of a resolved recipe as (path, table of plain values), in the file's order."""
+    for key, value in document.items():
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                yield (key, i), item
+        elif isinstance(value, dict):
+            scalars = {k: v for k, v in value.items() if not isinstance(v, dict)}
+            if scalars:
+                yield (key,), scalars
+            for sub_key, sub in value.items():
+                if isinstance(sub, dict):
+                    yield (key, sub_key), sub
+
+
+def _section_label(path: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+
+
+def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[str]) -> ReportSection:
+    """Every component and its settings as the run used them; values set with ``--set`` are marked."""
+    overridden = _override_paths(overrides)
+    cards = []
+    for path, table in _recipe_tables(document):
+        label = _section_label(path)
+        component = table.get("name")
+        heading = f"{label}: {component}" if isinstance(component, str) else label
+        rows = [f'<tr><th colspan="2">{h.escape(heading)}</th></tr>']
+        for key, value in table.items():
+            mark = '<span class="set">--set</span>' if path + (key,) in overridden else ""
+            rows.append(f"<tr><td>{h.escape(key)}</td><td>{h.escape(h.format_value(value))}{mark}</td></tr>")
+        cards.append(f'<table class="data">{"".join(rows)}</table>')
+    intro = ""
+    if overrides:
+        intro = h.paragraph("Set on the command line (marked --set below): " + " ".join(overrides))
+    raw = run_dir.recipe_path.read_text("utf-8") if run_dir.recipe_path.exists() else ""
+    body = (intro + f'<div class="row">{"".join(cards)}</div>'
+            + h.details("recipe.toml (runnable as is)", h.preformatted(raw)))
+    return ReportSection("Recipe", body, order=10)
+
+
+def _by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in evaluations:
+        if isinstance(record.get("metric"), str) and isinstance(record.get("value"), (int, float)):
+            groups.setdefault(record["metric"], []).append(record)
+    return groups
+
+
+def _plain(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+
+def evaluations_section(run_dir: RunDir) -> ReportSection:
+    """Any metric in evaluations.jsonl, over training steps, with the protocol that produced it.
+
+    Protocol fields that are the same in every record of a metric are listed once; those that vary are
+    columns of the metric's table. Nothing here knows a metric's name, so a plugin's metric shows up too.
+    """
+    import pandas as pd  # on first use: see ganlab.report.figures
+
+    groups = _by_metric(run_dir.read_evaluations())
+    if not groups:
+        return ReportSection("Metrics over time", h.paragraph(
+            "No evaluation metrics were recorded in this run (evaluations.jsonl is empty). Add a metric "
+            "hook to the recipe's [[hooks]] to measure sample quality during training.", "note"), order=60)
+    body = _metrics_figure(groups)
+    for metric, records in groups.items():
+        frame = pd.DataFrame([{k: _plain(v) for k, v in r.items() if k != "metric"} for r in records])
+        protocol = [c for c in frame.columns if c not in EVALUATION_FIELDS]
+        constant = [c for c in protocol if frame[c].astype(str).nunique() == 1]
+        columns = [c for c in ("step", "epoch", "value") if c in frame] + [c for c in protocol if c not in constant]
+        body += f"<h3>{h.escape(metric)}</h3>"
+        if constant:
+            body += h.key_values((c, h.escape(h.format_value(frame[c].iloc[0]))) for c in constant)
+        body += h.table(frame[columns])
+    return ReportSection("Metrics over time", body, order=60)
+
+
+def _metrics_figure(groups: dict[str, list[dict[str, Any]]]) -> str:
+    count = len(groups)
+    columns = min(count, 3)
+    rows = math.ceil(count / columns)
+    with plot(width=4.2 * columns, height=3.0 * rows, nrows=rows, ncols=columns, squeeze=False) as (fig, axes):
+        for ax, (metric, records) in zip(axes.flat, groups.items()):
+            steps = [r.get("step", i) for i, r in enumerate(records)]
+            ax.plot(steps, [r["value"] for r in records], marker="o", color=COLORS["discriminator"])
+            ax.set_title(metric)
+            ax.set_xlabel("step")
+        for ax in list(axes.flat)[count:]:
+            ax.set_visible(False)
+        return h.figure(figure_image(fig, "evaluation metrics over training steps"))
+
+
+def environment_section(meta: dict[str, Any]) -> ReportSection:
+    import pandas as pd  # on first use: see ganlab.report.figures
+
+    versions = dict(meta.get("versions") or {})
+    plugins = versions.pop("plugins", {}) or {}
+    rows = [(name, h.escape(version)) for name, version in versions.items()]
+    rows += [("device", h.escape(_device(meta))), ("recipe file", h.escape(meta.get("recipe_source", "")))]
+    plugin_table = h.table(pd.DataFrame({"plugin": list(plugins), "version": list(plugins.values())}))
+    return ReportSection("Environment", h.key_values(rows) + "<h3>Plugins</h3>" + plugin_table, order=1000)
