@@ -166,6 +166,7 @@ def plugins(as_json: bool) -> None:
 
 from .cli_generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
 from .data.cli import data  # noqa: E402
+from .metrics.evaluate import evaluate  # noqa: E402
 from .report.command import report  # noqa: E402
 from .report.compare_command import compare  # noqa: E402
 
@@ -173,3 +174,4 @@ main.add_command(generate)
 main.add_command(data)
 main.add_command(report)
 main.add_command(compare)
+main.add_command(evaluate)

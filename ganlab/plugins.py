@@ -35,6 +35,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.evaluation.d_distributions",
     "ganlab.evaluation.samples",
     "ganlab.evaluation.training_health",
+    "ganlab.metrics.fidelity_hooks",
+    "ganlab.metrics.weightfree_hooks",
 )
 
 

@@ -13,3 +13,11 @@ def caches_in_a_temporary_folder(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GANLAB_CACHE_DIR", str(tmp_path_factory.mktemp("ganlab-cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_inception_weights(tmp_path_factory, monkeypatch):
+    """Tests never find the user's Inception weights: the torch hub points into an empty folder of its own
+    and GANLAB_INCEPTION_WEIGHTS is unset, so every test says where its weights come from."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
+    monkeypatch.delenv("GANLAB_INCEPTION_WEIGHTS", raising=False)

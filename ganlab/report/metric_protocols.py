@@ -12,7 +12,8 @@ import dataclasses
 import json
 from typing import Any, Sequence
 
-from .core_sections import EVALUATION_FIELDS, by_metric
+from ..metrics.protocol import INFORMATIONAL_FIELDS, protocol_of
+from .core_sections import by_metric
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,9 +29,10 @@ class ProtocolMismatch:
 
 
 def protocol(record: dict[str, Any]) -> dict[str, str]:
-    """The record's protocol fields, each as canonical text so that lists and tables compare by value."""
+    """The record's protocol fields as ganlab.metrics.protocol defines them, each as canonical text so that
+    lists and tables compare by value."""
     return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-            for k, v in record.items() if k not in EVALUATION_FIELDS}
+            for k, v in protocol_of(record).items() if k not in INFORMATIONAL_FIELDS}
 
 
 def shared_metrics(evaluations: Sequence[list[dict[str, Any]]]) -> list[str]:

@@ -1,0 +1,139 @@
+"""Time one FID evaluation through the ``fid`` hook: first (reference features computed) vs cached.
+
+The hook's real path runs end to end: a DCGAN generator draws the images, torch-fidelity's InceptionV3
+featurises them, torch-fidelity's formula gives the FID. A "first" evaluation has a cold reference cache;
+a "cached" one is a fresh hook (as in a later run) that finds the reference features on disk. Inception's
+cost does not depend on the weights' values, so without the real weights file (offline) the script saves
+a randomly initialised InceptionV3 and times that; pass --weights to use the real file.
+
+Inception's cost grows with the number of images and the FID formula's does not (one 2048x2048
+eigendecomposition), so the output gives both parts and extrapolates to --target images:
+
+    python benchmarks/fid_eval.py --num-samples 32 --repeats 3 [--device cuda] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+from torch import nn
+
+from ganlab import tomlwrite
+from ganlab.engine import Run, build
+from ganlab.metrics import fidelity_hooks, inception
+from ganlab.plugins import load_plugins
+from ganlab.protocols import BuildContext
+from ganlab.recipe import load_recipe
+from ganlab.runs import RunDir
+
+
+def random_inception(path: Path) -> Path:
+    with mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None), \
+            mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None):
+        model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def recipe(num: int, device: str, batch_size: int) -> dict:
+    return {
+        "experiment": {"name": "fid-bench", "seed": 0, "device": device},
+        "data": {"name": "synthetic-faces", "image_size": 64, "num_images": max(num, 128)},
+        "generator": {"name": "dcgan", "latent_dim": 100, "features": 64},
+        "discriminator": {"name": "dcgan", "features": 64},
+        "train": {"epochs": 1, "batch_size": 64, "num_workers": 0},
+        "hooks": [{"name": "fid", "num_samples": num, "num_reference": num, "batch_size": batch_size}],
+    }
+
+
+class Timed:
+    """Wall time spent inside a function, summed over calls."""
+
+    def __init__(self, owner, name):
+        self.owner, self.name, self.total = owner, name, 0.0
+        self.original = getattr(owner, name)
+
+    def __enter__(self):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return self.original(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - start
+        setattr(self.owner, self.name, timed)
+        return self
+
+    def __exit__(self, *exc):
+        setattr(self.owner, self.name, self.original)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-samples", type=int, default=32, help="generated and reference images")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--target", type=int, default=10000, help="image count to extrapolate to")
+    parser.add_argument("--weights", type=Path, help="real torch-fidelity Inception weights (default: random)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["GANLAB_INCEPTION_WEIGHTS"] = str(args.weights or random_inception(tmp / "inception.pth"))
+        (tmp / "recipe.toml").write_text(tomlwrite.dumps(recipe(args.num_samples, args.device, args.batch_size)))
+        plugins = load_plugins(entry_points=False)
+        loaded = load_recipe(tmp / "recipe.toml", plugins.registry)
+        run = Run(build(loaded), RunDir.create(tmp / "runs", "bench"), plugins, progress=False)
+        component = loaded.hooks[0]
+        results = {"first": [], "cached": [], "inception_per_image": [], "fid_formula": []}
+        for repeat in range(args.repeats):
+            cache = tmp / f"cache-{repeat}"
+            for kind in ("first", "cached"):
+                os.environ["GANLAB_CACHE_DIR"] = str(cache)
+                hook = component.entry.factory(component.config, BuildContext(
+                    seed=0, device=run.device, image_size=64, channels=3))
+                run.step += 1                        # a new generator state: no memoised features
+                with Timed(inception.InceptionFeatures, "__call__") as net, \
+                        Timed(fidelity_hooks, "frechet_distance") as formula:
+                    start = time.perf_counter()
+                    hook.evaluate(run)
+                    if args.device == "cuda":
+                        torch.cuda.synchronize()
+                    results[kind].append(time.perf_counter() - start)
+                images = args.num_samples * (2 if kind == "first" else 1)
+                results["inception_per_image"].append(net.total / images)
+                results["fid_formula"].append(formula.total)
+                print(f"repeat {repeat} {kind}: {results[kind][-1]:.2f} s (Inception {net.total:.2f} s for "
+                      f"{images} images, FID formula {formula.total:.2f} s)", flush=True)
+
+    med = {k: statistics.median(v) for k, v in results.items()}
+    per_image, formula = med["inception_per_image"], med["fid_formula"]
+    summary = {
+        "device": args.device, "num_samples": args.num_samples, "repeats": args.repeats,
+        "torch_threads": torch.get_num_threads(),
+        "median_first_s": med["first"], "median_cached_s": med["cached"],
+        "cached_over_first": med["cached"] / med["first"],
+        "inception_s_per_image": per_image, "fid_formula_s": formula,
+        f"extrapolated_first_{args.target}_s": 2 * args.target * per_image + formula,
+        f"extrapolated_cached_{args.target}_s": args.target * per_image + formula,
+    }
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps({**summary, "raw": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""What every metric hook shares: a schedule, logging scores with their protocol, and a report table."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+from ..config import param
+from ..errors import ConfigError
+from ..protocols import BuildContext, EvaluationHook
+
+if TYPE_CHECKING:
+    from ..engine import Run
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    metric: str
+    value: float
+    protocol: dict[str, Any]      # how it was made; the record adds metric, value, step, epoch
+    std: float | None = None
+
+
+@dataclasses.dataclass
+class ScheduleConfig:
+    every: int = param(1, "score the generator after every N epochs (the final model is always scored)", min=1)
+    reference: str = param("data", "real images to compare with: \"data\" (the training set) or a folder of "
+                                   "images, centre-cropped and resized to the training size")
+    seed: int = param(0, "seed of the latent vectors and of the real-image sample; fixed, so scores over "
+                         "training compare like with like")
+
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+def for_report_only(context: BuildContext) -> bool:
+    """Built without a data set: ``ganlab report`` rebuilds hooks only for their sections, so a factory
+    then skips what scoring needs (weights, Inception, a reference folder) and the checks that go with it."""
+    return context.image_size is None
+
+
+def resolve_device(setting: Device, run_device: torch.device) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda") if run_device.type == "cuda" else torch.device("cpu")
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "'cuda' was asked for but no CUDA device is available")
+    return torch.device(setting)
+
+
+class MetricHook(EvaluationHook, abc.ABC):
+    """Scores the generator after every ``every`` epochs, and once more at the end if the last one wasn't.
+
+    ``ganlab evaluate`` calls :meth:`evaluate` directly on a generator loaded from a checkpoint.
+    """
+
+    metrics: tuple[str, ...] = ()
+
+    def __init__(self, every: int):
+        self.every = every
+        self._scored_step: int | None = None
+
+    @abc.abstractmethod
+    def scores(self, run: "Run") -> list[Score]:
+        """Score ``run.generator`` as it is now."""
+
+    def evaluate(self, run: "Run", **annotations: Any) -> list[Score]:
+        """Score, and log each score with its protocol (plus ``annotations``) in evaluations.jsonl."""
+        scores = self.scores(run)
+        for score in scores:
+            extra = {} if score.std is None else {"std": score.std}
+            run.log_evaluation(score.metric, score.value, **extra, **score.protocol, **annotations)
+        self._scored_step = run.step
+        return scores
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scored_step": self._scored_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._scored_step = state.get("scored_step")
+
+    def on_epoch_end(self, run: "Run", epoch: int) -> None:
+        if epoch % self.every == 0:
+            self.evaluate(run)
+
+    def on_run_end(self, run: "Run", status: str) -> None:
+        if status == "finished" and run.step > 0 and self._scored_step != run.step:
+            self.evaluate(run)

@@ -1,0 +1,118 @@
+"""``ganlab evaluate RUN_DIR``: score a run's checkpoints after the fact and append to its evaluations.
+
+The run is rebuilt from its own ``recipe.toml`` and put back where each checkpoint (loaded with
+``weights_only=True``) left it, EMA weights included; every metric hook scores it exactly as during
+training, and the scores land in
+``evaluations.jsonl`` with the checkpoint's step and epoch and a ``checkpoint`` field naming the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from ..config import build_config
+from ..errors import CheckpointError, RecipeError
+from ..plugins import Plugins
+from ..recipe import Component, Recipe, load_recipe
+from ..runs import RunDir, load_checkpoint
+from .base import MetricHook, Score
+
+
+def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...],
+                      num_samples: int | None) -> tuple[Component, ...]:
+    """The hooks to score with: the recipe's own settings where it names the hook, defaults otherwise."""
+    registry = plugins.registry
+    chosen: list[Component] = []
+    problems: list[str] = []
+    for name in metrics or tuple(h.name for h in recipe.hooks):
+        component = next((h for h in recipe.hooks if h.name == name), None)
+        if component is None:
+            entry = registry.get("hook", name)
+            if entry is None:
+                close = registry.close_matches("hook", name)
+                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+                problems.append(f"--metric {name!r}: no such hook{hint}; hooks: {', '.join(registry.names('hook'))}")
+                continue
+            config, config_problems = build_config(entry.config, {}, f"hooks.{name}")
+            if config_problems:
+                problems.extend(config_problems)
+                continue
+            component = Component(f"hooks.{name}", entry, config)
+        if num_samples is not None:
+            if any(f.name == "num_samples" for f in dataclasses.fields(component.config)):
+                component = dataclasses.replace(
+                    component, config=dataclasses.replace(component.config, num_samples=num_samples))
+            elif metrics:
+                problems.append(f"--num-samples: hook {name!r} has no num_samples setting")
+                continue
+        chosen.append(component)
+    if problems:
+        raise RecipeError(recipe.source, problems)
+    return tuple(chosen)
+
+
+def checkpoint_paths(run_dir: RunDir, selection: tuple[str, ...]) -> list[Path]:
+    """Every checkpoint, or those named by epoch number (``3``) or file name (``epoch_0003.pt``)."""
+    if selection:
+        return [run_dir.checkpoint_store.find(item) for item in selection]
+    available = run_dir.checkpoints()
+    if not available:
+        raise CheckpointError(f"{str(run_dir.path)!r} has no checkpoints to evaluate")
+    return available
+
+
+def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), num_samples: int | None = None,
+                 checkpoints: tuple[str, ...] = ()) -> list[tuple[Path, int, Score]]:
+    """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
+    from ..engine import Run, build
+
+    run_dir = RunDir.open(path)
+    recipe = load_recipe(run_dir.recipe_path, plugins.registry)
+    components = metric_components(recipe, plugins, metrics, num_samples)
+    paths = checkpoint_paths(run_dir, checkpoints)
+    built = build(dataclasses.replace(recipe, hooks=components))
+    hooks = [(c, h) for c, h in built.hooks if isinstance(h, MetricHook)]
+    if metrics and len(hooks) < len(components):
+        names = ", ".join(c.name for c, h in built.hooks if not isinstance(h, MetricHook))
+        raise RecipeError("--metric", [f"{names}: not a metric hook (it produces no scores)"])
+    if not hooks:
+        raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric hooks; choose one with --metric "
+                                                     "(fid, kid, precision-recall, swd, diversity, ...)"])
+    run_dir.lock()
+    try:
+        run = Run(built, run_dir, plugins, progress=False)
+        results = []
+        for checkpoint in paths:
+            try:
+                run.load_state(load_checkpoint(checkpoint, map_location=built.device))
+            except (KeyError, TypeError) as e:
+                raise CheckpointError(f"checkpoint {str(checkpoint)!r} is not a ganlab training checkpoint "
+                                      f"(no {e})") from None
+            for _, hook in hooks:
+                results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
+        return results
+    finally:
+        run_dir.unlock()
+
+
+@click.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="Metric hook to score with (repeatable): fid, kid, precision-recall, swd, diversity or a "
+                   "plugin's. Default: every metric hook in the run's recipe.")
+@click.option("--num-samples", type=click.IntRange(min=2), default=None,
+              help="Generated images per score (default: the hook's setting).")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
+              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint.")
+def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
+    """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
+    from ..cli import _plugins
+
+    results = evaluate_run(run_dir, _plugins(), metrics, num_samples, checkpoints)
+    for checkpoint, step, score in results:
+        std = "" if score.std is None else f" ± {score.std:.6g}"
+        click.echo(f"{checkpoint.name}  step {step}  {score.metric} = {score.value:.6g}{std}")
+    click.echo(f"appended {len(results)} scores to {run_dir / 'evaluations.jsonl'}")

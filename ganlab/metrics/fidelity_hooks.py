@@ -1,0 +1,151 @@
+"""The ``fid``, ``kid`` and ``precision-recall`` hooks: torch-fidelity scores against a cached reference.
+
+Each factory finds and vets the Inception weights and builds the extractor, so a missing or unsafe
+weights file stops ``ganlab validate`` and ``ganlab run`` before the first training step. The reference
+side (features, FID mean and covariance) is computed once per reference fingerprint and weights file and
+cached on disk (:mod:`ganlab.metrics.cache`); an evaluation then pays only for the generated images, and
+the three hooks of one evaluation share those too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..config import param
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from ..protocols import BuildContext, ImageDataset, ReportSection
+from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
+from .cache import ReferenceCache
+from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kernel_distance, load_inception,
+                        precision_recall, statistics)
+from .reference import ReferenceSample, open_reference, reference_sample
+from .report import protocol_section
+from .weights import find_weights
+
+if TYPE_CHECKING:
+    from ..engine import Run
+    from ..runs import RunDir
+
+
+@dataclasses.dataclass
+class FidelityConfig(ScheduleConfig):
+    num_samples: int = param(10000, "generated images per evaluation", min=2)
+    num_reference: int = param(10000, "real images (at most the whole reference set)", min=2)
+    batch_size: int = param(64, "images per Inception forward pass", min=1)
+    device: Device = param("auto", "where Inception runs; auto follows the run's device")
+    weights_path: str = param("", "torch-fidelity's Inception weights file; empty: $GANLAB_INCEPTION_WEIGHTS, "
+                                  "then the torch hub cache")
+    download: bool = param(False, "download the weights into the torch hub cache when they are missing")
+
+
+@dataclasses.dataclass
+class KidConfig(FidelityConfig):
+    subsets: int = param(100, "random subsets the kernel distance is averaged over", min=1)
+    subset_size: int = param(1000, "images per subset (lowered to the smaller set's size when needed)", min=2)
+
+
+@dataclasses.dataclass
+class PrecisionRecallConfig(FidelityConfig):
+    neighborhood: int = param(3, "k of the k-nearest-neighbour balls (Kynkäänniemi et al. 2019 use 3)", min=1)
+
+
+class FidelityHook(MetricHook):
+    """Scores generated images against the reference through a shared torch-fidelity extractor."""
+
+    def __init__(self, name: str, config: FidelityConfig, inception: InceptionFeatures | None,
+                 reference_folder: ImageDataset | None, cache: ReferenceCache):
+        super().__init__(config.every)
+        self.name = name
+        self.config = config
+        self.inception = inception
+        self.reference_folder = reference_folder
+        self.cache = cache
+        self._reference: tuple[str, dict[str, torch.Tensor]] | None = None
+
+    def reference(self, sample: ReferenceSample, progress: bool) -> dict[str, torch.Tensor]:
+        """Features and FID statistics of the reference sample: from memory, the disk cache, or Inception."""
+        fingerprint = sample.fingerprint()
+        if self._reference is None or self._reference[0] != fingerprint:
+            key = f"inception-{FEATURE_LAYER}-{self.inception.weights.sha256[:16]}-{fingerprint[:32]}"
+
+            def compute() -> dict[str, torch.Tensor]:
+                features = self.inception(sample.images(), self.config.batch_size, progress)
+                return {"features": features, **statistics(features)}
+
+            value, _ = self.cache.get_or_compute(key, compute)
+            self._reference = (fingerprint, value)
+        return self._reference[1]
+
+    def scores(self, run: "Run") -> list[Score]:
+        cfg = self.config
+        sample = reference_sample(self.reference_folder, run.dataset, cfg.num_reference, cfg.seed)
+        reference = self.reference(sample, run.progress)
+        generated = self.inception.memoised(
+            (str(run.run_dir.path), run.step, cfg.num_samples, cfg.seed),
+            lambda: self.inception(run.generate(cfg.num_samples, seed=cfg.seed), cfg.batch_size, run.progress))
+        protocol = {**self.inception.protocol(), "num_generated": cfg.num_samples, "num_reference": sample.count,
+                    "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed}
+        return self.compute(generated, reference, protocol)
+
+    def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
+                protocol: dict[str, Any]) -> list[Score]:
+        return [Score("fid", frechet_distance(statistics(generated), reference), protocol)]
+
+    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+        return [protocol_section(run_dir, self.metrics, f"{self.name}: scores and protocol")]
+
+
+class FidHook(FidelityHook):
+    metrics = ("fid",)
+
+
+class KidHook(FidelityHook):
+    metrics = ("kid",)
+
+    def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
+                protocol: dict[str, Any]) -> list[Score]:
+        features = reference["features"]
+        size = min(self.config.subset_size, len(generated), len(features))
+        mean, std = kernel_distance(generated, features, self.config.subsets, size, self.config.seed)
+        return [Score("kid", mean, {**protocol, "kid_subsets": self.config.subsets,
+                                    "kid_subset_size": size}, std=std)]
+
+
+class PrecisionRecallHook(FidelityHook):
+    metrics = ("precision", "recall")
+
+    def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
+                protocol: dict[str, Any]) -> list[Score]:
+        k = self.config.neighborhood
+        precision, recall = precision_recall(generated, reference["features"], k)
+        return [Score(metric, value, {**protocol, "neighborhood": k})
+                for metric, value in (("precision", precision), ("recall", recall))]
+
+
+def _factory(name: str, hook_class: type[FidelityHook]):
+    def build(config: FidelityConfig, context: BuildContext) -> FidelityHook:
+        if for_report_only(context):
+            return hook_class(name, config, None, None, ReferenceCache())
+        device = resolve_device(config.device, context.device)
+        if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
+            raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
+                                             f"({config.num_samples}) or num_reference ({config.num_reference})")
+        folder = open_reference(config.reference, context)
+        inception = load_inception(find_weights(config.weights_path, config.download), device.type == "cuda")
+        return hook_class(name, config, inception, folder, ReferenceCache())
+    return build
+
+
+@hookimpl
+def ganlab_register(registry):
+    registry.add("hook", "fid", _factory("fid", FidHook), FidelityConfig,
+                 help="Fréchet Inception Distance through torch-fidelity, reference statistics cached")
+    registry.add("hook", "kid", _factory("kid", KidHook), KidConfig,
+                 help="Kernel Inception Distance through torch-fidelity (mean and std over subsets)")
+    registry.add("hook", "precision-recall", _factory("precision-recall", PrecisionRecallHook),
+                 PrecisionRecallConfig,
+                 help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features")

@@ -1,0 +1,109 @@
+"""FID, KID and precision/recall computed by torch-fidelity's own extractor and formulas.
+
+ganlab only feeds the images: uint8 RGB (N, 3, H, W), exactly what torch-fidelity's Inception takes
+(it resizes to 299 with its TensorFlow-compatible bilinear filter itself). Grey images are repeated to
+three channels, as Pillow's ``convert("RGB")`` does for torch-fidelity's own folder reader. All three
+metrics read the 2048-d pool features of ``inception-v3-compat``, so one weights file serves them all.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch_fidelity
+from torch.utils.data import Dataset
+from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
+from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+
+from ..errors import ConfigError
+from .weights import InceptionWeights
+
+FEATURE_EXTRACTOR = "inception-v3-compat"
+FEATURE_LAYER = "2048"
+
+
+class _Images(Dataset):
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+
+def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected uint8 images (N, 1 or 3, H, W), got {images.dtype} {tuple(images.shape)}")
+    return images.expand(-1, 3, -1, -1).contiguous() if images.shape[1] == 1 else images
+
+
+class InceptionFeatures:
+    """torch-fidelity's InceptionV3 built from vetted weights; maps uint8 images to 2048-d features."""
+
+    def __init__(self, weights: InceptionWeights, cuda: bool):
+        self.weights = weights
+        self.cuda = cuda
+        try:
+            self.extractor = create_feature_extractor(FEATURE_EXTRACTOR, [FEATURE_LAYER], cuda=cuda,
+                                                      feature_extractor_weights_path=str(weights.path),
+                                                      verbose=False)
+        except RuntimeError as e:
+            raise ConfigError("weights_path", f"{str(weights.path)!r} is a state dict but not of torch-fidelity's "
+                                              f"InceptionV3: {str(e).splitlines()[0]}") from None
+        self._memo: tuple[Any, torch.Tensor] | None = None
+
+    def __call__(self, images: torch.Tensor, batch_size: int, progress: bool = False) -> torch.Tensor:
+        featuresdict = get_featuresdict_from_dataset(_Images(as_rgb_uint8(images)), self.extractor, batch_size,
+                                                     self.cuda, save_cpu_ram=True, verbose=progress)
+        return featuresdict[FEATURE_LAYER]
+
+    def memoised(self, key: Any, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """Features for ``key`` computed once: the fid, kid and precision-recall hooks of one evaluation
+        share the same generated images, so the second and third hook pay nothing for them."""
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, compute())
+        return self._memo[1]
+
+    def protocol(self) -> dict[str, Any]:
+        return {"library": "torch-fidelity", "library_version": torch_fidelity.__version__,
+                "feature_extractor": FEATURE_EXTRACTOR, "feature_layer": FEATURE_LAYER,
+                "weights_sha256": self.weights.sha256}
+
+
+@functools.lru_cache(maxsize=2)
+def load_inception(weights: InceptionWeights, cuda: bool) -> InceptionFeatures:
+    """One extractor per weights file and device per process, shared by every hook that uses it."""
+    return InceptionFeatures(weights, cuda)
+
+
+def statistics(features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """FID's mean and covariance, by torch-fidelity, as tensors (so a cache can load them safely)."""
+    stats = fid_features_to_statistics(features)
+    return {"mu": torch.from_numpy(np.asarray(stats["mu"])), "sigma": torch.from_numpy(np.asarray(stats["sigma"]))}
+
+
+def frechet_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    as_numpy = lambda s: {"mu": s["mu"].numpy(), "sigma": s["sigma"].numpy()}  # noqa: E731
+    return float(fid_statistics_to_metric(as_numpy(a), as_numpy(b), verbose=False)[KEY_METRIC_FID])
+
+
+def kernel_distance(generated: torch.Tensor, reference: torch.Tensor, subsets: int, subset_size: int,
+                    seed: int) -> tuple[float, float]:
+    """KID (mean, std over subsets) with torch-fidelity's default cubic polynomial kernel."""
+    out = kid_features_to_metric(generated, reference, kid_subsets=subsets, kid_subset_size=subset_size,
+                                 rng_seed=seed, verbose=False)
+    return out[KEY_METRIC_KID_MEAN], out[KEY_METRIC_KID_STD]
+
+
+def precision_recall(generated: torch.Tensor, reference: torch.Tensor, neighborhood: int) -> tuple[float, float]:
+    """Kynkäänniemi et al. 2019 improved precision and recall, k-NN balls of size ``neighborhood``."""
+    out = prc_features_to_metric(generated, reference, prc_neighborhood=neighborhood, save_cpu_ram=True,
+                                 verbose=False)
+    return out[KEY_METRIC_PRECISION], out[KEY_METRIC_RECALL]

@@ -1,0 +1,48 @@
+"""What makes two scores comparable: the flat protocol dict stored beside every score.
+
+An evaluation record in ``evaluations.jsonl`` is ``{metric, value, step, epoch, time, **protocol}``. The
+protocol is every key that is not a result field. Its keys, by metric family:
+
+- all: ``metric``; ``num_generated`` and ``num_reference`` (images on each side); ``reference`` (the
+  sha256 fingerprint of the reference set: source, transform, image size, count, sample seed) and
+  ``reference_source`` (the same, readable); ``seed`` (of the latent vectors and the reference sample).
+- fid, kid, precision, recall: ``library`` ("torch-fidelity"), ``library_version``, ``feature_extractor``,
+  ``feature_layer``, ``weights_sha256`` (of the Inception weights file); kid adds ``kid_subsets`` and
+  ``kid_subset_size``; precision and recall add ``neighborhood``.
+- swd and its per-level ``swd_<size>px`` scores: ``implementation``, ``patch_size``,
+  ``patches_per_image``, ``projections``, ``min_level``, ``scale``.
+- diversity and diversity_real: ``implementation``, ``num_pairs``, ``scales``.
+
+:func:`protocol_of` and :data:`INFORMATIONAL_FIELDS` are the one definition of what counts: the metric
+report sections and ``ganlab compare`` both decide comparability with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RESULT_FIELDS = frozenset({"value", "std", "step", "epoch", "time", "checkpoint"})
+"""Record keys that are results or bookkeeping, not part of how the score was made."""
+
+INFORMATIONAL_FIELDS = frozenset({"reference_source"})
+"""Protocol keys shown to users but implied by others (``reference`` fingerprints the source)."""
+
+
+def protocol_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The protocol part of an evaluation record."""
+    return {k: v for k, v in record.items() if k not in RESULT_FIELDS}
+
+
+def protocol_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Why scores made under protocols ``a`` and ``b`` are not comparable; empty when they are.
+
+    Accepts whole evaluation records too (result fields are ignored). Each difference reads
+    ``key: A vs B``, with ``(absent)`` for a key only one side has.
+    """
+    pa, pb = protocol_of(a), protocol_of(b)
+    problems = []
+    for key in sorted((pa.keys() | pb.keys()) - INFORMATIONAL_FIELDS):
+        va, vb = pa.get(key, "(absent)"), pb.get(key, "(absent)")
+        if va != vb:
+            problems.append(f"{key}: {va} vs {vb}")
+    return problems

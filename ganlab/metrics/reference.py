@@ -1,0 +1,68 @@
+"""The real images a metric compares against, and the fingerprint that names them in caches and protocols.
+
+A reference set is the training data (``reference = "data"``) or a folder or zip archive of images read
+by the ``image-folder`` data set at the training image size (centre square crop, then resize). Its
+fingerprint covers what changes the pixels: the data set's own ``describe()`` (source, its files'
+fingerprint, transform, image size), how many images are drawn and the seed that draws them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import torch
+
+from ..errors import ConfigError, DataError
+from ..data.folder import ImageFolderConfig
+from ..data.folder import build as image_folder
+from ..protocols import BuildContext, ImageDataset
+
+TRAINING_DATA = "data"
+
+
+def sample_images(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
+    """``num`` distinct images of ``dataset`` as uint8 (N, C, H, W), the same ones for the same seed."""
+    indices = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:num]
+    get_batch = getattr(dataset, "get_batch", None)
+    if get_batch is not None:
+        return get_batch(indices)
+    return torch.stack([dataset[int(i)] for i in indices])
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceSample:
+    """``count`` images drawn with ``seed`` from ``dataset``; drawing them is deferred to :meth:`images`."""
+
+    dataset: ImageDataset
+    count: int
+    seed: int
+
+    def fingerprint(self) -> str:
+        details = {"data": self.dataset.describe(), "drawn": self.count, "sample_seed": self.seed}
+        return hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest()
+
+    def label(self) -> str:
+        d = self.dataset.describe()
+        return f"{d.get('source', '?')} ({self.count} of {len(self.dataset)} images, {d.get('image_size', '?')}px)"
+
+    def images(self) -> torch.Tensor:
+        return sample_images(self.dataset, self.count, self.seed)
+
+
+def open_reference(reference: str, context: BuildContext) -> ImageDataset | None:
+    """The folder or archive named by a hook's ``reference`` setting, or ``None`` for the training data."""
+    if reference == TRAINING_DATA:
+        return None
+    try:
+        return image_folder(ImageFolderConfig(root=reference, image_size=context.image_size), context)
+    except DataError as e:
+        raise ConfigError("reference", f"{e} (use \"data\" for the training images)") from None
+
+
+def reference_sample(folder: ImageDataset | None, training: ImageDataset, count: int, seed: int
+                     ) -> ReferenceSample:
+    """``count`` (at most all) images of the reference folder, or of the training data when it is None."""
+    dataset = folder if folder is not None else training
+    return ReferenceSample(dataset, min(count, len(dataset)), seed)

@@ -1,0 +1,121 @@
+"""The ``swd`` and ``diversity`` hooks: quality numbers that need no downloaded weights, so every run has one."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ..config import param
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from ..protocols import BuildContext, ImageDataset, ReportSection
+from . import msssim, swd
+from .base import MetricHook, ScheduleConfig, Score, for_report_only
+from .reference import open_reference, reference_sample
+from .report import diversity_section, swd_section
+
+if TYPE_CHECKING:
+    from ..engine import Run
+    from ..runs import RunDir
+
+
+@dataclasses.dataclass
+class SwdConfig(ScheduleConfig):
+    num_samples: int = param(1024, "generated images, and as many real ones (fewer if the reference set is "
+                                   "smaller); 128 patches are drawn from each", min=2)
+
+
+@dataclasses.dataclass
+class DiversityConfig(ScheduleConfig):
+    num_pairs: int = param(1000, "random pairs of distinct images whose MS-SSIM is averaged, on each side",
+                           min=1)
+
+
+class SwdHook(MetricHook):
+    """SWD per Laplacian level and its average: low-frequency levels track colour and layout, high ones detail."""
+
+    name = "swd"
+    metrics = ("swd",)
+
+    def __init__(self, config: SwdConfig, reference_folder: ImageDataset | None):
+        super().__init__(config.every)
+        self.config = config
+        self.reference_folder = reference_folder
+
+    def scores(self, run: "Run") -> list[Score]:
+        cfg = self.config
+        sample = reference_sample(self.reference_folder, run.dataset, cfg.num_samples, cfg.seed)
+        real = sample.images()
+        fake = run.generate(sample.count, seed=cfg.seed)
+        per_level = swd.swd(real, fake, seed=cfg.seed)
+        protocol = {"implementation": swd.IMPLEMENTATION, "patch_size": swd.PATCH_SIZE,
+                    "patches_per_image": swd.PATCHES_PER_IMAGE,
+                    "projections": swd.PROJECTION_REPEATS * swd.PROJECTIONS_PER_REPEAT,
+                    "min_level": swd.MIN_LEVEL, "scale": swd.SCALE, "num_generated": sample.count,
+                    "num_reference": sample.count, "reference": sample.fingerprint(),
+                    "reference_source": sample.label(), "seed": cfg.seed}
+        levels = [Score(f"swd_{size}px", value, protocol)
+                  for size, value in per_level.items()]
+        average = sum(per_level.values()) / len(per_level)
+        return [Score("swd", average, protocol), *levels]
+
+    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+        return [swd_section(run_dir)]
+
+
+class DiversityHook(MetricHook):
+    """Mean MS-SSIM of random generated pairs beside that of real pairs; fakes far above reals means collapse."""
+
+    name = "diversity"
+    metrics = ("diversity", "diversity_real")
+
+    def __init__(self, config: DiversityConfig, reference_folder: ImageDataset | None):
+        super().__init__(config.every)
+        self.config = config
+        self.reference_folder = reference_folder
+        self._real: tuple[str, float] | None = None
+
+    def scores(self, run: "Run") -> list[Score]:
+        cfg = self.config
+        sample = reference_sample(self.reference_folder, run.dataset, 2 * cfg.num_pairs, cfg.seed)
+        fingerprint = sample.fingerprint()
+        if self._real is None or self._real[0] != fingerprint:
+            self._real = (fingerprint, msssim.mean_pairwise_ms_ssim(sample.images(), cfg.num_pairs, cfg.seed))
+        fake = msssim.mean_pairwise_ms_ssim(run.generate(2 * cfg.num_pairs, seed=cfg.seed), cfg.num_pairs,
+                                            cfg.seed)
+        size = run.dataset.image_size
+        protocol = {"implementation": msssim.IMPLEMENTATION, "num_pairs": cfg.num_pairs,
+                    "scales": msssim.scales_for(size), "num_generated": 2 * cfg.num_pairs,
+                    "num_reference": sample.count, "reference": fingerprint,
+                    "reference_source": sample.label(), "seed": cfg.seed}
+        return [Score("diversity", fake, protocol),
+                Score("diversity_real", self._real[1], protocol)]
+
+    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+        return [diversity_section(run_dir)]
+
+
+def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, what: str) -> ImageDataset | None:
+    """The hook's reference folder (None: the training data), after checking the images are big enough."""
+    if for_report_only(context):
+        return None
+    if context.image_size < minimum:
+        raise ConfigError("image_size", f"{what} needs images of at least {minimum}x{minimum} pixels, "
+                                        f"the data set has {context.image_size}")
+    return open_reference(config.reference, context)
+
+
+def build_swd(config: SwdConfig, context: BuildContext) -> SwdHook:
+    return SwdHook(config, _reference_for(config, context, swd.MIN_LEVEL, "the swd hook"))
+
+
+def build_diversity(config: DiversityConfig, context: BuildContext) -> DiversityHook:
+    return DiversityHook(config, _reference_for(config, context, msssim.WINDOW, "the diversity hook"))
+
+
+@hookimpl
+def ganlab_register(registry):
+    registry.add("hook", "swd", build_swd, SwdConfig,
+                 help="sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018); offline")
+    registry.add("hook", "diversity", build_diversity, DiversityConfig,
+                 help="mean MS-SSIM of random generated pairs vs real pairs: a mode-collapse indicator; offline")
