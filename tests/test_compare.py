@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from conftest import TINY_RECIPE, merge
 from headless_chromium import Chromium, find_chromium
+from html_page import parse
 
 from ganlab import EvaluationHook, hookimpl, tomlwrite
 from ganlab.engine import run_recipe
@@ -89,31 +89,6 @@ def page_path(sweep, tmp_path_factory) -> Path:
     result = CliRunner().invoke(cli.main, ["compare", *map(str, (run.path for run in sweep)), "-o", str(path)])
     assert result.exit_code == 0, result.output
     return path
-
-
-class PageParts(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str]]] = []
-        self.titles: list[str] = []
-        self._in_h2 = False
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        self._in_h2 = tag == "h2"
-
-    def handle_endtag(self, tag):
-        self._in_h2 = False
-
-    def handle_data(self, data):
-        if self._in_h2:
-            self.titles.append(data)
-
-
-def parse(page: str) -> PageParts:
-    parts = PageParts()
-    parts.feed(page)
-    return parts
 
 
 # -- recipe differences ----------------------------------------------------------------------------------

@@ -7,12 +7,12 @@ import dataclasses
 import io
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from conftest import TINY_RECIPE, merge
 from headless_chromium import Chromium, find_chromium
+from html_page import parse
 from PIL import Image
 
 from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
@@ -28,33 +28,6 @@ ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 
 HOSTILE = '<script>alert("owned")</script>'
 SECTIONS = ("Summary", "Training health", "Recipe", "Loss curves", "D(x) and D(G(z))", "Samples",
             "Real images", "Metrics over time", "Environment")
-
-
-class PageParts(HTMLParser):
-    """Every tag with its attributes, every <h2> title, and the text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str]]] = []
-        self.titles: list[str] = []
-        self._in_h2 = False
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        self._in_h2 = tag == "h2"
-
-    def handle_endtag(self, tag):
-        self._in_h2 = False
-
-    def handle_data(self, data):
-        if self._in_h2:
-            self.titles.append(data)
-
-
-def parse(page: str) -> PageParts:
-    parts = PageParts()
-    parts.feed(page)
-    return parts
 
 
 def train(tmp: Path, plugins, **changes) -> RunDir:
