@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +143,27 @@ def test_the_draft_decode_stays_within_a_grey_level_of_the_full_decode(size):
         exact = CropResize(size, 178, draft=False)(buffer.getvalue()).astype(int)
         assert np.abs(fast - exact).mean() < 1.5
         assert np.percentile(np.abs(fast - exact), 99) <= 10
+
+
+
+@contextlib.contextmanager
+def no_file_left_open():
+    """Fails when a file opened inside the block is left for the garbage collector to close."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_previewing_a_built_cache_leaves_no_file_open(images, tmp_path):
+    dataset(images, tmp_path / "c").prepare()
+    with no_file_left_open():
+        assert dataset(images, tmp_path / "c").preview()["count"] == 8
+
+
+def test_a_cache_refused_by_on_bad_image_fail_leaves_no_file_open(images, tmp_path):
+    (images / "000002.jpg").write_bytes(b"not an image")
+    with no_file_left_open():
+        with pytest.raises(DataError, match="on_bad_image"):
+            dataset(images, tmp_path / "c", on_bad_image="fail").prepare()

@@ -111,6 +111,10 @@ class ImageCache:
             self._read_into(view[i * size:(i + 1) * size], index * size)
         return out
 
+    def close(self) -> None:
+        """Close the file the rows are read from; a closed cache reads nothing more."""
+        self._file.close()
+
     def _read_into(self, buffer: memoryview, offset: int) -> None:
         if hasattr(os, "preadv"):      # one system call per row (Linux, BSD, recent macOS)
             os.preadv(self._file.fileno(), [buffer], offset)

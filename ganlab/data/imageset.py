@@ -61,11 +61,15 @@ class CachedImages:
         if self._cache is None:
             cache = ImageCache.open(self.cache_path) or build_cache(
                 self.cache_path, self.source, self.transform, self.config.workers)
-            if cache.skipped:
-                self._report_skipped(cache.skipped)
-            if cache.count == 0:
-                raise DataError(f"data.root: none of the {len(self.source.names)} files in "
-                                f"{self.source.location!r} could be read as an image")
+            try:
+                if cache.skipped:
+                    self._report_skipped(cache.skipped)
+                if cache.count == 0:
+                    raise DataError(f"data.root: none of the {len(self.source.names)} files in "
+                                    f"{self.source.location!r} could be read as an image")
+            except BaseException:
+                cache.close()
+                raise
             self._cache = cache
         return self._cache
 
@@ -97,8 +101,11 @@ class CachedImages:
         """What the data resolves to, without decoding anything: for ``ganlab data info``."""
         size = cache_size(self.cache_path)
         cached = ImageCache.open(self.cache_path) if size is not None else None
+        count = cached.count if cached else "known once the cache is built"
+        if cached is not None:
+            cached.close()
         return {"source": self.source.location, "files": len(self.source.names),
                 "fingerprint": self.fingerprint, **self.transform.describe(),
                 "cache": str(self.cache_path),
                 "cache_bytes": size if size is not None else "not built yet",
-                "count": cached.count if cached else "known once the cache is built"}
+                "count": count}
