@@ -45,19 +45,27 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
 
 def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torch.device) -> nn.Module:
     """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights."""
+    not_ours = CheckpointError(f"checkpoint {str(path)!r} is not a ganlab training checkpoint "
+                               "(it lacks the recipe, image shape or generator weights)")
+    if not isinstance(state, dict):
+        raise not_ours
     try:
         recipe_doc, (channels, size, _) = state["recipe"], state["image_shape"]
         weights = state.get("ema", state["generator"])     # EMA weights when the run kept them
     except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"checkpoint {str(path)!r} is not a ganlab training checkpoint "
-                              "(it lacks the recipe, image shape or generator weights)") from None
+        raise not_ours from None
     # Sampling needs no evaluation hook, so a run whose metric plugin is gone can still make images.
     without_hooks = {key: value for key, value in recipe_doc.items() if key != "hooks"}
     recipe = resolve(without_hooks, plugins.registry, f"{path} (its recipe)")
     component = recipe.component("generator")
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels)
     generator = component.entry.factory(component.config, context)
-    generator.load_state_dict(weights)
+    try:
+        generator.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {str(path)!r}: its generator weights do not fit the "
+                              f"{component.name!r} generator installed here ({first})") from None
     return generator.to(device)
 
 

@@ -116,3 +116,29 @@ def test_a_run_without_checkpoints_cannot_generate(trained, tmp_path):
     result = cli("generate", empty, "-o", tmp_path / "x.png")
     assert result.exit_code == 6
     assert "has no valid checkpoint yet" in result.output
+
+
+@pytest.mark.parametrize("content", ["a bare tensor", "a list"])
+def test_a_file_that_is_not_a_training_checkpoint_is_a_clear_error(trained, tmp_path, content):
+    state = torch.zeros(3) if content == "a bare tensor" else [torch.zeros(3)]
+    torch.save(state, trained / "checkpoints" / "other.pt")
+    try:
+        result = cli("generate", trained, "--checkpoint", "other", "-o", tmp_path / "x.png")
+    finally:
+        (trained / "checkpoints" / "other.pt").unlink()
+    assert result.exit_code == 6
+    assert "is not a ganlab training checkpoint" in result.output
+
+
+def test_generator_weights_that_do_not_fit_the_installed_generator_are_a_clear_error(trained, tmp_path):
+    state = torch.load(trained / "checkpoints" / "epoch_0001.pt", weights_only=True)
+    for key in ("generator", "ema"):
+        if key in state:
+            state[key] = {name: value[..., :1] if value.ndim else value for name, value in state[key].items()}
+    torch.save(state, trained / "checkpoints" / "changed.pt")
+    try:
+        result = cli("generate", trained, "--checkpoint", "changed", "-o", tmp_path / "x.png")
+    finally:
+        (trained / "checkpoints" / "changed.pt").unlink()
+    assert result.exit_code == 6
+    assert "its generator weights do not fit the" in result.output
