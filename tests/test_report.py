@@ -20,6 +20,7 @@ from ganlab.engine import run_recipe
 from ganlab.plugins import Plugins, load_plugins
 from ganlab.recipe import load_recipe
 from ganlab.report import build as report_build
+from ganlab.report import core_sections
 from ganlab.report.html import escape
 from ganlab.runs import RunDir
 
@@ -142,6 +143,14 @@ def test_any_logged_metric_appears_over_time_with_its_protocol_and_its_best_valu
     assert "<th>feature_extractor</th><td>&lt;inception&gt;</td>" in section
     assert "<th>num_fake</th><td>16</td>" in section
     assert "50 (step 8); best 50 (step 8)" in page
+
+
+def test_a_metrics_final_value_is_the_one_taken_latest_in_training_whatever_the_order_written():
+    # ganlab evaluate --checkpoint 1 on a finished run appends an older step's score after the run's own
+    evaluations = [{"metric": "fid", "value": 80.0, "step": 4}, {"metric": "fid", "value": 50.0, "step": 8},
+                   {"metric": "fid", "value": 81.0, "step": 4, "checkpoint": "epoch_0001.pt"}]
+    assert core_sections.best_evaluations(evaluations) == [("fid", "50 (step 8)")]
+    assert [r["step"] for r in core_sections.by_metric(evaluations)["fid"]] == [4, 4, 8]
 
 
 def test_d_distributions_are_measured_before_training_and_after_each_epoch(finished_run):

@@ -181,10 +181,17 @@ def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[st
 
 
 def by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each metric's records in step order (in the order written where steps tie).
+
+    ``ganlab evaluate`` appends scores of older checkpoints after a run's own, so the file's order is not
+    the training order; the last record of a metric is the one taken latest in training.
+    """
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in evaluations:
         if isinstance(record.get("metric"), str) and isinstance(record.get("value"), (int, float)):
             groups.setdefault(record["metric"], []).append(record)
+    for records in groups.values():
+        records.sort(key=lambda r: r["step"] if isinstance(r.get("step"), (int, float)) else -math.inf)
     return groups
 
 
