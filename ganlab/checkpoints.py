@@ -157,7 +157,10 @@ class CheckpointStore:
         for record in reversed(self.records()):
             problem = self.problem(record)
             if problem is None:
-                return record, load_checkpoint(self.directory / record.file)
+                try:
+                    return record, load_checkpoint(self.directory / record.file)
+                except CheckpointError as e:    # intact bytes that are not a plain checkpoint
+                    problem = f"does not load ({e})"
             warn(f"checkpoint {record.file} {problem}; using the one before it")
         return None
 

@@ -668,9 +668,11 @@ def finish(run: Run, status: str, error: str | None) -> None:
             hook_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
     if hook_errors:
         meta_changes["hook_errors"] = hook_errors
-    run.run_dir.update_meta(**meta_changes)
     try:
-        write_report(run.run_dir, run.plugins.registry)
-    except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
-        run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
-    run.run_dir.unlock()
+        run.run_dir.update_meta(**meta_changes)
+        try:
+            write_report(run.run_dir, run.plugins.registry)
+        except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
+            run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
+    finally:
+        run.run_dir.unlock()

@@ -115,5 +115,6 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     resumed = meta.get("resumed", []) + [{"time": now_iso(), "step": run.step, "overrides": overrides,
                                           "checkpoint": found[0].file if found else None}]
     run_dir.update_meta(status="running", ended=None, error=None, total_steps=run.total_steps,
-                        epochs=recipe.train.epochs, resumed=resumed)
+                        epochs=recipe.train.epochs, resumed=resumed,
+                        overrides=meta.get("overrides", []) + list(overrides))
     return run

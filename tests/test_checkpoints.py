@@ -56,6 +56,23 @@ def test_a_damaged_newest_checkpoint_of_the_right_size_is_skipped_with_a_warning
                         "using the one before it"]
 
 
+def test_a_listed_intact_checkpoint_that_does_not_load_is_skipped_with_a_warning(store, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    store.save("step_00000003.pt", state(3))
+    store.save("step_00000006.pt", {**state(6), "extra": Payload()})   # hash matches, content refused
+    warnings: list[str] = []
+    record, loaded = store.newest_valid(warnings.append)
+    assert record.file == "step_00000003.pt" and loaded["step"] == 3
+    [warning] = warnings
+    assert warning.startswith("checkpoint step_00000006.pt does not load (") and "refuses to unpickle" in warning
+    assert not marker.exists()
+
+
 def test_a_missing_checkpoint_file_is_skipped(store):
     store.save("step_00000003.pt", state(3))
     store.save("step_00000006.pt", state(6)).unlink()

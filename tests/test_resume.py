@@ -52,6 +52,7 @@ def test_a_finished_run_trains_longer_when_resumed_with_more_epochs(finished_run
     assert (meta["status"], meta["steps"], meta["epochs_completed"]) == ("finished", 12, 3)
     assert meta["resumed"][0]["checkpoint"] == "epoch_0002.pt"
     assert meta["resumed"][0]["overrides"] == ["train.epochs=3"]
+    assert meta["overrides"][-1] == "train.epochs=3", "the report marks values set on resume too"
     assert "epochs = 3" in (finished_run / "recipe.toml").read_text()
 
 
