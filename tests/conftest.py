@@ -2,6 +2,7 @@
 ``-p ganlab.testing`` from pyproject.toml. The tiny recipe stays importable from here."""
 
 import pytest
+from headless_chromium import find_chromium
 
 from ganlab.testing import TINY_RECIPE, merge  # noqa: F401
 
@@ -21,3 +22,12 @@ def no_inception_weights(tmp_path_factory, monkeypatch):
     and GANLAB_INCEPTION_WEIGHTS is unset, so every test says where its weights come from."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
     monkeypatch.delenv("GANLAB_INCEPTION_WEIGHTS", raising=False)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Where headless Chromium is; the browser tests are skipped, saying why, where it is not installed."""
+    path = find_chromium()
+    if path is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; .ci/run does this)")
+    return path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY_RECIPE, merge
-from headless_chromium import Chromium, find_chromium
+from headless_chromium import Chromium
 from html_page import parse
 
 from ganlab import EvaluationHook, hookimpl, tomlwrite
@@ -162,14 +162,6 @@ def test_final_samples_share_the_first_runs_fixed_noise(page_path, sweep):
     assert f"{sweep[0].name}: checkpoint epoch_0002.pt (epoch 2), latent size 8, its own fixed noise" in page
     assert f"{sweep[1].name}: checkpoint epoch_0002.pt (epoch 2), latent size 8, the fixed noise of " \
            f"{sweep[0].name}" in page
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; .ci/run does this)")
-    return path
 
 
 def test_the_page_renders_in_a_real_browser_with_every_image_loaded(page_path, chromium_path, tmp_path):

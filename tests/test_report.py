@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY_RECIPE, merge
-from headless_chromium import Chromium, find_chromium
+from headless_chromium import Chromium
 from html_page import parse
 from PIL import Image
 
@@ -312,14 +312,6 @@ def test_report_into_a_folder_is_a_clean_error(finished_run, tmp_path, run_cli):
 
 
 # -- in a real browser -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; .ci/run does this)")
-    return path
-
 
 def test_the_report_renders_in_a_real_browser_with_every_image_loaded(finished_run, chromium_path, tmp_path):
     shot = tmp_path / "report.png"
