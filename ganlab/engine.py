@@ -26,14 +26,15 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-import torchvision.utils as vutils
 from torch import nn
 
 from . import __version__, distributed
+from .atomic import atomic_write_bytes
 from .checkpoints import CheckpointSchedule
 from .errors import ConfigError, DataError, GanlabError, RecipeError, RunError
 from .data.loader import BatchLoader
 from .distributed import World
+from .grids import grid_png
 from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
@@ -491,11 +492,7 @@ class Run:
         self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
 
     def save_grid(self, path: Path) -> None:
-        sampler = self.sampler
-        with torch.no_grad(), preserved_buffers(sampler):
-            images = sampler(self.fixed_noise)
-        vutils.save_image(images.float(), path, nrow=int(math.ceil(math.sqrt(images.shape[0]))),
-                          normalize=True, value_range=(-1, 1), padding=2)
+        atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
 
     # -- checkpoints --------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

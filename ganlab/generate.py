@@ -8,18 +8,17 @@ same seed gives the same faces here as :meth:`ganlab.engine.Run.generate` gave d
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision.utils as vutils
 from PIL import Image
 from torch import nn
 
 from .checkpoints import load_checkpoint
 from .engine import generate_images, sample
 from .errors import CheckpointError, RunError
+from .grids import grid_png
 from .plugins import Plugins
 from .protocols import BuildContext
 from .recipe import resolve
@@ -95,9 +94,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
 
 def write_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
     """uint8 (N, C, H, W) as one PNG grid (a square one unless ``nrow`` is given)."""
-    nrow = nrow or int(math.ceil(math.sqrt(images.shape[0])))
     _prepare(path.parent)
-    vutils.save_image(images.float().div(255), path, nrow=nrow, padding=2)
+    path.write_bytes(grid_png(images, nrow))
     return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..atomic import atomic_write_bytes
 from ..config import param
+from ..grids import grid_png
 from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..report import html as h
@@ -46,16 +46,6 @@ class SamplesConfig:
     gif_frame_ms: int = param(500, "how long each epoch's grid is shown in the GIF, in milliseconds", min=20)
     gif_max_frames: int = param(60, "most frames in the GIF; longer runs use evenly spread epochs", min=2)
     timeline: int = param(4, "grids from earlier epochs shown beside the final one in the report", min=0)
-
-
-def grid_png(images: torch.Tensor) -> bytes:
-    """uint8 (N, C, H, W) images as one PNG grid, laid out like the engine's progress grids."""
-    import torchvision.utils as vutils  # on first use: see ganlab.report.figures
-
-    grid = vutils.make_grid(images, nrow=int(math.ceil(math.sqrt(images.shape[0]))), padding=2)
-    buffer = io.BytesIO()
-    Image.fromarray(grid.permute(1, 2, 0).numpy().squeeze()).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def sample_grids(run_dir: RunDir) -> list[tuple[int, Path]]:

@@ -16,7 +16,8 @@ import torch
 
 from ..engine import sample
 from ..errors import GanlabError
-from ..evaluation.samples import grid_png, sample_grids
+from ..evaluation.samples import sample_grids
+from ..grids import grid_png
 from ..generate import generator_from_state
 from ..plugins import Plugins
 from .compared_run import ComparedRun
