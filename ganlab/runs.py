@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
-from .checkpoints import CheckpointStore, load_checkpoint  # noqa: F401  (load_checkpoint: re-exported)
+from .checkpoints import CheckpointStore
 from .errors import RunError
 
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")

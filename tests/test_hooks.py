@@ -156,7 +156,7 @@ def test_hook_report_sections_are_rebuilt_from_the_run_directory_alone(finished)
 
 def test_hook_state_dict_is_saved_in_every_checkpoint(finished):
     _, run_dir = finished
-    from ganlab.runs import load_checkpoint
+    from ganlab.checkpoints import load_checkpoint
 
     states = [load_checkpoint(p)["hooks"]["hooks[0]"] for p in run_dir.checkpoints()]
     assert states == [{"steps_seen": 4}, {"steps_seen": 8}]

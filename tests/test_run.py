@@ -17,7 +17,8 @@ from ganlab.errors import RecipeError
 from ganlab.plugins import load_plugins
 from ganlab.protocols import EvaluationHook
 from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir, load_checkpoint
+from ganlab.checkpoints import load_checkpoint
+from ganlab.runs import RunDir
 
 
 def run_dir_of(result) -> Path:

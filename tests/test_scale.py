@@ -14,7 +14,8 @@ import torch
 
 from ganlab.engine import Run, build, run_recipe
 from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir, load_checkpoint
+from ganlab.checkpoints import load_checkpoint
+from ganlab.runs import RunDir
 
 MLP_PLUGIN = """
     import dataclasses

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import click
 
+from ..checkpoints import load_checkpoint
 from ..config import build_config
 from ..errors import CheckpointError, RecipeError
 from ..plugins import Plugins
 from ..recipe import Component, Recipe, load_recipe
-from ..runs import RunDir, load_checkpoint
+from ..runs import RunDir
 from .base import MetricHook, Score
 
 

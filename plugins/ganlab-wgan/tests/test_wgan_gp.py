@@ -10,7 +10,7 @@ from torch import nn
 
 import ganlab_wgan
 from ganlab import BuildContext
-from ganlab.runs import load_checkpoint
+from ganlab.checkpoints import load_checkpoint
 from ganlab.testing import SHRINK
 from ganlab_wgan.critic import CriticConfig, build_critic
 from ganlab_wgan.loss import WassersteinGP, gradient_penalty
