@@ -4,15 +4,16 @@
 batch 128, Adam) on CelebA-shaped data (202,599 uint8 images of 3x64x64 held on the device, random
 content: speed does not depend on what the pixels show) for a number of steps, with ganlab's engine at
 fp32, bf16, and bf16 + torch.compile + channels-last, and with the training loop of pytorch/examples
-dcgan/main.py (same networks, same batches already on the device) as the reference. It prints the
-median step time, the extrapolated epoch time, and the fraction of the GPU's bf16 matrix throughput
-(``--peak-tflops``; 989 for an H100 SXM, dense) that the step reaches, counting FLOPs with torch's
-FlopCounterMode.
+dcgan/main.py (same networks, same batches already on the device) as the reference. The variants are
+timed in interleaved rounds after a warm-up (compilation included there). It prints the median step
+time, the extrapolated epoch time, the speed-up over the reference, and the fraction of the device's
+matrix throughput (``--peak-tflops``; 989 bf16 dense for an H100 SXM) that the step reaches, counting
+FLOPs with torch's FlopCounterMode. ``--device cpu`` runs the same comparison on the CPU.
 
 ``cpu-scaling`` runs ``ganlab run --nproc N`` on a DCGAN-32 quickstart-sized recipe for N = 1 and 2
 (gloo), interleaved over several rounds, and compares images per second.
 
-    PYTHONPATH=. python benchmarks/scale.py gpu-epoch [--steps 200] [--device cuda]
+    PYTHONPATH=. python benchmarks/scale.py gpu-epoch [--device cuda] [--steps 100] [--rounds 3] [--peak-tflops 989]
     PYTHONPATH=. python benchmarks/scale.py cpu-scaling [--rounds 3] [--steps 60]
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import statistics
@@ -49,12 +51,18 @@ class RandomImagesConfig:
     image_size: int = param(64, "side in pixels")
 
 
+@functools.cache
+def random_images(num_images: int, image_size: int) -> torch.Tensor:
+    """One shared tensor per shape: the variants time the same pixels without holding copies of 2.5 GB."""
+    return torch.randint(0, 256, (num_images, 3, image_size, image_size), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(0))
+
+
 class RandomImages:
-    """CelebA-shaped uint8 images made on the fly in one tensor; gathered like the preprocessed cache."""
+    """CelebA-shaped uint8 images in one tensor, gathered like the preprocessed cache."""
 
     def __init__(self, config: RandomImagesConfig):
-        self.images = torch.randint(0, 256, (config.num_images, 3, config.image_size, config.image_size),
-                                    dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        self.images = random_images(config.num_images, config.image_size)
         self.image_size, self.channels = config.image_size, 3
 
     def __len__(self):
@@ -82,35 +90,36 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(step, batches, device: torch.device, warmup: int) -> list[float]:
+def time_steps(step, batches, device: torch.device) -> list[float]:
     """Seconds per step, measured around each step with the device synchronised."""
     times = []
-    for i, batch in enumerate(batches):
+    for batch in batches:
         synchronize(device)
         start = time.perf_counter()
         step(batch)
         synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
+        times.append(time.perf_counter() - start)
     return times
 
 
-def ganlab_variant(plugins, overrides: list[str], args, folder: Path) -> tuple[list[float], float]:
-    """(step times, FLOPs per step) of ganlab's own training step under ``overrides``."""
+def endless(batches_of_epoch):
+    """Batches without end: epoch after epoch of the variant's own loader."""
+    epoch = 0
+    while True:
+        yield from batches_of_epoch(epoch)
+        epoch += 1
+
+
+def ganlab_variant(plugins, overrides: list[str], args, folder: Path, name: str):
+    """(step, batches) of ganlab's own training step under ``overrides``, built as ``ganlab run`` builds it."""
     recipe = load_recipe(ROOT / "experiments" / "dcgan_celeba.toml", plugins.registry, [
         f'data={{name="random-images", num_images={args.images}}}', f'experiment.device="{args.device}"',
         "train.data_on_device=\"always\"", "hooks=[]", *overrides])
-    run = Run(build(recipe), RunDir.create(folder, "bench"), plugins, progress=False)
-    batches = run.loader.epoch(0)
-    step = lambda real: run._train_step([real])                      # noqa: E731
-    with FlopCounterMode(display=False) as counter:
-        step(next(batches))
-    times = time_steps(step, (next(batches) for _ in range(args.steps + args.warmup)), run.device, args.warmup)
-    run.run_dir.unlock()
-    return times, counter.get_total_flops()
+    run = Run(build(recipe), RunDir.create(folder, name), plugins, progress=False)
+    return (lambda real: run._train_step([real])), endless(run.loader.epoch), run.run_dir.unlock
 
 
-def reference_variant(args) -> list[float]:
+def reference_variant(args):
     """pytorch/examples dcgan/main.py's loop: BCELoss on sigmoid outputs, real label 1, D on real then
     detached fake, G step through the updated D, Adam 2e-4 (0.5, 0.999); batches already on the device."""
     device = torch.device(args.device)
@@ -121,7 +130,7 @@ def reference_variant(args) -> list[float]:
     criterion = nn.BCELoss()
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    data = RandomImages(RandomImagesConfig(args.images)).images.to(device)
+    data = random_images(args.images, 64).to(device)
 
     def step(indices):
         real = data[indices].float().div_(127.5).sub_(1)
@@ -138,36 +147,64 @@ def reference_variant(args) -> list[float]:
         err_g.backward()
         opt_g.step()
 
-    order = torch.randperm(args.images, device=device)
-    batches = (order[i * 128:(i + 1) * 128] for i in range(args.steps + args.warmup))
-    return time_steps(step, batches, device, args.warmup)
+    def batches_of_epoch(epoch):
+        order = torch.randperm(args.images, device=device)
+        return (order[i * 128:(i + 1) * 128] for i in range(args.images // 128))
+
+    return step, endless(batches_of_epoch), lambda: None
+
+
+def flops_per_step(plugins, args, folder: Path) -> float:
+    """FLOPs of one fp32 eager ganlab step; precision and compilation change the speed, not the count."""
+    step, batches, release = ganlab_variant(plugins, [], args, folder, "flop-count")
+    with FlopCounterMode(display=False) as counter:
+        step(next(batches))
+    release()
+    return counter.get_total_flops()
+
+
+GPU_VARIANTS = {
+    "ganlab fp32": [],
+    "ganlab bf16": ["train.precision=\"bf16\""],
+    "ganlab bf16 + compile + channels-last": ["train.precision=\"bf16\"", "train.compile=true",
+                                             "train.channels_last=true"],
+}
+REFERENCE = "pytorch/examples dcgan (fp32)"
 
 
 def gpu_epoch(args) -> None:
+    """Warm every variant up, then time them in interleaved rounds, so each round's ratios share one
+    state of the machine; the reported figures are medians over rounds of each round's median step."""
     plugins = load_plugins([("benchmark-data", BenchmarkData())], entry_points=False)
     steps_per_epoch = args.images // 128
-    variants = {
-        "fp32": [],
-        "bf16": ["train.precision=\"bf16\""],
-        "bf16 + compile + channels-last": ["train.precision=\"bf16\"", "train.compile=true",
-                                           "train.channels_last=true"],
-    }
-    rows = []
-    reference = statistics.median(reference_variant(args))
-    rows.append(("pytorch/examples dcgan (fp32)", reference, None))
     with tempfile.TemporaryDirectory() as folder:
-        for name, overrides in variants.items():
-            times, flops = ganlab_variant(plugins, overrides, args, Path(folder))
-            rows.append((f"ganlab {name}", statistics.median(times), flops))
-    device_name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    print(f"device: {device_name}; {args.images:,} images, {steps_per_epoch} steps per epoch, "
-          f"median of {args.steps} steps after {args.warmup} warm-up")
-    print(f"{'variant':34} {'step ms':>9} {'epoch s':>9} {'vs reference':>13} {'TFLOP/s':>8} {'of peak':>8}")
-    for name, step, flops in rows:
-        rate = flops / step / 1e12 if flops else None
-        print(f"{name:34} {step * 1e3:9.2f} {step * steps_per_epoch:9.1f} {reference / step:12.2f}x "
-              f"{rate if rate is not None else float('nan'):8.1f} "
-              f"{rate / args.peak_tflops if rate is not None else float('nan'):8.1%}")
+        flops = flops_per_step(plugins, args, Path(folder))
+        variants = {REFERENCE: reference_variant(args)}
+        for name, overrides in GPU_VARIANTS.items():
+            variants[name] = ganlab_variant(plugins, overrides, args, Path(folder), name.replace(" ", "_"))
+        device = torch.device(args.device)
+        for step, batches, _ in variants.values():
+            time_steps(step, (next(batches) for _ in range(args.warmup)), device)
+        rounds: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(args.rounds):
+            for name, (step, batches, _) in variants.items():
+                times = time_steps(step, (next(batches) for _ in range(args.steps)), device)
+                rounds[name].append(statistics.median(times))
+        for _, _, release in variants.values():
+            release()
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu ({os.cpu_count()} cores)"
+    print(f"device: {device_name}; {args.images:,} images, {steps_per_epoch} steps per epoch of batch 128; "
+          f"{flops / 1e9:.1f} GFLOP per step; {args.rounds} interleaved rounds of {args.steps} steps after "
+          f"{args.warmup} warm-up steps each")
+    print(f"{'variant':38} {'step ms':>9} {'epoch s':>9} {'vs reference':>13} {'TFLOP/s':>8} {'of peak':>8}")
+    for name, medians in rounds.items():
+        step = statistics.median(medians)
+        speedup = statistics.median(r / m for r, m in zip(rounds[REFERENCE], medians))
+        rate = flops / step / 1e12
+        print(f"{name:38} {step * 1e3:9.2f} {step * steps_per_epoch:9.1f} {speedup:12.2f}x "
+              f"{rate:8.2f} {rate / args.peak_tflops:8.2%}")
+    print("round medians, ms: " + "; ".join(f"{name}: " + ", ".join(f"{m * 1e3:.1f}" for m in medians)
+                                             for name, medians in rounds.items()))
 
 
 CPU_VARIANTS = {                     # name -> (processes, OMP_NUM_THREADS per process or None for torch's default)
@@ -209,7 +246,8 @@ def main() -> None:
     gpu = sub.add_parser("gpu-epoch")
     gpu.add_argument("--device", default="cuda")
     gpu.add_argument("--images", type=int, default=CELEBA_IMAGES)
-    gpu.add_argument("--steps", type=int, default=200)
+    gpu.add_argument("--steps", type=int, default=100, help="timed steps per variant and round")
+    gpu.add_argument("--rounds", type=int, default=3)
     gpu.add_argument("--warmup", type=int, default=20)
     gpu.add_argument("--peak-tflops", type=float, default=989.0, help="the GPU's dense bf16 matrix peak")
     cpu = sub.add_parser("cpu-scaling")
