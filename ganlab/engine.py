@@ -484,7 +484,7 @@ class Run:
         if not self.world.is_main:
             return
         number = self.epoch if completed else self.epoch + 1
-        self.save_grid(self.run_dir.samples_dir / f"epoch_{number:04d}.png")
+        self.save_grid(self.run_dir.grid_path(number))
         if completed:
             for hook in self._hooks():
                 hook.on_epoch_end(self, number)

@@ -108,7 +108,9 @@ class EvaluationHook:
     """Base class for ``hook`` components: reacts to run events and may add sections to the report.
 
     Every method is optional. Hooks write their data under ``run.run_dir.hook_dir(name)`` so the report
-    can be rebuilt from the run directory alone: ``report_sections`` reads only the run directory.
+    can be rebuilt from the run directory alone: ``report_sections`` reads only the run directory. A
+    JSON-lines file there is a log whose records carry the ``step`` they were made at, so that a resume
+    can drop the records made after its checkpoint, as it does for the run's own logs.
     """
 
     name: str = "hook"
@@ -130,8 +132,9 @@ class EvaluationHook:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s values on resume; files the hook wrote after that checkpoint are
-        the hook's to rewrite (``metrics.jsonl`` and ``evaluations.jsonl`` are cut back by the engine)."""
+        """Restore :meth:`state_dict`'s values on resume. Records of JSON-lines files made after that
+        checkpoint are already gone; any other file the hook writes is the hook's to keep right (write
+        it whole from its logs, or again when the step comes round)."""
 
     def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
         """Sections for the run's report, built from files in ``run_dir`` only."""

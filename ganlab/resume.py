@@ -3,7 +3,8 @@
 The checkpoint holds every piece of state that decides what happens next (weights, optimizers,
 counters, RNG states, the hooks' accumulated values) and the data order is a pure function of the seed
 and the epoch, so on the same device the resumed run ends bit for bit where an uninterrupted one would.
-The logs are cut back to the checkpoint's step first: the steps after it run again and are logged once.
+Everything the run wrote after the checkpoint (every log's later records, its hooks' included, and the
+later grids) is dropped first: the steps after it run again and write it once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from . import distributed
 from .engine import Run, build, execute, recipe_device
 from .errors import RecipeError, RunError
 from .plugins import Plugins
-from .recipe import read_toml, resolve
+from .recipe import Recipe, read_toml, resolve
+from .registry import Registry
 from .runs import RunDir, now_iso
 
 SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
@@ -25,8 +27,6 @@ SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log
 """Recipe keys (or, ending in a dot, sections) a resume may change: how long to train, how often to log,
 how many loader processes, when to checkpoint and what to keep. Changing anything else would make the
 continued run a different experiment from the one its checkpoint belongs to."""
-
-LOGS = ("metrics.jsonl", "evaluations.jsonl")
 
 
 def warn_on_stderr(message: str) -> None:
@@ -54,6 +54,20 @@ def recipe_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, t
 
 def is_safe_change(key: str) -> bool:
     return any(key.startswith(safe) if safe.endswith(".") else key == safe for safe in SAFE_TO_CHANGE)
+
+
+def recorded_recipe(recorded: dict[str, Any], registry: Registry, source: str) -> Recipe:
+    """The recipe a run was trained with, as the installed ganlab and plugins read it.
+
+    A setting added by an upgrade since then takes its default, as it does in the resumed recipe, so it
+    is no change; a setting the installed code no longer knows cannot be honoured and is refused.
+    """
+    try:
+        return resolve(recorded, registry, source)
+    except RecipeError as e:
+        raise RecipeError(source, e.problems + [
+            "the run was trained with settings that the installed ganlab and plugins do not accept; resume "
+            "it with the versions that started it (meta.json lists them), or start a new run"]) from None
 
 
 def refuse_unsafe_changes(before: dict[str, Any], after: dict[str, Any], source: str) -> None:
@@ -88,16 +102,15 @@ def resume_run(path: str | Path, plugins: Plugins, overrides: list[str] = (), pr
 
 def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: bool,
             warn: Callable[[str], None]) -> Run:
-    """A :class:`Run` positioned at the newest valid checkpoint, its logs cut back to that step."""
+    """A :class:`Run` positioned at the newest valid checkpoint, its files cut back to that step."""
     source = str(run_dir.recipe_path)
     document = read_toml(run_dir.recipe_path)
-    recipe = resolve(document, plugins.registry, source, overrides)
     found = run_dir.checkpoint_store.newest_valid(warn)
     if found is None:
         warn(f"{run_dir.path}: no valid checkpoint; the run starts again from step 0")
-        refuse_unsafe_changes(resolve(document, plugins.registry, source).to_dict(), recipe.to_dict(), source)
-    else:
-        refuse_unsafe_changes(found[1]["recipe"], recipe.to_dict(), source)
+    trained = recorded_recipe(found[1]["recipe"] if found else document, plugins.registry, source)
+    recipe = resolve(document, plugins.registry, source, overrides)
+    refuse_unsafe_changes(trained.to_dict(), recipe.to_dict(), source)
     world, device = distributed.join(recipe_device(recipe))
     run = Run(build(recipe, device), run_dir, plugins, progress, world)
     if found is not None:
@@ -107,8 +120,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
                        f"resume (to train it longer: --resume {run_dir.path} --set train.epochs=N)")
     if not world.is_main:
         return run
-    for log in LOGS:
-        run_dir.truncate_jsonl(log, run.step)
+    run_dir.rewind(found[0] if found else None)
     if overrides:
         atomic_write_text(run_dir.recipe_path, recipe.to_toml())
     meta = run_dir.read_meta()

@@ -12,6 +12,8 @@ Layout::
     report.html
 
 A run directory is never overwritten or deleted; a process holds an exclusive lock while writing it.
+Every JSON-lines file in it, the hooks' included, is a log whose records carry the ``step`` they were
+made at: that is what lets a resume cut all of them back to its checkpoint (:meth:`RunDir.rewind`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
-from .checkpoints import CheckpointStore
+from .checkpoints import CheckpointRecord, CheckpointStore
 from .errors import RunError
 
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_GRID = re.compile(r"epoch_(\d+)\.png$")
 
 
 def safe_name(name: str) -> str:
@@ -118,6 +121,10 @@ class RunDir:
     def samples_dir(self) -> Path:
         return self.path / "samples"
 
+    def grid_path(self, epoch: int) -> Path:
+        """The fixed-noise grid of ``epoch``: saved when it completed, or where the run stopped inside it."""
+        return self.samples_dir / f"epoch_{epoch:04d}.png"
+
     def hook_dir(self, name: str) -> Path:
         path = self.path / "hooks" / safe_name(name)
         path.mkdir(parents=True, exist_ok=True)
@@ -174,6 +181,25 @@ class RunDir:
         atomic_write_text(path, "".join(line + "\n" for line in kept))
         return len(lines) - len(kept)
 
+    def logs(self) -> list[str]:
+        """Every JSON-lines log of the run, relative to its directory: its own and its hooks'."""
+        paths = [*self.path.glob("*.jsonl"), *(self.path / "hooks").rglob("*.jsonl")]
+        return sorted(str(p.relative_to(self.path)) for p in paths)
+
+    def rewind(self, checkpoint: CheckpointRecord | None) -> None:
+        """Drop what the run wrote after ``checkpoint``: every log record of a later step, and the grids of
+        later epochs; with no checkpoint the run starts over, so nothing it logged or drew is kept.
+
+        The resumed run writes all of it again, so the directory ends as an uninterrupted run's would,
+        even when the resume stops sooner than the run it continues (a lowered ``train.max_steps``).
+        """
+        last_step, last_epoch = (checkpoint.step, checkpoint.epoch) if checkpoint else (-1, 0)
+        for log in self.logs():
+            self.truncate_jsonl(log, last_step)
+        for epoch, path in self.sample_grids():
+            if epoch > last_epoch:
+                path.unlink()
+
     def read_metrics(self) -> list[dict[str, Any]]:
         return self.read_jsonl("metrics.jsonl")
 
@@ -194,4 +220,8 @@ class RunDir:
 
     def samples(self) -> list[Path]:
         return sorted(self.samples_dir.glob("epoch_*.png"))
+
+    def sample_grids(self) -> list[tuple[int, Path]]:
+        """(epoch, path) of every saved progress grid, in epoch order."""
+        return sorted((int(m.group(1)), p) for p in self.samples() if (m := _GRID.search(p.name)))
 

@@ -60,6 +60,8 @@ def test_the_example_plugin_trains_logs_and_reports(register_plugin, write_recip
     run = train_recipe(write_recipe({"loss": {"name": "bce-two-sided"}, "hooks": [{"name": "d-accuracy"}]}))
     assert run.read_meta()["status"] == "finished"
     assert [e["metric"] for e in run.read_evaluations()] == ["d_accuracy", "d_accuracy"]
+    assert [r["step"] for r in run.read_jsonl("hooks/d-accuracy/accuracy.jsonl")] == [4, 8], \
+        "the guide's hook follows its own rule: records carry their step, so a resume can cut them back"
     [section] = plugin.DiscriminatorAccuracy(plugin.AccuracyConfig()).report_sections(run)
     assert section.title == "Discriminator accuracy" and section.html.count("<tr><td>") == 2
 

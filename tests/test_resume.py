@@ -8,15 +8,17 @@ import json
 import math
 import os
 import signal
+import tomllib
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 import ganlab.checkpoints as checkpoints
-from ganlab import hookimpl
-from ganlab.checkpoints import load_checkpoint
+from ganlab import hookimpl, tomlwrite
+from ganlab.checkpoints import CheckpointRecord, load_checkpoint
 from ganlab.engine import RunDiverged, RunInterrupted, run_recipe
 from ganlab.errors import RunError
 from ganlab.plugins import load_plugins
@@ -72,6 +74,44 @@ def test_a_recipe_edited_inside_the_run_directory_is_refused_too(finished_run, r
     result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3")
     assert result.exit_code == 2
     assert "generator.features: was 4 when the checkpoint was written, now 8" in result.output
+
+
+def rewrite_recorded_recipe(run: Path, edit: Callable[[dict], None]) -> None:
+    """Apply ``edit`` to the recipe as the run recorded it, in recipe.toml and in every checkpoint: what
+    the run looks like to a ganlab that was upgraded (or downgraded) since it was trained."""
+    recipe = tomllib.loads((run / "recipe.toml").read_text("utf-8"))
+    edit(recipe)
+    (run / "recipe.toml").write_text(tomlwrite.dumps(recipe), "utf-8")
+    store = RunDir.open(run).checkpoint_store
+    for record in store.records():
+        state = load_checkpoint(store.directory / record.file)
+        edit(state["recipe"])
+        store.save(record.file, state, record.metric)
+
+
+def test_a_setting_added_by_an_upgrade_takes_its_default_and_is_no_change(finished_run, run_cli):
+    rewrite_recorded_recipe(finished_run, lambda recipe: recipe["train"].pop("channels_last"))
+    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert steps(finished_run) == list(range(1, 13))
+
+
+def test_changing_a_setting_added_by_an_upgrade_is_refused_against_its_default(finished_run, run_cli):
+    rewrite_recorded_recipe(finished_run, lambda recipe: recipe["train"].pop("channels_last"))
+    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3", "--set", "train.channels_last=true")
+    assert result.exit_code == 2
+    assert "train.channels_last: was False when the checkpoint was written, now True" in result.output
+    assert steps(finished_run) == list(range(1, 9))
+
+
+def test_a_recorded_setting_the_installed_code_no_longer_knows_is_refused_by_name(finished_run, run_cli):
+    rewrite_recorded_recipe(finished_run, lambda recipe: recipe["train"].update(warmup_steps=100))
+    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3")
+    assert result.exit_code == 2
+    assert "recipe.toml: train.warmup_steps: unknown key" in result.output
+    assert "resume it with the versions that started it (meta.json lists them)" in result.output
+    assert "Traceback" not in result.output
+    assert steps(finished_run) == list(range(1, 9))
 
 
 def test_recipe_changes_name_nested_keys_and_hooks():
@@ -151,6 +191,33 @@ def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):
     assert run_dir.truncate_jsonl("metrics.jsonl", 5) == 3
     assert [r["step"] for r in run_dir.read_metrics()] == [1, 2, 3, 4, 5]
     assert (tmp_path / "metrics.jsonl").read_text().endswith("}\n")
+
+
+def test_rewinding_to_a_checkpoint_cuts_every_log_back_and_drops_the_grids_of_later_epochs(tmp_path):
+    run_dir = RunDir.create(tmp_path, "rewound")
+    for log in ("metrics.jsonl", "hooks/d-distributions/scores.jsonl", "hooks/a-plugin/nested/accuracy.jsonl"):
+        run_dir.path.joinpath(log).parent.mkdir(parents=True, exist_ok=True)
+        run_dir.append_jsonl(log, [{"step": s, "value": s / 10} for s in (0, 4, 6, 8, 12)])
+    for epoch in (1, 2, 3):
+        run_dir.grid_path(epoch).write_bytes(b"png")
+    run_dir.rewind(CheckpointRecord("step_00000006.pt", size=1, sha256="", step=6, epoch=1))
+    assert run_dir.logs() == ["hooks/a-plugin/nested/accuracy.jsonl", "hooks/d-distributions/scores.jsonl",
+                              "metrics.jsonl"]
+    for log in run_dir.logs():
+        assert [r["step"] for r in run_dir.read_jsonl(log)] == [0, 4, 6], log
+    assert [epoch for epoch, _ in run_dir.sample_grids()] == [1]
+
+
+def test_rewinding_without_a_checkpoint_keeps_nothing_the_run_logged_or_drew(tmp_path):
+    run_dir = RunDir.create(tmp_path, "restarted")
+    run_dir.hook_dir("d-distributions")
+    run_dir.append_jsonl("hooks/d-distributions/scores.jsonl", [{"step": 0, "label": "before training"}])
+    run_dir.append_jsonl("metrics.jsonl", [{"step": 1, "loss_d": 1.0}])
+    run_dir.grid_path(1).write_bytes(b"png")
+    run_dir.rewind(None)
+    assert run_dir.read_jsonl("hooks/d-distributions/scores.jsonl") == []
+    assert run_dir.read_metrics() == []
+    assert run_dir.sample_grids() == []
 
 
 @dataclasses.dataclass

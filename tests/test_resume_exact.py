@@ -2,7 +2,8 @@
 
 Each scenario kills a real training process (the CLI itself, or a forked child that dies at an exact
 point of a checkpoint write), resumes the run in this process, and compares the final weights, optimizer
-states, RNG states, per-step losses and the evaluation hook's results with an uninterrupted run.
+states, RNG states, per-step losses, the evaluation hooks' results and every file the hooks and the
+progress grids left, byte for byte, with an uninterrupted run.
 All processes train with one thread, so their floating-point arithmetic is the same.
 """
 
@@ -32,8 +33,11 @@ from resume_helpers import RunningMeanPlugin, train_and_die
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 40
 KILLABLE = {"data": {"num_images": 32}, "train": {"epochs": 10, "batch_size": 8, "log_every": 1},
-            "checkpoint": {"every_steps": 3}, "hooks": [{"name": "running-mean"}]}
-"""40 steps, 4 per epoch, a checkpoint every 3 steps and at every epoch end; a hook with memory."""
+            "checkpoint": {"every_steps": 3},
+            "hooks": [{"name": "running-mean"}, {"name": "d-distributions", "num_images": 8},
+                      {"name": "training-health", "num_images": 8}, {"name": "samples"}]}
+"""40 steps, 4 per epoch, a checkpoint every 3 steps and at every epoch end; a hook with memory and the
+built-in hooks that write files of their own."""
 STATE_KEYS = ("generator", "discriminator", "optimizer_g", "optimizer_d", "step", "epoch", "batch_in_epoch",
               "rng", "hooks")
 
@@ -58,17 +62,20 @@ def recipe_path(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def reference(recipe_path, tmp_path_factory) -> RunDir:
-    """The same run, never interrupted (trained once for the whole module)."""
+def train_uninterrupted(recipe_path: Path, out: Path, overrides: list[str] = ()) -> RunDir:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     plugins = load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)
     try:
-        return run_recipe(load_recipe(recipe_path, plugins.registry), plugins, tmp_path_factory.mktemp("reference"),
-                          progress=False)
+        return run_recipe(load_recipe(recipe_path, plugins.registry, overrides), plugins, out, progress=False)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reference(recipe_path, tmp_path_factory) -> RunDir:
+    """The same run, never interrupted (trained once for the whole module)."""
+    return train_uninterrupted(recipe_path, tmp_path_factory.mktemp("reference"))
 
 
 def only_run_in(out: Path) -> Path:
@@ -80,16 +87,29 @@ def without_time(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "time"} for r in records]
 
 
-def assert_same_run(resumed: Path, reference: RunDir) -> None:
+def assert_same_run(resumed: Path, reference: RunDir, steps: int = STEPS) -> None:
     resumed_dir = RunDir.open(resumed)
     assert resumed_dir.read_meta()["status"] == "finished"
     assert without_time(resumed_dir.read_metrics()) == without_time(reference.read_metrics())
-    assert [r["step"] for r in resumed_dir.read_metrics()] == list(range(1, STEPS + 1))
+    assert [r["step"] for r in resumed_dir.read_metrics()] == list(range(1, steps + 1))
     assert without_time(resumed_dir.read_evaluations()) == without_time(reference.read_evaluations())
-    final = "epoch_0010.pt"
+    assert_same_files(resumed, reference.path, "hooks")
+    assert_same_files(resumed, reference.path, "samples")
+    final = reference.checkpoint_store.records()[-1].file
     ours, theirs = load_checkpoint(resumed / "checkpoints" / final), load_checkpoint(reference.path / "checkpoints" / final)
     for key in STATE_KEYS:
         assert_identical(ours[key], theirs[key], key)
+
+
+def assert_same_files(resumed: Path, reference: Path, folder: str) -> None:
+    """The same files under ``folder`` of both runs, with the same bytes (none of them records a time)."""
+    def files(run: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(run)): p.read_bytes() for p in sorted((run / folder).rglob("*")) if p.is_file()}
+    ours, theirs = files(resumed), files(reference)
+    assert ours.keys() == theirs.keys()
+    assert theirs, f"the reference run wrote nothing under {folder}/"
+    for name in theirs:
+        assert ours[name] == theirs[name], name
 
 
 def assert_identical(a, b, where: str) -> None:
@@ -167,3 +187,15 @@ def test_a_truncated_newest_checkpoint_is_skipped_with_a_warning(recipe_path, re
     assert any(newest.file in w and "truncated" in w for w in warnings)
     assert RunDir.open(run).read_meta()["resumed"][0]["checkpoint"] != newest.file
     assert_same_run(run, reference)
+
+
+def test_a_resume_that_stops_sooner_leaves_the_files_of_a_run_that_stopped_there(recipe_path, with_hook, tmp_path):
+    """Killed at step 21 with the epoch-5 checkpoint (step 20) damaged: the run resumes from step 18 and
+    stops at 19, so the measurements and the grid the first process made at step 20 must not survive."""
+    run = kill_in_child(recipe_path, tmp_path / "killed", "before-manifest", 11)
+    store = RunDir.open(run).checkpoint_store
+    damaged = store.directory / "epoch_0005.pt"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    resume_run(run, with_hook, ["train.max_steps=19"], progress=False, warn=lambda message: None)
+    assert RunDir.open(run).read_meta()["resumed"][0]["checkpoint"] == "step_00000018.pt"
+    assert_same_run(run, train_uninterrupted(recipe_path, tmp_path / "reference", ["train.max_steps=19"]), steps=19)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 FILES = HookFiles("samples")
 REAL = "real.png"
 GIF = "evolution.gif"
-_EPOCH = re.compile(r"epoch_(\d+)\.png$")
 GIF_COLORS = 128
 """Colours per GIF frame: half of GIF's 256 keeps faces smooth and the file (embedded in every report)
 about half the size, since LZW compresses noisy sample grids poorly."""
@@ -46,12 +44,6 @@ class SamplesConfig:
     gif_frame_ms: int = param(500, "how long each epoch's grid is shown in the GIF, in milliseconds", min=20)
     gif_max_frames: int = param(60, "most frames in the GIF; longer runs use evenly spread epochs", min=2)
     timeline: int = param(4, "grids from earlier epochs shown beside the final one in the report", min=0)
-
-
-def sample_grids(run_dir: RunDir) -> list[tuple[int, Path]]:
-    """(epoch, path) of every saved progress grid, in epoch order."""
-    grids = [(int(m.group(1)), p) for p in run_dir.samples() if (m := _EPOCH.search(p.name))]
-    return sorted(grids)
 
 
 def evolution_gif(grids: list[tuple[int, Path]], frame_ms: int) -> bytes:
@@ -84,7 +76,7 @@ class Samples(EvaluationHook):
             atomic_write_bytes(path, grid_png(run.real_images(run.recipe.train.grid_size, seed=self.seed)))
 
     def on_run_end(self, run: "Run", status: str) -> None:
-        grids = spread(sample_grids(run.run_dir), self.config.gif_max_frames)
+        grids = spread(run.run_dir.sample_grids(), self.config.gif_max_frames)
         if grids:
             atomic_write_bytes(FILES.writable(run.run_dir, GIF), evolution_gif(grids, self.config.gif_frame_ms))
 
@@ -92,7 +84,7 @@ class Samples(EvaluationHook):
         return [self._samples_section(run_dir), self._real_section(run_dir)]
 
     def _samples_section(self, run_dir: RunDir) -> ReportSection:
-        grids = sample_grids(run_dir)
+        grids = run_dir.sample_grids()
         if not grids:
             return ReportSection("Samples", h.paragraph("No sample grid was saved: the run ended before "
                                                         "its first epoch did.", "note"), order=40)

@@ -35,8 +35,9 @@ class HookFiles:
 def latest_per_step(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per training step, the last one written, in step order.
 
-    A run resumed from a checkpoint older than its last measurement measures that step again; the newer
-    record wins, so the report never shows a step twice.
+    A resume now drops the records made after its checkpoint, but a run resumed by an earlier ganlab
+    holds a step twice wherever it measured that step again; the newer record wins, so the report never
+    shows a step twice.
     """
     by_step = {int(r["step"]): r for r in records if "step" in r}
     return [by_step[s] for s in sorted(by_step)]

@@ -16,7 +16,6 @@ import torch
 
 from ..engine import sample
 from ..errors import GanlabError
-from ..evaluation.samples import sample_grids
 from ..grids import grid_png
 from ..generate import generator_from_state
 from ..plugins import Plugins
@@ -74,7 +73,7 @@ def _load(run: ComparedRun, plugins: Plugins) -> _Loaded | str:
 
 
 def _saved_grid(run: ComparedRun, why: str) -> FinalGrid:
-    grids = sample_grids(run.run_dir)
+    grids = run.run_dir.sample_grids()
     if not grids:
         return FinalGrid(run, None, f"{run.name}: no samples ({why}, and no grid was saved)")
     epoch, path = grids[-1]
