@@ -280,6 +280,7 @@ def test_plugin_components_with_two_processes_match_one_process(plugin_runs):
 
 
 def test_every_process_ends_with_the_weights_and_buffers_the_checkpoint_holds(plugin_runs):
+    """Including spectral norm's power-iteration vectors, which every process updates in its forward passes."""
     saved = final_state(plugin_runs.double)
     for rank in plugin_runs.ranks:
         assert all(rank[net].keys() == saved[net].keys() for net in ("generator", "discriminator"))
@@ -312,7 +313,8 @@ def test_plugin_quickstart_recipes_train_with_two_processes(recipe, tmp_path):
     [run_dir] = tmp_path.iterdir()
     assert done.stdout.strip().splitlines() == [str(run_dir)]
     meta, metrics = RunDir(run_dir).read_meta(), RunDir(run_dir).read_metrics()
-    assert meta["status"] == "finished" and [m["step"] for m in metrics] == list(range(1, meta["total_steps"] + 1))
+    assert meta["status"] == "finished"
+    assert [m["step"] for m in metrics] == list(range(1, meta["total_steps"] + 1))
     assert all(math.isfinite(m[key]) for m in metrics for key in ("loss_d", "loss_g"))
 
 

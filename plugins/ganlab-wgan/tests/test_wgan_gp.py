@@ -64,7 +64,8 @@ def test_each_process_penalises_its_own_share_of_the_interpolation_points_of_the
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     torch.manual_seed(7)
-    assert gradient_penalty(QuadraticCritic(), real[3:], fake[3:]).item() == pytest.approx(expected.item(), rel=1e-5)
+    penalty = gradient_penalty(QuadraticCritic(), real[3:], fake[3:])
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_penalty_gradient_reaches_the_critic_weights():
