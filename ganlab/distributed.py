@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -80,6 +80,21 @@ def mean(world: World, tensor: torch.Tensor) -> torch.Tensor:
     tensor = tensor.clone()
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor / world.size
+
+
+def draw_for_global_batch(draw: Callable[[int], torch.Tensor], local_size: int,
+                          world: World | None = None) -> torch.Tensor:
+    """This process's ``local_size`` rows of ``draw(global_batch_size)``: per-image random numbers, drawn as
+    one process training on the whole global batch would draw them.
+
+    Every process starts from the same random state, so each draws the same global tensor and keeps its
+    own rows. N processes then use the numbers one process would, instead of each reusing the first rows,
+    and their random states stay equal, which resuming relies on: a checkpoint holds the main process's
+    state for all of them. ``world`` defaults to this process's place in the torchrun world.
+    """
+    world = world or world_from_env()
+    rows = draw(local_size * world.size)
+    return rows[world.rank * local_size:(world.rank + 1) * local_size]
 
 
 def launch(nproc: int, argv: list[str]) -> int:

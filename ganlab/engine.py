@@ -352,10 +352,10 @@ class Run:
 
     # -- the loop ---------------------------------------------------------------------------------------
     def _latents(self, n_local: int) -> torch.Tensor:
-        """This process's share of the global batch of latents (all processes draw the same global z)."""
-        z = torch.randn(n_local * self.world.size, self.generator.latent_dim, device=self.device,
-                        generator=self.noise_rng)
-        return z[self.world.rank * n_local:(self.world.rank + 1) * n_local]
+        """This process's share of the global batch of latents."""
+        return distributed.draw_for_global_batch(
+            lambda n: torch.randn(n, self.generator.latent_dim, device=self.device, generator=self.noise_rng),
+            n_local, self.world)
 
     def _train_step(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
         loss = self.built.loss

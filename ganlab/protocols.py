@@ -55,6 +55,8 @@ class Loss(Protocol):
     discriminator's loss when present. A loss that only holds for some discriminators (a gradient
     penalty is wrong under batch norm) implements the optional ``check_discriminator(discriminator)``,
     which raises :class:`ganlab.ConfigError` before training when the recipe pairs it with one it cannot use.
+    Random numbers drawn per image (a penalty's interpolation points) come from
+    :func:`ganlab.draw_for_global_batch`, so that several processes compute what one process computes.
     """
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor: ...

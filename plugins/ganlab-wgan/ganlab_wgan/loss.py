@@ -12,7 +12,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from ganlab import BuildContext, ConfigError, param
+from ganlab import BuildContext, ConfigError, draw_for_global_batch, param
 
 
 @dataclasses.dataclass
@@ -24,8 +24,12 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     """E[(||grad D(x_hat)||_2 - 1)^2] with x_hat = e * real + (1 - e) * fake, e ~ U[0, 1] per image.
 
     The graph is kept (``create_graph``) so that the penalty's own gradient reaches the critic's weights.
+    In a run with several processes ``real`` and ``fake`` are this process's share of the batch, and ``e``
+    is its share of the draw for the whole batch, so the processes penalise the points one process would.
     """
-    e = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    shape = (1,) * (real.dim() - 1)
+    e = draw_for_global_batch(lambda n: torch.rand(n, *shape, device=real.device, dtype=real.dtype),
+                              real.shape[0])
     mixed = (e * real + (1 - e) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()

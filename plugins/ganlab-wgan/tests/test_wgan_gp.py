@@ -53,6 +53,21 @@ def test_penalty_matches_a_direct_computation_at_the_same_interpolation_points()
     assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_each_process_penalises_its_own_share_of_the_interpolation_points_of_the_whole_batch(monkeypatch):
+    """The second of two processes holds images 3-5 of a global batch of 6: their mixing weights are the
+    ones one process draws for those images, not a repeat of the first process's."""
+    real, fake = torch.randn(6, 3, 4, 4), torch.randn(6, 3, 4, 4)
+    torch.manual_seed(7)
+    e = torch.rand(6, 1, 1, 1)
+    mixed = e * real + (1 - e) * fake
+    expected = ((mixed[3:].flatten(1).norm(dim=1) - 1) ** 2).mean()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    torch.manual_seed(7)
+    penalty = gradient_penalty(QuadraticCritic(), real[3:], fake[3:])
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_penalty_gradient_reaches_the_critic_weights():
     weight = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]])
     critic = LinearCritic(weight.clone())
