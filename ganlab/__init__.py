@@ -5,7 +5,7 @@ types, the ``param`` field helper for config dataclasses, the component protocol
 ``draw_for_global_batch`` for components that draw random numbers per image.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .config import param  # noqa: E402
 from .distributed import draw_for_global_batch  # noqa: E402
