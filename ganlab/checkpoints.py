@@ -135,33 +135,47 @@ class CheckpointStore:
             raise RunError(f"cannot write checkpoint {str(path)!r}: {e.strerror or e}; {kept}") from None
         return path
 
-    def problem(self, record: CheckpointRecord) -> str | None:
-        """Why ``record``'s file cannot be trusted (missing, wrong size, wrong hash), or None."""
+    def unlisted(self) -> list[str]:
+        """Checkpoint files the manifest does not list: a write that never completed, or one that retention
+        was removing when the process died. Nothing vouches for their contents."""
+        listed = {r.file for r in self.records()}
+        return [path.name for path in sorted(self.directory.glob("*.pt")) if path.name not in listed]
+
+    def verify(self, record: CheckpointRecord) -> None:
+        """Raise a CheckpointError naming ``record``'s file and how it differs from the manifest (missing,
+        size or SHA-256): the one check every reader of a run's checkpoints trusts."""
         path = self.directory / record.file
         try:
             data = path.read_bytes()
         except OSError as e:
-            return f"cannot be read ({e.strerror or e})"
-        if len(data) != record.size:
-            return f"is truncated or damaged ({len(data)} bytes, the manifest says {record.size})"
-        if _sha256(data) != record.sha256:
-            return "is damaged (its SHA-256 does not match the manifest)"
-        return None
+            problem = f"cannot be read ({e.strerror or e})"
+        else:
+            if len(data) != record.size:
+                problem = f"is truncated or damaged ({len(data)} bytes, the manifest says {record.size})"
+            elif _sha256(data) != record.sha256:
+                problem = "is damaged (its SHA-256 does not match the manifest)"
+            else:
+                return
+        raise CheckpointError(f"checkpoint {record.file} {problem}")
+
+    def load(self, record: CheckpointRecord, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        """``record``'s checkpoint once :meth:`verify` passes; intact bytes that do not load as a plain
+        checkpoint (pickled objects) are a CheckpointError naming the file too."""
+        self.verify(record)
+        try:
+            return load_checkpoint(self.directory / record.file, map_location)
+        except CheckpointError as e:
+            raise CheckpointError(f"checkpoint {record.file} does not load ({e})") from None
 
     def newest_valid(self, warn: Callable[[str], None]) -> tuple[CheckpointRecord, dict[str, Any]] | None:
-        """The newest checkpoint that passes its size and hash check and loads; ``warn`` hears of each skip."""
-        listed = {r.file for r in self.records()}
-        for path in sorted(self.directory.glob("*.pt")):
-            if path.name not in listed:
-                warn(f"checkpoint {path.name} is not in the manifest (its write never completed); ignored")
+        """The newest checkpoint that :meth:`load` accepts; ``warn`` hears of each file passed over."""
+        for name in self.unlisted():
+            warn(f"checkpoint {name} is not in the manifest (its write never completed); ignored")
         for record in reversed(self.records()):
-            problem = self.problem(record)
-            if problem is None:
-                try:
-                    return record, load_checkpoint(self.directory / record.file)
-                except CheckpointError as e:    # intact bytes that are not a plain checkpoint
-                    problem = f"does not load ({e})"
-            warn(f"checkpoint {record.file} {problem}; using the one before it")
+            try:
+                return record, self.load(record)
+            except CheckpointError as e:
+                warn(f"{e}; using the one before it")
         return None
 
     def find(self, name: str) -> Path:
