@@ -150,7 +150,8 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
 @click.option("--num-samples", type=click.IntRange(min=2), default=None,
               help="Generated images per score (default: the hook's setting).")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
-              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint.")
+              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
+                   "passes its manifest check (size and SHA-256).")
 def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
     from ..cli import _plugins
