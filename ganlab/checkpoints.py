@@ -141,22 +141,25 @@ class CheckpointStore:
         listed = {r.file for r in self.records()}
         return [path.name for path in sorted(self.directory.glob("*.pt")) if path.name not in listed]
 
-    def verify(self, record: CheckpointRecord) -> None:
-        """Raise a CheckpointError naming ``record``'s file and how it differs from the manifest (missing,
-        size or SHA-256): the one check every reader of a run's checkpoints trusts."""
+    def problem(self, record: CheckpointRecord) -> str | None:
+        """Why ``record``'s file cannot be trusted (missing, wrong size, wrong hash), or None."""
         path = self.directory / record.file
         try:
             data = path.read_bytes()
         except OSError as e:
-            problem = f"cannot be read ({e.strerror or e})"
-        else:
-            if len(data) != record.size:
-                problem = f"is truncated or damaged ({len(data)} bytes, the manifest says {record.size})"
-            elif _sha256(data) != record.sha256:
-                problem = "is damaged (its SHA-256 does not match the manifest)"
-            else:
-                return
-        raise CheckpointError(f"checkpoint {record.file} {problem}")
+            return f"cannot be read ({e.strerror or e})"
+        if len(data) != record.size:
+            return f"is truncated or damaged ({len(data)} bytes, the manifest says {record.size})"
+        if _sha256(data) != record.sha256:
+            return "is damaged (its SHA-256 does not match the manifest)"
+        return None
+
+    def verify(self, record: CheckpointRecord) -> None:
+        """Raise a CheckpointError naming ``record``'s file and its :meth:`problem`: the one manifest check
+        that resume, evaluate and every other reader of a run's checkpoints trust."""
+        problem = self.problem(record)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {record.file} {problem}")
 
     def load(self, record: CheckpointRecord, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         """``record``'s checkpoint once :meth:`verify` passes; intact bytes that do not load as a plain
