@@ -93,9 +93,10 @@ def test_every_score_is_logged_with_its_full_protocol(scored):
 
 
 def test_a_later_run_on_the_same_data_pays_only_for_generated_images_until_the_data_changes(
-        weights_in_env, write_recipe, plugins, tmp_path, extractor_calls):
+        weights_in_env, write_recipe, plugins, tmp_path, extractor_calls, monkeypatch):
     # kid shares the reference cache with fid and precision-recall, and skips FID's costly 2048x2048
-    # eigendecomposition; two images a side keep Inception's share small.
+    # eigendecomposition; two images a side keep Inception's share small. The cache starts empty.
+    monkeypatch.setenv("GANLAB_CACHE_DIR", str(tmp_path / "cache"))
     kid = {"hooks": [{"name": "kid", "num_samples": 2, "num_reference": 2, "subsets": 2, "subset_size": 2}]}
     first = start_run(write_recipe(kid, "a.toml"), plugins, tmp_path / "runs")
     first.built.hooks[0][1].evaluate(first)
