@@ -135,6 +135,12 @@ class CheckpointStore:
             raise RunError(f"cannot write checkpoint {str(path)!r}: {e.strerror or e}; {kept}") from None
         return path
 
+    def unlisted(self) -> list[str]:
+        """Checkpoint files the manifest does not list: a write that never completed, or one that retention
+        was removing when the process died. Nothing vouches for their contents."""
+        listed = {r.file for r in self.records()}
+        return [path.name for path in sorted(self.directory.glob("*.pt")) if path.name not in listed]
+
     def problem(self, record: CheckpointRecord) -> str | None:
         """Why ``record``'s file cannot be trusted (missing, wrong size, wrong hash), or None."""
         path = self.directory / record.file
@@ -148,20 +154,31 @@ class CheckpointStore:
             return "is damaged (its SHA-256 does not match the manifest)"
         return None
 
+    def verify(self, record: CheckpointRecord) -> None:
+        """Raise a CheckpointError naming ``record``'s file and its :meth:`problem`: the one manifest check
+        that resume, evaluate and every other reader of a run's checkpoints trust."""
+        problem = self.problem(record)
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {record.file} {problem}")
+
+    def load(self, record: CheckpointRecord, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        """``record``'s checkpoint once :meth:`verify` passes; intact bytes that do not load as a plain
+        checkpoint (pickled objects) are a CheckpointError naming the file too."""
+        self.verify(record)
+        try:
+            return load_checkpoint(self.directory / record.file, map_location)
+        except CheckpointError as e:
+            raise CheckpointError(f"checkpoint {record.file} does not load ({e})") from None
+
     def newest_valid(self, warn: Callable[[str], None]) -> tuple[CheckpointRecord, dict[str, Any]] | None:
-        """The newest checkpoint that passes its size and hash check and loads; ``warn`` hears of each skip."""
-        listed = {r.file for r in self.records()}
-        for path in sorted(self.directory.glob("*.pt")):
-            if path.name not in listed:
-                warn(f"checkpoint {path.name} is not in the manifest (its write never completed); ignored")
+        """The newest checkpoint that :meth:`load` accepts; ``warn`` hears of each file passed over."""
+        for name in self.unlisted():
+            warn(f"checkpoint {name} is not in the manifest (its write never completed); ignored")
         for record in reversed(self.records()):
-            problem = self.problem(record)
-            if problem is None:
-                try:
-                    return record, load_checkpoint(self.directory / record.file)
-                except CheckpointError as e:    # intact bytes that are not a plain checkpoint
-                    problem = f"does not load ({e})"
-            warn(f"checkpoint {record.file} {problem}; using the one before it")
+            try:
+                return record, self.load(record)
+            except CheckpointError as e:
+                warn(f"{e}; using the one before it")
         return None
 
     def find(self, name: str) -> Path:

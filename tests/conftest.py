@@ -1,9 +1,18 @@
 """The project's tests use the fixtures ganlab offers plugin authors: ganlab/testing.py, loaded with
-``-p ganlab.testing`` from pyproject.toml. The tiny recipe stays importable from here."""
+``-p ganlab.testing`` from pyproject.toml. The tiny recipe stays importable from here. The metric tests
+share a randomly initialised Inception (never the real weights) and a counter of its passes."""
+
+from pathlib import Path
+from unittest import mock
 
 import pytest
+import torch
+import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from headless_chromium import find_chromium
+from torch import nn
 
+from ganlab.metrics.inception import InceptionFeatures
+from ganlab.metrics.weights import ENV_VAR
 from ganlab.testing import TINY_RECIPE, merge  # noqa: F401
 
 
@@ -31,3 +40,42 @@ def chromium_path() -> str:
     if path is None:
         pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; .ci/run does this)")
     return path
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory) -> Path:
+    """torch-fidelity's InceptionV3 with He-normal random convolutions (which keep activations from vanishing
+    through its 90-odd layers, so features and FIDs are far from zero), saved as a plain state dict."""
+    with mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None), \
+            mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None):
+        torch.manual_seed(0)
+        model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    path = tmp_path_factory.mktemp("weights") / "weights-inception-random.pth"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def weights_in_env(inception_weights, monkeypatch) -> Path:
+    monkeypatch.setenv(ENV_VAR, str(inception_weights))
+    return inception_weights
+
+
+def count_calls(monkeypatch) -> list[int]:
+    """Record how many images each Inception pass featurises."""
+    calls: list[int] = []
+    original = InceptionFeatures.__call__
+
+    def counting(self, images, batch_size, progress=False):
+        calls.append(images.shape[0])
+        return original(self, images, batch_size, progress)
+    monkeypatch.setattr(InceptionFeatures, "__call__", counting)
+    return calls
+
+
+@pytest.fixture
+def extractor_calls(monkeypatch) -> list[int]:
+    return count_calls(monkeypatch)

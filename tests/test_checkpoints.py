@@ -32,7 +32,7 @@ def test_a_saved_checkpoint_is_listed_with_its_size_and_hash(store):
     path = store.save("epoch_0001.pt", state(4, 1))
     (record,) = store.records()
     assert (record.file, record.step, record.epoch, record.size) == ("epoch_0001.pt", 4, 1, path.stat().st_size)
-    assert store.problem(record) is None
+    store.verify(record)
     assert torch.equal(load_checkpoint(path)["generator"]["weight"], torch.full((3, 3), 4.0))
 
 
@@ -79,6 +79,33 @@ def test_a_missing_checkpoint_file_is_skipped(store):
     warnings: list[str] = []
     assert store.newest_valid(warnings.append)[1]["step"] == 3
     assert "step_00000006.pt cannot be read" in warnings[0]
+
+
+def test_verify_names_a_truncated_file_and_both_sizes(store):
+    path = store.save("epoch_0001.pt", state(4, 1))
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[:1000])
+    (record,) = store.records()
+    with pytest.raises(CheckpointError) as raised:
+        store.verify(record)
+    assert str(raised.value) == (f"checkpoint epoch_0001.pt is truncated or damaged (1000 bytes, the manifest "
+                                 f"says {size})")
+
+
+def test_load_refuses_a_checkpoint_replaced_by_another_runs_of_the_same_size(store, tmp_path):
+    path = store.save("epoch_0001.pt", state(4, 1))
+    (tmp_path / "other").mkdir()
+    path.write_bytes(CheckpointStore(tmp_path / "other").save("epoch_0001.pt", state(5, 1)).read_bytes())
+    assert path.stat().st_size == store.records()[0].size
+    with pytest.raises(CheckpointError, match=r"^checkpoint epoch_0001.pt is damaged \(its SHA-256 does not "
+                                              r"match the manifest\)$"):
+        store.load(store.records()[0])
+
+
+def test_unlisted_names_the_checkpoint_files_the_manifest_does_not_vouch_for(store):
+    store.save("epoch_0001.pt", state(4, 1))
+    torch.save(state(8, 2), store.directory / "epoch_0002.pt")
+    assert store.unlisted() == ["epoch_0002.pt"]
 
 
 def test_no_valid_checkpoint_at_all_is_none(store):

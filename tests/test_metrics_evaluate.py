@@ -1,16 +1,22 @@
 """``ganlab evaluate``: scoring a finished run's checkpoints after the fact."""
 
 import json
+import re
 import shutil
+import tomllib
 
 import pytest
+import torch
 
-from conftest import TINY_RECIPE, merge
+from conftest import TINY_RECIPE, count_calls, merge
 from ganlab import tomlwrite
-from ganlab.engine import run_recipe
+from ganlab.checkpoints import CheckpointStore, load_checkpoint
+from ganlab.engine import Run, build, run_recipe
+from ganlab.metrics.fidelity_hooks import generated_images_key
 from ganlab.metrics.weights import WEIGHTS_FILE
 from ganlab.plugins import load_plugins
 from ganlab.recipe import load_recipe
+from ganlab.runs import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +86,115 @@ def test_fid_without_weights_fails_before_scoring_anything(run_dir, run_cli):
 def test_a_folder_that_is_not_a_run_is_refused(tmp_path, run_cli):
     result = run_cli("evaluate", tmp_path)
     assert result.exit_code == 5 and "not a run directory" in result.output
+
+
+def damage(path, how):
+    """Cut a checkpoint short, or put the other checkpoint's bytes in its place (same size, other weights)."""
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[:2000])
+    else:
+        path.write_bytes((path.parent / "epoch_0001.pt").read_bytes())
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("truncated", r"is truncated or damaged \(2000 bytes, the manifest says \d+\)"),
+    ("replaced", r"is damaged \(its SHA-256 does not match the manifest\)")])
+def test_a_named_checkpoint_that_fails_its_manifest_check_is_refused_before_anything_is_scored(
+        run_dir, run_cli, how, problem):
+    damage(run_dir / "checkpoints" / "epoch_0002.pt", how)
+    before = evaluations(run_dir)
+    result = run_cli("evaluate", run_dir, "--metric", "swd", "--num-samples", "8", "--checkpoint", "1",
+                     "--checkpoint", "2")
+    assert result.exit_code == 6
+    assert re.search(f"checkpoint epoch_0002.pt {problem}", result.output), result.output
+    assert evaluations(run_dir) == before
+
+
+def test_without_names_a_damaged_checkpoint_is_skipped_with_a_warning(run_dir, run_cli):
+    damage(run_dir / "checkpoints" / "epoch_0002.pt", "replaced")
+    before = len(evaluations(run_dir))
+    result = run_cli("evaluate", run_dir)
+    assert result.exit_code == 0, result.output
+    assert ("warning: checkpoint epoch_0002.pt is damaged (its SHA-256 does not match the manifest); not scored"
+            in result.output)
+    assert {r["checkpoint"] for r in evaluations(run_dir)[before:]} == {"epoch_0001.pt"}
+
+
+def test_without_names_a_run_whose_checkpoints_are_all_damaged_is_an_error(run_dir, run_cli):
+    for name in ("epoch_0001.pt", "epoch_0002.pt"):
+        damage(run_dir / "checkpoints" / name, "truncated")
+    before = evaluations(run_dir)
+    result = run_cli("evaluate", run_dir)
+    assert result.exit_code == 6
+    assert "has no intact checkpoint listed in its manifest to evaluate" in result.output
+    assert evaluations(run_dir) == before
+
+
+def test_without_names_checkpoints_the_manifest_does_not_list_are_not_scored(run_dir, run_cli):
+    (run_dir / "checkpoints" / "manifest.json").unlink()     # a run from before manifests, or a lost one
+    before = evaluations(run_dir)
+    result = run_cli("evaluate", run_dir)
+    assert result.exit_code == 6
+    assert ("warning: checkpoint epoch_0001.pt is not in the manifest; not scored (name it with --checkpoint to "
+            "score it unverified)") in result.output
+    assert "name one with --checkpoint to score a file the manifest does not list" in result.output
+    assert evaluations(run_dir) == before
+
+
+def test_a_named_checkpoint_the_manifest_does_not_list_is_scored_with_a_warning(run_dir, run_cli):
+    (run_dir / "checkpoints" / "manifest.json").unlink()
+    result = run_cli("evaluate", run_dir, "--metric", "swd", "--num-samples", "8", "--checkpoint", "2")
+    assert result.exit_code == 0, result.output
+    assert ("warning: checkpoint epoch_0002.pt is not in the manifest, so its size and hash cannot be checked; "
+            "scoring it as named") in result.output
+    assert [r["checkpoint"] for r in evaluations(run_dir)[-2:]] == ["epoch_0002.pt", "epoch_0002.pt"]
+
+
+KID = {"name": "kid", "num_samples": 2, "num_reference": 2, "batch_size": 2, "subsets": 2, "subset_size": 2}
+
+
+@pytest.fixture
+def kid_run(run_dir, weights_in_env):
+    """The trained run with a two-image kid hook in its recipe (Inception is slow; kid skips FID's
+    2048x2048 eigendecomposition), scored with the random Inception."""
+    recipe_path = run_dir / "recipe.toml"
+    recipe = tomllib.loads(recipe_path.read_text("utf-8"))
+    recipe_path.write_text(tomlwrite.dumps({**recipe, "hooks": [KID]}), "utf-8")
+    return run_dir
+
+
+def test_two_checkpoints_at_the_same_step_never_share_generated_features(kid_run, run_cli):
+    # e.g. epoch_0002.pt beside a step_00000008.pt kept from an attempt that a resume later retrained
+    store = CheckpointStore(kid_run / "checkpoints")
+    store.save("step_00000008.pt", {**load_checkpoint(kid_run / "checkpoints" / "epoch_0001.pt"), "step": 8})
+    result = run_cli("evaluate", kid_run, "--checkpoint", "2", "--checkpoint", "step_00000008.pt")
+    assert result.exit_code == 0, result.output
+    first, second = evaluations(kid_run)[-2:]
+    assert (first["checkpoint"], second["checkpoint"]) == ("epoch_0002.pt", "step_00000008.pt")
+    assert first["step"] == second["step"] == 8
+    assert first["value"] != second["value"]
+
+
+def test_scoring_the_same_checkpoint_again_reuses_its_generated_features(kid_run, run_cli, monkeypatch):
+    assert run_cli("evaluate", kid_run, "--checkpoint", "2").exit_code == 0
+    calls = count_calls(monkeypatch)
+    assert run_cli("evaluate", kid_run, "--checkpoint", "2").exit_code == 0
+    assert calls == []          # generated features from memory, reference features from the disk cache
+    first, again = evaluations(kid_run)[-2:]
+    assert first["value"] == again["value"]
+
+
+def test_the_generated_features_key_follows_the_ema_weights_a_run_samples_from(tmp_path):
+    recipe_path = tmp_path / "recipe.toml"
+    recipe_path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.99}})), "utf-8")
+    plugins = load_plugins(entry_points=False)
+    run = Run(build(load_recipe(recipe_path, plugins.registry)), RunDir.create(tmp_path / "runs", "ema"), plugins,
+              progress=False)
+    key = generated_images_key(run, 4, seed=0)
+    with torch.no_grad():
+        next(run.generator.parameters()).add_(1.0)
+    assert generated_images_key(run, 4, seed=0) == key       # raw weights moved, the EMA copy did not
+    with torch.no_grad():
+        next(run.ema.module.parameters()).add_(1.0)
+    assert generated_images_key(run, 4, seed=0) != key
+    assert len({key, generated_images_key(run, 5, seed=0), generated_images_key(run, 4, seed=1)}) == 3

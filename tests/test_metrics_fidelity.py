@@ -5,19 +5,15 @@ images; torch-fidelity resizes every image to 299x299 regardless.
 """
 
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
 import torch_fidelity
-import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from PIL import Image
-from torch import nn
 
-from conftest import TINY_RECIPE, merge
+from conftest import TINY_RECIPE, count_calls, merge
 from ganlab import tomlwrite
 from ganlab.engine import Run, build
-from ganlab.metrics.inception import InceptionFeatures
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
 from ganlab.plugins import load_plugins
@@ -25,29 +21,6 @@ from ganlab.recipe import load_recipe
 from ganlab.runs import RunDir
 
 N = 3
-
-
-@pytest.fixture(scope="module")
-def inception_weights(tmp_path_factory) -> Path:
-    """torch-fidelity's InceptionV3 with He-normal random convolutions (which keep activations from vanishing
-    through its 90-odd layers, so features and FIDs are far from zero), saved as a plain state dict."""
-    with mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None), \
-            mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None):
-        torch.manual_seed(0)
-        model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    path = tmp_path_factory.mktemp("weights") / "weights-inception-random.pth"
-    torch.save(model.state_dict(), path)
-    return path
-
-
-@pytest.fixture
-def weights_in_env(inception_weights, monkeypatch) -> Path:
-    monkeypatch.setenv(ENV_VAR, str(inception_weights))
-    return inception_weights
-
 
 HOOKS = {"hooks": [{"name": "fid", "num_samples": N, "num_reference": N, "batch_size": N},
                    {"name": "kid", "num_samples": N, "num_reference": N, "batch_size": N, "subsets": 3,
@@ -66,23 +39,6 @@ def export(images: torch.Tensor, folder: Path) -> str:
     for i, image in enumerate(images):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
     return str(folder)
-
-
-def count_calls(monkeypatch) -> list[int]:
-    """Record how many images each Inception pass featurises."""
-    calls: list[int] = []
-    original = InceptionFeatures.__call__
-
-    def counting(self, images, batch_size, progress=False):
-        calls.append(images.shape[0])
-        return original(self, images, batch_size, progress)
-    monkeypatch.setattr(InceptionFeatures, "__call__", counting)
-    return calls
-
-
-@pytest.fixture
-def extractor_calls(monkeypatch) -> list[int]:
-    return count_calls(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -137,17 +93,18 @@ def test_every_score_is_logged_with_its_full_protocol(scored):
 
 
 def test_a_later_run_on_the_same_data_pays_only_for_generated_images_until_the_data_changes(
-        weights_in_env, write_recipe, plugins, tmp_path, extractor_calls):
+        weights_in_env, write_recipe, plugins, tmp_path, extractor_calls, monkeypatch):
     # kid shares the reference cache with fid and precision-recall, and skips FID's costly 2048x2048
-    # eigendecomposition; two images a side keep Inception's share small.
+    # eigendecomposition; two images a side keep Inception's share small. The cache starts empty.
+    monkeypatch.setenv("GANLAB_CACHE_DIR", str(tmp_path / "cache"))
     kid = {"hooks": [{"name": "kid", "num_samples": 2, "num_reference": 2, "subsets": 2, "subset_size": 2}]}
     first = start_run(write_recipe(kid, "a.toml"), plugins, tmp_path / "runs")
     first.built.hooks[0][1].evaluate(first)
     assert extractor_calls == [2, 2]
-    later = start_run(write_recipe(kid, "b.toml"), plugins, tmp_path / "runs")
+    another_model = {**kid, "experiment": {"seed": 1}}
+    later = start_run(write_recipe(another_model, "b.toml"), plugins, tmp_path / "runs")
     later.built.hooks[0][1].evaluate(later)
     assert extractor_calls == [2, 2, 2]     # the reference came from the cache
     other_data = start_run(write_recipe({**kid, "data": {"seed": 7}}, "c.toml"), plugins, tmp_path / "runs")
     other_data.built.hooks[0][1].evaluate(other_data)
     assert extractor_calls == [2, 2, 2, 2, 2]
-    assert first.run_dir.read_evaluations()[0]["value"] == later.run_dir.read_evaluations()[0]["value"]

@@ -4,16 +4,19 @@ The run is rebuilt from its own ``recipe.toml`` and put back where each checkpoi
 ``weights_only=True``) left it, EMA weights included; every metric hook scores it exactly as during
 training, and the scores land in
 ``evaluations.jsonl`` with the checkpoint's step and epoch and a ``checkpoint`` field naming the file.
+A checkpoint is scored only after it passes the same manifest check (size and SHA-256) that resume uses,
+so a truncated, damaged or replaced file never yields a score that looks like the run's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import click
 
-from ..checkpoints import load_checkpoint
+from ..checkpoints import CheckpointRecord, CheckpointStore, load_checkpoint
 from ..config import build_config
 from ..errors import CheckpointError, RecipeError
 from ..plugins import Plugins
@@ -55,25 +58,62 @@ def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...]
     return tuple(chosen)
 
 
-def checkpoint_paths(run_dir: RunDir, selection: tuple[str, ...]) -> list[Path]:
-    """Every checkpoint, or those named by epoch number (``3``) or file name (``epoch_0003.pt``)."""
-    if selection:
-        return [run_dir.checkpoint_store.find(item) for item in selection]
-    available = run_dir.checkpoints()
-    if not available:
-        raise CheckpointError(f"{str(run_dir.path)!r} has no checkpoints to evaluate")
-    return available
+Chosen = list[tuple[Path, CheckpointRecord | None]]
+"""Checkpoints to score, each with its manifest entry (None: the manifest does not list it)."""
+
+
+def named_checkpoints(store: CheckpointStore, names: tuple[str, ...], warn: Callable[[str], None]) -> Chosen:
+    """The checkpoints ``--checkpoint`` names (``3``, ``epoch_0003.pt``), each passing its manifest check.
+
+    The user asked for these files, so a damaged one is an error, not a gap in the results. A named file
+    the manifest does not list is scored with a warning: the user vouches for it, nothing else can.
+    """
+    records = {record.file: record for record in store.records()}
+    chosen: Chosen = []
+    for path in (store.find(name) for name in names):
+        record = records.get(path.name)
+        if record is None:
+            warn(f"checkpoint {path.name} is not in the manifest, so its size and hash cannot be checked; "
+                 "scoring it as named")
+        else:
+            store.verify(record)
+        chosen.append((path, record))
+    return chosen
+
+
+def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
+    """Every checkpoint the manifest lists that passes its check; ``warn`` hears of each file passed over."""
+    store = run_dir.checkpoint_store
+    unlisted = store.unlisted()
+    for name in unlisted:
+        warn(f"checkpoint {name} is not in the manifest; not scored (name it with --checkpoint to score it "
+             "unverified)")
+    chosen: Chosen = []
+    for record in store.records():
+        try:
+            store.verify(record)
+        except CheckpointError as e:
+            warn(f"{e}; not scored")
+        else:
+            chosen.append((store.directory / record.file, record))
+    if not chosen:
+        hint = "; name one with --checkpoint to score a file the manifest does not list" if unlisted else ""
+        raise CheckpointError(f"{str(run_dir.path)!r} has no intact checkpoint listed in its manifest to "
+                              f"evaluate{hint}")
+    return chosen
 
 
 def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), num_samples: int | None = None,
-                 checkpoints: tuple[str, ...] = ()) -> list[tuple[Path, int, Score]]:
+                 checkpoints: tuple[str, ...] = (), *, warn: Callable[[str], None]
+                 ) -> list[tuple[Path, int, Score]]:
     """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
     from ..engine import Run, build
 
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
     components = metric_components(recipe, plugins, metrics, num_samples)
-    paths = checkpoint_paths(run_dir, checkpoints)
+    chosen = (named_checkpoints(run_dir.checkpoint_store, checkpoints, warn) if checkpoints
+              else intact_checkpoints(run_dir, warn))
     built = build(dataclasses.replace(recipe, hooks=components))
     hooks = [(c, h) for c, h in built.hooks if isinstance(h, MetricHook)]
     if metrics and len(hooks) < len(components):
@@ -86,9 +126,12 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
     try:
         run = Run(built, run_dir, plugins, progress=False)
         results = []
-        for checkpoint in paths:
+        for checkpoint, record in chosen:
+            # Loaded through the manifest check again: scoring takes long and the file is read only now.
+            state = (run_dir.checkpoint_store.load(record, built.device) if record is not None
+                     else load_checkpoint(checkpoint, map_location=built.device))
             try:
-                run.load_state(load_checkpoint(checkpoint, map_location=built.device))
+                run.load_state(state)
             except (KeyError, TypeError) as e:
                 raise CheckpointError(f"checkpoint {str(checkpoint)!r} is not a ganlab training checkpoint "
                                       f"(no {e})") from None
@@ -107,12 +150,14 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
 @click.option("--num-samples", type=click.IntRange(min=2), default=None,
               help="Generated images per score (default: the hook's setting).")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
-              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint.")
+              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
+                   "passes its manifest check (size and SHA-256).")
 def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
     from ..cli import _plugins
+    from ..resume import warn_on_stderr
 
-    results = evaluate_run(run_dir, _plugins(), metrics, num_samples, checkpoints)
+    results = evaluate_run(run_dir, _plugins(), metrics, num_samples, checkpoints, warn=warn_on_stderr)
     for checkpoint, step, score in results:
         std = "" if score.std is None else f" ± {score.std:.6g}"
         click.echo(f"{checkpoint.name}  step {step}  {score.metric} = {score.value:.6g}{std}")

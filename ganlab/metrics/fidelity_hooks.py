@@ -10,6 +10,7 @@ the three hooks of one evaluation share those too.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -53,6 +54,21 @@ class PrecisionRecallConfig(FidelityConfig):
     neighborhood: int = param(3, "k of the k-nearest-neighbour balls (Kynkäänniemi et al. 2019 use 3)", min=1)
 
 
+def generated_images_key(run: "Run", num: int, seed: int) -> str:
+    """What decides ``run.generate(num, seed=seed)``: the weights and buffers of the network the run samples
+    from (its EMA copy when it keeps one), the device whose RNG draws the latents, the count and the seed.
+
+    Generated features are shared under this key, so they are reused for the very same images only: two
+    checkpoints that differ in any weight never share them, whatever their step or file name.
+    """
+    digest = hashlib.sha256(f"{run.device}:{num}:{seed}".encode())
+    for name, tensor in run.sampler.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"|{name}:{flat.dtype}:{tuple(tensor.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
 class FidelityHook(MetricHook):
     """Scores generated images against the reference through a shared torch-fidelity extractor."""
 
@@ -85,7 +101,7 @@ class FidelityHook(MetricHook):
         sample = reference_sample(self.reference_folder, run.dataset, cfg.num_reference, cfg.seed)
         reference = self.reference(sample, run.progress)
         generated = self.inception.memoised(
-            (str(run.run_dir.path), run.step, cfg.num_samples, cfg.seed),
+            generated_images_key(run, cfg.num_samples, cfg.seed),
             lambda: self.inception(run.generate(cfg.num_samples, seed=cfg.seed), cfg.batch_size, run.progress))
         protocol = {**self.inception.protocol(), "num_generated": cfg.num_samples, "num_reference": sample.count,
                     "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed}

@@ -66,7 +66,8 @@ class InceptionFeatures:
 
     def memoised(self, key: Any, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Features for ``key`` computed once: the fid, kid and precision-recall hooks of one evaluation
-        share the same generated images, so the second and third hook pay nothing for them."""
+        share the same generated images, so the second and third hook pay nothing for them. ``key`` must
+        name everything that decides the images (:func:`~ganlab.metrics.fidelity_hooks.generated_images_key`)."""
         if self._memo is None or self._memo[0] != key:
             self._memo = (key, compute())
         return self._memo[1]
