@@ -181,6 +181,27 @@ class CheckpointStore:
                 warn(f"{e}; using the one before it")
         return None
 
+    def named(self, name: str, warn: Callable[[str], None]) -> tuple[Path, CheckpointRecord | None]:
+        """The checkpoint a user names (:meth:`find`) with its manifest entry, once it passes :meth:`verify`.
+
+        The user asked for this file, so a damaged one is an error, not something to pass over. A file the
+        manifest does not list (a run from before manifests, an interrupted write) is allowed with a
+        warning: the user vouches for it, nothing else can.
+        """
+        path = self.find(name)
+        record = next((r for r in self.records() if r.file == path.name), None)
+        if record is None:
+            warn(f"checkpoint {path.name} is not in the manifest, so its size and hash cannot be checked; "
+                 "using it as named")
+        else:
+            self.verify(record)
+        return path, record
+
+    def read(self, path: Path, record: CheckpointRecord | None,
+             map_location: str | torch.device = "cpu") -> dict[str, Any]:
+        """What :meth:`named` chose: through :meth:`load` when the manifest lists it, as it stands if not."""
+        return self.load(record, map_location) if record is not None else load_checkpoint(path, map_location)
+
     def find(self, name: str) -> Path:
         """A checkpoint by file name (``epoch_0003.pt`` or ``epoch_0003``) or by epoch number (``3``)."""
         candidates = [name, f"{name}.pt"]

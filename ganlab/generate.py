@@ -15,7 +15,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoints import load_checkpoint
 from .engine import generate_images, sample
 from .errors import CheckpointError, RunError
 from .grids import grid_png
@@ -37,8 +36,8 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
             raise CheckpointError(f"run {str(run_dir.path)!r} has no valid checkpoint yet")
         path, state = store.directory / found[0].file, found[1]
     else:
-        path = store.find(checkpoint)
-        state = load_checkpoint(path)
+        path, record = store.named(checkpoint, warn)
+        state = store.read(path, record)
     return generator_from_state(state, path, plugins, device)
 
 

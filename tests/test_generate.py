@@ -142,3 +142,17 @@ def test_generator_weights_that_do_not_fit_the_installed_generator_are_a_clear_e
         (trained / "checkpoints" / "changed.pt").unlink()
     assert result.exit_code == 6
     assert "its generator weights do not fit the" in result.output
+
+
+def test_a_named_checkpoint_that_fails_its_manifest_check_is_refused(trained, tmp_path):
+    path = trained / "checkpoints" / "epoch_0001.pt"
+    original = path.read_bytes()
+    path.write_bytes(original[:2000])
+    try:
+        result = cli("generate", trained, "--checkpoint", "1", "-o", tmp_path / "x.png")
+    finally:
+        path.write_bytes(original)
+    assert result.exit_code == 6
+    assert f"checkpoint epoch_0001.pt is truncated or damaged (2000 bytes, the manifest says {len(original)})" \
+        in result.output
+    assert not (tmp_path / "x.png").exists()

@@ -1,6 +1,7 @@
 """``ganlab evaluate``: scoring a finished run's checkpoints after the fact."""
 
 import json
+import pathlib
 import re
 import shutil
 import tomllib
@@ -120,6 +121,18 @@ def test_without_names_a_damaged_checkpoint_is_skipped_with_a_warning(run_dir, r
     assert {r["checkpoint"] for r in evaluations(run_dir)[before:]} == {"epoch_0001.pt"}
 
 
+def test_without_names_an_intact_checkpoint_that_does_not_load_is_skipped_with_a_warning(run_dir, run_cli):
+    # listed with the right size and hash, but holding a pickled object: torch.load(weights_only) refuses it
+    store = CheckpointStore(run_dir / "checkpoints")
+    store.save("epoch_0002.pt", {**load_checkpoint(run_dir / "checkpoints" / "epoch_0002.pt"),
+                                 "note": pathlib.PurePosixPath("x")})
+    before = len(evaluations(run_dir))
+    result = run_cli("evaluate", run_dir)
+    assert result.exit_code == 0, result.output
+    assert "warning: checkpoint epoch_0002.pt does not load" in result.output
+    assert {r["checkpoint"] for r in evaluations(run_dir)[before:]} == {"epoch_0001.pt"}
+
+
 def test_without_names_a_run_whose_checkpoints_are_all_damaged_is_an_error(run_dir, run_cli):
     for name in ("epoch_0001.pt", "epoch_0002.pt"):
         damage(run_dir / "checkpoints" / name, "truncated")
@@ -146,7 +159,7 @@ def test_a_named_checkpoint_the_manifest_does_not_list_is_scored_with_a_warning(
     result = run_cli("evaluate", run_dir, "--metric", "swd", "--num-samples", "8", "--checkpoint", "2")
     assert result.exit_code == 0, result.output
     assert ("warning: checkpoint epoch_0002.pt is not in the manifest, so its size and hash cannot be checked; "
-            "scoring it as named") in result.output
+            "using it as named") in result.output
     assert [r["checkpoint"] for r in evaluations(run_dir)[-2:]] == ["epoch_0002.pt", "epoch_0002.pt"]
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 import click
 
-from ..checkpoints import CheckpointRecord, CheckpointStore, load_checkpoint
+from ..checkpoints import CheckpointRecord
 from ..config import build_config
 from ..errors import CheckpointError, RecipeError
 from ..plugins import Plugins
@@ -62,25 +62,6 @@ Chosen = list[tuple[Path, CheckpointRecord | None]]
 """Checkpoints to score, each with its manifest entry (None: the manifest does not list it)."""
 
 
-def named_checkpoints(store: CheckpointStore, names: tuple[str, ...], warn: Callable[[str], None]) -> Chosen:
-    """The checkpoints ``--checkpoint`` names (``3``, ``epoch_0003.pt``), each passing its manifest check.
-
-    The user asked for these files, so a damaged one is an error, not a gap in the results. A named file
-    the manifest does not list is scored with a warning: the user vouches for it, nothing else can.
-    """
-    records = {record.file: record for record in store.records()}
-    chosen: Chosen = []
-    for path in (store.find(name) for name in names):
-        record = records.get(path.name)
-        if record is None:
-            warn(f"checkpoint {path.name} is not in the manifest, so its size and hash cannot be checked; "
-                 "scoring it as named")
-        else:
-            store.verify(record)
-        chosen.append((path, record))
-    return chosen
-
-
 def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
     """Every checkpoint the manifest lists that passes its check; ``warn`` hears of each file passed over."""
     store = run_dir.checkpoint_store
@@ -112,7 +93,8 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
     components = metric_components(recipe, plugins, metrics, num_samples)
-    chosen = (named_checkpoints(run_dir.checkpoint_store, checkpoints, warn) if checkpoints
+    store = run_dir.checkpoint_store
+    chosen = ([store.named(name, warn) for name in checkpoints] if checkpoints
               else intact_checkpoints(run_dir, warn))
     built = build(dataclasses.replace(recipe, hooks=components))
     hooks = [(c, h) for c, h in built.hooks if isinstance(h, MetricHook)]
@@ -127,9 +109,14 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
         run = Run(built, run_dir, plugins, progress=False)
         results = []
         for checkpoint, record in chosen:
-            # Loaded through the manifest check again: scoring takes long and the file is read only now.
-            state = (run_dir.checkpoint_store.load(record, built.device) if record is not None
-                     else load_checkpoint(checkpoint, map_location=built.device))
+            # Checked against the manifest again: scoring takes long and the file is read only now.
+            try:
+                state = store.read(checkpoint, record, built.device)
+            except CheckpointError as e:
+                if checkpoints:
+                    raise
+                warn(f"{e}; not scored")
+                continue
             try:
                 run.load_state(state)
             except (KeyError, TypeError) as e:
