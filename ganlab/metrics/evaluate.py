@@ -63,7 +63,9 @@ Chosen = list[tuple[Path, CheckpointRecord | None]]
 
 
 def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
-    """Every checkpoint the manifest lists that passes its check; ``warn`` hears of each file passed over."""
+    """Every checkpoint the manifest lists that passes its check and loads; ``warn`` hears of each file passed
+    over. Loading each one here costs a second read, so that a bad file is passed over before any scoring
+    rather than stopping the command half way through."""
     store = run_dir.checkpoint_store
     unlisted = store.unlisted()
     for name in unlisted:
@@ -72,7 +74,7 @@ def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
     chosen: Chosen = []
     for record in store.records():
         try:
-            store.verify(record)
+            store.load(record)
         except CheckpointError as e:
             warn(f"{e}; not scored")
         else:
@@ -110,13 +112,7 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
         results = []
         for checkpoint, record in chosen:
             # Checked against the manifest again: scoring takes long and the file is read only now.
-            try:
-                state = store.read(checkpoint, record, built.device)
-            except CheckpointError as e:
-                if checkpoints:
-                    raise
-                warn(f"{e}; not scored")
-                continue
+            state = store.read(checkpoint, record, built.device)
             try:
                 run.load_state(state)
             except (KeyError, TypeError) as e:
