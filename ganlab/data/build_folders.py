@@ -53,6 +53,7 @@ class BuildFolder:
                 raise
             if fd is not None:
                 break
+            # None: a sweeper took the folder between its creation and our lock, and is deleting it
         path.chmod(0o755)  # mkdtemp makes it private; a published cache is as readable as its parent
         self.path = path
         self._fd = fd
