@@ -164,6 +164,30 @@ def test_final_samples_share_the_first_runs_fixed_noise(page_path, sweep):
            f"{sweep[0].name}" in page
 
 
+def test_final_samples_are_grouped_by_latent_size_each_group_sharing_its_first_runs_noise(test_plugins, tmp_path):
+    a, b, c = (train(tmp_path, test_plugins, name, hooks=[], train={"epochs": 1},
+                     generator={"name": "dcgan", "latent_dim": latent, "features": 4})
+               for name, latent in (("a", 8), ("b", 16), ("c", 8)))
+    page = build_page(compare([a, b, c]), test_plugins)
+    samples = page[page.index('id="final-samples"'):]
+    expected_in_order = [
+        "shown in groups; compare them position by position only within a group",
+        f"<h3>Latent size 8: {a.name}, {c.name} (the same latent vectors)</h3>",
+        f"{a.name}: checkpoint epoch_0001.pt (epoch 1), latent size 8, its own fixed noise",
+        f"{c.name}: checkpoint epoch_0001.pt (epoch 1), latent size 8, the fixed noise of {a.name}",
+        f"<h3>Latent size 16: {b.name} only (no other run shares its inputs)</h3>",
+        f"{b.name}: checkpoint epoch_0001.pt (epoch 1), latent size 16, its own fixed noise",
+    ]
+    positions = [samples.find(text) for text in expected_in_order]
+    assert -1 not in positions and positions == sorted(positions), positions
+    assert samples.count("<img") == 3
+
+
+def test_runs_of_one_latent_size_are_one_ungrouped_row(page_path):
+    samples = page_path.read_text("utf-8").split('id="final-samples"')[1]
+    assert "<h3>" not in samples and "shown in groups" not in samples
+
+
 def test_the_page_renders_in_a_real_browser_with_every_image_loaded(page_path, chromium_path, tmp_path):
     with Chromium(chromium_path, tmp_path / "profile") as browser:
         browser.load(page_path)

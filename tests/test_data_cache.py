@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import logging
+import multiprocessing
 import os
 import shutil
+import signal
 import warnings
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from PIL import Image
 
 from data_layouts import celeba_files, jpeg_bytes, write_folder, write_zip
 from ganlab.data import folder
+from ganlab.data.build_folders import BuildFolder, sweep
 from ganlab.data.cache import ImageCache, build_cache
 from ganlab.data.sources import open_source
 from ganlab.data.synthetic import draw_faces
@@ -92,6 +96,91 @@ def test_an_interrupted_build_leaves_nothing_a_later_run_would_use(images, tmp_p
     assert len(rebuilt) == 8
     assert torch.equal(rebuilt.get_batch(torch.arange(8)),
                        dataset(images, tmp_path / "fresh").get_batch(torch.arange(8)))
+
+
+def hold_a_build_folder(final: Path, parent) -> None:
+    """A builder in another process: takes a build folder, writes 1 MiB into it, holds it until told."""
+    with BuildFolder(final) as build:
+        (build.path / "images.u8").write_bytes(bytes(2**20))
+        parent.send(build.path)
+        parent.poll(60)
+
+
+@contextlib.contextmanager
+def builder_in_another_process(final: Path):
+    """The child process and the build folder it holds; it finishes cleanly at the end, if still alive."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    context = multiprocessing.get_context("fork")
+    child_end, parent_end = context.Pipe()
+    child = context.Process(target=hold_a_build_folder, args=(final, parent_end))
+    child.start()
+    try:
+        assert child_end.poll(60), "the builder process did not start"
+        yield child, child_end.recv()
+    finally:
+        if child.is_alive():
+            child_end.send("done")
+        child.join(60)
+
+
+def removal_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "unfinished cache build" in r.getMessage()]
+
+
+def test_a_build_folder_left_by_a_killed_builder_is_removed_with_a_warning(images, tmp_path, caplog):
+    data = dataset(images, tmp_path / "c")
+    with builder_in_another_process(data.cache_path) as (child, partial):
+        child.kill()
+        child.join(60)
+        assert child.exitcode == -signal.SIGKILL and partial.is_dir()
+        with caplog.at_level(logging.WARNING, logger="ganlab.data"):
+            assert len(data) == 8
+    assert not partial.exists()
+    assert removal_warnings(caplog) == [
+        f"ganlab: warning: data: removed 1 unfinished cache build(s) in {tmp_path / 'c'} left by processes that "
+        f"died, freeing 1.0 MiB: {partial.name} (1.0 MiB)"]
+
+
+def test_a_build_folder_held_by_a_live_builder_is_left_alone(images, tmp_path, caplog):
+    data = dataset(images, tmp_path / "c")
+    with builder_in_another_process(data.cache_path) as (child, partial):
+        with caplog.at_level(logging.WARNING, logger="ganlab.data"):
+            assert len(data) == 8
+        assert (partial / "images.u8").stat().st_size == 2**20
+    assert removal_warnings(caplog) == []
+    assert child.exitcode == 0 and not partial.exists()
+
+
+def test_a_build_folder_that_never_took_its_lock_is_removed(images, tmp_path):
+    data = dataset(images, tmp_path / "c")
+    leftover = tmp_path / "c" / f".{data.fingerprint}.k3x_9q0a.partial"
+    leftover.mkdir(parents=True)
+    (leftover / "images.u8").write_bytes(bytes(1000))
+    assert [s.size for s in sweep(tmp_path / "c")] == [1000]
+    assert list((tmp_path / "c").iterdir()) == []
+
+
+def test_sweeping_leaves_finished_caches_and_other_folders_alone(images, tmp_path):
+    cache = dataset(images, tmp_path / "c").prepare().path
+    others = [tmp_path / "c" / name for name in ("notes.partial", ".notes.k3x_9q0a.partial", ".Ab12.k3x_9q0a.partial")]
+    for path in others:
+        path.mkdir()
+    assert sweep(tmp_path / "c") == []
+    assert sorted((tmp_path / "c").iterdir()) == sorted([cache, *others])
+    assert sorted(f.name for f in cache.iterdir()) == ["images.u8", "meta.json", "skipped.txt"]
+
+
+def test_of_two_builders_of_one_cache_the_first_to_finish_is_kept_and_the_other_cleans_up(tmp_path):
+    final = tmp_path / "c" / "0123abcd"
+    final.parent.mkdir()
+    with BuildFolder(final) as first, BuildFolder(final) as second:
+        for build, content in ((first, "first"), (second, "second")):
+            (build.path / "meta.json").write_text(content, "utf-8")
+        assert sweep(tmp_path / "c") == []
+        first.publish()
+        second.publish()
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["0123abcd"]
+    assert (final / "meta.json").read_text("utf-8") == "first"
 
 
 def test_a_damaged_cache_is_refused_with_the_folder_to_delete(images, tmp_path):

@@ -9,7 +9,8 @@ size or filter gives a new cache and nothing else does.
 Building streams: worker processes decode chunks of images and the parent appends each finished chunk
 to the file, so memory stays flat whatever the data set's size. It happens in a hidden temporary folder
 beside the final one, which is renamed into place only when complete: an interrupted or failed build
-leaves nothing under the fingerprint's name, so no later run can pick up half a cache.
+leaves nothing under the fingerprint's name, so no later run can pick up half a cache, and a build killed
+too abruptly to clean up after itself leaves a folder the next run sweeps away (``build_folders``).
 
 Reading gathers rows with plain positioned reads into one output array; nothing is memory-mapped, so a
 training process's memory does not grow with the data set either.
@@ -22,9 +23,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,6 +32,7 @@ import numpy as np
 from PIL import UnidentifiedImageError
 
 from ..errors import DataError
+from .build_folders import BuildFolder
 from .sources import Source
 from .transform import CropResize
 
@@ -184,50 +184,36 @@ def build_cache(path: Path, source: Source, transform: CropResize, workers: int 
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-        temporary.chmod(0o755)  # mkdtemp makes it private; a published cache is as readable as its parent
+        build = BuildFolder(path)
     except OSError as e:
         raise DataError(f"cannot write the data cache in {str(path.parent)!r} ({e.strerror or e}); set "
                         "data.cache_dir or GANLAB_CACHE_DIR to a writable folder") from None
     started = time.monotonic()
     try:
-        count, skipped = 0, []
-        with open(temporary / "images.u8", "wb") as out, \
-                tqdm(total=len(source.names), unit="img", desc=f"caching {source.location}", file=sys.stderr,
-                     disable=None if progress is None else not progress, dynamic_ncols=True) as bar:
-            for images, bad in _decoded_chunks(source, transform, workers or available_cores()):
-                out.write(np.ascontiguousarray(images).tobytes())
-                count += len(images)
-                skipped.extend(bad)
-                bar.update(len(images) + len(bad))
-            out.flush()
-            os.fsync(out.fileno())
-        meta = {"format": CACHE_FORMAT, "count": count, "shape": [3, transform.size, transform.size],
-                "source": source.location, "files": len(source.names), "transform": transform.describe(),
-                "skipped": [[s.name, s.reason] for s in skipped],
-                "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "build_seconds": round(time.monotonic() - started, 3)}
-        listing = "".join(f"{s.name}\t{s.reason}\n" for s in skipped)
-        (temporary / "skipped.txt").write_text(listing, "utf-8")
-        (temporary / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
-        _publish(temporary, path)
+        with build:
+            count, skipped = 0, []
+            with open(build.path / "images.u8", "wb") as out, \
+                    tqdm(total=len(source.names), unit="img", desc=f"caching {source.location}", file=sys.stderr,
+                         disable=None if progress is None else not progress, dynamic_ncols=True) as bar:
+                for images, bad in _decoded_chunks(source, transform, workers or available_cores()):
+                    out.write(np.ascontiguousarray(images).tobytes())
+                    count += len(images)
+                    skipped.extend(bad)
+                    bar.update(len(images) + len(bad))
+                out.flush()
+                os.fsync(out.fileno())
+            meta = {"format": CACHE_FORMAT, "count": count, "shape": [3, transform.size, transform.size],
+                    "source": source.location, "files": len(source.names), "transform": transform.describe(),
+                    "skipped": [[s.name, s.reason] for s in skipped],
+                    "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "build_seconds": round(time.monotonic() - started, 3)}
+            listing = "".join(f"{s.name}\t{s.reason}\n" for s in skipped)
+            (build.path / "skipped.txt").write_text(listing, "utf-8")
+            (build.path / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")
+            build.publish()
     except OSError as e:  # writing the cache failed (a full disk, say); reading images never raises here
-        shutil.rmtree(temporary, ignore_errors=True)
         raise DataError(f"could not write the data cache in {str(path.parent)!r}: {e.strerror or e}") from None
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return ImageCache.open(path)
-
-
-def _publish(temporary: Path, path: Path) -> None:
-    """Rename the finished build into place; if another process finished the same cache first, keep theirs."""
-    try:
-        os.rename(temporary, path)
-    except OSError:
-        if not (path / "meta.json").exists():
-            raise
-        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def cache_size(path: Path) -> int | None:

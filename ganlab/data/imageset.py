@@ -17,6 +17,7 @@ import torch
 
 from ..config import param
 from ..errors import DataError
+from .build_folders import Swept, sweep
 from .cache import ImageCache, Skipped, build_cache, cache_size, default_cache_root, fingerprint
 from .sources import Source
 from .transform import CropResize, Filter
@@ -25,6 +26,15 @@ log = logging.getLogger("ganlab.data")
 
 SHOWN_SKIPPED = 10
 """Unreadable files named in the warning; the full list is in the cache folder's skipped.txt."""
+
+
+def _report_swept(swept: list[Swept]) -> None:
+    """Name what was deleted and the space it freed, so disappearing folders and disk space are explained."""
+    if swept:
+        folders = ", ".join(f"{s.path.name} ({s.size / 2**20:.1f} MiB)" for s in swept)
+        log.warning("ganlab: warning: data: removed %d unfinished cache build(s) in %s left by processes that "
+                    "died, freeing %.1f MiB: %s", len(swept), swept[0].path.parent,
+                    sum(s.size for s in swept) / 2**20, folders)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -59,6 +69,7 @@ class CachedImages:
     def prepare(self) -> ImageCache:
         """Open the cache, building it first if needed; applies ``on_bad_image`` to unreadable files."""
         if self._cache is None:
+            _report_swept(sweep(self.cache_path.parent))
             cache = ImageCache.open(self.cache_path) or build_cache(
                 self.cache_path, self.source, self.transform, self.config.workers)
             try:

@@ -27,6 +27,8 @@ class FinalGrid:
     run: ComparedRun
     png: bytes | None
     caption: str
+    latent: int | None
+    """The latent size of the generator that drew it; None when no generator could be loaded."""
 
 
 @dataclasses.dataclass
@@ -52,7 +54,7 @@ def final_grids(runs: Sequence[ComparedRun], plugins: Plugins) -> list[FinalGrid
             png = grid_png(sample(found.generator, noise))
         source = "its own fixed noise" if owner == run.name else f"the fixed noise of {owner}"
         grids.append(FinalGrid(run, png, f"{run.name}: checkpoint {found.checkpoint} (epoch {found.epoch}), "
-                                         f"latent size {latent}, {source}"))
+                                         f"latent size {latent}, {source}", latent))
     return grids
 
 
@@ -75,7 +77,7 @@ def _load(run: ComparedRun, plugins: Plugins) -> _Loaded | str:
 def _saved_grid(run: ComparedRun, why: str) -> FinalGrid:
     grids = run.run_dir.sample_grids()
     if not grids:
-        return FinalGrid(run, None, f"{run.name}: no samples ({why}, and no grid was saved)")
+        return FinalGrid(run, None, f"{run.name}: no samples ({why}, and no grid was saved)", None)
     epoch, path = grids[-1]
     return FinalGrid(run, path.read_bytes(), f"{run.name}: its own saved grid after epoch {epoch}, from its own "
-                                             f"fixed noise (its generator could not be loaded: {why})")
+                                             f"fixed noise (its generator could not be loaded: {why})", None)

@@ -186,6 +186,32 @@ def _distributions_figure(having: Sequence[ComparedRun], records: dict[str, dict
 
 
 def samples_section(grids: Sequence[FinalGrid]) -> ReportSection:
+    """The final grids, grouped by latent size when the runs' sizes differ: only within a group are two
+    grids drawn from the same inputs, and a single row of all of them would suggest otherwise."""
+    groups: dict[int | None, list[FinalGrid]] = {}
+    for grid in grids:
+        groups.setdefault(grid.latent, []).append(grid)
+    body = h.paragraph("Each run's final generator, fed the same latent vectors wherever the runs' latent sizes "
+                       "match (the fixed noise of the first run with that size): the same position in two grids "
+                       "is the same input, so differences are the runs' own.")
+    if len(groups) == 1:
+        return ReportSection("Final samples", body + _grid_row(grids), order=50)
+    body += h.paragraph("These runs' grids cannot all share their inputs, so they are shown in groups; compare "
+                        "them position by position only within a group.")
+    for latent, members in groups.items():
+        body += f"<h3>{h.escape(_group_title(latent, [grid.run.name for grid in members]))}</h3>" + _grid_row(members)
+    return ReportSection("Final samples", body, order=50)
+
+
+def _group_title(latent: int | None, names: list[str]) -> str:
+    if latent is None:
+        return f"Generator not loaded: {', '.join(names)} (each its own saved grid, if any)"
+    if len(names) == 1:
+        return f"Latent size {latent}: {names[0]} only (no other run shares its inputs)"
+    return f"Latent size {latent}: {', '.join(names)} (the same latent vectors)"
+
+
+def _grid_row(grids: Sequence[FinalGrid]) -> str:
     figures = []
     for grid in grids:
         if grid.png is None:
@@ -195,8 +221,4 @@ def samples_section(grids: Sequence[FinalGrid]) -> ReportSection:
         image = h.image(grid.png, "image/png", f"final samples of {grid.run.name}", pixelated=True, width=width)
         figures.append(f'<figure style="width:{width}px">{image}<figcaption>{swatch(grid.run)}<br>{h.escape(grid.caption)}'
                        "</figcaption></figure>")
-    body = (h.paragraph("Each run's final generator, fed the same latent vectors wherever the runs' latent sizes "
-                        "match (the fixed noise of the first run with that size): the same position in two grids "
-                        "is the same input, so differences are the runs' own.")
-            + f'<div class="row">{"".join(figures)}</div>')
-    return ReportSection("Final samples", body, order=50)
+    return f'<div class="row">{"".join(figures)}</div>'
