@@ -203,7 +203,15 @@ class CheckpointStore:
         return self.load(record, map_location) if record is not None else load_checkpoint(path, map_location)
 
     def find(self, name: str) -> Path:
-        """A checkpoint by file name (``epoch_0003.pt`` or ``epoch_0003``) or by epoch number (``3``)."""
+        """A checkpoint by file name (``epoch_0003.pt`` or ``epoch_0003``) or by epoch number (``3``).
+
+        A path is refused, even one into another run: the manifest vouches only for this folder's files,
+        and whatever is made from the checkpoint (scores in evaluations.jsonl, images) is taken as this run's.
+        """
+        available = ", ".join(p.name for p in sorted(self.directory.glob("*.pt"))) or "none"
+        if Path(name).name != name:
+            raise CheckpointError(f"checkpoint {name!r} is a path; name a checkpoint in {str(self.directory)!r} "
+                                  f"by file name or epoch number (available: {available})")
         candidates = [name, f"{name}.pt"]
         if name.isdigit():
             candidates.append(f"epoch_{int(name):04d}.pt")
@@ -211,7 +219,6 @@ class CheckpointStore:
             path = self.directory / candidate
             if path.is_file():
                 return path
-        available = ", ".join(p.name for p in sorted(self.directory.glob("*.pt"))) or "none"
         raise CheckpointError(f"no checkpoint {name!r} in {str(self.directory)!r}; available: {available}")
 
     def prune(self, config: CheckpointConfig) -> list[str]:

@@ -151,6 +151,16 @@ def test_find_takes_a_file_name_a_stem_or_an_epoch_number(store):
         store.find("7")
 
 
+def test_a_path_is_refused_even_to_another_runs_checkpoint_of_a_listed_name(store, tmp_path):
+    store.save("epoch_0001.pt", state(4, 1))
+    (tmp_path / "other").mkdir()
+    theirs = CheckpointStore(tmp_path / "other").save("epoch_0001.pt", state(5, 1))
+    with pytest.raises(CheckpointError, match=rf"^checkpoint '{theirs}' is a path; name a checkpoint in "
+                                              rf"'{tmp_path}' by file name or epoch number \(available: "
+                                              rf"epoch_0001.pt\)$"):
+        store.named(str(theirs), no_warnings)
+
+
 def test_retention_keeps_the_newest_k_and_the_best_by_metric(store):
     scores = {1: 50.0, 2: 20.0, 3: 35.0, 4: 40.0, 5: 45.0}
     config = CheckpointConfig(keep_last=2, best_metric="fid", best_mode="min")
