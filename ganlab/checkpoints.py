@@ -186,10 +186,16 @@ class CheckpointStore:
 
         The user asked for this file, so a damaged one is an error, not something to pass over. A file the
         manifest does not list (a run from before manifests, an interrupted write) is allowed with a
-        warning: the user vouches for it, nothing else can.
+        warning: the user vouches for it, nothing else can. So is any file when the manifest is unreadable,
+        since naming a file is what that error advises.
         """
         path = self.find(name)
-        record = next((r for r in self.records() if r.file == path.name), None)
+        try:
+            record = next((r for r in self.records() if r.file == path.name), None)
+        except CheckpointError:
+            warn(f"checkpoint {path.name} cannot be checked, since {str(self.manifest_path)!r} is unreadable; "
+                 "using it as named")
+            return path, None
         if record is None:
             warn(f"checkpoint {path.name} is not in the manifest, so its size and hash cannot be checked; "
                  "using it as named")

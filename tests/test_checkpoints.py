@@ -120,6 +120,16 @@ def test_an_unreadable_manifest_is_an_error_not_an_empty_run(store):
         store.records()
 
 
+def test_a_named_checkpoint_is_used_with_a_warning_when_the_manifest_is_unreadable(store):
+    store.save("epoch_0001.pt", state(4, 1))
+    store.manifest_path.write_text("{not json")
+    warnings = []
+    path, record = store.named("1", warnings.append)
+    assert store.read(path, record)["step"] == 4
+    assert warnings == [f"checkpoint epoch_0001.pt cannot be checked, since '{store.manifest_path}' is "
+                        "unreadable; using it as named"]
+
+
 def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tmp_path):
     marker = tmp_path / "pwned"
 
