@@ -7,9 +7,11 @@ exclusive ``flock`` on ``build.lock`` inside its folder for the whole build; the
 the process dies, however it dies, and a partial folder whose lock can be taken has no live builder.
 
 Sweeping takes that lock before deleting a folder and keeps it until the folder is gone, so a builder
-and a sweeper never both own one. The one window left, between a builder creating its folder and
-locking it, is closed on the builder's side: if a sweeper got there first (the lock is taken, or the
-folder is gone once the builder holds the lock), the builder simply makes another folder.
+and a sweeper never both own one. A folder without a lock file is never swept: ganlab before 0.2 built
+without one, and such a build may still be running in another process sharing the cache folder. The
+one window left, between a builder creating its lock file and locking it, is closed on the builder's
+side: if a sweeper got there first (the lock is taken, or the folder is gone once the builder holds the
+lock), the builder simply makes another folder.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class BuildFolder:
         while True:
             path = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
             try:
-                fd = _lock(path)
+                fd = _lock(path, create=True)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 raise
@@ -91,7 +93,7 @@ def sweep(root: Path) -> list[Swept]:
     swept = []
     for path in candidates:
         try:
-            fd = _lock(path)
+            fd = _lock(path, create=False)
         except OSError:  # another user's folder, say: not ours to delete, and no reason to fail a run
             continue
         if fd is None:
@@ -107,11 +109,12 @@ def sweep(root: Path) -> list[Swept]:
     return sorted(swept, key=lambda s: -s.size)
 
 
-def _lock(folder: Path) -> int | None:
-    """A descriptor holding ``folder``'s build lock; None if a live process holds it or it was just swept."""
+def _lock(folder: Path, create: bool) -> int | None:
+    """A descriptor holding ``folder``'s build lock, its lock file made first if ``create``; None if a live
+    process holds it, it was just swept, or (not ``create``) it has no lock file."""
     lock = folder / LOCK
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
     except FileNotFoundError:
         return None
     try:
