@@ -397,9 +397,10 @@ class Run:
         self._pending.clear()
         if self.world.is_main:
             self.run_dir.append_jsonl("metrics.jsonl", records)
-        for record in records:
-            for hook in self._hooks():
-                hook.on_step_end(self, record)
+        with self._hooks() as hooks:
+            for record in records:
+                for hook in hooks:
+                    hook.on_step_end(self, record)
         last = records[-1]
         if bar is not None:
             bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
@@ -423,8 +424,9 @@ class Run:
             bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                        file=sys.stderr, desc=self.run_dir.name)
         try:
-            for hook in self._hooks():
-                hook.on_run_start(self)
+            with self._hooks() as hooks:
+                for hook in hooks:
+                    hook.on_run_start(self)
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
@@ -469,9 +471,20 @@ class Run:
             raise DataError(f"data: reading a batch of epoch {self.epoch + 1} failed: "
                             f"{type(e).__name__}: {message}") from None
 
-    def _hooks(self) -> list[EvaluationHook]:
-        """Evaluation hooks run in the main process only, which alone writes the run directory."""
-        return [hook for _, hook in self.built.hooks] if self.world.is_main else []
+    @contextlib.contextmanager
+    def _hooks(self) -> Iterator[list[EvaluationHook]]:
+        """The evaluation hooks, to call in the main process only (which alone writes the run directory),
+        with torch's random states put back once they are done.
+
+        Training must not depend on what hooks draw (torch's DataLoader takes a seed from the global
+        generator for every Inception pass); and only so do all processes keep equal states, which
+        :func:`~ganlab.distributed.draw_for_global_batch` relies on.
+        """
+        if not self.world.is_main:
+            yield []
+            return
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            yield [hook for _, hook in self.built.hooks]
 
     def _end_epoch(self, completed: bool) -> None:
         """Progress grid, hooks, checkpoint; hooks hear about completed epochs only.
@@ -486,8 +499,9 @@ class Run:
         number = self.epoch if completed else self.epoch + 1
         self.save_grid(self.run_dir.grid_path(number))
         if completed:
-            for hook in self._hooks():
-                hook.on_epoch_end(self, number)
+            with self._hooks() as hooks:
+                for hook in hooks:
+                    hook.on_epoch_end(self, number)
         self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
         self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
 

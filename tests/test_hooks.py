@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import ganlab_wgan
 import pytest
+import torch
 
 from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
 from ganlab.engine import run_recipe
@@ -175,3 +177,44 @@ def test_hook_load_state_dict_gets_the_checkpoint_s_state_back_on_resume(tmp_pat
     [resumed] = [hook for hook in plugin.hooks if hook.restored is not None]
     assert resumed.restored == {"steps_seen": 4} and resumed.steps_seen == 8
 
+
+
+@dataclasses.dataclass
+class DrawsConfig:
+    pass
+
+
+class DrawsRandomNumbers(EvaluationHook):
+    """A hook that draws from torch's global generator at every event, as an Inception pass does."""
+
+    name = "draws"
+
+    def on_step_end(self, run, record):
+        torch.rand(100)
+
+    def on_epoch_end(self, run, epoch):
+        torch.rand(100)
+
+
+class DrawsPlugin:
+    @hookimpl
+    def ganlab_register(self, registry):
+        registry.add("hook", "draws", lambda config, context: DrawsRandomNumbers(), DrawsConfig,
+                     help="draws random numbers")
+
+
+def wgan_gp_losses(folder: Path, hooks: list[dict]) -> list[tuple[float, float]]:
+    """The per-step losses of the tiny recipe with WGAN-GP, whose penalty draws from torch's global generator."""
+    plugins = load_plugins([("wgan", ganlab_wgan), ("draws-plugin", DrawsPlugin())], entry_points=False)
+    folder.mkdir()
+    path = folder / "recipe.toml"
+    path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {
+        "discriminator": {"name": "wgan-critic", "features": 4}, "loss": {"name": "wgan-gp"}, "hooks": hooks})))
+    run_dir = run_recipe(load_recipe(path, plugins.registry), plugins, folder / "runs", progress=False)
+    return [(m["loss_d"], m["loss_g"]) for m in run_dir.read_metrics()]
+
+
+def test_random_numbers_a_hook_draws_do_not_change_training(tmp_path):
+    quiet = wgan_gp_losses(tmp_path / "quiet", hooks=[])
+    drawing = wgan_gp_losses(tmp_path / "drawing", hooks=[{"name": "draws"}])
+    assert len(quiet) == 8 and drawing == quiet
