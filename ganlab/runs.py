@@ -41,6 +41,13 @@ def safe_name(name: str) -> str:
     return cleaned[:80]
 
 
+def _step_of(record: Any) -> float:
+    """The step a log record says it was made at; 0 when it does not say (a plugin's log from before 0.2,
+    or a line that is not a JSON object), so that a rewind to a checkpoint keeps it rather than failing."""
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, (int, float)) else 0
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
@@ -177,7 +184,7 @@ class RunDir:
         if not path.exists():
             return 0
         lines = path.read_text("utf-8").splitlines()
-        kept = [json.dumps(r, allow_nan=True) for r in self.read_jsonl(filename) if r.get("step", 0) <= step]
+        kept = [json.dumps(r, allow_nan=True) for r in self.read_jsonl(filename) if _step_of(r) <= step]
         atomic_write_text(path, "".join(line + "\n" for line in kept))
         return len(lines) - len(kept)
 

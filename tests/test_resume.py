@@ -208,6 +208,16 @@ def test_rewinding_to_a_checkpoint_cuts_every_log_back_and_drops_the_grids_of_la
     assert [epoch for epoch, _ in run_dir.sample_grids()] == [1]
 
 
+def test_rewinding_keeps_a_plugin_logs_records_that_do_not_say_their_step(tmp_path):
+    run_dir = RunDir.create(tmp_path, "rewound")
+    run_dir.hook_dir("a-plugin")
+    log = run_dir.path / "hooks" / "a-plugin" / "accuracy.jsonl"
+    log.write_text('{"epoch": 1, "accuracy": 0.5}\n[1, 2]\n{"step": "final"}\n{"step": 12}\n', "utf-8")
+    run_dir.rewind(CheckpointRecord("step_00000006.pt", size=1, sha256="", step=6, epoch=1))
+    assert run_dir.read_jsonl("hooks/a-plugin/accuracy.jsonl") == [{"epoch": 1, "accuracy": 0.5}, [1, 2],
+                                                                   {"step": "final"}]
+
+
 def test_rewinding_without_a_checkpoint_keeps_nothing_the_run_logged_or_drew(tmp_path):
     run_dir = RunDir.create(tmp_path, "restarted")
     run_dir.hook_dir("d-distributions")
