@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 from .atomic import atomic_write_text
 from . import distributed
 from .engine import Run, build, execute, recipe_device
-from .errors import RecipeError, RunError
+from .errors import CheckpointError, RecipeError, RunError
 from .plugins import Plugins
 from .recipe import Recipe, read_toml, resolve
 from .registry import Registry
@@ -100,6 +100,22 @@ def resume_run(path: str | Path, plugins: Plugins, overrides: list[str] = (), pr
     return run_dir
 
 
+def refuse_to_discard(run_dir: RunDir) -> None:
+    """Refuse to start a run again from step 0 while it has checkpoints, however damaged.
+
+    Starting again drops everything the run logged and drew. That is harmless for a run stopped before
+    its first checkpoint, but a run whose checkpoints are all damaged (or whose manifest was lost) holds
+    training the user may still want to inspect or rescue, so it is kept unless they clear the way.
+    """
+    files = sorted(path.name for path in run_dir.checkpoint_store.directory.glob("*.pt"))
+    if files:
+        raise CheckpointError(
+            f"run {str(run_dir.path)!r}: none of its checkpoints can be resumed from ({', '.join(files)}); "
+            "resuming would start it again from step 0 and drop everything it logged. Start a new run from "
+            f"{str(run_dir.recipe_path)!r} instead, or move the checkpoints out of "
+            f"{str(run_dir.checkpoint_store.directory)!r} to restart this one from step 0")
+
+
 def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: bool,
             warn: Callable[[str], None]) -> Run:
     """A :class:`Run` positioned at the newest valid checkpoint, its files cut back to that step."""
@@ -107,6 +123,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     document = read_toml(run_dir.recipe_path)
     found = run_dir.checkpoint_store.newest_valid(warn)
     if found is None:
+        refuse_to_discard(run_dir)
         warn(f"{run_dir.path}: no valid checkpoint; the run starts again from step 0")
     trained = recorded_recipe(found[1]["recipe"] if found else document, plugins.registry, source)
     recipe = resolve(document, plugins.registry, source, overrides)

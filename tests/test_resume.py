@@ -183,6 +183,19 @@ def test_a_run_without_any_valid_checkpoint_starts_again_from_step_zero(finished
         [{k: v for k, v in r.items() if k != "time"} for r in before]
 
 
+def test_a_run_whose_checkpoints_are_all_damaged_is_kept_not_started_again(finished_run, run_cli):
+    before = {path: path.read_bytes() for path in finished_run.rglob("*") if path.is_file()}
+    for path in (finished_run / "checkpoints").glob("*.pt"):
+        path.write_bytes(path.read_bytes()[:1000])
+    damaged = {path: path.read_bytes() for path in finished_run.rglob("*") if path.is_file()}
+    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3")
+    assert result.exit_code == 6
+    assert "none of its checkpoints can be resumed from (epoch_0001.pt, epoch_0002.pt)" in result.output
+    assert "move the checkpoints out of" in result.output
+    assert {path: path.read_bytes() for path in finished_run.rglob("*") if path.is_file()} == damaged
+    assert damaged.keys() == before.keys()
+
+
 def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):
     run_dir = RunDir(tmp_path)
     run_dir.append_jsonl("metrics.jsonl", [{"step": s, "loss_d": 1.0} for s in range(1, 8)])
