@@ -372,7 +372,7 @@ class Run:
                 real_logits = self._train_d(real).float()
                 fake_logits = self._train_d(fake.detach()).float()
             loss_d = loss.discriminator_loss(real_logits, fake_logits)
-            if penalty is not None:
+            if penalty is not None:       # in fp32, outside autocast: see ganlab.protocols.Loss
                 loss_d = loss_d + penalty(self._train_d, real, fake.detach())
             self.update_d.step(loss_d)
         with no_sync(self._train_d), autocast(precision, self.device):
