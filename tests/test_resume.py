@@ -19,7 +19,8 @@ import torch.nn.functional as F
 import ganlab.checkpoints as checkpoints
 from ganlab import hookimpl, tomlwrite
 from ganlab.checkpoints import CheckpointRecord, load_checkpoint
-from ganlab.engine import RunDiverged, RunInterrupted, run_recipe
+from ganlab.engine import (RunDiverged, RunInterrupted, cuda_rng_state, restore_cuda_rng_state,
+                           run_recipe)
 from ganlab.errors import RunError
 from ganlab.plugins import load_plugins
 from ganlab.protocols import EvaluationHook
@@ -82,10 +83,15 @@ def rewrite_recorded_recipe(run: Path, edit: Callable[[dict], None]) -> None:
     recipe = tomllib.loads((run / "recipe.toml").read_text("utf-8"))
     edit(recipe)
     (run / "recipe.toml").write_text(tomlwrite.dumps(recipe), "utf-8")
+    rewrite_checkpoints(run, lambda state: edit(state["recipe"]))
+
+
+def rewrite_checkpoints(run: Path, edit: Callable[[dict], None]) -> None:
+    """Apply ``edit`` to every checkpoint's state, keeping the manifest true to the files."""
     store = RunDir.open(run).checkpoint_store
     for record in store.records():
         state = load_checkpoint(store.directory / record.file)
-        edit(state["recipe"])
+        edit(state)
         store.save(record.file, state, record.metric)
 
 
@@ -181,6 +187,40 @@ def test_a_run_without_any_valid_checkpoint_starts_again_from_step_zero(finished
     after = RunDir.open(finished_run).read_metrics()
     assert [{k: v for k, v in r.items() if k != "time"} for r in after] == \
         [{k: v for k, v in r.items() if k != "time"} for r in before]
+
+
+def as_written_on_a_gpu(state: dict) -> None:
+    """What a CUDA run's checkpoint holds: its latent generator and the GPU's are CUDA (Philox) generators,
+    with 16 bytes of state that a CPU generator cannot take."""
+    state["device"] = "cuda"
+    state["rng"]["noise"] = torch.zeros(16, dtype=torch.uint8)
+    state["rng"]["cuda"] = [torch.zeros(16, dtype=torch.uint8)]
+
+
+def test_a_run_trained_on_a_gpu_continues_on_a_cpu_with_fresh_latents_and_a_warning(finished_run, plugins,
+                                                                                     capsys):
+    rewrite_checkpoints(finished_run, as_written_on_a_gpu)
+    resume_run(finished_run, plugins, ["train.epochs=3"], progress=False)
+    assert "the checkpoint was written on cuda and the run continues on cpu" in capsys.readouterr().err
+    assert steps(finished_run) == list(range(1, 13))
+    assert RunDir.open(finished_run).read_meta()["status"] == "finished"
+
+
+def test_a_resumed_process_restores_the_saved_gpu_random_state_into_its_own_gpu(monkeypatch):
+    """The main process of a run on GPUs 0-3 saves GPU 0's state; the process on GPU 3 takes it back (all
+    processes keep equal states), on a machine that may have fewer GPUs than the one that wrote it."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: torch.tensor([device.index], dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state.tolist(), device)))
+    saved = cuda_rng_state(torch.device("cuda", 0))
+    restore_cuda_rng_state(torch.device("cuda", 3), saved)
+    assert restored == [([0], torch.device("cuda", 3))]
+
+
+def test_a_cpu_run_saves_no_gpu_random_state_and_restores_none(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *args: pytest.fail("touched a GPU generator"))
+    assert cuda_rng_state(torch.device("cpu")) == []
+    restore_cuda_rng_state(torch.device("cpu"), [torch.zeros(16, dtype=torch.uint8)])
 
 
 def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):
