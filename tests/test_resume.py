@@ -27,6 +27,7 @@ from ganlab.protocols import EvaluationHook
 from ganlab.recipe import load_recipe
 from ganlab.resume import recipe_changes, resume_run
 from ganlab.runs import RunDir
+from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
 
 
 def last_line(output: str) -> str:
@@ -84,15 +85,6 @@ def rewrite_recorded_recipe(run: Path, edit: Callable[[dict], None]) -> None:
     edit(recipe)
     (run / "recipe.toml").write_text(tomlwrite.dumps(recipe), "utf-8")
     rewrite_checkpoints(run, lambda state: edit(state["recipe"]))
-
-
-def rewrite_checkpoints(run: Path, edit: Callable[[dict], None]) -> None:
-    """Apply ``edit`` to every checkpoint's state, keeping the manifest true to the files."""
-    store = RunDir.open(run).checkpoint_store
-    for record in store.records():
-        state = load_checkpoint(store.directory / record.file)
-        edit(state)
-        store.save(record.file, state, record.metric)
 
 
 def test_a_setting_added_by_an_upgrade_takes_its_default_and_is_no_change(finished_run, run_cli):
@@ -187,14 +179,6 @@ def test_a_run_without_any_valid_checkpoint_starts_again_from_step_zero(finished
     after = RunDir.open(finished_run).read_metrics()
     assert [{k: v for k, v in r.items() if k != "time"} for r in after] == \
         [{k: v for k, v in r.items() if k != "time"} for r in before]
-
-
-def as_written_on_a_gpu(state: dict) -> None:
-    """What a CUDA run's checkpoint holds: its latent generator and the GPU's are CUDA (Philox) generators,
-    with 16 bytes of state that a CPU generator cannot take."""
-    state["device"] = "cuda"
-    state["rng"]["noise"] = torch.zeros(16, dtype=torch.uint8)
-    state["rng"]["cuda"] = [torch.zeros(16, dtype=torch.uint8)]
 
 
 def test_a_run_trained_on_a_gpu_continues_on_a_cpu_with_fresh_latents_and_a_warning(finished_run, plugins,
