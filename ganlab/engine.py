@@ -35,7 +35,7 @@ from .errors import ConfigError, DataError, GanlabError, RecipeError, RunError
 from .data.loader import BatchLoader
 from .distributed import World
 from .grids import grid_png
-from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
+from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe
@@ -388,8 +388,8 @@ class Run:
                 real_logits = self._train_d(real).float()
                 fake_logits = self._train_d(fake.detach()).float()
             loss_d = loss.discriminator_loss(real_logits, fake_logits)
-            if penalty is not None:       # in fp32, outside autocast: see ganlab.protocols.Loss
-                loss_d = loss_d + penalty(self._train_d, real, fake.detach())
+            if penalty is not None:       # in fp32, outside autocast and torch.compile: see protocols.Loss
+                loss_d = loss_d + penalty(uncompiled(self._train_d), real, fake.detach())
             self.update_d.step(loss_d)
         with no_sync(self._train_d), autocast(precision, self.device):
             gen_logits = self._train_d(fake).float()

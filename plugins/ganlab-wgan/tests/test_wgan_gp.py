@@ -148,3 +148,20 @@ def test_an_fp16_run_takes_the_penalty_in_fp32_and_trains_with_finite_losses(reg
     assert run.read_meta()["status"] == "finished" and [m["step"] for m in metrics] == [1, 2]
     assert all(math.isfinite(m[key]) for m in metrics for key in ("loss_d", "loss_g"))
     assert "scaler_d" in load_checkpoint(run.checkpoints()[-1])
+
+
+def test_a_compiled_run_trains_as_an_eager_one_although_the_penalty_back_propagates_twice(
+        register_plugin, train_recipe, monkeypatch):
+    """Compiled modules cannot back-propagate twice, so the penalty goes through the uncompiled critic
+    while the other passes stay compiled (aot_eager: dynamo and AOTAutograd without a C++ compiler)."""
+    register_plugin(ganlab_wgan)
+    compile_with_backend = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda module: compile_with_backend(module, backend="aot_eager"))
+
+    def losses(*overrides: str) -> list[tuple[float, float]]:
+        run = train_recipe(QUICKSTART, *SHRINK, "train.max_steps=2", *overrides)
+        return [(m["loss_d"], m["loss_g"]) for m in run.read_metrics()]
+
+    compiled = losses("train.compile=true", "experiment.name=compiled")
+    assert len(compiled) == 2
+    assert compiled == [pytest.approx(pair, rel=1e-4) for pair in losses()]
