@@ -35,7 +35,7 @@ from .errors import ConfigError, DataError, GanlabError, RecipeError, RunError
 from .data.loader import BatchLoader
 from .distributed import World
 from .grids import grid_png
-from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync
+from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe
@@ -125,6 +125,22 @@ def generate_images(generator: nn.Module, num: int, rng: torch.Generator, batch_
     batches = [torch.randn(min(batch_size, num - start), generator.latent_dim, device=rng.device, generator=rng)
                for start in range(0, num, batch_size)]
     return torch.cat([sample(generator, z) for z in batches])
+
+
+def cuda_rng_state(device: torch.device) -> list[torch.Tensor]:
+    """The state of ``device``'s default generator (what draws without a generator of their own use, such
+    as a penalty's mixing weights) when it is a GPU, else nothing.
+
+    Only this process's own GPU: every process of a run keeps the same state on its own GPU, so each
+    restores this one into its own, on a machine with any number of GPUs.
+    """
+    return [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
+
+
+def restore_cuda_rng_state(device: torch.device, saved: list[torch.Tensor]) -> None:
+    """Undo :func:`cuda_rng_state` on ``device``, whichever GPU it is."""
+    if device.type == "cuda" and saved:
+        torch.cuda.set_rng_state(saved[0], device)
 
 
 class StopRequest:
@@ -372,8 +388,8 @@ class Run:
                 real_logits = self._train_d(real).float()
                 fake_logits = self._train_d(fake.detach()).float()
             loss_d = loss.discriminator_loss(real_logits, fake_logits)
-            if penalty is not None:
-                loss_d = loss_d + penalty(self._train_d, real, fake.detach())
+            if penalty is not None:       # in fp32, outside autocast and torch.compile: see protocols.Loss
+                loss_d = loss_d + penalty(uncompiled(self._train_d), real, fake.detach())
             self.update_d.step(loss_d)
         with no_sync(self._train_d), autocast(precision, self.device):
             gen_logits = self._train_d(fake).float()
@@ -523,10 +539,11 @@ class Run:
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "elapsed_s": self.elapsed,
             "fixed_noise": self.fixed_noise.cpu(),
+            "device": self.device.type,
             "rng": {
                 "noise": self.noise_rng.get_state(),
                 "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "cuda": cuda_rng_state(self.device),
                 "numpy": {"key": np_state[0], "state": torch.from_numpy(np_state[1].astype(np.int64)),
                           "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
                           "cached_gaussian": float(np_state[4])},
@@ -545,8 +562,14 @@ class Run:
                 state[key] = updater.scaler.state_dict()
         return state
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Put the run exactly where :meth:`state` found it: weights, optimizers, counters, RNGs, hooks."""
+    def load_state(self, state: dict[str, Any]) -> bool:
+        """Put the run where :meth:`state` found it: weights, optimizers, counters, RNGs, hooks.
+
+        Returns whether it continues exactly. A checkpoint written on another kind of device (a GPU run
+        continued on a CPU) holds a latent generator whose state this device's cannot take, so the latents
+        are drawn from the run's seed afresh; everything else carries over.
+        """
+        same_device = state.get("device", self.device.type) == self.device.type
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.built.optimizer_g.load_state_dict(state["optimizer_g"])
@@ -555,10 +578,10 @@ class Run:
         self._elapsed_before, self._started = state["elapsed_s"], time.monotonic()
         self.fixed_noise = state["fixed_noise"].to(self.device)
         rng = state["rng"]
-        self.noise_rng.set_state(rng["noise"])
+        if same_device:
+            self.noise_rng.set_state(rng["noise"])
+            restore_cuda_rng_state(self.device, rng["cuda"])
         torch.set_rng_state(rng["torch"])
-        if self.device.type == "cuda" and rng["cuda"]:
-            torch.cuda.set_rng_state_all(rng["cuda"])
         numpy_rng = rng["numpy"]
         np.random.set_state((numpy_rng["key"], numpy_rng["state"].numpy().astype(np.uint32), numpy_rng["pos"],
                              numpy_rng["has_gauss"], numpy_rng["cached_gaussian"]))
@@ -570,6 +593,7 @@ class Run:
                 updater.scaler.load_state_dict(state[key])
         for component, hook in self.built.hooks:
             hook.load_state_dict(state["hooks"].get(component.section, {}))
+        return same_device
 
     def save_checkpoint(self, filename: str) -> Path | None:
         """Write a checkpoint with the best-metric score it earned at this step, then apply retention.

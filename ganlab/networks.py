@@ -48,13 +48,21 @@ def for_training(module: nn.Module, world: World, device: torch.device, *, chann
     return module, plain
 
 
+def uncompiled(module: nn.Module) -> nn.Module:
+    """``module`` without its ``torch.compile`` wrapper (a DDP wrapper stays), sharing its weights.
+
+    A gradient penalty back-propagates twice (``create_graph``), which compiled modules do not support.
+    """
+    return getattr(module, "_orig_mod", module)
+
+
 def no_sync(module: nn.Module) -> ContextManager[Any]:
     """Skip DDP's gradient all-reduce for a backward whose gradients are thrown away.
 
     The generator's update back-propagates through the discriminator; those discriminator gradients
     are discarded by its next ``zero_grad``, so exchanging them between processes would be wasted.
     """
-    inner = getattr(module, "_orig_mod", module)           # unwrap torch.compile
+    inner = uncompiled(module)
     if isinstance(inner, DistributedDataParallel):
         return inner.no_sync()
     return contextlib.nullcontext()

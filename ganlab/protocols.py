@@ -52,9 +52,14 @@ class Loss(Protocol):
 
     A loss that needs more than logits (a gradient penalty, say) implements the optional
     ``discriminator_penalty(discriminator, real, fake) -> Tensor``, which the engine adds to the
-    discriminator's loss when present. A loss that only holds for some discriminators (a gradient
-    penalty is wrong under batch norm) implements the optional ``check_discriminator(discriminator)``,
-    which raises :class:`ganlab.ConfigError` before training when the recipe pairs it with one it cannot use.
+    discriminator's loss when present. The engine calls it outside autocast, so it runs in fp32 whatever
+    ``train.precision`` is: a ``torch.autograd.grad`` inside it needs no gradient scaling (in fp16 an
+    unscaled inner gradient could underflow to zero). Its discriminator is never a ``torch.compile``
+    one, which could not back-propagate twice (``create_graph``).
+
+    A loss that only holds for some discriminators (a gradient penalty is wrong under batch norm)
+    implements the optional ``check_discriminator(discriminator)``, which raises
+    :class:`ganlab.ConfigError` before training when the recipe pairs it with one it cannot use.
     Random numbers drawn per image (a penalty's interpolation points) come from
     :func:`ganlab.draw_for_global_batch`, so that several processes compute what one process computes.
     """

@@ -130,8 +130,10 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     refuse_unsafe_changes(trained.to_dict(), recipe.to_dict(), source)
     world, device = distributed.join(recipe_device(recipe))
     run = Run(build(recipe, device), run_dir, plugins, progress, world)
-    if found is not None:
-        run.load_state(found[1])
+    if found is not None and not run.load_state(found[1]):
+        warn(f"{run_dir.path}: the checkpoint was written on {found[1]['device']} and the run continues on "
+             f"{run.device.type}; it goes on from there, but draws its latents afresh from its seed, so it "
+             "will not end where it would have on the first device")
     if run.step >= run.total_steps:
         raise RunError(f"run {str(run_dir.path)!r} already finished all {run.total_steps} steps; nothing to "
                        f"resume (to train it longer: --resume {run_dir.path} --set train.epochs=N)")

@@ -1,5 +1,6 @@
 """Helpers shared by the resume tests and the child processes they kill: a hook with accumulated state,
-and ways to make a training process die by SIGKILL at an exact point of a checkpoint write."""
+ways to make a training process die by SIGKILL at an exact point of a checkpoint write, and checkpoints
+rewritten to look as if another ganlab or another device had written them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import io
 import os
 import signal
 from pathlib import Path
+from typing import Callable
+
+import torch
 
 from ganlab import hookimpl
+from ganlab.checkpoints import load_checkpoint
 from ganlab.protocols import EvaluationHook
+from ganlab.runs import RunDir
 
 
 @dataclasses.dataclass
@@ -89,3 +95,19 @@ def train_and_die(recipe: Path, out: Path, mode: str, number: int) -> None:
     plugins = load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)
     run_recipe(load_recipe(recipe, plugins.registry), plugins, out, progress=False)
 
+
+def rewrite_checkpoints(run: Path, edit: Callable[[dict], None]) -> None:
+    """Apply ``edit`` to every checkpoint's state, keeping the manifest true to the files."""
+    store = RunDir.open(run).checkpoint_store
+    for record in store.records():
+        state = load_checkpoint(store.directory / record.file)
+        edit(state)
+        store.save(record.file, state, record.metric)
+
+
+def as_written_on_a_gpu(state: dict) -> None:
+    """What a CUDA run's checkpoint holds: its latent generator and the GPU's are CUDA (Philox) generators,
+    with 16 bytes of state that a CPU generator cannot take."""
+    state["device"] = "cuda"
+    state["rng"]["noise"] = torch.zeros(16, dtype=torch.uint8)
+    state["rng"]["cuda"] = [torch.zeros(16, dtype=torch.uint8)]

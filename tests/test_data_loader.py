@@ -54,6 +54,20 @@ def test_auto_keeps_the_data_in_host_memory_on_a_cpu(faces):
     assert BatchLoader(faces, 8, seed=0, device=CPU, residency="auto").resident is None
 
 
+@pytest.mark.parametrize("free_factor, resident", [(2, True), (1.99, False)])
+def test_auto_copies_the_data_to_a_gpu_only_when_it_takes_at_most_half_its_free_memory(faces, monkeypatch,
+                                                                                        free_factor, resident):
+    gpu = torch.device("cuda", 1)
+    needed = 40 * 3 * 8 * 8
+    asked = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: asked.append(device) or
+                        (int(needed * free_factor), 80 * 2**30))
+    monkeypatch.setattr(loader_module, "to_device", lambda dataset, device: (dataset, device))
+    loader = BatchLoader(faces, 8, seed=0, device=gpu, residency="auto")
+    assert asked == [gpu]
+    assert loader.resident == ((faces, gpu) if resident else None)
+
+
 def test_always_needs_a_data_set_that_gathers_batches(faces):
     with pytest.raises(DataError, match="get_batch"):
         BatchLoader(PerImageOnly(), 2, seed=0, device=CPU, residency="always")

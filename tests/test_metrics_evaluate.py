@@ -18,6 +18,7 @@ from ganlab.metrics.weights import WEIGHTS_FILE
 from ganlab.plugins import load_plugins
 from ganlab.recipe import load_recipe
 from ganlab.runs import RunDir
+from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,13 @@ def test_without_options_every_checkpoint_is_scored_by_the_recipes_metric_hooks(
         ("diversity", "epoch_0001.pt"), ("diversity_real", "epoch_0001.pt"),
         ("diversity", "epoch_0002.pt"), ("diversity_real", "epoch_0002.pt")]
     assert added[0]["num_pairs"] == 5           # the recipe's own settings
+
+
+def test_a_run_trained_on_a_gpu_is_scored_on_a_cpu(run_dir, run_cli):
+    rewrite_checkpoints(run_dir, as_written_on_a_gpu)
+    result = run_cli("evaluate", run_dir, "--metric", "swd", "--checkpoint", "2", "--num-samples", "8")
+    assert result.exit_code == 0, result.output
+    assert "epoch_0002.pt  step 8  swd = " in result.output
 
 
 def test_an_unknown_metric_is_named_with_close_matches(run_dir, run_cli):

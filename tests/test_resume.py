@@ -19,13 +19,15 @@ import torch.nn.functional as F
 import ganlab.checkpoints as checkpoints
 from ganlab import hookimpl, tomlwrite
 from ganlab.checkpoints import CheckpointRecord, load_checkpoint
-from ganlab.engine import RunDiverged, RunInterrupted, run_recipe
+from ganlab.engine import (RunDiverged, RunInterrupted, cuda_rng_state, restore_cuda_rng_state,
+                           run_recipe)
 from ganlab.errors import RunError
 from ganlab.plugins import load_plugins
 from ganlab.protocols import EvaluationHook
 from ganlab.recipe import load_recipe
 from ganlab.resume import recipe_changes, resume_run
 from ganlab.runs import RunDir
+from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
 
 
 def last_line(output: str) -> str:
@@ -82,11 +84,7 @@ def rewrite_recorded_recipe(run: Path, edit: Callable[[dict], None]) -> None:
     recipe = tomllib.loads((run / "recipe.toml").read_text("utf-8"))
     edit(recipe)
     (run / "recipe.toml").write_text(tomlwrite.dumps(recipe), "utf-8")
-    store = RunDir.open(run).checkpoint_store
-    for record in store.records():
-        state = load_checkpoint(store.directory / record.file)
-        edit(state["recipe"])
-        store.save(record.file, state, record.metric)
+    rewrite_checkpoints(run, lambda state: edit(state["recipe"]))
 
 
 def test_a_setting_added_by_an_upgrade_takes_its_default_and_is_no_change(finished_run, run_cli):
@@ -194,6 +192,32 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_kept_not_started_again(finis
     assert "move the checkpoints out of" in result.output
     assert {path: path.read_bytes() for path in finished_run.rglob("*") if path.is_file()} == damaged
     assert damaged.keys() == before.keys()
+
+
+def test_a_run_trained_on_a_gpu_continues_on_a_cpu_with_fresh_latents_and_a_warning(finished_run, plugins,
+                                                                                     capsys):
+    rewrite_checkpoints(finished_run, as_written_on_a_gpu)
+    resume_run(finished_run, plugins, ["train.epochs=3"], progress=False)
+    assert "the checkpoint was written on cuda and the run continues on cpu" in capsys.readouterr().err
+    assert steps(finished_run) == list(range(1, 13))
+    assert RunDir.open(finished_run).read_meta()["status"] == "finished"
+
+
+def test_a_resumed_process_restores_the_saved_gpu_random_state_into_its_own_gpu(monkeypatch):
+    """The main process of a run on GPUs 0-3 saves GPU 0's state; the process on GPU 3 takes it back (all
+    processes keep equal states), on a machine that may have fewer GPUs than the one that wrote it."""
+    restored = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: torch.tensor([device.index], dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state.tolist(), device)))
+    saved = cuda_rng_state(torch.device("cuda", 0))
+    restore_cuda_rng_state(torch.device("cuda", 3), saved)
+    assert restored == [([0], torch.device("cuda", 3))]
+
+
+def test_a_cpu_run_saves_no_gpu_random_state_and_restores_none(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *args: pytest.fail("touched a GPU generator"))
+    assert cuda_rng_state(torch.device("cpu")) == []
+    restore_cuda_rng_state(torch.device("cpu"), [torch.zeros(16, dtype=torch.uint8)])
 
 
 def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):

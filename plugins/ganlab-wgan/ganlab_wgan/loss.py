@@ -24,6 +24,8 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     """E[(||grad D(x_hat)||_2 - 1)^2] with x_hat = e * real + (1 - e) * fake, e ~ U[0, 1] per image.
 
     The graph is kept (``create_graph``) so that the penalty's own gradient reaches the critic's weights.
+    The engine calls this outside autocast, so the inner gradient is taken in fp32 even in an fp16 run and
+    cannot underflow, as an unscaled fp16 one could (PyTorch's AMP notes, "Gradient penalty").
     In a run with several processes ``real`` and ``fake`` are this process's share of the batch, and ``e``
     is its share of the draw for the whole batch, so the processes penalise the points one process would.
     """

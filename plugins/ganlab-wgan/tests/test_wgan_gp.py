@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,50 @@ def test_quickstart_recipe_trains_five_critic_updates_per_generator_update(regis
     checkpoint = load_checkpoint(run.checkpoints()[-1])
     assert {int(s["step"]) for s in checkpoint["optimizer_d"]["state"].values()} == {10}
     assert {int(s["step"]) for s in checkpoint["optimizer_g"]["state"].values()} == {2}
+
+
+def test_an_fp16_run_takes_the_penalty_in_fp32_and_trains_with_finite_losses(register_plugin, train_recipe,
+                                                                                monkeypatch):
+    """Under fp16 autocast the penalty's inner gradient could underflow unless it were taken at the gradient
+    scaler's scale; the engine avoids that by calling the penalty outside autocast. Each penalty the run
+    adds must therefore equal an explicit fp32 computation from the same random state (to float32
+    rounding, rel 1e-6; an fp16 critic would be off by about 1e-3)."""
+    register_plugin(ganlab_wgan)
+    seen: list[tuple[bool, float, float]] = []
+    penalty = WassersteinGP.discriminator_penalty
+
+    def recording(self, critic, real, fake):
+        rng = torch.get_rng_state()
+        value = penalty(self, critic, real, fake)
+        torch.set_rng_state(rng)
+        with torch.autocast("cpu", enabled=False):
+            fp32 = penalty(self, critic, real.float(), fake.float())
+        seen.append((torch.is_autocast_enabled("cpu"), value.item(), fp32.item()))
+        return value
+
+    monkeypatch.setattr(WassersteinGP, "discriminator_penalty", recording)
+    run = train_recipe(QUICKSTART, *SHRINK, "train.precision=fp16", "train.max_steps=2")
+    assert len(seen) == 10
+    assert not any(autocast for autocast, _, _ in seen)
+    assert [value for _, value, _ in seen] == pytest.approx([fp32 for _, _, fp32 in seen], rel=1e-6)
+    metrics = run.read_metrics()
+    assert run.read_meta()["status"] == "finished" and [m["step"] for m in metrics] == [1, 2]
+    assert all(math.isfinite(m[key]) for m in metrics for key in ("loss_d", "loss_g"))
+    assert "scaler_d" in load_checkpoint(run.checkpoints()[-1])
+
+
+def test_a_compiled_run_trains_as_an_eager_one_although_the_penalty_back_propagates_twice(
+        register_plugin, train_recipe, monkeypatch):
+    """Compiled modules cannot back-propagate twice, so the penalty goes through the uncompiled critic
+    while the other passes stay compiled (aot_eager: dynamo and AOTAutograd without a C++ compiler)."""
+    register_plugin(ganlab_wgan)
+    compile_with_backend = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda module: compile_with_backend(module, backend="aot_eager"))
+
+    def losses(*overrides: str) -> list[tuple[float, float]]:
+        run = train_recipe(QUICKSTART, *SHRINK, "train.max_steps=2", *overrides)
+        return [(m["loss_d"], m["loss_g"]) for m in run.read_metrics()]
+
+    compiled = losses("train.compile=true", "experiment.name=compiled")
+    assert len(compiled) == 2
+    assert compiled == [pytest.approx(pair, rel=1e-4) for pair in losses()]
