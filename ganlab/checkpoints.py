@@ -31,8 +31,8 @@ class CheckpointConfig:
     """The ``[checkpoint]`` recipe section. A checkpoint is always written at the end of every epoch."""
 
     every_steps: int = param(0, "also checkpoint every N generator updates; 0: only at epoch ends", min=0)
-    every_minutes: float = param(0.0, "also checkpoint when N minutes passed since the last one; 0: off",
-                                 min=0)
+    every_minutes: float = param(0.0, "also checkpoint when N minutes passed since the last one (looked at "
+                                      "every train.log_every steps); 0: off", min=0)
     keep_last: int = param(0, "keep only the newest K checkpoints (and the best); 0 keeps all", min=0)
     best_metric: str = param("", "evaluation metric (e.g. 'fid') whose best checkpoint is always kept")
     best_mode: Literal["min", "max"] = param("min", "whether a lower or a higher best_metric is better")
@@ -46,10 +46,17 @@ class CheckpointSchedule:
         self._clock = clock
         self._last = clock()
 
-    def due(self, step: int) -> bool:
-        every_steps, minutes = self.config.every_steps, self.config.every_minutes
-        return bool((every_steps and step % every_steps == 0)
-                    or (minutes and self._clock() - self._last >= minutes * 60))
+    def due_by_steps(self, step: int) -> bool:
+        """Whether ``step`` is a multiple of ``every_steps``: the same answer in every process."""
+        return bool(self.config.every_steps and step % self.config.every_steps == 0)
+
+    @property
+    def timed(self) -> bool:
+        return bool(self.config.every_minutes)
+
+    def due_by_clock(self) -> bool:
+        """Whether ``every_minutes`` passed since the last checkpoint: each process's clock says its own."""
+        return bool(self.timed and self._clock() - self._last >= self.config.every_minutes * 60)
 
     def written(self) -> None:
         """Restart the minutes count; called after every checkpoint, scheduled or not."""

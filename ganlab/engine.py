@@ -472,9 +472,22 @@ class Run:
             self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
             raise KeyboardInterrupt
         ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
-        if not ends_epoch and distributed.agree(self.world, self.schedule.due(self.step)):
+        if not ends_epoch and self._checkpoint_due():
             self._flush(bar)
             self.save_checkpoint(f"step_{self.step:08d}.pt")
+
+    def _checkpoint_due(self) -> bool:
+        """Whether the ``[checkpoint]`` schedule asks for one after this step.
+
+        Every process must decide alike, since writing a checkpoint involves collectives. The step count
+        is the same everywhere; the clock is not, so the main process's reading is broadcast, and only every
+        ``log_every`` steps, so that other steps stay free of collectives and host syncs.
+        """
+        if self.schedule.due_by_steps(self.step):
+            return True
+        if not self.schedule.timed or self.step % self.recipe.train.log_every:
+            return False
+        return distributed.agree(self.world, self.schedule.due_by_clock())
 
     def _next_batches(self, batches: Iterator[torch.Tensor], count: int) -> list[torch.Tensor]:
         """The next ``count`` real batches; a data set that fails to deliver one is a data error, not a crash."""

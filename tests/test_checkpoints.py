@@ -12,7 +12,9 @@ import torch
 
 import ganlab.checkpoints as checkpoints
 from ganlab.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
+from ganlab.engine import run_recipe
 from ganlab.errors import CheckpointError, RunError
+from ganlab.recipe import load_recipe
 
 
 def state(step: int, epoch: int = 0) -> dict:
@@ -191,24 +193,34 @@ def test_retention_with_keep_last_zero_keeps_everything(store):
 
 def test_the_schedule_fires_every_n_steps():
     schedule = CheckpointSchedule(CheckpointConfig(every_steps=3))
-    assert [step for step in range(1, 10) if schedule.due(step)] == [3, 6, 9]
+    assert [step for step in range(1, 10) if schedule.due_by_steps(step)] == [3, 6, 9]
 
 
 def test_the_schedule_fires_after_m_minutes_since_the_last_checkpoint():
     now = [0.0]
     schedule = CheckpointSchedule(CheckpointConfig(every_minutes=2), clock=lambda: now[0])
     now[0] = 119.0
-    assert not schedule.due(1)
+    assert not schedule.due_by_clock()
     now[0] = 120.0
-    assert schedule.due(2)
+    assert schedule.due_by_clock()
     schedule.written()
     now[0] = 200.0
-    assert not schedule.due(3)
+    assert not schedule.due_by_clock()
 
 
 def test_by_default_only_epoch_ends_checkpoint():
     schedule = CheckpointSchedule(CheckpointConfig(), clock=lambda: 1e9)
-    assert not any(schedule.due(step) for step in range(1, 100))
+    assert not schedule.timed
+    assert not any(schedule.due_by_steps(step) or schedule.due_by_clock() for step in range(1, 100))
+
+
+def test_timed_checkpoints_are_considered_only_every_log_every_steps(write_recipe, plugins, tmp_path):
+    # every_minutes so small that the clock always says "due": only the logging steps may act on it
+    recipe = load_recipe(write_recipe({"train": {"log_every": 3}, "checkpoint": {"every_minutes": 1e-9}}),
+                         plugins.registry)
+    run_dir = run_recipe(recipe, plugins, tmp_path, progress=False)
+    steps = {r.file: r.step for r in CheckpointStore(run_dir.path / "checkpoints").records()}
+    assert sorted(f for f in steps if f.startswith("step_")) == ["step_00000003.pt", "step_00000006.pt"]
 
 
 def test_a_full_disk_leaves_the_previous_checkpoint_and_manifest_intact(store, monkeypatch):
