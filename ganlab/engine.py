@@ -119,11 +119,18 @@ def sample(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return to_uint8(generator(z)).cpu()
 
 
-def generate_images(generator: nn.Module, num: int, rng: torch.Generator, batch_size: int = 256) -> torch.Tensor:
-    """``num`` images from latents drawn batch by batch from ``rng``: how a run and ``ganlab generate``
-    both sample, so the same seed gives the same images in either."""
-    batches = [torch.randn(min(batch_size, num - start), generator.latent_dim, device=rng.device, generator=rng)
-               for start in range(0, num, batch_size)]
+def seeded_rng(seed: int) -> torch.Generator:
+    """The generator that seeded latents are drawn from: always the CPU's, since CUDA's draws other numbers
+    for the same seed, and ``--seed S`` must give the same images on a GPU and on a laptop."""
+    return torch.Generator().manual_seed(seed)
+
+
+def generate_images(generator: nn.Module, num: int, rng: torch.Generator, device: torch.device,
+                    batch_size: int = 256) -> torch.Tensor:
+    """``num`` images from latents drawn batch by batch from ``rng`` and run on ``device``: how a run and
+    ``ganlab generate`` both sample, so the same seed gives the same images in either."""
+    batches = [torch.randn(min(batch_size, num - start), generator.latent_dim, device=rng.device,
+                           generator=rng).to(device) for start in range(0, num, batch_size)]
     return torch.cat([sample(generator, z) for z in batches])
 
 
@@ -336,8 +343,8 @@ class Run:
     # -- what hooks use ---------------------------------------------------------------------------------
     def generate(self, num: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
         """``num`` generated images as uint8 (N, C, H, W) on the CPU, without disturbing training state."""
-        rng = torch.Generator(self.device).manual_seed(seed) if seed is not None else self.noise_rng
-        return generate_images(self.sampler, num, rng, batch_size)
+        rng = seeded_rng(seed) if seed is not None else self.noise_rng
+        return generate_images(self.sampler, num, rng, self.device, batch_size)
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .engine import generate_images, sample
+from .engine import generate_images, sample, seeded_rng
 from .errors import CheckpointError, RunError
 from .grids import grid_png
 from .plugins import Plugins
@@ -69,15 +69,14 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
 
 def images(generator: nn.Module, num: int, seed: int, device: torch.device) -> torch.Tensor:
     """``num`` images as uint8 (N, C, H, W) from ``seed``."""
-    return generate_images(generator, num, torch.Generator(device).manual_seed(seed))
+    return generate_images(generator, num, seeded_rng(seed), device)
 
 
 def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int,
                   device: torch.device) -> torch.Tensor:
     """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s."""
     def first_latent(seed: int) -> torch.Tensor:
-        return torch.randn(1, generator.latent_dim, device=device,
-                           generator=torch.Generator(device).manual_seed(seed))[0]
+        return torch.randn(1, generator.latent_dim, generator=seeded_rng(seed))[0].to(device)
     return sample(generator, slerp(first_latent(seed_a), first_latent(seed_b), steps))
 
 
