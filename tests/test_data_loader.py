@@ -68,6 +68,18 @@ def test_auto_copies_the_data_to_a_gpu_only_when_it_takes_at_most_half_its_free_
     assert loader.resident == ((faces, gpu) if resident else None)
 
 
+def test_auto_leaves_the_data_in_host_memory_on_a_device_that_does_not_say_what_is_free(faces, monkeypatch):
+    monkeypatch.setattr(loader_module, "free_memory", lambda device: None)
+    monkeypatch.setattr(loader_module, "to_device", lambda dataset, device: pytest.fail("copied blindly"))
+    assert BatchLoader(faces, 8, seed=0, device=torch.device("xpu"), residency="auto").resident is None
+
+
+def test_auto_asks_metal_how_much_unified_memory_is_left(faces, monkeypatch):
+    monkeypatch.setattr(torch.mps, "recommended_max_memory", lambda: 10 * 2**30)
+    monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: 4 * 2**30)
+    assert loader_module.free_memory(torch.device("mps")) == 6 * 2**30
+
+
 def test_always_needs_a_data_set_that_gathers_batches(faces):
     with pytest.raises(DataError, match="get_batch"):
         BatchLoader(PerImageOnly(), 2, seed=0, device=CPU, residency="always")

@@ -33,6 +33,8 @@ def free_memory(device: torch.device) -> int | None:
     """Bytes free for new tensors on ``device``; None when the backend does not say."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
+    if device.type == "mps":        # unified memory: what Metal recommends, less what is already taken
+        return torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
     if device.type == "cpu" and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     return None
@@ -60,6 +62,9 @@ def resident_copy(dataset: ImageDataset, device: torch.device, residency: Reside
         return None
     needed = len(dataset) * dataset.channels * dataset.image_size ** 2
     free = free_memory(device)
+    if free is None and residency == "auto":
+        log.info("ganlab: data stays in host memory: %s does not say how much memory is free", device)
+        return None
     if free is not None and needed > free // 2:
         message = (f"the data set needs {needed / 2**30:.2f} GiB, more than half of the {free / 2**30:.2f} GiB "
                    f"free on {device}")
