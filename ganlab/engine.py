@@ -307,10 +307,13 @@ class Run:
             self.total_steps = min(self.total_steps, train.max_steps)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True     # fixed shapes every step: pick the fastest kernels once
+        if train.channels_last:       # before any copy is taken, so the EMA's weights share the live layout
+            for network in (built.generator, built.discriminator):
+                network.to(memory_format=torch.channels_last)
         self.ema = EMA(built.generator, train.ema) if train.ema > 0 else None
         synced = train.sync_batchnorm and world.distributed
         self._shadows = (Shadow(built.generator), Shadow(built.discriminator)) if synced else None
-        wrap = dict(channels_last=train.channels_last, sync_batchnorm=train.sync_batchnorm, compile=train.compile)
+        wrap = dict(sync_batchnorm=train.sync_batchnorm, compile=train.compile)
         self._train_g, self.generator = for_training(built.generator, world, self.device, **wrap)
         self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
         self.update_g = Updater.create(built.optimizer_g, train.precision, self.device)

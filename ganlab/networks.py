@@ -1,8 +1,8 @@
 """How the networks are prepared and updated for speed and scale, without changing what they compute.
 
-The engine trains through these wrappers: channels-last memory format, synchronised batch norm and
-DistributedDataParallel across processes, ``torch.compile``, autocast with a gradient scaler per
-network for fp16, and an exponential moving average of the generator's weights.
+The engine trains through these wrappers: synchronised batch norm and DistributedDataParallel across
+processes, ``torch.compile``, autocast with a gradient scaler per network for fp16, and an exponential
+moving average of the generator's weights.
 """
 
 from __future__ import annotations
@@ -28,16 +28,14 @@ def autocast(precision: str, device: torch.device) -> ContextManager[Any]:
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
-def for_training(module: nn.Module, world: World, device: torch.device, *, channels_last: bool,
-                 sync_batchnorm: bool, compile: bool) -> tuple[nn.Module, nn.Module]:
+def for_training(module: nn.Module, world: World, device: torch.device, *, sync_batchnorm: bool,
+                 compile: bool) -> tuple[nn.Module, nn.Module]:
     """(the module to train through, the plain module that owns the weights).
 
     The plain module is what state dicts, samples and hooks use; the first may be a DDP and/or compiled
     wrapper around it. Sync batch norm replaces the plain module's batch-norm layers in place of the
     original (same state-dict keys).
     """
-    if channels_last:
-        module = module.to(memory_format=torch.channels_last)
     if sync_batchnorm and world.distributed:
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     plain = module

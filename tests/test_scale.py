@@ -355,6 +355,18 @@ def test_channels_last_computes_the_same_training(write_recipe, plugins, tmp_pat
     assert losses({"channels_last": True}, "a") == pytest.approx(losses({}, "b"), rel=1e-4)
 
 
+def test_with_channels_last_the_ema_weights_share_the_live_weights_layout(write_recipe, plugins, tmp_path):
+    # _foreach_lerp_ between tensors of different layouts falls off its fast path
+    recipe = load_recipe(write_recipe({"train": {"channels_last": True, "ema": 0.9}}), plugins.registry)
+    run = Run(build(recipe), RunDir.create(tmp_path, "x"), plugins, progress=False)
+    convolutions = [(name, p) for name, p in run.generator.named_parameters() if p.ndim == 4]
+    ema = dict(run.ema.module.named_parameters())
+    assert convolutions
+    for name, live in convolutions:
+        assert live.is_contiguous(memory_format=torch.channels_last)
+        assert ema[name].stride() == live.stride(), name
+
+
 def test_compiled_networks_train_as_eager_ones_and_checkpoint_plain_weights(write_recipe, plugins, tmp_path,
                                                                              monkeypatch):
     # aot_eager runs dynamo's capture and AOTAutograd's backward graph without needing a C++ compiler, so
