@@ -80,6 +80,20 @@ def test_auto_asks_metal_how_much_unified_memory_is_left(faces, monkeypatch):
     assert loader_module.free_memory(torch.device("mps")) == 6 * 2**30
 
 
+def test_batches_gathered_in_host_memory_for_a_gpu_are_pinned(faces, monkeypatch):
+    # pinned, the engine's non_blocking copy to the GPU runs while the previous step computes
+    monkeypatch.setattr(loader_module, "free_memory", lambda device: 0)          # too big for the GPU
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: ("pinned", self.shape))
+    loader = BatchLoader(faces, 8, seed=0, device=torch.device("cuda"), residency="auto")
+    assert loader.resident is None
+    assert next(loader.epoch(0)) == ("pinned", (8, 3, 8, 8))
+
+
+def test_batches_for_the_cpu_are_not_pinned(faces):
+    batch = next(BatchLoader(faces, 8, seed=0, device=CPU, residency="never").epoch(0))
+    assert not batch.is_pinned()
+
+
 def test_always_needs_a_data_set_that_gathers_batches(faces):
     with pytest.raises(DataError, match="get_batch"):
         BatchLoader(PerImageOnly(), 2, seed=0, device=CPU, residency="always")

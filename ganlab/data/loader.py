@@ -85,6 +85,8 @@ class BatchLoader:
         self.seed = seed
         self.num_workers = num_workers
         self.resident = resident_copy(dataset, device, residency)
+        # batches from host memory are pinned for a GPU, so the engine's non-blocking copy overlaps compute
+        self.pin = device.type == "cuda" and self.resident is None
 
     def __len__(self) -> int:
         """Full batches per epoch; the remainder of a shuffled epoch is left out, as DCGAN recipes do."""
@@ -111,9 +113,9 @@ class BatchLoader:
         get_batch = getattr(self.dataset, "get_batch", None)
         if get_batch is not None:
             for indices in chunks:
-                yield get_batch(indices)
+                batch = get_batch(indices)
+                yield batch.pin_memory() if self.pin else batch
             return
         loader = DataLoader(self.dataset, batch_sampler=[c.tolist() for c in chunks],
-                            num_workers=self.num_workers, persistent_workers=False,
-                            pin_memory=torch.cuda.is_available())
+                            num_workers=self.num_workers, persistent_workers=False, pin_memory=self.pin)
         yield from loader
