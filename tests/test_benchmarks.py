@@ -1,0 +1,71 @@
+"""The benchmark scripts behind BENCHMARKS.md still run against today's ganlab, at tiny sizes.
+
+They reach into the engine (a training step, the checkpoint store, the fid hook), so an API change can
+silently break the commands that BENCHMARKS.md says reproduce its figures. No time is checked here, only
+that each script runs and measures what it says it measures. The two scripts that read the LFW archive
+in ../shared/data (data_throughput.py, draft_tolerance.py) are left out: tests never depend on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def benchmark(monkeypatch, capsys, tmp_path):
+    """Run ``benchmarks/NAME`` as ``python benchmarks/NAME ARGS...`` in this process; returns its stdout."""
+    # the scripts set these themselves; registering them first makes the test put them back
+    monkeypatch.setenv("GANLAB_INCEPTION_WEIGHTS", "")
+    monkeypatch.setenv("GANLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+
+    def run(name: str, *args: str) -> str:
+        monkeypatch.setattr(sys, "argv", [name, *args])
+        runpy.run_path(str(ROOT / "benchmarks" / name), run_name="__main__")
+        return capsys.readouterr().out
+    return run
+
+
+def test_checkpoint_cost_writes_a_full_dcgan64_checkpoint(benchmark):
+    out = benchmark("checkpoint_cost.py", "--device", "cpu", "--steps", "1", "--saves", "1")
+    assert "checkpoint: 72.7 MiB" in out          # both networks and both Adams of the default recipe
+    assert "CelebA epoch (1582 steps)" in out
+
+
+def test_fid_eval_featurises_the_generated_images_of_every_evaluation(benchmark):
+    out = benchmark("fid_eval.py", "--num-samples", "4", "--batch-size", "4", "--repeats", "1")
+    first = re.search(r"first: .*\(Inception ([\d.]+) s for 8 images", out)
+    cached = re.search(r"cached: .*\(Inception ([\d.]+) s for 4 images", out)
+    assert first and cached, out
+    assert float(cached.group(1)) > 0, "the cached evaluation reused the first one's generated features"
+    summary = json.loads(out[out.index("{"):])
+    assert summary["num_samples"] == 4 and summary["fid_formula_s"] > 0
+
+
+def test_report_overhead_times_every_hook_and_the_report(benchmark):
+    out = benchmark("report_overhead.py", "--epochs", "1", "--rounds", "1")
+    medians = json.loads(out)["medians"]
+    for hook in ("loss-curves", "d-distributions", "samples", "training-health"):
+        assert any(key.startswith(hook) for key in medians), (hook, sorted(medians))
+    assert medians["report_wall_s"] > 0
+
+
+def test_scale_gpu_epoch_compares_every_variant_with_the_reference_on_any_device(benchmark, monkeypatch):
+    # aot_eager: dynamo and AOTAutograd without the C++ compiler that inductor needs on a CPU
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    out = benchmark("scale.py", "gpu-epoch", "--device", "cpu", "--images", "256", "--steps", "1",
+                    "--rounds", "1", "--warmup", "1")
+    assert "317.7 GFLOP per step" in out
+    for variant in ("pytorch/examples dcgan (fp32)", "ganlab fp32", "ganlab bf16",
+                    "ganlab bf16 + compile + channels-last"):
+        assert re.search(rf"^{re.escape(variant)} +[\d.]+ +[\d.]+ +[\d.]+x", out, re.MULTILINE), variant
