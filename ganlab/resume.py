@@ -104,11 +104,14 @@ def refuse_to_discard(run_dir: RunDir) -> None:
     """Refuse to start a run again from step 0 while it has checkpoints, however damaged.
 
     Starting again drops everything the run logged and drew. That is harmless for a run stopped before
-    its first checkpoint, but a run whose checkpoints are all damaged (or whose manifest was lost) holds
-    training the user may still want to inspect or rescue, so it is kept unless they clear the way.
+    its first checkpoint was recorded (killed while writing it, a single file the manifest never listed
+    may be left), but a run whose checkpoints are all damaged (or whose manifest was lost) holds training
+    the user may still want to inspect or rescue, so it is kept unless they clear the way.
     """
-    files = sorted(path.name for path in run_dir.checkpoint_store.directory.glob("*.pt"))
-    if files:
+    store = run_dir.checkpoint_store
+    files = sorted(path.name for path in store.directory.glob("*.pt"))
+    first_write_interrupted = len(files) == 1 and not store.records()
+    if files and not first_write_interrupted:
         raise CheckpointError(
             f"run {str(run_dir.path)!r}: none of its checkpoints can be resumed from ({', '.join(files)}); "
             "resuming would start it again from step 0 and drop everything it logged. Start a new run from "

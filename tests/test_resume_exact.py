@@ -164,7 +164,8 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     assert_same_run(run, reference)
 
 
-@pytest.mark.parametrize("mode, checkpoint_number", [("mid-write", 5), ("before-manifest", 8)])
+@pytest.mark.parametrize("mode, checkpoint_number", [("mid-write", 5), ("before-manifest", 8), ("mid-write", 1),
+                                                     ("before-manifest", 1)])
 def test_killed_during_a_checkpoint_write(recipe_path, reference, with_hook, tmp_path, mode, checkpoint_number):
     run = kill_in_child(recipe_path, tmp_path / "killed", mode, checkpoint_number)
     written = sorted(p.name for p in (run / "checkpoints").glob("*.pt"))
