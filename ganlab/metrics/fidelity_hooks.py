@@ -56,7 +56,7 @@ class PrecisionRecallConfig(FidelityConfig):
 
 def generated_images_key(run: "Run", num: int, seed: int) -> str:
     """What decides ``run.generate(num, seed=seed)``: the weights and buffers of the network the run samples
-    from (its EMA copy when it keeps one), the device whose RNG draws the latents, the count and the seed.
+    from (its EMA copy when it keeps one), the device that runs it, the count and the seed.
 
     Generated features are shared under this key, so they are reused for the very same images only: two
     checkpoints that differ in any weight never share them, whatever their step or file name.
