@@ -150,6 +150,12 @@ def restore_cuda_rng_state(device: torch.device, saved: list[torch.Tensor]) -> N
         torch.cuda.set_rng_state(saved[0], device)
 
 
+def written_on(state: dict[str, Any]) -> str:
+    """The kind of device (``cuda``, ``cpu``, ...) a checkpoint was written on. Checkpoints of ganlab 0.2.0
+    do not record it; of those, only a GPU run's holds a GPU random state, which is what tells."""
+    return state.get("device") or ("cuda" if state["rng"]["cuda"] else "cpu")
+
+
 class StopRequest:
     """Set by the first Ctrl-C; the loop stops at the next step boundary and checkpoints there."""
 
@@ -592,7 +598,7 @@ class Run:
         continued on a CPU) holds a latent generator whose state this device's cannot take, so the latents
         are drawn from the run's seed afresh; everything else carries over.
         """
-        same_device = state.get("device", self.device.type) == self.device.type
+        same_device = written_on(state) == self.device.type
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.built.optimizer_g.load_state_dict(state["optimizer_g"])

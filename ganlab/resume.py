@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 from .atomic import atomic_write_text
 from . import distributed
-from .engine import Run, build, execute, recipe_device
+from .engine import Run, build, execute, recipe_device, written_on
 from .errors import CheckpointError, RecipeError, RunError
 from .plugins import Plugins
 from .recipe import Recipe, read_toml, resolve
@@ -134,7 +134,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     world, device = distributed.join(recipe_device(recipe))
     run = Run(build(recipe, device), run_dir, plugins, progress, world)
     if found is not None and not run.load_state(found[1]):
-        warn(f"{run_dir.path}: the checkpoint was written on {found[1]['device']} and the run continues on "
+        warn(f"{run_dir.path}: the checkpoint was written on {written_on(found[1])} and the run continues on "
              f"{run.device.type}; it goes on from there, but draws its latents afresh from its seed, so it "
              "will not end where it would have on the first device")
     if run.step >= run.total_steps:

@@ -111,3 +111,10 @@ def as_written_on_a_gpu(state: dict) -> None:
     state["device"] = "cuda"
     state["rng"]["noise"] = torch.zeros(16, dtype=torch.uint8)
     state["rng"]["cuda"] = [torch.zeros(16, dtype=torch.uint8)]
+
+
+def as_written_on_a_gpu_by_ganlab_0_2_0(state: dict) -> None:
+    """A CUDA run's checkpoint from before checkpoints recorded their device: only its GPU random state,
+    present for GPU runs alone, tells."""
+    as_written_on_a_gpu(state)
+    del state["device"]

@@ -27,7 +27,7 @@ from ganlab.protocols import EvaluationHook
 from ganlab.recipe import load_recipe
 from ganlab.resume import recipe_changes, resume_run
 from ganlab.runs import RunDir
-from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
+from resume_helpers import as_written_on_a_gpu, as_written_on_a_gpu_by_ganlab_0_2_0, rewrite_checkpoints
 
 
 def last_line(output: str) -> str:
@@ -194,9 +194,10 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_kept_not_started_again(finis
     assert damaged.keys() == before.keys()
 
 
+@pytest.mark.parametrize("written_on_a_gpu", [as_written_on_a_gpu, as_written_on_a_gpu_by_ganlab_0_2_0])
 def test_a_run_trained_on_a_gpu_continues_on_a_cpu_with_fresh_latents_and_a_warning(finished_run, plugins,
-                                                                                     capsys):
-    rewrite_checkpoints(finished_run, as_written_on_a_gpu)
+                                                                                     capsys, written_on_a_gpu):
+    rewrite_checkpoints(finished_run, written_on_a_gpu)
     resume_run(finished_run, plugins, ["train.epochs=3"], progress=False)
     assert "the checkpoint was written on cuda and the run continues on cpu" in capsys.readouterr().err
     assert steps(finished_run) == list(range(1, 13))
