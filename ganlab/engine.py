@@ -350,10 +350,13 @@ class Run:
         return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
 
     # -- what hooks use ---------------------------------------------------------------------------------
-    def generate(self, num: int, seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
-        """``num`` generated images as uint8 (N, C, H, W) on the CPU, without disturbing training state."""
-        rng = seeded_rng(seed) if seed is not None else self.noise_rng
-        return generate_images(self.sampler, num, rng, self.device, batch_size)
+    def generate(self, num: int, seed: int, batch_size: int = 256) -> torch.Tensor:
+        """``num`` generated images as uint8 (N, C, H, W) on the CPU.
+
+        The seed is required: drawing from the training latents instead would change training, and under
+        several processes would set the main process's latents apart from the others'.
+        """
+        return generate_images(self.sampler, num, seeded_rng(seed), self.device, batch_size)
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""

@@ -59,11 +59,7 @@ class DDistributions(EvaluationHook):
             self._measure(run, f"end (step {run.step})", run.epoch)
 
     def _measure(self, run: "Run", label: str, epoch: int) -> None:
-        """Score the same real images every time and new fakes from a seed tied to the epoch.
-
-        Passing a seed to ``run.generate`` leaves the run's own noise stream alone, so measuring never
-        changes what training does.
-        """
+        """Score the same real images every time and new fakes from a seed tied to the epoch."""
         n = self.config.num_images
         real = run.discriminate(run.real_images(n, seed=self.seed))
         fake = run.discriminate(run.generate(n, seed=self.seed + 1 + epoch))
