@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -30,6 +31,18 @@ def trained(tmp_path_factory) -> Path:
     result = cli("run", recipe, "--out", folder / "runs", "--no-progress")
     assert result.exit_code == 0, result.output
     return Path(result.output.strip().splitlines()[-1])
+
+
+def generate_from(trained: Path, tmp_path: Path, filename: str, write: Callable[[Path], object]) -> Result:
+    """``ganlab generate --checkpoint FILENAME`` once ``write`` has put that file into the run's checkpoints;
+    the module's shared run gets its own file back (or loses the added one) afterwards."""
+    path = trained / "checkpoints" / filename
+    original = path.read_bytes() if path.exists() else None
+    try:
+        write(path)
+        return cli("generate", trained, "--checkpoint", filename, "-o", tmp_path / "x.png")
+    finally:
+        path.write_bytes(original) if original is not None else path.unlink()
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -99,11 +112,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(trained, tmp_path):
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    torch.save({"generator": Payload()}, trained / "checkpoints" / "evil.pt")
-    try:
-        result = cli("generate", trained, "--checkpoint", "evil", "-o", tmp_path / "x.png")
-    finally:
-        (trained / "checkpoints" / "evil.pt").unlink()
+    result = generate_from(trained, tmp_path, "evil.pt", lambda path: torch.save({"generator": Payload()}, path))
     assert result.exit_code == 6
     assert "holds objects other than tensors and plain values; ganlab refuses to unpickle it" in result.output
     assert not marker.exists()
@@ -121,11 +130,7 @@ def test_a_run_without_checkpoints_cannot_generate(trained, tmp_path):
 @pytest.mark.parametrize("content", ["a bare tensor", "a list"])
 def test_a_file_that_is_not_a_training_checkpoint_is_a_clear_error(trained, tmp_path, content):
     state = torch.zeros(3) if content == "a bare tensor" else [torch.zeros(3)]
-    torch.save(state, trained / "checkpoints" / "other.pt")
-    try:
-        result = cli("generate", trained, "--checkpoint", "other", "-o", tmp_path / "x.png")
-    finally:
-        (trained / "checkpoints" / "other.pt").unlink()
+    result = generate_from(trained, tmp_path, "other.pt", lambda path: torch.save(state, path))
     assert result.exit_code == 6
     assert "is not a ganlab training checkpoint" in result.output
 
@@ -135,23 +140,14 @@ def test_generator_weights_that_do_not_fit_the_installed_generator_are_a_clear_e
     for key in ("generator", "ema"):
         if key in state:
             state[key] = {name: value[..., :1] if value.ndim else value for name, value in state[key].items()}
-    torch.save(state, trained / "checkpoints" / "changed.pt")
-    try:
-        result = cli("generate", trained, "--checkpoint", "changed", "-o", tmp_path / "x.png")
-    finally:
-        (trained / "checkpoints" / "changed.pt").unlink()
+    result = generate_from(trained, tmp_path, "changed.pt", lambda path: torch.save(state, path))
     assert result.exit_code == 6
     assert "its generator weights do not fit the" in result.output
 
 
 def test_a_named_checkpoint_that_fails_its_manifest_check_is_refused(trained, tmp_path):
-    path = trained / "checkpoints" / "epoch_0001.pt"
-    original = path.read_bytes()
-    path.write_bytes(original[:2000])
-    try:
-        result = cli("generate", trained, "--checkpoint", "1", "-o", tmp_path / "x.png")
-    finally:
-        path.write_bytes(original)
+    original = (trained / "checkpoints" / "epoch_0001.pt").read_bytes()
+    result = generate_from(trained, tmp_path, "epoch_0001.pt", lambda path: path.write_bytes(original[:2000]))
     assert result.exit_code == 6
     assert f"checkpoint epoch_0001.pt is truncated or damaged (2000 bytes, the manifest says {len(original)})" \
         in result.output
