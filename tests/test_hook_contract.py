@@ -14,8 +14,12 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab import EvaluationHook, hookimpl
+from ganlab import EvaluationHook, hookimpl, tomlwrite
 from ganlab.components.losses import NonSaturatingBCE
+from ganlab.engine import run_recipe
+from ganlab.plugins import load_plugins
+from ganlab.recipe import load_recipe
+from ganlab.testing import TINY_RECIPE, merge
 
 
 @dataclasses.dataclass
@@ -58,14 +62,19 @@ def hook_plugin(name: str, make_hook) -> types.ModuleType:
     return plugin_module(f"{name}-plugin", ganlab_register)
 
 
-@pytest.fixture
-def stopped_in_epoch_two(register_plugin, write_recipe, train_recipe):
-    """Two epochs of 4 steps, stopped by max_steps after step 6, with the epoch watcher and a metric hook."""
+@pytest.fixture(scope="module")
+def stopped_in_epoch_two(tmp_path_factory):
+    """Two epochs of 4 steps, stopped by max_steps after step 6, with the epoch watcher and a metric hook;
+    shared by the tests that only read what it recorded."""
     seen: list[tuple[Any, ...]] = []
-    register_plugin(hook_plugin("epoch-watcher", lambda: EpochWatcher(seen)))
-    run = train_recipe(write_recipe({"train": {"max_steps": 6},
-                                     "hooks": [{"name": "epoch-watcher"},
-                                               {"name": "diversity", "num_pairs": 5}]}))
+    plugins = load_plugins([("epoch-watcher", hook_plugin("epoch-watcher", lambda: EpochWatcher(seen)))],
+                           entry_points=False)
+    folder = tmp_path_factory.mktemp("stopped")
+    (folder / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, {
+        "train": {"max_steps": 6},
+        "hooks": [{"name": "epoch-watcher"}, {"name": "diversity", "num_pairs": 5}]})), "utf-8")
+    run = run_recipe(load_recipe(folder / "recipe.toml", plugins.registry), plugins, folder / "runs",
+                     progress=False)
     return seen, run
 
 
