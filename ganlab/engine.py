@@ -587,7 +587,8 @@ class Run:
                 for hook in hooks:
                     hook.on_epoch_end(self, number)
         self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
-        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epochs_completed, elapsed_s=round(self.elapsed, 3))
+        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epochs_completed,
+                                 elapsed_s=round(self.elapsed, 3))
 
     def save_grid(self, path: Path) -> None:
         atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
