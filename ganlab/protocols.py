@@ -55,8 +55,8 @@ class Loss(Protocol):
     discriminator's loss when present: once per discriminator update, with that update's real and generated
     images, float32 in [-1, 1], neither requiring gradients (``fake`` is detached). The engine calls it
     outside autocast, so it runs in fp32 whatever ``train.precision`` is: a ``torch.autograd.grad`` inside
-    it needs no gradient scaling (in fp16 an unscaled inner gradient could underflow to zero). Its discriminator is never a ``torch.compile``
-    one, which could not back-propagate twice (``create_graph``).
+    it needs no gradient scaling (in fp16 an unscaled inner gradient could underflow to zero). Its
+    discriminator is never a ``torch.compile`` one, which could not back-propagate twice (``create_graph``).
 
     A loss that only holds for some discriminators (a gradient penalty is wrong under batch norm)
     implements the optional ``check_discriminator(discriminator)``, which raises
