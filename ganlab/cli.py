@@ -1,7 +1,7 @@
 """The ``ganlab`` command. User errors become one short message and a documented exit code.
 
-Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mode), 5 run directory,
-6 checkpoint, 7 diverged, 130 interrupted.
+Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mode, or a hook that is no
+EvaluationHook), 5 run directory, 6 checkpoint, 7 diverged, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ def plugins(as_json: bool) -> None:
         click.echo(f"  hooks: {', '.join(row['hooks']) or '-'}")
         click.echo(f"  components: {', '.join(row['components']) or '-'}")
     for f in failures:
-        click.echo(f"{f['name']}  FAILED to {f['stage']}: {f['error']}")
+        outcome = "WARNING" if f["stage"] == "check" else f"FAILED to {f['stage']}"
+        click.echo(f"{f['name']}  {outcome}: {f['error']}")
 
 
 from .cli_generate import generate  # noqa: E402  (commands of their own modules, attached to the group)

@@ -31,7 +31,7 @@ from torch import nn
 from . import __version__, distributed
 from .atomic import atomic_write_bytes
 from .checkpoints import CheckpointSchedule
-from .errors import ConfigError, DataError, GanlabError, RecipeError, RunError
+from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError
 from .data.loader import BatchLoader
 from .distributed import World
 from .grids import grid_png
@@ -236,8 +236,19 @@ def build(recipe: Recipe, device: torch.device | None = None) -> Built:
     _check_loss_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
     optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
-    hooks = [(h, _build(h, context, source)) for h in recipe.hooks]
+    hooks = [(h, _build_hook(h, context, source)) for h in recipe.hooks]
     return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks)
+
+
+def _build_hook(component: Component, context: BuildContext, source: str) -> EvaluationHook:
+    """Refuse a hook factory that returns something other than an :class:`EvaluationHook`: the engine calls
+    every event on every hook, so a look-alike lacking one would fail mid-run, after hours of training."""
+    hook = _build(component, context, source)
+    if not isinstance(hook, EvaluationHook):
+        raise PluginError(f"{source}: {component.section}: hook {component.name!r} of plugin "
+                          f"{component.entry.plugin!r} was built as a {type(hook).__qualname__}, which is not a "
+                          "ganlab.EvaluationHook; its factory must return an instance of a subclass of it")
+    return hook
 
 
 def _check_shapes(generator: nn.Module, discriminator: nn.Module, dataset: ImageDataset,
@@ -279,10 +290,15 @@ def environment(plugins: Plugins) -> dict[str, Any]:
 class Run:
     """A live training run: what evaluation hooks see.
 
-    Hooks may read ``recipe``, ``run_dir``, ``device``, ``generator``, ``discriminator``, ``dataset``,
-    ``fixed_noise``, ``step``, ``epoch`` and ``steps_per_epoch``, and call :meth:`generate`,
-    :meth:`real_images`, :meth:`discriminate` and :meth:`log_evaluation`.
+    Hooks may read the attributes in :data:`FOR_HOOKS` and call its methods; the README's plugin guide
+    documents each (a test keeps the two in step).
     """
+
+    FOR_HOOKS: tuple[str, ...] = (
+        "recipe", "run_dir", "device", "generator", "discriminator", "dataset", "fixed_noise", "step",
+        "epoch", "epochs_completed", "steps_per_epoch", "total_steps",
+        "generate", "real_images", "discriminate", "log_evaluation")
+    """What of a run an evaluation hook may use; everything else is the engine's own."""
 
     def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
                  world: World = World()):
@@ -328,7 +344,7 @@ class Run:
                                        generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
         self.step = 0
-        self.epoch = 0                # completed epochs
+        self.epochs_completed = 0     # full passes over the data
         self.batch_in_epoch = 0       # batches of the current epoch already consumed
         self._pending: list[tuple[int, int, torch.Tensor]] = []
         self._started = time.monotonic()
@@ -336,6 +352,15 @@ class Run:
         self.schedule = CheckpointSchedule(self.recipe.checkpoint)
         self.stop = StopRequest()
         self._latest_evaluation: dict[str, tuple[int, float]] = {}   # metric -> (step, value)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the latest step, from 1, as ``metrics.jsonl`` numbers it: the epoch in progress, or
+        the one just completed between two epochs (in ``on_epoch_end`` it equals that event's ``epoch``);
+        1 before the first step. :attr:`epochs_completed` counts the full passes."""
+        if self.batch_in_epoch == 0 and self.epochs_completed > 0:
+            return self.epochs_completed
+        return self.epochs_completed + 1
 
     @property
     def sampler(self) -> nn.Module:
@@ -368,11 +393,22 @@ class Run:
 
     @torch.no_grad()
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
-        """D's probability that each uint8 image is real, as float (N,) on the CPU."""
+        """D's probability that each uint8 image is real, as float32 (N,) on the CPU: the sigmoid of its raw
+        outputs, whatever the loss.
+
+        Scored as the training step scores a batch: in training mode (batch norm normalises with the
+        statistics of the images given, so score real and generated images in separate calls), in fp32,
+        without gradients. The discriminator is left as it was: its buffers (batch-norm running statistics,
+        spectral-norm vectors) are put back and so are torch's random states, which dropout would draw from.
+        """
         judge = self.judge
-        with preserved_buffers(judge):
+        with preserved_buffers(judge), self._own_random_numbers():
             logits = judge(to_model_range(images.to(self.device)))
         return torch.sigmoid(logits.float()).cpu()
+
+    def _own_random_numbers(self) -> contextlib.AbstractContextManager[None]:
+        """Torch's random states (this run's GPU's too) put back afterwards, so training never sees the draws."""
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def log_evaluation(self, metric: str, value: float, **details: Any) -> None:
         """Record one evaluation result (with its protocol in ``details``) in evaluations.jsonl."""
@@ -408,7 +444,7 @@ class Run:
                 fake_logits = self._train_d(fake.detach()).float()
             loss_d = loss.discriminator_loss(real_logits, fake_logits)
             if penalty is not None:       # in fp32, outside autocast and torch.compile: see protocols.Loss
-                loss_d = loss_d + penalty(uncompiled(self._train_d), real, fake.detach())
+                loss_d = loss_d + penalty(uncompiled(self._train_d), real, fake.detach().float())
             self.update_d.step(loss_d)
         with no_sync(self._train_d), autocast(precision, self.device):
             gen_logits = self._train_d(fake).float()
@@ -463,12 +499,12 @@ class Run:
                 for hook in hooks:
                     hook.on_run_start(self)
             while self.step < self.total_steps:
-                batches = self.loader.epoch(self.epoch, start=self.batch_in_epoch)
+                batches = self.loader.epoch(self.epochs_completed, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
                     stats = self._train_step(self._next_batches(batches, train.d_steps))
                     self.step += 1
                     self.batch_in_epoch += train.d_steps
-                    self._pending.append((self.step, self.epoch + 1, stats))
+                    self._pending.append((self.step, self.epoch, stats))
                     if bar is not None:
                         bar.update(1)
                     if self.step % train.log_every == 0:
@@ -477,7 +513,7 @@ class Run:
                 self._flush(bar)
                 completed = self.batch_in_epoch >= batches_per_epoch
                 if completed:
-                    self.epoch += 1
+                    self.epochs_completed += 1
                     self.batch_in_epoch = 0
                 self._end_epoch(completed)
         finally:
@@ -516,7 +552,7 @@ class Run:
             raise
         except Exception as e:
             message = str(e).strip().splitlines()[-1] if str(e).strip() else ""
-            raise DataError(f"data: reading a batch of epoch {self.epoch + 1} failed: "
+            raise DataError(f"data: reading a batch of epoch {self.epochs_completed + 1} failed: "
                             f"{type(e).__name__}: {message}") from None
 
     @contextlib.contextmanager
@@ -531,7 +567,7 @@ class Run:
         if not self.world.is_main:
             yield []
             return
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        with self._own_random_numbers():
             yield [hook for _, hook in self.built.hooks]
 
     def _end_epoch(self, completed: bool) -> None:
@@ -544,14 +580,15 @@ class Run:
         """
         if not self.world.is_main:
             return
-        number = self.epoch if completed else self.epoch + 1
+        number = self.epoch
         self.save_grid(self.run_dir.grid_path(number))
         if completed:
             with self._hooks() as hooks:
                 for hook in hooks:
                     hook.on_epoch_end(self, number)
         self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
-        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
+        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epochs_completed,
+                                 elapsed_s=round(self.elapsed, 3))
 
     def save_grid(self, path: Path) -> None:
         atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
@@ -568,7 +605,7 @@ class Run:
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.update_g.optimizer.state_dict(),
             "optimizer_d": self.update_d.optimizer.state_dict(),
-            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "step": self.step, "epoch": self.epochs_completed, "batch_in_epoch": self.batch_in_epoch,
             "elapsed_s": self.elapsed,
             "fixed_noise": self.fixed_noise.cpu(),
             "device": self.device.type,
@@ -606,7 +643,8 @@ class Run:
         self.discriminator.load_state_dict(state["discriminator"])
         self.built.optimizer_g.load_state_dict(state["optimizer_g"])
         self.built.optimizer_d.load_state_dict(state["optimizer_d"])
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.step, self.batch_in_epoch = state["step"], state["batch_in_epoch"]
+        self.epochs_completed = state["epoch"]        # the checkpoint's "epoch" counts completed epochs
         self._elapsed_before, self._started = state["elapsed_s"], time.monotonic()
         self.fixed_noise = state["fixed_noise"].to(self.device)
         rng = state["rng"]
@@ -723,7 +761,7 @@ def finish(run: Run, status: str, error: str | None) -> None:
 
     Never masks the original error: a hook or report failure is recorded in meta.json instead.
     """
-    meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epoch,
+    meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epochs_completed,
                     "elapsed_s": round(run.elapsed, 3), "error": error}
     images = run.step * run.recipe.train.batch_size * run.recipe.train.d_steps
     meta_changes["images_per_s"] = round(images / run.elapsed, 2) if run.elapsed > 0 else None

@@ -1,8 +1,10 @@
 """Make the plugin manager: built-in plugins first, then every entry point of group ``ganlab``.
 
 A broken third-party plugin (fails to import, its hook raises, it registers a duplicate name) is
-reported by name and skipped so the rest of ganlab keeps working; ``GANLAB_STRICT_PLUGINS=1`` turns the
-first such failure into an error. ``GANLAB_DISABLE_PLUGINS=a,b`` skips the named plugins (built-in ones too) and
+reported by name and skipped so the rest of ganlab keeps working; an evaluation hook class with a method
+ganlab never calls (a misspelt ``on_step_ned``) is reported the same way, its plugin kept.
+``GANLAB_STRICT_PLUGINS=1`` turns the first such problem into an error. ``GANLAB_DISABLE_PLUGINS=a,b``
+skips the named plugins (built-in ones too) and
 ``GANLAB_TRACE_PLUGINS=1`` prints every hook call to standard error.
 """
 
@@ -14,11 +16,13 @@ import importlib
 import importlib.metadata
 import os
 import sys
+import types
 
 import pluggy
 
 from . import hookspecs
 from .errors import PluginError
+from .protocols import EvaluationHook
 from .registry import Registry
 
 ENTRY_POINT_GROUP = "ganlab"
@@ -43,11 +47,16 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 @dataclasses.dataclass(frozen=True)
 class PluginFailure:
     plugin: str
-    stage: str          # "import" or "register"
+    stage: str          # "import" or "register" (the plugin is skipped), or "check" (it is loaded)
     error: str
 
+    def problem(self) -> str:
+        if self.stage == "check":
+            return f"plugin {self.plugin!r}: {self.error}"
+        return f"plugin {self.plugin!r} failed to {self.stage}: {self.error}"
+
     def message(self) -> str:
-        return f"plugin {self.plugin!r} failed to {self.stage}: {self.error} (skipped)"
+        return self.problem() if self.stage == "check" else f"{self.problem()} (skipped)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +103,60 @@ def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
             raise PluginError(f"{spec} is not marked with @ganlab.hookimpl, so ganlab cannot see it")
 
 
+def _check_hashable(plugin: object) -> None:
+    """pluggy keeps plugins in sets; an unhashable one (a ``SimpleNamespace``) would crash every command."""
+    try:
+        hash(plugin)
+    except TypeError:
+        raise PluginError(f"a plugin must be hashable (a module, or an instance of an ordinary class), not a "
+                          f"{type(plugin).__name__}") from None
+
+
+def hook_events() -> tuple[str, ...]:
+    """The methods of :class:`~ganlab.protocols.EvaluationHook` that ganlab calls: a hook's whole interface."""
+    return tuple(name for name, value in vars(EvaluationHook).items() if not name.startswith("_") and callable(value))
+
+
+def unknown_hook_methods(cls: type) -> list[str]:
+    """A note for each method of ``cls`` itself that looks meant for ganlab but is not one it calls.
+
+    Python lets ``on_step_ned`` pass silently: the hook loads, the method never runs, and its author is
+    left guessing. Every ``on_*`` name is the engine's (events are named so); any other public method is
+    a helper of the hook's own unless it is a near miss of an interface method (``report_section``).
+    """
+    events = hook_events()
+    notes = []
+    for name, value in vars(cls).items():
+        if name.startswith("_") or name in events or not _is_method(value):
+            continue
+        close = difflib.get_close_matches(name, events, n=1, cutoff=0.8)
+        if name.startswith("on_") or close:
+            hint = (f"did you mean {close[0]}?" if close
+                    else "did you mean one of " + ", ".join(e for e in events if e.startswith("on_")) + "?")
+            notes.append(f"hook class {cls.__module__}.{cls.__qualname__} defines {name}(), which ganlab "
+                         f"never calls ({hint})")
+    return notes
+
+
+def _is_method(value: object) -> bool:
+    return callable(value) or isinstance(value, (staticmethod, classmethod))
+
+
+def _hook_classes(plugin: object) -> list[type]:
+    """The evaluation hook classes a plugin defines: those of its module or package (for a plugin object
+    that is not a module, of the module its class comes from)."""
+    home = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
+    if not isinstance(home, str):
+        return []
+    found, pending = [], list(EvaluationHook.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__ == home or cls.__module__.startswith(home + "."):
+            found.append(cls)
+    return sorted(set(found), key=lambda c: (c.__module__, c.__qualname__))
+
+
 def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = True,
                  strict: bool | None = None) -> Plugins:
     """Build a fresh plugin manager and registry.
@@ -112,22 +175,28 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
     failures: list[PluginFailure] = []
     infos: dict[str, PluginInfo] = {}
 
-    def fail(name: str, stage: str, exc: BaseException) -> None:
-        failure = PluginFailure(name, stage, f"{type(exc).__name__}: {exc}")
+    def fail(name: str, stage: str, error: str, cause: BaseException | None = None) -> None:
+        failure = PluginFailure(name, stage, error)
         if strict:
-            raise PluginError(f"plugin {name!r} failed to {stage}: {failure.error} "
-                              "(GANLAB_STRICT_PLUGINS is set)") from exc
+            raise PluginError(f"{failure.problem()} (GANLAB_STRICT_PLUGINS is set)") from cause
         failures.append(failure)
+
+    def fail_on(name: str, stage: str, exc: BaseException) -> None:
+        fail(name, stage, f"{type(exc).__name__}: {exc}", exc)
 
     def add(name: str, plugin: object, builtin: bool, dist: importlib.metadata.Distribution | None) -> None:
         try:
+            _check_hashable(plugin)
             pm.register(plugin, name=name)
             _check_hook_names(pm, plugin)
         except Exception as exc:  # pluggy validates signatures here, _check_hook_names the names
             if pm.is_registered(plugin):
                 pm.unregister(plugin)
-            fail(name, "register", exc)
+            fail_on(name, "register", exc)
             return
+        for cls in _hook_classes(plugin):
+            for note in unknown_hook_methods(cls):
+                fail(name, "check", note)
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
         infos[name] = PluginInfo(name, dist.version if dist else None, dist.metadata["Name"] if dist else None,
                                  builtin, hooks)
@@ -145,7 +214,7 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
             try:
                 plugin = ep.load()
             except Exception as exc:
-                fail(ep.name, "import", exc)
+                fail_on(ep.name, "import", exc)
                 continue
             add(ep.name, plugin, False, ep.dist)
 
@@ -159,5 +228,5 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
             registry.discard_plugin(name)
             pm.unregister(plugin)
             infos.pop(name, None)
-            fail(name, "register", exc)
+            fail_on(name, "register", exc)
     return Plugins(pm, registry, failures, list(infos.values()))

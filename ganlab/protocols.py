@@ -52,10 +52,11 @@ class Loss(Protocol):
 
     A loss that needs more than logits (a gradient penalty, say) implements the optional
     ``discriminator_penalty(discriminator, real, fake) -> Tensor``, which the engine adds to the
-    discriminator's loss when present. The engine calls it outside autocast, so it runs in fp32 whatever
-    ``train.precision`` is: a ``torch.autograd.grad`` inside it needs no gradient scaling (in fp16 an
-    unscaled inner gradient could underflow to zero). Its discriminator is never a ``torch.compile``
-    one, which could not back-propagate twice (``create_graph``).
+    discriminator's loss when present: once per discriminator update, with that update's real and generated
+    images, float32 in [-1, 1], neither requiring gradients (``fake`` is detached). The engine calls it
+    outside autocast, so it runs in fp32 whatever ``train.precision`` is: a ``torch.autograd.grad`` inside
+    it needs no gradient scaling (in fp16 an unscaled inner gradient could underflow to zero). Its
+    discriminator is never a ``torch.compile`` one, which could not back-propagate twice (``create_graph``).
 
     A loss that only holds for some discriminators (a gradient penalty is wrong under batch norm)
     implements the optional ``check_discriminator(discriminator)``, which raises
@@ -98,7 +99,8 @@ class ImageDataset(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class ReportSection:
-    """A piece of the HTML report contributed by an evaluation hook; ``html`` must already be escaped.
+    """A piece of the HTML report contributed by an evaluation hook: ``title`` is plain text (the report
+    escapes it); ``html`` is markup put in as it is, so whatever text in it comes from data must be escaped.
 
     ``order`` places the section (summary 0, recipe 10, built-in hooks 5 to 50, metrics over time 60,
     environment 1000). ``summary`` rows, (plain-text label, escaped HTML value), are also shown in the
@@ -129,7 +131,8 @@ class EvaluationHook:
         """After every generator update; ``record`` holds the step's logged numbers."""
 
     def on_epoch_end(self, run: "Run", epoch: int) -> None:
-        """After each full pass over the data and its sample grid, before its checkpoint."""
+        """After each full pass over the data and its sample grid, before its checkpoint; never for an epoch
+        that ``train.max_steps`` or Ctrl-C cut short (``on_run_end`` comes then)."""
 
     def on_run_end(self, run: "Run", status: str) -> None:
         """Once at the end, whatever the status (finished, failed, interrupted, diverged)."""

@@ -6,16 +6,19 @@ conftest.py of your tests::
 or with ``addopts = "-p ganlab.testing"`` under ``[tool.pytest.ini_options]``. Nothing here is loaded into
 pytest sessions that do not ask for it. The fixtures:
 
-``plugins``          a fresh plugin manager with ganlab's built-in plugins only
+``plugins``          ``Plugins``: a fresh plugin manager with ganlab's built-in plugins only
 ``register_plugin``  ``register_plugin(obj, name=None) -> Plugins``: built-ins plus ``obj`` (and any plugin
-                     registered before in the same test); for the rest of the test the ``ganlab`` CLI sees
-                     exactly these plugins, whatever else is installed
+                     registered before in the same test), named ``name`` or ``obj.__name__`` or its class's
+                     name; for the rest of the test the ``ganlab`` CLI sees exactly these plugins, whatever
+                     else is installed
 ``write_recipe``     ``write_recipe(changes=None, name="recipe.toml") -> Path``: a recipe that trains in
                      about a second on a CPU (16x16 synthetic faces, tiny networks), deep-merged with
-                     ``changes``
-``train_recipe``     ``train_recipe(path, *overrides) -> RunDir``: ``ganlab run`` a recipe (with ``--set``
-                     overrides, e.g. ``*SHRINK``) into a temporary folder; fails the test if the run fails
-``run_cli``          ``run_cli(*args) -> click.testing.Result``: invoke the ``ganlab`` command in-process
+                     ``changes`` (see :func:`merge`), written to ``tmp_path / name``
+``train_recipe``     ``train_recipe(path, *overrides) -> RunDir``: ``ganlab run`` a recipe (each override a
+                     ``"KEY=VALUE"`` string for ``--set``, e.g. ``*SHRINK``) into ``tmp_path / "runs"``;
+                     fails the test with the CLI's output if the run does not exit with 0
+``run_cli``          ``run_cli(*args) -> click.testing.Result``: invoke the ``ganlab`` command in-process,
+                     each argument turned into a string; exceptions other than the CLI's exit propagate
 
 and two values: :data:`TINY_RECIPE` (what ``write_recipe`` starts from) and :data:`SHRINK` (overrides that
 shrink a quickstart-style recipe to test size).

@@ -115,7 +115,7 @@ def test_hook_ganlab_register_gets_a_registry_bound_to_the_plugin():
 def test_hook_on_run_start_comes_once_before_the_first_step(finished):
     events, _ = finished
     assert [e[0] for e in events].count("on_run_start") == 1
-    assert events[0] == ("on_run_start", 0, 0)
+    assert events[0] == ("on_run_start", 0, 1), "step 0, in epoch 1"
 
 
 def test_hook_on_step_end_comes_after_every_generator_update_with_its_numbers(finished):
