@@ -11,7 +11,7 @@ import sys
 
 def warn(message: str) -> None:
     """Tell the user of a problem that does not stop the command: one line on standard error."""
-    print(f"ganlab: warning: {message}", file=sys.stderr)
+    print(f"ganlab: warning: {message}", file=sys.stderr, flush=True)
 
 
 class GanlabError(Exception):

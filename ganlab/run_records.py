@@ -94,7 +94,7 @@ METRIC_RECORD = Shape(required={"step": INTEGER, "epoch": INTEGER},
 """A line of metrics.jsonl."""
 
 EVALUATION_RECORD = Shape(required={"metric": TEXT, "value": NUMBER},
-                          optional={"step": NUMBER, "epoch": NUMBER, "time": NUMBER_OR_NULL,
+                          optional={"step": NUMBER, "epoch": NUMBER,
                                     "higher_is_better": TRUE_OR_FALSE})
 """A line of evaluations.jsonl; every field beyond these is the protocol that produced the value."""
 
