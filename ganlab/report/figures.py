@@ -53,11 +53,12 @@ def show_text_literally(fig: Figure) -> None:
     """
     from matplotlib.text import Text
 
+    texts = fig.findobj(Text)  # before the ticks are listed: finding them makes the axes' ticks
     axes = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
-    ticks = {id(text) for axis in axes for tick in [*axis.majorTicks, *axis.minorTicks]
+    ticks = {id(text) for axis in axes for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]
              for text in (tick.label1, tick.label2)}
     ticks |= {id(axis.offsetText) for axis in axes}
-    for text in fig.findobj(Text):
+    for text in texts:
         if id(text) not in ticks:
             text.set_usetex(False)
             text.set_parse_math(False)
