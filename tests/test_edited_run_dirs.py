@@ -152,16 +152,16 @@ def edit_meta(run: Path, **changes) -> None:
     (run / "meta.json").write_text(json.dumps({**meta, **changes}), "utf-8")
 
 
-@pytest.mark.parametrize("field", WRONG_META)
-def test_a_meta_field_of_the_wrong_type_is_treated_as_missing_with_a_warning(field, copy_of, run_cli, tmp_path):
+def test_meta_fields_of_the_wrong_type_are_treated_as_missing_with_one_warning(copy_of, run_cli, tmp_path):
     run = copy_of()
-    edit_meta(run, **{field: WRONG_META[field]})
+    edit_meta(run, **WRONG_META)
     for command in (["report", run, "-o", tmp_path / "report.html"],
                     ["compare", run, copy_of("other"), "-o", tmp_path / "compare.html"]):
         result = run_cli(*command)
         assert_clean(result)
         [warning] = warnings_about(result.output, "meta.json")
-        assert f"meta.json: treated as missing: {field!r} is" in warning
+        assert "meta.json: treated as missing: " in warning
+        assert all(f"{field!r} is" in warning for field in WRONG_META)
 
 
 def test_a_meta_field_of_the_wrong_type_is_kept_in_the_file(copy_of, run_cli, tmp_path):
@@ -192,17 +192,17 @@ def test_a_resume_reads_past_a_hand_edited_meta_and_log(copy_of, run_cli):
 
 # -- figures ---------------------------------------------------------------------------------------------
 
-NAMES = ["$x^2$", "$\\frac$", "back\\slash", "under_score", "100%", "{braces}", "odd $ dollar"]
+NAMES = ["$x^2$", "$\\frac$ back\\slash", "under_score 100% {braces}", "odd $ dollar"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_compare_shows_run_and_metric_names_literally(name, copy_of, run_cli, tmp_path):
-    runs = [copy_of(f"{name} a"), copy_of(f"{name} b")]
-    for run in runs:
+def test_compare_and_report_show_run_and_metric_names_literally(copy_of, run_cli, tmp_path):
+    runs = [copy_of(name) for name in NAMES]
+    for run, name in zip(runs, NAMES):
         append_lines(run / "evaluations.jsonl", json.dumps({"metric": name, "value": 1.0, "step": 8, "epoch": 2}))
     result = run_cli("compare", *runs, "-o", tmp_path / "compare.html")
     assert_clean(result)
-    result = run_cli("report", runs[0], "-o", tmp_path / "report.html")
+    assert all(name in result.output for name in NAMES)
+    result = run_cli("report", runs[1], "-o", tmp_path / "report.html")
     assert_clean(result)
 
 
@@ -269,22 +269,21 @@ SECTION_FAULTS = {
 }
 
 
-@pytest.mark.parametrize("mode, notice", SECTION_FAULTS.items(), ids=SECTION_FAULTS.keys())
-def test_a_broken_plugin_section_costs_only_that_hooks_sections(mode, notice, register_plugin, write_recipe,
-                                                                 run_cli, tmp_path):
+def test_a_broken_plugin_section_costs_only_that_hooks_sections(register_plugin, write_recipe, run_cli, tmp_path):
     register_plugin(BrokenPlugin(), "broken-plugin")
-    recipe = write_recipe({"train": {"epochs": 1}, "hooks": [{"name": "broken", "mode": mode},
-                                                              {"name": "loss-curves"}]})
-    result = run_cli("run", recipe, "--out", tmp_path / "runs", "--no-progress")
+    hooks = [{"name": "broken", "mode": mode} for mode in SECTION_FAULTS] + [{"name": "loss-curves"}]
+    result = run_cli("run", write_recipe({"train": {"epochs": 1}, "hooks": hooks}), "--out", tmp_path / "runs",
+                     "--no-progress")
     assert_clean(result)
-    assert len(warnings_about(result.output, "hooks[0] (broken)")) == 1
     run = RunDir.open(result.stdout.strip().splitlines()[-1])
-    written = parse(run.report_path.read_text("utf-8"))
-    result = run_cli("report", run.path, "-o", tmp_path / "rebuilt.html")
-    assert_clean(result)
-    [warning] = warnings_about(result.output, "hooks[0] (broken)")
-    assert "report: hooks[0] (broken): " in warning
-    page = (tmp_path / "rebuilt.html").read_text("utf-8")
-    assert notice in page
-    assert "Plugin bad" not in parse(page).titles and "Loss curves" in parse(page).titles
-    assert parse(page).titles == written.titles
+    written = run.report_path.read_text("utf-8")
+    rebuilt = run_cli("report", run.path, "-o", tmp_path / "rebuilt.html")
+    assert_clean(rebuilt)
+    assert (tmp_path / "rebuilt.html").read_text("utf-8") == written
+    for i, notice in enumerate(SECTION_FAULTS.values()):
+        for output in (result.output, rebuilt.output):
+            assert len(warnings_about(output, f"report: hooks[{i}] (broken): ")) == 1, output
+        assert f"hooks[{i}] (broken): " in written and notice in written
+    titles = parse(written).titles
+    assert "Plugin bad" not in titles and "Loss curves" in titles and "Summary" in titles
+    assert titles.count("Plugin good") == 3       # from the hooks whose other section is the broken one
