@@ -89,9 +89,10 @@ ANY_RECORD = Shape()
 LOSS_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 """The numbers the engine logs at every step (its METRIC_KEYS); NaN or infinite where training diverged."""
 
-METRIC_RECORD = Shape(required={"step": INTEGER, "epoch": INTEGER},
-                      optional={**{key: NUMBER_OR_NULL for key in LOSS_KEYS}, "time": NUMBER_OR_NULL})
-"""A line of metrics.jsonl."""
+METRIC_RECORD = Shape(required={"step": INTEGER},
+                      optional={"epoch": INTEGER, "time": NUMBER_OR_NULL,
+                                **{key: NUMBER_OR_NULL for key in LOSS_KEYS}})
+"""A line of metrics.jsonl (a log from before 0.2 may lack the epoch)."""
 
 EVALUATION_RECORD = Shape(required={"metric": TEXT, "value": NUMBER},
                           optional={"step": NUMBER, "epoch": NUMBER,
