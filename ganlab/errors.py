@@ -6,6 +6,13 @@ so scripts can tell a bad recipe from missing data without parsing text.
 
 from __future__ import annotations
 
+import sys
+
+
+def warn(message: str) -> None:
+    """Tell the user of a problem that does not stop the command: one line on standard error."""
+    print(f"ganlab: warning: {message}", file=sys.stderr, flush=True)
+
 
 class GanlabError(Exception):
     """Base of every error that is the user's to fix; the CLI prints it without a traceback."""

@@ -7,10 +7,13 @@ what the engine does with each kind. Third-party components implement the same p
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+from .run_records import describe
 
 if TYPE_CHECKING:
     from .engine import Run
@@ -111,6 +114,35 @@ class ReportSection:
     html: str
     order: int = 100
     summary: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        """A malformed section is refused where a plugin makes it, so the mistake points at its own code."""
+        problem = section_problem(self)
+        if problem is not None:
+            raise TypeError(f"ReportSection: {problem}")
+
+
+def section_problem(section: Any) -> str | None:
+    """What keeps ``section`` out of a report, in words; None if it is a ReportSection the report can show.
+
+    The one check of a section's fields: made when a ReportSection is created, and again by the report on
+    whatever a hook's ``report_sections`` returned, which need not be a ReportSection at all.
+    """
+    if not isinstance(section, ReportSection):
+        return f"{describe(section)} is not a ganlab.ReportSection"
+    if not isinstance(section.title, str):
+        return f"its title is {describe(section.title)}, not a string"
+    if not isinstance(section.html, str):
+        return f"{section.title!r}: its html is {describe(section.html)}, not a string"
+    if not (isinstance(section.order, (int, float)) and not isinstance(section.order, bool)
+            and math.isfinite(section.order)):
+        return f"{section.title!r}: its order is {describe(section.order)}, not a number"
+    if not isinstance(section.summary, (tuple, list)) or not all(
+            isinstance(row, (tuple, list)) and len(row) == 2 and all(isinstance(v, str) for v in row)
+            for row in section.summary):
+        return (f"{section.title!r}: its summary is {describe(section.summary)}, not a sequence of "
+                "(label, html) pairs of strings")
+    return None
 
 
 class EvaluationHook:

@@ -145,7 +145,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     run_dir.rewind(found[0] if found else None)
     if overrides:
         atomic_write_text(run_dir.recipe_path, recipe.to_toml())
-    meta = run_dir.read_meta()
+    meta = run_dir.read_checked_meta()
     resumed = meta.get("resumed", []) + [{"time": now_iso(), "step": run.step, "overrides": overrides,
                                           "checkpoint": found[0].file if found else None}]
     run_dir.update_meta(status="running", ended=None, error=None, total_steps=run.total_steps,

@@ -24,15 +24,20 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
-from .errors import RunError
+from .errors import RunError, warn
+from .run_records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _GRID = re.compile(r"epoch_(\d+)\.png$")
+NOT_JSON = object()
+"""What :meth:`RunDir.json_lines` gives for a line that is not JSON at all."""
+MAX_DETAILS = 5
+"""How many skipped lines a warning explains one by one; the rest it only numbers."""
 
 
 def safe_name(name: str) -> str:
@@ -48,6 +53,26 @@ def _step_of(record: Any) -> float:
     return step if isinstance(step, (int, float)) else 0
 
 
+def skipped_lines(skipped: list[tuple[int, str]]) -> str:
+    """'skipped lines 3, 7-9: line 3 is ...; ...': every line number, the first few with their reason."""
+    numbers = [number for number, _ in skipped]
+    reasons = "; ".join(f"line {number} {problem}" for number, problem in skipped[:MAX_DETAILS])
+    more = f"; and {len(skipped) - MAX_DETAILS} more" if len(skipped) > MAX_DETAILS else ""
+    noun = "line" if len(numbers) == 1 else "lines"
+    return f"skipped {noun} {line_ranges(numbers)}, which ganlab cannot read: {reasons}{more}"
+
+
+def line_ranges(numbers: list[int]) -> str:
+    """Ascending line numbers as ranges: [3, 7, 8, 9] is '3, 7-9'."""
+    ranges: list[list[int]] = []
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
@@ -56,6 +81,8 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock_fd: int | None = None
+        self.read_problems: dict[str, str] = {}
+        """What was passed over in each file read so far (file name: why), each also warned about once."""
 
     # -- creating and opening -------------------------------------------------------------------------
     @classmethod
@@ -139,10 +166,25 @@ class RunDir:
 
     # -- meta -----------------------------------------------------------------------------------------
     def read_meta(self) -> dict[str, Any]:
+        """meta.json as written, every field kept (:meth:`update_meta` writes back what it does not change)."""
         try:
-            return json.loads((self.path / "meta.json").read_text("utf-8"))
+            meta = json.loads((self.path / "meta.json").read_text("utf-8"))
         except (OSError, ValueError) as e:
             raise RunError(f"{str(self.path)!r}: meta.json is unreadable: {e}") from None
+        if not isinstance(meta, dict):
+            raise RunError(f"{str(self.path)!r}: meta.json is unreadable: it holds {describe(meta)}, "
+                           "not a JSON object")
+        return meta
+
+    def read_checked_meta(self) -> dict[str, Any]:
+        """meta.json for reading back: a field of the wrong type (an edit by hand, an older version) is left
+        out, as if it were missing, with a warning naming it."""
+        meta = self.read_meta()
+        wrong = META.wrong_fields(meta)
+        if wrong:
+            self._passed_over("meta.json", "treated as missing: " + "; ".join(
+                f"{name!r} is {what}" for name, what in wrong.items()))
+        return {name: value for name, value in meta.items() if name not in wrong}
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -161,18 +203,45 @@ class RunDir:
             f.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in records))
             f.flush()
 
-    def read_jsonl(self, filename: str) -> list[dict[str, Any]]:
-        """All complete records; a final line cut short by a crash is ignored."""
+    def json_lines(self, filename: str) -> Iterator[tuple[int, Any]]:
+        """(line number, JSON value) of every line, :data:`NOT_JSON` for one that is not JSON; blank lines
+        and a final line cut short by a crash are left out."""
         path = self.path / filename
         if not path.exists():
-            return []
-        records = []
-        for line in path.read_text("utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
+            return
+        try:
+            lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        except OSError as e:
+            raise RunError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
                 continue
+            try:
+                yield number, json.loads(line)
+            except ValueError:
+                if number < len(lines):
+                    yield number, NOT_JSON
+
+    def read_jsonl(self, filename: str, shape: Shape = ANY_RECORD) -> list[dict[str, Any]]:
+        """The records of ``filename`` that have ``shape``; every other line is skipped, and one warning
+        names the file and those lines."""
+        records, skipped = [], []
+        for number, value in self.json_lines(filename):
+            problem = "is not JSON" if value is NOT_JSON else shape.problem(value)
+            if problem is None:
+                records.append(value)
+            else:
+                skipped.append((number, problem))
+        if skipped:
+            self._passed_over(filename, skipped_lines(skipped))
         return records
+
+    def _passed_over(self, filename: str, why: str) -> None:
+        """Warn, once per file, that some of it was passed over; the report lists it too."""
+        if filename in self.read_problems:
+            return
+        self.read_problems[filename] = why
+        warn(f"{self.path / filename}: {why}")
 
     def truncate_jsonl(self, filename: str, step: int) -> int:
         """Drop the records logged after ``step`` (and a torn last line); return how many were dropped.
@@ -184,7 +253,8 @@ class RunDir:
         if not path.exists():
             return 0
         lines = path.read_text("utf-8").splitlines()
-        kept = [json.dumps(r, allow_nan=True) for r in self.read_jsonl(filename) if _step_of(r) <= step]
+        kept = [json.dumps(r, allow_nan=True) for _, r in self.json_lines(filename)
+                if r is not NOT_JSON and _step_of(r) <= step]
         atomic_write_text(path, "".join(line + "\n" for line in kept))
         return len(lines) - len(kept)
 
@@ -208,10 +278,10 @@ class RunDir:
                 path.unlink()
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        return self.read_jsonl("metrics.jsonl")
+        return self.read_jsonl("metrics.jsonl", METRIC_RECORD)
 
     def read_evaluations(self) -> list[dict[str, Any]]:
-        return self.read_jsonl("evaluations.jsonl")
+        return self.read_jsonl("evaluations.jsonl", EVALUATION_RECORD)
 
     # -- checkpoints ----------------------------------------------------------------------------------
     @property

@@ -19,6 +19,7 @@ from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
+from ..run_records import INTEGER, NUMBERS, TEXT, Shape
 from ..runs import RunDir
 from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
 from .store import HookFiles, latest_per_step
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 FILES = HookFiles("d-distributions")
 SCORES = "scores.jsonl"
+SCORE_RECORD = Shape(required={"label": TEXT, "step": INTEGER, "epoch": INTEGER, "real": NUMBERS,
+                               "fake": NUMBERS})
 MAX_PANELS = 12
 
 
@@ -54,7 +57,7 @@ class DDistributions(EvaluationHook):
 
     def on_run_end(self, run: "Run", status: str) -> None:
         """A run stopped part way through an epoch (``max_steps``) is measured where it ended."""
-        measured = {r["step"] for r in FILES.read(run.run_dir, SCORES)}
+        measured = {r["step"] for r in read_scores(run.run_dir)}
         if status == "finished" and run.step not in measured:
             self._measure(run, f"end (step {run.step})", run.epoch)
 
@@ -69,7 +72,7 @@ class DDistributions(EvaluationHook):
         }])
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
-        records = latest_per_step(FILES.read(run_dir, SCORES))
+        records = read_scores(run_dir)
         if not records:
             return [ReportSection("D(x) and D(G(z))", h.paragraph(
                 "No measurement was taken (the run ended before its first one).", "note"), 30)]
@@ -82,6 +85,11 @@ class DDistributions(EvaluationHook):
             "generator's gradients vanish.")
             + _histograms(records) + _means_over_training(run_dir, records) + _means_table(records))
         return [ReportSection("D(x) and D(G(z))", body, order=30)]
+
+
+def read_scores(run_dir: RunDir) -> list[dict[str, Any]]:
+    """Every measurement of scores.jsonl, one per step, in step order."""
+    return latest_per_step(FILES.read(run_dir, SCORES, SCORE_RECORD))
 
 
 def _histograms(records: list[dict[str, Any]]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..run_records import ANY_RECORD, Shape
 from ..runs import RunDir
 
 
@@ -28,8 +29,9 @@ class HookFiles:
         run_dir.hook_dir(self.name)
         run_dir.append_jsonl(f"hooks/{self.name}/{filename}", records)
 
-    def read(self, run_dir: RunDir, filename: str) -> list[dict[str, Any]]:
-        return run_dir.read_jsonl(f"hooks/{self.name}/{filename}")
+    def read(self, run_dir: RunDir, filename: str, shape: Shape = ANY_RECORD) -> list[dict[str, Any]]:
+        """The log's records of ``shape``; others are skipped with a warning (see ``RunDir.read_jsonl``)."""
+        return run_dir.read_jsonl(f"hooks/{self.name}/{filename}", shape)
 
 
 def latest_per_step(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, legend_below, plot
+from ..run_records import INTEGER, NUMBER, Shape
 from ..runs import RunDir
 from .series import metrics_frame, smooth
 from .store import HookFiles, latest_per_step
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 FILES = HookFiles("training-health")
 DIVERSITY = "diversity.jsonl"
+DIVERSITY_RECORD = Shape(required={"epoch": INTEGER, "step": INTEGER, "ratio": NUMBER},
+                         optional={"real_distance": NUMBER, "fake_distance": NUMBER})
 FLAGS = "flags.json"
 DIVERSITY_SIZE = 16
 """Images are compared after average-pooling to at most this side: coarse structure, not pixel noise."""
@@ -154,10 +157,15 @@ def streaks(mask: np.ndarray) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
 
 
+def read_diversity(run_dir: RunDir) -> list[dict[str, Any]]:
+    """Every diversity measurement, one per step, in step order."""
+    return latest_per_step(FILES.read(run_dir, DIVERSITY, DIVERSITY_RECORD))
+
+
 def detect(run_dir: RunDir, config: TrainingHealthConfig) -> list[Flag]:
     frame = metrics_frame(run_dir)
     flags = [nonfinite_flag(frame), discriminator_wins_flag(frame, config.patience),
-             collapse_flag(latest_per_step(FILES.read(run_dir, DIVERSITY)), config.collapse_ratio)]
+             collapse_flag(read_diversity(run_dir), config.collapse_ratio)]
     return sorted((f for f in flags if f is not None), key=lambda f: f.step)
 
 
@@ -183,7 +191,7 @@ class TrainingHealth(EvaluationHook):
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         flags = detect(run_dir, self.config)
-        diversity = latest_per_step(FILES.read(run_dir, DIVERSITY))
+        diversity = read_diversity(run_dir)
         if flags:
             tone = "bad" if any(f.check == "non-finite" for f in flags) else "warn"
             headline = h.badge(f"{len(flags)} problem{'s' if len(flags) > 1 else ''}", tone) + " " + h.escape(

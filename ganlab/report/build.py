@@ -16,10 +16,11 @@ import torch
 
 from ..atomic import atomic_write_text
 from ..config import build_config
-from ..errors import RecipeError
-from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..errors import RecipeError, warn
+from ..protocols import BuildContext, EvaluationHook, ReportSection, section_problem
 from ..recipe import read_toml
 from ..registry import Registry
+from ..run_records import describe
 from ..runs import RunDir
 from . import html as h
 from .core_sections import environment_section, evaluations_section, recipe_section, summary_section
@@ -58,19 +59,41 @@ def rebuild_hooks(document: dict, registry: Registry, seed: int) -> tuple[list[R
 
 
 def hook_sections(hooks: list[RebuiltHook], run_dir: RunDir) -> tuple[list[ReportSection], list[str]]:
+    """Every hook's sections, and a note for each one left out: whatever a plugin's ``report_sections``
+    does wrong (raises, returns something else than sections, a section with a field of the wrong type)
+    costs only the sections concerned, so the user still gets the report."""
     sections, problems = [], []
     for rebuilt in hooks:
+        label = f"{rebuilt.section} ({rebuilt.name})"
         try:
-            sections.extend(rebuilt.hook.report_sections(run_dir))
+            returned = rebuilt.hook.report_sections(run_dir)
         except Exception as e:  # one broken section must not cost the user the whole report
-            problems.append(f"{rebuilt.section} ({rebuilt.name}): its report section failed: "
-                            f"{type(e).__name__}: {e}")
+            problems.append(f"{label}: its report section failed: {type(e).__name__}: {e}")
+            continue
+        if not isinstance(returned, (list, tuple)):
+            problems.append(f"{label}: report_sections returned {describe(returned)}, not a list of "
+                            "ganlab.ReportSection, so its sections are missing")
+            continue
+        for section in returned:
+            problem = section_problem(section)
+            if problem is None:
+                sections.append(section)
+            else:
+                problems.append(f"{label}: a report section it returned is left out: {problem}")
     return sections, problems
+
+
+def skipped_records_section(run_dir: RunDir) -> ReportSection:
+    """What the report passed over in the run's files (a line edited by hand, a field of the wrong type)."""
+    rows = "\n".join(f"{name}: {why}" for name, why in run_dir.read_problems.items())
+    return ReportSection("Skipped records", h.paragraph(
+        "These records of the run directory are not of the shape ganlab reads, so the report leaves them "
+        "out:", "note") + h.preformatted(rows), order=1)
 
 
 def build_report(run_dir: RunDir, registry: Registry) -> str:
     """The complete, self-contained HTML report of the run in ``run_dir``."""
-    meta = run_dir.read_meta()
+    meta = run_dir.read_checked_meta()
     try:
         document = read_toml(run_dir.recipe_path)
     except RecipeError as e:
@@ -78,6 +101,8 @@ def build_report(run_dir: RunDir, registry: Registry) -> str:
     hooks, problems = rebuild_hooks(document, registry, int(meta.get("seed") or 0))
     sections, section_problems = hook_sections(hooks, run_dir)
     problems += section_problems
+    for problem in problems:
+        warn(f"{run_dir.path}: report: {problem}")
     summary_rows = [row for section in sections for row in section.summary]
     if problems:
         summary_rows.append(("missing sections", h.preformatted("\n".join(problems))))
@@ -87,6 +112,8 @@ def build_report(run_dir: RunDir, registry: Registry) -> str:
         evaluations_section(run_dir),
         environment_section(meta),
     ]
+    if run_dir.read_problems:
+        sections.append(skipped_records_section(run_dir))
     experiment = str(meta.get("experiment") or "")
     status = str(meta.get("status", "unknown"))
     subtitle = (f"experiment {h.escape(experiment)} · {h.escape(status)} · "

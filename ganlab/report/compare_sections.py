@@ -9,11 +9,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..evaluation.d_distributions import FILES as D_FILES
-from ..evaluation.d_distributions import SCORES
+from ..evaluation.d_distributions import read_scores
 from ..evaluation.samples import display_width
 from ..evaluation.series import auto_window, smooth
-from ..evaluation.store import latest_per_step
 from ..protocols import ReportSection
 from . import html as h
 from .compare_samples import FinalGrid
@@ -147,7 +145,7 @@ def metrics_section(runs: Sequence[ComparedRun], mismatches: dict[str, ProtocolM
 
 def distributions_section(runs: Sequence[ComparedRun]) -> ReportSection:
     """D(x) and D(G(z)) of every run at the last epoch that all runs measuring them measured."""
-    measured = {run.name: {r["epoch"]: r for r in latest_per_step(D_FILES.read(run.run_dir, SCORES))}
+    measured = {run.name: {r["epoch"]: r for r in read_scores(run.run_dir)}
                 for run in runs}
     having = [run for run in runs if measured[run.name]]
     missing = [f"{run.name} has no d-distributions measurements" for run in runs if not measured[run.name]]

@@ -50,7 +50,7 @@ class ComparedRun:
             flags = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError):
             return None
-        return flags if isinstance(flags, list) else None
+        return [flag for flag in flags if isinstance(flag, dict)] if isinstance(flags, list) else None
 
 
 def steps_per_epoch(meta: dict[str, Any], metrics: pd.DataFrame) -> float:
@@ -67,7 +67,7 @@ def steps_per_epoch(meta: dict[str, Any], metrics: pd.DataFrame) -> float:
 def load_run(run_dir: RunDir, name: str, color: str) -> ComparedRun:
     missing = []
     try:
-        meta = run_dir.read_meta()
+        meta = run_dir.read_checked_meta()
     except GanlabError as e:
         meta = {}
         missing.append(str(e))

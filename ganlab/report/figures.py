@@ -44,7 +44,29 @@ def plot(width: float = 9.0, height: float = 3.6, **subplots: Any) -> Iterator[t
         yield fig, axes
 
 
+def show_text_literally(fig: Figure) -> None:
+    """Draw every title, label, legend entry and note of ``fig`` as the characters it holds.
+
+    Run, metric and hook names and recipe values come from users and plugins; matplotlib would read
+    '$x^2$' in them as mathematics (and fail on an odd number of '$'), or hand them to LaTeX. Tick labels
+    are matplotlib's own text and keep its formatting (mathematics on a log axis).
+    """
+    from matplotlib.text import Text
+
+    texts = fig.findobj(Text)  # before the ticks are listed: finding them makes the axes' ticks
+    axes = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
+    ticks = {id(text) for axis in axes for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+             for text in (tick.label1, tick.label2)}
+    ticks |= {id(axis.offsetText) for axis in axes}
+    for text in texts:
+        if id(text) not in ticks:
+            text.set_usetex(False)
+            text.set_parse_math(False)
+
+
 def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes, its text shown literally (see :func:`show_text_literally`)."""
+    show_text_literally(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
