@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import param
+from ..config import param, seed_param
 from ..hookspecs import hookimpl
 from ..memory import Need, available_host_memory, refuse_if_too_big
 from ..protocols import BuildContext
@@ -29,9 +29,9 @@ _IRIS = np.array([[70, 40, 20], [40, 90, 160], [60, 120, 70], [30, 25, 20]], dty
 
 @dataclasses.dataclass
 class SyntheticFacesConfig:
-    image_size: int = param(32, "side of the square images in pixels", min=8)
+    image_size: int = param(32, "side of the square images in pixels", min=8, max=16384)
     num_images: int = param(4096, "how many different faces the data set holds", min=1)
-    seed: int = param(0, "seed of the drawing; the same seed always gives the same faces")
+    seed: int = seed_param(0, "seed of the drawing; the same seed always gives the same faces")
 
 
 def _ellipse(x, y, cx, cy, rx, ry):
