@@ -230,6 +230,8 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     init(discriminator)
     generator.to(device)
     discriminator.to(device)
+    _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
+                  source)
     loss = _build(recipe.component("loss"), context, source)
     _check_loss_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
@@ -264,11 +266,13 @@ def check_sizes(recipe: Recipe, device: torch.device | None) -> None:
     shape = planned_shape(recipe)
     if shape is None:
         return
-    meta = BuildContext(seed=recipe.experiment.seed, device=torch.device("meta"), channels=shape[0],
-                        image_size=shape[1])
+    channels, size = shape
+    meta = torch.device("meta")
     try:
-        with torch.device("meta"):
-            generator, discriminator = _build_networks(recipe, meta)
+        with meta:
+            generator, discriminator = _build_networks(recipe, BuildContext(
+                seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels))
+            _check_shapes(generator, discriminator, (channels, size, size), meta, recipe.source)
     except (NotImplementedError, RuntimeError):
         return      # a plugin network that needs real tensors to be built: its real build checks it
     if device is None:
@@ -286,9 +290,10 @@ def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module)
     activations, and the fixed-noise grid."""
     train = recipe.train
     latent = generator.latent_dim
-    image = torch.zeros(2, latent, device="meta")
-    g_layers = layer_outputs(generator, image)
-    d_layers = layer_outputs(discriminator, generator(image))
+    latents = torch.zeros(2, latent, device="meta")
+    g_layers = layer_outputs(generator, latents)
+    with torch.no_grad():
+        d_layers = layer_outputs(discriminator, generator(latents))
     g_params, d_params = (sum(p.numel() for p in n.parameters()) for n in (generator, discriminator))
     ema = g_params if train.ema > 0 else 0
     image_numel = g_layers[-1] if g_layers else 0
@@ -351,12 +356,9 @@ def steps_per_epoch(num_images: int, train: TrainConfig) -> int:
 
 
 def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, nn.Module]:
-    """Generator and discriminator for ``context``'s image shape, checked to fit it and each other."""
-    generator = _build(recipe.component("generator"), context, recipe.source)
-    discriminator = _build(recipe.component("discriminator"), context, recipe.source)
-    shape = (context.channels, context.image_size, context.image_size)
-    _check_shapes(generator, discriminator, shape, context.device, recipe.source)
-    return generator, discriminator
+    """Generator and discriminator for ``context``'s image shape."""
+    return (_build(recipe.component("generator"), context, recipe.source),
+            _build(recipe.component("discriminator"), context, recipe.source))
 
 
 def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tuple[int, int, int],
