@@ -34,11 +34,8 @@ def unusual(path: Path) -> str | None:
 
 
 def read_at_most(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path``; ValueError naming its size when it holds more than
-    ``limit`` (read up to ``limit + 1``, so a file that grows while it is read cannot exhaust memory)."""
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        size = os.stat(path).st_size
-        raise ValueError(f"is {max(size, len(data)):,} bytes, more than {limit:,}")
-    return data
+    """The bytes of the regular file ``path``; ValueError naming its size when it is over ``limit``."""
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"is {size:,} bytes, more than {limit:,}")
+    return path.read_bytes()
