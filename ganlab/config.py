@@ -30,6 +30,17 @@ def param(default: Any = _MISSING, help: str = "", *, min: float | None = None,
     return dataclasses.field(default=default, metadata=metadata)
 
 
+MAX_SEED = 2**32 - 1
+"""The largest seed a recipe may give. torch takes seeds below 2^64 and NumPy's global generator seeds
+below 2^32, and ganlab derives seeds from a recipe's (the data order of epoch e is seeded with
+seed * 1000003 + e), so a seed beyond this would crash training part way or alias another seed."""
+
+
+def seed_param(default: int, help: str) -> Any:
+    """A seed field: :func:`param` bounded to the range every random generator ganlab seeds accepts."""
+    return param(default, help, min=0, max=MAX_SEED)
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldInfo:
     """What ``ganlab list`` shows about one config field."""

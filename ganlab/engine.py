@@ -32,13 +32,14 @@ from . import __version__, distributed
 from .atomic import atomic_write_bytes
 from .checkpoints import CheckpointSchedule
 from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError
-from .data.loader import BatchLoader
+from .data.loader import BatchLoader, free_memory, goes_to_device
 from .distributed import World
 from .grids import grid_png
+from .memory import Need, refuse_if_too_big
 from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
-from .recipe import Component, Recipe
+from .recipe import Component, Recipe, TrainConfig
 from .report.build import write_report
 from .runs import RunDir, now_iso
 
@@ -210,28 +211,27 @@ def _build(component: Component, context: BuildContext, source: str) -> Any:
         raise DataError(f"{source}: {e}") from None
 
 
-def build(recipe: Recipe, device: torch.device | None = None) -> Built:
-    """Build and cross-check all components; raises a GanlabError before any training happens."""
+def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1) -> Built:
+    """Build and cross-check all components; raises a GanlabError before any training happens.
+
+    The one check pass of every command that builds a recipe (validate, run, resume, evaluate): what
+    ``run`` would refuse, ``validate`` refuses with the same message, and ``run`` refuses it before its
+    run directory exists. ``processes`` is the number of training processes the batch is split over.
+    """
     source = recipe.source
     seed = recipe.experiment.seed
     device = device or recipe_device(recipe)
-    seed_everything(seed)
-    context = BuildContext(seed=seed, device=device)
-    dataset = _build(recipe.component("data"), context, source)
-    if len(dataset) == 0:
-        raise DataError(f"{source}: data: the data set is empty")
-    if len(dataset) < recipe.train.batch_size:
-        raise RecipeError(source, [f"train.batch_size: {recipe.train.batch_size} is larger than the data set "
-                                   f"({len(dataset)} images); lower it"])
-    context = dataclasses.replace(context, image_size=dataset.image_size, channels=dataset.channels)
-    generator = _build(recipe.component("generator"), context, source)
-    discriminator = _build(recipe.component("discriminator"), context, source)
+    dataset = build_dataset(recipe, device)
+    check_training_plan(recipe, dataset, device, processes)
+    context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels)
+    generator, discriminator = _build_networks(recipe, context)
     init = _build(recipe.component("init"), context, source)
     init(generator)
     init(discriminator)
     generator.to(device)
     discriminator.to(device)
-    _check_shapes(generator, discriminator, dataset, device, source)
+    _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
+                  source)
     loss = _build(recipe.component("loss"), context, source)
     _check_loss_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
@@ -251,10 +251,130 @@ def _build_hook(component: Component, context: BuildContext, source: str) -> Eva
     return hook
 
 
-def _check_shapes(generator: nn.Module, discriminator: nn.Module, dataset: ImageDataset,
+def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
+    """The recipe's data set, built only once the networks accept its planned image size and what the
+    recipe sizes fits in ``device``'s memory, so that nothing is decoded or allocated for a recipe that
+    cannot train; nothing is decoded here either. ``device`` None (the data commands, which train
+    nothing) checks the sizes but not the memory. Seeds everything first, so every build starts alike."""
+    seed_everything(recipe.experiment.seed)
+    check_sizes(recipe, device)
+    context = BuildContext(seed=recipe.experiment.seed, device=device or torch.device("cpu"))
+    return _build(recipe.component("data"), context, recipe.source)
+
+
+def planned_shape(recipe: Recipe) -> tuple[int, int] | None:
+    """(channels, image size) the data section asks for, known before the data set is built when its
+    config has an ``image_size`` (and, unless the images are RGB, a ``channels``) setting."""
+    config = recipe.component("data").config
+    size, channels = getattr(config, "image_size", None), getattr(config, "channels", 3)
+    return (channels, size) if isinstance(size, int) and isinstance(channels, int) else None
+
+
+def check_sizes(recipe: Recipe, device: torch.device | None) -> None:
+    """Let the networks refuse the planned image size, and refuse what cannot fit in ``device``'s memory
+    (None: no memory check), with nothing allocated: the networks are built on the meta device, which
+    records shapes only."""
+    shape = planned_shape(recipe)
+    if shape is None:
+        return
+    channels, size = shape
+    meta = torch.device("meta")
+    try:
+        with meta:
+            generator, discriminator = _build_networks(recipe, BuildContext(
+                seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels))
+            _check_shapes(generator, discriminator, (channels, size, size), meta, recipe.source)
+    except (NotImplementedError, RuntimeError):
+        return      # a plugin network that needs real tensors to be built: its real build checks it
+    if device is None:
+        return
+    try:
+        refuse_if_too_big(memory_needs(recipe, generator, discriminator), free_memory(device),
+                          "GPU memory" if device.type == "cuda" else "memory")
+    except ConfigError as e:
+        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
+
+
+def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module) -> list[Need]:
+    """What training the recipe holds on its device at once, estimated from networks on the meta device:
+    weights with their gradients and two optimizer moments (and the EMA copy), a training step's
+    activations, and the fixed-noise grid."""
+    train = recipe.train
+    latent = generator.latent_dim
+    latents = torch.zeros(2, latent, device="meta")
+    g_layers = layer_outputs(generator, latents)
+    with torch.no_grad():
+        d_layers = layer_outputs(discriminator, generator(latents))
+    g_params, d_params = (sum(p.numel() for p in n.parameters()) for n in (generator, discriminator))
+    ema = g_params if train.ema > 0 else 0
+    image_numel = g_layers[-1] if g_layers else 0
+    return [
+        Need("generator", f"generator weights and optimizer state ({g_params:,} parameters)",
+             4 * (4 * g_params + ema)),
+        Need("discriminator", f"discriminator weights and optimizer state ({d_params:,} parameters)",
+             4 * 4 * d_params),
+        Need("train.batch_size", f"activations of a step of {train.batch_size} images",
+             4 * train.batch_size * (sum(g_layers) + 2 * sum(d_layers))),
+        Need("train.grid_size", f"the progress grid of {train.grid_size} images",
+             train.grid_size * (4 * latent + 4 * 2 * max(g_layers, default=0) + image_numel)),
+    ]
+
+
+def layer_outputs(network: nn.Module, inputs: torch.Tensor) -> list[int]:
+    """Elements each innermost layer outputs, per image, in one forward pass of ``inputs``."""
+    sizes: list[int] = []
+
+    def record(module: nn.Module, args: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            sizes.append(output.numel() // len(inputs))
+
+    leaves = [m for m in network.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(record) for m in leaves]
+    try:
+        with torch.no_grad():
+            network(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sizes
+
+
+def check_training_plan(recipe: Recipe, dataset: ImageDataset, device: torch.device, processes: int) -> None:
+    """Every check of the recipe against its data set and the processes that train it, before a run
+    directory is created: a refused ``run`` leaves nothing behind, and ``validate`` refuses it too."""
+    train = recipe.train
+    if len(dataset) == 0:
+        raise DataError(f"{recipe.source}: data: the data set is empty")
+    problems = []
+    if len(dataset) < train.batch_size:
+        problems.append(f"train.batch_size: {train.batch_size} is larger than the data set ({len(dataset)} "
+                        "images); lower it")
+    elif steps_per_epoch(len(dataset), train) == 0:
+        problems.append(f"train.d_steps: {train.d_steps} discriminator batches per step need "
+                        f"{train.d_steps * train.batch_size} images, but the data set has {len(dataset)}")
+    if train.batch_size % processes:
+        problems.append(f"train.batch_size: {train.batch_size} images cannot be split evenly over {processes} "
+                        "processes; make it a multiple of the process count")
+    if problems:
+        raise RecipeError(recipe.source, problems)
+    goes_to_device(dataset, device, train.data_on_device)
+
+
+def steps_per_epoch(num_images: int, train: TrainConfig) -> int:
+    """Generator updates per pass over ``num_images``: full batches only (the remainder of a shuffled
+    epoch is left out, as DCGAN recipes do), ``d_steps`` of them per update."""
+    return num_images // train.batch_size // train.d_steps
+
+
+def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, nn.Module]:
+    """Generator and discriminator for ``context``'s image shape."""
+    return (_build(recipe.component("generator"), context, recipe.source),
+            _build(recipe.component("discriminator"), context, recipe.source))
+
+
+def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tuple[int, int, int],
                   device: torch.device, source: str) -> None:
     """One tiny forward pass each, so a mismatch is a recipe error now rather than a crash at step 1."""
-    expected = (dataset.channels, dataset.image_size, dataset.image_size)
     with torch.no_grad(), preserved_buffers(generator), preserved_buffers(discriminator):
         fake = generator(torch.zeros(2, generator.latent_dim, device=device))
         logits = discriminator(fake) if tuple(fake.shape[1:]) == expected else None
@@ -312,18 +432,10 @@ class Run:
         self.progress = progress and world.is_main
         train = self.recipe.train
         seed = self.recipe.experiment.seed
-        if train.batch_size % world.size:
-            raise RecipeError(self.recipe.source, [
-                f"train.batch_size: {train.batch_size} images cannot be split evenly over {world.size} "
-                "processes; make it a multiple of the process count"])
         self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers,
                                   shard=(world.rank, world.size), device=self.device,
                                   residency=train.data_on_device)
-        self.steps_per_epoch = len(self.loader) // train.d_steps
-        if self.steps_per_epoch == 0:
-            raise RecipeError(self.recipe.source, [
-                f"train.d_steps: {train.d_steps} discriminator batches per step need "
-                f"{train.d_steps * train.batch_size} images, but the data set has {len(self.dataset)}"])
+        self.steps_per_epoch = steps_per_epoch(len(self.dataset), train)
         self.total_steps = self.steps_per_epoch * train.epochs
         if train.max_steps:
             self.total_steps = min(self.total_steps, train.max_steps)
@@ -704,7 +816,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     failed (with the error recorded); in every case meta.json says so and the end-of-run hooks run.
     """
     world, device = distributed.join(recipe_device(recipe))
-    built = build(recipe, device)
+    built = build(recipe, device, world.size)
     run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
     path = distributed.broadcast(world, run_dir.path if run_dir else None)
     run_dir = run_dir or RunDir(path)

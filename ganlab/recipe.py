@@ -18,7 +18,8 @@ from typing import Any, Literal
 from . import tomlwrite
 from .checkpoints import CheckpointConfig
 from .errors import RecipeError
-from .config import build_config, config_to_dict, param
+from .files import read_at_most, unusual
+from .config import build_config, config_to_dict, param, seed_param
 from .known_plugins import package_providing
 from .registry import Entry, Registry
 
@@ -26,7 +27,7 @@ from .registry import Entry, Registry
 @dataclasses.dataclass
 class ExperimentConfig:
     name: str = param("experiment", "run name prefix; the run directory is NAME-<timestamp>")
-    seed: int = param(0, "seed for torch, numpy, random, data order and the fixed noise")
+    seed: int = seed_param(0, "seed for torch, numpy, random, data order and the fixed noise")
     device: Literal["auto", "cpu", "cuda", "mps"] = param("auto", "auto picks cuda, then mps, then cpu")
 
 
@@ -38,7 +39,8 @@ class TrainConfig:
                             min=1)
     d_steps: int = param(1, "discriminator (critic) updates per generator update, each on a new batch",
                          min=1)
-    num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0)
+    num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0,
+                             max=256)
     data_on_device: Literal["auto", "always", "never"] = param(
         "auto", "copy the whole data set to the device once: auto does it on a GPU when it fits")
     log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
@@ -127,9 +129,23 @@ class Recipe:
         return header + "\n\n" + tomlwrite.dumps(self.to_dict())
 
 
+MAX_RECIPE_BYTES = 1 << 20
+"""A recipe is a few kilobytes of TOML; anything over a mebibyte is something else given by mistake."""
+
+MAX_NESTING = 32
+"""Tables and arrays nested deeper than this are refused: recipes nest four deep, and a value nested
+thousands deep would overflow the stack of every function that walks it."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse ``path``; every way it can fail becomes a RecipeError that names the file."""
+    """Parse ``path``; every way it can fail becomes a RecipeError that names the file.
+
+    Only a regular file of sane size is read: a named pipe or a device is refused unopened.
+    """
     source = str(path)
+    problem = unusual(path)
+    if problem is not None:
+        raise RecipeError(source, [f"{problem}; a recipe is a TOML file"])
     if not path.exists():
         raise RecipeError(source, ["no such file"])
     if path.is_dir():
@@ -137,17 +153,42 @@ def read_toml(path: Path) -> dict[str, Any]:
             if (path / "meta.json").exists() else ""
         raise RecipeError(source, [f"is a directory, not a TOML recipe{hint}"])
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_at_most(path, MAX_RECIPE_BYTES).decode("utf-8")
     except PermissionError:
         raise RecipeError(source, ["cannot be read (permission denied)"]) from None
     except UnicodeDecodeError as e:
         raise RecipeError(source, [f"is not UTF-8 text (byte {e.start}); is it really a TOML recipe?"]) from None
+    except ValueError as e:
+        raise RecipeError(source, [f"{e}; a recipe is a small TOML text file"]) from None
     except OSError as e:
         raise RecipeError(source, [f"cannot be read: {e.strerror or e}"]) from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+        return parse_toml(text)
+    except ValueError as e:
         raise RecipeError(source, [f"invalid TOML: {e}"]) from None
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, with nesting deeper than :data:`MAX_NESTING` refused as a ValueError (the
+    parser itself recurses, so a document nested thousands deep exhausts its stack)."""
+    try:
+        document = tomllib.loads(text)
+    except RecursionError:
+        document = None
+    if document is None or nesting_depth(document) > MAX_NESTING:
+        raise ValueError(f"tables or arrays are nested more than {MAX_NESTING} deep")
+    return document
+
+
+def nesting_depth(value: Any) -> int:
+    """How many tables and arrays deep ``value`` goes, counted without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -166,9 +207,11 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     if not key or any(p == "" for p in parts):
         raise ValueError(f"--set {text!r}: {key!r} is not a dotted key")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        value = parse_toml(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except ValueError as e:
+        raise ValueError(f"--set {key}: the value's {e}") from None
     return parts, value
 
 

@@ -132,7 +132,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     recipe = resolve(document, plugins.registry, source, overrides)
     refuse_unsafe_changes(trained.to_dict(), recipe.to_dict(), source)
     world, device = distributed.join(recipe_device(recipe))
-    run = Run(build(recipe, device), run_dir, plugins, progress, world)
+    run = Run(build(recipe, device, world.size), run_dir, plugins, progress, world)
     if found is not None and not run.load_state(found[1]):
         warn(f"{run_dir.path}: the checkpoint was written on {written_on(found[1])} and the run continues on "
              f"{run.device.type}; it goes on from there, but draws its latents afresh from its seed, so it "

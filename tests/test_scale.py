@@ -184,6 +184,7 @@ def test_batch_that_does_not_split_over_processes_is_a_recipe_error(write_recipe
                               "--out", tmp_path, "--no-progress"])
     assert done.returncode != 0
     assert "train.batch_size: 15 images cannot be split evenly over 2 processes" in done.stdout + done.stderr
+    assert list(tmp_path.glob("tiny-*")) == []            # refused before any run directory was made
 
 
 def test_processes_draw_their_own_rows_of_the_draw_one_process_makes_for_the_global_batch():

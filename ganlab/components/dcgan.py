@@ -31,8 +31,9 @@ def _depth(image_size: int) -> int:
 
 @dataclasses.dataclass
 class GeneratorConfig:
-    latent_dim: int = param(100, "size of the latent vector z (100 and 128 are common)", min=1)
-    features: int = param(64, "width of the last hidden layer; earlier layers are 2x, 4x, 8x wider", min=1)
+    latent_dim: int = param(100, "size of the latent vector z (100 and 128 are common)", min=1, max=65536)
+    features: int = param(64, "width of the last hidden layer; earlier layers are 2x, 4x, 8x wider", min=1,
+                          max=65536)
 
 
 class DCGANGenerator(nn.Module):
@@ -58,7 +59,7 @@ class DCGANGenerator(nn.Module):
 
 @dataclasses.dataclass
 class DiscriminatorConfig:
-    features: int = param(64, "width of the first layer; later layers are 2x, 4x, 8x wider", min=1)
+    features: int = param(64, "width of the first layer; later layers are 2x, 4x, 8x wider", min=1, max=65536)
 
 
 class DCGANDiscriminator(nn.Module):

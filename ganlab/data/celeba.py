@@ -22,6 +22,7 @@ from typing import Literal
 
 from ..config import param
 from ..errors import DataError
+from ..files import unusual
 from ..hookspecs import hookimpl
 from ..protocols import BuildContext
 from .imageset import CachedImages, CachedImagesConfig
@@ -55,6 +56,9 @@ def _has_jpeg(folder: Path) -> bool:
 
 def locate(root: Path) -> tuple[Path, list[Path]]:
     """The images folder or archive under ``root``, and where to look for the partition file."""
+    problem = unusual(root)
+    if problem is not None:
+        raise DataError(f"data.root: {str(root)!r} {problem}. {HOW_TO_GET}")
     if root.is_file():
         return root, [root.parent]
     folders = [root / IMAGES, root / IMAGES / IMAGES, root / "celeba" / IMAGES, root]

@@ -16,15 +16,10 @@ from ..cli import _plugins, override_option  # this module is attached to the gr
 
 
 def _dataset(recipe: Path, overrides: tuple[str, ...]) -> Any:
-    import torch
-
-    from ..engine import _build
-    from ..protocols import BuildContext
+    from ..engine import build_dataset
     from ..recipe import load_recipe
 
-    resolved = load_recipe(recipe, _plugins().registry, list(overrides))
-    context = BuildContext(seed=resolved.experiment.seed, device=torch.device("cpu"))
-    return _build(resolved.component("data"), context, resolved.source)
+    return build_dataset(load_recipe(recipe, _plugins().registry, list(overrides)), None)
 
 
 def _echo(values: dict[str, Any]) -> None:

@@ -41,13 +41,13 @@ def _report_swept(swept: list[Swept]) -> None:
 class CachedImagesConfig:
     """Settings shared by every data set read through the cache."""
 
-    image_size: int = param(64, "side of the square training images in pixels", min=8)
+    image_size: int = param(64, "side of the square training images in pixels", min=8, max=16384)
     resize_filter: Filter = param("bicubic", "resampling filter for the resize")
     on_bad_image: Literal["skip", "fail"] = param(
         "skip", "corrupt, truncated or non-image files: skip them with a warning, or fail")
     cache_dir: str = param("", "folder for preprocessed caches; empty: $GANLAB_CACHE_DIR or "
                                "~/.cache/ganlab/data")
-    workers: int = param(0, "processes that build the cache; 0 uses every core", min=0)
+    workers: int = param(0, "processes that build the cache; 0 uses every core", min=0, max=256)
 
     def cache_root(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_root()

@@ -13,13 +13,13 @@ before training), ``never`` not at all.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Iterator, Literal
 
 import torch
 from torch.utils.data import DataLoader
 
 from ..errors import DataError
+from ..memory import available_host_memory
 from ..protocols import ImageDataset
 
 log = logging.getLogger("ganlab.data")
@@ -35,8 +35,8 @@ def free_memory(device: torch.device) -> int | None:
         return torch.cuda.mem_get_info(device)[0]
     if device.type == "mps":        # unified memory: what Metal recommends, less what is already taken
         return torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
-    if device.type == "cpu" and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if device.type == "cpu":
+        return available_host_memory()
     return None
 
 
@@ -51,28 +51,37 @@ def to_device(dataset: ImageDataset, device: torch.device) -> torch.Tensor:
     return out
 
 
-def resident_copy(dataset: ImageDataset, device: torch.device, residency: Residency) -> torch.Tensor | None:
-    """The data set on ``device`` if ``residency`` asks for it and it fits, else None."""
+def goes_to_device(dataset: ImageDataset, device: torch.device, residency: Residency) -> bool:
+    """Whether ``residency`` asks for the data set on ``device`` and it fits there.
+
+    Raises :class:`DataError` when ``always`` cannot be honoured, so that the check pass before a run
+    directory exists refuses such a recipe as the loader would.
+    """
     if residency == "never" or (residency == "auto" and device.type == "cpu"):
-        return None
+        return False
     if not hasattr(dataset, "get_batch"):
         if residency == "always":
             raise DataError("train.data_on_device: 'always' needs a data set that gathers batches itself "
                             f"(get_batch); {type(dataset).__name__} decodes per image")
-        return None
+        return False
     needed = len(dataset) * dataset.channels * dataset.image_size ** 2
     free = free_memory(device)
     if free is None and residency == "auto":
         log.info("ganlab: data stays in host memory: %s does not say how much memory is free", device)
-        return None
+        return False
     if free is not None and needed > free // 2:
         message = (f"the data set needs {needed / 2**30:.2f} GiB, more than half of the {free / 2**30:.2f} GiB "
                    f"free on {device}")
         if residency == "always":
             raise DataError(f"train.data_on_device: 'always', but {message}")
         log.info("ganlab: data stays in host memory: %s", message)
-        return None
-    return to_device(dataset, device)
+        return False
+    return True
+
+
+def resident_copy(dataset: ImageDataset, device: torch.device, residency: Residency) -> torch.Tensor | None:
+    """The data set on ``device`` if ``residency`` asks for it and it fits, else None."""
+    return to_device(dataset, device) if goes_to_device(dataset, device, residency) else None
 
 
 class BatchLoader:

@@ -17,6 +17,7 @@ from typing import Callable
 from PIL import Image
 
 from ..errors import DataError
+from ..files import unusual
 
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
 """Every file suffix Pillow can read (.jpg, .png, .webp, .tif, ...)."""
@@ -38,12 +39,19 @@ class FolderSource:
         self.location = str(root)
 
     def read(self, name: str) -> bytes:
-        return (self.root / name).read_bytes()
+        """The file's bytes; an OSError, which the cache build reports as an unreadable file, for a named
+        pipe or device, which would block or never end."""
+        path = self.root / name
+        problem = unusual(path)
+        if problem is not None:
+            raise OSError(problem)
+        return path.read_bytes()
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(b"folder\0")
         for name in self.names:
-            stat = (self.root / name).stat()
+            path = self.root / name
+            stat = path.stat() if path.exists() else path.lstat()    # a broken link is fingerprinted too
             digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()
 
@@ -95,9 +103,18 @@ def zip_names(archive: Path) -> list[str]:
 
 
 def folder_names(root: Path) -> list[str]:
-    """Every file under ``root``, recursively, as sorted POSIX paths relative to ``root``."""
-    names = []
-    for directory, _, files in os.walk(root, followlinks=True):
+    """Every file under ``root``, recursively, as sorted POSIX paths relative to ``root``.
+
+    Linked folders are followed, each real folder once: a link back to a folder above would otherwise
+    list the same files again at every level.
+    """
+    names, seen = [], set()
+    for directory, subfolders, files in os.walk(root, followlinks=True):
+        identity = (os.stat(directory).st_dev, os.stat(directory).st_ino)
+        if identity in seen:
+            subfolders.clear()
+            continue
+        seen.add(identity)
         relative = Path(directory).relative_to(root)
         names.extend((relative / f).as_posix() for f in files)
     return sorted(names)
@@ -110,6 +127,9 @@ def open_source(root: Path, select: Callable[[list[str]], list[str]] | None = No
     image.
     """
     select = select or (lambda names: sorted(n for n in names if is_image_name(n)))
+    problem = unusual(root)
+    if problem is not None:
+        raise DataError(f"data.root: {str(root)!r} {problem}; give a folder or a zip archive")
     if not root.exists():
         raise DataError(f"data.root: {str(root)!r} does not exist")
     if root.is_dir():

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import param
+from ..config import param, seed_param
 from ..hookspecs import hookimpl
+from ..memory import Need, available_host_memory, refuse_if_too_big
 from ..protocols import BuildContext
 
 _SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 125], [198, 134, 88],
@@ -28,16 +29,24 @@ _IRIS = np.array([[70, 40, 20], [40, 90, 160], [60, 120, 70], [30, 25, 20]], dty
 
 @dataclasses.dataclass
 class SyntheticFacesConfig:
-    image_size: int = param(32, "side of the square images in pixels", min=8)
+    image_size: int = param(32, "side of the square images in pixels", min=8, max=16384)
     num_images: int = param(4096, "how many different faces the data set holds", min=1)
-    seed: int = param(0, "seed of the drawing; the same seed always gives the same faces")
+    seed: int = seed_param(0, "seed of the drawing; the same seed always gives the same faces")
 
 
 def _ellipse(x, y, cx, cy, rx, ry):
     return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2
 
 
-def draw_faces(count: int, size: int, seed: int, chunk: int = 256) -> np.ndarray:
+CHUNK = 256
+"""Faces drawn at once. Changing it changes the faces a seed draws, and with them every run's data."""
+
+DRAWING_BYTES_PER_PIXEL = 5 * 3 * 4 * 4
+"""Working memory of drawing one face, per pixel of the finished image: about five float32 RGB canvases
+(the image and the temporaries of painting one feature) at twice the size."""
+
+
+def draw_faces(count: int, size: int, seed: int, chunk: int = CHUNK) -> np.ndarray:
     """``count`` faces as uint8 (N, 3, size, size), drawn in chunks to bound memory."""
     rng = np.random.default_rng(seed)
     out = np.empty((count, 3, size, size), dtype=np.uint8)
@@ -140,7 +149,17 @@ class SyntheticFaces:
                 "seed": self.config.seed}
 
 
+def memory_needs(config: SyntheticFacesConfig) -> list[Need]:
+    """The host memory the data set takes while it is drawn: the finished images, and a chunk's canvases."""
+    pixels = config.image_size ** 2
+    return [Need("num_images", f"{config.num_images:,} images of 3x{config.image_size}x{config.image_size}",
+                 config.num_images * 3 * pixels),
+            Need("image_size", f"drawing {min(CHUNK, config.num_images)} faces at a time",
+                 min(CHUNK, config.num_images) * DRAWING_BYTES_PER_PIXEL * pixels)]
+
+
 def build(config: SyntheticFacesConfig, context: BuildContext) -> SyntheticFaces:
+    refuse_if_too_big(memory_needs(config), available_host_memory(), "memory")
     return SyntheticFaces(config)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from ..config import param
+from ..config import param, seed_param
 from ..errors import ConfigError
 from ..protocols import BuildContext, EvaluationHook
 
@@ -29,7 +29,7 @@ class ScheduleConfig:
     every: int = param(1, "score the generator after every N epochs (the final model is always scored)", min=1)
     reference: str = param("data", "real images to compare with: \"data\" (the training set) or a folder of "
                                    "images, centre-cropped and resized to the training size")
-    seed: int = param(0, "seed of the latent vectors and of the real-image sample; fixed, so scores over "
+    seed: int = seed_param(0, "seed of the latent vectors and of the real-image sample; fixed, so scores over "
                          "training compare like with like")
 
 

@@ -1,0 +1,41 @@
+"""What a path is, found out without opening it: reading a named pipe waits forever for a writer, a device
+such as ``/dev/zero`` never ends, and a symbolic link loop is not a missing file, so every path a user
+gives is looked at with ``stat`` before it is opened."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def unusual(path: Path) -> str | None:
+    """What ``path`` is when it exists in some form but is neither a regular file nor a folder, in words
+    that follow the path in an error ("is a named pipe (FIFO)", "is a symbolic link loop"); None for a
+    regular file, a folder, or nothing at all (the caller says what it expected there)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"is a broken symbolic link (to {os.readlink(path)!r})"
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        return f"cannot be examined ({e.strerror or e})"
+    for test, kind in SPECIAL_KINDS:
+        if test(mode):
+            return f"is {kind}, not a file"
+    return None
+
+
+def read_at_most(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``; ValueError naming its size when it is over ``limit``."""
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"is {size:,} bytes, more than {limit:,}")
+    return path.read_bytes()
