@@ -107,11 +107,13 @@ def _print_run_dir(path: Path) -> None:
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing."""
     from .engine import build
+    from .networks import warn_if_slow
     from .recipe import load_recipe
 
     plugins = _plugins()
     resolved = load_recipe(recipe, plugins.registry, list(overrides))
     built = build(resolved)
+    warn_if_slow(resolved.train.precision, built.device)
     click.echo(resolved.to_toml())
     n_g = sum(p.numel() for p in built.generator.parameters())
     n_d = sum(p.numel() for p in built.discriminator.parameters())

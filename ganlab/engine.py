@@ -33,7 +33,7 @@ from .errors import ConfigError, DataError, GanlabError, RecipeError, RunError
 from .data.loader import BatchLoader
 from .distributed import World
 from .grids import grid_png
-from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled
+from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled, warn_if_slow
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe
@@ -708,9 +708,13 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
 def execute(run: Run) -> None:
     """Train ``run`` from where it stands and record how it ended; shared by new and resumed runs.
 
+    A precision this device would run slowly is warned about first.
+
     A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
     stay intact.
     """
+    if run.world.is_main:
+        warn_if_slow(run.recipe.train.precision, run.device)
     status, error, finished = "failed", None, False
     try:
         with graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0):
