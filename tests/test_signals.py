@@ -5,6 +5,7 @@ click's ``Aborted!``; a run stops at a step boundary, checkpointed, marked inter
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,7 +18,8 @@ from typing import Callable
 import pytest
 from PIL import Image
 
-from ganlab import tomlwrite
+from ganlab import EvaluationHook, hookimpl, tomlwrite
+from ganlab.runs import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +36,7 @@ def start_ganlab(tmp_path: Path, *args: object, script: str | None = None) -> su
            "GANLAB_CACHE_DIR": str(tmp_path / "cache")}
     command = ["-c", script] if script else ["-m", "ganlab"]
     return subprocess.Popen([sys.executable, *command, *map(str, args)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=REPO)
 
 
 def signal_when(process: subprocess.Popen, ready: Callable[[], bool], signum: int) -> tuple[str, str]:
@@ -109,3 +111,35 @@ def test_a_signal_during_the_data_cache_build_leaves_no_partial_cache(tmp_path, 
     assert_stopped_cleanly(process, stderr, signum)
     assert list(cache.iterdir()) == [], "a partial or unfinished cache was left behind"
     assert not list(tmp_path.glob("runs/*")), "no run directory is made before the data is ready"
+
+
+class CtrlCDuringTheFinalEvaluation(EvaluationHook):
+    """An end-of-run evaluation that the user interrupts with Ctrl-C."""
+
+    def on_run_end(self, run, status):
+        raise KeyboardInterrupt
+
+
+class FinalEvaluationPlugin:
+    @hookimpl
+    def ganlab_register(self, registry):
+        @dataclasses.dataclass
+        class Config:
+            pass
+
+        registry.add("hook", "final-evaluation", lambda config, context: CtrlCDuringTheFinalEvaluation(), Config)
+
+
+def test_ctrl_c_during_the_end_of_run_hooks_still_records_the_run_and_writes_its_report(
+        run_cli, write_recipe, register_plugin, tmp_path):
+    register_plugin(FinalEvaluationPlugin(), "final-evaluation")
+    recipe = write_recipe({"hooks": [{"name": "final-evaluation"}], "train": {"max_steps": 2}})
+    result = run_cli("run", recipe, "--out", tmp_path / "runs", "--no-progress")
+
+    assert result.exit_code == 130 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output and "interrupted by Ctrl-C (SIGINT)" in result.output
+    [run] = (tmp_path / "runs").iterdir()
+    meta = RunDir(run).read_meta()
+    assert meta["status"] == "interrupted" and meta["steps"] == 2
+    assert meta["error"] == "interrupted by Ctrl-C (SIGINT) while the end-of-run hooks ran"
+    assert (run / "report.html").is_file()
