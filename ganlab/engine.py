@@ -175,6 +175,9 @@ class StopRequest:
     def requested(self) -> bool:
         return self.signum is not None
 
+    def request(self, signum: int) -> None:
+        self.signum, self.at = signum, time.monotonic()
+
 
 @contextlib.contextmanager
 def graceful_interrupt(stop: StopRequest, forwarded_within: float = 0.0) -> Iterator[None]:
@@ -186,7 +189,7 @@ def graceful_interrupt(stop: StopRequest, forwarded_within: float = 0.0) -> Iter
 
     def handler(signum: int, frame: Any) -> None:
         if not stop.requested:
-            stop.signum, stop.at = signum, time.monotonic()
+            stop.request(signum)
         elif time.monotonic() - stop.at >= forwarded_within:
             raise signals.Stopped(signum)
 
@@ -689,18 +692,22 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
                progress: bool = True) -> RunDir:
     """Build everything, create the run directory, train, and leave the directory complete.
 
-    The run ends with status finished, interrupted (Ctrl-C: a checkpoint is written first), diverged, or
-    failed (with the error recorded); in every case meta.json says so and the end-of-run hooks run.
+    The run ends with status finished, interrupted (SIGINT or SIGTERM: a checkpoint is written first, at
+    the first step when the signal came while the run was set up), diverged, or failed (with the error
+    recorded); in every case meta.json says so and the end-of-run hooks run.
     """
     world, device = distributed.join(recipe_device(recipe))
     built = build(recipe, device)
     run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
     path = distributed.broadcast(world, run_dir.path if run_dir else None)
     run_dir = run_dir or RunDir(path)
-    run = Run(built, run_dir, plugins, progress, world)
-    if world.is_main:
-        run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
-        run_dir.write_meta(start_meta(run, plugins))
+    with signals.held() as received:   # never a run directory without its meta.json: stop at the first step
+        run = Run(built, run_dir, plugins, progress, world)
+        if world.is_main:
+            run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
+            run_dir.write_meta(start_meta(run, plugins))
+    if received:
+        run.stop.request(received[0])
     execute(run)
     return run_dir
 
@@ -755,8 +762,8 @@ def finish(run: Run, status: str, error: str | None) -> None:
 
     Never masks the original error: a hook or report failure is recorded in meta.json instead. A stop
     signal while the hooks run (an end-of-run evaluation can take minutes) skips the remaining hooks and
-    marks the run interrupted; meta.json and the report are still written, with signals held off until
-    they are, and the signal is raised again afterwards.
+    marks the run interrupted; meta.json and the report are still written, a first signal while they are
+    held until they are, and the signal is raised again afterwards.
     """
     meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epoch,
                     "elapsed_s": round(run.elapsed, 3), "error": error}

@@ -76,14 +76,28 @@ def handled_by(handler: Callable[[int, Any], None] | signal.Handlers) -> Iterato
 
 
 @contextlib.contextmanager
-def deferred() -> Iterator[None]:
-    """Hold stop signals until the block ends, then raise :class:`Stopped` for the first one that came.
-
-    For short writes that must not be cut in half, such as a run's final meta.json and report: a signal
-    while they are written would leave a run marked ``running`` without its report.
-    """
+def held() -> Iterator[list[int]]:
+    """Hold the first stop signal while the block runs, in the list it yields; a second one stops at once,
+    as everywhere. For work that must not be cut in half, such as setting up a run directory."""
     received: list[int] = []
-    with handled_by(lambda signum, frame: received.append(signum)):
+
+    def hold(signum: int, frame: Any) -> None:
+        if received:
+            raise Stopped(signum)
+        received.append(signum)
+
+    with handled_by(hold):
+        yield received
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold the first stop signal until the block ends, then raise :class:`Stopped` for it.
+
+    For short writes such as a run's final meta.json and report: a signal while they are written would
+    leave a run marked ``running`` without its report.
+    """
+    with held() as received:
         yield
     if received:
         raise Stopped(received[0])

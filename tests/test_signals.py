@@ -18,7 +18,7 @@ from typing import Callable
 import pytest
 from PIL import Image
 
-from ganlab import EvaluationHook, hookimpl, tomlwrite
+from ganlab import EvaluationHook, engine, hookimpl, tomlwrite
 from ganlab.runs import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 
@@ -143,3 +143,22 @@ def test_ctrl_c_during_the_end_of_run_hooks_still_records_the_run_and_writes_its
     assert meta["status"] == "interrupted" and meta["steps"] == 2
     assert meta["error"] == "interrupted by Ctrl-C (SIGINT) while the end-of-run hooks ran"
     assert (run / "report.html").is_file()
+
+
+def test_ctrl_c_while_a_new_run_is_set_up_stops_it_at_its_first_step(run_cli, write_recipe, tmp_path,
+                                                                      monkeypatch):
+    """Between creating the run directory and writing its meta.json (a GPU run copies its data to the
+    device then), a signal is held, so no run directory is ever left without its meta.json."""
+    record_start = engine.start_meta
+
+    def pressing_ctrl_c(run, plugins):
+        os.kill(os.getpid(), signal.SIGINT)
+        return record_start(run, plugins)
+    monkeypatch.setattr(engine, "start_meta", pressing_ctrl_c)
+    result = run_cli("run", write_recipe(), "--out", tmp_path / "runs", "--no-progress")
+
+    assert result.exit_code == 130 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    [run] = (tmp_path / "runs").iterdir()
+    assert RunDir(run).read_meta()["status"] == "interrupted"
+    assert [p.name for p in (run / "checkpoints").glob("*.pt")] == ["interrupted_step_00000001.pt"]
