@@ -522,7 +522,7 @@ class Run:
             return False
         signum = distributed.largest(self.world, self.stop.signum or 0, self.device)
         if signum and not self.stop.requested:
-            self.stop.signum = signum
+            self.stop.request(signum)
         return bool(signum)
 
     def _checkpoint_due(self) -> bool:
@@ -762,7 +762,7 @@ def finish(run: Run, status: str, error: str | None) -> None:
 
     Never masks the original error: a hook or report failure is recorded in meta.json instead. A stop
     signal while the hooks run (an end-of-run evaluation can take minutes) skips the remaining hooks and
-    marks the run interrupted; meta.json and the report are still written, a first signal while they are
+    marks a finished run interrupted; meta.json and the report are still written, a first signal while they are
     held until they are, and the signal is raised again afterwards.
     """
     meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epoch,
@@ -778,8 +778,11 @@ def finish(run: Run, status: str, error: str | None) -> None:
                 hook_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
     except KeyboardInterrupt as e:
         stopped = e
-        meta_changes.update(status="interrupted", error=error or (
-            f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run hooks ran"))
+        cut_short = f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run hooks ran"
+        if status == "finished":
+            meta_changes.update(status="interrupted", error=cut_short)
+        else:               # a failed or diverged run stays so; the signal only cut its hooks short
+            hook_errors.append(cut_short)
     if hook_errors:
         meta_changes["hook_errors"] = hook_errors
     with signals.deferred():
