@@ -162,3 +162,20 @@ def test_ctrl_c_while_a_new_run_is_set_up_stops_it_at_its_first_step(run_cli, wr
     [run] = (tmp_path / "runs").iterdir()
     assert RunDir(run).read_meta()["status"] == "interrupted"
     assert [p.name for p in (run / "checkpoints").glob("*.pt")] == ["interrupted_step_00000001.pt"]
+
+
+def test_a_copy_of_the_signal_forwarded_by_torchrun_is_not_a_second_request():
+    """Under torchrun a process gets a signal sent to the whole group twice: directly, then forwarded."""
+    stop = engine.StopRequest()
+    with engine.graceful_interrupt(stop, forwarded_within=engine.FORWARDED_WITHIN_S):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.signum == signal.SIGTERM
+
+
+def test_a_second_signal_to_a_single_process_stops_it_at_once():
+    stop = engine.StopRequest()
+    with pytest.raises(KeyboardInterrupt), engine.graceful_interrupt(stop):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert stop.signum == signal.SIGTERM
