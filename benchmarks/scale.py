@@ -13,8 +13,13 @@ FLOPs with torch's FlopCounterMode. ``--device cpu`` runs the same comparison on
 ``cpu-scaling`` runs ``ganlab run --nproc N`` on a DCGAN-32 quickstart-sized recipe for N = 1 and 2
 (gloo), interleaved over several rounds, and compares images per second.
 
+``cpu-precision`` runs the quickstart on the CPU without hooks at ``train.precision`` fp32, bf16 and fp16,
+interleaved over several rounds, and prints images per second and whether the CPU has native bf16 and
+fp16 instructions: what ganlab's warning about an emulated precision rests on.
+
     PYTHONPATH=. python benchmarks/scale.py gpu-epoch [--device cuda] [--steps 100] [--rounds 3] [--peak-tflops 989]
     PYTHONPATH=. python benchmarks/scale.py cpu-scaling [--rounds 3] [--steps 60]
+    PYTHONPATH=. python benchmarks/scale.py cpu-precision [--rounds 3] [--steps 20]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab import hookimpl, param
+from ganlab.cpu_features import this_cpu
 from ganlab.engine import Run, build
 from ganlab.plugins import load_plugins
 from ganlab.recipe import load_recipe
@@ -214,22 +220,29 @@ CPU_VARIANTS = {                     # name -> (processes, OMP_NUM_THREADS per p
 }
 
 
+def quickstart_images_per_s(out: Path, steps: int, nproc: int = 1, threads: str | None = None,
+                            overrides: tuple[str, ...] = ()) -> float:
+    """Train the quickstart without hooks for ``steps`` steps into ``out``; images/s from its meta.json."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["PYTHONPATH"] = str(ROOT)
+    if threads:
+        env["OMP_NUM_THREADS"] = threads
+    sets = [a for o in ("hooks=[]", f"train.max_steps={steps}", "train.log_every=20", *overrides)
+            for a in ("--set", o)]
+    subprocess.run([sys.executable, "-m", "ganlab", "run", ROOT / "experiments" / "quickstart.toml",
+                    "--nproc", str(nproc), "--out", out, "--no-progress", *sets],
+                   check=True, env=env, capture_output=True)
+    [run_dir] = out.iterdir()
+    return json.loads((run_dir / "meta.json").read_text())["images_per_s"]
+
+
 def cpu_scaling(args) -> None:
     rates: dict[str, list[float]] = {name: [] for name in CPU_VARIANTS}
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(args.rounds):
             for name, (nproc, threads) in CPU_VARIANTS.items():
                 out = Path(folder) / f"{nproc}-{threads}-{round_}"
-                env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-                env["PYTHONPATH"] = str(ROOT)
-                if threads:
-                    env["OMP_NUM_THREADS"] = threads
-                subprocess.run([sys.executable, "-m", "ganlab", "run", ROOT / "experiments" / "quickstart.toml",
-                                "--nproc", str(nproc), "--out", out, "--no-progress", "--set", "hooks=[]",
-                                "--set", f"train.max_steps={args.steps}", "--set", "train.log_every=20"],
-                               check=True, env=env, capture_output=True)
-                [run_dir] = out.iterdir()
-                rates[name].append(json.loads((run_dir / "meta.json").read_text())["images_per_s"])
+                rates[name].append(quickstart_images_per_s(out, args.steps, nproc, threads))
     print(f"cpu cores: {os.cpu_count()}; DCGAN-32 quickstart, batch 64 (global), {args.steps} steps, "
           f"{args.rounds} interleaved rounds; images/s over the training time")
     medians = {name: statistics.median(r) for name, r in rates.items()}
@@ -238,6 +251,29 @@ def cpu_scaling(args) -> None:
     two, one_thread = medians["2 processes, 1 thread each"], medians["1 process, 1 thread"]
     print(f"2 processes vs 1 process with both cores: {two / medians['1 process, 2 threads']:.2f}x; "
           f"scaling efficiency vs 1 process on 1 core: {two / (2 * one_thread):.0%}")
+
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def cpu_precision(args) -> None:
+    rates: dict[str, list[float]] = {precision: [] for precision in PRECISIONS}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_ in range(args.rounds):
+            for precision in PRECISIONS:
+                out = Path(folder) / f"{precision}-{round_}"
+                overrides = ("experiment.device=\"cpu\"", f"train.precision=\"{precision}\"")
+                rates[precision].append(quickstart_images_per_s(out, args.steps, overrides=overrides))
+    cpu = this_cpu()
+    native = {p: "unknown" if cpu is None else ("native" if cpu.native(p) else "emulated") for p in PRECISIONS[1:]}
+    print(f"cpu: {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores; bf16 {native['bf16']}, "
+          f"fp16 {native['fp16']}; DCGAN-32 quickstart without hooks, batch 64, {args.steps} steps, "
+          f"{args.rounds} interleaved rounds; images/s over the training time")
+    fp32 = statistics.median(rates["fp32"])
+    for precision, values in rates.items():
+        median = statistics.median(values)
+        print(f"{precision:5} {median:8.1f} images/s  {median / fp32:5.2f}x fp32  "
+              f"(runs: {', '.join(f'{r:.1f}' for r in values)})")
 
 
 def main() -> None:
@@ -253,8 +289,11 @@ def main() -> None:
     cpu = sub.add_parser("cpu-scaling")
     cpu.add_argument("--rounds", type=int, default=3)
     cpu.add_argument("--steps", type=int, default=60)
+    precision = sub.add_parser("cpu-precision")
+    precision.add_argument("--rounds", type=int, default=3)
+    precision.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
-    gpu_epoch(args) if args.mode == "gpu-epoch" else cpu_scaling(args)
+    {"gpu-epoch": gpu_epoch, "cpu-scaling": cpu_scaling, "cpu-precision": cpu_precision}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """The ``ganlab`` command. User errors become one short message and a documented exit code.
 
 Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mode, or a hook that is no
-EvaluationHook), 5 run directory, 6 checkpoint, 7 diverged, 130 interrupted.
+EvaluationHook), 5 run directory, 6 checkpoint, 7 diverged, 130 interrupted (Ctrl-C, SIGINT), 143 stopped by
+SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from dataclasses import MISSING as _MISSING
 from pathlib import Path
@@ -15,21 +17,28 @@ from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, signals
 from .errors import GanlabError
 from .plugins import Plugins, load_plugins
 from .registry import KINDS
 
 
 class GanlabGroup(click.Group):
-    """Turns every GanlabError raised by a command into a clean message and its exit code."""
+    """Turns every GanlabError raised by a command into a clean message and its exit code, and SIGINT or
+    SIGTERM in any phase of any command into 130 or 143 (click would print ``Aborted!`` and exit 1)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GanlabError as e:
-            click.echo(f"ganlab: error: {e}", err=True)
-            ctx.exit(e.exit_code)
+        with signals.handled_by(signals.raise_stopped):
+            try:
+                return super().invoke(ctx)
+            except GanlabError as e:
+                code, message = e.exit_code, f"ganlab: error: {e}"
+            except KeyboardInterrupt as e:   # the cleanup on the way here has run: the command just stops
+                signum = signals.signal_of(e)
+                code, message = signals.exit_code(signum), f"ganlab: interrupted by {signals.describe(signum)}"
+            with signals.handled_by(signal.SIG_IGN):    # a repeated signal must not cut the message short
+                click.echo(message, err=True)
+        ctx.exit(code)
 
 
 def _plugins() -> Plugins:
@@ -99,11 +108,13 @@ def _print_run_dir(path: Path) -> None:
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing."""
     from .engine import build
+    from .networks import warn_if_slow
     from .recipe import load_recipe
 
     plugins = _plugins()
     resolved = load_recipe(recipe, plugins.registry, list(overrides))
     built = build(resolved)
+    warn_if_slow(resolved.train.precision, built.device)
     click.echo(resolved.to_toml())
     n_g = sum(p.numel() for p in built.generator.parameters())
     n_d = sum(p.numel() for p in built.discriminator.parameters())

@@ -73,6 +73,16 @@ def agree(world: World, decision: bool) -> bool:
     return bool(broadcast(world, decision))
 
 
+def largest(world: World, value: int, device: torch.device) -> int:
+    """The largest of every process's ``value``: how processes agree on a stop signal that reached only
+    some of them (0 for none). ``device`` is this process's, where NCCL needs the number to be."""
+    if not world.distributed:
+        return value
+    tensor = torch.tensor([value], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return int(tensor.item())
+
+
 def mean(world: World, tensor: torch.Tensor) -> torch.Tensor:
     """Average ``tensor`` over processes, so every process logs the same global numbers."""
     if not world.distributed:
@@ -98,12 +108,20 @@ def draw_for_global_batch(draw: Callable[[int], torch.Tensor], local_size: int,
 
 
 def launch(nproc: int, argv: list[str]) -> int:
-    """Re-run ``ganlab`` with ``argv`` under torchrun on ``nproc`` local processes; returns the exit code."""
+    """Re-run ``ganlab`` with ``argv`` under torchrun on ``nproc`` local processes; returns the exit code.
+
+    A stop signal to this process reaches torchrun's agent, which forwards it to the training processes
+    (they stop at a step boundary, see :meth:`ganlab.engine.Run._stop_agreed`) and waits for them; the
+    command then exits with the signal's code, 130 or 143, as a single process would.
+    """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.run import get_args_parser, run
 
     args = get_args_parser().parse_args(["--nproc-per-node", str(nproc), "--standalone", "-m", "ganlab", *argv])
     try:
         run(args)
+    except SignalException as e:
+        return 128 + int(e.sigval)
     except Exception as e:  # torchrun raises ChildFailedError with the failing rank's details
         print(f"ganlab: error: distributed run failed: {e}", flush=True)
         return 1

@@ -16,9 +16,7 @@ import contextlib
 import dataclasses
 import math
 import random
-import signal
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -28,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__, distributed
+from . import __version__, distributed, signals
 from .atomic import atomic_write_bytes
 from .checkpoints import CheckpointSchedule
 from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError
@@ -36,7 +34,7 @@ from .data.loader import BatchLoader, free_memory, goes_to_device
 from .distributed import World
 from .grids import grid_png
 from .memory import Need, refuse_if_too_big
-from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled
+from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled, warn_if_slow
 from .plugins import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe, TrainConfig
@@ -48,9 +46,13 @@ METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 
 
 class RunInterrupted(GanlabError):
-    """Ctrl-C during training: the run was marked interrupted (and, on the first Ctrl-C, checkpointed)."""
+    """Ctrl-C or SIGTERM during training: the run was marked interrupted (and, on the first signal,
+    checkpointed). The exit code is the shell's for the signal: 130 for SIGINT, 143 for SIGTERM."""
 
-    exit_code = 130
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = signals.exit_code(signum)
 
 
 class RunDiverged(GanlabError):
@@ -157,31 +159,43 @@ def written_on(state: dict[str, Any]) -> str:
     return state.get("device") or ("cuda" if state["rng"]["cuda"] else "cpu")
 
 
-class StopRequest:
-    """Set by the first Ctrl-C; the loop stops at the next step boundary and checkpoints there."""
+FORWARDED_WITHIN_S = 2.0
+"""Under torchrun a stop signal sent to every process (Ctrl-C in a terminal, ``kill`` of the process group,
+Slurm) reaches each training process twice: directly, and forwarded by torchrun's agent an instant later.
+A repeat this soon is that copy, not a second request to stop at once."""
 
-    requested = False
+
+@dataclasses.dataclass
+class StopRequest:
+    """Set by the first SIGINT or SIGTERM; the loop stops at the next step boundary and checkpoints there."""
+
+    signum: int | None = None
+    at: float = 0.0
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def request(self, signum: int) -> None:
+        self.signum, self.at = signum, time.monotonic()
 
 
 @contextlib.contextmanager
-def graceful_interrupt(stop: StopRequest) -> Iterator[None]:
-    """Turn the first Ctrl-C into a :class:`StopRequest`, so the interrupted checkpoint is written between
-    two steps, never half way through one; a second Ctrl-C interrupts at once (the run then resumes from
-    its last regular checkpoint). Signals reach only the main thread, so elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def graceful_interrupt(stop: StopRequest, forwarded_within: float = 0.0) -> Iterator[None]:
+    """Turn the first SIGINT or SIGTERM into a :class:`StopRequest`, so the interrupted checkpoint is
+    written between two steps, never half way through one; a second signal interrupts at once (the run
+    then resumes from its last regular checkpoint), unless it comes within ``forwarded_within`` seconds of
+    the first (see :data:`FORWARDED_WITHIN_S`). Signals reach only the main thread, so elsewhere this does
+    nothing."""
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.requested:
-            raise KeyboardInterrupt
-        stop.requested = True
+        if not stop.requested:
+            stop.request(signum)
+        elif time.monotonic() - stop.at >= forwarded_within:
+            raise signals.Stopped(signum)
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
+    with signals.handled_by(handler):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @dataclasses.dataclass
@@ -596,8 +610,9 @@ class Run:
     def train(self) -> None:
         """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint.
 
-        When :attr:`stop` is requested (the first Ctrl-C), training stops at the end of the step in
-        progress with an ``interrupted_step_*`` checkpoint and raises KeyboardInterrupt.
+        When :attr:`stop` is requested (the first SIGINT or SIGTERM), training stops at the end of the step
+        in progress (under torchrun, of the next step all processes agree on: :meth:`_stop_agreed`) with an
+        ``interrupted_step_*`` checkpoint and raises :class:`~ganlab.signals.Stopped`.
         """
         train = self.recipe.train
         batches_per_epoch = self.steps_per_epoch * train.d_steps
@@ -633,15 +648,30 @@ class Run:
                 bar.close()
 
     def _checkpoint_between_epochs(self, batches_per_epoch: int, bar: Any) -> None:
-        """The checkpoints a step may call for: the one asked for by Ctrl-C, or a scheduled one."""
-        if self.stop.requested:
+        """The checkpoints a step may call for: the one asked for by a stop signal, or a scheduled one."""
+        if self._stop_agreed():
             self._flush(bar)
             self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
-            raise KeyboardInterrupt
+            raise signals.Stopped(self.stop.signum)
         ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
         if not ends_epoch and self._checkpoint_due():
             self._flush(bar)
             self.save_checkpoint(f"step_{self.step:08d}.pt")
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop after this step. Alone, as soon as a signal asked for it. Under torchrun every
+        process must stop at the same step, or the others would wait for it in a collective forever; a
+        signal may reach them at different steps, or only some of them, so they stop when any has been
+        asked to, deciding together every ``log_every`` steps to keep the other steps free of collectives.
+        """
+        if not self.world.distributed:
+            return self.stop.requested
+        if self.step % self.recipe.train.log_every:
+            return False
+        signum = distributed.largest(self.world, self.stop.signum or 0, self.device)
+        if signum and not self.stop.requested:
+            self.stop.request(signum)
+        return bool(signum)
 
     def _checkpoint_due(self) -> bool:
         """Whether the ``[checkpoint]`` schedule asks for one after this step.
@@ -812,18 +842,22 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
                progress: bool = True) -> RunDir:
     """Build everything, create the run directory, train, and leave the directory complete.
 
-    The run ends with status finished, interrupted (Ctrl-C: a checkpoint is written first), diverged, or
-    failed (with the error recorded); in every case meta.json says so and the end-of-run hooks run.
+    The run ends with status finished, interrupted (SIGINT or SIGTERM: a checkpoint is written first, at
+    the first step when the signal came while the run was set up), diverged, or failed (with the error
+    recorded); in every case meta.json says so and the end-of-run hooks run.
     """
     world, device = distributed.join(recipe_device(recipe))
     built = build(recipe, device, world.size)
     run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
     path = distributed.broadcast(world, run_dir.path if run_dir else None)
     run_dir = run_dir or RunDir(path)
-    run = Run(built, run_dir, plugins, progress, world)
-    if world.is_main:
-        run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
-        run_dir.write_meta(start_meta(run, plugins))
+    with signals.held() as received:   # never a run directory without its meta.json: stop at the first step
+        run = Run(built, run_dir, plugins, progress, world)
+        if world.is_main:
+            run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
+            run_dir.write_meta(start_meta(run, plugins))
+    if received:
+        run.stop.request(received[0])
     execute(run)
     return run_dir
 
@@ -831,19 +865,24 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
 def execute(run: Run) -> None:
     """Train ``run`` from where it stands and record how it ended; shared by new and resumed runs.
 
+    A precision this device would run slowly is warned about first.
+
     A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
     stay intact.
     """
+    if run.world.is_main:
+        warn_if_slow(run.recipe.train.precision, run.device)
     status, error, finished = "failed", None, False
     try:
-        with graceful_interrupt(run.stop):
+        with graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0):
             run.train()
         status, finished = "finished", True
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        signum = signals.signal_of(e)
         status = "interrupted"
-        error = f"interrupted by the user at step {run.step}"
-        raise RunInterrupted(f"run interrupted at step {run.step}; continue it with: ganlab run --resume "
-                             f"{run.run_dir.path}") from None
+        error = f"interrupted by {signals.describe(signum)} at step {run.step}"
+        raise RunInterrupted(f"run interrupted by {signals.describe(signum)} at step {run.step}; continue it "
+                             f"with: ganlab run --resume {run.run_dir.path}", signum) from None
     except RunDiverged as e:
         status, error = "diverged", str(e)
         raise
@@ -871,25 +910,39 @@ def execute(run: Run) -> None:
 def finish(run: Run, status: str, error: str | None) -> None:
     """Record how the run ended, let every hook write its final data, write the report.
 
-    Never masks the original error: a hook or report failure is recorded in meta.json instead.
+    Never masks the original error: a hook or report failure is recorded in meta.json instead. A stop
+    signal while the hooks run (an end-of-run evaluation can take minutes) skips the remaining hooks and
+    marks a finished run interrupted; meta.json and the report are still written, a first signal while they are
+    held until they are, and the signal is raised again afterwards.
     """
     meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epochs_completed,
                     "elapsed_s": round(run.elapsed, 3), "error": error}
     images = run.step * run.recipe.train.batch_size * run.recipe.train.d_steps
     meta_changes["images_per_s"] = round(images / run.elapsed, 2) if run.elapsed > 0 else None
-    hook_errors = []
-    for component, hook in run.built.hooks:
-        try:
-            hook.on_run_end(run, status)
-        except Exception as e:  # a broken hook must not lose the run's status
-            hook_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
+    hook_errors, stopped = [], None
+    try:
+        for component, hook in run.built.hooks:
+            try:
+                hook.on_run_end(run, status)
+            except Exception as e:  # a broken hook must not lose the run's status
+                hook_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
+    except KeyboardInterrupt as e:
+        stopped = e
+        cut_short = f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run hooks ran"
+        if status == "finished":
+            meta_changes.update(status="interrupted", error=cut_short)
+        else:               # a failed or diverged run stays so; the signal only cut its hooks short
+            hook_errors.append(cut_short)
     if hook_errors:
         meta_changes["hook_errors"] = hook_errors
-    try:
-        run.run_dir.update_meta(**meta_changes)
+    with signals.deferred():
         try:
-            write_report(run.run_dir, run.plugins.registry)
-        except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
-            run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
-    finally:
-        run.run_dir.unlock()
+            run.run_dir.update_meta(**meta_changes)
+            try:
+                write_report(run.run_dir, run.plugins.registry)
+            except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
+                run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
+        finally:
+            run.run_dir.unlock()
+    if stopped is not None:
+        raise stopped

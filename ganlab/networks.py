@@ -10,13 +10,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import logging
 from typing import Any, ContextManager
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .cpu_features import this_cpu
 from .distributed import World
+
+log = logging.getLogger("ganlab.networks")
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -26,6 +30,27 @@ def autocast(precision: str, device: torch.device) -> ContextManager[Any]:
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
+
+
+def slow_precision(precision: str, device: torch.device) -> str | None:
+    """Why ``precision`` would make training on ``device`` slower than fp32, or None.
+
+    bf16 and fp16 are speed options only where the hardware computes in them; on a CPU without the
+    instructions torch emulates them, many times slower than fp32, which a user must hear before training.
+    """
+    cpu = this_cpu() if device.type == "cpu" and precision in _DTYPES else None
+    if cpu is None or cpu.native(precision) is not False:
+        return None
+    return (f'train.precision = "{precision}": this CPU has no native {precision} instructions '
+            f"({cpu.lacks(precision)}), so torch emulates them and training runs many times slower than with "
+            '"fp32" (BENCHMARKS.md: Precision on the CPU); use "fp32" here, and bf16 or fp16 on a GPU')
+
+
+def warn_if_slow(precision: str, device: torch.device) -> None:
+    """Say :func:`slow_precision`'s warning, if any, on standard error."""
+    message = slow_precision(precision, device)
+    if message is not None:
+        log.warning("ganlab: warning: %s", message)
 
 
 def for_training(module: nn.Module, world: World, device: torch.device, *, sync_batchnorm: bool,

@@ -78,7 +78,7 @@ def test_a_nested_checkpoint_is_not_a_state_dict(tmp_path):
 def test_a_state_dict_of_another_network_is_refused_when_the_extractor_is_built(tmp_path):
     weights = find_weights(str(save({"fc.weight": torch.ones(2, 2)}, tmp_path / "other.pth")))
     with pytest.raises(ConfigError, match="not of torch-fidelity's InceptionV3"):
-        InceptionFeatures(weights, cuda=False)
+        InceptionFeatures(weights, torch.device("cpu"))
 
 
 def test_a_failed_download_says_why_and_where_to_put_the_file(monkeypatch):

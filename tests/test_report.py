@@ -206,7 +206,7 @@ class TripPlugin:
 
 @pytest.mark.parametrize("exception, status, why", [
     (RuntimeError("disk on fire"), "failed", "RuntimeError: disk on fire"),
-    (KeyboardInterrupt(), "interrupted", "interrupted by the user at step 4"),
+    (KeyboardInterrupt(), "interrupted", "interrupted by Ctrl-C (SIGINT) at step 4"),
 ])
 def test_a_run_that_stops_early_still_leaves_a_report_saying_how_far_it_got_and_why(tmp_path, exception,
                                                                                     status, why):

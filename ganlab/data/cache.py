@@ -31,6 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import UnidentifiedImageError
 
+from .. import signals
 from ..errors import DataError
 from .build_folders import BuildFolder
 from .sources import Source
@@ -139,6 +140,11 @@ def _init_worker(source: Source, transform: CropResize) -> None:
     _worker = (source, transform)
 
 
+def _init_pool_worker(source: Source, transform: CropResize) -> None:
+    signals.leave_stopping_to_parent()
+    _init_worker(source, transform)
+
+
 def _decode_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, list[Skipped]]:
     """Decode images ``bounds[0]:bounds[1]`` of the worker's source; failures are reported, not raised."""
     source, transform = _worker
@@ -163,7 +169,7 @@ def _decoded_chunks(source: Source, transform: CropResize,
         _init_worker(source, transform)
         yield from map(_decode_chunk, bounds)
         return
-    with multiprocessing.Pool(workers, _init_worker, (source, transform)) as pool:
+    with multiprocessing.Pool(workers, _init_pool_worker, (source, transform)) as pool:
         yield from pool.imap(_decode_chunk, bounds)
 
 

@@ -33,7 +33,7 @@ class ScheduleConfig:
                          "training compare like with like")
 
 
-Device = Literal["auto", "cpu", "cuda"]
+Device = Literal["auto", "cpu", "cuda", "mps"]
 
 
 def for_report_only(context: BuildContext) -> bool:
@@ -43,10 +43,13 @@ def for_report_only(context: BuildContext) -> bool:
 
 
 def resolve_device(setting: Device, run_device: torch.device) -> torch.device:
+    """Where a metric's network runs: ``auto`` follows the run onto a GPU or Apple's MPS, else the CPU."""
     if setting == "auto":
-        return torch.device("cuda") if run_device.type == "cuda" else torch.device("cpu")
+        return torch.device(run_device.type if run_device.type in ("cuda", "mps") else "cpu")
     if setting == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", "'cuda' was asked for but no CUDA device is available")
+    if setting == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device", "'mps' was asked for but Apple's MPS is not available")
     return torch.device(setting)
 
 

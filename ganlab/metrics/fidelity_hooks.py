@@ -151,7 +151,7 @@ def _factory(name: str, hook_class: type[FidelityHook]):
             raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
                                              f"({config.num_samples}) or num_reference ({config.num_reference})")
         folder = open_reference(config.reference, context)
-        inception = load_inception(find_weights(config.weights_path, config.download), device.type == "cuda")
+        inception = load_inception(find_weights(config.weights_path, config.download), device)
         return hook_class(name, config, inception, folder, ReferenceCache())
     return build
 

@@ -4,6 +4,8 @@ ganlab only feeds the images: uint8 RGB (N, 3, H, W), exactly what torch-fidelit
 (it resizes to 299 with its TensorFlow-compatible bilinear filter itself). Grey images are repeated to
 three channels, as Pillow's ``convert("RGB")`` does for torch-fidelity's own folder reader. All three
 metrics read the 2048-d pool features of ``inception-v3-compat``, so one weights file serves them all.
+The extractor runs on any torch device (a GPU, Apple's MPS, the CPU): ganlab moves it and the batches
+there itself, since torch-fidelity's own loop knows only CUDA and the CPU.
 """
 
 from __future__ import annotations
@@ -14,28 +16,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch_fidelity
-from torch.utils.data import Dataset
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
-from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
+from torch_fidelity.utils import create_feature_extractor
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from .weights import InceptionWeights
 
 FEATURE_EXTRACTOR = "inception-v3-compat"
 FEATURE_LAYER = "2048"
-
-
-class _Images(Dataset):
-    def __init__(self, images: torch.Tensor):
-        self.images = images
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -47,22 +38,30 @@ def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
 class InceptionFeatures:
     """torch-fidelity's InceptionV3 built from vetted weights; maps uint8 images to 2048-d features."""
 
-    def __init__(self, weights: InceptionWeights, cuda: bool):
+    def __init__(self, weights: InceptionWeights, device: torch.device):
         self.weights = weights
-        self.cuda = cuda
+        self.device = device
         try:
-            self.extractor = create_feature_extractor(FEATURE_EXTRACTOR, [FEATURE_LAYER], cuda=cuda,
+            self.extractor = create_feature_extractor(FEATURE_EXTRACTOR, [FEATURE_LAYER], cuda=False,
                                                       feature_extractor_weights_path=str(weights.path),
-                                                      verbose=False)
+                                                      verbose=False).to(device)
         except RuntimeError as e:
             raise ConfigError("weights_path", f"{str(weights.path)!r} is a state dict but not of torch-fidelity's "
                                               f"InceptionV3: {str(e).splitlines()[0]}") from None
         self._memo: tuple[Any, torch.Tensor] | None = None
 
+    @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int, progress: bool = False) -> torch.Tensor:
-        featuresdict = get_featuresdict_from_dataset(_Images(as_rgb_uint8(images)), self.extractor, batch_size,
-                                                     self.cuda, save_cpu_ram=True, verbose=progress)
-        return featuresdict[FEATURE_LAYER]
+        """The features of uint8 ``images`` as float (N, 2048) on the CPU, ``batch_size`` at a time."""
+        images = as_rgb_uint8(images)
+        features = []
+        with tqdm(total=len(images), disable=not progress, leave=False, unit="img", desc="Inception") as bar:
+            for start in range(0, len(images), batch_size):
+                batch = images[start:start + batch_size].to(self.device)
+                output = self.extractor.convert_features_tuple_to_dict(self.extractor(batch))
+                features.append(output[FEATURE_LAYER].cpu())
+                bar.update(len(batch))
+        return torch.cat(features)
 
     def memoised(self, key: Any, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Features for ``key`` computed once: the fid, kid and precision-recall hooks of one evaluation
@@ -79,9 +78,9 @@ class InceptionFeatures:
 
 
 @functools.lru_cache(maxsize=2)
-def load_inception(weights: InceptionWeights, cuda: bool) -> InceptionFeatures:
+def load_inception(weights: InceptionWeights, device: torch.device) -> InceptionFeatures:
     """One extractor per weights file and device per process, shared by every hook that uses it."""
-    return InceptionFeatures(weights, cuda)
+    return InceptionFeatures(weights, device)
 
 
 def statistics(features: torch.Tensor) -> dict[str, torch.Tensor]:
