@@ -28,9 +28,11 @@ class GanlabGroup(click.Group):
     SIGTERM in any phase of any command into 130 or 143 (click would print ``Aborted!`` and exit 1)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        with signals.handled_by(signals.raise_stopped):
+        with signals.stopping_commands():
             try:
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
+                signals.raise_if_stopped()      # a stop whose exception Python discarded on the way
+                return result
             except GanlabError as e:
                 code, message = e.exit_code, f"ganlab: error: {e}"
             except KeyboardInterrupt as e:   # the cleanup on the way here has run: the command just stops

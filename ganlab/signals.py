@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from typing import Any, Callable, Iterator
 
@@ -44,8 +45,44 @@ def describe(signum: int) -> str:
     return "Ctrl-C (SIGINT)" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
+_received: list[int] = []
+"""Stop signals :func:`raise_stopped` turned into :class:`Stopped` during this command, oldest first."""
+
+
 def raise_stopped(signum: int, frame: Any) -> None:
+    """Raise :class:`Stopped`, and remember the signal: Python discards an exception raised where it cannot
+    propagate (an at-fork callback while a cache build starts its decoders, a ``__del__``), so
+    :func:`raise_if_stopped` raises it again at the next point that looks."""
+    _received.append(signum)
     raise Stopped(signum)
+
+
+def raise_if_stopped() -> None:
+    """Raise :class:`Stopped` for a stop signal whose exception Python discarded, if one came."""
+    if _received:
+        raise Stopped(_received[0])
+
+
+def _quiet_about_stops(unraisable: Any) -> None:
+    """The ``sys.unraisablehook`` of a command: a discarded :class:`Stopped` prints no traceback (it is
+    raised again by :func:`raise_if_stopped`); anything else is reported as Python would."""
+    if not isinstance(unraisable.exc_value, Stopped):
+        sys.__unraisablehook__(unraisable)
+
+
+@contextlib.contextmanager
+def stopping_commands() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Stopped` inside the block, and a :class:`Stopped` that Python
+    discards prints nothing (the block calls :func:`raise_if_stopped` where it may stop): what every
+    ``ganlab`` command runs under."""
+    _received.clear()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_about_stops
+    try:
+        with handled_by(raise_stopped):
+            yield
+    finally:
+        sys.unraisablehook = previous_hook
 
 
 def _on_main_thread() -> bool:

@@ -206,6 +206,7 @@ def build_cache(path: Path, source: Source, transform: CropResize, workers: int 
                     count += len(images)
                     skipped.extend(bad)
                     bar.update(len(images) + len(bad))
+                    signals.raise_if_stopped()    # a stop Python discarded while the decoders started
                 out.flush()
                 os.fsync(out.fileno())
             meta = {"format": CACHE_FORMAT, "count": count, "shape": [3, transform.size, transform.size],
