@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .checkpoints import fitting, training_state
 from .engine import generate_images, sample, seeded_rng
 from .errors import CheckpointError, RunError
 from .grids import grid_png
@@ -42,28 +43,20 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
 
 
 def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torch.device) -> nn.Module:
-    """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights."""
-    not_ours = CheckpointError(f"checkpoint {str(path)!r} is not a ganlab training checkpoint "
-                               "(it lacks the recipe, image shape or generator weights)")
-    if not isinstance(state, dict):
-        raise not_ours
-    try:
-        recipe_doc, (channels, size, _) = state["recipe"], state["image_shape"]
-        weights = state.get("ema", state["generator"])     # EMA weights when the run kept them
-    except (KeyError, TypeError, ValueError):
-        raise not_ours from None
+    """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights: the
+    averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
+    recipe_doc = training_state(state, path)["recipe"]
+    with fitting(path, "image_shape", "an image shape (channels, height, width)"):
+        channels, size, _ = state["image_shape"]
     # Sampling needs no evaluation hook, so a run whose metric plugin is gone can still make images.
     without_hooks = {key: value for key, value in recipe_doc.items() if key != "hooks"}
     recipe = resolve(without_hooks, plugins.registry, f"{path} (its recipe)")
     component = recipe.component("generator")
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels)
     generator = component.entry.factory(component.config, context)
-    try:
-        generator.load_state_dict(weights)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {str(path)!r}: its generator weights do not fit the "
-                              f"{component.name!r} generator installed here ({first})") from None
+    key = "ema" if recipe.train.ema > 0 else "generator"
+    with fitting(path, key, f"the {component.name!r} generator installed here"):
+        generator.load_state_dict(state[key])
     return generator.to(device)
 
 

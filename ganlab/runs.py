@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,22 @@ def _step_of(record: Any) -> float:
     or a line that is not a JSON object), so that a rewind to a checkpoint keeps it rather than failing."""
     step = record.get("step") if isinstance(record, dict) else None
     return step if isinstance(step, (int, float)) else 0
+
+
+def ensure_writable_folder(folder: Path, context: str = "") -> None:
+    """Create ``folder`` if need be and prove it takes new files by making and removing one; a RunError
+    (prefixed with ``context``) says which folder and why not: a file in its place, a read-only mount, no
+    permission. Probing is the only test that holds for every user: root passes every permission check."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"{context}{str(folder)!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe, name = tempfile.mkstemp(prefix=".ganlab-write-test-", dir=folder)
+        os.close(probe)
+        os.unlink(name)
+    except OSError as e:
+        raise RunError(f"{context}cannot write in {str(folder)!r}: {e.strerror or e}") from None
 
 
 def now_iso() -> str:
@@ -93,8 +110,13 @@ class RunDir:
         return cls(path)
 
     def lock(self) -> None:
-        """Take the run's write lock; a second process writing the same run is refused."""
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the run's write lock; a second process writing the same run is refused, and so is a run
+        that cannot be written at all (a read-only mount, a folder without write permission)."""
+        try:
+            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"cannot write to run {str(self.path)!r}: {e.strerror or e} (its lock file "
+                           f"{str(self.path / '.lock')!r} cannot be opened for writing)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,6 +128,16 @@ class RunDir:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def prepare_for_writing(self) -> None:
+        """Make the run's folders again where they are missing (a user moved ``checkpoints/`` away to
+        restart the run) and make sure each can be written, the run directory's own and its hooks' included;
+        a RunError names the first that cannot. Called before a command changes any of the run's files, so
+        a place it cannot write stops it while everything is still as it was."""
+        hooks = self.path / "hooks"
+        hook_folders = sorted(p for p in hooks.iterdir() if p.is_dir()) if hooks.is_dir() else []
+        for folder in (self.path, self.checkpoints_dir, self.samples_dir, hooks, *hook_folders):
+            ensure_writable_folder(folder, f"run {str(self.path)!r}: ")
 
     # -- paths ----------------------------------------------------------------------------------------
     @property
