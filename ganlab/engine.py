@@ -604,8 +604,6 @@ class Run:
         this recipe builds is a CheckpointError naming ``source`` (the checkpoint file) and the part.
         """
         state = training_state(state, source)
-        with fitting(source, "rng", "this machine's random generators"):
-            same_device = written_on(state) == self.device.type
         for key, network in (("generator", self.generator), ("discriminator", self.discriminator)):
             with fitting(source, key, f"the {self.recipe.component(key).name!r} {key} installed here"):
                 network.load_state_dict(state[key])
@@ -623,6 +621,7 @@ class Run:
         with fitting(source, "fixed_noise", "the recipe's grid of latent vectors"):
             self.fixed_noise = same_shape(state["fixed_noise"], self.fixed_noise).to(self.device)
         with fitting(source, "rng", "this machine's random generators"):
+            same_device = written_on(state) == self.device.type
             self._restore_rng(state["rng"], same_device)
         if self.ema is not None:
             with fitting(source, "ema", "the averaged generator that train.ema keeps"):

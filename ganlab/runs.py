@@ -65,6 +65,17 @@ def ensure_writable_folder(folder: Path, context: str = "") -> None:
         raise RunError(f"{context}cannot write in {str(folder)!r}: {e.strerror or e}") from None
 
 
+def _records(lines: list[str]) -> list[Any]:
+    """The lines that parse as JSON; a line cut short by a crash does not."""
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
@@ -122,6 +133,9 @@ class RunDir:
         except BlockingIOError:
             os.close(fd)
             raise RunError(f"run {str(self.path)!r} is being written by another ganlab process") from None
+        except OSError as e:          # a file system without locks (some network mounts)
+            os.close(fd)
+            raise RunError(f"cannot lock run {str(self.path)!r}: {e.strerror or e}") from None
         self._lock_fd = fd
 
     def unlock(self) -> None:
@@ -195,16 +209,28 @@ class RunDir:
 
     def read_jsonl(self, filename: str) -> list[dict[str, Any]]:
         """All complete records; a final line cut short by a crash is ignored."""
+        return _records(self._log_lines(filename))
+
+    def _log_lines(self, filename: str) -> list[str]:
+        """The lines of log ``filename`` (none if it does not exist); one that cannot be read is a RunError
+        naming it, never a traceback."""
         path = self.path / filename
         if not path.exists():
             return []
-        records = []
-        for line in path.read_text("utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return records
+        try:
+            return path.read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
+            raise RunError(f"run {str(self.path)!r}: its log {filename} cannot be read ({why})") from None
+
+    def _kept_lines(self, filename: str, step: int) -> tuple[list[str], int]:
+        """The records of log ``filename`` made up to ``step``, as lines, and how many lines are left out."""
+        lines = self._log_lines(filename)
+        kept = [json.dumps(r, allow_nan=True) for r in _records(lines) if _step_of(r) <= step]
+        return kept, len(lines) - len(kept)
+
+    def _write_lines(self, filename: str, lines: list[str]) -> None:
+        atomic_write_text(self.path / filename, "".join(line + "\n" for line in lines))
 
     def truncate_jsonl(self, filename: str, step: int) -> int:
         """Drop the records logged after ``step`` (and a torn last line); return how many were dropped.
@@ -212,13 +238,11 @@ class RunDir:
         A resumed run repeats the steps after its checkpoint, so what the crashed process logged for them
         must go, or they would appear twice.
         """
-        path = self.path / filename
-        if not path.exists():
+        if not (self.path / filename).exists():
             return 0
-        lines = path.read_text("utf-8").splitlines()
-        kept = [json.dumps(r, allow_nan=True) for r in self.read_jsonl(filename) if _step_of(r) <= step]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
-        return len(lines) - len(kept)
+        kept, dropped = self._kept_lines(filename, step)
+        self._write_lines(filename, kept)
+        return dropped
 
     def logs(self) -> list[str]:
         """Every JSON-lines log of the run, relative to its directory: its own and its hooks'."""
@@ -233,8 +257,9 @@ class RunDir:
         even when the resume stops sooner than the run it continues (a lowered ``train.max_steps``).
         """
         last_step, last_epoch = (checkpoint.step, checkpoint.epoch) if checkpoint else (-1, 0)
-        for log in self.logs():
-            self.truncate_jsonl(log, last_step)
+        kept = {log: self._kept_lines(log, last_step)[0] for log in self.logs()}   # all read before any is cut
+        for log, lines in kept.items():
+            self._write_lines(log, lines)
         for epoch, path in self.sample_grids():
             if epoch > last_epoch:
                 path.unlink()

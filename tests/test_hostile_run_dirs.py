@@ -150,6 +150,15 @@ def test_a_file_where_a_run_folder_belongs_stops_a_resume_before_anything_change
     assert files(run) == before
 
 
+def test_a_log_that_cannot_be_read_stops_a_resume_before_any_log_is_cut(run, run_cli):
+    (run / "hooks" / "a-plugin").mkdir()
+    (run / "hooks" / "a-plugin" / "log.jsonl").write_bytes(b'{"step": 1, "note": "\xff\xfe"}\n')
+    before = files(run)
+    result = run_cli("run", "--resume", run, "--set", "train.epochs=3", "--no-progress")
+    refused(result, RUN, "its log hooks/a-plugin/log.jsonl cannot be read (it is not UTF-8 text)")
+    assert files(run) == before
+
+
 def refuse_writes_in(folder: Path, monkeypatch) -> None:
     """Make ``folder`` behave as if on a read-only mount for the probe every writer makes (root would
     otherwise write anywhere)."""
