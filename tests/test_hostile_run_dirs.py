@@ -5,6 +5,7 @@ its message and exit code, never a traceback, and a refused command leaves every
 from __future__ import annotations
 
 import errno
+import html
 import os
 import shutil
 from pathlib import Path
@@ -19,10 +20,16 @@ from ganlab import cli, tomlwrite
 from ganlab.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.generate import image_batches, images, load_generator
 from ganlab.plugins import load_plugins
+from ganlab.report.compare_page import build_page, compare
 from ganlab.runs import RunDir
 from resume_helpers import RunningMeanPlugin
 
 OTHER, USAGE, RUN, CHECKPOINT = 1, 2, 5, 6
+
+
+def with_running_mean():
+    """ganlab's built-in plugins and the one whose hook keeps a state of its own."""
+    return load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +40,7 @@ def trained_once(tmp_path_factory) -> Path:
     recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.9},
                                                           "hooks": [{"name": "running-mean"}]})))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "load_plugins", lambda: load_plugins([("running-mean", RunningMeanPlugin())],
-                                                                entry_points=False))
+        patch.setattr(cli, "load_plugins", with_running_mean)
         result = CliRunner().invoke(cli.main, ["run", str(recipe), "--out", str(folder / "runs"), "--no-progress"])
     assert result.exit_code == 0, result.output
     return Path(result.output.strip().splitlines()[-1])
@@ -130,6 +136,13 @@ def test_generating_without_the_ema_weights_the_recipe_keeps_names_the_missing_k
     result = run_cli("generate", run, "--num", 4, "-o", tmp_path / "x.png")
     refused(result, CHECKPOINT, "epoch_0002.pt': its 'ema' does not fit")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_comparing_a_run_whose_generator_does_not_fit_shows_why_beside_its_saved_grid(run, trained_once):
+    rewrite_newest_checkpoint(run, lambda s: s.update(ema=narrowed(s["ema"])))
+    page = build_page(compare([RunDir.open(trained_once), RunDir.open(run)]), with_running_mean())
+    assert html.escape("epoch_0002.pt': its 'ema' does not fit the 'dcgan' generator installed here") in page
+    assert "its own saved grid after epoch 2" in page
 
 
 def test_a_resume_after_the_checkpoints_were_moved_away_restarts_and_checkpoints_again(run, run_cli):
@@ -247,9 +260,7 @@ def test_generating_more_images_than_memory_holds_is_refused_before_drawing(trai
 
 
 def test_images_made_in_batches_are_the_images_made_at_once(trained_once):
-    generator, _ = load_generator(RunDir.open(trained_once), load_plugins([("running-mean", RunningMeanPlugin())],
-                                                                          entry_points=False),
-                                  torch.device("cpu"))
+    generator, _ = load_generator(RunDir.open(trained_once), with_running_mean(), torch.device("cpu"))
     at_once = images(generator, 600, 7, torch.device("cpu"))
     in_batches = torch.cat(list(image_batches(generator, 600, 7, torch.device("cpu"), batch=512)))
     assert torch.equal(at_once, in_batches)
