@@ -31,6 +31,8 @@ from .atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
 from .errors import RunError
 
+RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")
+"""The files a run writes directly in its directory."""
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _GRID = re.compile(r"epoch_(\d+)\.png$")
@@ -152,6 +154,9 @@ class RunDir:
         hook_folders = sorted(p for p in hooks.iterdir() if p.is_dir()) if hooks.is_dir() else []
         for folder in (self.path, self.checkpoints_dir, self.samples_dir, hooks, *hook_folders):
             ensure_writable_folder(folder, f"run {str(self.path)!r}: ")
+        for name in (*RUN_FILES, *self.logs()):
+            if (self.path / name).is_dir():
+                raise RunError(f"run {str(self.path)!r}: {name} is a folder; it must be the run's file")
 
     # -- paths ----------------------------------------------------------------------------------------
     @property
@@ -201,11 +206,15 @@ class RunDir:
 
     # -- logs -----------------------------------------------------------------------------------------
     def append_jsonl(self, filename: str, records: list[dict[str, Any]]) -> None:
+        """Add ``records`` to log ``filename``; a log that cannot be written is a RunError naming it."""
         if not records:
             return
-        with open(self.path / filename, "a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in records))
-            f.flush()
+        try:
+            with open(self.path / filename, "a", encoding="utf-8") as f:
+                f.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in records))
+                f.flush()
+        except OSError as e:
+            raise RunError(f"cannot write to run {str(self.path)!r}: its log {filename}: {e.strerror or e}") from None
 
     def read_jsonl(self, filename: str) -> list[dict[str, Any]]:
         """All complete records; a final line cut short by a crash is ignored."""

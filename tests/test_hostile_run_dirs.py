@@ -187,6 +187,13 @@ def refuse_writes_in(folder: Path, monkeypatch) -> None:
     monkeypatch.setattr(ganlab.runs.tempfile, "mkstemp", read_only)
 
 
+def test_a_folder_where_the_runs_log_belongs_stops_evaluate_before_scoring(run, run_cli):
+    (run / "evaluations.jsonl").unlink()
+    (run / "evaluations.jsonl").mkdir()
+    result = run_cli("evaluate", run, "--metric", "swd", "--checkpoint", "2", "--num-samples", "8")
+    refused(result, RUN, "evaluations.jsonl is a folder; it must be the run's file")
+
+
 def test_an_unwritable_checkpoints_folder_stops_a_resume_before_anything_changes(run, run_cli, monkeypatch):
     refuse_writes_in(run / "checkpoints", monkeypatch)
     before = files(run)
