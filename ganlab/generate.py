@@ -110,18 +110,31 @@ def memory_needed(num: int, shape: tuple[int, int, int], interpolate: bool, grid
 
 
 def available_memory() -> int | None:
-    """Bytes this machine can give without swapping (Linux's MemAvailable), else its physical memory;
-    None where neither is known."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    """Bytes this process can still be given without swapping or being killed: Linux's MemAvailable, less
+    where a container's memory limit (cgroup v2) leaves less; the physical memory elsewhere; None where
+    nothing tells."""
+    known = [size for size in (_meminfo_available(), _cgroup_headroom()) if size is not None]
+    if known:
+        return min(known)
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _cgroup_headroom(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    try:
+        limit = (root / "memory.max").read_text("ascii").strip()
+        return None if limit == "max" else int(limit) - int((root / "memory.current").read_text("ascii"))
+    except (OSError, ValueError):
         return None
 
 
