@@ -9,13 +9,15 @@ refused, never run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
 import json
+import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import torch
 
@@ -89,6 +91,95 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                                   "values; ganlab refuses to unpickle it") from None
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or truncated: "
                               f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+def training_state(state: Any, path: Path) -> dict[str, Any]:
+    """``state`` once it looks like what a ganlab run saves: a dict carrying the recipe it was trained with.
+
+    Anything else (a bare tensor, a list, another program's state dict) is refused here, naming the file,
+    before any part of it is taken for a network's weights."""
+    if not isinstance(state, dict) or not isinstance(state.get("recipe"), dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a ganlab training checkpoint (it lacks the "
+                              "recipe, image shape or generator weights)")
+    return state
+
+
+@contextlib.contextmanager
+def fitting(path: Path, key: str, target: str) -> Iterator[None]:
+    """Put the checkpoint's ``key`` into ``target`` (what the recipe builds with the installed ganlab and
+    plugins) inside this block; whatever that raises means the checkpoint does not fit, as after an upgrade
+    or a plugin that changed a network, and becomes a CheckpointError naming the file, the key and why.
+
+    The one way every command (resume, evaluate, generate, compare) loads a part of a checkpoint, so a
+    misfit is always exit 6 and never a traceback, whichever part and whichever command.
+    """
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as e:   # a plugin's load_state_dict may raise anything; all of it means "does not fit"
+        raise CheckpointError(f"checkpoint {str(path)!r}: its {key!r} does not fit {target} "
+                              f"({_misfit_reason(e)})") from None
+
+
+_SIZE_MISMATCH = re.compile(r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from "
+                            r"checkpoint, the shape in current model is torch\.Size\((\[.*?\])\)\.?")
+
+
+def _misfit_reason(error: Exception, shown: int = 5) -> str:
+    """One line naming what does not fit: torch lists each mismatching parameter on a line of its own, all
+    in the same long words, so each becomes ``name is [shape] in the checkpoint, [shape] here``."""
+    if isinstance(error, KeyError):
+        return f"the checkpoint has no {error.args[0]!r}" if error.args else "a key is missing"
+    lines = [_SIZE_MISMATCH.sub(r"\1 is \2 in the checkpoint, \3 here", line.strip())
+             for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    head, details = (lines[0], lines[1:]) if lines[0].endswith(":") else ("", lines)
+    more = f"; and {len(details) - shown} more" if len(details) > shown else ""
+    return f"{head} {'; '.join(details[:shown])}{more}".strip()
+
+
+def whole_number(value: Any) -> int:
+    """A counter (step, epoch) read from a checkpoint: a non-negative int, or a TypeError saying what it is."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"expected a whole number of at least 0, got {value!r}")
+    return value
+
+
+def same_shape(value: Any, like: torch.Tensor) -> torch.Tensor:
+    """``value`` if it is a tensor shaped like ``like`` (what the recipe makes), else a ValueError."""
+    if not isinstance(value, torch.Tensor) or value.shape != like.shape:
+        got = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(f"expected a tensor of shape {list(like.shape)}, got {got}")
+    return value
+
+
+def check_optimizer_state(optimizer: torch.optim.Optimizer, network: torch.nn.Module) -> None:
+    """Raise a ValueError naming each parameter whose loaded optimizer state does not fit it.
+
+    ``Optimizer.load_state_dict`` compares only the numbers of groups and parameters, so moments of the
+    wrong shape would fail at the first training step, after a resume has rewound the run's logs. Every
+    state tensor must broadcast to its parameter: Adam's moments have its shape, factored ones (Adafactor's)
+    broadcast to it.
+    """
+    names = {id(p): name for name, p in network.named_parameters()}
+    problems = []
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for slot, value in optimizer.state.get(param, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() and not _broadcasts_to(value.shape, param.shape):
+                    problems.append(f"{slot} of {names.get(id(param), 'a parameter')} has shape "
+                                    f"{list(value.shape)}, the parameter {list(param.shape)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
 
 
 def _sha256(data: bytes | memoryview) -> str:

@@ -7,19 +7,24 @@ from pathlib import Path
 import click
 
 
+SEED = click.IntRange(0, 2 ** 64 - 1)
+"""What torch can seed a random generator with."""
+
+
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--checkpoint", default=None, metavar="K",
               help="Checkpoint file name in checkpoints/, or an epoch number (default: the newest valid).")
 @click.option("--num", type=click.IntRange(min=1), default=64, show_default=True, help="Images to make.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent vectors.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent vectors.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write one PNG grid here.")
 @click.option("--out-dir", type=click.Path(path_type=Path), default=None,
               help="Write one PNG per image into this folder instead.")
 @click.option("--interpolate", is_flag=True,
               help="Make a strip of --num images along the latent path from --seed to --to-seed.")
-@click.option("--to-seed", type=int, default=None, help="End of the interpolation (default: --seed + 1).")
+@click.option("--to-seed", type=SEED, default=None,
+              help="End of the interpolation (default: --seed + 1, or 0 after the largest seed).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output: Path | None,
              out_dir: Path | None, interpolate: bool, to_seed: int | None, device: str) -> None:
@@ -36,14 +41,23 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
         torch_device = resolve_device(device)
     except ConfigError as e:
         raise GanlabError(f"--device: {e.message}") from None
+    run = RunDir.open(run_dir)
+    if output is not None:      # checked before anything is loaded or drawn
+        gen.check_grid_path(output)
+    else:
+        gen.check_image_folder(out_dir)
     warn = lambda message: click.echo(f"ganlab: warning: {message}", err=True)  # noqa: E731
-    generator = gen.load_generator(RunDir.open(run_dir), _plugins(), torch_device, checkpoint, warn)
+    generator, shape = gen.load_generator(run, _plugins(), torch_device, checkpoint, warn)
+    if interpolate or output is not None:
+        gen.refuse_what_cannot_fit(num, shape, interpolate, grid=output is not None)
     if interpolate:
-        images = gen.interpolation(generator, seed, seed + 1 if to_seed is None else to_seed, num, torch_device)
+        end = (seed + 1) % 2 ** 64 if to_seed is None else to_seed
+        batches = [gen.interpolation(generator, seed, end, num, torch_device)]
+    elif output is not None:
+        batches = [gen.images(generator, num, seed, torch_device)]
     else:
-        images = gen.images(generator, num, seed, torch_device)
+        batches = gen.image_batches(generator, num, seed, torch_device)
     if output is not None:
-        click.echo(str(gen.write_grid(images, output, nrow=num if interpolate else None)))
+        click.echo(str(gen.write_grid(batches[0], output, nrow=num if interpolate else None)))
     else:
-        paths = gen.write_each(images, out_dir)
-        click.echo(f"{len(paths)} images in {out_dir}")
+        click.echo(f"{gen.write_each(batches, out_dir)} images in {out_dir}")

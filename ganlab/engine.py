@@ -28,7 +28,8 @@ from torch import nn
 
 from . import __version__, distributed, signals
 from .atomic import atomic_write_bytes
-from .checkpoints import CheckpointSchedule
+from .checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
+                          whole_number)
 from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError
 from .data.loader import BatchLoader, free_memory, goes_to_device
 from .distributed import World
@@ -773,23 +774,48 @@ class Run:
                 state[key] = updater.scaler.state_dict()
         return state
 
-    def load_state(self, state: dict[str, Any]) -> bool:
+    def load_state(self, state: dict[str, Any], source: Path) -> bool:
         """Put the run where :meth:`state` found it: weights, optimizers, counters, RNGs, hooks.
 
         Returns whether it continues exactly. A checkpoint written on another kind of device (a GPU run
         continued on a CPU) holds a latent generator whose state this device's cannot take, so the latents
-        are drawn from the run's seed afresh; everything else carries over.
+        are drawn from the run's seed afresh; everything else carries over. A part that does not fit what
+        this recipe builds is a CheckpointError naming ``source`` (the checkpoint file) and the part.
         """
-        same_device = written_on(state) == self.device.type
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.built.optimizer_g.load_state_dict(state["optimizer_g"])
-        self.built.optimizer_d.load_state_dict(state["optimizer_d"])
-        self.step, self.batch_in_epoch = state["step"], state["batch_in_epoch"]
-        self.epochs_completed = state["epoch"]        # the checkpoint's "epoch" counts completed epochs
-        self._elapsed_before, self._started = state["elapsed_s"], time.monotonic()
-        self.fixed_noise = state["fixed_noise"].to(self.device)
-        rng = state["rng"]
+        state = training_state(state, source)
+        for key, network in (("generator", self.generator), ("discriminator", self.discriminator)):
+            with fitting(source, key, f"the {self.recipe.component(key).name!r} {key} installed here"):
+                network.load_state_dict(state[key])
+        for key, role in (("optimizer_g", "generator"), ("optimizer_d", "discriminator")):
+            optimizer = getattr(self.built, key)
+            with fitting(source, key, f"the {self.recipe.component(f'optimizer.{role}').name!r} optimizer of "
+                                      f"the {role} installed here"):
+                optimizer.load_state_dict(state[key])
+                check_optimizer_state(optimizer, getattr(self.built, role))
+        # the checkpoint's "epoch" counts completed epochs
+        for key, attribute in (("step", "step"), ("epoch", "epochs_completed"), ("batch_in_epoch", "batch_in_epoch")):
+            with fitting(source, key, "a counter of the run"):
+                setattr(self, attribute, whole_number(state[key]))
+        with fitting(source, "elapsed_s", "the run's training time in seconds"):
+            self._elapsed_before, self._started = float(state["elapsed_s"]), time.monotonic()
+        with fitting(source, "fixed_noise", "the recipe's grid of latent vectors"):
+            self.fixed_noise = same_shape(state["fixed_noise"], self.fixed_noise).to(self.device)
+        with fitting(source, "rng", "this machine's random generators"):
+            same_device = written_on(state) == self.device.type
+            self._restore_rng(state["rng"], same_device)
+        if self.ema is not None:
+            with fitting(source, "ema", "the averaged generator that train.ema keeps"):
+                self.ema.module.load_state_dict(state["ema"])
+        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
+            if updater.scaler is not None:
+                with fitting(source, key, "the gradient scaler of train.precision"):
+                    updater.scaler.load_state_dict(state[key])
+        for component, hook in self.built.hooks:
+            with fitting(source, "hooks", f"the {component.name!r} hook of {component.section}"):
+                hook.load_state_dict(state["hooks"].get(component.section, {}))
+        return same_device
+
+    def _restore_rng(self, rng: dict[str, Any], same_device: bool) -> None:
         if same_device:
             self.noise_rng.set_state(rng["noise"])
             restore_cuda_rng_state(self.device, rng["cuda"])
@@ -798,14 +824,6 @@ class Run:
         np.random.set_state((numpy_rng["key"], numpy_rng["state"].numpy().astype(np.uint32), numpy_rng["pos"],
                              numpy_rng["has_gauss"], numpy_rng["cached_gaussian"]))
         random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
-        if self.ema is not None:
-            self.ema.module.load_state_dict(state["ema"])
-        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
-            if updater.scaler is not None:
-                updater.scaler.load_state_dict(state[key])
-        for component, hook in self.built.hooks:
-            hook.load_state_dict(state["hooks"].get(component.section, {}))
-        return same_device
 
     def save_checkpoint(self, filename: str) -> Path | None:
         """Write a checkpoint with the best-metric score it earned at this step, then apply retention.

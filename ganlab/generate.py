@@ -8,27 +8,31 @@ same seed gives the same faces here as :meth:`ganlab.engine.Run.generate` gave d
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import torch
 from PIL import Image
 from torch import nn
 
+from .atomic import atomic_write_bytes
+from .checkpoints import fitting, training_state, whole_number
 from .engine import generate_images, sample, seeded_rng
-from .errors import CheckpointError, RunError
+from .errors import CheckpointError, GanlabError, RunError
 from .grids import grid_png
 from .plugins import Plugins
 from .protocols import BuildContext
 from .recipe import resolve
-from .runs import RunDir
+from .runs import RunDir, ensure_writable_folder
 
 
 def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, checkpoint: str | None = None,
-                   warn: Callable[[str], None] = lambda message: None) -> nn.Module:
-    """The trained generator of ``run_dir``, from ``checkpoint`` (a name in checkpoints/) or the newest
-    valid one; the single place a checkpoint becomes a network for sampling. A run trained with
-    ``train.ema`` samples from its averaged weights, as its own grids and metrics did."""
+                   warn: Callable[[str], None] = lambda message: None) -> tuple[nn.Module, tuple[int, int, int]]:
+    """The trained generator of ``run_dir`` and the (channels, height, width) of its images, from
+    ``checkpoint`` (a name in checkpoints/) or the newest valid one; the single place a checkpoint becomes a
+    network for sampling. A run trained with ``train.ema`` samples from its averaged weights, as its own
+    grids and metrics did."""
     store = run_dir.checkpoint_store
     if checkpoint is None:
         found = store.newest_valid(warn)
@@ -38,38 +42,46 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
     else:
         path, record = store.named(checkpoint, warn)
         state = store.read(path, record)
-    return generator_from_state(state, path, plugins, device)
+    return generator_from_state(state, path, plugins, device), image_shape(state, path)
+
+
+def image_shape(state: dict, path: Path) -> tuple[int, int, int]:
+    """The (channels, height, width) of the images that the checkpoint read from ``path`` makes."""
+    training_state(state, path)
+    with fitting(path, "image_shape", "an image shape (channels, height, width)"):
+        channels, height, width = (whole_number(n) for n in state["image_shape"])
+    return channels, height, width
 
 
 def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torch.device) -> nn.Module:
-    """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights."""
-    not_ours = CheckpointError(f"checkpoint {str(path)!r} is not a ganlab training checkpoint "
-                               "(it lacks the recipe, image shape or generator weights)")
-    if not isinstance(state, dict):
-        raise not_ours
-    try:
-        recipe_doc, (channels, size, _) = state["recipe"], state["image_shape"]
-        weights = state.get("ema", state["generator"])     # EMA weights when the run kept them
-    except (KeyError, TypeError, ValueError):
-        raise not_ours from None
+    """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights: the
+    averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
+    channels, size, _ = image_shape(state, path)
     # Sampling needs no evaluation hook, so a run whose metric plugin is gone can still make images.
-    without_hooks = {key: value for key, value in recipe_doc.items() if key != "hooks"}
+    without_hooks = {key: value for key, value in state["recipe"].items() if key != "hooks"}
     recipe = resolve(without_hooks, plugins.registry, f"{path} (its recipe)")
     component = recipe.component("generator")
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels)
     generator = component.entry.factory(component.config, context)
-    try:
-        generator.load_state_dict(weights)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {str(path)!r}: its generator weights do not fit the "
-                              f"{component.name!r} generator installed here ({first})") from None
+    key = "ema" if recipe.train.ema > 0 else "generator"
+    with fitting(path, key, f"the {component.name!r} generator installed here"):
+        generator.load_state_dict(state[key])
     return generator.to(device)
 
 
 def images(generator: nn.Module, num: int, seed: int, device: torch.device) -> torch.Tensor:
     """``num`` images as uint8 (N, C, H, W) from ``seed``."""
     return generate_images(generator, num, seeded_rng(seed), device)
+
+
+def image_batches(generator: nn.Module, num: int, seed: int, device: torch.device,
+                  batch: int = 4096) -> Iterator[torch.Tensor]:
+    """The images of :func:`images`, ``batch`` at a time, so that writing any number of them one file each
+    needs the memory of one batch. ``batch`` is a multiple of the 256 latents drawn at once, so the same
+    seed gives the same images as :func:`images` does."""
+    rng = seeded_rng(seed)
+    for start in range(0, num, batch):
+        yield generate_images(generator, min(batch, num - start), rng, device)
 
 
 def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int,
@@ -90,27 +102,91 @@ def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def memory_needed(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool) -> int:
+    """Bytes that ``num`` images of ``shape`` occupy at once: uint8 images, the grid's own canvas for a
+    grid, and the generator's float32 output for an interpolation, which runs as one batch."""
+    channels, height, width = shape
+    return num * channels * height * width * (1 + grid + 4 * interpolate)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still be given without swapping or being killed: Linux's MemAvailable, less
+    where a container's memory limit (cgroup v2) leaves less; the physical memory elsewhere; None where
+    nothing tells."""
+    known = [size for size in (_meminfo_available(), _cgroup_headroom()) if size is not None]
+    if known:
+        return min(known)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _cgroup_headroom(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    try:
+        limit = (root / "memory.max").read_text("ascii").strip()
+        return None if limit == "max" else int(limit) - int((root / "memory.current").read_text("ascii"))
+    except (OSError, ValueError):
+        return None
+
+
+def refuse_what_cannot_fit(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool) -> None:
+    """Refuse, before drawing anything, a request whose images cannot be held in this machine's memory at
+    once (a grid, an interpolation); one file per image is made batch by batch and needs no such check."""
+    needed, available = memory_needed(num, shape, interpolate, grid), available_memory()
+    if available is None or needed <= available:
+        return
+    hint = "" if interpolate else ", or write one PNG per image with --out-dir, which makes them in batches"
+    raise GanlabError(f"--num {num}: {'an interpolation' if interpolate else 'a grid'} of {num} images of "
+                      f"{'x'.join(map(str, shape))} needs about {_gib(needed)} of memory at once, and this "
+                      f"machine has {_gib(available)} available; ask for fewer images{hint}")
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2 ** 30:,.1f} GiB"
+
+
+def check_grid_path(path: Path) -> None:
+    """Refuse, before any image is made, a grid path that cannot be written: a folder in its place, a parent
+    that is a file or cannot take new files. A missing parent folder is made."""
+    if path.is_dir():
+        raise RunError(f"-o {str(path)!r} is a folder; give the path of the PNG file to write")
+    ensure_writable_folder(path.parent, "-o: ")
+
+
+def check_image_folder(folder: Path) -> None:
+    """What :func:`check_grid_path` does for ``--out-dir``: the folder is made, a file in its place refused."""
+    ensure_writable_folder(folder, "--out-dir: ")
+
+
 def write_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
-    """uint8 (N, C, H, W) as one PNG grid (a square one unless ``nrow`` is given)."""
-    _prepare(path.parent)
-    path.write_bytes(grid_png(images, nrow))
+    """uint8 (N, C, H, W) as one PNG grid (a square one unless ``nrow`` is given), written atomically."""
+    try:
+        atomic_write_bytes(path, grid_png(images, nrow))
+    except OSError as e:
+        raise RunError(f"cannot write the grid {str(path)!r}: {e.strerror or e}") from None
     return path
 
 
-def write_each(images: torch.Tensor, folder: Path, stem: str = "image") -> list[Path]:
-    """uint8 (N, C, H, W) as one PNG per image, ``folder/stem_0000.png`` upwards."""
-    _prepare(folder)
-    paths = []
-    for i, image in enumerate(images):
-        array = image.permute(1, 2, 0).numpy()
-        path = folder / f"{stem}_{i:04d}.png"
-        Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
-        paths.append(path)
-    return paths
-
-
-def _prepare(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RunError(f"cannot create output folder {str(folder)!r}: {e.strerror or e}") from None
+def write_each(batches: Iterable[torch.Tensor], folder: Path, stem: str = "image") -> int:
+    """uint8 (N, C, H, W) batches as one PNG per image, ``folder/stem_0000.png`` upwards; returns how many."""
+    count = 0
+    for images in batches:
+        for image in images:
+            array = image.permute(1, 2, 0).numpy()
+            path = folder / f"{stem}_{count:04d}.png"
+            try:
+                Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+            except OSError as e:
+                raise RunError(f"cannot write {str(path)!r}: {e.strerror or e}; the {count} images before it "
+                               "are written") from None
+            count += 1
+    return count

@@ -4,7 +4,9 @@ The checkpoint holds every piece of state that decides what happens next (weight
 counters, RNG states, the hooks' accumulated values) and the data order is a pure function of the seed
 and the epoch, so on the same device the resumed run ends bit for bit where an uninterrupted one would.
 Everything the run wrote after the checkpoint (every log's later records, its hooks' included, and the
-later grids) is dropped first: the steps after it run again and write it once.
+later grids) is dropped first: the steps after it run again and write it once. It is dropped only once
+everything else is in place (the lock, the run's folders and that they can be written, the recipe, a
+checkpoint that fits), so a resume that cannot go on loses nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .atomic import atomic_write_text
+from .checkpoints import training_state
 from . import distributed
 from .engine import Run, build, execute, recipe_device, written_on
 from .errors import CheckpointError, RecipeError, RunError
@@ -89,9 +92,10 @@ def resume_run(path: str | Path, plugins: Plugins, overrides: list[str] = (), pr
     already done all its steps, or that another process is writing, is refused.
     """
     run_dir = RunDir.open(path)
-    if distributed.world_from_env().is_main:     # the other processes of a torchrun only read
-        run_dir.lock()
     try:
+        if distributed.world_from_env().is_main:     # the other processes of a torchrun only read
+            run_dir.lock()
+            run_dir.prepare_for_writing()
         run = restore(run_dir, plugins, list(overrides), progress, warn)
     except BaseException:
         run_dir.unlock()
@@ -121,19 +125,27 @@ def refuse_to_discard(run_dir: RunDir) -> None:
 
 def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: bool,
             warn: Callable[[str], None]) -> Run:
-    """A :class:`Run` positioned at the newest valid checkpoint, its files cut back to that step."""
+    """A :class:`Run` positioned at the newest valid checkpoint, its files cut back to that step.
+
+    Nothing of the run is changed until everything the resumed run needs has been read and checked (its
+    meta.json, recipe, checkpoint, and that the checkpoint fits the networks built here): a resume refused
+    on the way leaves every file as it found it.
+    """
     source = str(run_dir.recipe_path)
+    meta = run_dir.read_checked_meta()
     document = read_toml(run_dir.recipe_path)
     found = run_dir.checkpoint_store.newest_valid(warn)
     if found is None:
         refuse_to_discard(run_dir)
         warn(f"{run_dir.path}: no valid checkpoint; the run starts again from step 0")
-    trained = recorded_recipe(found[1]["recipe"] if found else document, plugins.registry, source)
+    checkpoint_path = run_dir.checkpoints_dir / found[0].file if found else None
+    recorded = training_state(found[1], checkpoint_path)["recipe"] if found else document
+    trained = recorded_recipe(recorded, plugins.registry, source)
     recipe = resolve(document, plugins.registry, source, overrides)
     refuse_unsafe_changes(trained.to_dict(), recipe.to_dict(), source)
     world, device = distributed.join(recipe_device(recipe))
     run = Run(build(recipe, device, world.size), run_dir, plugins, progress, world)
-    if found is not None and not run.load_state(found[1]):
+    if found is not None and not run.load_state(found[1], checkpoint_path):
         warn(f"{run_dir.path}: the checkpoint was written on {written_on(found[1])} and the run continues on "
              f"{run.device.type}; it goes on from there, but draws its latents afresh from its seed, so it "
              "will not end where it would have on the first device")
@@ -145,7 +157,6 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     run_dir.rewind(found[0] if found else None)
     if overrides:
         atomic_write_text(run_dir.recipe_path, recipe.to_toml())
-    meta = run_dir.read_checked_meta()
     resumed = meta.get("resumed", []) + [{"time": now_iso(), "step": run.step, "overrides": overrides,
                                           "checkpoint": found[0].file if found else None}]
     run_dir.update_meta(status="running", ended=None, error=None, total_steps=run.total_steps,

@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,6 +32,8 @@ from .checkpoints import CheckpointRecord, CheckpointStore
 from .errors import RunError, warn
 from .run_records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
+RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")
+"""The files a run writes directly in its directory."""
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _GRID = re.compile(r"epoch_(\d+)\.png$")
@@ -71,6 +74,36 @@ def line_ranges(numbers: list[int]) -> str:
         else:
             ranges.append([number, number])
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def ensure_writable_folder(folder: Path, context: str = "") -> None:
+    """Create ``folder`` if need be and prove it takes new files by making and removing one; a RunError
+    (prefixed with ``context``) says which folder and why not: a file in its place, a read-only mount, no
+    permission. Probing is the only test that holds for every user: root passes every permission check."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"{context}{str(folder)!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe, name = tempfile.mkstemp(prefix=".ganlab-write-test-", dir=folder)
+        os.close(probe)
+        os.unlink(name)
+    except OSError as e:
+        raise RunError(f"{context}cannot write in {str(folder)!r}: {e.strerror or e}") from None
+
+
+
+def numbered_json(lines: list[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, JSON value) of every line, :data:`NOT_JSON` for one that is not JSON; blank lines and
+    a final line cut short by a crash are left out."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError:
+            if number < len(lines):
+                yield number, NOT_JSON
 
 
 def now_iso() -> str:
@@ -120,19 +153,40 @@ class RunDir:
         return cls(path)
 
     def lock(self) -> None:
-        """Take the run's write lock; a second process writing the same run is refused."""
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the run's write lock; a second process writing the same run is refused, and so is a run
+        that cannot be written at all (a read-only mount, a folder without write permission)."""
+        try:
+            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"cannot write to run {str(self.path)!r}: {e.strerror or e} (its lock file "
+                           f"{str(self.path / '.lock')!r} cannot be opened for writing)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise RunError(f"run {str(self.path)!r} is being written by another ganlab process") from None
+        except OSError as e:          # a file system without locks (some network mounts)
+            os.close(fd)
+            raise RunError(f"cannot lock run {str(self.path)!r}: {e.strerror or e}") from None
         self._lock_fd = fd
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def prepare_for_writing(self) -> None:
+        """Make the run's folders again where they are missing (a user moved ``checkpoints/`` away to
+        restart the run) and make sure each can be written, the run directory's own and its hooks' included;
+        a RunError names the first that cannot. Called before a command changes any of the run's files, so
+        a place it cannot write stops it while everything is still as it was."""
+        hooks = self.path / "hooks"
+        hook_folders = sorted(p for p in hooks.iterdir() if p.is_dir()) if hooks.is_dir() else []
+        for folder in (self.path, self.checkpoints_dir, self.samples_dir, hooks, *hook_folders):
+            ensure_writable_folder(folder, f"run {str(self.path)!r}: ")
+        for name in (*RUN_FILES, *self.logs()):
+            if (self.path / name).is_dir():
+                raise RunError(f"run {str(self.path)!r}: {name} is a folder; it must be the run's file")
 
     # -- paths ----------------------------------------------------------------------------------------
     @property
@@ -197,30 +251,20 @@ class RunDir:
 
     # -- logs -----------------------------------------------------------------------------------------
     def append_jsonl(self, filename: str, records: list[dict[str, Any]]) -> None:
+        """Add ``records`` to log ``filename``; a log that cannot be written is a RunError naming it."""
         if not records:
             return
-        with open(self.path / filename, "a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in records))
-            f.flush()
+        try:
+            with open(self.path / filename, "a", encoding="utf-8") as f:
+                f.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in records))
+                f.flush()
+        except OSError as e:
+            raise RunError(f"cannot write to run {str(self.path)!r}: its log {filename}: {e.strerror or e}") from None
 
     def json_lines(self, filename: str) -> Iterator[tuple[int, Any]]:
-        """(line number, JSON value) of every line, :data:`NOT_JSON` for one that is not JSON; blank lines
-        and a final line cut short by a crash are left out."""
-        path = self.path / filename
-        if not path.exists():
-            return
-        try:
-            lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
-        except OSError as e:
-            raise RunError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except ValueError:
-                if number < len(lines):
-                    yield number, NOT_JSON
+        """(line number, JSON value) of every line of log ``filename`` (see :func:`numbered_json`); bytes
+        that are not UTF-8 read as replacement characters, so that the rest of the file is still read."""
+        return numbered_json(self._log_lines(filename, exact=False))
 
     def read_jsonl(self, filename: str, shape: Shape = ANY_RECORD) -> list[dict[str, Any]]:
         """The records of ``filename`` that have ``shape``; every other line is skipped, and one warning
@@ -236,6 +280,29 @@ class RunDir:
             self._passed_over(filename, skipped_lines(skipped))
         return records
 
+    def _log_lines(self, filename: str, exact: bool = True) -> list[str]:
+        """The lines of log ``filename`` (none if it does not exist). ``exact`` (for rewriting the log)
+        refuses bytes that are not UTF-8 instead of replacing them, so that a rewrite never changes a line
+        it keeps. One that cannot be read is a RunError naming it, never a traceback."""
+        path = self.path / filename
+        if not path.exists():
+            return []
+        try:
+            return path.read_bytes().decode("utf-8", errors="strict" if exact else "replace").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
+            raise RunError(f"run {str(self.path)!r}: its log {filename} cannot be read ({why})") from None
+
+    def _kept_lines(self, filename: str, step: int) -> tuple[list[str], int]:
+        """The records of log ``filename`` made up to ``step``, as lines, and how many lines are left out."""
+        lines = self._log_lines(filename)
+        kept = [json.dumps(r, allow_nan=True) for _, r in numbered_json(lines)
+                if r is not NOT_JSON and _step_of(r) <= step]
+        return kept, len(lines) - len(kept)
+
+    def _write_lines(self, filename: str, lines: list[str]) -> None:
+        atomic_write_text(self.path / filename, "".join(line + "\n" for line in lines))
+
     def _passed_over(self, filename: str, why: str) -> None:
         """Warn, once per file, that some of it was passed over; the report lists it too."""
         if filename in self.read_problems:
@@ -249,14 +316,11 @@ class RunDir:
         A resumed run repeats the steps after its checkpoint, so what the crashed process logged for them
         must go, or they would appear twice.
         """
-        path = self.path / filename
-        if not path.exists():
+        if not (self.path / filename).exists():
             return 0
-        lines = path.read_text("utf-8").splitlines()
-        kept = [json.dumps(r, allow_nan=True) for _, r in self.json_lines(filename)
-                if r is not NOT_JSON and _step_of(r) <= step]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
-        return len(lines) - len(kept)
+        kept, dropped = self._kept_lines(filename, step)
+        self._write_lines(filename, kept)
+        return dropped
 
     def logs(self) -> list[str]:
         """Every JSON-lines log of the run, relative to its directory: its own and its hooks'."""
@@ -271,8 +335,9 @@ class RunDir:
         even when the resume stops sooner than the run it continues (a lowered ``train.max_steps``).
         """
         last_step, last_epoch = (checkpoint.step, checkpoint.epoch) if checkpoint else (-1, 0)
-        for log in self.logs():
-            self.truncate_jsonl(log, last_step)
+        kept = {log: self._kept_lines(log, last_step)[0] for log in self.logs()}   # all read before any is cut
+        for log, lines in kept.items():
+            self._write_lines(log, lines)
         for epoch, path in self.sample_grids():
             if epoch > last_epoch:
                 path.unlink()

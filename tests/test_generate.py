@@ -142,7 +142,8 @@ def test_generator_weights_that_do_not_fit_the_installed_generator_are_a_clear_e
             state[key] = {name: value[..., :1] if value.ndim else value for name, value in state[key].items()}
     result = generate_from(trained, tmp_path, "changed.pt", lambda path: torch.save(state, path))
     assert result.exit_code == 6
-    assert "its generator weights do not fit the" in result.output
+    assert "changed.pt': its 'generator' does not fit the 'dcgan' generator installed here" in result.output
+    assert "net.1.running_mean is [1] in the checkpoint, [8] here" in result.output
 
 
 def test_a_named_checkpoint_that_fails_its_manifest_check_is_refused(trained, tmp_path):

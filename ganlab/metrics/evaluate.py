@@ -98,26 +98,22 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
     store = run_dir.checkpoint_store
     chosen = ([store.named(name, warn) for name in checkpoints] if checkpoints
               else intact_checkpoints(run_dir, warn))
-    built = build(dataclasses.replace(recipe, hooks=components))
-    hooks = [(c, h) for c, h in built.hooks if isinstance(h, MetricHook)]
-    if metrics and len(hooks) < len(components):
-        names = ", ".join(c.name for c, h in built.hooks if not isinstance(h, MetricHook))
-        raise RecipeError("--metric", [f"{names}: not a metric hook (it produces no scores)"])
-    if not hooks:
-        raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric hooks; choose one with --metric "
-                                                     "(fid, kid, precision-recall, swd, diversity, ...)"])
     run_dir.lock()
     try:
+        run_dir.prepare_for_writing()        # before the hooks' folders are made and any score is appended
+        built = build(dataclasses.replace(recipe, hooks=components))
+        hooks = [(c, h) for c, h in built.hooks if isinstance(h, MetricHook)]
+        if metrics and len(hooks) < len(components):
+            names = ", ".join(c.name for c, h in built.hooks if not isinstance(h, MetricHook))
+            raise RecipeError("--metric", [f"{names}: not a metric hook (it produces no scores)"])
+        if not hooks:
+            raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric hooks; choose one with "
+                                                         "--metric (fid, kid, precision-recall, swd, diversity, ...)"])
         run = Run(built, run_dir, plugins, progress=False)
         results = []
         for checkpoint, record in chosen:
             # Checked against the manifest again: scoring takes long and the file is read only now.
-            state = store.read(checkpoint, record, built.device)
-            try:
-                run.load_state(state)
-            except (KeyError, TypeError) as e:
-                raise CheckpointError(f"checkpoint {str(checkpoint)!r} is not a ganlab training checkpoint "
-                                      f"(no {e})") from None
+            run.load_state(store.read(checkpoint, record, built.device), checkpoint)
             for _, hook in hooks:
                 results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
         return results
