@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from .config import MAX_SEED
 
-SEED = click.IntRange(0, 2 ** 64 - 1)
-"""What torch can seed a random generator with."""
+
+SEED = click.IntRange(0, MAX_SEED)
+"""The seeds a recipe may give, so that any seed a run names can be asked for here too."""
 
 
 @click.command()
@@ -51,7 +53,7 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     if interpolate or output is not None:
         gen.refuse_what_cannot_fit(num, shape, interpolate, grid=output is not None)
     if interpolate:
-        end = (seed + 1) % 2 ** 64 if to_seed is None else to_seed
+        end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed
         batches = [gen.interpolation(generator, seed, end, num, torch_device)]
     elif output is not None:
         batches = [gen.images(generator, num, seed, torch_device)]
