@@ -76,6 +76,17 @@ class CheckpointRecord:
     epoch: int
     metric: float | None = None
 
+    def __post_init__(self) -> None:
+        """A manifest edited by hand or damaged on disk must not pass for one that can be trusted: every
+        field has its type (a bool is no count), so sorting and comparing records cannot fail later."""
+        wrong = [f"{name} is {value!r}" for name, value, kinds in (
+            ("file", self.file, str), ("size", self.size, int), ("sha256", self.sha256, str),
+            ("step", self.step, int), ("epoch", self.epoch, int),
+            ("metric", self.metric, (int, float, type(None))))
+            if not isinstance(value, kinds) or isinstance(value, bool)]
+        if wrong:
+            raise TypeError(f"entry for {self.file!r}: " + ", ".join(wrong))
+
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load with ``weights_only=True``: a checkpoint that carries pickled code is refused, never run."""

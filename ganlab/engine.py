@@ -30,7 +30,7 @@ from . import __version__, distributed, signals
 from .atomic import atomic_write_bytes
 from .checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
                           whole_number)
-from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError
+from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError, warn
 from .data.loader import BatchLoader, free_memory, goes_to_device
 from .distributed import World
 from .grids import grid_png
@@ -944,6 +944,7 @@ def finish(run: Run, status: str, error: str | None) -> None:
                 hook.on_run_end(run, status)
             except Exception as e:  # a broken hook must not lose the run's status
                 hook_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
+                warn(f"hook {hook_errors[-1]} (at the end of the run; recorded in meta.json)")
     except KeyboardInterrupt as e:
         stopped = e
         cut_short = f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run hooks ran"
@@ -960,6 +961,8 @@ def finish(run: Run, status: str, error: str | None) -> None:
                 write_report(run.run_dir, run.plugins.registry)
             except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
                 run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
+                warn(f"the report of {str(run.run_dir.path)!r} could not be written ({type(e).__name__}: {e}); "
+                     f"the run is recorded; try again with: ganlab report {run.run_dir.path}")
         finally:
             run.run_dir.unlock()
     if stopped is not None:

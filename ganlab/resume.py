@@ -11,7 +11,6 @@ checkpoint that fits), so a resume that cannot go on loses nothing.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -19,7 +18,7 @@ from .atomic import atomic_write_text
 from .checkpoints import training_state
 from . import distributed
 from .engine import Run, build, execute, recipe_device, written_on
-from .errors import CheckpointError, RecipeError, RunError
+from .errors import CheckpointError, RecipeError, RunError, warn
 from .plugins import Plugins
 from .recipe import Recipe, read_toml, resolve
 from .registry import Registry
@@ -30,10 +29,6 @@ SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log
 """Recipe keys (or, ending in a dot, sections) a resume may change: how long to train, how often to log,
 how many loader processes, when to checkpoint and what to keep. Changing anything else would make the
 continued run a different experiment from the one its checkpoint belongs to."""
-
-
-def warn_on_stderr(message: str) -> None:
-    print(f"ganlab: warning: {message}", file=sys.stderr)
 
 
 def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -85,7 +80,7 @@ def refuse_unsafe_changes(before: dict[str, Any], after: dict[str, Any], source:
 
 
 def resume_run(path: str | Path, plugins: Plugins, overrides: list[str] = (), progress: bool = True,
-               warn: Callable[[str], None] = warn_on_stderr) -> RunDir:
+               warn: Callable[[str], None] = warn) -> RunDir:
     """Continue the run in ``path`` from its newest valid checkpoint and leave its directory complete.
 
     ``overrides`` (``--set``) may change only :data:`SAFE_TO_CHANGE`, e.g. more epochs. A run that has

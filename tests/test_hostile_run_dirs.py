@@ -287,3 +287,13 @@ def test_the_largest_seed_interpolates_towards_seed_zero(trained_once, run_cli, 
                      "--seed", 2 ** 32 - 1)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "x.png").is_file()
+
+
+@pytest.mark.parametrize("command", [["run", "--resume"], ["evaluate"], ["generate"]])
+def test_a_manifest_entry_of_the_wrong_type_is_a_checkpoint_error_that_changes_nothing(run, run_cli, command):
+    manifest = run / "checkpoints" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"step": 8', '"step": "8"'))
+    before = files(run)
+    result = run_cli(*command, run, *(["-o", run.parent / "x.png"] if command == ["generate"] else []))
+    refused(result, CHECKPOINT, "manifest.json", "step is '8'")
+    assert files(run) == before

@@ -134,9 +134,9 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
 def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
     from ..cli import _plugins
-    from ..resume import warn_on_stderr
+    from ..errors import warn
 
-    results = evaluate_run(run_dir, _plugins(), metrics, num_samples, checkpoints, warn=warn_on_stderr)
+    results = evaluate_run(run_dir, _plugins(), metrics, num_samples, checkpoints, warn=warn)
     for checkpoint, step, score in results:
         std = "" if score.std is None else f" ± {score.std:.6g}"
         click.echo(f"{checkpoint.name}  step {step}  {score.metric} = {score.value:.6g}{std}")
