@@ -2,7 +2,7 @@
 
 Everything needed is in the checkpoint (the resolved recipe, the image shape, the weights), so a run
 directory can make images on a machine that has neither the training data nor the run's other files.
-Images are drawn the way the run drew its own samples (:func:`ganlab.engine.generate_images`), so the
+Images are drawn the way the run drew its own samples (:func:`ganlab.sampling.generate_images`), so the
 same seed gives the same faces here as :meth:`ganlab.engine.Run.generate` gave during training.
 """
 
@@ -15,13 +15,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .engine import generate_images, sample, seeded_rng
 from .errors import CheckpointError, RunError
 from .grids import grid_png
 from .plugins import Plugins
 from .protocols import BuildContext
 from .recipe import resolve
 from .runs import RunDir
+from .sampling import generate_images, sample, seeded_latents, seeded_rng
 
 
 def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, checkpoint: str | None = None,
@@ -76,7 +76,7 @@ def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int,
                   device: torch.device) -> torch.Tensor:
     """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s."""
     def first_latent(seed: int) -> torch.Tensor:
-        return torch.randn(1, generator.latent_dim, generator=seeded_rng(seed))[0].to(device)
+        return seeded_latents(seeded_rng(seed), 1, generator.latent_dim)[0].to(device)
     return sample(generator, slerp(first_latent(seed_a), first_latent(seed_b), steps))
 
 

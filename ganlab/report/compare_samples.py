@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from ..engine import sample
+from ..sampling import sample
 from ..errors import GanlabError
 from ..grids import grid_png
 from ..generate import generator_from_state
