@@ -31,6 +31,7 @@ from ganlab.generate import load_generator
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.swd import swd
 from ganlab.plugins import load_plugins
+from ganlab.protocols import ImageDataset
 from ganlab.recipe import load_recipe
 from ganlab.runs import RunDir
 from ganlab.sampling import preserved_buffers, preserved_modes, sample, seeded_rng, to_uint8
@@ -54,10 +55,9 @@ WAYS: dict[str, Draw] = {
 }
 
 
-def training_images(run_dir: RunDir, plugins, num: int, seed: int) -> torch.Tensor:
+def training_data(run_dir: RunDir, plugins) -> ImageDataset:
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
-    built = build(dataclasses.replace(recipe, hooks=()), torch.device("cpu"))
-    return sample_images(built.dataset, num, seed)
+    return build(dataclasses.replace(recipe, hooks=()), torch.device("cpu")).dataset
 
 
 def pixel_std(images: torch.Tensor) -> float:
@@ -66,16 +66,17 @@ def pixel_std(images: torch.Tensor) -> float:
 
 def measure(run_dir: RunDir, plugins, num: int, seeds: list[int]) -> dict[str, dict[str, list[float]]]:
     generator = load_generator(run_dir, plugins, torch.device("cpu"))
+    data = training_data(run_dir, plugins)
     results: dict[str, dict[str, list[float]]] = {way: {"swd": [], "std": []} for way in WAYS}
     for seed in seeds:
-        real = training_images(run_dir, plugins, num, seed)
+        real = sample_images(data, num, seed)
         z = torch.randn(len(real), generator.latent_dim, generator=seeded_rng(seed))
         for way, draw in WAYS.items():
             fake = draw(generator, z)
             levels = swd(real, fake, seed=seed)
             results[way]["swd"].append(sum(levels.values()) / len(levels))
             results[way]["std"].append(pixel_std(fake))
-    results["real"] = {"swd": [], "std": [pixel_std(training_images(run_dir, plugins, num, seeds[0]))]}
+    results["real images"] = {"swd": [], "std": [pixel_std(sample_images(data, num, seeds[0]))]}
     return results
 
 

@@ -511,6 +511,8 @@ class Run:
         self.run_dir.update_meta(steps=self.step, epochs_completed=self.epoch, elapsed_s=round(self.elapsed, 3))
 
     def save_grid(self, path: Path) -> None:
+        """The fixed-noise progress grid, drawn by the rule every generated image follows
+        (:func:`ganlab.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its latents."""
         atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
 
     # -- checkpoints --------------------------------------------------------------------------------------
