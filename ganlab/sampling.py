@@ -1,13 +1,13 @@
 """How every generated image is drawn: one rule, so an image depends only on its latent and the weights.
 
 DCGAN's reference code samples in training mode, so batch norm normalises each image with the statistics
-of the batch it is drawn in: a one-image request is normalised by itself (a washed-out, degenerate face),
+of the batch it is drawn in: a one-image request is normalised by itself (its images score far worse),
 and a seed's face changes with how many images are asked for. Here a generator with batch norm is run in
 evaluation mode with *standing statistics*: its batch-norm statistics are recomputed over many batches of
 latents drawn from a fixed seed (as BigGAN's and PyTorch-StudioGAN's "standing stats" do), for these very
-weights. They beat the layers' running statistics on both recipes measured in BENCHMARKS.md ("Sampling
-statistics"): the running averages trail the weights they were collected with, and an EMA generator's were
-collected by other weights altogether.
+weights. In BENCHMARKS.md ("Sampling statistics") they score as well as a 256-image batch's statistics
+and better than the layers' running statistics, clearly so for an EMA generator, whose running statistics
+were collected by the raw weights (for the raw weights, running averages trail them slightly).
 
 Every path that shows or scores generated images goes through :func:`sample` (``ganlab generate``, the
 progress grids, ``compare``'s grids, every metric, :meth:`ganlab.engine.Run.generate` for hooks), so they

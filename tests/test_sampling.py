@@ -84,7 +84,7 @@ def test_a_seeds_images_are_the_same_whether_one_four_or_sixteen_are_asked_for(t
 
 
 def test_an_image_asked_for_alone_is_as_varied_as_one_of_a_batch(trained, tmp_path):
-    """A lone image used to be normalised by its own statistics: flat, washed-out colours."""
+    """A lone image is normalised with the same statistics as a batch's, not with its own."""
     alone = [generated(trained, tmp_path / f"seed{seed}", 1, seed)[0] for seed in range(4)]
     batch = generated(trained, tmp_path / "batch", 32, seed=100)
     alone_std = np.mean([image.astype(float).std() for image in alone])
