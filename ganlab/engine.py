@@ -41,6 +41,7 @@ from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe, TrainConfig
 from .report.build import write_report
 from .runs import RunDir, now_iso
+from .sampling import generate_images, preserved_buffers, sample, seeded_rng
 
 METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 """Logged every step: the two losses, and mean D(x) and D(G(z)) as probabilities (before the D update)."""
@@ -92,50 +93,6 @@ def seed_everything(seed: int) -> None:
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return images.float().div_(127.5).sub_(1.0)
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Generator output in [-1, 1] -> uint8 [0, 255], rounded (what image files and metrics expect)."""
-    return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
-
-
-@contextlib.contextmanager
-def preserved_buffers(module: nn.Module) -> Iterator[None]:
-    """Run ``module`` for sampling without changing its state (batch-norm running statistics).
-
-    DCGAN samples are drawn in training mode, with the batch's own statistics, as the reference
-    implementation does; restoring the buffers keeps sampling from influencing training, so a run's
-    result does not depend on how often it was looked at.
-    """
-    saved = [b.detach().clone() for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in zip(module.buffers(), saved):
-                buffer.copy_(value)
-
-
-@torch.no_grad()
-def sample(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """The images for latents ``z`` as uint8 (N, C, H, W) on the CPU, the generator left as it was."""
-    with preserved_buffers(generator):
-        return to_uint8(generator(z)).cpu()
-
-
-def seeded_rng(seed: int) -> torch.Generator:
-    """The generator that seeded latents are drawn from: always the CPU's, since CUDA's draws other numbers
-    for the same seed, and ``--seed S`` must give the same images on a GPU and on a laptop."""
-    return torch.Generator().manual_seed(seed)
-
-
-def generate_images(generator: nn.Module, num: int, rng: torch.Generator, device: torch.device,
-                    batch_size: int = 256) -> torch.Tensor:
-    """``num`` images from latents drawn batch by batch from ``rng`` and run on ``device``: how a run and
-    ``ganlab generate`` both sample, so the same seed gives the same images in either."""
-    batches = [torch.randn(min(batch_size, num - start), generator.latent_dim, device=rng.device,
-                           generator=rng).to(device) for start in range(0, num, batch_size)]
-    return torch.cat([sample(generator, z) for z in batches])
 
 
 def cuda_rng_state(device: torch.device) -> list[torch.Tensor]:
@@ -734,6 +691,8 @@ class Run:
                                  elapsed_s=round(self.elapsed, 3))
 
     def save_grid(self, path: Path) -> None:
+        """The fixed-noise progress grid, drawn by the rule every generated image follows
+        (:func:`ganlab.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its latents."""
         atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
 
     # -- checkpoints --------------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 
 Everything needed is in the checkpoint (the resolved recipe, the image shape, the weights), so a run
 directory can make images on a machine that has neither the training data nor the run's other files.
-Images are drawn the way the run drew its own samples (:func:`ganlab.engine.generate_images`), so the
+Images are drawn the way the run drew its own samples (:func:`ganlab.sampling.generate_images`), so the
 same seed gives the same faces here as :meth:`ganlab.engine.Run.generate` gave during training.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -18,13 +17,14 @@ from torch import nn
 
 from .atomic import atomic_write_bytes
 from .checkpoints import fitting, training_state, whole_number
-from .engine import generate_images, sample, seeded_rng
 from .errors import CheckpointError, GanlabError, RunError
 from .grids import grid_png
+from .memory import available_host_memory, size_text
 from .plugins import Plugins
 from .protocols import BuildContext
 from .recipe import resolve
 from .runs import RunDir, ensure_writable_folder
+from .sampling import generate_images, sample, seeded_latents, seeded_rng
 
 
 def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, checkpoint: str | None = None,
@@ -88,7 +88,7 @@ def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int,
                   device: torch.device) -> torch.Tensor:
     """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s."""
     def first_latent(seed: int) -> torch.Tensor:
-        return torch.randn(1, generator.latent_dim, generator=seeded_rng(seed))[0].to(device)
+        return seeded_latents(seeded_rng(seed), 1, generator.latent_dim)[0].to(device)
     return sample(generator, slerp(first_latent(seed_a), first_latent(seed_b), steps))
 
 
@@ -109,49 +109,16 @@ def memory_needed(num: int, shape: tuple[int, int, int], interpolate: bool, grid
     return num * channels * height * width * (1 + grid + 4 * interpolate)
 
 
-def available_memory() -> int | None:
-    """Bytes this process can still be given without swapping or being killed: Linux's MemAvailable, less
-    where a container's memory limit (cgroup v2) leaves less; the physical memory elsewhere; None where
-    nothing tells."""
-    known = [size for size in (_meminfo_available(), _cgroup_headroom()) if size is not None]
-    if known:
-        return min(known)
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def _cgroup_headroom(root: Path = Path("/sys/fs/cgroup")) -> int | None:
-    try:
-        limit = (root / "memory.max").read_text("ascii").strip()
-        return None if limit == "max" else int(limit) - int((root / "memory.current").read_text("ascii"))
-    except (OSError, ValueError):
-        return None
-
-
 def refuse_what_cannot_fit(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool) -> None:
     """Refuse, before drawing anything, a request whose images cannot be held in this machine's memory at
     once (a grid, an interpolation); one file per image is made batch by batch and needs no such check."""
-    needed, available = memory_needed(num, shape, interpolate, grid), available_memory()
+    needed, available = memory_needed(num, shape, interpolate, grid), available_host_memory()
     if available is None or needed <= available:
         return
     hint = "" if interpolate else ", or write one PNG per image with --out-dir, which makes them in batches"
     raise GanlabError(f"--num {num}: {'an interpolation' if interpolate else 'a grid'} of {num} images of "
-                      f"{'x'.join(map(str, shape))} needs about {_gib(needed)} of memory at once, and this "
-                      f"machine has {_gib(available)} available; ask for fewer images{hint}")
-
-
-def _gib(size: int) -> str:
-    return f"{size / 2 ** 30:,.1f} GiB"
+                      f"{'x'.join(map(str, shape))} needs about {size_text(needed)} of memory at once, and this "
+                      f"machine has {size_text(available)} available; ask for fewer images{hint}")
 
 
 def check_grid_path(path: Path) -> None:

@@ -133,7 +133,8 @@ class EMA:
     """An exponential moving average of a generator's weights (Karras et al.'s "Gs").
 
     Averaged weights give visibly smoother samples and better FID than the raw weights of the last step;
-    buffers (batch-norm statistics) are copied, not averaged.
+    buffers (batch-norm statistics) are copied, not averaged. They belong to the raw weights, so samples do
+    not use them: :mod:`ganlab.sampling` recomputes standing statistics for the averaged weights.
     """
 
     def __init__(self, generator: nn.Module, decay: float):

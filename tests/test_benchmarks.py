@@ -18,6 +18,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import TINY_RECIPE, merge
+from ganlab import tomlwrite
+from ganlab.engine import run_recipe
+from ganlab.plugins import load_plugins
+from ganlab.recipe import load_recipe
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -69,3 +75,14 @@ def test_scale_gpu_epoch_compares_every_variant_with_the_reference_on_any_device
     for variant in ("pytorch/examples dcgan (fp32)", "ganlab fp32", "ganlab bf16",
                     "ganlab bf16 + compile + channels-last"):
         assert re.search(rf"^{re.escape(variant)} +[\d.]+ +[\d.]+ +[\d.]+x", out, re.MULTILINE), variant
+
+
+def test_sampling_stats_scores_every_way_of_drawing_on_a_trained_run(benchmark, tmp_path):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"hooks": []})), "utf-8")
+    plugins = load_plugins(entry_points=False)
+    run_dir = run_recipe(load_recipe(recipe, plugins.registry), plugins, tmp_path / "runs", progress=False)
+    out = benchmark("sampling_stats.py", str(run_dir.path), "--num-samples", "16", "--seeds", "0")
+    rows = re.findall(rf"\| {run_dir.name} \| ([\w -]+) \| ([\d.-]+) \|", out)
+    assert [way for way, _ in rows] == ["batch-256", "batch-1", "running", "standing", "real images"], out
+    assert all(float(score) > 0 for _, score in rows[:4])

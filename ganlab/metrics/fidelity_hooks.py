@@ -10,7 +10,6 @@ the three hooks of one evaluation share those too.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,6 +18,7 @@ from ..config import param
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..protocols import BuildContext, ImageDataset, ReportSection
+from ..sampling import weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
 from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kernel_distance, load_inception,
@@ -61,12 +61,7 @@ def generated_images_key(run: "Run", num: int, seed: int) -> str:
     Generated features are shared under this key, so they are reused for the very same images only: two
     checkpoints that differ in any weight never share them, whatever their step or file name.
     """
-    digest = hashlib.sha256(f"{run.device}:{num}:{seed}".encode())
-    for name, tensor in run.sampler.state_dict().items():
-        flat = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"|{name}:{flat.dtype}:{tuple(tensor.shape)}|".encode())
-        digest.update(flat.view(torch.uint8).numpy())
-    return digest.hexdigest()
+    return f"{run.device}:{num}:{seed}:{weights_digest(run.sampler)}"
 
 
 class FidelityHook(MetricHook):

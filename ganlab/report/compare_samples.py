@@ -14,11 +14,11 @@ from typing import Sequence
 
 import torch
 
-from ..engine import sample
 from ..errors import GanlabError
 from ..grids import grid_png
 from ..generate import generator_from_state
 from ..plugins import Plugins
+from ..sampling import sample
 from .compared_run import ComparedRun
 
 

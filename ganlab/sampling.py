@@ -1,0 +1,168 @@
+"""How every generated image is drawn: one rule, so an image depends only on its latent and the weights.
+
+DCGAN's reference code samples in training mode, so batch norm normalises each image with the statistics
+of the batch it is drawn in: a one-image request is normalised by itself (its images score far worse),
+and a seed's face changes with how many images are asked for. Here a generator with batch norm is run in
+evaluation mode with *standing statistics*: its batch-norm statistics are recomputed over many batches of
+latents drawn from a fixed seed (as BigGAN's and PyTorch-StudioGAN's "standing stats" do), for these very
+weights. In BENCHMARKS.md ("Sampling statistics") they score as well as a 256-image batch's statistics
+and better than the layers' running statistics, clearly so for an EMA generator, whose running statistics
+were collected by the raw weights (for the raw weights, running averages trail them slightly).
+
+Every path that shows or scores generated images goes through :func:`sample` (``ganlab generate``, the
+progress grids, ``compare``'s grids, every metric, :meth:`ganlab.engine.Run.generate` for hooks), so they
+all agree. The progress grids follow the rule too although their fixed noise already made them
+independent of any request: otherwise a run's last grid and ``ganlab generate`` or ``compare`` on the same
+checkpoint and latents would show different faces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import weakref
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+STANDING_SEED = 20_240_613
+"""Seed of the latents the standing statistics are computed over: fixed, so they never depend on a request."""
+STANDING_BATCHES = 16
+STANDING_BATCH_SIZE = 64
+"""16 batches of 64 latents (BigGAN's 16 accumulations, at DCGAN's batch size)."""
+LATENT_BLOCK = 256
+"""Seeded latents are drawn this many at a time (:func:`seeded_latents`)."""
+
+_standing_cache: "weakref.WeakKeyDictionary[nn.Module, tuple[str, list[torch.Tensor]]]" = \
+    weakref.WeakKeyDictionary()
+"""Per generator: the digest of the weights its standing statistics belong to, and those statistics."""
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> uint8 [0, 255], rounded (what image files and metrics expect)."""
+    return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def seeded_rng(seed: int) -> torch.Generator:
+    """The generator that seeded latents are drawn from: always the CPU's, since CUDA's draws other numbers
+    for the same seed, and ``--seed S`` must give the same images on a GPU and on a laptop."""
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def preserved_buffers(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` without changing its buffers (batch-norm running statistics), so that looking at a
+    network never influences its training: a run's result does not depend on how often it was looked at."""
+    saved = [b.detach().clone() for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(module.buffers(), saved):
+                buffer.copy_(value)
+
+
+@contextlib.contextmanager
+def preserved_modes(module: nn.Module) -> Iterator[None]:
+    """Put back every submodule's training flag (and batch norm's momentum) as it was; the training loop
+    runs the same module in training mode."""
+    saved = [(m, m.training, getattr(m, "momentum", None)) for m in module.modules()]
+    try:
+        yield
+    finally:
+        for m, training, momentum in saved:
+            m.training = training
+            if isinstance(m, _BatchNorm):
+                m.momentum = momentum
+
+
+def batch_norms(module: nn.Module) -> list[_BatchNorm]:
+    return [m for m in module.modules() if isinstance(m, _BatchNorm)]
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 of ``module``'s state dict (names, dtypes, shapes and values): what decides its output."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"|{name}:{flat.dtype}:{tuple(tensor.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _device(module: nn.Module) -> torch.device:
+    tensor = next(module.parameters(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
+    """The values of ``generator``'s buffers with batch-norm statistics averaged over
+    :data:`STANDING_BATCHES` batches of seeded latents (``momentum=None``: a cumulative average).
+
+    Only the batch-norm layers run in training mode (dropout and the like stay off and draw nothing from
+    torch's random state); the generator's own buffers, modes and momenta are put back afterwards.
+    """
+    rng = torch.Generator().manual_seed(STANDING_SEED)
+    device = _device(generator)
+    with preserved_buffers(generator), preserved_modes(generator):
+        generator.eval()
+        for norm in batch_norms(generator):
+            norm.reset_running_stats()
+            norm.momentum = None
+            norm.train()
+        for _ in range(STANDING_BATCHES):
+            generator(torch.randn(STANDING_BATCH_SIZE, generator.latent_dim, generator=rng).to(device))
+        return [b.detach().clone() for b in generator.buffers()]
+
+
+def cached_standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
+    """:func:`standing_statistics`, computed once per weights: a run's grid and its hooks' samples at the end
+    of an epoch, or a command that samples repeatedly, pay for them once."""
+    key = f"{_device(generator)}:{weights_digest(generator)}"
+    cached = _standing_cache.get(generator)
+    if cached is None or cached[0] != key:
+        cached = (key, standing_statistics(generator))
+        _standing_cache[generator] = cached
+    return cached[1]
+
+
+@contextlib.contextmanager
+def sampling_mode(generator: nn.Module) -> Iterator[nn.Module]:
+    """``generator`` ready to draw request-independent images: evaluation mode, with standing statistics in
+    its batch-norm layers when it has any; its buffers and modes are restored afterwards, so sampling
+    never changes training (nor a resumed run, bit for bit)."""
+    with preserved_buffers(generator), preserved_modes(generator):
+        if batch_norms(generator):
+            with torch.no_grad():
+                for buffer, value in zip(generator.buffers(), cached_standing_statistics(generator)):
+                    buffer.copy_(value)
+        generator.eval()
+        yield generator
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The images for latents ``z`` as uint8 (N, C, H, W) on the CPU, the generator left as it was; the
+    one function every generated image comes from."""
+    with sampling_mode(generator):
+        return torch.cat([to_uint8(generator(chunk)).cpu() for chunk in z.split(batch_size)])
+
+
+def seeded_latents(rng: torch.Generator, num: int, latent_dim: int) -> torch.Tensor:
+    """The first ``num`` latents ``rng`` yields, drawn :data:`LATENT_BLOCK` at a time whatever ``num``:
+    torch's normal sampler draws other numbers for a short request than for the first rows of a long one
+    (it changes method at 16 values), and the k-th image of a seed must not depend on how many were asked
+    for."""
+    blocks = [torch.randn(LATENT_BLOCK, latent_dim, device=rng.device, generator=rng)
+              for _ in range(-(-num // LATENT_BLOCK))]
+    return torch.cat(blocks)[:num]
+
+
+def generate_images(generator: nn.Module, num: int, rng: torch.Generator, device: torch.device,
+                    batch_size: int = 256) -> torch.Tensor:
+    """``num`` images from :func:`seeded_latents` run on ``device``, ``batch_size`` at a time: how a run
+    and ``ganlab generate`` both sample, so the same seed gives the same images in either."""
+    return sample(generator, seeded_latents(rng, num, generator.latent_dim).to(device), batch_size)
