@@ -262,7 +262,7 @@ def test_generate_into_a_read_only_folder_is_refused(trained_once, run_cli, tmp_
 def test_generating_more_images_than_memory_holds_is_refused_before_drawing(trained_once, run_cli, tmp_path,
                                                                            layout):
     result = run_cli("generate", trained_once, "--num", 10 ** 9, *layout(tmp_path))
-    refused(result, OTHER, "--num 1000000000:", "of 3x16x16 needs about", "GiB of memory at once")
+    refused(result, OTHER, "--num 1000000000:", "of 3x16x16 needs about", "of memory at once", "available")
     assert not (tmp_path / "grid.png").exists()
 
 
