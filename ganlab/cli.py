@@ -7,10 +7,12 @@ SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import MISSING as _MISSING
 from pathlib import Path
 from typing import Any
@@ -19,35 +21,48 @@ import click
 
 from . import __version__, signals
 from .errors import GanlabError
-from .plugins import Plugins, load_plugins
+from .plugins import Plugins, load_plugins_or_warn
 from .registry import KINDS
 
 
+@contextlib.contextmanager
+def _exit_codes(ctx: click.Context) -> Iterator[None]:
+    """Turns a GanlabError raised inside into a clean message and its exit code, and SIGINT or SIGTERM into
+    130 or 143 (click would print ``Aborted!`` and exit 1)."""
+    with signals.stopping_commands():
+        try:
+            yield
+            signals.raise_if_stopped()      # a stop whose exception Python discarded on the way
+            return
+        except GanlabError as e:
+            code, message = e.exit_code, f"ganlab: error: {e}"
+        except KeyboardInterrupt as e:   # the cleanup on the way here has run: the command just stops
+            signum = signals.signal_of(e)
+            code, message = signals.exit_code(signum), f"ganlab: interrupted by {signals.describe(signum)}"
+        with signals.handled_by(signal.SIG_IGN):    # a repeated signal must not cut the message short
+            click.echo(message, err=True)
+    ctx.exit(code)
+
+
 class GanlabGroup(click.Group):
-    """Turns every GanlabError raised by a command into a clean message and its exit code, and SIGINT or
-    SIGTERM in any phase of any command into 130 or 143 (click would print ``Aborted!`` and exit 1)."""
+    """ganlab's commands, then the plugins' (which cannot replace one of ganlab's), every one of them run
+    under :func:`_exit_codes`, in any phase."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        with signals.stopping_commands():
-            try:
-                result = super().invoke(ctx)
-                signals.raise_if_stopped()      # a stop whose exception Python discarded on the way
-                return result
-            except GanlabError as e:
-                code, message = e.exit_code, f"ganlab: error: {e}"
-            except KeyboardInterrupt as e:   # the cleanup on the way here has run: the command just stops
-                signum = signals.signal_of(e)
-                code, message = signals.exit_code(signum), f"ganlab: interrupted by {signals.describe(signum)}"
-            with signals.handled_by(signal.SIG_IGN):    # a repeated signal must not cut the message short
-                click.echo(message, err=True)
-        ctx.exit(code)
+        with _exit_codes(ctx):
+            return super().invoke(ctx)
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        with _exit_codes(ctx):      # ``ganlab --help`` loads the plugins before any command runs
+            plugin_commands = sorted(load_plugins_or_warn().commands)
+        return [*super().list_commands(ctx), *plugin_commands]
 
-def _plugins() -> Plugins:
-    plugins = load_plugins()
-    for failure in plugins.failures:
-        click.echo(f"ganlab: warning: {failure.message()}", err=True)
-    return plugins
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        builtin = super().get_command(ctx, cmd_name)
+        if builtin is not None:
+            return builtin
+        added = load_plugins_or_warn().commands.get(cmd_name)
+        return added.command if added is not None else None
 
 
 override_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -80,7 +95,7 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
 
     if (recipe is None) == (resume is None):
         raise click.UsageError("give a RECIPE to start a run, or --resume RUN_DIR to continue one")
-    plugins = _plugins()
+    plugins = load_plugins_or_warn()
     resolved = load_recipe(recipe, plugins.registry, list(overrides)) if recipe is not None else None
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from .distributed import launch
@@ -113,7 +128,7 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     from .networks import warn_if_slow
     from .recipe import load_recipe
 
-    plugins = _plugins()
+    plugins = load_plugins_or_warn()
     resolved = load_recipe(recipe, plugins.registry, list(overrides))
     built = build(resolved)
     warn_if_slow(resolved.train.precision, built.device)
@@ -137,7 +152,7 @@ def _plugin_label(plugins: Plugins, name: str) -> str:
 @click.argument("kind", required=False, type=click.Choice(KINDS))
 def list_components(kind: str | None) -> None:
     """List components (of KIND), the plugin that gives each, and their config fields."""
-    plugins = _plugins()
+    plugins = load_plugins_or_warn()
     registry = plugins.registry
     for k in ([kind] if kind else KINDS):
         click.secho(f"{k}", bold=True)
@@ -157,13 +172,15 @@ def list_components(kind: str | None) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
-    """Installed plugins: version, hooks and the components each provides."""
-    loaded = _plugins()
+    """Installed plugins: version, hooks, and the components and commands each provides."""
+    loaded = load_plugins_or_warn()
     rows = []
     for info in loaded.infos:
         components = [f"{e.kind}:{e.name}" for e in loaded.registry.entries() if e.plugin == info.name]
+        commands = sorted(c.name for c in loaded.commands.values() if c.plugin == info.name)
         rows.append({"name": info.name, "distribution": info.distribution, "version": info.version,
-                     "builtin": info.builtin, "hooks": list(info.hooks), "components": components})
+                     "builtin": info.builtin, "hooks": list(info.hooks), "components": components,
+                     "commands": commands})
     failures = [{"name": f.plugin, "stage": f.stage, "error": f.error} for f in loaded.failures]
     if as_json:
         click.echo(json.dumps({"plugins": rows, "failures": failures}, indent=2))
@@ -173,6 +190,8 @@ def plugins(as_json: bool) -> None:
         click.secho(f"{row['name']}  ({label})", bold=True)
         click.echo(f"  hooks: {', '.join(row['hooks']) or '-'}")
         click.echo(f"  components: {', '.join(row['components']) or '-'}")
+        if row["commands"]:
+            click.echo(f"  commands: {', '.join(row['commands'])}")
     for f in failures:
         outcome = "WARNING" if f["stage"] == "check" else f"FAILED to {f['stage']}"
         click.echo(f"{f['name']}  {outcome}: {f['error']}")

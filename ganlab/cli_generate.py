@@ -32,9 +32,9 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
              out_dir: Path | None, interpolate: bool, to_seed: int | None, device: str) -> None:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
     from . import generate as gen
-    from .cli import _plugins
     from .engine import resolve_device
     from .errors import ConfigError, GanlabError
+    from .plugins import load_plugins_or_warn
     from .runs import RunDir
 
     if (output is None) == (out_dir is None):
@@ -49,7 +49,7 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     else:
         gen.check_image_folder(out_dir)
     warn = lambda message: click.echo(f"ganlab: warning: {message}", err=True)  # noqa: E731
-    generator, shape = gen.load_generator(run, _plugins(), torch_device, checkpoint, warn)
+    generator, shape = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
     if interpolate or output is not None:
         gen.refuse_what_cannot_fit(num, shape, interpolate, grid=output is not None)
     if interpolate:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import pluggy
 
 hookspec = pluggy.HookspecMarker("ganlab")
@@ -15,4 +16,19 @@ def ganlab_register(registry):
     Called once per process, when the plugin manager is made, for the built-in plugins first and then
     for installed plugins. ``registry`` is bound to the calling plugin, so entries are attributed to it.
     Returns nothing.
+    """
+
+
+@hookspec
+def ganlab_register_commands(cli: click.Group) -> None:
+    """Add ``ganlab`` sub-commands: define them on ``cli`` as on any click group, with ``@cli.command()``
+    (or ``@cli.group()``, or ``cli.add_command(command, name)`` for a click command made elsewhere).
+
+    Called whenever ganlab's plugins are loaded (once per ``ganlab`` command line, before ``ganlab --help``
+    lists the commands or a plugin's command runs), right after the plugin's ``ganlab_register``.
+    ``cli`` is a click group of the plugin's own, standing in for ``ganlab``: every command on it becomes a
+    ``ganlab`` command, run under ganlab's error handling (a ``GanlabError`` becomes its message and exit
+    code, Ctrl-C and SIGTERM exit 130 and 143). A name that ganlab or an earlier plugin already has, or an
+    exception from this hook, is reported as a plugin failure and the plugin is skipped: ganlab's own
+    commands cannot be replaced. Returns nothing.
     """

@@ -5,7 +5,8 @@ reported by name and skipped so the rest of ganlab keeps working; an evaluation 
 ganlab never calls (a misspelt ``on_step_ned``) is reported the same way, its plugin kept.
 ``GANLAB_STRICT_PLUGINS=1`` turns the first such problem into an error. ``GANLAB_DISABLE_PLUGINS=a,b``
 skips the named plugins (built-in ones too) and
-``GANLAB_TRACE_PLUGINS=1`` prints every hook call to standard error.
+``GANLAB_TRACE_PLUGINS=1`` prints every hook call to standard error. Plugins add components and
+``ganlab`` sub-commands the same way: built-ins first, the first to take a name keeps it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import importlib.metadata
 import os
 import sys
 import types
+from collections.abc import Callable, Collection
 
+import click
 import pluggy
 
 from . import hookspecs
@@ -68,14 +71,24 @@ class PluginInfo:
     hooks: tuple[str, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class PluginCommand:
+    """A ``ganlab`` sub-command that a plugin added with ``ganlab_register_commands``."""
+
+    name: str
+    plugin: str
+    command: click.Command
+
+
 @dataclasses.dataclass
 class Plugins:
-    """The loaded plugin manager, the registry it filled, and what went wrong on the way."""
+    """The loaded plugin manager, the registry and commands it filled, and what went wrong on the way."""
 
     manager: pluggy.PluginManager
     registry: Registry
     failures: list[PluginFailure]
     infos: list[PluginInfo]
+    commands: dict[str, PluginCommand] = dataclasses.field(default_factory=dict)
 
 
 def _env_flag(name: str) -> bool:
@@ -157,12 +170,27 @@ def _hook_classes(plugin: object) -> list[type]:
     return sorted(set(found), key=lambda c: (c.__module__, c.__qualname__))
 
 
+def _added_commands(add: Callable[..., object], plugin: str, owners: dict[str, str]) -> dict[str, click.Command]:
+    """The commands a plugin's ``ganlab_register_commands`` (called through ``add``) defines, refused whole
+    if one takes a name that is already someone's (``owners``: command name -> who has it).
+
+    Each plugin fills a click group of its own, so a plugin that fails leaves no command behind.
+    """
+    group = click.Group("ganlab")
+    add(cli=group)
+    for name in group.commands:
+        if name in owners:
+            raise PluginError(f"command {name!r} is added twice: by {owners[name]} and by plugin {plugin!r}")
+    return dict(group.commands)
+
+
 def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = True,
-                 strict: bool | None = None) -> Plugins:
-    """Build a fresh plugin manager and registry.
+                 strict: bool | None = None, builtin_commands: Collection[str] = ()) -> Plugins:
+    """Build a fresh plugin manager, registry and set of plugin commands.
 
     ``extra`` are (name, plugin object) pairs registered after the built-ins, the way a test registers a
     plugin without installing it. ``strict`` defaults to the ``GANLAB_STRICT_PLUGINS`` variable.
+    ``builtin_commands`` are the names of ganlab's own commands, which no plugin may take.
     """
     strict = _env_flag("GANLAB_STRICT_PLUGINS") if strict is None else strict
     pm = pluggy.PluginManager("ganlab")
@@ -219,14 +247,48 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
             add(ep.name, plugin, False, ep.dist)
 
     registry = Registry()
+    commands: dict[str, PluginCommand] = {}
+    owners = {name: "ganlab (built-in)" for name in builtin_commands}
     for name, plugin in list(pm.list_name_plugin()):
-        caller = pm.subset_hook_caller("ganlab_register",
-                                       remove_plugins=[p for p in pm.get_plugins() if p is not plugin])
+        others = [p for p in pm.get_plugins() if p is not plugin]
+        adds_commands = name in infos and "ganlab_register_commands" in infos[name].hooks
         try:
-            caller(registry=registry.for_plugin(name))
+            pm.subset_hook_caller("ganlab_register", remove_plugins=others)(registry=registry.for_plugin(name))
+            added = (_added_commands(pm.subset_hook_caller("ganlab_register_commands", remove_plugins=others),
+                                     name, owners) if adds_commands else {})
         except Exception as exc:
             registry.discard_plugin(name)
             pm.unregister(plugin)
             infos.pop(name, None)
             fail_on(name, "register", exc)
-    return Plugins(pm, registry, failures, list(infos.values()))
+            continue
+        for command_name, command in added.items():
+            commands[command_name] = PluginCommand(command_name, name, command)
+            owners[command_name] = f"plugin {name!r}"
+    return Plugins(pm, registry, failures, list(infos.values()), commands)
+
+
+_LOADED = "ganlab.plugins"
+"""Where a command line's click context keeps the plugins it loaded."""
+
+
+def load_plugins_or_warn() -> Plugins:
+    """The plugins a ``ganlab`` command works with, each failure printed as a warning on standard error.
+
+    Loaded once per command line and kept in its click context: finding a plugin's command (or listing
+    the commands for ``ganlab --help``) needs them before the command runs, the command needs them again,
+    and loading imports every plugin. A plugin's own command may call it for the plugins too. Outside a
+    ``ganlab`` command line it loads afresh each time.
+    """
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    if root is not None and _LOADED in root.meta:
+        return root.meta[_LOADED]
+    # the ganlab group's own commands: plugin commands are looked up, never added to it
+    builtin_commands = getattr(root.command, "commands", {}) if root is not None else {}
+    plugins = load_plugins(builtin_commands=list(builtin_commands))
+    for failure in plugins.failures:
+        click.echo(f"ganlab: warning: {failure.message()}", err=True)
+    if root is not None:
+        root.meta[_LOADED] = plugins
+    return plugins

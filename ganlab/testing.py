@@ -9,8 +9,8 @@ pytest sessions that do not ask for it. The fixtures:
 ``plugins``          ``Plugins``: a fresh plugin manager with ganlab's built-in plugins only
 ``register_plugin``  ``register_plugin(obj, name=None) -> Plugins``: built-ins plus ``obj`` (and any plugin
                      registered before in the same test), named ``name`` or ``obj.__name__`` or its class's
-                     name; for the rest of the test the ``ganlab`` CLI sees exactly these plugins, whatever
-                     else is installed
+                     name; for the rest of the test the ``ganlab`` CLI sees exactly these plugins (their
+                     components and their commands), whatever else is installed
 ``write_recipe``     ``write_recipe(changes=None, name="recipe.toml") -> Path``: a recipe that trains in
                      about a second on a CPU (16x16 synthetic faces, tiny networks), deep-merged with
                      ``changes`` (see :func:`merge`), written to ``tmp_path / name``
@@ -27,6 +27,7 @@ shrink a quickstart-style recipe to test size).
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,7 +35,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from . import cli, tomlwrite
-from .plugins import Plugins, load_plugins
+from .plugins import Plugins, load_plugins, load_plugins_or_warn
 from .runs import RunDir
 
 TINY_RECIPE: dict[str, Any] = {
@@ -92,7 +93,8 @@ def register_plugin(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Plugins]:
 
     def register(plugin: object, name: str | None = None) -> Plugins:
         registered.append((name or getattr(plugin, "__name__", type(plugin).__name__), plugin))
-        monkeypatch.setattr(cli, "load_plugins",
+        # the loader that the CLI's load_plugins_or_warn calls, wherever that function lives
+        monkeypatch.setattr(sys.modules[load_plugins_or_warn.__module__], "load_plugins",
                             functools.partial(load_plugins, list(registered), entry_points=False))
         return load_plugins(list(registered), entry_points=False)
     return register

@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import TINY_RECIPE, merge
-from ganlab import cli, tomlwrite
+from ganlab import cli, plugins, tomlwrite
 from ganlab.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.generate import image_batches, images, load_generator
 from ganlab.plugins import load_plugins
@@ -27,9 +27,9 @@ from resume_helpers import RunningMeanPlugin
 OTHER, USAGE, RUN, CHECKPOINT = 1, 2, 5, 6
 
 
-def with_running_mean():
+def with_running_mean(**options):
     """ganlab's built-in plugins and the one whose hook keeps a state of its own."""
-    return load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)
+    return load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False, **options)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def trained_once(tmp_path_factory) -> Path:
     recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.9},
                                                           "hooks": [{"name": "running-mean"}]})))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "load_plugins", with_running_mean)
+        patch.setattr(plugins, "load_plugins", with_running_mean)
         result = CliRunner().invoke(cli.main, ["run", str(recipe), "--out", str(folder / "runs"), "--no-progress"])
     assert result.exit_code == 0, result.output
     return Path(result.output.strip().splitlines()[-1])

@@ -89,6 +89,22 @@ def test_the_example_plugin_trains_logs_and_reports(register_plugin, write_recip
     assert section.title == "Discriminator accuracy" and section.html.count("<tr><td>") == 2
 
 
+def test_the_example_command_ranks_a_trained_runs_epochs(register_plugin, write_recipe, train_recipe, run_cli,
+                                                          monkeypatch):
+    plugin = types.ModuleType("ganlab_smooth")
+    monkeypatch.setitem(sys.modules, "ganlab_smooth", plugin)
+    for block in (readme_block("`ganlab_smooth.py`", "python"), readme_block("### Adding a command", "python")):
+        exec(compile(block, "README.md", "exec"), plugin.__dict__)
+    register_plugin(plugin, name="smooth")
+    run = train_recipe(write_recipe({"hooks": [{"name": "d-accuracy"}]}))
+    top = max(run.read_evaluations(), key=lambda e: e["value"])
+    result = run_cli("best", run.path)
+    assert result.stdout == f"epoch {top['epoch']} (step {top['step']}): d_accuracy = {top['value']:.3f}\n"
+    unscored = run_cli("best", run.path, "--metric", "fid")
+    assert unscored.exit_code == 1
+    assert unscored.stderr == f"ganlab: error: {run.path} has no 'fid' evaluations; run `ganlab evaluate` first\n"
+
+
 def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
     import tomllib
 

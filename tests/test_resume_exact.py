@@ -140,9 +140,10 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    script = ("import sys; from ganlab import cli; from resume_helpers import RunningMeanPlugin; "
-              "real = cli.load_plugins; "
-              "cli.load_plugins = lambda: real([('running-mean', RunningMeanPlugin())], entry_points=False); "
+    script = ("import sys; from ganlab import cli, plugins; from resume_helpers import RunningMeanPlugin; "
+              "real = plugins.load_plugins; "
+              "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "
+              "entry_points=False, **options); "
               "cli.main(sys.argv[1:])")
     process = subprocess.Popen([sys.executable, "-c", script, "run", str(recipe_path), "--out", str(out),
                                 "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

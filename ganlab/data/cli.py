@@ -12,14 +12,15 @@ from typing import Any
 
 import click
 
-from ..cli import _plugins, override_option  # this module is attached to the group at the end of ..cli
+from ..cli import override_option  # this module is attached to the group at the end of ..cli
+from ..plugins import load_plugins_or_warn
 
 
 def _dataset(recipe: Path, overrides: tuple[str, ...]) -> Any:
     from ..engine import build_dataset
     from ..recipe import load_recipe
 
-    return build_dataset(load_recipe(recipe, _plugins().registry, list(overrides)), None)
+    return build_dataset(load_recipe(recipe, load_plugins_or_warn().registry, list(overrides)), None)
 
 
 def _echo(values: dict[str, Any]) -> None:

@@ -133,10 +133,10 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
                    "passes its manifest check (size and SHA-256).")
 def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
-    from ..cli import _plugins
     from ..errors import warn
+    from ..plugins import load_plugins_or_warn
 
-    results = evaluate_run(run_dir, _plugins(), metrics, num_samples, checkpoints, warn=warn)
+    results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, warn=warn)
     for checkpoint, step, score in results:
         std = "" if score.std is None else f" ± {score.std:.6g}"
         click.echo(f"{checkpoint.name}  step {step}  {score.metric} = {score.value:.6g}{std}")

@@ -16,11 +16,11 @@ from ..runs import RunDir
               help="Write the page here instead of RUN_DIR/report.html.")
 def report(run_dir: Path, output: Path | None) -> None:
     """(Re)build the self-contained HTML report of the run in RUN_DIR; prints where it was written."""
-    from ..cli import _plugins  # the CLI's loader, which warns about broken plugins; imported late (cycle)
+    from ..plugins import load_plugins_or_warn
     from .build import write_report  # matplotlib and pandas load only when a report is made
 
     run = RunDir.open(run_dir)
-    plugins = _plugins()
+    plugins = load_plugins_or_warn()
     if output is not None and output.is_dir():
         raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
     try:

@@ -20,14 +20,14 @@ def compare(runs: tuple[str, ...], output: Path) -> None:
     Prints a table with one column per run, then writes a self-contained HTML page (recipe differences,
     overlaid curves, D distributions, final samples) and prints its path as the last line.
     """
-    from ..cli import _plugins  # the CLI's loader, which warns about broken plugins; imported late (cycle)
+    from ..plugins import load_plugins_or_warn
     from .compare_page import compare as make_comparison  # pandas and matplotlib load only when comparing
     from .compare_page import write_page
 
     run_dirs = expand(runs)
     if output.is_dir():
         raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
-    plugins = _plugins()
+    plugins = load_plugins_or_warn()
     comparison = make_comparison(run_dirs)
     click.echo(comparison.terminal_text())
     try:
