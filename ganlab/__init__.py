@@ -1,8 +1,8 @@
 """ganlab: GAN experiments from TOML recipes, built from a registry of plugin components.
 
-The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the registry
-types, the ``param`` field helper for config dataclasses, the component protocols, and
-``draw_for_global_batch`` for components that draw random numbers per image.
+The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the ``component``
+decorator, the registry types, the ``param`` field helper for config dataclasses, the component protocols,
+and ``draw_for_global_batch`` for components that draw random numbers per image.
 """
 
 __version__ = "0.2.0"
@@ -15,10 +15,10 @@ from .protocols import (  # noqa: E402
     BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, ReportSection,
 )
-from .registry import KINDS, Registrar, Registry  # noqa: E402
+from .registry import KINDS, Registrar, Registry, component  # noqa: E402
 
 __all__ = [
-    "__version__", "hookimpl", "param", "Registry", "Registrar", "KINDS", "BuildContext", "Generator",
+    "__version__", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS", "BuildContext", "Generator",
     "Discriminator", "Loss", "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook",
     "ReportSection", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
 ]

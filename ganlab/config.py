@@ -9,10 +9,11 @@ first, so a user fixes a recipe in one pass.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from typing import Any, Literal, Union
+
+from .hints import did_you_mean
 
 _MISSING = dataclasses.MISSING
 
@@ -96,8 +97,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         choices = typing.get_args(hint)
         if value in choices and type(value) is type(choices[0]):
             return value
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=3)
-        hint_text = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        hint_text = did_you_mean(str(value), [str(c) for c in choices])
         raise _Invalid(f"{where}: {value!r} is not one of {', '.join(repr(c) for c in choices)}{hint_text}")
     if origin in (Union, types.UnionType):
         errors = []
@@ -154,9 +154,8 @@ def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple
     for key, value in table.items():
         where = f"{section}.{key}" if section else key
         if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3)
-            suggestion = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            known = f"; known keys: {', '.join(fields)}" if fields and not close else ""
+            suggestion = did_you_mean(key, fields)
+            known = f"; known keys: {', '.join(fields)}" if fields and not suggestion else ""
             problems.append(f"{where}: unknown key{suggestion}{known}")
             continue
         try:

@@ -1,4 +1,6 @@
-"""Make the plugin manager: built-in plugins first, then every entry point of group ``ganlab``.
+"""Make the plugin manager: built-in plugins first, then every entry point of group ``ganlab``, and fill
+the registry with each plugin's components (those a plugin module declares with ``@ganlab.component``, then
+those its ``ganlab_register`` hook adds), in the plugin's name.
 
 A broken third-party plugin (fails to import, its hook raises, it registers a duplicate name) is
 reported by name and skipped so the rest of ganlab keeps working; an evaluation hook class with a method
@@ -12,7 +14,6 @@ skips the named plugins (built-in ones too) and
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib
 import importlib.metadata
 import os
@@ -25,8 +26,9 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
+from .hints import did_you_mean, looks_misspelt
 from .protocols import EvaluationHook
-from .registry import Registry
+from .registry import Registry, declared_components
 
 ENTRY_POINT_GROUP = "ganlab"
 
@@ -107,8 +109,7 @@ def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
     specs = [name for name in vars(hookspecs) if name.startswith("ganlab_")]
     for caller in pm.get_hookcallers(plugin) or ():
         if not caller.has_spec():
-            close = difflib.get_close_matches(caller.name, specs, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; ganlab hooks are: {', '.join(specs)}"
+            hint = did_you_mean(caller.name, specs) or f"; ganlab hooks are: {', '.join(specs)}"
             raise PluginError(f"{caller.name!r} is not a ganlab hook{hint}")
     implemented = {caller.name for caller in pm.get_hookcallers(plugin) or ()}
     for spec in specs:
@@ -142,12 +143,11 @@ def unknown_hook_methods(cls: type) -> list[str]:
     for name, value in vars(cls).items():
         if name.startswith("_") or name in events or not _is_method(value):
             continue
-        close = difflib.get_close_matches(name, events, n=1, cutoff=0.8)
-        if name.startswith("on_") or close:
-            hint = (f"did you mean {close[0]}?" if close
-                    else "did you mean one of " + ", ".join(e for e in events if e.startswith("on_")) + "?")
+        if name.startswith("on_") or looks_misspelt(name, events):
+            hint = did_you_mean(name, events) or \
+                f"; its events are: {', '.join(e for e in events if e.startswith('on_'))}"
             notes.append(f"hook class {cls.__module__}.{cls.__qualname__} defines {name}(), which ganlab "
-                         f"never calls ({hint})")
+                         f"never calls{hint}")
     return notes
 
 
@@ -252,8 +252,12 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
     for name, plugin in list(pm.list_name_plugin()):
         others = [p for p in pm.get_plugins() if p is not plugin]
         adds_commands = name in infos and "ganlab_register_commands" in infos[name].hooks
+        registrar = registry.for_plugin(name)
         try:
-            pm.subset_hook_caller("ganlab_register", remove_plugins=others)(registry=registry.for_plugin(name))
+            if isinstance(plugin, types.ModuleType):
+                for factory, declared in declared_components(plugin):
+                    registrar.add(declared.kind, declared.name, factory, declared.config, declared.help)
+            pm.subset_hook_caller("ganlab_register", remove_plugins=others)(registry=registrar)
             added = (_added_commands(pm.subset_hook_caller("ganlab_register_commands", remove_plugins=others),
                                      name, owners) if adds_commands else {})
         except Exception as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import re
 import tomllib
 from pathlib import Path
@@ -20,6 +19,7 @@ from .checkpoints import CheckpointConfig
 from .errors import RecipeError
 from .files import read_at_most, unusual
 from .config import build_config, config_to_dict, param, seed_param
+from .hints import did_you_mean
 from .known_plugins import package_providing
 from .registry import Entry, Registry
 
@@ -254,42 +254,50 @@ def _dotted(parts: list[str | int]) -> str:
     return out
 
 
-def _resolve_component(registry: Registry, kind: str, section: str, table: Any,
-                       default: str | None, problems: list[str]) -> Component | None:
-    if table is None:
-        if default is None:
-            problems.append(f"{section}: section is missing; it must name a {kind} "
-                            f"(one of: {', '.join(registry.names(kind))})")
-            return None
-        table = {}
-    if not isinstance(table, dict):
+def resolve_component(table: Any, kind: str, section: str, registry: Registry, source: str,
+                      default: str | None = None) -> Component:
+    """The component a table of ``section`` describes: its ``name`` (``default`` when the table or the key
+    is absent) looked up among the registry's ``kind`` components, its other keys checked against that
+    component's config. Every command that turns a table into a component comes through here, so a wrong
+    name or key reads the same from all of them. Raises RecipeError(source, every problem found)."""
+    problems: list[str] = []
+    if table is None and default is None:
+        problems.append(f"{section}: section is missing; it must name a {kind} "
+                        f"(one of: {', '.join(registry.names(kind))})")
+    elif table is not None and not isinstance(table, dict):
         problems.append(f"{section}: expected a table, got {type(table).__name__}")
-        return None
-    table = dict(table)
-    name = table.pop("name", default)
-    if name is None:
-        problems.append(f"{section}.name: required; one of: {', '.join(registry.names(kind))}")
-        return None
-    if not isinstance(name, str):
-        problems.append(f"{section}.name: expected a string, got {name!r}")
-        return None
-    entry = registry.get(kind, name)
-    if entry is None:
-        problems.append(f"{section}.name: unknown {kind} {name!r}" + _suggest(registry, kind, name))
-        return None
-    config, config_problems = build_config(entry.config, table, section)
-    problems.extend(config_problems)
-    return Component(section, entry, config) if config is not None else None
+    else:
+        settings = dict(table or {})
+        name = settings.pop("name", default)
+        entry = registry.get(kind, name) if isinstance(name, str) else None
+        if name is None:
+            problems.append(f"{section}.name: required; one of: {', '.join(registry.names(kind))}")
+        elif not isinstance(name, str):
+            problems.append(f"{section}.name: expected a string, got {name!r}")
+        elif entry is None:
+            problems.append(f"{section}.name: unknown {kind} {name!r}" + _suggest(registry, kind, name))
+        else:
+            config, problems = build_config(entry.config, settings, section)
+            if config is not None:
+                return Component(section, entry, config)
+    raise RecipeError(source, problems)
 
 
 def _suggest(registry: Registry, kind: str, name: str) -> str:
     package = package_providing(kind, name)
     if package:
         return f"; it is provided by the plugin package {package!r}: pip install {package}"
-    close = registry.close_matches(kind, name)
-    if close:
-        return f" (did you mean {', '.join(repr(c) for c in close)}?)"
-    return f"; known: {', '.join(registry.names(kind)) or 'none'}"
+    return did_you_mean(name, registry.names(kind)) or f"; known: {', '.join(registry.names(kind)) or 'none'}"
+
+
+def _resolved(problems: list[str], table: Any, kind: str, section: str, registry: Registry, source: str,
+              default: str | None = None) -> Component | None:
+    """:func:`resolve_component`, its problems added to ``problems`` so that a recipe's are reported together."""
+    try:
+        return resolve_component(table, kind, section, registry, source, default)
+    except RecipeError as e:
+        problems.extend(e.problems)
+        return None
 
 
 def resolve(document: dict[str, Any], registry: Registry, source: str,
@@ -298,9 +306,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
     doc, problems = apply_overrides(document, list(overrides))
     for key in doc:
         if key not in TOP_LEVEL:
-            close = difflib.get_close_matches(key, TOP_LEVEL, n=2)
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else \
-                f"; sections are: {', '.join(TOP_LEVEL)}"
+            hint = did_you_mean(key, TOP_LEVEL) or f"; sections are: {', '.join(TOP_LEVEL)}"
             problems.append(f"{key}: unknown section{hint}")
     plain: dict[str, Any] = {}
     for section, cls in PLAIN_SECTIONS.items():
@@ -325,7 +331,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
         for part in slot.path:
             table = table.get(part) if isinstance(table, dict) else None
         section = ".".join(slot.path)
-        component = _resolve_component(registry, slot.kind, section, table, slot.default, problems)
+        component = _resolved(problems, table, slot.kind, section, registry, source, slot.default)
         if component is not None:
             components[section] = component
     hooks: list[Component] = []
@@ -334,7 +340,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
         problems.append("hooks: expected an array of tables ([[hooks]] sections)")
         raw_hooks = []
     for i, table in enumerate(raw_hooks):
-        hook = _resolve_component(registry, "hook", f"hooks[{i}]", table, None, problems)
+        hook = _resolved(problems, table, "hook", f"hooks[{i}]", registry, source)
         if hook is not None:
             hooks.append(hook)
     if problems:

@@ -255,7 +255,7 @@ def test_a_misspelt_hook_method_is_reported_by_class_method_and_close_match(miss
     [step_ned] = [w for w in warnings if "on_step_ned" in w]
     assert "MisspeltHook" in step_ned and "never calls" in step_ned and "on_step_end" in step_ned
     [section] = [w for w in warnings if "report_section()" in w]
-    assert "did you mean report_sections?" in section
+    assert "(did you mean 'report_sections'?)" in section
     assert not any("measure" in w or "_on_private" in w for w in warnings)
     assert "WARNING: hook class" in result.stdout, "`ganlab plugins` lists it under the plugin"
 

@@ -85,7 +85,7 @@ def test_the_example_plugin_trains_logs_and_reports(register_plugin, write_recip
     assert [e["metric"] for e in run.read_evaluations()] == ["d_accuracy", "d_accuracy"]
     assert [r["step"] for r in run.read_jsonl("hooks/d-accuracy/accuracy.jsonl")] == [4, 8], \
         "the guide's hook follows its own rule: records carry their step, so a resume can cut them back"
-    [section] = plugin.DiscriminatorAccuracy(plugin.AccuracyConfig()).report_sections(run)
+    [section] = plugin.DiscriminatorAccuracy(plugin.AccuracyConfig(), None).report_sections(run)
     assert section.title == "Discriminator accuracy" and section.html.count("<tr><td>") == 2
 
 

@@ -166,3 +166,72 @@ def test_trace_prints_every_hook_call_naming_the_plugin(install_plugin, run_cli,
 def test_without_trace_nothing_is_traced(install_plugin, run_cli, monkeypatch):
     monkeypatch.delenv("GANLAB_TRACE_PLUGINS", raising=False)
     assert "ganlab trace" not in run_cli("list", "loss").stderr
+
+
+DECLARED = """
+    import dataclasses
+    import ganlab
+
+    @dataclasses.dataclass
+    class Config:
+        margin: float = ganlab.param(1.0, "how far apart real and fake scores are pushed")
+
+    @ganlab.component("loss", "margin-gap", config=Config, help="mean gap with a margin")
+    class MarginGap:
+        def __init__(self, config, context):
+            self.margin = config.margin
+        def discriminator_loss(self, real_logits, fake_logits):
+            return (self.margin + fake_logits - real_logits).clamp(min=0).mean()
+        def generator_loss(self, fake_logits):
+            return -fake_logits.mean()
+"""
+
+
+def test_a_module_that_only_declares_components_is_listed_with_its_name(install_plugin, run_cli):
+    install_plugin("declared", DECLARED)
+    row = plugin_rows(run_cli)["declared"]
+    assert (row["components"], row["hooks"]) == (["loss:margin-gap"], [])
+    listing = run_cli("list", "loss").stdout
+    assert "margin-gap  [ganlab-declared 1.2.3]" in listing and "margin: float = 1.0" in listing
+
+
+def test_two_plugins_declaring_one_name_are_both_named(install_plugin, run_cli):
+    install_plugin("first", DECLARED)
+    install_plugin("second", DECLARED)
+    [error] = [line for line in run_cli("plugins").stderr.splitlines() if "registered twice" in line]
+    assert "loss 'margin-gap' is registered twice" in error and "'first'" in error and "'second'" in error
+    kept = [name for name, row in plugin_rows(run_cli).items() if row["components"] == ["loss:margin-gap"]]
+    assert len(kept) == 1 and kept[0] in ("first", "second") and kept[0] not in error.split(" failed")[0]
+
+
+def test_a_disabled_plugin_declares_nothing(install_plugin, run_cli, monkeypatch):
+    install_plugin("declared", DECLARED)
+    monkeypatch.setenv("GANLAB_DISABLE_PLUGINS", "declared")
+    assert "declared" not in plugin_rows(run_cli)
+    assert "margin-gap" not in run_cli("list", "loss").stdout
+
+
+def test_a_declared_class_is_built_from_its_config_and_context(install_plugin, run_cli, write_recipe):
+    install_plugin("declared", DECLARED)
+    result = run_cli("validate", write_recipe({"loss": {"name": "margin-gap", "margin": 2}}))
+    assert result.exit_code == 0, result.output
+    assert 'name = "margin-gap"\nmargin = 2.0' in result.stdout
+
+
+def test_a_class_whose_constructor_cannot_take_config_and_context_is_refused_at_load(install_plugin, run_cli):
+    install_plugin("declared", DECLARED.replace("def __init__(self, config, context)", "def __init__(self, config)"))
+    result = run_cli("plugins")
+    assert "plugin 'declared' failed to register" in result.output
+    assert "loss 'margin-gap' is built by calling 'MarginGap' as factory(config, context)" in result.output
+
+
+def test_extending_another_plugin_s_declared_class_declares_nothing_twice(install_plugin, run_cli):
+    install_plugin("declared", DECLARED)
+    install_plugin("extension", """
+        from declared_plugin_module import MarginGap
+
+        class WideMarginGap(MarginGap):
+            pass
+    """)
+    rows = plugin_rows(run_cli)
+    assert (rows["declared"]["components"], rows["extension"]["components"]) == (["loss:margin-gap"], [])

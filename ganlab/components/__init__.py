@@ -1,1 +1,2 @@
-"""Built-in components. Each module is a plugin registered through ``ganlab_register``, like any other."""
+"""Built-in components. Each module is a plugin that declares its components with ``@component``, like
+any other."""

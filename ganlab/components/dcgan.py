@@ -16,8 +16,8 @@ from torch import nn
 
 from ..config import param
 from ..errors import ConfigError
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext
+from ..registry import component
 
 
 def _depth(image_size: int) -> int:
@@ -91,17 +91,13 @@ class DCGANDiscriminator(nn.Module):
         return self.net(images).flatten()
 
 
+@component("generator", "dcgan", config=GeneratorConfig,
+           help="DCGAN generator: transposed convs + batch norm + ReLU, Tanh output")
 def build_generator(config: GeneratorConfig, context: BuildContext) -> DCGANGenerator:
     return DCGANGenerator(config.latent_dim, config.features, context.image_size, context.channels)
 
 
+@component("discriminator", "dcgan", config=DiscriminatorConfig,
+           help="DCGAN discriminator: strided convs + LeakyReLU(0.2), batch norm inside, one logit")
 def build_discriminator(config: DiscriminatorConfig, context: BuildContext) -> DCGANDiscriminator:
     return DCGANDiscriminator(config.features, context.image_size, context.channels)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("generator", "dcgan", build_generator, GeneratorConfig,
-                 help="DCGAN generator: transposed convs + batch norm + ReLU, Tanh output")
-    registry.add("discriminator", "dcgan", build_discriminator, DiscriminatorConfig,
-                 help="DCGAN discriminator: strided convs + LeakyReLU(0.2), batch norm inside, one logit")

@@ -9,8 +9,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..config import param
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext
+from ..registry import component
 
 _CONV = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 _NORM = (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)
@@ -58,32 +58,27 @@ def _apply(weight_init: Callable[[nn.Parameter], None], norm_std: float = 0.0) -
     return init
 
 
+@component("init", "dcgan-normal", config=NormalConfig,
+           help="N(0, 0.02) conv weights, N(1, 0.02) batch-norm scales, zero biases (DCGAN paper)")
 def build_dcgan_normal(config: NormalConfig, context: BuildContext):
     return _apply(lambda w: nn.init.normal_(w, 0.0, config.std), config.std)
 
 
+@component("init", "xavier", config=GainConfig, help="Xavier/Glorot normal weights, zero biases")
 def build_xavier(config: GainConfig, context: BuildContext):
     return _apply(lambda w: nn.init.xavier_normal_(w, gain=config.gain))
 
 
+@component("init", "kaiming", config=NoConfig, help="Kaiming/He normal weights for LeakyReLU(0.2), zero biases")
 def build_kaiming(config: NoConfig, context: BuildContext):
     return _apply(lambda w: nn.init.kaiming_normal_(w, a=0.2, nonlinearity="leaky_relu"))
 
 
+@component("init", "orthogonal", config=GainConfig, help="orthogonal weights, zero biases")
 def build_orthogonal(config: GainConfig, context: BuildContext):
     return _apply(lambda w: nn.init.orthogonal_(w, gain=config.gain))
 
 
+@component("init", "none", config=NoConfig, help="keep PyTorch's default initialisation")
 def build_none(config: NoConfig, context: BuildContext):
     return lambda network: None
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("init", "dcgan-normal", build_dcgan_normal, NormalConfig,
-                 help="N(0, 0.02) conv weights, N(1, 0.02) batch-norm scales, zero biases (DCGAN paper)")
-    registry.add("init", "xavier", build_xavier, GainConfig, help="Xavier/Glorot normal weights, zero biases")
-    registry.add("init", "kaiming", build_kaiming, NoConfig,
-                 help="Kaiming/He normal weights for LeakyReLU(0.2), zero biases")
-    registry.add("init", "orthogonal", build_orthogonal, GainConfig, help="orthogonal weights, zero biases")
-    registry.add("init", "none", build_none, NoConfig, help="keep PyTorch's default initialisation")

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ..config import param
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext
+from ..registry import component
 
 
 @dataclasses.dataclass
@@ -54,17 +54,11 @@ class MinimaxBCE:
         return -F.softplus(fake_logits).mean()          # = log(1 - sigmoid(l)) averaged
 
 
+@component("loss", "bce", config=BCEConfig, help="non-saturating BCE on logits, optional one-sided label smoothing")
 def build_bce(config: BCEConfig, context: BuildContext) -> NonSaturatingBCE:
     return NonSaturatingBCE(config.real_label)
 
 
+@component("loss", "bce-minimax", config=BCEConfig, help="original minimax BCE: G minimises log(1 - D(G(z)))")
 def build_minimax(config: BCEConfig, context: BuildContext) -> MinimaxBCE:
     return MinimaxBCE(config.real_label)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("loss", "bce", build_bce, BCEConfig,
-                 help="non-saturating BCE on logits, optional one-sided label smoothing")
-    registry.add("loss", "bce-minimax", build_minimax, BCEConfig,
-                 help="original minimax BCE: G minimises log(1 - D(G(z)))")

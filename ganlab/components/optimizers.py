@@ -8,8 +8,8 @@ import functools
 import torch
 
 from ..config import param
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext
+from ..registry import component
 
 
 @dataclasses.dataclass
@@ -24,15 +24,16 @@ class AdamConfig:
             raise ValueError(f"betas must each be in [0, 1), got {list(self.betas)}")
 
 
-def _factory(optimizer_cls: type[torch.optim.Optimizer]):
-    def build(config: AdamConfig, context: BuildContext):
-        return functools.partial(optimizer_cls, lr=config.lr, betas=tuple(config.betas),
-                                 weight_decay=config.weight_decay, eps=config.eps)
-    return build
+def _optimizer(optimizer_cls: type[torch.optim.Optimizer], config: AdamConfig):
+    return functools.partial(optimizer_cls, lr=config.lr, betas=tuple(config.betas),
+                             weight_decay=config.weight_decay, eps=config.eps)
 
 
-@hookimpl
-def ganlab_register(registry):
-    registry.add("optimizer", "adam", _factory(torch.optim.Adam), AdamConfig, help="Adam (Kingma & Ba)")
-    registry.add("optimizer", "adamw", _factory(torch.optim.AdamW), AdamConfig,
-                 help="AdamW: Adam with decoupled weight decay")
+@component("optimizer", "adam", config=AdamConfig, help="Adam (Kingma & Ba)")
+def build_adam(config: AdamConfig, context: BuildContext):
+    return _optimizer(torch.optim.Adam, config)
+
+
+@component("optimizer", "adamw", config=AdamConfig, help="AdamW: Adam with decoupled weight decay")
+def build_adamw(config: AdamConfig, context: BuildContext):
+    return _optimizer(torch.optim.AdamW, config)

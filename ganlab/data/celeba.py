@@ -23,8 +23,8 @@ from typing import Literal
 from ..config import param
 from ..errors import DataError
 from ..files import unusual
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext
+from ..registry import component
 from .imageset import CachedImages, CachedImagesConfig
 from .sources import Source, open_source, open_zip, zip_names
 from .transform import CropResize
@@ -124,13 +124,9 @@ def find_images(config: CelebAConfig) -> Source:
         raise DataError(f"{e} (split {config.split!r}). {HOW_TO_GET}") from None
 
 
+@component("dataset", "celeba", config=CelebAConfig,
+           help="CelebA aligned & cropped faces: folder, zip (official or Kaggle) or torchvision root; "
+                "centre crop 178 + resize, cached")
 def build(config: CelebAConfig, context: BuildContext) -> CachedImages:
     return CachedImages(find_images(config), CropResize(config.image_size, config.crop, config.resize_filter),
                         config)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("dataset", "celeba", build, CelebAConfig,
-                 help="CelebA aligned & cropped faces: folder, zip (official or Kaggle) or torchvision root; "
-                      "centre crop 178 + resize, cached")

@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from ..config import param
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext
+from ..registry import component
 from .imageset import CachedImages, CachedImagesConfig
 from .sources import open_source
 from .transform import CropResize
@@ -19,13 +19,9 @@ class ImageFolderConfig(CachedImagesConfig):
     crop: int = param(0, "side of the centre crop before resizing; 0 crops to the shorter side", min=0)
 
 
+@component("dataset", "image-folder", config=ImageFolderConfig,
+           help="every image under a folder or in a zip archive (recursive), centre crop + resize, "
+                "cached")
 def build(config: ImageFolderConfig, context: BuildContext) -> CachedImages:
     source = open_source(Path(config.root).expanduser())
     return CachedImages(source, CropResize(config.image_size, config.crop, config.resize_filter), config)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("dataset", "image-folder", build, ImageFolderConfig,
-                 help="every image under a folder or in a zip archive (recursive), centre crop + resize, "
-                      "cached")

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from ..config import param, seed_param
-from ..hookspecs import hookimpl
 from ..memory import Need, available_host_memory, refuse_if_too_big
 from ..protocols import BuildContext
+from ..registry import component
 
 _SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 125], [198, 134, 88],
                   [141, 85, 50], [95, 58, 36]], dtype=np.float32)
@@ -158,12 +158,8 @@ def memory_needs(config: SyntheticFacesConfig) -> list[Need]:
                  min(CHUNK, config.num_images) * DRAWING_BYTES_PER_PIXEL * pixels)]
 
 
+@component("dataset", "synthetic-faces", config=SyntheticFacesConfig,
+           help="built-in procedurally drawn faces; no download, deterministic by seed")
 def build(config: SyntheticFacesConfig, context: BuildContext) -> SyntheticFaces:
     refuse_if_too_big(memory_needs(config), available_host_memory(), "memory")
     return SyntheticFaces(config)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("dataset", "synthetic-faces", build, SyntheticFacesConfig,
-                 help="built-in procedurally drawn faces; no download, deterministic by seed")

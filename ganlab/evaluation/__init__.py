@@ -1,5 +1,5 @@
 """Built-in evaluation hooks: loss curves, D(x)/D(G(z)) distributions, samples and training health.
 
-Each module is a plugin registered through ``ganlab_register``, like a third-party hook; each writes its
+Each module is a plugin declaring its hook with ``@component``, like a third-party one; each writes its
 data under ``hooks/<name>/`` in the run directory and draws its report section from those files alone.
 """

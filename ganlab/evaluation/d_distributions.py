@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import param
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
 from ..run_records import INTEGER, NUMBERS, TEXT, Shape
@@ -160,11 +160,7 @@ def _means_table(records: list[dict[str, Any]]) -> str:
     return h.details("All measurements", h.table(frame))
 
 
+@component("hook", "d-distributions", config=DDistributionsConfig,
+           help="distributions of D(x) and D(G(z)) on fixed real and fresh generated images")
 def build(config: DDistributionsConfig, context: BuildContext) -> DDistributions:
     return DDistributions(config, context.seed)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("hook", "d-distributions", build, DDistributionsConfig,
-                 help="distributions of D(x) and D(G(z)) on fixed real and fresh generated images")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 
 from ..config import param
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..registry import component
 from ..report import html as h
 from ..report.core_sections import METRIC_LABELS
 from ..report.figures import COLORS, figure_image, legend_below, mark_epochs, plot
@@ -55,11 +55,7 @@ class LossCurves(EvaluationHook):
         return [ReportSection("Loss curves", body, order=20)]
 
 
+@component("hook", "loss-curves", config=LossCurvesConfig,
+           help="G and D loss per step, raw and smoothed, with epoch boundaries")
 def build(config: LossCurvesConfig, context: BuildContext) -> LossCurves:
     return LossCurves(config)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("hook", "loss-curves", build, LossCurvesConfig,
-                 help="G and D loss per step, raw and smoothed, with epoch boundaries")

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 from ..atomic import atomic_write_bytes
 from ..config import param
 from ..grids import grid_png
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..registry import component
 from ..report import html as h
 from ..runs import RunDir
 from .series import spread
@@ -123,11 +123,7 @@ def display_width(grid: Path | bytes, target: int = DISPLAY_WIDTH) -> int:
         return image.width * max(1, round(target / image.width))
 
 
+@component("hook", "samples", config=SamplesConfig,
+           help="fixed-noise grids per epoch, an animated GIF of them, and real images for reference")
 def build(config: SamplesConfig, context: BuildContext) -> Samples:
     return Samples(config, context.seed)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("hook", "samples", build, SamplesConfig,
-                 help="fixed-noise grids per epoch, an animated GIF of them, and real images for reference")

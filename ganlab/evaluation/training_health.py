@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from ..atomic import atomic_write_text
 from ..config import param
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, legend_below, plot
 from ..run_records import INTEGER, NUMBER, Shape
@@ -239,11 +239,7 @@ def _diversity_chart(records: list[dict[str, Any]], ratio: float) -> str:
                            "images (both on 16x16 pooled copies); 1 means as varied as the data.")
 
 
+@component("hook", "training-health", config=TrainingHealthConfig,
+           help="flags non-finite losses, a discriminator that wins outright, and collapsed diversity")
 def build(config: TrainingHealthConfig, context: BuildContext) -> TrainingHealth:
     return TrainingHealth(config, context.seed)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("hook", "training-health", build, TrainingHealthConfig,
-                 help="flags non-finite losses, a discriminator that wins outright, and collapsed diversity")

@@ -17,10 +17,9 @@ from typing import Callable
 import click
 
 from ..checkpoints import CheckpointRecord
-from ..config import build_config
 from ..errors import CheckpointError, RecipeError
 from ..plugins import Plugins
-from ..recipe import Component, Recipe, load_recipe
+from ..recipe import Component, Recipe, load_recipe, resolve_component
 from ..runs import RunDir
 from .base import MetricHook, Score
 
@@ -34,17 +33,11 @@ def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...]
     for name in metrics or tuple(h.name for h in recipe.hooks):
         component = next((h for h in recipe.hooks if h.name == name), None)
         if component is None:
-            entry = registry.get("hook", name)
-            if entry is None:
-                close = registry.close_matches("hook", name)
-                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-                problems.append(f"--metric {name!r}: no such hook{hint}; hooks: {', '.join(registry.names('hook'))}")
+            try:
+                component = resolve_component({"name": name}, "hook", "--metric", registry, recipe.source)
+            except RecipeError as e:
+                problems.extend(e.problems)
                 continue
-            config, config_problems = build_config(entry.config, {}, f"hooks.{name}")
-            if config_problems:
-                problems.extend(config_problems)
-                continue
-            component = Component(f"hooks.{name}", entry, config)
         if num_samples is not None:
             if any(f.name == "num_samples" for f in dataclasses.fields(component.config)):
                 component = dataclasses.replace(

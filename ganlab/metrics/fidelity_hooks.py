@@ -16,8 +16,8 @@ import torch
 
 from ..config import param
 from ..errors import ConfigError
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext, ImageDataset, ReportSection
+from ..registry import component
 from ..sampling import weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
@@ -137,26 +137,32 @@ class PrecisionRecallHook(FidelityHook):
                 for metric, value in (("precision", precision), ("recall", recall))]
 
 
-def _factory(name: str, hook_class: type[FidelityHook]):
-    def build(config: FidelityConfig, context: BuildContext) -> FidelityHook:
-        if for_report_only(context):
-            return hook_class(name, config, None, None, ReferenceCache())
-        device = resolve_device(config.device, context.device)
-        if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
-            raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
-                                             f"({config.num_samples}) or num_reference ({config.num_reference})")
-        folder = open_reference(config.reference, context)
-        inception = load_inception(find_weights(config.weights_path, config.download), device)
-        return hook_class(name, config, inception, folder, ReferenceCache())
-    return build
+def _build(name: str, hook_class: type[FidelityHook], config: FidelityConfig,
+           context: BuildContext) -> FidelityHook:
+    if for_report_only(context):
+        return hook_class(name, config, None, None, ReferenceCache())
+    device = resolve_device(config.device, context.device)
+    if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
+        raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
+                                         f"({config.num_samples}) or num_reference ({config.num_reference})")
+    folder = open_reference(config.reference, context)
+    inception = load_inception(find_weights(config.weights_path, config.download), device)
+    return hook_class(name, config, inception, folder, ReferenceCache())
 
 
-@hookimpl
-def ganlab_register(registry):
-    registry.add("hook", "fid", _factory("fid", FidHook), FidelityConfig,
-                 help="Fréchet Inception Distance through torch-fidelity, reference statistics cached")
-    registry.add("hook", "kid", _factory("kid", KidHook), KidConfig,
-                 help="Kernel Inception Distance through torch-fidelity (mean and std over subsets)")
-    registry.add("hook", "precision-recall", _factory("precision-recall", PrecisionRecallHook),
-                 PrecisionRecallConfig,
-                 help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features")
+@component("hook", "fid", config=FidelityConfig,
+           help="Fréchet Inception Distance through torch-fidelity, reference statistics cached")
+def build_fid(config: FidelityConfig, context: BuildContext) -> FidelityHook:
+    return _build("fid", FidHook, config, context)
+
+
+@component("hook", "kid", config=KidConfig,
+           help="Kernel Inception Distance through torch-fidelity (mean and std over subsets)")
+def build_kid(config: KidConfig, context: BuildContext) -> FidelityHook:
+    return _build("kid", KidHook, config, context)
+
+
+@component("hook", "precision-recall", config=PrecisionRecallConfig,
+           help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features")
+def build_precision_recall(config: PrecisionRecallConfig, context: BuildContext) -> FidelityHook:
+    return _build("precision-recall", PrecisionRecallHook, config, context)

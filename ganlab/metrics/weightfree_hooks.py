@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from ..config import param
 from ..errors import ConfigError
-from ..hookspecs import hookimpl
 from ..protocols import BuildContext, ImageDataset, ReportSection
+from ..registry import component
 from . import msssim, swd
 from .base import MetricHook, ScheduleConfig, Score, for_report_only
 from .reference import open_reference, reference_sample
@@ -105,17 +105,13 @@ def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, 
     return open_reference(config.reference, context)
 
 
+@component("hook", "swd", config=SwdConfig,
+           help="sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018); offline")
 def build_swd(config: SwdConfig, context: BuildContext) -> SwdHook:
     return SwdHook(config, _reference_for(config, context, swd.MIN_LEVEL, "the swd hook"))
 
 
+@component("hook", "diversity", config=DiversityConfig,
+           help="mean MS-SSIM of random generated pairs vs real pairs: a mode-collapse indicator; offline")
 def build_diversity(config: DiversityConfig, context: BuildContext) -> DiversityHook:
     return DiversityHook(config, _reference_for(config, context, msssim.WINDOW, "the diversity hook"))
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("hook", "swd", build_swd, SwdConfig,
-                 help="sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018); offline")
-    registry.add("hook", "diversity", build_diversity, DiversityConfig,
-                 help="mean MS-SSIM of random generated pairs vs real pairs: a mode-collapse indicator; offline")

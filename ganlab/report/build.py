@@ -15,10 +15,9 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_write_text
-from ..config import build_config
 from ..errors import RecipeError, warn
 from ..protocols import BuildContext, EvaluationHook, ReportSection, section_problem
-from ..recipe import read_toml
+from ..recipe import read_toml, resolve_component
 from ..registry import Registry
 from ..run_records import describe
 from ..runs import RunDir
@@ -40,21 +39,15 @@ def rebuild_hooks(document: dict, registry: Registry, seed: int) -> tuple[list[R
     tables = document.get("hooks", [])
     for i, table in enumerate(tables if isinstance(tables, list) else []):
         section = f"hooks[{i}]"
-        settings = dict(table) if isinstance(table, dict) else {}
-        name = settings.pop("name", None)
-        entry = registry.get("hook", name) if isinstance(name, str) else None
-        if entry is None:
-            problems.append(f"{section}: hook {name!r} is not installed here, so its section is missing")
-            continue
-        config, config_problems = build_config(entry.config, settings, section)
-        if config is None:
-            problems.append(f"{section} ({name}): its settings no longer fit the installed version: "
-                            + "; ".join(config_problems))
+        try:
+            component = resolve_component(table, "hook", section, registry, "recipe.toml")
+        except RecipeError as e:
+            problems.extend(f"{problem}; so its section is missing" for problem in e.problems)
             continue
         try:
-            hooks.append(RebuiltHook(section, name, entry.factory(config, context)))
+            hooks.append(RebuiltHook(section, component.name, component.entry.factory(component.config, context)))
         except Exception as e:  # a plugin's factory is not ours to trust with the whole report
-            problems.append(f"{section} ({name}): could not be built: {type(e).__name__}: {e}")
+            problems.append(f"{section} ({component.name}): could not be built: {type(e).__name__}: {e}")
     return hooks, problems
 
 

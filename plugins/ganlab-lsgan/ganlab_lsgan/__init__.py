@@ -11,7 +11,7 @@ import dataclasses
 
 import torch
 
-from ganlab import BuildContext, hookimpl, param
+from ganlab import BuildContext, component, param
 
 
 @dataclasses.dataclass
@@ -41,11 +41,7 @@ class LeastSquares:
         return 0.5 * (fake_logits - self.generator_target).square().mean()
 
 
+@component("loss", "lsgan", config=LSGANConfig,
+           help="least-squares loss (a = 0, b = 1, c = 1 by default) on raw discriminator outputs")
 def build_lsgan(config: LSGANConfig, context: BuildContext) -> LeastSquares:
     return LeastSquares(config.fake_target, config.real_target, config.generator_target)
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("loss", "lsgan", build_lsgan, LSGANConfig,
-                 help="least-squares loss (a = 0, b = 1, c = 1 by default) on raw discriminator outputs")

@@ -13,7 +13,7 @@ import dataclasses
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganlab import BuildContext, param
+from ganlab import BuildContext, component, param
 from ganlab.components.dcgan import DCGANDiscriminator
 
 
@@ -32,6 +32,8 @@ def spectrally_normalise(network: nn.Module, power_iterations: int) -> nn.Module
     return network
 
 
+@component("discriminator", "sngan", config=SNDiscriminatorConfig,
+           help="DCGAN discriminator with spectral norm on every layer and no batch norm")
 def build_sn_discriminator(config: SNDiscriminatorConfig, context: BuildContext) -> nn.Module:
     network = DCGANDiscriminator(config.features, context.image_size, context.channels, norm=None)
     return spectrally_normalise(network, config.power_iterations)

@@ -7,7 +7,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ganlab import BuildContext
+from ganlab import BuildContext, component
 
 
 @dataclasses.dataclass
@@ -26,5 +26,7 @@ class Hinge:
         return -fake_logits.mean()
 
 
+@component("loss", "hinge", config=HingeConfig,
+           help="hinge loss: D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G minimises -D(G(z))")
 def build_hinge(config: HingeConfig, context: BuildContext) -> Hinge:
     return Hinge()

@@ -5,16 +5,6 @@ critic several times per generator update (``train.d_steps = 5``) with Adam at l
 (0.0, 0.9); both are ordinary recipe settings, see ``experiments/wgan_gp_celeba.toml``.
 """
 
-from ganlab import hookimpl
-
-from .critic import CriticConfig, build_critic
-from .loss import WGANGPConfig, build_wgan_gp
-
-
-@hookimpl
-def ganlab_register(registry):
-    registry.add("loss", "wgan-gp", build_wgan_gp, WGANGPConfig,
-                 help="Wasserstein loss with gradient penalty (WGAN-GP); pair it with a critic without "
-                      "batch norm and train.d_steps = 5")
-    registry.add("discriminator", "wgan-critic", build_critic, CriticConfig,
-                 help="DCGAN discriminator with layer norm, instance norm or none instead of batch norm")
+# ganlab registers the components declared in this module's namespace, so the factories are imported here.
+from .critic import CriticConfig, build_critic  # noqa: F401
+from .loss import WGANGPConfig, build_wgan_gp  # noqa: F401

@@ -8,7 +8,7 @@ from typing import Callable, Literal
 
 from torch import nn
 
-from ganlab import BuildContext, param
+from ganlab import BuildContext, component, param
 from ganlab.components.dcgan import DCGANDiscriminator
 
 Norm = Literal["layer", "instance", "none"]
@@ -29,5 +29,7 @@ class CriticConfig:
                                 "instance or none")
 
 
+@component("discriminator", "wgan-critic", config=CriticConfig,
+           help="DCGAN discriminator with layer norm, instance norm or none instead of batch norm")
 def build_critic(config: CriticConfig, context: BuildContext) -> DCGANDiscriminator:
     return DCGANDiscriminator(config.features, context.image_size, context.channels, norm=NORMS[config.norm])

@@ -12,7 +12,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from ganlab import BuildContext, ConfigError, draw_for_global_batch, param
+from ganlab import BuildContext, ConfigError, component, draw_for_global_batch, param
 
 
 @dataclasses.dataclass
@@ -63,5 +63,8 @@ class WassersteinGP:
                                                "without batch norm")
 
 
+@component("loss", "wgan-gp", config=WGANGPConfig,
+           help="Wasserstein loss with gradient penalty (WGAN-GP); pair it with a critic without batch norm "
+                "and train.d_steps = 5")
 def build_wgan_gp(config: WGANGPConfig, context: BuildContext) -> WassersteinGP:
     return WassersteinGP(config.gp_weight)
