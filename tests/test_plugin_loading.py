@@ -70,7 +70,7 @@ BROKEN = {
         @hookimpl
         def ganlab_regster(registry):
             pass
-        """, "'ganlab_regster' is not a ganlab hook (did you mean 'ganlab_register'?)"),
+        """, "'ganlab_regster' is not a ganlab hook (did you mean 'ganlab_register'"),
     "unmarked hook": ("""
         def ganlab_register(registry):
             pass
