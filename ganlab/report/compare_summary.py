@@ -32,10 +32,10 @@ def summary_frame(runs: Sequence[ComparedRun], mismatches: dict[str, ProtocolMis
         "images/s": [h.format_value(run.meta.get("images_per_s")) or "unknown" for run in runs],
     }
     means = [last_epoch_means(run.metrics.to_dict("records"))[2] for run in runs]
-    rows["D(x), D(G(z)) are"] = [ScoreKind.from_meta(run.meta).name for run in runs]
     for key, label in METRIC_LABELS.items():
         rows[f"{label}, last epoch"] = [_number(m[key]) if not run.metrics.empty else "-"
                                         for run, m in zip(runs, means)]
+    rows["D(x), D(G(z)) are"] = [ScoreKind.from_meta(run.meta).name for run in runs]
     for metric in shared_metrics([run.evaluations for run in runs]):
         mark = NOT_COMPARABLE if metric in mismatches else ""
         ends = [final_and_best(by_metric(run.evaluations)[metric]) for run in runs]
