@@ -4,7 +4,7 @@ Nothing here knows which generator, loss or data set it drives; it only uses the
 :mod:`ganlab.protocols`. Per generator update ("step") the discriminator phase runs ``train.d_steps``
 times, each on a fresh real batch and a detached fake batch; the generator phase then scores the last
 fake batch again through the updated discriminator (as pytorch/examples' dcgan does, which saves one
-generator forward per step).
+generator forward per step), and the last real batch too only for a loss whose generator loss needs it.
 
 Per-step numbers stay on the device and are fetched once every ``train.log_every`` steps, so the hot
 loop never waits for the host; every step is still logged.
@@ -44,7 +44,8 @@ from .runs import RunDir, now_iso
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng
 
 METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
-"""Logged every step: the two losses, and mean D(x) and D(G(z)) as probabilities (before the D update)."""
+"""Logged every step: the two losses, and mean D(x) and D(G(z)) as the loss's scores (before the D update;
+meta.json's ``scores`` says what they are: probabilities for BCE, raw critic scores for WGAN)."""
 
 
 class RunInterrupted(GanlabError):
@@ -204,23 +205,24 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     discriminator.to(device)
     _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
                   source)
-    loss = _build(recipe.component("loss"), context, source)
+    loss = _build_instance(recipe.component("loss"), context, source, Loss)
     _check_loss_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
     optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
-    hooks = [(h, _build_hook(h, context, source)) for h in recipe.hooks]
+    hooks = [(h, _build_instance(h, context, source, EvaluationHook)) for h in recipe.hooks]
     return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks)
 
 
-def _build_hook(component: Component, context: BuildContext, source: str) -> EvaluationHook:
-    """Refuse a hook factory that returns something other than an :class:`EvaluationHook`: the engine calls
-    every event on every hook, so a look-alike lacking one would fail mid-run, after hours of training."""
-    hook = _build(component, context, source)
-    if not isinstance(hook, EvaluationHook):
-        raise PluginError(f"{source}: {component.section}: hook {component.name!r} of plugin "
-                          f"{component.entry.plugin!r} was built as a {type(hook).__qualname__}, which is not a "
-                          "ganlab.EvaluationHook; its factory must return an instance of a subclass of it")
-    return hook
+def _build_instance(component: Component, context: BuildContext, source: str, base: type) -> Any:
+    """Refuse a hook or loss factory that returns something other than an instance of ``base``
+    (:class:`EvaluationHook`, :class:`Loss`): the engine calls every method of the base class, defaults
+    included, so a look-alike lacking one would fail mid-run, after hours of training."""
+    built = _build(component, context, source)
+    if not isinstance(built, base):
+        raise PluginError(f"{source}: {component.section}: {component.entry.kind} {component.name!r} of plugin "
+                          f"{component.entry.plugin!r} was built as a {type(built).__qualname__}, which is not a "
+                          f"ganlab.{base.__name__}; its factory must return an instance of a subclass of it")
+    return built
 
 
 def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
@@ -360,11 +362,8 @@ def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tupl
 
 def _check_loss_fits(loss: Loss, discriminator: nn.Module, source: str) -> None:
     """Let a loss refuse a discriminator it cannot train (see :class:`ganlab.protocols.Loss`)."""
-    check = getattr(loss, "check_discriminator", None)
-    if check is None:
-        return
     try:
-        check(discriminator)
+        loss.check_discriminator(discriminator)
     except ConfigError as e:
         raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
 
@@ -477,8 +476,8 @@ class Run:
 
     @torch.no_grad()
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
-        """D's probability that each uint8 image is real, as float32 (N,) on the CPU: the sigmoid of its raw
-        outputs, whatever the loss.
+        """The loss's score of each uint8 image (:meth:`Loss.scores`: for BCE D's probability that it is
+        real, for WGAN the critic's raw output), as float32 (N,) on the CPU.
 
         Scored as the training step scores a batch: in training mode (batch norm normalises with the
         statistics of the images given, so score real and generated images in separate calls), in fp32,
@@ -488,7 +487,7 @@ class Run:
         judge = self.judge
         with preserved_buffers(judge), self._own_random_numbers():
             logits = judge(to_model_range(images.to(self.device)))
-        return torch.sigmoid(logits.float()).cpu()
+        return self.built.loss.scores(logits.float()).cpu()
 
     def _own_random_numbers(self) -> contextlib.AbstractContextManager[None]:
         """Torch's random states (this run's GPU's too) put back afterwards, so training never sees the draws."""
@@ -516,7 +515,6 @@ class Run:
         loss = self.built.loss
         precision = self.recipe.train.precision
         memory_format = torch.channels_last if self.recipe.train.channels_last else torch.contiguous_format
-        penalty = getattr(loss, "discriminator_penalty", None)
         for i, real_u8 in enumerate(real_batches):
             real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
                 memory_format=memory_format)
@@ -527,19 +525,22 @@ class Run:
                 real_logits = self._train_d(real).float()
                 fake_logits = self._train_d(fake.detach()).float()
             loss_d = loss.discriminator_loss(real_logits, fake_logits)
-            if penalty is not None:       # in fp32, outside autocast and torch.compile: see protocols.Loss
-                loss_d = loss_d + penalty(uncompiled(self._train_d), real, fake.detach().float())
+            penalty = loss.penalty(uncompiled(self._train_d), real, fake.detach().float())  # fp32: see Loss
+            if penalty is not None:
+                loss_d = loss_d + penalty
             self.update_d.step(loss_d)
         with no_sync(self._train_d), autocast(precision, self.device):
             gen_logits = self._train_d(fake).float()
-        loss_g = loss.generator_loss(gen_logits)
+            with torch.no_grad():
+                real_again = self._train_d(real).float() if loss.generator_needs_real else None
+        loss_g = loss.generator_loss(gen_logits, real_again)
         self.update_g.step(loss_g)
         if self.ema is not None:
             self.ema.update(self.generator)
         with torch.no_grad():
             return torch.stack([loss_d.detach(), loss_g.detach(),
-                                torch.sigmoid(real_logits.detach()).mean(),
-                                torch.sigmoid(fake_logits.detach()).mean()]).float()
+                                loss.scores(real_logits.detach()).mean(),
+                                loss.scores(fake_logits.detach()).mean()]).float()
 
     def _flush(self, bar: Any) -> None:
         """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
@@ -809,7 +810,7 @@ def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
         "device_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
         "batch_size": recipe.train.batch_size, "d_steps": recipe.train.d_steps,
         "steps": 0, "total_steps": run.total_steps, "epochs_completed": 0, "epochs": recipe.train.epochs,
-        "versions": environment(plugins),
+        "versions": environment(plugins), "scores": run.built.loss.score_kind.to_dict(),
         "plugin_failures": [f.message() for f in plugins.failures],
         "error": None,
     }

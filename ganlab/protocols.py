@@ -6,6 +6,7 @@ what the engine does with each kind. Third-party components implement the same p
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_checkable
@@ -50,27 +51,121 @@ class Discriminator(Protocol):
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
 
 
-class Loss(Protocol):
-    """Pure functions of the discriminator's logits; the engine does all the stepping.
+@dataclasses.dataclass(frozen=True)
+class OutrightWin:
+    """When a loss's logged scores say the discriminator has won outright (and the generator's gradients
+    have vanished): sustained mean D(G(z)) below ``fake_below``, D(x) - D(G(z)) above ``gap_above`` and,
+    unless it is None, a generator loss above ``generator_loss_above``. Training health flags it."""
 
-    A loss that needs more than logits (a gradient penalty, say) implements the optional
-    ``discriminator_penalty(discriminator, real, fake) -> Tensor``, which the engine adds to the
-    discriminator's loss when present: once per discriminator update, with that update's real and generated
-    images, float32 in [-1, 1], neither requiring gradients (``fake`` is detached). The engine calls it
-    outside autocast, so it runs in fp32 whatever ``train.precision`` is: a ``torch.autograd.grad`` inside
-    it needs no gradient scaling (in fp16 an unscaled inner gradient could underflow to zero). Its
-    discriminator is never a ``torch.compile`` one, which could not back-propagate twice (``create_graph``).
+    fake_below: float
+    gap_above: float
+    generator_loss_above: float | None = None
 
-    A loss that only holds for some discriminators (a gradient penalty is wrong under batch norm)
-    implements the optional ``check_discriminator(discriminator)``, which raises
-    :class:`ganlab.ConfigError` before training when the recipe pairs it with one it cannot use.
-    Random numbers drawn per image (a penalty's interpolation points) come from
-    :func:`ganlab.draw_for_global_batch`, so that several processes compute what one process computes.
+
+@dataclasses.dataclass(frozen=True)
+class ScoreKind:
+    """What the scores a loss makes of the discriminator's raw outputs are, for whoever reads them later:
+    the logged ``d_real`` and ``d_fake``, ``run.discriminate``, the D(x)/D(G(z)) figures, training health.
+
+    ``name`` labels axes ("probability 'real'", "critic score"); ``meaning`` is a sentence for the report.
+    ``low`` and ``high`` bound the scores (None: unbounded, so figures fit the data); ``references`` are
+    values worth a line in a figure (0.5 for a probability, the targets of a least-squares loss).
+    ``outright_win`` is None for a loss whose generator keeps its gradients however far apart the scores
+    are (WGAN, hinge, least squares): "the discriminator won outright" means nothing there.
+    Saved in meta.json, so a report rebuilt later reads the run's scores as they were made.
     """
 
-    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor: ...
+    name: str
+    meaning: str
+    low: float | None = None
+    high: float | None = None
+    references: tuple[float, ...] = ()
+    outright_win: OutrightWin | None = None
 
-    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor: ...
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> "ScoreKind":
+        """The kind a run recorded in its meta.json; a run from before ganlab recorded it logged
+        probabilities (the sigmoid of D's outputs, whatever the loss), and one whose record is not
+        readable is read as unbounded raw scores, which assumes nothing."""
+        recorded = meta.get("scores")
+        if recorded is None:
+            return PROBABILITY
+        try:
+            win = recorded.get("outright_win")
+            return cls(**{**recorded, "references": tuple(recorded.get("references", ())),
+                          "outright_win": OutrightWin(**win) if win is not None else None})
+        except (TypeError, AttributeError):
+            return RAW_SCORE
+
+
+RAW_SCORE = ScoreKind("score", "The discriminator's raw output (higher means 'real').")
+"""What a loss's scores are unless it says otherwise: D's outputs as they are, unbounded."""
+
+PROBABILITY = ScoreKind(
+    "probability 'real'", "The discriminator's probability that an image is real (the sigmoid of its output).",
+    low=0.0, high=1.0, references=(0.5,),
+    outright_win=OutrightWin(fake_below=0.01, gap_above=0.7, generator_loss_above=5.0))
+"""Scores of a loss on logits (BCE): D wins outright where D(G(z)) < 0.01, D(x) - D(G(z)) > 0.7 and the
+non-saturating generator loss > 5 (D(G(z)) about 0.007 for a typical fake). The gap rather than D(x)
+itself, so that one-sided label smoothing (which holds D(x) near 0.9) does not hide it. A strong but still
+useful discriminator (the quickstart's D(G(z)) stays near 0.03 with a generator loss near 4.5 while its
+samples keep improving) stays below these lines; the classic failure (D(G(z)) near 1e-4, generator loss
+past 10) is far above."""
+
+
+class Loss(abc.ABC):
+    """Base class for ``loss`` components: functions of the discriminator's raw outputs ("logits"); the
+    engine does all the stepping. A factory must return an instance of a subclass (checked at build).
+
+    Subclasses write the two losses; everything else has a default:
+
+    - ``generator_needs_real``: set it True for a loss whose generator loss compares generated with real
+      images (relativistic losses); only then does the engine score the real batch again, with the
+      updated discriminator, for the generator's phase. Otherwise ``real_logits`` is None, and the step
+      saves that discriminator forward.
+    - :meth:`penalty`: a term that needs more than logits (a gradient penalty).
+    - :meth:`check_discriminator`: refuse a discriminator the loss cannot train, before training.
+    - :meth:`scores` and ``score_kind``: what the logs, ``run.discriminate``, the D(x)/D(G(z)) figures and
+      training health show of D's outputs. By default the raw outputs, described as unbounded scores; a
+      loss on logits turns them into probabilities and says so (``score_kind = PROBABILITY``).
+    """
+
+    generator_needs_real: bool = False
+    score_kind: ScoreKind = RAW_SCORE
+
+    @abc.abstractmethod
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss for one update, from its outputs on a real and a generated batch."""
+
+    @abc.abstractmethod
+    def generator_loss(self, fake_logits: torch.Tensor,
+                       real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator's loss from the updated discriminator's outputs on the generated batch, and on the
+        last real batch when ``generator_needs_real`` (without gradients: they cannot reach the generator)."""
+
+    def penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        """A term added to the discriminator's loss, or None (the default) for none.
+
+        Called once per discriminator update, with that update's real and generated images, float32 in
+        [-1, 1], neither requiring gradients (``fake`` is detached). The engine calls it outside autocast,
+        so it runs in fp32 whatever ``train.precision`` is: a ``torch.autograd.grad`` inside it needs no
+        gradient scaling (in fp16 an unscaled inner gradient could underflow to zero). Its discriminator is
+        never a ``torch.compile`` one, which could not back-propagate twice (``create_graph``). Random
+        numbers drawn per image (a penalty's interpolation points) come from
+        :func:`ganlab.draw_for_global_batch`, so that several processes compute what one process computes.
+        """
+        return None
+
+    def check_discriminator(self, discriminator: nn.Module) -> None:
+        """Raise :class:`ganlab.ConfigError` before training when the recipe pairs the loss with a
+        discriminator it cannot use (a gradient penalty is wrong under batch norm). Accepts any by default."""
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """The discriminator's raw outputs as the scores ``score_kind`` describes; by default, unchanged."""
+        return logits
 
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]

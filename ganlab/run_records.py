@@ -40,6 +40,7 @@ TRUE_OR_FALSE = Check("true or false", lambda v: isinstance(v, bool))
 NUMBERS = Check("a list of numbers", lambda v: isinstance(v, list) and all(map(_is_number, v)))
 TEXTS = Check("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
 LIST = Check("a list", lambda v: isinstance(v, list))
+OBJECT = Check("an object", lambda v: isinstance(v, dict))
 OBJECTS = Check("a list of objects", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v))
 VERSIONS = Check("an object of version strings (plugins: an object of them)",
                  lambda v: isinstance(v, dict) and all(
@@ -87,7 +88,8 @@ ANY_RECORD = Shape()
 """A log record nothing more is known about (a plugin's own log): any JSON object."""
 
 LOSS_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
-"""The numbers the engine logs at every step (its METRIC_KEYS); NaN or infinite where training diverged."""
+"""The numbers the engine logs at every step (its METRIC_KEYS); NaN or infinite where training diverged.
+``d_real`` and ``d_fake`` are the loss's scores, of the kind meta.json's ``scores`` describes."""
 
 METRIC_RECORD = Shape(required={"step": INTEGER},
                       optional={"epoch": INTEGER, "time": NUMBER_OR_NULL,
@@ -105,6 +107,6 @@ META = Shape(optional={
     "device": TEXT, "device_name": TEXT_OR_NULL, "batch_size": INTEGER, "d_steps": INTEGER, "steps": INTEGER,
     "total_steps": INTEGER, "epochs_completed": INTEGER, "epochs": INTEGER, "versions": VERSIONS,
     "plugin_failures": LIST, "hook_errors": LIST, "error": TEXT_OR_NULL, "report_error": TEXT_OR_NULL,
-    "elapsed_s": FINITE_OR_NULL, "images_per_s": NUMBER_OR_NULL, "resumed": OBJECTS,
+    "elapsed_s": FINITE_OR_NULL, "images_per_s": NUMBER_OR_NULL, "resumed": OBJECTS, "scores": OBJECT,
 })
 """The fields of meta.json that ganlab reads back."""

@@ -3,8 +3,9 @@
 Layout::
 
     recipe.toml         the resolved recipe; runnable as is
-    meta.json           status, times, seed, device, versions, plugins, overrides, error
-    metrics.jsonl       one JSON object per generator update
+    meta.json           status, times, seed, device, versions, plugins, overrides, error, and what the
+                        loss's scores are (``scores``: a ganlab.ScoreKind)
+    metrics.jsonl       one JSON object per generator update: losses, mean D(x) and D(G(z)) as those scores
     evaluations.jsonl   one JSON object per evaluation result (metric, value, step, protocol)
     checkpoints/        state dicts only, written atomically
     samples/            the fixed-noise grid after every epoch

@@ -204,8 +204,9 @@ def test_the_terminal_shows_one_column_per_run_and_the_shared_metric(page_path, 
     assert header.split() == [run.name for run in sweep]
     labels = [row.split("  ")[0] for row in rows[:-1]]
     assert labels == ["status", "steps", "epochs", "duration", "images/s", "loss D, last epoch",
-                      "loss G, last epoch", "D(x), last epoch", "D(G(z)), last epoch", "fid, final", "fid, best",
-                      "health"]
+                      "loss G, last epoch", "D(x), last epoch", "D(G(z)), last epoch", "D(x), D(G(z)) are",
+                      "fid, final", "fid, best", "health"]
+    assert rows[labels.index("D(x), D(G(z)) are")].split()[-4:] == ["probability", "'real'"] * 2
     assert rows[labels.index("fid, final")].split()[2:] == ["50", "(step", "8)", "50", "(step", "8)"]
     assert rows[labels.index("fid, best")].split()[2:] == ["50", "(step", "8)", "50", "(step", "8)"]
     assert result.stdout.splitlines()[-1] == str(tmp_path / "c.html")

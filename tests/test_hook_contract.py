@@ -1,5 +1,5 @@
 """What a plugin author is promised beyond the order of events: what ``run.epoch`` reads, what
-``run.discriminate`` and ``discriminator_penalty`` get and leave behind, and that a hook method ganlab
+``run.discriminate`` and a loss's ``penalty`` get and leave behind, and that a hook method ganlab
 never calls, or a hook that is no EvaluationHook, is reported instead of ignored."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab import EvaluationHook, hookimpl, tomlwrite
+from ganlab import EvaluationHook, Loss, hookimpl, tomlwrite
 from ganlab.components.losses import NonSaturatingBCE
 from ganlab.engine import run_recipe
 from ganlab.plugins import load_plugins
@@ -152,7 +152,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_discriminate_returns_probabilities_and_leaves_the_discriminator_and_random_numbers_alone(
+def test_discriminate_returns_bce_probabilities_and_leaves_the_discriminator_and_random_numbers_alone(
         register_plugin, write_recipe, train_recipe):
     seen: dict[str, Any] = {}
 
@@ -168,7 +168,7 @@ def test_discriminate_returns_probabilities_and_leaves_the_discriminator_and_ran
     assert seen["state_kept"] and seen["rng_kept"] and seen["training"]
 
 
-class PenaltyWitness:
+class PenaltyWitness(Loss):
     """The BCE loss with a zero penalty that notes what the engine passes it."""
 
     def __init__(self, calls: list[dict[str, Any]]):
@@ -178,10 +178,10 @@ class PenaltyWitness:
     def discriminator_loss(self, real_logits, fake_logits):
         return self.bce.discriminator_loss(real_logits, fake_logits)
 
-    def generator_loss(self, fake_logits):
+    def generator_loss(self, fake_logits, real_logits=None):
         return self.bce.generator_loss(fake_logits)
 
-    def discriminator_penalty(self, discriminator, real, fake):
+    def penalty(self, discriminator, real, fake):
         self.calls.append({"dtypes": (real.dtype, fake.dtype), "grads": (real.requires_grad, fake.requires_grad),
                            "range": (min(real.min(), fake.min()).item(), max(real.max(), fake.max()).item()),
                            "shapes": (tuple(real.shape), tuple(fake.shape)), "training": discriminator.training,
@@ -189,7 +189,7 @@ class PenaltyWitness:
         return real.new_zeros(())
 
 
-def test_discriminator_penalty_gets_each_d_update_s_batches_in_fp32_without_gradients(
+def test_a_loss_penalty_gets_each_d_update_s_batches_in_fp32_without_gradients(
         register_plugin, write_recipe, train_recipe):
     calls: list[dict[str, Any]] = []
 

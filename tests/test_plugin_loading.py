@@ -18,16 +18,16 @@ import pytest
 GOOD = """
     import dataclasses
     import torch
-    from ganlab import hookimpl
+    from ganlab import Loss, hookimpl
 
     @dataclasses.dataclass
     class Config:
         pass
 
-    class MeanGap:
+    class MeanGap(Loss):
         def discriminator_loss(self, real_logits, fake_logits):
             return fake_logits.mean() - real_logits.mean()
-        def generator_loss(self, fake_logits):
+        def generator_loss(self, fake_logits, real_logits=None):
             return -fake_logits.mean()
 
     @hookimpl

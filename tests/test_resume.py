@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import ganlab.checkpoints as checkpoints
-from ganlab import hookimpl, tomlwrite
+from ganlab import Loss, hookimpl, tomlwrite
 from ganlab.checkpoints import CheckpointRecord, load_checkpoint
 from ganlab.engine import (RunDiverged, RunInterrupted, cuda_rng_state, restore_cuda_rng_state,
                            run_recipe)
@@ -274,7 +274,7 @@ class ExplodingConfig:
     real_label: float = 1.0
 
 
-class ExplodingLoss:
+class ExplodingLoss(Loss):
     """Non-saturating BCE whose generator loss becomes NaN after ``after`` steps."""
 
     def __init__(self, config: ExplodingConfig):
@@ -284,7 +284,7 @@ class ExplodingLoss:
         return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
                 + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
-    def generator_loss(self, fake_logits):
+    def generator_loss(self, fake_logits, real_logits=None):
         self.calls += 1
         loss = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
         return loss * float("nan") if self.calls > self.after else loss

@@ -8,9 +8,12 @@ import re
 import pandas as pd
 import torch
 
+from ganlab import PROBABILITY
 from ganlab.evaluation.training_health import (
     collapse_flag, discriminator_wins_flag, mean_pairwise_distance, nonfinite_flag,
 )
+
+BCE_WIN = PROBABILITY.outright_win
 
 
 BALANCED = {"d_real": 0.6, "d_fake": 0.4, "loss_d": 1.2, "loss_g": 1.0}
@@ -25,7 +28,7 @@ def log(steps: int, at: int | None = None, **late: float) -> pd.DataFrame:
 def test_a_balanced_run_raises_no_flag():
     frame = log(600)
     assert nonfinite_flag(frame) is None
-    assert discriminator_wins_flag(frame, patience=100) is None
+    assert discriminator_wins_flag(frame, patience=100, win=BCE_WIN) is None
 
 
 def test_the_first_non_finite_loss_is_flagged_at_its_step():
@@ -36,7 +39,7 @@ def test_the_first_non_finite_loss_is_flagged_at_its_step():
 
 def test_a_discriminator_that_wins_for_good_is_flagged_where_it_began():
     frame = log(600, at=301, d_real=0.9, d_fake=0.002, loss_g=9.0, loss_d=0.33)
-    flag = discriminator_wins_flag(frame, patience=100)
+    flag = discriminator_wins_flag(frame, patience=100, win=BCE_WIN)
     assert flag.check == "discriminator-wins"
     assert 295 <= flag.step <= 315       # the smoothing window blurs the onset by a few steps
     assert "to the end of the run" in flag.evidence
@@ -47,7 +50,7 @@ def test_a_discriminator_that_wins_for_good_is_flagged_where_it_began():
 def test_a_discriminator_streak_that_ends_says_when_the_generator_recovered():
     frame = log(600, at=101, d_real=0.9, d_fake=0.002, loss_g=9.0)
     frame.loc[frame["step"] > 400, list(BALANCED)] = list(BALANCED.values())
-    flag = discriminator_wins_flag(frame, patience=100)
+    flag = discriminator_wins_flag(frame, patience=100, win=BCE_WIN)
     assert 90 <= flag.step <= 115
     recovered = re.search(r"until step (\d+), when the generator recovered", flag.evidence)
     assert 385 <= int(recovered.group(1)) <= 410
@@ -55,12 +58,12 @@ def test_a_discriminator_streak_that_ends_says_when_the_generator_recovered():
 
 def test_a_short_discriminator_streak_is_not_flagged():
     frame = log(600, at=551, d_real=0.9, d_fake=0.002, loss_g=9.0)
-    assert discriminator_wins_flag(frame, patience=100) is None
+    assert discriminator_wins_flag(frame, patience=100, win=BCE_WIN) is None
 
 
 def test_a_strong_discriminator_with_a_generator_that_still_learns_is_not_flagged():
     frame = log(600, at=101, d_real=0.87, d_fake=0.03, loss_g=4.5)
-    assert discriminator_wins_flag(frame, patience=100) is None
+    assert discriminator_wins_flag(frame, patience=100, win=BCE_WIN) is None
 
 
 def diversity(*ratios: float) -> list[dict]:

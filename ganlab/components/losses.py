@@ -1,7 +1,8 @@
 """BCE losses on logits: the non-saturating DCGAN loss and the original minimax loss.
 
 Both work on raw logits through ``softplus`` (BCE-with-logits written out): numerically stable for any
-logit and safe under autocast, unlike ``BCELoss`` on sigmoid outputs.
+logit and safe under autocast, unlike ``BCELoss`` on sigmoid outputs. Their scores are probabilities:
+the sigmoid of a logit is D's estimate that the image is real.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import param
-from ..protocols import BuildContext
+from ..protocols import PROBABILITY, BuildContext, Loss
 from ..registry import component
 
 
@@ -28,29 +29,43 @@ def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, real
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
 
+class BinaryCrossEntropy(Loss):
+    """What both BCE losses share: the discriminator's loss, and probabilities as scores."""
+
+    real_label: float
+    score_kind = PROBABILITY
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return discriminator_bce(real_logits, fake_logits, self.real_label)
+
+    def scores(self, logits):
+        return torch.sigmoid(logits)
+
+
 @dataclasses.dataclass(frozen=True)
-class NonSaturatingBCE:
+class NonSaturatingBCE(BinaryCrossEntropy):
     """G maximises log D(G(z)) (the DCGAN paper's practical choice: strong gradients early on)."""
 
     real_label: float = 1.0
 
-    def discriminator_loss(self, real_logits, fake_logits):
-        return discriminator_bce(real_logits, fake_logits, self.real_label)
-
-    def generator_loss(self, fake_logits):
+    def generator_loss(self, fake_logits, real_logits=None):
         return F.softplus(-fake_logits).mean()          # = BCE(fake_logits, 1)
 
 
+MINIMAX_PROBABILITY = dataclasses.replace(
+    PROBABILITY, outright_win=dataclasses.replace(PROBABILITY.outright_win, generator_loss_above=None))
+"""Probabilities, where a won discriminator shows in D(G(z)) and D(x) alone: the minimax generator loss,
+log(1 - D(G(z))), goes to 0 rather than growing as D wins; that is its saturation."""
+
+
 @dataclasses.dataclass(frozen=True)
-class MinimaxBCE:
+class MinimaxBCE(BinaryCrossEntropy):
     """G minimises log(1 - D(G(z))), as in Goodfellow et al. 2014; saturates when D wins early."""
 
     real_label: float = 1.0
+    score_kind = MINIMAX_PROBABILITY
 
-    def discriminator_loss(self, real_logits, fake_logits):
-        return discriminator_bce(real_logits, fake_logits, self.real_label)
-
-    def generator_loss(self, fake_logits):
+    def generator_loss(self, fake_logits, real_logits=None):
         return -F.softplus(fake_logits).mean()          # = log(1 - sigmoid(l)) averaged
 
 

@@ -1,9 +1,11 @@
 """``d-distributions``: how the discriminator scores real and generated images as training goes on.
 
 At chosen epochs (and once before training) it scores a fixed batch of real images and a fresh batch of
-generated ones, and stores every probability. The report overlays the two distributions per measurement
-(the plot people draw by hand to see whether D and G are balanced) and follows the mean D(x) and D(G(z))
-over training.
+generated ones, and stores every score (``run.discriminate``: the loss's scores, probabilities for BCE,
+raw critic scores for WGAN). The report overlays the two distributions per measurement (the plot people
+draw by hand to see whether D and G are balanced) and follows the mean D(x) and D(G(z)) over training,
+with axes as the run's meta.json describes the scores (a ganlab.ScoreKind): 0 to 1 for probabilities,
+fitted to the data for unbounded scores.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import param
-from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..protocols import BuildContext, EvaluationHook, ReportSection, ScoreKind
 from ..registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
@@ -77,13 +79,15 @@ class DDistributions(EvaluationHook):
             return [ReportSection("D(x) and D(G(z))", h.paragraph(
                 "No measurement was taken (the run ended before its first one).", "note"), 30)]
         n = len(records[0]["real"])
+        kind = ScoreKind.from_meta(run_dir.read_checked_meta())
+        separated = ("the discriminator has won and the generator's gradients vanish." if kind.outright_win
+                     else "the discriminator tells them apart, though with this loss the generator still "
+                          "gets gradients.")
         body = (h.paragraph(
-            f"The discriminator's probability that an image is real, for the same {n} training images "
-            f"(green) and {n} newly generated ones (orange) at each measurement. While the two overlap, "
-            "the generator is fooling the discriminator some of the time and both keep learning; when they "
-            "separate completely (D(x) near 1, D(G(z)) near 0) the discriminator has won and the "
-            "generator's gradients vanish.")
-            + _histograms(records) + _means_over_training(run_dir, records) + _means_table(records))
+            f"{kind.meaning} Shown for the same {n} training images (green) and {n} newly generated ones "
+            "(orange) at each measurement. While the two overlap, the generator is fooling the "
+            f"discriminator some of the time and both keep learning; when they separate completely {separated}")
+            + _histograms(records, kind) + _means_over_training(run_dir, records, kind) + _means_table(records))
         return [ReportSection("D(x) and D(G(z))", body, order=30)]
 
 
@@ -92,36 +96,45 @@ def read_scores(run_dir: RunDir) -> list[dict[str, Any]]:
     return latest_per_step(FILES.read(run_dir, SCORES, SCORE_RECORD))
 
 
-def _histograms(records: list[dict[str, Any]]) -> str:
+def score_range(kind: ScoreKind, values: list[np.ndarray]) -> tuple[float, float]:
+    """Where to draw scores of ``kind``: their bounds, and where they have none the span of ``values``."""
+    seen = np.concatenate([finite(v) for v in values] + [np.array(kind.references, dtype=float)])
+    low = kind.low if kind.low is not None else (float(seen.min()) if seen.size else 0.0)
+    high = kind.high if kind.high is not None else (float(seen.max()) if seen.size else 1.0)
+    return (low - 0.5, high + 0.5) if high <= low else (low, high)
+
+
+def _histograms(records: list[dict[str, Any]], kind: ScoreKind) -> str:
     import seaborn as sns  # on first use: see ganlab.report.figures
 
     shown = spread(records, MAX_PANELS)
     columns = min(len(shown), 4)
     rows = math.ceil(len(shown) / columns)
+    span = score_range(kind, [r[key] for r in shown for key in ("real", "fake")])
     with plot(width=3.0 * columns, height=2.3 * rows + 0.4, nrows=rows, ncols=columns, squeeze=False,
               sharex=True) as (fig, axes):
         for ax, record in zip(axes.flat, shown):
             for key, role, label in (("real", "real", "D(x)"), ("fake", "fake", "D(G(z))")):
                 values = finite(record[key])
                 if values.size:
-                    sns.histplot(x=values, ax=ax, bins=25, binrange=(0, 1), stat="density", element="step",
+                    sns.histplot(x=values, ax=ax, bins=25, binrange=span, stat="density", element="step",
                                  color=COLORS[role], alpha=0.3, label=label,
-                                 kde=bool(np.ptp(values) > 1e-6), kde_kws={"clip": (0, 1)})
+                                 kde=bool(np.ptp(values) > 1e-6), kde_kws={"clip": span})
             ax.set_title(record["label"])
-            ax.set_xlim(0, 1)
+            ax.set_xlim(*span)
             ax.set_ylabel("")
             ax.set_yticks([])
         for ax in list(axes.flat)[len(shown):]:
             ax.set_visible(False)
         legend_below(fig, axes.flat[0])
         chart = figure_image(fig, "distributions of D(x) and D(G(z)) per measurement")
-    caption = "Probability that an image is real, per measurement (histogram and density)."
+    caption = f"{kind.name.capitalize()} per measurement (histogram and density)."
     if len(shown) < len(records):
         caption += f" {len(shown)} of {len(records)} measurements shown, evenly spread; the table has all."
     return h.figure(chart, caption)
 
 
-def _means_over_training(run_dir: RunDir, records: list[dict[str, Any]]) -> str:
+def _means_over_training(run_dir: RunDir, records: list[dict[str, Any]], kind: ScoreKind) -> str:
     frame = metrics_frame(run_dir)
     with plot(height=3.6) as (fig, ax):
         if not frame.empty:
@@ -135,10 +148,13 @@ def _means_over_training(run_dir: RunDir, records: list[dict[str, Any]]) -> str:
         for key, role, label in (("real", "real", "D(x), fixed batch"), ("fake", "fake", "D(G(z)), fixed batch")):
             ax.plot(steps, [_mean(r[key]) for r in records], "o", color=COLORS[role], markersize=6,
                     markeredgecolor="black", label=label)
-        ax.axhline(0.5, color="black", linewidth=0.6)
-        ax.set_ylim(-0.02, 1.02)
+        for reference in kind.references:
+            ax.axhline(reference, color="black", linewidth=0.6)
+        if kind.low is not None and kind.high is not None:
+            margin = 0.02 * (kind.high - kind.low)
+            ax.set_ylim(kind.low - margin, kind.high + margin)
         ax.set_xlabel("step (generator update)")
-        ax.set_ylabel("mean probability 'real'")
+        ax.set_ylabel(f"mean {kind.name}")
         legend_below(fig, ax)
         chart = figure_image(fig, "mean D(x) and D(G(z)) over training")
     return h.figure(chart, "Mean D(x) and D(G(z)): lines are the training batches' means (measured before "

@@ -3,8 +3,10 @@
 Three checks, each a pure function of files in the run directory:
 
 - non-finite losses (from metrics.jsonl);
-- the discriminator winning outright: D(x) high, D(G(z)) near zero and the generator's loss large, all
-  sustained for ``patience`` steps (the classic DCGAN failure on CelebA);
+- the discriminator winning outright, sustained for ``patience`` steps, as the run's loss defines it
+  (its :class:`ganlab.OutrightWin`, recorded in meta.json): for BCE D(x) high, D(G(z)) near zero and the
+  generator's loss large (the classic DCGAN failure on CelebA); never for a loss whose generator keeps its
+  gradients however far apart the scores are (WGAN, hinge, least squares);
 - collapse of sample diversity: after each epoch the hook compares how different generated images are
   from one another with how different real images are (hooks/training-health/diversity.jsonl).
 """
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 from ..atomic import atomic_write_text
 from ..config import param
-from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..protocols import BuildContext, EvaluationHook, OutrightWin, ReportSection, ScoreKind
 from ..registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, legend_below, plot
@@ -43,14 +45,6 @@ DIVERSITY_RECORD = Shape(required={"epoch": INTEGER, "step": INTEGER, "ratio": N
 FLAGS = "flags.json"
 DIVERSITY_SIZE = 16
 """Images are compared after average-pooling to at most this side: coarse structure, not pixel noise."""
-D_FAKE_LOW = 0.01
-D_GAP_HIGH = 0.7
-G_LOSS_HIGH = 5.0
-"""The discriminator "wins" where D(G(z)) < 0.01, D(x) - D(G(z)) > 0.7 and the generator's loss > 5
-(D(G(z)) about 0.007 for a typical fake). The gap rather than D(x) itself, so that one-sided label
-smoothing (which holds D(x) near 0.9) does not hide it. A strong but still useful discriminator (the
-quickstart's D(G(z)) stays near 0.03 with a generator loss near 4.5 while its samples keep improving)
-stays below these lines; the classic failure (D(G(z)) near 1e-4, generator loss past 10) is far above."""
 
 
 @dataclasses.dataclass
@@ -100,13 +94,17 @@ def nonfinite_flag(frame: pd.DataFrame) -> Flag | None:
         "a loss that needs more than logits (a gradient penalty) may need a smaller weight.")
 
 
-def discriminator_wins_flag(frame: pd.DataFrame, patience: int) -> Flag | None:
-    """The first stretch of at least ``patience`` steps where the smoothed numbers say D has won."""
-    if frame.empty:
+def discriminator_wins_flag(frame: pd.DataFrame, patience: int, win: OutrightWin | None) -> Flag | None:
+    """The first stretch of at least ``patience`` steps where the smoothed numbers say D has won, as the
+    loss's ``win`` defines it (None: it cannot win outright)."""
+    if frame.empty or win is None:
         return None
     window = max(5, patience // 5)
     d_real, d_fake, loss_g = (smooth(frame[k], window) for k in ("d_real", "d_fake", "loss_g"))
-    winning = ((d_fake < D_FAKE_LOW) & (d_real - d_fake > D_GAP_HIGH) & (loss_g > G_LOSS_HIGH)).to_numpy()
+    winning = (d_fake < win.fake_below) & (d_real - d_fake > win.gap_above)
+    if win.generator_loss_above is not None:
+        winning &= loss_g > win.generator_loss_above
+    winning = winning.to_numpy()
     streak = next((s for s in streaks(winning) if s.stop - s.start >= patience), None)
     if streak is None:
         return None
@@ -162,9 +160,15 @@ def read_diversity(run_dir: RunDir) -> list[dict[str, Any]]:
     return latest_per_step(FILES.read(run_dir, DIVERSITY, DIVERSITY_RECORD))
 
 
+def outright_win(run_dir: RunDir) -> OutrightWin | None:
+    """What winning outright means for the run's loss, as it recorded in meta.json."""
+    return ScoreKind.from_meta(run_dir.read_checked_meta()).outright_win
+
+
 def detect(run_dir: RunDir, config: TrainingHealthConfig) -> list[Flag]:
     frame = metrics_frame(run_dir)
-    flags = [nonfinite_flag(frame), discriminator_wins_flag(frame, config.patience),
+    win = outright_win(run_dir)
+    flags = [nonfinite_flag(frame), discriminator_wins_flag(frame, config.patience, win),
              collapse_flag(read_diversity(run_dir), config.collapse_ratio)]
     return sorted((f for f in flags if f is not None), key=lambda f: f.step)
 
@@ -199,7 +203,7 @@ class TrainingHealth(EvaluationHook):
             body = "".join(_flag_html(f, tone) for f in flags)
         else:
             headline = h.badge("no problems found", "ok")
-            body = (f'<div class="flag ok"><h3>No problems found</h3>{h.paragraph(_checked(diversity, self.config))}'
+            body = (f'<div class="flag ok"><h3>No problems found</h3>{h.paragraph(_checked(diversity, self.config, outright_win(run_dir)))}'
                     "</div>")
         if diversity:
             body += _diversity_chart(diversity, self.config.collapse_ratio)
@@ -212,9 +216,11 @@ def _flag_html(flag: Flag, tone: str) -> str:
             f"<p><strong>What to try:</strong> {h.escape(flag.advice)}</p></div>")
 
 
-def _checked(diversity: list[dict[str, Any]], config: TrainingHealthConfig) -> str:
-    text = ("Losses stayed finite, and the discriminator never won outright for "
-            f"{config.patience} steps or more.")
+def _checked(diversity: list[dict[str, Any]], config: TrainingHealthConfig, win: OutrightWin | None) -> str:
+    text = ("Losses stayed finite, and " + (
+        f"the discriminator never won outright for {config.patience} steps or more." if win is not None else
+        "this loss's generator keeps its gradients however well the discriminator separates real from "
+        "generated images, so there is no outright win to look for."))
     if diversity:
         last = diversity[-1]
         text += (f" After epoch {last['epoch']} generated images differ from one another {last['ratio']:.0%} "

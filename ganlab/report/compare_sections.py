@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..evaluation.d_distributions import read_scores
+from ..evaluation.d_distributions import read_scores, score_range
 from ..evaluation.samples import display_width
 from ..evaluation.series import auto_window, smooth
-from ..protocols import ReportSection
+from ..protocols import ReportSection, ScoreKind
 from . import html as h
 from .compare_samples import FinalGrid
 from .compared_run import ComparedRun
@@ -156,29 +156,41 @@ def distributions_section(runs: Sequence[ComparedRun]) -> ReportSection:
         return ReportSection("D(x) and D(G(z))", h.paragraph(text, "note") + _missing(missing), order=40)
     epoch = max(common)
     records = {run.name: measured[run.name][epoch] for run in having}
-    chart = _distributions_figure(having, records, epoch, runs)
-    body = (h.figure(chart, f"The discriminator's probability that an image is real, at epoch {epoch} (the last "
-                            "epoch every run measured; 0 is before training): for its fixed batch of training "
-                            "images (left) and for newly generated ones (right).") + _missing(missing))
+    kind = shared_scores(having)
+    chart = _distributions_figure(having, records, epoch, runs, kind)
+    body = (h.figure(chart, f"{kind.meaning} At epoch {epoch} (the last epoch every run measured; 0 is before "
+                            "training): for each run's fixed batch of training images (left) and for newly "
+                            "generated ones (right).") + _missing(missing))
     return ReportSection("D(x) and D(G(z))", body, order=40)
 
 
+def shared_scores(runs: Sequence[ComparedRun]) -> ScoreKind:
+    """The kind of score the runs' losses make, if they all make the same; else unbounded scores."""
+    kinds = list(dict.fromkeys(ScoreKind.from_meta(run.meta) for run in runs))
+    if len(kinds) == 1:
+        return kinds[0]
+    return ScoreKind("score (each run's loss's own)", "Each run's scores are its own loss's ("
+                     + ", ".join(kind.name for kind in kinds) + "), which do not share a scale: compare "
+                     "how far apart D(x) and D(G(z)) are within a run, not positions across runs.")
+
+
 def _distributions_figure(having: Sequence[ComparedRun], records: dict[str, dict[str, Any]], epoch: int,
-                          runs: Sequence[ComparedRun]) -> str:
+                          runs: Sequence[ComparedRun], kind: ScoreKind) -> str:
     import numpy as np
     import seaborn as sns  # on first use: see ganlab.report.figures
 
+    span = score_range(kind, [record[key] for record in records.values() for key in ("real", "fake")])
     with plot(width=10.0, height=3.6, ncols=2, sharey=True) as (fig, axes):
         for ax, (key, label) in zip(axes, (("real", "D(x)"), ("fake", "D(G(z))"))):
             for run in having:
                 values = finite(records[run.name][key])
                 if values.size:
-                    sns.histplot(x=values, ax=ax, bins=25, binrange=(0, 1), stat="density", element="step",
+                    sns.histplot(x=values, ax=ax, bins=25, binrange=span, stat="density", element="step",
                                  fill=False, color=run.color, kde=bool(np.ptp(values) > 1e-6),
-                                 kde_kws={"clip": (0, 1)})
+                                 kde_kws={"clip": span})
             ax.set_title(f"{label} at epoch {epoch}")
-            ax.set_xlim(0, 1)
-            ax.set_xlabel("probability 'real'")
+            ax.set_xlim(*span)
+            ax.set_xlabel(kind.name)
         run_legend(fig, runs)
         return figure_image(fig, f"distributions of D(x) and D(G(z)) of every run at epoch {epoch}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..protocols import ScoreKind
 from . import html as h
 from .compared_run import ComparedRun
 from .core_sections import METRIC_LABELS, by_metric, duration, final_and_best, last_epoch_means, value_at_step
@@ -34,6 +35,7 @@ def summary_frame(runs: Sequence[ComparedRun], mismatches: dict[str, ProtocolMis
     for key, label in METRIC_LABELS.items():
         rows[f"{label}, last epoch"] = [_number(m[key]) if not run.metrics.empty else "-"
                                         for run, m in zip(runs, means)]
+    rows["D(x), D(G(z)) are"] = [ScoreKind.from_meta(run.meta).name for run in runs]
     for metric in shared_metrics([run.evaluations for run in runs]):
         mark = NOT_COMPARABLE if metric in mismatches else ""
         ends = [final_and_best(by_metric(run.evaluations)[metric]) for run in runs]

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..protocols import ReportSection
+from ..protocols import ReportSection, ScoreKind
 from ..recipe import parse_override
 from ..runs import RunDir
 from . import html as h
@@ -64,12 +64,14 @@ def last_epoch_means(metrics: list[dict[str, Any]]) -> tuple[Any, int, dict[str,
     return last_epoch, len(tail), means
 
 
-def final_losses(metrics: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def final_losses(metrics: list[dict[str, Any]], scores: ScoreKind) -> list[tuple[str, str]]:
+    """The last epoch's mean of each logged number, D(x) and D(G(z)) named as the loss's kind of score."""
     if not metrics:
         return []
     last_epoch, count, means = last_epoch_means(metrics)
     rows = [(f"final {label}", h.escape("not finite" if means[key] is None else h.format_value(means[key])))
             for key, label in METRIC_LABELS.items()]
+    rows.append(("D(x), D(G(z)) are", h.escape(f"{scores.name}: {scores.meaning}")))
     rows.append(("", f'<span class="muted">mean over the {count} steps of epoch {h.escape(last_epoch)}'
                      "</span>"))
     return rows
@@ -111,7 +113,7 @@ def summary_section(run_dir: RunDir, meta: dict[str, Any], hook_rows: Iterable[t
         ("device", h.escape(_device(meta))),
         ("seed, batch size", h.escape(f"{meta.get('seed')}, {meta.get('batch_size')}")),
     ]
-    rows += final_losses(run_dir.read_metrics())
+    rows += final_losses(run_dir.read_metrics(), ScoreKind.from_meta(meta))
     rows += best_evaluations(run_dir.read_evaluations())
     rows += list(hook_rows)
     problems = ""

@@ -3,6 +3,11 @@
 Registers the ``lsgan`` loss. The least-squares loss keeps penalising fakes that are on the right side of
 the decision boundary but far from the real data, so the generator's gradients do not vanish the way the
 sigmoid cross-entropy's do once the discriminator is confident.
+
+Its discriminator's outputs are not probabilities: they are regressed towards b for real images and a for
+generated ones, with no sigmoid and no bound, and may overshoot either target. So the scores ganlab logs
+and plots are the raw outputs, with a and b marked, and there is no "discriminator won outright" check:
+the least-squares generator loss keeps its gradient however well D separates the two.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import dataclasses
 
 import torch
 
-from ganlab import BuildContext, component, param
+from ganlab import BuildContext, Loss, ScoreKind, component, param
 
 
 @dataclasses.dataclass
@@ -26,7 +31,7 @@ class LSGANConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class LeastSquares:
+class LeastSquares(Loss):
     """D: 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2];  G: 1/2 E[(D(G(z)) - c)^2], on raw outputs."""
 
     fake_target: float = 0.0
@@ -37,8 +42,15 @@ class LeastSquares:
         return 0.5 * ((real_logits - self.real_target).square().mean()
                       + (fake_logits - self.fake_target).square().mean())
 
-    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def generator_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         return 0.5 * (fake_logits - self.generator_target).square().mean()
+
+    @property
+    def score_kind(self) -> ScoreKind:
+        return ScoreKind("least-squares output",
+                         f"The discriminator's raw output, regressed towards b = {self.real_target:g} for real "
+                         f"images and a = {self.fake_target:g} for generated ones.",
+                         references=(self.fake_target, self.real_target))
 
 
 @component("loss", "lsgan", config=LSGANConfig,

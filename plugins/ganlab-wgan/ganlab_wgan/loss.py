@@ -12,7 +12,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from ganlab import BuildContext, ConfigError, component, draw_for_global_batch, param
+from ganlab import BuildContext, ConfigError, Loss, ScoreKind, component, draw_for_global_batch, param
 
 
 @dataclasses.dataclass
@@ -37,18 +37,24 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()
 
 
+CRITIC_SCORE = ScoreKind(
+    "critic score", "The critic's raw output: higher means more real, but only differences mean anything "
+    "(the mean over real images minus that over generated ones estimates the Wasserstein distance).")
+"""Unbounded, and with no outright win: the critic's gradients do not vanish however far apart its scores are."""
+
+
 @dataclasses.dataclass(frozen=True)
-class WassersteinGP:
+class WassersteinGP(Loss):
     gp_weight: float = 10.0
+    score_kind = CRITIC_SCORE
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return fake_logits.mean() - real_logits.mean()
 
-    def generator_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def generator_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         return -fake_logits.mean()
 
-    def discriminator_penalty(self, discriminator: nn.Module, real: torch.Tensor,
-                              fake: torch.Tensor) -> torch.Tensor:
+    def penalty(self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return self.gp_weight * gradient_penalty(discriminator, real, fake)
 
     def check_discriminator(self, discriminator: nn.Module) -> None:

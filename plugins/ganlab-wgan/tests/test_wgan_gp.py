@@ -77,10 +77,10 @@ def test_penalty_gradient_reaches_the_critic_weights():
     assert torch.allclose(critic.weight.grad, 2 * (5 - 1) * weight / 5)
 
 
-def test_discriminator_penalty_is_the_gradient_penalty_times_its_weight():
+def test_the_penalty_is_the_gradient_penalty_times_its_weight():
     real, fake = torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2)
     critic = LinearCritic(torch.tensor([[[[0.0, 2.0], [0.0, 0.0]]]]))
-    assert WassersteinGP(gp_weight=10.0).discriminator_penalty(critic, real, fake).item() == pytest.approx(10.0)
+    assert WassersteinGP(gp_weight=10.0).penalty(critic, real, fake).item() == pytest.approx(10.0)
 
 
 def test_wasserstein_losses_on_known_scores():
@@ -128,7 +128,7 @@ def test_an_fp16_run_takes_the_penalty_in_fp32_and_trains_with_finite_losses(reg
     rounding, rel 1e-6; an fp16 critic would be off by about 1e-3)."""
     register_plugin(ganlab_wgan)
     seen: list[tuple[bool, float, float]] = []
-    penalty = WassersteinGP.discriminator_penalty
+    penalty = WassersteinGP.penalty
 
     def recording(self, critic, real, fake):
         rng = torch.get_rng_state()
@@ -139,7 +139,7 @@ def test_an_fp16_run_takes_the_penalty_in_fp32_and_trains_with_finite_losses(reg
         seen.append((torch.is_autocast_enabled("cpu"), value.item(), fp32.item()))
         return value
 
-    monkeypatch.setattr(WassersteinGP, "discriminator_penalty", recording)
+    monkeypatch.setattr(WassersteinGP, "penalty", recording)
     run = train_recipe(QUICKSTART, *SHRINK, "train.precision=fp16", "train.max_steps=2")
     assert len(seen) == 10
     assert not any(autocast for autocast, _, _ in seen)
