@@ -177,12 +177,12 @@ DECLARED = """
         margin: float = ganlab.param(1.0, "how far apart real and fake scores are pushed")
 
     @ganlab.component("loss", "margin-gap", config=Config, help="mean gap with a margin")
-    class MarginGap:
+    class MarginGap(ganlab.Loss):
         def __init__(self, config, context):
             self.margin = config.margin
         def discriminator_loss(self, real_logits, fake_logits):
             return (self.margin + fake_logits - real_logits).clamp(min=0).mean()
-        def generator_loss(self, fake_logits):
+        def generator_loss(self, fake_logits, real_logits=None):
             return -fake_logits.mean()
 """
 
