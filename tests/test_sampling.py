@@ -24,12 +24,13 @@ from ganlab.cli import main
 from ganlab.components.dcgan import DCGANGenerator
 from ganlab.engine import run_recipe
 from ganlab.generate import load_generator
+from ganlab.metrics.protocol import protocol_differences
 from ganlab.plugins import load_plugins
 from ganlab.recipe import load_recipe
 from ganlab.report.compare_page import compare
 from ganlab.report.compare_samples import final_grids
 from ganlab.runs import RunDir
-from ganlab.sampling import generate_images, sample, seeded_rng
+from ganlab.sampling import PROTOCOL, generate_images, sample, seeded_rng
 
 METRIC_SEED = 3
 
@@ -155,3 +156,11 @@ def test_a_generator_without_batch_norm_is_sampled_in_evaluation_mode():
     z = torch.randn(3, 8, generator=seeded_rng(2))
     assert torch.equal(sample(generator, z), sample(generator, z))
     assert generator.training
+
+
+def test_a_score_records_how_its_images_were_sampled_so_older_scores_do_not_compare(write_recipe, train_recipe):
+    run = train_recipe(write_recipe({"hooks": [{"name": "swd", "num_samples": 32}]}))
+    score = next(e for e in run.read_evaluations() if e["metric"] == "swd")
+    assert score["sampling"] == PROTOCOL
+    made_by_0_2_0 = {key: value for key, value in score.items() if key != "sampling"}
+    assert protocol_differences(made_by_0_2_0, score) == [f"sampling: (absent) vs {PROTOCOL}"]

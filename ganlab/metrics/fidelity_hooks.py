@@ -18,7 +18,7 @@ from ..config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext, ImageDataset, ReportSection
 from ..registry import component
-from ..sampling import weights_digest
+from ..sampling import PROTOCOL as SAMPLING_PROTOCOL, weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
 from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kernel_distance, load_inception,
@@ -99,7 +99,8 @@ class FidelityHook(MetricHook):
             generated_images_key(run, cfg.num_samples, cfg.seed),
             lambda: self.inception(run.generate(cfg.num_samples, seed=cfg.seed), cfg.batch_size, run.progress))
         protocol = {**self.inception.protocol(), "num_generated": cfg.num_samples, "num_reference": sample.count,
-                    "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed}
+                    "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed,
+                    "sampling": SAMPLING_PROTOCOL}
         return self.compute(generated, reference, protocol)
 
     def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],

@@ -9,6 +9,7 @@ from ..config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext, ImageDataset, ReportSection
 from ..registry import component
+from ..sampling import PROTOCOL as SAMPLING_PROTOCOL
 from . import msssim, swd
 from .base import MetricHook, ScheduleConfig, Score, for_report_only
 from .reference import open_reference, reference_sample
@@ -53,7 +54,8 @@ class SwdHook(MetricHook):
                     "projections": swd.PROJECTION_REPEATS * swd.PROJECTIONS_PER_REPEAT,
                     "min_level": swd.MIN_LEVEL, "scale": swd.SCALE, "num_generated": sample.count,
                     "num_reference": sample.count, "reference": sample.fingerprint(),
-                    "reference_source": sample.label(), "seed": cfg.seed}
+                    "reference_source": sample.label(), "seed": cfg.seed,
+                    "sampling": SAMPLING_PROTOCOL}
         levels = [Score(f"swd_{size}px", value, protocol)
                   for size, value in per_level.items()]
         average = sum(per_level.values()) / len(per_level)
@@ -87,7 +89,8 @@ class DiversityHook(MetricHook):
         protocol = {"implementation": msssim.IMPLEMENTATION, "num_pairs": cfg.num_pairs,
                     "scales": msssim.scales_for(size), "num_generated": 2 * cfg.num_pairs,
                     "num_reference": sample.count, "reference": fingerprint,
-                    "reference_source": sample.label(), "seed": cfg.seed}
+                    "reference_source": sample.label(), "seed": cfg.seed,
+                    "sampling": SAMPLING_PROTOCOL}
         return [Score("diversity", fake, protocol),
                 Score("diversity_real", self._real[1], protocol)]
 
