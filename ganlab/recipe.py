@@ -270,12 +270,13 @@ def resolve_component(table: Any, kind: str, section: str, registry: Registry, s
         settings = dict(table or {})
         name = settings.pop("name", default)
         entry = registry.get(kind, name) if isinstance(name, str) else None
+        name_key = section if section.startswith("--") else f"{section}.name"   # an option names it directly
         if name is None:
-            problems.append(f"{section}.name: required; one of: {', '.join(registry.names(kind))}")
+            problems.append(f"{name_key}: required; one of: {', '.join(registry.names(kind))}")
         elif not isinstance(name, str):
-            problems.append(f"{section}.name: expected a string, got {name!r}")
+            problems.append(f"{name_key}: expected a string, got {name!r}")
         elif entry is None:
-            problems.append(f"{section}.name: unknown {kind} {name!r}" + _suggest(registry, kind, name))
+            problems.append(f"{name_key}: unknown {kind} {name!r}" + _suggest(registry, kind, name))
         else:
             config, problems = build_config(entry.config, settings, section)
             if config is not None:

@@ -71,7 +71,7 @@ def test_a_run_trained_on_a_gpu_is_scored_on_a_cpu(run_dir, run_cli):
 
 def test_an_unknown_metric_is_named_with_close_matches(run_dir, run_cli):
     result = run_cli("evaluate", run_dir, "--metric", "sdw")
-    assert result.exit_code == 2 and "--metric.name: unknown hook 'sdw' (did you mean 'swd'?)" in result.output
+    assert result.exit_code == 2 and "--metric: unknown hook 'sdw' (did you mean 'swd'?)" in result.output
 
 
 def test_a_missing_checkpoint_lists_the_available_ones(run_dir, run_cli):

@@ -54,7 +54,7 @@ def test_validate_evaluate_and_report_word_an_unknown_name_alike(write_recipe, t
     with_hook(run, {"name": "loss-curve"})
     reported = run_cli("report", run.path, "-o", run.path / "again.html")
     assert f"hooks[0].name: {UNKNOWN_NAME}" in validated.stderr and validated.exit_code == 2
-    assert f"--metric.name: {UNKNOWN_NAME}" in evaluated.stderr and evaluated.exit_code == 2
+    assert f"--metric: {UNKNOWN_NAME}" in evaluated.stderr and evaluated.exit_code == 2
     assert f"hooks[0].name: {UNKNOWN_NAME}; so its section is missing" in reported.stderr
     assert reported.exit_code == 0, "a hook missing here costs only its own section"
 

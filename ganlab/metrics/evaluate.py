@@ -24,6 +24,10 @@ from ..runs import RunDir
 from .base import MetricHook, Score
 
 
+COMMAND = "ganlab evaluate"
+"""Where --metric and --num-samples problems come from: the command line, not the run's recipe."""
+
+
 def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...],
                       num_samples: int | None) -> tuple[Component, ...]:
     """The hooks to score with: the recipe's own settings where it names the hook, defaults otherwise."""
@@ -34,7 +38,7 @@ def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...]
         component = next((h for h in recipe.hooks if h.name == name), None)
         if component is None:
             try:
-                component = resolve_component({"name": name}, "hook", "--metric", registry, recipe.source)
+                component = resolve_component({"name": name}, "hook", "--metric", registry, COMMAND)
             except RecipeError as e:
                 problems.extend(e.problems)
                 continue
@@ -47,7 +51,7 @@ def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...]
                 continue
         chosen.append(component)
     if problems:
-        raise RecipeError(recipe.source, problems)
+        raise RecipeError(COMMAND, problems)
     return tuple(chosen)
 
 
