@@ -65,7 +65,7 @@ def pixel_std(images: torch.Tensor) -> float:
 
 
 def measure(run_dir: RunDir, plugins, num: int, seeds: list[int]) -> dict[str, dict[str, list[float]]]:
-    generator = load_generator(run_dir, plugins, torch.device("cpu"))
+    generator, _ = load_generator(run_dir, plugins, torch.device("cpu"))
     data = training_data(run_dir, plugins)
     results: dict[str, dict[str, list[float]]] = {way: {"swd": [], "std": []} for way in WAYS}
     for seed in seeds:
@@ -94,13 +94,13 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=1024, help="generated and real images per score")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    torch.set_grad_enabled(False)
     plugins = load_plugins()
     print("| run | statistics | SWD x1e3 (mean of levels) | pixel std |")
     print("| --- | --- | --- | --- |")
-    for path in args.runs:
-        for way, numbers in measure(RunDir.open(path), plugins, args.num_samples, args.seeds).items():
-            print(f"| {path.name} | {way} | {spread(numbers['swd'])} | {spread(numbers['std'])} |")
+    with torch.no_grad():      # not torch.set_grad_enabled(False): the tests run this in their own process
+        for path in args.runs:
+            for way, numbers in measure(RunDir.open(path), plugins, args.num_samples, args.seeds).items():
+                print(f"| {path.name} | {way} | {spread(numbers['swd'])} | {spread(numbers['std'])} |")
 
 
 if __name__ == "__main__":
