@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from ganlab.engine import Run, build
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.runs import RunDir
 
 CELEBA_STEPS_PER_EPOCH = 202_599 // 128

@@ -54,8 +54,8 @@ from ganlab.data.imageset import CachedImages  # noqa: E402
 from ganlab.data.loader import BatchLoader  # noqa: E402
 from ganlab.data.transform import CropResize  # noqa: E402
 from ganlab.engine import Run, build, start_meta, to_model_range  # noqa: E402
-from ganlab.plugins import load_plugins  # noqa: E402
-from ganlab.recipe import resolve  # noqa: E402
+from ganlab.plugins.manager import load_plugins  # noqa: E402
+from ganlab.recipes.recipe import resolve  # noqa: E402
 from ganlab.runs import RunDir  # noqa: E402
 
 CELEBA_IMAGES = 202_599

@@ -19,8 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from ganlab.engine import Run, build, finish, start_meta
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
 from ganlab.runs import RunDir
 

@@ -30,9 +30,9 @@ from ganlab.engine import build
 from ganlab.generate import load_generator
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.swd import swd
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import ImageDataset
-from ganlab.recipe import load_recipe
+from ganlab.recipes.recipe import load_recipe
 from ganlab.runs import RunDir
 from ganlab.sampling import preserved_buffers, preserved_modes, sample, seeded_rng, to_uint8
 

@@ -43,8 +43,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from ganlab import hookimpl, param
 from ganlab.cpu_features import this_cpu
 from ganlab.engine import Run, build
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.runs import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,8 +21,8 @@ import click
 
 from . import __version__, signals
 from .errors import GanlabError
-from .plugins import Plugins, load_plugins_or_warn
-from .registry import KINDS
+from .plugins.manager import Plugins, load_plugins_or_warn
+from .plugins.registry import KINDS
 
 
 @contextlib.contextmanager
@@ -90,7 +90,7 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
         nproc: int, resume: Path | None) -> None:
     """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
     from .engine import run_recipe
-    from .recipe import load_recipe
+    from .recipes.recipe import load_recipe
     from .resume import resume_run
 
     if (recipe is None) == (resume is None):
@@ -126,7 +126,7 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing."""
     from .engine import build
     from .networks import warn_if_slow
-    from .recipe import load_recipe
+    from .recipes.recipe import load_recipe
 
     plugins = load_plugins_or_warn()
     resolved = load_recipe(recipe, plugins.registry, list(overrides))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .config import MAX_SEED
+from .recipes.config import MAX_SEED
 
 
 SEED = click.IntRange(0, MAX_SEED)
@@ -34,7 +34,7 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     from . import generate as gen
     from .engine import resolve_device
     from .errors import ConfigError, GanlabError
-    from .plugins import load_plugins_or_warn
+    from .plugins.manager import load_plugins_or_warn
     from .runs import RunDir
 
     if (output is None) == (out_dir is None):

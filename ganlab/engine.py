@@ -36,9 +36,9 @@ from .distributed import World
 from .grids import grid_png
 from .memory import Need, refuse_if_too_big
 from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled, warn_if_slow
-from .plugins import Plugins
+from .plugins.manager import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
-from .recipe import Component, Recipe, TrainConfig
+from .recipes.recipe import Component, Recipe, TrainConfig
 from .report.build import write_report
 from .runs import RunDir, now_iso
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng

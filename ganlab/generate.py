@@ -20,9 +20,9 @@ from .checkpoints import fitting, training_state, whole_number
 from .errors import CheckpointError, GanlabError, RunError
 from .grids import grid_png
 from .memory import available_host_memory, size_text
-from .plugins import Plugins
+from .plugins.manager import Plugins
 from .protocols import BuildContext
-from .recipe import resolve
+from .recipes.recipe import resolve
 from .runs import RunDir, ensure_writable_folder
 from .sampling import generate_images, sample, seeded_latents, seeded_rng
 

@@ -19,9 +19,9 @@ from .checkpoints import training_state
 from . import distributed
 from .engine import Run, build, execute, recipe_device, written_on
 from .errors import CheckpointError, RecipeError, RunError, warn
-from .plugins import Plugins
-from .recipe import Recipe, read_toml, resolve
-from .registry import Registry
+from .plugins.manager import Plugins
+from .recipes.recipe import Recipe, read_toml, resolve
+from .plugins.registry import Registry
 from .runs import RunDir, now_iso
 
 SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",

@@ -34,8 +34,9 @@ from typing import Any, Callable
 import pytest
 from click.testing import CliRunner, Result
 
-from . import cli, tomlwrite
-from .plugins import Plugins, load_plugins, load_plugins_or_warn
+from . import cli
+from .recipes import tomlwrite
+from .plugins.manager import Plugins, load_plugins, load_plugins_or_warn
 from .runs import RunDir
 
 TINY_RECIPE: dict[str, Any] = {

@@ -88,8 +88,8 @@ def train_and_die(recipe: Path, out: Path, mode: str, number: int) -> None:
     """Train ``recipe`` into ``out``, dying at checkpoint ``number`` as ``mode`` ("mid-write" or
     "before-manifest") says; run in a forked child process."""
     from ganlab.engine import run_recipe
-    from ganlab.plugins import load_plugins
-    from ganlab.recipe import load_recipe
+    from ganlab.plugins.manager import load_plugins
+    from ganlab.recipes.recipe import load_recipe
 
     die_on_checkpoint_write(number, half_written=mode == "mid-write")
     plugins = load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)

@@ -12,10 +12,11 @@ from conftest import TINY_RECIPE, merge
 from headless_chromium import Chromium
 from html_page import parse
 
-from ganlab import EvaluationHook, hookimpl, tomlwrite
+from ganlab import EvaluationHook, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.engine import run_recipe
-from ganlab.plugins import Plugins, load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import Plugins, load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report import compare_sections
 from ganlab.report.compare_page import build_page, compare
 from ganlab.report.metric_protocols import protocol_mismatch

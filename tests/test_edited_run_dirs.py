@@ -14,7 +14,8 @@ import pytest
 from conftest import TINY_RECIPE, merge
 from html_page import parse
 
-from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
+from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.report.figures import plot, png_bytes
 from ganlab.runs import RunDir
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from conftest import TINY_RECIPE
-from ganlab import tomlwrite
+from ganlab.recipes import tomlwrite
 from ganlab.cli import main
 from ganlab.generate import slerp
 

@@ -16,10 +16,11 @@ import ganlab_wgan
 import pytest
 import torch
 
-from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
+from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.engine import run_recipe
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.runs import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 

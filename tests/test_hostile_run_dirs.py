@@ -16,10 +16,12 @@ import torch
 from click.testing import CliRunner
 
 from conftest import TINY_RECIPE, merge
-from ganlab import cli, plugins, tomlwrite
+from ganlab import cli
+from ganlab.plugins import manager as plugins
+from ganlab.recipes import tomlwrite
 from ganlab.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.generate import image_batches, images, load_generator
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.report.compare_page import build_page, compare
 from ganlab.runs import RunDir
 from resume_helpers import RunningMeanPlugin

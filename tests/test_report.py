@@ -15,10 +15,11 @@ from headless_chromium import Chromium
 from html_page import parse
 from PIL import Image
 
-from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
+from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.engine import run_recipe
-from ganlab.plugins import Plugins, load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import Plugins, load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report import build as report_build
 from ganlab.report import core_sections
 from ganlab.report.html import escape

@@ -21,11 +21,11 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, merge
-from ganlab import tomlwrite
+from ganlab.recipes import tomlwrite
 from ganlab.checkpoints import load_checkpoint
 from ganlab.engine import run_recipe
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.resume import resume_run
 from ganlab.runs import RunDir
 from resume_helpers import RunningMeanPlugin, train_and_die
@@ -140,7 +140,7 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    script = ("import sys; from ganlab import cli, plugins; from resume_helpers import RunningMeanPlugin; "
+    script = ("import sys; from ganlab import cli; from ganlab.plugins import manager as plugins; from resume_helpers import RunningMeanPlugin; "
               "real = plugins.load_plugins; "
               "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "
               "entry_points=False, **options); "

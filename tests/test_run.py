@@ -14,9 +14,9 @@ from PIL import Image
 from ganlab import hookimpl
 from ganlab.engine import RunInterrupted, run_recipe
 from ganlab.errors import RecipeError
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import EvaluationHook
-from ganlab.recipe import load_recipe
+from ganlab.recipes.recipe import load_recipe
 from ganlab.checkpoints import load_checkpoint
 from ganlab.runs import RunDir
 

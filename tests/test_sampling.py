@@ -19,13 +19,14 @@ from PIL import Image
 from torch import nn
 
 from conftest import TINY_RECIPE, merge
-from ganlab import EvaluationHook, hookimpl, tomlwrite
+from ganlab import EvaluationHook, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.cli import main
 from ganlab.components.dcgan import DCGANGenerator
 from ganlab.engine import run_recipe
 from ganlab.generate import load_generator
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report.compare_page import compare
 from ganlab.report.compare_samples import final_grids
 from ganlab.runs import RunDir

@@ -17,9 +17,9 @@ import ganlab_wgan
 import pytest
 import torch
 
-from ganlab import tomlwrite
+from ganlab.recipes import tomlwrite
 from ganlab.engine import Run, build, run_recipe
-from ganlab.recipe import load_recipe
+from ganlab.recipes.recipe import load_recipe
 from ganlab.checkpoints import load_checkpoint
 from ganlab.distributed import World, draw_for_global_batch
 from ganlab.runs import RunDir

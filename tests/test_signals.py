@@ -18,7 +18,8 @@ from typing import Callable
 import pytest
 from PIL import Image
 
-from ganlab import EvaluationHook, engine, hookimpl, tomlwrite
+from ganlab import EvaluationHook, engine, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.runs import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 

@@ -11,9 +11,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext
-from ..registry import component
+from ..plugins.registry import component
 
 
 @dataclasses.dataclass

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext, EvaluationHook, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
 from ..run_records import INTEGER, NUMBERS, TEXT, Shape

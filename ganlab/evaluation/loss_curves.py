@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext, EvaluationHook, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
 from ..report.core_sections import METRIC_LABELS
 from ..report.figures import COLORS, figure_image, legend_below, mark_epochs, plot

@@ -17,10 +17,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..atomic import atomic_write_bytes
-from ..config import param
+from ..recipes.config import param
 from ..grids import grid_png
 from ..protocols import BuildContext, EvaluationHook, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
 from ..runs import RunDir
 from .series import spread

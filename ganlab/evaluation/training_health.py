@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from ..atomic import atomic_write_text
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext, EvaluationHook, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, legend_below, plot
 from ..run_records import INTEGER, NUMBER, Shape

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from ..config import param, seed_param
+from ..recipes.config import param, seed_param
 from ..errors import ConfigError
 from ..protocols import BuildContext, EvaluationHook
 

@@ -18,8 +18,8 @@ import click
 
 from ..checkpoints import CheckpointRecord
 from ..errors import CheckpointError, RecipeError
-from ..plugins import Plugins
-from ..recipe import Component, Recipe, load_recipe, resolve_component
+from ..plugins.manager import Plugins
+from ..recipes.recipe import Component, Recipe, load_recipe, resolve_component
 from ..runs import RunDir
 from .base import MetricHook, Score
 
@@ -127,7 +127,7 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
 def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
     from ..errors import warn
-    from ..plugins import load_plugins_or_warn
+    from ..plugins.manager import load_plugins_or_warn
 
     results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, warn=warn)
     for checkpoint, step, score in results:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..config import param
+from ..recipes.config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext, ImageDataset, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from ..sampling import weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ..config import param
+from ..recipes.config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext, ImageDataset, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from . import msssim, swd
 from .base import MetricHook, ScheduleConfig, Score, for_report_only
 from .reference import open_reference, reference_sample

@@ -17,8 +17,8 @@ import torch
 from ..atomic import atomic_write_text
 from ..errors import RecipeError, warn
 from ..protocols import BuildContext, EvaluationHook, ReportSection, section_problem
-from ..recipe import read_toml, resolve_component
-from ..registry import Registry
+from ..recipes.recipe import read_toml, resolve_component
+from ..plugins.registry import Registry
 from ..run_records import describe
 from ..runs import RunDir
 from . import html as h

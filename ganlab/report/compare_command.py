@@ -20,7 +20,7 @@ def compare(runs: tuple[str, ...], output: Path) -> None:
     Prints a table with one column per run, then writes a self-contained HTML page (recipe differences,
     overlaid curves, D distributions, final samples) and prints its path as the last line.
     """
-    from ..plugins import load_plugins_or_warn
+    from ..plugins.manager import load_plugins_or_warn
     from .compare_page import compare as make_comparison  # pandas and matplotlib load only when comparing
     from .compare_page import write_page
 

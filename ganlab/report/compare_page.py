@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..atomic import atomic_write_text
-from ..plugins import Plugins
+from ..plugins.manager import Plugins
 from ..runs import RunDir
 from . import html as h
 from .compare_samples import final_grids

@@ -17,7 +17,7 @@ import torch
 from ..errors import GanlabError
 from ..grids import grid_png
 from ..generate import generator_from_state
-from ..plugins import Plugins
+from ..plugins.manager import Plugins
 from ..sampling import sample
 from .compared_run import ComparedRun
 

@@ -14,7 +14,7 @@ from ..errors import GanlabError
 from ..evaluation.series import metrics_frame
 from ..evaluation.training_health import FILES as HEALTH_FILES
 from ..evaluation.training_health import FLAGS
-from ..recipe import read_toml
+from ..recipes.recipe import read_toml
 from ..runs import RunDir
 from .figures import run_colors
 

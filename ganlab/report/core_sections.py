@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..protocols import ReportSection
-from ..recipe import parse_override
+from ..recipes.recipe import parse_override
 from ..runs import RunDir
 from . import html as h
 from .figures import COLORS, figure_image, plot
