@@ -20,7 +20,7 @@ import torch
 from ganlab.engine import Run, build
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 CELEBA_STEPS_PER_EPOCH = 202_599 // 128
 

@@ -56,7 +56,7 @@ from ganlab.data.transform import CropResize  # noqa: E402
 from ganlab.engine import Run, build, start_meta, to_model_range  # noqa: E402
 from ganlab.plugins.manager import load_plugins  # noqa: E402
 from ganlab.recipes.recipe import resolve  # noqa: E402
-from ganlab.runs import RunDir  # noqa: E402
+from ganlab.rundir.rundir import RunDir  # noqa: E402
 
 CELEBA_IMAGES = 202_599
 

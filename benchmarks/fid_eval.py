@@ -33,7 +33,7 @@ from ganlab.metrics import fidelity_hooks, inception
 from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import BuildContext
 from ganlab.recipes.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 
 def random_inception(path: Path) -> Path:

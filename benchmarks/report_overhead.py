@@ -22,7 +22,7 @@ from ganlab.engine import Run, build, finish, start_meta
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 CALLBACKS = ("on_run_start", "on_step_end", "on_epoch_end", "on_run_end")
 

@@ -33,7 +33,7 @@ from ganlab.metrics.swd import swd
 from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import ImageDataset
 from ganlab.recipes.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from ganlab.sampling import preserved_buffers, preserved_modes, sample, seeded_rng, to_uint8
 
 Draw = Callable[[nn.Module, torch.Tensor], torch.Tensor]

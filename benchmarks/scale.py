@@ -45,7 +45,7 @@ from ganlab.cpu_features import this_cpu
 from ganlab.engine import Run, build
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 CELEBA_IMAGES = 202_599

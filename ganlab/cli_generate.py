@@ -35,7 +35,7 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     from .engine import resolve_device
     from .errors import ConfigError, GanlabError
     from .plugins.manager import load_plugins_or_warn
-    from .runs import RunDir
+    from .rundir.rundir import RunDir
 
     if (output is None) == (out_dir is None):
         raise click.UsageError("give exactly one of -o FILE.png (a grid) and --out-dir FOLDER (one PNG each)")

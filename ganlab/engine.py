@@ -27,20 +27,20 @@ import torch
 from torch import nn
 
 from . import __version__, distributed, signals
-from .atomic import atomic_write_bytes
-from .checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
+from .rundir.atomic import atomic_write_bytes
+from .rundir.checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
                           whole_number)
 from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError, warn
 from .data.loader import BatchLoader, free_memory, goes_to_device
 from .distributed import World
-from .grids import grid_png
+from .rundir.grids import grid_png
 from .memory import Need, refuse_if_too_big
 from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled, warn_if_slow
 from .plugins.manager import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipes.recipe import Component, Recipe, TrainConfig
 from .report.build import write_report
-from .runs import RunDir, now_iso
+from .rundir.rundir import RunDir, now_iso
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng
 
 METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")

@@ -15,15 +15,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .atomic import atomic_write_bytes
-from .checkpoints import fitting, training_state, whole_number
+from .rundir.atomic import atomic_write_bytes
+from .rundir.checkpoints import fitting, training_state, whole_number
 from .errors import CheckpointError, GanlabError, RunError
-from .grids import grid_png
+from .rundir.grids import grid_png
 from .memory import available_host_memory, size_text
 from .plugins.manager import Plugins
 from .protocols import BuildContext
 from .recipes.recipe import resolve
-from .runs import RunDir, ensure_writable_folder
+from .rundir.rundir import RunDir, ensure_writable_folder
 from .sampling import generate_images, sample, seeded_latents, seeded_rng
 
 

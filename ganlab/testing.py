@@ -37,7 +37,7 @@ from click.testing import CliRunner, Result
 from . import cli
 from .recipes import tomlwrite
 from .plugins.manager import Plugins, load_plugins, load_plugins_or_warn
-from .runs import RunDir
+from .rundir.rundir import RunDir
 
 TINY_RECIPE: dict[str, Any] = {
     "experiment": {"name": "tiny", "seed": 0, "device": "cpu"},

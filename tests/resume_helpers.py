@@ -14,9 +14,9 @@ from typing import Callable
 import torch
 
 from ganlab import hookimpl
-from ganlab.checkpoints import load_checkpoint
+from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.protocols import EvaluationHook
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 
 @dataclasses.dataclass
@@ -56,7 +56,7 @@ class RunningMeanPlugin:
 def die_on_checkpoint_write(number: int, half_written: bool) -> None:
     """SIGKILL this process at its ``number``-th checkpoint: half way through writing the temporary file
     (``half_written``), or after the file is in place but before the manifest lists it."""
-    import ganlab.checkpoints as checkpoints
+    import ganlab.rundir.checkpoints as checkpoints
 
     real_write, real_manifest = checkpoints.atomic_write, checkpoints.CheckpointStore._write_manifest
     seen = {"writes": 0, "manifests": 0}

@@ -10,8 +10,8 @@ import os
 import pytest
 import torch
 
-import ganlab.checkpoints as checkpoints
-from ganlab.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
+import ganlab.rundir.checkpoints as checkpoints
+from ganlab.rundir.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
 from ganlab.engine import run_recipe
 from ganlab.errors import CheckpointError, RunError
 from ganlab.recipes.recipe import load_recipe

@@ -22,7 +22,7 @@ from ganlab.report.compare_page import build_page, compare
 from ganlab.report.metric_protocols import protocol_mismatch
 from ganlab.report.recipe_diff import NO_KEY, NO_SECTION, recipe_differences
 from ganlab.report.run_set import display_names, expand
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16}, {"name": "samples"},
          {"name": "training-health", "num_images": 8}, {"name": "fake-metric"}]

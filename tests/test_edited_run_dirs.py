@@ -17,7 +17,7 @@ from html_page import parse
 from ganlab import EvaluationHook, ReportSection, hookimpl
 from ganlab.recipes import tomlwrite
 from ganlab.report.figures import plot, png_bytes
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},
              {"name": "samples"}, {"name": "training-health", "num_images": 8}]

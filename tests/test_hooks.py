@@ -21,7 +21,7 @@ from ganlab.recipes import tomlwrite
 from ganlab.engine import run_recipe
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 
 
@@ -159,7 +159,7 @@ def test_hook_report_sections_are_rebuilt_from_the_run_directory_alone(finished)
 
 def test_hook_state_dict_is_saved_in_every_checkpoint(finished):
     _, run_dir = finished
-    from ganlab.checkpoints import load_checkpoint
+    from ganlab.rundir.checkpoints import load_checkpoint
 
     states = [load_checkpoint(p)["hooks"]["hooks[0]"] for p in run_dir.checkpoints()]
     assert states == [{"steps_seen": 4}, {"steps_seen": 8}]

@@ -11,13 +11,13 @@ import torch
 
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab.recipes import tomlwrite
-from ganlab.checkpoints import CheckpointStore, load_checkpoint
+from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.engine import Run, build, run_recipe
 from ganlab.metrics.fidelity_hooks import generated_images_key
 from ganlab.metrics.weights import WEIGHTS_FILE
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
 
 

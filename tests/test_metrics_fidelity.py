@@ -18,7 +18,7 @@ from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 N = 3
 

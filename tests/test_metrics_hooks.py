@@ -16,7 +16,7 @@ from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import BuildContext
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 WEIGHT_FREE = {"train": {"epochs": 3},
                "hooks": [{"name": "swd", "every": 2, "num_samples": 16},

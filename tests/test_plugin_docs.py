@@ -63,7 +63,7 @@ def test_the_guide_documents_only_run_attributes_a_hook_may_use():
 def test_every_run_attribute_a_hook_may_use_exists(plugins, write_recipe, tmp_path):
     from ganlab.engine import build
     from ganlab.recipes.recipe import load_recipe
-    from ganlab.runs import RunDir
+    from ganlab.rundir.rundir import RunDir
 
     run = Run(build(load_recipe(write_recipe(), plugins.registry)), RunDir(tmp_path), plugins, progress=False)
     assert [name for name in Run.FOR_HOOKS if not hasattr(run, name)] == []

@@ -23,7 +23,7 @@ from ganlab.recipes.recipe import load_recipe
 from ganlab.report import build as report_build
 from ganlab.report import core_sections
 from ganlab.report.html import escape
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16},
              {"name": "samples"}, {"name": "training-health", "num_images": 8}]

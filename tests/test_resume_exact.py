@@ -22,12 +22,12 @@ import torch
 
 from conftest import TINY_RECIPE, merge
 from ganlab.recipes import tomlwrite
-from ganlab.checkpoints import load_checkpoint
+from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.engine import run_recipe
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.resume import resume_run
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from resume_helpers import RunningMeanPlugin, train_and_die
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,8 +17,8 @@ from ganlab.errors import RecipeError
 from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import EvaluationHook
 from ganlab.recipes.recipe import load_recipe
-from ganlab.checkpoints import load_checkpoint
-from ganlab.runs import RunDir
+from ganlab.rundir.checkpoints import load_checkpoint
+from ganlab.rundir.rundir import RunDir
 
 
 def run_dir_of(result) -> Path:

@@ -29,7 +29,7 @@ from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.compare_page import compare
 from ganlab.report.compare_samples import final_grids
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from ganlab.sampling import generate_images, sample, seeded_rng
 
 METRIC_SEED = 3

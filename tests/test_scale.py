@@ -20,9 +20,9 @@ import torch
 from ganlab.recipes import tomlwrite
 from ganlab.engine import Run, build, run_recipe
 from ganlab.recipes.recipe import load_recipe
-from ganlab.checkpoints import load_checkpoint
+from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.distributed import World, draw_for_global_batch
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from ganlab.testing import SHRINK, TINY_RECIPE, merge
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"

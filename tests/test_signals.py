@@ -20,7 +20,7 @@ from PIL import Image
 
 from ganlab import EvaluationHook, engine, hookimpl
 from ganlab.recipes import tomlwrite
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,8 +19,8 @@ from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..plugins.registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
-from ..run_records import INTEGER, NUMBERS, TEXT, Shape
-from ..runs import RunDir
+from ..rundir.records import INTEGER, NUMBERS, TEXT, Shape
+from ..rundir.rundir import RunDir
 from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
 from .store import HookFiles, latest_per_step
 

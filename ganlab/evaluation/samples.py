@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..atomic import atomic_write_bytes
+from ..rundir.atomic import atomic_write_bytes
 from ..recipes.config import param
-from ..grids import grid_png
+from ..rundir.grids import grid_png
 from ..protocols import BuildContext, EvaluationHook, ReportSection
 from ..plugins.registry import component
 from ..report import html as h
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 from .series import spread
 from .store import HookFiles
 

@@ -16,11 +16,11 @@ from typing import Callable
 
 import click
 
-from ..checkpoints import CheckpointRecord
+from ..rundir.checkpoints import CheckpointRecord
 from ..errors import CheckpointError, RecipeError
 from ..plugins.manager import Plugins
 from ..recipes.recipe import Component, Recipe, load_recipe, resolve_component
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 from .base import MetricHook, Score
 
 

@@ -29,7 +29,7 @@ from .weights import find_weights
 
 if TYPE_CHECKING:
     from ..engine import Run
-    from ..runs import RunDir
+    from ..rundir.rundir import RunDir
 
 
 @dataclasses.dataclass

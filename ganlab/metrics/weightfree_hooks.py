@@ -16,7 +16,7 @@ from .report import diversity_section, swd_section
 
 if TYPE_CHECKING:
     from ..engine import Run
-    from ..runs import RunDir
+    from ..rundir.rundir import RunDir
 
 
 @dataclasses.dataclass

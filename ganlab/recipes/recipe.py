@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import tomlwrite
-from ..checkpoints import CheckpointConfig
+from ..rundir.checkpoints import CheckpointConfig
 from ..errors import RecipeError
 from .files import read_at_most, unusual
 from .config import build_config, config_to_dict, param, seed_param

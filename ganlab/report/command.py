@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import RunError
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 
 
 @click.command("report")

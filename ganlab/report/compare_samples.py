@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 
 from ..errors import GanlabError
-from ..grids import grid_png
+from ..rundir.grids import grid_png
 from ..generate import generator_from_state
 from ..plugins.manager import Plugins
 from ..sampling import sample

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..protocols import ReportSection
 from ..recipes.recipe import parse_override
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 from . import html as h
 from .figures import COLORS, figure_image, plot
 
