@@ -8,7 +8,7 @@ and ``draw_for_global_batch`` for components that draw random numbers per image.
 __version__ = "0.2.0"
 
 from .recipes.config import param  # noqa: E402
-from .distributed import draw_for_global_batch  # noqa: E402
+from .machine.distributed import draw_for_global_batch  # noqa: E402
 from .errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .plugins.hookspecs import hookimpl  # noqa: E402
 from .protocols import (  # noqa: E402

@@ -19,7 +19,8 @@ from typing import Any
 
 import click
 
-from . import __version__, signals
+from . import __version__
+from .machine import signals
 from .errors import GanlabError
 from .plugins.manager import Plugins, load_plugins_or_warn
 from .plugins.registry import KINDS
@@ -98,7 +99,7 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
     plugins = load_plugins_or_warn()
     resolved = load_recipe(recipe, plugins.registry, list(overrides)) if recipe is not None else None
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from .distributed import launch
+        from .machine.distributed import launch
 
         target = [str(recipe), "--out", str(out)] if recipe is not None else ["--resume", str(resume)]
         argv = ["run", *target, *[a for o in overrides for a in ("--set", o)],
@@ -113,7 +114,7 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
 
 def _print_run_dir(path: Path) -> None:
     """The run directory as the last line of standard output, once even under torchrun."""
-    from .distributed import world_from_env
+    from .machine.distributed import world_from_env
 
     if world_from_env().is_main:
         click.echo(str(path))

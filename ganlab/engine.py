@@ -26,15 +26,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__, distributed, signals
+from . import __version__
+from .machine import distributed
+from .machine import signals
 from .rundir.atomic import atomic_write_bytes
 from .rundir.checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
                           whole_number)
 from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError, warn
 from .data.loader import BatchLoader, free_memory, goes_to_device
-from .distributed import World
+from .machine.distributed import World
 from .rundir.grids import grid_png
-from .memory import Need, refuse_if_too_big
+from .machine.memory import Need, refuse_if_too_big
 from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled, warn_if_slow
 from .plugins.manager import Plugins
 from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
@@ -570,7 +572,7 @@ class Run:
 
         When :attr:`stop` is requested (the first SIGINT or SIGTERM), training stops at the end of the step
         in progress (under torchrun, of the next step all processes agree on: :meth:`_stop_agreed`) with an
-        ``interrupted_step_*`` checkpoint and raises :class:`~ganlab.signals.Stopped`.
+        ``interrupted_step_*`` checkpoint and raises :class:`~ganlab.machine.signals.Stopped`.
         """
         train = self.recipe.train
         batches_per_epoch = self.steps_per_epoch * train.d_steps
@@ -662,7 +664,7 @@ class Run:
 
         Training must not depend on what hooks draw (torch's DataLoader takes a seed from the global
         generator for every Inception pass); and only so do all processes keep equal states, which
-        :func:`~ganlab.distributed.draw_for_global_batch` relies on.
+        :func:`~ganlab.machine.distributed.draw_for_global_batch` relies on.
         """
         if not self.world.is_main:
             yield []

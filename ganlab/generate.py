@@ -19,7 +19,7 @@ from .rundir.atomic import atomic_write_bytes
 from .rundir.checkpoints import fitting, training_state, whole_number
 from .errors import CheckpointError, GanlabError, RunError
 from .rundir.grids import grid_png
-from .memory import available_host_memory, size_text
+from .machine.memory import available_host_memory, size_text
 from .plugins.manager import Plugins
 from .protocols import BuildContext
 from .recipes.recipe import resolve

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .cpu_features import this_cpu
-from .distributed import World
+from .machine.cpu_features import this_cpu
+from .machine.distributed import World
 
 log = logging.getLogger("ganlab.networks")
 

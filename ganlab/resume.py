@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from .rundir.atomic import atomic_write_text
 from .rundir.checkpoints import training_state
-from . import distributed
+from .machine import distributed
 from .engine import Run, build, execute, recipe_device, written_on
 from .errors import CheckpointError, RecipeError, RunError, warn
 from .plugins.manager import Plugins

@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 
-from ganlab.cpu_features import Cpu, flags_in_cpuinfo
+from ganlab.machine.cpu_features import Cpu, flags_in_cpuinfo
 from ganlab.data.loader import free_memory, resident_copy
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.base import resolve_device

@@ -21,7 +21,7 @@ from ganlab.recipes import tomlwrite
 from ganlab.engine import Run, build, run_recipe
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
-from ganlab.distributed import World, draw_for_global_batch
+from ganlab.machine.distributed import World, draw_for_global_batch
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import SHRINK, TINY_RECIPE, merge
 

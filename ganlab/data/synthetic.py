@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..recipes.config import param, seed_param
-from ..memory import Need, available_host_memory, refuse_if_too_big
+from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..protocols import BuildContext
 from ..plugins.registry import component
 
