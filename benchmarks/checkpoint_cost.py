@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ganlab.engine import Run, build
+from ganlab.training.loop import Run, build
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir

@@ -53,7 +53,7 @@ from ganlab.data.celeba import CelebAConfig, find_images  # noqa: E402
 from ganlab.data.imageset import CachedImages  # noqa: E402
 from ganlab.data.loader import BatchLoader  # noqa: E402
 from ganlab.data.transform import CropResize  # noqa: E402
-from ganlab.engine import Run, build, start_meta, to_model_range  # noqa: E402
+from ganlab.training.loop import Run, build, start_meta, to_model_range  # noqa: E402
 from ganlab.plugins.manager import load_plugins  # noqa: E402
 from ganlab.recipes.recipe import resolve  # noqa: E402
 from ganlab.rundir.rundir import RunDir  # noqa: E402

@@ -28,7 +28,7 @@ import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from torch import nn
 
 from ganlab.recipes import tomlwrite
-from ganlab.engine import Run, build
+from ganlab.training.loop import Run, build
 from ganlab.metrics import fidelity_hooks, inception
 from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import BuildContext

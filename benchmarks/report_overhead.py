@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ganlab.engine import Run, build, finish, start_meta
+from ganlab.training.loop import Run, build, finish, start_meta
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report

@@ -42,7 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab import hookimpl, param
 from ganlab.machine.cpu_features import this_cpu
-from ganlab.engine import Run, build
+from ganlab.training.loop import Run, build
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir

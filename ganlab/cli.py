@@ -90,9 +90,9 @@ def main() -> None:
 def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool,
         nproc: int, resume: Path | None) -> None:
     """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
-    from .engine import run_recipe
+    from .training.loop import run_recipe
     from .recipes.recipe import load_recipe
-    from .resume import resume_run
+    from .training.resume import resume_run
 
     if (recipe is None) == (resume is None):
         raise click.UsageError("give a RECIPE to start a run, or --resume RUN_DIR to continue one")
@@ -125,8 +125,8 @@ def _print_run_dir(path: Path) -> None:
 @override_option
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing."""
-    from .engine import build
-    from .networks import warn_if_slow
+    from .training.loop import build
+    from .training.networks import warn_if_slow
     from .recipes.recipe import load_recipe
 
     plugins = load_plugins_or_warn()

@@ -16,7 +16,7 @@ from torch import nn
 from .rundir.records import describe
 
 if TYPE_CHECKING:
-    from .engine import Run
+    from .training.loop import Run
     from .rundir.rundir import RunDir
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import TINY_RECIPE
 from ganlab.recipes import tomlwrite
 from ganlab.cli import main
-from ganlab.generate import slerp
+from ganlab.training.generate import slerp
 
 
 def cli(*args) -> Result:

@@ -18,7 +18,7 @@ import torch
 
 from ganlab import EvaluationHook, ReportSection, hookimpl
 from ganlab.recipes import tomlwrite
-from ganlab.engine import run_recipe
+from ganlab.training.loop import run_recipe
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
@@ -166,7 +166,7 @@ def test_hook_state_dict_is_saved_in_every_checkpoint(finished):
 
 
 def test_hook_load_state_dict_gets_the_checkpoint_s_state_back_on_resume(tmp_path):
-    from ganlab.resume import resume_run
+    from ganlab.training.resume import resume_run
 
     plugin = RecorderPlugin()
     plugins = load_plugins([("recorder-plugin", plugin)], entry_points=False)

@@ -20,7 +20,7 @@ from ganlab import cli
 from ganlab.plugins import manager as plugins
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
-from ganlab.generate import image_batches, images, load_generator
+from ganlab.training.generate import image_batches, images, load_generator
 from ganlab.plugins.manager import load_plugins
 from ganlab.report.compare_page import build_page, compare
 from ganlab.rundir.rundir import RunDir

@@ -12,7 +12,7 @@ import torch
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
-from ganlab.engine import Run, build, run_recipe
+from ganlab.training.loop import Run, build, run_recipe
 from ganlab.metrics.fidelity_hooks import generated_images_key
 from ganlab.metrics.weights import WEIGHTS_FILE
 from ganlab.plugins.manager import load_plugins

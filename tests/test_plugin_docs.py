@@ -14,7 +14,7 @@ import pytest
 
 from ganlab import EvaluationHook
 from ganlab.plugins.manager import hookspecs
-from ganlab.engine import Run
+from ganlab.training.loop import Run
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text("utf-8")
@@ -61,7 +61,7 @@ def test_the_guide_documents_only_run_attributes_a_hook_may_use():
 
 
 def test_every_run_attribute_a_hook_may_use_exists(plugins, write_recipe, tmp_path):
-    from ganlab.engine import build
+    from ganlab.training.loop import build
     from ganlab.recipes.recipe import load_recipe
     from ganlab.rundir.rundir import RunDir
 

@@ -23,10 +23,10 @@ import torch
 from conftest import TINY_RECIPE, merge
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.checkpoints import load_checkpoint
-from ganlab.engine import run_recipe
+from ganlab.training.loop import run_recipe
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.resume import resume_run
+from ganlab.training.resume import resume_run
 from ganlab.rundir.rundir import RunDir
 from resume_helpers import RunningMeanPlugin, train_and_die
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from ganlab.recipes import tomlwrite
-from ganlab.engine import Run, build, run_recipe
+from ganlab.training.loop import Run, build, run_recipe
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.machine.distributed import World, draw_for_global_batch
@@ -76,7 +76,8 @@ EVERY_RANK_SAVES = """
     from pathlib import Path
 
     import torch
-    from ganlab import cli, engine
+    from ganlab import cli
+    from ganlab.training import loop as engine
 
     class EveryRankSaves(engine.Run):
         def train(self):

@@ -18,7 +18,8 @@ from typing import Callable
 import pytest
 from PIL import Image
 
-from ganlab import EvaluationHook, engine, hookimpl
+from ganlab import EvaluationHook, hookimpl
+from ganlab.training import loop as engine
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge

@@ -25,7 +25,7 @@ from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
 from .store import HookFiles, latest_per_step
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
 
 FILES = HookFiles("d-distributions")
 SCORES = "scores.jsonl"

@@ -27,7 +27,7 @@ from .series import spread
 from .store import HookFiles
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
 
 FILES = HookFiles("samples")
 REAL = "real.png"

@@ -34,7 +34,7 @@ from .store import HookFiles, latest_per_step
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..engine import Run
+    from ..training.loop import Run
 
 FILES = HookFiles("training-health")
 DIVERSITY = "diversity.jsonl"

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..protocols import BuildContext, EvaluationHook
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
 
 
 @dataclasses.dataclass(frozen=True)

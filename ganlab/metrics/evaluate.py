@@ -83,7 +83,7 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
                  checkpoints: tuple[str, ...] = (), *, warn: Callable[[str], None]
                  ) -> list[tuple[Path, int, Score]]:
     """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
-    from ..engine import Run, build
+    from ..training.loop import Run, build
 
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)

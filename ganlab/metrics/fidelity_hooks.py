@@ -18,7 +18,7 @@ from ..recipes.config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext, ImageDataset, ReportSection
 from ..plugins.registry import component
-from ..sampling import weights_digest
+from ..training.sampling import weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
 from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kernel_distance, load_inception,
@@ -28,7 +28,7 @@ from .report import protocol_section
 from .weights import find_weights
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
     from ..rundir.rundir import RunDir
 
 

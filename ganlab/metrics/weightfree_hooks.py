@@ -15,7 +15,7 @@ from .reference import open_reference, reference_sample
 from .report import diversity_section, swd_section
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
     from ..rundir.rundir import RunDir
 
 

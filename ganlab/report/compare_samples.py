@@ -16,9 +16,9 @@ import torch
 
 from ..errors import GanlabError
 from ..rundir.grids import grid_png
-from ..generate import generator_from_state
+from ..training.generate import generator_from_state
 from ..plugins.manager import Plugins
-from ..sampling import sample
+from ..training.sampling import sample
 from .compared_run import ComparedRun
 
 

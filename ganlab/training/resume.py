@@ -14,15 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .rundir.atomic import atomic_write_text
-from .rundir.checkpoints import training_state
-from .machine import distributed
-from .engine import Run, build, execute, recipe_device, written_on
-from .errors import CheckpointError, RecipeError, RunError, warn
-from .plugins.manager import Plugins
-from .recipes.recipe import Recipe, read_toml, resolve
-from .plugins.registry import Registry
-from .rundir.rundir import RunDir, now_iso
+from ..rundir.atomic import atomic_write_text
+from ..rundir.checkpoints import training_state
+from ..machine import distributed
+from .loop import Run, build, execute, recipe_device, written_on
+from ..errors import CheckpointError, RecipeError, RunError, warn
+from ..plugins.manager import Plugins
+from ..recipes.recipe import Recipe, read_toml, resolve
+from ..plugins.registry import Registry
+from ..rundir.rundir import RunDir, now_iso
 
 SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
                                    "checkpoint.")

@@ -10,7 +10,7 @@ and better than the layers' running statistics, clearly so for an EMA generator,
 were collected by the raw weights (for the raw weights, running averages trail them slightly).
 
 Every path that shows or scores generated images goes through :func:`sample` (``ganlab generate``, the
-progress grids, ``compare``'s grids, every metric, :meth:`ganlab.engine.Run.generate` for hooks), so they
+progress grids, ``compare``'s grids, every metric, :meth:`ganlab.training.loop.Run.generate` for hooks), so they
 all agree. The progress grids follow the rule too although their fixed noise already made them
 independent of any request: otherwise a run's last grid and ``ganlab generate`` or ``compare`` on the same
 checkpoint and latents would show different faces.

@@ -26,23 +26,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
-from .machine import distributed
-from .machine import signals
-from .rundir.atomic import atomic_write_bytes
-from .rundir.checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
+from .. import __version__
+from ..machine import distributed
+from ..machine import signals
+from ..rundir.atomic import atomic_write_bytes
+from ..rundir.checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
                           whole_number)
-from .errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError, warn
-from .data.loader import BatchLoader, free_memory, goes_to_device
-from .machine.distributed import World
-from .rundir.grids import grid_png
-from .machine.memory import Need, refuse_if_too_big
+from ..errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError, warn
+from ..data.loader import BatchLoader, free_memory, goes_to_device
+from ..machine.distributed import World
+from ..rundir.grids import grid_png
+from ..machine.memory import Need, refuse_if_too_big
 from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled, warn_if_slow
-from .plugins.manager import Plugins
-from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
-from .recipes.recipe import Component, Recipe, TrainConfig
-from .report.build import write_report
-from .rundir.rundir import RunDir, now_iso
+from ..plugins.manager import Plugins
+from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
+from ..recipes.recipe import Component, Recipe, TrainConfig
+from ..report.build import write_report
+from ..rundir.rundir import RunDir, now_iso
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng
 
 METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -694,7 +694,7 @@ class Run:
 
     def save_grid(self, path: Path) -> None:
         """The fixed-noise progress grid, drawn by the rule every generated image follows
-        (:func:`ganlab.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its latents."""
+        (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its latents."""
         atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
 
     # -- checkpoints --------------------------------------------------------------------------------------
