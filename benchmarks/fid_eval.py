@@ -28,7 +28,8 @@ import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from torch import nn
 
 from ganlab.recipes import tomlwrite
-from ganlab.training.loop import Run, build
+from ganlab.training.assemble import build
+from ganlab.training.loop import Run
 from ganlab.metrics import fidelity_hooks, inception
 from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import BuildContext

@@ -18,7 +18,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ganlab.training.loop import Run, build, finish, start_meta
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import finish, start_meta
+from ganlab.training.loop import Run
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report

@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ganlab.training.loop import build
+from ganlab.training.assemble import build
 from ganlab.training.generate import load_generator
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.swd import swd

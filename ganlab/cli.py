@@ -90,7 +90,7 @@ def main() -> None:
 def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool,
         nproc: int, resume: Path | None) -> None:
     """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
-    from .training.loop import run_recipe
+    from .training.lifecycle import run_recipe
     from .recipes.recipe import load_recipe
     from .training.resume import resume_run
 
@@ -125,7 +125,7 @@ def _print_run_dir(path: Path) -> None:
 @override_option
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing."""
-    from .training.loop import build
+    from .training.assemble import build
     from .training.networks import warn_if_slow
     from .recipes.recipe import load_recipe
 

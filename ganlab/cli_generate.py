@@ -32,7 +32,7 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
              out_dir: Path | None, interpolate: bool, to_seed: int | None, device: str) -> None:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
     from .training import generate as gen
-    from .training.loop import resolve_device
+    from .machine.devices import resolve_device
     from .errors import ConfigError, GanlabError
     from .plugins.manager import load_plugins_or_warn
     from .rundir.rundir import RunDir

@@ -87,7 +87,7 @@ def die_on_checkpoint_write(number: int, half_written: bool) -> None:
 def train_and_die(recipe: Path, out: Path, mode: str, number: int) -> None:
     """Train ``recipe`` into ``out``, dying at checkpoint ``number`` as ``mode`` ("mid-write" or
     "before-manifest") says; run in a forked child process."""
-    from ganlab.training.loop import run_recipe
+    from ganlab.training.lifecycle import run_recipe
     from ganlab.plugins.manager import load_plugins
     from ganlab.recipes.recipe import load_recipe
 

@@ -20,7 +20,7 @@ import torch
 
 from conftest import TINY_RECIPE, merge
 from ganlab.recipes import tomlwrite
-from ganlab.training.loop import run_recipe
+from ganlab.training.lifecycle import run_recipe
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 

@@ -14,7 +14,7 @@ from html_page import parse
 
 from ganlab import EvaluationHook, hookimpl
 from ganlab.recipes import tomlwrite
-from ganlab.training.loop import run_recipe
+from ganlab.training.lifecycle import run_recipe
 from ganlab.plugins.manager import Plugins, load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report import compare_sections

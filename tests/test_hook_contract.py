@@ -17,7 +17,7 @@ from torch import nn
 from ganlab import EvaluationHook, hookimpl
 from ganlab.recipes import tomlwrite
 from ganlab.components.losses import NonSaturatingBCE
-from ganlab.training.loop import run_recipe
+from ganlab.training.lifecycle import run_recipe
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.testing import TINY_RECIPE, merge

@@ -18,7 +18,7 @@ import torch
 
 from ganlab import EvaluationHook, ReportSection, hookimpl
 from ganlab.recipes import tomlwrite
-from ganlab.training.loop import run_recipe
+from ganlab.training.lifecycle import run_recipe
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir

@@ -12,7 +12,9 @@ import torch
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
-from ganlab.training.loop import Run, build, run_recipe
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.loop import Run
 from ganlab.metrics.fidelity_hooks import generated_images_key
 from ganlab.metrics.weights import WEIGHTS_FILE
 from ganlab.plugins.manager import load_plugins

@@ -13,7 +13,8 @@ from PIL import Image
 
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab.recipes import tomlwrite
-from ganlab.training.loop import Run, build
+from ganlab.training.assemble import build
+from ganlab.training.loop import Run
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
 from ganlab.plugins.manager import load_plugins

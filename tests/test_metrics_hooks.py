@@ -9,7 +9,7 @@ from conftest import TINY_RECIPE, merge
 from ganlab.recipes import tomlwrite
 
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
-from ganlab.training.loop import run_recipe
+from ganlab.training.lifecycle import run_recipe
 from ganlab.errors import ConfigError
 from ganlab.metrics.weightfree_hooks import DiversityConfig, DiversityHook, SwdConfig, build_swd
 from ganlab.plugins.manager import load_plugins

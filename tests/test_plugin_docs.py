@@ -61,7 +61,7 @@ def test_the_guide_documents_only_run_attributes_a_hook_may_use():
 
 
 def test_every_run_attribute_a_hook_may_use_exists(plugins, write_recipe, tmp_path):
-    from ganlab.training.loop import build
+    from ganlab.training.assemble import build
     from ganlab.recipes.recipe import load_recipe
     from ganlab.rundir.rundir import RunDir
 

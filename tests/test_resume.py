@@ -20,8 +20,9 @@ import ganlab.rundir.checkpoints as checkpoints
 from ganlab import hookimpl
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointRecord, load_checkpoint
-from ganlab.training.loop import (RunDiverged, RunInterrupted, cuda_rng_state, restore_cuda_rng_state,
-                           run_recipe)
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.state import cuda_rng_state, restore_cuda_rng_state
+from ganlab.training.stopping import RunDiverged, RunInterrupted
 from ganlab.errors import RunError
 from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import EvaluationHook

@@ -23,7 +23,7 @@ from ganlab import EvaluationHook, hookimpl
 from ganlab.recipes import tomlwrite
 from ganlab.cli import main
 from ganlab.components.dcgan import DCGANGenerator
-from ganlab.training.loop import run_recipe
+from ganlab.training.lifecycle import run_recipe
 from ganlab.training.generate import load_generator
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe

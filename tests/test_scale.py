@@ -18,7 +18,9 @@ import pytest
 import torch
 
 from ganlab.recipes import tomlwrite
-from ganlab.training.loop import Run, build, run_recipe
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.loop import Run
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.machine.distributed import World, draw_for_global_batch
@@ -77,15 +79,15 @@ EVERY_RANK_SAVES = """
 
     import torch
     from ganlab import cli
-    from ganlab.training import loop as engine
+    from ganlab.training import lifecycle
 
-    class EveryRankSaves(engine.Run):
+    class EveryRankSaves(lifecycle.Run):
         def train(self):
             super().train()
             state = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
             torch.save(state, Path(sys.argv[1]) / f"rank{self.world.rank}.pt")
 
-    engine.Run = EveryRankSaves
+    lifecycle.Run = EveryRankSaves
     cli.main(sys.argv[2:])
 """
 """``python -m gl_test_every_rank FOLDER run ...`` is ``ganlab run ...`` in which every process, not only the

@@ -17,7 +17,7 @@ from ..plugins.manager import load_plugins_or_warn
 
 
 def _dataset(recipe: Path, overrides: tuple[str, ...]) -> Any:
-    from ..training.loop import build_dataset
+    from ..training.assemble import build_dataset
     from ..recipes.recipe import load_recipe
 
     return build_dataset(load_recipe(recipe, load_plugins_or_warn().registry, list(overrides)), None)

@@ -6,7 +6,7 @@ KeyboardInterrupt, so every ``finally`` and context manager on the way out clean
 Ctrl-C (a half-built data cache is deleted, a run directory unlocked), and no ``except Exception``
 swallows it. The command then exits with the shell's code for the signal, 128 + its number: 130 for
 SIGINT, 143 for SIGTERM. Training turns the first signal into a stop at the next step boundary instead
-(:func:`ganlab.training.loop.graceful_interrupt`), and :func:`held` and :func:`deferred` keep the first one from
+(:func:`ganlab.training.stopping.graceful_interrupt`), and :func:`held` and :func:`deferred` keep the first one from
 cutting short the setting up of a run directory or the writing of its final files. A second signal
 always stops at once.
 """

@@ -83,7 +83,9 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
                  checkpoints: tuple[str, ...] = (), *, warn: Callable[[str], None]
                  ) -> list[tuple[Path, int, Score]]:
     """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
-    from ..training.loop import Run, build
+    from ..training.assemble import build
+    from ..training.loop import Run
+    from ..training.state import load_checkpoint_state
 
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
@@ -106,7 +108,7 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
         results = []
         for checkpoint, record in chosen:
             # Checked against the manifest again: scoring takes long and the file is read only now.
-            run.load_state(store.read(checkpoint, record, built.device), checkpoint)
+            load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
             for _, hook in hooks:
                 results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
         return results

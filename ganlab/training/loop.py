@@ -1,384 +1,40 @@
-"""The one training loop: build components from a recipe, alternate D and G updates, emit run events.
+"""The loop over a run's steps: feed batches to the training step, flush the logged numbers, tell the
+hooks, write grids and checkpoints on schedule, and stop cleanly on a signal. :class:`Run` is also what
+evaluation hooks see of a live run (:data:`Run.FOR_HOOKS`).
 
 Nothing here knows which generator, loss or data set it drives; it only uses the protocols in
-:mod:`ganlab.protocols`. Per generator update ("step") the discriminator phase runs ``train.d_steps``
-times, each on a fresh real batch and a detached fake batch; the generator phase then scores the last
-fake batch again through the updated discriminator (as pytorch/examples' dcgan does, which saves one
-generator forward per step).
-
-Per-step numbers stay on the device and are fetched once every ``train.log_every`` steps, so the hot
-loop never waits for the host; every step is still logged.
+:mod:`ganlab.protocols`. Per-step numbers stay on the device and are fetched once every
+``train.log_every`` steps, so the hot loop never waits for the host; every step is still logged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
-import random
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
-from ..machine import distributed
-from ..machine import signals
-from ..rundir.atomic import atomic_write_bytes
-from ..rundir.checkpoints import (CheckpointSchedule, check_optimizer_state, fitting, same_shape, training_state,
-                          whole_number)
-from ..errors import ConfigError, DataError, GanlabError, PluginError, RecipeError, RunError, warn
-from ..data.loader import BatchLoader, free_memory, goes_to_device
+from ..data.loader import BatchLoader
+from ..errors import DataError, GanlabError
+from ..machine import distributed, signals
 from ..machine.distributed import World
-from ..rundir.grids import grid_png
-from ..machine.memory import Need, refuse_if_too_big
-from .networks import EMA, Shadow, Updater, autocast, for_training, no_sync, uncompiled, warn_if_slow
 from ..plugins.manager import Plugins
-from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
-from ..recipes.recipe import Component, Recipe, TrainConfig
-from ..report.build import write_report
+from ..protocols import EvaluationHook
+from ..rundir.atomic import atomic_write_bytes
+from ..rundir.checkpoints import CheckpointSchedule
+from ..rundir.grids import grid_png
 from ..rundir.rundir import RunDir, now_iso
-from .sampling import generate_images, preserved_buffers, sample, seeded_rng
-
-METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
-"""Logged every step: the two losses, and mean D(x) and D(G(z)) as probabilities (before the D update)."""
-
-
-class RunInterrupted(GanlabError):
-    """Ctrl-C or SIGTERM during training: the run was marked interrupted (and, on the first signal,
-    checkpointed). The exit code is the shell's for the signal: 130 for SIGINT, 143 for SIGTERM."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
-        self.exit_code = signals.exit_code(signum)
-
-
-class RunDiverged(GanlabError):
-    """A loss became NaN or infinite; the run stops with status ``diverged``."""
-
-    exit_code = 7
-
-
-def resolve_device(setting: str) -> torch.device:
-    if setting == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("experiment.device", "'cuda' was asked for but no CUDA device is available")
-    if setting == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("experiment.device", "'mps' was asked for but Apple's MPS is not available")
-    return torch.device(setting)
-
-
-def recipe_device(recipe: Recipe) -> torch.device:
-    try:
-        return resolve_device(recipe.experiment.device)
-    except ConfigError as e:
-        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1]."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
-def cuda_rng_state(device: torch.device) -> list[torch.Tensor]:
-    """The state of ``device``'s default generator (what draws without a generator of their own use, such
-    as a penalty's mixing weights) when it is a GPU, else nothing.
-
-    Only this process's own GPU: every process of a run keeps the same state on its own GPU, so each
-    restores this one into its own, on a machine with any number of GPUs.
-    """
-    return [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
-
-
-def restore_cuda_rng_state(device: torch.device, saved: list[torch.Tensor]) -> None:
-    """Undo :func:`cuda_rng_state` on ``device``, whichever GPU it is."""
-    if device.type == "cuda" and saved:
-        torch.cuda.set_rng_state(saved[0], device)
-
-
-def written_on(state: dict[str, Any]) -> str:
-    """The kind of device (``cuda``, ``cpu``, ...) a checkpoint was written on. Checkpoints of ganlab 0.2.0
-    do not record it; of those, only a GPU run's holds a GPU random state, which is what tells."""
-    return state.get("device") or ("cuda" if state["rng"]["cuda"] else "cpu")
-
-
-FORWARDED_WITHIN_S = 2.0
-"""Under torchrun a stop signal sent to every process (Ctrl-C in a terminal, ``kill`` of the process group,
-Slurm) reaches each training process twice: directly, and forwarded by torchrun's agent an instant later.
-A repeat this soon is that copy, not a second request to stop at once."""
-
-
-@dataclasses.dataclass
-class StopRequest:
-    """Set by the first SIGINT or SIGTERM; the loop stops at the next step boundary and checkpoints there."""
-
-    signum: int | None = None
-    at: float = 0.0
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-    def request(self, signum: int) -> None:
-        self.signum, self.at = signum, time.monotonic()
-
-
-@contextlib.contextmanager
-def graceful_interrupt(stop: StopRequest, forwarded_within: float = 0.0) -> Iterator[None]:
-    """Turn the first SIGINT or SIGTERM into a :class:`StopRequest`, so the interrupted checkpoint is
-    written between two steps, never half way through one; a second signal interrupts at once (the run
-    then resumes from its last regular checkpoint), unless it comes within ``forwarded_within`` seconds of
-    the first (see :data:`FORWARDED_WITHIN_S`). Signals reach only the main thread, so elsewhere this does
-    nothing."""
-
-    def handler(signum: int, frame: Any) -> None:
-        if not stop.requested:
-            stop.request(signum)
-        elif time.monotonic() - stop.at >= forwarded_within:
-            raise signals.Stopped(signum)
-
-    with signals.handled_by(handler):
-        yield
-
-
-@dataclasses.dataclass
-class Built:
-    """Every component of a recipe, built and checked to fit together."""
-
-    recipe: Recipe
-    device: torch.device
-    dataset: ImageDataset
-    generator: nn.Module
-    discriminator: nn.Module
-    loss: Loss
-    optimizer_g: torch.optim.Optimizer
-    optimizer_d: torch.optim.Optimizer
-    hooks: list[tuple[Component, EvaluationHook]]
-
-
-def _build(component: Component, context: BuildContext, source: str) -> Any:
-    try:
-        return component.entry.factory(component.config, context)
-    except ConfigError as e:
-        key = e.key if "." in e.key else f"{component.section}.{e.key}"
-        if e.key == "image_size":
-            key = "data.image_size"
-        raise RecipeError(source, [f"{key}: {e.message}"]) from None
-    except DataError as e:
-        raise DataError(f"{source}: {e}") from None
-
-
-def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1) -> Built:
-    """Build and cross-check all components; raises a GanlabError before any training happens.
-
-    The one check pass of every command that builds a recipe (validate, run, resume, evaluate): what
-    ``run`` would refuse, ``validate`` refuses with the same message, and ``run`` refuses it before its
-    run directory exists. ``processes`` is the number of training processes the batch is split over.
-    """
-    source = recipe.source
-    seed = recipe.experiment.seed
-    device = device or recipe_device(recipe)
-    dataset = build_dataset(recipe, device)
-    check_training_plan(recipe, dataset, device, processes)
-    context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels)
-    generator, discriminator = _build_networks(recipe, context)
-    init = _build(recipe.component("init"), context, source)
-    init(generator)
-    init(discriminator)
-    generator.to(device)
-    discriminator.to(device)
-    _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
-                  source)
-    loss = _build(recipe.component("loss"), context, source)
-    _check_loss_fits(loss, discriminator, source)
-    optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
-    optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
-    hooks = [(h, _build_hook(h, context, source)) for h in recipe.hooks]
-    return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks)
-
-
-def _build_hook(component: Component, context: BuildContext, source: str) -> EvaluationHook:
-    """Refuse a hook factory that returns something other than an :class:`EvaluationHook`: the engine calls
-    every event on every hook, so a look-alike lacking one would fail mid-run, after hours of training."""
-    hook = _build(component, context, source)
-    if not isinstance(hook, EvaluationHook):
-        raise PluginError(f"{source}: {component.section}: hook {component.name!r} of plugin "
-                          f"{component.entry.plugin!r} was built as a {type(hook).__qualname__}, which is not a "
-                          "ganlab.EvaluationHook; its factory must return an instance of a subclass of it")
-    return hook
-
-
-def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
-    """The recipe's data set, built only once the networks accept its planned image size and what the
-    recipe sizes fits in ``device``'s memory, so that nothing is decoded or allocated for a recipe that
-    cannot train; nothing is decoded here either. ``device`` None (the data commands, which train
-    nothing) checks the sizes but not the memory. Seeds everything first, so every build starts alike."""
-    seed_everything(recipe.experiment.seed)
-    check_sizes(recipe, device)
-    context = BuildContext(seed=recipe.experiment.seed, device=device or torch.device("cpu"))
-    return _build(recipe.component("data"), context, recipe.source)
-
-
-def planned_shape(recipe: Recipe) -> tuple[int, int] | None:
-    """(channels, image size) the data section asks for, known before the data set is built when its
-    config has an ``image_size`` (and, unless the images are RGB, a ``channels``) setting."""
-    config = recipe.component("data").config
-    size, channels = getattr(config, "image_size", None), getattr(config, "channels", 3)
-    return (channels, size) if isinstance(size, int) and isinstance(channels, int) else None
-
-
-def check_sizes(recipe: Recipe, device: torch.device | None) -> None:
-    """Let the networks refuse the planned image size, and refuse what cannot fit in ``device``'s memory
-    (None: no memory check), with nothing allocated: the networks are built on the meta device, which
-    records shapes only."""
-    shape = planned_shape(recipe)
-    if shape is None:
-        return
-    channels, size = shape
-    meta = torch.device("meta")
-    try:
-        with meta:
-            generator, discriminator = _build_networks(recipe, BuildContext(
-                seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels))
-            _check_shapes(generator, discriminator, (channels, size, size), meta, recipe.source)
-    except (NotImplementedError, RuntimeError):
-        return      # a plugin network that needs real tensors to be built: its real build checks it
-    if device is None:
-        return
-    try:
-        refuse_if_too_big(memory_needs(recipe, generator, discriminator), free_memory(device),
-                          "GPU memory" if device.type == "cuda" else "memory")
-    except ConfigError as e:
-        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
-
-
-def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module) -> list[Need]:
-    """What training the recipe holds on its device at once, estimated from networks on the meta device:
-    weights with their gradients and two optimizer moments (and the EMA copy), a training step's
-    activations, and the fixed-noise grid."""
-    train = recipe.train
-    latent = generator.latent_dim
-    latents = torch.zeros(2, latent, device="meta")
-    g_layers = layer_outputs(generator, latents)
-    with torch.no_grad():
-        d_layers = layer_outputs(discriminator, generator(latents))
-    g_params, d_params = (sum(p.numel() for p in n.parameters()) for n in (generator, discriminator))
-    ema = g_params if train.ema > 0 else 0
-    image_numel = g_layers[-1] if g_layers else 0
-    return [
-        Need("generator", f"generator weights and optimizer state ({g_params:,} parameters)",
-             4 * (4 * g_params + ema)),
-        Need("discriminator", f"discriminator weights and optimizer state ({d_params:,} parameters)",
-             4 * 4 * d_params),
-        Need("train.batch_size", f"activations of a step of {train.batch_size} images",
-             4 * train.batch_size * (sum(g_layers) + 2 * sum(d_layers))),
-        Need("train.grid_size", f"the progress grid of {train.grid_size} images",
-             train.grid_size * (4 * latent + 4 * 2 * max(g_layers, default=0) + image_numel)),
-    ]
-
-
-def layer_outputs(network: nn.Module, inputs: torch.Tensor) -> list[int]:
-    """Elements each innermost layer outputs, per image, in one forward pass of ``inputs``."""
-    sizes: list[int] = []
-
-    def record(module: nn.Module, args: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor):
-            sizes.append(output.numel() // len(inputs))
-
-    leaves = [m for m in network.modules() if next(m.children(), None) is None]
-    handles = [m.register_forward_hook(record) for m in leaves]
-    try:
-        with torch.no_grad():
-            network(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return sizes
-
-
-def check_training_plan(recipe: Recipe, dataset: ImageDataset, device: torch.device, processes: int) -> None:
-    """Every check of the recipe against its data set and the processes that train it, before a run
-    directory is created: a refused ``run`` leaves nothing behind, and ``validate`` refuses it too."""
-    train = recipe.train
-    if len(dataset) == 0:
-        raise DataError(f"{recipe.source}: data: the data set is empty")
-    problems = []
-    if len(dataset) < train.batch_size:
-        problems.append(f"train.batch_size: {train.batch_size} is larger than the data set ({len(dataset)} "
-                        "images); lower it")
-    elif steps_per_epoch(len(dataset), train) == 0:
-        problems.append(f"train.d_steps: {train.d_steps} discriminator batches per step need "
-                        f"{train.d_steps * train.batch_size} images, but the data set has {len(dataset)}")
-    if train.batch_size % processes:
-        problems.append(f"train.batch_size: {train.batch_size} images cannot be split evenly over {processes} "
-                        "processes; make it a multiple of the process count")
-    if problems:
-        raise RecipeError(recipe.source, problems)
-    goes_to_device(dataset, device, train.data_on_device)
-
-
-def steps_per_epoch(num_images: int, train: TrainConfig) -> int:
-    """Generator updates per pass over ``num_images``: full batches only (the remainder of a shuffled
-    epoch is left out, as DCGAN recipes do), ``d_steps`` of them per update."""
-    return num_images // train.batch_size // train.d_steps
-
-
-def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, nn.Module]:
-    """Generator and discriminator for ``context``'s image shape."""
-    return (_build(recipe.component("generator"), context, recipe.source),
-            _build(recipe.component("discriminator"), context, recipe.source))
-
-
-def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tuple[int, int, int],
-                  device: torch.device, source: str) -> None:
-    """One tiny forward pass each, so a mismatch is a recipe error now rather than a crash at step 1."""
-    with torch.no_grad(), preserved_buffers(generator), preserved_buffers(discriminator):
-        fake = generator(torch.zeros(2, generator.latent_dim, device=device))
-        logits = discriminator(fake) if tuple(fake.shape[1:]) == expected else None
-    if tuple(fake.shape[1:]) != expected:
-        raise RecipeError(source, [f"generator: makes images of shape {tuple(fake.shape[1:])} but the data "
-                                   f"set has {expected}"])
-    if tuple(logits.shape) != (2,):
-        raise RecipeError(source, [f"discriminator: must return one logit per image, shape (N,), "
-                                   f"got {tuple(logits.shape)} for N=2"])
-
-
-def _check_loss_fits(loss: Loss, discriminator: nn.Module, source: str) -> None:
-    """Let a loss refuse a discriminator it cannot train (see :class:`ganlab.protocols.Loss`)."""
-    check = getattr(loss, "check_discriminator", None)
-    if check is None:
-        return
-    try:
-        check(discriminator)
-    except ConfigError as e:
-        raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
-
-
-def environment(plugins: Plugins) -> dict[str, Any]:
-    import torchvision
-
-    return {
-        "ganlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-        "python": sys.version.split()[0],
-        "plugins": {p.name: p.version or ("built-in" if p.builtin else "unknown") for p in plugins.infos},
-    }
+from .assemble import Built, steps_per_epoch
+from .networks import EMA, Shadow, Updater, for_training
+from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range
+from .state import checkpoint_state
+from .step import METRIC_KEYS, TrainingStep
+from .stopping import RunDiverged, StopRequest
 
 
 class Run:
@@ -429,6 +85,10 @@ class Run:
         self.fixed_noise = torch.randn(train.grid_size, self.generator.latent_dim,
                                        generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
+        self.training_step = TrainingStep(
+            self._train_g, self._train_d, self.update_g, self.update_d, built.loss, self._latents, self.device,
+            train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
+            self.ema, self.generator)
         self.step = 0
         self.epochs_completed = 0     # full passes over the data
         self.batch_in_epoch = 0       # batches of the current epoch already consumed
@@ -507,41 +167,16 @@ class Run:
     def elapsed(self) -> float:
         return self._elapsed_before + time.monotonic() - self._started
 
+    def restart_clock(self, elapsed_before: float) -> None:
+        """Count training time on from ``elapsed_before`` seconds: a resumed run's time so far."""
+        self._elapsed_before, self._started = elapsed_before, time.monotonic()
+
     # -- the loop ---------------------------------------------------------------------------------------
     def _latents(self, n_local: int) -> torch.Tensor:
         """This process's share of the global batch of latents."""
         return distributed.draw_for_global_batch(
             lambda n: torch.randn(n, self.generator.latent_dim, device=self.device, generator=self.noise_rng),
             n_local, self.world)
-
-    def _train_step(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
-        loss = self.built.loss
-        precision = self.recipe.train.precision
-        memory_format = torch.channels_last if self.recipe.train.channels_last else torch.contiguous_format
-        penalty = getattr(loss, "discriminator_penalty", None)
-        for i, real_u8 in enumerate(real_batches):
-            real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
-                memory_format=memory_format)
-            z = self._latents(real.shape[0])
-            with torch.set_grad_enabled(i == len(real_batches) - 1), autocast(precision, self.device):
-                fake = self._train_g(z)
-            with autocast(precision, self.device):
-                real_logits = self._train_d(real).float()
-                fake_logits = self._train_d(fake.detach()).float()
-            loss_d = loss.discriminator_loss(real_logits, fake_logits)
-            if penalty is not None:       # in fp32, outside autocast and torch.compile: see protocols.Loss
-                loss_d = loss_d + penalty(uncompiled(self._train_d), real, fake.detach().float())
-            self.update_d.step(loss_d)
-        with no_sync(self._train_d), autocast(precision, self.device):
-            gen_logits = self._train_d(fake).float()
-        loss_g = loss.generator_loss(gen_logits)
-        self.update_g.step(loss_g)
-        if self.ema is not None:
-            self.ema.update(self.generator)
-        with torch.no_grad():
-            return torch.stack([loss_d.detach(), loss_g.detach(),
-                                torch.sigmoid(real_logits.detach()).mean(),
-                                torch.sigmoid(fake_logits.detach()).mean()]).float()
 
     def _flush(self, bar: Any) -> None:
         """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
@@ -588,7 +223,7 @@ class Run:
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epochs_completed, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                    stats = self._train_step(self._next_batches(batches, train.d_steps))
+                    stats = self.training_step(self._next_batches(batches, train.d_steps))
                     self.step += 1
                     self.batch_in_epoch += train.d_steps
                     self._pending.append((self.step, self.epoch, stats))
@@ -697,95 +332,6 @@ class Run:
         (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its latents."""
         atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
 
-    # -- checkpoints --------------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: state dicts, counters and RNG states; plain values only.
-
-        One flat dict, so later features add their own keys (an EMA generator, a grad scaler) beside these.
-        """
-        np_state = np.random.get_state()
-        state = {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "optimizer_g": self.update_g.optimizer.state_dict(),
-            "optimizer_d": self.update_d.optimizer.state_dict(),
-            "step": self.step, "epoch": self.epochs_completed, "batch_in_epoch": self.batch_in_epoch,
-            "elapsed_s": self.elapsed,
-            "fixed_noise": self.fixed_noise.cpu(),
-            "device": self.device.type,
-            "rng": {
-                "noise": self.noise_rng.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": cuda_rng_state(self.device),
-                "numpy": {"key": np_state[0], "state": torch.from_numpy(np_state[1].astype(np.int64)),
-                          "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                          "cached_gaussian": float(np_state[4])},
-                "python": list(random.getstate()[1]),
-                "python_version": random.getstate()[0],
-                "python_gauss": random.getstate()[2],
-            },
-            "recipe": self.recipe.to_dict(),
-            "image_shape": [self.dataset.channels, self.dataset.image_size, self.dataset.image_size],
-            "hooks": {component.section: hook.state_dict() for component, hook in self.built.hooks},
-        }
-        if self.ema is not None:
-            state["ema"] = self.ema.module.state_dict()
-        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
-            if updater.scaler is not None:
-                state[key] = updater.scaler.state_dict()
-        return state
-
-    def load_state(self, state: dict[str, Any], source: Path) -> bool:
-        """Put the run where :meth:`state` found it: weights, optimizers, counters, RNGs, hooks.
-
-        Returns whether it continues exactly. A checkpoint written on another kind of device (a GPU run
-        continued on a CPU) holds a latent generator whose state this device's cannot take, so the latents
-        are drawn from the run's seed afresh; everything else carries over. A part that does not fit what
-        this recipe builds is a CheckpointError naming ``source`` (the checkpoint file) and the part.
-        """
-        state = training_state(state, source)
-        for key, network in (("generator", self.generator), ("discriminator", self.discriminator)):
-            with fitting(source, key, f"the {self.recipe.component(key).name!r} {key} installed here"):
-                network.load_state_dict(state[key])
-        for key, role in (("optimizer_g", "generator"), ("optimizer_d", "discriminator")):
-            optimizer = getattr(self.built, key)
-            with fitting(source, key, f"the {self.recipe.component(f'optimizer.{role}').name!r} optimizer of "
-                                      f"the {role} installed here"):
-                optimizer.load_state_dict(state[key])
-                check_optimizer_state(optimizer, getattr(self.built, role))
-        # the checkpoint's "epoch" counts completed epochs
-        for key, attribute in (("step", "step"), ("epoch", "epochs_completed"), ("batch_in_epoch", "batch_in_epoch")):
-            with fitting(source, key, "a counter of the run"):
-                setattr(self, attribute, whole_number(state[key]))
-        with fitting(source, "elapsed_s", "the run's training time in seconds"):
-            self._elapsed_before, self._started = float(state["elapsed_s"]), time.monotonic()
-        with fitting(source, "fixed_noise", "the recipe's grid of latent vectors"):
-            self.fixed_noise = same_shape(state["fixed_noise"], self.fixed_noise).to(self.device)
-        with fitting(source, "rng", "this machine's random generators"):
-            same_device = written_on(state) == self.device.type
-            self._restore_rng(state["rng"], same_device)
-        if self.ema is not None:
-            with fitting(source, "ema", "the averaged generator that train.ema keeps"):
-                self.ema.module.load_state_dict(state["ema"])
-        for key, updater in (("scaler_g", self.update_g), ("scaler_d", self.update_d)):
-            if updater.scaler is not None:
-                with fitting(source, key, "the gradient scaler of train.precision"):
-                    updater.scaler.load_state_dict(state[key])
-        for component, hook in self.built.hooks:
-            with fitting(source, "hooks", f"the {component.name!r} hook of {component.section}"):
-                hook.load_state_dict(state["hooks"].get(component.section, {}))
-        return same_device
-
-    def _restore_rng(self, rng: dict[str, Any], same_device: bool) -> None:
-        if same_device:
-            self.noise_rng.set_state(rng["noise"])
-            restore_cuda_rng_state(self.device, rng["cuda"])
-        torch.set_rng_state(rng["torch"])
-        numpy_rng = rng["numpy"]
-        np.random.set_state((numpy_rng["key"], numpy_rng["state"].numpy().astype(np.uint32), numpy_rng["pos"],
-                             numpy_rng["has_gauss"], numpy_rng["cached_gaussian"]))
-        random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
-
     def save_checkpoint(self, filename: str) -> Path | None:
         """Write a checkpoint with the best-metric score it earned at this step, then apply retention.
 
@@ -795,136 +341,7 @@ class Run:
         config = self.recipe.checkpoint
         scored = self._latest_evaluation.get(config.best_metric)
         metric = scored[1] if scored is not None and scored[0] == self.step else None
-        path = self.run_dir.save_checkpoint(filename, self.state(), metric)
+        path = self.run_dir.save_checkpoint(filename, checkpoint_state(self), metric)
         self.run_dir.checkpoint_store.prune(config)
         self.schedule.written()
         return path
-
-
-def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
-    recipe = run.recipe
-    return {
-        "name": run.run_dir.name, "experiment": recipe.experiment.name, "status": "running",
-        "recipe_source": recipe.source, "overrides": list(recipe.overrides),
-        "created": now_iso(), "started": now_iso(), "ended": None,
-        "seed": recipe.experiment.seed, "device": str(run.device),
-        "device_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
-        "batch_size": recipe.train.batch_size, "d_steps": recipe.train.d_steps,
-        "steps": 0, "total_steps": run.total_steps, "epochs_completed": 0, "epochs": recipe.train.epochs,
-        "versions": environment(plugins),
-        "plugin_failures": [f.message() for f in plugins.failures],
-        "error": None,
-    }
-
-
-def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None,
-               progress: bool = True) -> RunDir:
-    """Build everything, create the run directory, train, and leave the directory complete.
-
-    The run ends with status finished, interrupted (SIGINT or SIGTERM: a checkpoint is written first, at
-    the first step when the signal came while the run was set up), diverged, or failed (with the error
-    recorded); in every case meta.json says so and the end-of-run hooks run.
-    """
-    world, device = distributed.join(recipe_device(recipe))
-    built = build(recipe, device, world.size)
-    run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
-    path = distributed.broadcast(world, run_dir.path if run_dir else None)
-    run_dir = run_dir or RunDir(path)
-    with signals.held() as received:   # never a run directory without its meta.json: stop at the first step
-        run = Run(built, run_dir, plugins, progress, world)
-        if world.is_main:
-            run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
-            run_dir.write_meta(start_meta(run, plugins))
-    if received:
-        run.stop.request(received[0])
-    execute(run)
-    return run_dir
-
-
-def execute(run: Run) -> None:
-    """Train ``run`` from where it stands and record how it ended; shared by new and resumed runs.
-
-    A precision this device would run slowly is warned about first.
-
-    A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
-    stay intact.
-    """
-    if run.world.is_main:
-        warn_if_slow(run.recipe.train.precision, run.device)
-    status, error, finished = "failed", None, False
-    try:
-        with graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0):
-            run.train()
-        status, finished = "finished", True
-    except KeyboardInterrupt as e:
-        signum = signals.signal_of(e)
-        status = "interrupted"
-        error = f"interrupted by {signals.describe(signum)} at step {run.step}"
-        raise RunInterrupted(f"run interrupted by {signals.describe(signum)} at step {run.step}; continue it "
-                             f"with: ganlab run --resume {run.run_dir.path}", signum) from None
-    except RunDiverged as e:
-        status, error = "diverged", str(e)
-        raise
-    except GanlabError as e:
-        error = str(e)
-        raise
-    except OSError as e:
-        error = f"cannot write to the run directory {str(run.run_dir.path)!r}: {e.strerror or e}"
-        raise RunError(f"{error}; its last checkpoint is intact") from None
-    except Exception as e:
-        error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-        raise
-    finally:
-        try:
-            if run.world.is_main:
-                finish(run, status, error)
-        except OSError as e:
-            if finished:       # otherwise the error that stopped training is the one to report
-                raise RunError(f"cannot record the end of run {str(run.run_dir.path)!r}: "
-                               f"{e.strerror or e}") from None
-        finally:
-            distributed.shutdown()
-
-
-def finish(run: Run, status: str, error: str | None) -> None:
-    """Record how the run ended, let every hook write its final data, write the report.
-
-    Never masks the original error: a hook or report failure is recorded in meta.json instead. A stop
-    signal while the hooks run (an end-of-run evaluation can take minutes) skips the remaining hooks and
-    marks a finished run interrupted; meta.json and the report are still written, a first signal while they are
-    held until they are, and the signal is raised again afterwards.
-    """
-    meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epochs_completed,
-                    "elapsed_s": round(run.elapsed, 3), "error": error}
-    images = run.step * run.recipe.train.batch_size * run.recipe.train.d_steps
-    meta_changes["images_per_s"] = round(images / run.elapsed, 2) if run.elapsed > 0 else None
-    hook_errors, stopped = [], None
-    try:
-        for component, hook in run.built.hooks:
-            try:
-                hook.on_run_end(run, status)
-            except Exception as e:  # a broken hook must not lose the run's status
-                hook_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
-                warn(f"hook {hook_errors[-1]} (at the end of the run; recorded in meta.json)")
-    except KeyboardInterrupt as e:
-        stopped = e
-        cut_short = f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run hooks ran"
-        if status == "finished":
-            meta_changes.update(status="interrupted", error=cut_short)
-        else:               # a failed or diverged run stays so; the signal only cut its hooks short
-            hook_errors.append(cut_short)
-    if hook_errors:
-        meta_changes["hook_errors"] = hook_errors
-    with signals.deferred():
-        try:
-            run.run_dir.update_meta(**meta_changes)
-            try:
-                write_report(run.run_dir, run.plugins.registry)
-            except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
-                run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
-                warn(f"the report of {str(run.run_dir.path)!r} could not be written ({type(e).__name__}: {e}); "
-                     f"the run is recorded; try again with: ganlab report {run.run_dir.path}")
-        finally:
-            run.run_dir.unlock()
-    if stopped is not None:
-        raise stopped

@@ -45,6 +45,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+
 def seeded_rng(seed: int) -> torch.Generator:
     """The generator that seeded latents are drawn from: always the CPU's, since CUDA's draws other numbers
     for the same seed, and ``--seed S`` must give the same images on a GPU and on a laptop."""
