@@ -34,7 +34,7 @@ from typing import Any, Callable
 import pytest
 from click.testing import CliRunner, Result
 
-from . import cli
+from .cli import main as cli
 from .recipes import tomlwrite
 from .plugins.manager import Plugins, load_plugins, load_plugins_or_warn
 from .rundir.rundir import RunDir

@@ -86,7 +86,7 @@ def page_path(sweep, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("page") / "compare.html"
     from click.testing import CliRunner
 
-    from ganlab import cli
+    from ganlab.cli import main as cli
     result = CliRunner().invoke(cli.main, ["compare", *map(str, (run.path for run in sweep)), "-o", str(path)])
     assert result.exit_code == 0, result.output
     return path

@@ -29,7 +29,7 @@ def pristine(tmp_path_factory) -> Path:
     """A finished tiny run with every built-in hook and one evaluation metric, trained once for the module."""
     from click.testing import CliRunner
 
-    from ganlab import cli
+    from ganlab.cli import main as cli
 
     folder = tmp_path_factory.mktemp("pristine")
     recipe = folder / "recipe.toml"

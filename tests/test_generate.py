@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import TINY_RECIPE
 from ganlab.recipes import tomlwrite
-from ganlab.cli import main
+from ganlab.cli.main import main
 from ganlab.training.generate import slerp
 
 

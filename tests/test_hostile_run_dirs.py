@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import TINY_RECIPE, merge
-from ganlab import cli
+from ganlab.cli import main as cli
 from ganlab.plugins import manager as plugins
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint

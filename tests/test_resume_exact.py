@@ -140,11 +140,12 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    script = ("import sys; from ganlab import cli; from ganlab.plugins import manager as plugins; from resume_helpers import RunningMeanPlugin; "
+    script = ("import sys; from ganlab.cli.main import main; from ganlab.plugins import manager as plugins; "
+              "from resume_helpers import RunningMeanPlugin; "
               "real = plugins.load_plugins; "
               "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "
               "entry_points=False, **options); "
-              "cli.main(sys.argv[1:])")
+              "main(sys.argv[1:])")
     process = subprocess.Popen([sys.executable, "-c", script, "run", str(recipe_path), "--out", str(out),
                                 "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -21,7 +21,7 @@ from torch import nn
 from conftest import TINY_RECIPE, merge
 from ganlab import EvaluationHook, hookimpl
 from ganlab.recipes import tomlwrite
-from ganlab.cli import main
+from ganlab.cli.main import main
 from ganlab.components.dcgan import DCGANGenerator
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.generate import load_generator

@@ -78,7 +78,7 @@ EVERY_RANK_SAVES = """
     from pathlib import Path
 
     import torch
-    from ganlab import cli
+    from ganlab.cli import main as cli
     from ganlab.training import lifecycle
 
     class EveryRankSaves(lifecycle.Run):

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 SLOW_DECODE = ("import sys, time; from ganlab.data.transform import CropResize; decode = CropResize.__call__; "
                "CropResize.__call__ = lambda self, image: (time.sleep(0.02), decode(self, image))[1]; "
-               "from ganlab import cli; cli.main(sys.argv[1:])")
+               "from ganlab.cli.main import main; main(sys.argv[1:])")
 """``ganlab`` with every image decode of a cache build slowed to 20 ms, so that the build lasts long enough
 to be interrupted half way whatever the machine's speed."""
 

@@ -1,7 +1,7 @@
 """How ganlab answers the signals that ask it to stop: SIGINT (Ctrl-C) and SIGTERM (what Docker, systemd,
 Kubernetes, Slurm and torchrun send).
 
-While a ``ganlab`` command runs (:class:`ganlab.cli.GanlabGroup`), both raise :class:`Stopped`, a
+While a ``ganlab`` command runs (:class:`ganlab.cli.main.GanlabGroup`), both raise :class:`Stopped`, a
 KeyboardInterrupt, so every ``finally`` and context manager on the way out cleans up as it does for
 Ctrl-C (a half-built data cache is deleted, a run directory unlocked), and no ``except Exception``
 swallows it. The command then exits with the shell's code for the signal, 128 + its number: 130 for

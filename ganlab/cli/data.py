@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from ..cli import override_option  # this module is attached to the group at the end of ..cli
 from ..plugins.manager import load_plugins_or_warn
+from .options import override_option
 
 
 def _dataset(recipe: Path, overrides: tuple[str, ...]) -> Any:

@@ -17,7 +17,7 @@ from ..rundir.rundir import RunDir
 def report(run_dir: Path, output: Path | None) -> None:
     """(Re)build the self-contained HTML report of the run in RUN_DIR; prints where it was written."""
     from ..plugins.manager import load_plugins_or_warn
-    from .build import write_report  # matplotlib and pandas load only when a report is made
+    from ..report.build import write_report  # matplotlib and pandas load only when a report is made
 
     run = RunDir.open(run_dir)
     plugins = load_plugins_or_warn()
