@@ -329,7 +329,8 @@ class Run:
 
     def save_grid(self, path: Path) -> None:
         """The fixed-noise progress grid, drawn by the rule every generated image follows
-        (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its latents."""
+        (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its
+        latents."""
         atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
 
     def save_checkpoint(self, filename: str) -> Path | None:
