@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from ganlab.engine import Run, build
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.training.assemble import build
+from ganlab.training.loop import Run
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.rundir import RunDir
 
 CELEBA_STEPS_PER_EPOCH = 202_599 // 128
 
@@ -41,7 +42,7 @@ def main() -> None:
         for i in range(args.steps + 1):
             batch = run.real_images(recipe.train.batch_size, seed=i)
             start = time.perf_counter()
-            run._train_step([batch]).cpu()
+            run.training_step([batch]).cpu()
             step_times.append(time.perf_counter() - start)
         save_times = []
         for i in range(args.saves):

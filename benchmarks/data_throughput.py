@@ -53,10 +53,13 @@ from ganlab.data.celeba import CelebAConfig, find_images  # noqa: E402
 from ganlab.data.imageset import CachedImages  # noqa: E402
 from ganlab.data.loader import BatchLoader  # noqa: E402
 from ganlab.data.transform import CropResize  # noqa: E402
-from ganlab.engine import Run, build, start_meta, to_model_range  # noqa: E402
-from ganlab.plugins import load_plugins  # noqa: E402
-from ganlab.recipe import resolve  # noqa: E402
-from ganlab.runs import RunDir  # noqa: E402
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import start_meta
+from ganlab.training.loop import Run
+from ganlab.training.sampling import to_model_range  # noqa: E402
+from ganlab.plugins.manager import load_plugins  # noqa: E402
+from ganlab.recipes.recipe import resolve  # noqa: E402
+from ganlab.rundir.rundir import RunDir  # noqa: E402
 
 CELEBA_IMAGES = 202_599
 
@@ -158,8 +161,8 @@ def train_ganlab(recipe, out: Path, warmup: int, steps: int) -> float:
     run = Run(build(recipe), RunDir.create(out, "bench"), plugins, progress=True)
     run.run_dir.write_meta(start_meta(run, plugins))
     starts = []
-    step = run._train_step
-    run._train_step = lambda batches: (starts.append(time.perf_counter()), step(batches))[1]
+    step = run.training_step
+    run.training_step = lambda batches: (starts.append(time.perf_counter()), step(batches))[1]
     run.total_steps = warmup + steps + 1
     run.train()
     measured = starts[warmup:]

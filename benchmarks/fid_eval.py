@@ -27,13 +27,14 @@ import torch
 import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from torch import nn
 
-from ganlab import tomlwrite
-from ganlab.engine import Run, build
+from ganlab.recipes import tomlwrite
+from ganlab.training.assemble import build
+from ganlab.training.loop import Run
 from ganlab.metrics import fidelity_hooks, inception
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import BuildContext
-from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.rundir import RunDir
 
 
 def random_inception(path: Path) -> Path:

@@ -18,11 +18,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ganlab.engine import Run, build, finish, start_meta
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import finish, start_meta
+from ganlab.training.loop import Run
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 CALLBACKS = ("on_run_start", "on_step_end", "on_epoch_end", "on_run_end")
 

@@ -7,7 +7,7 @@ hook's protocol: as many real training images, drawn with the same seed) against
 - ``batch-256``: training mode, batch statistics of 256-image requests (how metrics sampled before);
 - ``batch-1``: training mode, each image alone (``ganlab generate --num 1`` before);
 - ``running``: evaluation mode with the running statistics saved in the checkpoint;
-- ``standing``: evaluation mode with standing statistics (:mod:`ganlab.sampling`, the rule ganlab uses).
+- ``standing``: evaluation mode with standing statistics (:mod:`ganlab.training.sampling`, the rule ganlab uses).
 
 Lower SWD is better; ``pixel std`` is the mean per-image standard deviation of the pixels (a washed-out,
 degenerate face has a low one). Prints a Markdown table, the mean and spread over ``--seeds``::
@@ -26,15 +26,15 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ganlab.engine import build
-from ganlab.generate import load_generator
+from ganlab.training.assemble import build
+from ganlab.training.generate import load_generator
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.swd import swd
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import ImageDataset
-from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir
-from ganlab.sampling import preserved_buffers, preserved_modes, sample, seeded_rng, to_uint8
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.rundir import RunDir
+from ganlab.training.sampling import preserved_buffers, preserved_modes, sample, seeded_rng, to_uint8
 
 Draw = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 

@@ -41,11 +41,12 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab import hookimpl, param
-from ganlab.cpu_features import this_cpu
-from ganlab.engine import Run, build
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.machine.cpu_features import this_cpu
+from ganlab.training.assemble import build
+from ganlab.training.loop import Run
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 CELEBA_IMAGES = 202_599
@@ -122,7 +123,7 @@ def ganlab_variant(plugins, overrides: list[str], args, folder: Path, name: str)
         f'data={{name="random-images", num_images={args.images}}}', f'experiment.device="{args.device}"',
         "train.data_on_device=\"always\"", "hooks=[]", *overrides])
     run = Run(build(recipe), RunDir.create(folder, name), plugins, progress=False)
-    return (lambda real: run._train_step([real])), endless(run.loader.epoch), run.run_dir.unlock
+    return (lambda real: run.training_step([real])), endless(run.loader.epoch), run.run_dir.unlock
 
 
 def reference_variant(args):

@@ -8,15 +8,15 @@ random numbers per image.
 
 __version__ = "0.2.0"
 
-from .config import param  # noqa: E402
-from .distributed import draw_for_global_batch  # noqa: E402
+from .recipes.config import param  # noqa: E402
+from .machine.distributed import draw_for_global_batch  # noqa: E402
 from .errors import ConfigError, DataError, GanlabError  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
+from .plugins.hookspecs import hookimpl  # noqa: E402
 from .protocols import (  # noqa: E402
     PROBABILITY, BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, OutrightWin, ReportSection, ScoreKind,
 )
-from .registry import KINDS, Registrar, Registry, component  # noqa: E402
+from .plugins.registry import KINDS, Registrar, Registry, component  # noqa: E402
 
 __all__ = [
     "__version__", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS", "BuildContext",

@@ -1,5 +1,5 @@
 """``python -m ganlab`` is the ``ganlab`` command (what ``torchrun -m ganlab`` runs)."""
 
-from .cli import main
+from .cli.main import main
 
 main()

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_che
 import torch
 from torch import nn
 
-from .run_records import describe
+from .rundir.records import describe
 
 if TYPE_CHECKING:
-    from .engine import Run
-    from .runs import RunDir
+    from .training.loop import Run
+    from .rundir.rundir import RunDir
 
 
 @dataclasses.dataclass(frozen=True)

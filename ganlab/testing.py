@@ -34,9 +34,10 @@ from typing import Any, Callable
 import pytest
 from click.testing import CliRunner, Result
 
-from . import cli, tomlwrite
-from .plugins import Plugins, load_plugins, load_plugins_or_warn
-from .runs import RunDir
+from .cli import main as cli
+from .recipes import tomlwrite
+from .plugins.manager import Plugins, load_plugins, load_plugins_or_warn
+from .rundir.rundir import RunDir
 
 TINY_RECIPE: dict[str, Any] = {
     "experiment": {"name": "tiny", "seed": 0, "device": "cpu"},

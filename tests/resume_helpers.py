@@ -14,9 +14,9 @@ from typing import Callable
 import torch
 
 from ganlab import hookimpl
-from ganlab.checkpoints import load_checkpoint
+from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.protocols import EvaluationHook
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 
 @dataclasses.dataclass
@@ -56,7 +56,7 @@ class RunningMeanPlugin:
 def die_on_checkpoint_write(number: int, half_written: bool) -> None:
     """SIGKILL this process at its ``number``-th checkpoint: half way through writing the temporary file
     (``half_written``), or after the file is in place but before the manifest lists it."""
-    import ganlab.checkpoints as checkpoints
+    import ganlab.rundir.checkpoints as checkpoints
 
     real_write, real_manifest = checkpoints.atomic_write, checkpoints.CheckpointStore._write_manifest
     seen = {"writes": 0, "manifests": 0}
@@ -87,9 +87,9 @@ def die_on_checkpoint_write(number: int, half_written: bool) -> None:
 def train_and_die(recipe: Path, out: Path, mode: str, number: int) -> None:
     """Train ``recipe`` into ``out``, dying at checkpoint ``number`` as ``mode`` ("mid-write" or
     "before-manifest") says; run in a forked child process."""
-    from ganlab.engine import run_recipe
-    from ganlab.plugins import load_plugins
-    from ganlab.recipe import load_recipe
+    from ganlab.training.lifecycle import run_recipe
+    from ganlab.plugins.manager import load_plugins
+    from ganlab.recipes.recipe import load_recipe
 
     die_on_checkpoint_write(number, half_written=mode == "mid-write")
     plugins = load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)

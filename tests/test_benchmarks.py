@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, merge
-from ganlab import tomlwrite
-from ganlab.engine import run_recipe
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.recipes import tomlwrite
+from ganlab.training.lifecycle import run_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 

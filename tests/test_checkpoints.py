@@ -10,11 +10,11 @@ import os
 import pytest
 import torch
 
-import ganlab.checkpoints as checkpoints
-from ganlab.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
-from ganlab.engine import run_recipe
+import ganlab.rundir.checkpoints as checkpoints
+from ganlab.rundir.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
+from ganlab.training.lifecycle import run_recipe
 from ganlab.errors import CheckpointError, RunError
-from ganlab.recipe import load_recipe
+from ganlab.recipes.recipe import load_recipe
 
 
 def state(step: int, epoch: int = 0) -> dict:

@@ -12,16 +12,17 @@ from conftest import TINY_RECIPE, merge
 from headless_chromium import Chromium
 from html_page import parse
 
-from ganlab import EvaluationHook, hookimpl, tomlwrite
-from ganlab.engine import run_recipe
-from ganlab.plugins import Plugins, load_plugins
-from ganlab.recipe import load_recipe
+from ganlab import EvaluationHook, hookimpl
+from ganlab.recipes import tomlwrite
+from ganlab.training.lifecycle import run_recipe
+from ganlab.plugins.manager import Plugins, load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report import compare_sections
 from ganlab.report.compare_page import build_page, compare
 from ganlab.report.metric_protocols import protocol_mismatch
 from ganlab.report.recipe_diff import NO_KEY, NO_SECTION, recipe_differences
 from ganlab.report.run_set import display_names, expand
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16}, {"name": "samples"},
          {"name": "training-health", "num_images": 8}, {"name": "fake-metric"}]
@@ -85,7 +86,7 @@ def page_path(sweep, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("page") / "compare.html"
     from click.testing import CliRunner
 
-    from ganlab import cli
+    from ganlab.cli import main as cli
     result = CliRunner().invoke(cli.main, ["compare", *map(str, (run.path for run in sweep)), "-o", str(path)])
     assert result.exit_code == 0, result.output
     return path

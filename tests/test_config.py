@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ganlab.config import build_config, config_to_dict, describe_fields, param
+from ganlab.recipes.config import build_config, config_to_dict, describe_fields, param
 
 
 @dataclasses.dataclass

@@ -138,7 +138,7 @@ def test_a_run_trains_from_a_celeba_zip(celeba_recipe, run_cli, tmp_path):
 
 
 def test_auto_device_picks_apple_mps_when_there_is_no_cuda(monkeypatch):
-    from ganlab.engine import resolve_device
+    from ganlab.machine.devices import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)

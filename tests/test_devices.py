@@ -8,7 +8,7 @@ import logging
 import pytest
 import torch
 
-from ganlab.cpu_features import Cpu, flags_in_cpuinfo
+from ganlab.machine.cpu_features import Cpu, flags_in_cpuinfo
 from ganlab.data.loader import free_memory, resident_copy
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics.base import resolve_device
@@ -69,7 +69,7 @@ trained the quickstart 16x slower than fp32."""
 @pytest.fixture
 def cpu(monkeypatch):
     """Make ganlab see ``cpu`` as this machine's processor."""
-    return lambda processor: monkeypatch.setattr("ganlab.networks.this_cpu", lambda: processor)
+    return lambda processor: monkeypatch.setattr("ganlab.training.networks.this_cpu", lambda: processor)
 
 
 def precision_warnings(caplog) -> list[str]:
@@ -78,7 +78,7 @@ def precision_warnings(caplog) -> list[str]:
 
 def test_validate_warns_that_bf16_is_emulated_on_a_cpu_without_it(run_cli, write_recipe, cpu, caplog):
     cpu(AVX2_ONLY)
-    with caplog.at_level(logging.WARNING, logger="ganlab.networks"):
+    with caplog.at_level(logging.WARNING, logger="ganlab.training.networks"):
         result = run_cli("validate", write_recipe({"train": {"precision": "bf16"}}))
     assert result.exit_code == 0, result.output
     [warning] = precision_warnings(caplog)
@@ -89,7 +89,7 @@ def test_validate_warns_that_bf16_is_emulated_on_a_cpu_without_it(run_cli, write
 def test_a_run_in_fp16_on_a_cpu_without_it_is_warned_about_before_training(run_cli, write_recipe, cpu, caplog,
                                                                            tmp_path):
     cpu(AVX2_ONLY)
-    with caplog.at_level(logging.WARNING, logger="ganlab.networks"):
+    with caplog.at_level(logging.WARNING, logger="ganlab.training.networks"):
         result = run_cli("run", write_recipe({"train": {"precision": "fp16", "max_steps": 1}}), "--out",
                          tmp_path / "runs", "--no-progress")
     assert result.exit_code == 0, result.output
@@ -105,7 +105,7 @@ def test_a_run_in_fp16_on_a_cpu_without_it_is_warned_about_before_training(run_c
 def test_no_warning_where_the_precision_is_native_or_fp32(run_cli, write_recipe, cpu, caplog, processor,
                                                           precision):
     cpu(processor)
-    with caplog.at_level(logging.WARNING, logger="ganlab.networks"):
+    with caplog.at_level(logging.WARNING, logger="ganlab.training.networks"):
         result = run_cli("validate", write_recipe({"train": {"precision": precision}}))
     assert result.exit_code == 0, result.output
     assert precision_warnings(caplog) == []

@@ -14,9 +14,10 @@ import pytest
 from conftest import TINY_RECIPE, merge
 from html_page import parse
 
-from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
+from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.report.figures import plot, png_bytes
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},
              {"name": "samples"}, {"name": "training-health", "num_images": 8}]
@@ -28,7 +29,7 @@ def pristine(tmp_path_factory) -> Path:
     """A finished tiny run with every built-in hook and one evaluation metric, trained once for the module."""
     from click.testing import CliRunner
 
-    from ganlab import cli
+    from ganlab.cli import main as cli
 
     folder = tmp_path_factory.mktemp("pristine")
     recipe = folder / "recipe.toml"

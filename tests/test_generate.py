@@ -13,9 +13,9 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from conftest import TINY_RECIPE
-from ganlab import tomlwrite
-from ganlab.cli import main
-from ganlab.generate import slerp
+from ganlab.recipes import tomlwrite
+from ganlab.cli.main import main
+from ganlab.training.generate import slerp
 
 
 def cli(*args) -> Result:

@@ -14,11 +14,12 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab import EvaluationHook, Loss, hookimpl, tomlwrite
+from ganlab import EvaluationHook, Loss, hookimpl
+from ganlab.recipes import tomlwrite
 from ganlab.components.losses import NonSaturatingBCE
-from ganlab.engine import run_recipe
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.training.lifecycle import run_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.testing import TINY_RECIPE, merge
 
 

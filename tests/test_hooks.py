@@ -16,11 +16,12 @@ import ganlab_wgan
 import pytest
 import torch
 
-from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
-from ganlab.engine import run_recipe
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab.recipes import tomlwrite
+from ganlab.training.lifecycle import run_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 
 
@@ -158,14 +159,14 @@ def test_hook_report_sections_are_rebuilt_from_the_run_directory_alone(finished)
 
 def test_hook_state_dict_is_saved_in_every_checkpoint(finished):
     _, run_dir = finished
-    from ganlab.checkpoints import load_checkpoint
+    from ganlab.rundir.checkpoints import load_checkpoint
 
     states = [load_checkpoint(p)["hooks"]["hooks[0]"] for p in run_dir.checkpoints()]
     assert states == [{"steps_seen": 4}, {"steps_seen": 8}]
 
 
 def test_hook_load_state_dict_gets_the_checkpoint_s_state_back_on_resume(tmp_path):
-    from ganlab.resume import resume_run
+    from ganlab.training.resume import resume_run
 
     plugin = RecorderPlugin()
     plugins = load_plugins([("recorder-plugin", plugin)], entry_points=False)

@@ -10,8 +10,8 @@ import tomllib
 
 import pytest
 
-from ganlab import tomlwrite
-from ganlab.runs import RunDir, safe_name
+from ganlab.recipes import tomlwrite
+from ganlab.rundir.rundir import RunDir, safe_name
 
 RECIPE, DATA, RUN, CHECKPOINT = 2, 3, 5, 6
 

@@ -16,12 +16,14 @@ import torch
 from click.testing import CliRunner
 
 from conftest import TINY_RECIPE, merge
-from ganlab import cli, plugins, tomlwrite
-from ganlab.checkpoints import CheckpointStore, load_checkpoint
-from ganlab.generate import image_batches, images, load_generator
-from ganlab.plugins import load_plugins
+from ganlab.cli import main as cli
+from ganlab.plugins import manager as plugins
+from ganlab.recipes import tomlwrite
+from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
+from ganlab.training.generate import image_batches, images, load_generator
+from ganlab.plugins.manager import load_plugins
 from ganlab.report.compare_page import build_page, compare
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 from resume_helpers import RunningMeanPlugin
 
 OTHER, USAGE, RUN, CHECKPOINT = 1, 2, 5, 6
@@ -175,16 +177,16 @@ def test_a_log_that_cannot_be_read_stops_a_resume_before_any_log_is_cut(run, run
 def refuse_writes_in(folder: Path, monkeypatch) -> None:
     """Make ``folder`` behave as if on a read-only mount for the probe every writer makes (root would
     otherwise write anywhere)."""
-    import ganlab.runs
+    import ganlab.rundir.rundir
 
-    real = ganlab.runs.tempfile.mkstemp
+    real = ganlab.rundir.rundir.tempfile.mkstemp
 
     def read_only(*args, dir=None, **kwargs):
         if dir is not None and Path(dir) == folder:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
         return real(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(ganlab.runs.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(ganlab.rundir.rundir.tempfile, "mkstemp", read_only)
 
 
 def test_a_folder_where_the_runs_log_belongs_stops_evaluate_before_scoring(run, run_cli):

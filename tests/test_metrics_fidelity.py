@@ -12,13 +12,14 @@ import torch_fidelity
 from PIL import Image
 
 from conftest import TINY_RECIPE, count_calls, merge
-from ganlab import tomlwrite
-from ganlab.engine import Run, build
+from ganlab.recipes import tomlwrite
+from ganlab.training.assemble import build
+from ganlab.training.loop import Run
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
-from ganlab.runs import RunDir
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.rundir import RunDir
 
 N = 3
 

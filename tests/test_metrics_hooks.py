@@ -6,17 +6,17 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, merge
-from ganlab import tomlwrite
+from ganlab.recipes import tomlwrite
 
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
-from ganlab.engine import run_recipe
+from ganlab.training.lifecycle import run_recipe
 from ganlab.errors import ConfigError
 from ganlab.metrics.weightfree_hooks import DiversityConfig, DiversityHook, SwdConfig, build_swd
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import BuildContext
-from ganlab.recipe import load_recipe
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 WEIGHT_FREE = {"train": {"epochs": 3},
                "hooks": [{"name": "swd", "every": 2, "num_samples": 16},

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ganlab import EvaluationHook, hookspecs
-from ganlab.engine import Run
+from ganlab import EvaluationHook
+from ganlab.plugins.manager import hookspecs
+from ganlab.training.loop import Run
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text("utf-8")
@@ -60,9 +61,9 @@ def test_the_guide_documents_only_run_attributes_a_hook_may_use():
 
 
 def test_every_run_attribute_a_hook_may_use_exists(plugins, write_recipe, tmp_path):
-    from ganlab.engine import build
-    from ganlab.recipe import load_recipe
-    from ganlab.runs import RunDir
+    from ganlab.training.assemble import build
+    from ganlab.recipes.recipe import load_recipe
+    from ganlab.rundir.rundir import RunDir
 
     run = Run(build(load_recipe(write_recipe(), plugins.registry)), RunDir(tmp_path), plugins, progress=False)
     assert [name for name in Run.FOR_HOOKS if not hasattr(run, name)] == []
@@ -108,7 +109,7 @@ def test_the_example_command_ranks_a_trained_runs_epochs(register_plugin, write_
 def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
     import tomllib
 
-    from ganlab.plugins import ENTRY_POINT_GROUP
+    from ganlab.plugins.manager import ENTRY_POINT_GROUP
 
     pyproject = tomllib.loads(readme_block("`pyproject.toml`", "toml"))
     assert pyproject["project"]["entry-points"][ENTRY_POINT_GROUP] == {"smooth": "ganlab_smooth"}

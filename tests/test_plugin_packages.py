@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.known_plugins import KNOWN
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.known import KNOWN
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 
 ROOT = Path(__file__).parents[1]
 PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan"}   # distribution: plugin

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ganlab import hookimpl, param
-from ganlab.plugins import BUILTIN_PLUGINS, load_plugins
-from ganlab.registry import KINDS
+from ganlab.plugins.manager import BUILTIN_PLUGINS, load_plugins
+from ganlab.plugins.registry import KINDS
 
 
 @dataclasses.dataclass

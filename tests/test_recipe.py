@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from ganlab.errors import RecipeError
-from ganlab.recipe import apply_overrides, load_recipe, parse_override
+from ganlab.recipes.recipe import apply_overrides, load_recipe, parse_override
 
 
 def problems_of(path, plugins, overrides=()):

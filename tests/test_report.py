@@ -15,14 +15,15 @@ from headless_chromium import Chromium
 from html_page import parse
 from PIL import Image
 
-from ganlab import EvaluationHook, ReportSection, hookimpl, tomlwrite
-from ganlab.engine import run_recipe
-from ganlab.plugins import Plugins, load_plugins
-from ganlab.recipe import load_recipe
+from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab.recipes import tomlwrite
+from ganlab.training.lifecycle import run_recipe
+from ganlab.plugins.manager import Plugins, load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report import build as report_build
 from ganlab.report import core_sections
 from ganlab.report.html import escape
-from ganlab.runs import RunDir
+from ganlab.rundir.rundir import RunDir
 
 ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16},
              {"name": "samples"}, {"name": "training-health", "num_images": 8}]
@@ -226,7 +227,7 @@ def test_a_report_that_cannot_be_written_is_recorded_without_masking_the_run(tmp
     def broken(run_dir, registry, out=None):
         raise OSError("no space left on device")
 
-    monkeypatch.setattr("ganlab.engine.write_report", broken)
+    monkeypatch.setattr("ganlab.training.lifecycle.write_report", broken)
     run_dir = train(tmp_path, plugins, train={"epochs": 1}, hooks=[])
     meta = run_dir.read_meta()
     assert meta["status"] == "finished"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ganlab.errors import RecipeError
-from ganlab.recipe import read_toml, resolve_component
-from ganlab.tomlwrite import dumps
+from ganlab.recipes.recipe import read_toml, resolve_component
+from ganlab.recipes.tomlwrite import dumps
 
 
 def problems_of(table, kind, registry) -> list[str]:

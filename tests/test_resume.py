@@ -16,17 +16,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import ganlab.checkpoints as checkpoints
-from ganlab import Loss, hookimpl, tomlwrite
-from ganlab.checkpoints import CheckpointRecord, load_checkpoint
-from ganlab.engine import (RunDiverged, RunInterrupted, cuda_rng_state, restore_cuda_rng_state,
-                           run_recipe)
+import ganlab.rundir.checkpoints as checkpoints
+from ganlab import Loss, hookimpl
+from ganlab.recipes import tomlwrite
+from ganlab.rundir.checkpoints import CheckpointRecord, load_checkpoint
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.state import cuda_rng_state, restore_cuda_rng_state
+from ganlab.training.stopping import RunDiverged, RunInterrupted
 from ganlab.errors import RunError
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import EvaluationHook
-from ganlab.recipe import load_recipe
-from ganlab.resume import recipe_changes, resume_run
-from ganlab.runs import RunDir
+from ganlab.recipes.recipe import load_recipe
+from ganlab.training.resume import recipe_changes, resume_run
+from ganlab.rundir.rundir import RunDir
 from resume_helpers import as_written_on_a_gpu, as_written_on_a_gpu_by_ganlab_0_2_0, rewrite_checkpoints
 
 

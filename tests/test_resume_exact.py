@@ -21,13 +21,13 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, merge
-from ganlab import tomlwrite
-from ganlab.checkpoints import load_checkpoint
-from ganlab.engine import run_recipe
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
-from ganlab.resume import resume_run
-from ganlab.runs import RunDir
+from ganlab.recipes import tomlwrite
+from ganlab.rundir.checkpoints import load_checkpoint
+from ganlab.training.lifecycle import run_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
+from ganlab.training.resume import resume_run
+from ganlab.rundir.rundir import RunDir
 from resume_helpers import RunningMeanPlugin, train_and_die
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,11 +140,12 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    script = ("import sys; from ganlab import cli, plugins; from resume_helpers import RunningMeanPlugin; "
+    script = ("import sys; from ganlab.cli.main import main; from ganlab.plugins import manager as plugins; "
+              "from resume_helpers import RunningMeanPlugin; "
               "real = plugins.load_plugins; "
               "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "
               "entry_points=False, **options); "
-              "cli.main(sys.argv[1:])")
+              "main(sys.argv[1:])")
     process = subprocess.Popen([sys.executable, "-c", script, "run", str(recipe_path), "--out", str(out),
                                 "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

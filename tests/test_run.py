@@ -12,13 +12,14 @@ import torch
 from PIL import Image
 
 from ganlab import hookimpl
-from ganlab.engine import RunInterrupted, run_recipe
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.stopping import RunInterrupted
 from ganlab.errors import RecipeError
-from ganlab.plugins import load_plugins
+from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import EvaluationHook
-from ganlab.recipe import load_recipe
-from ganlab.checkpoints import load_checkpoint
-from ganlab.runs import RunDir
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.checkpoints import load_checkpoint
+from ganlab.rundir.rundir import RunDir
 
 
 def run_dir_of(result) -> Path:
@@ -117,7 +118,7 @@ def test_image_size_the_generator_cannot_make_is_a_recipe_error(run_cli, write_r
 
 
 def test_batch_larger_than_the_data_set_is_a_recipe_error(write_recipe, plugins):
-    from ganlab.engine import build
+    from ganlab.training.assemble import build
 
     recipe = load_recipe(write_recipe({"train": {"batch_size": 65}}), plugins.registry)
     with pytest.raises(RecipeError, match="train.batch_size: 65 is larger than the data set"):

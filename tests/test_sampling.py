@@ -1,6 +1,6 @@
 """Generated images depend only on the seed (or latent) and the checkpoint, never on the request.
 
-Every path draws through :func:`ganlab.sampling.sample`: ``ganlab generate``, the metrics' and hooks'
+Every path draws through :func:`ganlab.training.sampling.sample`: ``ganlab generate``, the metrics' and hooks'
 ``Run.generate``, ``compare``'s final grids. A generator with batch norm samples in evaluation mode with
 standing statistics, so one image asked for alone is the same image as in a batch of sixteen.
 """
@@ -19,18 +19,19 @@ from PIL import Image
 from torch import nn
 
 from conftest import TINY_RECIPE, merge
-from ganlab import EvaluationHook, hookimpl, tomlwrite
-from ganlab.cli import main
+from ganlab import EvaluationHook, hookimpl
+from ganlab.recipes import tomlwrite
+from ganlab.cli.main import main
 from ganlab.components.dcgan import DCGANGenerator
-from ganlab.engine import run_recipe
-from ganlab.generate import load_generator
 from ganlab.metrics.protocol import protocol_differences
-from ganlab.plugins import load_plugins
-from ganlab.recipe import load_recipe
+from ganlab.plugins.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.report.compare_page import compare
 from ganlab.report.compare_samples import final_grids
-from ganlab.runs import RunDir
-from ganlab.sampling import PROTOCOL, generate_images, sample, seeded_rng
+from ganlab.rundir.rundir import RunDir
+from ganlab.training.generate import load_generator
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.sampling import PROTOCOL, generate_images, sample, seeded_rng
 
 METRIC_SEED = 3
 

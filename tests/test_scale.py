@@ -17,12 +17,14 @@ import ganlab_wgan
 import pytest
 import torch
 
-from ganlab import tomlwrite
-from ganlab.engine import Run, build, run_recipe
-from ganlab.recipe import load_recipe
-from ganlab.checkpoints import load_checkpoint
-from ganlab.distributed import World, draw_for_global_batch
-from ganlab.runs import RunDir
+from ganlab.recipes import tomlwrite
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.loop import Run
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.checkpoints import load_checkpoint
+from ganlab.machine.distributed import World, draw_for_global_batch
+from ganlab.rundir.rundir import RunDir
 from ganlab.testing import SHRINK, TINY_RECIPE, merge
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
@@ -76,15 +78,16 @@ EVERY_RANK_SAVES = """
     from pathlib import Path
 
     import torch
-    from ganlab import cli, engine
+    from ganlab.cli import main as cli
+    from ganlab.training import lifecycle
 
-    class EveryRankSaves(engine.Run):
+    class EveryRankSaves(lifecycle.Run):
         def train(self):
             super().train()
             state = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
             torch.save(state, Path(sys.argv[1]) / f"rank{self.world.rank}.pt")
 
-    engine.Run = EveryRankSaves
+    lifecycle.Run = EveryRankSaves
     cli.main(sys.argv[2:])
 """
 """``python -m gl_test_every_rank FOLDER run ...`` is ``ganlab run ...`` in which every process, not only the

@@ -18,15 +18,18 @@ from typing import Callable
 import pytest
 from PIL import Image
 
-from ganlab import EvaluationHook, engine, hookimpl, tomlwrite
-from ganlab.runs import RunDir
+from ganlab import EvaluationHook, hookimpl
+from ganlab.recipes import tomlwrite
+from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
+from ganlab.training import lifecycle
+from ganlab.training.stopping import FORWARDED_WITHIN_S, StopRequest, graceful_interrupt
 
 REPO = Path(__file__).resolve().parent.parent
 
 SLOW_DECODE = ("import sys, time; from ganlab.data.transform import CropResize; decode = CropResize.__call__; "
                "CropResize.__call__ = lambda self, image: (time.sleep(0.02), decode(self, image))[1]; "
-               "from ganlab import cli; cli.main(sys.argv[1:])")
+               "from ganlab.cli.main import main; main(sys.argv[1:])")
 """``ganlab`` with every image decode of a cache build slowed to 20 ms, so that the build lasts long enough
 to be interrupted half way whatever the machine's speed."""
 
@@ -149,12 +152,12 @@ def test_ctrl_c_while_a_new_run_is_set_up_stops_it_at_its_first_step(run_cli, wr
                                                                       monkeypatch):
     """Between creating the run directory and writing its meta.json (a GPU run copies its data to the
     device then), a signal is held, so no run directory is ever left without its meta.json."""
-    record_start = engine.start_meta
+    record_start = lifecycle.start_meta
 
     def pressing_ctrl_c(run, plugins):
         os.kill(os.getpid(), signal.SIGINT)
         return record_start(run, plugins)
-    monkeypatch.setattr(engine, "start_meta", pressing_ctrl_c)
+    monkeypatch.setattr(lifecycle, "start_meta", pressing_ctrl_c)
     result = run_cli("run", write_recipe(), "--out", tmp_path / "runs", "--no-progress")
 
     assert result.exit_code == 130 and isinstance(result.exception, SystemExit), result.output
@@ -166,16 +169,16 @@ def test_ctrl_c_while_a_new_run_is_set_up_stops_it_at_its_first_step(run_cli, wr
 
 def test_a_copy_of_the_signal_forwarded_by_torchrun_is_not_a_second_request():
     """Under torchrun a process gets a signal sent to the whole group twice: directly, then forwarded."""
-    stop = engine.StopRequest()
-    with engine.graceful_interrupt(stop, forwarded_within=engine.FORWARDED_WITHIN_S):
+    stop = StopRequest()
+    with graceful_interrupt(stop, forwarded_within=FORWARDED_WITHIN_S):
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGTERM)
     assert stop.signum == signal.SIGTERM
 
 
 def test_a_second_signal_to_a_single_process_stops_it_at_once():
-    stop = engine.StopRequest()
-    with pytest.raises(KeyboardInterrupt), engine.graceful_interrupt(stop):
+    stop = StopRequest()
+    with pytest.raises(KeyboardInterrupt), graceful_interrupt(stop):
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGINT)
     assert stop.signum == signal.SIGTERM

@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..config import param
+from ..recipes.config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext
-from ..registry import component
+from ..plugins.registry import component
 
 
 def _depth(image_size: int) -> int:

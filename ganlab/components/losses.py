@@ -12,9 +12,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import PROBABILITY, BuildContext, Loss
-from ..registry import component
+from ..plugins.registry import component
 
 
 @dataclasses.dataclass

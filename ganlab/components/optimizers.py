@@ -7,9 +7,9 @@ import functools
 
 import torch
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext
-from ..registry import component
+from ..plugins.registry import component
 
 
 @dataclasses.dataclass

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from .. import signals
+from ..machine import signals
 from ..errors import DataError
 from .build_folders import BuildFolder
 from .sources import Source

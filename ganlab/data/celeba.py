@@ -20,11 +20,11 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from ..config import param
+from ..recipes.config import param
 from ..errors import DataError
-from ..files import unusual
+from ..recipes.files import unusual
 from ..protocols import BuildContext
-from ..registry import component
+from ..plugins.registry import component
 from .imageset import CachedImages, CachedImagesConfig
 from .sources import Source, open_source, open_zip, zip_names
 from .transform import CropResize

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext
-from ..registry import component
+from ..plugins.registry import component
 from .imageset import CachedImages, CachedImagesConfig
 from .sources import open_source
 from .transform import CropResize

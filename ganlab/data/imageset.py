@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..config import param
+from ..recipes.config import param
 from ..errors import DataError
 from .build_folders import Swept, sweep
 from .cache import ImageCache, Skipped, build_cache, cache_size, default_cache_root, fingerprint

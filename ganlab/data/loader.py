@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..errors import DataError
-from ..memory import available_host_memory
+from ..machine.memory import available_host_memory
 from ..protocols import ImageDataset
 
 log = logging.getLogger("ganlab.data")

@@ -17,7 +17,7 @@ from typing import Callable
 from PIL import Image
 
 from ..errors import DataError
-from ..files import unusual
+from ..recipes.files import unusual
 
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
 """Every file suffix Pillow can read (.jpg, .png, .webp, .tif, ...)."""

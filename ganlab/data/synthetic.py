@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import param, seed_param
-from ..memory import Need, available_host_memory, refuse_if_too_big
+from ..recipes.config import param, seed_param
+from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..protocols import BuildContext
-from ..registry import component
+from ..plugins.registry import component
 
 _SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 125], [198, 134, 88],
                   [141, 85, 50], [95, 58, 36]], dtype=np.float32)

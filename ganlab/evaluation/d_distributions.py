@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext, EvaluationHook, ReportSection, ScoreKind
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
-from ..run_records import INTEGER, NUMBERS, TEXT, Shape
-from ..runs import RunDir
+from ..rundir.records import INTEGER, NUMBERS, TEXT, Shape
+from ..rundir.rundir import RunDir
 from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
 from .store import HookFiles, latest_per_step
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
 
 FILES = HookFiles("d-distributions")
 SCORES = "scores.jsonl"

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import param
+from ..recipes.config import param
 from ..protocols import BuildContext, EvaluationHook, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
 from ..report.core_sections import METRIC_LABELS
 from ..report.figures import COLORS, figure_image, legend_below, mark_epochs, plot
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 from .series import auto_window, epoch_ends, metrics_frame, smooth
 
 

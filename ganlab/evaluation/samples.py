@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..atomic import atomic_write_bytes
-from ..config import param
-from ..grids import grid_png
+from ..rundir.atomic import atomic_write_bytes
+from ..recipes.config import param
+from ..rundir.grids import grid_png
 from ..protocols import BuildContext, EvaluationHook, ReportSection
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 from .series import spread
 from .store import HookFiles
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
 
 FILES = HookFiles("samples")
 REAL = "real.png"

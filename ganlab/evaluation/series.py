@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..report.core_sections import METRIC_LABELS
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..run_records import ANY_RECORD, Shape
-from ..runs import RunDir
+from ..rundir.records import ANY_RECORD, Shape
+from ..rundir.rundir import RunDir
 
 
 class HookFiles:

@@ -22,21 +22,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_write_text
-from ..config import param
+from ..rundir.atomic import atomic_write_text
+from ..recipes.config import param
 from ..protocols import BuildContext, EvaluationHook, OutrightWin, ReportSection, ScoreKind
-from ..registry import component
+from ..plugins.registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, legend_below, plot
-from ..run_records import INTEGER, NUMBER, Shape
-from ..runs import RunDir
+from ..rundir.records import INTEGER, NUMBER, Shape
+from ..rundir.rundir import RunDir
 from .series import metrics_frame, smooth
 from .store import HookFiles, latest_per_step
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..engine import Run
+    from ..training.loop import Run
 
 FILES = HookFiles("training-health")
 DIVERSITY = "diversity.jsonl"

@@ -2,4 +2,7 @@
 
 Every score is logged with its protocol (see :mod:`ganlab.metrics.protocol`), because two scores are only
 comparable when they were made the same way.
+
+May import: errors, protocols, recipes, plugins, rundir, data (reference images), training (sampling;
+and rebuilding a run for ``evaluate``).
 """

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from ..config import param, seed_param
+from ..recipes.config import param, seed_param
 from ..errors import ConfigError
 from ..protocols import BuildContext, EvaluationHook
 
 if TYPE_CHECKING:
-    from ..engine import Run
+    from ..training.loop import Run
 
 
 @dataclasses.dataclass(frozen=True)

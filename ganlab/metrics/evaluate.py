@@ -1,4 +1,5 @@
-"""``ganlab evaluate RUN_DIR``: score a run's checkpoints after the fact and append to its evaluations.
+"""Scoring a run's checkpoints after the fact (what ``ganlab evaluate RUN_DIR`` does), appending to its
+evaluations.
 
 The run is rebuilt from its own ``recipe.toml`` and put back where each checkpoint (loaded with
 ``weights_only=True``) left it, EMA weights included; every metric hook scores it exactly as during
@@ -14,13 +15,11 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-import click
-
-from ..checkpoints import CheckpointRecord
+from ..rundir.checkpoints import CheckpointRecord
 from ..errors import CheckpointError, RecipeError
-from ..plugins import Plugins
-from ..recipe import Component, Recipe, load_recipe, resolve_component
-from ..runs import RunDir
+from ..plugins.manager import Plugins
+from ..recipes.recipe import Component, Recipe, load_recipe, resolve_component
+from ..rundir.rundir import RunDir
 from .base import MetricHook, Score
 
 
@@ -87,7 +86,9 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
                  checkpoints: tuple[str, ...] = (), *, warn: Callable[[str], None]
                  ) -> list[tuple[Path, int, Score]]:
     """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
-    from ..engine import Run, build
+    from ..training.assemble import build
+    from ..training.loop import Run
+    from ..training.state import load_checkpoint_state
 
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
@@ -110,31 +111,9 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
         results = []
         for checkpoint, record in chosen:
             # Checked against the manifest again: scoring takes long and the file is read only now.
-            run.load_state(store.read(checkpoint, record, built.device), checkpoint)
+            load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
             for _, hook in hooks:
                 results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
         return results
     finally:
         run_dir.unlock()
-
-
-@click.command("evaluate")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="Metric hook to score with (repeatable): fid, kid, precision-recall, swd, diversity or a "
-                   "plugin's. Default: every metric hook in the run's recipe.")
-@click.option("--num-samples", type=click.IntRange(min=2), default=None,
-              help="Generated images per score (default: the hook's setting).")
-@click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
-              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
-                   "passes its manifest check (size and SHA-256).")
-def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
-    """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
-    from ..errors import warn
-    from ..plugins import load_plugins_or_warn
-
-    results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, warn=warn)
-    for checkpoint, step, score in results:
-        std = "" if score.std is None else f" ± {score.std:.6g}"
-        click.echo(f"{checkpoint.name}  step {step}  {score.metric} = {score.value:.6g}{std}")
-    click.echo(f"appended {len(results)} scores to {run_dir / 'evaluations.jsonl'}")

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..config import param
+from ..recipes.config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext, ImageDataset, ReportSection
-from ..registry import component
-from ..sampling import PROTOCOL as SAMPLING_PROTOCOL, weights_digest
+from ..plugins.registry import component
+from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL, weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
 from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kernel_distance, load_inception,
@@ -28,8 +28,8 @@ from .report import protocol_section
 from .weights import find_weights
 
 if TYPE_CHECKING:
-    from ..engine import Run
-    from ..runs import RunDir
+    from ..training.loop import Run
+    from ..rundir.rundir import RunDir
 
 
 @dataclasses.dataclass

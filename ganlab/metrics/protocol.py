@@ -6,7 +6,7 @@ protocol is every key that is not a result field. Its keys, by metric family:
 - all: ``metric``; ``num_generated`` and ``num_reference`` (images on each side); ``reference`` (the
   sha256 fingerprint of the reference set: source, transform, image size, count, sample seed) and
   ``reference_source`` (the same, readable); ``seed`` (of the latent vectors and the reference sample);
-  ``sampling`` (how the generated images were made: :data:`ganlab.sampling.PROTOCOL`).
+  ``sampling`` (how the generated images were made: :data:`ganlab.training.sampling.PROTOCOL`).
 - fid, kid, precision, recall: ``library`` ("torch-fidelity"), ``library_version``, ``feature_extractor``,
   ``feature_layer``, ``weights_sha256`` (of the Inception weights file); kid adds ``kid_subsets`` and
   ``kid_subset_size``; precision and recall add ``neighborhood``.

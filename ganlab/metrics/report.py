@@ -13,7 +13,7 @@ from ..protocols import ReportSection
 from .protocol import protocol_differences, protocol_of
 
 if TYPE_CHECKING:
-    from ..runs import RunDir
+    from ..rundir.rundir import RunDir
 
 ORDER = 60
 

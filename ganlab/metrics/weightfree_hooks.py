@@ -5,19 +5,19 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from ..config import param
+from ..recipes.config import param
 from ..errors import ConfigError
 from ..protocols import BuildContext, ImageDataset, ReportSection
-from ..registry import component
-from ..sampling import PROTOCOL as SAMPLING_PROTOCOL
+from ..plugins.registry import component
+from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
 from . import msssim, swd
 from .base import MetricHook, ScheduleConfig, Score, for_report_only
 from .reference import open_reference, reference_sample
 from .report import diversity_section, swd_section
 
 if TYPE_CHECKING:
-    from ..engine import Run
-    from ..runs import RunDir
+    from ..training.loop import Run
+    from ..rundir.rundir import RunDir
 
 
 @dataclasses.dataclass

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write_text
+from ..rundir.atomic import atomic_write_text
 from ..errors import RecipeError, warn
 from ..protocols import BuildContext, EvaluationHook, ReportSection, section_problem
-from ..recipe import read_toml, resolve_component
-from ..registry import Registry
-from ..run_records import describe
-from ..runs import RunDir
+from ..recipes.recipe import read_toml, resolve_component
+from ..plugins.registry import Registry
+from ..rundir.records import describe
+from ..rundir.rundir import RunDir
 from . import html as h
 from .core_sections import environment_section, evaluations_section, recipe_section, summary_section
 

@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..atomic import atomic_write_text
-from ..plugins import Plugins
-from ..runs import RunDir
+from ..rundir.atomic import atomic_write_text
+from ..plugins.manager import Plugins
+from ..rundir.rundir import RunDir
 from . import html as h
 from .compare_samples import final_grids
 from .compare_sections import (curves_section, distributions_section, metrics_section, overview_section,

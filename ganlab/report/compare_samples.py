@@ -15,10 +15,10 @@ from typing import Sequence
 import torch
 
 from ..errors import GanlabError
-from ..grids import grid_png
-from ..generate import generator_from_state
-from ..plugins import Plugins
-from ..sampling import sample
+from ..rundir.grids import grid_png
+from ..training.generate import generator_from_state
+from ..plugins.manager import Plugins
+from ..training.sampling import sample
 from .compared_run import ComparedRun
 
 

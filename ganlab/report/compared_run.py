@@ -14,8 +14,8 @@ from ..errors import GanlabError
 from ..evaluation.series import metrics_frame
 from ..evaluation.training_health import FILES as HEALTH_FILES
 from ..evaluation.training_health import FLAGS
-from ..recipe import read_toml
-from ..runs import RunDir
+from ..recipes.recipe import read_toml
+from ..rundir.rundir import RunDir
 from .figures import run_colors
 
 if TYPE_CHECKING:

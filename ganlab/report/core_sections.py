@@ -13,8 +13,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..protocols import ReportSection, ScoreKind
-from ..recipe import parse_override
-from ..runs import RunDir
+from ..recipes.recipe import parse_override
+from ..rundir.rundir import RunDir
 from . import html as h
 from .figures import COLORS, figure_image, plot
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import RunError
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 
 GLOB_CHARACTERS = frozenset("*?[")
 

@@ -11,7 +11,7 @@ from torch import nn
 
 import ganlab_wgan
 from ganlab import BuildContext
-from ganlab.checkpoints import load_checkpoint
+from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.testing import SHRINK
 from ganlab_wgan.critic import CriticConfig, build_critic
 from ganlab_wgan.loss import WassersteinGP, gradient_penalty

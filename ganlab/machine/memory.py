@@ -12,7 +12,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 CGROUP = Path("/sys/fs/cgroup")
 

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .cpu_features import this_cpu
-from .distributed import World
+from ..machine.cpu_features import this_cpu
+from ..machine.distributed import World
 
-log = logging.getLogger("ganlab.networks")
+log = logging.getLogger("ganlab.training.networks")
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -134,7 +134,7 @@ class EMA:
 
     Averaged weights give visibly smoother samples and better FID than the raw weights of the last step;
     buffers (batch-norm statistics) are copied, not averaged. They belong to the raw weights, so samples do
-    not use them: :mod:`ganlab.sampling` recomputes standing statistics for the averaged weights.
+    not use them: :mod:`ganlab.training.sampling` recomputes standing statistics for the averaged weights.
     """
 
     def __init__(self, generator: nn.Module, decay: float):

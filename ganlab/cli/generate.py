@@ -1,4 +1,4 @@
-"""``ganlab generate``: new images from a trained run; the work is done in :mod:`ganlab.generate`."""
+"""``ganlab generate``: new images from a trained run; the work is done in :mod:`ganlab.training.generate`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .config import MAX_SEED
+from ..recipes.config import MAX_SEED
 
 
 SEED = click.IntRange(0, MAX_SEED)
@@ -31,11 +31,11 @@ SEED = click.IntRange(0, MAX_SEED)
 def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output: Path | None,
              out_dir: Path | None, interpolate: bool, to_seed: int | None, device: str) -> None:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
-    from . import generate as gen
-    from .engine import resolve_device
-    from .errors import ConfigError, GanlabError
-    from .plugins import load_plugins_or_warn
-    from .runs import RunDir
+    from ..training import generate as gen
+    from ..machine.devices import resolve_device
+    from ..errors import ConfigError, GanlabError
+    from ..plugins.manager import load_plugins_or_warn
+    from ..rundir.rundir import RunDir
 
     if (output is None) == (out_dir is None):
         raise click.UsageError("give exactly one of -o FILE.png (a grid) and --out-dir FOLDER (one PNG each)")

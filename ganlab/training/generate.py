@@ -2,8 +2,8 @@
 
 Everything needed is in the checkpoint (the resolved recipe, the image shape, the weights), so a run
 directory can make images on a machine that has neither the training data nor the run's other files.
-Images are drawn the way the run drew its own samples (:func:`ganlab.sampling.generate_images`), so the
-same seed gives the same faces here as :meth:`ganlab.engine.Run.generate` gave during training.
+Images are drawn the way the run drew its own samples (:func:`ganlab.training.sampling.generate_images`), so the
+same seed gives the same faces here as :meth:`ganlab.training.loop.Run.generate` gave during training.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .atomic import atomic_write_bytes
-from .checkpoints import fitting, training_state, whole_number
-from .errors import CheckpointError, GanlabError, RunError
-from .grids import grid_png
-from .memory import available_host_memory, size_text
-from .plugins import Plugins
-from .protocols import BuildContext
-from .recipe import resolve
-from .runs import RunDir, ensure_writable_folder
+from ..rundir.atomic import atomic_write_bytes
+from ..rundir.checkpoints import fitting, training_state, whole_number
+from ..errors import CheckpointError, GanlabError, RunError
+from ..rundir.grids import grid_png
+from ..machine.memory import available_host_memory, size_text
+from ..plugins.manager import Plugins
+from ..protocols import BuildContext
+from ..recipes.recipe import resolve
+from ..rundir.rundir import RunDir, ensure_writable_folder
 from .sampling import generate_images, sample, seeded_latents, seeded_rng
 
 

@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterator, Literal
 import torch
 
 from .atomic import atomic_write, atomic_write_text
-from .config import param
-from .errors import CheckpointError, RunError
+from ..recipes.config import param
+from ..errors import CheckpointError, RunError
 
 MANIFEST = "manifest.json"
 

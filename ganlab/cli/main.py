@@ -19,10 +19,12 @@ from typing import Any
 
 import click
 
-from . import __version__, signals
-from .errors import GanlabError
-from .plugins import Plugins, load_plugins_or_warn
-from .registry import KINDS
+from .. import __version__
+from ..machine import signals
+from ..errors import GanlabError
+from ..plugins.manager import Plugins, load_plugins_or_warn
+from ..plugins.registry import KINDS
+from .options import override_option
 
 
 @contextlib.contextmanager
@@ -65,10 +67,6 @@ class GanlabGroup(click.Group):
         return added.command if added is not None else None
 
 
-override_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                               help="Override a recipe key; VALUE is read as TOML (repeatable).")
-
-
 @click.group(cls=GanlabGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ganlab")
 def main() -> None:
@@ -89,16 +87,16 @@ def main() -> None:
 def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool,
         nproc: int, resume: Path | None) -> None:
     """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
-    from .engine import run_recipe
-    from .recipe import load_recipe
-    from .resume import resume_run
+    from ..training.lifecycle import run_recipe
+    from ..recipes.recipe import load_recipe
+    from ..training.resume import resume_run
 
     if (recipe is None) == (resume is None):
         raise click.UsageError("give a RECIPE to start a run, or --resume RUN_DIR to continue one")
     plugins = load_plugins_or_warn()
     resolved = load_recipe(recipe, plugins.registry, list(overrides)) if recipe is not None else None
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from .distributed import launch
+        from ..machine.distributed import launch
 
         target = [str(recipe), "--out", str(out)] if recipe is not None else ["--resume", str(resume)]
         argv = ["run", *target, *[a for o in overrides for a in ("--set", o)],
@@ -113,7 +111,7 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
 
 def _print_run_dir(path: Path) -> None:
     """The run directory as the last line of standard output, once even under torchrun."""
-    from .distributed import world_from_env
+    from ..machine.distributed import world_from_env
 
     if world_from_env().is_main:
         click.echo(str(path))
@@ -124,9 +122,9 @@ def _print_run_dir(path: Path) -> None:
 @override_option
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing."""
-    from .engine import build
-    from .networks import warn_if_slow
-    from .recipe import load_recipe
+    from ..training.assemble import build
+    from ..training.networks import warn_if_slow
+    from ..recipes.recipe import load_recipe
 
     plugins = load_plugins_or_warn()
     resolved = load_recipe(recipe, plugins.registry, list(overrides))
@@ -197,11 +195,11 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{f['name']}  {outcome}: {f['error']}")
 
 
-from .cli_generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
-from .data.cli import data  # noqa: E402
-from .metrics.evaluate import evaluate  # noqa: E402
-from .report.command import report  # noqa: E402
-from .report.compare_command import compare  # noqa: E402
+from .generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
+from .data import data  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
+from .report import report  # noqa: E402
+from .compare import compare  # noqa: E402
 
 main.add_command(generate)
 main.add_command(data)

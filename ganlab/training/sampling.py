@@ -10,7 +10,7 @@ and better than the layers' running statistics, clearly so for an EMA generator,
 were collected by the raw weights (for the raw weights, running averages trail them slightly).
 
 Every path that shows or scores generated images goes through :func:`sample` (``ganlab generate``, the
-progress grids, ``compare``'s grids, every metric, :meth:`ganlab.engine.Run.generate` for hooks), so they
+progress grids, ``compare``'s grids, every metric, :meth:`ganlab.training.loop.Run.generate` for hooks), so they
 all agree. The progress grids follow the rule too although their fixed noise already made them
 independent of any request: otherwise a run's last grid and ``ganlab generate`` or ``compare`` on the same
 checkpoint and latents would show different faces.
@@ -47,6 +47,12 @@ _standing_cache: "weakref.WeakKeyDictionary[nn.Module, tuple[str, list[torch.Ten
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Generator output in [-1, 1] -> uint8 [0, 255], rounded (what image files and metrics expect)."""
     return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
 
 
 def seeded_rng(seed: int) -> torch.Generator:

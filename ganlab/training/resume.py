@@ -14,15 +14,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .atomic import atomic_write_text
-from .checkpoints import training_state
-from . import distributed
-from .engine import Run, build, execute, recipe_device, written_on
-from .errors import CheckpointError, RecipeError, RunError, warn
-from .plugins import Plugins
-from .recipe import Recipe, read_toml, resolve
-from .registry import Registry
-from .runs import RunDir, now_iso
+from ..rundir.atomic import atomic_write_text
+from ..rundir.checkpoints import training_state
+from ..machine import distributed
+from ..machine.devices import recipe_device
+from .assemble import build
+from .lifecycle import execute
+from .loop import Run
+from .state import load_checkpoint_state, written_on
+from ..errors import CheckpointError, RecipeError, RunError, warn
+from ..plugins.manager import Plugins
+from ..recipes.recipe import Recipe, read_toml, resolve
+from ..plugins.registry import Registry
+from ..rundir.rundir import RunDir, now_iso
 
 SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
                                    "checkpoint.")
@@ -140,7 +144,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     refuse_unsafe_changes(trained.to_dict(), recipe.to_dict(), source)
     world, device = distributed.join(recipe_device(recipe))
     run = Run(build(recipe, device, world.size), run_dir, plugins, progress, world)
-    if found is not None and not run.load_state(found[1], checkpoint_path):
+    if found is not None and not load_checkpoint_state(run, found[1], checkpoint_path):
         warn(f"{run_dir.path}: the checkpoint was written on {written_on(found[1])} and the run continues on "
              f"{run.device.type}; it goes on from there, but draws its latents afresh from its seed, so it "
              "will not end where it would have on the first device")

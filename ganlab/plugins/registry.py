@@ -14,8 +14,8 @@ import inspect
 import types
 from typing import Any, Callable, Iterator, TypeVar
 
-from .config import FieldInfo, describe_fields
-from .errors import PluginError
+from ..recipes.config import FieldInfo, describe_fields
+from ..errors import PluginError
 
 KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "hook")
 """The component kinds the engine knows how to use; a plugin cannot invent a new kind."""

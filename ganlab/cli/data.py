@@ -12,13 +12,13 @@ from typing import Any
 
 import click
 
-from ..cli import override_option  # this module is attached to the group at the end of ..cli
-from ..plugins import load_plugins_or_warn
+from ..plugins.manager import load_plugins_or_warn
+from .options import override_option
 
 
 def _dataset(recipe: Path, overrides: tuple[str, ...]) -> Any:
-    from ..engine import build_dataset
-    from ..recipe import load_recipe
+    from ..training.assemble import build_dataset
+    from ..recipes.recipe import load_recipe
 
     return build_dataset(load_recipe(recipe, load_plugins_or_warn().registry, list(overrides)), None)
 

@@ -1,12 +1,12 @@
 """How ganlab answers the signals that ask it to stop: SIGINT (Ctrl-C) and SIGTERM (what Docker, systemd,
 Kubernetes, Slurm and torchrun send).
 
-While a ``ganlab`` command runs (:class:`ganlab.cli.GanlabGroup`), both raise :class:`Stopped`, a
+While a ``ganlab`` command runs (:class:`ganlab.cli.main.GanlabGroup`), both raise :class:`Stopped`, a
 KeyboardInterrupt, so every ``finally`` and context manager on the way out cleans up as it does for
 Ctrl-C (a half-built data cache is deleted, a run directory unlocked), and no ``except Exception``
 swallows it. The command then exits with the shell's code for the signal, 128 + its number: 130 for
 SIGINT, 143 for SIGTERM. Training turns the first signal into a stop at the next step boundary instead
-(:func:`ganlab.engine.graceful_interrupt`), and :func:`held` and :func:`deferred` keep the first one from
+(:func:`ganlab.training.stopping.graceful_interrupt`), and :func:`held` and :func:`deferred` keep the first one from
 cutting short the setting up of a run directory or the writing of its final files. A second signal
 always stops at once.
 """

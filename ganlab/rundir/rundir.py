@@ -30,8 +30,8 @@ from typing import Any, Iterator
 
 from .atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
-from .errors import RunError, warn
-from .run_records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
+from ..errors import RunError, warn
+from .records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
 RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")
 """The files a run writes directly in its directory."""

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import tomlwrite
-from .checkpoints import CheckpointConfig
-from .errors import RecipeError
+from ..rundir.checkpoints import CheckpointConfig
+from ..errors import RecipeError
 from .files import read_at_most, unusual
 from .config import build_config, config_to_dict, param, seed_param
-from .hints import did_you_mean
-from .known_plugins import package_providing
-from .registry import Entry, Registry
+from ..plugins.hints import did_you_mean
+from ..plugins.known import package_providing
+from ..plugins.registry import Entry, Registry
 
 
 @dataclasses.dataclass

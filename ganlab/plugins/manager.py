@@ -25,9 +25,9 @@ import click
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from ..errors import PluginError
 from .hints import did_you_mean, looks_misspelt
-from .protocols import EvaluationHook
+from ..protocols import EvaluationHook
 from .registry import Registry, declared_components
 
 ENTRY_POINT_GROUP = "ganlab"

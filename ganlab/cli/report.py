@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import RunError
-from ..runs import RunDir
+from ..rundir.rundir import RunDir
 
 
 @click.command("report")
@@ -16,8 +16,8 @@ from ..runs import RunDir
               help="Write the page here instead of RUN_DIR/report.html.")
 def report(run_dir: Path, output: Path | None) -> None:
     """(Re)build the self-contained HTML report of the run in RUN_DIR; prints where it was written."""
-    from ..plugins import load_plugins_or_warn
-    from .build import write_report  # matplotlib and pandas load only when a report is made
+    from ..plugins.manager import load_plugins_or_warn
+    from ..report.build import write_report  # matplotlib and pandas load only when a report is made
 
     run = RunDir.open(run_dir)
     plugins = load_plugins_or_warn()

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from .hints import did_you_mean
+from ..plugins.hints import did_you_mean
 
 _MISSING = dataclasses.MISSING
 

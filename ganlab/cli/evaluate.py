@@ -1,0 +1,31 @@
+"""``ganlab evaluate RUN_DIR``: score a run's checkpoints after the fact; the scoring is
+:func:`ganlab.metrics.evaluate.evaluate_run`'s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import warn
+from ..metrics.evaluate import evaluate_run
+from ..plugins.manager import load_plugins_or_warn
+
+
+@click.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="Metric hook to score with (repeatable): fid, kid, precision-recall, swd, diversity or a "
+                   "plugin's. Default: every metric hook in the run's recipe.")
+@click.option("--num-samples", type=click.IntRange(min=2), default=None,
+              help="Generated images per score (default: the hook's setting).")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
+              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
+                   "passes its manifest check (size and SHA-256).")
+def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
+    """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
+    results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, warn=warn)
+    for checkpoint, step, score in results:
+        std = "" if score.std is None else f" ± {score.std:.6g}"
+        click.echo(f"{checkpoint.name}  step {step}  {score.metric} = {score.value:.6g}{std}")
+    click.echo(f"appended {len(results)} scores to {run_dir / 'evaluations.jsonl'}")

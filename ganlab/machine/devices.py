@@ -1,0 +1,30 @@
+"""Which torch device a run uses: the recipe's ``experiment.device`` setting, with ``auto`` picking the
+best one present, and a device asked for but absent refused as a recipe error."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError, RecipeError
+from ..recipes.recipe import Recipe
+
+
+def resolve_device(setting: str) -> torch.device:
+    if setting == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("experiment.device", "'cuda' was asked for but no CUDA device is available")
+    if setting == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("experiment.device", "'mps' was asked for but Apple's MPS is not available")
+    return torch.device(setting)
+
+
+def recipe_device(recipe: Recipe) -> torch.device:
+    try:
+        return resolve_device(recipe.experiment.device)
+    except ConfigError as e:
+        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None

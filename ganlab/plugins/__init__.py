@@ -1,0 +1,8 @@
+"""The plugin machinery: the hook specifications (hookspecs.py), loading built-in and installed plugins
+with pluggy (manager.py), the component registry and its one-line ``component`` declaration
+(registry.py), the packages known to provide components (known.py), and the one "did you mean" helper
+(hints.py).
+
+Built-in components are registered exactly as third-party plugins are: manager.py imports them by name
+(``BUILTIN_PLUGINS``), never through an import here. May import: errors, protocols, recipes.config.
+"""

@@ -1,0 +1,20 @@
+"""The engine, one job per module, in the order a run goes through them:
+
+- assemble.py: build every component of a recipe and run every cross-check (the one check pass of
+  validate, run, resume, data, evaluate and generate), before anything is created;
+- step.py: one training step, D update(s) then G update;
+- loop.py: :class:`~ganlab.training.loop.Run`, the loop over steps and epochs (logging, hooks, grids,
+  the checkpoint schedule), and what evaluation hooks see of a live run;
+- state.py: what a checkpoint holds of a run and putting a run back from one; random states and seeds;
+- stopping.py: stop requests from signals, and the errors that end a run early;
+- lifecycle.py: a run from start to end: run directory, meta.json, the end-of-run hooks and report;
+- resume.py: continuing a run from its latest usable checkpoint;
+- networks.py: the wrappers networks train through (DDP, synchronised batch norm, compile, EMA,
+  mixed precision);
+- sampling.py: the one rule every generated image is drawn by;
+- generate.py: a generator rebuilt from a run's checkpoint, and the image files ``ganlab generate``
+  writes; here because it is sampling from trained weights, which the report's comparisons use too.
+
+May import everything below it: errors, protocols, recipes, plugins, machine, rundir, data; and
+report.build, to write a run's report when it ends.
+"""

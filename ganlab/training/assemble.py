@@ -1,0 +1,236 @@
+"""Assembling a recipe: build every component and run every cross-check, before anything is trained.
+
+The one check pass of every command that builds a recipe (``validate``, ``run``, ``run --resume``,
+``data``, ``evaluate``): what ``run`` would refuse, ``validate`` refuses with the same message, and
+``run`` refuses it before its run directory exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.loader import free_memory, goes_to_device
+from ..errors import ConfigError, DataError, PluginError, RecipeError
+from ..machine.devices import recipe_device
+from ..machine.memory import Need, refuse_if_too_big
+from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
+from ..recipes.recipe import Component, Recipe, TrainConfig
+from .sampling import preserved_buffers
+from .state import seed_everything
+
+
+@dataclasses.dataclass
+
+
+class Built:
+    """Every component of a recipe, built and checked to fit together."""
+
+    recipe: Recipe
+    device: torch.device
+    dataset: ImageDataset
+    generator: nn.Module
+    discriminator: nn.Module
+    loss: Loss
+    optimizer_g: torch.optim.Optimizer
+    optimizer_d: torch.optim.Optimizer
+    hooks: list[tuple[Component, EvaluationHook]]
+
+
+def _build(component: Component, context: BuildContext, source: str) -> Any:
+    try:
+        return component.entry.factory(component.config, context)
+    except ConfigError as e:
+        key = e.key if "." in e.key else f"{component.section}.{e.key}"
+        if e.key == "image_size":
+            key = "data.image_size"
+        raise RecipeError(source, [f"{key}: {e.message}"]) from None
+    except DataError as e:
+        raise DataError(f"{source}: {e}") from None
+
+
+def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1) -> Built:
+    """Build and cross-check all components; raises a GanlabError before any training happens.
+
+    The one check pass of every command that builds a recipe (validate, run, resume, evaluate): what
+    ``run`` would refuse, ``validate`` refuses with the same message, and ``run`` refuses it before its
+    run directory exists. ``processes`` is the number of training processes the batch is split over.
+    """
+    source = recipe.source
+    seed = recipe.experiment.seed
+    device = device or recipe_device(recipe)
+    dataset = build_dataset(recipe, device)
+    check_training_plan(recipe, dataset, device, processes)
+    context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels)
+    generator, discriminator = _build_networks(recipe, context)
+    init = _build(recipe.component("init"), context, source)
+    init(generator)
+    init(discriminator)
+    generator.to(device)
+    discriminator.to(device)
+    _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
+                  source)
+    loss = _build_instance(recipe.component("loss"), context, source, Loss)
+    _check_loss_fits(loss, discriminator, source)
+    optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
+    optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
+    hooks = [(h, _build_instance(h, context, source, EvaluationHook)) for h in recipe.hooks]
+    return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks)
+
+
+def _build_instance(component: Component, context: BuildContext, source: str, base: type) -> Any:
+    """Refuse a hook or loss factory that returns something other than an instance of ``base``
+    (:class:`EvaluationHook`, :class:`Loss`): the engine calls every method of the base class, defaults
+    included, so a look-alike lacking one would fail mid-run, after hours of training."""
+    built = _build(component, context, source)
+    if not isinstance(built, base):
+        raise PluginError(f"{source}: {component.section}: {component.entry.kind} {component.name!r} of plugin "
+                          f"{component.entry.plugin!r} was built as a {type(built).__qualname__}, which is not a "
+                          f"ganlab.{base.__name__}; its factory must return an instance of a subclass of it")
+    return built
+
+
+def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
+    """The recipe's data set, built only once the networks accept its planned image size and what the
+    recipe sizes fits in ``device``'s memory, so that nothing is decoded or allocated for a recipe that
+    cannot train; nothing is decoded here either. ``device`` None (the data commands, which train
+    nothing) checks the sizes but not the memory. Seeds everything first, so every build starts alike."""
+    seed_everything(recipe.experiment.seed)
+    check_sizes(recipe, device)
+    context = BuildContext(seed=recipe.experiment.seed, device=device or torch.device("cpu"))
+    return _build(recipe.component("data"), context, recipe.source)
+
+
+def planned_shape(recipe: Recipe) -> tuple[int, int] | None:
+    """(channels, image size) the data section asks for, known before the data set is built when its
+    config has an ``image_size`` (and, unless the images are RGB, a ``channels``) setting."""
+    config = recipe.component("data").config
+    size, channels = getattr(config, "image_size", None), getattr(config, "channels", 3)
+    return (channels, size) if isinstance(size, int) and isinstance(channels, int) else None
+
+
+def check_sizes(recipe: Recipe, device: torch.device | None) -> None:
+    """Let the networks refuse the planned image size, and refuse what cannot fit in ``device``'s memory
+    (None: no memory check), with nothing allocated: the networks are built on the meta device, which
+    records shapes only."""
+    shape = planned_shape(recipe)
+    if shape is None:
+        return
+    channels, size = shape
+    meta = torch.device("meta")
+    try:
+        with meta:
+            generator, discriminator = _build_networks(recipe, BuildContext(
+                seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels))
+            _check_shapes(generator, discriminator, (channels, size, size), meta, recipe.source)
+    except (NotImplementedError, RuntimeError):
+        return      # a plugin network that needs real tensors to be built: its real build checks it
+    if device is None:
+        return
+    try:
+        refuse_if_too_big(memory_needs(recipe, generator, discriminator), free_memory(device),
+                          "GPU memory" if device.type == "cuda" else "memory")
+    except ConfigError as e:
+        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
+
+
+def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module) -> list[Need]:
+    """What training the recipe holds on its device at once, estimated from networks on the meta device:
+    weights with their gradients and two optimizer moments (and the EMA copy), a training step's
+    activations, and the fixed-noise grid."""
+    train = recipe.train
+    latent = generator.latent_dim
+    latents = torch.zeros(2, latent, device="meta")
+    g_layers = layer_outputs(generator, latents)
+    with torch.no_grad():
+        d_layers = layer_outputs(discriminator, generator(latents))
+    g_params, d_params = (sum(p.numel() for p in n.parameters()) for n in (generator, discriminator))
+    ema = g_params if train.ema > 0 else 0
+    image_numel = g_layers[-1] if g_layers else 0
+    return [
+        Need("generator", f"generator weights and optimizer state ({g_params:,} parameters)",
+             4 * (4 * g_params + ema)),
+        Need("discriminator", f"discriminator weights and optimizer state ({d_params:,} parameters)",
+             4 * 4 * d_params),
+        Need("train.batch_size", f"activations of a step of {train.batch_size} images",
+             4 * train.batch_size * (sum(g_layers) + 2 * sum(d_layers))),
+        Need("train.grid_size", f"the progress grid of {train.grid_size} images",
+             train.grid_size * (4 * latent + 4 * 2 * max(g_layers, default=0) + image_numel)),
+    ]
+
+
+def layer_outputs(network: nn.Module, inputs: torch.Tensor) -> list[int]:
+    """Elements each innermost layer outputs, per image, in one forward pass of ``inputs``."""
+    sizes: list[int] = []
+
+    def record(module: nn.Module, args: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            sizes.append(output.numel() // len(inputs))
+
+    leaves = [m for m in network.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(record) for m in leaves]
+    try:
+        with torch.no_grad():
+            network(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sizes
+
+
+def check_training_plan(recipe: Recipe, dataset: ImageDataset, device: torch.device, processes: int) -> None:
+    """Every check of the recipe against its data set and the processes that train it, before a run
+    directory is created: a refused ``run`` leaves nothing behind, and ``validate`` refuses it too."""
+    train = recipe.train
+    if len(dataset) == 0:
+        raise DataError(f"{recipe.source}: data: the data set is empty")
+    problems = []
+    if len(dataset) < train.batch_size:
+        problems.append(f"train.batch_size: {train.batch_size} is larger than the data set ({len(dataset)} "
+                        "images); lower it")
+    elif steps_per_epoch(len(dataset), train) == 0:
+        problems.append(f"train.d_steps: {train.d_steps} discriminator batches per step need "
+                        f"{train.d_steps * train.batch_size} images, but the data set has {len(dataset)}")
+    if train.batch_size % processes:
+        problems.append(f"train.batch_size: {train.batch_size} images cannot be split evenly over {processes} "
+                        "processes; make it a multiple of the process count")
+    if problems:
+        raise RecipeError(recipe.source, problems)
+    goes_to_device(dataset, device, train.data_on_device)
+
+
+def steps_per_epoch(num_images: int, train: TrainConfig) -> int:
+    """Generator updates per pass over ``num_images``: full batches only (the remainder of a shuffled
+    epoch is left out, as DCGAN recipes do), ``d_steps`` of them per update."""
+    return num_images // train.batch_size // train.d_steps
+
+
+def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, nn.Module]:
+    """Generator and discriminator for ``context``'s image shape."""
+    return (_build(recipe.component("generator"), context, recipe.source),
+            _build(recipe.component("discriminator"), context, recipe.source))
+
+
+def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tuple[int, int, int],
+                  device: torch.device, source: str) -> None:
+    """One tiny forward pass each, so a mismatch is a recipe error now rather than a crash at step 1."""
+    with torch.no_grad(), preserved_buffers(generator), preserved_buffers(discriminator):
+        fake = generator(torch.zeros(2, generator.latent_dim, device=device))
+        logits = discriminator(fake) if tuple(fake.shape[1:]) == expected else None
+    if tuple(fake.shape[1:]) != expected:
+        raise RecipeError(source, [f"generator: makes images of shape {tuple(fake.shape[1:])} but the data "
+                                   f"set has {expected}"])
+    if tuple(logits.shape) != (2,):
+        raise RecipeError(source, [f"discriminator: must return one logit per image, shape (N,), "
+                                   f"got {tuple(logits.shape)} for N=2"])
+
+
+def _check_loss_fits(loss: Loss, discriminator: nn.Module, source: str) -> None:
+    """Let a loss refuse a discriminator it cannot train (see :class:`ganlab.protocols.Loss`)."""
+    try:
+        loss.check_discriminator(discriminator)
+    except ConfigError as e:
+        raise RecipeError(source, [f"{e.key}: {e.message}"]) from None

@@ -1,0 +1,348 @@
+"""The loop over a run's steps: feed batches to the training step, flush the logged numbers, tell the
+hooks, write grids and checkpoints on schedule, and stop cleanly on a signal. :class:`Run` is also what
+evaluation hooks see of a live run (:data:`Run.FOR_HOOKS`).
+
+Nothing here knows which generator, loss or data set it drives; it only uses the protocols in
+:mod:`ganlab.protocols`. Per-step numbers stay on the device and are fetched once every
+``train.log_every`` steps, so the hot loop never waits for the host; every step is still logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from ..data.loader import BatchLoader
+from ..errors import DataError, GanlabError
+from ..machine import distributed, signals
+from ..machine.distributed import World
+from ..plugins.manager import Plugins
+from ..protocols import EvaluationHook
+from ..rundir.atomic import atomic_write_bytes
+from ..rundir.checkpoints import CheckpointSchedule
+from ..rundir.grids import grid_png
+from ..rundir.rundir import RunDir, now_iso
+from .assemble import Built, steps_per_epoch
+from .networks import EMA, Shadow, Updater, for_training
+from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range
+from .state import checkpoint_state
+from .step import METRIC_KEYS, TrainingStep
+from .stopping import RunDiverged, StopRequest
+
+
+class Run:
+    """A live training run: what evaluation hooks see.
+
+    Hooks may read the attributes in :data:`FOR_HOOKS` and call its methods; the README's plugin guide
+    documents each (a test keeps the two in step).
+    """
+
+    FOR_HOOKS: tuple[str, ...] = (
+        "recipe", "run_dir", "device", "generator", "discriminator", "dataset", "fixed_noise", "step",
+        "epoch", "epochs_completed", "steps_per_epoch", "total_steps",
+        "generate", "real_images", "discriminate", "log_evaluation")
+    """What of a run an evaluation hook may use; everything else is the engine's own."""
+
+    def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
+                 world: World = World()):
+        self.built = built
+        self.recipe = built.recipe
+        self.run_dir = run_dir
+        self.plugins = plugins
+        self.world = world
+        self.device = built.device
+        self.dataset = built.dataset
+        self.progress = progress and world.is_main
+        train = self.recipe.train
+        seed = self.recipe.experiment.seed
+        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers,
+                                  shard=(world.rank, world.size), device=self.device,
+                                  residency=train.data_on_device)
+        self.steps_per_epoch = steps_per_epoch(len(self.dataset), train)
+        self.total_steps = self.steps_per_epoch * train.epochs
+        if train.max_steps:
+            self.total_steps = min(self.total_steps, train.max_steps)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True     # fixed shapes every step: pick the fastest kernels once
+        if train.channels_last:       # before any copy is taken, so the EMA's weights share the live layout
+            for network in (built.generator, built.discriminator):
+                network.to(memory_format=torch.channels_last)
+        self.ema = EMA(built.generator, train.ema) if train.ema > 0 else None
+        synced = train.sync_batchnorm and world.distributed
+        self._shadows = (Shadow(built.generator), Shadow(built.discriminator)) if synced else None
+        wrap = dict(sync_batchnorm=train.sync_batchnorm, compile=train.compile)
+        self._train_g, self.generator = for_training(built.generator, world, self.device, **wrap)
+        self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
+        self.update_g = Updater.create(built.optimizer_g, train.precision, self.device)
+        self.update_d = Updater.create(built.optimizer_d, train.precision, self.device)
+        self.fixed_noise = torch.randn(train.grid_size, self.generator.latent_dim,
+                                       generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
+        self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
+        self.training_step = TrainingStep(
+            self._train_g, self._train_d, self.update_g, self.update_d, built.loss, self._latents, self.device,
+            train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
+            self.ema, self.generator)
+        self.step = 0
+        self.epochs_completed = 0     # full passes over the data
+        self.batch_in_epoch = 0       # batches of the current epoch already consumed
+        self._pending: list[tuple[int, int, torch.Tensor]] = []
+        self._started = time.monotonic()
+        self._elapsed_before = 0.0
+        self.schedule = CheckpointSchedule(self.recipe.checkpoint)
+        self.stop = StopRequest()
+        self._latest_evaluation: dict[str, tuple[int, float]] = {}   # metric -> (step, value)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the latest step, from 1, as ``metrics.jsonl`` numbers it: the epoch in progress, or
+        the one just completed between two epochs (in ``on_epoch_end`` it equals that event's ``epoch``);
+        1 before the first step. :attr:`epochs_completed` counts the full passes."""
+        if self.batch_in_epoch == 0 and self.epochs_completed > 0:
+            return self.epochs_completed
+        return self.epochs_completed + 1
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that makes samples and metrics: the EMA weights when ``train.ema`` is on."""
+        if self.ema is not None:
+            return self.ema.module
+        return self._shadows[0].current(self.generator) if self._shadows else self.generator
+
+    @property
+    def judge(self) -> nn.Module:
+        """The discriminator for evaluation (``discriminate``), safe to run in the main process alone."""
+        return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
+
+    # -- what hooks use ---------------------------------------------------------------------------------
+    def generate(self, num: int, seed: int, batch_size: int = 256) -> torch.Tensor:
+        """``num`` generated images as uint8 (N, C, H, W) on the CPU.
+
+        The seed is required: drawing from the training latents instead would change training, and under
+        several processes would set the main process's latents apart from the others'.
+        """
+        return generate_images(self.sampler, num, seeded_rng(seed), self.device, batch_size)
+
+    def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
+        """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""
+        indices = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed))[:num]
+        get_batch = getattr(self.dataset, "get_batch", None)
+        if get_batch is not None:
+            return get_batch(indices)
+        return torch.stack([self.dataset[int(i)] for i in indices])
+
+    @torch.no_grad()
+    def discriminate(self, images: torch.Tensor) -> torch.Tensor:
+        """The loss's score of each uint8 image (:meth:`Loss.scores`: for BCE D's probability that it is
+        real, for WGAN the critic's raw output), as float32 (N,) on the CPU.
+
+        Scored as the training step scores a batch: in training mode (batch norm normalises with the
+        statistics of the images given, so score real and generated images in separate calls), in fp32,
+        without gradients. The discriminator is left as it was: its buffers (batch-norm running statistics,
+        spectral-norm vectors) are put back and so are torch's random states, which dropout would draw from.
+        """
+        judge = self.judge
+        with preserved_buffers(judge), self._own_random_numbers():
+            logits = judge(to_model_range(images.to(self.device)))
+        return self.built.loss.scores(logits.float()).cpu()
+
+    def _own_random_numbers(self) -> contextlib.AbstractContextManager[None]:
+        """Torch's random states (this run's GPU's too) put back afterwards, so training never sees the draws."""
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
+
+    def log_evaluation(self, metric: str, value: float, **details: Any) -> None:
+        """Record one evaluation result (with its protocol in ``details``) in evaluations.jsonl."""
+        record = {"metric": metric, "value": float(value), "step": self.step, "epoch": self.epoch,
+                  "time": now_iso(), **details}
+        self.run_dir.append_jsonl("evaluations.jsonl", [record])
+        self._latest_evaluation[metric] = (self.step, float(value))
+
+    @property
+    def elapsed(self) -> float:
+        return self._elapsed_before + time.monotonic() - self._started
+
+    def restart_clock(self, elapsed_before: float) -> None:
+        """Count training time on from ``elapsed_before`` seconds: a resumed run's time so far."""
+        self._elapsed_before, self._started = elapsed_before, time.monotonic()
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def _latents(self, n_local: int) -> torch.Tensor:
+        """This process's share of the global batch of latents."""
+        return distributed.draw_for_global_batch(
+            lambda n: torch.randn(n, self.generator.latent_dim, device=self.device, generator=self.noise_rng),
+            n_local, self.world)
+
+    def _flush(self, bar: Any) -> None:
+        """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
+        if not self._pending:
+            return
+        values = distributed.mean(self.world, torch.stack([t for _, _, t in self._pending])).cpu().tolist()
+        elapsed = round(self.elapsed, 3)
+        records = [{"step": step, "epoch": epoch, **dict(zip(METRIC_KEYS, row)), "time": elapsed}
+                   for (step, epoch, _), row in zip(self._pending, values)]
+        self._pending.clear()
+        if self.world.is_main:
+            self.run_dir.append_jsonl("metrics.jsonl", records)
+        with self._hooks() as hooks:
+            for record in records:
+                for hook in hooks:
+                    hook.on_step_end(self, record)
+        last = records[-1]
+        if bar is not None:
+            bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
+                            d_real=f"{last['d_real']:.2f}", d_fake=f"{last['d_fake']:.2f}", refresh=False)
+        bad = next((r for r in records if not all(math.isfinite(r[k]) for k in METRIC_KEYS)), None)
+        if bad is not None:
+            raise RunDiverged(f"losses became non-finite at step {bad['step']} (loss_d={bad['loss_d']}, "
+                              f"loss_g={bad['loss_g']}); the last good checkpoint is kept")
+
+    def train(self) -> None:
+        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint.
+
+        When :attr:`stop` is requested (the first SIGINT or SIGTERM), training stops at the end of the step
+        in progress (under torchrun, of the next step all processes agree on: :meth:`_stop_agreed`) with an
+        ``interrupted_step_*`` checkpoint and raises :class:`~ganlab.machine.signals.Stopped`.
+        """
+        train = self.recipe.train
+        batches_per_epoch = self.steps_per_epoch * train.d_steps
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                       file=sys.stderr, desc=self.run_dir.name)
+        try:
+            with self._hooks() as hooks:
+                for hook in hooks:
+                    hook.on_run_start(self)
+            while self.step < self.total_steps:
+                batches = self.loader.epoch(self.epochs_completed, start=self.batch_in_epoch)
+                while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
+                    stats = self.training_step(self._next_batches(batches, train.d_steps))
+                    self.step += 1
+                    self.batch_in_epoch += train.d_steps
+                    self._pending.append((self.step, self.epoch, stats))
+                    if bar is not None:
+                        bar.update(1)
+                    if self.step % train.log_every == 0:
+                        self._flush(bar)
+                    self._checkpoint_between_epochs(batches_per_epoch, bar)
+                self._flush(bar)
+                completed = self.batch_in_epoch >= batches_per_epoch
+                if completed:
+                    self.epochs_completed += 1
+                    self.batch_in_epoch = 0
+                self._end_epoch(completed)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _checkpoint_between_epochs(self, batches_per_epoch: int, bar: Any) -> None:
+        """The checkpoints a step may call for: the one asked for by a stop signal, or a scheduled one."""
+        if self._stop_agreed():
+            self._flush(bar)
+            self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
+            raise signals.Stopped(self.stop.signum)
+        ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
+        if not ends_epoch and self._checkpoint_due():
+            self._flush(bar)
+            self.save_checkpoint(f"step_{self.step:08d}.pt")
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop after this step. Alone, as soon as a signal asked for it. Under torchrun every
+        process must stop at the same step, or the others would wait for it in a collective forever; a
+        signal may reach them at different steps, or only some of them, so they stop when any has been
+        asked to, deciding together every ``log_every`` steps to keep the other steps free of collectives.
+        """
+        if not self.world.distributed:
+            return self.stop.requested
+        if self.step % self.recipe.train.log_every:
+            return False
+        signum = distributed.largest(self.world, self.stop.signum or 0, self.device)
+        if signum and not self.stop.requested:
+            self.stop.request(signum)
+        return bool(signum)
+
+    def _checkpoint_due(self) -> bool:
+        """Whether the ``[checkpoint]`` schedule asks for one after this step.
+
+        Every process must decide alike, since writing a checkpoint involves collectives. The step count
+        is the same everywhere; the clock is not, so the main process's reading is broadcast, and only every
+        ``log_every`` steps, so that other steps stay free of collectives and host syncs.
+        """
+        if self.schedule.due_by_steps(self.step):
+            return True
+        if not self.schedule.timed or self.step % self.recipe.train.log_every:
+            return False
+        return distributed.agree(self.world, self.schedule.due_by_clock())
+
+    def _next_batches(self, batches: Iterator[torch.Tensor], count: int) -> list[torch.Tensor]:
+        """The next ``count`` real batches; a data set that fails to deliver one is a data error, not a crash."""
+        try:
+            return [next(batches) for _ in range(count)]
+        except GanlabError:
+            raise
+        except Exception as e:
+            message = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+            raise DataError(f"data: reading a batch of epoch {self.epochs_completed + 1} failed: "
+                            f"{type(e).__name__}: {message}") from None
+
+    @contextlib.contextmanager
+    def _hooks(self) -> Iterator[list[EvaluationHook]]:
+        """The evaluation hooks, to call in the main process only (which alone writes the run directory),
+        with torch's random states put back once they are done.
+
+        Training must not depend on what hooks draw (torch's DataLoader takes a seed from the global
+        generator for every Inception pass); and only so do all processes keep equal states, which
+        :func:`~ganlab.machine.distributed.draw_for_global_batch` relies on.
+        """
+        if not self.world.is_main:
+            yield []
+            return
+        with self._own_random_numbers():
+            yield [hook for _, hook in self.built.hooks]
+
+    def _end_epoch(self, completed: bool) -> None:
+        """Progress grid, hooks, checkpoint; hooks hear about completed epochs only.
+
+        The checkpoint comes after the hooks so that it holds what they computed for this epoch: a run
+        resumed from it neither repeats nor loses an evaluation. A run stopped by ``max_steps`` part way
+        through an epoch still gets a grid (named after the epoch in progress) and a checkpoint named
+        after its step.
+        """
+        if not self.world.is_main:
+            return
+        number = self.epoch
+        self.save_grid(self.run_dir.grid_path(number))
+        if completed:
+            with self._hooks() as hooks:
+                for hook in hooks:
+                    hook.on_epoch_end(self, number)
+        self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
+        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epochs_completed,
+                                 elapsed_s=round(self.elapsed, 3))
+
+    def save_grid(self, path: Path) -> None:
+        """The fixed-noise progress grid, drawn by the rule every generated image follows
+        (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its
+        latents."""
+        atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
+
+    def save_checkpoint(self, filename: str) -> Path | None:
+        """Write a checkpoint with the best-metric score it earned at this step, then apply retention.
+
+        Only the main process writes; the others hold the same state."""
+        if not self.world.is_main:
+            return None
+        config = self.recipe.checkpoint
+        scored = self._latest_evaluation.get(config.best_metric)
+        metric = scored[1] if scored is not None and scored[0] == self.step else None
+        path = self.run_dir.save_checkpoint(filename, checkpoint_state(self), metric)
+        self.run_dir.checkpoint_store.prune(config)
+        self.schedule.written()
+        return path

@@ -1,0 +1,138 @@
+"""Checkpoint and random-number state: what a checkpoint holds of a run, putting a run back where a
+checkpoint found it (bit for bit when it is continued on the same kind of device), and seeding.
+
+A checkpoint is one flat dict of plain values, so later features add their own keys beside these.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
+
+if TYPE_CHECKING:
+    from .loop import Run
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def cuda_rng_state(device: torch.device) -> list[torch.Tensor]:
+    """The state of ``device``'s default generator (what draws without a generator of their own use, such
+    as a penalty's mixing weights) when it is a GPU, else nothing.
+
+    Only this process's own GPU: every process of a run keeps the same state on its own GPU, so each
+    restores this one into its own, on a machine with any number of GPUs.
+    """
+    return [torch.cuda.get_rng_state(device)] if device.type == "cuda" else []
+
+
+def restore_cuda_rng_state(device: torch.device, saved: list[torch.Tensor]) -> None:
+    """Undo :func:`cuda_rng_state` on ``device``, whichever GPU it is."""
+    if device.type == "cuda" and saved:
+        torch.cuda.set_rng_state(saved[0], device)
+
+
+def written_on(state: dict[str, Any]) -> str:
+    """The kind of device (``cuda``, ``cpu``, ...) a checkpoint was written on. Checkpoints of ganlab 0.2.0
+    do not record it; of those, only a GPU run's holds a GPU random state, which is what tells."""
+    return state.get("device") or ("cuda" if state["rng"]["cuda"] else "cpu")
+
+
+def checkpoint_state(run: Run) -> dict[str, Any]:
+    """Everything needed to continue exactly: state dicts, counters and RNG states; plain values only.
+
+    One flat dict, so later features add their own keys (an EMA generator, a grad scaler) beside these.
+    """
+    np_state = np.random.get_state()
+    state = {
+        "generator": run.generator.state_dict(),
+        "discriminator": run.discriminator.state_dict(),
+        "optimizer_g": run.update_g.optimizer.state_dict(),
+        "optimizer_d": run.update_d.optimizer.state_dict(),
+        "step": run.step, "epoch": run.epochs_completed, "batch_in_epoch": run.batch_in_epoch,
+        "elapsed_s": run.elapsed,
+        "fixed_noise": run.fixed_noise.cpu(),
+        "device": run.device.type,
+        "rng": {
+            "noise": run.noise_rng.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": cuda_rng_state(run.device),
+            "numpy": {"key": np_state[0], "state": torch.from_numpy(np_state[1].astype(np.int64)),
+                      "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
+                      "cached_gaussian": float(np_state[4])},
+            "python": list(random.getstate()[1]),
+            "python_version": random.getstate()[0],
+            "python_gauss": random.getstate()[2],
+        },
+        "recipe": run.recipe.to_dict(),
+        "image_shape": [run.dataset.channels, run.dataset.image_size, run.dataset.image_size],
+        "hooks": {component.section: hook.state_dict() for component, hook in run.built.hooks},
+    }
+    if run.ema is not None:
+        state["ema"] = run.ema.module.state_dict()
+    for key, updater in (("scaler_g", run.update_g), ("scaler_d", run.update_d)):
+        if updater.scaler is not None:
+            state[key] = updater.scaler.state_dict()
+    return state
+
+
+def load_checkpoint_state(run: Run, state: dict[str, Any], source: Path) -> bool:
+    """Put ``run`` where :func:`checkpoint_state` found it: weights, optimizers, counters, RNGs, hooks.
+
+    Returns whether it continues exactly. A checkpoint written on another kind of device (a GPU run
+    continued on a CPU) holds a latent generator whose state this device's cannot take, so the latents
+    are drawn from the run's seed afresh; everything else carries over. A part that does not fit what
+    this recipe builds is a CheckpointError naming ``source`` (the checkpoint file) and the part.
+    """
+    state = training_state(state, source)
+    for key, network in (("generator", run.generator), ("discriminator", run.discriminator)):
+        with fitting(source, key, f"the {run.recipe.component(key).name!r} {key} installed here"):
+            network.load_state_dict(state[key])
+    for key, role in (("optimizer_g", "generator"), ("optimizer_d", "discriminator")):
+        optimizer = getattr(run.built, key)
+        with fitting(source, key, f"the {run.recipe.component(f'optimizer.{role}').name!r} optimizer of "
+                                  f"the {role} installed here"):
+            optimizer.load_state_dict(state[key])
+            check_optimizer_state(optimizer, getattr(run.built, role))
+    # the checkpoint's "epoch" counts completed epochs
+    for key, attribute in (("step", "step"), ("epoch", "epochs_completed"), ("batch_in_epoch", "batch_in_epoch")):
+        with fitting(source, key, "a counter of the run"):
+            setattr(run, attribute, whole_number(state[key]))
+    with fitting(source, "elapsed_s", "the run's training time in seconds"):
+        run.restart_clock(float(state["elapsed_s"]))
+    with fitting(source, "fixed_noise", "the recipe's grid of latent vectors"):
+        run.fixed_noise = same_shape(state["fixed_noise"], run.fixed_noise).to(run.device)
+    with fitting(source, "rng", "this machine's random generators"):
+        same_device = written_on(state) == run.device.type
+        _restore_rng(run, state["rng"], same_device)
+    if run.ema is not None:
+        with fitting(source, "ema", "the averaged generator that train.ema keeps"):
+            run.ema.module.load_state_dict(state["ema"])
+    for key, updater in (("scaler_g", run.update_g), ("scaler_d", run.update_d)):
+        if updater.scaler is not None:
+            with fitting(source, key, "the gradient scaler of train.precision"):
+                updater.scaler.load_state_dict(state[key])
+    for component, hook in run.built.hooks:
+        with fitting(source, "hooks", f"the {component.name!r} hook of {component.section}"):
+            hook.load_state_dict(state["hooks"].get(component.section, {}))
+    return same_device
+
+
+def _restore_rng(run: Run, rng: dict[str, Any], same_device: bool) -> None:
+    if same_device:
+        run.noise_rng.set_state(rng["noise"])
+        restore_cuda_rng_state(run.device, rng["cuda"])
+    torch.set_rng_state(rng["torch"])
+    numpy_rng = rng["numpy"]
+    np.random.set_state((numpy_rng["key"], numpy_rng["state"].numpy().astype(np.uint32), numpy_rng["pos"],
+                         numpy_rng["has_gauss"], numpy_rng["cached_gaussian"]))
+    random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))

@@ -1,0 +1,76 @@
+"""The training step: the discriminator phase (``train.d_steps`` updates, each on a fresh real batch and a
+detached fake batch), then the generator phase, which scores the last fake batch again through the
+updated discriminator (as pytorch/examples' dcgan does, which saves one generator forward per step), and
+the last real batch too only for a loss whose generator loss needs it.
+
+Read top to bottom it is pytorch/examples' dcgan loop body; the loop (:mod:`.loop`) owns everything
+around it (data, logging, hooks, checkpoints).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..protocols import Loss
+from .networks import EMA, Updater, autocast, no_sync, uncompiled
+from .sampling import to_model_range
+
+METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
+"""Logged every step: the two losses, and mean D(x) and D(G(z)) as the loss's scores (before the D update;
+meta.json's ``scores`` says what they are: probabilities for BCE, raw critic scores for WGAN)."""
+
+
+@dataclasses.dataclass
+class TrainingStep:
+    """What one step trains with: the networks as trained (wrapped for several processes or compiled), their
+    updaters, the loss, and where latents come from (this process's share of the global batch)."""
+
+    train_g: nn.Module
+    train_d: nn.Module
+    update_g: Updater
+    update_d: Updater
+    loss: Loss
+    latents: Callable[[int], torch.Tensor]
+    device: torch.device
+    precision: str
+    memory_format: torch.memory_format
+    ema: EMA | None
+    generator: nn.Module
+    """The generator the EMA averages (the unwrapped one)."""
+
+    def __call__(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
+        """One generator update on ``real_batches`` (``train.d_steps`` of them, uint8): the step's
+        :data:`METRIC_KEYS`, still on the device."""
+        loss = self.loss
+        precision = self.precision
+        memory_format = self.memory_format
+        for i, real_u8 in enumerate(real_batches):
+            real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
+                memory_format=memory_format)
+            z = self.latents(real.shape[0])
+            with torch.set_grad_enabled(i == len(real_batches) - 1), autocast(precision, self.device):
+                fake = self.train_g(z)
+            with autocast(precision, self.device):
+                real_logits = self.train_d(real).float()
+                fake_logits = self.train_d(fake.detach()).float()
+            loss_d = loss.discriminator_loss(real_logits, fake_logits)
+            penalty = loss.penalty(uncompiled(self.train_d), real, fake.detach().float())  # fp32: see Loss
+            if penalty is not None:
+                loss_d = loss_d + penalty
+            self.update_d.step(loss_d)
+        with no_sync(self.train_d), autocast(precision, self.device):
+            gen_logits = self.train_d(fake).float()
+            with torch.no_grad():
+                real_again = self.train_d(real).float() if loss.generator_needs_real else None
+        loss_g = loss.generator_loss(gen_logits, real_again)
+        self.update_g.step(loss_g)
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        with torch.no_grad():
+            return torch.stack([loss_d.detach(), loss_g.detach(),
+                                loss.scores(real_logits.detach()).mean(),
+                                loss.scores(fake_logits.detach()).mean()]).float()

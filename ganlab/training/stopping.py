@@ -1,0 +1,72 @@
+"""How a run stops early: a stop signal turned into a request honoured between two steps, and the errors
+that end a run interrupted or diverged. Shared by the loop, which honours them, and the lifecycle, which
+records them."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from typing import Any, Iterator
+
+from ..errors import GanlabError
+from ..machine import signals
+
+
+class RunInterrupted(GanlabError):
+    """Ctrl-C or SIGTERM during training: the run was marked interrupted (and, on the first signal,
+    checkpointed). The exit code is the shell's for the signal: 130 for SIGINT, 143 for SIGTERM."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = signals.exit_code(signum)
+
+
+class RunDiverged(GanlabError):
+    """A loss became NaN or infinite; the run stops with status ``diverged``."""
+
+    exit_code = 7
+
+
+FORWARDED_WITHIN_S = 2.0
+"""Under torchrun a stop signal sent to every process (Ctrl-C in a terminal, ``kill`` of the process group,
+Slurm) reaches each training process twice: directly, and forwarded by torchrun's agent an instant later.
+A repeat this soon is that copy, not a second request to stop at once."""
+
+
+@dataclasses.dataclass
+
+
+class StopRequest:
+    """Set by the first SIGINT or SIGTERM; the loop stops at the next step boundary and checkpoints there."""
+
+    signum: int | None = None
+    at: float = 0.0
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def request(self, signum: int) -> None:
+        self.signum, self.at = signum, time.monotonic()
+
+
+@contextlib.contextmanager
+
+
+def graceful_interrupt(stop: StopRequest, forwarded_within: float = 0.0) -> Iterator[None]:
+    """Turn the first SIGINT or SIGTERM into a :class:`StopRequest`, so the interrupted checkpoint is
+    written between two steps, never half way through one; a second signal interrupts at once (the run
+    then resumes from its last regular checkpoint), unless it comes within ``forwarded_within`` seconds of
+    the first (see :data:`FORWARDED_WITHIN_S`). Signals reach only the main thread, so elsewhere this does
+    nothing."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if not stop.requested:
+            stop.request(signum)
+        elif time.monotonic() - stop.at >= forwarded_within:
+            raise signals.Stopped(signum)
+
+    with signals.handled_by(handler):
+        yield
