@@ -41,7 +41,7 @@ from .protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from .recipe import Component, Recipe, TrainConfig
 from .report.build import write_report
 from .runs import RunDir, now_iso
-from .sampling import generate_images, preserved_buffers, sample, seeded_rng
+from .sampling import generate_images, preserved_buffers, sample, seeded_rng, weights_digest
 
 METRIC_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 """Logged every step: the two losses, and mean D(x) and D(G(z)) as the loss's scores (before the D update;
@@ -379,17 +379,8 @@ def environment(plugins: Plugins) -> dict[str, Any]:
 
 
 class Run:
-    """A live training run: what evaluation hooks see.
-
-    Hooks may read the attributes in :data:`FOR_HOOKS` and call its methods; the README's plugin guide
-    documents each (a test keeps the two in step).
-    """
-
-    FOR_HOOKS: tuple[str, ...] = (
-        "recipe", "run_dir", "device", "generator", "discriminator", "dataset", "fixed_noise", "step",
-        "epoch", "epochs_completed", "steps_per_epoch", "total_steps",
-        "generate", "real_images", "discriminate", "log_evaluation")
-    """What of a run an evaluation hook may use; everything else is the engine's own."""
+    """A live training run. Hooks see it as a :class:`ganlab.RunView`, which names what they may use;
+    everything else here is the engine's own."""
 
     def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
                  world: World = World()):
@@ -465,6 +456,10 @@ class Run:
         several processes would set the main process's latents apart from the others'.
         """
         return generate_images(self.sampler, num, seeded_rng(seed), self.device, batch_size)
+
+    def sampling_weights_digest(self) -> str:
+        """What decides :meth:`generate`'s images besides its arguments (see :class:`ganlab.RunView`)."""
+        return weights_digest(self.sampler)
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from ..config import param
 from ..errors import ConfigError
-from ..protocols import BuildContext, ImageDataset, ReportSection
+from ..protocols import BuildContext, ImageDataset, ReportSection, RunView
 from ..registry import component
+from ..runs import RunDir
 from . import msssim, swd
 from .base import MetricHook, ScheduleConfig, Score, for_report_only
 from .reference import open_reference, reference_sample
 from .report import diversity_section, swd_section
-
-if TYPE_CHECKING:
-    from ..engine import Run
-    from ..runs import RunDir
 
 
 @dataclasses.dataclass
@@ -42,7 +38,7 @@ class SwdHook(MetricHook):
         self.config = config
         self.reference_folder = reference_folder
 
-    def scores(self, run: "Run") -> list[Score]:
+    def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
         sample = reference_sample(self.reference_folder, run.dataset, cfg.num_samples, cfg.seed)
         real = sample.images()
@@ -59,7 +55,7 @@ class SwdHook(MetricHook):
         average = sum(per_level.values()) / len(per_level)
         return [Score("swd", average, protocol), *levels]
 
-    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+    def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         return [swd_section(run_dir)]
 
 
@@ -75,7 +71,7 @@ class DiversityHook(MetricHook):
         self.reference_folder = reference_folder
         self._real: tuple[str, float] | None = None
 
-    def scores(self, run: "Run") -> list[Score]:
+    def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
         sample = reference_sample(self.reference_folder, run.dataset, 2 * cfg.num_pairs, cfg.seed)
         fingerprint = sample.fingerprint()
@@ -91,7 +87,7 @@ class DiversityHook(MetricHook):
         return [Score("diversity", fake, protocol),
                 Score("diversity_real", self._real[1], protocol)]
 
-    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+    def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         return [diversity_section(run_dir)]
 
 
