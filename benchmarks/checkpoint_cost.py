@@ -41,7 +41,7 @@ def main() -> None:
         for i in range(args.steps + 1):
             batch = run.real_images(recipe.train.batch_size, seed=i)
             start = time.perf_counter()
-            run._train_step([batch]).cpu()
+            run.train_step([batch]).cpu()
             step_times.append(time.perf_counter() - start)
         save_times = []
         for i in range(args.saves):

@@ -158,8 +158,8 @@ def train_ganlab(recipe, out: Path, warmup: int, steps: int) -> float:
     run = Run(build(recipe), RunDir.create(out, "bench"), plugins, progress=True)
     run.run_dir.write_meta(start_meta(run, plugins))
     starts = []
-    step = run._train_step
-    run._train_step = lambda batches: (starts.append(time.perf_counter()), step(batches))[1]
+    step = run.train_step
+    run.train_step = lambda batches: (starts.append(time.perf_counter()), step(batches))[1]
     run.total_steps = warmup + steps + 1
     run.train()
     measured = starts[warmup:]

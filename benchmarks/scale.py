@@ -122,7 +122,7 @@ def ganlab_variant(plugins, overrides: list[str], args, folder: Path, name: str)
         f'data={{name="random-images", num_images={args.images}}}', f'experiment.device="{args.device}"',
         "train.data_on_device=\"always\"", "hooks=[]", *overrides])
     run = Run(build(recipe), RunDir.create(folder, name), plugins, progress=False)
-    return (lambda real: run._train_step([real])), endless(run.loader.epoch), run.run_dir.unlock
+    return (lambda real: run.train_step([real])), endless(run.loader.epoch), run.run_dir.unlock
 
 
 def reference_variant(args):

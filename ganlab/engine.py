@@ -506,7 +506,9 @@ class Run:
             lambda n: torch.randn(n, self.generator.latent_dim, device=self.device, generator=self.noise_rng),
             n_local, self.world)
 
-    def _train_step(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
+    def train_step(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
+        """One generator update, after ``train.d_steps`` discriminator updates, one per real batch; returns
+        the step's :data:`METRIC_KEYS` numbers on the device, for the loop to fetch with others in one transfer."""
         loss = self.built.loss
         precision = self.recipe.train.precision
         memory_format = torch.channels_last if self.recipe.train.channels_last else torch.contiguous_format
@@ -582,7 +584,7 @@ class Run:
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epochs_completed, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                    stats = self._train_step(self._next_batches(batches, train.d_steps))
+                    stats = self.train_step(self._next_batches(batches, train.d_steps))
                     self.step += 1
                     self.batch_in_epoch += train.d_steps
                     self._pending.append((self.step, self.epoch, stats))

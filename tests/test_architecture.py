@@ -150,3 +150,16 @@ def test_the_underscore_check_sees_an_imported_private_name_and_a_private_attrib
 def test_no_module_uses_another_modules_underscore_names():
     found = [problem for module in MODULES for problem in underscore_uses(module)]
     assert found == []
+
+
+def reaches_into_objects(path: Path) -> list[str]:
+    """Where a script reads ``something._name`` of an object other than its own ``self`` or ``cls``."""
+    return [f"{path.name}:{node.lineno} uses .{node.attr}"
+            for node in ast.walk(ast.parse(path.read_text("utf-8")))
+            if isinstance(node, ast.Attribute) and private(node.attr)
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))]
+
+
+def test_benchmarks_drive_ganlab_through_public_names_only():
+    found = [problem for path in sorted((ROOT / "benchmarks").glob("*.py")) for problem in reaches_into_objects(path)]
+    assert found == []
