@@ -2,25 +2,32 @@
 
 The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the ``component``
 decorator, the registry types, the ``param`` field helper for config dataclasses, the component protocols
-and base classes (``Loss`` with its ``ScoreKind``), and ``draw_for_global_batch`` for components that draw
-random numbers per image.
+and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
+``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
+extend, and ``draw_for_global_batch`` for components that draw random numbers per image. Beside this
+module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
 __version__ = "0.2.0"
 
+from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from .recipes.config import param  # noqa: E402
 from .machine.distributed import draw_for_global_batch  # noqa: E402
 from .errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .plugins.hookspecs import hookimpl  # noqa: E402
 from .protocols import (  # noqa: E402
     PROBABILITY, BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
-    OptimizerFactory, OutrightWin, ReportSection, ScoreKind,
+    OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
 from .plugins.registry import KINDS, Registrar, Registry, component  # noqa: E402
+from .rundir.rundir import RunDir  # noqa: E402
+
+PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.report.html", "ganlab.report.figures")
+"""The modules a plugin may import: this one, the pytest fixtures, and the report's HTML and figure helpers."""
 
 __all__ = [
-    "__version__", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS", "BuildContext",
-    "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY", "OptimizerFactory",
-    "InitScheme", "ImageDataset", "EvaluationHook",
-    "ReportSection", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
+    "__version__", "PUBLIC_MODULES", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS",
+    "BuildContext", "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY",
+    "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
+    "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
 ]

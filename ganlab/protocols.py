@@ -1,7 +1,8 @@
 """The contracts between the engine and components. The engine knows these and nothing else.
 
 A component is whatever its registry factory returns, ``factory(config, context)``; these protocols say
-what the engine does with each kind. Third-party components implement the same protocols.
+what the engine does with each kind. Third-party components implement the same protocols. What a hook
+sees of a run is :class:`RunView`, so components depend on this module and never on the engine.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from .recipes.recipe import Recipe
 from .rundir.records import describe
-
-if TYPE_CHECKING:
-    from .training.loop import Run
-    from .rundir.rundir import RunDir
+from .rundir.rundir import RunDir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +194,90 @@ class ImageDataset(Protocol):
         ...
 
 
+@runtime_checkable
+class RunView(Protocol):
+    """What hooks (and the metrics they compute) may use of a live run: everything else of the run is the
+    engine's own and may change. Read-only; hooks run in the main process only.
+
+    The engine's run implements it; a test double of these members alone is enough to drive any hook.
+    """
+
+    @property
+    def run_dir(self) -> RunDir:
+        """The run directory: ``run_dir.path`` is its folder, ``run_dir.hook_dir(name)`` a hook's own."""
+
+    @property
+    def recipe(self) -> Recipe:
+        """The resolved recipe (``recipe.train.epochs``, ``recipe.experiment.seed``, ``recipe.to_dict()``)."""
+
+    @property
+    def device(self) -> torch.device:
+        """The device the run trains on."""
+
+    @property
+    def progress(self) -> bool:
+        """Whether the run shows progress bars; a long computation in a hook may show its own when True."""
+
+    @property
+    def step(self) -> int:
+        """Generator updates done so far (0 before the first; after a resume, where the checkpoint left off)."""
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the latest step, from 1, as ``metrics.jsonl`` numbers it (1 before the first step)."""
+
+    @property
+    def epochs_completed(self) -> int:
+        """Full passes over the data so far."""
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Generator updates per epoch."""
+
+    @property
+    def total_steps(self) -> int:
+        """Generator updates in the whole run, ``train.max_steps`` counted."""
+
+    @property
+    def fixed_noise(self) -> torch.Tensor:
+        """The latent vectors of the sample grids, ``(train.grid_size, latent_dim)`` on :attr:`device`."""
+
+    @property
+    def generator(self) -> nn.Module:
+        """The generator being trained, in training mode: look, change nothing (sample with :meth:`generate`)."""
+
+    @property
+    def discriminator(self) -> nn.Module:
+        """The discriminator being trained: look, change nothing (score with :meth:`discriminate`)."""
+
+    @property
+    def dataset(self) -> ImageDataset:
+        """The training data set."""
+
+    def generate(self, num: int, seed: int, batch_size: int = 256) -> torch.Tensor:
+        """``num`` generated images, uint8 ``(N, C, H, W)`` on the CPU, from latents drawn from ``seed``,
+        through the EMA generator when ``train.ema`` is on; training is never disturbed."""
+        ...
+
+    def sampling_weights_digest(self) -> str:
+        """SHA-256 of the weights and buffers :meth:`generate` samples from: the same digest, device, count
+        and seed give the same images, so a hook may reuse what it computed from them."""
+        ...
+
+    def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
+        """``num`` training images, uint8 ``(N, C, H, W)``, the same ones for the same seed."""
+        ...
+
+    def discriminate(self, images: torch.Tensor) -> torch.Tensor:
+        """The run's loss's score of each uint8 image (:meth:`Loss.scores` of D's raw outputs), float32
+        ``(N,)`` on the CPU; the discriminator and torch's random states are left as they were."""
+        ...
+
+    def log_evaluation(self, metric: str, value: float, **protocol: Any) -> None:
+        """Append ``{"metric", "value", "step", "epoch", "time", **protocol}`` to ``evaluations.jsonl``."""
+        ...
+
+
 @dataclasses.dataclass(frozen=True)
 class ReportSection:
     """A piece of the HTML report contributed by an evaluation hook: ``title`` is plain text (the report
@@ -251,17 +334,17 @@ class EvaluationHook:
 
     name: str = "hook"
 
-    def on_run_start(self, run: "Run") -> None:
+    def on_run_start(self, run: RunView) -> None:
         """Before the first step (also after a resume)."""
 
-    def on_step_end(self, run: "Run", record: dict[str, float]) -> None:
+    def on_step_end(self, run: RunView, record: dict[str, float]) -> None:
         """After every generator update; ``record`` holds the step's logged numbers."""
 
-    def on_epoch_end(self, run: "Run", epoch: int) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int) -> None:
         """After each full pass over the data and its sample grid, before its checkpoint; never for an epoch
         that ``train.max_steps`` or Ctrl-C cut short (``on_run_end`` comes then)."""
 
-    def on_run_end(self, run: "Run", status: str) -> None:
+    def on_run_end(self, run: RunView, status: str) -> None:
         """Once at the end, whatever the status (finished, failed, interrupted, diverged)."""
 
     def state_dict(self) -> dict[str, Any]:
@@ -273,7 +356,7 @@ class EvaluationHook:
         checkpoint are already gone; any other file the hook writes is the hook's to keep right (write
         it whole from its logs, or again when the step comes round)."""
 
-    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+    def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         """Sections for the run's report, built from files in ``run_dir`` only."""
         return []
 

@@ -11,9 +11,13 @@ import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from headless_chromium import find_chromium
 from torch import nn
 
+from ganlab import RunView
 from ganlab.metrics.inception import InceptionFeatures
 from ganlab.metrics.weights import ENV_VAR
 from ganlab.testing import TINY_RECIPE, merge  # noqa: F401
+
+RUN_VIEW = tuple(name for name in vars(RunView) if not name.startswith("_"))
+"""What a hook may use of a run: the members of ganlab.RunView."""
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..recipes.config import param
-from ..protocols import BuildContext, EvaluationHook, ReportSection, ScoreKind
+from ..protocols import BuildContext, EvaluationHook, ReportSection, RunView, ScoreKind
 from ..plugins.registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
@@ -25,9 +25,6 @@ from ..rundir.records import INTEGER, NUMBERS, TEXT, Shape
 from ..rundir.rundir import RunDir
 from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
 from .store import HookFiles, latest_per_step
-
-if TYPE_CHECKING:
-    from ..training.loop import Run
 
 FILES = HookFiles("d-distributions")
 SCORES = "scores.jsonl"
@@ -49,21 +46,21 @@ class DDistributions(EvaluationHook):
         self.config = config
         self.seed = seed
 
-    def on_run_start(self, run: "Run") -> None:
+    def on_run_start(self, run: RunView) -> None:
         if run.step == 0:
             self._measure(run, "before training", epoch=0)
 
-    def on_epoch_end(self, run: "Run", epoch: int) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int) -> None:
         if not self.config.epochs or epoch in self.config.epochs:
             self._measure(run, f"epoch {epoch}", epoch)
 
-    def on_run_end(self, run: "Run", status: str) -> None:
+    def on_run_end(self, run: RunView, status: str) -> None:
         """A run stopped part way through an epoch (``max_steps``) is measured where it ended."""
         measured = {r["step"] for r in read_scores(run.run_dir)}
         if status == "finished" and run.step not in measured:
             self._measure(run, f"end (step {run.step})", run.epoch)
 
-    def _measure(self, run: "Run", label: str, epoch: int) -> None:
+    def _measure(self, run: RunView, label: str, epoch: int) -> None:
         """Score the same real images every time and new fakes from a seed tied to the epoch."""
         n = self.config.num_images
         real = run.discriminate(run.real_images(n, seed=self.seed))

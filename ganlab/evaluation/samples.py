@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -19,15 +18,12 @@ from PIL import Image, ImageDraw, ImageFont
 from ..rundir.atomic import atomic_write_bytes
 from ..recipes.config import param
 from ..rundir.grids import grid_png
-from ..protocols import BuildContext, EvaluationHook, ReportSection
+from ..protocols import BuildContext, EvaluationHook, ReportSection, RunView
 from ..plugins.registry import component
 from ..report import html as h
 from ..rundir.rundir import RunDir
 from .series import spread
 from .store import HookFiles
-
-if TYPE_CHECKING:
-    from ..training.loop import Run
 
 FILES = HookFiles("samples")
 REAL = "real.png"
@@ -70,12 +66,12 @@ class Samples(EvaluationHook):
         self.config = config
         self.seed = seed
 
-    def on_run_start(self, run: "Run") -> None:
+    def on_run_start(self, run: RunView) -> None:
         path = FILES.writable(run.run_dir, REAL)
         if not path.exists():
             atomic_write_bytes(path, grid_png(run.real_images(run.recipe.train.grid_size, seed=self.seed)))
 
-    def on_run_end(self, run: "Run", status: str) -> None:
+    def on_run_end(self, run: RunView, status: str) -> None:
         grids = spread(run.run_dir.sample_grids(), self.config.gif_max_frames)
         if grids:
             atomic_write_bytes(FILES.writable(run.run_dir, GIF), evolution_gif(grids, self.config.gif_frame_ms))

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..rundir.atomic import atomic_write_text
 from ..recipes.config import param
-from ..protocols import BuildContext, EvaluationHook, OutrightWin, ReportSection, ScoreKind
+from ..protocols import BuildContext, EvaluationHook, OutrightWin, ReportSection, RunView, ScoreKind
 from ..plugins.registry import component
 from ..report import html as h
 from ..report.figures import COLORS, figure_image, legend_below, plot
@@ -35,8 +35,6 @@ from .store import HookFiles, latest_per_step
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from ..training.loop import Run
 
 FILES = HookFiles("training-health")
 DIVERSITY = "diversity.jsonl"
@@ -180,7 +178,7 @@ class TrainingHealth(EvaluationHook):
         self.config = config
         self.seed = seed
 
-    def on_epoch_end(self, run: "Run", epoch: int) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int) -> None:
         n = self.config.num_images
         real = mean_pairwise_distance(run.real_images(n, seed=self.seed))
         fake = mean_pairwise_distance(run.generate(n, seed=self.seed + 1 + epoch))
@@ -188,7 +186,7 @@ class TrainingHealth(EvaluationHook):
             "epoch": epoch, "step": run.step, "real_distance": round(real, 6), "fake_distance": round(fake, 6),
             "ratio": round(fake / real, 6) if real > 0 else math.nan}])
 
-    def on_run_end(self, run: "Run", status: str) -> None:
+    def on_run_end(self, run: RunView, status: str) -> None:
         """Leave the verdict where scripts (and ``ganlab compare``) can read it without the report."""
         flags = [f.to_dict() for f in detect(run.run_dir, self.config)]
         atomic_write_text(FILES.writable(run.run_dir, FLAGS), json.dumps(flags, indent=2) + "\n")

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 
 from ..recipes.config import param, seed_param
 from ..errors import ConfigError
-from ..protocols import BuildContext, EvaluationHook
-
-if TYPE_CHECKING:
-    from ..training.loop import Run
+from ..protocols import BuildContext, EvaluationHook, RunView
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +63,10 @@ class MetricHook(EvaluationHook, abc.ABC):
         self._scored_step: int | None = None
 
     @abc.abstractmethod
-    def scores(self, run: "Run") -> list[Score]:
+    def scores(self, run: RunView) -> list[Score]:
         """Score ``run.generator`` as it is now."""
 
-    def evaluate(self, run: "Run", **annotations: Any) -> list[Score]:
+    def evaluate(self, run: RunView, **annotations: Any) -> list[Score]:
         """Score, and log each score with its protocol (plus ``annotations``) in evaluations.jsonl."""
         scores = self.scores(run)
         for score in scores:
@@ -84,10 +81,10 @@ class MetricHook(EvaluationHook, abc.ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._scored_step = state.get("scored_step")
 
-    def on_epoch_end(self, run: "Run", epoch: int) -> None:
+    def on_epoch_end(self, run: RunView, epoch: int) -> None:
         if epoch % self.every == 0:
             self.evaluate(run)
 
-    def on_run_end(self, run: "Run", status: str) -> None:
+    def on_run_end(self, run: RunView, status: str) -> None:
         if status == "finished" and run.step > 0 and self._scored_step != run.step:
             self.evaluate(run)

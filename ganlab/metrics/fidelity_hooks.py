@@ -10,14 +10,15 @@ the three hooks of one evaluation share those too.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ..recipes.config import param
 from ..errors import ConfigError
-from ..protocols import BuildContext, ImageDataset, ReportSection
+from ..protocols import BuildContext, ImageDataset, ReportSection, RunView
 from ..plugins.registry import component
+from ..rundir.rundir import RunDir
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL, weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
@@ -26,10 +27,6 @@ from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kern
 from .reference import ReferenceSample, open_reference, reference_sample
 from .report import protocol_section
 from .weights import find_weights
-
-if TYPE_CHECKING:
-    from ..training.loop import Run
-    from ..rundir.rundir import RunDir
 
 
 @dataclasses.dataclass
@@ -54,14 +51,14 @@ class PrecisionRecallConfig(FidelityConfig):
     neighborhood: int = param(3, "k of the k-nearest-neighbour balls (Kynkäänniemi et al. 2019 use 3)", min=1)
 
 
-def generated_images_key(run: "Run", num: int, seed: int) -> str:
+def generated_images_key(run: RunView, num: int, seed: int) -> str:
     """What decides ``run.generate(num, seed=seed)``: the weights and buffers of the network the run samples
     from (its EMA copy when it keeps one), the device that runs it, the count and the seed.
 
     Generated features are shared under this key, so they are reused for the very same images only: two
     checkpoints that differ in any weight never share them, whatever their step or file name.
     """
-    return f"{run.device}:{num}:{seed}:{weights_digest(run.sampler)}"
+    return f"{run.device}:{num}:{seed}:{run.sampling_weights_digest()}"
 
 
 class FidelityHook(MetricHook):
@@ -91,7 +88,7 @@ class FidelityHook(MetricHook):
             self._reference = (fingerprint, value)
         return self._reference[1]
 
-    def scores(self, run: "Run") -> list[Score]:
+    def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
         sample = reference_sample(self.reference_folder, run.dataset, cfg.num_reference, cfg.seed)
         reference = self.reference(sample, run.progress)
@@ -107,7 +104,7 @@ class FidelityHook(MetricHook):
                 protocol: dict[str, Any]) -> list[Score]:
         return [Score("fid", frechet_distance(statistics(generated), reference), protocol)]
 
-    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+    def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         return [protocol_section(run_dir, self.metrics, f"{self.name}: scores and protocol")]
 
 

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from ..recipes.config import param
 from ..errors import ConfigError
-from ..protocols import BuildContext, ImageDataset, ReportSection
+from ..protocols import BuildContext, ImageDataset, ReportSection, RunView
 from ..plugins.registry import component
+from ..rundir.rundir import RunDir
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
 from . import msssim, swd
 from .base import MetricHook, ScheduleConfig, Score, for_report_only
 from .reference import open_reference, reference_sample
 from .report import diversity_section, swd_section
-
-if TYPE_CHECKING:
-    from ..training.loop import Run
-    from ..rundir.rundir import RunDir
 
 
 @dataclasses.dataclass
@@ -43,7 +39,7 @@ class SwdHook(MetricHook):
         self.config = config
         self.reference_folder = reference_folder
 
-    def scores(self, run: "Run") -> list[Score]:
+    def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
         sample = reference_sample(self.reference_folder, run.dataset, cfg.num_samples, cfg.seed)
         real = sample.images()
@@ -61,7 +57,7 @@ class SwdHook(MetricHook):
         average = sum(per_level.values()) / len(per_level)
         return [Score("swd", average, protocol), *levels]
 
-    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+    def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         return [swd_section(run_dir)]
 
 
@@ -77,7 +73,7 @@ class DiversityHook(MetricHook):
         self.reference_folder = reference_folder
         self._real: tuple[str, float] | None = None
 
-    def scores(self, run: "Run") -> list[Score]:
+    def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
         sample = reference_sample(self.reference_folder, run.dataset, 2 * cfg.num_pairs, cfg.seed)
         fingerprint = sample.fingerprint()
@@ -94,7 +90,7 @@ class DiversityHook(MetricHook):
         return [Score("diversity", fake, protocol),
                 Score("diversity_real", self._real[1], protocol)]
 
-    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+    def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         return [diversity_section(run_dir)]
 
 

@@ -5,7 +5,7 @@
 - step.py: one training step, D update(s) then G update;
 - loop.py: :class:`~ganlab.training.loop.Run`, the loop over steps and epochs (logging, hooks, grids,
   the checkpoint schedule), and what evaluation hooks see of a live run;
-- state.py: what a checkpoint holds of a run and putting a run back from one; random states and seeds;
+- state.py: what a checkpoint holds of a run and putting a run back from one, random states included;
 - stopping.py: stop requests from signals, and the errors that end a run early;
 - lifecycle.py: a run from start to end: run directory, meta.json, the end-of-run hooks and report;
 - resume.py: continuing a run from its latest usable checkpoint;

@@ -8,8 +8,10 @@ The one check pass of every command that builds a recipe (``validate``, ``run``,
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,8 +22,14 @@ from ..machine.memory import Need, refuse_if_too_big
 from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
 from .sampling import preserved_buffers
-from .state import seed_everything
 
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators, so that every build starts alike."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 @dataclasses.dataclass
 

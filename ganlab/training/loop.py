@@ -1,6 +1,6 @@
 """The loop over a run's steps: feed batches to the training step, flush the logged numbers, tell the
 hooks, write grids and checkpoints on schedule, and stop cleanly on a signal. :class:`Run` is also what
-evaluation hooks see of a live run (:data:`Run.FOR_HOOKS`).
+evaluation hooks see of a live run, as a :class:`ganlab.RunView`.
 
 Nothing here knows which generator, loss or data set it drives; it only uses the protocols in
 :mod:`ganlab.protocols`. Per-step numbers stay on the device and are fetched once every
@@ -31,24 +31,15 @@ from ..rundir.grids import grid_png
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch
 from .networks import EMA, Shadow, Updater, for_training
-from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range
+from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
 from .step import METRIC_KEYS, TrainingStep
 from .stopping import RunDiverged, StopRequest
 
 
 class Run:
-    """A live training run: what evaluation hooks see.
-
-    Hooks may read the attributes in :data:`FOR_HOOKS` and call its methods; the README's plugin guide
-    documents each (a test keeps the two in step).
-    """
-
-    FOR_HOOKS: tuple[str, ...] = (
-        "recipe", "run_dir", "device", "generator", "discriminator", "dataset", "fixed_noise", "step",
-        "epoch", "epochs_completed", "steps_per_epoch", "total_steps",
-        "generate", "real_images", "discriminate", "log_evaluation")
-    """What of a run an evaluation hook may use; everything else is the engine's own."""
+    """A live training run. Hooks see it as a :class:`ganlab.RunView`, which names what they may use;
+    everything else here is the engine's own."""
 
     def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
                  world: World = World()):
@@ -128,6 +119,10 @@ class Run:
         several processes would set the main process's latents apart from the others'.
         """
         return generate_images(self.sampler, num, seeded_rng(seed), self.device, batch_size)
+
+    def sampling_weights_digest(self) -> str:
+        """What decides :meth:`generate`'s images besides its arguments (see :class:`ganlab.RunView`)."""
+        return weights_digest(self.sampler)
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""

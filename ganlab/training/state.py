@@ -8,21 +8,42 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
+from ..protocols import ImageDataset
+from ..recipes.recipe import Recipe
 from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
+from .assemble import Built
+from .networks import EMA, Updater
 
-if TYPE_CHECKING:
-    from .loop import Run
 
+class Run(Protocol):
+    """What a checkpoint holds of a live run (:class:`ganlab.training.loop.Run`), and all this module
+    reads or restores of one: named here, so the loop, which writes checkpoints, is not imported back."""
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    recipe: Recipe
+    built: Built
+    dataset: ImageDataset
+    device: torch.device
+    generator: nn.Module
+    discriminator: nn.Module
+    update_g: Updater
+    update_d: Updater
+    ema: EMA | None
+    noise_rng: torch.Generator
+    fixed_noise: torch.Tensor
+    step: int
+    epochs_completed: int
+    batch_in_epoch: int
+
+    @property
+    def elapsed(self) -> float: ...
+
+    def restart_clock(self, elapsed_before: float) -> None: ...
 
 
 def cuda_rng_state(device: torch.device) -> list[torch.Tensor]:

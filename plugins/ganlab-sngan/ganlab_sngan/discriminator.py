@@ -13,8 +13,7 @@ import dataclasses
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganlab import BuildContext, component, param
-from ganlab.components.dcgan import DCGANDiscriminator
+from ganlab import BuildContext, DCGANDiscriminator, component, param
 
 
 @dataclasses.dataclass

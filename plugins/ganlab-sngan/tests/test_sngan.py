@@ -11,7 +11,6 @@ from torch.nn.utils import parametrize
 
 import ganlab_sngan
 from ganlab import BuildContext
-from ganlab.components.inits import NormalConfig, build_dcgan_normal
 from ganlab.testing import SHRINK
 from ganlab_sngan.discriminator import SNDiscriminatorConfig, build_sn_discriminator
 from ganlab_sngan.hinge import Hinge
@@ -37,10 +36,11 @@ def test_every_layer_is_spectrally_normalised_and_there_is_no_batch_norm():
     assert network(torch.randn(2, 3, 32, 32)).shape == (2,)
 
 
-def test_largest_singular_value_is_one_after_the_power_iterations():
+def test_largest_singular_value_is_one_after_the_power_iterations(plugins):
     torch.manual_seed(0)
     network = build_sn_discriminator(SNDiscriminatorConfig(features=4), CONTEXT)
-    build_dcgan_normal(NormalConfig(std=0.5), CONTEXT)(network)
+    init = plugins.registry.get("init", "dcgan-normal")
+    init.factory(init.config(std=0.5), CONTEXT)(network)
     raw = [largest_singular_value(c.parametrizations.weight.original) for c in convolutions(network)]
     assert all(abs(s - 1) > 0.5 for s in raw)                        # far from 1 before normalising
     network.train()

@@ -8,8 +8,7 @@ from typing import Callable, Literal
 
 from torch import nn
 
-from ganlab import BuildContext, component, param
-from ganlab.components.dcgan import DCGANDiscriminator
+from ganlab import BuildContext, DCGANDiscriminator, component, param
 
 Norm = Literal["layer", "instance", "none"]
 

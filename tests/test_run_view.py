@@ -1,0 +1,67 @@
+"""Hooks see a run through ``ganlab.RunView``: the engine's run is one, and every built-in hook does all
+its work with nothing else of it, so the engine may change whatever the protocol does not name."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from conftest import RUN_VIEW
+from ganlab import RunDir, RunView
+from ganlab.engine import Run, build, start_meta
+from ganlab.recipe import load_recipe
+
+N = 3
+EVERY_BUILT_IN_HOOK = [
+    {"name": "samples"}, {"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},
+    {"name": "training-health", "num_images": 8},
+    {"name": "fid", "num_samples": N, "num_reference": N, "batch_size": N},
+    {"name": "kid", "num_samples": N, "num_reference": N, "batch_size": N, "subsets": 2, "subset_size": N},
+    {"name": "precision-recall", "num_samples": N, "num_reference": N, "batch_size": N, "neighborhood": 2},
+    {"name": "swd", "num_samples": 16}, {"name": "diversity", "num_pairs": 5},
+]
+
+
+class SurfaceOnly:
+    """A run as a hook may see it: RunView's members pass through to the real run, any other attribute is
+    refused, and written down too, in case a hook swallows the AttributeError (``getattr`` with a default)."""
+
+    def __init__(self, run: Run):
+        vars(self).update(_run=run, _refused=[])
+
+    def __getattr__(self, name: str) -> Any:
+        if name in RUN_VIEW:
+            return getattr(self._run, name)
+        self._refused.append(name)
+        raise AttributeError(f"{name!r} is not part of ganlab.RunView")
+
+
+def trained_run(recipe_path, plugins, out) -> tuple[Run, list]:
+    """A run trained to its end without hooks, and the recipe's hooks, built, for the test to drive."""
+    built = build(load_recipe(recipe_path, plugins.registry))
+    run = Run(dataclasses.replace(built, hooks=[]), RunDir.create(out, "surface"), plugins, progress=False)
+    run.run_dir.write_meta(start_meta(run, plugins))
+    run.train()
+    return run, [hook for _, hook in built.hooks]
+
+
+def test_the_engine_s_run_is_a_run_view(plugins, write_recipe, tmp_path):
+    run = Run(build(load_recipe(write_recipe(), plugins.registry)), RunDir(tmp_path), plugins, progress=False)
+    assert isinstance(run, RunView)
+    assert [name for name in RUN_VIEW if not hasattr(run, name)] == []
+
+
+def test_every_built_in_hook_does_its_work_through_the_run_view_alone(plugins, write_recipe, weights_in_env,
+                                                                       tmp_path):
+    run, hooks = trained_run(write_recipe({"hooks": EVERY_BUILT_IN_HOOK}), plugins, tmp_path / "runs")
+    view = SurfaceOnly(run)
+    for hook in hooks:
+        hook.on_run_start(view)
+        for record in run.run_dir.read_metrics():
+            hook.on_step_end(view, record)
+        hook.on_epoch_end(view, run.epoch)
+        hook.on_run_end(view, "finished")
+    assert view._refused == []
+    assert {e["metric"] for e in run.run_dir.read_evaluations()} >= {
+        "fid", "kid", "precision", "recall", "swd", "diversity", "diversity_real"}
+    assert all(hook.report_sections(run.run_dir) for hook in hooks)
