@@ -1,5 +1,6 @@
-"""The architecture stays as drawn: each folder documents itself, modules import one another without cycles, and no module uses
-another module's underscore names (a name with a leading underscore is its module's own business).
+"""The architecture stays as drawn: each folder documents itself, modules import one another without
+cycles, and no module uses another module's underscore names (a name with a leading underscore is its
+module's own business).
 
 Both read the source with ``ast`` and take every import as an edge: at the top of a module, inside a
 function, or under ``if TYPE_CHECKING`` (a cycle that only type checkers see is still a cycle a reader
