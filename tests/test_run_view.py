@@ -8,8 +8,10 @@ from typing import Any
 
 from conftest import RUN_VIEW
 from ganlab import RunDir, RunView
-from ganlab.engine import Run, build, start_meta
-from ganlab.recipe import load_recipe
+from ganlab.recipes.recipe import load_recipe
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import start_meta
+from ganlab.training.loop import Run
 
 N = 3
 EVERY_BUILT_IN_HOOK = [

@@ -12,7 +12,7 @@ import dataclasses
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 from . import tomlwrite
 from ..rundir.checkpoints import CheckpointConfig
@@ -353,3 +353,31 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
 def load_recipe(path: str | Path, registry: Registry, overrides: list[str] = ()) -> Recipe:
     path = Path(path)
     return resolve(read_toml(path), registry, str(path), overrides)
+
+
+def recipe_tables(document: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Every section of a resolved recipe as (path, table of plain values), in the file's order."""
+    for key, value in document.items():
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                yield (key, i), item
+        elif isinstance(value, dict):
+            scalars = {k: v for k, v in value.items() if not isinstance(v, dict)}
+            if scalars:
+                yield (key,), scalars
+            for sub_key, sub in value.items():
+                if isinstance(sub, dict):
+                    yield (key, sub_key), sub
+
+
+def section_label(path: tuple[Any, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
+
+
+def dotted_settings(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every setting of a resolved recipe as (dotted key, value): ``train.epochs``,
+    ``optimizer.generator.lr``, ``hooks[0].every``; the one walk of a recipe's settings besides
+    :func:`recipe_tables`, which it is made from."""
+    for path, table in recipe_tables(document):
+        for key, value in table.items():
+            yield f"{section_label(path)}.{key}", value

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..protocols import ReportSection, ScoreKind
-from ..recipes.recipe import parse_override
+from ..recipes.recipe import parse_override, recipe_tables, section_label
 from ..rundir.rundir import RunDir
 from . import html as h
 from .figures import COLORS, figure_image, plot
@@ -139,25 +139,6 @@ def _override_paths(overrides: Iterable[str]) -> set[tuple[Any, ...]]:
         except ValueError:
             continue
     return paths
-
-
-def recipe_tables(document: dict[str, Any]) -> Iterable[tuple[tuple[Any, ...], dict[str, Any]]]:
-    """Every section of a resolved recipe as (path, table of plain values), in the file's order."""
-    for key, value in document.items():
-        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-            for i, item in enumerate(value):
-                yield (key, i), item
-        elif isinstance(value, dict):
-            scalars = {k: v for k, v in value.items() if not isinstance(v, dict)}
-            if scalars:
-                yield (key,), scalars
-            for sub_key, sub in value.items():
-                if isinstance(sub, dict):
-                    yield (key, sub_key), sub
-
-
-def section_label(path: tuple[Any, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(path))
 
 
 def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[str]) -> ReportSection:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Sequence
 
-from .core_sections import recipe_tables, section_label
+from ..recipes.recipe import recipe_tables, section_label
 
 
 class Absent:

@@ -12,7 +12,7 @@ checkpoint that fits), so a resume that cannot go on loses nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..rundir.atomic import atomic_write_text
 from ..rundir.checkpoints import training_state
@@ -24,7 +24,7 @@ from .loop import Run
 from .state import load_checkpoint_state, written_on
 from ..errors import CheckpointError, RecipeError, RunError, warn
 from ..plugins.manager import Plugins
-from ..recipes.recipe import Recipe, read_toml, resolve
+from ..recipes.recipe import Recipe, dotted_settings, read_toml, resolve
 from ..plugins.registry import Registry
 from ..rundir.rundir import RunDir, now_iso
 
@@ -35,21 +35,9 @@ how many loader processes, when to checkpoint and what to keep. Changing anythin
 continued run a different experiment from the one its checkpoint belongs to."""
 
 
-def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Dotted keys of a resolved recipe: ``train.epochs``, ``hooks[0].every``; other lists are values."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _flatten(item, f"{prefix}.{key}" if prefix else key)
-    elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-        for i, item in enumerate(value):
-            yield from _flatten(item, f"{prefix}[{i}]")
-    else:
-        yield prefix, value
-
-
 def recipe_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Every dotted key whose value differs between two resolved recipes: key -> (before, after)."""
-    old, new = dict(_flatten(before)), dict(_flatten(after))
+    old, new = dict(dotted_settings(before)), dict(dotted_settings(after))
     return {key: (old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())
             if old.get(key) != new.get(key)}
 
