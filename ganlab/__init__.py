@@ -8,7 +8,7 @@ extend, and ``draw_for_global_batch`` for components that draw random numbers pe
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from .recipes.config import param  # noqa: E402
