@@ -288,3 +288,35 @@ def test_a_hook_that_is_no_evaluation_hook_is_refused_before_training(register_p
     assert result.exit_code == 4 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert "hooks[0]" in result.stderr and "LooksLikeAHook" in result.stderr and "EvaluationHook" in result.stderr
+
+
+OLD_PENALTY_PLUGIN = textwrap.dedent('''
+    import torch
+
+    from ganlab import Loss
+
+
+    class GapWithOldPenalty(Loss):
+        def discriminator_loss(self, real_logits, fake_logits):
+            return (fake_logits - real_logits).mean()
+
+        def generator_loss(self, fake_logits, real_logits=None):
+            return -fake_logits.mean()
+
+        def discriminator_penalty(self, discriminator, real, fake):
+            return torch.zeros(())
+
+        def penalty_weight(self):
+            """A helper of the loss's own: not reported."""
+''')
+
+
+def test_a_loss_method_under_its_0_2_name_is_reported_with_its_new_name(register_plugin, monkeypatch, run_cli):
+    module = types.ModuleType("ganlab_old_penalty")
+    monkeypatch.setitem(sys.modules, "ganlab_old_penalty", module)
+    exec(compile(OLD_PENALTY_PLUGIN, "ganlab_old_penalty.py", "exec"), module.__dict__)
+    register_plugin(module)
+    warnings = [line for line in run_cli("plugins").stderr.splitlines() if line.startswith("ganlab: warning:")]
+    [old_name] = warnings
+    assert "loss class ganlab_old_penalty.GapWithOldPenalty defines discriminator_penalty()" in old_name
+    assert "since ganlab 0.3 it is called 'penalty'" in old_name

@@ -27,7 +27,7 @@ import pluggy
 from . import hookspecs
 from ..errors import PluginError
 from .hints import did_you_mean, looks_misspelt
-from ..protocols import EvaluationHook
+from ..protocols import EvaluationHook, Loss
 from .registry import Registry, declared_components
 
 ENTRY_POINT_GROUP = "ganlab"
@@ -126,28 +126,41 @@ def _check_hashable(plugin: object) -> None:
                           f"{type(plugin).__name__}") from None
 
 
-def hook_events() -> tuple[str, ...]:
-    """The methods of :class:`~ganlab.protocols.EvaluationHook` that ganlab calls: a hook's whole interface."""
-    return tuple(name for name, value in vars(EvaluationHook).items() if not name.startswith("_") and callable(value))
+CHECKED_BASES: tuple[tuple[type, str], ...] = ((EvaluationHook, "hook"), (Loss, "loss"))
+"""The base classes whose subclasses a plugin defines are checked for methods ganlab never calls."""
+
+RENAMED = {"discriminator_penalty": "penalty"}
+"""Interface methods of ganlab 0.2 under their later names: a method of the old name would never run."""
 
 
-def unknown_hook_methods(cls: type) -> list[str]:
+def interface(base: type) -> tuple[str, ...]:
+    """The public methods of ``base`` that ganlab calls (for :class:`~ganlab.protocols.EvaluationHook`, its
+    events and the rest of a hook's interface)."""
+    return tuple(name for name, value in vars(base).items() if not name.startswith("_") and callable(value))
+
+
+def unknown_methods(cls: type, base: type, kind: str) -> list[str]:
     """A note for each method of ``cls`` itself that looks meant for ganlab but is not one it calls.
 
     Python lets ``on_step_ned`` pass silently: the hook loads, the method never runs, and its author is
-    left guessing. Every ``on_*`` name is the engine's (events are named so); any other public method is
-    a helper of the hook's own unless it is a near miss of an interface method (``report_section``).
+    left guessing. Every ``on_*`` name of a hook is the engine's (events are named so); any other public
+    method is a helper of the class's own unless it is a near miss of an interface method
+    (``report_section``) or the old name of one (a loss's ``discriminator_penalty``, now ``penalty``).
     """
-    events = hook_events()
+    methods = interface(base)
     notes = []
     for name, value in vars(cls).items():
-        if name.startswith("_") or name in events or not _is_method(value):
+        if name.startswith("_") or name in methods or not _is_method(value):
             continue
-        if name.startswith("on_") or looks_misspelt(name, events):
-            hint = did_you_mean(name, events) or \
-                f"; its events are: {', '.join(e for e in events if e.startswith('on_'))}"
-            notes.append(f"hook class {cls.__module__}.{cls.__qualname__} defines {name}(), which ganlab "
-                         f"never calls{hint}")
+        if name in RENAMED:
+            hint = f"; since ganlab 0.3 it is called {RENAMED[name]!r}"
+        elif (base is EvaluationHook and name.startswith("on_")) or looks_misspelt(name, methods):
+            hint = did_you_mean(name, methods) or \
+                f"; its events are: {', '.join(e for e in methods if e.startswith('on_'))}"
+        else:
+            continue
+        notes.append(f"{kind} class {cls.__module__}.{cls.__qualname__} defines {name}(), which ganlab "
+                     f"never calls{hint}")
     return notes
 
 
@@ -155,13 +168,13 @@ def _is_method(value: object) -> bool:
     return callable(value) or isinstance(value, (staticmethod, classmethod))
 
 
-def _hook_classes(plugin: object) -> list[type]:
-    """The evaluation hook classes a plugin defines: those of its module or package (for a plugin object
+def _classes_of(plugin: object, base: type) -> list[type]:
+    """The subclasses of ``base`` a plugin defines: those of its module or package (for a plugin object
     that is not a module, of the module its class comes from)."""
     home = plugin.__name__ if isinstance(plugin, types.ModuleType) else getattr(plugin, "__module__", None)
     if not isinstance(home, str):
         return []
-    found, pending = [], list(EvaluationHook.__subclasses__())
+    found, pending = [], list(base.__subclasses__())
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
@@ -222,9 +235,10 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
                 pm.unregister(plugin)
             fail_on(name, "register", exc)
             return
-        for cls in _hook_classes(plugin):
-            for note in unknown_hook_methods(cls):
-                fail(name, "check", note)
+        for base, kind in CHECKED_BASES:
+            for cls in _classes_of(plugin, base):
+                for note in unknown_methods(cls, base, kind):
+                    fail(name, "check", note)
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
         infos[name] = PluginInfo(name, dist.version if dist else None, dist.metadata["Name"] if dist else None,
                                  builtin, hooks)
