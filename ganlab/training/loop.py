@@ -14,7 +14,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -36,6 +36,19 @@ from .state import checkpoint_state
 from .step import METRIC_KEYS, TrainingStep
 from .stopping import RunDiverged, StopRequest
 
+
+
+def latent_source(latent_dim: int, device: torch.device, rng: torch.Generator,
+                  world: World) -> Callable[[int], torch.Tensor]:
+    """This process's share of each global batch of latents, drawn from ``rng``.
+
+    A function of its own rather than a method of the run: the training step keeps it, and a step that
+    referred back to its run would make a reference cycle, keeping the run and its DistributedDataParallel
+    wrappers alive until the garbage collector ran, possibly at interpreter exit, after the process group
+    was gone, where their destruction aborts the process ("terminate called without an active exception").
+    """
+    return lambda n_local: distributed.draw_for_global_batch(
+        lambda n: torch.randn(n, latent_dim, device=device, generator=rng), n_local, world)
 
 class Run:
     """A live training run. Hooks see it as a :class:`ganlab.RunView`, which names what they may use;
@@ -77,7 +90,8 @@ class Run:
                                        generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
         self.training_step = TrainingStep(
-            self._train_g, self._train_d, self.update_g, self.update_d, built.loss, self._latents, self.device,
+            self._train_g, self._train_d, self.update_g, self.update_d, built.loss,
+            latent_source(self.generator.latent_dim, self.device, self.noise_rng, world), self.device,
             train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
             self.ema, self.generator)
         self.step = 0
@@ -167,12 +181,6 @@ class Run:
         self._elapsed_before, self._started = elapsed_before, time.monotonic()
 
     # -- the loop ---------------------------------------------------------------------------------------
-    def _latents(self, n_local: int) -> torch.Tensor:
-        """This process's share of the global batch of latents."""
-        return distributed.draw_for_global_batch(
-            lambda n: torch.randn(n, self.generator.latent_dim, device=self.device, generator=self.noise_rng),
-            n_local, self.world)
-
     def _flush(self, bar: Any) -> None:
         """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
         if not self._pending:
