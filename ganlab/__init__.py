@@ -19,7 +19,9 @@ from .protocols import (  # noqa: E402
     PROBABILITY, BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
+from .plugins.manager import Plugins, load_plugins_or_warn  # noqa: E402
 from .plugins.registry import KINDS, Registrar, Registry, component  # noqa: E402
+from .rundir.records import INTEGER, NUMBER, Shape  # noqa: E402
 from .rundir.rundir import RunDir  # noqa: E402
 
 PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.report.html", "ganlab.report.figures")
@@ -30,4 +32,5 @@ __all__ = [
     "BuildContext", "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY",
     "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
+    "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER",
 ]
