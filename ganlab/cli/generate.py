@@ -33,7 +33,7 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
     from ..training import generate as gen
     from ..machine.devices import resolve_device
-    from ..errors import ConfigError, GanlabError
+    from ..errors import ConfigError, GanlabError, warn
     from ..plugins.manager import load_plugins_or_warn
     from ..rundir.rundir import RunDir
 
@@ -48,7 +48,6 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
         gen.check_grid_path(output)
     else:
         gen.check_image_folder(out_dir)
-    warn = lambda message: click.echo(f"ganlab: warning: {message}", err=True)  # noqa: E731
     generator, shape = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
     if interpolate or output is not None:
         gen.refuse_what_cannot_fit(num, shape, interpolate, grid=output is not None)

@@ -25,7 +25,7 @@ import click
 import pluggy
 
 from . import hookspecs
-from ..errors import PluginError
+from ..errors import PluginError, warn
 from .hints import did_you_mean, looks_misspelt
 from ..protocols import EvaluationHook, Loss
 from .registry import Registry, declared_components
@@ -306,7 +306,7 @@ def load_plugins_or_warn() -> Plugins:
     builtin_commands = getattr(root.command, "commands", {}) if root is not None else {}
     plugins = load_plugins(builtin_commands=list(builtin_commands))
     for failure in plugins.failures:
-        click.echo(f"ganlab: warning: {failure.message()}", err=True)
+        warn(failure.message())
     if root is not None:
         root.meta[_LOADED] = plugins
     return plugins
