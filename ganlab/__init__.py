@@ -4,7 +4,8 @@ The public API for plugin authors is what this module exports: the ``hookimpl`` 
 decorator, the registry types, the ``param`` field helper for config dataclasses, the component protocols
 and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
 ``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
-extend, and ``draw_for_global_batch`` for components that draw random numbers per image. Beside this
+extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``, ``Logger``), and
+``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image. Beside this
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
@@ -12,13 +13,14 @@ __version__ = "0.3.0"
 
 from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from .recipes.config import param  # noqa: E402
-from .machine.distributed import draw_for_global_batch  # noqa: E402
+from .machine.distributed import draw_for_global_batch, mean_over_processes  # noqa: E402
 from .errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .plugins.hookspecs import hookimpl  # noqa: E402
 from .protocols import (  # noqa: E402
     PROBABILITY, BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
+from .levers import Augment, Logger, Regularizer, RegularizerInputs, Schedule  # noqa: E402
 from .plugins.manager import Plugins, load_plugins_or_warn  # noqa: E402
 from .plugins.registry import KINDS, Registrar, Registry, component  # noqa: E402
 from .rundir.records import INTEGER, NUMBER, Shape  # noqa: E402
@@ -32,5 +34,6 @@ __all__ = [
     "BuildContext", "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY",
     "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
-    "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER",
+    "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
+    "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger",
 ]

@@ -92,6 +92,13 @@ def mean(world: World, tensor: torch.Tensor) -> torch.Tensor:
     return tensor / world.size
 
 
+def mean_over_processes(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` averaged over this process's torchrun world (unchanged in a world of one): what a
+    component that steers by its own statistics (an adaptive augmentation) uses, so that every process
+    steers alike."""
+    return mean(world_from_env(), tensor)
+
+
 def draw_for_global_batch(draw: Callable[[int], torch.Tensor], local_size: int,
                           world: World | None = None) -> torch.Tensor:
     """This process's ``local_size`` rows of ``draw(global_batch_size)``: per-image random numbers, drawn as

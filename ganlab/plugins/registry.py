@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator, TypeVar
 from ..recipes.config import FieldInfo, describe_fields
 from ..errors import PluginError
 
-KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "hook")
+KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "hook",
+                          "augment", "regularizer", "schedule", "logger")
 """The component kinds the engine knows how to use; a plugin cannot invent a new kind."""
 
 
