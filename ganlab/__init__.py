@@ -20,6 +20,7 @@ from .protocols import (  # noqa: E402
     PROBABILITY, BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
+from .labels import Attribute, LabelSpace  # noqa: E402
 from .levers import Augment, Logger, Regularizer, RegularizerInputs, Schedule  # noqa: E402
 from .plugins.manager import Plugins, load_plugins_or_warn  # noqa: E402
 from .plugins.registry import KINDS, Registrar, Registry, component  # noqa: E402
@@ -35,5 +36,5 @@ __all__ = [
     "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
-    "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger",
+    "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger", "Attribute", "LabelSpace",
 ]
