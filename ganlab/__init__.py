@@ -5,11 +5,13 @@ decorator, the registry types, the ``param`` field helper for config dataclasses
 and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
 ``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
 extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``, ``Logger``), and
-``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image. Beside this
+``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image, and
+the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, with ``RunResult`` and
+``GroupedComparison``). Beside this
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
-__version__ = "0.3.0"
+from .version import __version__  # noqa: E402
 
 from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from .recipes.config import param  # noqa: E402
@@ -26,6 +28,8 @@ from .plugins.manager import Plugins, load_plugins_or_warn  # noqa: E402
 from .plugins.registry import KINDS, Registrar, Registry, component  # noqa: E402
 from .rundir.records import INTEGER, NUMBER, Shape  # noqa: E402
 from .rundir.rundir import RunDir  # noqa: E402
+from .report.seed_groups import GroupedComparison  # noqa: E402
+from .api import RunResult, compare, load_run, resume, run  # noqa: E402
 
 PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.report.html", "ganlab.report.figures")
 """The modules a plugin may import: this one, the pytest fixtures, and the report's HTML and figure helpers."""
@@ -37,4 +41,5 @@ __all__ = [
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
     "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger", "Attribute", "LabelSpace",
+    "run", "resume", "load_run", "compare", "RunResult", "GroupedComparison",
 ]

@@ -150,8 +150,8 @@ def test_each_curve_has_one_line_per_run_in_the_run_colour(sweep, test_plugins, 
 
 def test_the_page_is_self_contained(page_path):
     parts = parse(page_path.read_text("utf-8"))
-    assert parts.titles == ["Overview", "Recipe differences", "Training curves", "Metrics", "D(x) and D(G(z))",
-                            "Final samples"]
+    assert parts.titles == ["Overview", "Seed groups", "Recipe differences", "Training curves", "Metrics",
+                            "D(x) and D(G(z))", "Final samples"]
     assert not [tag for tag, _ in parts.tags if tag in ("script", "link", "iframe", "object")]
     sources = [attrs["src"] for tag, attrs in parts.tags if tag == "img"]
     assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
@@ -203,7 +203,7 @@ def test_the_terminal_shows_one_column_per_run_and_the_shared_metric(page_path, 
     result = run_cli("compare", *(run.path for run in sweep), "-o", tmp_path / "c.html")
     header, *rows = result.stdout.splitlines()
     assert header.split() == [run.name for run in sweep]
-    labels = [row.split("  ")[0] for row in rows[:-1]]
+    labels = [row.split("  ")[0] for row in rows[:rows.index("")]]     # the seed-group statement follows
     assert labels == ["status", "steps", "epochs", "duration", "images/s", "loss D, last epoch",
                       "loss G, last epoch", "D(x), last epoch", "D(G(z)), last epoch", "D(x), D(G(z)) are",
                       "fid, final", "fid, best", "health"]

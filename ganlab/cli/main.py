@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from ..machine import signals
 from ..errors import GanlabError
 from ..plugins.manager import Plugins, load_plugins_or_warn

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..errors import GanlabError, RunError, warn
 from ..machine import distributed, signals
 from ..machine.devices import recipe_device

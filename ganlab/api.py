@@ -1,0 +1,205 @@
+"""ganlab from Python, for notebooks and scripts: train, resume, open and compare runs in this process.
+
+Each function does what its command does, through the same code: ``run`` is ``ganlab run``, ``resume``
+is ``ganlab run --resume``, :meth:`RunResult.generate` is ``ganlab generate``, ``compare`` is ``ganlab
+compare``'s grouping. Errors are the same :class:`ganlab.GanlabError`\\ s the command prints, raised
+instead of ending the process. Signal handlers are only those the training installs for its own
+duration and puts back when it returns: interrupting a notebook cell during training (the kernel's
+SIGINT) stops at the next step, checkpoints, marks the run ``interrupted`` and raises
+``RunInterrupted``; the run resumes with :func:`resume`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from .evaluation.samples import display_width
+from .errors import GanlabError, RecipeError, warn
+from .machine.devices import resolve_device
+from .plugins.manager import load_plugins_or_warn
+from .recipes import tomlwrite
+from .recipes.config import MAX_SEED
+from .recipes.recipe import Recipe, load_recipe, parse_toml, read_toml, resolve
+from .report import html as h
+from .report.compare_page import compare as compare_runs
+from .report.core_sections import METRIC_LABELS, by_metric, last_epoch_means
+from .report.run_set import expand
+from .report.seed_groups import GroupedComparison
+from .rundir.rundir import RunDir
+from .training import generate as generating
+from .training.lifecycle import run_recipe
+from .training.resume import resume_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from PIL import Image
+
+DICT_SOURCE = "recipe (a dict)"
+"""How errors and meta.json name a recipe given as a dict rather than a file."""
+
+
+class RunResult:
+    """A run directory seen from Python. Every property reads the directory afresh, so an object kept in a
+    notebook shows a run that is still training (in another process) as it progresses."""
+
+    def __init__(self, run_dir: RunDir):
+        self.run_dir = run_dir
+
+    @property
+    def path(self) -> Path:
+        return self.run_dir.path
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """meta.json, its fields of the wrong type left out with a warning (as the report reads it)."""
+        return self.run_dir.read_checked_meta()
+
+    @property
+    def status(self) -> str:
+        """running, finished, failed, interrupted or diverged."""
+        return str(self.meta.get("status", "unknown"))
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """The resolved recipe the run trained with (its recipe.toml), as plain TOML values."""
+        return read_toml(self.run_dir.recipe_path)
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """metrics.jsonl, one row per generator update (step, epoch, loss_d, loss_g, d_real, d_fake, time)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.run_dir.read_metrics())
+
+    @property
+    def evaluations(self) -> pd.DataFrame:
+        """evaluations.jsonl, one row per score (metric, value, step, epoch, time, and its protocol)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.run_dir.read_evaluations())
+
+    def samples(self) -> list[Image.Image]:
+        """The progress grids (the fixed noise after each epoch), in epoch order."""
+        from PIL import Image
+
+        grids = []
+        for _, path in self.run_dir.sample_grids():
+            with Image.open(path) as grid:
+                grids.append(grid.copy())
+        return grids
+
+    def generate(self, num: int = 16, seed: int = 0, checkpoint: str | int | None = None,
+                 device: str = "auto") -> list[Image.Image]:
+        """``num`` new images, one PIL image each, from the newest valid checkpoint (or ``checkpoint``: a
+        file name in checkpoints/ or an epoch number): the images ``ganlab generate --seed SEED --num NUM``
+        makes, in the same order."""
+        from PIL import Image
+
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise GanlabError(f"generate: num={num!r}: give a whole number of images, at least 1")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise GanlabError(f"generate: seed={seed!r}: seeds are whole numbers from 0 to {MAX_SEED}")
+        torch_device = resolve_device(device)
+        generator, shape = generating.load_generator(self.run_dir, load_plugins_or_warn(), torch_device,
+                                                     None if checkpoint is None else str(checkpoint), warn)
+        generating.refuse_what_cannot_fit(num, shape, interpolate=False, grid=False)
+        images = generating.images(generator, num, seed, torch_device)
+        arrays = [image.permute(1, 2, 0).numpy() for image in images]
+        return [Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a) for a in arrays]
+
+    def summary(self) -> dict[str, Any]:
+        """Where the run stands: status, steps and epochs done of planned, its last epoch's mean losses and
+        D outputs, and each evaluation metric's latest value."""
+        meta, records = self.meta, self.run_dir.read_metrics()
+        losses = last_epoch_means(records)[2] if records else {}
+        latest = {metric: found[-1]["value"] for metric, found in by_metric(self.run_dir.read_evaluations()).items()}
+        return {"status": str(meta.get("status", "unknown")), "steps": meta.get("steps"),
+                "total_steps": meta.get("total_steps"), "epochs": meta.get("epochs_completed"),
+                "planned_epochs": meta.get("epochs"),
+                **{f"{METRIC_LABELS[key]}, last epoch": value for key, value in losses.items()}, **latest}
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.path)!r}, status={self.status!r})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary and the latest progress grid, inlined; every string escaped."""
+        rows = "".join(f"<tr><th>{h.escape(str(key))}</th><td>{h.escape(_shown(value))}</td></tr>"
+                       for key, value in self.summary().items())
+        grids = self.run_dir.sample_grids()
+        grid = ""
+        if grids:
+            epoch, path = grids[-1]
+            png = path.read_bytes()
+            image = h.image(png, "image/png", f"samples after epoch {epoch}", pixelated=True,
+                            width=display_width(png, 300))
+            grid = f"<figure>{image}<figcaption>samples after epoch {epoch}</figcaption></figure>"
+        return (f"<div><strong>{h.escape(self.name)}</strong> "
+                f"<code>{h.escape(str(self.path))}</code><table>{rows}</table>{grid}</div>")
+
+
+def _shown(value: Any) -> str:
+    return "-" if value is None else h.format_value(value)
+
+
+def override_texts(overrides: Mapping[str, Any] | None) -> list[str]:
+    """``{"train.epochs": 3}`` as the ``--set`` texts ``["train.epochs=3"]``, each value written as TOML so
+    that it is read back as the same value (a string stays a string)."""
+    texts = []
+    for key, value in (overrides or {}).items():
+        try:
+            texts.append(f"{key}={tomlwrite.dump_value(value)}")
+        except TypeError as e:
+            raise RecipeError("overrides", [f"{key}: {e}; values are TOML values (numbers, strings, "
+                                            "booleans, lists, dicts)"]) from None
+    return texts
+
+
+def recipe_from(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None) -> Recipe:
+    """The resolved recipe, from a file or from a dict of TOML values (written to TOML and read back, so a
+    dict means exactly what the same file would)."""
+    plugins = load_plugins_or_warn()
+    texts = override_texts(overrides)
+    if isinstance(recipe, (str, Path)):
+        return load_recipe(recipe, plugins.registry, texts)
+    if not isinstance(recipe, Mapping):
+        raise RecipeError(repr(recipe), ["a recipe is a path to a TOML file or a dict of TOML values"])
+    try:
+        document = parse_toml(tomlwrite.dumps(dict(recipe)))
+    except (TypeError, ValueError) as e:
+        raise RecipeError(DICT_SOURCE, [f"not a TOML document: {e}"]) from None
+    return resolve(document, plugins.registry, DICT_SOURCE, texts)
+
+
+def run(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+        out: str | Path = "runs", name: str | None = None, progress: bool = True) -> RunResult:
+    """Train ``recipe`` (a path, or a dict shaped like the TOML) in this process, as ``ganlab run`` does;
+    ``overrides`` maps dotted keys to values as ``--set`` does (``{"train.epochs": 3}``), ``out`` is the
+    folder the run directory goes in, ``name`` its name prefix (default: experiment.name). Returns the
+    finished run; a run that stops otherwise raises the error the command prints (``RunInterrupted``,
+    ``RunDiverged``, ...), its directory complete and marked so."""
+    resolved = recipe_from(recipe, overrides)
+    return RunResult(run_recipe(resolved, load_plugins_or_warn(), Path(out), name, progress=progress))
+
+
+def resume(path: str | Path, overrides: Mapping[str, Any] | None = None, progress: bool = True) -> RunResult:
+    """Continue an interrupted, crashed or stopped run from its newest valid checkpoint, as ``ganlab run
+    --resume`` does; ``overrides`` may change what a resume may change (``{"train.epochs": 10}``)."""
+    return RunResult(resume_run(path, load_plugins_or_warn(), override_texts(overrides), progress=progress))
+
+
+def load_run(path: str | Path) -> RunResult:
+    """The run in ``path``; a folder that is not a run directory raises ``RunError``."""
+    return RunResult(RunDir.open(path))
+
+
+def compare(paths: str | Path | Sequence[str | Path]) -> GroupedComparison:
+    """The runs ``paths`` name (run directories, folders of runs such as a sweep's, quoted globs: as
+    ``ganlab compare`` takes them), grouped by setting, as DataFrames and a statement."""
+    arguments = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return compare_runs(expand(arguments)).grouped
+
