@@ -127,7 +127,8 @@ class RunResult:
         return f"RunResult({str(self.path)!r}, status={self.status!r})"
 
     def _repr_html_(self) -> str:
-        """Jupyter's view: the summary and the latest progress grid, inlined; every string escaped."""
+        """Jupyter's view: the experiment's name, the run directory, the summary and the latest progress grid,
+        inlined; every string escaped."""
         rows = "".join(f"<tr><th>{h.escape(str(key))}</th><td>{h.escape(_shown(value))}</td></tr>"
                        for key, value in self.summary().items())
         grids = self.run_dir.sample_grids()
@@ -138,7 +139,8 @@ class RunResult:
             image = h.image(png, "image/png", f"samples after epoch {epoch}", pixelated=True,
                             width=display_width(png, 300))
             grid = f"<figure>{image}<figcaption>samples after epoch {epoch}</figcaption></figure>"
-        return (f"<div><strong>{h.escape(self.name)}</strong> "
+        title = self.meta.get("experiment", self.name)
+        return (f"<div><strong>{h.escape(title)}</strong> "
                 f"<code>{h.escape(str(self.path))}</code><table>{rows}</table>{grid}</div>")
 
 
