@@ -154,7 +154,7 @@ def override_texts(overrides: Mapping[str, Any] | None) -> list[str]:
     texts = []
     for key, value in (overrides or {}).items():
         try:
-            texts.append(f"{key}={tomlwrite.dump_value(value)}")
+            texts.append(f"{key}={tomlwrite.value_text(value)}")
         except TypeError as e:
             raise RecipeError("overrides", [f"{key}: {e}; values are TOML values (numbers, strings, "
                                             "booleans, lists, dicts)"]) from None

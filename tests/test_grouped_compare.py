@@ -51,6 +51,8 @@ def sweep_folder(tmp_path) -> Path:
     for seed, swd in enumerate((20.0, 21.0, 22.0)):
         write_run(folder, f"plain-s{seed}", seed, swd, changes=PLAIN)
     (folder / "sweep.json").write_text("{}", "utf-8")
+    (folder / "logs").mkdir()
+    (folder / "logs" / "smooth-s0.log").write_text("training...", "utf-8")
     (folder / "notes.txt").write_text("ran on the big box", "utf-8")
     return folder
 
