@@ -36,3 +36,6 @@ class LabelledImages(CachedImages):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "attributes": self.label_space.to_dict()}
+
+    def preview(self) -> dict[str, Any]:
+        return {**super().preview(), "attributes": self.label_space.to_dict()}
