@@ -63,3 +63,27 @@ def write_recipe_with_data(path: Path, data: dict, **train) -> Path:
     recipe = {**TINY_RECIPE, "data": data, "train": {**TINY_RECIPE["train"], **train}}
     path.write_text(tomlwrite.dumps(recipe), "utf-8")
     return path
+
+
+CELEBA_ATTRIBUTES = ("5_o_Clock_Shadow", "Eyeglasses", "Male", "Smiling", "Young")
+"""A few of CelebA's 40 attribute names, in the file's order (the parser takes any number)."""
+
+
+def attribute_rows(count: int) -> list[list[int]]:
+    """-1/1 values for images 1..count: attribute a is 1 for every third image from image 3 - a, so each
+    image's row differs from its neighbours' and each attribute's column from the next one's."""
+    return [[1 if (i + a) % 3 == 0 else -1 for a in range(len(CELEBA_ATTRIBUTES))] for i in range(1, count + 1)]
+
+
+def attribute_txt(rows: list[list[int]]) -> str:
+    """The official list_attr_celeba.txt: the count, the names, then rows padded with runs of spaces."""
+    lines = [str(len(rows)), " ".join(CELEBA_ATTRIBUTES)]
+    lines += [name + "".join(f"{v:>3}" for v in row) for name, row in zip(celeba_names(len(rows)), rows)]
+    return "\n".join(lines) + "\n"
+
+
+def attribute_csv(rows: list[list[int]]) -> str:
+    """Kaggle's list_attr_celeba.csv."""
+    lines = ["image_id," + ",".join(CELEBA_ATTRIBUTES)]
+    lines += [name + "," + ",".join(str(v) for v in row) for name, row in zip(celeba_names(len(rows)), rows)]
+    return "\n".join(lines) + "\n"

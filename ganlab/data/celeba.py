@@ -8,6 +8,9 @@ Accepted ``root`` layouts, all read in place:
   download: ``img_align_celeba/img_align_celeba/000001.jpg``), or a folder holding it;
 - torchvision's ``celeba`` root (``ROOT/celeba/img_align_celeba/`` and ``list_eval_partition.txt``).
 
+``attributes`` labels the faces with columns of ``list_attr_celeba.txt`` (official, torchvision) or
+``list_attr_celeba.csv`` (Kaggle), found where the partition file is.
+
 ``split`` selects train / valid / test through ``list_eval_partition.txt`` (official, torchvision) or
 ``list_eval_partition.csv`` (Kaggle), found beside the images or in the archive. CelebA cannot be
 downloaded automatically (its hosting requires accepting terms); when it is not on disk the error says
@@ -25,7 +28,9 @@ from ..errors import DataError
 from ..recipes.files import unusual
 from ..protocols import BuildContext
 from ..plugins.registry import component
+from .celeba_attributes import ATTRIBUTE_FILES, AttributeTable, choose, labels_of, parse_attributes
 from .imageset import CachedImages, CachedImagesConfig
+from .labelled import LabelledImages
 from .sources import Source, open_source, open_zip, zip_names
 from .transform import CropResize
 
@@ -48,6 +53,8 @@ class CelebAConfig(CachedImagesConfig):
     split: Literal["all", "train", "valid", "test"] = param(
         "all", "official partition (needs list_eval_partition.txt or .csv): train, valid, test, or all")
     crop: int = param(178, "side of the centre crop before resizing (178 is the standard CelebA crop)", min=0)
+    attributes: list[str] = param([], "CelebA attributes to label the faces with, e.g. [\"Smiling\", "
+                                      "\"Eyeglasses\"] (needs list_attr_celeba.txt or .csv); empty: unlabelled")
 
 
 def _has_jpeg(folder: Path) -> bool:
@@ -87,19 +94,44 @@ def parse_partition(text: str, where: str) -> dict[str, str]:
     return partition
 
 
-def read_partition(images: Path, folders: list[Path]) -> dict[str, str]:
+def companion_paths(folders: list[Path], file_names: tuple[str, ...]) -> list[Path]:
+    """Where a file that comes with the images (partition, attributes) may lie, in the order looked at."""
+    return [folder / name for folder in dict.fromkeys(folders) for name in file_names]
+
+
+def read_companion(images: Path, folders: list[Path], file_names: tuple[str, ...]) -> tuple[str, str] | None:
+    """The text of the first of ``file_names`` in the archive ``images`` or in ``folders``, and where it was
+    (``archive:member`` or the path); None when there is none."""
     if images.is_file():
-        members = sorted((n for n in zip_names(images) if PurePosixPath(n).name in PARTITION_FILES), key=len)
+        members = sorted((n for n in zip_names(images) if PurePosixPath(n).name in file_names), key=len)
         if members:
             with open_zip(images) as handle:
-                return parse_partition(handle.read(members[0]).decode("utf-8"), f"{images}:{members[0]}")
-    candidates = [folder / name for folder in dict.fromkeys(folders) for name in PARTITION_FILES]
-    for path in candidates:
+                return handle.read(members[0]).decode("utf-8", "replace"), f"{images}:{members[0]}"
+    for path in companion_paths(folders, file_names):
         if path.is_file():
-            return parse_partition(path.read_text("utf-8"), str(path))
-    raise DataError(f"data.split: a split other than 'all' needs CelebA's list_eval_partition.txt (or "
-                    f"Kaggle's .csv); none found at {', '.join(repr(str(p)) for p in candidates)} or in the "
-                    f"archive. Put it beside the images or set data.split = \"all\".")
+            return path.read_bytes().decode("utf-8", "replace"), str(path)
+    return None
+
+
+def read_partition(images: Path, folders: list[Path]) -> dict[str, str]:
+    found = read_companion(images, folders, PARTITION_FILES)
+    if found is None:
+        candidates = companion_paths(folders, PARTITION_FILES)
+        raise DataError(f"data.split: a split other than 'all' needs CelebA's list_eval_partition.txt (or "
+                        f"Kaggle's .csv); none found at {', '.join(repr(str(p)) for p in candidates)} or in "
+                        f"the archive. Put it beside the images or set data.split = \"all\".")
+    return parse_partition(*found)
+
+
+def read_attributes(images: Path, folders: list[Path]) -> AttributeTable:
+    found = read_companion(images, folders, ATTRIBUTE_FILES)
+    if found is None:
+        candidates = companion_paths(folders, ATTRIBUTE_FILES)
+        raise DataError(f"data.attributes: labels need CelebA's list_attr_celeba.txt (Google Drive: "
+                        f"Anno/list_attr_celeba.txt, or Kaggle's list_attr_celeba.csv); none found at "
+                        f"{', '.join(repr(str(p)) for p in candidates)} or in the archive. Put it beside the "
+                        f"images or leave data.attributes empty.")
+    return parse_attributes(*found)
 
 
 def find_images(config: CelebAConfig) -> Source:
@@ -128,5 +160,11 @@ def find_images(config: CelebAConfig) -> Source:
            help="CelebA aligned & cropped faces: folder, zip (official or Kaggle) or torchvision root; "
                 "centre crop 178 + resize, cached")
 def build(config: CelebAConfig, context: BuildContext) -> CachedImages:
-    return CachedImages(find_images(config), CropResize(config.image_size, config.crop, config.resize_filter),
-                        config)
+    source = find_images(config)
+    transform = CropResize(config.image_size, config.crop, config.resize_filter)
+    if not config.attributes:
+        return CachedImages(source, transform, config)
+    table = read_attributes(*locate(Path(config.root).expanduser()))
+    space, columns = choose(table, config.attributes)
+    labels = labels_of(table, columns, [PurePosixPath(name).name for name in source.names])
+    return LabelledImages(source, transform, config, space, labels)

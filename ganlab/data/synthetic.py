@@ -3,6 +3,10 @@
 Each image is a cartoon face with its own skin tone, face shape, hair colour and style, eye colour and
 spacing, brows, nose, mouth and background gradient, drawn at 2x and box-filtered down for clean edges.
 The set is a pure function of (seed, count, size): the same recipe always trains on the same pictures.
+
+With ``attributes`` the faces are labelled: each chosen attribute (glasses, a smiling or neutral mouth,
+a hair colour) is drawn per face, independently, from a generator of its own, so the unlabelled set keeps
+its pixels and a face's other features are the same whichever attributes are chosen.
 It is varied enough that a GAN must learn structure (two eyes above a mouth inside a face) and colour
 statistics, yet simple enough that a small DCGAN on two CPU cores shows recognisable faces in minutes.
 """
@@ -15,6 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+from ..labels import Attribute, LabelSpace
+from ..plugins.hints import did_you_mean
 from ..recipes.config import param, seed_param
 from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..protocols import BuildContext
@@ -24,6 +31,13 @@ _SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 125], [198, 134, 
                   [141, 85, 50], [95, 58, 36]], dtype=np.float32)
 _HAIR = np.array([[20, 16, 14], [70, 42, 24], [120, 78, 40], [214, 178, 110], [165, 60, 30],
                   [150, 150, 150]], dtype=np.float32)
+HAIR_COLOURS = {"black": 0, "brown": 2, "blond": 3, "red": 4, "grey": 5}
+"""The hair attribute's values and their ``_HAIR`` rows: the palette less its dark brown, too close to
+black for a label a classifier could be held to."""
+ATTRIBUTES = (Attribute("glasses"), Attribute("smile"), Attribute("hair", tuple(HAIR_COLOURS)))
+"""What a synthetic face can be labelled with, in the order the labels are drawn."""
+LABEL_STREAM = 1
+"""Seeds the labels' generator apart from the drawing's: ``default_rng((seed, LABEL_STREAM))``."""
 _IRIS = np.array([[70, 40, 20], [40, 90, 160], [60, 120, 70], [30, 25, 20]], dtype=np.float32)
 
 
@@ -32,6 +46,31 @@ class SyntheticFacesConfig:
     image_size: int = param(32, "side of the square images in pixels", min=8, max=16384)
     num_images: int = param(4096, "how many different faces the data set holds", min=1)
     seed: int = seed_param(0, "seed of the drawing; the same seed always gives the same faces")
+    attributes: list[str] = param([], "labels to draw the faces with: glasses, smile, hair (its colour); "
+                                      "empty: unlabelled")
+
+
+def label_space(names: list[str]) -> LabelSpace | None:
+    """The labels ``names`` choose, in their order; None for none. Raises ConfigError (key ``attributes``)
+    for a name that is not one of :data:`ATTRIBUTES` or is given twice."""
+    known = {a.name: a for a in ATTRIBUTES}
+    for name in names:
+        if name not in known:
+            raise ConfigError("attributes", f"unknown attribute {name!r}" + (
+                did_you_mean(name, known) or f"; synthetic faces have {', '.join(known)}"))
+    if len(set(names)) != len(names):
+        raise ConfigError("attributes", f"an attribute is named twice in {names}")
+    return LabelSpace(tuple(known[name] for name in names)) if names else None
+
+
+def draw_labels(count: int, seed: int, space: LabelSpace) -> np.ndarray:
+    """int64 ``(count, A)`` labels of ``space``'s attributes, each value equally likely and independent.
+
+    Every known attribute is drawn whichever are chosen, so a face's glasses do not depend on whether its
+    smile is labelled too."""
+    rng = np.random.default_rng((seed, LABEL_STREAM))
+    every = np.stack([rng.integers(0, len(a.values), size=count) for a in ATTRIBUTES], axis=1)
+    return every[:, [[a.name for a in ATTRIBUTES].index(name) for name in space.names]]
 
 
 def _ellipse(x, y, cx, cy, rx, ry):
@@ -46,17 +85,24 @@ DRAWING_BYTES_PER_PIXEL = 5 * 3 * 4 * 4
 (the image and the temporaries of painting one feature) at twice the size."""
 
 
-def draw_faces(count: int, size: int, seed: int, chunk: int = CHUNK) -> np.ndarray:
-    """``count`` faces as uint8 (N, 3, size, size), drawn in chunks to bound memory."""
+def draw_faces(count: int, size: int, seed: int, chunk: int = CHUNK,
+               traits: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """``count`` faces as uint8 (N, 3, size, size), drawn in chunks to bound memory.
+
+    ``traits`` fixes attributes by name (``{"smile": values}``, one value index per face); a face's
+    attributes left out are drawn as in the unlabelled set (no glasses, any mouth, a blend of hair colours).
+    """
+    traits = traits or {}
     rng = np.random.default_rng(seed)
     out = np.empty((count, 3, size, size), dtype=np.uint8)
     for start in range(0, count, chunk):
         n = min(chunk, count - start)
-        out[start:start + n] = _draw_chunk(rng, n, size)
+        out[start:start + n] = _draw_chunk(rng, n, size,
+                                           {name: values[start:start + n] for name, values in traits.items()})
     return out
 
 
-def _draw_chunk(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+def _draw_chunk(rng: np.random.Generator, n: int, size: int, traits: dict[str, np.ndarray]) -> np.ndarray:
     s = size * 2
     grid = (np.arange(s, dtype=np.float32) + 0.5) / s
     y = grid[None, :, None]
@@ -82,6 +128,8 @@ def _draw_chunk(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     rx, ry = u(0.25, 0.33), u(0.32, 0.40)
     skin = pick(_SKIN, 8)
     hair = pick(_HAIR, 10)
+    if "hair" in traits:
+        hair = _HAIR[np.array(list(HAIR_COLOURS.values()))[traits["hair"]]][:, :, None, None]
 
     def paint(mask, colour):
         m = mask[:, None].astype(np.float32)
@@ -119,19 +167,48 @@ def _draw_chunk(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     mouth_w, mouth_h = rx * u(0.25, 0.45), ry * u(0.04, 0.1)
     smile = u(-0.5, 1.5) * mouth_h
     lips = np.clip(skin * 0.6 + np.array([90, 0, 10], np.float32)[None, :, None, None], 0, 255)
+    if "smile" in traits:      # a wide, curved, open smile showing teeth, or a short straight mouth
+        smiling = traits["smile"].astype(bool)[:, None, None]
+        mouth_w = np.where(smiling, rx * 0.5, rx * 0.28)
+        mouth_h = np.where(smiling, ry * 0.11, ry * 0.035)
+        smile = np.where(smiling, mouth_h * 1.6, 0.0)
     mouth = _ellipse(x, y + smile * ((x - cx) / mouth_w) ** 2, cx, mouth_y, mouth_w, mouth_h) < 1
     paint(mouth & face, lips)
+    if "smile" in traits:
+        teeth = _ellipse(x, y + smile * ((x - cx) / mouth_w) ** 2, cx, mouth_y - mouth_h * 0.2, mouth_w * 0.8,
+                         mouth_h * 0.5) < 1
+        paint(teeth & face & smiling, np.full((1, 3, 1, 1), 250, np.float32))
+    if "glasses" in traits:    # dark frames round both eyes and a bridge between them, tinted lenses
+        wearing = traits["glasses"].astype(bool)[:, None, None]
+        frame = np.full((1, 3, 1, 1), 25, np.float32)
+        for side in (-1.0, 1.0):
+            ex = cx + side * eye_dx
+            rim = _ellipse(x, y, ex, eye_y, eye_rx * 1.75, eye_ry * 3.2)
+            lens = rim < 0.55
+            m = (lens & wearing)[:, None].astype(np.float32)
+            img[:] = img * (1 - 0.35 * m) + frame * 0.35 * m
+            paint((rim < 1) & ~lens & wearing, frame)
+        bridge = (np.abs(y - eye_y) < ry * 0.035) & (np.abs(x - cx) < eye_dx - eye_rx * 1.5)
+        paint(bridge & wearing, frame)
 
     img = img.reshape(n, 3, size, 2, size, 2).mean(axis=(3, 5))     # 2x2 box filter: anti-aliased edges
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
 class SyntheticFaces:
-    """The drawn faces held in memory as one uint8 tensor, so batches are plain gathers."""
+    """The drawn faces held in memory as one uint8 tensor, so batches are plain gathers; with
+    ``attributes``, their labels beside them (``label_space``, ``labels``)."""
 
     def __init__(self, config: SyntheticFacesConfig):
         self.config = config
-        self.images = torch.from_numpy(draw_faces(config.num_images, config.image_size, config.seed))
+        self.label_space = label_space(config.attributes)
+        traits = {}
+        if self.label_space is not None:
+            labels = draw_labels(config.num_images, config.seed, self.label_space)
+            self.labels = torch.from_numpy(labels)
+            traits = dict(zip(self.label_space.names, labels.T))
+        self.images = torch.from_numpy(draw_faces(config.num_images, config.image_size, config.seed,
+                                                  traits=traits))
         self.image_size = config.image_size
         self.channels = 3
 
@@ -145,8 +222,9 @@ class SyntheticFaces:
         return self.images[indices]
 
     def describe(self) -> dict[str, Any]:
+        labelled = {} if self.label_space is None else {"attributes": self.label_space.to_dict()}
         return {"source": "synthetic-faces", "count": len(self), "image_size": self.image_size,
-                "seed": self.config.seed}
+                "seed": self.config.seed, **labelled}
 
 
 def memory_needs(config: SyntheticFacesConfig) -> list[Need]:
@@ -161,5 +239,6 @@ def memory_needs(config: SyntheticFacesConfig) -> list[Need]:
 @component("dataset", "synthetic-faces", config=SyntheticFacesConfig,
            help="built-in procedurally drawn faces; no download, deterministic by seed")
 def build(config: SyntheticFacesConfig, context: BuildContext) -> SyntheticFaces:
+    label_space(config.attributes)
     refuse_if_too_big(memory_needs(config), available_host_memory(), "memory")
     return SyntheticFaces(config)

@@ -34,7 +34,7 @@ def _when(record: dict[str, Any]) -> tuple[Any, Any, Any]:
     return record.get("step"), record.get("epoch"), record.get("checkpoint", "")
 
 
-def _protocol_html(records: list[dict[str, Any]]) -> str:
+def protocol_html(records: list[dict[str, Any]]) -> str:
     """The protocol of the latest score, and a warning naming what differs in earlier ones."""
     latest = records[-1]
     rows = [(k, v) for k, v in protocol_of(latest).items() if k != "metric"]
@@ -56,7 +56,7 @@ def protocol_section(run_dir: "RunDir", metrics: tuple[str, ...], title: str) ->
     if not records:
         return ReportSection(title, "<p>No scores yet.</p>", ORDER)
     rows = [(*_when(r), r["metric"], r["value"], r.get("std", "")) for r in records]
-    body = _table(("step", "epoch", "checkpoint", "metric", "value", "std"), rows) + _protocol_html(records)
+    body = _table(("step", "epoch", "checkpoint", "metric", "value", "std"), rows) + protocol_html(records)
     return ReportSection(title, body, ORDER)
 
 
@@ -77,7 +77,7 @@ def swd_section(run_dir: "RunDir") -> ReportSection:
     headers = ("step", "epoch", "checkpoint", *(f"{m[4:-2]} px" for m in levels), "average")
     body = ("<p>The finest level measures detail and texture, the coarsest colour and layout (Karras et al. "
             "2018).</p>" + _table(headers, _pivot(records, [*levels, "swd"]))
-            + _protocol_html([r for r in records if r["metric"] == "swd"]))
+            + protocol_html([r for r in records if r["metric"] == "swd"]))
     return ReportSection(title, body, ORDER + 1)
 
 
@@ -89,5 +89,5 @@ def diversity_section(run_dir: "RunDir") -> ReportSection:
     body = ("<p>Generated pairs far more alike than real pairs is the signature of mode collapse.</p>"
             + _table(("step", "epoch", "checkpoint", "generated", "real"),
                      _pivot(records, ["diversity", "diversity_real"]))
-            + _protocol_html([r for r in records if r["metric"] == "diversity"]))
+            + protocol_html([r for r in records if r["metric"] == "diversity"]))
     return ReportSection(title, body, ORDER + 2)

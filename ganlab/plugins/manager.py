@@ -47,6 +47,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.evaluation.training_health",
     "ganlab.metrics.fidelity_hooks",
     "ganlab.metrics.weightfree_hooks",
+    "ganlab.metrics.attribute_control",
 )
 
 

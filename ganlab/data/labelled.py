@@ -1,0 +1,38 @@
+"""Cached images with a label per image: the labels are kept by file name beside the pixel cache, not in
+it, so choosing other attributes reuses the same cache and a skipped unreadable file drops its label too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..labels import LabelSpace
+from .imageset import CachedImages, CachedImagesConfig
+from .sources import Source
+from .transform import CropResize
+
+
+class LabelledImages(CachedImages):
+    """:class:`CachedImages` plus ``label_space`` and ``labels`` (int64 ``(len, A)``, row i = image i)."""
+
+    def __init__(self, source: Source, transform: CropResize, config: CachedImagesConfig,
+                 label_space: LabelSpace, source_labels: np.ndarray):
+        super().__init__(source, transform, config)
+        self.label_space = label_space
+        self.source_labels = source_labels
+        """One row per name of ``source.names``, unreadable files included."""
+        self._labels: torch.Tensor | None = None
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """The labels of the cached images: the source's, less those of the files the cache skipped."""
+        if self._labels is None:
+            skipped = {s.name for s in self.prepare().skipped}
+            kept = [i for i, name in enumerate(self.source.names) if name not in skipped]
+            self._labels = torch.from_numpy(self.source_labels[kept])
+        return self._labels
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "attributes": self.label_space.to_dict()}
