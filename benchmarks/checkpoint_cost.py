@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ganlab.data.loader import Batch
 from ganlab.training.assemble import build
 from ganlab.training.loop import Run
 from ganlab.plugins.manager import load_plugins
@@ -42,7 +43,7 @@ def main() -> None:
         for i in range(args.steps + 1):
             batch = run.real_images(recipe.train.batch_size, seed=i)
             start = time.perf_counter()
-            run.training_step([batch]).cpu()
+            run.training_step([Batch(batch, None)]).cpu()
             step_times.append(time.perf_counter() - start)
         save_times = []
         for i in range(args.saves):

@@ -133,7 +133,7 @@ def delivery_cache(dataset: CachedImages, device: torch.device, residency: str) 
     loader = BatchLoader(dataset, 128, seed=0, device=device, residency=residency)
     started, images = time.perf_counter(), 0
     for batch in loader.epoch(0):
-        images += batch.to(device, non_blocking=True).shape[0]
+        images += batch.images.to(device, non_blocking=True).shape[0]
     _sync(device)
     return images / (time.perf_counter() - started)
 
@@ -245,7 +245,7 @@ def memory_child(cache_path: str, device: str, steps: int) -> None:
     loader = BatchLoader(dataset, 128, seed=0, device=built.device, residency="never")
     for i, batch in enumerate(loader.epoch(0)):
         if i < steps:
-            train_step(built, to_model_range(batch.to(built.device)))
+            train_step(built, to_model_range(batch.images.to(built.device)))
     resident = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     print(json.dumps({"images": len(dataset), "cache_mib": round(dataset.cache.nbytes / 2**20, 1),
                       "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

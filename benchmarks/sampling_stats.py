@@ -65,7 +65,7 @@ def pixel_std(images: torch.Tensor) -> float:
 
 
 def measure(run_dir: RunDir, plugins, num: int, seeds: list[int]) -> dict[str, dict[str, list[float]]]:
-    generator, _ = load_generator(run_dir, plugins, torch.device("cpu"))
+    generator, _, _ = load_generator(run_dir, plugins, torch.device("cpu"))
     data = training_data(run_dir, plugins)
     results: dict[str, dict[str, list[float]]] = {way: {"swd": [], "std": []} for way in WAYS}
     for seed in seeds:

@@ -19,7 +19,7 @@ from .machine.distributed import draw_for_global_batch, mean_over_processes  # n
 from .errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .plugins.hookspecs import hookimpl  # noqa: E402
 from .protocols import (  # noqa: E402
-    PROBABILITY, BuildContext, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
+    PROBABILITY, BuildContext, ConditionalDiscriminator, ConditionalGenerator, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
 from .labels import Attribute, LabelSpace  # noqa: E402
@@ -41,5 +41,6 @@ __all__ = [
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
     "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger", "Attribute", "LabelSpace",
+    "ConditionalGenerator", "ConditionalDiscriminator",
     "run", "resume", "load_run", "compare", "RunResult", "GroupedComparison",
 ]

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from .labels import LabelSpace
 from .recipes.recipe import Recipe
 from .rundir.records import describe
 from .rundir.rundir import RunDir
@@ -25,13 +26,17 @@ class BuildContext:
     """What a factory may need beyond its own config.
 
     ``image_size`` and ``channels`` are the training images' shape, taken from the built dataset; they are
-    ``None`` while the dataset itself is being built.
+    ``None`` while the dataset itself is being built. ``label_space`` is the data set's labels (a
+    conditional network sizes its label embeddings by it); ``None`` for unlabelled data, and while the
+    data set is not built yet (the early check on the meta device), where a conditional network builds
+    without label inputs.
     """
 
     seed: int
     device: torch.device
     image_size: int | None = None
     channels: int | None = None
+    label_space: LabelSpace | None = None
 
 
 @runtime_checkable
@@ -48,6 +53,31 @@ class Discriminator(Protocol):
     """An ``nn.Module`` mapping images ``(N, C, H, W)`` in [-1, 1] to one raw logit per image, ``(N,)``."""
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ConditionalGenerator(Protocol):
+    """A generator that takes labels with z: ``conditional = True``, and ``(z, labels)`` -> images, with
+    ``labels`` int64 ``(N, A)`` value indices of :attr:`BuildContext.label_space`. The engine gives it
+    labels drawn from the data's label distribution in training, and the asked-for ones when sampling;
+    ``label_space`` is the one it was built for (the standing batch-norm statistics draw labels from it)."""
+
+    latent_dim: int
+    conditional: bool
+    label_space: LabelSpace
+
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ConditionalDiscriminator(Protocol):
+    """A discriminator that takes labels with the images: ``conditional = True``, and ``(images, labels)``
+    -> one raw output per image; real images come with their own labels, generated ones with the labels
+    the generator was given."""
+
+    conditional: bool
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +210,10 @@ class ImageDataset(Protocol):
     uint8 keeps host memory and host-to-device copies four times smaller than float. A dataset that can
     gather many images at once (an in-memory or memory-mapped array) also offers
     ``get_batch(indices) -> uint8 (N, C, H, W)``, which the loader then uses instead of per-item access.
+
+    A labelled data set also has ``label_space`` (a :class:`ganlab.LabelSpace`) and ``labels``, int64
+    ``(len, A)`` on the CPU, row i the labels of image i; an unlabelled one has neither (or
+    ``label_space = None``). The engine reads them with ``getattr(dataset, "label_space", None)``.
     """
 
     image_size: int
@@ -254,9 +288,16 @@ class RunView(Protocol):
     def dataset(self) -> ImageDataset:
         """The training data set."""
 
-    def generate(self, num: int, seed: int, batch_size: int = 256) -> torch.Tensor:
+    @property
+    def label_space(self) -> LabelSpace | None:
+        """The labels the run's generator is conditioned on; None when it is unconditional."""
+
+    def generate(self, num: int, seed: int, batch_size: int = 256,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
         """``num`` generated images, uint8 ``(N, C, H, W)`` on the CPU, from latents drawn from ``seed``,
-        through the EMA generator when ``train.ema`` is on; training is never disturbed."""
+        through the EMA generator when ``train.ema`` is on; training is never disturbed. A conditional
+        run's images carry ``labels`` (int64 ``(num, A)``), or labels drawn from the data's label
+        distribution with ``seed`` when None."""
         ...
 
     def sampling_weights_digest(self) -> str:
@@ -268,9 +309,15 @@ class RunView(Protocol):
         """``num`` training images, uint8 ``(N, C, H, W)``, the same ones for the same seed."""
         ...
 
-    def discriminate(self, images: torch.Tensor) -> torch.Tensor:
+    def real_labels(self, num: int, seed: int = 0) -> torch.Tensor | None:
+        """The labels of exactly the images ``real_images(num, seed)`` returns, int64 ``(N, A)``; None for
+        unlabelled data."""
+        ...
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The run's loss's score of each uint8 image (:meth:`Loss.scores` of D's raw outputs), float32
-        ``(N,)`` on the CPU; the discriminator and torch's random states are left as they were."""
+        ``(N,)`` on the CPU; the discriminator and torch's random states are left as they were. A
+        conditional discriminator scores the images under ``labels`` (required for it)."""
         ...
 
     def log_evaluation(self, metric: str, value: float, **protocol: Any) -> None:

@@ -38,7 +38,7 @@ def faces() -> SyntheticFaces:
 
 
 def batches(loader: BatchLoader, epoch: int, start: int = 0) -> list[torch.Tensor]:
-    return list(loader.epoch(epoch, start))
+    return [batch.images for batch in loader.epoch(epoch, start)]
 
 
 def test_a_device_resident_data_set_gives_exactly_the_host_batches(faces):
@@ -86,12 +86,12 @@ def test_batches_gathered_in_host_memory_for_a_gpu_are_pinned(faces, monkeypatch
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: ("pinned", self.shape))
     loader = BatchLoader(faces, 8, seed=0, device=torch.device("cuda"), residency="auto")
     assert loader.resident is None
-    assert next(loader.epoch(0)) == ("pinned", (8, 3, 8, 8))
+    assert next(loader.epoch(0)).images == ("pinned", (8, 3, 8, 8))
 
 
 def test_batches_for_the_cpu_are_not_pinned(faces):
     batch = next(BatchLoader(faces, 8, seed=0, device=CPU, residency="never").epoch(0))
-    assert not batch.is_pinned()
+    assert not batch.images.is_pinned()
 
 
 def test_always_needs_a_data_set_that_gathers_batches(faces):

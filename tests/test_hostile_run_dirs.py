@@ -269,7 +269,7 @@ def test_generating_more_images_than_memory_holds_is_refused_before_drawing(trai
 
 
 def test_images_made_in_batches_are_the_images_made_at_once(trained_once):
-    generator, _ = load_generator(RunDir.open(trained_once), with_running_mean(), torch.device("cpu"))
+    generator, _, _ = load_generator(RunDir.open(trained_once), with_running_mean(), torch.device("cpu"))
     at_once = images(generator, 600, 7, torch.device("cpu"))
     in_batches = torch.cat(list(image_batches(generator, 600, 7, torch.device("cpu"), batch=512)))
     assert torch.equal(at_once, in_batches)

@@ -102,7 +102,7 @@ def test_metric_samples_are_the_images_ganlab_generate_makes_for_the_seed(traine
 
 
 def test_compare_grids_show_each_latent_as_it_looks_alone(trained):
-    generator, _ = load_generator(trained, load_plugins(entry_points=False), torch.device("cpu"))
+    generator, _, _ = load_generator(trained, load_plugins(entry_points=False), torch.device("cpu"))
     noise = torch.load(trained.checkpoints_dir / "epoch_0002.pt", weights_only=True)["fixed_noise"]
     [grid] = final_grids(compare([trained]).runs, load_plugins(entry_points=False))
     one_by_one = torch.cat([sample(generator, z[None]) for z in noise])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import torch
 
 from ..recipes.config import MAX_SEED
 
@@ -27,11 +28,17 @@ SEED = click.IntRange(0, MAX_SEED)
               help="Make a strip of --num images along the latent path from --seed to --to-seed.")
 @click.option("--to-seed", type=SEED, default=None,
               help="End of the interpolation (default: --seed + 1, or 0 after the largest seed).")
+@click.option("--condition", "conditions", multiple=True, metavar="ATTR=VALUE,...",
+              help="A conditional run's labels, e.g. Smiling=1,Eyeglasses=0; repeat for one row (one strip, "
+                   "one set of files) per condition, the same latents in each; attributes left out are "
+                   "drawn from the training data's label distribution with --seed.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output: Path | None,
-             out_dir: Path | None, interpolate: bool, to_seed: int | None, device: str) -> None:
+             out_dir: Path | None, interpolate: bool, to_seed: int | None, conditions: tuple[str, ...],
+             device: str) -> None:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
     from ..training import generate as gen
+    from ..training.conditioning import fixed_labels
     from ..machine.devices import resolve_device
     from ..errors import ConfigError, GanlabError, warn
     from ..plugins.manager import load_plugins_or_warn
@@ -48,17 +55,34 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
         gen.check_grid_path(output)
     else:
         gen.check_image_folder(out_dir)
-    generator, shape = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
+    generator, shape, labels = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
+    if conditions and labels is None:
+        raise ConfigError("--condition", f"{str(run_dir)!r} trained an unconditional generator, which takes "
+                                         "no labels")
+    rows = [fixed_labels(labels.space, parsed_condition(labels.space, text), num) for text in conditions] or [None]
     if interpolate or output is not None:
-        gen.refuse_what_cannot_fit(num, shape, interpolate, grid=output is not None)
+        gen.refuse_what_cannot_fit(num * len(rows), shape, interpolate, grid=output is not None)
+    end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed
     if interpolate:
-        end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed
-        batches = [gen.interpolation(generator, seed, end, num, torch_device)]
+        batches = [gen.interpolation(generator, seed, end, num, torch_device, labels, fixed) for fixed in rows]
     elif output is not None:
-        batches = [gen.images(generator, num, seed, torch_device)]
+        batches = [gen.images(generator, num, seed, torch_device, labels, fixed) for fixed in rows]
     else:
-        batches = gen.image_batches(generator, num, seed, torch_device)
+        batches = (b for fixed in rows for b in gen.image_batches(generator, num, seed, torch_device, labels, fixed))
     if output is not None:
-        click.echo(str(gen.write_grid(batches[0], output, nrow=num if interpolate else None)))
+        grid = torch.cat(batches)
+        one_row = interpolate or len(rows) > 1
+        click.echo(str(gen.write_grid(grid, output, nrow=num if one_row else None)))
     else:
         click.echo(f"{gen.write_each(batches, out_dir)} images in {out_dir}")
+
+
+def parsed_condition(space, text: str) -> dict[int, int]:
+    """``--condition TEXT`` against the run's label space; a bad attribute or value is a usage error
+    naming it and the condition it is in."""
+    from ..errors import ConfigError
+
+    try:
+        return space.parse(text)
+    except ConfigError as e:
+        raise ConfigError(f"--condition {text!r}", e.message) from None

@@ -13,7 +13,7 @@ before training), ``never`` not at all.
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Literal
+from typing import Iterator, Literal, NamedTuple
 
 import torch
 from torch.utils.data import DataLoader
@@ -84,6 +84,13 @@ def resident_copy(dataset: ImageDataset, device: torch.device, residency: Reside
     return to_device(dataset, device) if goes_to_device(dataset, device, residency) else None
 
 
+class Batch(NamedTuple):
+    """One batch of images, uint8 (N, C, H, W), and their labels, int64 (N, A), or None for unlabelled data."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+
+
 class BatchLoader:
     def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, num_workers: int = 0,
                  shard: tuple[int, int] = (0, 1), device: torch.device = torch.device("cpu"),
@@ -94,6 +101,9 @@ class BatchLoader:
         self.seed = seed
         self.num_workers = num_workers
         self.resident = resident_copy(dataset, device, residency)
+        labels = getattr(dataset, "labels", None) if getattr(dataset, "label_space", None) is not None else None
+        self.labels = labels.to(self.resident.device) if labels is not None and self.resident is not None \
+            else labels
         # batches from host memory are pinned for a GPU, so the engine's non-blocking copy overlaps compute
         self.pin = device.type == "cuda" and self.resident is None
 
@@ -105,8 +115,8 @@ class BatchLoader:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.dataset), generator=generator)
 
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
-        """The batches of ``epoch`` from batch index ``start`` on, each uint8 (N, C, H, W).
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """The batches of ``epoch`` from batch index ``start`` on, each uint8 (N, C, H, W) with its labels.
 
         With several processes (``shard`` = (rank, world size)) each global batch is split into equal
         consecutive parts, so together the processes see exactly the batches of a single process.
@@ -117,14 +127,22 @@ class BatchLoader:
                   for i in range(start, len(self))]
         if self.resident is not None:
             for indices in chunks:
-                yield self.resident[indices]
+                yield Batch(self.resident[indices], self._labels(indices))
             return
         get_batch = getattr(self.dataset, "get_batch", None)
         if get_batch is not None:
             for indices in chunks:
                 batch = get_batch(indices)
-                yield batch.pin_memory() if self.pin else batch
+                yield Batch(batch.pin_memory() if self.pin else batch, self._labels(indices))
             return
         loader = DataLoader(self.dataset, batch_sampler=[c.tolist() for c in chunks],
                             num_workers=self.num_workers, persistent_workers=False, pin_memory=self.pin)
-        yield from loader
+        for indices, images in zip(chunks, loader):
+            yield Batch(images, self._labels(indices))
+
+    def _labels(self, indices: torch.Tensor) -> torch.Tensor | None:
+        """The labels of the images at ``indices``, where they are kept (on the device with resident data)."""
+        if self.labels is None:
+            return None
+        labels = self.labels[indices]
+        return labels.pin_memory() if self.pin else labels

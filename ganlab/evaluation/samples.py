@@ -2,7 +2,8 @@
 a grid of real training images to compare against.
 
 Because the grids always use the same latent vectors, the GIF shows the same faces forming over
-training. The GIF is written to ``hooks/samples/evolution.gif`` when the run ends, for sharing, and
+training. A conditional run's grids have one row per condition, the same latents across rows; the engine
+lists the rows' conditions in ``samples/rows.json`` and the report captions the grid with them. The GIF is written to ``hooks/samples/evolution.gif`` when the run ends, for sharing, and
 drawn again from the grids for the report, so a run that was killed still gets one.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from pathlib import Path
 
 import torch
@@ -87,7 +89,7 @@ class Samples(EvaluationHook):
         last_epoch, last_path = grids[-1]
         final = h.figure(h.image(last_path.read_bytes(), "image/png", f"samples after epoch {last_epoch}",
                                  pixelated=True, width=display_width(last_path)),
-                         f"After epoch {last_epoch}: the same latent vectors every epoch.")
+                         f"After epoch {last_epoch}: the same latent vectors every epoch." + rows_caption(run_dir))
         gif = evolution_gif(spread(grids, self.config.gif_max_frames), self.config.gif_frame_ms)
         animation = h.figure(h.image(gif, "image/gif", "the generator's samples over training", pixelated=True,
                                      width=display_width(last_path)),
@@ -110,6 +112,19 @@ class Samples(EvaluationHook):
                                     width=display_width(path)),
                             "Real training images, prepared exactly as the discriminator sees them.")
         return ReportSection("Real images", body, order=45)
+
+
+def rows_caption(run_dir: RunDir) -> str:
+    """For a conditional run's grids, the condition of each row, top to bottom; empty for another run's
+    (or when the list is unreadable, which only costs the caption)."""
+    try:
+        rows = json.loads(run_dir.grid_rows_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(rows, list) or not rows:
+        return ""
+    return " One row per condition, the same latents in each row; rows from the top: " + "; ".join(
+        f"{i + 1}. {row}" for i, row in enumerate(map(str, rows))) + "."
 
 
 def display_width(grid: Path | bytes, target: int = DISPLAY_WIDTH) -> int:

@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "ganlab"
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.components.dcgan",
+    "ganlab.components.conditional",
     "ganlab.components.losses",
     "ganlab.components.optimizers",
     "ganlab.components.inits",

@@ -4,7 +4,8 @@ A run's own grids use its own fixed noise, which depends on its seed and grid si
 show different faces and cannot be compared image by image. So the final generator of every run is loaded
 from its newest valid checkpoint and fed the fixed noise of the first run with the same latent size: the
 same position in two grids is the same latent vector. A run whose generator cannot be loaded (no valid
-checkpoint yet, its plugin not installed here) shows its own last saved grid, and the page says so.
+checkpoint yet, its plugin not installed here) shows its own last saved grid, and the page says so. A
+conditional generator draws its labels from its data's label distribution with seed 0, after the latents.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import torch
 
 from ..errors import GanlabError
 from ..rundir.grids import grid_png
-from ..training.generate import generator_from_state
+from ..training.generate import generator_from_state, label_distribution
 from ..plugins.manager import Plugins
-from ..training.sampling import sample
+from ..training.conditioning import LabelDistribution, is_conditional
+from ..training.sampling import sample, seeded_rng
 from .compared_run import ComparedRun
 
 
@@ -37,6 +39,8 @@ class _Loaded:
     fixed_noise: torch.Tensor
     checkpoint: str
     epoch: int
+    labels: LabelDistribution | None = None
+    """A conditional generator's label distribution; None for an unconditional one."""
 
 
 def final_grids(runs: Sequence[ComparedRun], plugins: Plugins) -> list[FinalGrid]:
@@ -51,7 +55,8 @@ def final_grids(runs: Sequence[ComparedRun], plugins: Plugins) -> list[FinalGrid
         latent = int(found.generator.latent_dim)
         owner, noise = noise_by_latent.setdefault(latent, (run.name, found.fixed_noise))
         with torch.no_grad():
-            png = grid_png(sample(found.generator, noise))
+            labels = found.labels.draw(len(noise), seeded_rng(0)) if found.labels is not None else None
+            png = grid_png(sample(found.generator, noise, labels=labels))
         source = "its own fixed noise" if owner == run.name else f"the fixed noise of {owner}"
         grids.append(FinalGrid(run, png, f"{run.name}: checkpoint {found.checkpoint} (epoch {found.epoch}), "
                                          f"latent size {latent}, {source}", latent))
@@ -67,7 +72,9 @@ def _load(run: ComparedRun, plugins: Plugins) -> _Loaded | str:
         record, state = found
         generator = generator_from_state(state, run.run_dir.checkpoints_dir / record.file, plugins,
                                          torch.device("cpu"))
-        return _Loaded(generator, state["fixed_noise"].cpu(), record.file, record.epoch)
+        path = run.run_dir.checkpoints_dir / record.file
+        distribution = label_distribution(state, path) if is_conditional(generator) else None
+        return _Loaded(generator, state["fixed_noise"].cpu(), record.file, record.epoch, distribution)
     except GanlabError as e:
         return str(e)
     except Exception as e:  # a plugin's generator is not ours to trust with the whole page

@@ -214,6 +214,11 @@ class RunDir:
         """The fixed-noise grid of ``epoch``: saved when it completed, or where the run stopped inside it."""
         return self.samples_dir / f"epoch_{epoch:04d}.png"
 
+    @property
+    def grid_rows_path(self) -> Path:
+        """A conditional run's grid rows: a JSON list of each row's condition (``"Smiling=1, Male=0"``)."""
+        return self.samples_dir / "rows.json"
+
     def hook_dir(self, name: str) -> Path:
         path = self.path / "hooks" / safe_name(name)
         path.mkdir(parents=True, exist_ok=True)

@@ -16,11 +16,12 @@ import torch
 from torch import nn
 
 from ..data.loader import free_memory, goes_to_device
-from ..errors import ConfigError, DataError, PluginError, RecipeError
+from ..errors import ConfigError, DataError, PluginError, RecipeError, warn
 from ..machine.devices import recipe_device
 from ..machine.memory import Need, refuse_if_too_big
 from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
+from .conditioning import blank_labels, forward, is_conditional
 from .sampling import preserved_buffers
 
 
@@ -72,8 +73,10 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     device = device or recipe_device(recipe)
     dataset = build_dataset(recipe, device)
     check_training_plan(recipe, dataset, device, processes)
-    context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels)
+    context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels,
+                           label_space=getattr(dataset, "label_space", None))
     generator, discriminator = _build_networks(recipe, context)
+    check_conditioning(recipe, context, generator, discriminator)
     init = _build(recipe.component("init"), context, source)
     init(generator)
     init(discriminator)
@@ -152,9 +155,12 @@ def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module)
     train = recipe.train
     latent = generator.latent_dim
     latents = torch.zeros(2, latent, device="meta")
-    g_layers = layer_outputs(generator, latents)
+    g_labels = blank_labels(2, getattr(generator, "label_space", None), latents.device)
+    d_labels = blank_labels(2, getattr(discriminator, "label_space", None), latents.device)
+    g_layers = layer_outputs(generator, latents, g_labels)
     with torch.no_grad():
-        d_layers = layer_outputs(discriminator, generator(latents))
+        d_layers = layer_outputs(discriminator, forward(generator, latents, g_labels, is_conditional(generator)),
+                                 d_labels)
     g_params, d_params = (sum(p.numel() for p in n.parameters()) for n in (generator, discriminator))
     ema = g_params if train.ema > 0 else 0
     image_numel = g_layers[-1] if g_layers else 0
@@ -170,8 +176,9 @@ def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module)
     ]
 
 
-def layer_outputs(network: nn.Module, inputs: torch.Tensor) -> list[int]:
-    """Elements each innermost layer outputs, per image, in one forward pass of ``inputs``."""
+def layer_outputs(network: nn.Module, inputs: torch.Tensor, labels: torch.Tensor | None = None) -> list[int]:
+    """Elements each innermost layer outputs, per image, in one forward pass of ``inputs`` (with
+    ``labels`` for a conditional network)."""
     sizes: list[int] = []
 
     def record(module: nn.Module, args: Any, output: Any) -> None:
@@ -182,7 +189,7 @@ def layer_outputs(network: nn.Module, inputs: torch.Tensor) -> list[int]:
     handles = [m.register_forward_hook(record) for m in leaves]
     try:
         with torch.no_grad():
-            network(inputs)
+            forward(network, inputs, labels, is_conditional(network))
     finally:
         for handle in handles:
             handle.remove()
@@ -222,12 +229,33 @@ def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, n
             _build(recipe.component("discriminator"), context, recipe.source))
 
 
+def check_conditioning(recipe: Recipe, context: BuildContext, generator: nn.Module,
+                       discriminator: nn.Module) -> None:
+    """Refuse a network that takes labels (``conditional = True``) when the data set has none; say so when
+    labelled data meets networks that take none, which then train unconditionally."""
+    data = recipe.component("data")
+    networks = {"generator": generator, "discriminator": discriminator}
+    if context.label_space is None:
+        problems = [f"{section}: {recipe.component(section).name!r} is conditional (it takes labels), but the "
+                    f"data set {data.name!r} has no labels; use a labelled data set or an unconditional "
+                    f"{section}" for section, network in networks.items() if is_conditional(network)]
+        if problems:
+            raise RecipeError(recipe.source, problems)
+    elif not any(is_conditional(network) for network in networks.values()):
+        warn(f"{recipe.source}: data: the data set {data.name!r} has labels "
+             f"({', '.join(context.label_space.names)}), but neither network takes them: training unconditionally")
+
+
 def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tuple[int, int, int],
                   device: torch.device, source: str) -> None:
     """One tiny forward pass each, so a mismatch is a recipe error now rather than a crash at step 1."""
     with torch.no_grad(), preserved_buffers(generator), preserved_buffers(discriminator):
-        fake = generator(torch.zeros(2, generator.latent_dim, device=device))
-        logits = discriminator(fake) if tuple(fake.shape[1:]) == expected else None
+        g_labels = blank_labels(2, getattr(generator, "label_space", None), device)
+        d_labels = blank_labels(2, getattr(discriminator, "label_space", None), device)
+        fake = forward(generator, torch.zeros(2, generator.latent_dim, device=device), g_labels,
+                       is_conditional(generator))
+        logits = forward(discriminator, fake, d_labels, is_conditional(discriminator)) \
+            if tuple(fake.shape[1:]) == expected else None
     if tuple(fake.shape[1:]) != expected:
         raise RecipeError(source, [f"generator: makes images of shape {tuple(fake.shape[1:])} but the data "
                                    f"set has {expected}"])

@@ -24,12 +24,15 @@ from ..plugins.manager import Plugins
 from ..protocols import BuildContext
 from ..recipes.recipe import resolve
 from ..rundir.rundir import RunDir, ensure_writable_folder
-from .sampling import generate_images, sample, seeded_latents, seeded_rng
+from .conditioning import LabelDistribution, is_conditional
+from .sampling import generate_images, sample, seeded_inputs, seeded_rng
 
 
 def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, checkpoint: str | None = None,
-                   warn: Callable[[str], None] = lambda message: None) -> tuple[nn.Module, tuple[int, int, int]]:
-    """The trained generator of ``run_dir`` and the (channels, height, width) of its images, from
+                   warn: Callable[[str], None] = lambda message: None
+                   ) -> tuple[nn.Module, tuple[int, int, int], LabelDistribution | None]:
+    """The trained generator of ``run_dir``, the (channels, height, width) of its images and the label
+    distribution its labels are drawn from (None for an unconditional generator), from
     ``checkpoint`` (a name in checkpoints/) or the newest valid one; the single place a checkpoint becomes a
     network for sampling. A run trained with ``train.ema`` samples from its averaged weights, as its own
     grids and metrics did."""
@@ -42,7 +45,17 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
     else:
         path, record = store.named(checkpoint, warn)
         state = store.read(path, record)
-    return generator_from_state(state, path, plugins, device), image_shape(state, path)
+    generator = generator_from_state(state, path, plugins, device)
+    return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) \
+        else None
+
+
+def label_distribution(state: dict, path: Path) -> LabelDistribution | None:
+    """The label distribution of the data a checkpoint's run trained on; None for unlabelled data."""
+    if "labels" not in state:
+        return None
+    with fitting(path, "labels", "a label distribution (space, rows, counts)"):
+        return LabelDistribution.from_dict(state["labels"])
 
 
 def image_shape(state: dict, path: Path) -> tuple[int, int, int]:
@@ -61,7 +74,9 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     without_hooks = {key: value for key, value in state["recipe"].items() if key != "hooks"}
     recipe = resolve(without_hooks, plugins.registry, f"{path} (its recipe)")
     component = recipe.component("generator")
-    context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels)
+    labels = label_distribution(state, path)
+    context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels,
+                           label_space=labels.space if labels is not None else None)
     generator = component.entry.factory(component.config, context)
     key = "ema" if recipe.train.ema > 0 else "generator"
     with fitting(path, key, f"the {component.name!r} generator installed here"):
@@ -69,27 +84,40 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     return generator.to(device)
 
 
-def images(generator: nn.Module, num: int, seed: int, device: torch.device) -> torch.Tensor:
-    """``num`` images as uint8 (N, C, H, W) from ``seed``."""
-    return generate_images(generator, num, seeded_rng(seed), device)
+def images(generator: nn.Module, num: int, seed: int, device: torch.device,
+           labels: LabelDistribution | None = None, fixed: torch.Tensor | None = None) -> torch.Tensor:
+    """``num`` images as uint8 (N, C, H, W) from ``seed``; a conditional generator's labels drawn from
+    ``labels`` with the seed, where ``fixed`` (-1: not fixed) does not fix them."""
+    return generate_images(generator, num, seeded_rng(seed), device, labels=labels,
+                           fixed=fixed[:num] if fixed is not None else None)
 
 
 def image_batches(generator: nn.Module, num: int, seed: int, device: torch.device,
+                  labels: LabelDistribution | None = None, fixed: torch.Tensor | None = None,
                   batch: int = 4096) -> Iterator[torch.Tensor]:
     """The images of :func:`images`, ``batch`` at a time, so that writing any number of them one file each
     needs the memory of one batch. ``batch`` is a multiple of the 256 latents drawn at once, so the same
     seed gives the same images as :func:`images` does."""
     rng = seeded_rng(seed)
     for start in range(0, num, batch):
-        yield generate_images(generator, min(batch, num - start), rng, device)
+        count = min(batch, num - start)
+        yield generate_images(generator, count, rng, device, labels=labels,
+                              fixed=fixed[start:start + count] if fixed is not None else None)
 
 
-def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int,
-                  device: torch.device) -> torch.Tensor:
-    """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s."""
-    def first_latent(seed: int) -> torch.Tensor:
-        return seeded_latents(seeded_rng(seed), 1, generator.latent_dim)[0].to(device)
-    return sample(generator, slerp(first_latent(seed_a), first_latent(seed_b), steps))
+def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int, device: torch.device,
+                  labels: LabelDistribution | None = None, fixed: torch.Tensor | None = None) -> torch.Tensor:
+    """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s; a conditional
+    generator keeps ``seed_a``'s first labels (with ``fixed``'s first row applied) all along."""
+    def first(seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z, drawn = seeded_inputs(seeded_rng(seed), 1, generator.latent_dim,
+                                 labels if is_conditional(generator) else None)
+        return z[0].to(device), drawn
+    (start, drawn), (end, _) = first(seed_a), first(seed_b)
+    if drawn is not None and fixed is not None:
+        drawn = torch.where(fixed[:1] >= 0, fixed[:1], drawn)
+    return sample(generator, slerp(start, end, steps),
+                  labels=drawn.repeat(steps, 1) if drawn is not None else None)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:

@@ -47,6 +47,8 @@ def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
         "versions": environment(plugins), "scores": run.built.loss.score_kind.to_dict(),
         "plugin_failures": [f.message() for f in plugins.failures],
         "error": None,
+        **({"label_space": run.label_distribution.space.to_dict(), "labels": run.label_distribution.to_dict()}
+           if run.label_distribution is not None else {}),
     }
 
 

@@ -10,6 +10,7 @@ Nothing here knows which generator, loss or data set it drives; it only uses the
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import sys
 import time
@@ -30,6 +31,8 @@ from ..rundir.checkpoints import CheckpointSchedule
 from ..rundir.grids import grid_png
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch
+from .conditioning import (LabelDistribution, condition_grid, describe_condition, distribution_of, forward,
+                           grid_conditions, is_conditional, check_labels)
 from .networks import EMA, Shadow, Updater, for_training
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
@@ -38,17 +41,24 @@ from .stopping import RunDiverged, StopRequest
 
 
 
-def latent_source(latent_dim: int, device: torch.device, rng: torch.Generator,
-                  world: World) -> Callable[[int], torch.Tensor]:
-    """This process's share of each global batch of latents, drawn from ``rng``.
+def latent_source(latent_dim: int, device: torch.device, rng: torch.Generator, world: World,
+                  labels: LabelDistribution | None = None) -> Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]:
+    """This process's share of each global batch of latents, drawn from ``rng``, and of the generator's
+    labels, drawn from ``labels`` (the data's label distribution) with ``rng`` right after the latents;
+    None without it, and then nothing more is drawn than an unconditional run always drew.
 
     A function of its own rather than a method of the run: the training step keeps it, and a step that
     referred back to its run would make a reference cycle, keeping the run and its DistributedDataParallel
     wrappers alive until the garbage collector ran, possibly at interpreter exit, after the process group
     was gone, where their destruction aborts the process ("terminate called without an active exception").
     """
-    return lambda n_local: distributed.draw_for_global_batch(
-        lambda n: torch.randn(n, latent_dim, device=device, generator=rng), n_local, world)
+    def draw(n_local: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = distributed.draw_for_global_batch(
+            lambda n: torch.randn(n, latent_dim, device=device, generator=rng), n_local, world)
+        if labels is None:
+            return z, None
+        return z, distributed.draw_for_global_batch(lambda n: labels.draw(n, rng), n_local, world)
+    return draw
 
 class Run:
     """A live training run. Hooks see it as a :class:`ganlab.RunView`, which names what they may use;
@@ -89,11 +99,15 @@ class Run:
         self.fixed_noise = torch.randn(train.grid_size, self.generator.latent_dim,
                                        generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
+        self.conditional_g, self.conditional_d = is_conditional(self.generator), is_conditional(self.discriminator)
+        self.label_distribution = distribution_of(self.dataset)
+        conditional = self.conditional_g or self.conditional_d
         self.training_step = TrainingStep(
             self._train_g, self._train_d, self.update_g, self.update_d, built.loss,
-            latent_source(self.generator.latent_dim, self.device, self.noise_rng, world), self.device,
+            latent_source(self.generator.latent_dim, self.device, self.noise_rng, world,
+                          self.label_distribution if conditional else None), self.device,
             train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
-            self.ema, self.generator)
+            self.ema, self.generator, self.conditional_g, self.conditional_d)
         self.step = 0
         self.epochs_completed = 0     # full passes over the data
         self.batch_in_epoch = 0       # batches of the current epoch already consumed
@@ -126,13 +140,23 @@ class Run:
         return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
 
     # -- what hooks use ---------------------------------------------------------------------------------
-    def generate(self, num: int, seed: int, batch_size: int = 256) -> torch.Tensor:
-        """``num`` generated images as uint8 (N, C, H, W) on the CPU.
+    @property
+    def label_space(self) -> Any:
+        """The labels the generator is conditioned on (a :class:`ganlab.LabelSpace`); None when it is not."""
+        return self.label_distribution.space if self.conditional_g else None
+
+    def generate(self, num: int, seed: int, batch_size: int = 256,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``num`` generated images as uint8 (N, C, H, W) on the CPU; a conditional generator's carry
+        ``labels``, or labels drawn from the data's distribution after the latents, from the same seed.
 
         The seed is required: drawing from the training latents instead would change training, and under
         several processes would set the main process's latents apart from the others'.
         """
-        return generate_images(self.sampler, num, seeded_rng(seed), self.device, batch_size)
+        if labels is not None:
+            labels = check_labels(self.label_distribution.space, labels, num) if self.conditional_g else None
+        return generate_images(self.sampler, num, seeded_rng(seed), self.device, batch_size,
+                               self.label_distribution, labels)
 
     def sampling_weights_digest(self) -> str:
         """What decides :meth:`generate`'s images besides its arguments (see :class:`ganlab.RunView`)."""
@@ -146,8 +170,16 @@ class Run:
             return get_batch(indices)
         return torch.stack([self.dataset[int(i)] for i in indices])
 
+    def real_labels(self, num: int, seed: int = 0) -> torch.Tensor | None:
+        """The labels of exactly the images :meth:`real_images` gives for ``num`` and ``seed``; None for
+        unlabelled data."""
+        if self.label_distribution is None:
+            return None
+        return self.dataset.labels[torch.randperm(len(self.dataset),
+                                                  generator=torch.Generator().manual_seed(seed))[:num]]
+
     @torch.no_grad()
-    def discriminate(self, images: torch.Tensor) -> torch.Tensor:
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The loss's score of each uint8 image (:meth:`Loss.scores`: for BCE D's probability that it is
         real, for WGAN the critic's raw output), as float32 (N,) on the CPU.
 
@@ -157,8 +189,12 @@ class Run:
         spectral-norm vectors) are put back and so are torch's random states, which dropout would draw from.
         """
         judge = self.judge
+        if self.conditional_d and labels is None:
+            raise ValueError("the run's discriminator is conditional: discriminate(images, labels) needs the "
+                             "images' labels")
         with preserved_buffers(judge), self._own_random_numbers():
-            logits = judge(to_model_range(images.to(self.device)))
+            logits = forward(judge, to_model_range(images.to(self.device)),
+                             labels.to(self.device) if labels is not None else None, self.conditional_d)
         return self.built.loss.scores(logits.float()).cpu()
 
     def _own_random_numbers(self) -> contextlib.AbstractContextManager[None]:
@@ -333,8 +369,16 @@ class Run:
     def save_grid(self, path: Path) -> None:
         """The fixed-noise progress grid, drawn by the rule every generated image follows
         (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its
-        latents."""
-        atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
+        latents. A conditional generator's grid has one row per condition (:func:`grid_conditions`, listed
+        in ``samples/rows.json`` for the report's captions), the same latents across rows."""
+        if not self.conditional_g:
+            atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
+            return
+        conditions = grid_conditions(self.label_distribution)
+        latents, labels, columns = condition_grid(self.fixed_noise, conditions)
+        atomic_write_bytes(path, grid_png(sample(self.sampler, latents, labels=labels), nrow=columns))
+        rows = [describe_condition(self.label_distribution.space, row) for row in conditions]
+        atomic_write_bytes(self.run_dir.grid_rows_path, json.dumps(rows, indent=1).encode())
 
     def save_checkpoint(self, filename: str) -> Path | None:
         """Write a checkpoint with the best-metric score it earned at this step, then apply retention.

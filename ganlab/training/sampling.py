@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .conditioning import LabelDistribution, forward, is_conditional
+
 STANDING_SEED = 20_240_613
 """Seed of the latents the standing statistics are computed over: fixed, so they never depend on a request."""
 STANDING_BATCHES = 16
@@ -113,7 +115,10 @@ def standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
     :data:`STANDING_BATCHES` batches of seeded latents (``momentum=None``: a cumulative average).
 
     Only the batch-norm layers run in training mode (dropout and the like stay off and draw nothing from
-    torch's random state); the generator's own buffers, modes and momenta are put back afterwards.
+    torch's random state); the generator's own buffers, modes and momenta are put back afterwards. A
+    conditional generator gets labels drawn uniformly per attribute (after each batch's latents, from the
+    same seed): the statistics then cover every condition alike and need nothing of the training data, so
+    ``ganlab generate`` computes them from the run directory alone.
     """
     rng = torch.Generator().manual_seed(STANDING_SEED)
     device = _device(generator)
@@ -123,8 +128,13 @@ def standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
             norm.reset_running_stats()
             norm.momentum = None
             norm.train()
+        conditional = is_conditional(generator)
         for _ in range(STANDING_BATCHES):
-            generator(torch.randn(STANDING_BATCH_SIZE, generator.latent_dim, generator=rng).to(device))
+            z = torch.randn(STANDING_BATCH_SIZE, generator.latent_dim, generator=rng).to(device)
+            labels = torch.stack([torch.randint(size, (STANDING_BATCH_SIZE,), generator=rng)
+                                  for size in generator.label_space.sizes], dim=1).to(device) \
+                if conditional else None
+            forward(generator, z, labels, conditional)
         return [b.detach().clone() for b in generator.buffers()]
 
 
@@ -154,11 +164,18 @@ def sampling_mode(generator: nn.Module) -> Iterator[nn.Module]:
 
 
 @torch.no_grad()
-def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The images for latents ``z`` as uint8 (N, C, H, W) on the CPU, the generator left as it was; the
-    one function every generated image comes from."""
+def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256,
+           labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The images for latents ``z`` (and, for a conditional generator, ``labels``, int64 (N, A)) as uint8
+    (N, C, H, W) on the CPU, the generator left as it was; the one function every generated image comes
+    from."""
+    conditional = is_conditional(generator)
+    if conditional and labels is None:
+        raise ValueError("a conditional generator needs labels to sample")
+    label_chunks = labels.to(z.device).split(batch_size) if conditional else [None] * -(-len(z) // batch_size)
     with sampling_mode(generator):
-        return torch.cat([to_uint8(generator(chunk)).cpu() for chunk in z.split(batch_size)])
+        return torch.cat([to_uint8(forward(generator, chunk, y, conditional)).cpu()
+                          for chunk, y in zip(z.split(batch_size), label_chunks)])
 
 
 def seeded_latents(rng: torch.Generator, num: int, latent_dim: int) -> torch.Tensor:
@@ -166,13 +183,33 @@ def seeded_latents(rng: torch.Generator, num: int, latent_dim: int) -> torch.Ten
     torch's normal sampler draws other numbers for a short request than for the first rows of a long one
     (it changes method at 16 values), and the k-th image of a seed must not depend on how many were asked
     for."""
-    blocks = [torch.randn(LATENT_BLOCK, latent_dim, device=rng.device, generator=rng)
-              for _ in range(-(-num // LATENT_BLOCK))]
-    return torch.cat(blocks)[:num]
+    return seeded_inputs(rng, num, latent_dim)[0]
+
+
+def seeded_inputs(rng: torch.Generator, num: int, latent_dim: int,
+                  labels: LabelDistribution | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`seeded_latents`, and with ``labels`` (a conditional generator's label distribution) as many
+    label rows, each block's drawn right after its latents: the k-th image's latent and labels depend only
+    on the seed, and an unconditional request draws exactly what it always drew."""
+    z_blocks, label_blocks = [], []
+    for _ in range(-(-num // LATENT_BLOCK)):
+        z_blocks.append(torch.randn(LATENT_BLOCK, latent_dim, device=rng.device, generator=rng))
+        if labels is not None:
+            label_blocks.append(labels.draw(LATENT_BLOCK, rng))
+    z = torch.cat(z_blocks)[:num]
+    return z, (torch.cat(label_blocks)[:num] if labels is not None else None)
 
 
 def generate_images(generator: nn.Module, num: int, rng: torch.Generator, device: torch.device,
-                    batch_size: int = 256) -> torch.Tensor:
-    """``num`` images from :func:`seeded_latents` run on ``device``, ``batch_size`` at a time: how a run
-    and ``ganlab generate`` both sample, so the same seed gives the same images in either."""
-    return sample(generator, seeded_latents(rng, num, generator.latent_dim).to(device), batch_size)
+                    batch_size: int = 256, labels: LabelDistribution | None = None,
+                    fixed: torch.Tensor | None = None) -> torch.Tensor:
+    """``num`` images from :func:`seeded_inputs` run on ``device``, ``batch_size`` at a time: how a run
+    and ``ganlab generate`` both sample, so the same seed gives the same images in either.
+
+    A conditional generator's labels are drawn from ``labels`` (its data's label distribution), and
+    ``fixed`` (int64 ``(num, A)``, -1 where not fixed) replaces the drawn values it fixes; the labels are
+    drawn even where all are fixed, so a seed's latents never depend on which labels were asked for."""
+    z, drawn = seeded_inputs(rng, num, generator.latent_dim, labels if is_conditional(generator) else None)
+    if drawn is not None and fixed is not None:
+        drawn = torch.where(fixed >= 0, fixed.to(drawn.device), drawn)
+    return sample(generator, z.to(device), batch_size, drawn)

@@ -98,6 +98,8 @@ def checkpoint_state(run: Run) -> dict[str, Any]:
         "image_shape": [run.dataset.channels, run.dataset.image_size, run.dataset.image_size],
         "hooks": {component.section: hook.state_dict() for component, hook in run.built.hooks},
     }
+    if run.label_distribution is not None:      # so a conditional generator is rebuilt without the data
+        state["labels"] = run.label_distribution.to_dict()
     if run.ema is not None:
         state["ema"] = run.ema.module.state_dict()
     for key, updater in (("scaler_g", run.update_g), ("scaler_d", run.update_d)):

@@ -15,7 +15,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..data.loader import Batch
 from ..protocols import Loss
+from .conditioning import WithLabels, forward
 from .networks import EMA, Updater, autocast, no_sync, uncompiled
 from .sampling import to_model_range
 
@@ -27,45 +29,56 @@ meta.json's ``scores`` says what they are: probabilities for BCE, raw critic sco
 @dataclasses.dataclass
 class TrainingStep:
     """What one step trains with: the networks as trained (wrapped for several processes or compiled), their
-    updaters, the loss, and where latents come from (this process's share of the global batch)."""
+    updaters, the loss, and where latents come from (this process's share of the global batch, with the
+    generator's labels drawn right after them: None when neither network is conditional)."""
 
     train_g: nn.Module
     train_d: nn.Module
     update_g: Updater
     update_d: Updater
     loss: Loss
-    latents: Callable[[int], torch.Tensor]
+    latents: Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]
     device: torch.device
     precision: str
     memory_format: torch.memory_format
     ema: EMA | None
     generator: nn.Module
     """The generator the EMA averages (the unwrapped one)."""
+    conditional_g: bool = False
+    conditional_d: bool = False
+    """Whether the networks take labels (``conditional = True``)."""
 
-    def __call__(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
-        """One generator update on ``real_batches`` (``train.d_steps`` of them, uint8): the step's
-        :data:`METRIC_KEYS`, still on the device."""
+    def __call__(self, real_batches: list[Batch]) -> torch.Tensor:
+        """One generator update on ``real_batches`` (``train.d_steps`` of them, uint8 with their labels):
+        the step's :data:`METRIC_KEYS`, still on the device."""
         loss = self.loss
         precision = self.precision
         memory_format = self.memory_format
-        for i, real_u8 in enumerate(real_batches):
+
+        def d(images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+            """The discriminator, given the images' labels when it takes them."""
+            return forward(self.train_d, images, labels, self.conditional_d)
+        for i, (real_u8, real_y) in enumerate(real_batches):
             real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
                 memory_format=memory_format)
-            z = self.latents(real.shape[0])
+            real_y = real_y.to(self.device, non_blocking=True) if real_y is not None else None
+            z, fake_y = self.latents(real.shape[0])
             with torch.set_grad_enabled(i == len(real_batches) - 1), autocast(precision, self.device):
-                fake = self.train_g(z)
+                fake = forward(self.train_g, z, fake_y, self.conditional_g)
             with autocast(precision, self.device):
-                real_logits = self.train_d(real).float()
-                fake_logits = self.train_d(fake.detach()).float()
+                real_logits = d(real, real_y).float()
+                fake_logits = d(fake.detach(), fake_y).float()
             loss_d = loss.discriminator_loss(real_logits, fake_logits)
-            penalty = loss.penalty(uncompiled(self.train_d), real, fake.detach().float())  # fp32: see Loss
+            judge = uncompiled(self.train_d)
+            judge = WithLabels(judge, real_y) if self.conditional_d else judge
+            penalty = loss.penalty(judge, real, fake.detach().float())  # fp32: see Loss
             if penalty is not None:
                 loss_d = loss_d + penalty
             self.update_d.step(loss_d)
         with no_sync(self.train_d), autocast(precision, self.device):
-            gen_logits = self.train_d(fake).float()
+            gen_logits = d(fake, fake_y).float()
             with torch.no_grad():
-                real_again = self.train_d(real).float() if loss.generator_needs_real else None
+                real_again = d(real, real_y).float() if loss.generator_needs_real else None
         loss_g = loss.generator_loss(gen_logits, real_again)
         self.update_g.step(loss_g)
         if self.ema is not None:

@@ -1,0 +1,150 @@
+"""Labels on their way from the data set to the networks: which networks take them, how a generator's
+labels are drawn, and which conditions a progress grid shows.
+
+A network takes labels when it says so (``conditional = True``, :class:`ganlab.ConditionalGenerator`);
+the engine never asks which component it is. A conditional generator's labels follow the data's own
+label distribution (the empirical joint: a random image's labels), so it learns the combinations that
+occur, as often as they occur. That distribution is kept as its distinct rows and their counts, which
+is small (at most one row per image, in practice a handful), goes into meta.json and every checkpoint,
+and so lets ``generate`` and ``compare`` draw as training did without the data set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..labels import LabelSpace
+
+ALL_COMBINATIONS_UP_TO = 8
+"""A grid shows every combination of the attributes' values when there are at most this many rows."""
+
+
+def is_conditional(network: nn.Module) -> bool:
+    """Whether ``network`` takes labels beside its input (``conditional = True``)."""
+    return bool(getattr(network, "conditional", False))
+
+
+def forward(network: Callable[..., torch.Tensor], inputs: torch.Tensor, labels: torch.Tensor | None,
+            conditional: bool) -> torch.Tensor:
+    """``network(inputs, labels)`` for a conditional network, ``network(inputs)`` otherwise."""
+    return network(inputs, labels) if conditional else network(inputs)
+
+
+def blank_labels(num: int, space: LabelSpace | None, device: torch.device) -> torch.Tensor:
+    """``num`` rows of the first value of every attribute: labels for a shape check, whose values do not
+    matter; ``(num, 0)`` when the space is not known yet (a network built before its data set)."""
+    return torch.zeros(num, len(space.attributes) if space is not None else 0, dtype=torch.int64, device=device)
+
+
+class WithLabels(nn.Module):
+    """A conditional discriminator seen as an unconditional one, scoring every image under fixed labels:
+    what a loss's ``penalty(discriminator, real, fake)`` receives, so that a gradient penalty differentiates
+    with respect to the images only, under the real images' labels."""
+
+    def __init__(self, discriminator: nn.Module, labels: torch.Tensor):
+        super().__init__()
+        self.discriminator = discriminator
+        self.labels = labels
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(images, self.labels[:len(images)])
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelDistribution:
+    """The data's labels as a distribution: its distinct label rows ``(K, A)`` and how many images carry
+    each. Drawing from it is drawing the labels of a uniformly random image."""
+
+    space: LabelSpace
+    rows: torch.Tensor
+    counts: torch.Tensor
+
+    @classmethod
+    def of(cls, space: LabelSpace, labels: torch.Tensor) -> "LabelDistribution":
+        rows, counts = torch.unique(labels.cpu(), dim=0, return_counts=True)
+        return cls(space, rows, counts)
+
+    def draw(self, num: int, rng: torch.Generator) -> torch.Tensor:
+        """``num`` label rows, int64 ``(num, A)`` on ``rng``'s device: the labels of ``num`` images picked
+        uniformly at random (with replacement) from ``rng``."""
+        cumulative = self.counts.cumsum(0).to(rng.device)
+        picks = torch.randint(int(cumulative[-1]), (num,), device=rng.device, generator=rng)
+        return self.rows.to(rng.device)[torch.searchsorted(cumulative, picks, right=True)]
+
+    def most_common(self) -> list[int]:
+        """Each attribute's most frequent value index, counted over the images."""
+        return [int(torch.bincount(self.rows[:, a], weights=self.counts.double(), minlength=size).argmax())
+                for a, size in enumerate(self.space.sizes)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for meta.json and checkpoints."""
+        return {"space": self.space.to_dict(), "rows": self.rows.tolist(), "counts": self.counts.tolist()}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> "LabelDistribution":
+        space = LabelSpace.from_dict(record["space"])
+        rows = torch.tensor(record["rows"], dtype=torch.int64).reshape(-1, len(space.attributes))
+        return cls(space, rows, torch.tensor(record["counts"], dtype=torch.int64))
+
+
+def distribution_of(dataset: Any) -> LabelDistribution | None:
+    """The label distribution of a labelled data set (one with ``label_space`` and ``labels``), else None."""
+    space = getattr(dataset, "label_space", None)
+    return LabelDistribution.of(space, dataset.labels) if space is not None else None
+
+
+def grid_conditions(distribution: LabelDistribution) -> torch.Tensor:
+    """The conditions a progress grid shows, one row each, int64 ``(R, A)``.
+
+    Every combination of the attributes' values when there are at most :data:`ALL_COMBINATIONS_UP_TO`
+    (three binary attributes); otherwise each value of each attribute in turn, the other attributes at
+    their most common value, so each row differs from the most common face in one attribute.
+    """
+    sizes = distribution.space.sizes
+    if torch.tensor(sizes).prod() <= ALL_COMBINATIONS_UP_TO:
+        return torch.tensor(list(itertools.product(*(range(s) for s in sizes))), dtype=torch.int64)
+    common = distribution.most_common()
+    rows = []
+    for a, size in enumerate(sizes):
+        for value in range(size):
+            row = list(common)
+            row[a] = value
+            rows.append(row)
+    return torch.tensor(rows, dtype=torch.int64)
+
+
+def describe_condition(space: LabelSpace, row: torch.Tensor) -> str:
+    """A label row in the words ``--condition`` takes: ``Smiling=1, Eyeglasses=0``."""
+    return ", ".join(f"{a.name}={a.values[int(v)]}" for a, v in zip(space.attributes, row))
+
+
+def condition_grid(z: torch.Tensor, conditions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Latents and labels for a grid of one row per condition with the same latents across rows: as many
+    columns as fit ``len(z)`` images (at least one). Returns (latents, labels, columns)."""
+    columns = max(1, len(z) // len(conditions))
+    latents = z[:columns].repeat(len(conditions), 1)
+    labels = conditions.to(z.device).repeat_interleave(columns, dim=0)
+    return latents, labels, columns
+
+
+
+def fixed_labels(space: LabelSpace, fixed: dict[int, int], num: int) -> torch.Tensor:
+    """``num`` rows of the values ``fixed`` ({column: value index}, as :meth:`LabelSpace.parse` gives)
+    and -1 in the columns left to be drawn."""
+    row = torch.full((len(space.attributes),), -1, dtype=torch.int64)
+    for column, value in fixed.items():
+        row[column] = value
+    return row.repeat(num, 1)
+
+
+def check_labels(space: LabelSpace, labels: torch.Tensor, num: int) -> torch.Tensor:
+    """``labels`` if they are ``num`` valid rows of ``space`` (raises ValueError otherwise)."""
+    space.check(labels)
+    if len(labels) != num:
+        raise ValueError(f"labels has {len(labels)} rows for {num} images")
+    return labels
