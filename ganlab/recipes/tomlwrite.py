@@ -18,7 +18,8 @@ def _key(key: str) -> str:
     return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
 
 
-def _value(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """One TOML value as text: what ``--set KEY=`` takes, and what a recipe file holds after ``=``."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -32,9 +33,9 @@ def _value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+        return "[" + ", ".join(value_text(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_key(k)} = {value_text(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML: {value!r}")
 
 
@@ -52,7 +53,7 @@ def dumps(document: dict[str, Any]) -> str:
     def emit(table: dict[str, Any], path: list[str]) -> None:
         scalars = {k: v for k, v in table.items() if not _is_table(v) and not _is_table_array(v)}
         for k, v in scalars.items():
-            lines.append(f"{_key(k)} = {_value(v)}")
+            lines.append(f"{_key(k)} = {value_text(v)}")
         for k, v in table.items():
             if _is_table(v):
                 sub = path + [k]
