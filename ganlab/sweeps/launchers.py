@@ -81,12 +81,15 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_locally(tasks: list[Task], target: SweepTarget, jobs: int, on_end: Callable[[Task], None]) -> None:
-    """Run the tasks as ``ganlab run`` processes, ``jobs`` at a time, each with the usable cores shared
-    out between them (OMP_NUM_THREADS, MKL_NUM_THREADS), so that they do not fight over them; each
-    process's output goes to ``logs/<run>.log`` in the sweep's folder."""
-    threads = str(max(1, usable_cores() // jobs))
-    environment = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+def run_locally(tasks: list[Task], target: SweepTarget, jobs: int, on_end: Callable[[Task], None],
+                threads: int | None = None) -> None:
+    """Run the tasks as ``ganlab run`` processes, ``jobs`` at a time, each with ``threads`` torch threads
+    (OMP_NUM_THREADS, MKL_NUM_THREADS; by default the usable cores shared out between the processes, so
+    that they do not fight over them); each process's output goes to ``logs/<run>.log`` in the sweep's
+    folder. The number of threads changes the order torch sums in, so the last bits of a run's numbers:
+    the same ``threads`` gives the same numbers bit for bit, whatever ``jobs``."""
+    per_run = str(threads or max(1, usable_cores() // jobs))
+    environment = {**os.environ, "OMP_NUM_THREADS": per_run, "MKL_NUM_THREADS": per_run}
     (target.folder / LOGS).mkdir(exist_ok=True)
     waiting, running = list(tasks), {}
     try:

@@ -43,6 +43,7 @@ class SweepRequest:
     out: Path = Path("runs")
     name: str | None = None
     jobs: int = 1
+    threads: int | None = None
     launcher: str = "local"
     slurm: SlurmOptions = SlurmOptions()
 
@@ -85,7 +86,7 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
             if request.launcher == "submitit":
                 run_with_submitit(tasks, target, request.slurm, on_end)
             else:
-                run_locally(tasks, target, request.jobs, on_end)
+                run_locally(tasks, target, request.jobs, on_end, request.threads)
         except KeyboardInterrupt:
             stopped = [name for name, status in statuses.items() if status == "interrupted"]
             echo(f"sweep {folder.name} stopped; {len(stopped)} runs interrupted; run the same command again "
