@@ -69,10 +69,10 @@ def losses(run: Path) -> list[tuple[float, float]]:
 
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory) -> Path:
-    """Two label-smoothing settings x 2 seeds, two at a time, one thread each."""
+    """Two label-smoothing settings, two runs at a time, one thread each."""
     root = tmp_path_factory.mktemp("sweep")
     recipe = write_recipe(root)
-    result = sweep(str(recipe), *GRID, "--seeds", "2", "--out", str(root / "runs"), "--jobs", "2", "--threads", "1")
+    result = sweep(str(recipe), *GRID, "--out", str(root / "runs"), "--jobs", "2", "--threads", "1")
     assert result.exit_code == 0, result.output
     return root / "runs" / "tiny-sweep"
 
@@ -97,43 +97,42 @@ def test_keys_that_end_alike_are_told_apart_and_awkward_values_still_get_unique_
 
 def test_each_run_is_an_ordinary_run_directory_listed_in_the_manifest(finished_sweep):
     recorded = manifest(finished_sweep)
-    assert recorded["grid"] == {"loss.real_label": [0.9, 1.0]} and recorded["seeds"] == [0, 1]
+    assert recorded["grid"] == {"loss.real_label": [0.9, 1.0]} and recorded["seeds"] == [0]
     assert recorded["resolved"]["train"]["max_steps"] == 6
     by_name = {run["name"]: run for run in recorded["runs"]}
-    assert set(by_name) == {"real_label-0.9_seed-0", "real_label-0.9_seed-1", "real_label-1.0_seed-0",
-                            "real_label-1.0_seed-1"}
-    entry = by_name["real_label-0.9_seed-1"]
-    assert entry == {"name": "real_label-0.9_seed-1", "settings": {"loss.real_label": 0.9}, "seed": 1,
-                     "overrides": ["loss.real_label=0.9", "experiment.seed=1"], "status": "finished"}
+    assert set(by_name) == {"real_label-0.9_seed-0", "real_label-1.0_seed-0"}
+    entry = by_name["real_label-0.9_seed-0"]
+    assert entry == {"name": "real_label-0.9_seed-0", "settings": {"loss.real_label": 0.9}, "seed": 0,
+                     "overrides": ["loss.real_label=0.9", "experiment.seed=0"], "status": "finished"}
     meta = json.loads((finished_sweep / entry["name"] / "meta.json").read_text())
-    assert meta["status"] == "finished" and meta["seed"] == 1 and meta["overrides"] == entry["overrides"]
+    assert meta["status"] == "finished" and meta["seed"] == 0 and meta["overrides"] == entry["overrides"]
     assert (finished_sweep / "logs" / f"{entry['name']}.log").is_file()
 
 
 def test_running_the_same_sweep_again_leaves_finished_runs_untouched(finished_sweep):
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished_sweep.rglob("*")
               if p.is_file() and p.name != "sweep.json"}
-    result = sweep(str(finished_sweep.parents[1] / "tiny.toml"), *GRID, "--seeds", "2",
-                   "--out", str(finished_sweep.parent), "--jobs", "2")
+    result = sweep(str(finished_sweep.parents[1] / "tiny.toml"), *GRID, "--out", str(finished_sweep.parent),
+                   "--jobs", "2")
     assert result.exit_code == 0, result.output
-    assert "4 left as they are, 0 to resume, 0 to start" in result.output
+    assert "2 left as they are, 0 to resume, 0 to start" in result.output
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before}
     assert after == before
 
 
 def test_two_jobs_at_a_time_train_exactly_what_one_at_a_time_trains(finished_sweep, tmp_path):
     recipe = finished_sweep.parents[1] / "tiny.toml"
-    result = sweep(str(recipe), *GRID, "--seeds", "2", "--out", str(tmp_path), "--jobs", "1", "--threads", "1")
+    result = sweep(str(recipe), *GRID, "--out", str(tmp_path), "--jobs", "1", "--threads", "1")
     assert result.exit_code == 0, result.output
     for entry in manifest(finished_sweep)["runs"]:
         assert losses(tmp_path / "tiny-sweep" / entry["name"]) == losses(finished_sweep / entry["name"])
-    assert losses(finished_sweep / "real_label-0.9_seed-0") != losses(finished_sweep / "real_label-0.9_seed-1")
+    assert losses(finished_sweep / "real_label-0.9_seed-0") != losses(finished_sweep / "real_label-1.0_seed-0")
 
 
 def test_another_grid_under_the_same_name_is_refused_and_nothing_changes(finished_sweep):
     before = (finished_sweep / "sweep.json").read_bytes()
     result = sweep(str(finished_sweep.parents[1] / "tiny.toml"), "--grid", "loss.real_label=[0.9, 0.8]",
-                   "--seeds", "2", "--out", str(finished_sweep.parent))
+                   "--out", str(finished_sweep.parent))
     assert result.exit_code == 5
     assert "was made with another recipe, grid or seeds" in result.output
     assert "grid: was loss.real_label=[0.9, 1.0], now loss.real_label=[0.9, 0.8]" in result.output
@@ -141,7 +140,7 @@ def test_another_grid_under_the_same_name_is_refused_and_nothing_changes(finishe
 
 
 def test_a_changed_recipe_setting_under_the_same_name_is_refused_by_key(finished_sweep):
-    result = sweep(str(finished_sweep.parents[1] / "tiny.toml"), *GRID, "--seeds", "2", "--set", "train.batch_size=8",
+    result = sweep(str(finished_sweep.parents[1] / "tiny.toml"), *GRID, "--set", "train.batch_size=8",
                    "--out", str(finished_sweep.parent))
     assert result.exit_code == 5
     assert "recipe setting train.batch_size: was 16, now 8" in result.output
@@ -177,7 +176,7 @@ def test_a_combination_the_recipe_cannot_train_stops_the_sweep_before_any_run(tm
 
 
 def test_a_stopped_sweep_marks_its_runs_interrupted_and_the_same_command_resumes_them(tmp_path):
-    recipe = write_recipe(tmp_path, epochs=100, max_steps=400)
+    recipe = write_recipe(tmp_path, epochs=100, max_steps=200)
     command = [sys.executable, "-m", "ganlab", "sweep", str(recipe), "--seeds", "2", "--jobs", "2",
                "--out", str(tmp_path / "runs")]
     folder = tmp_path / "runs" / "tiny-sweep"
@@ -198,7 +197,7 @@ def test_a_stopped_sweep_marks_its_runs_interrupted_and_the_same_command_resumes
     for run in manifest(folder)["runs"]:
         assert run["status"] == "finished"
         steps = [record["step"] for record in map(json.loads, (folder / run["name"] / "metrics.jsonl").open())]
-        assert steps == list(range(1, 401))
+        assert steps == list(range(1, 201))
         assert json.loads((folder / run["name"] / "meta.json").read_text())["resumed"]
 
 
