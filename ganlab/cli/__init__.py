@@ -1,5 +1,5 @@
 """The ``ganlab`` command line: the group and its run, validate, list and plugins commands (main.py),
-one module per other command (generate, data, evaluate, report, compare) doing only the command-line
+one module per other command (generate, data, evaluate, report, compare, sweep) doing only the command-line
 work, and the options they share (options.py).
 
 The top layer: may import every other folder; nothing imports it but ``ganlab.__main__`` and

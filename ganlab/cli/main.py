@@ -79,13 +79,15 @@ def main() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Folder that receives the run directory.")
 @click.option("--name", default=None, help="Run name prefix (default: experiment.name).")
+@click.option("--exact-name", is_flag=True,
+              help="Name the run directory --name exactly, without the time; refused if it exists.")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train with this many processes on this machine (torchrun + DistributedDataParallel).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
               help="Continue RUN_DIR from its newest valid checkpoint instead of starting a new run.")
-def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, no_progress: bool,
-        nproc: int, resume: Path | None) -> None:
+def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, exact_name: bool,
+        no_progress: bool, nproc: int, resume: Path | None) -> None:
     """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
     from ..training.lifecycle import run_recipe
     from ..recipes.recipe import load_recipe
@@ -93,6 +95,8 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
 
     if (recipe is None) == (resume is None):
         raise click.UsageError("give a RECIPE to start a run, or --resume RUN_DIR to continue one")
+    if exact_name and not name:
+        raise click.UsageError("--exact-name needs --name NAME")
     plugins = load_plugins_or_warn()
     resolved = load_recipe(recipe, plugins.registry, list(overrides)) if recipe is not None else None
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -100,12 +104,13 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
 
         target = [str(recipe), "--out", str(out)] if recipe is not None else ["--resume", str(resume)]
         argv = ["run", *target, *[a for o in overrides for a in ("--set", o)],
-                *(["--name", name] if name else []), *(["--no-progress"] if no_progress else [])]
+                *(["--name", name] if name else []), *(["--exact-name"] if exact_name else []),
+                *(["--no-progress"] if no_progress else [])]
         sys.exit(launch(nproc, argv))
     if resume is not None:
         _print_run_dir(resume_run(resume, plugins, list(overrides), progress=not no_progress).path)
         return
-    run_dir = run_recipe(resolved, plugins, out, name, progress=not no_progress)
+    run_dir = run_recipe(resolved, plugins, out, name, progress=not no_progress, stamped=not exact_name)
     _print_run_dir(run_dir.path)
 
 
@@ -200,9 +205,11 @@ from .data import data  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
 from .report import report  # noqa: E402
 from .compare import compare  # noqa: E402
+from .sweep import sweep  # noqa: E402
 
 main.add_command(generate)
 main.add_command(data)
 main.add_command(report)
 main.add_command(compare)
 main.add_command(evaluate)
+main.add_command(sweep)

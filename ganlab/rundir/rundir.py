@@ -120,20 +120,25 @@ class RunDir:
 
     # -- creating and opening -------------------------------------------------------------------------
     @classmethod
-    def create(cls, out: Path, name: str) -> "RunDir":
-        """A new, empty run directory ``out/NAME-YYYYmmdd-HHMMSS`` (suffixed -2, -3... if taken), locked."""
+    def create(cls, out: Path, name: str, stamped: bool = True) -> "RunDir":
+        """A new, empty run directory ``out/NAME-YYYYmmdd-HHMMSS`` (suffixed -2, -3... if taken), locked.
+
+        Not ``stamped``, it is ``out/NAME`` exactly, and a RunError if that is taken: a sweep names its
+        runs so that running it again finds them."""
         out = Path(out)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RunError(f"cannot create output folder {str(out)!r}: {e.strerror or e}") from None
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = f"{safe_name(name)}-{stamp}"
-        for attempt in range(1, 1000):
+        base = f"{safe_name(name)}-{stamp}" if stamped else safe_name(name)
+        for attempt in range(1, 1000 if stamped else 2):
             path = out / (base if attempt == 1 else f"{base}-{attempt}")
             try:
                 path.mkdir()          # atomic: fails if another run took the name first
             except FileExistsError:
+                if not stamped:
+                    raise RunError(f"{str(path)!r} already exists; a run directory is never overwritten") from None
                 continue
             except OSError as e:
                 raise RunError(f"cannot create run directory in {str(out)!r}: {e.strerror or e}") from None

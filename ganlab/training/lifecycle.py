@@ -53,8 +53,9 @@ def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
 
 
 def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None,
-               progress: bool = True) -> RunDir:
-    """Build everything, create the run directory, train, and leave the directory complete.
+               progress: bool = True, stamped: bool = True) -> RunDir:
+    """Build everything, create the run directory (``out/NAME`` exactly when not ``stamped``, see
+    :meth:`RunDir.create`), train, and leave the directory complete.
 
     The run ends with status finished, interrupted (SIGINT or SIGTERM: a checkpoint is written first, at
     the first step when the signal came while the run was set up), diverged, or failed (with the error
@@ -62,7 +63,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     """
     world, device = distributed.join(recipe_device(recipe))
     built = build(recipe, device, world.size)
-    run_dir = RunDir.create(out, name or recipe.experiment.name) if world.is_main else None
+    run_dir = RunDir.create(out, name or recipe.experiment.name, stamped) if world.is_main else None
     path = distributed.broadcast(world, run_dir.path if run_dir else None)
     run_dir = run_dir or RunDir(path)
     with signals.held() as received:   # never a run directory without its meta.json: stop at the first step

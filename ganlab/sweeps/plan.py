@@ -1,0 +1,122 @@
+"""What a sweep will run: its grid and seeds expanded into runs, each named by its settings and seed.
+
+A run's name is a pure function of its settings and seed, so running the same sweep again finds the run
+directories it made before: ``real_label-0.9_lr-0.0001_seed-0``. Each grid key is shown by the shortest
+ending of its dotted key that tells it apart from the other keys (``lr``, or ``generator.lr`` beside
+``discriminator.lr``). Where the readable name would lose something (a character a folder name cannot
+hold, a name over 80 characters), a short hash of the settings and seed is added, so two runs never share
+a name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from typing import Any
+
+from ..errors import RecipeError
+from ..recipes.config import MAX_SEED
+from ..recipes.recipe import parse_override
+from ..recipes.tomlwrite import value_text
+
+SEED_KEY = "experiment.seed"
+"""The one key a sweep sets itself, from ``--seeds``; a grid over it would hide the seed spread."""
+MAX_NAME = 80
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class GridAxis:
+    """One ``--grid KEY=[v1, v2, ...]``: a dotted recipe key and the values it takes, in the order given."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    """One run of a sweep: the grid values it takes (``settings``, by grid key) and its seed."""
+
+    name: str
+    settings: dict[str, Any]
+    seed: int
+
+    @property
+    def overrides(self) -> list[str]:
+        """The run's ``--set`` overrides, as ``ganlab run`` takes them and records them in meta.json."""
+        return [f"{key}={value_text(value)}" for key, value in self.settings.items()] + [f"{SEED_KEY}={self.seed}"]
+
+
+def parse_grid(texts: list[str] | tuple[str, ...], source: str) -> list[GridAxis]:
+    """The axes of ``--grid KEY=[...]`` options; every problem at once, as a RecipeError of ``source``."""
+    axes: list[GridAxis] = []
+    problems: list[str] = []
+    for text in texts:
+        try:
+            parts, values = parse_override(text)
+        except ValueError as e:
+            problems.append(str(e).replace("--set", "--grid", 1))
+            continue
+        key = text.split("=", 1)[0].strip()
+        if ".".join(map(str, parts)) == SEED_KEY:
+            problems.append(f"--grid {key}: the seed is not a grid key; give --seeds N instead")
+        elif not isinstance(values, list) or not values:
+            problems.append(f"--grid {key}: expected a non-empty TOML array of values, e.g. {key}=[1, 2]; "
+                            f"got {value_text(values) if not isinstance(values, str) else repr(values)}")
+        elif any(a.key == key for a in axes):
+            problems.append(f"--grid {key}: given twice; list all its values in one --grid")
+        elif len({value_text(v) for v in values}) < len(values):
+            problems.append(f"--grid {key}: a value is listed twice in {value_text(values)}")
+        else:
+            axes.append(GridAxis(key, tuple(values)))
+    if problems:
+        raise RecipeError(source, problems)
+    return axes
+
+
+def seed_values(first: int, count: int, source: str) -> list[int]:
+    """``count`` seeds from the recipe's ``experiment.seed`` on: first, first + 1, ..."""
+    if first + count - 1 > MAX_SEED:
+        raise RecipeError(source, [f"--seeds {count}: seeds run from experiment.seed = {first} to "
+                                   f"{first + count - 1}, past the largest seed {MAX_SEED}"])
+    return list(range(first, first + count))
+
+
+def expand(axes: list[GridAxis], seeds: list[int]) -> list[PlannedRun]:
+    """Every combination of the grid's values, each with every seed: grid order, then seed order."""
+    labels = short_labels([axis.key for axis in axes])
+    runs = []
+    for values in itertools.product(*(axis.values for axis in axes)):
+        settings = {axis.key: value for axis, value in zip(axes, values)}
+        for seed in seeds:
+            runs.append(PlannedRun(run_name(settings, seed, labels), settings, seed))
+    return runs
+
+
+def short_labels(keys: list[str]) -> dict[str, str]:
+    """Each dotted key's shortest ending that no other key shares: ``lr``, or ``generator.lr`` when
+    ``discriminator.lr`` is in the grid too."""
+    split = {key: re.sub(r"\[(\d+)\]", r".\1", key).split(".") for key in keys}
+    labels = {}
+    for key, parts in split.items():
+        for length in range(1, len(parts) + 1):
+            ending = parts[-length:]
+            if all(other[-length:] != ending for k, other in split.items() if k != key):
+                break
+        labels[key] = ".".join(ending)
+    return labels
+
+
+def run_name(settings: dict[str, Any], seed: int, labels: dict[str, str]) -> str:
+    """``label-value_..._seed-S``, plain and unique: a lossy name gets a hash of what it stands for."""
+    words = [f"{labels[key]}-{value if isinstance(value, str) else value_text(value)}"
+             for key, value in settings.items()]
+    readable = "_".join([*words, f"seed-{seed}"])
+    if _PLAIN_NAME.match(readable) and len(readable) <= MAX_NAME and not readable.startswith((".", "-")):
+        return readable
+    digest = hashlib.sha256(json.dumps([list(settings.items()), seed], sort_keys=True).encode()).hexdigest()[:8]
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "-", readable).strip(".-")
+    return f"{plain[:MAX_NAME - 9]}-{digest}"
