@@ -80,7 +80,8 @@ def test_a_run_with_every_lever_resumes_bit_for_bit(tmp_path):
     assert resumed.read_meta()["status"] == "finished"
     assert without_time(resumed.read_metrics()) == without_time(reference.read_metrics())
     final = reference.checkpoint_store.records()[-1].file
-    ours, theirs = load_checkpoint(killed / "checkpoints" / final), load_checkpoint(reference.path / "checkpoints" / final)
+    ours = load_checkpoint(killed / "checkpoints" / final)
+    theirs = load_checkpoint(reference.path / "checkpoints" / final)
     for key in ("generator", "discriminator", "optimizer_g", "optimizer_d", "rng", "levers"):
         assert_identical(ours[key], theirs[key], key)
     for name in ("steps.csv", "evaluations.csv"):

@@ -88,8 +88,9 @@ class Levers:
         for i, (_, regularizer) in enumerate(self.regularizers):
             if regularizer.applies_to != network or step % regularizer.interval:
                 continue
-            term = regularizer.term(RegularizerInputs(real.detach().float(), fake.float(), latents, self._discriminate,
-                                                      self.generator))
+            inputs = RegularizerInputs(real.detach().float(), fake.float(), latents, self._discriminate,
+                                       self.generator)
+            term = regularizer.term(inputs)
             loss = loss + regularizer.interval * term
             self.last_terms[i] = term.detach().float()
         return loss
