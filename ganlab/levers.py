@@ -66,17 +66,22 @@ class RegularizerInputs:
     """What a regularizer's term may be computed from, for one update of the network it regularizes.
 
     ``real`` and ``fake`` are float32 in [-1, 1]; ``real`` is detached, and so is ``fake`` in the
-    discriminator's phase (in the generator's it is attached to the generator's graph). ``discriminate``
-    gives the discriminator's raw outputs (float32, ``(N,)``) for images as the loss sees them, the run's
-    augmentation applied; it runs outside autocast on the uncompiled network, so it can be differentiated
-    twice (``create_graph``). ``latents`` made ``fake``; ``generator`` is the uncompiled generator.
+    discriminator's phase (in the generator's it is attached to the generator's graph).
+    ``discriminate(images, labels)`` gives the discriminator's raw outputs (float32, ``(N,)``) for images
+    as the loss sees them, the run's augmentation applied; it runs outside autocast on the uncompiled
+    network, so it can be differentiated twice (``create_graph``). In a conditional run the discriminator
+    judges an image together with its labels: pass ``real_labels`` with real images and ``fake_labels``
+    with generated ones (both None in an unconditional run, where ``labels`` may be left out).
+    ``latents`` made ``fake``; ``generator`` is the uncompiled generator.
     """
 
     real: torch.Tensor
     fake: torch.Tensor
     latents: torch.Tensor
-    discriminate: Callable[[torch.Tensor], torch.Tensor]
+    discriminate: Callable[..., torch.Tensor]
     generator: nn.Module
+    real_labels: torch.Tensor | None = None
+    fake_labels: torch.Tensor | None = None
 
 
 class Regularizer(Stateful, abc.ABC):

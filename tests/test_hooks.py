@@ -123,7 +123,7 @@ def test_hook_on_step_end_comes_after_every_generator_update_with_its_numbers(fi
     events, run_dir = finished
     records = [e[1] for e in events if e[0] == "on_step_end"]
     assert [r["step"] for r in records] == list(range(1, 9))           # 4 steps per epoch, 2 epochs
-    assert set(records[0]) == {"step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "time"}
+    assert set(records[0]) == {"step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "time"}
     assert records == run_dir.read_metrics()
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import RUN_VIEW
+import ganlab
 from ganlab import EvaluationHook
+from ganlab.plugins.manager import interface
 from ganlab.plugins import hookspecs
 
 ROOT = Path(__file__).parents[1]
@@ -104,3 +106,14 @@ def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
 
     pyproject = tomllib.loads(readme_block("`pyproject.toml`", "toml"))
     assert pyproject["project"]["entry-points"][ENTRY_POINT_GROUP] == {"smooth": "ganlab_smooth"}
+
+
+LEVER_BASES = (ganlab.Augment, ganlab.Regularizer, ganlab.Schedule, ganlab.Logger)
+
+
+@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_BASES for name in interface(base)],
+                         ids=lambda m: ".".join(m))
+def test_every_method_the_engine_calls_on_a_lever_is_documented(method):
+    base, name = method
+    section = GUIDE[GUIDE.index("### Lever contracts"):GUIDE.index("### Testing a plugin")]
+    assert f"**{base}**" in section and f"{name}(" in section

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,19 @@ def test_every_recipe_in_experiments_resolves(recipe):
     plugins = load_plugins(package_plugins(), entry_points=False)
     assert plugins.failures == []
     load_recipe(ROOT / "experiments" / recipe, plugins.registry)
+
+
+REPORT_HOOKS = ("loss-curves", "d-distributions", "samples", "training-health")
+"""The hooks that make a run's report: its loss curves, D's score distributions, the samples and their GIF,
+and the health flags. Every shipped recipe has them, so no report lacks a view another one has."""
+EVERY_RECIPE = sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "experiments").glob("*.toml"),
+                                                          *(ROOT / "plugins").glob("*/experiments/*.toml")])
+
+
+@pytest.mark.parametrize("recipe", EVERY_RECIPE)
+def test_every_shipped_recipe_has_the_report_hooks(recipe):
+    hooks = {hook.get("name") for hook in tomllib.loads((ROOT / recipe).read_text("utf-8")).get("hooks", [])}
+    assert [name for name in REPORT_HOOKS if name not in hooks] == [], f"{recipe} lacks report hooks"
 
 
 def test_a_recipe_naming_a_missing_package_s_components_says_what_to_install(run_cli, monkeypatch):
