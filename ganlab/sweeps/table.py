@@ -33,8 +33,9 @@ GRID_TABLE = "grid"
 
 @dataclasses.dataclass(frozen=True)
 class SweepSettings:
-    """How a recipe is swept, besides its grid: ``[sweep]``'s keys and ``ganlab sweep``'s options (``jobs``
-    is ``--jobs``, ``slurm_time`` is ``--slurm-time``)."""
+    """How a recipe is swept: ``[sweep]``'s keys, each also an option of ``ganlab sweep`` (``jobs`` is
+    ``--jobs``, ``slurm_time`` is ``--slurm-time``) but ``grid``, which is checked here as a table and
+    read into grid axes by :func:`sweep_definition`."""
 
     seeds: int = param(1, "Seeds per combination: experiment.seed, experiment.seed + 1, ...", min=1)
     name: str | None = param(None, "The sweep's folder name (default: <experiment.name>-sweep).")
@@ -51,8 +52,8 @@ class SweepSettings:
     slurm_gpus: int | None = param(None, "GPUs per job.", min=0)
     slurm_cpus: int | None = param(None, "CPU cores per job.", min=1)
     slurm_mem: int | None = param(None, "Memory per job, in GB.", min=1)
-    grid: dict = param({}, 'Each grid key (a dotted recipe key, quoted) and the values the sweep gives it: '
-                           '"loss.real_label" = [0.9, 1.0]. The --grid options are kept apart.')
+    grid: dict = param({}, '[sweep.grid]: each grid key (a dotted recipe key, quoted) and the values the sweep '
+                           'gives it, "loss.real_label" = [0.9, 1.0]')
 
     def __post_init__(self) -> None:
         if self.launcher == "submitit" and (self.jobs > 1 or self.threads):
@@ -101,5 +102,9 @@ def sweep_definition(file: SweepFile, grid_options: tuple[str, ...] | list[str],
     replaced = {axis.key for axis in options}
     in_table = [GridAxis(key, values, in_table=True) for key, values in grid.items() if key not in replaced] \
         if isinstance(grid, dict) else []
+    for axis in [axis for axis in in_table if isinstance(axis.values, dict)]:
+        problems.append(f"{axis.where}: a table, not an array of values: quote a dotted grid key "
+                        f"(\"{axis.key}.{next(iter(axis.values), 'key')}\" = [...]), or TOML reads it as tables")
+        in_table.remove(axis)
     axes = checked_axes(in_table + options, file.source, problems)
     return axes, settings
