@@ -254,7 +254,8 @@ def test_a_sweep_table_is_the_same_sweep_as_the_options_it_stands_for(finished_s
     assert result.exit_code == 0, result.output
     assert "sweep tiny-sweep: 2 runs; 2 left as they are, 0 to resume, 0 to start" in result.output
     after = manifest(finished_sweep)
-    assert [after[k] for k in ("resolved", "grid", "seeds", "runs")] == [before[k] for k in ("resolved", "grid", "seeds", "runs")]
+    recorded = ("resolved", "grid", "seeds", "runs")
+    assert [after[key] for key in recorded] == [before[key] for key in recorded]
 
 
 def test_the_runs_of_a_sweep_table_are_ordinary_runs_whose_recipes_have_no_table(finished_sweep, tmp_path):
@@ -338,7 +339,8 @@ def test_run_refuses_a_sweep_recipe_and_says_to_sweep_it(tmp_path):
     recipe = write_sweep_recipe(tmp_path)
     result = run_cli_main("run", str(recipe), "--out", str(tmp_path / "runs"))
     assert result.exit_code == 2
-    assert f"sweep: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep {recipe}`" in result.output
+    assert (f"sweep: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep {recipe}`"
+            in result.output)
     assert not (tmp_path / "runs").exists()
 
 

@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import json
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import RecipeError
 from ..recipes.config import MAX_SEED
@@ -75,7 +75,7 @@ def parse_grid(texts: list[str] | tuple[str, ...], source: str) -> list[GridAxis
     return checked_axes(axes, source, problems)
 
 
-def checked_axes(axes: list[GridAxis], source: str, problems: list[str] = ()) -> list[GridAxis]:
+def checked_axes(axes: list[GridAxis], source: str, problems: Sequence[str] = ()) -> list[GridAxis]:
     """``axes`` (their values as read, any TOML value) checked the one way both forms of a grid are: each a
     non-empty array of distinct values, once per key, never the seed; a RecipeError of ``source`` with
     ``problems`` and every one found, else the axes with their values as tuples."""
@@ -89,7 +89,7 @@ def checked_axes(axes: list[GridAxis], source: str, problems: list[str] = ()) ->
             problems.append(f"{where}: expected a non-empty TOML array of values, e.g. [1, 2]; "
                             f"got {value_text(values) if not isinstance(values, str) else repr(values)}")
         elif any(a.key == key for a in checked):
-            problems.append(f"{where}: given twice; list all its values in one --grid")
+            problems.append(f"{where}: given twice; list all its values once")
         elif len({value_text(v) for v in values}) < len(values):
             problems.append(f"{where}: a value is listed twice in {value_text(values)}")
         else:
@@ -102,7 +102,8 @@ def checked_axes(axes: list[GridAxis], source: str, problems: list[str] = ()) ->
 def seed_values(first: int, count: int, source: str) -> list[int]:
     """``count`` seeds from the recipe's ``experiment.seed`` on: first, first + 1, ..."""
     if first + count - 1 > MAX_SEED:
-        raise RecipeError(source, [f"--seeds {count}: seeds run from experiment.seed = {first} to "
+        raise RecipeError(source, [f"seeds = {count} (--seeds, or [sweep]'s seeds): seeds run from "
+                                   f"experiment.seed = {first} to "
                                    f"{first + count - 1}, past the largest seed {MAX_SEED}"])
     return list(range(first, first + count))
 
