@@ -13,7 +13,7 @@ import pytest
 
 from ganlab.plugins.known import KNOWN
 from ganlab.plugins.manager import load_plugins
-from ganlab.recipes.recipe import load_recipe
+from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 ROOT = Path(__file__).parents[1]
 PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan"}   # distribution: plugin
@@ -43,9 +43,11 @@ def test_known_plugins_lists_exactly_what_each_package_registers():
 
 @pytest.mark.parametrize("recipe", sorted(p.name for p in (ROOT / "experiments").glob("*.toml")))
 def test_every_recipe_in_experiments_resolves(recipe):
+    """A sweep's recipe (one with a [sweep] table) resolves as `ganlab sweep` resolves it: its base recipe
+    and its table."""
     plugins = load_plugins(package_plugins(), entry_points=False)
     assert plugins.failures == []
-    load_recipe(ROOT / "experiments" / recipe, plugins.registry)
+    plan_sweep(SweepRequest(ROOT / "experiments" / recipe), plugins)
 
 
 REPORT_HOOKS = ("loss-curves", "d-distributions", "samples", "training-health")

@@ -1,6 +1,8 @@
 """ganlab sweep: a recipe over a grid of settings and seeds, each run an ordinary run directory named by
 its settings, beside a sweep.json that says where each stands; a re-run skips what finished and resumes
-what did not; --jobs 2 trains what --jobs 1 trains; submitit runs the same runs as jobs."""
+what did not; --jobs 2 trains what --jobs 1 trains; submitit runs the same runs as jobs. The same sweep
+may be a [sweep] table in the recipe, checked as strictly as the options, which override it; a recipe with
+the table is no run's recipe, and its runs' recipes have no table."""
 
 from __future__ import annotations
 
@@ -10,13 +12,16 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from ganlab.cli.main import main
+from ganlab.plugins.manager import load_plugins_or_warn
 from ganlab.sweeps.plan import expand, parse_grid
+from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 TINY = """\
 [experiment]
@@ -55,8 +60,12 @@ def write_recipe(folder: Path, epochs: int = 2, max_steps: int = 6) -> Path:
     return path
 
 
+def run_cli_main(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
 def sweep(*args: str):
-    return CliRunner().invoke(main, ["sweep", *args], catch_exceptions=False)
+    return run_cli_main("sweep", *args)
 
 
 def manifest(folder: Path) -> dict:
@@ -219,3 +228,130 @@ def test_without_submitit_the_launcher_says_how_to_install_it(tmp_path, monkeypa
     result = sweep(str(write_recipe(tmp_path)), "--out", str(tmp_path / "runs"), "--launcher", "submitit")
     assert result.exit_code == 1
     assert "pip install submitit" in result.output
+
+
+TABLE = """
+[sweep]
+jobs = 2
+threads = 1
+
+[sweep.grid]
+"loss.real_label" = [0.9, 1.0]
+"""
+
+
+def write_sweep_recipe(folder: Path, table: str = TABLE) -> Path:
+    """tiny.toml's recipe with a [sweep] table."""
+    path = folder / "tiny_sweep.toml"
+    path.write_text(TINY.format(epochs=2, max_steps=6) + table, "utf-8")
+    return path
+
+
+def test_a_sweep_table_is_the_same_sweep_as_the_options_it_stands_for(finished_sweep):
+    recipe = write_sweep_recipe(finished_sweep.parents[1])
+    before = manifest(finished_sweep)
+    result = sweep(str(recipe), "--out", str(finished_sweep.parent))
+    assert result.exit_code == 0, result.output
+    assert "sweep tiny-sweep: 2 runs; 2 left as they are, 0 to resume, 0 to start" in result.output
+    after = manifest(finished_sweep)
+    recorded = ("resolved", "grid", "seeds", "runs")
+    assert [after[key] for key in recorded] == [before[key] for key in recorded]
+
+
+def test_the_runs_of_a_sweep_table_are_ordinary_runs_whose_recipes_have_no_table(finished_sweep, tmp_path):
+    result = sweep(str(write_sweep_recipe(tmp_path)), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "runs" / "tiny-sweep"
+    assert [run["status"] for run in manifest(folder)["runs"]] == ["finished", "finished"]
+    for entry in manifest(folder)["runs"]:
+        run = folder / entry["name"]
+        assert losses(run) == losses(finished_sweep / entry["name"])     # what the options trained, bit for bit
+        assert "sweep" not in tomllib.loads((run / "recipe.toml").read_text("utf-8"))
+        assert json.loads((run / "meta.json").read_text())["overrides"] == entry["overrides"]
+    assert run_cli_main("validate", str(run / "recipe.toml")).exit_code == 0
+
+
+def test_options_override_the_table_and_a_grid_option_replaces_that_key_only(tmp_path):
+    table = """
+[sweep]
+seeds = 3
+name = "from-table"
+jobs = 2
+
+[sweep.grid]
+"loss.real_label" = [0.9, 1.0]
+"train.batch_size" = [8, 16]
+"""
+    plugins = load_plugins_or_warn()
+    request = SweepRequest(write_sweep_recipe(tmp_path, table), grid=("loss.real_label=[0.8]",),
+                           options={"seeds": 1, "name": "from-options"})
+    plan = plan_sweep(request, plugins)
+    assert [(axis.key, axis.values) for axis in plan.axes] == [("train.batch_size", (8, 16)),
+                                                               ("loss.real_label", (0.8,))]
+    assert (plan.settings.seeds, plan.settings.name, plan.settings.jobs) == (1, "from-options", 2)
+    assert [run.name for run in plan.runs] == ["batch_size-8_real_label-0.8_seed-0",
+                                               "batch_size-16_real_label-0.8_seed-0"]
+    assert plan_sweep(SweepRequest(request.recipe), plugins).settings.seeds == 3
+
+
+def test_a_bad_sweep_table_is_refused_naming_every_key_before_anything_is_made(tmp_path):
+    recipe = write_sweep_recipe(tmp_path, """
+[sweep]
+seed = 3
+jobs = "two"
+launcher = "slurm"
+
+[sweep.grid]
+"train.batch_size" = 16
+"experiment.seed" = [1, 2]
+loss.real_label = [0.9, 1.0]
+""")
+    result = sweep(str(recipe), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2, result.output
+    for problem in ("sweep.seed: unknown key (did you mean 'seeds'?)",
+                    "sweep.jobs: expected int, got a string ('two')",
+                    "sweep.launcher: 'slurm' is not one of 'local', 'submitit'",
+                    'sweep.grid."train.batch_size": expected a non-empty TOML array of values',
+                    'sweep.grid."experiment.seed": the seed is not a grid key',
+                    'sweep.grid."loss": a table, not an array of values: quote a dotted grid key '
+                    '("loss.real_label" = [...])'):
+        assert f"{recipe}: {problem}" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_grid_value_of_the_table_the_recipe_does_not_take_is_named_by_its_table_key(tmp_path):
+    recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"loss.real_lable" = [0.9]\n')
+    result = sweep(str(recipe), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2
+    assert ('sweep.grid."loss.real_lable" = 0.9: loss.real_lable: unknown key (did you mean \'real_label\'?)'
+            in result.output)
+
+
+def test_a_table_that_asks_submitit_for_jobs_is_refused_as_the_options_are(tmp_path):
+    recipe = write_sweep_recipe(tmp_path, '[sweep]\nlauncher = "submitit"\n')
+    result = sweep(str(recipe), "--jobs", "2", "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2
+    assert "sweep: jobs and threads (--jobs, --threads) are for the local launcher" in result.output
+
+
+def test_run_refuses_a_sweep_recipe_and_says_to_sweep_it(tmp_path):
+    recipe = write_sweep_recipe(tmp_path)
+    result = run_cli_main("run", str(recipe), "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2
+    assert (f"sweep: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep {recipe}`"
+            in result.output)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_validate_checks_a_sweep_recipe_and_says_how_many_runs_it_makes(tmp_path):
+    recipe = write_sweep_recipe(tmp_path, TABLE.replace("jobs = 2", "seeds = 3"))
+    result = run_cli_main("validate", str(recipe))
+    assert result.exit_code == 0, result.output
+    assert "# sweep: loss.real_label (2) x 3 seeds" in result.output
+    assert result.output.rstrip().endswith(f"{recipe}: ok, a sweep of 6 runs: run it with `ganlab sweep {recipe}`")
+    assert "[sweep]" not in result.output          # what it prints is the base recipe, which its runs start from
+
+    broken = write_sweep_recipe(tmp_path, '[sweep]\njobz = 2\n')
+    result = run_cli_main("validate", str(broken))
+    assert result.exit_code == 2 and "sweep.jobz: unknown key (did you mean 'jobs'?)" in result.output

@@ -126,13 +126,15 @@ def _print_run_dir(path: Path) -> None:
 @click.argument("recipe", type=click.Path(path_type=Path))
 @override_option
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
-    """Resolve and build RECIPE, print what it resolves to; trains nothing."""
+    """Resolve and build RECIPE, print what it resolves to; trains nothing. A recipe with a [sweep] table
+    is checked as `ganlab sweep` checks it, its base recipe built."""
     from ..training.assemble import build
     from ..training.networks import warn_if_slow
-    from ..recipes.recipe import load_recipe
+    from ..sweeps.sweep import SweepRequest, plan_sweep
 
     plugins = load_plugins_or_warn()
-    resolved = load_recipe(recipe, plugins.registry, list(overrides))
+    plan = plan_sweep(SweepRequest(recipe, overrides=overrides), plugins)
+    resolved = plan.base
     built = build(resolved)
     warn_if_slow(resolved.train.precision, built.device)
     click.echo(resolved.to_toml())
@@ -141,7 +143,12 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     click.echo(f"# data: {len(built.dataset)} images of {built.dataset.channels}x{built.dataset.image_size}"
                f"x{built.dataset.image_size}")
     click.echo(f"# generator: {n_g:,} parameters; discriminator: {n_d:,} parameters; device: {built.device}")
-    click.echo(f"{recipe}: ok")
+    if plan.file.table is None:
+        click.echo(f"{recipe}: ok")
+    else:
+        grid = " x ".join(f"{axis.key} ({len(axis.values)})" for axis in plan.axes) or "no grid"
+        click.echo(f"# sweep: {grid} x {len(plan.seeds)} seeds")
+        click.echo(f"{recipe}: ok, a sweep of {len(plan.runs)} runs: run it with `ganlab sweep {recipe}`")
 
 
 def _plugin_label(plugins: Plugins, name: str) -> str:

@@ -1,53 +1,64 @@
-"""``ganlab sweep RECIPE --grid KEY=[...] --seeds N``: a recipe over a grid of settings and seeds."""
+"""``ganlab sweep RECIPE --grid KEY=[...] --seeds N``: a recipe over a grid of settings and seeds.
+
+The sweep's options are made from :class:`ganlab.sweeps.table.SweepSettings`, the dataclass a recipe's
+``[sweep]`` table is checked against, so an option and its table key take the same values.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
+from ..sweeps.table import GRID_TABLE, SweepSettings
 from .options import override_option
+
+
+def settings_option(field: dataclasses.Field) -> Callable:
+    """The ``--option`` of a :class:`SweepSettings` field: its type, bounds and help, and no default, so
+    that an option not given leaves the recipe's ``[sweep]`` table (or the field's default) in force."""
+    hint = typing.get_type_hints(SweepSettings)[field.name]
+    arms = [arm for arm in typing.get_args(hint) if arm is not type(None)] or [hint]
+    if typing.get_origin(hint) is typing.Literal:
+        kind: Any = click.Choice(typing.get_args(hint))
+    elif arms[0] is int:
+        kind = click.IntRange(min=field.metadata.get("min"), max=field.metadata.get("max"))
+    else:
+        kind = arms[0]
+    default = f"default: {field.default}; " if field.default is not None else ""
+    return click.option(f"--{field.name.replace('_', '-')}", field.name, type=kind, default=None,
+                        help=f"{field.metadata['help']} [{default}[sweep] key: {field.name}]")
+
+
+def settings_options(command: Callable) -> Callable:
+    for field in reversed([f for f in dataclasses.fields(SweepSettings) if f.name != GRID_TABLE]):
+        command = settings_option(field)(command)
+    return command
 
 
 @click.command("sweep")
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--grid", "grid", multiple=True, metavar="KEY=[V1, V2, ...]",
-              help="A recipe key and the values the sweep gives it, as a TOML array (repeatable).")
-@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Seeds per combination: experiment.seed, experiment.seed + 1, ...")
+              help="A recipe key and the values the sweep gives it, as a TOML array (repeatable); replaces "
+                   "that key's values in the recipe's [sweep.grid].")
 @override_option
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Folder that receives the sweep's folder.")
-@click.option("--name", default=None, help="The sweep's folder name (default: <experiment.name>-sweep).")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runs at a time on this machine (local launcher); the cores are shared out between them.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Torch threads of each run (local launcher; default: the cores / --jobs).")
-@click.option("--launcher", type=click.Choice(["local", "submitit"]), default="local", show_default=True,
-              help="local: ganlab run processes here; submitit: one submitit job per run (Slurm).")
-@click.option("--submitit-cluster", type=click.Choice(["auto", "slurm", "local"]), default="auto",
-              show_default=True, help="Where submitit runs the jobs; auto: Slurm if it is here, else locally.")
-@click.option("--slurm-partition", default=None, help="Slurm partition of the jobs.")
-@click.option("--slurm-time", type=click.IntRange(min=1), default=None, help="Time limit of each job, in minutes.")
-@click.option("--slurm-gpus", type=click.IntRange(min=0), default=None, help="GPUs per job.")
-@click.option("--slurm-cpus", type=click.IntRange(min=1), default=None, help="CPU cores per job.")
-@click.option("--slurm-mem", type=click.IntRange(min=1), default=None, help="Memory per job, in GB.")
-def sweep(recipe: Path, grid: tuple[str, ...], seeds: int, overrides: tuple[str, ...], out: Path,
-          name: str | None, jobs: int, threads: int | None, launcher: str, submitit_cluster: str, slurm_partition: str | None,
-          slurm_time: int | None, slurm_gpus: int | None, slurm_cpus: int | None, slurm_mem: int | None) -> None:
-    """Run RECIPE for every combination of the --grid values and every seed, each an ordinary run
+@settings_options
+def sweep(recipe: Path, grid: tuple[str, ...], overrides: tuple[str, ...], out: Path, **options: Any) -> None:
+    """Run RECIPE for every combination of the grid's values and every seed, each an ordinary run
     directory in OUT/NAME/ beside a sweep.json manifest; prints the sweep's folder as the last line.
 
+    The grid and the options may also be a [sweep] table in RECIPE; options given here override it.
     The same command again skips the finished runs and resumes the interrupted and failed ones.
     """
     from ..plugins.manager import load_plugins_or_warn
-    from ..sweeps.launchers import SlurmOptions
     from ..sweeps.sweep import SweepRequest, run_sweep
 
-    if launcher == "submitit" and (jobs > 1 or threads):
-        raise click.UsageError("--jobs and --threads are for --launcher local; with submitit the scheduler "
-                               "decides how many jobs run at once, on how many cores (--slurm-cpus)")
-    slurm = SlurmOptions(submitit_cluster, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem)
-    request = SweepRequest(recipe, grid, seeds, overrides, out, name, jobs, threads, launcher, slurm)
+    given = {name: value for name, value in options.items() if value is not None}
+    request = SweepRequest(recipe, grid, overrides, out, given)
     folder = run_sweep(request, load_plugins_or_warn(), click.echo)
     click.echo(str(folder))

@@ -101,6 +101,9 @@ PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": Trai
                                    "checkpoint": CheckpointConfig}
 TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "augment",
              "regularizers", "schedule", "train", "checkpoint", "loggers", "hooks")
+SWEEP_SECTION = "sweep"
+"""The table that makes a recipe file a sweep of runs (read by :mod:`ganlab.sweeps.table`), never part of
+one run's recipe."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,7 +342,10 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
     """Validate a parsed recipe (after overrides) against the registry; raise RecipeError with all problems."""
     doc, problems = apply_overrides(document, list(overrides))
     for key in doc:
-        if key not in TOP_LEVEL:
+        if key == SWEEP_SECTION:
+            problems.append(f"{key}: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep "
+                            f"{source}` (`ganlab validate {source}` checks it)")
+        elif key not in TOP_LEVEL:
             hint = did_you_mean(key, TOP_LEVEL) or f"; sections are: {', '.join(TOP_LEVEL)}"
             problems.append(f"{key}: unknown section{hint}")
     plain: dict[str, Any] = {}

@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import json
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import RecipeError
 from ..recipes.config import MAX_SEED
@@ -30,10 +30,21 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 @dataclasses.dataclass(frozen=True)
 class GridAxis:
-    """One ``--grid KEY=[v1, v2, ...]``: a dotted recipe key and the values it takes, in the order given."""
+    """One grid key and the values it takes, in the order given: a ``--grid KEY=[v1, v2, ...]`` option, or
+    a ``"KEY" = [v1, v2, ...]`` line of a recipe's ``[sweep.grid]`` table (``in_table``)."""
 
     key: str
     values: tuple[Any, ...]
+    in_table: bool = False
+
+    @property
+    def where(self) -> str:
+        """Where the axis was given, as its problems name it."""
+        return f"sweep.grid.{json.dumps(self.key)}" if self.in_table else f"--grid {self.key}"
+
+    def value_where(self, value: Any) -> str:
+        """Where one of its values was given: ``--grid KEY=VALUE`` or ``sweep.grid."KEY" = VALUE``."""
+        return f"{self.where} = {value_text(value)}" if self.in_table else f"{self.where}={value_text(value)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,31 +67,43 @@ def parse_grid(texts: list[str] | tuple[str, ...], source: str) -> list[GridAxis
     problems: list[str] = []
     for text in texts:
         try:
-            parts, values = parse_override(text)
+            values = parse_override(text)[1]
         except ValueError as e:
             problems.append(str(e).replace("--set", "--grid", 1))
             continue
-        key = text.split("=", 1)[0].strip()
-        if ".".join(map(str, parts)) == SEED_KEY:
-            problems.append(f"--grid {key}: the seed is not a grid key; give --seeds N instead")
-        elif not isinstance(values, list) or not values:
-            problems.append(f"--grid {key}: expected a non-empty TOML array of values, e.g. {key}=[1, 2]; "
+        axes.append(GridAxis(text.split("=", 1)[0].strip(), values))
+    return checked_axes(axes, source, problems)
+
+
+def checked_axes(axes: list[GridAxis], source: str, problems: Sequence[str] = ()) -> list[GridAxis]:
+    """``axes`` (their values as read, any TOML value) checked the one way both forms of a grid are: each a
+    non-empty array of distinct values, once per key, never the seed; a RecipeError of ``source`` with
+    ``problems`` and every one found, else the axes with their values as tuples."""
+    problems = list(problems)
+    checked: list[GridAxis] = []
+    for axis in axes:
+        key, values, where = axis.key, axis.values, axis.where
+        if re.sub(r"\[(\d+)\]", r".\1", key) == SEED_KEY:
+            problems.append(f"{where}: the seed is not a grid key; give --seeds N (or seeds = N in [sweep]) instead")
+        elif not isinstance(values, (list, tuple)) or not values:
+            problems.append(f"{where}: expected a non-empty TOML array of values, e.g. [1, 2]; "
                             f"got {value_text(values) if not isinstance(values, str) else repr(values)}")
-        elif any(a.key == key for a in axes):
-            problems.append(f"--grid {key}: given twice; list all its values in one --grid")
+        elif any(a.key == key for a in checked):
+            problems.append(f"{where}: given twice; list all its values once")
         elif len({value_text(v) for v in values}) < len(values):
-            problems.append(f"--grid {key}: a value is listed twice in {value_text(values)}")
+            problems.append(f"{where}: a value is listed twice in {value_text(values)}")
         else:
-            axes.append(GridAxis(key, tuple(values)))
+            checked.append(dataclasses.replace(axis, values=tuple(values)))
     if problems:
         raise RecipeError(source, problems)
-    return axes
+    return checked
 
 
 def seed_values(first: int, count: int, source: str) -> list[int]:
     """``count`` seeds from the recipe's ``experiment.seed`` on: first, first + 1, ..."""
     if first + count - 1 > MAX_SEED:
-        raise RecipeError(source, [f"--seeds {count}: seeds run from experiment.seed = {first} to "
+        raise RecipeError(source, [f"seeds = {count} (--seeds, or [sweep]'s seeds): seeds run from "
+                                   f"experiment.seed = {first} to "
                                    f"{first + count - 1}, past the largest seed {MAX_SEED}"])
     return list(range(first, first + count))
 

@@ -18,54 +18,90 @@ from typing import Any, Callable
 
 from ..errors import GanlabError, RecipeError, RunError
 from ..plugins.manager import Plugins
-from ..recipes.recipe import Recipe, load_recipe
+from ..recipes import tomlwrite
+from ..recipes.recipe import Recipe, resolve
 from ..recipes.tomlwrite import value_text
+from ..rundir.atomic import atomic_write_text
 from ..rundir.rundir import RunDir, safe_name
 from ..training.assemble import build
-from .launchers import LOGS, SlurmOptions, SweepTarget, Task, run_locally, run_with_submitit
+from .launchers import LOGS, SweepTarget, Task, run_locally, run_with_submitit
 from .manifest import MANIFEST, PENDING, differences, new_manifest, read_manifest, write_manifest
-from .plan import GridAxis, PlannedRun, expand, parse_grid, seed_values
+from .plan import GridAxis, PlannedRun, expand, seed_values
+from .table import SweepFile, SweepSettings, read_sweep_file, sweep_definition
 
-LAUNCHERS = ("local", "submitit")
 LOCK = ".sweep.lock"
+BASE_RECIPE = "base-recipe.toml"
+"""The base recipe the runs of a sweep given as a ``[sweep]`` table start from, in the sweep's folder."""
 LEFT_AS_THEY_ARE = ("finished", "diverged")
 """Run statuses a sweep run again does not touch."""
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepRequest:
-    """What ``ganlab sweep`` was asked: the recipe, ``--grid``, ``--seeds``, ``--set``, where and how."""
+    """What ``ganlab sweep`` was asked: the recipe (which may hold a ``[sweep]`` table), ``--grid``,
+    ``--set``, ``--out``, and the sweep options given, by :class:`SweepSettings` field (``{"jobs": 2}``),
+    each of which overrides the table's."""
 
     recipe: Path
     grid: tuple[str, ...] = ()
-    seeds: int = 1
     overrides: tuple[str, ...] = ()
     out: Path = Path("runs")
-    name: str | None = None
-    jobs: int = 1
-    threads: int | None = None
-    launcher: str = "local"
-    slurm: SlurmOptions = SlurmOptions()
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """A sweep as checked before anything is made: the recipe file, the base recipe with the shared
+    overrides, the grid, the settings, and every run."""
+
+    file: SweepFile
+    overrides: tuple[str, ...]
+    base: Recipe
+    axes: list[GridAxis]
+    settings: SweepSettings
+    seeds: list[int]
+    runs: list[PlannedRun]
+
+    def recipe(self, run_overrides: list[str], plugins: Plugins) -> Recipe:
+        """The base recipe with the shared overrides, then ``run_overrides``."""
+        return resolve(self.file.base, plugins.registry, self.file.source, [*self.overrides, *run_overrides])
+
+
+def plan_sweep(request: SweepRequest, plugins: Plugins) -> SweepPlan:
+    """Read and check the sweep: its table and options, the base recipe and every grid value against it,
+    every problem of the table, the options and the recipe at once as one RecipeError."""
+    file = read_sweep_file(request.recipe)
+    problems: list[str] = []
+    try:
+        axes, settings = sweep_definition(file, request.grid, request.options)
+    except RecipeError as e:
+        problems += e.problems
+    try:
+        base = resolve(file.base, plugins.registry, file.source, list(request.overrides))
+    except RecipeError as e:
+        problems += e.problems
+    if problems:
+        raise RecipeError(file.source, problems)
+    seeds = seed_values(base.experiment.seed, settings.seeds, file.source)
+    plan = SweepPlan(file, tuple(request.overrides), base, axes, settings, seeds, expand(axes, seeds))
+    check_grid_values(plan, plugins)
+    return plan
 
 
 def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], None]) -> Path:
     """Run (or continue) the sweep; its folder, once every run has finished. A run that did not finish is
     a GanlabError naming it, raised after every other run has had its turn."""
-    source = str(request.recipe)
-    base = load_recipe(request.recipe, plugins.registry, list(request.overrides))
-    axes = parse_grid(request.grid, source)
-    seeds = seed_values(base.experiment.seed, request.seeds, source)
-    runs = expand(axes, seeds)
-    check_grid_values(request, axes, plugins)
-    folder = request.out / safe_name(request.name or f"{base.experiment.name}-sweep")
-    wanted = new_manifest(folder.name, source, list(request.overrides), base.to_dict(), axes, seeds,
-                          request.launcher, runs)
+    plan = plan_sweep(request, plugins)
+    runs, settings = plan.runs, plan.settings
+    folder = request.out / safe_name(settings.name or f"{plan.base.experiment.name}-sweep")
+    wanted = new_manifest(folder.name, plan.file.source, list(request.overrides), plan.base.to_dict(), plan.axes,
+                          plan.seeds, settings.launcher, runs)
     lock = hold_sweep_folder(folder)
     try:
         manifest = continued_manifest(folder, wanted)
         statuses = {run.name: status_of(folder / run.name) for run in runs}
         to_start = [run for run in runs if statuses[run.name] == PENDING]
-        check_runs(request, to_start, plugins)
+        check_runs(plan, to_start, plugins)
         tasks = [Task(run, resume=statuses[run.name] != PENDING) for run in runs
                  if statuses[run.name] not in LEFT_AS_THEY_ARE]
         _record(folder, manifest, statuses)
@@ -81,12 +117,12 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
             _record(folder, manifest, statuses)
             echo(f"[{ended}/{len(tasks)}] {task.run.name}: {progress_note(folder / task.run.name)}")
 
-        target = SweepTarget(request.recipe.resolve(), tuple(request.overrides), folder.resolve())
+        target = SweepTarget(recipe_of_runs(plan, folder), tuple(request.overrides), folder.resolve())
         try:
-            if request.launcher == "submitit":
-                run_with_submitit(tasks, target, request.slurm, on_end)
+            if settings.launcher == "submitit":
+                run_with_submitit(tasks, target, settings.slurm, on_end)
             else:
-                run_locally(tasks, target, request.jobs, on_end, request.threads)
+                run_locally(tasks, target, settings.jobs, on_end, settings.threads)
         except KeyboardInterrupt:
             stopped = [name for name, status in statuses.items() if status == "interrupted"]
             echo(f"sweep {folder.name} stopped; {len(stopped)} runs interrupted; run the same command again "
@@ -103,34 +139,45 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
     return folder
 
 
-def check_grid_values(request: SweepRequest, axes: list[GridAxis], plugins: Plugins) -> None:
-    """Each grid value on its own against the recipe: a RecipeError names every ``--grid KEY=VALUE``
-    the recipe does not take, and why."""
+def recipe_of_runs(plan: SweepPlan, folder: Path) -> Path:
+    """The recipe file the runs start from: the one given, or, where it holds a ``[sweep]`` table (which
+    ``ganlab run`` refuses: a run is one run), that file without the table, written to the sweep's
+    folder as :data:`BASE_RECIPE`."""
+    if plan.file.table is None:
+        return Path(plan.file.source).resolve()
+    path = folder / BASE_RECIPE
+    try:
+        atomic_write_text(path, f"# {plan.file.source} without its [sweep] table, written by ganlab sweep\n"
+                                + tomlwrite.dumps(plan.file.base))
+    except OSError as e:
+        raise RunError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
+    return path.resolve()
+
+
+def check_grid_values(plan: SweepPlan, plugins: Plugins) -> None:
+    """Each grid value on its own against the recipe: a RecipeError names every grid value (``--grid
+    KEY=VALUE``, ``sweep.grid."KEY" = VALUE``) the recipe does not take, and why."""
     problems: list[str] = []
-    for axis in axes:
+    for axis in plan.axes:
         for value in axis.values:
-            setting = f"{axis.key}={value_text(value)}"
             try:
-                load_recipe(request.recipe, plugins.registry, [*request.overrides, setting])
+                plan.recipe([f"{axis.key}={value_text(value)}"], plugins)
             except RecipeError as e:
-                problems += [f"--grid {setting}: {p}" for p in e.problems if f"--grid {setting}: {p}" not in problems]
+                where = axis.value_where(value)
+                problems += [f"{where}: {p}" for p in e.problems if f"{where}: {p}" not in problems]
     if problems:
-        raise RecipeError(str(request.recipe), problems)
+        raise RecipeError(plan.file.source, problems)
 
 
-def check_runs(request: SweepRequest, runs: list[PlannedRun], plugins: Plugins) -> None:
+def check_runs(plan: SweepPlan, runs: list[PlannedRun], plugins: Plugins) -> None:
     """Every run about to start through the one check pass ``ganlab run`` makes (``assemble.build``),
     before any starts, so a combination the recipe cannot train stops the sweep while nothing ran."""
     for run in runs:
         try:
-            build(run_recipe(request, run, plugins))
+            build(plan.recipe(run.overrides, plugins))
         except RecipeError as e:
             raise RecipeError(e.source, [f"run {run.name} ({' '.join(run.overrides)}): {p}"
                                          for p in e.problems]) from None
-
-
-def run_recipe(request: SweepRequest, run: PlannedRun, plugins: Plugins) -> Recipe:
-    return load_recipe(request.recipe, plugins.registry, [*request.overrides, *run.overrides])
 
 
 def hold_sweep_folder(folder: Path) -> int:
