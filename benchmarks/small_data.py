@@ -74,7 +74,7 @@ features = {args.features}
 epochs = 1000000
 max_steps = {args.steps}
 batch_size = {args.batch_size}
-log_every = 10
+log_every = 5
 
 {ARMS[arm].format(speed_kimg=args.ada_speed_kimg)}
 [[hooks]]
@@ -112,9 +112,15 @@ def scores(run: Path) -> dict[str, float]:
 
 
 def seconds_per_step(run: Path, warmup: int) -> float:
-    times = [json.loads(line)["time"] for line in (run / "metrics.jsonl").read_text("utf-8").splitlines()]
-    steps = [b - a for a, b in zip(times[warmup:], times[warmup + 1:])]
-    return statistics.median(steps) if steps else float("nan")
+    """The median over the run's log flushes after ``warmup`` steps of the seconds per step between two
+    flushes (the steps of one flush share its time)."""
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text("utf-8").splitlines()]
+    flushes: dict[float, int] = {}
+    for record in records[warmup:]:
+        flushes[record["time"]] = record["step"]        # the last step of each flush
+    points = sorted(flushes.items())
+    rates = [(t1 - t0) / (s1 - s0) for (t0, s0), (t1, s1) in zip(points, points[1:]) if s1 > s0]
+    return statistics.median(rates) if rates else float("nan")
 
 
 def spread(values: list[float]) -> str:
@@ -158,7 +164,7 @@ def main() -> None:
     for arm, runs in results.items():
         cells = [spread([s[m] for s, _ in runs if m in s]) for m in metrics]
         step = statistics.median(t for _, t in runs)
-        ratio = f"{step / plain:.2f}x" if plain else "-"
+        ratio = f"{step / plain:.2f}x" if plain is not None else "-"
         print(f"| {arm} | " + " | ".join(cells) + f" | {step:.4f} | {ratio} |")
 
 
