@@ -15,9 +15,12 @@ from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan"}   # distribution: plugin
-QUICKSTARTS = {"ganlab-wgan": "wgan_gp_quickstart.toml", "ganlab-sngan": "sngan_quickstart.toml",
-               "ganlab-lsgan": "lsgan_quickstart.toml"}
+PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan",   # distribution: plugin
+            "ganlab-regularizers": "regularizers", "ganlab-tensorboard": "tensorboard"}
+QUICKSTARTS = {"ganlab-wgan": "experiments/wgan_gp_quickstart.toml", "ganlab-sngan": "experiments/sngan_quickstart.toml",
+               "ganlab-lsgan": "experiments/lsgan_quickstart.toml",
+               "ganlab-regularizers": "plugins/ganlab-regularizers/experiments/r3gan_quickstart.toml",
+               "ganlab-tensorboard": "plugins/ganlab-tensorboard/experiments/tensorboard_quickstart.toml"}
 
 
 def package_plugins():
@@ -68,5 +71,5 @@ def test_installed_package_is_discovered_through_its_entry_point(distribution, r
     assert sorted(row["components"]) == sorted(f"{kind}:{name}" for (kind, name), package in KNOWN.items()
                                                if package == distribution)
     # enough images for one step of every quickstart (WGAN-GP's 5 critic batches of 64 need 320)
-    result = run_cli("validate", ROOT / "experiments" / QUICKSTARTS[distribution], "--set", "data.num_images=320")
+    result = run_cli("validate", ROOT / QUICKSTARTS[distribution], "--set", "data.num_images=320")
     assert result.exit_code == 0, result.output

@@ -11,6 +11,10 @@ KNOWN: dict[tuple[str, str], str] = {
     ("discriminator", "sngan"): "ganlab-sngan",
     ("loss", "hinge"): "ganlab-sngan",
     ("loss", "lsgan"): "ganlab-lsgan",
+    ("regularizer", "r1"): "ganlab-regularizers",
+    ("regularizer", "r2"): "ganlab-regularizers",
+    ("loss", "rpgan"): "ganlab-regularizers",
+    ("logger", "tensorboard"): "ganlab-tensorboard",
 }
 
 
