@@ -42,7 +42,7 @@ def main() -> None:
         for i in range(args.steps + 1):
             batch = run.real_images(recipe.train.batch_size, seed=i)
             start = time.perf_counter()
-            run.training_step([batch]).cpu()
+            run.training_step([batch], i).cpu()
             step_times.append(time.perf_counter() - start)
         save_times = []
         for i in range(args.saves):

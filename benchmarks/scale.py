@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import itertools
 import json
 import os
 import statistics
@@ -123,7 +124,8 @@ def ganlab_variant(plugins, overrides: list[str], args, folder: Path, name: str)
         f'data={{name="random-images", num_images={args.images}}}', f'experiment.device="{args.device}"',
         "train.data_on_device=\"always\"", "hooks=[]", *overrides])
     run = Run(build(recipe), RunDir.create(folder, name), plugins, progress=False)
-    return (lambda real: run.training_step([real])), endless(run.loader.epoch), run.run_dir.unlock
+    steps = itertools.count()
+    return (lambda real: run.training_step([real], next(steps))), endless(run.loader.epoch), run.run_dir.unlock
 
 
 def reference_variant(args):

@@ -27,6 +27,7 @@ import pluggy
 from . import hookspecs
 from ..errors import PluginError, warn
 from .hints import did_you_mean, looks_misspelt
+from ..levers import Augment, Logger, Regularizer, Schedule
 from ..protocols import EvaluationHook, Loss
 from .registry import Registry, declared_components
 
@@ -37,6 +38,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.components.losses",
     "ganlab.components.optimizers",
     "ganlab.components.inits",
+    "ganlab.components.schedules",
+    "ganlab.components.csv_logger",
     "ganlab.data.synthetic",
     "ganlab.data.folder",
     "ganlab.data.celeba",
@@ -126,7 +129,9 @@ def _check_hashable(plugin: object) -> None:
                           f"{type(plugin).__name__}") from None
 
 
-CHECKED_BASES: tuple[tuple[type, str], ...] = ((EvaluationHook, "hook"), (Loss, "loss"))
+CHECKED_BASES: tuple[tuple[type, str], ...] = ((EvaluationHook, "hook"), (Loss, "loss"), (Augment, "augment"),
+                                               (Regularizer, "regularizer"), (Schedule, "schedule"),
+                                               (Logger, "logger"))
 """The base classes whose subclasses a plugin defines are checked for methods ganlab never calls."""
 
 RENAMED = {"discriminator_penalty": "penalty"}
@@ -135,8 +140,10 @@ RENAMED = {"discriminator_penalty": "penalty"}
 
 def interface(base: type) -> tuple[str, ...]:
     """The public methods of ``base`` that ganlab calls (for :class:`~ganlab.protocols.EvaluationHook`, its
-    events and the rest of a hook's interface)."""
-    return tuple(name for name, value in vars(base).items() if not name.startswith("_") and callable(value))
+    events and the rest of a hook's interface), those it inherits included (a lever's ``state_dict``)."""
+    return tuple(dict.fromkeys(name for klass in base.__mro__ if klass is not object
+                               for name, value in vars(klass).items()
+                               if not name.startswith("_") and callable(value)))
 
 
 def unknown_methods(cls: type, base: type, kind: str) -> list[str]:

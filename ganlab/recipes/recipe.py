@@ -88,11 +88,19 @@ SLOTS: tuple[ComponentSlot, ...] = (
     ComponentSlot(("optimizer", "generator"), "optimizer", "adam"),
     ComponentSlot(("optimizer", "discriminator"), "optimizer", "adam"),
     ComponentSlot(("init",), "init", "dcgan-normal"),
+    ComponentSlot(("schedule", "generator"), "schedule", "constant"),
+    ComponentSlot(("schedule", "discriminator"), "schedule", "constant"),
 )
+ROLE_TABLES = ("optimizer", "schedule")
+"""Sections set per network, as ``[SECTION.generator]`` and ``[SECTION.discriminator]``."""
+OPTIONAL_SLOTS: tuple[ComponentSlot, ...] = (ComponentSlot(("augment",), "augment", None),)
+"""Component sections that may be left out: the recipe then has no such component."""
+ARRAYS: dict[str, str] = {"regularizers": "regularizer", "loggers": "logger", "hooks": "hook"}
+"""Arrays of tables (``[[regularizers]]``) and the kind of component each element names."""
 PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig,
                                    "checkpoint": CheckpointConfig}
-TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "train",
-             "checkpoint", "hooks")
+TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "augment",
+             "regularizers", "schedule", "train", "checkpoint", "loggers", "hooks")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +112,9 @@ class Recipe:
     hooks: tuple[Component, ...]
     overrides: tuple[str, ...] = ()
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    augment: Component | None = None
+    regularizers: tuple[Component, ...] = ()
+    loggers: tuple[Component, ...] = ()
 
     def component(self, section: str) -> Component:
         return self.components[section]
@@ -118,8 +129,11 @@ class Recipe:
             table[slot.path[-1]] = self.components[".".join(slot.path)].to_table()
         doc["train"] = config_to_dict(self.train)
         doc["checkpoint"] = config_to_dict(self.checkpoint)
-        if self.hooks:
-            doc["hooks"] = [h.to_table() for h in self.hooks]
+        if self.augment is not None:
+            doc["augment"] = self.augment.to_table()
+        for key in ARRAYS:
+            if getattr(self, key):
+                doc[key] = [c.to_table() for c in getattr(self, key)]
         return doc
 
     def to_toml(self) -> str:
@@ -192,17 +206,26 @@ def nesting_depth(value: Any) -> int:
 
 
 _INDEX = re.compile(r"\[(\d+)\]")
+APPEND = "[+]"
+"""``ARRAY[+]={...}`` appends the inline table to an array of tables: ``regularizers[+]={name="r1"}``."""
 
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
     """``a.b=value`` -> (["a", "b"], value). The value is read as TOML, falling back to a plain string.
 
-    ``hooks[1].every=2`` and ``hooks.1.every=2`` both address the second hook.
+    ``hooks[1].every=2`` and ``hooks.1.every=2`` both address the second hook; ``hooks[+]={name="fid"}``
+    ends in :data:`APPEND`, the one form that adds a table to an array rather than setting a key.
     """
     if "=" not in text:
         raise ValueError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=3")
     key, raw = text.split("=", 1)
-    key = _INDEX.sub(r".\1", key.strip())
+    key = key.strip()
+    appends = key.endswith(APPEND)
+    key = key.removesuffix(APPEND) if appends else key
+    if APPEND in key:
+        raise ValueError(f"--set {text!r}: [+] appends a whole table and must end the key, as in "
+                         f"{key.split(APPEND)[0]}[+]={{name=\"...\"}}")
+    key = _INDEX.sub(r".\1", key)
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.split(".")]
     if not key or any(p == "" for p in parts):
         raise ValueError(f"--set {text!r}: {key!r} is not a dotted key")
@@ -212,6 +235,11 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
         value = raw.strip()
     except ValueError as e:
         raise ValueError(f"--set {key}: the value's {e}") from None
+    if appends:
+        if not isinstance(value, dict):
+            raise ValueError(f"--set {text!r}: [+] appends a table, written as a TOML inline table, as in "
+                             f"{key}[+]={{name=\"...\"}}")
+        parts.append(APPEND)
     return parts, value
 
 
@@ -237,10 +265,15 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> tuple[dic
                 if not isinstance(node, dict):
                     problems.append(f"--set {text!r}: {_dotted(parts[:i])} is not a table")
                     break
-                node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+                node = node.setdefault(part, [] if isinstance(nxt, int) or nxt == APPEND else {})
         else:
             last = parts[-1]
-            if isinstance(last, int) or not isinstance(node, dict):
+            if last == APPEND:
+                if isinstance(node, list) and all(isinstance(item, dict) for item in node):
+                    node.append(value)
+                else:
+                    problems.append(f"--set {text!r}: {_dotted(parts[:-1])} is not an array of tables")
+            elif isinstance(last, int) or not isinstance(node, dict):
                 problems.append(f"--set {text!r}: can only set keys of tables")
             else:
                 node[last] = value
@@ -317,37 +350,39 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
             continue
         plain[section], config_problems = build_config(cls, table, section)
         problems.extend(config_problems)
-    optimizer = doc.get("optimizer", {})
-    if isinstance(optimizer, dict):
-        for role in optimizer:
+    for key in ROLE_TABLES:
+        roles = doc.get(key, {})
+        if not isinstance(roles, dict):
+            problems.append(f"{key}: expected a table with [{key}.generator] and [{key}.discriminator]")
+            continue
+        for role in roles:
             if role not in ("generator", "discriminator"):
-                problems.append(f"optimizer.{role}: unknown section; optimizers are set per network: "
-                                "[optimizer.generator] and [optimizer.discriminator]")
-    else:
-        problems.append("optimizer: expected a table with [optimizer.generator] and [optimizer.discriminator]")
-        optimizer = {}
+                problems.append(f"{key}.{role}: unknown section; {key}s are set per network: "
+                                f"[{key}.generator] and [{key}.discriminator]")
     components: dict[str, Component] = {}
-    for slot in SLOTS:
+    for slot in SLOTS + OPTIONAL_SLOTS:
         table = doc
         for part in slot.path:
             table = table.get(part) if isinstance(table, dict) else None
         section = ".".join(slot.path)
+        if table is None and slot in OPTIONAL_SLOTS:
+            continue
         component = _resolved(problems, table, slot.kind, section, registry, source, slot.default)
         if component is not None:
             components[section] = component
-    hooks: list[Component] = []
-    raw_hooks = doc.get("hooks", [])
-    if not isinstance(raw_hooks, list):
-        problems.append("hooks: expected an array of tables ([[hooks]] sections)")
-        raw_hooks = []
-    for i, table in enumerate(raw_hooks):
-        hook = _resolved(problems, table, "hook", f"hooks[{i}]", registry, source)
-        if hook is not None:
-            hooks.append(hook)
+    arrays: dict[str, tuple[Component, ...]] = {}
+    for key, kind in ARRAYS.items():
+        tables = doc.get(key, [])
+        if not isinstance(tables, list):
+            problems.append(f"{key}: expected an array of tables ([[{key}]] sections)")
+            tables = []
+        resolved = [_resolved(problems, table, kind, f"{key}[{i}]", registry, source) for i, table in enumerate(tables)]
+        arrays[key] = tuple(c for c in resolved if c is not None)
     if problems:
         raise RecipeError(source, problems)
-    return Recipe(source, plain["experiment"], plain["train"], components, tuple(hooks), tuple(overrides),
-                  plain["checkpoint"])
+    optional = {".".join(slot.path): components.pop(".".join(slot.path), None) for slot in OPTIONAL_SLOTS}
+    return Recipe(source, plain["experiment"], plain["train"], components, arrays["hooks"], tuple(overrides),
+                  plain["checkpoint"], optional["augment"], arrays["regularizers"], arrays["loggers"])
 
 
 def load_recipe(path: str | Path, registry: Registry, overrides: list[str] = ()) -> Recipe:

@@ -11,9 +11,18 @@ from PIL import Image
 
 def grid_png(images: torch.Tensor, nrow: int | None = None) -> bytes:
     """uint8 (N, C, H, W) images as one PNG: a square grid unless ``nrow`` is given, 2 px black padding."""
+    return png(grid_image(images, nrow))
+
+
+def grid_image(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
+    """:func:`grid_png`'s grid as one uint8 (C, H, W) image, for a logger that stores images itself."""
     import torchvision.utils as vutils  # on first use: importing torchvision slows every command's start
 
-    grid = vutils.make_grid(images, nrow=nrow or int(math.ceil(math.sqrt(images.shape[0]))), padding=2)
+    return vutils.make_grid(images, nrow=nrow or int(math.ceil(math.sqrt(images.shape[0]))), padding=2)
+
+
+def png(grid: torch.Tensor) -> bytes:
+    """A uint8 (C, H, W) image as PNG bytes."""
     buffer = io.BytesIO()
     Image.fromarray(grid.permute(1, 2, 0).numpy().squeeze()).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -19,9 +19,12 @@ from ..data.loader import free_memory, goes_to_device
 from ..errors import ConfigError, DataError, PluginError, RecipeError
 from ..machine.devices import recipe_device
 from ..machine.memory import Need, refuse_if_too_big
+from ..levers import Augment, Logger, Regularizer, Schedule
 from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
+from .levers import RATE_KEYS
 from .sampling import preserved_buffers
+from .step import METRIC_KEYS
 
 
 
@@ -46,6 +49,11 @@ class Built:
     optimizer_g: torch.optim.Optimizer
     optimizer_d: torch.optim.Optimizer
     hooks: list[tuple[Component, EvaluationHook]]
+    augment: Augment | None
+    regularizers: list[tuple[Component, Regularizer]]
+    schedules: tuple[Schedule, Schedule]
+    """The generator's and the discriminator's."""
+    loggers: list[tuple[Component, Logger]]
 
 
 def _build(component: Component, context: BuildContext, source: str) -> Any:
@@ -86,12 +94,21 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
     optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
     hooks = [(h, _build_instance(h, context, source, EvaluationHook)) for h in recipe.hooks]
-    return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks)
+    augment = _build_instance(recipe.augment, context, source, Augment) if recipe.augment else None
+    if augment is not None:
+        _check_logged(recipe.augment, augment, source)
+    regularizers = [(r, _check_regularizer(r, _build_instance(r, context, source, Regularizer), source))
+                    for r in recipe.regularizers]
+    schedules = tuple(_build_instance(recipe.component(f"schedule.{role}"), context, source, Schedule)
+                      for role in ("generator", "discriminator"))
+    loggers = [(c, _build_instance(c, context, source, Logger)) for c in recipe.loggers]
+    return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks,
+                 augment, regularizers, schedules, loggers)
 
 
 def _build_instance(component: Component, context: BuildContext, source: str, base: type) -> Any:
-    """Refuse a hook or loss factory that returns something other than an instance of ``base``
-    (:class:`EvaluationHook`, :class:`Loss`): the engine calls every method of the base class, defaults
+    """Refuse a factory that returns something other than an instance of ``base`` (:class:`EvaluationHook`,
+    :class:`Loss`, a lever's base class): the engine calls every method of the base class, defaults
     included, so a look-alike lacking one would fail mid-run, after hours of training."""
     built = _build(component, context, source)
     if not isinstance(built, base):
@@ -99,6 +116,32 @@ def _build_instance(component: Component, context: BuildContext, source: str, ba
                           f"{component.entry.plugin!r} was built as a {type(built).__qualname__}, which is not a "
                           f"ganlab.{base.__name__}; its factory must return an instance of a subclass of it")
     return built
+
+
+def _check_logged(component: Component, augment: Augment, source: str) -> None:
+    """Refuse an augmentation whose logged numbers are not 0-d tensors, or whose names the step records
+    already use: either would fail or overwrite a column at the first flush, after a step was paid for."""
+    taken = ("step", "epoch", "time", *METRIC_KEYS, *RATE_KEYS)
+    where = f"{source}: {component.section}: augment {component.name!r} of plugin {component.entry.plugin!r}"
+    for key, value in augment.logged().items():
+        if key in taken or key.startswith("reg_"):
+            raise PluginError(f"{where} logs {key!r}, a name the step records use for something else; "
+                              "name it after the augmentation, as in 'augment_p'")
+        if not isinstance(value, torch.Tensor) or value.dim() != 0:
+            raise PluginError(f"{where} logs {key!r} as {type(value).__name__}; logged() must return 0-d "
+                              "tensors on the device")
+
+
+def _check_regularizer(component: Component, regularizer: Regularizer, source: str) -> Regularizer:
+    """Refuse a regularizer whose ``applies_to`` or ``interval`` the step could not act on."""
+    where = f"{source}: {component.section}: regularizer {component.name!r} of plugin {component.entry.plugin!r}"
+    if regularizer.applies_to not in ("discriminator", "generator"):
+        raise PluginError(f"{where} applies to {regularizer.applies_to!r}; it must be \"discriminator\" or "
+                          "\"generator\"")
+    interval = regularizer.interval
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+        raise PluginError(f"{where} has interval {interval!r}; it must be a whole number of steps, at least 1")
+    return regularizer
 
 
 def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:

@@ -148,6 +148,7 @@ def finish(run: Run, status: str, error: str | None) -> None:
             hook_errors.append(cut_short)
     if hook_errors:
         meta_changes["hook_errors"] = hook_errors
+    run.loggers.finish(meta_changes["status"])
     with signals.deferred():
         try:
             run.run_dir.update_meta(**meta_changes)

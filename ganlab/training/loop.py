@@ -27,9 +27,11 @@ from ..plugins.manager import Plugins
 from ..protocols import EvaluationHook
 from ..rundir.atomic import atomic_write_bytes
 from ..rundir.checkpoints import CheckpointSchedule
-from ..rundir.grids import grid_png
+from ..rundir.grids import grid_image, png
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch
+from .levers import RATE_KEYS, Levers, ScheduledRate
+from .loggers import Loggers
 from .networks import EMA, Shadow, Updater, for_training
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
@@ -89,15 +91,22 @@ class Run:
         self.fixed_noise = torch.randn(train.grid_size, self.generator.latent_dim,
                                        generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
+        self.levers = Levers(built.augment, built.regularizers, (
+            ScheduledRate(built.optimizer_g, built.schedules[0], self.total_steps),
+            ScheduledRate(built.optimizer_d, built.schedules[1], self.total_steps)),
+            self._train_g, self._train_d, self.device)
+        self.loggers = Loggers(built.loggers if world.is_main else [])
+        self.logged_keys = METRIC_KEYS + tuple(self.levers.columns())
+        """The names of the numbers each step returns, in its records after ``step`` and ``epoch``."""
         self.training_step = TrainingStep(
             self._train_g, self._train_d, self.update_g, self.update_d, built.loss,
             latent_source(self.generator.latent_dim, self.device, self.noise_rng, world), self.device,
             train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
-            self.ema, self.generator)
+            self.ema, self.generator, self.levers)
         self.step = 0
         self.epochs_completed = 0     # full passes over the data
         self.batch_in_epoch = 0       # batches of the current epoch already consumed
-        self._pending: list[tuple[int, int, torch.Tensor]] = []
+        self._pending: list[tuple[int, int, torch.Tensor, list[float]]] = []
         self._started = time.monotonic()
         self._elapsed_before = 0.0
         self.schedule = CheckpointSchedule(self.recipe.checkpoint)
@@ -170,6 +179,7 @@ class Run:
         record = {"metric": metric, "value": float(value), "step": self.step, "epoch": self.epoch,
                   "time": now_iso(), **details}
         self.run_dir.append_jsonl("evaluations.jsonl", [record])
+        self.loggers.log_evaluation(record)
         self._latest_evaluation[metric] = (self.step, float(value))
 
     @property
@@ -185,13 +195,15 @@ class Run:
         """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
         if not self._pending:
             return
-        values = distributed.mean(self.world, torch.stack([t for _, _, t in self._pending])).cpu().tolist()
+        values = distributed.mean(self.world, torch.stack([t for _, _, t, _ in self._pending])).cpu().tolist()
         elapsed = round(self.elapsed, 3)
-        records = [{"step": step, "epoch": epoch, **dict(zip(METRIC_KEYS, row)), "time": elapsed}
-                   for (step, epoch, _), row in zip(self._pending, values)]
+        records = [{"step": step, "epoch": epoch, **dict(zip(self.logged_keys, row)),
+                    **dict(zip(RATE_KEYS, rates)), "time": elapsed}
+                   for (step, epoch, _, rates), row in zip(self._pending, values)]
         self._pending.clear()
         if self.world.is_main:
             self.run_dir.append_jsonl("metrics.jsonl", records)
+            self.loggers.log_steps(records)
         with self._hooks() as hooks:
             for record in records:
                 for hook in hooks:
@@ -220,16 +232,17 @@ class Run:
             bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
                        file=sys.stderr, desc=self.run_dir.name)
         try:
+            self.loggers.start(self)
             with self._hooks() as hooks:
                 for hook in hooks:
                     hook.on_run_start(self)
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epochs_completed, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                    stats = self.training_step(self._next_batches(batches, train.d_steps))
+                    stats = self.training_step(self._next_batches(batches, train.d_steps), self.step)
                     self.step += 1
                     self.batch_in_epoch += train.d_steps
-                    self._pending.append((self.step, self.epoch, stats))
+                    self._pending.append((self.step, self.epoch, stats, self.levers.current_rates()))
                     if bar is not None:
                         bar.update(1)
                     if self.step % train.log_every == 0:
@@ -334,7 +347,9 @@ class Run:
         """The fixed-noise progress grid, drawn by the rule every generated image follows
         (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its
         latents."""
-        atomic_write_bytes(path, grid_png(sample(self.sampler, self.fixed_noise)))
+        grid = grid_image(sample(self.sampler, self.fixed_noise))
+        atomic_write_bytes(path, png(grid))
+        self.loggers.log_image("samples", grid, self.step)
 
     def save_checkpoint(self, filename: str) -> Path | None:
         """Write a checkpoint with the best-metric score it earned at this step, then apply retention.

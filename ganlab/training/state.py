@@ -18,6 +18,8 @@ from ..protocols import ImageDataset
 from ..recipes.recipe import Recipe
 from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
 from .assemble import Built
+from .levers import Levers
+from .loggers import Loggers
 from .networks import EMA, Updater
 
 
@@ -34,6 +36,8 @@ class Run(Protocol):
     update_g: Updater
     update_d: Updater
     ema: EMA | None
+    levers: Levers
+    loggers: Loggers
     noise_rng: torch.Generator
     fixed_noise: torch.Tensor
     step: int
@@ -97,6 +101,7 @@ def checkpoint_state(run: Run) -> dict[str, Any]:
         "recipe": run.recipe.to_dict(),
         "image_shape": [run.dataset.channels, run.dataset.image_size, run.dataset.image_size],
         "hooks": {component.section: hook.state_dict() for component, hook in run.built.hooks},
+        "levers": levers_state(run),
     }
     if run.ema is not None:
         state["ema"] = run.ema.module.state_dict()
@@ -145,7 +150,39 @@ def load_checkpoint_state(run: Run, state: dict[str, Any], source: Path) -> bool
     for component, hook in run.built.hooks:
         with fitting(source, "hooks", f"the {component.name!r} hook of {component.section}"):
             hook.load_state_dict(state["hooks"].get(component.section, {}))
+    load_levers_state(run, state.get("levers", {}), source)
     return same_device
+
+
+def levers_state(run: Run) -> dict[str, Any]:
+    """The augmentation's, each regularizer's (with the last term it logged) and each logger's state.
+    Schedules have none: their rates are a function of the step."""
+    levers = run.levers
+    return {
+        "augment": levers.augment.state_dict() if levers.augment is not None else {},
+        "regularizers": {component.section: {"state": regularizer.state_dict(), "last_term": last.cpu()}
+                         for (component, regularizer), last in zip(levers.regularizers, levers.last_terms)},
+        "loggers": {component.section: logger.state_dict() for component, logger in run.loggers.loggers},
+    }
+
+
+def load_levers_state(run: Run, state: dict[str, Any], source: Path) -> None:
+    """Undo :func:`levers_state`; a checkpoint from before the levers existed holds none, which is theirs
+    at the start of a run."""
+    levers = run.levers
+    if levers.augment is not None:
+        augment = run.recipe.augment
+        with fitting(source, "levers", f"the {augment.name!r} augmentation of [augment]"):
+            levers.augment.load_state_dict(state.get("augment", {}))
+    for i, (component, regularizer) in enumerate(levers.regularizers):
+        with fitting(source, "levers", f"the {component.name!r} regularizer of {component.section}"):
+            saved = state.get("regularizers", {}).get(component.section)
+            if saved is not None:
+                regularizer.load_state_dict(saved["state"])
+                levers.last_terms[i] = same_shape(saved["last_term"], levers.last_terms[i]).to(run.device)
+    for component, logger in run.loggers.loggers:
+        with fitting(source, "levers", f"the {component.name!r} logger of {component.section}"):
+            logger.load_state_dict(state.get("loggers", {}).get(component.section, {}))
 
 
 def _restore_rng(run: Run, rng: dict[str, Any], same_device: bool) -> None:

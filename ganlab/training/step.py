@@ -3,7 +3,9 @@ detached fake batch), then the generator phase, which scores the last fake batch
 updated discriminator (as pytorch/examples' dcgan does, which saves one generator forward per step), and
 the last real batch too only for a loss whose generator loss needs it.
 
-Read top to bottom it is pytorch/examples' dcgan loop body; the loop (:mod:`.loop`) owns everything
+Read top to bottom it is pytorch/examples' dcgan loop body with the levers pulled where they act (the
+learning rates set, every discriminator input augmented, the regularizers due added to their losses, the
+augmentation told what D made of the real batch: :mod:`.levers`); the loop (:mod:`.loop`) owns everything
 around it (data, logging, hooks, checkpoints).
 """
 
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from ..protocols import Loss
+from .levers import Levers
 from .networks import EMA, Updater, autocast, no_sync, uncompiled
 from .sampling import to_model_range
 
@@ -41,36 +44,46 @@ class TrainingStep:
     ema: EMA | None
     generator: nn.Module
     """The generator the EMA averages (the unwrapped one)."""
+    levers: Levers
 
-    def __call__(self, real_batches: list[torch.Tensor]) -> torch.Tensor:
-        """One generator update on ``real_batches`` (``train.d_steps`` of them, uint8): the step's
-        :data:`METRIC_KEYS`, still on the device."""
+    def __call__(self, real_batches: list[torch.Tensor], step: int) -> torch.Tensor:
+        """Generator update number ``step`` (from 0) on ``real_batches`` (``train.d_steps`` of them, uint8):
+        the step's :data:`METRIC_KEYS` and then the levers' numbers, still on the device."""
         loss = self.loss
         precision = self.precision
         memory_format = self.memory_format
+        levers = self.levers
+        seen = levers.seen
+        levers.set_rates(step)
         for i, real_u8 in enumerate(real_batches):
             real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
                 memory_format=memory_format)
             z = self.latents(real.shape[0])
             with torch.set_grad_enabled(i == len(real_batches) - 1), autocast(precision, self.device):
                 fake = self.train_g(z)
+            real_seen, fake_seen = seen(real), seen(fake.detach())
             with autocast(precision, self.device):
-                real_logits = self.train_d(real).float()
-                fake_logits = self.train_d(fake.detach()).float()
+                real_logits = self.train_d(real_seen).float()
+                fake_logits = self.train_d(fake_seen).float()
             loss_d = loss.discriminator_loss(real_logits, fake_logits)
             penalty = loss.penalty(uncompiled(self.train_d), real, fake.detach().float())  # fp32: see Loss
             if penalty is not None:
                 loss_d = loss_d + penalty
+            loss_d = levers.regularized("discriminator", step, loss_d, real, fake.detach(), z)   # fp32
             self.update_d.step(loss_d)
-        with no_sync(self.train_d), autocast(precision, self.device):
-            gen_logits = self.train_d(fake).float()
-            with torch.no_grad():
-                real_again = self.train_d(real).float() if loss.generator_needs_real else None
-        loss_g = loss.generator_loss(gen_logits, real_again)
+            levers.observe(real_logits)
+        with no_sync(self.train_d):
+            fake_seen = seen(fake)
+            with autocast(precision, self.device):
+                gen_logits = self.train_d(fake_seen).float()
+                with torch.no_grad():
+                    real_again = self.train_d(seen(real)).float() if loss.generator_needs_real else None
+            loss_g = loss.generator_loss(gen_logits, real_again)
+            loss_g = levers.regularized("generator", step, loss_g, real, fake, z)                 # fp32
         self.update_g.step(loss_g)
         if self.ema is not None:
             self.ema.update(self.generator)
         with torch.no_grad():
             return torch.stack([loss_d.detach(), loss_g.detach(),
                                 loss.scores(real_logits.detach()).mean(),
-                                loss.scores(fake_logits.detach()).mean()]).float()
+                                loss.scores(fake_logits.detach()).mean(), *levers.logged()]).float()

@@ -1,0 +1,117 @@
+"""Learning-rate schedules: ``constant``, ``linear-decay``, ``cosine`` and ``step``, each with an optional
+linear warm-up. Each gives, for every step, the factor torch's own scheduler would (``LinearLR``,
+``CosineAnnealingLR``, ``StepLR``, and ``SequentialLR`` behind a ``LinearLR`` warm-up), written as a
+function of the step so that a resumed run needs no scheduler state to continue on the same rates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..levers import Schedule
+from ..plugins.registry import component
+from ..protocols import BuildContext
+from ..recipes.config import param
+
+
+@dataclasses.dataclass
+class WarmupConfig:
+    warmup_steps: int = param(0, "steps of linear warm-up before the schedule starts; 0 is none", min=0)
+    warmup_start_factor: float = param(1 / 3, "the factor of the first warm-up step (torch's LinearLR "
+                                              "default), rising linearly to 1", min=1e-8, max=1.0)
+
+
+class WarmedUp(Schedule):
+    """A linear warm-up from ``warmup_start_factor`` to 1 over ``warmup_steps`` steps, then :meth:`after`
+    on the steps that remain, counted from 0 as ``SequentialLR`` restarts the scheduler that follows."""
+
+    def __init__(self, config: WarmupConfig):
+        self.warmup_steps = config.warmup_steps
+        self.start_factor = config.warmup_start_factor
+
+    def factor(self, step: int, total_steps: int) -> float:
+        if step < self.warmup_steps:
+            return self.start_factor + (1.0 - self.start_factor) * step / self.warmup_steps
+        return self.after(step - self.warmup_steps, max(total_steps - self.warmup_steps, 1))
+
+    def after(self, step: int, steps: int) -> float:
+        """The factor of ``step`` of the ``steps`` after the warm-up; the default keeps the configured rate."""
+        return 1.0
+
+
+@component("schedule", "constant", config=WarmupConfig,
+           help="the optimizer's learning rate throughout (after an optional warm-up)")
+def build_constant(config: WarmupConfig, context: BuildContext) -> WarmedUp:
+    return WarmedUp(config)
+
+
+@dataclasses.dataclass
+class LinearDecayConfig(WarmupConfig):
+    start_step: int = param(0, "steps after the warm-up before the decay starts", min=0)
+    end_factor: float = param(0.0, "the factor reached at the end of the run", min=0.0, max=1.0)
+
+
+class LinearDecay(WarmedUp):
+    """``LinearLR(start_factor=1, end_factor, total_iters)`` from ``start_step`` to the run's end."""
+
+    def __init__(self, config: LinearDecayConfig):
+        super().__init__(config)
+        self.start_step, self.end_factor = config.start_step, config.end_factor
+
+    def after(self, step: int, steps: int) -> float:
+        decay_steps = max(steps - self.start_step, 1)
+        done = min(max(step - self.start_step, 0), decay_steps)
+        return 1.0 + (self.end_factor - 1.0) * done / decay_steps
+
+
+@component("schedule", "linear-decay", config=LinearDecayConfig,
+           help="constant until start_step, then linearly down to end_factor at the end of the run")
+def build_linear_decay(config: LinearDecayConfig, context: BuildContext) -> LinearDecay:
+    return LinearDecay(config)
+
+
+@dataclasses.dataclass
+class CosineConfig(WarmupConfig):
+    min_factor: float = param(0.0, "the factor at the end of the run (CosineAnnealingLR's eta_min over the "
+                                   "learning rate)", min=0.0, max=1.0)
+
+
+class Cosine(WarmedUp):
+    """``CosineAnnealingLR(T_max=the steps after the warm-up, eta_min=min_factor * lr)``."""
+
+    def __init__(self, config: CosineConfig):
+        super().__init__(config)
+        self.min_factor = config.min_factor
+
+    def after(self, step: int, steps: int) -> float:
+        return self.min_factor + (1.0 - self.min_factor) * (1.0 + math.cos(math.pi * step / steps)) / 2.0
+
+
+@component("schedule", "cosine", config=CosineConfig,
+           help="half a cosine from the learning rate down to min_factor of it at the end of the run")
+def build_cosine(config: CosineConfig, context: BuildContext) -> Cosine:
+    return Cosine(config)
+
+
+@dataclasses.dataclass
+class StepConfig(WarmupConfig):
+    step_size: int = param(1000, "steps between two reductions", min=1)
+    gamma: float = param(0.1, "the factor each reduction multiplies the rate by", min=0.0)
+
+
+class Steps(WarmedUp):
+    """``StepLR(step_size, gamma)``."""
+
+    def __init__(self, config: StepConfig):
+        super().__init__(config)
+        self.step_size, self.gamma = config.step_size, config.gamma
+
+    def after(self, step: int, steps: int) -> float:
+        return self.gamma ** (step // self.step_size)
+
+
+@component("schedule", "step", config=StepConfig,
+           help="the rate multiplied by gamma every step_size steps")
+def build_step(config: StepConfig, context: BuildContext) -> Steps:
+    return Steps(config)
