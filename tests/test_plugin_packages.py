@@ -43,11 +43,14 @@ def test_known_plugins_lists_exactly_what_each_package_registers():
     assert registered == KNOWN
 
 
-@pytest.mark.parametrize("recipe", sorted(p.name for p in (ROOT / "experiments").glob("*.toml")))
+RECIPES = [*(ROOT / "experiments").glob("*.toml"), *(ROOT / "plugins").glob("*/experiments/*.toml")]
+
+
+@pytest.mark.parametrize("recipe", sorted(str(p.relative_to(ROOT)) for p in RECIPES))
 def test_every_recipe_in_experiments_resolves(recipe):
     plugins = load_plugins(package_plugins(), entry_points=False)
     assert plugins.failures == []
-    load_recipe(ROOT / "experiments" / recipe, plugins.registry)
+    load_recipe(ROOT / recipe, plugins.registry)
 
 
 def test_a_recipe_naming_a_missing_package_s_components_says_what_to_install(run_cli, monkeypatch):

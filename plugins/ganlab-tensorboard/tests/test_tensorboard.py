@@ -99,3 +99,28 @@ def test_ganlab_lists_the_logger_with_its_setting(register_plugin, run_cli):
     register_plugin(ganlab_tensorboard, name="tensorboard")
     listed = run_cli("list", "logger").stdout
     assert "tensorboard  [tensorboard]" in listed and "log_dir: str = 'tensorboard'" in listed
+
+
+def test_a_real_run_s_losses_grids_and_evaluations_are_what_tensorboard_reads(register_plugin, write_recipe,
+                                                                              train_recipe):
+    register_plugin(ganlab_tensorboard, name="tensorboard")
+    run = train_recipe(write_recipe({"loggers": [{"name": "tensorboard"}],
+                                     "hooks": [{"name": "swd", "num_samples": 16}]}))
+    reader = read(run.path / "tensorboard")
+    metrics = run.read_metrics()
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d"):
+        assert [(e.step, e.value) for e in reader.Scalars(key)] == [
+            (r["step"], pytest.approx(r[key])) for r in metrics]
+    assert [e.step for e in reader.Images("samples")] == [4, 8]
+    assert [(e.step, e.value) for e in reader.Scalars("eval/swd")] == [
+        (e["step"], pytest.approx(e["value"])) for e in run.read_evaluations() if e["metric"] == "swd"]
+
+
+def test_a_resumed_real_run_has_each_step_once(register_plugin, write_recipe, train_recipe, run_cli):
+    register_plugin(ganlab_tensorboard, name="tensorboard")
+    run = train_recipe(write_recipe({"loggers": [{"name": "tensorboard"}]}), "train.epochs=1")
+    result = run_cli("run", "--resume", run.path, "--set", "train.epochs=2", "--no-progress")
+    assert result.exit_code == 0, result.output
+    reader = read(run.path / "tensorboard")
+    assert scalar_steps(reader, "loss_d") == list(range(1, 9))
+    assert [e.value for e in reader.Scalars("loss_d")] == pytest.approx([r["loss_d"] for r in run.read_metrics()])
