@@ -16,9 +16,12 @@ from ganlab.plugins.manager import load_plugins
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan"}   # distribution: plugin
-QUICKSTARTS = {"ganlab-wgan": "wgan_gp_quickstart.toml", "ganlab-sngan": "sngan_quickstart.toml",
-               "ganlab-lsgan": "lsgan_quickstart.toml"}
+PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan",   # distribution: plugin
+            "ganlab-augment": "augment", "ganlab-regularizers": "regularizers", "ganlab-tensorboard": "tensorboard"}
+QUICKSTARTS = {"ganlab-wgan": "experiments/wgan_gp_quickstart.toml", "ganlab-sngan": "experiments/sngan_quickstart.toml",
+               "ganlab-lsgan": "experiments/lsgan_quickstart.toml",
+               "ganlab-regularizers": "plugins/ganlab-regularizers/experiments/r3gan_quickstart.toml",
+               "ganlab-tensorboard": "plugins/ganlab-tensorboard/experiments/tensorboard_quickstart.toml"}
 
 
 def package_plugins():
@@ -41,23 +44,24 @@ def test_known_plugins_lists_exactly_what_each_package_registers():
     assert registered == KNOWN
 
 
-@pytest.mark.parametrize("recipe", sorted(p.name for p in (ROOT / "experiments").glob("*.toml")))
+RECIPES = [*(ROOT / "experiments").glob("*.toml"), *(ROOT / "plugins").glob("*/experiments/*.toml")]
+
+
+@pytest.mark.parametrize("recipe", sorted(str(p.relative_to(ROOT)) for p in RECIPES))
 def test_every_recipe_in_experiments_resolves(recipe):
     """A sweep's recipe (one with a [sweep] table) resolves as `ganlab sweep` resolves it: its base recipe
     and its table."""
     plugins = load_plugins(package_plugins(), entry_points=False)
     assert plugins.failures == []
-    plan_sweep(SweepRequest(ROOT / "experiments" / recipe), plugins)
+    plan_sweep(SweepRequest(ROOT / recipe), plugins)
 
 
 REPORT_HOOKS = ("loss-curves", "d-distributions", "samples", "training-health")
 """The hooks that make a run's report: its loss curves, D's score distributions, the samples and their GIF,
 and the health flags. Every shipped recipe has them, so no report lacks a view another one has."""
-EVERY_RECIPE = sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "experiments").glob("*.toml"),
-                                                          *(ROOT / "plugins").glob("*/experiments/*.toml")])
 
 
-@pytest.mark.parametrize("recipe", EVERY_RECIPE)
+@pytest.mark.parametrize("recipe", sorted(str(p.relative_to(ROOT)) for p in RECIPES))
 def test_every_shipped_recipe_has_the_report_hooks(recipe):
     hooks = {hook.get("name") for hook in tomllib.loads((ROOT / recipe).read_text("utf-8")).get("hooks", [])}
     assert [name for name in REPORT_HOOKS if name not in hooks] == [], f"{recipe} lacks report hooks"
@@ -84,5 +88,5 @@ def test_installed_package_is_discovered_through_its_entry_point(distribution, r
     assert sorted(row["components"]) == sorted(f"{kind}:{name}" for (kind, name), package in KNOWN.items()
                                                if package == distribution)
     # enough images for one step of every quickstart (WGAN-GP's 5 critic batches of 64 need 320)
-    result = run_cli("validate", ROOT / "experiments" / QUICKSTARTS[distribution], "--set", "data.num_images=320")
+    result = run_cli("validate", ROOT / QUICKSTARTS[distribution], "--set", "data.num_images=320")
     assert result.exit_code == 0, result.output

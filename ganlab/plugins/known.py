@@ -11,6 +11,12 @@ KNOWN: dict[tuple[str, str], str] = {
     ("discriminator", "sngan"): "ganlab-sngan",
     ("loss", "hinge"): "ganlab-sngan",
     ("loss", "lsgan"): "ganlab-lsgan",
+    ("augment", "diffaugment"): "ganlab-augment",
+    ("augment", "ada"): "ganlab-augment",
+    ("regularizer", "r1"): "ganlab-regularizers",
+    ("regularizer", "r2"): "ganlab-regularizers",
+    ("loss", "rpgan"): "ganlab-regularizers",
+    ("logger", "tensorboard"): "ganlab-tensorboard",
 }
 
 
