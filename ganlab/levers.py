@@ -96,6 +96,11 @@ class Regularizer(Stateful, abc.ABC):
     applies_to: Literal["discriminator", "generator"] = "discriminator"
     interval: int = 1
 
+    def check_discriminator(self, discriminator: nn.Module) -> None:
+        """Raise :class:`ganlab.ConfigError` before training when the recipe pairs the regularizer with a
+        discriminator it cannot work with (a per-image gradient penalty is wrong under batch norm), as
+        :meth:`ganlab.Loss.check_discriminator` does for a loss. Accepts any by default."""
+
     @abc.abstractmethod
     def term(self, inputs: RegularizerInputs) -> torch.Tensor:
         """The term as a scalar tensor, before the interval's scaling. The engine calls it, computes

@@ -93,7 +93,7 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
                   source)
     loss = _build_instance(recipe.component("loss"), context, source, Loss)
-    _check_loss_fits(loss, discriminator, source)
+    _check_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
     optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
     hooks = [(h, _build_instance(h, context, source, EvaluationHook)) for h in recipe.hooks]
@@ -102,6 +102,8 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
         _check_logged(recipe.augment, augment, source)
     regularizers = [(r, _check_regularizer(r, _build_instance(r, context, source, Regularizer), source))
                     for r in recipe.regularizers]
+    for _, regularizer in regularizers:
+        _check_fits(regularizer, discriminator, source)
     schedules = tuple(_build_instance(recipe.component(f"schedule.{role}"), context, source, Schedule)
                       for role in ("generator", "discriminator"))
     loggers = [(c, _build_instance(c, context, source, Logger)) for c in recipe.loggers]
@@ -307,9 +309,10 @@ def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tupl
                                    f"got {tuple(logits.shape)} for N=2"])
 
 
-def _check_loss_fits(loss: Loss, discriminator: nn.Module, source: str) -> None:
-    """Let a loss refuse a discriminator it cannot train (see :class:`ganlab.protocols.Loss`)."""
+def _check_fits(component: Loss | Regularizer, discriminator: nn.Module, source: str) -> None:
+    """Let a loss or a regularizer refuse a discriminator it cannot train (see
+    :meth:`ganlab.Loss.check_discriminator`)."""
     try:
-        loss.check_discriminator(discriminator)
+        component.check_discriminator(discriminator)
     except ConfigError as e:
         raise RecipeError(source, [f"{e.key}: {e.message}"]) from None

@@ -13,7 +13,8 @@ strength). R3GAN instead applies both penalties every step (``interval = 1``) wi
 data (0.05 for CIFAR-10 at 32x32, 2 for FFHQ at 64x64); its recipes in this package say so.
 
 A discriminator with batch norm makes each image's output depend on the whole batch, so the per-image
-gradient is no longer that image's: pair these penalties with a discriminator without batch norm.
+gradient is no longer that image's: both refuse one before training, as the WGAN-GP loss does. In a
+conditional run D judges each image with its labels: the real images' for R1, the generated ones' for R2.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import dataclasses
 from typing import Callable
 
 import torch
+from torch import nn
 
-from ganlab import BuildContext, Regularizer, RegularizerInputs, component, param
+from ganlab import BuildContext, ConfigError, Regularizer, RegularizerInputs, component, param
 
 
 def zero_centred_gradient_penalty(images: torch.Tensor, discriminate: Callable[[torch.Tensor], torch.Tensor],
@@ -56,23 +58,33 @@ class GradientPenalty(Regularizer):
         self.interval = config.interval
 
     @abc.abstractmethod
-    def penalised(self, inputs: RegularizerInputs) -> torch.Tensor:
-        """The images at which D's gradient is penalised."""
+    def penalised(self, inputs: RegularizerInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The images at which D's gradient is penalised, with their labels (None in an unconditional run)."""
 
     def term(self, inputs: RegularizerInputs) -> torch.Tensor:
-        return zero_centred_gradient_penalty(self.penalised(inputs), inputs.discriminate, self.gamma)
+        images, labels = self.penalised(inputs)
+        return zero_centred_gradient_penalty(images, lambda x: inputs.discriminate(x, labels), self.gamma)
+
+    def check_discriminator(self, discriminator: nn.Module) -> None:
+        batch_norms = sorted({type(m).__name__ for m in discriminator.modules()
+                              if isinstance(m, nn.modules.batchnorm._BatchNorm)})
+        if batch_norms:
+            raise ConfigError("discriminator", f"uses batch norm ({', '.join(batch_norms)}), under which a "
+                                               "per-image gradient penalty (r1, r2) is not that image's; use a "
+                                               "discriminator without it (wgan-critic with norm = \"none\", "
+                                               "sngan, or cdcgan-projection with norm = \"none\")")
 
 
 @component("regularizer", "r1", config=GradientPenaltyConfig,
            help="R1: gamma/2 * E||grad D(x)||^2 on real images, added to D's loss (gamma 10, every 16 steps)")
 class R1(GradientPenalty):
-    def penalised(self, inputs: RegularizerInputs) -> torch.Tensor:
-        return inputs.real
+    def penalised(self, inputs: RegularizerInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return inputs.real, inputs.real_labels
 
 
 @component("regularizer", "r2", config=GradientPenaltyConfig,
            help="R2: gamma/2 * E||grad D(G(z))||^2 on generated images, added to D's loss (gamma 10, every "
                 "16 steps)")
 class R2(GradientPenalty):
-    def penalised(self, inputs: RegularizerInputs) -> torch.Tensor:
-        return inputs.fake
+    def penalised(self, inputs: RegularizerInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return inputs.fake, inputs.fake_labels

@@ -68,3 +68,24 @@ def test_a_resumed_r3gan_run_is_bit_for_bit_the_uninterrupted_one(registered, wr
         return [{k: v for k, v in record.items() if k != "time"} for record in run.read_metrics()]
     assert without_time(first_half) == without_time(uninterrupted)
     assert len(without_time(uninterrupted)) == 8
+
+
+@pytest.mark.parametrize("name", ["r1", "r2"])
+def test_a_discriminator_with_batch_norm_is_refused_before_training(registered, write_recipe, run_cli, name):
+    result = run_cli("validate", write_recipe({"regularizers": [{"name": name}]}))
+    assert result.exit_code == 2
+    assert "discriminator: uses batch norm (BatchNorm2d)" in result.output and name in result.output
+
+
+def test_a_conditional_discriminator_is_penalised_with_each_image_s_labels(registered, write_recipe, train_recipe,
+                                                                           monkeypatch):
+    seen = []
+    term = R1.term
+    monkeypatch.setattr(R1, "term", lambda self, inputs: seen.append(inputs.real_labels) or term(self, inputs))
+    run = train_recipe(write_recipe({
+        "data": {"attributes": ["glasses", "hair"]},
+        "generator": {"name": "cdcgan"}, "discriminator": {"name": "cdcgan-projection", "norm": "none"},
+        "regularizers": [{"name": "r1", "gamma": 1.0, "interval": 1}, {"name": "r2", "gamma": 1.0, "interval": 1}]}))
+    assert run.read_meta()["status"] == "finished"
+    assert all(labels is not None and labels.shape[1] == 2 for labels in seen)
+    assert all(record["reg_r1"] > 0 and record["reg_r2"] > 0 for record in run.read_metrics())
