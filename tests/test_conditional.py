@@ -40,6 +40,20 @@ def test_the_projection_head_is_linear_of_the_features_plus_each_label_embedding
     assert torch.allclose(d(images, labels), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("init", ["dcgan-normal", "none"])
+def test_a_new_projection_discriminator_scores_like_the_dcgan_one_whatever_the_labels(plugins, init):
+    """Its label term starts at zero: N(0, 1) embeddings over phi's 2048 features made D's first BCE loss
+    about 13 and its output a random function of the labels, and conditioning did not train."""
+    torch.manual_seed(0)
+    d = ProjectionDiscriminator(16, 16, 3, SPACE)
+    entry = plugins.registry.get("init", init)
+    entry.factory(entry.config(), None)(d)
+    images = torch.rand(6, 3, 16, 16) * 2 - 1
+    unconditional = d.linear(d.trunk(images)).flatten()
+    for labels in (torch.tensor([[0, 0]] * 6), torch.tensor([[2, 1]] * 6)):
+        assert torch.equal(d(images, labels), unconditional)
+
+
 def test_the_conditional_generator_draws_other_images_for_other_labels():
     g = ConditionalDCGANGenerator(8, 4, 16, 3, SPACE, embed_dim=4).eval()
     z = torch.randn(1, 8).repeat(3, 1)
