@@ -11,14 +11,14 @@ import torch
 from PIL import Image
 
 import labelled_data
-from ganlab import LabelSpace
+from ganlab import Attribute, LabelSpace
 from ganlab.components.conditional import ConditionalDCGANGenerator, ProjectionDiscriminator
 from ganlab.data.loader import BatchLoader
 from ganlab.machine.distributed import World
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build
-from ganlab.training.conditioning import LabelDistribution
+from ganlab.training.conditioning import LabelDistribution, grid_conditions
 from ganlab.training.loop import Run, latent_source
 from labelled_data import CONDITIONAL, ColourBlocks, ColourBlocksConfig
 
@@ -238,3 +238,10 @@ def test_generate_refuses_a_condition_for_an_unconditional_run(write_recipe, tra
     run = train_recipe(write_recipe())
     result = run_cli("generate", run.path, "-o", tmp_path / "x.png", "--condition", "Smiling=1")
     assert result.exit_code == 2 and "unconditional" in result.output
+
+
+def test_a_grid_of_many_combinations_shows_each_value_once_against_the_most_common_face():
+    space = LabelSpace((Attribute("glasses"), Attribute("smile"), Attribute("hair", ("black", "blond", "red"))))
+    labels = torch.tensor([[0, 1, 0]] * 5 + [[1, 0, 1], [0, 0, 2], [1, 1, 1]])
+    rows = grid_conditions(LabelDistribution.of(space, labels)).tolist()
+    assert rows == [[0, 1, 0], [1, 1, 0], [0, 0, 0], [0, 1, 1], [0, 1, 2]]
