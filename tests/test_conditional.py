@@ -11,14 +11,14 @@ import torch
 from PIL import Image
 
 import labelled_data
-from ganlab import LabelSpace
+from ganlab import Attribute, LabelSpace
 from ganlab.components.conditional import ConditionalDCGANGenerator, ProjectionDiscriminator
 from ganlab.data.loader import BatchLoader
 from ganlab.machine.distributed import World
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build
-from ganlab.training.conditioning import LabelDistribution
+from ganlab.training.conditioning import LabelDistribution, grid_conditions
 from ganlab.training.loop import Run, latent_source
 from labelled_data import CONDITIONAL, ColourBlocks, ColourBlocksConfig
 
@@ -38,6 +38,20 @@ def test_the_projection_head_is_linear_of_the_features_plus_each_label_embedding
     expected = 0.01 * phi.sum(1) + 0.5 + (labels[:, 0] / 100.0 + torch.where(labels[:, 1] == 1, 0.02, -0.01)) \
         * phi.sum(1)
     assert torch.allclose(d(images, labels), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["dcgan-normal", "none"])
+def test_a_new_projection_discriminator_scores_like_the_dcgan_one_whatever_the_labels(plugins, init):
+    """Its label term starts at zero: N(0, 1) embeddings over phi's 2048 features made D's first BCE loss
+    about 13 and its output a random function of the labels, and conditioning did not train."""
+    torch.manual_seed(0)
+    d = ProjectionDiscriminator(16, 16, 3, SPACE)
+    entry = plugins.registry.get("init", init)
+    entry.factory(entry.config(), None)(d)
+    images = torch.rand(6, 3, 16, 16) * 2 - 1
+    unconditional = d.linear(d.trunk(images)).flatten()
+    for labels in (torch.tensor([[0, 0]] * 6), torch.tensor([[2, 1]] * 6)):
+        assert torch.equal(d(images, labels), unconditional)
 
 
 def test_the_conditional_generator_draws_other_images_for_other_labels():
@@ -224,3 +238,10 @@ def test_generate_refuses_a_condition_for_an_unconditional_run(write_recipe, tra
     run = train_recipe(write_recipe())
     result = run_cli("generate", run.path, "-o", tmp_path / "x.png", "--condition", "Smiling=1")
     assert result.exit_code == 2 and "unconditional" in result.output
+
+
+def test_a_grid_of_many_combinations_shows_each_value_once_against_the_most_common_face():
+    space = LabelSpace((Attribute("glasses"), Attribute("smile"), Attribute("hair", ("black", "blond", "red"))))
+    labels = torch.tensor([[0, 1, 0]] * 5 + [[1, 0, 1], [0, 0, 2], [1, 1, 1]])
+    rows = grid_conditions(LabelDistribution.of(space, labels)).tolist()
+    assert rows == [[0, 1, 0], [1, 1, 0], [0, 0, 0], [0, 1, 1], [0, 1, 2]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import labelled_data
 from conftest import RUN_VIEW
 from ganlab import RunDir, RunView
 from ganlab.recipes.recipe import load_recipe
@@ -22,6 +23,8 @@ EVERY_BUILT_IN_HOOK = [
     {"name": "precision-recall", "num_samples": N, "num_reference": N, "batch_size": N, "neighborhood": 2},
     {"name": "swd", "num_samples": 16}, {"name": "diversity", "num_pairs": 5},
 ]
+CONDITIONAL_HOOKS = [{"name": "attribute-control", "num_real": 16, "classifier_epochs": 1, "num_samples": 8}]
+"""Hooks that need a conditional run; with EVERY_BUILT_IN_HOOK they drive the conditional tiny recipe."""
 
 
 class SurfaceOnly:
@@ -53,9 +56,8 @@ def test_the_engine_s_run_is_a_run_view(plugins, write_recipe, tmp_path):
     assert [name for name in RUN_VIEW if not hasattr(run, name)] == []
 
 
-def test_every_built_in_hook_does_its_work_through_the_run_view_alone(plugins, write_recipe, weights_in_env,
-                                                                       tmp_path):
-    run, hooks = trained_run(write_recipe({"hooks": EVERY_BUILT_IN_HOOK}), plugins, tmp_path / "runs")
+def drive_through_the_run_view(run: Run, hooks: list) -> SurfaceOnly:
+    """Every hook's whole life on the finished ``run``, seen through its RunView alone."""
     view = SurfaceOnly(run)
     for hook in hooks:
         hook.on_run_start(view)
@@ -63,7 +65,24 @@ def test_every_built_in_hook_does_its_work_through_the_run_view_alone(plugins, w
             hook.on_step_end(view, record)
         hook.on_epoch_end(view, run.epoch)
         hook.on_run_end(view, "finished")
-    assert view._refused == []
+    return view
+
+
+def test_every_built_in_hook_does_its_work_through_the_run_view_alone(plugins, write_recipe, weights_in_env,
+                                                                       tmp_path):
+    run, hooks = trained_run(write_recipe({"hooks": EVERY_BUILT_IN_HOOK}), plugins, tmp_path / "runs")
+    assert drive_through_the_run_view(run, hooks)._refused == []
     assert {e["metric"] for e in run.run_dir.read_evaluations()} >= {
         "fid", "kid", "precision", "recall", "swd", "diversity", "diversity_real"}
+    assert all(hook.report_sections(run.run_dir) for hook in hooks)
+
+
+def test_every_built_in_hook_works_on_a_conditional_run_through_the_run_view_alone(register_plugin, write_recipe,
+                                                                                    weights_in_env, tmp_path):
+    plugins = register_plugin(labelled_data)
+    recipe = write_recipe({**labelled_data.CONDITIONAL, "hooks": EVERY_BUILT_IN_HOOK + CONDITIONAL_HOOKS})
+    run, hooks = trained_run(recipe, plugins, tmp_path / "runs")
+    assert drive_through_the_run_view(run, hooks)._refused == []
+    assert {e["metric"] for e in run.run_dir.read_evaluations()} >= {
+        "attribute_control", "attribute_control_colour", "attribute_control_bright", "fid", "swd"}
     assert all(hook.report_sections(run.run_dir) for hook in hooks)

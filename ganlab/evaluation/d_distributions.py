@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..recipes.config import param
 from ..protocols import BuildContext, EvaluationHook, ReportSection, RunView, ScoreKind
@@ -61,10 +62,15 @@ class DDistributions(EvaluationHook):
             self._measure(run, f"end (step {run.step})", run.epoch)
 
     def _measure(self, run: RunView, label: str, epoch: int) -> None:
-        """Score the same real images every time and new fakes from a seed tied to the epoch."""
+        """Score the same real images every time and new fakes from a seed tied to the epoch; a conditional
+        discriminator sees the real images' own labels and the labels the fakes were generated with (those
+        of random real images: the data's label distribution)."""
         n = self.config.num_images
-        real = run.discriminate(run.real_images(n, seed=self.seed))
-        fake = run.discriminate(run.generate(n, seed=self.seed + 1 + epoch))
+        real = run.discriminate(run.real_images(n, seed=self.seed), run.real_labels(n, seed=self.seed))
+        fake_seed = self.seed + 1 + epoch
+        labels = run.real_labels(n, seed=fake_seed)
+        labels = labels[torch.arange(n) % len(labels)] if labels is not None else None   # n may exceed the data
+        fake = run.discriminate(run.generate(n, seed=fake_seed, labels=labels), labels)
         FILES.append(run.run_dir, SCORES, [{
             "label": label, "step": run.step, "epoch": epoch,
             "real": [round(float(v), 5) for v in real], "fake": [round(float(v), 5) for v in fake],

@@ -103,7 +103,8 @@ def grid_conditions(distribution: LabelDistribution) -> torch.Tensor:
 
     Every combination of the attributes' values when there are at most :data:`ALL_COMBINATIONS_UP_TO`
     (three binary attributes); otherwise each value of each attribute in turn, the other attributes at
-    their most common value, so each row differs from the most common face in one attribute.
+    their most common value, so each row differs from the most common face in one attribute; the most
+    common face itself is shown once, where its first attribute's turn puts it.
     """
     sizes = distribution.space.sizes
     if torch.tensor(sizes).prod() <= ALL_COMBINATIONS_UP_TO:
@@ -114,7 +115,8 @@ def grid_conditions(distribution: LabelDistribution) -> torch.Tensor:
         for value in range(size):
             row = list(common)
             row[a] = value
-            rows.append(row)
+            if row not in rows:
+                rows.append(row)
     return torch.tensor(rows, dtype=torch.int64)
 
 
