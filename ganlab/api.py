@@ -94,10 +94,11 @@ class RunResult:
         return grids
 
     def generate(self, num: int = 16, seed: int = 0, checkpoint: str | int | None = None,
-                 device: str = "auto") -> list[Image.Image]:
+                 device: str = "auto", condition: str | None = None) -> list[Image.Image]:
         """``num`` new images, one PIL image each, from the newest valid checkpoint (or ``checkpoint``: a
         file name in checkpoints/ or an epoch number): the images ``ganlab generate --seed SEED --num NUM``
-        makes, in the same order."""
+        makes, in the same order. ``condition`` (a conditional run's ``"Smiling=1,Eyeglasses=0"``, as
+        ``--condition`` takes it) fixes those attributes; the others are drawn from the data's labels."""
         from PIL import Image
 
         if isinstance(num, bool) or not isinstance(num, int) or num < 1:
@@ -105,10 +106,12 @@ class RunResult:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
             raise GanlabError(f"generate: seed={seed!r}: seeds are whole numbers from 0 to {MAX_SEED}")
         torch_device = resolve_device(device)
-        generator, shape = generating.load_generator(self.run_dir, load_plugins_or_warn(), torch_device,
-                                                     None if checkpoint is None else str(checkpoint), warn)
+        generator, shape, labels = generating.load_generator(
+            self.run_dir, load_plugins_or_warn(), torch_device, None if checkpoint is None else str(checkpoint),
+            warn)
+        fixed = generating.condition_rows(self.run_dir, labels, [condition] if condition else [], num)[0]
         generating.refuse_what_cannot_fit(num, shape, interpolate=False, grid=False)
-        images = generating.images(generator, num, seed, torch_device)
+        images = generating.images(generator, num, seed, torch_device, labels, fixed)
         arrays = [image.permute(1, 2, 0).numpy() for image in images]
         return [Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a) for a in arrays]
 

@@ -74,6 +74,26 @@ def test_generate_makes_the_images_ganlab_generate_makes(trained, run_cli, tmp_p
     assert not np.array_equal(np.asarray(trained.generate(1, seed=4)[0]), written[0])
 
 
+CONDITIONAL = {**TINY_RECIPE, "data": {**TINY_RECIPE["data"], "attributes": ["glasses", "hair"]},
+               "generator": {**TINY_RECIPE["generator"], "name": "cdcgan"},
+               "discriminator": {**TINY_RECIPE["discriminator"], "name": "cdcgan-projection"},
+               "train": {**TINY_RECIPE["train"], "epochs": 1}}
+
+
+def test_generate_fixes_the_attributes_a_condition_names_as_ganlab_generate_does(run_cli, tmp_path):
+    trained = ganlab.run(CONDITIONAL, out=tmp_path / "runs", progress=False)
+    result = run_cli("generate", trained.path, "--num", 3, "--seed", 2, "--condition", "hair=blond",
+                     "--out-dir", tmp_path / "blond")
+    assert result.exit_code == 0, result.output
+    written = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "blond").glob("*.png"))]
+    blond = trained.generate(3, seed=2, condition="hair=blond")
+    assert all(np.array_equal(np.asarray(a), b) for a, b in zip(blond, written))
+    grey = trained.generate(3, seed=2, condition="hair=grey")
+    assert not np.array_equal(np.asarray(blond[0]), np.asarray(grey[0]))
+    with pytest.raises(ganlab.GanlabError, match="unknown attribute 'hiar'"):
+        trained.generate(3, seed=2, condition="hiar=blond")
+
+
 def test_overrides_are_read_as_set_reads_them(tmp_path):
     path = tmp_path / "recipe.toml"
     path.write_text(tomlwrite.dumps(TINY_RECIPE), "utf-8")

@@ -38,7 +38,6 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
              device: str) -> None:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
     from ..training import generate as gen
-    from ..training.conditioning import fixed_labels
     from ..machine.devices import resolve_device
     from ..errors import ConfigError, GanlabError, warn
     from ..plugins.manager import load_plugins_or_warn
@@ -56,10 +55,7 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     else:
         gen.check_image_folder(out_dir)
     generator, shape, labels = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
-    if conditions and labels is None:
-        raise ConfigError("--condition", f"{str(run_dir)!r} trained an unconditional generator, which takes "
-                                         "no labels")
-    rows = [fixed_labels(labels.space, parsed_condition(labels.space, text), num) for text in conditions] or [None]
+    rows = gen.condition_rows(run, labels, conditions, num)
     if interpolate or output is not None:
         gen.refuse_what_cannot_fit(num * len(rows), shape, interpolate, grid=output is not None)
     end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed
@@ -75,14 +71,3 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
         click.echo(str(gen.write_grid(grid, output, nrow=num if one_row else None)))
     else:
         click.echo(f"{gen.write_each(batches, out_dir)} images in {out_dir}")
-
-
-def parsed_condition(space, text: str) -> dict[int, int]:
-    """``--condition TEXT`` against the run's label space; a bad attribute or value is a usage error
-    naming it and the condition it is in."""
-    from ..errors import ConfigError
-
-    try:
-        return space.parse(text)
-    except ConfigError as e:
-        raise ConfigError(f"--condition {text!r}", e.message) from None

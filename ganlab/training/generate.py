@@ -9,7 +9,7 @@ same seed gives the same faces here as :meth:`ganlab.training.loop.Run.generate`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from PIL import Image
@@ -17,14 +17,14 @@ from torch import nn
 
 from ..rundir.atomic import atomic_write_bytes
 from ..rundir.checkpoints import fitting, training_state, whole_number
-from ..errors import CheckpointError, GanlabError, RunError
+from ..errors import CheckpointError, ConfigError, GanlabError, RunError
 from ..rundir.grids import grid_png
 from ..machine.memory import available_host_memory, size_text
 from ..plugins.manager import Plugins
 from ..protocols import BuildContext
 from ..recipes.recipe import resolve
 from ..rundir.rundir import RunDir, ensure_writable_folder
-from .conditioning import LabelDistribution, is_conditional
+from .conditioning import LabelDistribution, fixed_labels, is_conditional
 from .sampling import generate_images, sample, seeded_inputs, seeded_rng
 
 
@@ -48,6 +48,24 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
     generator = generator_from_state(state, path, plugins, device)
     return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) \
         else None
+
+
+def condition_rows(run_dir: RunDir, labels: LabelDistribution | None, conditions: Sequence[str],
+                   num: int) -> list[torch.Tensor | None]:
+    """One block of ``num`` fixed label rows (-1 where drawn) per ``--condition`` text, or ``[None]`` for
+    none; a condition for an unconditional generator, or naming a bad attribute or value, is a usage error
+    naming it and the condition it is in."""
+    if conditions and labels is None:
+        raise ConfigError("--condition", f"{str(run_dir.path)!r} trained an unconditional generator, which "
+                                         "takes no labels")
+    rows: list[torch.Tensor | None] = []
+    for text in conditions:
+        try:
+            fixed = labels.space.parse(text)
+        except ConfigError as e:
+            raise ConfigError(f"--condition {text!r}", e.message) from None
+        rows.append(fixed_labels(labels.space, fixed, num))
+    return rows or [None]
 
 
 def label_distribution(state: dict, path: Path) -> LabelDistribution | None:
