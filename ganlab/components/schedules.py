@@ -22,11 +22,13 @@ class WarmupConfig:
                                               "default), rising linearly to 1", min=1e-8, max=1.0)
 
 
+@component("schedule", "constant", config=WarmupConfig,
+           help="the optimizer's learning rate throughout (after an optional warm-up)")
 class WarmedUp(Schedule):
     """A linear warm-up from ``warmup_start_factor`` to 1 over ``warmup_steps`` steps, then :meth:`after`
     on the steps that remain, counted from 0 as ``SequentialLR`` restarts the scheduler that follows."""
 
-    def __init__(self, config: WarmupConfig):
+    def __init__(self, config: WarmupConfig, context: BuildContext | None = None):
         self.warmup_steps = config.warmup_steps
         self.start_factor = config.warmup_start_factor
 
@@ -40,22 +42,18 @@ class WarmedUp(Schedule):
         return 1.0
 
 
-@component("schedule", "constant", config=WarmupConfig,
-           help="the optimizer's learning rate throughout (after an optional warm-up)")
-def build_constant(config: WarmupConfig, context: BuildContext) -> WarmedUp:
-    return WarmedUp(config)
-
-
 @dataclasses.dataclass
 class LinearDecayConfig(WarmupConfig):
     start_step: int = param(0, "steps after the warm-up before the decay starts", min=0)
     end_factor: float = param(0.0, "the factor reached at the end of the run", min=0.0, max=1.0)
 
 
+@component("schedule", "linear-decay", config=LinearDecayConfig,
+           help="constant until start_step, then linearly down to end_factor at the end of the run")
 class LinearDecay(WarmedUp):
     """``LinearLR(start_factor=1, end_factor, total_iters)`` from ``start_step`` to the run's end."""
 
-    def __init__(self, config: LinearDecayConfig):
+    def __init__(self, config: LinearDecayConfig, context: BuildContext | None = None):
         super().__init__(config)
         self.start_step, self.end_factor = config.start_step, config.end_factor
 
@@ -65,33 +63,23 @@ class LinearDecay(WarmedUp):
         return 1.0 + (self.end_factor - 1.0) * done / decay_steps
 
 
-@component("schedule", "linear-decay", config=LinearDecayConfig,
-           help="constant until start_step, then linearly down to end_factor at the end of the run")
-def build_linear_decay(config: LinearDecayConfig, context: BuildContext) -> LinearDecay:
-    return LinearDecay(config)
-
-
 @dataclasses.dataclass
 class CosineConfig(WarmupConfig):
     min_factor: float = param(0.0, "the factor at the end of the run (CosineAnnealingLR's eta_min over the "
                                    "learning rate)", min=0.0, max=1.0)
 
 
+@component("schedule", "cosine", config=CosineConfig,
+           help="half a cosine from the learning rate down to min_factor of it at the end of the run")
 class Cosine(WarmedUp):
     """``CosineAnnealingLR(T_max=the steps after the warm-up, eta_min=min_factor * lr)``."""
 
-    def __init__(self, config: CosineConfig):
+    def __init__(self, config: CosineConfig, context: BuildContext | None = None):
         super().__init__(config)
         self.min_factor = config.min_factor
 
     def after(self, step: int, steps: int) -> float:
         return self.min_factor + (1.0 - self.min_factor) * (1.0 + math.cos(math.pi * step / steps)) / 2.0
-
-
-@component("schedule", "cosine", config=CosineConfig,
-           help="half a cosine from the learning rate down to min_factor of it at the end of the run")
-def build_cosine(config: CosineConfig, context: BuildContext) -> Cosine:
-    return Cosine(config)
 
 
 @dataclasses.dataclass
@@ -100,18 +88,15 @@ class StepConfig(WarmupConfig):
     gamma: float = param(0.1, "the factor each reduction multiplies the rate by", min=0.0)
 
 
+@component("schedule", "step", config=StepConfig,
+           help="the rate multiplied by gamma every step_size steps")
 class Steps(WarmedUp):
     """``StepLR(step_size, gamma)``."""
 
-    def __init__(self, config: StepConfig):
+    def __init__(self, config: StepConfig, context: BuildContext | None = None):
         super().__init__(config)
         self.step_size, self.gamma = config.step_size, config.gamma
 
     def after(self, step: int, steps: int) -> float:
         return self.gamma ** (step // self.step_size)
 
-
-@component("schedule", "step", config=StepConfig,
-           help="the rate multiplied by gamma every step_size steps")
-def build_step(config: StepConfig, context: BuildContext) -> Steps:
-    return Steps(config)
