@@ -20,6 +20,7 @@ PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsg
             "ganlab-augment": "augment", "ganlab-regularizers": "regularizers", "ganlab-tensorboard": "tensorboard"}
 QUICKSTARTS = {"ganlab-wgan": "experiments/wgan_gp_quickstart.toml", "ganlab-sngan": "experiments/sngan_quickstart.toml",
                "ganlab-lsgan": "experiments/lsgan_quickstart.toml",
+               "ganlab-augment": "plugins/ganlab-augment/experiments/ada_quickstart.toml",
                "ganlab-regularizers": "plugins/ganlab-regularizers/experiments/r3gan_quickstart.toml",
                "ganlab-tensorboard": "plugins/ganlab-tensorboard/experiments/tensorboard_quickstart.toml"}
 

@@ -28,7 +28,12 @@ class QuadraticCritic(nn.Module):
         return (gamma / 2 * 4 * projections.square() * self.weight.detach().square().sum()).mean().item()
 
 
-def inputs(discriminate, real, fake) -> RegularizerInputs:
+def inputs(critic, real, fake) -> RegularizerInputs:
+    """What the engine gives a regularizer of an unconditional run: no labels, which ``discriminate`` takes
+    beside the images."""
+    def discriminate(images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        assert labels is None
+        return critic(images)
     return RegularizerInputs(real=real, fake=fake, latents=torch.zeros(len(fake), 8), discriminate=discriminate,
                              generator=nn.Identity())
 
