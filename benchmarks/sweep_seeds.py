@@ -9,7 +9,8 @@ Runs ``ganlab sweep experiments/quickstart.toml`` twice with the same grid and s
 ``--jobs 1`` and once with ``--jobs 2`` (each in a folder of its own), and prints the wall time of each,
 then per setting the mean and standard deviation over the seeds of the final SWD (the quickstart's
 ``swd`` hook, scored at the end of every run), and the difference between the two settings' means set
-against the seed spread: Welch's t, the difference over sqrt(s1^2/n1 + s2^2/n2).
+against the seed spread: Welch's t, the difference over sqrt(s1^2/n1 + s2^2/n2), and the statement
+``ganlab compare`` makes of the sweep's folder (``ganlab.compare``: bootstrap intervals of the difference).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import ganlab
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "experiments" / "quickstart.toml"
@@ -71,6 +74,9 @@ def main() -> None:
         t = (ma - mb) / spread if spread else float("inf")
         print(f"difference ({a}) - ({b}): {ma - mb:.2f}; seed spread of that difference {spread:.2f}; "
               f"Welch t {t:.2f} ({'outside' if abs(t) > 2 else 'inside'} two spreads)")
+    comparison = ganlab.compare([out / "jobs1"])
+    print("ganlab compare's statement (95% bootstrap interval of the difference of means):")
+    print(comparison.statement)
     print(f"runs in {out}")
 
 
