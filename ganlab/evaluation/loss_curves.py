@@ -1,4 +1,5 @@
-"""``loss-curves``: the generator's and discriminator's loss at every step, raw and smoothed.
+"""``loss-curves``: the generator's and discriminator's loss at every step, raw and smoothed, and beside
+them every other number the step records hold (learning rates, an augmentation's p, regularizer terms).
 
 The data is metrics.jsonl, which the engine writes at every step, so this hook adds no files of its own.
 """
@@ -14,6 +15,7 @@ from ..report import html as h
 from ..report.core_sections import METRIC_LABELS
 from ..report.figures import COLORS, figure_image, legend_below, mark_epochs, plot
 from ..rundir.rundir import RunDir
+from .logged_numbers import logged_numbers_section
 from .series import auto_window, epoch_ends, metrics_frame, smooth
 
 
@@ -52,10 +54,12 @@ class LossCurves(EvaluationHook):
                               "loss that climbs steadily while the discriminator's falls towards zero means "
                               "the discriminator is winning.", "note")
                 + h.details("Means per epoch", h.table(per_epoch)))
-        return [ReportSection("Loss curves", body, order=20)]
+        numbers = logged_numbers_section(frame, window, order=21)
+        return [ReportSection("Loss curves", body, order=20), *([numbers] if numbers else [])]
 
 
 @component("hook", "loss-curves", config=LossCurvesConfig,
-           help="G and D loss per step, raw and smoothed, with epoch boundaries")
+           help="G and D loss per step, raw and smoothed, with epoch boundaries; every other logged number "
+                "(learning rates, augment p, regularizer terms) in a panel of its own")
 def build(config: LossCurvesConfig, context: BuildContext) -> LossCurves:
     return LossCurves(config)

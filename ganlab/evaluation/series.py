@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..report.core_sections import METRIC_LABELS
+from ..rundir.records import STEP_KEYS
 from ..rundir.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -15,13 +16,22 @@ if TYPE_CHECKING:
 
 
 def metrics_frame(run_dir: RunDir) -> pd.DataFrame:
-    """metrics.jsonl with non-finite values as NaN (plots and rolling means skip NaN, not inf)."""
+    """metrics.jsonl with non-finite values as NaN (plots and rolling means skip NaN, not inf): the step
+    record's own columns, then each :func:`extra_keys` column (NaN on the steps that lack it)."""
     import pandas as pd  # on first use: see ganlab.report.figures
 
-    keys = list(METRIC_LABELS)
-    frame = pd.DataFrame(run_dir.read_metrics(), columns=["step", "epoch", *keys, "time"])
+    records = run_dir.read_metrics()
+    extras = list(dict.fromkeys(key for record in records for key in record if key not in STEP_KEYS))
+    keys = [*METRIC_LABELS, *extras]
+    frame = pd.DataFrame(records, columns=["step", "epoch", *METRIC_LABELS, "time", *extras])
     frame[keys] = frame[keys].astype(float).replace([np.inf, -np.inf], np.nan)
     return frame
+
+
+def extra_keys(frame: pd.DataFrame) -> list[str]:
+    """The columns of a :func:`metrics_frame` beyond the step record's own: the numbers levers and plugins
+    logged, in the order they first appear."""
+    return [key for key in frame.columns if key not in STEP_KEYS]
 
 
 def auto_window(steps: int, window: int = 0) -> int:

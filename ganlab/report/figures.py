@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 DPI = 110
 COLORS = {
     "generator": "#d1495b", "discriminator": "#00798c",
-    "real": "#2e933c", "fake": "#e07a1f", "epoch": "#8c959f",
+    "real": "#2e933c", "fake": "#e07a1f", "epoch": "#8c959f", "logged": "#5c4d7d",
 }
-"""One colour per role, the same in every figure: G and D losses, real and generated images."""
+"""One colour per role, the same in every figure: G and D losses, real and generated images, the other
+numbers a run logged."""
 
 
 @contextlib.contextmanager

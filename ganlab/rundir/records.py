@@ -61,10 +61,12 @@ def describe(value: Any) -> str:
 @dataclasses.dataclass(frozen=True)
 class Shape:
     """The fields a record of one kind must have (``required``) or may have (``optional``), each with its
-    :class:`Check`; any other field is free (a plugin's extra numbers, an evaluation's protocol)."""
+    :class:`Check`; any other field must pass ``others`` (a plugin's extra numbers), or is free where that
+    is None (an evaluation's protocol)."""
 
     required: dict[str, Check] = dataclasses.field(default_factory=dict)
     optional: dict[str, Check] = dataclasses.field(default_factory=dict)
+    others: Check | None = None
 
     def problem(self, record: Any) -> str | None:
         """Why ``record`` is not of this shape, in words; None if it is."""
@@ -73,9 +75,13 @@ class Shape:
         missing = [name for name in self.required if name not in record]
         if missing:
             return "has no " + " or ".join(map(repr, missing))
-        return next((f"has {name!r} as {describe(record[name])}, not {check.label}"
-                     for name, check in {**self.required, **self.optional}.items()
-                     if name in record and not check.accepts(record[name])), None)
+        return next((f"has {name!r} as {describe(value)}, not {check.label}"
+                     for name, value in record.items() if (check := self.check_of(name)) is not None
+                     and not check.accepts(value)), None)
+
+    def check_of(self, name: str) -> Check | None:
+        """What field ``name`` must be; None if it may be anything."""
+        return self.required.get(name) or self.optional.get(name) or self.others
 
     def wrong_fields(self, record: dict[str, Any]) -> dict[str, str]:
         """Each field of ``record`` whose value has the wrong type, and what it should be."""
@@ -91,9 +97,14 @@ LOSS_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 """The numbers the engine logs at every step (its METRIC_KEYS); NaN or infinite where training diverged.
 ``d_real`` and ``d_fake`` are the loss's scores, of the kind meta.json's ``scores`` describes."""
 
+STEP_KEYS = ("step", "epoch", "time", *LOSS_KEYS)
+"""The fields every line of metrics.jsonl has; any other is a number a lever or plugin logged (``lr_g``,
+``augment_p``, ``reg_r1``), which the report draws without knowing what it is."""
+
 METRIC_RECORD = Shape(required={"step": INTEGER},
                       optional={"epoch": INTEGER, "time": NUMBER_OR_NULL,
-                                **{key: NUMBER_OR_NULL for key in LOSS_KEYS}})
+                                **{key: NUMBER_OR_NULL for key in LOSS_KEYS}},
+                      others=NUMBER_OR_NULL)
 """A line of metrics.jsonl (a log from before 0.2 may lack the epoch)."""
 
 EVALUATION_RECORD = Shape(required={"metric": TEXT, "value": NUMBER},
