@@ -141,8 +141,8 @@ def test_each_curve_has_one_line_per_run_in_the_run_colour(sweep, test_plugins, 
     build_page(comparison, test_plugins)
     colors = [run.color for run in comparison.runs]
     names = [run.name for run in comparison.runs]
-    curves = "G loss, D loss, D(x) and D(G(z)) of every run over epochs"
-    assert drawn[curves] == [colors] * 4
+    curves = "loss D, loss G, D(x), D(G(z)), lr_g, lr_d of every run over epochs"
+    assert drawn[curves] == [colors] * 6
     assert drawn[curves + " legend"] == names
     assert drawn["evaluation metrics of every run over epochs"] == [colors]
     assert len(set(colors)) == 2
@@ -270,6 +270,26 @@ def test_runs_of_different_lengths_and_hooks_compare_what_exists(sweep, test_plu
     assert f"{short.name} recorded no fid" in page
     assert comparison.summary.loc["health", short.name] == "not checked"
     assert "fid, final" not in comparison.summary.index       # a metric not every run has is no row
+
+
+def test_a_number_one_run_logged_beyond_the_losses_gets_a_panel_and_the_others_are_named_as_lacking_it(
+        sweep, test_plugins, tmp_path, monkeypatch):
+    augmented = RunDir.open(shutil.copytree(sweep[0].path, tmp_path / "augmented"))
+    records = [{**record, "augment_p": record["step"] / 100} for record in augmented.read_metrics()]
+    (augmented.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    drawn = {}
+    original = compare_sections.figure_image
+
+    def record(fig, alt):
+        drawn[alt] = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+        return original(fig, alt)
+
+    monkeypatch.setattr(compare_sections, "figure_image", record)
+    page = build_page(compare([augmented, sweep[1]]), test_plugins)
+    [titles] = [titles for alt, titles in drawn.items() if alt.endswith("of every run over epochs")
+                and "evaluation" not in alt]
+    assert titles == ["loss D", "loss G", "D(x)", "D(G(z))", "lr_g", "lr_d", "augment_p"]
+    assert f"{sweep[1].name} logged no augment_p" in page
 
 
 def test_a_run_with_only_its_meta_file_still_compares(sweep, test_plugins, tmp_path):

@@ -28,7 +28,7 @@ from ganlab.rundir.rundir import RunDir
 ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16},
              {"name": "samples"}, {"name": "training-health", "num_images": 8}]
 HOSTILE = '<script>alert("owned")</script>'
-SECTIONS = ("Summary", "Training health", "Recipe", "Loss curves", "D(x) and D(G(z))", "Samples",
+SECTIONS = ("Summary", "Training health", "Recipe", "Loss curves", "Logged numbers", "D(x) and D(G(z))", "Samples",
             "Real images", "Metrics over time", "Environment")
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..evaluation.d_distributions import read_scores, score_range
 from ..evaluation.samples import display_width
-from ..evaluation.series import auto_window, smooth
+from ..evaluation.series import auto_window, extra_keys, smooth
 from ..protocols import ReportSection, ScoreKind
 from . import html as h
 from .compare_samples import FinalGrid
@@ -99,19 +99,30 @@ def curves_section(runs: Sequence[ComparedRun]) -> ReportSection:
     logged = [run for run in runs if not run.metrics.empty]
     if not logged:
         return ReportSection("Training curves", h.paragraph("No run logged a training step.", "note"), order=20)
-    with plot(width=10.0, height=6.4, nrows=2, ncols=2, squeeze=False, sharex=True) as (fig, axes):
-        for ax, (key, label) in zip(axes.flat, METRIC_LABELS.items()):
+    extras = list(dict.fromkeys(key for run in logged for key in extra_keys(run.metrics)))
+    panels = [*METRIC_LABELS.items(), *((key, key) for key in extras)]
+    rows = math.ceil(len(panels) / 2)
+    with plot(width=10.0, height=3.2 * rows, nrows=rows, ncols=2, squeeze=False, sharex=True) as (fig, axes):
+        for ax, (key, label) in zip(axes.flat, panels):
             for run in logged:
-                window = auto_window(len(run.metrics))
-                ax.plot(run.epochs(), smooth(run.metrics[key], window), color=run.color, linewidth=1.6)
+                if key in run.metrics:
+                    window = auto_window(len(run.metrics))
+                    ax.plot(run.epochs(), smooth(run.metrics[key], window), color=run.color, linewidth=1.6)
             ax.set_title(label)
-        for ax in axes[-1]:
+        for column, ax in enumerate(axes[-1]):
+            if len(panels) % 2 and column == 1:  # the last cell is empty: the panel above it takes the axis
+                ax.set_visible(False)
+                ax = axes[-2][1]
+                ax.xaxis.set_tick_params(labelbottom=True)
             ax.set_xlabel("epoch")
         run_legend(fig, runs)
-        chart = figure_image(fig, "G loss, D loss, D(x) and D(G(z)) of every run over epochs")
+        chart = figure_image(fig, ", ".join(label for _, label in panels) + " of every run over epochs")
     missing = [f"{run.name} logged no training step" for run in runs if run.metrics.empty]
+    missing += [f"{run.name} logged no {key}" for key in extras for run in logged if key not in run.metrics]
     body = (h.figure(chart, "Each run's per-step values, smoothed over about a fiftieth of the run, against "
-                            "training progress in epochs, so runs of different lengths or batch sizes line up.")
+                            "training progress in epochs, so runs of different lengths or batch sizes line up; "
+                            "after the losses and D's scores, every other number a run logged (learning rates, "
+                            "an augmentation's p, regularizer terms), one panel each.")
             + _missing(missing))
     return ReportSection("Training curves", body, order=20)
 
