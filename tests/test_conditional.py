@@ -62,6 +62,21 @@ def test_the_conditional_generator_draws_other_images_for_other_labels():
     assert torch.allclose(g(z[:1], torch.tensor([[1, 0]])), images[1:2], atol=1e-6)
 
 
+def test_a_new_conditional_generator_s_faces_vary_with_z_far_more_than_with_the_labels():
+    """Labels that weighed as much as z from the start took over: one face per condition, whatever z."""
+    torch.manual_seed(0)
+    g = ConditionalDCGANGenerator(64, 8, 16, 3, SPACE, embed_dim=16)
+    for module in g.modules():          # as the dcgan-normal init scheme leaves them (it skips embeddings)
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            torch.nn.init.normal_(module.weight, 0.0, 0.02)
+    g.eval()
+    z, labels = torch.randn(64, 64), torch.randint(0, 2, (64, 2))
+    with torch.no_grad():
+        over_z = g(z, labels[:1].repeat(64, 1)).var(0).mean()
+        over_labels = g(z[:1].repeat(64, 1), labels).var(0).mean()
+    assert over_z > 10 * over_labels
+
+
 @pytest.mark.parametrize("path", ["resident", "get_batch", "dataloader"])
 def test_the_loader_carries_each_image_s_own_labels_on_every_path(path):
     data = ColourBlocks(ColourBlocksConfig(num_images=40, image_size=4, get_batch=path != "dataloader"))

@@ -50,9 +50,18 @@ class ConditionalGeneratorConfig:
                                  "(one embed_dim however many attributes)")
 
 
+EMBEDDING_STD = 0.1
+"""The generator's label embeddings start as N(0, 0.1), a tenth of z's scale, and grow as they learn.
+Started at torch's N(0, 1) they weigh as much as z from the first step and take over: on the conditional
+quickstart every latent then drew the same face for a given condition (the rows of its grid were one
+face repeated; SWD 74.9 and generated pairs far more alike than real ones), where N(0, 0.1) keeps z's
+variety and the same control (0.93 against chance 0.4; SWD 46.5)."""
+
+
 class ConditionalDCGANGenerator(nn.Module):
     """[z, embeddings of the labels] -> the DCGAN generator: the labels enter before the first transposed
-    convolution, as extra latent dimensions the generator cannot ignore."""
+    convolution, as extra latent dimensions the generator cannot ignore; they start small
+    (:data:`EMBEDDING_STD`) so that they steer z's faces rather than replace them."""
 
     conditional = True
 
@@ -63,6 +72,8 @@ class ConditionalDCGANGenerator(nn.Module):
         self.label_space = label_space
         self.join = join
         self.embeddings = label_embeddings(label_space, embed_dim)
+        for embed in self.embeddings:   # no init scheme covers embeddings (see EMBEDDING_STD)
+            nn.init.normal_(embed.weight, 0.0, EMBEDDING_STD)
         extra = 0 if not self.embeddings else embed_dim * (len(self.embeddings) if join == "concat" else 1)
         self.trunk = DCGANGenerator(latent_dim + extra, features, image_size, channels)
 
