@@ -51,11 +51,11 @@ ARMS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def arm(plugins, overrides: list[str], device: str, folder: Path, name: str):
+def arm(plugins, overrides: list[str], args: argparse.Namespace, folder: Path, name: str):
     """(one step, release) of the quickstart's training step under ``overrides``."""
     recipe = load_recipe(ROOT / "experiments" / "quickstart.toml", plugins.registry, [
-        f'experiment.device="{device}"', 'train.data_on_device="always"', "train.num_workers=0", "hooks=[]",
-        *overrides])
+        f'experiment.device="{args.device}"', f"data.num_images={args.images}", 'train.data_on_device="always"',
+        "train.num_workers=0", "hooks=[]", *overrides])
     run = Run(build(recipe), RunDir.create(folder, name), plugins, progress=False)
     run.loggers.start(run)
     steps = itertools.count()
@@ -87,12 +87,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per arm and round")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--images", type=int, default=4096, help="synthetic faces in the data set")
     args = parser.parse_args()
     plugins = load_plugins()
     times: dict[str, list[float]] = {name: [] for name in ARMS}
     ratios: dict[str, list[float]] = {name: [] for name in ARMS}
     with tempfile.TemporaryDirectory() as folder:
-        steps = {name: arm(plugins, overrides, args.device, Path(folder), f"{i:02d}")
+        steps = {name: arm(plugins, overrides, args, Path(folder), f"{i:02d}")
                  for i, (name, (_, overrides)) in enumerate(ARMS.items())}
         for one_step, _ in steps.values():
             for _ in range(args.warmup):

@@ -86,3 +86,20 @@ def test_sampling_stats_scores_every_way_of_drawing_on_a_trained_run(benchmark, 
     rows = re.findall(rf"\| {run_dir.name} \| ([\w -]+) \| ([\d.-]+) \|", out)
     assert [way for way, _ in rows] == ["batch-256", "batch-1", "running", "standing", "real images"], out
     assert all(float(score) > 0 for _, score in rows[:4])
+
+
+def test_lever_cost_times_every_lever_against_its_plain_step(benchmark):
+    out = benchmark("lever_cost.py", "--rounds", "1", "--steps", "1", "--warmup", "1", "--images", "128")
+    rows = re.findall(r"^\| ([\w ,+-]+) \| ([\d.]+) \| ([\w ,]+) \| ([\d.]+)x \|$", out, re.MULTILINE)
+    assert [row[0] for row in rows] == ["plain", "diffaugment", "ada", "cosine schedules", "csv logger",
+                                        "tensorboard logger", "plain, D without batch norm", "r1 every 16 steps",
+                                        "r1 every step", "r1 + r2 every step"], out
+    assert all(float(ms) > 0 for _, ms, _, _ in rows)
+    assert [float(ratio) for name, _, reference, ratio in rows if name == reference] == [1.0, 1.0]
+
+
+def test_sweep_seeds_sets_the_settings_difference_against_the_seed_spread(benchmark, tmp_path):
+    out = benchmark("sweep_seeds.py", "--epochs", "1", "--images", "64", "--seeds", "2", "--out", str(tmp_path))
+    assert re.search(r"wall time, 4 runs: --jobs 1 [\d.]+ s, --jobs 2 [\d.]+ s", out), out
+    assert len(re.findall(r"final SWD, loss.real_label=[\d.]+: mean [\d.]+, std [\d.]+ over 2 seeds", out)) == 2
+    assert "ganlab compare's statement" in out
