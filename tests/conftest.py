@@ -37,6 +37,15 @@ def no_inception_weights(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("GANLAB_INCEPTION_WEIGHTS", raising=False)
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: runs compared bit for bit must sum in the same order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Where headless Chromium is; the browser tests are skipped, saying why, where it is not installed."""

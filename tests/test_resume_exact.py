@@ -42,12 +42,7 @@ STATE_KEYS = ("generator", "discriminator", "optimizer_g", "optimizer_d", "step"
               "rng", "hooks")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
