@@ -173,7 +173,7 @@ class Run:
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""
-        indices = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed))[:num]
+        indices = self._real_indices(num, seed)
         get_batch = getattr(self.dataset, "get_batch", None)
         if get_batch is not None:
             return get_batch(indices)
@@ -184,8 +184,12 @@ class Run:
         unlabelled data."""
         if self.label_distribution is None:
             return None
-        return self.dataset.labels[torch.randperm(len(self.dataset),
-                                                  generator=torch.Generator().manual_seed(seed))[:num]]
+        return self.dataset.labels[self._real_indices(num, seed)]
+
+    def _real_indices(self, num: int, seed: int) -> torch.Tensor:
+        """Which images :meth:`real_images` and :meth:`real_labels` give: the first ``num`` of a seeded
+        permutation of the data set."""
+        return torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(seed))[:num]
 
     @torch.no_grad()
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
