@@ -69,6 +69,11 @@ class LabelDistribution:
         rows, counts = torch.unique(labels.cpu(), dim=0, return_counts=True)
         return cls(space, rows, counts)
 
+    def to(self, device: torch.device) -> "LabelDistribution":
+        """The same distribution with its tensors on ``device``: drawn there every step, it is copied there
+        once, not at every draw."""
+        return dataclasses.replace(self, rows=self.rows.to(device), counts=self.counts.to(device))
+
     def draw(self, num: int, rng: torch.Generator) -> torch.Tensor:
         """``num`` label rows, int64 ``(num, A)`` on ``rng``'s device: the labels of ``num`` images picked
         uniformly at random (with replacement) from ``rng``."""

@@ -114,7 +114,7 @@ class Run:
         self.training_step = TrainingStep(
             self._train_g, self._train_d, self.update_g, self.update_d, built.loss,
             latent_source(self.generator.latent_dim, self.device, self.noise_rng, world,
-                          self.label_distribution if conditional else None), self.device,
+                          self.label_distribution.to(self.device) if conditional else None), self.device,
             train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
             self.ema, self.generator, self.levers, self.conditional_g, self.conditional_d)
         self.step = 0
