@@ -111,6 +111,28 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
+
+def exclusive_lock(lock_file: Path, what: str, busy: str = "written") -> int:
+    """An exclusive lock on ``lock_file`` (made if missing), held until the returned descriptor is
+    closed: what keeps two ganlab processes from writing one run, or running one sweep, at once. A
+    RunError names ``what`` when another process holds it ("being ``busy`` by another ganlab process"),
+    when the file cannot be opened for writing, or when the file system has no locks (some network mounts)."""
+    try:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise RunError(f"cannot write to {what}: {e.strerror or e} (its lock file {str(lock_file)!r} cannot be "
+                       "opened for writing)") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunError(f"{what} is being {busy} by another ganlab process") from None
+    except OSError as e:
+        os.close(fd)
+        raise RunError(f"cannot lock {what}: {e.strerror or e}") from None
+    return fd
+
+
 class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -161,20 +183,7 @@ class RunDir:
     def lock(self) -> None:
         """Take the run's write lock; a second process writing the same run is refused, and so is a run
         that cannot be written at all (a read-only mount, a folder without write permission)."""
-        try:
-            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise RunError(f"cannot write to run {str(self.path)!r}: {e.strerror or e} (its lock file "
-                           f"{str(self.path / '.lock')!r} cannot be opened for writing)") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RunError(f"run {str(self.path)!r} is being written by another ganlab process") from None
-        except OSError as e:          # a file system without locks (some network mounts)
-            os.close(fd)
-            raise RunError(f"cannot lock run {str(self.path)!r}: {e.strerror or e}") from None
-        self._lock_fd = fd
+        self._lock_fd = exclusive_lock(self.path / ".lock", f"run {str(self.path)!r}")
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

@@ -11,7 +11,6 @@ mixed into a sweep it does not belong to.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +21,7 @@ from ..recipes import tomlwrite
 from ..recipes.recipe import Recipe, resolve
 from ..recipes.tomlwrite import value_text
 from ..rundir.atomic import atomic_write_text
-from ..rundir.rundir import RunDir, safe_name
+from ..rundir.rundir import RunDir, exclusive_lock, safe_name
 from ..training.assemble import build
 from .launchers import LOGS, SweepTarget, Task, run_locally, run_with_submitit
 from .manifest import MANIFEST, PENDING, differences, new_manifest, read_manifest, write_manifest
@@ -192,16 +191,7 @@ def hold_sweep_folder(folder: Path) -> int:
     if entries - {LOCK} and MANIFEST not in entries:
         raise RunError(f"{str(folder)!r} holds files but no {MANIFEST}, so it is no sweep's folder; give the "
                        "sweep another --name or --out")
-    try:
-        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise RunError(f"cannot write in the sweep's folder {str(folder)!r}: {e.strerror or e}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise RunError(f"sweep {str(folder)!r} is being run by another ganlab process") from None
-    return fd
+    return exclusive_lock(folder / LOCK, f"sweep {str(folder)!r}", busy="run")
 
 
 def continued_manifest(folder: Path, wanted: dict[str, Any]) -> dict[str, Any]:
