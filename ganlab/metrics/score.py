@@ -1,0 +1,132 @@
+"""``ganlab score A B``: FID and the other feature scores between two sets of images, outside any run.
+
+A and B are folders (or zip archives) of images, read as stored, as ``fidelity --input1 A --input2 B``,
+``python -m pytorch_fid A B`` and clean-fid's ``compute_fid(A, B)`` read them; A may instead be a run
+directory, whose generator then makes the images. Each side goes through the same Inception network,
+the same on-disk cache of reference features (keyed by the folder's content) and the same formulas as
+the metric hooks, and each score carries the same protocol, so a number from ``ganlab score`` and one from
+a run's ``fid`` hook are comparable exactly when their protocols say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import ConfigError, GanlabError
+from ..plugins.manager import Plugins
+from ..rundir.rundir import RunDir
+from ..training import generate as generating
+from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
+from .base import Score
+from .cache import ReferenceCache
+from .fidelity_hooks import FEATURE_METRICS, FidelityHook, reference_entry
+from .image_files import ImageFiles
+from .inception import inception_score, load_inception
+from .reference import ReferenceSample
+from .weights import InceptionWeights, find_weights
+
+INCEPTION_SCORE = "isc"
+METRICS = (*FEATURE_METRICS, INCEPTION_SCORE)
+"""What ``--metric`` takes: every feature-based hook's name, and Inception Score (of A alone)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreRequest:
+    first: Path                    # a folder or archive of images, or a run directory
+    second: Path | None            # the reference folder (not needed for isc alone)
+    metrics: tuple[str, ...]
+    weights_path: str = ""
+    size: int | None = None        # centre-crop and resize every image to this side
+    num: int = 10000               # images a run's generator makes
+    seed: int = 0                  # of those images' latents
+    checkpoint: str | None = None  # of the run
+    batch_size: int = 64
+    device: torch.device = torch.device("cpu")
+
+
+def is_run_directory(path: Path) -> bool:
+    return path.is_dir() and (path / "meta.json").is_file() and (path / "checkpoints").is_dir()
+
+
+def generated_batches(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None]
+                      ) -> tuple[Callable[[], torch.Tensor], dict[str, object]]:
+    """A way to featurise the run's images later, and what the protocol says of them."""
+    run = RunDir.open(request.first)
+    generator, shape, labels = generating.load_generator(run, plugins, request.device, request.checkpoint, warn)
+    if shape[0] not in (1, 3):
+        raise GanlabError(f"A: the run's generator makes {shape[0]}-channel images; Inception reads RGB or grey")
+    description = {"generated": f"{request.first} ({request.num} images, seed {request.seed}"
+                                f"{', checkpoint ' + request.checkpoint if request.checkpoint else ''})",
+                   "sampling": SAMPLING_PROTOCOL, "num_generated": request.num, "seed": request.seed}
+
+    def featurise(inception) -> torch.Tensor:
+        batches = generating.image_batches(generator, request.num, request.seed, request.device, labels)
+        return inception.of_batches((b[i:i + request.batch_size] for b in batches
+                                     for i in range(0, len(b), request.batch_size)), request.num)
+    return featurise, description
+
+
+def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
+          progress: bool = False) -> list[Score]:
+    """Every requested score of A against B, each with its protocol."""
+    unknown = [m for m in request.metrics if m not in METRICS]
+    if unknown:
+        raise ConfigError("--metric", f"unknown metric {unknown[0]!r}; one of: {', '.join(METRICS)}")
+    weights = find_weights(request.weights_path)
+    scores: list[Score] = []
+    if INCEPTION_SCORE in request.metrics:
+        scores.extend(inception_scores(request, weights, plugins, warn))
+    feature_metrics = [m for m in request.metrics if m != INCEPTION_SCORE]
+    if not feature_metrics:
+        return scores
+    if request.second is None:
+        raise GanlabError(f"B: {', '.join(feature_metrics)} compare A with a reference: give B, a folder of images")
+    inception = load_inception(weights, request.device)
+    cache = ReferenceCache()
+    reference_images = ImageFiles(request.second, "B", request.size)
+    reference_sample = ReferenceSample(reference_images, len(reference_images), 0)
+    reference = reference_entry(inception, reference_sample, cache, request.batch_size, progress)
+    protocol = {**inception.protocol(), "num_reference": reference_sample.count,
+                "reference": reference_sample.fingerprint(), "reference_source": reference_sample.label()}
+    if is_run_directory(request.first):
+        featurise, described = generated_batches(request, plugins, warn)
+        generated = featurise(inception)
+        protocol.update(described)
+    else:
+        images = ImageFiles(request.first, "A", request.size)
+        sample = ReferenceSample(images, len(images), 0)
+        generated = reference_entry(inception, sample, cache, request.batch_size, progress)["features"]
+        protocol.update({"generated": sample.fingerprint(), "generated_source": sample.label(),
+                         "num_generated": sample.count})
+    for name in feature_metrics:
+        hook: FidelityHook = FEATURE_METRICS[name](inception, cache)
+        scores.extend(hook.compute(generated, reference, protocol))
+    return scores
+
+
+def inception_scores(request: ScoreRequest, weights: InceptionWeights, plugins: Plugins,
+                     warn: Callable[[str], None]) -> list[Score]:
+    """Inception Score of A alone, from the network's class logits (torch-fidelity's isc, 10 splits)."""
+    if not weights.has_logits:
+        raise ConfigError("--metric", f"isc (Inception Score) needs the network's classifier layer, and the "
+                                      f"network in use ({weights.source}) has none: it is the FID network, which "
+                                      "ends at the 2048-d pool features. Put torch-fidelity's official "
+                                      "weights-inception-2015-12-05-6726825d.pth in the torch hub cache, or give "
+                                      "it with --weights, to score isc")
+    logits_network = load_inception(weights, request.device, layer="logits_unbiased")
+    if is_run_directory(request.first):
+        featurise, described = generated_batches(request, plugins, warn)
+        logits, protocol = featurise(logits_network), described
+    else:
+        images = ImageFiles(request.first, "A", request.size)
+        sample = ReferenceSample(images, len(images), 0)
+        logits = logits_network.of_batches(sample.batches(request.batch_size), sample.count)
+        protocol = {"generated": sample.fingerprint(), "generated_source": sample.label(),
+                    "num_generated": sample.count}
+    mean, std = inception_score(logits)
+    return [Score(INCEPTION_SCORE, mean, {**logits_network.protocol(), **protocol}, std=std)]
+
