@@ -22,13 +22,22 @@ from ..protocols import BuildContext, ImageDataset
 TRAINING_DATA = "data"
 
 
-def sample_images(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
-    """``num`` distinct images of ``dataset`` as uint8 (N, C, H, W), the same ones for the same seed."""
-    indices = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:num]
+def sample_indices(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
+    """The positions in ``dataset`` of :func:`sample_images`'s images, in its order."""
+    return torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:num]
+
+
+def images_at(dataset: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
+    """The images of ``dataset`` at ``indices`` as uint8 (N, C, H, W)."""
     get_batch = getattr(dataset, "get_batch", None)
     if get_batch is not None:
         return get_batch(indices)
     return torch.stack([dataset[int(i)] for i in indices])
+
+
+def sample_images(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
+    """``num`` distinct images of ``dataset`` as uint8 (N, C, H, W), the same ones for the same seed."""
+    return images_at(dataset, sample_indices(dataset, num, seed))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +58,11 @@ class ReferenceSample:
 
     def images(self) -> torch.Tensor:
         return sample_images(self.dataset, self.count, self.seed)
+
+    def indices(self) -> torch.Tensor:
+        """Where each image of :meth:`images` is in the data set: row i of the sample's features is image
+        ``indices()[i]``, so a metric can name (and show) the real image behind a feature."""
+        return sample_indices(self.dataset, self.count, self.seed)
 
 
 def open_reference(reference: str, context: BuildContext) -> ImageDataset | None:
