@@ -86,8 +86,9 @@ def nearest_training(generated: torch.Tensor, training: torch.Tensor,
     Sample-level Metrics for Evaluating and Auditing Generative Models", ICML): Y_j is inauthentic (a
     copy) when it is closer to X_i* than any other training sample is, ratio_j < 1. New samples of the
     data distribution itself have ratios around 1 (a median of 1.04 to 1.09 for Gaussians in 16 to 256
-    dimensions, yet with 13 to 31% of them below 1), so a ratio well below 1 marks a near copy. An exact copy scores 0, also of a training sample that has an exact
-    duplicate (whose own distance is 0; any other sample then has an infinite ratio).
+    dimensions, yet with 13 to 31% of them below 1), so a ratio well below 1 marks a near copy, and an
+    exact one scores about 0 (rounding aside). A distance of 0 is a ratio of 0 even against a training
+    sample duplicated in the training data, whose own distance is 0 too.
     """
     own = knn_radii(training, 1, block_elements)
     distance = torch.empty(len(generated), dtype=torch.float64)
