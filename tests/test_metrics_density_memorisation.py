@@ -216,3 +216,13 @@ REFUSED = {
 def test_bad_settings_are_refused_naming_the_key(hook, message, write_recipe, run_cli):
     result = run_cli("validate", write_recipe({"hooks": [hook]}))
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_compare_knows_which_way_each_new_score_is_better(trained, run_cli, tmp_path):
+    runs = [shutil.copytree(trained[0].path, tmp_path / name) for name in ("a", "b")]
+    result = run_cli("compare", *runs, "--output", tmp_path / "compare.html")
+    assert result.exit_code == 0, result.output
+    best = {line.split(",")[0].strip(): line for line in result.output.splitlines() if ", best" in line}
+    for metric in ("density", "coverage", "memorised_fraction"):
+        assert "(step" in best[metric], f"{metric} declares its direction: compare shows its best"
+    assert "(step" not in best["nn_ratio_median"], "the median ratio has no better direction"
