@@ -1,7 +1,7 @@
 """The density-coverage and memorisation hooks on a randomly initialised Inception: what they log, that
 they share the reference features with the other Inception hooks, that memorisation catches a generator
 that copies, its closest pairs in the report (also when rebuilt or resumed), ``ganlab evaluate``, and the
-settings they refuse.
+settings they refuse; and that compare knows which way each new score is better.
 
 Inception on a CPU takes a second or so per image, so the runs score three 16x16 images a side.
 """
@@ -9,6 +9,8 @@ Inception on a CPU takes a second or so per image, so the runs score three 16x16
 import hashlib
 import re
 import shutil
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -39,10 +41,16 @@ DATA = SyntheticFacesConfig(**{k: v for k, v in TINY_RECIPE["data"].items() if k
 CPU = BuildContext(seed=0, device=torch.device("cpu"), image_size=16, channels=3)
 
 
+class Trained(NamedTuple):
+    run_dir: RunDir
+    calls: list[int]          # images per Inception pass
+    cache: Path               # its reference cache
+
+
 @pytest.fixture(scope="module")
 def trained(inception_weights, tmp_path_factory):
     """A two-epoch tiny run scored after each epoch by precision-recall, density-coverage and memorisation,
-    with its own reference cache; and the number of images in each Inception pass it made."""
+    with its own reference cache."""
     root = tmp_path_factory.mktemp("neighbours")
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv(ENV_VAR, str(inception_weights))
@@ -52,13 +60,13 @@ def trained(inception_weights, tmp_path_factory):
         calls = count_calls(monkeypatch)
         run_dir = run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs",
                              progress=False)
-    return run_dir, calls, root / "cache"
+    return Trained(run_dir, calls, root / "cache")
 
 
 @pytest.fixture
 def same_cache(trained, weights_in_env, monkeypatch):
     """The trained run's reference cache and Inception weights, for commands run on a copy of it."""
-    monkeypatch.setenv("GANLAB_CACHE_DIR", str(trained[2]))
+    monkeypatch.setenv("GANLAB_CACHE_DIR", str(trained.cache))
 
 
 def records(run_dir, metric):
@@ -73,12 +81,11 @@ def section(page: str, title: str) -> str:
 
 def test_the_reference_is_featurised_once_for_all_inception_hooks_and_generated_images_once_per_evaluation(
         trained):
-    _, calls, _ = trained
-    assert calls == [N, N, N]            # the reference, then the generated images after epochs 1 and 2
+    assert trained.calls == [N, N, N]            # the reference, then the generated images after epochs 1 and 2
 
 
 def test_density_and_coverage_are_logged_after_every_epoch_with_their_protocol(trained):
-    run_dir, _, _ = trained
+    run_dir = trained.run_dir
     precision = records(run_dir, "precision")[-1]
     for metric in ("density", "coverage"):
         logged = records(run_dir, metric)
@@ -95,7 +102,7 @@ def test_density_and_coverage_are_logged_after_every_epoch_with_their_protocol(t
 
 
 def test_memorisation_scores_are_logged_with_their_protocol_and_the_direction_of_the_fraction(trained):
-    run_dir, _, _ = trained
+    run_dir = trained.run_dir
     fraction, median = records(run_dir, "memorised_fraction"), records(run_dir, "nn_ratio_median")
     assert [r["epoch"] for r in fraction] == [r["epoch"] for r in median] == [1, 2]
     assert fraction[-1]["threshold"] == 0.5 and fraction[-1]["higher_is_better"] is False
@@ -108,7 +115,7 @@ def test_memorisation_scores_are_logged_with_their_protocol_and_the_direction_of
 
 
 def test_each_evaluation_saves_its_closest_pairs_as_images_named_in_a_log(trained):
-    run_dir, _, _ = trained
+    run_dir = trained.run_dir
     saved = FILES.read(run_dir, LOG)
     assert [r["step"] for r in saved] == [4, 8]
     pairs = saved[-1]["pairs"]
@@ -119,7 +126,7 @@ def test_each_evaluation_saves_its_closest_pairs_as_images_named_in_a_log(traine
 
 
 def test_the_report_shows_the_closest_pairs_and_the_scores_also_when_rebuilt(trained, run_cli, tmp_path):
-    run_dir, _, _ = trained
+    run_dir = trained.run_dir
     copy = RunDir(shutil.copytree(run_dir.path, tmp_path / "copy"))
     copy.report_path.unlink()
     result = run_cli("report", copy.path)
@@ -134,7 +141,7 @@ def test_the_report_shows_the_closest_pairs_and_the_scores_also_when_rebuilt(tra
 
 
 def test_a_resumed_run_scores_on_and_its_report_shows_the_latest_pairs(trained, same_cache, run_cli, tmp_path):
-    copy = shutil.copytree(trained[0].path, tmp_path / "copy")
+    copy = shutil.copytree(trained.run_dir.path, tmp_path / "copy")
     result = run_cli("run", "--resume", copy, "--set", "train.epochs=3", "--no-progress")
     assert result.exit_code == 0, result.output
     run_dir = RunDir.open(copy)
@@ -144,7 +151,7 @@ def test_a_resumed_run_scores_on_and_its_report_shows_the_latest_pairs(trained, 
 
 
 def test_ganlab_evaluate_scores_a_checkpoint_with_both_hooks(trained, same_cache, run_cli, tmp_path):
-    copy = shutil.copytree(trained[0].path, tmp_path / "copy")
+    copy = shutil.copytree(trained.run_dir.path, tmp_path / "copy")
     result = run_cli("evaluate", copy, "--metric", "density-coverage", "--metric", "memorisation",
                      "--checkpoint", "1")
     assert result.exit_code == 0, result.output
@@ -219,7 +226,7 @@ def test_bad_settings_are_refused_naming_the_key(hook, message, write_recipe, ru
 
 
 def test_compare_knows_which_way_each_new_score_is_better(trained, run_cli, tmp_path):
-    runs = [shutil.copytree(trained[0].path, tmp_path / name) for name in ("a", "b")]
+    runs = [shutil.copytree(trained.run_dir.path, tmp_path / name) for name in ("a", "b")]
     result = run_cli("compare", *runs, "--output", tmp_path / "compare.html")
     assert result.exit_code == 0, result.output
     best = {line.split(",")[0].strip(): line for line in result.output.splitlines() if ", best" in line}
