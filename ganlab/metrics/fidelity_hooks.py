@@ -4,7 +4,8 @@ Each factory finds and vets the Inception weights and builds the extractor, so a
 weights file stops ``ganlab validate`` and ``ganlab run`` before the first training step. The reference
 side (features, FID mean and covariance) is computed once per reference fingerprint and weights file and
 cached on disk (:mod:`ganlab.metrics.cache`); an evaluation then pays only for the generated images, and
-the three hooks of one evaluation share those too.
+the Inception hooks of one evaluation share those too. :class:`FidelityHook` is also the base of the
+``density-coverage`` and ``memorisation`` hooks, which score the same features.
 """
 
 from __future__ import annotations
