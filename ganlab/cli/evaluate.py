@@ -15,8 +15,8 @@ from ..plugins.manager import load_plugins_or_warn
 @click.command("evaluate")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="Metric hook to score with (repeatable): fid, kid, precision-recall, swd, diversity or a "
-                   "plugin's. Default: every metric hook in the run's recipe.")
+              help="Metric hook to score with (repeatable): fid, kid, precision-recall, density-coverage, "
+                   "memorisation, swd, diversity or a plugin's. Default: every metric hook in the run's recipe.")
 @click.option("--num-samples", type=click.IntRange(min=2), default=None,
               help="Generated images per score (default: the hook's setting).")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",

@@ -23,7 +23,7 @@ from ..protocols import BuildContext, ReportSection, RunView
 from ..recipes.config import param, seed_param
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
 from .attribute_classifier import ARCHITECTURE, TrainedClassifier, train_classifier
-from .base import Device, MetricHook, Score, for_report_only, resolve_device
+from .base import Device, MetricHook, Score, every_param, for_report_only, resolve_device
 from .report import ORDER, protocol_html
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ NEEDS_LABELS = ("the attribute-control hook needs a conditional run on labelled 
 
 @dataclasses.dataclass
 class AttributeControlConfig:
-    every: int = param(1, "score the generator after every N epochs (the final model is always scored)", min=1)
+    every: int = every_param()
     seed: int = seed_param(0, "seed of the real-image sample, the classifier's training, the requested "
                               "labels and the latent vectors")
     num_real: int = param(1000, "labelled real images the classifier learns from (at most the data set)",

@@ -21,9 +21,14 @@ class Score:
     std: float | None = None
 
 
+def every_param() -> Any:
+    """The ``every`` setting of a metric hook: how often it scores (:meth:`MetricHook.on_epoch_end`)."""
+    return param(1, "score the generator after every N epochs (the final model is always scored)", min=1)
+
+
 @dataclasses.dataclass
 class ScheduleConfig:
-    every: int = param(1, "score the generator after every N epochs (the final model is always scored)", min=1)
+    every: int = every_param()
     reference: str = param("data", "real images to compare with: \"data\" (the training set) or a folder of "
                                    "images, centre-cropped and resized to the training size")
     seed: int = seed_param(0, "seed of the latent vectors and of the real-image sample; fixed, so scores over "

@@ -4,13 +4,14 @@ Each factory finds and vets the Inception weights and builds the extractor, so a
 weights file stops ``ganlab validate`` and ``ganlab run`` before the first training step. The reference
 side (features, FID mean and covariance) is computed once per reference fingerprint and weights file and
 cached on disk (:mod:`ganlab.metrics.cache`); an evaluation then pays only for the generated images, and
-the three hooks of one evaluation share those too.
+the Inception hooks of one evaluation share those too. :class:`FidelityHook` is also the base of the
+``density-coverage`` and ``memorisation`` hooks, which score the same features.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -30,7 +31,10 @@ from .weights import find_weights
 
 
 @dataclasses.dataclass
-class FidelityConfig(ScheduleConfig):
+class InceptionConfig:
+    """How an Inception hook featurises: what it scores against is its own (``reference`` for fid and its
+    like, the training data for memorisation)."""
+
     num_samples: int = param(10000, "generated images per evaluation", min=2)
     num_reference: int = param(10000, "real images (at most the whole reference set)", min=2)
     batch_size: int = param(64, "images per Inception forward pass", min=1)
@@ -38,6 +42,11 @@ class FidelityConfig(ScheduleConfig):
     weights_path: str = param("", "torch-fidelity's Inception weights file; empty: $GANLAB_INCEPTION_WEIGHTS, "
                                   "then the torch hub cache")
     download: bool = param(False, "download the weights into the torch hub cache when they are missing")
+
+
+@dataclasses.dataclass
+class FidelityConfig(InceptionConfig, ScheduleConfig):
+    """An Inception hook's settings with its schedule and reference set (ScheduleConfig's fields first)."""
 
 
 @dataclasses.dataclass
@@ -75,9 +84,13 @@ def reference_entry(inception: InceptionFeatures, sample: ReferenceSample, cache
 
 
 class FidelityHook(MetricHook):
-    """Scores generated images against the reference through a shared torch-fidelity extractor."""
+    """Scores generated images against the reference through a shared torch-fidelity extractor.
 
-    def __init__(self, name: str, config: FidelityConfig, inception: InceptionFeatures | None,
+    ``config`` is an :class:`InceptionConfig` with ``every`` and ``seed`` (a :class:`FidelityConfig`, or a
+    hook's own); the reference is ``reference_folder``, or the training data when that is None.
+    """
+
+    def __init__(self, name: str, config: InceptionConfig, inception: InceptionFeatures | None,
                  reference_folder: ImageDataset | None, cache: ReferenceCache):
         super().__init__(config.every)
         self.name = name
@@ -95,17 +108,30 @@ class FidelityHook(MetricHook):
             self._reference = (fingerprint, entry)
         return self._reference[1]
 
-    def scores(self, run: RunView) -> list[Score]:
+    def sample(self, run: RunView) -> ReferenceSample:
+        """The real images this hook compares with: ``num_reference`` of the reference set, drawn with ``seed``."""
+        return reference_sample(self.reference_folder, run.dataset, self.config.num_reference, self.config.seed)
+
+    def generated(self, run: RunView, images: torch.Tensor | None = None) -> torch.Tensor:
+        """Features of ``run.generate(num_samples, seed=seed)``, computed once per evaluation for all the
+        Inception hooks; a hook that needs the pixels too passes the ``images`` it generated."""
         cfg = self.config
-        sample = reference_sample(self.reference_folder, run.dataset, cfg.num_reference, cfg.seed)
-        reference = self.reference(sample, run.progress)
-        generated = self.inception.memoised(
+        return self.inception.memoised(
             generated_images_key(run, cfg.num_samples, cfg.seed),
-            lambda: self.inception(run.generate(cfg.num_samples, seed=cfg.seed), cfg.batch_size, run.progress))
-        protocol = {**self.inception.protocol(), "num_generated": cfg.num_samples, "num_reference": sample.count,
-                    "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed,
-                    "sampling": SAMPLING_PROTOCOL}
-        return self.compute(generated, reference, protocol)
+            lambda: self.inception(run.generate(cfg.num_samples, seed=cfg.seed) if images is None else images,
+                                   cfg.batch_size, run.progress))
+
+    def protocol(self, sample: ReferenceSample) -> dict[str, Any]:
+        """What every Inception score's protocol holds; a hook adds its own settings."""
+        cfg = self.config
+        return {**self.inception.protocol(), "num_generated": cfg.num_samples, "num_reference": sample.count,
+                "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed,
+                "sampling": SAMPLING_PROTOCOL}
+
+    def scores(self, run: RunView) -> list[Score]:
+        sample = self.sample(run)
+        reference = self.reference(sample, run.progress)
+        return self.compute(self.generated(run), reference, self.protocol(sample))
 
     def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
                 protocol: dict[str, Any]) -> list[Score]:
@@ -142,42 +168,38 @@ class PrecisionRecallHook(FidelityHook):
                 for metric, value in (("precision", precision), ("recall", recall))]
 
 
-def _build(name: str, hook_class: type[FidelityHook], config: FidelityConfig,
-           context: BuildContext) -> FidelityHook:
+def inception_for(config: InceptionConfig, context: BuildContext) -> InceptionFeatures:
+    """The extractor a hook's settings ask for, from vetted weights: a factory calls it, so a missing or
+    unsafe weights file stops ``ganlab validate`` and ``ganlab run`` before the first training step."""
+    device = resolve_device(config.device, context.device)
+    return load_inception(find_weights(config.weights_path, config.download), device)
+
+
+def build_fidelity_hook(name: str, hook_class: type[FidelityHook], config: FidelityConfig,
+                        context: BuildContext) -> FidelityHook:
+    """A hook scored against ``config.reference``; built for the report alone, it needs neither."""
     if for_report_only(context):
         return hook_class(name, config, None, None, ReferenceCache())
-    device = resolve_device(config.device, context.device)
     if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
         raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
                                          f"({config.num_samples}) or num_reference ({config.num_reference})")
     folder = open_reference(config.reference, context)
-    inception = load_inception(find_weights(config.weights_path, config.download), device)
-    return hook_class(name, config, inception, folder, ReferenceCache())
+    return hook_class(name, config, inception_for(config, context), folder, ReferenceCache())
 
 
 @component("hook", "fid", config=FidelityConfig,
            help="Fréchet Inception Distance through torch-fidelity, reference statistics cached")
 def build_fid(config: FidelityConfig, context: BuildContext) -> FidelityHook:
-    return _build("fid", FidHook, config, context)
+    return build_fidelity_hook("fid", FidHook, config, context)
 
 
 @component("hook", "kid", config=KidConfig,
            help="Kernel Inception Distance through torch-fidelity (mean and std over subsets)")
 def build_kid(config: KidConfig, context: BuildContext) -> FidelityHook:
-    return _build("kid", KidHook, config, context)
+    return build_fidelity_hook("kid", KidHook, config, context)
 
 
 @component("hook", "precision-recall", config=PrecisionRecallConfig,
            help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features")
 def build_precision_recall(config: PrecisionRecallConfig, context: BuildContext) -> FidelityHook:
-    return _build("precision-recall", PrecisionRecallHook, config, context)
-
-
-FEATURE_METRICS: dict[str, Callable[[InceptionFeatures, ReferenceCache], FidelityHook]] = {
-    "fid": lambda inception, cache: FidHook("fid", FidelityConfig(), inception, None, cache),
-    "kid": lambda inception, cache: KidHook("kid", KidConfig(), inception, None, cache),
-    "precision-recall": lambda inception, cache: PrecisionRecallHook(
-        "precision-recall", PrecisionRecallConfig(), inception, None, cache),
-}
-"""The hooks whose scores need only features of both sides, each with its default settings: what
-``ganlab score`` offers (it calls their ``compute`` on its own images)."""
+    return build_fidelity_hook("precision-recall", PrecisionRecallHook, config, context)

@@ -7,10 +7,15 @@ protocol is every key that is not a result field. Its keys, by metric family:
   sha256 fingerprint of the reference set: source, transform, image size, count, sample seed) and
   ``reference_source`` (the same, readable); ``seed`` (of the latent vectors and the reference sample);
   ``sampling`` (how the generated images were made: :data:`ganlab.training.sampling.PROTOCOL`).
-- fid, kid, precision, recall: ``library`` ("torch-fidelity"), ``library_version``, ``feature_extractor``,
-  ``feature_layer``, ``network_sha256`` (:func:`ganlab.metrics.weights.network_digest` of the Inception
-  network) and ``network_source`` (where that network came from, readable); kid adds ``kid_subsets`` and
-  ``kid_subset_size``; precision and recall add ``neighborhood``.
+- fid, kid, precision, recall, density, coverage, memorised_fraction, nn_ratio_median (every score of
+  Inception features): ``library`` ("torch-fidelity", whose extractor makes the features),
+  ``library_version``, ``feature_extractor``, ``feature_layer``, ``network_sha256``
+  (:func:`ganlab.metrics.weights.network_digest` of the Inception network) and ``network_source`` (where
+  that network came from, readable); kid adds ``kid_subsets`` and ``kid_subset_size``; precision and
+  recall add ``neighborhood``; density and coverage add ``implementation`` (ganlab's code of the
+  formulas), ``nearest_k`` and ``higher_is_better`` (true); memorised_fraction and nn_ratio_median, whose
+  reference is always the training data, add ``implementation`` (the copy ratio's definition), and
+  memorised_fraction ``threshold`` and ``higher_is_better`` (false).
 - swd and its per-level ``swd_<size>px`` scores: ``implementation``, ``patch_size``,
   ``patches_per_image``, ``projections``, ``min_level``, ``scale``.
 - diversity and diversity_real: ``implementation``, ``num_pairs``, ``scales``.

@@ -24,12 +24,13 @@ TRAINING_DATA = "data"
 
 
 def sample_indices(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
-    """Indices of ``num`` distinct images of ``dataset``, the same ones for the same seed."""
+    """The positions in ``dataset`` of :func:`sample_images`'s images, in its order."""
     return torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:num]
 
 
-def gather(dataset: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
-    """The images at ``indices`` as uint8 (N, C, H, W), through ``get_batch`` where the data set has it."""
+def images_at(dataset: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
+    """The images of ``dataset`` at ``indices`` as uint8 (N, C, H, W), through ``get_batch`` where the data
+    set has it."""
     get_batch = getattr(dataset, "get_batch", None)
     if get_batch is not None:
         return get_batch(indices)
@@ -38,7 +39,7 @@ def gather(dataset: ImageDataset, indices: torch.Tensor) -> torch.Tensor:
 
 def sample_images(dataset: ImageDataset, num: int, seed: int) -> torch.Tensor:
     """``num`` distinct images of ``dataset`` as uint8 (N, C, H, W), the same ones for the same seed."""
-    return gather(dataset, sample_indices(dataset, num, seed))
+    return images_at(dataset, sample_indices(dataset, num, seed))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +61,17 @@ class ReferenceSample:
     def images(self) -> torch.Tensor:
         return sample_images(self.dataset, self.count, self.seed)
 
+    def indices(self) -> torch.Tensor:
+        """Where each image of :meth:`images` is in the data set: row i of the sample's features is image
+        ``indices()[i]``, so a metric can name (and show) the real image behind a feature."""
+        return sample_indices(self.dataset, self.count, self.seed)
+
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
         """The images of :meth:`images`, in the same order, ``batch_size`` at a time: a large reference set
         at its stored size need never be in memory whole."""
-        indices = sample_indices(self.dataset, self.count, self.seed)
+        indices = self.indices()
         for start in range(0, len(indices), batch_size):
-            yield gather(self.dataset, indices[start:start + batch_size])
+            yield images_at(self.dataset, indices[start:start + batch_size])
 
 
 def open_reference(reference: str, context: BuildContext) -> ImageDataset | None:

@@ -51,13 +51,17 @@ def _evaluations(run_dir: "RunDir", keep: Callable[[str], bool]) -> list[dict[st
     return [r for r in run_dir.read_evaluations() if keep(r.get("metric", ""))]
 
 
-def protocol_section(run_dir: "RunDir", metrics: tuple[str, ...], title: str) -> ReportSection:
+def scores_html(run_dir: "RunDir", metrics: tuple[str, ...]) -> str:
+    """Every score of ``metrics`` over training, then the protocol of the latest."""
     records = _evaluations(run_dir, lambda m: m in metrics)
     if not records:
-        return ReportSection(title, "<p>No scores yet.</p>", ORDER)
+        return "<p>No scores yet.</p>"
     rows = [(*_when(r), r["metric"], r["value"], r.get("std", "")) for r in records]
-    body = _table(("step", "epoch", "checkpoint", "metric", "value", "std"), rows) + protocol_html(records)
-    return ReportSection(title, body, ORDER)
+    return _table(("step", "epoch", "checkpoint", "metric", "value", "std"), rows) + protocol_html(records)
+
+
+def protocol_section(run_dir: "RunDir", metrics: tuple[str, ...], title: str) -> ReportSection:
+    return ReportSection(title, scores_html(run_dir, metrics), ORDER)
 
 
 def _pivot(records: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any, ...]]:

@@ -23,12 +23,24 @@ from ..training import generate as generating
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
 from .base import Score
 from .cache import ReferenceCache
-from .fidelity_hooks import FEATURE_METRICS, FidelityHook, reference_entry
+from .density_coverage import DensityCoverageConfig, DensityCoverageHook
+from .fidelity_hooks import (FidelityConfig, FidelityHook, FidHook, KidConfig, KidHook, PrecisionRecallConfig,
+                             PrecisionRecallHook, reference_entry)
 from .image_files import ImageFiles
-from .inception import inception_score, load_inception
+from .inception import InceptionFeatures, inception_score, load_inception
 from .reference import ReferenceSample
 from .weights import InceptionWeights, find_weights
 
+FEATURE_METRICS: dict[str, Callable[[InceptionFeatures, ReferenceCache], FidelityHook]] = {
+    "fid": lambda inception, cache: FidHook("fid", FidelityConfig(), inception, None, cache),
+    "kid": lambda inception, cache: KidHook("kid", KidConfig(), inception, None, cache),
+    "precision-recall": lambda inception, cache: PrecisionRecallHook(
+        "precision-recall", PrecisionRecallConfig(), inception, None, cache),
+    "density-coverage": lambda inception, cache: DensityCoverageHook(
+        "density-coverage", DensityCoverageConfig(), inception, None, cache),
+}
+"""The hooks whose scores need only the features of both sides, each with its default settings: ``ganlab
+score`` calls their ``compute`` on its own images. (memorisation needs the training images themselves.)"""
 INCEPTION_SCORE = "isc"
 METRICS = (*FEATURE_METRICS, INCEPTION_SCORE)
 """What ``--metric`` takes: every feature-based hook's name, and Inception Score (of A alone)."""

@@ -49,6 +49,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.evaluation.samples",
     "ganlab.evaluation.training_health",
     "ganlab.metrics.fidelity_hooks",
+    "ganlab.metrics.density_coverage",
+    "ganlab.metrics.memorisation",
     "ganlab.metrics.weightfree_hooks",
     "ganlab.metrics.attribute_control",
 )
