@@ -233,8 +233,8 @@ def test_any_differing_protocol_field_makes_a_metric_not_comparable():
 
 
 def test_a_protocol_field_recorded_by_one_run_only_is_a_difference():
-    mismatch = protocol_mismatch("fid", [[fid(50.0, 8)], [fid(50.0, 8, weights_sha256="ab12")]])
-    assert mismatch.fields == {"weights_sha256": ("", "ab12")}
+    mismatch = protocol_mismatch("fid", [[fid(50.0, 8)], [fid(50.0, 8, network_sha256="ab12")]])
+    assert mismatch.fields == {"network_sha256": ("", "ab12")}
 
 
 def test_the_page_says_where_metric_protocols_differ(sweep, test_plugins, tmp_path):

@@ -92,7 +92,7 @@ def test_density_and_coverage_are_logged_after_every_epoch_with_their_protocol(t
         assert [r["epoch"] for r in logged] == [1, 2]
         record = logged[-1]
         assert record["library"] == "torch-fidelity" and record["feature_layer"] == "2048"
-        assert record["weights_sha256"] == precision["weights_sha256"]
+        assert record["network_sha256"] == precision["network_sha256"]
         assert record["reference"] == precision["reference"], "the same reference set as precision's"
         assert record["num_generated"] == record["num_reference"] == N
         assert record["implementation"] == "ganlab-prdc/naeem2020" and record["nearest_k"] == 2

