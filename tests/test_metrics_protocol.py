@@ -21,10 +21,10 @@ def test_scores_of_the_same_protocol_at_other_steps_are_comparable():
     assert protocol_differences(FID, later) == []
 
 
-def test_a_different_sample_count_or_weights_file_is_named_with_both_values():
+def test_a_different_sample_count_or_network_is_named_with_both_values():
     other = {**FID, "num_generated": 5000, "network_sha256": "f" * 64}
     assert protocol_differences(FID, other) == [
-        "num_generated: 10000 vs 5000", f"network_sha256: {FID['network_sha256']} vs {'f' * 64}"]
+        f"network_sha256: {FID['network_sha256']} vs {'f' * 64}", "num_generated: 10000 vs 5000"]
 
 
 def test_a_key_only_one_side_has_makes_scores_incomparable():
