@@ -246,6 +246,11 @@ def test_a_rare_attribute_changes_only_the_faces_that_have_it():
     assert torch.equal(differs, rare.labels[:, 0].bool()) and 0 < differs.sum() < 32
 
 
+def test_frequencies_are_part_of_the_description_that_fingerprints_the_faces_only_when_set():
+    assert faces(attributes=["glasses"], frequencies={"glasses": 0.2}).describe()["frequencies"] == {"glasses": 0.2}
+    assert "frequencies" not in faces(attributes=["glasses"]).describe()
+
+
 def test_an_even_frequency_table_draws_what_a_number_draws():
     number = faces(attributes=["glasses"], frequencies={"glasses": 0.25})
     table = faces(attributes=["glasses"], frequencies={"glasses": {"0": 0.75, "1": 0.25}})

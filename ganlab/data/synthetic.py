@@ -282,7 +282,11 @@ class SyntheticFaces:
         return self.images[indices]
 
     def describe(self) -> dict[str, Any]:
+        """What decides the pixels (the metrics' reference fingerprint is made of it): frequencies too, when
+        set, since they decide which faces wear glasses."""
         labelled = {} if self.label_space is None else {"attributes": self.label_space.to_dict()}
+        if self.config.frequencies:
+            labelled["frequencies"] = self.config.frequencies
         return {"source": "synthetic-faces", "count": len(self), "image_size": self.image_size,
                 "seed": self.config.seed, **labelled}
 

@@ -8,9 +8,10 @@ occur, as often as they occur. That distribution is kept as its distinct rows an
 is small (at most one row per image, in practice a handful), goes into meta.json and every checkpoint,
 and so lets ``generate`` and ``compare`` draw as training did without the data set.
 
-A rare value is then asked of the generator as rarely as it occurs, too rarely for it to be learnt
-(CelebA's Eyeglasses, on 6.7% of the faces); ``train.generator_labels = "balanced"`` draws the
-generator's labels from :class:`BalancedLabels` instead: each attribute's values equally often.
+A rare value is then asked of the generator as rarely as it occurs, which can be too rarely for it to be
+learnt (synthetic faces with glasses on 4% of them, asked for glasses, drew them 2% and 18% of the time
+after 400 steps); ``train.generator_labels = "balanced"`` draws the generator's labels from
+:class:`BalancedLabels` instead, each attribute's values equally often (79% and 64%).
 """
 
 from __future__ import annotations
