@@ -12,6 +12,7 @@ from ganlab import RunDir
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
 from ganlab.errors import ConfigError
 from ganlab.labels import LabelSpace
+from ganlab.metrics.attribute_classifier import balancing_weights
 from ganlab.metrics.attribute_control import (AttributeControlConfig, AttributeControlHook,
                                               attribute_control_section, balanced_labels, build)
 from ganlab.protocols import BuildContext
@@ -139,3 +140,30 @@ def test_an_unconditional_run_is_refused_before_training(tmp_path):
     run = DrawingRun(RunDir.create(tmp_path, "plain"), unlabelled, obeys=True)
     with pytest.raises(ConfigError, match="needs a conditional run on labelled data"):
         AttributeControlHook(CONFIG, None).on_run_start(run)
+
+
+def test_a_rare_value_is_found_and_the_reported_accuracy_is_the_balanced_one(tmp_path):
+    """Glasses on 5% of 2,000 faces: the classifier's loss weighs them as much as the faces without, so a
+    generator that draws what is asked scores near 1, and the accuracy it is held to is the mean recall of
+    the two values (what balanced requests are judged by), not the plain accuracy that answering "no"
+    always would make 0.95."""
+    rare = SyntheticFaces(SyntheticFacesConfig(image_size=32, num_images=2000, attributes=["glasses"],
+                                               frequencies={"glasses": 0.05}))
+    hook = AttributeControlHook(AttributeControlConfig(num_real=2000, classifier_epochs=8, num_samples=300,
+                                                       device="cpu"), torch.device("cpu"))
+    run = DrawingRun(RunDir.create(tmp_path, "rare"), rare, obeys=True)
+    scores = {s.metric: s for s in hook.evaluate(run)}
+    protocol = scores["attribute_control"].protocol
+    classifier, _ = hook.judge(run)
+    recall = protocol["classifier_recall"]["glasses"]
+    assert recall == {value: round(r, 4) for value, r in zip("01", classifier.held_out_recall[0])}
+    assert protocol["classifier_accuracy"]["glasses"] == pytest.approx((recall["0"] + recall["1"]) / 2, abs=1e-4)
+    assert protocol["chance"]["glasses"] == 0.5
+    assert scores["attribute_control_glasses"].value > 0.9
+
+
+def test_balancing_weights_give_each_value_that_occurs_an_equal_share_of_the_loss():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    weights = balancing_weights(labels, 3)
+    assert torch.allclose(weights, torch.tensor([100 / 180, 100 / 20, 0.0]))
+    assert torch.allclose(torch.bincount(labels, weights=weights[labels]), torch.tensor([50.0, 50.0]))

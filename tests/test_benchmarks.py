@@ -104,3 +104,15 @@ def test_sweep_seeds_sets_the_settings_difference_against_the_seed_spread(benchm
     assert re.search(r"wall time, 4 runs: --jobs 1 [\d.]+ s, --jobs 2 [\d.]+ s", out), out
     assert len(re.findall(r"final SWD, loss.real_label=[\d.]+: mean [\d.]+, std [\d.]+ over 2 seeds", out)) == 2
     assert "ganlab compare's statement" in out
+
+
+@pytest.mark.usefixtures("one_thread")     # the script sets one thread; the fixture puts the count back
+def test_rare_attributes_scores_the_metric_alone_and_each_generator_labels_mode(benchmark):
+    out = benchmark("rare_attributes.py", "--steps", "2", "--num-images", "64", "--num-real", "32",
+                    "--num-samples", "16", "--num-reference", "32", "--batch-size", "16", "--glasses", "0.25")
+    alone = json.loads(out[out.index("{"):out.index("\n")])
+    assert set(alone["classifier_recall_per_value"]) == {"glasses", "smile"}
+    for mode in ("data", "balanced"):
+        line = next(line for line in out.splitlines() if f"generator_labels={mode}:" in line)
+        judged = json.loads(line[line.index("{"):])
+        assert set(judged["reference_control"]) == {"glasses", "smile"}

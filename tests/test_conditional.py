@@ -18,7 +18,7 @@ from ganlab.machine.distributed import World
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build
-from ganlab.training.conditioning import LabelDistribution, grid_conditions
+from ganlab.training.conditioning import BalancedLabels, LabelDistribution, grid_conditions
 from ganlab.training.loop import Run, latent_source
 from labelled_data import CONDITIONAL, ColourBlocks, ColourBlocksConfig
 
@@ -105,6 +105,18 @@ def test_the_generator_s_labels_follow_the_data_s_label_distribution():
         assert torch.allclose(torch.bincount(drawn[:, column]).double() / len(drawn), expected, atol=0.01)
     pairs = lambda labels: torch.bincount(labels[:, 0] * 2 + labels[:, 1], minlength=6).double() / len(labels)  # noqa: E731
     assert torch.allclose(pairs(drawn), pairs(data.labels), atol=0.01)
+
+
+def test_balanced_generator_labels_ask_for_each_value_that_occurs_equally_often():
+    data = ColourBlocks(ColourBlocksConfig(num_images=600, seed=3))
+    data.labels[data.labels[:, 0] == 2, 0] = 0                 # no blue block: blue is never asked for
+    balanced = BalancedLabels.of(LabelDistribution.of(SPACE, data.labels))
+    drawn = balanced.draw(60_000, torch.Generator().manual_seed(0))
+    shares = lambda column, size: torch.bincount(drawn[:, column], minlength=size).double() / len(drawn)  # noqa: E731
+    assert torch.allclose(shares(0, 3), torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64), atol=0.01)
+    assert torch.allclose(shares(1, 2), torch.tensor([0.5, 0.5], dtype=torch.float64), atol=0.01)
+    pairs = torch.bincount(drawn[:, 0] * 2 + drawn[:, 1], minlength=6).double() / len(drawn)   # independent
+    assert torch.allclose(pairs[[0, 1, 2, 3]], torch.full((4,), 0.25, dtype=torch.float64), atol=0.01)
 
 
 def test_several_processes_draw_the_latents_and_labels_one_process_draws():
@@ -196,8 +208,11 @@ def test_the_live_run_generates_for_the_labels_asked_and_gives_real_images_label
         run.discriminate(real)
 
 
-def test_a_conditional_run_resumed_ends_bit_for_bit_as_one_left_alone(conditional_recipe, train_recipe, run_cli):
-    recipe = conditional_recipe({"train": {"epochs": 3, "d_steps": 2, "batch_size": 8}})
+@pytest.mark.parametrize("generator_labels", ["data", "balanced"])
+def test_a_conditional_run_resumed_ends_bit_for_bit_as_one_left_alone(conditional_recipe, train_recipe, run_cli,
+                                                                      generator_labels):
+    recipe = conditional_recipe({"train": {"epochs": 3, "d_steps": 2, "batch_size": 8,
+                                           "generator_labels": generator_labels}})
     whole = train_recipe(recipe)
     stopped = train_recipe(recipe, "train.max_steps=5", "experiment.name=stopped")
     result = run_cli("run", "--resume", stopped.path, "--set", "train.max_steps=0", "--no-progress")

@@ -104,3 +104,20 @@ def test_list_defaults_are_not_shared_between_instances():
     a, b = WithList(), WithList()
     a.items.append(3)
     assert b.items == [1, 2]
+
+
+def test_a_table_field_checks_each_value_by_its_key_and_is_written_inline_when_empty():
+    from ganlab.recipes import tomlwrite
+
+    @dataclasses.dataclass
+    class Shares:
+        shares: dict[str, float | dict[str, float]] = param({}, "per name a share, or a table of them")
+
+    config, problems = build_config(Shares, {"shares": {"a": 1, "b": {"x": 0.5}}}, "data")
+    assert problems == [] and config.shares == {"a": 1.0, "b": {"x": 0.5}}
+    _, problems = build_config(Shares, {"shares": {"a": "many"}}, "data")
+    assert problems == ["data.shares.a: expected float | table of float, got a string ('many')"]
+    _, problems = build_config(Shares, {"shares": [1]}, "data")
+    assert problems == ["data.shares: expected table of (float | table of float), got a list ([1])"]
+    assert describe_fields(Shares)[0].type == "table of (float | table of float)"
+    assert tomlwrite.dumps({"data": config_to_dict(Shares())}) == "[data]\nshares = {}\n"

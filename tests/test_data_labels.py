@@ -179,8 +179,8 @@ def test_class_folders_refuse_a_single_class(tmp_path, build_folder):
 
 
 # -- synthetic-faces --------------------------------------------------------------------------------------
-def faces(**settings):
-    return synthetic.build(synthetic.SyntheticFacesConfig(image_size=16, num_images=64, **settings), CONTEXT)
+def faces(num_images=64, **settings):
+    return synthetic.build(synthetic.SyntheticFacesConfig(image_size=16, num_images=num_images, **settings), CONTEXT)
 
 
 def test_labelled_synthetic_faces_are_reproducible_and_their_labels_independent_of_the_choice():
@@ -209,3 +209,78 @@ def test_an_unknown_synthetic_attribute_is_refused_with_the_known_ones():
         faces(attributes=["smiling"])
     with pytest.raises(ConfigError, match="synthetic faces have glasses, smile, hair"):
         faces(attributes=["beard"])
+
+
+LABELLED_FACES_SHA256 = {
+    ("glasses", "smile", "hair"): ("1d57442eb8f64c1394af8da983005aeace481298addd5b7afb16a375aae0a77d",
+                                   "c1237b9e8484b7b81b785fe67bc9d62696897554e232290ff954c4dc9e38e8f6"),
+    ("hair", "glasses"): ("a3394c4ac493b88c5d3aaaebbefd23a1cbd779a32b90e1e636a7405b0feb51f4",
+                          "6960441d55ddfd1d5b78c7f9e723148411e8481092eefcf75fb89c8af80e6f85"),
+}
+"""(images, labels) of 300 labelled 16x16 faces of seed 3, pinned before frequencies could be set: the
+default frequencies keep every labelled run's data as it was."""
+
+
+def test_labelled_synthetic_faces_at_the_default_frequencies_are_the_faces_and_labels_they_always_were():
+    for attributes, (images, labels) in LABELLED_FACES_SHA256.items():
+        data = synthetic.SyntheticFaces(synthetic.SyntheticFacesConfig(image_size=16, num_images=300, seed=3,
+                                                                       attributes=list(attributes)))
+        assert hashlib.sha256(data.images.numpy().tobytes()).hexdigest() == images
+        assert hashlib.sha256(data.labels.numpy().tobytes()).hexdigest() == labels
+
+
+def test_frequencies_make_an_attribute_rare_and_leave_the_others_labels_alone():
+    chosen = ["glasses", "smile", "hair"]
+    shares = {"glasses": 0.067, "hair": {"black": 0.5, "blond": 0.5}}
+    rare = faces(4000, attributes=chosen, frequencies=shares)
+    assert abs(rare.labels[:, 0].float().mean() - 0.067) < 0.012
+    assert torch.bincount(rare.labels[:, 2], minlength=5)[[1, 3, 4]].sum() == 0
+    assert abs((rare.labels[:, 2] == 0).float().mean() - 0.5) < 0.03
+    assert torch.equal(rare.labels[:, 1], faces(4000, attributes=chosen).labels[:, 1])
+    assert torch.equal(rare.labels, faces(4000, attributes=chosen, frequencies=shares).labels)
+
+
+def test_a_rare_attribute_changes_only_the_faces_that_have_it():
+    rare = faces(attributes=["glasses"], frequencies={"glasses": 0.2})
+    differs = (rare.images != faces().images).flatten(1).any(dim=1)
+    assert torch.equal(differs, rare.labels[:, 0].bool()) and 0 < differs.sum() < 32
+
+
+def test_frequencies_are_part_of_the_description_that_fingerprints_the_faces_only_when_set():
+    assert faces(attributes=["glasses"], frequencies={"glasses": 0.2}).describe()["frequencies"] == {"glasses": 0.2}
+    assert "frequencies" not in faces(attributes=["glasses"]).describe()
+
+
+def test_an_even_frequency_table_draws_what_a_number_draws():
+    number = faces(attributes=["glasses"], frequencies={"glasses": 0.25})
+    table = faces(attributes=["glasses"], frequencies={"glasses": {"0": 0.75, "1": 0.25}})
+    assert torch.equal(number.labels, table.labels)
+
+
+@pytest.mark.parametrize("frequencies, attributes, message", [
+    ({"glases": 0.1}, ["glasses"], "unknown attribute 'glases' \\(did you mean 'glasses'\\?\\)"),
+    ({"glasses": 0.1}, ["smile"], "'glasses' is not among the chosen attributes \\(smile\\)"),
+    ({"glasses": 1.5}, ["glasses"], "glasses: 1.5 is not a share of the faces \\(0 to 1\\)"),
+    ({"glasses": -0.1}, ["glasses"], "glasses: -0.1 is not a share"),
+    ({"glasses": float("nan")}, ["glasses"], "glasses: nan is not a share"),
+    ({"hair": 0.3}, ["hair"], "hair = 0.3: a number is the share of 1s of a binary attribute"),
+    ({"hair": {"black": 0.5, "blond": 0.4}}, ["hair"], "hair: the shares of its values sum to 0.9, not 1"),
+    ({"hair": {"black": 0.5, "blonde": 0.5}}, ["hair"], "hair has no value 'blonde' \\(did you mean 'blond'\\?\\)"),
+])
+def test_bad_frequencies_are_refused_naming_the_key_and_what_is_wrong(frequencies, attributes, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        faces(attributes=attributes, frequencies=frequencies)
+    assert error.value.key == "frequencies"
+
+
+def test_validate_names_the_recipe_key_of_bad_frequencies(tmp_path, run_cli):
+    recipe = write_recipe_with_data(tmp_path / "r.toml", {
+        "name": "synthetic-faces", "image_size": 16, "num_images": 64, "attributes": ["glasses"],
+        "frequencies": {"glasses": 2}})
+    result = run_cli("validate", recipe)
+    assert result.exit_code == 2
+    assert "r.toml: data.frequencies: glasses: 2.0 is not a share of the faces (0 to 1)" in result.output
+    wrong_type = write_recipe_with_data(tmp_path / "t.toml", {
+        "name": "synthetic-faces", "image_size": 16, "num_images": 64, "attributes": ["glasses"],
+        "frequencies": {"glasses": "rare"}})
+    assert "data.frequencies.glasses: expected float | table of float" in run_cli("validate", wrong_type).output

@@ -6,7 +6,9 @@ The set is a pure function of (seed, count, size): the same recipe always trains
 
 With ``attributes`` the faces are labelled: each chosen attribute (glasses, a smiling or neutral mouth,
 a hair colour) is drawn per face, independently, from a generator of its own, so the unlabelled set keeps
-its pixels and a face's other features are the same whichever attributes are chosen.
+its pixels and a face's other features are the same whichever attributes are chosen. Each value is
+equally likely unless ``frequencies`` says otherwise: a rare attribute (CelebA's Eyeglasses, on 6.7% of
+the faces) can be reproduced without a download.
 It is varied enough that a GAN must learn structure (two eyes above a mouth inside a face) and colour
 statistics, yet simple enough that a small DCGAN on two CPU cores shows recognisable faces in minutes.
 """
@@ -48,28 +50,85 @@ class SyntheticFacesConfig:
     seed: int = seed_param(0, "seed of the drawing; the same seed always gives the same faces")
     attributes: list[str] = param([], "labels to draw the faces with: glasses, smile, hair (its colour); "
                                       "empty: unlabelled")
+    frequencies: dict[str, float | dict[str, float]] = param(
+        {}, "how often a chosen attribute's values occur: glasses = 0.067 (the share of faces where a binary "
+            "attribute is 1), or hair = {black = 0.5, blond = 0.5} (each value's share, summing to 1; values "
+            "left out never occur); an attribute left out has its values equally often")
 
 
 def label_space(names: list[str]) -> LabelSpace | None:
     """The labels ``names`` choose, in their order; None for none. Raises ConfigError (key ``attributes``)
     for a name that is not one of :data:`ATTRIBUTES` or is given twice."""
-    known = {a.name: a for a in ATTRIBUTES}
-    for name in names:
-        if name not in known:
-            raise ConfigError("attributes", f"unknown attribute {name!r}" + (
-                did_you_mean(name, known) or f"; synthetic faces have {', '.join(known)}"))
+    attributes = tuple(known_attribute(name, "attributes") for name in names)
     if len(set(names)) != len(names):
         raise ConfigError("attributes", f"an attribute is named twice in {names}")
-    return LabelSpace(tuple(known[name] for name in names)) if names else None
+    return LabelSpace(attributes) if names else None
 
 
-def draw_labels(count: int, seed: int, space: LabelSpace) -> np.ndarray:
-    """int64 ``(count, A)`` labels of ``space``'s attributes, each value equally likely and independent.
+def known_attribute(name: str, key: str) -> Attribute:
+    """The attribute of :data:`ATTRIBUTES` called ``name``; raises ConfigError (``key``), with the close
+    names, for any other name."""
+    known = {a.name: a for a in ATTRIBUTES}
+    if name not in known:
+        raise ConfigError(key, f"unknown attribute {name!r}" + (
+            did_you_mean(name, known) or f"; synthetic faces have {', '.join(known)}"))
+    return known[name]
 
-    Every known attribute is drawn whichever are chosen, so a face's glasses do not depend on whether its
-    smile is labelled too."""
+
+def value_shares(space: LabelSpace | None, frequencies: dict[str, float | dict[str, float]]
+                 ) -> dict[str, np.ndarray]:
+    """The probability of each value of every attribute ``frequencies`` sets, by name, in value order.
+
+    A number is the share of 1s of a binary attribute; a table gives each value's share by its name, the
+    values left out at 0, summing to 1. Raises ConfigError (key ``frequencies``) for an attribute that is
+    unknown or not chosen, a number for an attribute of more than two values, an unknown value, a share
+    outside [0, 1], or shares that do not sum to 1."""
+    chosen = {a.name: a for a in space.attributes} if space is not None else {}
+    shares = {}
+    for name, given in frequencies.items():
+        if name not in chosen:
+            known_attribute(name, "frequencies")
+            raise ConfigError("frequencies", f"{name!r} is not among the chosen attributes ("
+                              f"{', '.join(chosen) or 'none'}); add it to attributes or leave it out here")
+        attribute = chosen[name]
+        if not isinstance(given, dict):
+            if len(attribute.values) != 2:
+                raise ConfigError("frequencies", f"{name} = {given}: a number is the share of 1s of a binary "
+                                  f"attribute; give each of {name}'s values its share, e.g. {name} = "
+                                  f"{{{attribute.values[0]} = 0.5, {attribute.values[1]} = 0.5}}")
+            given = {attribute.values[1]: given, attribute.values[0]: 1 - given}
+        for value, share in given.items():
+            if value not in attribute.values:
+                raise ConfigError("frequencies", f"{name} has no value {value!r}" + (
+                    did_you_mean(value, attribute.values) or f"; its values are {', '.join(attribute.values)}"))
+            if not 0 <= share <= 1:
+                raise ConfigError("frequencies", f"{name}: {share} is not a share of the faces (0 to 1)")
+        total = sum(given.values())
+        if abs(total - 1) > SHARES_SUM_TOLERANCE:
+            raise ConfigError("frequencies", f"{name}: the shares of its values sum to {total:g}, not 1")
+        shares[name] = np.array([given.get(value, 0.0) for value in attribute.values]) / total
+    return shares
+
+
+SHARES_SUM_TOLERANCE = 1e-6
+"""How far from 1 a table of shares may sum (0.1 + 0.2 + 0.7 is 0.9999999999999999 in floating point)."""
+
+
+def draw_labels(count: int, seed: int, space: LabelSpace,
+                shares: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """int64 ``(count, A)`` labels of ``space``'s attributes, independent, each value equally likely
+    unless ``shares`` (:func:`value_shares`) gives an attribute's values their probabilities.
+
+    Every known attribute is drawn whichever are chosen, each value equally likely, so a face's glasses do
+    not depend on whether its smile is labelled too; an attribute with shares is then drawn again, from a
+    generator of its own (``default_rng((seed, LABEL_STREAM, its index in ATTRIBUTES + 1))``), which
+    leaves the other attributes' labels as they were without it."""
     rng = np.random.default_rng((seed, LABEL_STREAM))
     every = np.stack([rng.integers(0, len(a.values), size=count) for a in ATTRIBUTES], axis=1)
+    for index, attribute in enumerate(ATTRIBUTES):
+        if attribute.name in (shares or {}):
+            own = np.random.default_rng((seed, LABEL_STREAM, index + 1))
+            every[:, index] = own.choice(len(attribute.values), size=count, p=shares[attribute.name])
     return every[:, [[a.name for a in ATTRIBUTES].index(name) for name in space.names]]
 
 
@@ -202,9 +261,10 @@ class SyntheticFaces:
     def __init__(self, config: SyntheticFacesConfig):
         self.config = config
         self.label_space = label_space(config.attributes)
+        shares = value_shares(self.label_space, config.frequencies)
         traits = {}
         if self.label_space is not None:
-            labels = draw_labels(config.num_images, config.seed, self.label_space)
+            labels = draw_labels(config.num_images, config.seed, self.label_space, shares)
             self.labels = torch.from_numpy(labels)
             traits = dict(zip(self.label_space.names, labels.T))
         self.images = torch.from_numpy(draw_faces(config.num_images, config.image_size, config.seed,
@@ -222,7 +282,11 @@ class SyntheticFaces:
         return self.images[indices]
 
     def describe(self) -> dict[str, Any]:
+        """What decides the pixels (the metrics' reference fingerprint is made of it): frequencies too, when
+        set, since they decide which faces wear glasses."""
         labelled = {} if self.label_space is None else {"attributes": self.label_space.to_dict()}
+        if self.config.frequencies:
+            labelled["frequencies"] = self.config.frequencies
         return {"source": "synthetic-faces", "count": len(self), "image_size": self.image_size,
                 "seed": self.config.seed, **labelled}
 
@@ -239,6 +303,6 @@ def memory_needs(config: SyntheticFacesConfig) -> list[Need]:
 @component("dataset", "synthetic-faces", config=SyntheticFacesConfig,
            help="built-in procedurally drawn faces; no download, deterministic by seed")
 def build(config: SyntheticFacesConfig, context: BuildContext) -> SyntheticFaces:
-    label_space(config.attributes)
+    value_shares(label_space(config.attributes), config.frequencies)
     refuse_if_too_big(memory_needs(config), available_host_memory(), "memory")
     return SyntheticFaces(config)

@@ -75,6 +75,12 @@ def type_name(hint: Any) -> str:
     if origin in (list, tuple):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return f"list[{type_name(args[0])}]" if args else "list"
+    if origin is dict:
+        args = typing.get_args(hint)
+        if not args:
+            return "table"
+        item = type_name(args[1])
+        return f"table of ({item})" if " | " in item else f"table of {item}"
     if hint is type(None):
         return "none"
     return getattr(hint, "__name__", str(hint))
@@ -88,7 +94,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Return ``value`` as ``hint`` or raise _Invalid with a message naming ``where``.
 
     TOML has no tuples and no None, so lists become tuples where the field is a tuple, and an integer is
-    accepted for a float field (``lr = 1`` is fine); a bool is never accepted as a number.
+    accepted for a float field (``lr = 1`` is fine); a bool is never accepted as a number. A ``dict`` field
+    takes a table, each value checked against the dict's value type and named by its key.
     """
     origin = typing.get_origin(hint)
     if hint is Any:
@@ -120,6 +127,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         item = args[0] if args else Any
         items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _Invalid(f"{where}: expected {type_name(hint)}, got {_describe(value)}")
+        item = typing.get_args(hint)[1] if typing.get_args(hint) else Any
+        return {k: _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)

@@ -53,6 +53,9 @@ class TrainConfig:
     channels_last: bool = param(False, "channels-last memory format (faster convolutions on recent GPUs)")
     compile: bool = param(False, "torch.compile both networks (slow start, faster steps)")
     sync_batchnorm: bool = param(False, "synchronise batch-norm statistics across processes (CUDA only)")
+    generator_labels: Literal["data", "balanced"] = param(
+        "data", "a conditional generator's labels in training: drawn like the data's (a random image's), or "
+                "balanced (each attribute's values equally often, independently: a rare one is learnt too)")
 
 
 @dataclasses.dataclass(frozen=True)

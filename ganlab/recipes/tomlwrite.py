@@ -40,7 +40,9 @@ def value_text(value: Any) -> str:
 
 
 def _is_table(value: Any) -> bool:
-    return isinstance(value, dict)
+    """Whether ``value`` is written as a ``[table]`` of its own; an empty one is written inline (``key = {}``),
+    as a setting (synthetic faces' ``frequencies``) reads best left empty."""
+    return isinstance(value, dict) and bool(value)
 
 
 def _is_table_array(value: Any) -> bool:
@@ -57,7 +59,7 @@ def dumps(document: dict[str, Any]) -> str:
         for k, v in table.items():
             if _is_table(v):
                 sub = path + [k]
-                if any(not _is_table(x) for x in v.values()) or not v:
+                if any(not _is_table(x) for x in v.values()):
                     lines.extend(["", "[" + ".".join(_key(p) for p in sub) + "]"])
                 emit(v, sub)
             elif _is_table_array(v):

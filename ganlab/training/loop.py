@@ -31,8 +31,9 @@ from ..rundir.checkpoints import CheckpointSchedule
 from ..rundir.grids import grid_image, png
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch
-from .conditioning import (LabelDistribution, condition_grid, describe_condition, distribution_of, forward,
-                           grid_conditions, is_conditional, check_labels)
+from .conditioning import (GENERATOR_LABELS, BalancedLabels, LabelDistribution, condition_grid,
+                           describe_condition, distribution_of, forward, grid_conditions, is_conditional,
+                           check_labels)
 from .levers import RATE_KEYS, Levers, ScheduledRate
 from .loggers import Loggers
 from .networks import EMA, Shadow, Updater, for_training
@@ -44,10 +45,12 @@ from .stopping import RunDiverged, StopRequest
 
 
 def latent_source(latent_dim: int, device: torch.device, rng: torch.Generator, world: World,
-                  labels: LabelDistribution | None = None) -> Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]:
+                  labels: LabelDistribution | BalancedLabels | None = None
+                  ) -> Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]:
     """This process's share of each global batch of latents, drawn from ``rng``, and of the generator's
-    labels, drawn from ``labels`` (the data's label distribution) with ``rng`` right after the latents;
-    None without it, and then nothing more is drawn than an unconditional run always drew.
+    labels, drawn from ``labels`` (the data's label distribution, or its balanced labels:
+    ``train.generator_labels``) with ``rng`` right after the latents; None without it, and then nothing
+    more is drawn than an unconditional run always drew.
 
     A function of its own rather than a method of the run: the training step keeps it, and a step that
     referred back to its run would make a reference cycle, keeping the run and its DistributedDataParallel
@@ -114,7 +117,8 @@ class Run:
         self.training_step = TrainingStep(
             self._train_g, self._train_d, self.update_g, self.update_d, built.loss,
             latent_source(self.generator.latent_dim, self.device, self.noise_rng, world,
-                          self.label_distribution.to(self.device) if conditional else None), self.device,
+                          GENERATOR_LABELS[train.generator_labels](self.label_distribution.to(self.device))
+                          if conditional else None), self.device,
             train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
             self.ema, self.generator, self.levers, self.conditional_g, self.conditional_d)
         self.step = 0
