@@ -2,9 +2,9 @@
 
 The hook's real path runs end to end: a DCGAN generator draws the images, torch-fidelity's InceptionV3
 featurises them, torch-fidelity's formula gives the FID. A "first" evaluation has a cold reference cache;
-a "cached" one is a fresh hook (as in a later run) that finds the reference features on disk. Inception's
-cost does not depend on the weights' values, so without the real weights file (offline) the script saves
-a randomly initialised InceptionV3 and times that; pass --weights to use the real file.
+a "cached" one is a fresh hook (as in a later run) that finds the reference features on disk. It scores
+with the network ganlab resolves (``ganlab metrics``: the shipped FID network on a fresh install); pass
+--weights to time another file.
 
 Inception's cost grows with the number of images and the FID formula's does not (one 2048x2048
 eigendecomposition), so the output gives both parts and extrapolates to --target images:
@@ -21,11 +21,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 import torch
-import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
-from torch import nn
 
 from ganlab.recipes import tomlwrite
 from ganlab.training.assemble import build
@@ -35,17 +32,6 @@ from ganlab.plugins.manager import load_plugins
 from ganlab.protocols import BuildContext
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
-
-
-def random_inception(path: Path) -> Path:
-    with mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None), \
-            mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None):
-        model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    torch.save(model.state_dict(), path)
-    return path
 
 
 def recipe(num: int, device: str, batch_size: int) -> dict:
@@ -94,13 +80,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--target", type=int, default=10000, help="image count to extrapolate to")
-    parser.add_argument("--weights", type=Path, help="real torch-fidelity Inception weights (default: random)")
+    parser.add_argument("--weights", type=Path, help="an Inception state dict (default: the one ganlab resolves)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        os.environ["GANLAB_INCEPTION_WEIGHTS"] = str(args.weights or random_inception(tmp / "inception.pth"))
+        if args.weights:
+            os.environ["GANLAB_INCEPTION_WEIGHTS"] = str(args.weights)
         (tmp / "recipe.toml").write_text(tomlwrite.dumps(recipe(args.num_samples, args.device, args.batch_size)))
         plugins = load_plugins(entry_points=False)
         loaded = load_recipe(tmp / "recipe.toml", plugins.registry)
@@ -114,7 +101,7 @@ def main() -> None:
                 hook = component.entry.factory(component.config, BuildContext(
                     seed=0, device=run.device, image_size=64, channels=3))
                 new_weights(run)
-                with Timed(inception.InceptionFeatures, "__call__") as net, \
+                with Timed(inception.InceptionFeatures, "of_batches") as net, \
                         Timed(fidelity_hooks, "frechet_distance") as formula:
                     start = time.perf_counter()
                     hook.evaluate(run)

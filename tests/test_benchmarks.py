@@ -116,3 +116,10 @@ def test_rare_attributes_scores_the_metric_alone_and_each_generator_labels_mode(
         line = next(line for line in out.splitlines() if f"generator_labels={mode}:" in line)
         judged = json.loads(line[line.index("{"):])
         assert set(judged["reference_control"]) == {"glasses", "smile"}
+
+
+def test_inception_speed_times_both_pipelines_against_the_machines_matmul_rate(benchmark):
+    out = benchmark("inception_speed.py", "--rounds", "1", "--sizes", "32", "--batch", "2", "--folder-images", "0")
+    assert "Inception at 299x299: 11.4" in out           # 5.7 G multiply-adds, two FLOPs each
+    row = re.search(r"\| 32px \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)x \| \d+ \| \d+% \|", out)
+    assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, out
