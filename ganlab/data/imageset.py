@@ -77,7 +77,7 @@ class CachedImages:
         self.config = config
         self.image_size = transform.size
         self.channels = 3
-        self.fingerprint = fingerprint(source, transform)
+        self.fingerprint = fingerprint(self.source, transform)
         self.cache_path = config.cache_root() / self.fingerprint
         self._cache: ImageCache | None = None
 
