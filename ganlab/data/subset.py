@@ -42,6 +42,7 @@ class Split:
 
 
 def rank(name: str, seed: int) -> bytes:
+    """Where ``name`` comes in ``seed``'s order: the subset is the names that come first."""
     return hashlib.sha256(f"{seed}\0{name}".encode()).digest()
 
 
