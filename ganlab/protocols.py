@@ -29,7 +29,9 @@ class BuildContext:
     ``None`` while the dataset itself is being built. ``label_space`` is the data set's labels (a
     conditional network sizes its label embeddings by it); ``None`` for unlabelled data, and while the
     data set is not built yet (the early check on the meta device), where a conditional network builds
-    without label inputs.
+    without label inputs. ``dataset`` is the built training data set, for the components that look past its
+    shape (a metric hook takes its held-out images from it); ``None`` while it is being built, and where a
+    report rebuilds hooks without data.
     """
 
     seed: int
@@ -37,6 +39,7 @@ class BuildContext:
     image_size: int | None = None
     channels: int | None = None
     label_space: LabelSpace | None = None
+    dataset: ImageDataset | None = None
 
 
 @runtime_checkable
@@ -214,6 +217,14 @@ class ImageDataset(Protocol):
     A labelled data set also has ``label_space`` (a :class:`ganlab.LabelSpace`) and ``labels``, int64
     ``(len, A)`` on the CPU, row i the labels of image i; an unlabelled one has neither (or
     ``label_space = None``). The engine reads them with ``getattr(dataset, "label_space", None)``.
+
+    A data set that trains on part of its source (``image-folder`` and ``celeba`` with ``num_images``) also
+    offers ``held_out() -> ImageDataset | None``: the source's images it does not train on, at its image
+    size and transform, or None when it holds none back. Metric hooks score against them by default
+    (``reference = "auto"``): a generator that copies its training images scores best against those very
+    images, so a small-data run must be scored against others. The held-out set's ``describe()`` says so
+    (``"part": "held-out"``), and the training set's (``"part": "training subset"``) that it is a subset,
+    so reference fingerprints and the readable ``reference_source`` tell them apart.
     """
 
     image_size: int

@@ -3,6 +3,10 @@
 ``image-folder`` and ``celeba`` differ only in how they find their files; both end here. Finding the
 files (and every error about a missing path or an empty folder) happens when the data set is built, so
 ``ganlab validate`` reports it; decoding happens once, the first time the images are needed.
+
+With ``num_images`` a data set trains on a seeded random subset of its source (:mod:`.subset`) and offers
+the rest through ``held_out()``, read through the cache the same way: the real images the metric hooks
+score a small-data run against.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..recipes.config import param
+from ..recipes.config import param, seed_param
 from ..errors import DataError
 from .build_folders import Swept, sweep
 from .cache import ImageCache, Skipped, build_cache, cache_size, default_cache_root, fingerprint
 from .sources import Source
+from .subset import Split, split_source
 from .transform import CropResize, Filter
 
 log = logging.getLogger("ganlab.data")
@@ -48,21 +53,31 @@ class CachedImagesConfig:
     cache_dir: str = param("", "folder for preprocessed caches; empty: $GANLAB_CACHE_DIR or "
                                "~/.cache/ganlab/data")
     workers: int = param(0, "processes that build the cache; 0 uses every core", min=0, max=256)
+    num_images: int = param(0, "train on this many of the images (of the split, for celeba), a random subset "
+                               "chosen by subset_seed; the rest are held out, and metric hooks score against "
+                               "them; 0: train on all", min=0)
+    subset_seed: int = seed_param(0, "seed choosing the num_images subset: the same seed and files always "
+                                     "choose the same images")
 
     def cache_root(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_root()
 
 
 class CachedImages:
-    """uint8 images gathered from the cache; ``get_batch`` reads a whole batch in one call."""
+    """uint8 images gathered from the cache; ``get_batch`` reads a whole batch in one call.
+
+    ``source`` is every image the data set may use; ``config.num_images`` trains on a subset of it, and
+    ``self.source`` is then that subset.
+    """
 
     def __init__(self, source: Source, transform: CropResize, config: CachedImagesConfig):
-        self.source = source
+        self.split = split_source(source, config.num_images, config.subset_seed)
+        self.source = self.split.training if self.split is not None else source
         self.transform = transform
         self.config = config
         self.image_size = transform.size
         self.channels = 3
-        self.fingerprint = fingerprint(source, transform)
+        self.fingerprint = fingerprint(self.source, transform)
         self.cache_path = config.cache_root() / self.fingerprint
         self._cache: ImageCache | None = None
 
@@ -103,10 +118,22 @@ class CachedImages:
     def get_batch(self, indices: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.prepare().read(indices.numpy()))
 
+    def held_out(self) -> CachedImages | None:
+        """The source's images this data set does not train on, at its image size and transform; None when
+        it trains on all of them. The metric hooks' reference by default (``reference = "auto"``)."""
+        if self.split is None or not self.split.held_out.names:
+            return None
+        return HeldOutImages(self.split, self.transform, self.config)
+
+    def part(self) -> dict[str, Any]:
+        """Which part of the source this is, for :meth:`describe`; nothing when it is all of it (so a recipe
+        without ``num_images`` keeps its caches and reference fingerprints)."""
+        return self.split.describe("training subset") if self.split is not None else {}
+
     def describe(self) -> dict[str, Any]:
         cache = self.prepare()
         return {"source": self.source.location, "count": cache.count, "fingerprint": self.fingerprint,
-                **self.transform.describe(), "skipped": len(cache.skipped)}
+                **self.transform.describe(), "skipped": len(cache.skipped), **self.part()}
 
     def preview(self) -> dict[str, Any]:
         """What the data resolves to, without decoding anything: for ``ganlab data info``."""
@@ -119,4 +146,15 @@ class CachedImages:
                 "fingerprint": self.fingerprint, **self.transform.describe(),
                 "cache": str(self.cache_path),
                 "cache_bytes": size if size is not None else "not built yet",
-                "count": count}
+                "count": count, **self.part()}
+
+
+class HeldOutImages(CachedImages):
+    """The images of a split source that its training subset leaves out, cached like any others."""
+
+    def __init__(self, split: Split, transform: CropResize, config: CachedImagesConfig):
+        super().__init__(split.held_out, transform, dataclasses.replace(config, num_images=0))
+        self.held_out_of = split
+
+    def part(self) -> dict[str, Any]:
+        return self.held_out_of.describe("held-out")

@@ -15,14 +15,19 @@ from .transform import CropResize
 
 
 class LabelledImages(CachedImages):
-    """:class:`CachedImages` plus ``label_space`` and ``labels`` (int64 ``(len, A)``, row i = image i)."""
+    """:class:`CachedImages` plus ``label_space`` and ``labels`` (int64 ``(len, A)``, row i = image i).
+
+    ``source_labels`` has a row per name of the whole ``source``: the label space is the whole source's,
+    whichever images a subset keeps."""
 
     def __init__(self, source: Source, transform: CropResize, config: CachedImagesConfig,
                  label_space: LabelSpace, source_labels: np.ndarray):
         super().__init__(source, transform, config)
         self.label_space = label_space
-        self.source_labels = source_labels
-        """One row per name of ``source.names``, unreadable files included."""
+        rows = {name: row for row, name in enumerate(source.names)}
+        self.source_labels = source_labels[[rows[name] for name in self.source.names]]
+        """One row per name of ``self.source.names`` (the training subset, when ``num_images`` takes one),
+        unreadable files included."""
         self._labels: torch.Tensor | None = None
 
     @property

@@ -1,6 +1,7 @@
 """Where encoded images come from: a folder tree or a zip archive read in place, never extracted.
 
-A source is a sorted list of member names plus a way to read one member's bytes. Its fingerprint
+A source is a sorted list of member names plus a way to read one member's bytes; ``with_names`` gives the
+same folder or archive restricted to some of them. Its fingerprint
 identifies the content without reading it: relative name, size and modification time for files in a
 folder; name, size and CRC-32 from a zip's central directory (so a moved or copied archive keeps its
 fingerprint).
@@ -47,6 +48,10 @@ class FolderSource:
             raise OSError(problem)
         return path.read_bytes()
 
+    def with_names(self, names: list[str]) -> "FolderSource":
+        """The same folder, restricted to ``names`` (a part of it: a training subset, the held-out rest)."""
+        return FolderSource(self.root, names)
+
     def fingerprint(self) -> str:
         digest = hashlib.sha256(b"folder\0")
         for name in self.names:
@@ -76,6 +81,10 @@ class ZipSource:
 
     def read(self, name: str) -> bytes:
         return self._handle().read(name)
+
+    def with_names(self, names: list[str]) -> "ZipSource":
+        """The same archive, restricted to ``names`` (a part of it: a training subset, the held-out rest)."""
+        return ZipSource(self.archive, names)
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256(b"zip\0")

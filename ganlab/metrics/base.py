@@ -29,8 +29,10 @@ def every_param() -> Any:
 @dataclasses.dataclass
 class ScheduleConfig:
     every: int = every_param()
-    reference: str = param("data", "real images to compare with: \"data\" (the training set) or a folder of "
-                                   "images, centre-cropped and resized to the training size")
+    reference: str = param("auto", "real images to compare with: \"auto\" (the images the data set holds back "
+                                   "from training, when data.num_images trains on a subset, else the training "
+                                   "set), \"held-out\" (those, required), \"data\" (the training set) or a "
+                                   "folder of images, centre-cropped and resized to the training size")
     seed: int = seed_param(0, "seed of the latent vectors and of the real-image sample; fixed, so scores over "
                          "training compare like with like")
 

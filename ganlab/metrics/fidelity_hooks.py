@@ -87,16 +87,17 @@ class FidelityHook(MetricHook):
     """Scores generated images against the reference through a shared torch-fidelity extractor.
 
     ``config`` is an :class:`InceptionConfig` with ``every`` and ``seed`` (a :class:`FidelityConfig`, or a
-    hook's own); the reference is ``reference_folder``, or the training data when that is None.
+    hook's own); the reference is ``reference_set`` (a folder, the data set's held-out images), or the
+    training data when that is None.
     """
 
     def __init__(self, name: str, config: InceptionConfig, inception: InceptionFeatures | None,
-                 reference_folder: ImageDataset | None, cache: ReferenceCache):
+                 reference_set: ImageDataset | None, cache: ReferenceCache):
         super().__init__(config.every)
         self.name = name
         self.config = config
         self.inception = inception
-        self.reference_folder = reference_folder
+        self.reference_set = reference_set
         self.cache = cache
         self._reference: tuple[str, dict[str, torch.Tensor]] | None = None
 
@@ -110,7 +111,7 @@ class FidelityHook(MetricHook):
 
     def sample(self, run: RunView) -> ReferenceSample:
         """The real images this hook compares with: ``num_reference`` of the reference set, drawn with ``seed``."""
-        return reference_sample(self.reference_folder, run.dataset, self.config.num_reference, self.config.seed)
+        return reference_sample(self.reference_set, run.dataset, self.config.num_reference, self.config.seed)
 
     def generated(self, run: RunView, images: torch.Tensor | None = None) -> torch.Tensor:
         """Features of ``run.generate(num_samples, seed=seed)``, computed once per evaluation for all the
@@ -183,8 +184,8 @@ def build_fidelity_hook(name: str, hook_class: type[FidelityHook], config: Fidel
     if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
         raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
                                          f"({config.num_samples}) or num_reference ({config.num_reference})")
-    folder = open_reference(config.reference, context)
-    return hook_class(name, config, inception_for(config, context), folder, ReferenceCache())
+    reference_set = open_reference(config.reference, context)
+    return hook_class(name, config, inception_for(config, context), reference_set, ReferenceCache())
 
 
 @component("hook", "fid", config=FidelityConfig,

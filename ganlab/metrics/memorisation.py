@@ -9,7 +9,8 @@ images whose ratio is below ``threshold``, and ``nn_ratio_median``; the report s
 (:mod:`ganlab.metrics.closest_pairs`).
 
 The real side is the training data itself (``num_reference`` of it, all of it by default on data sets of
-up to 10000 images), never a held-out folder: memorisation is about the images the generator learnt from.
+up to 10000 images), never a folder or the images a subset holds out: memorisation is about the images
+the generator learnt from.
 Its features are the reference features fid and the others use when their reference is the training data
 with the same ``num_reference`` and ``seed``: one cache entry, featurised once.
 """

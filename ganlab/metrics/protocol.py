@@ -4,8 +4,10 @@ An evaluation record in ``evaluations.jsonl`` is ``{metric, value, step, epoch, 
 protocol is every key that is not a result field. Its keys, by metric family:
 
 - all: ``metric``; ``num_generated`` and ``num_reference`` (images on each side); ``reference`` (the
-  sha256 fingerprint of the reference set: source, transform, image size, count, sample seed) and
-  ``reference_source`` (the same, readable); ``seed`` (of the latent vectors and the reference sample);
+  sha256 fingerprint of the reference set: source, transform, image size, count, sample seed, and which
+  part of its source a data set trained on a subset is: ``held-out`` or ``training subset``) and
+  ``reference_source`` (the same, readable: ``held-out of /data/faces (100 of 1500 images, 64px)``);
+  ``seed`` (of the latent vectors and the reference sample);
   ``sampling`` (how the generated images were made: :data:`ganlab.training.sampling.PROTOCOL`).
 - fid, kid, precision, recall, density, coverage, memorised_fraction, nn_ratio_median (every score of
   Inception features): ``library`` ("torch-fidelity", whose extractor makes the features),

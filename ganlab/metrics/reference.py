@@ -1,9 +1,20 @@
 """The real images a metric compares against, and the fingerprint that names them in caches and protocols.
 
-A reference set is the training data (``reference = "data"``) or a folder or zip archive of images read
-by the ``image-folder`` data set at the training image size (centre square crop, then resize). Its
-fingerprint covers what changes the pixels: the data set's own ``describe()`` (source, its files'
-fingerprint, transform, image size), how many images are drawn and the seed that draws them.
+A hook's ``reference`` setting names them:
+
+- ``"auto"`` (the default): the images the training data set holds back from training (its optional
+  ``held_out()``, which ``image-folder`` and ``celeba`` offer when ``data.num_images`` trains on a subset),
+  else the training data. A generator that copies its few training images scores best against those very
+  images, so a small-data run is scored against real images it never saw; a run on all of its data is
+  scored as with ``"data"``, under the same fingerprint.
+- ``"held-out"``: the held-out images, and a recipe error before training where the data set has none.
+- ``"data"``: the training data, a subset included.
+- anything else: a folder or zip archive of images read by the ``image-folder`` data set at the training
+  image size (centre square crop, then resize).
+
+A reference's fingerprint covers what changes the pixels: the data set's own ``describe()`` (source, its
+files' fingerprint, transform, image size, which part of its source it is), how many images are drawn and
+the seed that draws them.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ from ..data.folder import ImageFolderConfig
 from ..data.folder import build as image_folder
 from ..protocols import BuildContext, ImageDataset
 
+AUTO = "auto"
+HELD_OUT = "held-out"
 TRAINING_DATA = "data"
 
 
@@ -55,8 +68,12 @@ class ReferenceSample:
         return hashlib.sha256(json.dumps(details, sort_keys=True, default=str).encode()).hexdigest()
 
     def label(self) -> str:
+        """Readable: ``held-out of /data/faces (100 of 1500 images, 64px)``, the part named where the data
+        set is a part of its source."""
         d = self.dataset.describe()
-        return f"{d.get('source', '?')} ({self.count} of {len(self.dataset)} images, {d.get('image_size', '?')}px)"
+        part = f"{d['part']} of " if "part" in d else ""
+        return (f"{part}{d.get('source', '?')} ({self.count} of {len(self.dataset)} images, "
+                f"{d.get('image_size', '?')}px)")
 
     def images(self) -> torch.Tensor:
         return sample_images(self.dataset, self.count, self.seed)
@@ -74,18 +91,36 @@ class ReferenceSample:
             yield images_at(self.dataset, indices[start:start + batch_size])
 
 
+def held_out_images(dataset: ImageDataset | None) -> ImageDataset | None:
+    """The images ``dataset`` holds back from training (its optional ``held_out()``); None for none."""
+    offer = getattr(dataset, "held_out", None)
+    return offer() if offer is not None else None
+
+
 def open_reference(reference: str, context: BuildContext) -> ImageDataset | None:
-    """The folder or archive named by a hook's ``reference`` setting, or ``None`` for the training data."""
+    """The images a hook's ``reference`` setting names (the module docstring says how), or ``None`` for the
+    training data. Raises ConfigError on ``reference`` for a folder that cannot be read, and for
+    ``"held-out"`` where ``context.dataset`` holds no images back."""
     if reference == TRAINING_DATA:
         return None
+    if reference in (AUTO, HELD_OUT):
+        held_out = held_out_images(context.dataset)
+        if held_out is None and reference == HELD_OUT:
+            raise ConfigError("reference", "\"held-out\" scores against the images the data set holds back "
+                                           "from training, and it holds none back: train image-folder or "
+                                           "celeba on a subset (data.num_images below their image count), "
+                                           "or use \"auto\" or \"data\" (the training images)")
+        return held_out
     try:
         return image_folder(ImageFolderConfig(root=reference, image_size=context.image_size), context)
     except DataError as e:
-        raise ConfigError("reference", f"{e} (use \"data\" for the training images)") from None
+        raise ConfigError("reference", f"{e} (use \"auto\", \"held-out\" or \"data\" for the data set's "
+                                       "own images)") from None
 
 
 def reference_sample(folder: ImageDataset | None, training: ImageDataset, count: int, seed: int
                      ) -> ReferenceSample:
-    """``count`` (at most all) images of the reference folder, or of the training data when it is None."""
+    """``count`` (at most all) images of the reference set :func:`open_reference` opened (a folder, the
+    held-out images), or of the training data when it is None."""
     dataset = folder if folder is not None else training
     return ReferenceSample(dataset, min(count, len(dataset)), seed)

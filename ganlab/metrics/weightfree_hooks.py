@@ -34,14 +34,14 @@ class SwdHook(MetricHook):
     name = "swd"
     metrics = ("swd",)
 
-    def __init__(self, config: SwdConfig, reference_folder: ImageDataset | None):
+    def __init__(self, config: SwdConfig, reference_set: ImageDataset | None):
         super().__init__(config.every)
         self.config = config
-        self.reference_folder = reference_folder
+        self.reference_set = reference_set
 
     def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
-        sample = reference_sample(self.reference_folder, run.dataset, cfg.num_samples, cfg.seed)
+        sample = reference_sample(self.reference_set, run.dataset, cfg.num_samples, cfg.seed)
         real = sample.images()
         fake = run.generate(sample.count, seed=cfg.seed)
         per_level = swd.swd(real, fake, seed=cfg.seed)
@@ -67,15 +67,15 @@ class DiversityHook(MetricHook):
     name = "diversity"
     metrics = ("diversity", "diversity_real")
 
-    def __init__(self, config: DiversityConfig, reference_folder: ImageDataset | None):
+    def __init__(self, config: DiversityConfig, reference_set: ImageDataset | None):
         super().__init__(config.every)
         self.config = config
-        self.reference_folder = reference_folder
+        self.reference_set = reference_set
         self._real: tuple[str, float] | None = None
 
     def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
-        sample = reference_sample(self.reference_folder, run.dataset, 2 * cfg.num_pairs, cfg.seed)
+        sample = reference_sample(self.reference_set, run.dataset, 2 * cfg.num_pairs, cfg.seed)
         fingerprint = sample.fingerprint()
         if self._real is None or self._real[0] != fingerprint:
             self._real = (fingerprint, msssim.mean_pairwise_ms_ssim(sample.images(), cfg.num_pairs, cfg.seed))
@@ -95,7 +95,7 @@ class DiversityHook(MetricHook):
 
 
 def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, what: str) -> ImageDataset | None:
-    """The hook's reference folder (None: the training data), after checking the images are big enough."""
+    """The hook's reference set (None: the training data), after checking the images are big enough."""
     if for_report_only(context):
         return None
     if context.image_size < minimum:

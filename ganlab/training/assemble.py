@@ -82,7 +82,7 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     dataset = build_dataset(recipe, device)
     check_training_plan(recipe, dataset, device, processes)
     context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels,
-                           label_space=getattr(dataset, "label_space", None))
+                           label_space=getattr(dataset, "label_space", None), dataset=dataset)
     generator, discriminator = _build_networks(recipe, context)
     check_conditioning(recipe, context, generator, discriminator)
     init = _build(recipe.component("init"), context, source)
