@@ -63,6 +63,10 @@ def data_table(args: argparse.Namespace) -> str:
             f"num_images = {args.faces}\nsubset_seed = 0\n")
 
 
+def kid_subset(args: argparse.Namespace) -> int:
+    return min(KidConfig().subset_size, args.samples, args.reference)
+
+
 def recipe_text(args: argparse.Namespace, arm: str) -> str:
     common = f"every = {NEVER}\nnum_samples = {args.samples}\n"
     return f"""
@@ -103,6 +107,7 @@ name = "memorisation"
 [[hooks]]
 name = "kid"
 {common}num_reference = {args.reference}
+subset_size = {kid_subset(args)}
 
 [[hooks]]
 name = "precision-recall"
@@ -172,7 +177,7 @@ def floor(args: argparse.Namespace) -> dict[str, list[float]]:
     if len(rest) < args.seeds * args.samples:
         sys.exit(f"{len(rest)} held-out faces outside the reference: too few for {args.seeds} x {args.samples}")
     hooks = {"fid_heldout": FidHook("fid", FidelityConfig(), inception, None, cache),
-             "kid": KidHook("kid", KidConfig(), inception, None, cache),
+             "kid": KidHook("kid", KidConfig(subset_size=kid_subset(args)), inception, None, cache),
              "precision-recall": PrecisionRecallHook("precision-recall", PrecisionRecallConfig(), inception, None, cache),
              "density-coverage": DensityCoverageHook("density-coverage", DensityCoverageConfig(), inception, None, cache)}
     found: dict[str, list[float]] = {key: [] for key in SCORES}
