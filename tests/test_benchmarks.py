@@ -123,3 +123,41 @@ def test_inception_speed_times_both_pipelines_against_the_machines_matmul_rate(b
     assert "Inception at 299x299: 11.4" in out           # 5.7 G multiply-adds, two FLOPs each
     row = re.search(r"\| 32px \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)x \| \d+ \| \d+% \|", out)
     assert row and float(row.group(1)) > 0 and float(row.group(2)) > 0, out
+
+
+def photo_archive(path: Path, count: int) -> Path:
+    """A zip of ``count`` small JPEG 'photos' (smooth random colour blobs, 48x40) laid out as LFW's."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as archive:
+        for i in range(count):
+            low = (rng.random((4, 4, 3)) * 220).astype(np.uint8)
+            photo = io.BytesIO()
+            Image.fromarray(low).resize((48, 40), Image.Resampling.BICUBIC).save(photo, format="JPEG", quality=95)
+            archive.writestr(f"lfw/person_{i % 3}/person_{i % 3}_{i:04d}.jpg", photo.getvalue())
+    return path
+
+
+@pytest.mark.usefixtures("one_thread")     # the script sets its thread count; the fixture puts it back
+def test_fid_agreement_ganlab_equals_torch_fidelitys_command_and_skips_missing_peers(benchmark, tmp_path,
+                                                                                     monkeypatch):
+    # CI installs neither peer; hide them here too, so the skip is what is tested wherever they are installed
+    monkeypatch.setitem(sys.modules, "cleanfid", None)
+    monkeypatch.setitem(sys.modules, "pytorch_fid", None)
+    out = benchmark("fid_agreement.py", "--lfw", str(photo_archive(tmp_path / "photos.zip", 8)), "--count", "4",
+                    "--size", "32", "--out", str(tmp_path / "out"), "--jpeg-quality",
+                    "--rows", "ganlab", "fidelity", "cleanfid-legacy", "cleanfid-clean", "pytorch-fid")
+    for peer in ("clean-fid", "pytorch-fid"):
+        assert re.search(rf"^{peer} \(.*\): skipped: {peer} is not installed", out, re.MULTILINE), out
+    assert len(list((tmp_path / "out" / "png32" / "a").glob("*.png"))) == 4
+    fids = {key: row["fid"] for key, row in json.loads((tmp_path / "out" / "results.json").read_text())["rows"].items()}
+    assert set(fids) == {"ganlab", "fidelity"}
+    assert fids["ganlab"] > 1                                  # two different sets: a real distance
+    assert abs(fids["ganlab"] - fids["fidelity"]) < 1e-4
+    assert re.search(r"^\| torch-fidelity \| .* \| PNG 32x32 \| [\d.]+ \| (0 \(identical\)|[+-][\d.]+e-\d+) \|", out,
+                     re.MULTILINE), out
