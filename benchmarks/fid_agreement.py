@@ -38,6 +38,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 import zipfile
@@ -365,7 +366,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--crop", type=int, default=0, help="centre crop side before resizing (0: the shorter side)")
     parser.add_argument("--jpeg-quality", type=int, nargs="*", default=[90])
-    parser.add_argument("--out", type=Path, default=Path("fid-agreement"))
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ganlab-fid-agreement",
+                        help="where the folders and results.json go (never the repository)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (here and in the fidelity process)")
     parser.add_argument("--fresh", action="store_true", help="measure every row again")
     parser.add_argument("--rows", nargs="*", default=None, metavar="KEY",
@@ -392,6 +394,7 @@ def main() -> None:
     measured = [row for row in rows(folders, weights.path, ganlab_extra, args.threads)
                 if args.rows is None or row.key in args.rows]
     order = {key: i for i, key in enumerate(args.rows or ())}
+    failed: list[str] = []
     for row in sorted(measured, key=lambda row: order.get(row.key, 0)):     # measured in --rows' order
         if row.measure is None:
             print(f"{row.implementation} ({row.settings}): skipped: {row.implementation} is not installed "
@@ -401,7 +404,12 @@ def main() -> None:
             row.fid, row.seconds = saved["rows"][row.key]["fid"], saved["rows"][row.key]["seconds"]
             continue
         start = time.perf_counter()
-        row.fid = row.measure()
+        try:
+            row.fid = row.measure()
+        except Exception as e:             # one peer failing leaves the others' figures standing
+            failed.append(row.key)
+            print(f"{row.key}: failed: {type(e).__name__}: {e}", flush=True)
+            continue
         row.seconds = time.perf_counter() - start
         print(f"{row.key}: FID {row.fid:.6f} ({row.seconds:.0f} s)", flush=True)
         saved["rows"][row.key] = {"fid": row.fid, "seconds": row.seconds}
@@ -410,10 +418,12 @@ def main() -> None:
     print(table(measured))
     ours = next((row for row in measured if row.key == "ganlab"), None)
     theirs = next((row for row in measured if row.key == "fidelity"), None)
-    if ours is not None and theirs is not None:
+    if ours is not None and theirs is not None and ours.fid is not None and theirs.fid is not None:
         print(f"\ntorch-fidelity - ganlab: {theirs.fid - ours.fid:+.3e} (within 1e-4: "
               f"{abs(ours.fid - theirs.fid) < 1e-4})")
     print("seconds per row: " + ", ".join(f"{row.key} {row.seconds:.0f}" for row in measured if row.seconds))
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
