@@ -64,22 +64,32 @@ def is_run_directory(path: Path) -> bool:
     return path.is_dir() and (path / "meta.json").is_file() and (path / "checkpoints").is_dir()
 
 
-def generated_batches(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None]
-                      ) -> tuple[Callable[[], torch.Tensor], dict[str, object]]:
-    """A way to featurise the run's images later, and what the protocol says of them."""
+def run_features(request: ScoreRequest, network: InceptionFeatures, plugins: Plugins,
+                 warn: Callable[[str], None]) -> tuple[torch.Tensor, dict[str, object]]:
+    """``network``'s features of ``request.num`` images of the run A names, and what the protocol says of them."""
     run = RunDir.open(request.first)
     generator, shape, labels = generating.load_generator(run, plugins, request.device, request.checkpoint, warn)
     if shape[0] not in (1, 3):
         raise GanlabError(f"A: the run's generator makes {shape[0]}-channel images; Inception reads RGB or grey")
-    description = {"generated": f"{request.first} ({request.num} images, seed {request.seed}"
-                                f"{', checkpoint ' + request.checkpoint if request.checkpoint else ''})",
-                   "sampling": SAMPLING_PROTOCOL, "num_generated": request.num, "seed": request.seed}
+    batches = generating.image_batches(generator, request.num, request.seed, request.device, labels)
+    features = network.of_batches((b[i:i + request.batch_size] for b in batches
+                                   for i in range(0, len(b), request.batch_size)), request.num)
+    return features, {"generated": f"{request.first} ({request.num} images, seed {request.seed}"
+                                   f"{', checkpoint ' + request.checkpoint if request.checkpoint else ''})",
+                      "sampling": SAMPLING_PROTOCOL, "num_generated": request.num, "seed": request.seed}
 
-    def featurise(inception) -> torch.Tensor:
-        batches = generating.image_batches(generator, request.num, request.seed, request.device, labels)
-        return inception.of_batches((b[i:i + request.batch_size] for b in batches
-                                     for i in range(0, len(b), request.batch_size)), request.num)
-    return featurise, description
+
+def features_of_a(request: ScoreRequest, network: InceptionFeatures, cache: ReferenceCache, plugins: Plugins,
+                  warn: Callable[[str], None], progress: bool) -> tuple[torch.Tensor, dict[str, object]]:
+    """``network``'s features of A (a run's generated images, or a folder's, cached as a reference's are)
+    and what the protocol says of them."""
+    if is_run_directory(request.first):
+        return run_features(request, network, plugins, warn)
+    images = ImageFiles(request.first, "A", request.size)
+    sample = ReferenceSample(images, len(images), 0)
+    features = reference_entry(network, sample, cache, request.batch_size, progress)["features"]
+    return features, {"generated": sample.fingerprint(), "generated_source": sample.label(),
+                      "num_generated": sample.count}
 
 
 def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
@@ -91,7 +101,7 @@ def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
     weights = find_weights(request.weights_path)
     scores: list[Score] = []
     if INCEPTION_SCORE in request.metrics:
-        scores.extend(inception_scores(request, weights, plugins, warn))
+        scores.extend(inception_scores(request, weights, plugins, warn, progress))
     feature_metrics = [m for m in request.metrics if m != INCEPTION_SCORE]
     if not feature_metrics:
         return scores
@@ -104,16 +114,8 @@ def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
     reference = reference_entry(inception, reference_sample, cache, request.batch_size, progress)
     protocol = {**inception.protocol(), "num_reference": reference_sample.count,
                 "reference": reference_sample.fingerprint(), "reference_source": reference_sample.label()}
-    if is_run_directory(request.first):
-        featurise, described = generated_batches(request, plugins, warn)
-        generated = featurise(inception)
-        protocol.update(described)
-    else:
-        images = ImageFiles(request.first, "A", request.size)
-        sample = ReferenceSample(images, len(images), 0)
-        generated = reference_entry(inception, sample, cache, request.batch_size, progress)["features"]
-        protocol.update({"generated": sample.fingerprint(), "generated_source": sample.label(),
-                         "num_generated": sample.count})
+    generated, described = features_of_a(request, inception, cache, plugins, warn, progress)
+    protocol.update(described)
     for name in feature_metrics:
         hook: FidelityHook = FEATURE_METRICS[name](inception, cache)
         scores.extend(hook.compute(generated, reference, protocol))
@@ -121,7 +123,7 @@ def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
 
 
 def inception_scores(request: ScoreRequest, weights: InceptionWeights, plugins: Plugins,
-                     warn: Callable[[str], None]) -> list[Score]:
+                     warn: Callable[[str], None], progress: bool) -> list[Score]:
     """Inception Score of A alone, from the network's class logits (torch-fidelity's isc, 10 splits)."""
     if not weights.has_logits:
         raise ConfigError("--metric", f"isc (Inception Score) needs the network's classifier layer, and the "
@@ -130,15 +132,7 @@ def inception_scores(request: ScoreRequest, weights: InceptionWeights, plugins: 
                                       "weights-inception-2015-12-05-6726825d.pth in the torch hub cache, or give "
                                       "it with --weights, to score isc")
     logits_network = load_inception(weights, request.device, layer="logits_unbiased")
-    if is_run_directory(request.first):
-        featurise, described = generated_batches(request, plugins, warn)
-        logits, protocol = featurise(logits_network), described
-    else:
-        images = ImageFiles(request.first, "A", request.size)
-        sample = ReferenceSample(images, len(images), 0)
-        logits = logits_network.of_batches(sample.batches(request.batch_size), sample.count)
-        protocol = {"generated": sample.fingerprint(), "generated_source": sample.label(),
-                    "num_generated": sample.count}
+    logits, protocol = features_of_a(request, logits_network, ReferenceCache(), plugins, warn, progress)
     mean, std = inception_score(logits)
     return [Score(INCEPTION_SCORE, mean, {**logits_network.protocol(), **protocol}, std=std)]
 
