@@ -23,27 +23,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import ganlab
-from ganlab.metrics.density_coverage import DensityCoverageConfig, DensityCoverageHook
-from ganlab.metrics.fidelity_hooks import (FidelityConfig, FidHook, KidConfig, KidHook, PrecisionRecallConfig,
-                                           PrecisionRecallHook, reference_entry)
+from ganlab.metrics.fidelity_hooks import KidConfig, reference_entry
 from ganlab.metrics.cache import ReferenceCache
 from ganlab.metrics.inception import frechet_distance, load_inception, statistics as statistics_of
 from ganlab.metrics.memorisation import MemorisationConfig
 from ganlab.metrics.neighbours import nearest_training
 from ganlab.metrics.reference import ReferenceSample, images_at, sample_indices
+from ganlab.metrics.score import FEATURE_METRICS
 from ganlab.metrics.weights import find_weights
 from ganlab.plugins.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
+from ganlab.report.seed_spread import spread
 from ganlab.training.assemble import build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,14 +146,12 @@ def run_scores(run: Path) -> dict[str, float]:
     return found
 
 
-def mean_and_interval(values: list[float], seed: int = 0) -> str:
-    """Mean and a 95% percentile-bootstrap interval of the mean (as ``ganlab compare`` reports it)."""
+def mean_and_interval(values: list[float]) -> str:
+    """Mean and the 95% bootstrap interval of the mean that ``ganlab compare`` reports (its own code)."""
     if len(values) < 2:
         return f"{values[0]:.4g}"
-    rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(10_000, len(values)), replace=True).mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return f"{statistics.mean(values):.4g} [{low:.4g}, {high:.4g}]"
+    found = spread(values)
+    return f"{found.mean:.4g} [{found.low:.4g}, {found.high:.4g}]"
 
 
 def floor(args: argparse.Namespace) -> dict[str, list[float]]:
@@ -176,16 +172,13 @@ def floor(args: argparse.Namespace) -> dict[str, list[float]]:
     rest = [i for i in sample_indices(held_out, len(held_out), 1).tolist() if i not in in_reference]
     if len(rest) < args.seeds * args.samples:
         sys.exit(f"{len(rest)} held-out faces outside the reference: too few for {args.seeds} x {args.samples}")
-    hooks = {"fid_heldout": FidHook("fid", FidelityConfig(), inception, None, cache),
-             "kid": KidHook("kid", KidConfig(subset_size=kid_subset(args)), inception, None, cache),
-             "precision-recall": PrecisionRecallHook("precision-recall", PrecisionRecallConfig(), inception, None, cache),
-             "density-coverage": DensityCoverageHook("density-coverage", DensityCoverageConfig(), inception, None, cache)}
+    hooks = [make(inception, cache) for make in FEATURE_METRICS.values()]     # what `ganlab score` computes
     found: dict[str, list[float]] = {key: [] for key in SCORES}
     for seed in range(args.seeds):
         chosen = torch.tensor(rest[seed * args.samples:(seed + 1) * args.samples])
         batches = (images_at(held_out, chosen[i:i + 64]) for i in range(0, len(chosen), 64))
         features = inception.of_batches(batches, len(chosen))
-        for hook in hooks.values():
+        for hook in hooks:
             for score in hook.compute(features, against_held_out, {}):
                 found["fid_heldout" if score.metric == "fid" else score.metric].append(score.value)
         found["fid_train"].append(frechet_distance(statistics_of(features), against_training))
