@@ -41,6 +41,8 @@ class TrainConfig:
                          min=1)
     num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0,
                              max=256)
+    threads: int = param(0, "threads torch computes with on the CPU; 0 chooses: the launcher's OMP_NUM_THREADS, "
+                            "else one per core other processes leave free when the run starts", min=0, max=4096)
     data_on_device: Literal["auto", "always", "never"] = param(
         "auto", "copy the whole data set to the device once: auto does it on a GPU when it fits")
     log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",

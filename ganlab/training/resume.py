@@ -29,9 +29,9 @@ from ..plugins.registry import Registry
 from ..rundir.rundir import RunDir, now_iso
 
 SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
-                                   "checkpoint.")
+                                   "train.threads", "checkpoint.")
 """Recipe keys (or, ending in a dot, sections) a resume may change: how long to train, how often to log,
-how many loader processes, when to checkpoint and what to keep. Changing anything else would make the
+how many loader processes and threads, when to checkpoint and what to keep. Changing anything else would make the
 continued run a different experiment from the one its checkpoint belongs to."""
 
 
