@@ -15,6 +15,7 @@ import torch
 
 from .errors import ConfigError
 from .plugins.hints import did_you_mean
+from .whole_numbers import shown, whole_number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,10 +29,13 @@ class Attribute:
         """The index of ``value``, given by name (``blond``) or as an index (``1``)."""
         if value in self.values:
             return self.values.index(value)
-        if value.isdigit() and int(value) < len(self.values):
-            return int(value)
-        raise ConfigError("condition", f"{self.name}={value}: {self.name} is one of "
-                                       f"{', '.join(self.values)}")
+        index = whole_number(value)
+        if index is not None and index < len(self.values):
+            return index
+        by_index = "" if self.values == tuple(map(str, range(len(self.values)))) else \
+            f", or its index 0 to {len(self.values) - 1}"
+        raise ConfigError("condition", f"{self.name}={shown(value)}: {self.name} is one of "
+                                       f"{', '.join(self.values)}{by_index}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +77,10 @@ class LabelSpace:
             name, sep, value = part.partition("=")
             name, value = name.strip(), value.strip()
             if not sep or not name or not value:
-                raise ConfigError("condition", f"{part!r}: expected ATTRIBUTE=VALUE, e.g. "
+                raise ConfigError("condition", f"{shown(part)}: expected ATTRIBUTE=VALUE, e.g. "
                                                f"{self.attributes[0].name}=1")
             if name not in self.names:
-                raise ConfigError("condition", f"unknown attribute {name!r}" + (
+                raise ConfigError("condition", f"unknown attribute {shown(name)}" + (
                     did_you_mean(name, self.names) or f"; the run's attributes are {', '.join(self.names)}"))
             column = self.names.index(name)
             fixed[column] = self.attributes[column].index(value)
