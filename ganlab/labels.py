@@ -10,6 +10,7 @@ a class folder is one attribute whose values are the folder names. A batch of la
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Sequence
 
 import torch
 
@@ -38,6 +39,39 @@ class Attribute:
                                        f"{', '.join(self.values)}{by_index}")
 
 
+FORM = '{"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}'
+"""How :meth:`LabelSpace.to_dict` records a label space, in the words an error message gives."""
+
+
+def _values(values: Any, name: str) -> tuple[str, ...]:
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"attribute {name!r} has values {shown(repr(values))}, not a list of at least one "
+                         f"string")
+    return tuple(values)
+
+
+def _attribute(item: dict[str, Any]) -> Attribute:
+    name = item.get("name")
+    if not isinstance(name, str):
+        raise ValueError(f"an attribute of a label space is {{\"name\": NAME, \"values\": [VALUE, ...]}}, not "
+                         f"{shown(repr(item))}")
+    return Attribute(name, _values(item.get("values"), name))
+
+
+def _in_column_order(table: dict[str, Any], order: Sequence[str] | None) -> list[tuple[str, Any]]:
+    """The (name, values) of ganlab 0.4's ``{name: values}`` table in column order, where it is known."""
+    if order is not None and sorted(order) == sorted(table):
+        return [(name, table[name]) for name in order]
+    if len(table) <= 1:
+        return list(table.items())
+    raise ValueError(
+        f"this label space is a {{name: values}} table ({', '.join(map(repr, table))}), as ganlab 0.4 "
+        f"recorded it, and meta.json sorted its names, so which column of a label row each one is was lost. "
+        f"Give LabelSpace.from_dict the names in column order (order=[...], as the run's recipe lists "
+        f"data.attributes), or read it through ganlab.load_run(RUN).meta, which takes the order from the "
+        f"run's recipe")
+
+
 @dataclasses.dataclass(frozen=True)
 class LabelSpace:
     """The attributes a conditional data set labels its images with, in column order."""
@@ -53,13 +87,33 @@ class LabelSpace:
         """How many values each attribute takes: what a label embedding needs to know."""
         return tuple(len(a.values) for a in self.attributes)
 
-    def to_dict(self) -> dict[str, list[str]]:
-        """Plain values for meta.json and checkpoints: ``{attribute: [values]}`` in column order."""
-        return {a.name: list(a.values) for a in self.attributes}
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        """Plain values for records (meta.json, checkpoints, a data set's ``describe()``):
+        ``{"attributes": [{"name": "Smiling", "values": ["0", "1"]}, ...]}`` in column order. A list, not a
+        table keyed by name, so that the order, which says which column of a label row each attribute is,
+        survives any writer or reader that sorts keys (meta.json is written so)."""
+        return {"attributes": [{"name": a.name, "values": list(a.values)} for a in self.attributes]}
 
     @classmethod
-    def from_dict(cls, table: dict[str, list[str]]) -> "LabelSpace":
-        return cls(tuple(Attribute(name, tuple(values)) for name, values in table.items()))
+    def from_dict(cls, record: Any, order: Sequence[str] | None = None) -> "LabelSpace":
+        """The space :meth:`to_dict` recorded; ValueError saying what is wrong with anything else.
+
+        ganlab 0.4 recorded ``{name: [values]}`` instead, and meta.json sorted those names alphabetically,
+        losing their column order. Such a table is read in ``order`` (its names in column order, known
+        elsewhere: a run's ``data.attributes``, a checkpoint's own keys) or when it has one attribute;
+        any other is refused rather than pair names with the wrong columns."""
+        if not isinstance(record, dict):
+            raise ValueError(f"a label space is recorded as {FORM}, not {shown(repr(record))}")
+        items = record.get("attributes")
+        if isinstance(items, list) and all(isinstance(item, dict) for item in items):
+            attributes = [_attribute(item) for item in items]
+        else:
+            attributes = [Attribute(name, _values(values, name)) for name, values in _in_column_order(record, order)]
+        names = [a.name for a in attributes]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise ValueError(f"the label space names attribute {twice!r} twice")
+        return cls(tuple(attributes))
 
     def check(self, labels: torch.Tensor) -> None:
         """Raise ValueError unless ``labels`` is an int64 ``(N, A)`` batch of valid value indices."""
@@ -85,3 +139,13 @@ class LabelSpace:
             column = self.names.index(name)
             fixed[column] = self.attributes[column].index(value)
         return fixed
+
+
+def in_column_order(record: Any, order: Sequence[str] | None) -> Any:
+    """A recorded label space in the form :meth:`LabelSpace.to_dict` writes now, ganlab 0.4's table put in
+    ``order``; ``record`` itself where it cannot be read, for :meth:`LabelSpace.from_dict` to refuse,
+    saying why, when someone reads it."""
+    try:
+        return LabelSpace.from_dict(record, order).to_dict()
+    except ValueError:
+        return record
