@@ -16,7 +16,7 @@ import torch
 
 from .errors import ConfigError
 from .plugins.hints import did_you_mean
-from .whole_numbers import shown, whole_number
+from .whole_numbers import parse_whole_number, shown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Attribute:
         """The index of ``value``, given by name (``blond``) or as an index (``1``)."""
         if value in self.values:
             return self.values.index(value)
-        index = whole_number(value)
+        index = parse_whole_number(value)
         if index is not None and index < len(self.values):
             return index
         by_index = "" if self.values == tuple(map(str, range(len(self.values)))) else \
@@ -39,13 +39,13 @@ class Attribute:
                                        f"{', '.join(self.values)}{by_index}")
 
 
-FORM = '{"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}'
+RECORD_FORM = '{"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}'
 """How :meth:`LabelSpace.to_dict` records a label space, in the words an error message gives."""
 
 
 def _values(values: Any, name: str) -> tuple[str, ...]:
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-        raise ValueError(f"attribute {name!r} has values {shown(repr(values))}, not a list of at least one "
+        raise ValueError(f"attribute {name!r} has values {values!r:.60}, not a list of at least one "
                          f"string")
     return tuple(values)
 
@@ -54,22 +54,22 @@ def _attribute(item: dict[str, Any]) -> Attribute:
     name = item.get("name")
     if not isinstance(name, str):
         raise ValueError(f"an attribute of a label space is {{\"name\": NAME, \"values\": [VALUE, ...]}}, not "
-                         f"{shown(repr(item))}")
+                         f"{item!r:.80}")
     return Attribute(name, _values(item.get("values"), name))
 
 
 def _in_column_order(table: dict[str, Any], order: Sequence[str] | None) -> list[tuple[str, Any]]:
-    """The (name, values) of ganlab 0.4's ``{name: values}`` table in column order, where it is known."""
+    """The (name, values) of an earlier ganlab's ``{name: values}`` table in column order, where known."""
     if order is not None and sorted(order) == sorted(table):
         return [(name, table[name]) for name in order]
     if len(table) <= 1:
         return list(table.items())
     raise ValueError(
-        f"this label space is a {{name: values}} table ({', '.join(map(repr, table))}), as ganlab 0.4 "
-        f"recorded it, and meta.json sorted its names, so which column of a label row each one is was lost. "
-        f"Give LabelSpace.from_dict the names in column order (order=[...], as the run's recipe lists "
-        f"data.attributes), or read it through ganlab.load_run(RUN).meta, which takes the order from the "
-        f"run's recipe")
+        f"this label space is a {{name: values}} table ({', '.join(map(repr, table))}), as earlier versions "
+        f"of ganlab recorded it, and meta.json sorted its names, so which column of a label row each one is "
+        f"was lost. Give LabelSpace.from_dict the names in column order (order=[...], as the run's recipe "
+        f"lists data.attributes), or read it through ganlab.load_run(RUN).meta, which takes the order from "
+        f"the run's recipe")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +98,12 @@ class LabelSpace:
     def from_dict(cls, record: Any, order: Sequence[str] | None = None) -> "LabelSpace":
         """The space :meth:`to_dict` recorded; ValueError saying what is wrong with anything else.
 
-        ganlab 0.4 recorded ``{name: [values]}`` instead, and meta.json sorted those names alphabetically,
-        losing their column order. Such a table is read in ``order`` (its names in column order, known
-        elsewhere: a run's ``data.attributes``, a checkpoint's own keys) or when it has one attribute;
-        any other is refused rather than pair names with the wrong columns."""
+        Earlier versions of ganlab recorded ``{name: [values]}``, and meta.json sorted those names
+        alphabetically, losing their column order. Such a table is read in ``order`` (its names in column
+        order, known elsewhere: a run's ``data.attributes``, a checkpoint's own keys) or when it has one
+        attribute; any other is refused rather than pair names with the wrong columns."""
         if not isinstance(record, dict):
-            raise ValueError(f"a label space is recorded as {FORM}, not {shown(repr(record))}")
+            raise ValueError(f"a label space is recorded as {RECORD_FORM}, not {record!r:.80}")
         items = record.get("attributes")
         if isinstance(items, list) and all(isinstance(item, dict) for item in items):
             attributes = [_attribute(item) for item in items]
@@ -142,8 +142,8 @@ class LabelSpace:
 
 
 def in_column_order(record: Any, order: Sequence[str] | None) -> Any:
-    """A recorded label space in the form :meth:`LabelSpace.to_dict` writes now, ganlab 0.4's table put in
-    ``order``; ``record`` itself where it cannot be read, for :meth:`LabelSpace.from_dict` to refuse,
+    """A recorded label space in the form :meth:`LabelSpace.to_dict` writes now, an earlier ganlab's table
+    put in ``order``; ``record`` itself where it cannot be read, for :meth:`LabelSpace.from_dict` to refuse,
     saying why, when someone reads it."""
     try:
         return LabelSpace.from_dict(record, order).to_dict()

@@ -15,7 +15,7 @@ from ..levers import Logger
 from ..plugins.registry import component
 from ..protocols import BuildContext, RunView
 from ..recipes.config import param
-from ..whole_numbers import whole_number
+from ..whole_numbers import parse_whole_number
 
 EVALUATION_COLUMNS = ("step", "epoch", "metric", "value", "time", "details")
 """An evaluation's protocol differs from metric to metric, so it goes into one column as JSON."""
@@ -86,7 +86,7 @@ def _drop_rows_after(path: Path, step: int) -> None:
 def _logged_after(row: list[str], column: int, step: int) -> bool:
     """Whether ``row`` was logged after ``step``. A row whose step is not a whole number (the file edited by
     hand) is kept: when it was logged cannot be told, and dropping it would lose what it holds."""
-    logged = whole_number(row[column]) if column < len(row) else None
+    logged = parse_whole_number(row[column]) if column < len(row) else None
     return logged is not None and logged > step
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ConfigError, DataError, warn
 from ..labels import Attribute, LabelSpace
 from ..plugins.hints import did_you_mean
-from ..whole_numbers import FORM, whole_number
+from ..whole_numbers import FORM, parse_whole_number
 from .annotation_files import Line, decode, lines, quoted
 
 ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
@@ -57,7 +57,7 @@ def parse_attributes(data: bytes, where: str) -> AttributeTable:
 
 def image_count(line: Line, where: str) -> int:
     """The count of images atop the official layout; DataError naming the line when it is not one."""
-    count = whole_number(line[2][0])
+    count = parse_whole_number(line[2][0])
     if count is None:
         raise DataError(f"{KEY}: {where} line {line[0]}: expected the number of images ({FORM}: the official "
                         f"list_attr_celeba.txt) or a header of attribute names (Kaggle's "

@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import ConfigError
-from ..whole_numbers import FORM, shown, whole_number
+from ..whole_numbers import FORM, parse_whole_number, shown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ def _from_env(variable: str, default: int) -> int:
     text = os.environ.get(variable)
     if text is None:
         return default
-    number = whole_number(text.strip())
+    number = parse_whole_number(text.strip())
     if number is None:
         raise ConfigError(variable, f"the environment variable is {shown(text)}, not {FORM}; torchrun sets it "
                                     f"(unset it to train in one process)")

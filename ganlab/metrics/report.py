@@ -10,7 +10,7 @@ import html
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..protocols import ReportSection
-from ..whole_numbers import whole_number
+from ..whole_numbers import parse_whole_number
 from .protocol import protocol_differences, protocol_of
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _pivot(records: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any,
 def swd_level(metric: str) -> int | None:
     """The pyramid level (in pixels) of a per-level SWD score's name, ``swd_<size>px``; None for another
     name, such as one edited into evaluations.jsonl by hand."""
-    return whole_number(metric[4:-2]) if metric.startswith("swd_") and metric.endswith("px") else None
+    return parse_whole_number(metric[4:-2]) if metric.startswith("swd_") and metric.endswith("px") else None
 
 
 def swd_section(run_dir: "RunDir") -> ReportSection:

@@ -23,7 +23,7 @@ from .config import build_config, config_to_dict, param, seed_param
 from ..plugins.hints import did_you_mean
 from ..plugins.known import package_providing
 from ..plugins.registry import Entry, Registry
-from ..whole_numbers import FORM, shown, whole_number
+from ..whole_numbers import FORM, parse_whole_number, shown
 
 
 @dataclasses.dataclass
@@ -258,7 +258,7 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
 
 def _key_part(part: str, text: str) -> str | int:
     """A part of an override's dotted key: an array index when it is all digits, else a table's key."""
-    index = whole_number(part)
+    index = parse_whole_number(part)
     if index is not None:
         return index
     if part and not part.strip("0123456789"):

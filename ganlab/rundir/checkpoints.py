@@ -24,7 +24,7 @@ import torch
 from .atomic import atomic_write, atomic_write_text
 from ..recipes.config import param
 from ..errors import CheckpointError, RunError
-from ..whole_numbers import FORM, shown, whole_number
+from ..whole_numbers import FORM, parse_whole_number, shown
 
 MANIFEST = "manifest.json"
 
@@ -329,7 +329,7 @@ class CheckpointStore:
         if Path(name).name != name:
             raise CheckpointError(f"checkpoint {shown(name)} is a path; name a checkpoint in "
                                   f"{str(self.directory)!r} by file name or epoch number (available: {available})")
-        epoch = whole_number(name)
+        epoch = parse_whole_number(name)
         # looked up in the listing, never asked of the file system: a name too long for it is simply absent
         for candidate in [name, f"{name}.pt", *([f"epoch_{epoch:04d}.pt"] if epoch is not None else [])]:
             if candidate in files:

@@ -265,9 +265,9 @@ class RunDir:
 
     def _label_spaces_in_order(self, meta: dict[str, Any]) -> dict[str, Any]:
         """``meta`` with its label spaces (``label_space``, ``labels.space``) in the form
-        LabelSpace.to_dict writes. ganlab 0.4 wrote them as ``{name: values}`` with the names sorted; their
-        column order is taken from the run's recipe (``data.attributes``, what celeba and synthetic-faces
-        label with, in order), and a table whose order cannot be recovered is left for
+        LabelSpace.to_dict writes. Earlier versions of ganlab wrote them as ``{name: values}``, the names
+        sorted; their column order is taken from the run's recipe (``data.attributes``, what celeba and
+        synthetic-faces label with, in order), and a table whose order cannot be recovered is left for
         LabelSpace.from_dict to refuse."""
         if "label_space" not in meta and "labels" not in meta:
             return meta
