@@ -99,8 +99,8 @@ def read_rows(body: Iterable[Line], names: tuple[str, ...], where: str) -> dict[
         repeated.append((image, first_line[image], number))
     if repeated:
         image, first, again = repeated[0]
-        warn(f"{KEY}: {where}: {len(repeated)} images have a second row that repeats their first, e.g. "
-             f"{image!r} on lines {first} and {again}; each is read once")
+        warn(f"{KEY}: {where} line {again} lists {image!r} again, as line {first} does; such repeats "
+             f"({len(repeated)} in all) are read once")
     return rows
 
 
