@@ -104,7 +104,7 @@ def test_a_report_passes_over_an_swd_level_edited_into_evaluations_by_hand(write
     assert all(f"{level[4:-2]} px" in page for level in levels) and "² px" not in page
 
 
-def test_a_resume_keeps_a_csv_row_whose_step_was_edited_by_hand(write_recipe, train_recipe, run_cli):
+def test_a_resumed_csv_logger_keeps_a_row_whose_step_was_edited_by_hand_and_logs_on(write_recipe, train_recipe, run_cli):
     stopped = train_recipe(write_recipe({"loggers": [{"name": "csv"}]}), "train.max_steps=3")
     steps = stopped.path / "csv" / "steps.csv"
     with steps.open(newline="", encoding="utf-8") as handle:
@@ -114,5 +114,7 @@ def test_a_resume_keeps_a_csv_row_whose_step_was_edited_by_hand(write_recipe, tr
         csv.writer(handle).writerows(edited)
     result = run_cli("run", "--resume", stopped.path, "--set", "train.max_steps=0", "--no-progress")
     assert result.exit_code == 0, result.output
+    assert "failed" not in result.stderr
     with steps.open(newline="", encoding="utf-8") as handle:
-        assert edited[-1] in list(csv.reader(handle))
+        resumed = list(csv.reader(handle))
+    assert edited[-1] in resumed and resumed[-1][0] == str(stopped.read_meta()["total_steps"])
