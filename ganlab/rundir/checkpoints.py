@@ -327,7 +327,7 @@ class CheckpointStore:
         files = sorted(p.name for p in self.directory.glob("*.pt") if p.is_file())
         available = ", ".join(files) or "none"
         if Path(name).name != name:
-            raise CheckpointError(f"checkpoint {shown(name)} is a path; name a checkpoint in "
+            raise CheckpointError(f"checkpoint {name!r} is a path; name a checkpoint in "
                                   f"{str(self.directory)!r} by file name or epoch number (available: {available})")
         epoch = parse_whole_number(name)
         # looked up in the listing, never asked of the file system: a name too long for it is simply absent
