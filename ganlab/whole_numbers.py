@@ -27,7 +27,7 @@ def parse_whole_number(text: str) -> int | None:
     return int(text) if _DIGITS.fullmatch(text) else None
 
 
-def shown(text: str, width: int = 40) -> str:
+def shown(text: str, width: int = 80) -> str:
     """``text`` quoted for a message, cut short when it is long: a 5,000-digit number is named, not
     printed."""
     if len(text) <= width:
