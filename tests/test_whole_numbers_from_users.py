@@ -104,7 +104,8 @@ def test_a_report_passes_over_an_swd_level_edited_into_evaluations_by_hand(write
     assert all(f"{level[4:-2]} px" in page for level in levels) and "² px" not in page
 
 
-def test_a_resumed_csv_logger_keeps_a_row_whose_step_was_edited_by_hand_and_logs_on(write_recipe, train_recipe, run_cli):
+def test_a_resumed_csv_logger_keeps_a_row_whose_step_was_edited_by_hand_and_logs_on(write_recipe, train_recipe,
+                                                                                    run_cli):
     stopped = train_recipe(write_recipe({"loggers": [{"name": "csv"}]}), "train.max_steps=3")
     steps = stopped.path / "csv" / "steps.csv"
     with steps.open(newline="", encoding="utf-8") as handle:
