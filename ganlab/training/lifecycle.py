@@ -47,10 +47,15 @@ def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
         "steps": 0, "total_steps": run.total_steps, "epochs_completed": 0, "epochs": recipe.train.epochs,
         "versions": environment(plugins), "scores": run.built.loss.score_kind.to_dict(),
         "plugin_failures": [f.message() for f in plugins.failures],
-        "error": None,
-        **({"label_space": run.label_distribution.space.to_dict(), "labels": run.label_distribution.to_dict()}
-           if run.label_distribution is not None else {}),
+        "error": None, **label_records(run),
     }
+
+
+def label_records(run: Run) -> dict[str, Any]:
+    """meta.json's record of a labelled run's labels (its label space and their distribution), so that they
+    can be read without the data; none for unlabelled data."""
+    labels = run.label_distribution
+    return {"label_space": labels.space.to_dict(), "labels": labels.to_dict()} if labels is not None else {}
 
 
 def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None,
