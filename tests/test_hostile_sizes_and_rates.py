@@ -4,14 +4,24 @@ refused before it is allocated. Each ends in a message and an exit code, never a
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+import ganlab
 import ganlab_lsgan
 import ganlab_regularizers
 from ganlab.rundir.rundir import RunDir
+from ganlab.testing import TINY_RECIPE, merge
 
+ROOT = Path(__file__).parents[1]
 RECIPE, DIVERGED = 2, 7
 
 
@@ -89,3 +99,101 @@ def test_an_optimizer_update_that_overflows_float32_ends_the_run_diverged(write_
                                      "without overflow)")
     meta = the_run(tmp_path).read_meta()
     assert meta["status"] == "diverged" and "overflowed at step 1" in meta["error"]
+
+
+# -- sizes ----------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class InMemoryConfig:
+    image_size: int = ganlab.param(16, "side of the images", min=8)
+    num_images: int = ganlab.param(64, "images held in memory", min=1)
+
+
+@dataclasses.dataclass
+class StatedInMemoryConfig(InMemoryConfig):
+    def memory_needs(self) -> list[ganlab.Need]:
+        return [ganlab.Need("num_images", f"{self.num_images:,} images", self.num_images * 3 * self.image_size ** 2)]
+
+
+class InMemory:
+    """A plugin's data set that holds its images in one array, as synthetic-faces does."""
+
+    def __init__(self, config: InMemoryConfig, context: ganlab.BuildContext):
+        self.image_size, self.channels = config.image_size, 3
+        self.images = torch.from_numpy(np.zeros((config.num_images, 3, config.image_size, config.image_size),
+                                                np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+    def describe(self) -> dict:
+        return {"source": "in-memory", "count": len(self)}
+
+
+class InMemoryPlugin:
+    @ganlab.hookimpl
+    def ganlab_register(self, registry):
+        registry.add("dataset", "in-memory", InMemory, InMemoryConfig)
+        registry.add("dataset", "in-memory-stated", InMemory, StatedInMemoryConfig)
+
+
+TERABYTES = 10 ** 12
+"""Images of 3x16x16 that no machine holds (768 TB): an allocation of them fails at once, touching nothing."""
+
+
+def test_a_data_set_s_build_is_refused_before_it_runs_when_what_its_config_states_cannot_fit(
+        register_plugin, write_recipe, run_cli, tmp_path):
+    register_plugin(InMemoryPlugin(), name="in-memory")
+    recipe = write_recipe({"data": {"name": "in-memory-stated", "num_images": TERABYTES}})
+    assert_refused(run_cli("validate", recipe), RECIPE, "recipe.toml: data.num_images: needs about 698.49 TiB of "
+                                                         "memory (1,000,000,000,000 images: 698.49 TiB")
+    assert_refused(run(run_cli, recipe, tmp_path), RECIPE, "data.num_images: needs about 698.49 TiB")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_allocation_no_estimate_foresaw_ends_as_one_line_naming_the_command(
+        register_plugin, write_recipe, run_cli, tmp_path):
+    register_plugin(InMemoryPlugin(), name="in-memory")
+    recipe = write_recipe({"data": {"name": "in-memory", "num_images": TERABYTES}})
+    result = run_cli("validate", recipe)
+    assert_refused(result, 1, "ganlab: error: ganlab validate ran out of memory (Unable to allocate")
+    assert "give it smaller sizes" in result.output and len(result.output.strip().splitlines()) == 1
+    assert_refused(run(run_cli, recipe, tmp_path), 1, "ganlab: error: ganlab run ran out of memory")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_data_set_s_build_counts_against_the_process_s_own_memory_limit(write_recipe, tmp_path):
+    """ulimit -v leaves this process a few GiB however much the machine has free: drawing 2 faces at 4096x4096
+    (7.5 GiB of canvases) is refused before it starts, not ended by NumPy's MemoryError half way."""
+    recipe = write_recipe({"data": {"image_size": 4096, "num_images": 2}, "train": {"batch_size": 2, "grid_size": 1}})
+    mapped_now = int(next(line for line in Path("/proc/self/status").read_text().splitlines()
+                          if line.startswith("VmSize:")).split()[1]) * 1024
+    limit = mapped_now + 3 * 2 ** 30
+    result = subprocess.run(
+        [sys.executable, "-m", "ganlab", "validate", str(recipe)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY)))
+    assert result.returncode == RECIPE, result.stderr
+    assert "recipe.toml: data.image_size: needs about" in result.stderr
+    assert "drawing 2 faces at a time: 7.50 GiB" in result.stderr and "Traceback" not in result.stderr
+
+
+CONDITIONAL = merge(TINY_RECIPE, {"data": {"attributes": ["glasses"]}, "generator": {"name": "cdcgan"},
+                                  "discriminator": {"name": "cdcgan-projection"}, "train": {"epochs": 1}})
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory) -> ganlab.RunResult:
+    return ganlab.run(CONDITIONAL, out=tmp_path_factory.mktemp("runs"), progress=False)
+
+
+def test_a_billion_conditioned_images_in_a_grid_are_refused_before_any_is_drawn(conditional_run, run_cli, tmp_path):
+    result = run_cli("generate", conditional_run.path, "--num", 10 ** 9, "--condition", "glasses=1",
+                     "-o", tmp_path / "grid.png")
+    assert_refused(result, 1, "--num 1000000000: a grid of 1000000000 images of 3x16x16 needs about")
+    assert not (tmp_path / "grid.png").exists()
+    with pytest.raises(ganlab.GanlabError, match="--num 1000000000: a grid of 1000000000 images"):
+        conditional_run.generate(10 ** 9, condition="glasses=1")
