@@ -111,7 +111,7 @@ class InMemoryConfig:
 
 @dataclasses.dataclass
 class StatedInMemoryConfig(InMemoryConfig):
-    def memory_needs(self) -> list[ganlab.Need]:
+    def memory_needs(self, context: ganlab.BuildContext) -> list[ganlab.Need]:
         return [ganlab.Need("num_images", f"{self.num_images:,} images", self.num_images * 3 * self.image_size ** 2)]
 
 
@@ -179,6 +179,24 @@ def test_a_data_set_s_build_counts_against_the_process_s_own_memory_limit(write_
     assert result.returncode == RECIPE, result.stderr
     assert "recipe.toml: data.image_size: needs about" in result.stderr
     assert "drawing 2 faces at a time: 7.50 GiB" in result.stderr and "Traceback" not in result.stderr
+
+
+GENERATED_AT_ONCE = {
+    "diversity pairs": ({"name": "diversity", "num_pairs": 10 ** 9}, "hooks[0].num_pairs: needs about 1.43 TiB of "
+                        "memory (2,000,000,000 generated images of 3x16x16 and their pairs' indices: 1.43 TiB)"),
+    "fid samples": ({"name": "fid", "num_samples": 10 ** 9}, "hooks[0].num_samples: needs about 15.60 TiB of memory "
+                    "(1,000,000,000 generated images of 3x16x16 and their Inception features"),
+    "Inception batch": ({"name": "kid", "batch_size": 10 ** 6}, "hooks[0].batch_size: needs about"),
+}
+
+
+@pytest.mark.parametrize("hook, message", GENERATED_AT_ONCE.values(), ids=GENERATED_AT_ONCE.keys())
+def test_a_hook_that_would_generate_more_than_memory_holds_is_refused_before_training(
+        hook, message, write_recipe, run_cli, tmp_path):
+    recipe = write_recipe({"hooks": [hook]})
+    assert_refused(run_cli("validate", recipe), RECIPE, f"recipe.toml: {message}")
+    assert_refused(run(run_cli, recipe, tmp_path), RECIPE, message)
+    assert not (tmp_path / "runs").exists()
 
 
 CONDITIONAL = merge(TINY_RECIPE, {"data": {"attributes": ["glasses"]}, "generator": {"name": "cdcgan"},

@@ -22,6 +22,7 @@ import torch
 from ..recipes.config import param, seed_param
 from ..errors import DataError
 from ..machine.memory import Need
+from ..protocols import BuildContext
 from .build_folders import Swept, sweep
 from .cache import (CHUNK, ImageCache, Skipped, available_cores, build_cache, build_memory, cache_size,
                     default_cache_root, fingerprint)
@@ -61,7 +62,7 @@ class CachedImagesConfig:
     subset_seed: int = seed_param(0, "seed choosing the num_images subset: the same seed and files always "
                                      "choose the same images")
 
-    def memory_needs(self) -> list[Need]:
+    def memory_needs(self, context: BuildContext) -> list[Need]:
         """What building the cache takes (a cache built before needs nothing, but which one is not known
         before the files are listed)."""
         decoders = self.workers or available_cores()

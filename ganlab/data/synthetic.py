@@ -55,7 +55,7 @@ class SyntheticFacesConfig:
             "attribute is 1), or hair = {black = 0.5, blond = 0.5} (each value's share, summing to 1; values "
             "left out never occur); an attribute left out has its values equally often")
 
-    def memory_needs(self) -> list[Need]:
+    def memory_needs(self, context: BuildContext) -> list[Need]:
         """The host memory the data set takes while it is drawn: the finished images with their labels (every
         attribute is drawn, as int64, and then the chosen ones copied), and a chunk's canvases
         (:data:`DRAWING_BYTES_PER_PIXEL`)."""

@@ -96,6 +96,8 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     _check_fits(loss, discriminator, source)
     optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
     optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
+    refuse_needs([need for h in recipe.hooks for need in stated_memory_needs(h, context)],
+                           available_host_memory(), "memory", source)
     hooks = [(h, _build_instance(h, context, source, EvaluationHook)) for h in recipe.hooks]
     augment = _build_instance(recipe.augment, context, source, Augment) if recipe.augment else None
     if augment is not None:
@@ -156,8 +158,8 @@ def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
     which train nothing) checks the data set's build but not the training's memory. Seeds everything
     first, so every build starts alike."""
     seed_everything(recipe.experiment.seed)
-    check_sizes(recipe, device)
     context = BuildContext(seed=recipe.experiment.seed, device=device or torch.device("cpu"))
+    check_sizes(recipe, device, context)
     return _build(recipe.component("data"), context, recipe.source)
 
 
@@ -169,20 +171,26 @@ def planned_shape(recipe: Recipe) -> tuple[int, int] | None:
     return (channels, size) if isinstance(size, int) and isinstance(channels, int) else None
 
 
-def check_sizes(recipe: Recipe, device: torch.device | None) -> None:
+def check_sizes(recipe: Recipe, device: torch.device | None, data_context: BuildContext) -> None:
     """Let the networks refuse the planned image size, and refuse what cannot fit in memory, with nothing
-    allocated: the data set's build (in host memory) and, on ``device`` (None: not checked), training, which
-    on the CPU shares host memory with the data set."""
+    allocated: the data set's build (in host memory, built with ``data_context``) and, on ``device`` (None:
+    not checked), training, which on the CPU shares host memory with the data set."""
     networks = meta_networks(recipe)
     training = memory_needs(recipe, *networks) if networks is not None and device is not None else []
-    host = data_memory_needs(recipe)
+    host = stated_memory_needs(recipe.component("data"), data_context)
+    if device is not None and device.type != "cpu":
+        refuse_needs(training, free_memory(device), "GPU memory" if device.type == "cuda" else "memory",
+                               recipe.source)
+        training = []
+    refuse_needs(host + training, available_host_memory(), "memory", recipe.source)
+
+
+def refuse_needs(needs: list[Need], available: int | None, where: str, source: str) -> None:
+    """:func:`refuse_if_too_big` as a recipe error of ``source``."""
     try:
-        if device is not None and device.type != "cpu":
-            refuse_if_too_big(training, free_memory(device), "GPU memory" if device.type == "cuda" else "memory")
-            training = []
-        refuse_if_too_big(host + training, available_host_memory(), "memory")
+        refuse_if_too_big(needs, available, where)
     except ConfigError as e:
-        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
+        raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
 
 
 def meta_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module] | None:
@@ -205,11 +213,13 @@ def meta_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module] | None:
     return generator, discriminator
 
 
-def data_memory_needs(recipe: Recipe) -> list[Need]:
-    """What the data set's build takes in host memory, as its config states it (``memory_needs()``, keys
-    relative to the data section); nothing for a config that states none."""
-    stated = getattr(recipe.component("data").config, "memory_needs", None)
-    return [dataclasses.replace(need, key=f"data.{need.key}") for need in (stated() if stated else [])]
+def stated_memory_needs(component: Component, context: BuildContext) -> list[Need]:
+    """The host memory a component takes beyond what ganlab estimates itself (a data set's build, the images
+    a hook generates at once), as its config states it for ``context`` (``memory_needs(context)``, keys
+    relative to its section); nothing for a config that states none."""
+    stated = getattr(component.config, "memory_needs", None)
+    return [dataclasses.replace(need, key=f"{component.section}.{need.key}")
+            for need in (stated(context) if stated is not None else [])]
 
 
 def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module) -> list[Need]:
