@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import ganlab
 import ganlab_lsgan
@@ -215,3 +216,13 @@ def test_a_billion_conditioned_images_in_a_grid_are_refused_before_any_is_drawn(
     assert not (tmp_path / "grid.png").exists()
     with pytest.raises(ganlab.GanlabError, match="--num 1000000000: a grid of 1000000000 images"):
         conditional_run.generate(10 ** 9, condition="glasses=1")
+
+
+def test_score_refuses_a_batch_no_memory_holds_before_scoring_any_image(run_cli, tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("RGB", (20, 20), (i * 40, 90, 60)).save(folder / f"face_{i}.png")
+    result = run_cli("score", folder, folder, "--size", 4096, "--batch-size", 4096)
+    assert_refused(result, RECIPE, "--batch-size: needs about 388.09 GiB of memory (a batch of 4,096 images of "
+                                   "3x4096x4096 and Inception's inputs of them")
