@@ -1,10 +1,10 @@
 """ganlab: GAN experiments from TOML recipes, built from a registry of plugin components.
 
 The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the ``component``
-decorator, the registry types, the ``param`` field helper for config dataclasses, ``Need`` (the memory a
-data set's build states), the component protocols and base classes (``Loss`` with its ``ScoreKind``),
-``RunView`` (what a hook may use of a run), ``RunDir`` (a run directory, as ``report_sections`` receives
-it), the DCGAN networks that variants extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``, ``Logger``), and
+decorator, the registry types, the ``param`` field helper and ``Need`` for config dataclasses, the component protocols
+and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
+``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
+extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``, ``Logger``), and
 ``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image, and
 the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, with ``RunResult`` and
 ``GroupedComparison``). Beside this

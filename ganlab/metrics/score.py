@@ -65,7 +65,7 @@ def is_run_directory(path: Path) -> bool:
     return path.is_dir() and (path / "meta.json").is_file() and (path / "checkpoints").is_dir()
 
 
-def refuse_what_cannot_fit(key: str, count: int, what: str, batch_size: int, shape: tuple[int, ...]) -> None:
+def refuse_features_that_cannot_fit(key: str, count: int, what: str, batch_size: int, shape: tuple[int, ...]) -> None:
     """Refuse, before any image is read or made, a side whose Inception features (and the copy joining
     them) or whose batch (the images and Inception's inputs of them) cannot be held in memory: a
     ConfigError naming ``key`` or ``--batch-size``."""
@@ -83,7 +83,7 @@ def run_features(request: ScoreRequest, network: InceptionFeatures, plugins: Plu
     generator, shape, labels = generating.load_generator(run, plugins, request.device, request.checkpoint, warn)
     if shape[0] not in (1, 3):
         raise GanlabError(f"A: the run's generator makes {shape[0]}-channel images; Inception reads RGB or grey")
-    refuse_what_cannot_fit("--num", request.num, "generated images", request.batch_size, shape)
+    refuse_features_that_cannot_fit("--num", request.num, "generated images", request.batch_size, shape)
     batches = generating.image_batches(generator, request.num, request.seed, request.device, labels)
     features = network.of_batches((b[i:i + request.batch_size] for b in batches
                                    for i in range(0, len(b), request.batch_size)), request.num)
@@ -99,7 +99,7 @@ def features_of_a(request: ScoreRequest, network: InceptionFeatures, cache: Refe
     if is_run_directory(request.first):
         return run_features(request, network, plugins, warn)
     images = ImageFiles(request.first, "A", request.size)
-    refuse_what_cannot_fit("A", len(images), "images", request.batch_size, images.shape)
+    refuse_features_that_cannot_fit("A", len(images), "images", request.batch_size, images.shape)
     sample = ReferenceSample(images, len(images), 0)
     features = reference_entry(network, sample, cache, request.batch_size, progress)["features"]
     return features, {"generated": sample.fingerprint(), "generated_source": sample.label(),
@@ -124,7 +124,7 @@ def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
     inception = load_inception(weights, request.device)
     cache = ReferenceCache()
     reference_images = ImageFiles(request.second, "B", request.size)
-    refuse_what_cannot_fit("B", len(reference_images), "reference images", request.batch_size,
+    refuse_features_that_cannot_fit("B", len(reference_images), "reference images", request.batch_size,
                            reference_images.shape)
     reference_sample = ReferenceSample(reference_images, len(reference_images), 0)
     reference = reference_entry(inception, reference_sample, cache, request.batch_size, progress)

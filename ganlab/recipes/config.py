@@ -185,8 +185,8 @@ def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple
     """Check ``table`` against ``config_cls``; return (instance or None, problems as 'section.key: ...').
 
     Unknown keys come with the closest field names, missing required fields are named, floats are
-    checked to be float32s and bounds from :func:`param` are enforced, and a ``ValueError`` raised by the dataclass's ``__post_init__`` is
-    reported against the section.
+    checked to be float32s and bounds from :func:`param` are enforced, and a ``ValueError`` raised by the
+    dataclass's ``__post_init__`` is reported against the section.
     """
     hints = typing.get_type_hints(config_cls)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
