@@ -47,8 +47,9 @@ def _exit_codes(ctx: click.Context) -> Iterator[None]:
             if not out_of_memory(e):
                 raise
             command = " ".join(filter(None, ("ganlab", ctx.invoked_subcommand)))
-            code, message = 1, (f"ganlab: error: {command} ran out of memory ({str(e).splitlines()[0]}); give it "
-                                "smaller sizes (images, batches, samples) or free memory")
+            said = (str(e).splitlines() or [type(e).__name__])[0]
+            code, message = 1, (f"ganlab: error: {command} ran out of memory ({said}); give it smaller sizes "
+                                "(images, batches, samples) or free memory")
         with signals.handled_by(signal.SIG_IGN):    # a repeated signal must not cut the message short
             click.echo(message, err=True)
     ctx.exit(code)

@@ -33,7 +33,7 @@ class RunDiverged(GanlabError):
 def overflow_diverges(step: int) -> Iterator[None]:
     """Turn a number of training step ``step`` (from 0) outgrowing its type into :class:`RunDiverged`:
     Python's OverflowError, and torch's refusal to convert a number "without overflow" (an optimizer whose
-    learning rate over ``1 - beta1`` exceeds float32), which the weights would otherwise show as NaN."""
+    learning rate over ``1 - beta1`` exceeds float32), which would otherwise end the run failed."""
     try:
         yield
     except (OverflowError, RuntimeError) as e:
