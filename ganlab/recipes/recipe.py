@@ -225,46 +225,53 @@ APPEND = "[+]"
 """``ARRAY[+]={...}`` appends the inline table to an array of tables: ``regularizers[+]={name="r1"}``."""
 
 
-def parse_override(text: str) -> tuple[list[str | int], Any]:
-    """``a.b=value`` -> (["a", "b"], value). The value is read as TOML, falling back to a plain string.
-
-    ``hooks[1].every=2`` and ``hooks.1.every=2`` both address the second hook; ``hooks[+]={name="fid"}``
-    ends in :data:`APPEND`, the one form that adds a table to an array rather than setting a key.
-    """
-    if "=" not in text:
-        raise ValueError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=3")
-    key, raw = text.split("=", 1)
+def parse_key(key: str) -> list[str | int]:
+    """The path a dotted recipe key names: ``hooks[1].every`` and ``hooks.1.every`` both name
+    ``["hooks", 1, "every"]``, so two spellings of one setting compare equal; a key ending in :data:`APPEND`
+    ends in it. The one parser of keys: what ``--set`` sets and what a sweep's grid sweeps."""
     key = key.strip()
     appends = key.endswith(APPEND)
     key = key.removesuffix(APPEND) if appends else key
     if APPEND in key:
-        raise ValueError(f"--set {text!r}: [+] appends a whole table and must end the key, as in "
+        raise ValueError(f"[+] appends a whole table and must end the key, as in "
                          f"{key.split(APPEND)[0]}[+]={{name=\"...\"}}")
     key = _INDEX.sub(r".\1", key)
-    parts = [_key_part(p, text) for p in key.split(".")]
+    parts = [_key_part(p) for p in key.split(".")]
     if not key or any(p == "" for p in parts):
-        raise ValueError(f"--set {shown(text)}: {shown(key)} is not a dotted key")
+        raise ValueError(f"{shown(key)} is not a dotted key")
+    return [*parts, APPEND] if appends else parts
+
+
+def parse_override(text: str) -> tuple[list[str | int], Any]:
+    """``a.b=value`` -> (["a", "b"], value), the key read by :func:`parse_key`. The value is read as TOML,
+    falling back to a plain string; ``hooks[+]={name="fid"}`` is the one form whose value must be a table,
+    the table it appends."""
+    if "=" not in text:
+        raise ValueError(f"--set {shown(text)}: expected KEY=VALUE, e.g. train.epochs=3")
+    key, raw = text.split("=", 1)
+    try:
+        parts = parse_key(key)
+    except ValueError as e:
+        raise ValueError(f"--set {shown(text)}: {e}") from None
     try:
         value = parse_toml(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
     except ValueError as e:
-        raise ValueError(f"--set {key}: the value's {e}") from None
-    if appends:
-        if not isinstance(value, dict):
-            raise ValueError(f"--set {text!r}: [+] appends a table, written as a TOML inline table, as in "
-                             f"{key}[+]={{name=\"...\"}}")
-        parts.append(APPEND)
+        raise ValueError(f"--set {shown(key.strip())}: the value's {e}") from None
+    if parts[-1] == APPEND and not isinstance(value, dict):
+        raise ValueError(f"--set {shown(text)}: [+] appends a table, written as a TOML inline table, as in "
+                         f"{_dotted(parts[:-1])}[+]={{name=\"...\"}}")
     return parts, value
 
 
-def _key_part(part: str, text: str) -> str | int:
-    """A part of an override's dotted key: an array index when it is all digits, else a table's key."""
+def _key_part(part: str) -> str | int:
+    """A part of a dotted key: an array index when it is all digits, else a table's key."""
     index = parse_whole_number(part)
     if index is not None:
         return index
     if part and not part.strip("0123456789"):
-        raise ValueError(f"--set {shown(text)}: {shown(part)} is too long for an array index ({FORM})")
+        raise ValueError(f"{shown(part)} is too long for an array index ({FORM})")
     return part
 
 

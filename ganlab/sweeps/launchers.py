@@ -2,7 +2,8 @@
 ``ganlab run`` processes on this machine, a few at a time, or submitit jobs (Slurm, or submitit's local
 executor where there is no Slurm).
 
-Both call ``on_end`` with each task as its run ends, in the order they end, and both answer a stop
+Each is made first, which checks that it can launch here and prepares its folder, and then runs the
+tasks. Both call ``on_end`` with each task as its run ends, in the order they end, and both answer a stop
 signal the way ``ganlab run`` does: each live run gets the signal once (checkpoint, status
 ``interrupted``), the launcher waits for it to end, then the stop goes on up as a KeyboardInterrupt. A
 second signal is passed on too, which stops the runs at once.
@@ -18,16 +19,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import GanlabError
+from ..errors import GanlabError, RunError
 from ..machine import signals
 from ..machine.threads import usable_cores
-from ..rundir.rundir import now_iso
+from ..rundir.rundir import ensure_writable_folder, now_iso
 from .plan import PlannedRun
 
 POLL_S = 0.2
 """How often the launchers look whether a run has ended."""
 LOGS = "logs"
 """The sweep's folder of what each run printed (local launcher): ``logs/<run>.log``."""
+SUBMITIT = "submitit"
+"""The sweep's folder of submitit's own files (submitit launcher)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -75,43 +78,59 @@ def run_command(task: Task, target: SweepTarget) -> list[str]:
                       "--exact-name"]
 
 
-def run_locally(tasks: list[Task], target: SweepTarget, jobs: int, on_end: Callable[[Task], None],
-                threads: int | None = None) -> None:
-    """Run the tasks as ``ganlab run`` processes, ``jobs`` at a time, each with ``threads`` torch threads
+class LocalLauncher:
+    """Runs the tasks as ``ganlab run`` processes, ``jobs`` at a time, each with ``threads`` torch threads
     (OMP_NUM_THREADS, MKL_NUM_THREADS; by default the usable cores shared out between the processes, so
     that they do not fight over them); each process's output goes to ``logs/<run>.log`` in the sweep's
     folder. The number of threads changes the order torch sums in, so the last bits of a run's numbers:
-    the same ``threads`` gives the same numbers bit for bit, whatever ``jobs``."""
-    per_run = str(threads or max(1, usable_cores() // jobs))
-    environment = {**os.environ, "OMP_NUM_THREADS": per_run, "MKL_NUM_THREADS": per_run}
-    (target.folder / LOGS).mkdir(exist_ok=True)
-    waiting, running = list(tasks), {}
-    try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                task = waiting.pop(0)
-                running[task] = _start(task, target, environment)
-            time.sleep(POLL_S)
-            for task, process in list(running.items()):
-                if process.poll() is not None:
-                    del running[task]
-                    on_end(task)
-    except KeyboardInterrupt as stop:
-        _stop_all(list(running.values()), signals.signal_of(stop))
-        for task in running:
-            on_end(task)
-        raise
+    the same ``threads`` gives the same numbers bit for bit, whatever ``jobs``.
 
+    Made before the sweep records anything: a logs folder it cannot write is a RunError while the sweep's
+    folder is still as it was."""
 
-def _start(task: Task, target: SweepTarget, environment: dict[str, str]) -> subprocess.Popen:
-    """Start a task's process in a session of its own: the terminal's Ctrl-C reaches only the sweep,
-    which passes it on once (two would stop the run at once, without its checkpoint)."""
-    log_path = target.folder / LOGS / f"{task.run.name}.log"
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"== {now_iso()} ganlab sweep: {'resume' if task.resume else 'start'} {task.run.name}\n")
-        log.flush()
-        return subprocess.Popen(run_command(task, target), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=environment, start_new_session=True)
+    def __init__(self, target: SweepTarget, jobs: int, threads: int | None = None):
+        ensure_writable_folder(target.folder / LOGS, "the sweep's logs: ")
+        per_run = str(threads or max(1, usable_cores() // jobs))
+        self.target, self.jobs = target, jobs
+        self.environment = {**os.environ, "OMP_NUM_THREADS": per_run, "MKL_NUM_THREADS": per_run}
+
+    def run(self, tasks: list[Task], on_end: Callable[[Task], None]) -> None:
+        """A stop signal, or an error while the runs run (a run that cannot start, a manifest that cannot
+        be written), reaches every live run once, as a stop signal does, so none is left running unseen."""
+        waiting, running = list(tasks), {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < self.jobs:
+                    task = waiting.pop(0)
+                    running[task] = self._start(task)
+                time.sleep(POLL_S)
+                for task, process in list(running.items()):
+                    if process.poll() is not None:
+                        del running[task]
+                        on_end(task)
+        except (KeyboardInterrupt, GanlabError) as stop:
+            _stop_all(list(running.values()), signals.signal_of(stop))
+            for task in running:
+                on_end(task)
+            raise
+
+    def _start(self, task: Task) -> subprocess.Popen:
+        """Start a task's process in a session of its own: the terminal's Ctrl-C reaches only the sweep,
+        which passes it on once (two would stop the run at once, without its checkpoint)."""
+        log_path = self.target.folder / LOGS / f"{task.run.name}.log"
+        try:
+            log = open(log_path, "a", encoding="utf-8")
+        except OSError as e:
+            raise RunError(f"cannot write the log of run {task.run.name}, {str(log_path)!r}: "
+                           f"{e.strerror or e}") from None
+        with log:
+            log.write(f"== {now_iso()} ganlab sweep: {'resume' if task.resume else 'start'} {task.run.name}\n")
+            log.flush()
+            try:
+                return subprocess.Popen(run_command(task, self.target), stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=self.environment, start_new_session=True)
+            except OSError as e:
+                raise GanlabError(f"cannot start run {task.run.name}: {e.strerror or e}") from None
 
 
 def _stop_all(processes: list[subprocess.Popen], signum: int) -> None:
@@ -129,40 +148,59 @@ def _stop_all(processes: list[subprocess.Popen], signum: int) -> None:
                     process.send_signal(signals.signal_of(again))
 
 
-def run_with_submitit(tasks: list[Task], target: SweepTarget, slurm: SlurmOptions,
-                      on_end: Callable[[Task], None]) -> None:
-    """Submit every task as a submitit job running :func:`ganlab.sweeps.job.run_job`, then wait for them;
-    a stop signal cancels the jobs still running (submitit sends them SIGINT locally, scancel SIGTERM on
-    Slurm: both checkpoint the run and mark it ``interrupted``). Submitit's files are in ``submitit/``."""
-    try:
-        import submitit
-    except ImportError:
-        raise GanlabError("--launcher submitit needs submitit, which is not installed: pip install submitit") from None
-    from .job import run_job
+class SubmititLauncher:
+    """Submits every task as a submitit job running :func:`ganlab.sweeps.job.run_job`, then waits for them.
+    Submitit's files are in ``submitit/``.
 
-    try:
-        executor = submitit.AutoExecutor(folder=target.folder / "submitit",
-                                         cluster=None if slurm.cluster == "auto" else slurm.cluster)
-    except (RuntimeError, ValueError) as e:
-        raise GanlabError(f"--launcher submitit: submitit cannot run jobs here ({e})") from None
-    executor.update_parameters(name=f"ganlab-{target.folder.name}", **slurm.parameters())
-    submitted = {}
-    try:
-        for task in tasks:
-            submitted[task] = executor.submit(run_job, str(target.recipe),
-                                              [*target.overrides, *task.run.overrides], str(target.folder),
-                                              task.run.name, task.resume)
-        while submitted:
-            time.sleep(POLL_S)
-            for task, job in list(submitted.items()):
-                if job.done():
-                    del submitted[task]
-                    on_end(task)
-    except KeyboardInterrupt:
-        for job in submitted.values():
-            job.cancel(check=False)
-        while any(not job.done() for job in submitted.values()):
-            time.sleep(POLL_S)
-        for task in submitted:
-            on_end(task)
-        raise
+    Made before the sweep records anything, so a sweep submitit cannot run (not installed, no Slurm where
+    Slurm is asked for) is refused while the sweep's folder is still as it was."""
+
+    def __init__(self, target: SweepTarget, slurm: SlurmOptions):
+        try:
+            import submitit
+        except ImportError:
+            raise GanlabError("--launcher submitit needs submitit, which is not installed: "
+                              "pip install submitit") from None
+        folder = target.folder / SUBMITIT
+        try:
+            self.executor = submitit.AutoExecutor(folder=folder,
+                                                  cluster=None if slurm.cluster == "auto" else slurm.cluster)
+        except (RuntimeError, ValueError) as e:
+            raise GanlabError(f"--launcher submitit: submitit cannot run jobs here ({e})") from None
+        except OSError as e:
+            raise RunError(f"cannot write submitit's folder {str(folder)!r}: {e.strerror or e}") from None
+        self.executor.update_parameters(name=f"ganlab-{target.folder.name}", **slurm.parameters())
+        self.target = target
+
+    def run(self, tasks: list[Task], on_end: Callable[[Task], None]) -> None:
+        """A stop signal, or an error while the jobs run (a job the scheduler refuses, a manifest that
+        cannot be written), cancels the jobs still running (submitit sends them SIGINT locally, scancel
+        SIGTERM on Slurm: both checkpoint the run and mark it ``interrupted``)."""
+        submitted = {}
+        try:
+            for task in tasks:
+                submitted[task] = self._submit(task)
+            while submitted:
+                time.sleep(POLL_S)
+                for task, job in list(submitted.items()):
+                    if job.done():
+                        del submitted[task]
+                        on_end(task)
+        except (KeyboardInterrupt, GanlabError):
+            for job in submitted.values():
+                job.cancel(check=False)
+            while any(not job.done() for job in submitted.values()):
+                time.sleep(POLL_S)
+            for task in submitted:
+                on_end(task)
+            raise
+
+    def _submit(self, task: Task) -> Any:
+        from .job import run_job
+
+        try:
+            return self.executor.submit(run_job, str(self.target.recipe),
+                                        [*self.target.overrides, *task.run.overrides], str(self.target.folder),
+                                        task.run.name, task.resume)
+        except (RuntimeError, OSError) as e:
+            raise GanlabError(f"--launcher submitit: run {task.run.name} could not be submitted: {e}") from None

@@ -29,7 +29,12 @@ A run's ``status`` is ``pending`` before its directory exists, else the ``status
 (running, finished, failed, interrupted, diverged) as it was when the manifest was written; meta.json is
 the truth when they differ. Runs with the same ``settings`` differ only in their seed: they are one group.
 ``resolved``, ``grid`` and ``seeds`` are what the sweep is: a later ``ganlab sweep`` under the same name
-must give the same three, or it is refused.
+must give the same three (grid keys compared as the settings they name: ``hooks[0].every`` is
+``hooks.0.every``), or it is refused.
+
+A manifest is read back through :func:`read_manifest` only, which checks every field as the run
+directory's records are checked (:mod:`ganlab.rundir.records`): a file edited by hand, cut short or
+written by something else is a RunError naming it and the field, never trusted.
 """
 
 from __future__ import annotations
@@ -39,14 +44,29 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
+from ..recipes.files import read_at_most, unusual
 from ..recipes.recipe import dotted_settings
 from ..rundir.atomic import atomic_write_text
+from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
 from ..rundir.rundir import now_iso
-from .plan import GridAxis, PlannedRun
+from .plan import GridAxis, PlannedRun, setting_of
 
 FORMAT = 1
 MANIFEST = "sweep.json"
 PENDING = "pending"
+MAX_MANIFEST_BYTES = 16 << 20
+"""The manifest of the largest sweep (:data:`ganlab.sweeps.plan.MAX_RUNS` runs) is a few hundred
+kilobytes; a file far larger is none, and is refused before it is read."""
+
+MANIFEST_SHAPE = Shape(required={
+    "format": Check(f"{FORMAT}, the format this ganlab writes", lambda v: type(v) is int and v == FORMAT),
+    "name": TEXT, "recipe": TEXT, "overrides": TEXTS, "resolved": OBJECT,
+    "grid": Check("an object of grid keys, each with a non-empty list of values",
+                  lambda v: isinstance(v, dict) and all(isinstance(x, list) and x for x in v.values())),
+    "seeds": Check("a list of integers", lambda v: isinstance(v, list) and all(INTEGER.accepts(x) for x in v)),
+    "launcher": TEXT, "created": TEXT, "updated": TEXT, "runs": OBJECTS,
+})
+RUN_SHAPE = Shape(required={"name": TEXT, "settings": OBJECT, "seed": INTEGER, "overrides": TEXTS, "status": TEXT})
 
 
 def new_manifest(name: str, recipe: str, overrides: list[str], resolved: dict[str, Any],
@@ -62,18 +82,44 @@ def new_manifest(name: str, recipe: str, overrides: list[str], resolved: dict[st
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The manifest in ``folder``, None if there is none; one that cannot be read is a RunError."""
+    """The manifest in ``folder``, every field checked; None if there is none. One that cannot be read, or
+    is not what ``ganlab sweep`` writes, is a RunError naming it and what is wrong."""
     path = Path(folder) / MANIFEST
-    if not path.exists():
+    kind = unusual(path)
+    if kind is None and not path.exists():
         return None
-    try:
-        manifest = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise RunError(f"{str(path)!r} cannot be read as a sweep manifest: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RunError(f"{str(path)!r} is not a sweep manifest of format {FORMAT} (what "
-                       "`ganlab sweep` writes); move the folder away or choose another --name")
+    manifest, problem = (None, f"it {kind}") if kind is not None else _parsed(path)
+    problem = problem or manifest_problem(manifest)
+    if problem is not None:
+        raise RunError(f"{str(path)!r}: {problem}; it is no sweep manifest as `ganlab sweep` writes them (format "
+                       f"{FORMAT}): move the folder away, or give the sweep another --name")
     return manifest
+
+
+def _parsed(path: Path) -> tuple[Any, str | None]:
+    """The JSON value in ``path``, or why there is none (in words that follow "it")."""
+    try:
+        return json.loads(read_at_most(path, MAX_MANIFEST_BYTES).decode("utf-8")), None
+    except OSError as e:
+        return None, f"it cannot be read ({e.strerror or e})"
+    except RecursionError:
+        return None, "it is JSON nested too deep"
+    except UnicodeDecodeError as e:
+        return None, f"it is not UTF-8 text (byte {e.start})"
+    except json.JSONDecodeError as e:
+        return None, f"it is not JSON ({e})"
+    except ValueError as e:      # read_at_most: over the size
+        return None, f"it {e}"
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    """What makes ``manifest`` no manifest of format :data:`FORMAT`, as ``it has no 'resolved'`` or
+    ``runs[2] has no 'status'``; None if nothing does."""
+    problem = MANIFEST_SHAPE.problem(manifest)
+    if problem is not None:
+        return f"it {problem}"
+    return next((f"runs[{i}] {run_problem}" for i, run in enumerate(manifest["runs"])
+                 if (run_problem := RUN_SHAPE.problem(run)) is not None), None)
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -92,11 +138,17 @@ def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     for key in sorted(before.keys() | after.keys()):
         if before.get(key) != after.get(key):
             found.append(f"recipe setting {key}: was {before.get(key)!r}, now {after.get(key)!r}")
-    if recorded["grid"] != wanted["grid"]:
+    if grid_settings(recorded["grid"]) != grid_settings(wanted["grid"]):
         found.append(f"grid: was {_grid_text(recorded['grid'])}, now {_grid_text(wanted['grid'])}")
     if recorded["seeds"] != wanted["seeds"]:
         found.append(f"seeds: were {recorded['seeds']}, now {wanted['seeds']}")
     return found
+
+
+def grid_settings(grid: dict[str, list[Any]]) -> list[tuple[Any, list[Any]]]:
+    """A manifest's grid as (the setting each key names, its values), in order: what two grids are compared
+    by, whatever the spelling of their keys."""
+    return [(setting_of(key), values) for key, values in grid.items()]
 
 
 def _grid_text(grid: dict[str, list[Any]]) -> str:

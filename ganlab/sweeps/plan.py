@@ -6,6 +6,9 @@ ending of its dotted key that tells it apart from the other keys (``lr``, or ``g
 ``discriminator.lr``). Where the readable name would lose something (a character a folder name cannot
 hold, a name over 80 characters), a short hash of the settings and seed is added, so two runs never share
 a name.
+
+A sweep is bounded by its sizes before anything is expanded: at most :data:`MAX_RUNS` runs (the grid's
+combinations times the seeds, computed from the lengths) and :data:`MAX_GRID_KEYS` grid keys.
 """
 
 from __future__ import annotations
@@ -14,18 +17,34 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
 from typing import Any, Sequence
 
 from ..errors import RecipeError
 from ..recipes.config import MAX_SEED
-from ..recipes.recipe import parse_override
+from ..recipes.recipe import APPEND, parse_key, parse_override
 from ..recipes.tomlwrite import value_text
 
 SEED_KEY = "experiment.seed"
 """The one key a sweep sets itself, from ``--seeds``; a grid over it would hide the seed spread."""
+MAX_RUNS = 1000
+"""The most runs one sweep may have. Its manifest lists every run and is rewritten as each ends, and
+every run is checked before any starts: past a thousand, a sweep spends its time on its own bookkeeping
+(a larger study is several sweeps, each with its own --name)."""
+MAX_GRID_KEYS = 32
+"""The most grid keys one sweep may have: every key is one ``--set`` of every run's command line."""
 MAX_NAME = 80
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def setting_of(key: str) -> tuple[str | int, ...] | None:
+    """The setting a key names, read as ``--set`` reads keys, so that ``hooks[4].every`` and
+    ``hooks.4.every`` are one setting; None for a key that names none."""
+    try:
+        return tuple(parse_key(key))
+    except ValueError:
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +55,10 @@ class GridAxis:
     key: str
     values: tuple[Any, ...]
     in_table: bool = False
+
+    @property
+    def setting(self) -> tuple[str | int, ...] | None:
+        return setting_of(self.key)
 
     @property
     def where(self) -> str:
@@ -77,26 +100,68 @@ def parse_grid(texts: list[str] | tuple[str, ...], source: str) -> list[GridAxis
 
 def checked_axes(axes: list[GridAxis], source: str, problems: Sequence[str] = ()) -> list[GridAxis]:
     """``axes`` (their values as read, any TOML value) checked the one way both forms of a grid are: each a
-    non-empty array of distinct values, once per key, never the seed; a RecipeError of ``source`` with
-    ``problems`` and every one found, else the axes with their values as tuples."""
+    non-empty array of distinct values, each key a setting named once (by any spelling), never the seed;
+    a RecipeError of ``source`` with ``problems`` and every one found, else the axes with their values as
+    tuples."""
     problems = list(problems)
-    checked: list[GridAxis] = []
+    checked: dict[tuple[str | int, ...], GridAxis] = {}
     for axis in axes:
-        key, values, where = axis.key, axis.values, axis.where
-        if re.sub(r"\[(\d+)\]", r".\1", key) == SEED_KEY:
+        values, where, setting = axis.values, axis.where, axis.setting
+        twin = checked.get(setting)
+        if setting is None or setting[-1] == APPEND:
+            problems.append(f"{where}: {key_problem(axis.key)}")
+        elif setting == setting_of(SEED_KEY):
             problems.append(f"{where}: the seed is not a grid key; give --seeds N (or seeds = N in [sweep]) instead")
         elif not isinstance(values, (list, tuple)) or not values:
             problems.append(f"{where}: expected a non-empty TOML array of values, e.g. [1, 2]; "
                             f"got {value_text(values) if not isinstance(values, str) else repr(values)}")
-        elif any(a.key == key for a in checked):
-            problems.append(f"{where}: given twice; list all its values once")
+        elif twin is not None:
+            problems.append(f"{where}: given twice; list all its values once" if twin.key == axis.key else
+                            f"{where}: the same setting as {twin.where}; list all its values under one key")
         elif len({value_text(v) for v in values}) < len(values):
             problems.append(f"{where}: a value is listed twice in {value_text(values)}")
         else:
-            checked.append(dataclasses.replace(axis, values=tuple(values)))
+            checked[setting] = dataclasses.replace(axis, values=tuple(values))
     if problems:
         raise RecipeError(source, problems)
-    return checked
+    return list(checked.values())
+
+
+def key_problem(key: str) -> str:
+    """Why ``key`` is no grid key: not a dotted key, or one that appends (``[+]``) rather than names a
+    setting."""
+    try:
+        parse_key(key)
+    except ValueError as e:
+        return str(e)
+    return "[+] appends a table to an array; a grid key names one setting, e.g. hooks[0].every"
+
+
+def check_size(axes: list[GridAxis], seeds: int, source: str) -> None:
+    """Refuse a sweep over :data:`MAX_RUNS` runs or :data:`MAX_GRID_KEYS` grid keys from the sizes alone,
+    before a run is expanded: six grid keys of ten values are a million runs."""
+    if len(axes) > MAX_GRID_KEYS:
+        raise RecipeError(source, [f"the grid has {len(axes)} keys ({axes[0].where}, {axes[1].where}, ...), more "
+                                   f"than the {MAX_GRID_KEYS} a sweep may have"])
+    runs = math.prod(len(axis.values) for axis in axes) * seeds
+    if runs > MAX_RUNS:
+        sizes = "".join(f"{axis.where} ({len(axis.values)} values) x " for axis in axes)
+        raise RecipeError(source, [f"the sweep has {runs:,} runs ({sizes}seeds = {seeds}), more than the "
+                                   f"{MAX_RUNS:,} a sweep may have; give fewer values or seeds, or split it into "
+                                   "sweeps with their own --name"])
+
+
+def overridden_grid_keys(axes: list[GridAxis], overrides: Sequence[str]) -> list[str]:
+    """Each ``--set`` that names a setting the grid sweeps, by any spelling: every run sets the grid's
+    value after the ``--set``, so the ``--set`` would be silently lost."""
+    swept = {axis.setting: axis for axis in axes}
+    problems = []
+    for text in overrides:
+        axis = swept.get(setting_of(text.split("=", 1)[0]))
+        if axis is not None:
+            problems.append(f"--set {text}: {axis.where} sweeps the same setting, so every run would override "
+                            "it; give the value in the grid, or drop the --set")
+    return problems
 
 
 def seed_values(first: int, count: int, source: str) -> list[int]:
@@ -122,7 +187,7 @@ def expand(axes: list[GridAxis], seeds: list[int]) -> list[PlannedRun]:
 def short_labels(keys: list[str]) -> dict[str, str]:
     """Each dotted key's shortest ending that no other key shares: ``lr``, or ``generator.lr`` when
     ``discriminator.lr`` is in the grid too."""
-    split = {key: re.sub(r"\[(\d+)\]", r".\1", key).split(".") for key in keys}
+    split = {key: [str(part) for part in parse_key(key)] for key in keys}
     labels = {}
     for key, parts in split.items():
         for length in range(1, len(parts) + 1):

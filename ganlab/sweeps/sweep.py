@@ -10,10 +10,12 @@ mixed into a sweep it does not belong to.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import GanlabError, RecipeError, RunError
 from ..plugins.manager import Plugins
@@ -23,9 +25,9 @@ from ..recipes.tomlwrite import value_text
 from ..rundir.atomic import atomic_write_text
 from ..rundir.rundir import RunDir, exclusive_lock, safe_name
 from ..training.assemble import build
-from .launchers import LOGS, SweepTarget, Task, run_locally, run_with_submitit
+from .launchers import LOGS, LocalLauncher, SubmititLauncher, SweepTarget, Task
 from .manifest import MANIFEST, PENDING, differences, new_manifest, read_manifest, write_manifest
-from .plan import GridAxis, PlannedRun, expand, seed_values
+from .plan import GridAxis, PlannedRun, check_size, expand, overridden_grid_keys, seed_values
 from .table import SweepFile, SweepSettings, read_sweep_file, sweep_definition
 
 LOCK = ".sweep.lock"
@@ -68,11 +70,13 @@ class SweepPlan:
 
 def plan_sweep(request: SweepRequest, plugins: Plugins) -> SweepPlan:
     """Read and check the sweep: its table and options, the base recipe and every grid value against it,
-    every problem of the table, the options and the recipe at once as one RecipeError."""
+    every problem of the table, the options and the recipe at once as one RecipeError. Its size is
+    checked before a run is expanded."""
     file = read_sweep_file(request.recipe)
     problems: list[str] = []
     try:
         axes, settings = sweep_definition(file, request.grid, request.options)
+        problems += overridden_grid_keys(axes, request.overrides)
     except RecipeError as e:
         problems += e.problems
     try:
@@ -81,6 +85,7 @@ def plan_sweep(request: SweepRequest, plugins: Plugins) -> SweepPlan:
         problems += e.problems
     if problems:
         raise RecipeError(file.source, problems)
+    check_size(axes, settings.seeds, file.source)
     seeds = seed_values(base.experiment.seed, settings.seeds, file.source)
     plan = SweepPlan(file, tuple(request.overrides), base, axes, settings, seeds, expand(axes, seeds))
     check_grid_values(plan, plugins)
@@ -89,24 +94,28 @@ def plan_sweep(request: SweepRequest, plugins: Plugins) -> SweepPlan:
 
 def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], None]) -> Path:
     """Run (or continue) the sweep; its folder, once every run has finished. A run that did not finish is
-    a GanlabError naming it, raised after every other run has had its turn."""
+    a GanlabError naming it, raised after every other run has had its turn.
+
+    Until every check has passed and the launcher is ready, nothing but the lock is written in the
+    sweep's folder, and a folder this call made is removed again if it ends in an error before any run
+    started: a refused sweep leaves the folder as it was."""
     plan = plan_sweep(request, plugins)
     runs, settings = plan.runs, plan.settings
     folder = request.out / safe_name(settings.name or f"{plan.base.experiment.name}-sweep")
     wanted = new_manifest(folder.name, plan.file.source, list(request.overrides), plan.base.to_dict(), plan.axes,
                           plan.seeds, settings.launcher, runs)
-    lock = hold_sweep_folder(folder)
-    try:
+    with held_sweep_folder(folder, runs):
         manifest = continued_manifest(folder, wanted)
         statuses = {run.name: status_of(folder / run.name) for run in runs}
         to_start = [run for run in runs if statuses[run.name] == PENDING]
-        check_runs(plan, to_start, plugins)
         tasks = [Task(run, resume=statuses[run.name] != PENDING) for run in runs
                  if statuses[run.name] not in LEFT_AS_THEY_ARE]
-        _record(folder, manifest, statuses)
         left = len(runs) - len(tasks)
         echo(f"sweep {folder.name}: {len(runs)} runs; {left} left as they are, {len(tasks) - len(to_start)} "
              f"to resume, {len(to_start)} to start")
+        check_runs(plan, to_start, plugins)
+        launcher = ready_launcher(plan, folder) if tasks else None
+        _record(folder, manifest, statuses)
         ended = 0
 
         def on_end(task: Task) -> None:
@@ -116,19 +125,14 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
             _record(folder, manifest, statuses)
             echo(f"[{ended}/{len(tasks)}] {task.run.name}: {progress_note(folder / task.run.name)}")
 
-        target = SweepTarget(recipe_of_runs(plan, folder), tuple(request.overrides), folder.resolve())
         try:
-            if settings.launcher == "submitit":
-                run_with_submitit(tasks, target, settings.slurm, on_end)
-            else:
-                run_locally(tasks, target, settings.jobs, on_end, settings.threads)
+            if launcher is not None:
+                launcher.run(tasks, on_end)
         except KeyboardInterrupt:
             stopped = [name for name, status in statuses.items() if status == "interrupted"]
             echo(f"sweep {folder.name} stopped; {len(stopped)} runs interrupted; run the same command again "
                  "to resume them")
             raise
-    finally:
-        os.close(lock)
     unfinished = {name: status for name, status in statuses.items() if status != "finished"}
     if unfinished:
         listed = ", ".join(f"{name} ({status})" for name, status in unfinished.items())
@@ -138,19 +142,33 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
     return folder
 
 
+def ready_launcher(plan: SweepPlan, folder: Path) -> LocalLauncher | SubmititLauncher:
+    """The launcher the settings ask for, ready to run the sweep's tasks, and the recipe file they start
+    from written; a launcher that cannot run here is refused first, before anything is written."""
+    settings = plan.settings
+    target = SweepTarget(recipe_of_runs(plan, folder).resolve(), plan.overrides, folder.resolve())
+    if settings.launcher == "submitit":
+        launcher: LocalLauncher | SubmititLauncher = SubmititLauncher(target, settings.slurm)
+    else:
+        launcher = LocalLauncher(target, settings.jobs, settings.threads)
+    if plan.file.table is not None:
+        write_base_recipe(plan, target.recipe)
+    return launcher
+
+
 def recipe_of_runs(plan: SweepPlan, folder: Path) -> Path:
     """The recipe file the runs start from: the one given, or, where it holds a ``[sweep]`` table (which
-    ``ganlab run`` refuses: a run is one run), that file without the table, written to the sweep's
-    folder as :data:`BASE_RECIPE`."""
-    if plan.file.table is None:
-        return Path(plan.file.source).resolve()
-    path = folder / BASE_RECIPE
+    ``ganlab run`` refuses: a run is one run), that file without the table, in the sweep's folder as
+    :data:`BASE_RECIPE`."""
+    return Path(plan.file.source) if plan.file.table is None else folder / BASE_RECIPE
+
+
+def write_base_recipe(plan: SweepPlan, path: Path) -> None:
     try:
         atomic_write_text(path, f"# {plan.file.source} without its [sweep] table, written by ganlab sweep\n"
                                 + tomlwrite.dumps(plan.file.base))
     except OSError as e:
         raise RunError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
-    return path.resolve()
 
 
 def check_grid_values(plan: SweepPlan, plugins: Plugins) -> None:
@@ -179,10 +197,48 @@ def check_runs(plan: SweepPlan, runs: list[PlannedRun], plugins: Plugins) -> Non
                                          for p in e.problems]) from None
 
 
+@contextlib.contextmanager
+def held_sweep_folder(folder: Path, runs: list[PlannedRun]) -> Iterator[None]:
+    """The sweep's folder, made if need be and locked for the block (two ``ganlab sweep`` of the same
+    sweep at once would start the same runs twice); the lock file is removed as the block ends, however
+    it ends. A folder the block made is removed again when the block ends in an error (a refusal, a
+    stop) before any run of ``runs`` has a directory: a sweep that started nothing leaves nothing."""
+    made = missing_folders(folder)
+    lock = hold_sweep_folder(folder)
+    try:
+        yield
+    except BaseException:
+        if made and not any(os.path.lexists(folder / run.name) for run in runs):
+            remove_made(made)
+        raise
+    finally:
+        release_lock(lock, folder / LOCK)
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            break
+        missing.append(path)
+    return missing
+
+
+def remove_made(made: list[Path]) -> None:
+    """Remove the sweep's folder, then each parent made for it that is still empty. Only ever called on a
+    folder this process made and holds locked, in which no run started: nothing in it is anyone else's."""
+    shutil.rmtree(made[0], ignore_errors=True)
+    for parent in made[1:]:
+        try:
+            parent.rmdir()
+        except OSError:          # something else was made in it meanwhile: it stays
+            break
+
+
 def hold_sweep_folder(folder: Path) -> int:
-    """Create the sweep's folder if need be and lock it (the lock's file descriptor): two ``ganlab sweep``
-    of the same sweep at once would start the same runs twice. A folder with files but no sweep.json is
-    someone else's and refused."""
+    """Create the sweep's folder if need be and lock it (the lock's file descriptor). A folder with files
+    but no sweep.json is someone else's and refused."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         entries = {entry.name for entry in folder.iterdir()}
@@ -191,7 +247,31 @@ def hold_sweep_folder(folder: Path) -> int:
     if entries - {LOCK} and MANIFEST not in entries:
         raise RunError(f"{str(folder)!r} holds files but no {MANIFEST}, so it is no sweep's folder; give the "
                        "sweep another --name or --out")
-    return exclusive_lock(folder / LOCK, f"sweep {str(folder)!r}", busy="run")
+    while True:
+        lock = exclusive_lock(folder / LOCK, f"sweep {str(folder)!r}", busy="run")
+        if holds(lock, folder / LOCK):
+            return lock
+        os.close(lock)          # a sweep that ended removed the file between its opening and its locking
+
+
+def holds(lock: int, path: Path) -> bool:
+    """Whether the descriptor ``lock`` is of the file at ``path`` now: a lock file is removed as its sweep
+    ends, so a lock taken on one just removed locks nothing."""
+    try:
+        return os.path.samestat(os.fstat(lock), os.stat(path))
+    except OSError:
+        return False
+
+
+def release_lock(lock: int, path: Path) -> None:
+    """Remove the lock file, if it is still the one ``lock`` holds (never another sweep's), and let it go."""
+    try:
+        if holds(lock, path):
+            os.unlink(path)
+    except OSError:             # a folder that cannot be written: the lock file stays, harmless once let go
+        pass
+    finally:
+        os.close(lock)
 
 
 def continued_manifest(folder: Path, wanted: dict[str, Any]) -> dict[str, Any]:

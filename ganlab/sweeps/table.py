@@ -11,8 +11,8 @@ table says how to sweep it::
     [sweep.grid]
     "loss.real_label" = [0.9, 1.0]
 
-Options given on the command line as well override the table's settings, and a ``--grid`` for a key the
-table has replaces that key's values.
+Options given on the command line as well override the table's settings, and a ``--grid`` for a setting
+the table has, however spelt (``hooks[0].every`` or ``hooks.0.every``), replaces that key's values.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..errors import RecipeError
 from ..recipes.config import build_config, param
 from ..recipes.recipe import SWEEP_SECTION, read_toml
 from .launchers import SlurmOptions
-from .plan import GridAxis, checked_axes, parse_grid
+from .plan import MAX_RUNS, GridAxis, checked_axes, parse_grid
 
 GRID_TABLE = "grid"
 """The sub-table of ``[sweep]`` that holds the grid: ``[sweep.grid]``."""
@@ -37,7 +37,7 @@ class SweepSettings:
     ``--jobs``, ``slurm_time`` is ``--slurm-time``) but ``grid``, which is checked here as a table and
     read into grid axes by :func:`sweep_definition`."""
 
-    seeds: int = param(1, "Seeds per combination: experiment.seed, experiment.seed + 1, ...", min=1)
+    seeds: int = param(1, "Seeds per combination: experiment.seed, experiment.seed + 1, ...", min=1, max=MAX_RUNS)
     name: str | None = param(None, "The sweep's folder name (default: <experiment.name>-sweep).")
     jobs: int = param(1, "Runs at a time on this machine (local launcher); the cores are shared out between "
                          "them.", min=1)
@@ -99,9 +99,9 @@ def sweep_definition(file: SweepFile, grid_options: tuple[str, ...] | list[str],
         options = parse_grid(grid_options, file.source)
     except RecipeError as e:
         problems, options = [*problems, *e.problems], []
-    replaced = {axis.key for axis in options}
-    in_table = [GridAxis(key, values, in_table=True) for key, values in grid.items() if key not in replaced] \
-        if isinstance(grid, dict) else []
+    replaced = {axis.setting for axis in options}
+    in_table = [axis for axis in (GridAxis(key, values, in_table=True) for key, values in grid.items())
+                if axis.setting not in replaced] if isinstance(grid, dict) else []
     for axis in [axis for axis in in_table if isinstance(axis.values, dict)]:
         problems.append(f"{axis.where}: a table, not an array of values: quote a dotted grid key "
                         f"(\"{axis.key}.{next(iter(axis.values), 'key')}\" = [...]), or TOML reads it as tables")
