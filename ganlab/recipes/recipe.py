@@ -258,7 +258,7 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     except tomllib.TOMLDecodeError:
         value = raw.strip()
     except ValueError as e:
-        raise ValueError(f"--set {shown(key.strip())}: the value's {e}") from None
+        raise ValueError(f"--set {key.strip()}: the value's {e}") from None
     if parts[-1] == APPEND and not isinstance(value, dict):
         raise ValueError(f"--set {shown(text)}: [+] appends a table, written as a TOML inline table, as in "
                          f"{_dotted(parts[:-1])}[+]={{name=\"...\"}}")
