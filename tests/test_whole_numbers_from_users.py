@@ -10,9 +10,12 @@ import json
 
 import pytest
 
+from pathlib import Path
+
 import ganlab
 from ganlab.testing import TINY_RECIPE
 
+QUICKSTART = Path(__file__).resolve().parent.parent / "experiments" / "quickstart.toml"
 LONG = "9" * 5000
 FORM = "a whole number (digits 0-9, at most 18 of them)"
 HAIR = "black, brown, blond, red, grey"
@@ -119,3 +122,22 @@ def test_a_resumed_csv_logger_keeps_a_row_whose_step_was_edited_by_hand_and_logs
     with steps.open(newline="", encoding="utf-8") as handle:
         resumed = list(csv.reader(handle))
     assert edited[-1] in resumed and resumed[-1][0] == str(stopped.read_meta()["total_steps"])
+
+
+@pytest.mark.parametrize("option, text", [("--num", "٣"), ("--num", "1_000"), ("--num", "+3"), ("--seed", LONG),
+                                          ("--to-seed", "²")])
+def test_a_commands_integer_option_is_read_by_the_same_rule(conditional, run_cli, tmp_path, option, text):
+    result = run_cli("generate", conditional.path, "-o", tmp_path / "x.png", option, text)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.output and f"is not {FORM}" in result.output
+    assert LONG not in result.output and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("args", [("sweep", "--jobs", "٣"), ("score", "--num", "1_000"),
+                                  ("evaluate", "--num-samples", "²")])
+def test_every_command_reads_its_integer_options_by_that_rule(conditional, run_cli, args):
+    command, option, text = args
+    target = [QUICKSTART] if command == "sweep" else [conditional.path] * (2 if command == "score" else 1)
+    result = run_cli(command, *target, option, text)
+    assert result.exit_code == 2
+    assert f"is not {FORM}" in result.output

@@ -10,6 +10,7 @@ import click
 from ..errors import warn
 from ..metrics.evaluate import evaluate_run
 from ..plugins.manager import load_plugins_or_warn
+from .options import WholeNumber
 
 
 @click.command("evaluate")
@@ -17,7 +18,7 @@ from ..plugins.manager import load_plugins_or_warn
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
               help="Metric hook to score with (repeatable): fid, kid, precision-recall, density-coverage, "
                    "memorisation, swd, diversity or a plugin's. Default: every metric hook in the run's recipe.")
-@click.option("--num-samples", type=click.IntRange(min=2), default=None,
+@click.option("--num-samples", type=WholeNumber(min=2), default=None,
               help="Generated images per score (default: the hook's setting).")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
               help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "

@@ -8,9 +8,10 @@ import click
 import torch
 
 from ..recipes.config import MAX_SEED
+from .options import WholeNumber
 
 
-SEED = click.IntRange(0, MAX_SEED)
+SEED = WholeNumber(0, MAX_SEED)
 """The seeds a recipe may give, so that any seed a run names can be asked for here too."""
 
 
@@ -18,7 +19,7 @@ SEED = click.IntRange(0, MAX_SEED)
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--checkpoint", default=None, metavar="K",
               help="Checkpoint file name in checkpoints/, or an epoch number (default: the newest valid).")
-@click.option("--num", type=click.IntRange(min=1), default=64, show_default=True, help="Images to make.")
+@click.option("--num", type=WholeNumber(min=1), default=64, show_default=True, help="Images to make.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent vectors.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write one PNG grid here.")

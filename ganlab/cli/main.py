@@ -25,7 +25,7 @@ from ..machine.memory import out_of_memory
 from ..errors import GanlabError
 from ..plugins.manager import Plugins, load_plugins_or_warn
 from ..plugins.registry import KINDS
-from .options import override_option
+from .options import WholeNumber, override_option
 
 
 @contextlib.contextmanager
@@ -91,7 +91,7 @@ def main() -> None:
 @click.option("--exact-name", is_flag=True,
               help="Name the run directory --name exactly, without the time; refused if it exists.")
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--nproc", type=WholeNumber(min=1), default=1, show_default=True,
               help="Train with this many processes on this machine (torchrun + DistributedDataParallel).")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
               help="Continue RUN_DIR from its newest valid checkpoint instead of starting a new run.")

@@ -1,7 +1,28 @@
 """Options shared by several ``ganlab`` commands, in a module of their own so that each command's module
 imports them without importing the group that gathers the commands."""
 
+from typing import Any
+
 import click
+
+from ..whole_numbers import FORM, parse_whole_number, shown
+
+
+class WholeNumber(click.IntRange):
+    """An integer option read as every whole number a person types is read (:mod:`ganlab.whole_numbers`),
+    then held to its range: click's own ``int()`` would take '٣', '1_000' and '+3', and print 5,000 digits
+    back in full."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            number = parse_whole_number(value.strip())
+            if number is None:
+                self.fail(f"{shown(value)} is not {FORM}", param, ctx)
+            value = number
+        return super().convert(value, param, ctx)
+
 
 override_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                                help="Override a recipe key; VALUE is read as TOML (repeatable).")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .generate import SEED
+from .options import WholeNumber
 
 
 @click.command("score")
@@ -21,13 +22,13 @@ from .generate import SEED
                                                       "(kid_std and isc_std beside kid and isc).")
 @click.option("--weights", "weights_path", default="", metavar="FILE",
               help="Inception state dict to use instead of the resolved one (see `ganlab metrics`).")
-@click.option("--size", type=click.IntRange(8, 4096), default=None,
+@click.option("--size", type=WholeNumber(8, 4096), default=None,
               help="Centre-crop and resize every image to SIZE first (default: as stored, all of one size).")
-@click.option("--num", type=click.IntRange(min=2, max=1_000_000), default=10000, show_default=True,
+@click.option("--num", type=WholeNumber(min=2, max=1_000_000), default=10000, show_default=True,
               help="Images a run's generator makes, when A is a run directory.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of those images' latents.")
 @click.option("--checkpoint", default=None, metavar="K", help="The run's checkpoint (default: its newest).")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=64, show_default=True,
+@click.option("--batch-size", type=WholeNumber(1, 4096), default=64, show_default=True,
               help="Images per Inception forward pass.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 def score(first: Path, second: Path | None, metrics: tuple[str, ...], as_json: bool, weights_path: str,

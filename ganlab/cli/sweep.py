@@ -14,7 +14,7 @@ from typing import Any, Callable
 import click
 
 from ..sweeps.table import GRID_TABLE, SweepSettings
-from .options import override_option
+from .options import WholeNumber, override_option
 
 
 def settings_option(field: dataclasses.Field) -> Callable:
@@ -25,7 +25,7 @@ def settings_option(field: dataclasses.Field) -> Callable:
     if typing.get_origin(hint) is typing.Literal:
         kind: Any = click.Choice(typing.get_args(hint))
     elif arms[0] is int:
-        kind = click.IntRange(min=field.metadata.get("min"), max=field.metadata.get("max"))
+        kind = WholeNumber(min=field.metadata.get("min"), max=field.metadata.get("max"))
     else:
         kind = arms[0]
     default = f"default: {field.default}; " if field.default is not None else ""

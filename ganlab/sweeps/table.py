@@ -40,9 +40,9 @@ class SweepSettings:
     seeds: int = param(1, "Seeds per combination: experiment.seed, experiment.seed + 1, ...", min=1, max=MAX_RUNS)
     name: str | None = param(None, "The sweep's folder name (default: <experiment.name>-sweep).")
     jobs: int = param(1, "Runs at a time on this machine (local launcher); the cores are shared out between "
-                         "them.", min=1)
+                         "them.", min=1, max=1024)
     threads: int | None = param(None, "Torch threads of each run (local launcher; default: the cores / jobs).",
-                                min=1)
+                                min=1, max=4096)
     launcher: Literal["local", "submitit"] = param(
         "local", "local: ganlab run processes here; submitit: one submitit job per run (Slurm).")
     submitit_cluster: Literal["auto", "slurm", "local"] = param(
