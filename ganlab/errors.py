@@ -20,6 +20,13 @@ class GanlabError(Exception):
     exit_code = 1
 
 
+class ArgumentError(GanlabError):
+    """A function of ganlab's Python API was given an argument of a type or value it does not take: what
+    the command line refuses as a usage error, with the same exit code."""
+
+    exit_code = 2
+
+
 class RecipeError(GanlabError):
     """A recipe (or an override) is malformed or names something that does not exist.
 

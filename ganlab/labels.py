@@ -10,11 +10,23 @@ a class folder is one attribute whose values are the folder names. A batch of la
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Mapping
 
 import torch
 
+from .arguments import Accepts, checked
 from .errors import ConfigError
 from .plugins.hints import did_you_mean
+
+NAME = Accepts("a non-empty string", lambda value: isinstance(value, str) and value != "")
+VALUES = Accepts("a list or tuple of one or more distinct strings, such as ('0', '1')", lambda value: (
+    isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(v, str) for v in value)
+    and len(set(value)) == len(value)))
+ATTRIBUTES = Accepts("a tuple of one or more ganlab.Attribute with distinct names", lambda value: (
+    isinstance(value, tuple) and len(value) > 0 and all(isinstance(a, Attribute) for a in value)
+    and len({a.name for a in value}) == len(value)))
+TABLE = Accepts("a dict of attribute names to lists of their values, such as {'Smiling': ['0', '1']}",
+                lambda value: isinstance(value, Mapping))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +35,13 @@ class Attribute:
 
     name: str
     values: tuple[str, ...] = ("0", "1")
+
+    def __post_init__(self) -> None:
+        """A value index means nothing unless the values are distinct strings; a string for the values
+        (``"01"``) would otherwise be split into characters without a word."""
+        checked("ganlab.Attribute", "name", self.name, NAME)
+        object.__setattr__(self, "values", tuple(checked(f"ganlab.Attribute {self.name!r}", "values",
+                                                         self.values, VALUES)))
 
     def index(self, value: str) -> int:
         """The index of ``value``, given by name (``blond``) or as an index (``1``)."""
@@ -40,6 +59,9 @@ class LabelSpace:
 
     attributes: tuple[Attribute, ...]
 
+    def __post_init__(self) -> None:
+        checked("ganlab.LabelSpace", "attributes", self.attributes, ATTRIBUTES)
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.attributes)
@@ -54,8 +76,10 @@ class LabelSpace:
         return {a.name: list(a.values) for a in self.attributes}
 
     @classmethod
-    def from_dict(cls, table: dict[str, list[str]]) -> "LabelSpace":
-        return cls(tuple(Attribute(name, tuple(values)) for name, values in table.items()))
+    def from_dict(cls, table: Mapping[str, Any]) -> "LabelSpace":
+        """The space :meth:`to_dict` wrote (meta.json's ``label_space``)."""
+        checked("ganlab.LabelSpace.from_dict", "table", table, TABLE)
+        return cls(tuple(Attribute(name, values) for name, values in table.items()))
 
     def check(self, labels: torch.Tensor) -> None:
         """Raise ValueError unless ``labels`` is an int64 ``(N, A)`` batch of valid value indices."""
