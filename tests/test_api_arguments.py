@@ -49,6 +49,8 @@ REFUSED = {
         "ganlab.resume: overrides must be None or a dict"),
     "load_run of a number": (
         lambda run, out: ganlab.load_run(3), 5, f"ganlab.load_run: path must be {PATH_WORDS}; got 3 (an int)"),
+    "RunDir.open of a number": (
+        lambda run, out: ganlab.RunDir.open(3), 5, f"ganlab.RunDir.open: path must be {PATH_WORDS}; got 3 (an int)"),
     "compare of a number": (
         lambda run, out: ganlab.compare(3), 5,
         "ganlab.compare: paths must be a path, or a non-empty list or tuple of paths; got 3 (an int)"),

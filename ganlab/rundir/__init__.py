@@ -3,5 +3,5 @@
 records read back (records.py), atomic file writes (atomic.py) and the PNG grids of images (grids.py).
 
 Everything that reads a run back (resume, evaluate, generate, report, compare) goes through here.
-May import: errors, recipes.config (checkpoint settings are typed like every other table).
+May import: errors, arguments (what a caller of ``RunDir.open`` passes), recipes.config (checkpoint settings are typed like every other table).
 """
