@@ -49,11 +49,16 @@ def checked(function: str, parameter: str, value: Any, accepts: Accepts) -> Any:
 
 
 def given(value: Any) -> str:
-    """A refused value as Python shows it, and its type: ``['train.epochs=1'] (a list)``."""
-    text = repr(value)
-    text = text if len(text) <= GLIMPSE else text[:GLIMPSE - 3] + "..."
+    """A refused value as Python shows it, and its type: ``['train.epochs=1'] (a list)``; an array or a
+    tensor by its type, dtype and shape, which say more than its first numbers."""
     kind = type(value).__name__
-    return text if value is None else f"{text} ({'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind})"
+    article = "an" if kind[0] in "aeiouAEIOU" else "a"
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"{article} {kind} of {dtype} and shape {tuple(shape)}"
+    text = " ".join(repr(value).split())
+    text = text if len(text) <= GLIMPSE else text[:GLIMPSE - 3] + "..."
+    return text if value is None else f"{text} ({article} {kind})"
 
 
 def is_path(value: Any) -> bool:

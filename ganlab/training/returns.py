@@ -21,13 +21,13 @@ from typing import Any, Callable
 
 import torch
 
+from ..arguments import given
 from ..errors import ConfigError, DataError, GanlabError, PluginError, RecipeError
 from ..labels import LabelSpace
 from ..levers import Augment, Regularizer, Schedule, Stateful
 from ..plugins.interfaces import BY_KIND, missing
 from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss, ScoreKind
 from ..recipes.recipe import Component
-from ..rundir.records import describe
 
 
 def where(component: Component, source: str) -> str:
@@ -100,14 +100,14 @@ def holding(component: Component, source: str, owner: Any, attribute: str, expec
             fits: Callable[[Any], bool]) -> Any:
     """``owner``'s ``attribute`` (None where it has none), once it ``fits``."""
     value = called(component, source, attribute, lambda: getattr(owner, attribute, None))
-    return _fitting(component, source, value, fits, lambda found: f"its {attribute} is {found}; it must be "
-                                                                   f"{expected}")
+    return _fitting(component, source, value, fits, lambda found: f"its {attribute} holds {found}; it must "
+                                                                   f"hold {expected}")
 
 
 def _fitting(component: Component, source: str, value: Any, fits: Callable[[Any], bool],
              problem: Callable[[str], str]) -> Any:
     if not fits(value):
-        raise PluginError(f"{where(component, source)}: {problem(describe(value))}")
+        raise PluginError(f"{where(component, source)}: {problem(given(value))}")
     return value
 
 
