@@ -16,7 +16,7 @@ from torch import nn
 
 from ..levers import Augment, Logger, Regularizer, Schedule
 from ..protocols import EvaluationHook, Loss
-from .hints import did_you_mean, looks_misspelt
+from .hints import SUGGESTION_CUTOFF, did_you_mean, looks_misspelt
 
 
 def interface(base: type) -> tuple[str, ...]:
@@ -90,7 +90,7 @@ def class_notes(cls: type, contract: Interface, complete: bool) -> list[str]:
     own = [name for name, value in vars(cls).items() if not name.startswith("_") and _is_method(value)]
     notes, explained = [], set()
     for name in missing(cls, contract) if complete else []:
-        close = [o for o in own if o not in contract.methods and did_you_mean(o, [name])]
+        close = [o for o in own if o not in contract.methods and looks_misspelt(o, [name], SUGGESTION_CUTOFF)]
         explained.update(close)
         meant = f"; its {', '.join(f'{o}()' for o in close)} looks meant for it" if close else ""
         notes.append(f"{where} does not define {name}(), which every {contract.title} must, so it cannot be "
