@@ -99,7 +99,8 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     schedules = tuple(_build_schedule(recipe.component(f"schedule.{role}"), context, source,
                                       total_steps(len(dataset), recipe.train))
                       for role in ("generator", "discriminator"))
-    loggers = [(c, _stateful(c, returns.build_instance(c, context, source, Logger), source)) for c in recipe.loggers]
+    loggers = [(c, _stateful(c, returns.build_instance(c, context, source, Logger), source))
+               for c in recipe.loggers]
     return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks,
                  augment, regularizers, schedules, loggers)
 
@@ -112,8 +113,7 @@ def _stateful(component: Component, built: Any, source: str) -> Any:
 
 def _initialise(component: Component, context: BuildContext, source: str, *networks: nn.Module) -> None:
     """Give each network its initial weights: an ``init`` component is a function of a network."""
-    init = returns.answer(component, source, "its factory", lambda: returns.build_component(component, context, source),
-                          "a function of a network", callable)
+    init = _function(component, context, source, "a network")
     for network in networks:
         returns.called(component, source, "its function of a network", lambda: init(network))
 
@@ -121,10 +121,15 @@ def _initialise(component: Component, context: BuildContext, source: str, *netwo
 def _build_optimizer(component: Component, context: BuildContext, source: str,
                      network: nn.Module) -> torch.optim.Optimizer:
     """The optimizer of ``network``'s parameters: an ``optimizer`` component is a function of them."""
-    make = returns.answer(component, source, "its factory", lambda: returns.build_component(component, context, source),
-                          "a function of a network's parameters", callable)
+    make = _function(component, context, source, "a network's parameters")
     return returns.answer(component, source, "its function of the parameters", lambda: make(network.parameters()),
                           "a torch.optim.Optimizer", lambda v: isinstance(v, torch.optim.Optimizer))
+
+
+def _function(component: Component, context: BuildContext, source: str, of: str) -> Any:
+    """The function an ``init`` or ``optimizer`` component is (of ``of``), as its factory builds it."""
+    return returns.answer(component, source, "its factory", lambda: returns.build_component(component, context, source),
+                          f"a function of {of}", callable)
 
 
 def _build_schedule(component: Component, context: BuildContext, source: str, steps: int) -> Schedule:

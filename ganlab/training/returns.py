@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..arguments import given
+from ..arguments import given, is_whole
 from ..errors import ConfigError, DataError, GanlabError, PluginError, RecipeError
 from ..labels import LabelSpace
 from ..levers import Augment, Regularizer, Schedule, Stateful
@@ -117,8 +117,14 @@ def answer(component: Component, source: str, method: str, call: Callable[[], An
     return returned(component, source, method, called(component, source, method, call), expected, fits)
 
 
-def is_whole(value: Any, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+def at_least(low: int) -> Callable[[Any], bool]:
+    return lambda value: is_whole(value) and value >= low
+
+
+def images_of(shape: tuple[int, ...]) -> Callable[[Any], bool]:
+    """Whether a value is uint8 images (or one image) of ``shape``, as the loader gathers them."""
+    return lambda value: isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and \
+        tuple(value.shape) == shape
 
 
 def is_number(value: Any) -> bool:
@@ -141,21 +147,17 @@ def check_description(component: Component, dataset: ImageDataset, source: str, 
 def check_dataset(component: Component, dataset: ImageDataset, source: str) -> None:
     """Everything the engine reads of a data set before it trains: its shape, size, description, first
     image (and batch, where it offers ``get_batch``) and its labels."""
-    size = holding(component, source, dataset, "image_size", "a whole number of pixels, at least 1",
-                   lambda v: is_whole(v, 1))
-    channels = holding(component, source, dataset, "channels", "a whole number of channels, at least 1",
-                       lambda v: is_whole(v, 1))
-    count = answer(component, source, "__len__()", dataset.__len__, "a whole number of images",
-                   lambda v: is_whole(v, 0))
+    size = holding(component, source, dataset, "image_size", "a whole number of pixels, at least 1", at_least(1))
+    channels = holding(component, source, dataset, "channels", "a whole number of channels, at least 1", at_least(1))
+    count = answer(component, source, "__len__()", dataset.__len__, "a whole number of images", at_least(0))
     check_description(component, dataset, source, "describe")
     if count:
-        shape = (channels, size, size)
-        answer(component, source, "__getitem__(0)", lambda: dataset[0], f"a uint8 tensor of shape {shape}",
-               lambda v: isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and tuple(v.shape) == shape)
+        image = (channels, size, size)
+        answer(component, source, "__getitem__(0)", lambda: dataset[0], f"a uint8 tensor of shape {image}",
+               images_of(image))
         if callable(getattr(dataset, "get_batch", None)):
             answer(component, source, "get_batch(tensor([0]))", lambda: dataset.get_batch(torch.tensor([0])),
-                   f"a uint8 tensor of shape {(1, *shape)}",
-                   lambda v: isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and tuple(v.shape) == (1, *shape))
+                   f"a uint8 tensor of shape {(1, *image)}", images_of((1, *image)))
     _check_labels(component, dataset, source, count)
 
 
@@ -180,7 +182,7 @@ def _check_labels(component: Component, dataset: ImageDataset, source: str, coun
 def check_network(component: Component, network: torch.nn.Module, source: str) -> None:
     """A generator's ``latent_dim``, which the engine sizes every latent batch by."""
     if component.entry.kind == "generator":
-        holding(component, source, network, "latent_dim", "a whole number, at least 1", lambda v: is_whole(v, 1))
+        holding(component, source, network, "latent_dim", "a whole number, at least 1", at_least(1))
 
 
 def check_loss(component: Component, loss: Loss, source: str) -> None:
@@ -217,5 +219,4 @@ def check_regularizer(component: Component, regularizer: Regularizer, source: st
     """Refuse a regularizer whose ``applies_to`` or ``interval`` the step could not act on."""
     holding(component, source, regularizer, "applies_to", '"discriminator" or "generator"',
             lambda v: v in ("discriminator", "generator"))
-    holding(component, source, regularizer, "interval", "a whole number of steps, at least 1",
-            lambda v: is_whole(v, 1))
+    holding(component, source, regularizer, "interval", "a whole number of steps, at least 1", at_least(1))
