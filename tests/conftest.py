@@ -31,20 +31,29 @@ def caches_in_a_temporary_folder(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def threads_as_torch_has_them(monkeypatch):
+    """Runs in tests compute with torch's thread count as a launcher's OMP_NUM_THREADS would set it, not
+    with a count measured from what else the machine does: a test's outcome must not depend on that.
+    tests/test_threads.py unsets it to test the measured choice."""
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Torch on one thread for the test: runs compared bit for bit must sum in the same order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def no_inception_weights(tmp_path_factory, monkeypatch):
     """Tests never find the user's Inception weights: the torch hub points into an empty folder of its own
     and GANLAB_INCEPTION_WEIGHTS is unset, so every test says where its weights come from."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
     monkeypatch.delenv("GANLAB_INCEPTION_WEIGHTS", raising=False)
-
-
-@pytest.fixture
-def one_thread():
-    """Torch on one thread for the test: runs compared bit for bit must sum in the same order."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -80,12 +80,12 @@ REFUSED = {
     "a condition that is not a string": (
         lambda run, out: run.generate(2, condition={"Smiling": 1}), 2,
         "RunResult.generate: condition must be None or a string; got {'Smiling': 1} (a dict)"),
-    "a label table that is a string": (
+    "a label space recorded as a string": (
         lambda run, out: ganlab.LabelSpace.from_dict("Smiling"), 2,
-        "ganlab.LabelSpace.from_dict: table must be a dict of attribute names to lists of their values, "
-        "such as {'Smiling': ['0', '1']}; got 'Smiling' (a str)"),
+        'a label space is recorded as {"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}, not '
+        "'Smiling'"),
     "an attribute's values as one string": (
-        lambda run, out: ganlab.LabelSpace.from_dict({"Smiling": "01"}), 2,
+        lambda run, out: ganlab.Attribute("Smiling", "01"), 2,
         "ganlab.Attribute 'Smiling': values must be a list or tuple of one or more distinct strings, such as "
         "('0', '1'); got '01' (a str)"),
     "an attribute with a value twice": (
@@ -112,9 +112,16 @@ def test_a_path_may_be_any_os_pathlike_such_as_a_directory_entry(trained):
 
 
 def test_an_attribute_s_values_may_be_a_list_as_meta_json_holds_them():
-    space = ganlab.LabelSpace.from_dict({"Smiling": ["0", "1"], "hair": ["red", "blond"]})
+    space = ganlab.LabelSpace((ganlab.Attribute("Smiling"), ganlab.Attribute("hair", ["red", "blond"])))
     assert space.attributes[1] == ganlab.Attribute("hair", ("red", "blond"))
     assert ganlab.LabelSpace.from_dict(space.to_dict()) == space
+
+
+def test_an_argument_error_is_also_the_type_or_value_error_python_code_expects():
+    with pytest.raises(ValueError):
+        ganlab.LabelSpace.from_dict("Smiling")
+    with pytest.raises(TypeError):
+        ganlab.Attribute("Smiling", "01")
 
 
 def test_an_unreadable_progress_grid_is_left_out_of_samples_with_a_warning(trained, tmp_path, capsys):

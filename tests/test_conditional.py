@@ -163,7 +163,8 @@ def test_a_conditional_run_trains_with_its_loss_and_grids_one_row_per_condition(
     run = train_recipe(conditional_recipe(loss))
     meta = run.read_meta()
     assert meta["status"] == "finished"
-    assert meta["label_space"] == {"colour": ["red", "green", "blue"], "bright": ["0", "1"]}
+    assert meta["label_space"] == {"attributes": [{"name": "colour", "values": ["red", "green", "blue"]},
+                                                  {"name": "bright", "values": ["0", "1"]}]}
     rows = json.loads(run.grid_rows_path.read_text())
     assert rows == [f"colour={c}, bright={b}" for c in ("red", "green", "blue") for b in "01"]
     with Image.open(run.grid_path(2)) as grid:      # 16 latents: 6 rows of 2, with 2 px padding

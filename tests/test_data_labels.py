@@ -56,7 +56,8 @@ def test_the_official_attribute_file_labels_the_images_beside_it(tmp_path, build
     assert dataset.label_space.names == ("Smiling", "Eyeglasses")
     assert dataset.labels.dtype == torch.int64
     assert torch.equal(dataset.labels, expected(rows, range(1, 7), [SMILING, EYEGLASSES]))
-    assert dataset.describe()["attributes"] == {"Smiling": ["0", "1"], "Eyeglasses": ["0", "1"]}
+    assert dataset.describe()["attributes"] == [{"name": "Smiling", "values": ["0", "1"]},
+                                                {"name": "Eyeglasses", "values": ["0", "1"]}]
 
 
 def test_kaggle_s_zip_and_csv_label_the_images_of_the_chosen_split(tmp_path, build_celeba):
@@ -190,7 +191,7 @@ def test_labelled_synthetic_faces_are_reproducible_and_their_labels_independent_
     glasses_only = faces(attributes=["glasses"])
     assert torch.equal(glasses_only.labels[:, 0], both.labels[:, 1])
     assert set(both.labels[:, 0].tolist()) == set(range(len(synthetic.HAIR_COLOURS)))
-    assert both.describe()["attributes"]["hair"] == list(synthetic.HAIR_COLOURS)
+    assert both.describe()["attributes"][0] == {"name": "hair", "values": list(synthetic.HAIR_COLOURS)}
 
 
 def test_the_drawn_attribute_is_what_changes_the_face():

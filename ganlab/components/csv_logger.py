@@ -15,6 +15,7 @@ from ..levers import Logger
 from ..plugins.registry import component
 from ..protocols import BuildContext, RunView
 from ..recipes.config import param
+from ..whole_numbers import parse_whole_number
 
 EVALUATION_COLUMNS = ("step", "epoch", "metric", "value", "time", "details")
 """An evaluation's protocol differs from metric to metric, so it goes into one column as JSON."""
@@ -72,14 +73,21 @@ def _drop_rows_after(path: Path, step: int) -> None:
         return
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    if not rows:
+    if not rows or "step" not in rows[0]:
         return
     column = rows[0].index("step")
-    kept = [rows[0]] + [row for row in rows[1:] if int(row[column]) <= step]
+    kept = [rows[0]] + [row for row in rows[1:] if not _logged_after(row, column, step)]
     temporary = path.with_name(path.name + ".tmp")
     with temporary.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(kept)
     os.replace(temporary, path)
+
+
+def _logged_after(row: list[str], column: int, step: int) -> bool:
+    """Whether ``row`` was logged after ``step``. A row whose step is not a whole number (the file edited by
+    hand) is kept: when it was logged cannot be told, and dropping it would lose what it holds."""
+    logged = parse_whole_number(row[column]) if column < len(row) else None
+    return logged is not None and logged > step
 
 
 @component("logger", "csv", config=CsvLoggerConfig,

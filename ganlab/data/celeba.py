@@ -28,6 +28,7 @@ from ..errors import DataError
 from ..recipes.files import unusual
 from ..protocols import BuildContext
 from ..plugins.registry import component
+from .annotation_files import decode, lines, quoted
 from .celeba_attributes import ATTRIBUTE_FILES, AttributeTable, choose, labels_of, parse_attributes
 from .imageset import CachedImages, CachedImagesConfig
 from .labelled import LabelledImages
@@ -80,16 +81,16 @@ def locate(root: Path) -> tuple[Path, list[Path]]:
                     f"{', '.join(repr(str(p)) for p in looked)}). {HOW_TO_GET}")
 
 
-def parse_partition(text: str, where: str) -> dict[str, str]:
+def parse_partition(data: bytes, where: str) -> dict[str, str]:
     """``{"000001.jpg": "0", ...}`` from the official whitespace-separated or Kaggle's CSV partition file."""
     partition = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        fields = line.replace(",", " ").split()
-        if not fields or fields[0] == "image_id":
+    for line in lines(decode(data, where, "data.split")):
+        number, _, fields = line
+        if fields[0] == "image_id":
             continue
         if len(fields) != 2 or fields[1] not in SPLIT_CODES.values():
             raise DataError(f"data.split: {where} line {number} is not 'IMAGE PARTITION' with partition "
-                            f"0, 1 or 2: {line!r}")
+                            f"0, 1 or 2: {quoted(line)}")
         partition[fields[0]] = fields[1]
     return partition
 
@@ -99,17 +100,17 @@ def companion_paths(folders: list[Path], file_names: tuple[str, ...]) -> list[Pa
     return [folder / name for folder in dict.fromkeys(folders) for name in file_names]
 
 
-def read_companion(images: Path, folders: list[Path], file_names: tuple[str, ...]) -> tuple[str, str] | None:
-    """The text of the first of ``file_names`` in the archive ``images`` or in ``folders``, and where it was
-    (``archive:member`` or the path); None when there is none."""
+def read_companion(images: Path, folders: list[Path], file_names: tuple[str, ...]) -> tuple[bytes, str] | None:
+    """The bytes of the first of ``file_names`` in the archive ``images`` or in ``folders``, and where it
+    was (``archive:member`` or the path); None when there is none."""
     if images.is_file():
         members = sorted((n for n in zip_names(images) if PurePosixPath(n).name in file_names), key=len)
         if members:
             with open_zip(images) as handle:
-                return handle.read(members[0]).decode("utf-8", "replace"), f"{images}:{members[0]}"
+                return handle.read(members[0]), f"{images}:{members[0]}"
     for path in companion_paths(folders, file_names):
         if path.is_file():
-            return path.read_bytes().decode("utf-8", "replace"), str(path)
+            return path.read_bytes(), str(path)
     return None
 
 

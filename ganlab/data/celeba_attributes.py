@@ -3,21 +3,30 @@
 Two layouts exist. The official ``list_attr_celeba.txt``: the image count on the first line, the 40
 names on the second, then ``000001.jpg  -1  1 ...`` (one or more spaces). Kaggle's ``list_attr_celeba.csv``:
 a header ``image_id,5_o_Clock_Shadow,...`` and rows ``000001.jpg,-1,1,...``. In both, -1 is "no" and 1
-"yes": label values 0 and 1.
+"yes": label values 0 and 1. Copies in the wild mix them (a .txt whose header starts with ``image_id``, or
+without the count), and :mod:`.annotation_files` reads them all alike.
+
+An image listed twice is read once when both rows agree (with a warning) and refused when they do not,
+since either could be its labels.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Iterable
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, warn
 from ..labels import Attribute, LabelSpace
 from ..plugins.hints import did_you_mean
+from ..whole_numbers import FORM, parse_whole_number
+from .annotation_files import Line, decode, lines, quoted
 
 ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
 VALUES = {"-1": 0, "1": 1}
+KEY = "data.attributes"
+"""The recipe key that asks for the file, which every message about it starts with."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,34 +38,78 @@ class AttributeTable:
     rows: dict[str, np.ndarray]   # image file name -> int8 values (0/1), one per name
 
 
-def parse_attributes(text: str, where: str) -> AttributeTable:
-    """The table in either layout. Raises DataError naming ``where`` and the line of a malformed row."""
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if not lines:
-        raise DataError(f"data.attributes: {where} is empty")
-    kaggle = lines[0][1].startswith("image_id")
-    if kaggle:
-        header, body, declared = lines[0], lines[1:], None
-        names = tuple(f.strip() for f in header[1].split(",")[1:])
-    else:
-        if len(lines) < 2 or not lines[0][1].strip().isdigit():
-            raise DataError(f"data.attributes: {where} line {lines[0][0]}: expected the number of images "
-                            f"(the official list_attr_celeba.txt) or a header 'image_id,...' (Kaggle's .csv), "
-                            f"got {lines[0][1][:80]!r}")
-        declared, header, body = int(lines[0][1]), lines[1], lines[2:]
-        names = tuple(header[1].split())
-    rows = {}
-    for number, line in body:
-        fields = [f.strip() for f in line.split(",")] if kaggle else line.split()
-        values = [VALUES.get(f) for f in fields[1:]]
-        if len(fields) != len(names) + 1 or None in values:
-            raise DataError(f"data.attributes: {where} line {number}: expected an image name and "
-                            f"{len(names)} values of -1 or 1, got {line[:120]!r}")
-        rows[fields[0]] = np.array(values, dtype=np.int8)
+def parse_attributes(data: bytes, where: str) -> AttributeTable:
+    """The table in either layout. Raises DataError naming ``where`` and the line of what is wrong."""
+    found = lines(decode(data, where, KEY))
+    first = next(found, None)
+    if first is None:
+        raise DataError(f"{KEY}: {where} is empty")
+    declared = image_count(first, where) if len(first[2]) == 1 else None
+    header = next(found, None) if declared is not None else first
+    if header is None:
+        raise DataError(f"{KEY}: {where} has no line of attribute names after the count on line {first[0]}")
+    names = header_names(header, where)
+    rows = read_rows(found, names, where)
     if declared is not None and declared != len(rows):
-        raise DataError(f"data.attributes: {where} line {lines[0][0]}: the file says it lists {declared} "
-                        f"images but lists {len(rows)}; it may be truncated, download it again")
+        raise DataError(wrong_count(first[0], declared, len(rows), where))
     return AttributeTable(where, names, rows)
+
+
+def image_count(line: Line, where: str) -> int:
+    """The count of images atop the official layout; DataError naming the line when it is not one."""
+    count = parse_whole_number(line[2][0])
+    if count is None:
+        raise DataError(f"{KEY}: {where} line {line[0]}: expected the number of images ({FORM}: the official "
+                        f"list_attr_celeba.txt) or a header of attribute names (Kaggle's "
+                        f"'image_id,5_o_Clock_Shadow,...'), got {quoted(line, 80)}")
+    return count
+
+
+def header_names(line: Line, where: str) -> tuple[str, ...]:
+    """The attribute names of the header line, less the ``image_id`` that Kaggle's (and some copies of the
+    official file) put first; DataError when the line is an image's row instead (no header at all)."""
+    number, _, fields = line
+    if len(fields) > 1 and all(field in VALUES for field in fields[1:]):
+        raise DataError(f"{KEY}: {where} line {number}: expected the attribute names (the header, e.g. "
+                        f"'5_o_Clock_Shadow Arched_Eyebrows ...'), got an image's row {quoted(line, 80)}")
+    return tuple(fields[1:] if fields[0] == "image_id" else fields)
+
+
+def read_rows(body: Iterable[Line], names: tuple[str, ...], where: str) -> dict[str, np.ndarray]:
+    """Each image's values (0/1, one per name). An image with a second row is read once, with a warning,
+    when both rows agree, and refused naming both lines when they do not: either could be its labels."""
+    rows: dict[str, np.ndarray] = {}
+    first_line: dict[str, int] = {}
+    repeated = []
+    for line in body:
+        number, _, fields = line
+        values = [VALUES.get(field) for field in fields[1:]]
+        if len(values) != len(names) or None in values:
+            raise DataError(f"{KEY}: {where} line {number}: expected an image name and {len(names)} values "
+                            f"of -1 or 1, got {quoted(line)}")
+        image, row = fields[0], np.array(values, dtype=np.int8)
+        if image not in rows:
+            rows[image], first_line[image] = row, number
+            continue
+        differ = [name for name, a, b in zip(names, rows[image], row) if a != b]
+        if differ:
+            raise DataError(f"{KEY}: {where} line {number}: a second row for {image!r}, which disagrees with "
+                            f"its first (line {first_line[image]}) on {', '.join(differ[:3])}"
+                            f"{f' and {len(differ) - 3} more' if len(differ) > 3 else ''}; keep the right one")
+        repeated.append((image, first_line[image], number))
+    if repeated:
+        image, first, again = repeated[0]
+        warn(f"{KEY}: {where} line {again} lists {image!r} again, as line {first} does; such repeats "
+             f"({len(repeated)} in all) are read once")
+    return rows
+
+
+def wrong_count(number: int, declared: int, listed: int, where: str) -> str:
+    """What to say when the count atop the file (on line ``number``) is not the number of images it lists."""
+    why = ("it may be truncated: download it again" if listed < declared else
+           "correct the count or remove the rows that were added")
+    return (f"{KEY}: {where} line {number}: the file says it lists {declared} images but has rows for "
+            f"{listed}; {why}")
 
 
 def choose(table: AttributeTable, attributes: list[str]) -> tuple[LabelSpace, list[int]]:
@@ -77,6 +130,6 @@ def labels_of(table: AttributeTable, columns: list[int], images: list[str]) -> n
     first image the file has no row for."""
     missing = [name for name in images if name not in table.rows]
     if missing:
-        raise DataError(f"data.attributes: {table.where} has no row for {len(missing)} of the "
+        raise DataError(f"{KEY}: {table.where} has no row for {len(missing)} of the "
                         f"{len(images)} images, e.g. {missing[0]!r}; it does not belong to these images")
     return np.stack([table.rows[name][columns] for name in images]).astype(np.int64)

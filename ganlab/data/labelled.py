@@ -40,7 +40,7 @@ class LabelledImages(CachedImages):
         return self._labels
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "attributes": self.label_space.to_dict()}
+        return {**super().describe(), **self.label_space.to_dict()}
 
     def preview(self) -> dict[str, Any]:
-        return {**super().preview(), "attributes": self.label_space.to_dict()}
+        return {**super().preview(), **self.label_space.to_dict()}

@@ -284,7 +284,7 @@ class SyntheticFaces:
     def describe(self) -> dict[str, Any]:
         """What decides the pixels (the metrics' reference fingerprint is made of it): frequencies too, when
         set, since they decide which faces wear glasses."""
-        labelled = {} if self.label_space is None else {"attributes": self.label_space.to_dict()}
+        labelled = {} if self.label_space is None else self.label_space.to_dict()
         if self.config.frequencies:
             labelled["frequencies"] = self.config.frequencies
         return {"source": "synthetic-faces", "count": len(self), "image_size": self.image_size,

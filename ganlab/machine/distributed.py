@@ -15,6 +15,9 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+from ..whole_numbers import FORM, parse_whole_number, shown
+
 
 @dataclasses.dataclass(frozen=True)
 class World:
@@ -33,8 +36,20 @@ class World:
 
 
 def world_from_env() -> World:
-    return World(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                 int(os.environ.get("LOCAL_RANK", 0)))
+    return World(_from_env("RANK", 0), _from_env("WORLD_SIZE", 1), _from_env("LOCAL_RANK", 0))
+
+
+def _from_env(variable: str, default: int) -> int:
+    """A whole number torchrun put in the environment; one set otherwise (by hand, by another launcher)
+    that is not a whole number is a ConfigError naming it, not a ValueError from ``int``."""
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    number = parse_whole_number(text.strip())
+    if number is None:
+        raise ConfigError(variable, f"the environment variable is {shown(text)}, not {FORM}; torchrun sets it "
+                                    f"(unset it to train in one process)")
+    return number
 
 
 def join(device: torch.device) -> tuple[World, torch.device]:

@@ -10,6 +10,7 @@ import html
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..protocols import ReportSection
+from ..whole_numbers import parse_whole_number
 from .protocol import protocol_differences, protocol_of
 
 if TYPE_CHECKING:
@@ -72,12 +73,18 @@ def _pivot(records: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any,
     return [(*when, *(values.get(c, "") for c in columns)) for when, values in table.items()]
 
 
+def swd_level(metric: str) -> int | None:
+    """The pyramid level (in pixels) of a per-level SWD score's name, ``swd_<size>px``; None for another
+    name, such as one edited into evaluations.jsonl by hand."""
+    return parse_whole_number(metric[4:-2]) if metric.startswith("swd_") and metric.endswith("px") else None
+
+
 def swd_section(run_dir: "RunDir") -> ReportSection:
     title = "SWD: sliced Wasserstein distance per pyramid level (x1e3, lower is better)"
-    records = _evaluations(run_dir, lambda m: m == "swd" or (m.startswith("swd_") and m.endswith("px")))
+    records = _evaluations(run_dir, lambda m: m == "swd" or swd_level(m) is not None)
     if not records:
         return ReportSection(title, "<p>No scores yet.</p>", ORDER)
-    levels = sorted({r["metric"] for r in records} - {"swd"}, key=lambda m: -int(m[4:-2]))
+    levels = sorted({r["metric"] for r in records} - {"swd"}, key=lambda m: -swd_level(m))
     headers = ("step", "epoch", "checkpoint", *(f"{m[4:-2]} px" for m in levels), "average")
     body = ("<p>The finest level measures detail and texture, the coarsest colour and layout (Karras et al. "
             "2018).</p>" + _table(headers, _pivot(records, [*levels, "swd"]))

@@ -2,6 +2,6 @@
 against the registry (recipe.py), the typed config dataclasses components declare (config.py), writing
 TOML back (tomlwrite.py) and refusing unusual files (files.py).
 
-May import: errors, protocols, and plugins' registry, known packages and hints (a recipe names components
+May import: errors, whole_numbers, protocols, and plugins' registry, known packages and hints (a recipe names components
 that plugins register); rundir.checkpoints for the ``[checkpoint]`` table's settings. Nothing that trains.
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
@@ -22,6 +23,7 @@ from .config import build_config, config_to_dict, param, seed_param
 from ..plugins.hints import did_you_mean
 from ..plugins.known import package_providing
 from ..plugins.registry import Entry, Registry
+from ..whole_numbers import FORM, parse_whole_number, shown
 
 
 @dataclasses.dataclass
@@ -41,6 +43,8 @@ class TrainConfig:
                          min=1)
     num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0,
                              max=256)
+    threads: int = param(0, "threads torch computes with on the CPU; 0 chooses: the launcher's OMP_NUM_THREADS, "
+                            "else one per core other processes leave free when the run starts", min=0, max=4096)
     data_on_device: Literal["auto", "always", "never"] = param(
         "auto", "copy the whole data set to the device once: auto does it on a GPU when it fits")
     log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
@@ -190,11 +194,16 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def parse_toml(text: str) -> dict[str, Any]:
     """``tomllib.loads``, with nesting deeper than :data:`MAX_NESTING` refused as a ValueError (the
-    parser itself recurses, so a document nested thousands deep exhausts its stack)."""
+    parser itself recurses, so a document nested thousands deep exhausts its stack), and so is an integer
+    longer than Python converts (tomllib lets ``int``'s own ValueError through, which names neither)."""
     try:
         document = tomllib.loads(text)
     except RecursionError:
         document = None
+    except tomllib.TOMLDecodeError:
+        raise
+    except ValueError:
+        raise ValueError(f"integer is longer than {sys.get_int_max_str_digits()} digits") from None
     if document is None or nesting_depth(document) > MAX_NESTING:
         raise ValueError(f"tables or arrays are nested more than {MAX_NESTING} deep")
     return document
@@ -211,7 +220,7 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
-_INDEX = re.compile(r"\[(\d+)\]")
+_INDEX = re.compile(r"\[([0-9]+)\]")
 APPEND = "[+]"
 """``ARRAY[+]={...}`` appends the inline table to an array of tables: ``regularizers[+]={name="r1"}``."""
 
@@ -232,9 +241,9 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
         raise ValueError(f"--set {text!r}: [+] appends a whole table and must end the key, as in "
                          f"{key.split(APPEND)[0]}[+]={{name=\"...\"}}")
     key = _INDEX.sub(r".\1", key)
-    parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.split(".")]
+    parts = [_key_part(p, text) for p in key.split(".")]
     if not key or any(p == "" for p in parts):
-        raise ValueError(f"--set {text!r}: {key!r} is not a dotted key")
+        raise ValueError(f"--set {shown(text)}: {shown(key)} is not a dotted key")
     try:
         value = parse_toml(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -247,6 +256,16 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
                              f"{key}[+]={{name=\"...\"}}")
         parts.append(APPEND)
     return parts, value
+
+
+def _key_part(part: str, text: str) -> str | int:
+    """A part of an override's dotted key: an array index when it is all digits, else a table's key."""
+    index = parse_whole_number(part)
+    if index is not None:
+        return index
+    if part and not part.strip("0123456789"):
+        raise ValueError(f"--set {shown(text)}: {shown(part)} is too long for an array index ({FORM})")
+    return part
 
 
 def apply_overrides(document: dict[str, Any], overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -269,7 +288,9 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> tuple[dic
                 node = node[part]
             else:
                 if not isinstance(node, dict):
-                    problems.append(f"--set {text!r}: {_dotted(parts[:i])} is not a table")
+                    index = f"; address its items by index, as in {_dotted([*parts[:i], 0])}" \
+                        if isinstance(node, list) else ""
+                    problems.append(f"--set {text!r}: {_dotted(parts[:i])} is not a table{index}")
                     break
                 node = node.setdefault(part, [] if isinstance(nxt, int) or nxt == APPEND else {})
         else:

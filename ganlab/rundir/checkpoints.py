@@ -24,6 +24,7 @@ import torch
 from .atomic import atomic_write, atomic_write_text
 from ..recipes.config import param
 from ..errors import CheckpointError, RunError
+from ..whole_numbers import FORM, parse_whole_number, shown
 
 MANIFEST = "manifest.json"
 
@@ -323,18 +324,18 @@ class CheckpointStore:
         A path is refused, even one into another run: the manifest vouches only for this folder's files,
         and whatever is made from the checkpoint (scores in evaluations.jsonl, images) is taken as this run's.
         """
-        available = ", ".join(p.name for p in sorted(self.directory.glob("*.pt"))) or "none"
+        files = sorted(p.name for p in self.directory.glob("*.pt") if p.is_file())
+        available = ", ".join(files) or "none"
         if Path(name).name != name:
-            raise CheckpointError(f"checkpoint {name!r} is a path; name a checkpoint in {str(self.directory)!r} "
-                                  f"by file name or epoch number (available: {available})")
-        candidates = [name, f"{name}.pt"]
-        if name.isdigit():
-            candidates.append(f"epoch_{int(name):04d}.pt")
-        for candidate in candidates:
-            path = self.directory / candidate
-            if path.is_file():
-                return path
-        raise CheckpointError(f"no checkpoint {name!r} in {str(self.directory)!r}; available: {available}")
+            raise CheckpointError(f"checkpoint {name!r} is a path; name a checkpoint in "
+                                  f"{str(self.directory)!r} by file name or epoch number (available: {available})")
+        epoch = parse_whole_number(name)
+        # looked up in the listing, never asked of the file system: a name too long for it is simply absent
+        for candidate in [name, f"{name}.pt", *([f"epoch_{epoch:04d}.pt"] if epoch is not None else [])]:
+            if candidate in files:
+                return self.directory / candidate
+        raise CheckpointError(f"no checkpoint {shown(name)} in {str(self.directory)!r}; name one by file name "
+                              f"or by epoch number ({FORM}); available: {available}")
 
     def prune(self, config: CheckpointConfig) -> list[str]:
         """Apply retention: keep the newest ``keep_last`` and the best by ``best_metric``; return what went.

@@ -119,5 +119,6 @@ META = Shape(optional={
     "total_steps": INTEGER, "epochs_completed": INTEGER, "epochs": INTEGER, "versions": VERSIONS,
     "plugin_failures": LIST, "hook_errors": LIST, "error": TEXT_OR_NULL, "report_error": TEXT_OR_NULL,
     "elapsed_s": FINITE_OR_NULL, "images_per_s": NUMBER_OR_NULL, "resumed": OBJECTS, "scores": OBJECT,
+    "label_space": OBJECT, "labels": OBJECT, "threads": INTEGER,
 })
 """The fields of meta.json that ganlab reads back."""

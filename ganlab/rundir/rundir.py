@@ -25,6 +25,7 @@ import json
 import os
 import re
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,6 +33,7 @@ from ..arguments import PATH, checked
 from .atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
 from ..errors import RunError, warn
+from ..labels import in_column_order
 from .records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
 RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")
@@ -253,13 +255,39 @@ class RunDir:
 
     def read_checked_meta(self) -> dict[str, Any]:
         """meta.json for reading back: a field of the wrong type (an edit by hand, an older version) is left
-        out, as if it were missing, with a warning naming it."""
+        out, as if it were missing, with a warning naming it; an older run's label spaces come in the
+        current form, in column order where it can be recovered (:meth:`_label_spaces_in_order`)."""
         meta = self.read_meta()
         wrong = META.wrong_fields(meta)
         if wrong:
             self._passed_over("meta.json", "treated as missing: " + "; ".join(
                 f"{name!r} is {what}" for name, what in wrong.items()))
-        return {name: value for name, value in meta.items() if name not in wrong}
+        return self._label_spaces_in_order({name: value for name, value in meta.items() if name not in wrong})
+
+    def _label_spaces_in_order(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """``meta`` with its label spaces (``label_space``, ``labels.space``) in the form
+        LabelSpace.to_dict writes. Earlier versions of ganlab wrote them as ``{name: values}``, the names
+        sorted; their column order is taken from the run's recipe (``data.attributes``, what celeba and
+        synthetic-faces label with, in order), and a table whose order cannot be recovered is left for
+        LabelSpace.from_dict to refuse."""
+        if "label_space" not in meta and "labels" not in meta:
+            return meta
+        order = self._recipe_attributes()
+        meta = dict(meta)
+        if "label_space" in meta:
+            meta["label_space"] = in_column_order(meta["label_space"], order)
+        if "space" in meta.get("labels", {}):
+            meta["labels"] = {**meta["labels"], "space": in_column_order(meta["labels"]["space"], order)}
+        return meta
+
+    def _recipe_attributes(self) -> list[str] | None:
+        """The run's ``data.attributes`` as its recipe.toml gives them; None where it gives none."""
+        try:
+            data = tomllib.loads(self.recipe_path.read_text("utf-8")).get("data")
+        except (OSError, ValueError, RecursionError):
+            return None
+        attributes = data.get("attributes") if isinstance(data, dict) else None
+        return attributes if isinstance(attributes, list) and all(isinstance(a, str) for a in attributes) else None
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..errors import GanlabError
 from ..machine import signals
+from ..machine.threads import usable_cores
 from ..rundir.rundir import now_iso
 from .plan import PlannedRun
 
@@ -72,13 +73,6 @@ def run_command(task: Task, target: SweepTarget) -> list[str]:
     sets = [a for o in [*target.overrides, *task.run.overrides] for a in ("--set", o)]
     return command + [str(target.recipe), *sets, "--out", str(target.folder), "--name", task.run.name,
                       "--exact-name"]
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:       # not on Linux
-        return os.cpu_count() or 1
 
 
 def run_locally(tasks: list[Task], target: SweepTarget, jobs: int, on_end: Callable[[Task], None],

@@ -97,7 +97,9 @@ class LabelDistribution:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> "LabelDistribution":
-        space = LabelSpace.from_dict(record["space"])
+        """What :meth:`to_dict` put in a checkpoint. An older checkpoint's space is a ``{name: values}``
+        table whose keys are in column order (torch.save keeps a dict's order, unlike meta.json)."""
+        space = LabelSpace.from_dict(record["space"], order=list(record["space"]))
         rows = torch.tensor(record["rows"], dtype=torch.int64).reshape(-1, len(space.attributes))
         return cls(space, rows, torch.tensor(record["counts"], dtype=torch.int64))
 

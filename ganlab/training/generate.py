@@ -24,6 +24,7 @@ from ..plugins.manager import Plugins
 from ..protocols import BuildContext
 from ..recipes.recipe import resolve
 from ..rundir.rundir import RunDir, ensure_writable_folder
+from ..whole_numbers import shown
 from .conditioning import LabelDistribution, fixed_labels, is_conditional
 from .returns import build_instance
 from .sampling import generate_images, sample, seeded_inputs, seeded_rng
@@ -64,7 +65,7 @@ def condition_rows(run_dir: RunDir, labels: LabelDistribution | None, conditions
         try:
             fixed = labels.space.parse(text)
         except ConfigError as e:
-            raise ConfigError(f"--condition {text!r}", e.message) from None
+            raise ConfigError(f"--condition {shown(text)}", e.message) from None
         rows.append(fixed_labels(labels.space, fixed, num))
     return rows or [None]
 

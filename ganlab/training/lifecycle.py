@@ -14,6 +14,7 @@ from ..version import __version__
 from ..errors import GanlabError, RunError, warn
 from ..machine import distributed, signals
 from ..machine.devices import recipe_device
+from ..machine.threads import ContentionWatch, choose_threads, computing_with
 from ..plugins.manager import Plugins
 from ..recipes.recipe import Recipe
 from ..report.build import write_report
@@ -46,10 +47,15 @@ def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
         "steps": 0, "total_steps": run.total_steps, "epochs_completed": 0, "epochs": recipe.train.epochs,
         "versions": environment(plugins), "scores": run.built.loss.score_kind.to_dict(),
         "plugin_failures": [f.message() for f in plugins.failures],
-        "error": None,
-        **({"label_space": run.label_distribution.space.to_dict(), "labels": run.label_distribution.to_dict()}
-           if run.label_distribution is not None else {}),
+        "error": None, **label_records(run),
     }
+
+
+def label_records(run: Run) -> dict[str, Any]:
+    """meta.json's record of a labelled run's labels (its label space and their distribution), so that they
+    can be read without the data; none for unlabelled data."""
+    labels = run.label_distribution
+    return {"label_space": labels.space.to_dict(), "labels": labels.to_dict()} if labels is not None else {}
 
 
 def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None,
@@ -80,17 +86,24 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
 def execute(run: Run) -> None:
     """Train ``run`` from where it stands and record how it ended; shared by new and resumed runs.
 
-    A precision this device would run slowly is warned about first.
+    A precision this device would run slowly is warned about first. Torch computes with the thread count
+    :func:`~ganlab.machine.threads.choose_threads` gives (a resumed run: the one it started with), recorded
+    in meta.json; a machine that other processes keep busy is warned about.
 
     A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
     stay intact.
     """
+    threads = choose_threads(run.recipe.train.threads, run.run_dir.read_checked_meta().get("threads"))
+    contention = None
     if run.world.is_main:
         warn_if_slow(run.recipe.train.precision, run.device)
+        run.run_dir.update_meta(threads=threads.threads)
+        contention = ContentionWatch(threads)
     status, error, finished = "failed", None, False
     try:
-        with graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0):
-            run.train()
+        with graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0), \
+                computing_with(threads):
+            run.train(contention)
         status, finished = "finished", True
     except KeyboardInterrupt as e:
         signum = signals.signal_of(e)

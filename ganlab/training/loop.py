@@ -24,6 +24,7 @@ from ..data.loader import BatchLoader
 from ..errors import DataError, GanlabError
 from ..machine import distributed, signals
 from ..machine.distributed import World
+from ..machine.threads import ContentionWatch
 from ..plugins.manager import Plugins
 from ..protocols import EvaluationHook
 from ..rundir.atomic import atomic_write_bytes
@@ -259,8 +260,9 @@ class Run:
             raise RunDiverged(f"losses became non-finite at step {bad['step']} (loss_d={bad['loss_d']}, "
                               f"loss_g={bad['loss_g']}); the last good checkpoint is kept")
 
-    def train(self) -> None:
-        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint.
+    def train(self, contention: ContentionWatch | None = None) -> None:
+        """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint
+        (and lets ``contention`` see how busy the machine was during it).
 
         When :attr:`stop` is requested (the first SIGINT or SIGTERM), training stops at the end of the step
         in progress (under torchrun, of the next step all processes agree on: :meth:`_stop_agreed`) with an
@@ -296,6 +298,8 @@ class Run:
                     self.epochs_completed += 1
                     self.batch_in_epoch = 0
                 self._end_epoch(completed)
+                if contention is not None:
+                    contention.check(f"epoch {self.epoch}")
         finally:
             if bar is not None:
                 bar.close()

@@ -19,7 +19,7 @@ from ..rundir.checkpoints import training_state
 from ..machine import distributed
 from ..machine.devices import recipe_device
 from .assemble import build
-from .lifecycle import execute
+from .lifecycle import execute, label_records
 from .loop import Run
 from .state import load_checkpoint_state, written_on
 from ..errors import CheckpointError, RecipeError, RunError, warn
@@ -29,9 +29,9 @@ from ..plugins.registry import Registry
 from ..rundir.rundir import RunDir, now_iso
 
 SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
-                                   "checkpoint.")
+                                   "train.threads", "checkpoint.")
 """Recipe keys (or, ending in a dot, sections) a resume may change: how long to train, how often to log,
-how many loader processes, when to checkpoint and what to keep. Changing anything else would make the
+how many loader processes and threads, when to checkpoint and what to keep. Changing anything else would make the
 continued run a different experiment from the one its checkpoint belongs to."""
 
 
@@ -148,5 +148,5 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
                                           "checkpoint": found[0].file if found else None}]
     run_dir.update_meta(status="running", ended=None, error=None, total_steps=run.total_steps,
                         epochs=recipe.train.epochs, resumed=resumed,
-                        overrides=meta.get("overrides", []) + list(overrides))
+                        overrides=meta.get("overrides", []) + list(overrides), **label_records(run))
     return run
