@@ -1,7 +1,7 @@
 """ganlab: GAN experiments from TOML recipes, built from a registry of plugin components.
 
 The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the ``component``
-decorator, the registry types, the ``param`` field helper for config dataclasses, the component protocols
+decorator, the registry types, the ``param`` field helper and ``Need`` for config dataclasses, the component protocols
 and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
 ``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
 extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``, ``Logger``), and
@@ -17,6 +17,7 @@ from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from .recipes.config import param  # noqa: E402
 from .machine.distributed import draw_for_global_batch, mean_over_processes  # noqa: E402
 from .errors import ConfigError, DataError, GanlabError  # noqa: E402
+from .machine.memory import Need  # noqa: E402
 from .plugins.hookspecs import hookimpl  # noqa: E402
 from .protocols import (  # noqa: E402
     PROBABILITY, BuildContext, ConditionalDiscriminator, ConditionalGenerator, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
@@ -41,6 +42,6 @@ __all__ = [
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
     "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger", "Attribute", "LabelSpace",
-    "ConditionalGenerator", "ConditionalDiscriminator",
+    "ConditionalGenerator", "ConditionalDiscriminator", "Need",
     "run", "resume", "load_run", "compare", "RunResult", "GroupedComparison",
 ]

@@ -123,8 +123,9 @@ class RunResult:
         generator, shape, labels = generating.load_generator(
             self.run_dir, load_plugins_or_warn(), torch_device, None if checkpoint is None else str(checkpoint),
             warn)
-        fixed = generating.condition_rows(self.run_dir, labels, [condition] if condition else [], num)[0]
-        generating.refuse_what_cannot_fit(num, shape, interpolate=False, grid=False)
+        fixed = generating.condition_rows(self.run_dir, labels, [condition] if condition else [])[0]
+        generating.refuse_what_cannot_fit(num, shape, interpolate=False, grid=False,
+                                          inputs=generating.input_bytes(generator, labels))
         images = generating.images(generator, num, seed, torch_device, labels, fixed)
         arrays = [image.permute(1, 2, 0).numpy() for image in images]
         return [Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a) for a in arrays]

@@ -84,6 +84,17 @@ PLUGIN = textwrap.dedent('''
         labels = torch.zeros(10, 1, dtype=torch.int64)
 
 
+    @dataclasses.dataclass
+    class BytesConfig:
+        def memory_needs(self, context):
+            return 64 * 3 * 16 * 16
+
+
+    @ganlab.component("dataset", "bytes-counted", config=BytesConfig)
+    class BytesCounted(Squares):
+        pass
+
+
     @ganlab.component("schedule", "no-return", config=NoConfig)
     class NoReturn(ganlab.Schedule):
         def __init__(self, config, context):
@@ -157,6 +168,10 @@ REFUSED = {
         {"data": {"name": "short-of-labels"}},
         f"data: dataset 'short-of-labels' of {WHERE}: its labels holds a Tensor of torch.int64 and shape "
         "(10, 1); it must hold an int64 tensor of shape (64, 1) of value indices of its label_space"),
+    "a config's memory_needs returns a number": (
+        {"data": {"name": "bytes-counted"}},
+        f"data: dataset 'bytes-counted' of {WHERE}: its config's memory_needs(context) returned 49152 (an int); it "
+        "must return a list of ganlab.Need"),
     "a schedule's factor returns None": (
         {"schedule": {"generator": {"name": "no-return"}}},
         f"schedule.generator: schedule 'no-return' of {WHERE}: factor(0, 8) returned None; it must return a "

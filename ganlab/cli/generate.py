@@ -55,9 +55,10 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     else:
         gen.check_image_folder(out_dir)
     generator, shape, labels = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
-    rows = gen.condition_rows(run, labels, conditions, num)
+    rows = gen.condition_rows(run, labels, conditions)
     if interpolate or output is not None:
-        gen.refuse_what_cannot_fit(num * len(rows), shape, interpolate, grid=output is not None)
+        gen.refuse_what_cannot_fit(num * len(rows), shape, interpolate, grid=output is not None,
+                                   inputs=gen.input_bytes(generator, labels))
     end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed
     if interpolate:
         batches = [gen.interpolation(generator, seed, end, num, torch_device, labels, fixed) for fixed in rows]

@@ -21,6 +21,7 @@ import click
 
 from ..version import __version__
 from ..machine import signals
+from ..machine.memory import out_of_memory
 from ..errors import GanlabError
 from ..plugins.manager import Plugins, load_plugins_or_warn
 from ..plugins.registry import KINDS
@@ -29,7 +30,8 @@ from .options import override_option
 
 @contextlib.contextmanager
 def _exit_codes(ctx: click.Context) -> Iterator[None]:
-    """Turns a GanlabError raised inside into a clean message and its exit code, and SIGINT or SIGTERM into
+    """Turns a GanlabError raised inside into a clean message and its exit code, an allocation that failed
+    (a size no estimate caught) into one line naming the command and exit code 1, and SIGINT or SIGTERM into
     130 or 143 (click would print ``Aborted!`` and exit 1)."""
     with signals.stopping_commands():
         try:
@@ -41,6 +43,13 @@ def _exit_codes(ctx: click.Context) -> Iterator[None]:
         except KeyboardInterrupt as e:   # the cleanup on the way here has run: the command just stops
             signum = signals.signal_of(e)
             code, message = signals.exit_code(signum), f"ganlab: interrupted by {signals.describe(signum)}"
+        except Exception as e:
+            if not out_of_memory(e):
+                raise
+            command = " ".join(filter(None, ("ganlab", ctx.invoked_subcommand)))
+            said = (str(e).splitlines() or [type(e).__name__])[0]
+            code, message = 1, (f"ganlab: error: {command} ran out of memory ({said}); give it smaller sizes "
+                                "(images, batches, samples) or free memory")
         with signals.handled_by(signal.SIG_IGN):    # a repeated signal must not cut the message short
             click.echo(message, err=True)
     ctx.exit(code)

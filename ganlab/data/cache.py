@@ -180,6 +180,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def build_memory(image_size: int, workers: int) -> int:
+    """Host memory that building a cache of ``image_size`` images with ``workers`` decoding processes (0:
+    every core) takes at once: each decoder's chunk as decoded and as stacked, and the chunk the building
+    process receives and writes out, with its copy as bytes."""
+    return (2 * (workers or available_cores()) + 2) * CHUNK * 3 * image_size ** 2
+
+
 def build_cache(path: Path, source: Source, transform: CropResize, workers: int = 0,
                 progress: bool | None = None) -> ImageCache:
     """Decode ``source`` through ``transform`` into a new cache at ``path`` (``workers`` 0: every core).

@@ -21,8 +21,11 @@ import torch
 
 from ..recipes.config import param, seed_param
 from ..errors import DataError
+from ..machine.memory import Need
+from ..protocols import BuildContext
 from .build_folders import Swept, sweep
-from .cache import ImageCache, Skipped, build_cache, cache_size, default_cache_root, fingerprint
+from .cache import (CHUNK, ImageCache, Skipped, available_cores, build_cache, build_memory, cache_size,
+                    default_cache_root, fingerprint)
 from .sources import Source
 from .subset import Split, split_source
 from .transform import CropResize, Filter
@@ -58,6 +61,13 @@ class CachedImagesConfig:
                                "them; 0: train on all", min=0)
     subset_seed: int = seed_param(0, "seed choosing the num_images subset: the same seed and files always "
                                      "choose the same images")
+
+    def memory_needs(self, context: BuildContext) -> list[Need]:
+        """What building the cache takes (a cache built before needs nothing, but which one is not known
+        before the files are listed)."""
+        decoders = self.workers or available_cores()
+        return [Need("image_size", f"decoding {CHUNK} images of 3x{self.image_size}x{self.image_size} at a time "
+                                   f"in each of {decoders} processes", build_memory(self.image_size, decoders))]
 
     def cache_root(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_root()

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..labels import Attribute, LabelSpace
 from ..plugins.hints import did_you_mean
 from ..recipes.config import param, seed_param
-from ..machine.memory import Need, available_host_memory, refuse_if_too_big
+from ..machine.memory import Need
 from ..protocols import BuildContext
 from ..plugins.registry import component
 
@@ -54,6 +54,18 @@ class SyntheticFacesConfig:
         {}, "how often a chosen attribute's values occur: glasses = 0.067 (the share of faces where a binary "
             "attribute is 1), or hair = {black = 0.5, blond = 0.5} (each value's share, summing to 1; values "
             "left out never occur); an attribute left out has its values equally often")
+
+    def memory_needs(self, context: BuildContext) -> list[Need]:
+        """The host memory the data set takes while it is drawn: the finished images with their labels (every
+        attribute is drawn, as int64, and then the chosen ones copied), and a chunk's canvases
+        (:data:`DRAWING_BYTES_PER_PIXEL`)."""
+        pixels, drawn_at_once = self.image_size ** 2, min(CHUNK, self.num_images)
+        label_bytes = 2 * 8 * len(ATTRIBUTES) if self.attributes else 0
+        labelled = " with their labels" if self.attributes else ""
+        return [Need("num_images", f"{self.num_images:,} images of 3x{self.image_size}x{self.image_size}{labelled}",
+                     self.num_images * (3 * pixels + label_bytes)),
+                Need("image_size", f"drawing {drawn_at_once} faces at a time",
+                     drawn_at_once * DRAWING_BYTES_PER_PIXEL * pixels)]
 
 
 def label_space(names: list[str]) -> LabelSpace | None:
@@ -291,18 +303,8 @@ class SyntheticFaces:
                 "seed": self.config.seed, **labelled}
 
 
-def memory_needs(config: SyntheticFacesConfig) -> list[Need]:
-    """The host memory the data set takes while it is drawn: the finished images, and a chunk's canvases."""
-    pixels = config.image_size ** 2
-    return [Need("num_images", f"{config.num_images:,} images of 3x{config.image_size}x{config.image_size}",
-                 config.num_images * 3 * pixels),
-            Need("image_size", f"drawing {min(CHUNK, config.num_images)} faces at a time",
-                 min(CHUNK, config.num_images) * DRAWING_BYTES_PER_PIXEL * pixels)]
-
-
 @component("dataset", "synthetic-faces", config=SyntheticFacesConfig,
            help="built-in procedurally drawn faces; no download, deterministic by seed")
 def build(config: SyntheticFacesConfig, context: BuildContext) -> SyntheticFaces:
     value_shares(label_space(config.attributes), config.frequencies)
-    refuse_if_too_big(memory_needs(config), available_host_memory(), "memory")
     return SyntheticFaces(config)

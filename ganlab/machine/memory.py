@@ -12,6 +12,13 @@ import dataclasses
 import os
 from pathlib import Path
 
+import torch
+
+try:
+    import resource
+except ImportError:     # Windows: no process limits to read
+    resource = None
+
 from ..errors import ConfigError
 
 CGROUP = Path("/sys/fs/cgroup")
@@ -36,30 +43,45 @@ def size_text(nbytes: float) -> str:
 
 
 def available_host_memory() -> int | None:
-    """Bytes a new allocation can get without swapping, within this process's cgroup limit; None when
-    the system does not say.
+    """Bytes a new allocation can get without swapping, within this process's cgroup limit and its own
+    limits; None when the system does not say.
 
-    MemAvailable counts reclaimable caches as free, unlike the free page count, and a container's limit
-    is its cgroup's, not the host's memory.
+    MemAvailable counts reclaimable caches as free, unlike the free page count, a container's limit is
+    its cgroup's, not the host's memory, and a process limited with ``ulimit -v`` or ``prlimit --as`` fails
+    to allocate past its limit however much memory is free.
     """
-    available = _meminfo_available()
+    available = _kib_field("/proc/meminfo", "MemAvailable:")
     if available is None and hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
         available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    limit = _cgroup_headroom()
-    if available is None or limit is None:
-        return available if limit is None else limit
-    return min(available, limit)
+    known = [b for b in (available, _cgroup_headroom(), _rlimit_headroom()) if b is not None]
+    return min(known, default=None)
 
 
-def _meminfo_available() -> int | None:
+def _kib_field(path: str, field: str) -> int | None:
+    """Bytes of the ``field: N kB`` line of a /proc file; None where there is none."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
+        with open(path, encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _rlimit_headroom() -> int | None:
+    """What this process may still map under its address-space (``ulimit -v``) and data (``ulimit -d``)
+    limits, less what it maps already (a process that imported torch maps gigabytes it never touches);
+    None without a limit, or where the system does not say what it maps."""
+    if resource is None:
+        return None
+    headrooms = []
+    for limit, field in ((resource.RLIMIT_AS, "VmSize:"), (resource.RLIMIT_DATA, "VmData:")):
+        soft = resource.getrlimit(limit)[0]
+        used = _kib_field("/proc/self/status", field) if soft != resource.RLIM_INFINITY else None
+        if used is not None:
+            headrooms.append(max(soft - used, 0))
+    return min(headrooms, default=None)
 
 
 def _cgroup_headroom() -> int | None:
@@ -83,3 +105,10 @@ def refuse_if_too_big(needs: list[Need], available: int | None, where: str) -> N
     parts = "; ".join(f"{need.what}: {size_text(need.nbytes)}" for need in needs if need.nbytes * 100 >= total)
     raise ConfigError(largest.key, f"needs about {size_text(total)} of {where} ({parts}), more than the "
                                    f"{size_text(available)} available; make it smaller")
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation that failed: Python's and NumPy's MemoryError, a device's
+    ``torch.OutOfMemoryError``, and the RuntimeError of torch's CPU allocator, which has no class of its own."""
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))

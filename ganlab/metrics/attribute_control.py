@@ -23,12 +23,13 @@ import torch
 
 from ..errors import ConfigError
 from ..labels import LabelSpace
+from ..machine.memory import Need
 from ..plugins.registry import component
 from ..protocols import BuildContext, ReportSection, RunView
 from ..recipes.config import param, seed_param
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
 from .attribute_classifier import ARCHITECTURE, TrainedClassifier, train_classifier
-from .base import Device, MetricHook, Score, every_param, for_report_only, resolve_device
+from .base import Device, MetricHook, Score, every_param, for_report_only, generated_images, resolve_device
 from .report import ORDER, protocol_html
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ class AttributeControlConfig:
         "balanced", "the labels asked for: each attribute's values equally often (balanced), or drawn like "
                     "the data's labels (data)")
     device: Device = param("auto", "where the classifier runs; auto follows the run's device")
+
+    def memory_needs(self, context: BuildContext) -> list[Need]:
+        """The generated images an evaluation classifies, made at once with the int64 labels asked for."""
+        attributes = len(context.label_space.attributes) if context.label_space is not None else 0
+        return [generated_images("num_samples", self.num_samples, context, 2 * 8 * attributes, " and their labels")]
 
 
 def balanced_labels(space: LabelSpace, num: int, seed: int) -> torch.Tensor:

@@ -10,6 +10,7 @@ import torch
 
 from ..recipes.config import param, seed_param
 from ..errors import ConfigError
+from ..machine.memory import Need
 from ..protocols import BuildContext, EvaluationHook, RunView
 
 
@@ -38,6 +39,14 @@ class ScheduleConfig:
 
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
+
+
+def generated_images(key: str, count: int, context: BuildContext, extra: int = 0, what: str = "") -> Need:
+    """The host memory of ``count`` images that ``run.generate`` makes at once, uint8 at the data's shape, with
+    ``extra`` bytes per image of what is computed from them (``what``), blamed on the setting ``key``."""
+    pixels = context.channels * context.image_size ** 2
+    return Need(key, f"{count:,} generated images of {context.channels}x{context.image_size}x{context.image_size}"
+                     f"{what}", count * (pixels + extra))
 
 
 def for_report_only(context: BuildContext) -> bool:

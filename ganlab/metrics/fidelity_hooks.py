@@ -17,14 +17,15 @@ import torch
 
 from ..recipes.config import param
 from ..errors import ConfigError
+from ..machine.memory import Need
 from ..protocols import BuildContext, ImageDataset, ReportSection, RunView
 from ..plugins.registry import component
 from ..rundir.rundir import RunDir
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL, weights_digest
-from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, resolve_device
+from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, generated_images, resolve_device
 from .cache import ReferenceCache
-from .inception import (InceptionFeatures, frechet_distance, kernel_distance, load_inception,
-                        precision_recall, statistics)
+from .inception import (FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, frechet_distance, kernel_distance,
+                        load_inception, precision_recall, statistics)
 from .reference import ReferenceSample, open_reference, reference_sample
 from .report import protocol_section
 from .weights import find_weights
@@ -42,6 +43,14 @@ class InceptionConfig:
     weights_path: str = param("", "torch-fidelity's Inception weights file; empty: $GANLAB_INCEPTION_WEIGHTS, "
                                   "then the torch hub cache")
     download: bool = param(False, "download the weights into the torch hub cache when they are missing")
+
+    def memory_needs(self, context: BuildContext) -> list[Need]:
+        """An evaluation's generated images with their features (and the copy joining them), and one
+        batch of Inception's inputs, resized to 299x299 floats."""
+        return [generated_images("num_samples", self.num_samples, context, 2 * FEATURE_BYTES,
+                                 " and their Inception features"),
+                Need("batch_size", f"Inception's inputs of {self.batch_size:,} images", self.batch_size *
+                     INPUT_BYTES)]
 
 
 @dataclasses.dataclass

@@ -30,6 +30,10 @@ from .weights import InceptionWeights, load_state_dict, network_digest
 
 FEATURE_EXTRACTOR = "inception-v3-compat"
 FEATURE_LAYER = "2048"
+FEATURE_BYTES = 2048 * 4
+"""Bytes of one image's float32 features."""
+INPUT_BYTES = 3 * 299 * 299 * 4
+"""Bytes of one image as Inception reads it: RGB floats at 299x299."""
 
 
 def as_rgb_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from ..errors import ConfigError, GanlabError
+from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..plugins.manager import Plugins
 from ..rundir.rundir import RunDir
 from ..training import generate as generating
@@ -27,7 +28,7 @@ from .density_coverage import DensityCoverageConfig, DensityCoverageHook
 from .fidelity_hooks import (FidelityConfig, FidelityHook, FidHook, KidConfig, KidHook, PrecisionRecallConfig,
                              PrecisionRecallHook, reference_entry)
 from .image_files import ImageFiles
-from .inception import InceptionFeatures, inception_score, load_inception
+from .inception import FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, inception_score, load_inception
 from .reference import ReferenceSample
 from .weights import InceptionWeights, find_weights
 
@@ -64,6 +65,17 @@ def is_run_directory(path: Path) -> bool:
     return path.is_dir() and (path / "meta.json").is_file() and (path / "checkpoints").is_dir()
 
 
+def refuse_features_that_cannot_fit(key: str, count: int, what: str, batch_size: int, shape: tuple[int, ...]) -> None:
+    """Refuse, before any image is read or made, a side whose Inception features (and the copy joining
+    them) or whose batch (the images and Inception's inputs of them) cannot be held in memory: a
+    ConfigError naming ``key`` or ``--batch-size``."""
+    pixels = int(torch.Size(shape).numel())
+    refuse_if_too_big([Need(key, f"the Inception features of {count:,} {what}", count * 2 * FEATURE_BYTES),
+                       Need("--batch-size", f"a batch of {batch_size:,} images of {'x'.join(map(str, shape))} "
+                                            "and Inception's inputs of them", batch_size * (2 * pixels + INPUT_BYTES))],
+                      available_host_memory(), "memory")
+
+
 def run_features(request: ScoreRequest, network: InceptionFeatures, plugins: Plugins,
                  warn: Callable[[str], None]) -> tuple[torch.Tensor, dict[str, object]]:
     """``network``'s features of ``request.num`` images of the run A names, and what the protocol says of them."""
@@ -71,6 +83,7 @@ def run_features(request: ScoreRequest, network: InceptionFeatures, plugins: Plu
     generator, shape, labels = generating.load_generator(run, plugins, request.device, request.checkpoint, warn)
     if shape[0] not in (1, 3):
         raise GanlabError(f"A: the run's generator makes {shape[0]}-channel images; Inception reads RGB or grey")
+    refuse_features_that_cannot_fit("--num", request.num, "generated images", request.batch_size, shape)
     batches = generating.image_batches(generator, request.num, request.seed, request.device, labels)
     features = network.of_batches((b[i:i + request.batch_size] for b in batches
                                    for i in range(0, len(b), request.batch_size)), request.num)
@@ -86,6 +99,7 @@ def features_of_a(request: ScoreRequest, network: InceptionFeatures, cache: Refe
     if is_run_directory(request.first):
         return run_features(request, network, plugins, warn)
     images = ImageFiles(request.first, "A", request.size)
+    refuse_features_that_cannot_fit("A", len(images), "images", request.batch_size, images.shape)
     sample = ReferenceSample(images, len(images), 0)
     features = reference_entry(network, sample, cache, request.batch_size, progress)["features"]
     return features, {"generated": sample.fingerprint(), "generated_source": sample.label(),
@@ -110,6 +124,8 @@ def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
     inception = load_inception(weights, request.device)
     cache = ReferenceCache()
     reference_images = ImageFiles(request.second, "B", request.size)
+    refuse_features_that_cannot_fit("B", len(reference_images), "reference images", request.batch_size,
+                           reference_images.shape)
     reference_sample = ReferenceSample(reference_images, len(reference_images), 0)
     reference = reference_entry(inception, reference_sample, cache, request.batch_size, progress)
     protocol = {**inception.protocol(), "num_reference": reference_sample.count,

@@ -6,12 +6,13 @@ import dataclasses
 
 from ..recipes.config import param
 from ..errors import ConfigError
+from ..machine.memory import Need
 from ..protocols import BuildContext, ImageDataset, ReportSection, RunView
 from ..plugins.registry import component
 from ..rundir.rundir import RunDir
 from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
 from . import msssim, swd
-from .base import MetricHook, ScheduleConfig, Score, for_report_only
+from .base import MetricHook, ScheduleConfig, Score, for_report_only, generated_images
 from .reference import open_reference, reference_sample
 from .report import diversity_section, swd_section
 
@@ -26,6 +27,10 @@ class SwdConfig(ScheduleConfig):
 class DiversityConfig(ScheduleConfig):
     num_pairs: int = param(1000, "random pairs of distinct images whose MS-SSIM is averaged, on each side",
                            min=1)
+
+    def memory_needs(self, context: BuildContext) -> list[Need]:
+        """The two generated images of every pair, made at once, and the pairs' int64 indices."""
+        return [generated_images("num_pairs", 2 * self.num_pairs, context, 2 * 8, " and their pairs' indices")]
 
 
 class SwdHook(MetricHook):

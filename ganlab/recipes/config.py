@@ -9,9 +9,10 @@ first, so a user fixes a recipe in one pass.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
-from typing import Any, Literal, Union
+from typing import Any, Iterator, Literal, Union
 
 from ..plugins.hints import did_you_mean
 
@@ -19,16 +20,29 @@ _MISSING = dataclasses.MISSING
 
 
 def param(default: Any = _MISSING, help: str = "", *, min: float | None = None,
-          max: float | None = None) -> Any:
+          max: float | None = None, finite: bool = True) -> Any:
     """Declare a config field with its one-line help and optional inclusive bounds.
 
+    Every number a float field is given must be a float32 (see :func:`is_float32`) unless ``finite`` is
+    False, for a setting where inf or nan means something (``inf``: no limit).
     Mutable defaults (lists) are copied per instance, so a recipe can never mutate a shared default.
     """
-    metadata = {"help": help, "min": min, "max": max}
+    metadata = {"help": help, "min": min, "max": max, "finite": finite}
     if isinstance(default, (list, dict)):
         frozen = default
         return dataclasses.field(default_factory=lambda: type(frozen)(frozen), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32; a larger number is inf once it is in a tensor."""
+
+
+def is_float32(value: float) -> bool:
+    """Whether ``value`` is a finite number a float32 tensor can hold. Training computes in float32, so a
+    setting or a learning rate beyond it (``lr = 1e39``) is inf in the first tensor it reaches, and fails
+    far from the setting that made it: inside an optimizer's step, or as NaN losses."""
+    return abs(value) <= FLOAT32_MAX
 
 
 MAX_SEED = 2**32 - 1
@@ -152,12 +166,27 @@ def _describe(value: Any) -> str:
     return f"{kind} ({value!r})" if not isinstance(value, dict) else kind
 
 
+def _beyond_float32(value: Any, where: str) -> Iterator[str]:
+    """A problem for each float in ``value`` (a number, or one inside a list or table) that is not
+    :func:`is_float32`, named by its place."""
+    if isinstance(value, float) and not is_float32(value):
+        reason = "must be a finite number" if not math.isfinite(value) else \
+            f"must be within float32's range (at most {FLOAT32_MAX:.4g} in size)"
+        yield f"{where}: {reason}, got {value!r}"
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _beyond_float32(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _beyond_float32(item, f"{where}.{name}")
+
+
 def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple[Any, list[str]]:
     """Check ``table`` against ``config_cls``; return (instance or None, problems as 'section.key: ...').
 
-    Unknown keys come with the closest field names, missing required fields are named, bounds from
-    :func:`param` are enforced, and a ``ValueError`` raised by the dataclass's ``__post_init__`` is
-    reported against the section.
+    Unknown keys come with the closest field names, missing required fields are named, floats are
+    checked to be float32s and bounds from :func:`param` are enforced, and a ``ValueError`` raised by the
+    dataclass's ``__post_init__`` is reported against the section.
     """
     hints = typing.get_type_hints(config_cls)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
@@ -176,6 +205,11 @@ def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple
             problems.append(str(e))
             continue
         meta = fields[key].metadata
+        if meta.get("finite", True):
+            unheld = list(_beyond_float32(coerced, where))
+            if unheld:
+                problems.extend(unheld)
+                continue
         for bound, ok in (("min", lambda v, b: v >= b), ("max", lambda v, b: v <= b)):
             limit = meta.get(bound)
             if limit is not None and isinstance(coerced, (int, float)) and not ok(coerced, limit):

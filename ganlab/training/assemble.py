@@ -18,7 +18,7 @@ from torch import nn
 from ..data.loader import free_memory, goes_to_device
 from ..errors import ConfigError, DataError, PluginError, RecipeError, warn
 from ..machine.devices import recipe_device
-from ..machine.memory import Need, refuse_if_too_big
+from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..levers import Augment, Logger, Regularizer, Schedule
 from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
@@ -85,6 +85,8 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     _check_fits(loss, discriminator, source)
     optimizer_g = _build_optimizer(recipe.component("optimizer.generator"), context, source, generator)
     optimizer_d = _build_optimizer(recipe.component("optimizer.discriminator"), context, source, discriminator)
+    refuse_needs([need for h in recipe.hooks for need in stated_memory_needs(h, context, source)],
+                 available_host_memory(), "memory", source)
     hooks = [(h, _stateful(h, returns.build_instance(h, context, source, EvaluationHook), source))
              for h in recipe.hooks]
     augment = _stateful(recipe.augment, returns.build_instance(recipe.augment, context, source, Augment), source) \
@@ -140,12 +142,13 @@ def _build_schedule(component: Component, context: BuildContext, source: str, st
 
 def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
     """The recipe's data set, built only once the networks accept its planned image size and what the
-    recipe sizes fits in ``device``'s memory, so that nothing is decoded or allocated for a recipe that
-    cannot train; nothing is decoded here either. ``device`` None (the data commands, which train
-    nothing) checks the sizes but not the memory. Seeds everything first, so every build starts alike."""
+    recipe sizes (the data set's build among them) fits in memory, so that nothing is decoded or allocated
+    for a recipe that cannot train; nothing is decoded here either. ``device`` None (the data commands,
+    which train nothing) checks the data set's build but not the training's memory. Seeds everything
+    first, so every build starts alike."""
     seed_everything(recipe.experiment.seed)
-    check_sizes(recipe, device)
     context = BuildContext(seed=recipe.experiment.seed, device=device or torch.device("cpu"))
+    check_sizes(recipe, device, context)
     return returns.build_component(recipe.component("data"), context, recipe.source)
 
 
@@ -157,13 +160,36 @@ def planned_shape(recipe: Recipe) -> tuple[int, int] | None:
     return (channels, size) if isinstance(size, int) and isinstance(channels, int) else None
 
 
-def check_sizes(recipe: Recipe, device: torch.device | None) -> None:
-    """Let the networks refuse the planned image size, and refuse what cannot fit in ``device``'s memory
-    (None: no memory check), with nothing allocated: the networks are built on the meta device, which
-    records shapes only."""
+def check_sizes(recipe: Recipe, device: torch.device | None, data_context: BuildContext) -> None:
+    """Let the networks refuse the planned image size, and refuse what cannot fit in memory, with nothing
+    allocated: the data set's build (in host memory, built with ``data_context``) and, on ``device`` (None:
+    not checked), training, which on the CPU shares host memory with the data set."""
+    networks = meta_networks(recipe)
+    training = memory_needs(recipe, *networks) if networks is not None and device is not None else []
+    host = stated_memory_needs(recipe.component("data"), data_context, recipe.source)
+    if device is not None and device.type != "cpu":
+        refuse_needs(training, free_memory(device), "GPU memory" if device.type == "cuda" else "memory",
+                               recipe.source)
+        training = []
+    refuse_needs(host + training, available_host_memory(), "memory", recipe.source)
+
+
+def refuse_needs(needs: list[Need], available: int | None, where: str, source: str) -> None:
+    """:func:`refuse_if_too_big` as a recipe error of ``source``."""
+    try:
+        refuse_if_too_big(needs, available, where)
+    except ConfigError as e:
+        raise RecipeError(source, [f"{e.key}: {e.message}"]) from None
+
+
+def meta_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module] | None:
+    """The generator and discriminator for the planned image size built on the meta device, which records
+    shapes only: their factories refuse an image size they cannot make here (a RecipeError). None when the
+    image size is not known before the data set is, or a plugin network needs real tensors to be built (its
+    real build checks it)."""
     shape = planned_shape(recipe)
     if shape is None:
-        return
+        return None
     channels, size = shape
     meta = torch.device("meta")
     try:
@@ -172,14 +198,21 @@ def check_sizes(recipe: Recipe, device: torch.device | None) -> None:
                 seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels))
             _check_shapes(generator, discriminator, (channels, size, size), meta, recipe.source)
     except (NotImplementedError, RuntimeError, PluginError):
-        return      # a plugin network that needs real tensors to be built: its real build checks it
-    if device is None:
-        return
-    try:
-        refuse_if_too_big(memory_needs(recipe, generator, discriminator), free_memory(device),
-                          "GPU memory" if device.type == "cuda" else "memory")
-    except ConfigError as e:
-        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
+        return None
+    return generator, discriminator
+
+
+def stated_memory_needs(component: Component, context: BuildContext, source: str) -> list[Need]:
+    """The host memory a component takes beyond what ganlab estimates itself (a data set's build, the images
+    a hook generates at once), as its config states it for ``context`` (``memory_needs(context)``, keys
+    relative to its section); nothing for a config that states none."""
+    stated = getattr(component.config, "memory_needs", None)
+    if stated is None:
+        return []
+    needs = returns.answer(
+        component, source, "its config's memory_needs(context)", lambda: stated(context), "a list of ganlab.Need",
+        lambda v: isinstance(v, list) and all(isinstance(need, Need) for need in v))
+    return [dataclasses.replace(need, key=f"{component.section}.{need.key}") for need in needs]
 
 
 def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module) -> list[Need]:

@@ -52,11 +52,12 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
         else None
 
 
-def condition_rows(run_dir: RunDir, labels: LabelDistribution | None, conditions: Sequence[str],
-                   num: int) -> list[torch.Tensor | None]:
-    """One block of ``num`` fixed label rows (-1 where drawn) per ``--condition`` text, or ``[None]`` for
-    none; a condition for an unconditional generator, or naming a bad attribute or value, is a usage error
-    naming it and the condition it is in."""
+def condition_rows(run_dir: RunDir, labels: LabelDistribution | None,
+                   conditions: Sequence[str]) -> list[torch.Tensor | None]:
+    """One fixed label row (-1 where drawn), ``(1, A)``, per ``--condition`` text, or ``[None]`` for none: a
+    row stands for every image, so that no allocation grows with the number of images before that number
+    is checked. A condition for an unconditional generator, or naming a bad attribute or value, is a usage
+    error naming it and the condition it is in."""
     if conditions and labels is None:
         raise ConfigError("--condition", f"{str(run_dir.path)!r} trained an unconditional generator, which "
                                          "takes no labels")
@@ -66,7 +67,7 @@ def condition_rows(run_dir: RunDir, labels: LabelDistribution | None, conditions
             fixed = labels.space.parse(text)
         except ConfigError as e:
             raise ConfigError(f"--condition {shown(text)}", e.message) from None
-        rows.append(fixed_labels(labels.space, fixed, num))
+        rows.append(fixed_labels(labels.space, fixed, 1))
     return rows or [None]
 
 
@@ -107,9 +108,8 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
 def images(generator: nn.Module, num: int, seed: int, device: torch.device,
            labels: LabelDistribution | None = None, fixed: torch.Tensor | None = None) -> torch.Tensor:
     """``num`` images as uint8 (N, C, H, W) from ``seed``; a conditional generator's labels drawn from
-    ``labels`` with the seed, where ``fixed`` (-1: not fixed) does not fix them."""
-    return generate_images(generator, num, seeded_rng(seed), device, labels=labels,
-                           fixed=fixed[:num] if fixed is not None else None)
+    ``labels`` with the seed, where ``fixed`` (one row for every image, -1: not fixed) does not fix them."""
+    return generate_images(generator, num, seeded_rng(seed), device, labels=labels, fixed=fixed)
 
 
 def image_batches(generator: nn.Module, num: int, seed: int, device: torch.device,
@@ -121,8 +121,7 @@ def image_batches(generator: nn.Module, num: int, seed: int, device: torch.devic
     rng = seeded_rng(seed)
     for start in range(0, num, batch):
         count = min(batch, num - start)
-        yield generate_images(generator, count, rng, device, labels=labels,
-                              fixed=fixed[start:start + count] if fixed is not None else None)
+        yield generate_images(generator, count, rng, device, labels=labels, fixed=fixed)
 
 
 def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int, device: torch.device,
@@ -150,17 +149,27 @@ def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def memory_needed(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool) -> int:
+def input_bytes(generator: nn.Module, labels: LabelDistribution | None) -> int:
+    """Bytes per image of what a grid or an interpolation draws for all its images before making any: a
+    float32 latent vector and, for a conditional generator, int64 labels, each held twice (the blocks
+    drawn and their concatenation)."""
+    attributes = len(labels.space.attributes) if labels is not None else 0
+    return 2 * (4 * generator.latent_dim + 8 * attributes)
+
+
+def memory_needed(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool, inputs: int) -> int:
     """Bytes that ``num`` images of ``shape`` occupy at once: uint8 images, the grid's own canvas for a
-    grid, and the generator's float32 output for an interpolation, which runs as one batch."""
+    grid, the generator's float32 output for an interpolation, which runs as one batch, and ``inputs``
+    bytes per image of latents and labels (:func:`input_bytes`)."""
     channels, height, width = shape
-    return num * channels * height * width * (1 + grid + 4 * interpolate)
+    return num * (channels * height * width * (1 + grid + 4 * interpolate) + inputs)
 
 
-def refuse_what_cannot_fit(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool) -> None:
+def refuse_what_cannot_fit(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool,
+                           inputs: int) -> None:
     """Refuse, before drawing anything, a request whose images cannot be held in this machine's memory at
     once (a grid, an interpolation); one file per image is made batch by batch and needs no such check."""
-    needed, available = memory_needed(num, shape, interpolate, grid), available_host_memory()
+    needed, available = memory_needed(num, shape, interpolate, grid, inputs), available_host_memory()
     if available is None or needed <= available:
         return
     hint = "" if interpolate else ", or write one PNG per image with --out-dir, which makes them in batches"

@@ -8,15 +8,18 @@ each is the identity or an empty loop, so a plain recipe pays nothing for them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ..levers import Augment, Regularizer, RegularizerInputs, Schedule
+from ..recipes.config import is_float32
 from ..recipes.recipe import Component
 from .conditioning import forward
 from .networks import uncompiled
+from .stopping import RunDiverged
 
 RATE_KEYS = ("lr_g", "lr_d")
 """Logged every step: the learning rate of the generator's and of the discriminator's optimizer (its
@@ -37,20 +40,35 @@ def _unchanged(images: torch.Tensor) -> torch.Tensor:
 
 @dataclasses.dataclass
 class ScheduledRate:
-    """One network's optimizer with its schedule: the rates its recipe section configures, times the
-    schedule's factor of the step."""
+    """One network's optimizer with its schedule (the recipe's ``section``): the rates its recipe section
+    configures, times the schedule's factor of the step."""
 
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     total_steps: int
+    section: str
 
     def __post_init__(self) -> None:
         self.configured = [group["lr"] for group in self.optimizer.param_groups]
 
     def set(self, step: int) -> None:
-        factor = self.schedule.factor(step, self.total_steps)
-        for group, rate in zip(self.optimizer.param_groups, self.configured):
-            group["lr"] = rate * factor
+        """Raises :class:`RunDiverged` before a rate that is no float32 (a factor that overflowed, or became
+        NaN) reaches the optimizer, where it would fail inside torch or turn the weights to NaN."""
+        factor = self._factor(step)
+        for group, configured in zip(self.optimizer.param_groups, self.configured):
+            rate = configured * factor
+            if not is_float32(rate):
+                raise RunDiverged(f"{self.section}: the learning rate became {rate!r} at step {step + 1} "
+                                  f"({configured!r} times the schedule's factor {factor!r}); the last good "
+                                  "checkpoint is kept")
+            group["lr"] = rate
+
+    def _factor(self, step: int) -> float:
+        """The schedule's factor of ``step``; inf where computing it overflowed (``gamma ** k``)."""
+        try:
+            return self.schedule.factor(step, self.total_steps)
+        except OverflowError:
+            return math.inf
 
     @property
     def rate(self) -> float:

@@ -41,7 +41,7 @@ from .networks import EMA, Shadow, Updater, for_training
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
 from .step import METRIC_KEYS, TrainingStep
-from .stopping import RunDiverged, StopRequest
+from .stopping import RunDiverged, StopRequest, overflow_diverges
 
 
 
@@ -107,8 +107,8 @@ class Run:
         self.label_distribution = distribution_of(self.dataset)
         conditional = self.conditional_g or self.conditional_d
         self.levers = Levers(built.augment, built.regularizers, (
-            ScheduledRate(built.optimizer_g, built.schedules[0], self.total_steps),
-            ScheduledRate(built.optimizer_d, built.schedules[1], self.total_steps)),
+            ScheduledRate(built.optimizer_g, built.schedules[0], self.total_steps, "schedule.generator"),
+            ScheduledRate(built.optimizer_d, built.schedules[1], self.total_steps, "schedule.discriminator")),
             self._train_g, self._train_d, self.device, self.conditional_d)
         self.loggers = Loggers(built.loggers if world.is_main else [])
         self.logged_keys = METRIC_KEYS + tuple(self.levers.columns())
@@ -283,7 +283,7 @@ class Run:
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epochs_completed, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
-                    stats = self.training_step(self._next_batches(batches, train.d_steps), self.step)
+                    stats = self._train_step(self._next_batches(batches, train.d_steps), bar)
                     self.step += 1
                     self.batch_in_epoch += train.d_steps
                     self._pending.append((self.step, self.epoch, stats, self.levers.current_rates()))
@@ -303,6 +303,16 @@ class Run:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _train_step(self, real_batches: list[torch.Tensor], bar: Any) -> torch.Tensor:
+        """One training step; when it diverges, the steps before it are logged first (and a non-finite loss
+        among them, the earlier sign, is the divergence reported)."""
+        try:
+            with overflow_diverges(self.step):
+                return self.training_step(real_batches, self.step)
+        except RunDiverged:
+            self._flush(bar)
+            raise
 
     def _checkpoint_between_epochs(self, batches_per_epoch: int, bar: Any) -> None:
         """The checkpoints a step may call for: the one asked for by a stop signal, or a scheduled one."""

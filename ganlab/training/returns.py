@@ -15,8 +15,9 @@ the method, what it returned and what it must return.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Callable
 
 import torch
@@ -25,6 +26,7 @@ from ..arguments import given, is_whole
 from ..errors import ConfigError, DataError, GanlabError, PluginError, RecipeError
 from ..labels import LabelSpace
 from ..levers import Augment, Regularizer, Schedule, Stateful
+from ..machine.memory import out_of_memory
 from ..plugins.interfaces import BY_KIND, missing
 from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss, ScoreKind
 from ..recipes.recipe import Component
@@ -43,7 +45,8 @@ def build_component(component: Component, context: BuildContext, source: str) ->
     the data's; anything else the factory raises (an abstract class it cannot instantiate, a TypeError of
     its own) is its plugin's, and so is an instance of a class that lacks a method ganlab calls."""
     try:
-        built = component.entry.factory(component.config, context)
+        with plugin_faults(component, source, " could not be built: "):
+            built = component.entry.factory(component.config, context)
     except ConfigError as e:
         key = e.key if "." in e.key else f"{component.section}.{e.key}"
         if e.key == "image_size":
@@ -51,10 +54,6 @@ def build_component(component: Component, context: BuildContext, source: str) ->
         raise RecipeError(source, [f"{key}: {e.message}"]) from None
     except DataError as e:
         raise DataError(f"{source}: {e}") from None
-    except GanlabError:
-        raise
-    except Exception as e:
-        raise PluginError(f"{where(component, source)} could not be built: {type(e).__name__}: {e}") from None
     contract = BY_KIND.get(component.entry.kind)
     lacking = missing(type(built), contract) if contract and isinstance(built, contract.base) else []
     if lacking:
@@ -78,15 +77,25 @@ def _named(base: type) -> str:
     return "torch.nn.Module" if base is torch.nn.Module else f"ganlab.{base.__name__}"
 
 
-def called(component: Component, source: str, method: str, call: Callable[[], Any]) -> Any:
-    """What ``call`` (the component's ``method``) returns; a GanlabError it raises is the component's
-    word and goes on, anything else is a fault of its plugin's."""
+@contextlib.contextmanager
+def plugin_faults(component: Component, source: str, doing: str) -> Iterator[None]:
+    """Inside the block, what the component raises is a fault of its plugin's, a PluginError saying what
+    it was ``doing``; but a GanlabError is the component's own word and goes on as it is, and so does an
+    allocation that failed, which is the machine's (the command reports it as such)."""
     try:
-        return call()
+        yield
     except GanlabError:
         raise
     except Exception as e:
-        raise PluginError(f"{where(component, source)}: {method} raised {type(e).__name__}: {e}") from None
+        if out_of_memory(e):
+            raise
+        raise PluginError(f"{where(component, source)}{doing}{type(e).__name__}: {e}") from None
+
+
+def called(component: Component, source: str, method: str, call: Callable[[], Any]) -> Any:
+    """What ``call`` (the component's ``method``) returns, its faults its plugin's (:func:`plugin_faults`)."""
+    with plugin_faults(component, source, f": {method} raised "):
+        return call()
 
 
 def returned(component: Component, source: str, method: str, value: Any, expected: str,

@@ -207,8 +207,9 @@ def generate_images(generator: nn.Module, num: int, rng: torch.Generator, device
     and ``ganlab generate`` both sample, so the same seed gives the same images in either.
 
     A conditional generator's labels are drawn from ``labels`` (its data's label distribution), and
-    ``fixed`` (int64 ``(num, A)``, -1 where not fixed) replaces the drawn values it fixes; the labels are
-    drawn even where all are fixed, so a seed's latents never depend on which labels were asked for."""
+    ``fixed`` (int64 ``(num, A)``, or one row for every image; -1 where not fixed) replaces the drawn values
+    it fixes; the labels are drawn even where all are fixed, so a seed's latents never depend on which
+    labels were asked for."""
     z, drawn = seeded_inputs(rng, num, generator.latent_dim, labels if is_conditional(generator) else None)
     if drawn is not None and fixed is not None:
         drawn = torch.where(fixed >= 0, fixed.to(drawn.device), drawn)

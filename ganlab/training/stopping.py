@@ -29,6 +29,20 @@ class RunDiverged(GanlabError):
     exit_code = 7
 
 
+@contextlib.contextmanager
+def overflow_diverges(step: int) -> Iterator[None]:
+    """Turn a number of training step ``step`` (from 0) outgrowing its type into :class:`RunDiverged`:
+    Python's OverflowError, and torch's refusal to convert a number "without overflow" (an optimizer whose
+    learning rate over ``1 - beta1`` exceeds float32), which would otherwise end the run failed."""
+    try:
+        yield
+    except (OverflowError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and "without overflow" not in str(e):
+            raise
+        raise RunDiverged(f"a number overflowed at step {step + 1} ({e}); the last good checkpoint is kept") \
+            from None
+
+
 FORWARDED_WITHIN_S = 2.0
 """Under torchrun a stop signal sent to every process (Ctrl-C in a terminal, ``kill`` of the process group,
 Slurm) reaches each training process twice: directly, and forwarded by torchrun's agent an instant later.
