@@ -6,7 +6,8 @@ compare``'s grouping. Errors are the same :class:`ganlab.GanlabError`\\ s the co
 instead of ending the process. Signal handlers are only those the training installs for its own
 duration and puts back when it returns: interrupting a notebook cell during training (the kernel's
 SIGINT) stops at the next step, checkpoints, marks the run ``interrupted`` and raises
-``RunInterrupted``; the run resumes with :func:`resume`.
+``RunInterrupted``; the run resumes with :func:`resume`. Every argument is checked on the way in
+(:mod:`ganlab.arguments`), so a wrong one is refused naming itself, never deep inside.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from .arguments import FLAG, PATH, TEXT, Accepts, checked, in_recipe, is_path, is_whole, one_of, plain, whole_number
 from .evaluation.samples import display_width
-from .errors import GanlabError, RecipeError, warn
-from .machine.devices import resolve_device
+from .errors import ArgumentError, ConfigError, RecipeError, RunError, warn
+from .machine.devices import DEVICES, resolve_device
 from .plugins.manager import load_plugins_or_warn
 from .recipes import tomlwrite
 from .recipes.config import MAX_SEED
@@ -38,13 +40,24 @@ if TYPE_CHECKING:
 DICT_SOURCE = "recipe (a dict)"
 """How errors and meta.json name a recipe given as a dict rather than a file."""
 
+RECIPE = Accepts("a path to a TOML recipe or a dict shaped like one", lambda value: is_path(value) or
+                 isinstance(value, Mapping), in_recipe)
+OVERRIDES = Accepts("a dict of dotted keys to values, such as {'train.epochs': 3}", lambda value: isinstance(
+    value, Mapping) and all(isinstance(key, str) for key in value), in_recipe).or_none()
+PATHS = Accepts("a path, or a non-empty list or tuple of paths", lambda value: is_path(value) or (
+    isinstance(value, (list, tuple)) and len(value) > 0 and all(map(is_path, value))), plain(RunError))
+RUN_DIR = Accepts("a ganlab.RunDir (ganlab.load_run(path) makes the RunResult of a path)",
+                  lambda value: isinstance(value, RunDir))
+CHECKPOINT = Accepts("a file name in checkpoints/ or an epoch number",
+                     lambda value: isinstance(value, str) or is_whole(value)).or_none()
+
 
 class RunResult:
     """A run directory seen from Python. Every property reads the directory afresh, so an object kept in a
     notebook shows a run that is still training (in another process) as it progresses."""
 
     def __init__(self, run_dir: RunDir):
-        self.run_dir = run_dir
+        self.run_dir = checked("ganlab.RunResult", "run_dir", run_dir, RUN_DIR)
 
     @property
     def path(self) -> Path:
@@ -84,14 +97,10 @@ class RunResult:
         return pd.DataFrame.from_records(self.run_dir.read_evaluations())
 
     def samples(self) -> list[Image.Image]:
-        """The progress grids (the fixed noise after each epoch), in epoch order."""
-        from PIL import Image
-
-        grids = []
-        for _, path in self.run_dir.sample_grids():
-            with Image.open(path) as grid:
-                grids.append(grid.copy())
-        return grids
+        """The progress grids (the fixed noise after each epoch), in epoch order; a file that is not a
+        readable image is left out with a warning."""
+        grids = (_opened(path) for _, path in self.run_dir.sample_grids())
+        return [grid for grid in grids if grid is not None]
 
     def generate(self, num: int = 16, seed: int = 0, checkpoint: str | int | None = None,
                  device: str = "auto", condition: str | None = None) -> list[Image.Image]:
@@ -101,11 +110,16 @@ class RunResult:
         ``--condition`` takes it) fixes those attributes; the others are drawn from the data's labels."""
         from PIL import Image
 
-        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-            raise GanlabError(f"generate: num={num!r}: give a whole number of images, at least 1")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-            raise GanlabError(f"generate: seed={seed!r}: seeds are whole numbers from 0 to {MAX_SEED}")
-        torch_device = resolve_device(device)
+        function = "RunResult.generate"
+        checked(function, "num", num, whole_number(1))
+        checked(function, "seed", seed, whole_number(0, MAX_SEED))
+        checked(function, "checkpoint", checkpoint, CHECKPOINT)
+        checked(function, "device", device, one_of(DEVICES))
+        checked(function, "condition", condition, TEXT.or_none())
+        try:
+            torch_device = resolve_device(device)
+        except ConfigError as e:
+            raise ArgumentError(f"{function}: device={device!r}: {e.message}") from None
         generator, shape, labels = generating.load_generator(
             self.run_dir, load_plugins_or_warn(), torch_device, None if checkpoint is None else str(checkpoint),
             warn)
@@ -137,7 +151,7 @@ class RunResult:
                        for key, value in self.summary().items())
         grids = self.run_dir.sample_grids()
         grid = ""
-        if grids:
+        if grids and _opened(grids[-1][1]) is not None:
             epoch, path = grids[-1]
             png = path.read_bytes()
             image = h.image(png, "image/png", f"samples after epoch {epoch}", pixelated=True,
@@ -146,6 +160,19 @@ class RunResult:
         title = self.meta.get("experiment", self.name)
         return (f"<div><strong>{h.escape(title)}</strong> "
                 f"<code>{h.escape(str(self.path))}</code><table>{rows}</table>{grid}</div>")
+
+
+def _opened(path: Path) -> Image.Image | None:
+    """The image in ``path``, or None with a warning where it is not a readable image (a grid cut short by
+    a full disk, a file a user replaced): one bad file does not hide the others."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.copy()
+    except (OSError, SyntaxError, ValueError):     # Pillow's ways of saying "not an image I can read"
+        warn(f"{str(path)!r} is not a readable image; left out")
+        return None
 
 
 def _shown(value: Any) -> str:
@@ -170,10 +197,8 @@ def recipe_from(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, 
     dict means exactly what the same file would)."""
     plugins = load_plugins_or_warn()
     texts = override_texts(overrides)
-    if isinstance(recipe, (str, Path)):
-        return load_recipe(recipe, plugins.registry, texts)
-    if not isinstance(recipe, Mapping):
-        raise RecipeError(repr(recipe), ["a recipe is a path to a TOML file or a dict of TOML values"])
+    if is_path(recipe):
+        return load_recipe(Path(recipe), plugins.registry, texts)
     try:
         document = parse_toml(tomlwrite.dumps(dict(recipe)))
     except (TypeError, ValueError) as e:
@@ -188,6 +213,11 @@ def run(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | N
     folder the run directory goes in, ``name`` its name prefix (default: experiment.name). Returns the
     finished run; a run that stops otherwise raises the error the command prints (``RunInterrupted``,
     ``RunDiverged``, ...), its directory complete and marked so."""
+    checked("ganlab.run", "recipe", recipe, RECIPE)
+    checked("ganlab.run", "overrides", overrides, OVERRIDES)
+    checked("ganlab.run", "out", out, PATH)
+    checked("ganlab.run", "name", name, TEXT.or_none())
+    checked("ganlab.run", "progress", progress, FLAG)
     resolved = recipe_from(recipe, overrides)
     return RunResult(run_recipe(resolved, load_plugins_or_warn(), Path(out), name, progress=progress))
 
@@ -195,17 +225,21 @@ def run(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | N
 def resume(path: str | Path, overrides: Mapping[str, Any] | None = None, progress: bool = True) -> RunResult:
     """Continue an interrupted, crashed or stopped run from its newest valid checkpoint, as ``ganlab run
     --resume`` does; ``overrides`` may change what a resume may change (``{"train.epochs": 10}``)."""
+    checked("ganlab.resume", "path", path, PATH)
+    checked("ganlab.resume", "overrides", overrides, OVERRIDES)
+    checked("ganlab.resume", "progress", progress, FLAG)
     return RunResult(resume_run(path, load_plugins_or_warn(), override_texts(overrides), progress=progress))
 
 
 def load_run(path: str | Path) -> RunResult:
     """The run in ``path``; a folder that is not a run directory raises ``RunError``."""
-    return RunResult(RunDir.open(path))
+    return RunResult(RunDir.open(checked("ganlab.load_run", "path", path, PATH)))
 
 
 def compare(paths: str | Path | Sequence[str | Path]) -> GroupedComparison:
     """The runs ``paths`` name (run directories, folders of runs such as a sweep's, quoted globs: as
     ``ganlab compare`` takes them), grouped by setting, as DataFrames and a statement."""
-    arguments = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    checked("ganlab.compare", "paths", paths, PATHS)
+    arguments = [Path(path) for path in ([paths] if is_path(paths) else paths)]
     return compare_runs(expand(arguments)).grouped
 

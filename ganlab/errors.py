@@ -20,6 +20,14 @@ class GanlabError(Exception):
     exit_code = 1
 
 
+class ArgumentError(GanlabError, TypeError, ValueError):
+    """A function of ganlab's Python API was given an argument of a type or value it does not take: what
+    the command line refuses as a usage error, with the same exit code. Also the TypeError or ValueError
+    Python code expects of a bad argument, so an ``except ValueError`` around a call keeps working."""
+
+    exit_code = 2
+
+
 class RecipeError(GanlabError):
     """A recipe (or an override) is malformed or names something that does not exist.
 

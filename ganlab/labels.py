@@ -14,9 +14,18 @@ from typing import Any, Sequence
 
 import torch
 
-from .errors import ConfigError
+from .arguments import Accepts, checked
+from .errors import ArgumentError, ConfigError
 from .plugins.hints import did_you_mean
 from .whole_numbers import parse_whole_number, shown
+
+NAME = Accepts("a non-empty string", lambda value: isinstance(value, str) and value != "")
+VALUES = Accepts("a list or tuple of one or more distinct strings, such as ('0', '1')", lambda value: (
+    isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(v, str) for v in value)
+    and len(set(value)) == len(value)))
+ATTRIBUTES = Accepts("a tuple of one or more ganlab.Attribute with distinct names", lambda value: (
+    isinstance(value, tuple) and len(value) > 0 and all(isinstance(a, Attribute) for a in value)
+    and len({a.name for a in value}) == len(value)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +34,13 @@ class Attribute:
 
     name: str
     values: tuple[str, ...] = ("0", "1")
+
+    def __post_init__(self) -> None:
+        """A value index means nothing unless the values are distinct strings; a string for the values
+        (``"01"``) would otherwise be split into characters without a word."""
+        checked("ganlab.Attribute", "name", self.name, NAME)
+        object.__setattr__(self, "values", tuple(checked(f"ganlab.Attribute {self.name!r}", "values",
+                                                         self.values, VALUES)))
 
     def index(self, value: str) -> int:
         """The index of ``value``, given by name (``blond``) or as an index (``1``)."""
@@ -45,16 +61,16 @@ RECORD_FORM = '{"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}'
 
 def _values(values: Any, name: str) -> tuple[str, ...]:
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-        raise ValueError(f"attribute {name!r} has values {values!r:.60}, not a list of at least one "
-                         f"string")
+        raise ArgumentError(f"attribute {name!r} has values {values!r:.60}, not a list of at least one "
+                            f"string")
     return tuple(values)
 
 
 def _attribute(item: dict[str, Any]) -> Attribute:
     name = item.get("name")
     if not isinstance(name, str):
-        raise ValueError(f"an attribute of a label space is {{\"name\": NAME, \"values\": [VALUE, ...]}}, not "
-                         f"{item!r:.80}")
+        raise ArgumentError(f"an attribute of a label space is {{\"name\": NAME, \"values\": [VALUE, ...]}}, "
+                            f"not {item!r:.80}")
     return Attribute(name, _values(item.get("values"), name))
 
 
@@ -64,7 +80,7 @@ def _in_column_order(table: dict[str, Any], order: Sequence[str] | None) -> list
         return [(name, table[name]) for name in order]
     if len(table) <= 1:
         return list(table.items())
-    raise ValueError(
+    raise ArgumentError(
         f"this label space is a {{name: values}} table ({', '.join(map(repr, table))}), as earlier versions "
         f"of ganlab recorded it, and meta.json sorted its names, so which column of a label row each one is "
         f"was lost. Give LabelSpace.from_dict the names in column order (order=[...], as the run's recipe "
@@ -77,6 +93,9 @@ class LabelSpace:
     """The attributes a conditional data set labels its images with, in column order."""
 
     attributes: tuple[Attribute, ...]
+
+    def __post_init__(self) -> None:
+        checked("ganlab.LabelSpace", "attributes", self.attributes, ATTRIBUTES)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -96,14 +115,15 @@ class LabelSpace:
 
     @classmethod
     def from_dict(cls, record: Any, order: Sequence[str] | None = None) -> "LabelSpace":
-        """The space :meth:`to_dict` recorded; ValueError saying what is wrong with anything else.
+        """The space :meth:`to_dict` recorded; an ArgumentError (a GanlabError, and a ValueError) saying what
+        is wrong with anything else.
 
         Earlier versions of ganlab recorded ``{name: [values]}``, and meta.json sorted those names
         alphabetically, losing their column order. Such a table is read in ``order`` (its names in column
         order, known elsewhere: a run's ``data.attributes``, a checkpoint's own keys) or when it has one
         attribute; any other is refused rather than pair names with the wrong columns."""
         if not isinstance(record, dict):
-            raise ValueError(f"a label space is recorded as {RECORD_FORM}, not {record!r:.80}")
+            raise ArgumentError(f"a label space is recorded as {RECORD_FORM}, not {record!r:.80}")
         items = record.get("attributes")
         if isinstance(items, list) and all(isinstance(item, dict) for item in items):
             attributes = [_attribute(item) for item in items]
@@ -112,7 +132,7 @@ class LabelSpace:
         names = [a.name for a in attributes]
         twice = next((name for name in names if names.count(name) > 1), None)
         if twice is not None:
-            raise ValueError(f"the label space names attribute {twice!r} twice")
+            raise ArgumentError(f"the label space names attribute {twice!r} twice")
         return cls(tuple(attributes))
 
     def check(self, labels: torch.Tensor) -> None:

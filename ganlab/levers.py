@@ -133,7 +133,8 @@ class Logger(Stateful, abc.ABC):
     @abc.abstractmethod
     def start(self, run: RunView) -> None:
         """Before the first step, and again after a resume: ``run.step`` is where the run continues, so a
-        logger drops anything it had logged after that step (the run's own logs already have)."""
+        logger drops anything it had logged after that step (the run's own logs already have). Also before
+        ``ganlab evaluate`` logs its scores, with ``run.step`` where the run's logs end."""
 
     @abc.abstractmethod
     def log_steps(self, records: list[dict[str, float]]) -> None:
@@ -149,4 +150,5 @@ class Logger(Stateful, abc.ABC):
         ``samples``) at each epoch's end."""
 
     def finish(self, status: str) -> None:
-        """Once at the end, whatever the status (finished, failed, interrupted, diverged): flush and close."""
+        """Once at the end, whatever the status (finished, failed, interrupted, diverged): flush and close.
+        ``ganlab evaluate`` finishes the loggers it started with how the scoring ended."""

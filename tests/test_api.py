@@ -114,7 +114,7 @@ def test_errors_are_the_ganlab_errors_the_cli_prints(tmp_path, trained):
     assert not (tmp_path / "runs").exists()
     with pytest.raises(ganlab.GanlabError, match="overrides: train.epochs: cannot write object"):
         ganlab.run(RECIPE, overrides={"train.epochs": object()}, out=tmp_path / "runs")
-    with pytest.raises(ganlab.GanlabError, match="seed=-1"):
+    with pytest.raises(ganlab.GanlabError, match="seed must be a whole number from 0"):
         trained.generate(4, seed=-1)
 
 

@@ -1,5 +1,7 @@
 """``ganlab evaluate``: scoring a finished run's checkpoints after the fact."""
 
+import csv
+import dataclasses
 import json
 import pathlib
 import re
@@ -10,6 +12,7 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, count_calls, merge
+from ganlab import Logger, hookimpl
 from ganlab.recipes import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.training.assemble import build
@@ -221,3 +224,68 @@ def test_the_generated_features_key_follows_the_ema_weights_a_run_samples_from(t
         next(run.ema.module.parameters()).add_(1.0)
     assert generated_images_key(run, 4, seed=0) != key
     assert len({key, generated_images_key(run, 5, seed=0), generated_images_key(run, 4, seed=1)}) == 3
+
+
+class LifecycleLogger(Logger):
+    """A plugin logger that holds ganlab to the documented lifecycle: start, then log, then finish;
+    ``events`` (one list for the test to read) records each call, and a call out of turn fails."""
+
+    events: list[tuple] = []
+
+    def __init__(self, config, context):
+        self.started = False
+
+    def start(self, run):
+        assert not self.started, "started twice"
+        self.started = True
+        self.events.append(("start", run.step))
+
+    def log_steps(self, records):
+        assert self.started, "log_steps before start"
+
+    def log_evaluation(self, record):
+        assert self.started, "log_evaluation before start"
+        self.events.append(("log_evaluation", record["metric"], record["step"]))
+
+    def finish(self, status):
+        assert self.started, "finish before start"
+        self.started = False
+        self.events.append(("finish", status))
+
+
+@dataclasses.dataclass
+class NoConfig:
+    pass
+
+
+class LifecyclePlugin:
+    @hookimpl
+    def ganlab_register(self, registry):
+        registry.add("logger", "lifecycle", LifecycleLogger, NoConfig, help="checks the logger lifecycle")
+
+
+@pytest.fixture
+def logged_run(register_plugin, write_recipe, train_recipe):
+    """A finished two-epoch run (8 steps) with the csv logger and a plugin logger, both still registered."""
+    register_plugin(LifecyclePlugin(), "lifecycle")
+    run = train_recipe(write_recipe({"loggers": [{"name": "csv"}, {"name": "lifecycle"}]}))
+    LifecycleLogger.events.clear()
+    return run
+
+
+def test_evaluate_starts_the_run_s_loggers_logs_each_score_and_finishes_them(logged_run, run_cli):
+    result = run_cli("evaluate", logged_run.path, "--metric", "swd", "--checkpoint", "1", "--num-samples", "8")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert LifecycleLogger.events == [("start", 8), ("log_evaluation", "swd", 4), ("log_evaluation", "swd_16px", 4),
+                                      ("finish", "finished")]
+
+
+def test_evaluate_s_scores_reach_the_csv_logger_and_cut_none_of_its_rows(logged_run, run_cli):
+    steps = (logged_run.path / "csv" / "steps.csv").read_text("utf-8")
+    assert run_cli("evaluate", logged_run.path, "--metric", "swd", "--checkpoint", "1",
+                   "--num-samples", "8").exit_code == 0
+    with (logged_run.path / "csv" / "evaluations.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    scored = [row for row in rows if json.loads(row["details"]).get("checkpoint") == "epoch_0001.pt"]
+    assert [(row["metric"], row["step"]) for row in scored] == [("swd", "4"), ("swd_16px", "4")]
+    assert (logged_run.path / "csv" / "steps.csv").read_text("utf-8") == steps

@@ -15,7 +15,7 @@ import pytest
 from conftest import RUN_VIEW
 import ganlab
 from ganlab import EvaluationHook
-from ganlab.plugins.manager import interface
+from ganlab.plugins.interfaces import interface
 from ganlab.plugins import hookspecs
 
 ROOT = Path(__file__).parents[1]

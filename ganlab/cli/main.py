@@ -1,7 +1,7 @@
 """The ``ganlab`` command. User errors become one short message and a documented exit code.
 
-Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mode, or a hook that is no
-EvaluationHook), 5 run directory, 6 checkpoint, 7 diverged, 130 interrupted (Ctrl-C, SIGINT), 143 stopped by
+Exit codes: 0 ok, 1 other user error, 2 bad recipe, 3 data, 4 plugin (strict mode, or a component that
+breaks its contract), 5 run directory, 6 checkpoint, 7 diverged, 130 interrupted (Ctrl-C, SIGINT), 143 stopped by
 SIGTERM.
 """
 

@@ -8,6 +8,9 @@ import torch
 from ..errors import ConfigError, RecipeError
 from ..recipes.recipe import Recipe
 
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+"""The device settings there are: ``auto`` or a kind of device."""
+
 
 def resolve_device(setting: str) -> torch.device:
     if setting == "auto":

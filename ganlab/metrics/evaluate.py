@@ -6,7 +6,8 @@ The run is rebuilt from its own ``recipe.toml`` and put back where each checkpoi
 training, and the scores land in
 ``evaluations.jsonl`` with the checkpoint's step and epoch and a ``checkpoint`` field naming the file.
 A checkpoint is scored only after it passes the same manifest check (size and SHA-256) that resume uses,
-so a truncated, damaged or replaced file never yields a score that looks like the run's.
+so a truncated, damaged or replaced file never yields a score that looks like the run's. The run's loggers
+hear of every score as they would during training: started where the run's logs end, finished afterwards.
 """
 
 from __future__ import annotations
@@ -82,6 +83,13 @@ def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
     return chosen
 
 
+def logs_end(run_dir: RunDir) -> int:
+    """The step the run's logs reach: where its loggers are started, since a logger drops what it logged
+    after the step it starts at (a resume has cut that from the run's own logs), and a score of an earlier
+    checkpoint must drop nothing."""
+    return max((record["step"] for record in run_dir.read_metrics()), default=0)
+
+
 def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), num_samples: int | None = None,
                  checkpoints: tuple[str, ...] = (), *, warn: Callable[[str], None]
                  ) -> list[tuple[Path, int, Score]]:
@@ -108,12 +116,14 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
             raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric hooks; choose one with "
                                                          "--metric (fid, kid, precision-recall, swd, diversity, ...)"])
         run = Run(built, run_dir, plugins, progress=False)
+        run.step = logs_end(run_dir)
         results = []
-        for checkpoint, record in chosen:
-            # Checked against the manifest again: scoring takes long and the file is read only now.
-            load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
-            for _, hook in hooks:
-                results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
+        with run.loggers.started(run):
+            for checkpoint, record in chosen:
+                # Checked against the manifest again: scoring takes long and the file is read only now.
+                load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
+                for _, hook in hooks:
+                    results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
         return results
     finally:
         run_dir.unlock()

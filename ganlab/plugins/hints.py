@@ -26,6 +26,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def looks_misspelt(word: str, candidates: Iterable[str]) -> bool:
-    """Whether ``word``, a name that may be fine, is nearly one of ``candidates`` (see :data:`TYPO_CUTOFF`)."""
-    return bool(difflib.get_close_matches(word, list(candidates), n=1, cutoff=TYPO_CUTOFF))
+def looks_misspelt(word: str, candidates: Iterable[str], cutoff: float = TYPO_CUTOFF) -> bool:
+    """Whether ``word``, a name that may be fine, is nearly one of ``candidates`` (see :data:`TYPO_CUTOFF`);
+    against names known to be missing, the looser :data:`SUGGESTION_CUTOFF` is the one to pass."""
+    return bool(difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff))

@@ -3,8 +3,9 @@ the registry with each plugin's components (those a plugin module declares with 
 those its ``ganlab_register`` hook adds), in the plugin's name.
 
 A broken third-party plugin (fails to import, its hook raises, it registers a duplicate name) is
-reported by name and skipped so the rest of ganlab keeps working; an evaluation hook class with a method
-ganlab never calls (a misspelt ``on_step_ned``) is reported the same way, its plugin kept.
+reported by name and skipped so the rest of ganlab keeps working; a component class that lacks a method
+ganlab calls, or has one ganlab never calls (a misspelt ``on_step_ned``), is reported the same way, its
+plugin kept (see :mod:`ganlab.plugins.interfaces`).
 ``GANLAB_STRICT_PLUGINS=1`` turns the first such problem into an error. ``GANLAB_DISABLE_PLUGINS=a,b``
 skips the named plugins (built-in ones too) and
 ``GANLAB_TRACE_PLUGINS=1`` prints every hook call to standard error. Plugins add components and
@@ -26,9 +27,8 @@ import pluggy
 
 from . import hookspecs
 from ..errors import PluginError, warn
-from .hints import did_you_mean, looks_misspelt
-from ..levers import Augment, Logger, Regularizer, Schedule
-from ..protocols import EvaluationHook, Loss
+from .hints import did_you_mean
+from .interfaces import BY_BASE, BY_KIND, Interface, class_notes
 from .registry import Registry, declared_components
 
 ENTRY_POINT_GROUP = "ganlab"
@@ -133,52 +133,6 @@ def _check_hashable(plugin: object) -> None:
                           f"{type(plugin).__name__}") from None
 
 
-CHECKED_BASES: tuple[tuple[type, str], ...] = ((EvaluationHook, "hook"), (Loss, "loss"), (Augment, "augment"),
-                                               (Regularizer, "regularizer"), (Schedule, "schedule"),
-                                               (Logger, "logger"))
-"""The base classes whose subclasses a plugin defines are checked for methods ganlab never calls."""
-
-RENAMED = {"discriminator_penalty": "penalty"}
-"""Interface methods of ganlab 0.2 under their later names: a method of the old name would never run."""
-
-
-def interface(base: type) -> tuple[str, ...]:
-    """The public methods of ``base`` that ganlab calls (for :class:`~ganlab.protocols.EvaluationHook`, its
-    events and the rest of a hook's interface), those it inherits included (a lever's ``state_dict``)."""
-    return tuple(dict.fromkeys(name for klass in base.__mro__ if klass is not object
-                               for name, value in vars(klass).items()
-                               if not name.startswith("_") and callable(value)))
-
-
-def unknown_methods(cls: type, base: type, kind: str) -> list[str]:
-    """A note for each method of ``cls`` itself that looks meant for ganlab but is not one it calls.
-
-    Python lets ``on_step_ned`` pass silently: the hook loads, the method never runs, and its author is
-    left guessing. Every ``on_*`` name of a hook is the engine's (events are named so); any other public
-    method is a helper of the class's own unless it is a near miss of an interface method
-    (``report_section``) or the old name of one (a loss's ``discriminator_penalty``, now ``penalty``).
-    """
-    methods = interface(base)
-    notes = []
-    for name, value in vars(cls).items():
-        if name.startswith("_") or name in methods or not _is_method(value):
-            continue
-        if name in RENAMED:
-            hint = f"; since ganlab 0.3 it is called {RENAMED[name]!r}"
-        elif (base is EvaluationHook and name.startswith("on_")) or looks_misspelt(name, methods):
-            hint = did_you_mean(name, methods) or \
-                f"; its events are: {', '.join(e for e in methods if e.startswith('on_'))}"
-        else:
-            continue
-        notes.append(f"{kind} class {cls.__module__}.{cls.__qualname__} defines {name}(), which ganlab "
-                     f"never calls{hint}")
-    return notes
-
-
-def _is_method(value: object) -> bool:
-    return callable(value) or isinstance(value, (staticmethod, classmethod))
-
-
 def _classes_of(plugin: object, base: type) -> list[type]:
     """The subclasses of ``base`` a plugin defines: those of its module or package (for a plugin object
     that is not a module, of the module its class comes from)."""
@@ -192,6 +146,19 @@ def _classes_of(plugin: object, base: type) -> list[type]:
         if cls.__module__ == home or cls.__module__.startswith(home + "."):
             found.append(cls)
     return sorted(set(found), key=lambda c: (c.__module__, c.__qualname__))
+
+
+def _component_classes(plugin: object, name: str, registry: Registry) -> dict[type, tuple[Interface, bool]]:
+    """Each component class of plugin ``name``, with its interface and whether it must be complete: those
+    it defines that extend a base class of ganlab's (complete where nothing extends them: an abstract
+    base of the plugin's own may leave methods to its subclasses), and those it registers as factories
+    (complete: ganlab builds them), a data set's too."""
+    found = {cls: (contract, not cls.__subclasses__()) for contract in BY_BASE
+             for cls in _classes_of(plugin, contract.base)}
+    for entry in registry.entries():
+        if entry.plugin == name and isinstance(entry.factory, type) and entry.kind in BY_KIND:
+            found[entry.factory] = (BY_KIND[entry.kind], True)
+    return found
 
 
 def _added_commands(add: Callable[..., object], plugin: str, owners: dict[str, str]) -> dict[str, click.Command]:
@@ -246,10 +213,6 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
                 pm.unregister(plugin)
             fail_on(name, "register", exc)
             return
-        for base, kind in CHECKED_BASES:
-            for cls in _classes_of(plugin, base):
-                for note in unknown_methods(cls, base, kind):
-                    fail(name, "check", note)
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
         infos[name] = PluginInfo(name, dist.version if dist else None, dist.metadata["Name"] if dist else None,
                                  builtin, hooks)
@@ -294,6 +257,9 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
         for command_name, command in added.items():
             commands[command_name] = PluginCommand(command_name, name, command)
             owners[command_name] = f"plugin {name!r}"
+        for cls, (contract, complete) in _component_classes(plugin, name, registry).items():
+            for note in class_notes(cls, contract, complete):
+                fail(name, "check", note)
     return Plugins(pm, registry, failures, list(infos.values()), commands)
 
 

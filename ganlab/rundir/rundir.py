@@ -29,6 +29,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..arguments import PATH, checked
 from .atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
 from ..errors import RunError, warn
@@ -175,7 +176,7 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
-        path = Path(path)
+        path = Path(checked("ganlab.RunDir.open", "path", path, PATH))
         if not path.is_dir():
             raise RunError(f"{str(path)!r} is not a run directory (no such folder)")
         if not (path / "meta.json").is_file():

@@ -2,6 +2,8 @@
 
 - assemble.py: build every component of a recipe and run every cross-check (the one check pass of
   validate, run, resume, data, evaluate and generate), before anything is created;
+- returns.py: what that pass receives from a component, checked where it receives it: the component its
+  factory builds, and what its methods return;
 - step.py: one training step, D update(s) then G update;
 - loop.py: :class:`~ganlab.training.loop.Run`, the loop over steps and epochs (logging, hooks, grids,
   the checkpoint schedule), and what evaluation hooks see of a live run;

@@ -22,6 +22,7 @@ from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..levers import Augment, Logger, Regularizer, Schedule
 from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
+from . import returns
 from .conditioning import blank_labels, forward, is_conditional
 from .levers import RATE_KEYS
 from .sampling import preserved_buffers
@@ -57,18 +58,6 @@ class Built:
     loggers: list[tuple[Component, Logger]]
 
 
-def _build(component: Component, context: BuildContext, source: str) -> Any:
-    try:
-        return component.entry.factory(component.config, context)
-    except ConfigError as e:
-        key = e.key if "." in e.key else f"{component.section}.{e.key}"
-        if e.key == "image_size":
-            key = "data.image_size"
-        raise RecipeError(source, [f"{key}: {e.message}"]) from None
-    except DataError as e:
-        raise DataError(f"{source}: {e}") from None
-
-
 def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1) -> Built:
     """Build and cross-check all components; raises a GanlabError before any training happens.
 
@@ -80,75 +69,75 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     seed = recipe.experiment.seed
     device = device or recipe_device(recipe)
     dataset = build_dataset(recipe, device)
+    returns.check_dataset(recipe.component("data"), dataset, source)
     check_training_plan(recipe, dataset, device, processes)
     context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels,
                            label_space=getattr(dataset, "label_space", None), dataset=dataset)
     generator, discriminator = _build_networks(recipe, context)
     check_conditioning(recipe, context, generator, discriminator)
-    init = _build(recipe.component("init"), context, source)
-    init(generator)
-    init(discriminator)
+    _initialise(recipe.component("init"), context, source, generator, discriminator)
     generator.to(device)
     discriminator.to(device)
     _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
                   source)
-    loss = _build_instance(recipe.component("loss"), context, source, Loss)
+    loss = returns.build_instance(recipe.component("loss"), context, source, Loss)
+    returns.check_loss(recipe.component("loss"), loss, source)
     _check_fits(loss, discriminator, source)
-    optimizer_g = _build(recipe.component("optimizer.generator"), context, source)(generator.parameters())
-    optimizer_d = _build(recipe.component("optimizer.discriminator"), context, source)(discriminator.parameters())
-    refuse_needs([need for h in recipe.hooks for need in stated_memory_needs(h, context)],
-                           available_host_memory(), "memory", source)
-    hooks = [(h, _build_instance(h, context, source, EvaluationHook)) for h in recipe.hooks]
-    augment = _build_instance(recipe.augment, context, source, Augment) if recipe.augment else None
+    optimizer_g = _build_optimizer(recipe.component("optimizer.generator"), context, source, generator)
+    optimizer_d = _build_optimizer(recipe.component("optimizer.discriminator"), context, source, discriminator)
+    refuse_needs([need for h in recipe.hooks for need in stated_memory_needs(h, context, source)],
+                 available_host_memory(), "memory", source)
+    hooks = [(h, _stateful(h, returns.build_instance(h, context, source, EvaluationHook), source))
+             for h in recipe.hooks]
+    augment = _stateful(recipe.augment, returns.build_instance(recipe.augment, context, source, Augment), source) \
+        if recipe.augment else None
     if augment is not None:
-        _check_logged(recipe.augment, augment, source)
-    regularizers = [(r, _check_regularizer(r, _build_instance(r, context, source, Regularizer), source))
+        returns.check_logged(recipe.augment, augment, source, ("step", "epoch", "time", *METRIC_KEYS, *RATE_KEYS))
+    regularizers = [(r, _stateful(r, returns.build_instance(r, context, source, Regularizer), source))
                     for r in recipe.regularizers]
-    for _, regularizer in regularizers:
+    for component, regularizer in regularizers:
+        returns.check_regularizer(component, regularizer, source)
         _check_fits(regularizer, discriminator, source)
-    schedules = tuple(_build_instance(recipe.component(f"schedule.{role}"), context, source, Schedule)
+    schedules = tuple(_build_schedule(recipe.component(f"schedule.{role}"), context, source,
+                                      total_steps(len(dataset), recipe.train))
                       for role in ("generator", "discriminator"))
-    loggers = [(c, _build_instance(c, context, source, Logger)) for c in recipe.loggers]
+    loggers = [(c, _stateful(c, returns.build_instance(c, context, source, Logger), source))
+               for c in recipe.loggers]
     return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks,
                  augment, regularizers, schedules, loggers)
 
 
-def _build_instance(component: Component, context: BuildContext, source: str, base: type) -> Any:
-    """Refuse a factory that returns something other than an instance of ``base`` (:class:`EvaluationHook`,
-    :class:`Loss`, a lever's base class): the engine calls every method of the base class, defaults
-    included, so a look-alike lacking one would fail mid-run, after hours of training."""
-    built = _build(component, context, source)
-    if not isinstance(built, base):
-        raise PluginError(f"{source}: {component.section}: {component.entry.kind} {component.name!r} of plugin "
-                          f"{component.entry.plugin!r} was built as a {type(built).__qualname__}, which is not a "
-                          f"ganlab.{base.__name__}; its factory must return an instance of a subclass of it")
+def _stateful(component: Component, built: Any, source: str) -> Any:
+    """``built``, once its ``state_dict()`` is something a checkpoint can hold."""
+    returns.check_state(component, built, source)
     return built
 
 
-def _check_logged(component: Component, augment: Augment, source: str) -> None:
-    """Refuse an augmentation whose logged numbers are not 0-d tensors, or whose names the step records
-    already use: either would fail or overwrite a column at the first flush, after a step was paid for."""
-    taken = ("step", "epoch", "time", *METRIC_KEYS, *RATE_KEYS)
-    where = f"{source}: {component.section}: augment {component.name!r} of plugin {component.entry.plugin!r}"
-    for key, value in augment.logged().items():
-        if key in taken or key.startswith("reg_"):
-            raise PluginError(f"{where} logs {key!r}, a name the step records use for something else; "
-                              "name it after the augmentation, as in 'augment_p'")
-        if not isinstance(value, torch.Tensor) or value.dim() != 0:
-            raise PluginError(f"{where} logs {key!r} as {type(value).__name__}; logged() must return 0-d "
-                              "tensors on the device")
+def _initialise(component: Component, context: BuildContext, source: str, *networks: nn.Module) -> None:
+    """Give each network its initial weights: an ``init`` component is a function of a network."""
+    init = _function(component, context, source, "a network")
+    for network in networks:
+        returns.called(component, source, "its function of a network", lambda: init(network))
 
 
-def _check_regularizer(component: Component, regularizer: Regularizer, source: str) -> Regularizer:
-    """Refuse a regularizer whose ``applies_to`` or ``interval`` the step could not act on."""
-    where = f"{source}: {component.section}: regularizer {component.name!r} of plugin {component.entry.plugin!r}"
-    if regularizer.applies_to not in ("discriminator", "generator"):
-        raise PluginError(f"{where} applies to {regularizer.applies_to!r}; it must be \"discriminator\" or "
-                          "\"generator\"")
-    interval = regularizer.interval
-    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
-        raise PluginError(f"{where} has interval {interval!r}; it must be a whole number of steps, at least 1")
-    return regularizer
+def _build_optimizer(component: Component, context: BuildContext, source: str,
+                     network: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer of ``network``'s parameters: an ``optimizer`` component is a function of them."""
+    make = _function(component, context, source, "a network's parameters")
+    return returns.answer(component, source, "its function of the parameters", lambda: make(network.parameters()),
+                          "a torch.optim.Optimizer", lambda v: isinstance(v, torch.optim.Optimizer))
+
+
+def _function(component: Component, context: BuildContext, source: str, of: str) -> Any:
+    """The function an ``init`` or ``optimizer`` component is (of ``of``), as its factory builds it."""
+    return returns.answer(component, source, "its factory", lambda: returns.build_component(component, context, source),
+                          f"a function of {of}", callable)
+
+
+def _build_schedule(component: Component, context: BuildContext, source: str, steps: int) -> Schedule:
+    schedule = returns.build_instance(component, context, source, Schedule)
+    returns.check_schedule(component, schedule, source, steps)
+    return schedule
 
 
 def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
@@ -160,7 +149,7 @@ def build_dataset(recipe: Recipe, device: torch.device | None) -> ImageDataset:
     seed_everything(recipe.experiment.seed)
     context = BuildContext(seed=recipe.experiment.seed, device=device or torch.device("cpu"))
     check_sizes(recipe, device, context)
-    return _build(recipe.component("data"), context, recipe.source)
+    return returns.build_component(recipe.component("data"), context, recipe.source)
 
 
 def planned_shape(recipe: Recipe) -> tuple[int, int] | None:
@@ -177,7 +166,7 @@ def check_sizes(recipe: Recipe, device: torch.device | None, data_context: Build
     not checked), training, which on the CPU shares host memory with the data set."""
     networks = meta_networks(recipe)
     training = memory_needs(recipe, *networks) if networks is not None and device is not None else []
-    host = stated_memory_needs(recipe.component("data"), data_context)
+    host = stated_memory_needs(recipe.component("data"), data_context, recipe.source)
     if device is not None and device.type != "cpu":
         refuse_needs(training, free_memory(device), "GPU memory" if device.type == "cuda" else "memory",
                                recipe.source)
@@ -208,18 +197,22 @@ def meta_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module] | None:
             generator, discriminator = _build_networks(recipe, BuildContext(
                 seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels))
             _check_shapes(generator, discriminator, (channels, size, size), meta, recipe.source)
-    except (NotImplementedError, RuntimeError):
+    except (NotImplementedError, RuntimeError, PluginError):
         return None
     return generator, discriminator
 
 
-def stated_memory_needs(component: Component, context: BuildContext) -> list[Need]:
+def stated_memory_needs(component: Component, context: BuildContext, source: str) -> list[Need]:
     """The host memory a component takes beyond what ganlab estimates itself (a data set's build, the images
     a hook generates at once), as its config states it for ``context`` (``memory_needs(context)``, keys
     relative to its section); nothing for a config that states none."""
     stated = getattr(component.config, "memory_needs", None)
-    return [dataclasses.replace(need, key=f"{component.section}.{need.key}")
-            for need in (stated(context) if stated is not None else [])]
+    if stated is None:
+        return []
+    needs = returns.answer(
+        component, source, "its config's memory_needs(context)", lambda: stated(context), "a list of ganlab.Need",
+        lambda v: isinstance(v, list) and all(isinstance(need, Need) for need in v))
+    return [dataclasses.replace(need, key=f"{component.section}.{need.key}") for need in needs]
 
 
 def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module) -> list[Need]:
@@ -297,10 +290,22 @@ def steps_per_epoch(num_images: int, train: TrainConfig) -> int:
     return num_images // train.batch_size // train.d_steps
 
 
+def total_steps(num_images: int, train: TrainConfig) -> int:
+    """Generator updates in the whole run, ``train.max_steps`` counted."""
+    planned = steps_per_epoch(num_images, train) * train.epochs
+    return min(planned, train.max_steps) if train.max_steps else planned
+
+
 def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator for ``context``'s image shape."""
-    return (_build(recipe.component("generator"), context, recipe.source),
-            _build(recipe.component("discriminator"), context, recipe.source))
+    return tuple(_build_network(recipe.component(role), context, recipe.source)
+                 for role in ("generator", "discriminator"))
+
+
+def _build_network(component: Component, context: BuildContext, source: str) -> nn.Module:
+    network = returns.build_instance(component, context, source, nn.Module)
+    returns.check_network(component, network, source)
+    return network
 
 
 def check_conditioning(recipe: Recipe, context: BuildContext, generator: nn.Module,

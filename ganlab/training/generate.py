@@ -26,6 +26,7 @@ from ..recipes.recipe import resolve
 from ..rundir.rundir import RunDir, ensure_writable_folder
 from ..whole_numbers import shown
 from .conditioning import LabelDistribution, fixed_labels, is_conditional
+from .returns import build_instance
 from .sampling import generate_images, sample, seeded_inputs, seeded_rng
 
 
@@ -97,7 +98,7 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     labels = label_distribution(state, path)
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels,
                            label_space=labels.space if labels is not None else None)
-    generator = component.entry.factory(component.config, context)
+    generator = build_instance(component, context, recipe.source, nn.Module)
     key = "ema" if recipe.train.ema > 0 else "generator"
     with fitting(path, key, f"the {component.name!r} generator installed here"):
         generator.load_state_dict(state[key])

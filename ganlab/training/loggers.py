@@ -5,7 +5,8 @@ as broken and the report is still written). A live view of a multi-hour run is w
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -33,6 +34,22 @@ class Loggers:
 
     def log_image(self, tag: str, image: torch.Tensor, step: int) -> None:
         self._each("log_image", lambda logger: logger.log_image(tag, image, step))
+
+    @contextlib.contextmanager
+    def started(self, run: RunView) -> Iterator[None]:
+        """Every logger started for ``run`` inside the block and finished after it, with how the block
+        ended (``finished``, ``interrupted`` by Ctrl-C or SIGTERM, or ``failed``): the lifecycle a logger is
+        promised, for a command that logs to a run without training it (``ganlab evaluate``)."""
+        self.start(run)
+        status = "failed"
+        try:
+            yield
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.finish(status)
 
     def finish(self, status: str) -> None:
         """Every logger's ``finish``, a broken one's too: it may still hold files to close."""

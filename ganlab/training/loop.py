@@ -31,7 +31,7 @@ from ..rundir.atomic import atomic_write_bytes
 from ..rundir.checkpoints import CheckpointSchedule
 from ..rundir.grids import grid_image, png
 from ..rundir.rundir import RunDir, now_iso
-from .assemble import Built, steps_per_epoch
+from .assemble import Built, steps_per_epoch, total_steps
 from .conditioning import (GENERATOR_LABELS, BalancedLabels, LabelDistribution, condition_grid,
                            describe_condition, distribution_of, forward, grid_conditions, is_conditional,
                            check_labels)
@@ -86,9 +86,7 @@ class Run:
                                   shard=(world.rank, world.size), device=self.device,
                                   residency=train.data_on_device)
         self.steps_per_epoch = steps_per_epoch(len(self.dataset), train)
-        self.total_steps = self.steps_per_epoch * train.epochs
-        if train.max_steps:
-            self.total_steps = min(self.total_steps, train.max_steps)
+        self.total_steps = total_steps(len(self.dataset), train)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True     # fixed shapes every step: pick the fastest kernels once
         if train.channels_last:       # before any copy is taken, so the EMA's weights share the live layout
