@@ -19,9 +19,19 @@ class WholeNumber(click.IntRange):
         if isinstance(value, str):
             number = parse_whole_number(value.strip())
             if number is None:
+                text = value.strip()
+                signed = text.lstrip("+-")
+                if signed.isascii() and signed.isdigit() and len(text) <= 40:    # -1, 2**64: a number, out of range
+                    self.fail(f"{text} is not in the range {self.bounds()}", param, ctx)
                 self.fail(f"{shown(value)} is not {FORM}", param, ctx)
             value = number
         return super().convert(value, param, ctx)
+
+    def bounds(self) -> str:
+        """The range as click words it: ``0<=x<=4294967295``, ``x>=1``."""
+        low = f"{self.min}<=" if self.min is not None else ""
+        high = f"<={self.max}" if self.max is not None else ""
+        return f"{low}x{high}"
 
 
 override_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
