@@ -20,8 +20,9 @@ class WholeNumber(click.IntRange):
             number = parse_whole_number(value.strip())
             if number is None:
                 text = value.strip()
-                signed = text.lstrip("+-")
-                if signed.isascii() and signed.isdigit() and len(text) <= 40:    # -1, 2**64: a number, out of range
+                digits = text.removeprefix("-")
+                bounded = self.min is not None or self.max is not None
+                if bounded and digits.isascii() and digits.isdigit() and len(text) <= 40:   # -1, 2**64: out of range
                     self.fail(f"{text} is not in the range {self.bounds()}", param, ctx)
                 self.fail(f"{shown(value)} is not {FORM}", param, ctx)
             value = number
@@ -29,9 +30,9 @@ class WholeNumber(click.IntRange):
 
     def bounds(self) -> str:
         """The range as click words it: ``0<=x<=4294967295``, ``x>=1``."""
-        low = f"{self.min}<=" if self.min is not None else ""
-        high = f"<={self.max}" if self.max is not None else ""
-        return f"{low}x{high}"
+        if self.max is None:
+            return f"x>={self.min}"
+        return f"x<={self.max}" if self.min is None else f"{self.min}<=x<={self.max}"
 
 
 override_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
