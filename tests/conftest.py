@@ -2,6 +2,7 @@
 ``-p ganlab.testing`` from pyproject.toml. The tiny recipe stays importable from here. The metric tests
 share a randomly initialised Inception (never the real weights) and a counter of its passes."""
 
+import os
 from pathlib import Path
 from unittest import mock
 
@@ -17,6 +18,11 @@ from ganlab.metrics import shipped_inception
 from ganlab.metrics.weights import ENV_VAR, shipped_path
 from ganlab.testing import TINY_RECIPE, merge  # noqa: F401
 
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+"""Runs in tests compute with the thread count torch has, as under a launcher's OMP_NUM_THREADS, not with a
+count measured from what else the machine does: a test's outcome must not depend on that. Set for the whole
+session (fixtures of any scope train runs); tests/test_threads.py unsets it to test the measured choice."""
+
 RUN_VIEW = tuple(name for name in vars(RunView) if not name.startswith("_"))
 """What a hook may use of a run: the members of ganlab.RunView."""
 
@@ -28,14 +34,6 @@ def caches_in_a_temporary_folder(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GANLAB_CACHE_DIR", str(tmp_path_factory.mktemp("ganlab-cache")))
         yield
-
-
-@pytest.fixture(autouse=True)
-def threads_as_torch_has_them(monkeypatch):
-    """Runs in tests compute with torch's thread count as a launcher's OMP_NUM_THREADS would set it, not
-    with a count measured from what else the machine does: a test's outcome must not depend on that.
-    tests/test_threads.py unsets it to test the measured choice."""
-    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 @pytest.fixture

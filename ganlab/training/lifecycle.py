@@ -93,17 +93,18 @@ def execute(run: Run) -> None:
     A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
     stay intact.
     """
-    threads = choose_threads(run.recipe.train.threads, run.run_dir.read_checked_meta().get("threads"))
-    contention = None
+    alone = not run.world.distributed      # processes of one run follow the launcher's count alike
+    recorded = run.run_dir.read_checked_meta().get("threads") if alone else None
+    threads = choose_threads(run.recipe.train.threads, recorded)
     if run.world.is_main:
         warn_if_slow(run.recipe.train.precision, run.device)
         run.run_dir.update_meta(threads=threads.threads)
-        contention = ContentionWatch(threads)
+        run.contention = ContentionWatch(threads)
     status, error, finished = "failed", None, False
     try:
         with graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0), \
                 computing_with(threads):
-            run.train(contention)
+            run.train()
         status, finished = "finished", True
     except KeyboardInterrupt as e:
         signum = signals.signal_of(e)

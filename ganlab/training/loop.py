@@ -129,6 +129,8 @@ class Run:
         self.schedule = CheckpointSchedule(self.recipe.checkpoint)
         self.stop = StopRequest()
         self._latest_evaluation: dict[str, tuple[int, float]] = {}   # metric -> (step, value)
+        self.contention: ContentionWatch | None = None
+        """Watches how busy other processes keep the machine (set for the main process as training starts)."""
 
     @property
     def epoch(self) -> int:
@@ -260,9 +262,9 @@ class Run:
             raise RunDiverged(f"losses became non-finite at step {bad['step']} (loss_d={bad['loss_d']}, "
                               f"loss_g={bad['loss_g']}); the last good checkpoint is kept")
 
-    def train(self, contention: ContentionWatch | None = None) -> None:
+    def train(self) -> None:
         """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint
-        (and lets ``contention`` see how busy the machine was during it).
+        (and lets :attr:`contention` see how busy the machine was during it).
 
         When :attr:`stop` is requested (the first SIGINT or SIGTERM), training stops at the end of the step
         in progress (under torchrun, of the next step all processes agree on: :meth:`_stop_agreed`) with an
@@ -298,8 +300,8 @@ class Run:
                     self.epochs_completed += 1
                     self.batch_in_epoch = 0
                 self._end_epoch(completed)
-                if contention is not None:
-                    contention.check(f"epoch {self.epoch}")
+                if self.contention is not None:
+                    self.contention.check(f"epoch {self.epoch}")
         finally:
             if bar is not None:
                 bar.close()
