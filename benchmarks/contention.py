@@ -10,7 +10,8 @@ on the cores (pure Python loops: one core each). The arms:
 - ``threads=1``;
 - ``auto``: ganlab's default (``train.threads = 0``): one thread per core left free at the start.
 
-Each figure is the median step over ``--rounds`` rounds (arms alternate within a round); "fair" is the
+Each figure is the median step over ``--rounds`` rounds (arms alternate within a round), beside the
+slowest round's median (oversubscribed OpenMP threads are slow in bursts); "fair" is the
 step the run would take with its fair share of the cores: alone with one thread, times
 ``max(1, (busy + 1) / cores)`` (one process among ``busy + 1`` on ``cores`` cores).
 
@@ -116,13 +117,14 @@ def main() -> None:
     alone = statistics.median(r["median_s"] for r in results.get((0, "threads=1"), [])) \
         if (0, "threads=1") in results else None
     print(f"cores: {cores}; median step of the quickstart (32x32, batch 64) in ms, over {args.rounds} rounds")
-    print(f"{'busy':>4}  {'arm':<24} {'threads':>7} {'step ms':>9} {'vs fair':>8}")
+    print(f"{'busy':>4}  {'arm':<24} {'threads':>7} {'step ms':>9} {'vs fair':>8} {'slowest round ms':>17}")
     for (busy, arm), rows in results.items():
         step = statistics.median(r["median_s"] for r in rows)
         fair = alone * max(1.0, (busy + 1) / cores) if alone else None
         threads = "/".join(sorted({str(r["threads"]) for r in rows}))
         ratio = f"{step / fair:7.2f}x" if fair else "       -"
-        print(f"{busy:>4}  {arm:<24} {threads:>7} {step * 1000:9.1f} {ratio}")
+        print(f"{busy:>4}  {arm:<24} {threads:>7} {step * 1000:9.1f} {ratio} "
+              f"{max(r['median_s'] for r in rows) * 1000:17.1f}")
 
 
 if __name__ == "__main__":

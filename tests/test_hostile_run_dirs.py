@@ -299,3 +299,34 @@ def test_a_manifest_entry_of_the_wrong_type_is_a_checkpoint_error_that_changes_n
     result = run_cli(*command, run, *(["-o", run.parent / "x.png"] if command == ["generate"] else []))
     refused(result, CHECKPOINT, "manifest.json", "step is '8'")
     assert files(run) == before
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+"""JSON nested deeper than Python's parser recurses."""
+
+
+@pytest.mark.parametrize("record, command, exit_code, said", [
+    ("meta.json", "report", RUN, "meta.json is unreadable: it is JSON nested too deep"),
+    ("checkpoints/manifest.json", "generate", CHECKPOINT, "manifest.json' is unreadable (it is JSON nested too deep)"),
+])
+def test_a_record_nested_too_deep_is_refused_naming_it(run, run_cli, tmp_path, record, command, exit_code, said):
+    (run / record).write_text(DEEP)
+    before = files(run)
+    extra = ("-o", tmp_path / "x.png") if command == "generate" else ()
+    refused(run_cli(command, run, *extra), exit_code, said)
+    assert files(run) == before
+
+
+def test_a_log_line_nested_too_deep_is_passed_over_with_a_warning(run, run_cli):
+    with open(run / "metrics.jsonl", "a") as log:
+        log.write(DEEP + "\n" + '{"step": 99, "epoch": 1}\n')
+    result = run_cli("report", run)
+    assert result.exit_code == 0, result.output
+    assert "metrics.jsonl: skipped line" in result.output and "is not JSON" in result.output
+
+
+@pytest.mark.parametrize("record", ["meta.json", "metrics.jsonl"])
+def test_a_record_replaced_by_a_named_pipe_is_refused_without_waiting_on_it(run, run_cli, record):
+    (run / record).unlink()
+    os.mkfifo(run / record)
+    refused(run_cli("report", run), RUN, f"{record}", "is a named pipe (FIFO)")

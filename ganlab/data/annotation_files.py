@@ -6,9 +6,11 @@ both layouts, so a quirk read in one is read in all."""
 from __future__ import annotations
 
 import codecs
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
-from ..errors import DataError
+from ..errors import DataError, warn
+
+Value = TypeVar("Value")
 
 _WIDE_BOMS = {"UTF-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
               "UTF-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)}
@@ -53,3 +55,27 @@ def lines(text: str) -> Iterator[Line]:
 def quoted(line: Line, width: int = 120) -> str:
     """A line's text quoted for a message, without its line ending, cut at ``width`` characters."""
     return repr(line[1].rstrip()[:width])
+
+
+def one_row_per_image(rows: Iterable[tuple[int, str, Value]], key: str, where: str,
+                      disagreement: Callable[[Value, Value], str | None]) -> dict[str, Value]:
+    """``{image: value}`` of rows ``(line number, image, value)``. An image listed again is read once, with
+    one warning for all such repeats, when ``disagreement`` finds nothing between its rows; when it names
+    what differs, the file is refused naming both lines: either row could be the image's."""
+    found: dict[str, Value] = {}
+    first_line: dict[str, int] = {}
+    repeated = []
+    for number, image, value in rows:
+        if image not in found:
+            found[image], first_line[image] = value, number
+            continue
+        differ = disagreement(found[image], value)
+        if differ is not None:
+            raise DataError(f"{key}: {where} line {number}: a second row for {image!r}, which disagrees with "
+                            f"its first (line {first_line[image]}) on {differ}; keep the right one")
+        repeated.append((image, first_line[image], number))
+    if repeated:
+        image, first, again = repeated[0]
+        warn(f"{key}: {where} line {again} lists {image!r} again, as line {first} does; such repeats "
+             f"({len(repeated)} in all) are read once")
+    return found

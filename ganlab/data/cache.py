@@ -33,6 +33,7 @@ from PIL import UnidentifiedImageError
 
 from ..machine import signals
 from ..errors import DataError
+from ..recipes.files import read_json
 from .build_folders import BuildFolder
 from .sources import Source
 from .transform import CropResize
@@ -90,7 +91,7 @@ class ImageCache:
             return None
         damaged = f"the data cache {str(path)!r} is damaged"
         try:
-            meta = json.loads(meta_path.read_text("utf-8"))
+            meta = read_json(meta_path)
             size = (path / "images.u8").stat().st_size
             expected = meta["count"] * int(np.prod(meta["shape"]))
         except (OSError, ValueError, KeyError, TypeError) as e:

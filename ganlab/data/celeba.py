@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Iterator, Literal
 
 from ..recipes.config import param
 from ..errors import DataError
 from ..recipes.files import unusual
 from ..protocols import BuildContext
 from ..plugins.registry import component
-from .annotation_files import decode, lines, quoted
+from .annotation_files import decode, lines, one_row_per_image, quoted
 from .celeba_attributes import ATTRIBUTE_FILES, AttributeTable, choose, labels_of, parse_attributes
 from .imageset import CachedImages, CachedImagesConfig
 from .labelled import LabelledImages
@@ -82,17 +82,20 @@ def locate(root: Path) -> tuple[Path, list[Path]]:
 
 
 def parse_partition(data: bytes, where: str) -> dict[str, str]:
-    """``{"000001.jpg": "0", ...}`` from the official whitespace-separated or Kaggle's CSV partition file."""
-    partition = {}
-    for line in lines(decode(data, where, "data.split")):
-        number, _, fields = line
-        if fields[0] == "image_id":
-            continue
-        if len(fields) != 2 or fields[1] not in SPLIT_CODES.values():
-            raise DataError(f"data.split: {where} line {number} is not 'IMAGE PARTITION' with partition "
-                            f"0, 1 or 2: {quoted(line)}")
-        partition[fields[0]] = fields[1]
-    return partition
+    """``{"000001.jpg": "0", ...}`` from the official whitespace-separated or Kaggle's CSV partition file; an
+    image listed twice as :func:`~.annotation_files.one_row_per_image` reads it."""
+    def rows() -> Iterator[tuple[int, str, str]]:
+        for line in lines(decode(data, where, "data.split")):
+            number, _, fields = line
+            if fields[0] == "image_id":
+                continue
+            if len(fields) != 2 or fields[1] not in SPLIT_CODES.values():
+                raise DataError(f"data.split: {where} line {number} is not 'IMAGE PARTITION' with partition "
+                                f"0, 1 or 2: {quoted(line)}")
+            yield number, fields[0], fields[1]
+
+    return one_row_per_image(rows(), "data.split", where,
+                             lambda first, again: None if first == again else f"its partition ({first} and {again})")
 
 
 def companion_paths(folders: list[Path], file_names: tuple[str, ...]) -> list[Path]:

@@ -13,15 +13,15 @@ since either could be its labels.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, warn
+from ..errors import ConfigError, DataError
 from ..labels import Attribute, LabelSpace
 from ..plugins.hints import did_you_mean
 from ..whole_numbers import FORM, parse_whole_number
-from .annotation_files import Line, decode, lines, quoted
+from .annotation_files import Line, decode, lines, one_row_per_image, quoted
 
 ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
 VALUES = {"-1": 0, "1": 1}
@@ -76,32 +76,23 @@ def header_names(line: Line, where: str) -> tuple[str, ...]:
 
 
 def read_rows(body: Iterable[Line], names: tuple[str, ...], where: str) -> dict[str, np.ndarray]:
-    """Each image's values (0/1, one per name). An image with a second row is read once, with a warning,
-    when both rows agree, and refused naming both lines when they do not: either could be its labels."""
-    rows: dict[str, np.ndarray] = {}
-    first_line: dict[str, int] = {}
-    repeated = []
-    for line in body:
-        number, _, fields = line
-        values = [VALUES.get(field) for field in fields[1:]]
-        if len(values) != len(names) or None in values:
-            raise DataError(f"{KEY}: {where} line {number}: expected an image name and {len(names)} values "
-                            f"of -1 or 1, got {quoted(line)}")
-        image, row = fields[0], np.array(values, dtype=np.int8)
-        if image not in rows:
-            rows[image], first_line[image] = row, number
-            continue
-        differ = [name for name, a, b in zip(names, rows[image], row) if a != b]
-        if differ:
-            raise DataError(f"{KEY}: {where} line {number}: a second row for {image!r}, which disagrees with "
-                            f"its first (line {first_line[image]}) on {', '.join(differ[:3])}"
-                            f"{f' and {len(differ) - 3} more' if len(differ) > 3 else ''}; keep the right one")
-        repeated.append((image, first_line[image], number))
-    if repeated:
-        image, first, again = repeated[0]
-        warn(f"{KEY}: {where} line {again} lists {image!r} again, as line {first} does; such repeats "
-             f"({len(repeated)} in all) are read once")
-    return rows
+    """Each image's values (0/1, one per name); an image's second row as :func:`one_row_per_image` reads it."""
+    def rows() -> Iterator[tuple[int, str, np.ndarray]]:
+        for line in body:
+            number, _, fields = line
+            values = [VALUES.get(field) for field in fields[1:]]
+            if len(values) != len(names) or None in values:
+                raise DataError(f"{KEY}: {where} line {number}: expected an image name and {len(names)} values "
+                                f"of -1 or 1, got {quoted(line)}")
+            yield number, fields[0], np.array(values, dtype=np.int8)
+
+    def disagreement(first: np.ndarray, again: np.ndarray) -> str | None:
+        differ = [name for name, a, b in zip(names, first, again) if a != b]
+        if not differ:
+            return None
+        return ", ".join(differ[:3]) + (f" and {len(differ) - 3} more" if len(differ) > 3 else "")
+
+    return one_row_per_image(rows(), KEY, where, disagreement)
 
 
 def wrong_count(number: int, declared: int, listed: int, where: str) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 from pathlib import Path
 
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ..rundir.atomic import atomic_write_bytes
 from ..recipes.config import param
+from ..recipes.files import read_json
 from ..rundir.grids import grid_png
 from ..protocols import BuildContext, EvaluationHook, ReportSection, RunView
 from ..plugins.registry import component
@@ -118,7 +117,7 @@ def rows_caption(run_dir: RunDir) -> str:
     """For a conditional run's grids, the condition of each row, top to bottom; empty for another run's
     (or when the list is unreadable, which only costs the caption)."""
     try:
-        rows = json.loads(run_dir.grid_rows_path.read_text("utf-8"))
+        rows = read_json(run_dir.grid_rows_path)
     except (OSError, ValueError):
         return ""
     if not isinstance(rows, list) or not rows:

@@ -21,7 +21,7 @@ from ..machine.memory import Need
 from ..protocols import BuildContext, ImageDataset, ReportSection, RunView
 from ..plugins.registry import component
 from ..rundir.rundir import RunDir
-from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL, weights_digest
+from ..training.sampling import PROTOCOL as SAMPLING_PROTOCOL
 from .base import Device, MetricHook, ScheduleConfig, Score, for_report_only, generated_images, resolve_device
 from .cache import ReferenceCache
 from .inception import (FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, frechet_distance, kernel_distance,

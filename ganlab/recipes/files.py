@@ -5,9 +5,11 @@ gives is looked at with ``stat`` before it is opened."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -39,3 +41,26 @@ def read_at_most(path: Path, limit: int) -> bytes:
     if size > limit:
         raise ValueError(f"is {size:,} bytes, more than {limit:,}")
     return path.read_bytes()
+
+
+RECORD_LIMIT = 64 << 20
+"""The most bytes a JSON record ganlab writes may have (meta.json with a large label distribution is a few
+megabytes); a larger file is none of its records, and is refused before it is read."""
+
+
+def read_json(path: Path, limit: int = RECORD_LIMIT) -> Any:
+    """The JSON value in the file ``path``: a record ganlab wrote, which an edit by hand, a crash or another
+    program may have made anything. What makes it unreadable is a ValueError in words that follow the path
+    ("is a named pipe (FIFO), not a file", "is not JSON (...)", "is JSON nested too deep"), an OSError as
+    the system gives it; never a wait on a pipe, a file read whole whatever its size, or a RecursionError."""
+    kind = unusual(path)
+    if kind is not None:
+        raise ValueError(kind)
+    try:
+        return json.loads(read_at_most(path, limit).decode("utf-8"))
+    except RecursionError:
+        raise ValueError("is JSON nested too deep") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"is not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"is not JSON ({e})") from None

@@ -7,13 +7,13 @@ is optional here, and each gap becomes a sentence on the page instead of an erro
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import GanlabError
 from ..evaluation.series import metrics_frame
 from ..evaluation.training_health import FILES as HEALTH_FILES
 from ..evaluation.training_health import FLAGS
+from ..recipes.files import read_json
 from ..recipes.recipe import read_toml
 from ..rundir.rundir import RunDir
 from .figures import run_colors
@@ -47,7 +47,7 @@ class ComparedRun:
         """The training-health verdict the run left (a list, empty when healthy); None if it left none."""
         path = HEALTH_FILES.path(self.run_dir, FLAGS)
         try:
-            flags = json.loads(path.read_text("utf-8"))
+            flags = read_json(path)
         except (OSError, ValueError):
             return None
         return [flag for flag in flags if isinstance(flag, dict)] if isinstance(flags, list) else None

@@ -75,7 +75,7 @@ def data_uri(data: bytes, mime: str) -> str:
 
 def image(data: bytes, mime: str, alt: str, *, pixelated: bool = False, width: int | None = None) -> str:
     """An ``<img>`` whose bytes are embedded; ``pixelated`` keeps small sample grids crisp when enlarged."""
-    attrs = f' class="pixel"' if pixelated else ""
+    attrs = ' class="pixel"' if pixelated else ""
     attrs += f' width="{int(width)}"' if width else ""
     return f'<img src="{data_uri(data, mime)}" alt="{escape(alt)}"{attrs}>'
 

@@ -24,6 +24,7 @@ import torch
 from .atomic import atomic_write, atomic_write_text
 from ..recipes.config import param
 from ..errors import CheckpointError, RunError
+from ..recipes.files import read_json
 from ..whole_numbers import FORM, parse_whole_number, shown
 
 MANIFEST = "manifest.json"
@@ -178,11 +179,11 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, network: torch.nn.Mo
     names = {id(p): name for name, p in network.named_parameters()}
     problems = []
     for group in optimizer.param_groups:
-        for param in group["params"]:
-            for slot, value in optimizer.state.get(param, {}).items():
-                if isinstance(value, torch.Tensor) and value.dim() and not _broadcasts_to(value.shape, param.shape):
-                    problems.append(f"{slot} of {names.get(id(param), 'a parameter')} has shape "
-                                    f"{list(value.shape)}, the parameter {list(param.shape)}")
+        for parameter in group["params"]:
+            for slot, value in optimizer.state.get(parameter, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() and not _broadcasts_to(value.shape, parameter.shape):
+                    problems.append(f"{slot} of {names.get(id(parameter), 'a parameter')} has shape "
+                                    f"{list(value.shape)}, the parameter {list(parameter.shape)}")
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -213,10 +214,11 @@ class CheckpointStore:
         if not self.manifest_path.exists():
             return []
         try:
-            entries = json.loads(self.manifest_path.read_text("utf-8"))["checkpoints"]
+            entries = read_json(self.manifest_path)["checkpoints"]
             records = [CheckpointRecord(**entry) for entry in entries]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{str(self.manifest_path)!r} is unreadable ({type(e).__name__}: {e}); "
+            why = f"it {e}" if type(e) is ValueError else f"{type(e).__name__}: {e}"   # read_json's words
+            raise CheckpointError(f"{str(self.manifest_path)!r} is unreadable ({why}); "
                                   "pass a checkpoint file explicitly") from None
         return sorted(records, key=lambda r: r.step)
 

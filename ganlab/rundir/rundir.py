@@ -33,6 +33,7 @@ from ..arguments import PATH, checked
 from .atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
 from ..errors import RunError, warn
+from ..recipes.files import read_json, unusual
 from ..labels import in_column_order
 from .records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
@@ -105,7 +106,7 @@ def numbered_json(lines: list[str]) -> Iterator[tuple[int, Any]]:
             continue
         try:
             yield number, json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):        # not JSON, or nested deeper than Python recurses
             if number < len(lines):
                 yield number, NOT_JSON
 
@@ -179,6 +180,9 @@ class RunDir:
         path = Path(checked("ganlab.RunDir.open", "path", path, PATH))
         if not path.is_dir():
             raise RunError(f"{str(path)!r} is not a run directory (no such folder)")
+        kind = unusual(path / "meta.json")
+        if kind is not None:
+            raise RunError(f"{str(path)!r} is not a run directory as ganlab writes them: its meta.json {kind}")
         if not (path / "meta.json").is_file():
             raise RunError(f"{str(path)!r} is not a run directory (no meta.json)")
         return cls(path)
@@ -245,9 +249,11 @@ class RunDir:
     def read_meta(self) -> dict[str, Any]:
         """meta.json as written, every field kept (:meth:`update_meta` writes back what it does not change)."""
         try:
-            meta = json.loads((self.path / "meta.json").read_text("utf-8"))
-        except (OSError, ValueError) as e:
-            raise RunError(f"{str(self.path)!r}: meta.json is unreadable: {e}") from None
+            meta = read_json(self.path / "meta.json")
+        except OSError as e:
+            raise RunError(f"{str(self.path)!r}: meta.json is unreadable: {e.strerror or e}") from None
+        except ValueError as e:
+            raise RunError(f"{str(self.path)!r}: meta.json is unreadable: it {e}") from None
         if not isinstance(meta, dict):
             raise RunError(f"{str(self.path)!r}: meta.json is unreadable: it holds {describe(meta)}, "
                            "not a JSON object")
@@ -334,6 +340,9 @@ class RunDir:
         refuses bytes that are not UTF-8 instead of replacing them, so that a rewrite never changes a line
         it keeps. One that cannot be read is a RunError naming it, never a traceback."""
         path = self.path / filename
+        kind = unusual(path)
+        if kind is not None:
+            raise RunError(f"{str(path)!r} {kind}; ganlab writes its logs as files")
         if not path.exists():
             return []
         try:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
-from ..recipes.files import read_at_most, unusual
+from ..recipes.files import read_json, unusual
 from ..recipes.recipe import dotted_settings
 from ..rundir.atomic import atomic_write_text
 from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
@@ -85,31 +85,19 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The manifest in ``folder``, every field checked; None if there is none. One that cannot be read, or
     is not what ``ganlab sweep`` writes, is a RunError naming it and what is wrong."""
     path = Path(folder) / MANIFEST
-    kind = unusual(path)
-    if kind is None and not path.exists():
+    if unusual(path) is None and not path.exists():
         return None
-    manifest, problem = (None, f"it {kind}") if kind is not None else _parsed(path)
-    problem = problem or manifest_problem(manifest)
+    try:
+        manifest = read_json(path, MAX_MANIFEST_BYTES)
+        problem = manifest_problem(manifest)
+    except OSError as e:
+        problem = f"it cannot be read ({e.strerror or e})"
+    except ValueError as e:
+        problem = f"it {e}"
     if problem is not None:
         raise RunError(f"{str(path)!r}: {problem}; it is no sweep manifest as `ganlab sweep` writes them (format "
                        f"{FORMAT}): move the folder away, or give the sweep another --name")
     return manifest
-
-
-def _parsed(path: Path) -> tuple[Any, str | None]:
-    """The JSON value in ``path``, or why there is none (in words that follow "it")."""
-    try:
-        return json.loads(read_at_most(path, MAX_MANIFEST_BYTES).decode("utf-8")), None
-    except OSError as e:
-        return None, f"it cannot be read ({e.strerror or e})"
-    except RecursionError:
-        return None, "it is JSON nested too deep"
-    except UnicodeDecodeError as e:
-        return None, f"it is not UTF-8 text (byte {e.start})"
-    except json.JSONDecodeError as e:
-        return None, f"it is not JSON ({e})"
-    except ValueError as e:      # read_at_most: over the size
-        return None, f"it {e}"
 
 
 def manifest_problem(manifest: Any) -> str | None:
