@@ -92,6 +92,25 @@ def test_a_partition_file_saved_with_a_bom_and_crlf_selects_the_split(tmp_path, 
     assert "3 images ready" in result.stderr
 
 
+@pytest.mark.parametrize("repeat, exit_code, said", [
+    ("000002.jpg 2\n", 3, "list_eval_partition.txt line 7: a second row for '000002.jpg', which disagrees with its "
+                          "first (line 2) on its partition (0 and 2); keep the right one"),
+    ("000002.jpg 0\n", 0, "list_eval_partition.txt line 7 lists '000002.jpg' again, as line 2 does; such repeats "
+                          "(1 in all) are read once"),
+])
+def test_an_image_listed_twice_in_the_partition_file_is_read_as_in_the_attribute_file(tmp_path, run_cli, repeat,
+                                                                                       exit_code, said):
+    write_celeba(tmp_path, "txt", official("txt").encode())
+    (tmp_path / "list_eval_partition.txt").write_text(partition_text([1, 0, 0, 1, 1, 2]) + repeat)
+    recipe = write_recipe_with_data(tmp_path / "valid.toml", {
+        "name": "celeba", "root": str(tmp_path), "image_size": 16, "crop": 40, "split": "valid",
+        "cache_dir": str(tmp_path / "cache")})
+    result = run_cli("data", "prepare", recipe)
+    assert result.exit_code == exit_code, result.output
+    assert f"data.split: {tmp_path / 'list_eval_partition.txt'}" in result.output and said in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("encoding, said", [
     ("utf-16", "is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8"),
     ("utf-32", "is UTF-32 text (it starts with a UTF-32 byte-order mark); save it as UTF-8"),

@@ -161,3 +161,15 @@ def test_fid_agreement_ganlab_equals_torch_fidelitys_command_and_skips_missing_p
     assert abs(fids["ganlab"] - fids["fidelity"]) < 1e-4
     assert re.search(r"^\| torch-fidelity \| .* \| PNG 32x32 \| [\d.]+ \| (0 \(identical\)|[+-][\d.]+e-\d+) \|", out,
                      re.MULTILINE), out
+
+
+def test_contention_times_each_thread_choice_beside_busy_processes(benchmark):
+    from ganlab.machine.threads import usable_cores
+
+    out = benchmark("contention.py", "--rounds", "1", "--busy", "0", "1", "--arms", "threads=1", "auto",
+                    "--steps", "1", "--budget", "0.1")
+    rows = {(int(m[1]), m[2]): (int(m[3]), m[4]) for m in
+            re.finditer(r"^\s+(\d)\s+(threads=1|auto)\s+(\d+)\s+[\d.]+\s+([\d.]+)x", out, re.MULTILINE)}
+    assert rows.keys() == {(0, "threads=1"), (0, "auto"), (1, "threads=1"), (1, "auto")}, out
+    assert rows[0, "threads=1"] == (1, "1.00")          # the fair share is one thread alone
+    assert rows[1, "auto"][0] == max(1, usable_cores() - 1)   # a core the spinning process holds is left to it

@@ -188,8 +188,17 @@ def check_grid_values(plan: SweepPlan, plugins: Plugins) -> None:
 
 def check_runs(plan: SweepPlan, runs: list[PlannedRun], plugins: Plugins) -> None:
     """Every run about to start through the one check pass ``ganlab run`` makes (``assemble.build``),
-    before any starts, so a combination the recipe cannot train stops the sweep while nothing ran."""
+    before any starts, so a combination the recipe cannot train stops the sweep while nothing ran.
+
+    Runs of one combination differ only in ``experiment.seed``, which draws numbers and decides no size,
+    component or file, so the first of each is built for all: the checks of a sweep of many seeds take
+    the time of its combinations (a build draws the data set: seconds each)."""
+    built: set[tuple[tuple[str, str], ...]] = set()
     for run in runs:
+        combination = tuple(sorted((key, value_text(value)) for key, value in run.settings.items()))
+        if combination in built:
+            continue
+        built.add(combination)
         try:
             build(plan.recipe(run.overrides, plugins))
         except RecipeError as e:
