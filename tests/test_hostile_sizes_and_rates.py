@@ -184,6 +184,8 @@ GENERATED_AT_ONCE = {
     "fid samples": ({"name": "fid", "num_samples": 10 ** 9}, "hooks[0].num_samples: needs about 15.60 TiB of memory "
                     "(1,000,000,000 generated images of 3x16x16 and their Inception features"),
     "Inception batch": ({"name": "kid", "batch_size": 10 ** 6}, "hooks[0].batch_size: needs about"),
+    "swd samples": ({"name": "swd", "num_samples": 10 ** 12}, "hooks[0].num_samples: needs about 135.06 PiB of "
+                    "memory (1,000,000,000,000 generated images of 3x16x16, as many real ones and their patches"),
 }
 
 

@@ -22,6 +22,14 @@ class SwdConfig(ScheduleConfig):
     num_samples: int = param(1024, "generated images, and as many real ones (fewer if the reference set is "
                                    "smaller); 128 patches are drawn from each", min=2)
 
+    def memory_needs(self, context: BuildContext) -> list[Need]:
+        """The generated images, made at once, as many real ones, and one pyramid level's float32 patches of
+        both sides."""
+        patches = 2 * swd.PATCHES_PER_IMAGE * swd.PATCH_SIZE ** 2 * context.channels * 4
+        pixels = context.channels * context.image_size ** 2
+        return [generated_images("num_samples", self.num_samples, context, pixels + patches,
+                                 ", as many real ones and their patches")]
+
 
 @dataclasses.dataclass
 class DiversityConfig(ScheduleConfig):
