@@ -330,3 +330,9 @@ def test_a_record_replaced_by_a_named_pipe_is_refused_without_waiting_on_it(run,
     (run / record).unlink()
     os.mkfifo(run / record)
     refused(run_cli("report", run), RUN, f"{record}", "is a named pipe (FIFO)")
+
+
+def test_more_png_files_than_the_disk_holds_are_refused_before_any_is_drawn(trained_once, run_cli, tmp_path):
+    result = run_cli("generate", trained_once, "--num", 10 ** 15, "--out-dir", tmp_path / "each")
+    refused(result, OTHER, f"--num {10 ** 15}: 1,000,000,000,000,000 PNG files do not fit in", "ask for fewer")
+    assert list((tmp_path / "each").iterdir()) == []

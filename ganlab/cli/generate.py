@@ -60,6 +60,8 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     if interpolate or output is not None:
         gen.refuse_what_cannot_fit(num * len(rows), shape, interpolate, grid=output is not None,
                                    inputs=gen.input_bytes(generator, labels))
+    if out_dir is not None:
+        gen.refuse_what_the_disk_cannot_hold(out_dir, num * len(rows))
     end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed
     if interpolate:
         batches = [gen.interpolation(generator, seed, end, num, torch_device, labels, fixed) for fixed in rows]

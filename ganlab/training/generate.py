@@ -8,6 +8,7 @@ same seed gives the same faces here as :meth:`ganlab.training.loop.Run.generate`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -189,6 +190,24 @@ def check_grid_path(path: Path) -> None:
 def check_image_folder(folder: Path) -> None:
     """What :func:`check_grid_path` does for ``--out-dir``: the folder is made, a file in its place refused."""
     ensure_writable_folder(folder, "--out-dir: ")
+
+
+SMALLEST_PNG = 67
+"""Bytes of the smallest PNG file there is (one pixel): no image written takes less."""
+
+
+def refuse_what_the_disk_cannot_hold(folder: Path, num: int) -> None:
+    """Refuse, before drawing anything, more PNG files than ``folder``'s file system has room or file entries
+    for: images are made in batches, so memory never stops a huge ``--num``, and the disk would fill after
+    hours of work instead."""
+    try:
+        room = os.statvfs(folder)
+    except (OSError, AttributeError):       # not a POSIX system, or cannot tell: the writes will say
+        return
+    free_bytes, free_files = room.f_bavail * room.f_frsize, room.f_favail
+    if num * SMALLEST_PNG > free_bytes or (free_files and num > free_files):
+        raise GanlabError(f"--num {num}: {num:,} PNG files do not fit in {str(folder)!r}, which has room for "
+                          f"{size_text(free_bytes)} and {free_files:,} more files; ask for fewer images")
 
 
 def write_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
