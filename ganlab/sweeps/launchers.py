@@ -22,6 +22,7 @@ from typing import Any, Callable
 from ..errors import GanlabError, RunError
 from ..machine import signals
 from ..machine.threads import usable_cores
+from ..recipes.files import unusual
 from ..rundir.rundir import ensure_writable_folder, now_iso
 from .plan import PlannedRun
 
@@ -118,6 +119,9 @@ class LocalLauncher:
         """Start a task's process in a session of its own: the terminal's Ctrl-C reaches only the sweep,
         which passes it on once (two would stop the run at once, without its checkpoint)."""
         log_path = self.target.folder / LOGS / f"{task.run.name}.log"
+        kind = unusual(log_path)       # opening a named pipe to append waits for a reader forever
+        if kind is not None:
+            raise RunError(f"the log of run {task.run.name}, {str(log_path)!r}, {kind}; move it away")
         try:
             log = open(log_path, "a", encoding="utf-8")
         except OSError as e:
