@@ -336,3 +336,12 @@ def test_more_png_files_than_the_disk_holds_are_refused_before_any_is_drawn(trai
     result = run_cli("generate", trained_once, "--num", 10 ** 15, "--out-dir", tmp_path / "each")
     refused(result, OTHER, f"--num {10 ** 15}: 1,000,000,000,000,000 PNG files do not fit in", "ask for fewer")
     assert list((tmp_path / "each").iterdir()) == []
+
+
+def test_a_checkpoint_replaced_by_a_named_pipe_is_refused_without_waiting_on_it(run, run_cli, tmp_path):
+    (run / "checkpoints" / "epoch_0002.pt").unlink()
+    os.mkfifo(run / "checkpoints" / "epoch_0002.pt")
+    result = run_cli("generate", run, "-o", tmp_path / "x.png")
+    assert result.exit_code == 0, result.output
+    assert "checkpoint epoch_0002.pt is a named pipe (FIFO), not a file; using the one before it" in result.output
+    assert (tmp_path / "x.png").exists()

@@ -24,7 +24,7 @@ import torch
 from .atomic import atomic_write, atomic_write_text
 from ..recipes.config import param
 from ..errors import CheckpointError, RunError
-from ..recipes.files import read_json
+from ..recipes.files import read_json, unusual
 from ..whole_numbers import FORM, parse_whole_number, shown
 
 MANIFEST = "manifest.json"
@@ -91,7 +91,11 @@ class CheckpointRecord:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load with ``weights_only=True``: a checkpoint that carries pickled code is refused, never run."""
+    """Load with ``weights_only=True``: a checkpoint that carries pickled code is refused, never run. A
+    special file (a named pipe would be waited on for ever) is refused before it is opened."""
+    kind = unusual(Path(path))
+    if kind is not None:
+        raise CheckpointError(f"checkpoint {str(path)!r} {kind}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
@@ -256,6 +260,9 @@ class CheckpointStore:
     def problem(self, record: CheckpointRecord) -> str | None:
         """Why ``record``'s file cannot be trusted (missing, wrong size, wrong hash), or None."""
         path = self.directory / record.file
+        kind = unusual(path)              # a named pipe would be waited on for ever
+        if kind is not None:
+            return kind
         try:
             data = path.read_bytes()
         except OSError as e:
