@@ -345,3 +345,9 @@ def test_a_checkpoint_replaced_by_a_named_pipe_is_refused_without_waiting_on_it(
     assert result.exit_code == 0, result.output
     assert "checkpoint epoch_0002.pt is a named pipe (FIFO), not a file; using the one before it" in result.output
     assert (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("command", [("report",), ("evaluate",), ("generate", "-o", "x.png")])
+def test_a_run_path_longer_than_the_file_system_takes_is_refused_naming_it(run_cli, command):
+    result = run_cli(*command, "a" * 300)
+    refused(result, RUN, "(300 characters) is not a run directory (File name too long)")

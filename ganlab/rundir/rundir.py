@@ -33,6 +33,7 @@ from ..arguments import PATH, checked
 from .atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
 from ..errors import RunError, warn
+from ..whole_numbers import shown
 from ..recipes.files import read_json, unusual
 from ..labels import in_column_order
 from .records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
@@ -178,7 +179,11 @@ class RunDir:
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
         path = Path(checked("ganlab.RunDir.open", "path", path, PATH))
-        if not path.is_dir():
+        try:
+            is_folder = path.is_dir()
+        except OSError as e:            # a name longer than the file system takes, a loop of links
+            raise RunError(f"{shown(str(path))} is not a run directory ({e.strerror or e})") from None
+        if not is_folder:
             raise RunError(f"{str(path)!r} is not a run directory (no such folder)")
         kind = unusual(path / "meta.json")
         if kind is not None:
