@@ -157,6 +157,8 @@ class LabelSpace:
                 raise ConfigError("condition", f"unknown attribute {shown(name)}" + (
                     did_you_mean(name, self.names) or f"; the run's attributes are {', '.join(self.names)}"))
             column = self.names.index(name)
+            if column in fixed:
+                raise ConfigError("condition", f"{name} is given twice; give each attribute once")
             fixed[column] = self.attributes[column].index(value)
         return fixed
 

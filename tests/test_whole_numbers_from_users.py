@@ -141,3 +141,10 @@ def test_every_command_reads_its_integer_options_by_that_rule(conditional, run_c
     result = run_cli(command, *target, option, text)
     assert result.exit_code == 2
     assert f"is not {FORM}" in result.output
+
+
+def test_a_condition_that_gives_an_attribute_twice_is_refused(conditional, run_cli, tmp_path):
+    result = run_cli("generate", conditional.path, "-o", tmp_path / "x.png", "--condition", "glasses=1,glasses=0")
+    assert result.exit_code == 2
+    assert "glasses is given twice; give each attribute once" in result.output
+    assert not (tmp_path / "x.png").exists()
