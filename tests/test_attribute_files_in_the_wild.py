@@ -173,6 +173,15 @@ def test_a_file_without_its_header_is_refused_naming_the_row_it_found_instead(tm
             "'5_o_Clock_Shadow Arched_Eyebrows ...'), got an image's row '000001.jpg") in result.output
 
 
+def test_a_header_that_names_an_attribute_twice_is_refused(tmp_path, data_info):
+    lines = official("txt").splitlines()
+    lines[1] = lines[1].replace("Eyeglasses", "Smiling")
+    write_celeba(tmp_path, "txt", "\n".join(lines).encode())
+    result = data_info()
+    assert result.exit_code == 3
+    assert "list_attr_celeba.txt line 2: the header names 'Smiling' twice" in result.output
+
+
 def test_text_that_is_not_utf_8_is_refused_naming_its_line(tmp_path, data_info):
     write_celeba(tmp_path, "txt", official("txt").replace("000003.jpg", "00000\xe9.jpg").encode("latin-1"))
     result = data_info()

@@ -72,7 +72,12 @@ def header_names(line: Line, where: str) -> tuple[str, ...]:
     if len(fields) > 1 and all(field in VALUES for field in fields[1:]):
         raise DataError(f"{KEY}: {where} line {number}: expected the attribute names (the header, e.g. "
                         f"'5_o_Clock_Shadow Arched_Eyebrows ...'), got an image's row {quoted(line, 80)}")
-    return tuple(fields[1:] if fields[0] == "image_id" else fields)
+    names = tuple(fields[1:] if fields[0] == "image_id" else fields)
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise DataError(f"{KEY}: {where} line {number}: the header names {', '.join(map(repr, twice))} twice; "
+                        f"which column is which cannot be told")
+    return names
 
 
 def read_rows(body: Iterable[Line], names: tuple[str, ...], where: str) -> dict[str, np.ndarray]:
