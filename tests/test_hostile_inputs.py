@@ -156,3 +156,13 @@ def test_a_hostile_name_on_the_command_line_stays_inside_out(write_recipe, run_c
     run = Path(result.output.strip().splitlines()[-1])
     assert run.parent == out and run.name.startswith("escaped-")
     assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_a_setting_with_a_byte_that_is_not_utf_8_is_a_recipe_error_before_any_run_exists(write_recipe, run_cli,
+                                                                                          tmp_path):
+    named = ("--set", 'experiment.name="tiny\udcff"')
+    for result in (run_cli("validate", write_recipe(), *named),
+                   run_cli("run", write_recipe(), *named, "--out", tmp_path / "runs")):
+        assert result.exit_code == 2, result.output
+        assert "experiment.name: character 5 is not text (a byte that is not UTF-8); give it as UTF-8" in result.output
+    assert not (tmp_path / "runs").exists()

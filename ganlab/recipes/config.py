@@ -166,19 +166,36 @@ def _describe(value: Any) -> str:
     return f"{kind} ({value!r})" if not isinstance(value, dict) else kind
 
 
-def _beyond_float32(value: Any, where: str) -> Iterator[str]:
-    """A problem for each float in ``value`` (a number, or one inside a list or table) that is not
-    :func:`is_float32`, named by its place."""
+def _leaves(value: Any, where: str) -> Iterator[tuple[Any, str]]:
+    """Every plain value in ``value`` (itself, or each one inside its lists and tables), with its place."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _leaves(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _leaves(item, f"{where}.{name}")
+    else:
+        yield value, where
+
+
+def _beyond_float32(value: Any, where: str) -> str | None:
+    """The problem of a float that is not :func:`is_float32`, named by its place; None for any other value."""
     if isinstance(value, float) and not is_float32(value):
         reason = "must be a finite number" if not math.isfinite(value) else \
             f"must be within float32's range (at most {FLOAT32_MAX:.4g} in size)"
-        yield f"{where}: {reason}, got {value!r}"
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _beyond_float32(item, f"{where}[{i}]")
-    elif isinstance(value, dict):
-        for name, item in value.items():
-            yield from _beyond_float32(item, f"{where}.{name}")
+        return f"{where}: {reason}, got {value!r}"
+    return None
+
+
+def _not_text(value: Any, where: str) -> str | None:
+    """The problem of a string that cannot be written as UTF-8 (a byte of a command line that was not UTF-8
+    arrives as a lone surrogate), which would fail only when a run directory's files are written."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return f"{where}: character {e.start + 1} is not text (a byte that is not UTF-8); give it as UTF-8"
+    return None
 
 
 def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple[Any, list[str]]:
@@ -205,11 +222,12 @@ def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple
             problems.append(str(e))
             continue
         meta = fields[key].metadata
-        if meta.get("finite", True):
-            unheld = list(_beyond_float32(coerced, where))
-            if unheld:
-                problems.extend(unheld)
-                continue
+        checks = (_not_text, _beyond_float32) if meta.get("finite", True) else (_not_text,)
+        unheld = [problem for leaf, place in _leaves(coerced, where) for check in checks
+                  if (problem := check(leaf, place)) is not None]
+        if unheld:
+            problems.extend(unheld)
+            continue
         for bound, ok in (("min", lambda v, b: v >= b), ("max", lambda v, b: v <= b)):
             limit = meta.get(bound)
             if limit is not None and isinstance(coerced, (int, float)) and not ok(coerced, limit):
