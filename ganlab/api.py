@@ -189,6 +189,10 @@ def override_texts(overrides: Mapping[str, Any] | None) -> list[str]:
         except TypeError as e:
             raise RecipeError("overrides", [f"{key}: {e}; values are TOML values (numbers, strings, "
                                             "booleans, lists, dicts)"]) from None
+        except ValueError:          # the one value TOML can hold that Python will not write: a huge int
+            raise RecipeError("overrides", [f"{key}: an integer longer than Python writes (4300 digits)"]) from None
+        except RecursionError:
+            raise RecipeError("overrides", [f"{key}: nested deeper than a recipe may be"]) from None
     return texts
 
 
@@ -203,6 +207,9 @@ def recipe_from(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, 
         document = parse_toml(tomlwrite.dumps(dict(recipe)))
     except (TypeError, ValueError) as e:
         raise RecipeError(DICT_SOURCE, [f"not a TOML document: {e}"]) from None
+    except RecursionError:      # nested thousands deep, or a table that holds itself
+        raise RecipeError(DICT_SOURCE, ["not a TOML document: nested deeper than a recipe may be (or a "
+                                        "table holds itself)"]) from None
     return resolve(document, plugins.registry, DICT_SOURCE, texts)
 
 

@@ -10,8 +10,12 @@ import re
 
 import pytest
 
+from pathlib import Path
+
 import ganlab
 from ganlab.testing import TINY_RECIPE
+
+QUICKSTART = Path(__file__).resolve().parent.parent / "experiments" / "quickstart.toml"
 
 ONE_EPOCH = {**TINY_RECIPE, "train": {**TINY_RECIPE["train"], "epochs": 1}}
 
@@ -132,3 +136,22 @@ def test_an_unreadable_progress_grid_is_left_out_of_samples_with_a_warning(train
     assert copy.samples() == []
     assert "epoch_0001.png' is not a readable image; left out" in capsys.readouterr().err
     assert "<figure>" not in copy._repr_html_()
+
+
+def _nested(depth: int) -> list:
+    outer = inner = []
+    for _ in range(depth):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+@pytest.mark.parametrize("overrides, said", [
+    ({"train.epochs": 10 ** 5000}, "overrides: train.epochs: an integer longer than Python writes (4300 digits)"),
+    ({"train.epochs": _nested(5000)}, "overrides: train.epochs: nested deeper than a recipe may be"),
+])
+def test_an_override_python_cannot_write_as_toml_is_a_recipe_error(overrides, said, tmp_path):
+    with pytest.raises(ganlab.GanlabError) as refused:
+        ganlab.run(QUICKSTART, overrides, out=tmp_path, progress=False)
+    assert refused.value.exit_code == 2 and said in str(refused.value)
+    assert not any(tmp_path.iterdir())
