@@ -106,8 +106,13 @@ def choose_threads(setting: int, recorded: int | None = None) -> ThreadChoice:
     others = CpuClock.now().others_since(start)
     if others is None:
         return ThreadChoice(torch.get_num_threads(), cores, None, "torch's default")
-    free = cores - (others if others >= BUSY_ENOUGH else 0.0)
-    return ThreadChoice(max(1, min(cores, int(free + 0.5))), cores, others, "the free cores")
+    return ThreadChoice(free_threads(cores, others if others >= BUSY_ENOUGH else 0.0), cores, others,
+                        "the free cores")
+
+
+def free_threads(cores: int, others: float) -> int:
+    """One thread per core that ``others`` cores' worth of other processes' work leaves free, at least one."""
+    return max(1, min(cores, int(cores - others + 0.5)))
 
 
 @contextlib.contextmanager
@@ -153,4 +158,4 @@ class ContentionWatch:
             warn(f"other processes kept {others:.1f} of this machine's {self.choice.cores} cores busy during "
                  f"{where} while training computed with {threads_text(self.choice.threads)} ({self.choice.reason}): "
                  f"each step waits for a core; with fewer threads (train.threads = "
-                 f"{max(1, int(self.choice.cores - others + 0.5))}) or fewer processes it keeps its share")
+                 f"{free_threads(self.choice.cores, others)}) or fewer processes it keeps its share")
