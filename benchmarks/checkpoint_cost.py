@@ -20,7 +20,7 @@ import torch
 from ganlab.data.loader import Batch
 from ganlab.training.assemble import build
 from ganlab.training.loop import Run
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 

@@ -49,7 +49,7 @@ def measure(threads: str, steps: int, budget_s: float) -> dict:
     import torch
 
     from ganlab.machine.threads import choose_threads, usable_cores
-    from ganlab.plugins.manager import load_plugins
+    from ganlab.loading.manager import load_plugins
     from ganlab.recipes.recipe import load_recipe
     from ganlab.rundir.rundir import RunDir
     from ganlab.training.assemble import build

@@ -57,7 +57,7 @@ from ganlab.training.assemble import build
 from ganlab.training.lifecycle import start_meta
 from ganlab.training.loop import Run
 from ganlab.training.sampling import to_model_range  # noqa: E402
-from ganlab.plugins.manager import load_plugins  # noqa: E402
+from ganlab.loading.manager import load_plugins  # noqa: E402
 from ganlab.recipes.recipe import resolve  # noqa: E402
 from ganlab.rundir.rundir import RunDir  # noqa: E402
 

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import torch
 
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.training.assemble import build
 from ganlab.training.loop import Run
-from ganlab.metrics import fidelity_hooks, inception
-from ganlab.plugins.manager import load_plugins
-from ganlab.protocols import BuildContext
+from ganlab.metrics import inception
+from ganlab.evaluators import fidelity as fidelity_hooks
+from ganlab.loading.manager import load_plugins
+from ganlab.contracts.engine import BuildContext
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 

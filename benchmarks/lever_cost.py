@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build

@@ -31,8 +31,8 @@ import torch
 import ganlab
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
 from ganlab.metrics.attribute_classifier import train_classifier
-from ganlab.metrics.attribute_control import AttributeControlConfig, AttributeControlHook, balanced_labels
-from ganlab.plugins.manager import load_plugins
+from ganlab.evaluators.attribute_control import AttributeControlConfig, AttributeControlHook, balanced_labels
+from ganlab.loading.manager import load_plugins
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.generate import images, load_generator
 

@@ -31,17 +31,17 @@ from pathlib import Path
 import torch
 
 import ganlab
-from ganlab.metrics.fidelity_hooks import KidConfig, reference_entry
+from ganlab.evaluators.fidelity import KidConfig, reference_entry
 from ganlab.metrics.cache import ReferenceCache
 from ganlab.metrics.inception import frechet_distance, load_inception, statistics as statistics_of
-from ganlab.metrics.memorisation import MemorisationConfig
+from ganlab.evaluators.memorisation import MemorisationConfig
 from ganlab.metrics.neighbours import nearest_training
 from ganlab.metrics.reference import ReferenceSample, images_at, sample_indices
-from ganlab.metrics.score import FEATURE_METRICS
+from ganlab.compare.score import FEATURE_METRICS
 from ganlab.metrics.weights import find_weights
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.report.seed_spread import spread
+from ganlab.compare.seed_spread import spread
 from ganlab.training.assemble import build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

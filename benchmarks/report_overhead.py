@@ -21,7 +21,7 @@ from pathlib import Path
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import finish, start_meta
 from ganlab.training.loop import Run
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
 from ganlab.rundir.rundir import RunDir

@@ -30,8 +30,8 @@ from ganlab.training.assemble import build
 from ganlab.training.generate import load_generator
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.swd import swd
-from ganlab.plugins.manager import load_plugins
-from ganlab.protocols import ImageDataset
+from ganlab.loading.manager import load_plugins
+from ganlab.contracts.engine import ImageDataset
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.sampling import preserved_buffers, preserved_modes, sample, seeded_rng, to_uint8

@@ -45,7 +45,7 @@ from ganlab import hookimpl, param
 from ganlab.machine.cpu_features import this_cpu
 from ganlab.training.assemble import build
 from ganlab.training.loop import Run
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 

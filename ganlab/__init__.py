@@ -11,28 +11,29 @@ the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, wi
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
-from .version import __version__  # noqa: E402
+from .common.version import __version__  # noqa: E402
 
 from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
-from .recipes.config import param  # noqa: E402
+from .common.config import param  # noqa: E402
 from .machine.distributed import draw_for_global_batch, mean_over_processes  # noqa: E402
-from .errors import ConfigError, DataError, GanlabError  # noqa: E402
+from .common.errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .machine.memory import Need  # noqa: E402
-from .plugins.hookspecs import hookimpl  # noqa: E402
-from .protocols import (  # noqa: E402
+from .registry.hookspecs import hookimpl  # noqa: E402
+from .contracts.engine import (  # noqa: E402
     PROBABILITY, BuildContext, ConditionalDiscriminator, ConditionalGenerator, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
-from .labels import Attribute, LabelSpace  # noqa: E402
-from .levers import Augment, Logger, Regularizer, RegularizerInputs, Schedule  # noqa: E402
-from .plugins.manager import Plugins, load_plugins_or_warn  # noqa: E402
-from .plugins.registry import KINDS, Registrar, Registry, component  # noqa: E402
+from .common.labels import Attribute, LabelSpace  # noqa: E402
+from .contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule  # noqa: E402
+from .contracts.loggers import Logger  # noqa: E402
+from .loading.manager import Plugins, load_plugins_or_warn  # noqa: E402
+from .registry.registry import KINDS, Registrar, Registry, component  # noqa: E402
 from .rundir.records import INTEGER, NUMBER, Shape  # noqa: E402
 from .rundir.rundir import RunDir  # noqa: E402
-from .report.seed_groups import GroupedComparison  # noqa: E402
+from .compare.seed_groups import GroupedComparison  # noqa: E402
 from .api import RunResult, compare, load_run, resume, run  # noqa: E402
 
-PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.report.html", "ganlab.report.figures")
+PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.page.html", "ganlab.page.figures")
 """The modules a plugin may import: this one, the pytest fixtures, and the report's HTML and figure helpers."""
 
 __all__ = [

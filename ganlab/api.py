@@ -7,7 +7,7 @@ instead of ending the process. Signal handlers are only those the training insta
 duration and puts back when it returns: interrupting a notebook cell during training (the kernel's
 SIGINT) stops at the next step, checkpoints, marks the run ``interrupted`` and raises
 ``RunInterrupted``; the run resumes with :func:`resume`. Every argument is checked on the way in
-(:mod:`ganlab.arguments`), so a wrong one is refused naming itself, never deep inside.
+(:mod:`ganlab.common.arguments`), so a wrong one is refused naming itself, never deep inside.
 """
 
 from __future__ import annotations
@@ -15,19 +15,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .arguments import FLAG, PATH, TEXT, Accepts, checked, in_recipe, is_path, is_whole, one_of, plain, whole_number
-from .evaluation.samples import display_width
-from .errors import ArgumentError, ConfigError, RecipeError, RunError, warn
+from .common.arguments import FLAG, PATH, TEXT, Accepts, checked, in_recipe, is_path, is_whole, one_of, plain, whole_number
+from .evaluators.samples import display_width
+from .common.errors import ArgumentError, ConfigError, RecipeError, RunError, warn
 from .machine.devices import DEVICES, resolve_device
-from .plugins.manager import load_plugins_or_warn
-from .recipes import tomlwrite
-from .recipes.config import MAX_SEED
+from .loading.manager import load_plugins_or_warn
+from .common import tomlwrite
+from .common.config import MAX_SEED
 from .recipes.recipe import Recipe, load_recipe, parse_toml, read_toml, resolve
-from .report import html as h
-from .report.compare_page import compare as compare_runs
-from .report.core_sections import METRIC_LABELS, by_metric, last_epoch_means
-from .report.run_set import expand
-from .report.seed_groups import GroupedComparison
+from .page import html as h
+from .compare.page import compare as compare_runs
+from .rundir.records import METRIC_LABELS
+from .report.core_sections import by_metric, last_epoch_means
+from .compare.run_set import expand
+from .compare.seed_groups import GroupedComparison
 from .rundir.rundir import RunDir
 from .training import generate as generating
 from .training.lifecycle import run_recipe

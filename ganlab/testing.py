@@ -35,8 +35,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from .cli import main as cli
-from .recipes import tomlwrite
-from .plugins.manager import Plugins, load_plugins, load_plugins_or_warn
+from .common import tomlwrite
+from .loading.manager import Plugins, load_plugins, load_plugins_or_warn
 from .rundir.rundir import RunDir
 
 TINY_RECIPE: dict[str, Any] = {

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.data.synthetic import draw_faces
 from conftest import TINY_RECIPE
 

@@ -15,7 +15,7 @@ import torch
 
 from ganlab import hookimpl
 from ganlab.rundir.checkpoints import load_checkpoint
-from ganlab.protocols import EvaluationHook
+from ganlab.contracts.engine import EvaluationHook
 from ganlab.rundir.rundir import RunDir
 
 
@@ -88,7 +88,7 @@ def train_and_die(recipe: Path, out: Path, mode: str, number: int) -> None:
     """Train ``recipe`` into ``out``, dying at checkpoint ``number`` as ``mode`` ("mid-write" or
     "before-manifest") says; run in a forked child process."""
     from ganlab.training.lifecycle import run_recipe
-    from ganlab.plugins.manager import load_plugins
+    from ganlab.loading.manager import load_plugins
     from ganlab.recipes.recipe import load_recipe
 
     die_on_checkpoint_write(number, half_written=mode == "mid-write")

@@ -17,7 +17,7 @@ from PIL import Image
 
 import ganlab
 from ganlab import EvaluationHook, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.testing import TINY_RECIPE
 
 README = (Path(__file__).parents[1] / "README.md").read_text("utf-8")

@@ -100,8 +100,8 @@ def test_the_cycle_finder_reports_a_cycle_and_only_cycles():
 
 def test_relative_imports_resolve_to_the_modules_they_read():
     graph = import_graph()
-    assert "ganlab.protocols" in graph["ganlab.metrics.base"], "from ..protocols import ..."
-    assert "ganlab.report.html" in graph["ganlab.report.core_sections"], "from . import html"
+    assert "ganlab.contracts.engine" in graph["ganlab.evaluators.metric_base"], "from ..protocols import ..."
+    assert "ganlab.page.html" in graph["ganlab.report.core_sections"], "from . import html"
 
 
 def test_ganlab_has_no_import_cycles():
@@ -172,4 +172,53 @@ def test_every_folder_init_is_a_docstring_saying_what_lives_there():
     for init in PACKAGE.glob("*/__init__.py"):
         body = ast.parse(init.read_text("utf-8")).body
         assert len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant), init
-        assert "import" in body[0].value.value, f"{init} should say what its folder may import"
+        assert "import" in body[0].value.value.lower(), f"{init} should say what its folder may import"
+
+
+LAYERS: list[tuple[str, ...]] = [
+    ("common",), ("machine", "page"), ("rundir",), ("registry",), ("recipes",), ("contracts",), ("loading",),
+    ("data", "components"), ("metrics",), ("evaluators",), ("report",), ("training",), ("compare", "sweeps"),
+    ("api",), ("cli",), ("testing", "__main__", "ganlab"),
+]
+"""ganlab's layers, bottom first: each folder (or top-level module) imports only from layers below its own.
+The architecture page of the docs draws the same list."""
+
+LAYER = {unit: level for level, units in enumerate(LAYERS) for unit in units}
+
+
+def unit_of(module: str) -> str:
+    """The folder a module lives in, or the top-level module's own name (``ganlab`` for the package)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "ganlab"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module from a layer at or above its own (other than its own folder)."""
+    return [f"{module} (layer {LAYER[unit_of(module)]}) imports {target} (layer {LAYER[unit_of(target)]})"
+            for module, targets in sorted(graph.items()) for target in sorted(targets)
+            if unit_of(module) != unit_of(target) and LAYER[unit_of(target)] >= LAYER[unit_of(module)]]
+
+
+def test_every_folder_and_top_level_module_has_a_layer():
+    units = {unit_of(module) for module in MODULES}
+    assert units - set(LAYER) == set(), "add the new folder to LAYERS (and to the architecture page)"
+    assert set(LAYER) - units == set(), "LAYERS names a folder that no longer exists"
+
+
+def test_the_layer_check_sees_an_upward_and_a_sideways_import():
+    graph = {"ganlab.common.errors": {"ganlab.training.loop"}, "ganlab.data.folder": {"ganlab.components.dcgan"},
+             "ganlab.training.loop": {"ganlab.common.errors", "ganlab.training.step"}}
+    assert upward_imports(graph) == [
+        "ganlab.common.errors (layer 0) imports ganlab.training.loop (layer 11)",
+        "ganlab.data.folder (layer 7) imports ganlab.components.dcgan (layer 7)"]
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_architecture_page_lists_the_layers_in_order():
+    page = (ROOT / "docs" / "architecture.md").read_text("utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| ") and "`" in line.split("|")[1]]
+    listed = [tuple(name.strip("`/ ") for name in row.split("|")[1].split(",")) for row in rows]
+    assert listed[:len(LAYERS)] == [tuple(f"{unit}" for unit in units) for units in LAYERS]

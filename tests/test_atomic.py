@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.rundir.atomic import atomic_write, atomic_write_text
+from ganlab.common.atomic import atomic_write, atomic_write_text
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import torch
 
 from ganlab import RunDir
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
-from ganlab.errors import ConfigError
-from ganlab.labels import LabelSpace
+from ganlab.common.errors import ConfigError
+from ganlab.common.labels import LabelSpace
 from ganlab.metrics.attribute_classifier import balancing_weights
-from ganlab.metrics.attribute_control import (AttributeControlConfig, AttributeControlHook,
+from ganlab.evaluators.attribute_control import (AttributeControlConfig, AttributeControlHook,
                                               attribute_control_section, balanced_labels, build)
-from ganlab.protocols import BuildContext
+from ganlab.contracts.engine import BuildContext
 
 ATTRIBUTES = ["glasses", "smile", "hair"]
 CONFIG = AttributeControlConfig(num_real=400, classifier_epochs=15, num_samples=300, device="cpu")

@@ -12,7 +12,7 @@ import torch
 from data_layouts import (CELEBA_ATTRIBUTES, attribute_csv, attribute_rows, attribute_txt, celeba_files,
                           partition_text, write_folder, write_recipe_with_data)
 from ganlab.data import celeba
-from ganlab.protocols import BuildContext
+from ganlab.contracts.engine import BuildContext
 
 SMILING, EYEGLASSES = CELEBA_ATTRIBUTES.index("Smiling"), CELEBA_ATTRIBUTES.index("Eyeglasses")
 ROWS = attribute_rows(6)

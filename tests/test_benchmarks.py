@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, merge
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.training.lifecycle import run_recipe
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ import torch
 import ganlab.rundir.checkpoints as checkpoints
 from ganlab.rundir.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
 from ganlab.training.lifecycle import run_recipe
-from ganlab.errors import CheckpointError, RunError
+from ganlab.common.errors import CheckpointError, RunError
 from ganlab.recipes.recipe import load_recipe
 
 

@@ -13,15 +13,15 @@ from headless_chromium import Chromium
 from html_page import parse
 
 from ganlab import EvaluationHook, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.training.lifecycle import run_recipe
-from ganlab.plugins.manager import Plugins, load_plugins
+from ganlab.loading.manager import Plugins, load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.report import compare_sections
-from ganlab.report.compare_page import build_page, compare
-from ganlab.report.metric_protocols import protocol_mismatch
-from ganlab.report.recipe_diff import NO_KEY, NO_SECTION, recipe_differences
-from ganlab.report.run_set import display_names, expand
+from ganlab.compare import sections as compare_sections
+from ganlab.compare.page import build_page, compare
+from ganlab.compare.metric_protocols import protocol_mismatch
+from ganlab.compare.recipe_diff import NO_KEY, NO_SECTION, recipe_differences
+from ganlab.compare.run_set import display_names, expand
 from ganlab.rundir.rundir import RunDir
 
 HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16}, {"name": "samples"},

@@ -16,8 +16,8 @@ from ganlab.components.inits import build_dcgan_normal, NormalConfig
 from ganlab.components.losses import MinimaxBCE, NonSaturatingBCE
 from ganlab.data.folder import ImageFolderConfig, build as build_image_folder
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
-from ganlab.errors import ConfigError, DataError
-from ganlab.protocols import BuildContext
+from ganlab.common.errors import ConfigError, DataError
+from ganlab.contracts.engine import BuildContext
 
 
 @pytest.mark.parametrize("size", [16, 32, 64])

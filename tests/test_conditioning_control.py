@@ -18,8 +18,8 @@ import torch
 import ganlab
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.metrics.attribute_classifier import train_classifier
-from ganlab.metrics.attribute_control import balanced_labels
-from ganlab.plugins.manager import load_plugins
+from ganlab.evaluators.attribute_control import balanced_labels
+from ganlab.loading.manager import load_plugins
 from ganlab.training.generate import images, load_generator
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from ganlab.recipes.config import build_config, config_to_dict, describe_fields, param
+from ganlab.common.config import build_config, config_to_dict, describe_fields, param
 
 
 @dataclasses.dataclass
@@ -107,7 +107,7 @@ def test_list_defaults_are_not_shared_between_instances():
 
 
 def test_a_table_field_checks_each_value_by_its_key_and_is_written_inline_when_empty():
-    from ganlab.recipes import tomlwrite
+    from ganlab.common import tomlwrite
 
     @dataclasses.dataclass
     class Shares:

@@ -25,8 +25,8 @@ from ganlab.data.cache import ImageCache, build_cache
 from ganlab.data.sources import open_source
 from ganlab.data.synthetic import draw_faces
 from ganlab.data.transform import CropResize
-from ganlab.errors import DataError
-from ganlab.protocols import BuildContext
+from ganlab.common.errors import DataError
+from ganlab.contracts.engine import BuildContext
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
 

@@ -27,8 +27,8 @@ import torch
 from data_layouts import (attribute_csv, attribute_rows, attribute_txt, celeba_files, jpeg_bytes,
                           partition_text, write_folder, write_recipe_with_data, write_zip)
 from ganlab.data import celeba, folder, synthetic
-from ganlab.errors import ConfigError, DataError
-from ganlab.protocols import BuildContext
+from ganlab.common.errors import ConfigError, DataError
+from ganlab.contracts.engine import BuildContext
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
 SMILING, EYEGLASSES = 3, 1     # their columns in data_layouts.CELEBA_ATTRIBUTES

@@ -12,7 +12,7 @@ from data_layouts import celeba_files, write_recipe_with_data, write_zip
 from ganlab.data import loader as loader_module
 from ganlab.data.loader import BatchLoader
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
-from ganlab.errors import DataError
+from ganlab.common.errors import DataError
 
 CPU = torch.device("cpu")
 

@@ -11,8 +11,8 @@ import torch
 from data_layouts import (celeba_files, jpeg_bytes, partition_text, write_folder, write_recipe_with_data,
                           write_zip)
 from ganlab.data import celeba, folder
-from ganlab.errors import DataError
-from ganlab.protocols import BuildContext
+from ganlab.common.errors import DataError
+from ganlab.contracts.engine import BuildContext
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
 

@@ -15,9 +15,9 @@ from ganlab.data import celeba, folder
 from ganlab.data.cache import fingerprint
 from ganlab.data.sources import open_source
 from ganlab.data.transform import CropResize
-from ganlab.errors import DataError
+from ganlab.common.errors import DataError
 from ganlab.metrics.reference import ReferenceSample
-from ganlab.protocols import BuildContext
+from ganlab.contracts.engine import BuildContext
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
 COUNT = 20

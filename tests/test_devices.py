@@ -10,8 +10,8 @@ import torch
 
 from ganlab.machine.cpu_features import Cpu, flags_in_cpuinfo
 from ganlab.data.loader import free_memory, resident_copy
-from ganlab.errors import ConfigError, DataError
-from ganlab.metrics.base import resolve_device
+from ganlab.common.errors import ConfigError, DataError
+from ganlab.evaluators.metric_base import resolve_device
 
 MPS = torch.device("mps")
 GiB = 2**30

@@ -15,8 +15,8 @@ from conftest import TINY_RECIPE, merge
 from html_page import parse
 
 from ganlab import EvaluationHook, ReportSection, hookimpl
-from ganlab.recipes import tomlwrite
-from ganlab.report.figures import plot, png_bytes
+from ganlab.common import tomlwrite
+from ganlab.page.figures import plot, png_bytes
 from ganlab.rundir.rundir import RunDir
 
 ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},

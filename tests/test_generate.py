@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from conftest import TINY_RECIPE
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.cli.main import main
 from ganlab.training.generate import slerp
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import ganlab
-from ganlab.recipes import tomlwrite
-from ganlab.report.seed_spread import RESAMPLES, difference, spread
+from ganlab.common import tomlwrite
+from ganlab.compare.seed_spread import RESAMPLES, difference, spread
 from ganlab.testing import TINY_RECIPE, merge
 
 

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from ganlab import EvaluationHook, Loss, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.components.losses import NonSaturatingBCE
 from ganlab.training.lifecycle import run_recipe
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.testing import TINY_RECIPE, merge
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from ganlab import EvaluationHook, ReportSection, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.training.lifecycle import run_recipe
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge

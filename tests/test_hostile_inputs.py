@@ -10,7 +10,7 @@ import tomllib
 
 import pytest
 
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.rundir.rundir import RunDir, safe_name
 
 RECIPE, DATA, RUN, CHECKPOINT = 2, 3, 5, 6

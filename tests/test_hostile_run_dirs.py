@@ -17,12 +17,12 @@ from click.testing import CliRunner
 
 from conftest import TINY_RECIPE, merge
 from ganlab.cli import main as cli
-from ganlab.plugins import manager as plugins
-from ganlab.recipes import tomlwrite
+from ganlab.loading import manager as plugins
+from ganlab.common import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.training.generate import image_batches, images, load_generator
-from ganlab.plugins.manager import load_plugins
-from ganlab.report.compare_page import build_page, compare
+from ganlab.loading.manager import load_plugins
+from ganlab.compare.page import build_page, compare
 from ganlab.rundir.rundir import RunDir
 from resume_helpers import RunningMeanPlugin
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from ganlab import hookimpl
-from ganlab.errors import PluginError
-from ganlab.plugins.manager import load_plugins
+from ganlab.common.errors import PluginError
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import resolve
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge

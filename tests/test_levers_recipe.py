@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from ganlab.errors import RecipeError
+from ganlab.common.errors import RecipeError
 from ganlab.recipes.recipe import dotted_settings, load_recipe, parse_toml
 from lever_plugins import LeverPlugin
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.training.resume import refuse_unsafe_changes
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.plugins.manager import load_plugins
-from ganlab.recipes import tomlwrite
+from ganlab.loading.manager import load_plugins
+from ganlab.common import tomlwrite
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir

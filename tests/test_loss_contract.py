@@ -16,8 +16,8 @@ from torch import nn
 import ganlab_wgan
 from ganlab import PROBABILITY, Loss, ScoreKind, hookimpl
 from ganlab.components.losses import MinimaxBCE, NonSaturatingBCE
-from ganlab.evaluation.d_distributions import score_range
-from ganlab.evaluation.training_health import discriminator_wins_flag
+from ganlab.evaluators.d_distributions import score_range
+from ganlab.evaluators.training_health import discriminator_wins_flag
 from ganlab_lsgan import LeastSquares
 from ganlab_sngan.hinge import Hinge
 from ganlab_wgan.loss import WassersteinGP

@@ -17,16 +17,16 @@ import torch
 
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
-from ganlab.errors import ConfigError
+from ganlab.common.errors import ConfigError
 from ganlab.metrics.cache import ReferenceCache
-from ganlab.metrics.closest_pairs import FILES, LOG
-from ganlab.metrics.density_coverage import DensityCoverageConfig, DensityCoverageHook
-from ganlab.metrics.memorisation import MemorisationConfig, build as build_memorisation
+from ganlab.evaluators.closest_pairs import FILES, LOG
+from ganlab.evaluators.density_coverage import DensityCoverageConfig, DensityCoverageHook
+from ganlab.evaluators.memorisation import MemorisationConfig, build as build_memorisation
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
-from ganlab.plugins.manager import load_plugins
-from ganlab.protocols import BuildContext
-from ganlab.recipes import tomlwrite
+from ganlab.loading.manager import load_plugins
+from ganlab.contracts.engine import BuildContext
+from ganlab.common import tomlwrite
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.lifecycle import run_recipe

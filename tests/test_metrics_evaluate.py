@@ -13,14 +13,14 @@ import torch
 
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab import Logger, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.loop import Run
-from ganlab.metrics.fidelity_hooks import generated_images_key
+from ganlab.evaluators.fidelity import generated_images_key
 from ganlab.metrics.weights import WEIGHTS_FILE
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints

@@ -12,12 +12,12 @@ import torch_fidelity
 from PIL import Image
 
 from conftest import TINY_RECIPE, count_calls, merge
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.training.assemble import build
 from ganlab.training.loop import Run
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 

@@ -14,7 +14,7 @@ import torch
 from data_layouts import jpeg_bytes, write_folder
 from ganlab.data import folder
 from ganlab.metrics.reference import ReferenceSample
-from ganlab.protocols import BuildContext
+from ganlab.contracts.engine import BuildContext
 from ganlab.recipes.recipe import load_recipe
 from ganlab.training.assemble import build
 

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, merge
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
 from ganlab.training.lifecycle import run_recipe
-from ganlab.errors import ConfigError
-from ganlab.metrics.weightfree_hooks import DiversityConfig, DiversityHook, SwdConfig, build_swd
-from ganlab.plugins.manager import load_plugins
-from ganlab.protocols import BuildContext
+from ganlab.common.errors import ConfigError
+from ganlab.evaluators.weightfree import DiversityConfig, DiversityHook, SwdConfig, build_swd
+from ganlab.loading.manager import load_plugins
+from ganlab.contracts.engine import BuildContext
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
 from ganlab.rundir.rundir import RunDir

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
-from ganlab.errors import ConfigError
+from ganlab.common.errors import ConfigError
 from ganlab.metrics.cache import ReferenceCache, cache_root
 from ganlab.metrics.reference import ReferenceSample, open_reference, reference_sample
-from ganlab.protocols import BuildContext
+from ganlab.contracts.engine import BuildContext
 
 
 def faces(**changes) -> SyntheticFaces:

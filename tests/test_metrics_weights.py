@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-from ganlab.errors import ConfigError
+from ganlab.common.errors import ConfigError
 from ganlab.metrics import shipped_inception
 from ganlab.metrics.inception import InceptionFeatures
 from ganlab.metrics.weights import (ENV_VAR, SHIPPED_DIGEST, WEIGHTS_FILE, find_weights, hub_path, network_digest,
@@ -204,7 +204,7 @@ def test_run_without_any_network_stops_before_the_first_step_and_leaves_no_run_d
 
 def test_every_shipped_recipes_inception_hooks_find_a_network_on_a_fresh_install():
     """What `ganlab validate` on a shipped recipe resolves for its fid/kid/... hooks: never 'weights missing'."""
-    from ganlab.plugins.manager import load_plugins
+    from ganlab.loading.manager import load_plugins
     from ganlab.recipes.recipe import load_recipe
     registry = load_plugins().registry           # the plugin packages' recipes need their packages
     root = Path(__file__).resolve().parent.parent

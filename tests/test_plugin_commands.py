@@ -12,7 +12,7 @@ import click
 import pytest
 
 from ganlab import DataError, hookimpl
-from ganlab.plugins.manager import load_plugins_or_warn
+from ganlab.loading.manager import load_plugins_or_warn
 
 
 class ImageCounter:

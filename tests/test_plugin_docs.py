@@ -15,8 +15,8 @@ import pytest
 from conftest import RUN_VIEW
 import ganlab
 from ganlab import EvaluationHook
-from ganlab.plugins.interfaces import interface
-from ganlab.plugins import hookspecs
+from ganlab.contracts.kinds import interface
+from ganlab.registry import hookspecs
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text("utf-8")
@@ -102,7 +102,7 @@ def test_the_example_command_ranks_a_trained_runs_epochs(register_plugin, write_
 def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
     import tomllib
 
-    from ganlab.plugins.manager import ENTRY_POINT_GROUP
+    from ganlab.loading.manager import ENTRY_POINT_GROUP
 
     pyproject = tomllib.loads(readme_block("`pyproject.toml`", "toml"))
     assert pyproject["project"]["entry-points"][ENTRY_POINT_GROUP] == {"smooth": "ganlab_smooth"}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.plugins.known import KNOWN
-from ganlab.plugins.manager import load_plugins
+from ganlab.registry.known import KNOWN
+from ganlab.loading.manager import load_plugins
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 ROOT = Path(__file__).parents[1]

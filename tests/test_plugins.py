@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ganlab import hookimpl, param
-from ganlab.plugins.manager import BUILTIN_PLUGINS, load_plugins
-from ganlab.plugins.registry import KINDS
+from ganlab.loading.manager import BUILTIN_PLUGINS, load_plugins
+from ganlab.registry.registry import KINDS
 
 
 @dataclasses.dataclass

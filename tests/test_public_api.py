@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,8 @@ def is_module(name: str) -> bool:
 
 
 def ganlab_imports(source: str) -> list[tuple[int, str]]:
-    """(line, module) of every ganlab module ``source`` imports: ``from ganlab.report import html`` imports
-    the module ``ganlab.report.html``, ``from ganlab import Loss`` the module ``ganlab``."""
+    """(line, module) of every ganlab module ``source`` imports: ``from ganlab.page import html`` imports
+    the module ``ganlab.page.html``, ``from ganlab import Loss`` the module ``ganlab``."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -42,7 +43,7 @@ def private_imports(source: str) -> list[str]:
 
 
 def test_the_import_check_tells_public_from_private_modules():
-    source = ("import ganlab\nfrom ganlab import Loss\nfrom ganlab.report import html\nimport ganlab_wgan\n"
+    source = ("import ganlab\nfrom ganlab import Loss\nfrom ganlab.page import html\nimport ganlab_wgan\n"
               "from ganlab.components.dcgan import DCGANDiscriminator\nfrom ganlab.training import loop\n")
     assert private_imports(source) == ["line 5: ganlab.components.dcgan", "line 6: ganlab.training.loop"]
 
@@ -68,3 +69,13 @@ def test_every_public_module_imports_and_is_named_in_the_plugin_guide(module):
     importlib.import_module(module)
     assert f"`{module}`" in GUIDE
 
+
+
+@pytest.mark.parametrize("old, new", [("ganlab.report.html", "ganlab.page.html"),
+                                      ("ganlab.report.figures", "ganlab.page.figures")])
+def test_the_page_kit_old_module_names_still_work_and_say_they_are_deprecated(old, new):
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated: import {new} instead"):
+        module = importlib.import_module(old)
+    assert all(getattr(module, name) is getattr(importlib.import_module(new), name)
+               for name in dir(importlib.import_module(new)) if not name.startswith("_"))

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from ganlab.errors import RecipeError
+from ganlab.common.errors import RecipeError
 from ganlab.recipes.recipe import apply_overrides, load_recipe, parse_override
 
 

@@ -16,13 +16,13 @@ from html_page import parse
 from PIL import Image
 
 from ganlab import EvaluationHook, ReportSection, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.training.lifecycle import run_recipe
-from ganlab.plugins.manager import Plugins, load_plugins
+from ganlab.loading.manager import Plugins, load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report import build as report_build
 from ganlab.report import core_sections
-from ganlab.report.html import escape
+from ganlab.page.html import escape
 from ganlab.rundir.rundir import RunDir
 
 ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16},
@@ -291,7 +291,7 @@ def test_a_broken_section_costs_only_that_section(tmp_path, plugins, monkeypatch
     def explode(self, run_dir):
         raise ValueError("bad data")
 
-    monkeypatch.setattr("ganlab.evaluation.loss_curves.LossCurves.report_sections", explode)
+    monkeypatch.setattr("ganlab.evaluators.loss_curves.LossCurves.report_sections", explode)
     page = report_build.build_report(run_dir, plugins.registry)
     assert "hooks[0] (loss-curves): its report section failed: ValueError: bad data" in page
     assert "Loss curves" not in parse(page).titles and "Samples" in parse(page).titles

@@ -6,8 +6,8 @@ import math
 
 import pandas as pd
 
-from ganlab.protocols import ReportSection
-from ganlab.report import html as h
+from ganlab.contracts.engine import ReportSection
+from ganlab.page import html as h
 
 
 def test_text_is_escaped_for_content_and_attributes():

@@ -14,7 +14,7 @@ import pytest
 from conftest import TINY_RECIPE, merge
 from html_page import parse
 
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 
 STEPS = 24
 

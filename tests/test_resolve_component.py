@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ganlab.errors import RecipeError
+from ganlab.common.errors import RecipeError
 from ganlab.recipes.recipe import read_toml, resolve_component
-from ganlab.recipes.tomlwrite import dumps
+from ganlab.common.tomlwrite import dumps
 
 
 def problems_of(table, kind, registry) -> list[str]:

@@ -18,14 +18,14 @@ import torch.nn.functional as F
 
 import ganlab.rundir.checkpoints as checkpoints
 from ganlab import Loss, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointRecord, load_checkpoint
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.state import cuda_rng_state, restore_cuda_rng_state
 from ganlab.training.stopping import RunDiverged, RunInterrupted
-from ganlab.errors import RunError
-from ganlab.plugins.manager import load_plugins
-from ganlab.protocols import EvaluationHook
+from ganlab.common.errors import RunError
+from ganlab.loading.manager import load_plugins
+from ganlab.contracts.engine import EvaluationHook
 from ganlab.recipes.recipe import load_recipe
 from ganlab.training.resume import recipe_changes, resume_run
 from ganlab.rundir.rundir import RunDir

@@ -21,10 +21,10 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, merge
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.training.lifecycle import run_recipe
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.training.resume import resume_run
 from ganlab.rundir.rundir import RunDir
@@ -135,7 +135,7 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    script = ("import sys; from ganlab.cli.main import main; from ganlab.plugins import manager as plugins; "
+    script = ("import sys; from ganlab.cli.main import main; from ganlab.registry import manager as plugins; "
               "from resume_helpers import RunningMeanPlugin; "
               "real = plugins.load_plugins; "
               "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "

@@ -14,9 +14,9 @@ from PIL import Image
 from ganlab import hookimpl
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.stopping import RunInterrupted
-from ganlab.errors import RecipeError
-from ganlab.plugins.manager import load_plugins
-from ganlab.protocols import EvaluationHook
+from ganlab.common.errors import RecipeError
+from ganlab.loading.manager import load_plugins
+from ganlab.contracts.engine import EvaluationHook
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir

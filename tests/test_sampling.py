@@ -20,18 +20,19 @@ from torch import nn
 
 from conftest import TINY_RECIPE, merge
 from ganlab import EvaluationHook, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.cli.main import main
 from ganlab.components.dcgan import DCGANGenerator
 from ganlab.metrics.protocol import protocol_differences
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.report.compare_page import compare
-from ganlab.report.compare_samples import final_grids
+from ganlab.compare.page import compare
+from ganlab.compare.samples import final_grids
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.generate import load_generator
 from ganlab.training.lifecycle import run_recipe
-from ganlab.training.sampling import PROTOCOL, generate_images, sample, seeded_rng
+from ganlab.metrics.protocol import SAMPLING as PROTOCOL
+from ganlab.training.sampling import generate_images, sample, seeded_rng
 
 METRIC_SEED = 3
 

@@ -17,7 +17,7 @@ import ganlab_wgan
 import pytest
 import torch
 
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.loop import Run

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from ganlab.plugins.manager import load_plugins
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import resolve, resolve_component
 from ganlab.testing import TINY_RECIPE, merge
 from ganlab.training.lifecycle import run_recipe

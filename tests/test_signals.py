@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from ganlab import EvaluationHook, hookimpl
-from ganlab.recipes import tomlwrite
+from ganlab.common import tomlwrite
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 from ganlab.training import lifecycle

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from ganlab.cli.main import main
-from ganlab.plugins.manager import load_plugins_or_warn
+from ganlab.loading.manager import load_plugins_or_warn
 from ganlab.sweeps.plan import expand, parse_grid
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 

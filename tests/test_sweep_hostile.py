@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_sweep import manifest, sweep, write_recipe, write_sweep_recipe
 
-from ganlab.plugins.manager import load_plugins_or_warn
+from ganlab.loading.manager import load_plugins_or_warn
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 QUICKSTART = Path(__file__).parents[1] / "experiments" / "quickstart.toml"

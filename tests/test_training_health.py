@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from ganlab import PROBABILITY
-from ganlab.evaluation.training_health import (
+from ganlab.evaluators.training_health import (
     collapse_flag, discriminator_wins_flag, mean_pairwise_distance, nonfinite_flag,
 )
 

@@ -3,5 +3,5 @@ one module per other command (generate, data, evaluate, report, compare, sweep) 
 work, and the options they share (options.py).
 
 The top layer: may import every other folder; nothing imports it but ``ganlab.__main__`` and
-``ganlab.testing``. Commands load plugins through ``plugins.manager.load_plugins_or_warn``.
+``ganlab.testing``. Commands load plugins through ``loading.manager.load_plugins_or_warn``.
 """

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import RunError
-from ..report.run_set import expand
+from ..common.errors import RunError
+from ..compare.run_set import expand
 
 
 @click.command("compare")
@@ -20,9 +20,9 @@ def compare(runs: tuple[str, ...], output: Path) -> None:
     Prints a table with one column per run, then writes a self-contained HTML page (recipe differences,
     overlaid curves, D distributions, final samples) and prints its path as the last line.
     """
-    from ..plugins.manager import load_plugins_or_warn
-    from ..report.compare_page import compare as make_comparison  # pandas and matplotlib load only when comparing
-    from ..report.compare_page import write_page
+    from ..loading.manager import load_plugins_or_warn
+    from ..compare.page import compare as make_comparison  # pandas and matplotlib load only when comparing
+    from ..compare.page import write_page
 
     run_dirs = expand(runs)
     if output.is_dir():

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..plugins.manager import load_plugins_or_warn
+from ..loading.manager import load_plugins_or_warn
 from .options import override_option
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """``ganlab evaluate RUN_DIR``: score a run's checkpoints after the fact; the scoring is
-:func:`ganlab.metrics.evaluate.evaluate_run`'s."""
+:func:`ganlab.training.evaluate.evaluate_run`'s."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import warn
-from ..metrics.evaluate import evaluate_run
-from ..plugins.manager import load_plugins_or_warn
+from ..common.errors import warn
+from ..training.evaluate import evaluate_run
+from ..loading.manager import load_plugins_or_warn
 from .options import WholeNumber
 
 

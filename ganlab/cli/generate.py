@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import torch
 
-from ..recipes.config import MAX_SEED
+from ..common.config import MAX_SEED
 from .options import WholeNumber
 
 
@@ -40,8 +40,8 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
     from ..training import generate as gen
     from ..machine.devices import resolve_device
-    from ..errors import ConfigError, GanlabError, warn
-    from ..plugins.manager import load_plugins_or_warn
+    from ..common.errors import ConfigError, GanlabError, warn
+    from ..loading.manager import load_plugins_or_warn
     from ..rundir.rundir import RunDir
 
     if (output is None) == (out_dir is None):

@@ -19,12 +19,12 @@ from typing import Any
 
 import click
 
-from ..version import __version__
+from ..common.version import __version__
 from ..machine import signals
 from ..machine.memory import out_of_memory
-from ..errors import GanlabError
-from ..plugins.manager import Plugins, load_plugins_or_warn
-from ..plugins.registry import KINDS
+from ..common.errors import GanlabError
+from ..loading.manager import Plugins, load_plugins_or_warn
+from ..registry.registry import KINDS
 from .options import WholeNumber, override_option
 
 

@@ -5,11 +5,11 @@ from typing import Any
 
 import click
 
-from ..whole_numbers import FORM, parse_whole_number, shown
+from ..common.whole_numbers import FORM, parse_whole_number, shown
 
 
 class WholeNumber(click.IntRange):
-    """An integer option read as every whole number a person types is read (:mod:`ganlab.whole_numbers`),
+    """An integer option read as every whole number a person types is read (:mod:`ganlab.common.whole_numbers`),
     then held to its range: click's own ``int()`` would take '٣', '1_000' and '+3', and print 5,000 digits
     back in full."""
 

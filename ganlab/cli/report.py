@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import RunError
+from ..common.errors import RunError
 from ..rundir.rundir import RunDir
 
 
@@ -16,7 +16,7 @@ from ..rundir.rundir import RunDir
               help="Write the page here instead of RUN_DIR/report.html.")
 def report(run_dir: Path, output: Path | None) -> None:
     """(Re)build the self-contained HTML report of the run in RUN_DIR; prints where it was written."""
-    from ..plugins.manager import load_plugins_or_warn
+    from ..loading.manager import load_plugins_or_warn
     from ..report.build import write_report  # matplotlib and pandas load only when a report is made
 
     run = RunDir.open(run_dir)

@@ -1,5 +1,5 @@
 """``ganlab score A B`` and ``ganlab metrics``: standard scores outside a run, and which network makes them.
-The scoring is :mod:`ganlab.metrics.score`'s; the networks are found by :mod:`ganlab.metrics.weights`."""
+The scoring is :mod:`ganlab.compare.score`'s; the networks are found by :mod:`ganlab.metrics.weights`."""
 
 from __future__ import annotations
 
@@ -35,10 +35,10 @@ def score(first: Path, second: Path | None, metrics: tuple[str, ...], as_json: b
           size: int | None, num: int, seed: int, checkpoint: str | None, batch_size: int, device: str) -> None:
     """Score the images of A (a folder, a zip archive, or a run directory's generator) against the
     reference images of B, as `fidelity --input1 A --input2 B` does."""
-    from ..errors import ConfigError, GanlabError, warn
+    from ..common.errors import ConfigError, GanlabError, warn
     from ..machine.devices import resolve_device
-    from ..metrics.score import ScoreRequest, score as compute
-    from ..plugins.manager import load_plugins_or_warn
+    from ..compare.score import ScoreRequest, score as compute
+    from ..loading.manager import load_plugins_or_warn
 
     try:
         torch_device = resolve_device(device)

@@ -55,7 +55,7 @@ def sweep(recipe: Path, grid: tuple[str, ...], overrides: tuple[str, ...], out: 
     The grid and the options may also be a [sweep] table in RECIPE; options given here override it.
     The same command again skips the finished runs and resumes the interrupted and failed ones.
     """
-    from ..plugins.manager import load_plugins_or_warn
+    from ..loading.manager import load_plugins_or_warn
     from ..sweeps.sweep import SweepRequest, run_sweep
 
     given = {name: value for name, value in options.items() if value is not None}

@@ -1,5 +1,5 @@
 """Built-in components. Each module is a plugin that declares its components with ``@component``, like
 any other.
 
-May import: errors, whole_numbers, protocols, levers, recipes.config, plugins.registry (the public API's pieces).
+Imports common, machine, registry, recipes and contracts (the public API's pieces).
 """

@@ -18,10 +18,10 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from ..labels import LabelSpace
-from ..plugins.registry import component
-from ..protocols import BuildContext
-from ..recipes.config import param
+from ..common.labels import LabelSpace
+from ..registry.registry import component
+from ..contracts.engine import BuildContext
+from ..common.config import param
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 Join = Literal["concat", "sum"]

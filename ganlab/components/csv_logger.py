@@ -10,12 +10,12 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError
-from ..levers import Logger
-from ..plugins.registry import component
-from ..protocols import BuildContext, RunView
-from ..recipes.config import param
-from ..whole_numbers import parse_whole_number
+from ..common.errors import ConfigError
+from ..contracts.loggers import Logger
+from ..registry.registry import component
+from ..contracts.engine import BuildContext, RunView
+from ..common.config import param
+from ..common.whole_numbers import parse_whole_number
 
 EVALUATION_COLUMNS = ("step", "epoch", "metric", "value", "time", "details")
 """An evaluation's protocol differs from metric to metric, so it goes into one column as JSON."""

@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..recipes.config import param
-from ..errors import ConfigError
-from ..protocols import BuildContext
-from ..plugins.registry import component
+from ..common.config import param
+from ..common.errors import ConfigError
+from ..contracts.engine import BuildContext
+from ..registry.registry import component
 
 
 def _depth(image_size: int) -> int:

@@ -8,9 +8,9 @@ from typing import Callable
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..recipes.config import param
-from ..protocols import BuildContext
-from ..plugins.registry import component
+from ..common.config import param
+from ..contracts.engine import BuildContext
+from ..registry.registry import component
 
 _CONV = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 _NORM = (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)

@@ -12,9 +12,9 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ..recipes.config import param
-from ..protocols import PROBABILITY, BuildContext, Loss
-from ..plugins.registry import component
+from ..common.config import param
+from ..contracts.engine import PROBABILITY, BuildContext, Loss
+from ..registry.registry import component
 
 
 @dataclasses.dataclass

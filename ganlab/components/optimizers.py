@@ -7,9 +7,9 @@ import functools
 
 import torch
 
-from ..recipes.config import param
-from ..protocols import BuildContext
-from ..plugins.registry import component
+from ..common.config import param
+from ..contracts.engine import BuildContext
+from ..registry.registry import component
 
 
 @dataclasses.dataclass

@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ..levers import Schedule
-from ..plugins.registry import component
-from ..protocols import BuildContext
-from ..recipes.config import param
+from ..contracts.levers import Schedule
+from ..registry.registry import component
+from ..contracts.engine import BuildContext
+from ..common.config import param
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""Built-in data sets and the loader that turns any :class:`ganlab.protocols.ImageDataset` into batches.
+"""Built-in data sets and the loader that turns any :class:`ganlab.contracts.engine.ImageDataset` into batches.
 
-May import: errors, whole_numbers, labels, protocols, recipes, plugins.registry, machine (host memory, stop signals).
+Imports common, machine (host memory, stop signals), registry, recipes and contracts.
 """

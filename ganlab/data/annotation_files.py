@@ -8,7 +8,7 @@ from __future__ import annotations
 import codecs
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from ..errors import DataError, warn
+from ..common.errors import DataError, warn
 
 Value = TypeVar("Value")
 

@@ -32,8 +32,8 @@ import numpy as np
 from PIL import UnidentifiedImageError
 
 from ..machine import signals
-from ..errors import DataError
-from ..recipes.files import read_json
+from ..common.errors import DataError
+from ..common.files import read_json
 from .build_folders import BuildFolder
 from .sources import Source
 from .transform import CropResize

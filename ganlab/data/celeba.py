@@ -23,11 +23,11 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Literal
 
-from ..recipes.config import param
-from ..errors import DataError
-from ..recipes.files import unusual
-from ..protocols import BuildContext
-from ..plugins.registry import component
+from ..common.config import param
+from ..common.errors import DataError
+from ..common.files import unusual
+from ..contracts.engine import BuildContext
+from ..registry.registry import component
 from .annotation_files import decode, lines, one_row_per_image, quoted
 from .celeba_attributes import ATTRIBUTE_FILES, AttributeTable, choose, labels_of, parse_attributes
 from .imageset import CachedImages, CachedImagesConfig

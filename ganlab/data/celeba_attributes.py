@@ -17,10 +17,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..labels import Attribute, LabelSpace
-from ..plugins.hints import did_you_mean
-from ..whole_numbers import FORM, parse_whole_number
+from ..common.errors import ConfigError, DataError
+from ..common.labels import Attribute, LabelSpace
+from ..common.hints import did_you_mean
+from ..common.whole_numbers import FORM, parse_whole_number
 from .annotation_files import Line, decode, lines, one_row_per_image, quoted
 
 ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")

@@ -12,11 +12,11 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import DataError
-from ..labels import Attribute, LabelSpace
-from ..recipes.config import param
-from ..protocols import BuildContext
-from ..plugins.registry import component
+from ..common.errors import DataError
+from ..common.labels import Attribute, LabelSpace
+from ..common.config import param
+from ..contracts.engine import BuildContext
+from ..registry.registry import component
 from .imageset import CachedImages, CachedImagesConfig
 from .labelled import LabelledImages
 from .sources import Source, open_source

@@ -19,10 +19,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..recipes.config import param, seed_param
-from ..errors import DataError
+from ..common.config import param, seed_param
+from ..common.errors import DataError
 from ..machine.memory import Need
-from ..protocols import BuildContext
+from ..contracts.engine import BuildContext
 from .build_folders import Swept, sweep
 from .cache import (CHUNK, ImageCache, Skipped, available_cores, build_cache, build_memory, cache_size,
                     default_cache_root, fingerprint)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..labels import LabelSpace
+from ..common.labels import LabelSpace
 from .imageset import CachedImages, CachedImagesConfig
 from .sources import Source
 from .transform import CropResize

@@ -18,9 +18,9 @@ from typing import Iterator, Literal, NamedTuple
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import DataError
+from ..common.errors import DataError
 from ..machine.memory import available_host_memory
-from ..protocols import ImageDataset
+from ..contracts.engine import ImageDataset
 
 log = logging.getLogger("ganlab.data")
 

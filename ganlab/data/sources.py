@@ -17,8 +17,8 @@ from typing import Callable
 
 from PIL import Image
 
-from ..errors import DataError
-from ..recipes.files import unusual
+from ..common.errors import DataError
+from ..common.files import unusual
 
 IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
 """Every file suffix Pillow can read (.jpg, .png, .webp, .tif, ...)."""

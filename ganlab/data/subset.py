@@ -18,7 +18,7 @@ import dataclasses
 import hashlib
 from typing import Any, Literal
 
-from ..errors import DataError
+from ..common.errors import DataError
 from .sources import Source
 
 Part = Literal["training subset", "held-out"]

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from ..labels import Attribute, LabelSpace
-from ..plugins.hints import did_you_mean
-from ..recipes.config import param, seed_param
+from ..common.errors import ConfigError
+from ..common.labels import Attribute, LabelSpace
+from ..common.hints import did_you_mean
+from ..common.config import param, seed_param
 from ..machine.memory import Need
-from ..protocols import BuildContext
-from ..plugins.registry import component
+from ..contracts.engine import BuildContext
+from ..registry.registry import component
 
 _SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 125], [198, 134, 88],
                   [141, 85, 50], [95, 58, 36]], dtype=np.float32)

@@ -4,5 +4,5 @@
 
 A folder of its own, below components, data and training, because all of them use it: the data sets
 check host memory and let a signal interrupt a cache build, and components draw per-image random numbers
-through ``distributed.draw_for_global_batch``. May import: errors, whole_numbers, recipes.
+through ``distributed.draw_for_global_batch``. Imports only :mod:`ganlab.common`.
 """

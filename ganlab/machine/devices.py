@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError, RecipeError
-from ..recipes.recipe import Recipe
+from ..common.errors import ConfigError, RecipeError
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 """The device settings there are: ``auto`` or a kind of device."""
@@ -26,8 +25,10 @@ def resolve_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def recipe_device(recipe: Recipe) -> torch.device:
+def recipe_device(setting: str, source: str) -> torch.device:
+    """The device of a recipe read from ``source`` whose ``experiment.device`` is ``setting``: a device it
+    cannot have is a mistake in that recipe."""
     try:
-        return resolve_device(recipe.experiment.device)
+        return resolve_device(setting)
     except ConfigError as e:
-        raise RecipeError(recipe.source, [f"{e.key}: {e.message}"]) from None
+        raise RecipeError(source, [f"{e.key}: {e.message}"]) from None

@@ -15,8 +15,8 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
-from ..whole_numbers import FORM, parse_whole_number, shown
+from ..common.errors import ConfigError
+from ..common.whole_numbers import FORM, parse_whole_number, shown
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ try:
 except ImportError:     # Windows: no process limits to read
     resource = None
 
-from ..errors import ConfigError
+from ..common.errors import ConfigError
 
 CGROUP = Path("/sys/fs/cgroup")
 

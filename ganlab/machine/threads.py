@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import torch
 
-from ..errors import warn
+from ..common.errors import warn
 
 WINDOW_S = 0.1
 """How long the other processes' use of the cores is watched before a run chooses its thread count."""

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..rundir.atomic import atomic_write
+from ..common.atomic import atomic_write
 
 ENV_VAR = "GANLAB_CACHE_DIR"
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]+$")

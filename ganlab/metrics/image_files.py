@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..data.sources import Source, open_source
 from ..data.transform import CropResize
-from ..errors import DataError
+from ..common.errors import DataError
 
 
 class ImageFiles:

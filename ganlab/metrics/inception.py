@@ -25,7 +25,7 @@ from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, p
 from torch_fidelity.utils import create_feature_extractor
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError
+from ..common.errors import ConfigError
 from .weights import InceptionWeights, load_state_dict, network_digest
 
 FEATURE_EXTRACTOR = "inception-v3-compat"
@@ -89,7 +89,7 @@ class InceptionFeatures:
     def memoised(self, key: Any, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """Features for ``key`` computed once: the fid, kid and precision-recall hooks of one evaluation
         share the same generated images, so the second and third hook pay nothing for them. ``key`` must
-        name everything that decides the images (:func:`~ganlab.metrics.fidelity_hooks.generated_images_key`)."""
+        name everything that decides the images (:func:`~ganlab.evaluators.fidelity.generated_images_key`)."""
         if self._memo is None or self._memo[0] != key:
             self._memo = (key, compute())
         return self._memo[1]

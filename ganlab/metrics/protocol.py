@@ -8,7 +8,7 @@ protocol is every key that is not a result field. Its keys, by metric family:
   part of its source a data set trained on a subset is: ``held-out`` or ``training subset``) and
   ``reference_source`` (the same, readable: ``held-out of /data/faces (100 of 1500 images, 64px)``);
   ``seed`` (of the latent vectors and the reference sample);
-  ``sampling`` (how the generated images were made: :data:`ganlab.training.sampling.PROTOCOL`).
+  ``sampling`` (how the generated images were made: :data:`SAMPLING`).
 - fid, kid, precision, recall, density, coverage, memorised_fraction, nn_ratio_median (every score of
   Inception features): ``library`` ("torch-fidelity", whose extractor makes the features),
   ``library_version``, ``feature_extractor``, ``feature_layer``, ``network_sha256``
@@ -36,6 +36,19 @@ RESULT_FIELDS = frozenset({"value", "std", "step", "epoch", "time", "checkpoint"
 INFORMATIONAL_FIELDS = frozenset({"reference_source", "network_source"})
 """Protocol keys shown to users but implied by others (``reference`` fingerprints the source,
 ``network_sha256`` the network)."""
+
+STANDING_SEED = 20_240_613
+"""Seed of the latents the standing statistics are computed over: fixed, so they never depend on a request."""
+STANDING_BATCHES = 16
+STANDING_BATCH_SIZE = 64
+"""16 batches of 64 latents (BigGAN's 16 accumulations, at DCGAN's batch size)."""
+LATENT_BLOCK = 256
+"""Seeded latents are drawn this many at a time (``seeded_latents`` in :mod:`ganlab.training.sampling`)."""
+SAMPLING = (f"eval mode, standing batch-norm statistics ({STANDING_BATCHES}x{STANDING_BATCH_SIZE} latents, "
+            f"seed {STANDING_SEED}), latents in blocks of {LATENT_BLOCK}")
+"""How generated images are made, as a metric's protocol records it (its ``sampling`` field): scores of
+images made another way (training-mode batch statistics, as ganlab 0.2.0 sampled) are not comparable."""
+
 
 
 def protocol_of(record: dict[str, Any]) -> dict[str, Any]:

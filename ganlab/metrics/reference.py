@@ -26,10 +26,10 @@ from collections.abc import Iterator
 
 import torch
 
-from ..errors import ConfigError, DataError
+from ..common.errors import ConfigError, DataError
 from ..data.folder import ImageFolderConfig
 from ..data.folder import build as image_folder
-from ..protocols import BuildContext, ImageDataset
+from ..contracts.engine import BuildContext, ImageDataset
 
 AUTO = "auto"
 HELD_OUT = "held-out"

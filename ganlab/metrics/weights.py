@@ -29,8 +29,8 @@ from typing import Callable
 import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
-from ..errors import ConfigError
-from ..rundir.atomic import atomic_write
+from ..common.errors import ConfigError
+from ..common.atomic import atomic_write
 from . import shipped_inception
 from .cache import cache_root
 

@@ -1,7 +1,5 @@
-"""Recipes and their settings: reading a TOML recipe, applying overrides, resolving each component table
-against the registry (recipe.py), the typed config dataclasses components declare (config.py), writing
-TOML back (tomlwrite.py) and refusing unusual files (files.py).
-
-May import: errors, whole_numbers, protocols, and plugins' registry, known packages and hints (a recipe names components
-that plugins register); rundir.checkpoints for the ``[checkpoint]`` table's settings. Nothing that trains.
+"""Recipes: reading a TOML recipe, applying ``--set`` overrides and resolving each component table against
+the registry into a typed :class:`~ganlab.recipes.recipe.Recipe` (recipe.py). How a component declares its
+settings (``param``) is :mod:`ganlab.common.config`. Imports common, rundir (the ``[checkpoint]`` table's
+settings) and registry. Nothing that trains.
 """

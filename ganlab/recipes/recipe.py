@@ -15,15 +15,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
-from . import tomlwrite
+from ..common import tomlwrite
 from ..rundir.checkpoints import CheckpointConfig
-from ..errors import RecipeError
-from .files import read_at_most, unusual
-from .config import build_config, config_to_dict, param, seed_param
-from ..plugins.hints import did_you_mean
-from ..plugins.known import package_providing
-from ..plugins.registry import Entry, Registry
-from ..whole_numbers import FORM, parse_whole_number, shown
+from ..common.errors import RecipeError
+from ..common.files import read_at_most, unusual
+from ..common.config import build_config, config_to_dict, param, seed_param
+from ..common.hints import did_you_mean
+from ..registry.known import package_providing
+from ..registry.registry import Entry, Registry
+from ..common.whole_numbers import FORM, parse_whole_number, shown
 
 
 @dataclasses.dataclass

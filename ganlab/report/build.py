@@ -14,14 +14,15 @@ from pathlib import Path
 
 import torch
 
-from ..rundir.atomic import atomic_write_text
-from ..errors import RecipeError, warn
-from ..protocols import BuildContext, EvaluationHook, ReportSection, section_problem
+from ..common.atomic import atomic_write_text
+from ..common.errors import RecipeError, warn
+from ..contracts.engine import BuildContext, EvaluationHook
+from ..page.html import ReportSection, section_problem
 from ..recipes.recipe import read_toml, resolve_component
-from ..plugins.registry import Registry
+from ..registry.registry import Registry
 from ..rundir.records import describe
 from ..rundir.rundir import RunDir
-from . import html as h
+from ..page import html as h
 from .core_sections import environment_section, evaluations_section, recipe_section, summary_section
 
 

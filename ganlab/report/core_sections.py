@@ -12,11 +12,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..protocols import ReportSection, ScoreKind
+from ..contracts.engine import ReportSection, ScoreKind
 from ..recipes.recipe import parse_override, recipe_tables, section_label
+from ..rundir.records import METRIC_LABELS
 from ..rundir.rundir import RunDir
-from . import html as h
-from .figures import COLORS, figure_image, plot
+from ..page import html as h
+from ..page.figures import COLORS, figure_image, plot
 
 STATUS_TONES = {"finished": "ok", "running": "", "interrupted": "warn", "failed": "bad", "diverged": "bad"}
 STATUS_TEXT = {
@@ -27,9 +28,6 @@ STATUS_TEXT = {
     "failed": "The run stopped with an error before its end.",
     "diverged": "Training diverged: a loss became NaN or infinite, and the run stopped.",
 }
-METRIC_LABELS = {"loss_d": "loss D", "loss_g": "loss G", "d_real": "D(x)", "d_fake": "D(G(z))"}
-"""How the report names the per-step numbers of metrics.jsonl (the engine's METRIC_KEYS)."""
-
 EVALUATION_FIELDS = ("metric", "value", "step", "epoch", "time")
 """Fields every evaluation record has; all others are the protocol that produced the value."""
 
@@ -188,7 +186,7 @@ def evaluations_section(run_dir: RunDir) -> ReportSection:
     Protocol fields that are the same in every record of a metric are listed once; those that vary are
     columns of the metric's table. Nothing here knows a metric's name, so a plugin's metric shows up too.
     """
-    import pandas as pd  # on first use: see ganlab.report.figures
+    import pandas as pd  # on first use: see ganlab.page.figures
 
     groups = by_metric(run_dir.read_evaluations())
     if not groups:
@@ -224,7 +222,7 @@ def _metrics_figure(groups: dict[str, list[dict[str, Any]]]) -> str:
 
 
 def environment_section(meta: dict[str, Any]) -> ReportSection:
-    import pandas as pd  # on first use: see ganlab.report.figures
+    import pandas as pd  # on first use: see ganlab.page.figures
 
     versions = dict(meta.get("versions") or {})
     plugins = versions.pop("plugins", {}) or {}

@@ -21,11 +21,11 @@ from typing import Any, Callable, Iterator, Literal
 
 import torch
 
-from .atomic import atomic_write, atomic_write_text
-from ..recipes.config import param
-from ..errors import CheckpointError, RunError
-from ..recipes.files import read_json, unusual
-from ..whole_numbers import FORM, parse_whole_number, shown
+from ..common.atomic import atomic_write, atomic_write_text
+from ..common.config import param
+from ..common.errors import CheckpointError, RunError
+from ..common.files import read_json, unusual
+from ..common.whole_numbers import FORM, parse_whole_number, shown
 
 MANIFEST = "manifest.json"
 

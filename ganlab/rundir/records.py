@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any, Callable
+from ..common.arguments import describe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +50,6 @@ VERSIONS = Check("an object of version strings (plugins: an object of them)",
                      for k, x in v.items()))
 
 
-def describe(value: Any) -> str:
-    """A value's kind and a short glimpse of it, for a message that says what was found instead."""
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-             dict: "an object", type(None): "null"}
-    text = repr(value)
-    kind = kinds.get(type(value), f"a {type(value).__name__}")
-    return f"{kind} ({text if len(text) <= 40 else text[:37] + '...'})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +90,9 @@ ANY_RECORD = Shape()
 LOSS_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 """The numbers the engine logs at every step (its METRIC_KEYS); NaN or infinite where training diverged.
 ``d_real`` and ``d_fake`` are the loss's scores, of the kind meta.json's ``scores`` describes."""
+
+METRIC_LABELS = {"loss_d": "loss D", "loss_g": "loss G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+"""How the report and compare name the per-step numbers of metrics.jsonl (the engine's METRIC_KEYS)."""
 
 STEP_KEYS = ("step", "epoch", "time", *LOSS_KEYS)
 """The fields every line of metrics.jsonl has; any other is a number a lever or plugin logged (``lr_g``,

@@ -29,13 +29,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..arguments import PATH, checked
-from .atomic import atomic_write_text
+from ..common.arguments import PATH, checked
+from ..common.atomic import atomic_write_text
 from .checkpoints import CheckpointRecord, CheckpointStore
-from ..errors import RunError, warn
-from ..whole_numbers import shown
-from ..recipes.files import read_json, unusual
-from ..labels import in_column_order
+from ..common.errors import RunError, warn
+from ..common.whole_numbers import shown
+from ..common.files import read_json, unusual
+from ..common.labels import in_column_order
 from .records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
 RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")

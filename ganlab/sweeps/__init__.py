@@ -10,5 +10,5 @@
   jobs (Slurm; its local executor);
 - job.py: what one submitit job runs: the same lifecycle functions as ``ganlab run``.
 
-May import everything below the command line: errors, recipes, plugins, machine, rundir, training.
+Imports every folder below it (common ... training); beside :mod:`ganlab.compare`, above training.
 """

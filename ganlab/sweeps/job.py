@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import GanlabError
+from ..common.errors import GanlabError
 from ..machine import signals
-from ..plugins.manager import load_plugins_or_warn
+from ..loading.manager import load_plugins_or_warn
 from ..recipes.recipe import load_recipe
 from ..training.lifecycle import run_recipe
 from ..training.resume import resume_run

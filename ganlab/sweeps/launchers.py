@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import GanlabError, RunError
+from ..common.errors import GanlabError, RunError
 from ..machine import signals
 from ..machine.threads import usable_cores
-from ..recipes.files import unusual
+from ..common.files import unusual
 from ..rundir.rundir import ensure_writable_folder, now_iso
 from .plan import PlannedRun
 

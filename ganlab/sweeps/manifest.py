@@ -43,10 +43,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunError
-from ..recipes.files import read_json, unusual
+from ..common.errors import RunError
+from ..common.files import read_json, unusual
 from ..recipes.recipe import dotted_settings
-from ..rundir.atomic import atomic_write_text
+from ..common.atomic import atomic_write_text
 from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
 from ..rundir.rundir import now_iso
 from .plan import GridAxis, PlannedRun, setting_of

@@ -21,10 +21,10 @@ import math
 import re
 from typing import Any, Sequence
 
-from ..errors import RecipeError
-from ..recipes.config import MAX_SEED
+from ..common.errors import RecipeError
+from ..common.config import MAX_SEED
 from ..recipes.recipe import APPEND, parse_key, parse_override
-from ..recipes.tomlwrite import value_text
+from ..common.tomlwrite import value_text
 
 SEED_KEY = "experiment.seed"
 """The one key a sweep sets itself, from ``--seeds``; a grid over it would hide the seed spread."""

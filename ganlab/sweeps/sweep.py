@@ -17,12 +17,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import GanlabError, RecipeError, RunError
-from ..plugins.manager import Plugins
-from ..recipes import tomlwrite
+from ..common.errors import GanlabError, RecipeError, RunError
+from ..loading.manager import Plugins
+from ..common import tomlwrite
 from ..recipes.recipe import Recipe, resolve
-from ..recipes.tomlwrite import value_text
-from ..rundir.atomic import atomic_write_text
+from ..common.tomlwrite import value_text
+from ..common.atomic import atomic_write_text
 from ..rundir.rundir import RunDir, exclusive_lock, safe_name
 from ..training.assemble import build
 from .launchers import LOGS, LocalLauncher, SubmititLauncher, SweepTarget, Task

@@ -21,8 +21,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import RecipeError
-from ..recipes.config import build_config, param
+from ..common.errors import RecipeError
+from ..common.config import build_config, param
 from ..recipes.recipe import SWEEP_SECTION, read_toml
 from .launchers import SlurmOptions
 from .plan import MAX_RUNS, GridAxis, checked_axes, parse_grid

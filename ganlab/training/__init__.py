@@ -17,6 +17,6 @@
 - generate.py: a generator rebuilt from a run's checkpoint, and the image files ``ganlab generate``
   writes; here because it is sampling from trained weights, which the report's comparisons use too.
 
-May import everything below it: errors, protocols, recipes, plugins, machine, rundir, data; and
-report.build, to write a run's report when it ends.
+The layer above evaluators and report: imports every folder below it (common ... report), and
+report.build to write a run's report when it ends.
 """

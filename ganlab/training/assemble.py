@@ -16,11 +16,12 @@ import torch
 from torch import nn
 
 from ..data.loader import free_memory, goes_to_device
-from ..errors import ConfigError, DataError, PluginError, RecipeError, warn
+from ..common.errors import ConfigError, DataError, PluginError, RecipeError, warn
 from ..machine.devices import recipe_device
 from ..machine.memory import Need, available_host_memory, refuse_if_too_big
-from ..levers import Augment, Logger, Regularizer, Schedule
-from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss
+from ..contracts.levers import Augment, Regularizer, Schedule
+from ..contracts.loggers import Logger
+from ..contracts.engine import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
 from . import returns
 from .conditioning import blank_labels, forward, is_conditional
@@ -67,7 +68,7 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     """
     source = recipe.source
     seed = recipe.experiment.seed
-    device = device or recipe_device(recipe)
+    device = device or recipe_device(recipe.experiment.device, recipe.source)
     dataset = build_dataset(recipe, device)
     returns.check_dataset(recipe.component("data"), dataset, source)
     check_training_plan(recipe, dataset, device, processes)

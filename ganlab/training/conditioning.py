@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..labels import LabelSpace
+from ..common.labels import LabelSpace
 
 ALL_COMBINATIONS_UP_TO = 8
 """A grid shows every combination of the attributes' values when there are at most this many rows."""

@@ -16,16 +16,16 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..rundir.atomic import atomic_write_bytes
+from ..common.atomic import atomic_write_bytes
 from ..rundir.checkpoints import fitting, training_state, whole_number
-from ..errors import CheckpointError, ConfigError, GanlabError, RunError
-from ..rundir.grids import grid_png
+from ..common.errors import CheckpointError, ConfigError, GanlabError, RunError
+from ..page.grids import grid_png
 from ..machine.memory import available_host_memory, size_text
-from ..plugins.manager import Plugins
-from ..protocols import BuildContext
+from ..loading.manager import Plugins
+from ..contracts.engine import BuildContext
 from ..recipes.recipe import resolve
 from ..rundir.rundir import RunDir, ensure_writable_folder
-from ..whole_numbers import shown
+from ..common.whole_numbers import shown
 from .conditioning import LabelDistribution, fixed_labels, is_conditional
 from .returns import build_instance
 from .sampling import generate_images, sample, seeded_inputs, seeded_rng

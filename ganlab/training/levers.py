@@ -14,8 +14,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..levers import Augment, Regularizer, RegularizerInputs, Schedule
-from ..recipes.config import is_float32
+from ..contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule
+from ..common.config import is_float32
 from ..recipes.recipe import Component
 from .conditioning import forward
 from .networks import uncompiled

@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 
-from ..version import __version__
-from ..errors import GanlabError, RunError, warn
+from ..common.version import __version__
+from ..common.errors import GanlabError, RunError, warn
 from ..machine import distributed, signals
 from ..machine.devices import recipe_device
 from ..machine.threads import ContentionWatch, choose_threads, computing_with
-from ..plugins.manager import Plugins
+from ..loading.manager import Plugins
 from ..recipes.recipe import Recipe
 from ..report.build import write_report
 from ..rundir.rundir import RunDir, now_iso
@@ -67,7 +67,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     the first step when the signal came while the run was set up), diverged, or failed (with the error
     recorded); in every case meta.json says so and the end-of-run hooks run.
     """
-    world, device = distributed.join(recipe_device(recipe))
+    world, device = distributed.join(recipe_device(recipe.experiment.device, recipe.source))
     built = build(recipe, device, world.size)
     run_dir = RunDir.create(out, name or recipe.experiment.name, stamped) if world.is_main else None
     path = distributed.broadcast(world, run_dir.path if run_dir else None)

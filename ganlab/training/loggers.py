@@ -10,9 +10,9 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..errors import warn
-from ..levers import Logger
-from ..protocols import RunView
+from ..common.errors import warn
+from ..contracts.loggers import Logger
+from ..contracts.engine import RunView
 from ..recipes.recipe import Component
 
 

@@ -3,7 +3,7 @@ hooks, write grids and checkpoints on schedule, and stop cleanly on a signal. :c
 evaluation hooks see of a live run, as a :class:`ganlab.RunView`.
 
 Nothing here knows which generator, loss or data set it drives; it only uses the protocols in
-:mod:`ganlab.protocols`. Per-step numbers stay on the device and are fetched once every
+:mod:`ganlab.contracts.engine`. Per-step numbers stay on the device and are fetched once every
 ``train.log_every`` steps, so the hot loop never waits for the host; every step is still logged.
 """
 
@@ -21,15 +21,15 @@ import torch
 from torch import nn
 
 from ..data.loader import BatchLoader
-from ..errors import DataError, GanlabError
+from ..common.errors import DataError, GanlabError
 from ..machine import distributed, signals
 from ..machine.distributed import World
 from ..machine.threads import ContentionWatch
-from ..plugins.manager import Plugins
-from ..protocols import EvaluationHook
-from ..rundir.atomic import atomic_write_bytes
+from ..loading.manager import Plugins
+from ..contracts.engine import EvaluationHook
+from ..common.atomic import atomic_write_bytes
 from ..rundir.checkpoints import CheckpointSchedule
-from ..rundir.grids import grid_image, png
+from ..page.grids import grid_image, png
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch, total_steps
 from .conditioning import (GENERATOR_LABELS, BalancedLabels, LabelDistribution, condition_grid,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..rundir.atomic import atomic_write_text
+from ..common.atomic import atomic_write_text
 from ..rundir.checkpoints import training_state
 from ..machine import distributed
 from ..machine.devices import recipe_device
@@ -22,10 +22,10 @@ from .assemble import build
 from .lifecycle import execute, label_records
 from .loop import Run
 from .state import load_checkpoint_state, written_on
-from ..errors import CheckpointError, RecipeError, RunError, warn
-from ..plugins.manager import Plugins
+from ..common.errors import CheckpointError, RecipeError, RunError, warn
+from ..loading.manager import Plugins
 from ..recipes.recipe import Recipe, dotted_settings, read_toml, resolve
-from ..plugins.registry import Registry
+from ..registry.registry import Registry
 from ..rundir.rundir import RunDir, now_iso
 
 SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
@@ -130,7 +130,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     trained = recorded_recipe(recorded, plugins.registry, source)
     recipe = resolve(document, plugins.registry, source, overrides)
     refuse_unsafe_changes(trained.to_dict(), recipe.to_dict(), source)
-    world, device = distributed.join(recipe_device(recipe))
+    world, device = distributed.join(recipe_device(recipe.experiment.device, recipe.source))
     run = Run(build(recipe, device, world.size), run_dir, plugins, progress, world)
     if found is not None and not load_checkpoint_state(run, found[1], checkpoint_path):
         warn(f"{run_dir.path}: the checkpoint was written on {written_on(found[1])} and the run continues on "

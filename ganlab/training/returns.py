@@ -9,7 +9,7 @@ later, deep inside the command that first uses it, with an AttributeError or a T
 neither the plugin nor the method. Each check here calls the component's methods that are cheap and free
 of side effects (the data set's and its labels', a schedule's first factor, every ``state_dict``) and
 refuses what does not fit, or a method that raises something other than a GanlabError, with a
-:class:`~ganlab.errors.PluginError` (exit code 4) naming the recipe section, the component, its plugin,
+:class:`~ganlab.common.errors.PluginError` (exit code 4) naming the recipe section, the component, its plugin,
 the method, what it returned and what it must return.
 """
 
@@ -22,13 +22,13 @@ from typing import Any, Callable
 
 import torch
 
-from ..arguments import given, is_whole
-from ..errors import ConfigError, DataError, GanlabError, PluginError, RecipeError
-from ..labels import LabelSpace
-from ..levers import Augment, Regularizer, Schedule, Stateful
+from ..common.arguments import given, is_whole
+from ..common.errors import ConfigError, DataError, GanlabError, PluginError, RecipeError
+from ..common.labels import LabelSpace
+from ..contracts.levers import Augment, Regularizer, Schedule, Stateful
 from ..machine.memory import out_of_memory
-from ..plugins.interfaces import BY_KIND, missing
-from ..protocols import BuildContext, EvaluationHook, ImageDataset, Loss, ScoreKind
+from ..contracts.kinds import BY_KIND, missing
+from ..contracts.engine import BuildContext, EvaluationHook, ImageDataset, Loss, ScoreKind
 from ..recipes.recipe import Component
 
 

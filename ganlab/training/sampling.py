@@ -27,19 +27,9 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..metrics.protocol import LATENT_BLOCK, STANDING_BATCH_SIZE, STANDING_BATCHES, STANDING_SEED
 from .conditioning import LabelDistribution, forward, is_conditional
 
-STANDING_SEED = 20_240_613
-"""Seed of the latents the standing statistics are computed over: fixed, so they never depend on a request."""
-STANDING_BATCHES = 16
-STANDING_BATCH_SIZE = 64
-"""16 batches of 64 latents (BigGAN's 16 accumulations, at DCGAN's batch size)."""
-LATENT_BLOCK = 256
-"""Seeded latents are drawn this many at a time (:func:`seeded_latents`)."""
-PROTOCOL = (f"eval mode, standing batch-norm statistics ({STANDING_BATCHES}x{STANDING_BATCH_SIZE} latents, "
-            f"seed {STANDING_SEED}), latents in blocks of {LATENT_BLOCK}")
-"""How generated images are made, as a metric's protocol records it (its ``sampling`` field): scores of
-images made another way (training-mode batch statistics, as ganlab 0.2.0 sampled) are not comparable."""
 
 _standing_cache: "weakref.WeakKeyDictionary[nn.Module, tuple[str, list[torch.Tensor]]]" = \
     weakref.WeakKeyDictionary()

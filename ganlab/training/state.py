@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..protocols import ImageDataset
+from ..contracts.engine import ImageDataset
 from ..recipes.recipe import Recipe
 from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
 from .assemble import Built

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..data.loader import Batch
-from ..protocols import Loss
+from ..contracts.engine import Loss
 from .conditioning import WithLabels, forward
 from .levers import Levers
 from .networks import EMA, Updater, autocast, no_sync, uncompiled

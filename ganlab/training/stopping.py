@@ -9,7 +9,7 @@ import dataclasses
 import time
 from typing import Any, Iterator
 
-from ..errors import GanlabError
+from ..common.errors import GanlabError
 from ..machine import signals
 
 

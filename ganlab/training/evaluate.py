@@ -1,0 +1,129 @@
+"""Scoring a run's checkpoints after the fact (what ``ganlab evaluate RUN_DIR`` does), appending to its
+evaluations.
+
+The run is rebuilt from its own ``recipe.toml`` and put back where each checkpoint (loaded with
+``weights_only=True``) left it, EMA weights included; every metric hook scores it exactly as during
+training, and the scores land in
+``evaluations.jsonl`` with the checkpoint's step and epoch and a ``checkpoint`` field naming the file.
+A checkpoint is scored only after it passes the same manifest check (size and SHA-256) that resume uses,
+so a truncated, damaged or replaced file never yields a score that looks like the run's. The run's loggers
+hear of every score as they would during training: started where the run's logs end, finished afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from ..rundir.checkpoints import CheckpointRecord
+from ..common.errors import CheckpointError, RecipeError
+from ..loading.manager import Plugins
+from ..recipes.recipe import Component, Recipe, load_recipe, resolve_component
+from ..rundir.rundir import RunDir
+from ..evaluators.metric_base import MetricHook, Score
+
+
+COMMAND = "ganlab evaluate"
+"""Where --metric and --num-samples problems come from: the command line, not the run's recipe."""
+
+
+def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...],
+                      num_samples: int | None) -> tuple[Component, ...]:
+    """The hooks to score with: the recipe's own settings where it names the hook, defaults otherwise."""
+    registry = plugins.registry
+    chosen: list[Component] = []
+    problems: list[str] = []
+    for name in metrics or tuple(h.name for h in recipe.hooks):
+        component = next((h for h in recipe.hooks if h.name == name), None)
+        if component is None:
+            try:
+                component = resolve_component({"name": name}, "hook", "--metric", registry, COMMAND)
+            except RecipeError as e:
+                problems.extend(e.problems)
+                continue
+        if num_samples is not None:
+            if any(f.name == "num_samples" for f in dataclasses.fields(component.config)):
+                component = dataclasses.replace(
+                    component, config=dataclasses.replace(component.config, num_samples=num_samples))
+            elif metrics:
+                problems.append(f"--num-samples: hook {name!r} has no num_samples setting")
+                continue
+        chosen.append(component)
+    if problems:
+        raise RecipeError(COMMAND, problems)
+    return tuple(chosen)
+
+
+Chosen = list[tuple[Path, CheckpointRecord | None]]
+"""Checkpoints to score, each with its manifest entry (None: the manifest does not list it)."""
+
+
+def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
+    """Every checkpoint the manifest lists that passes its check and loads; ``warn`` hears of each file passed
+    over. Loading each one here costs a second read, so that a bad file is passed over before any scoring
+    rather than stopping the command half way through."""
+    store = run_dir.checkpoint_store
+    unlisted = store.unlisted()
+    for name in unlisted:
+        warn(f"checkpoint {name} is not in the manifest; not scored (name it with --checkpoint to score it "
+             "unverified)")
+    chosen: Chosen = []
+    for record in store.records():
+        try:
+            store.load(record)
+        except CheckpointError as e:
+            warn(f"{e}; not scored")
+        else:
+            chosen.append((store.directory / record.file, record))
+    if not chosen:
+        hint = "; name one with --checkpoint to score a file the manifest does not list" if unlisted else ""
+        raise CheckpointError(f"{str(run_dir.path)!r} has no intact checkpoint listed in its manifest to "
+                              f"evaluate{hint}")
+    return chosen
+
+
+def logs_end(run_dir: RunDir) -> int:
+    """The step the run's logs reach: where its loggers are started, since a logger drops what it logged
+    after the step it starts at (a resume has cut that from the run's own logs), and a score of an earlier
+    checkpoint must drop nothing."""
+    return max((record["step"] for record in run_dir.read_metrics()), default=0)
+
+
+def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), num_samples: int | None = None,
+                 checkpoints: tuple[str, ...] = (), *, warn: Callable[[str], None]
+                 ) -> list[tuple[Path, int, Score]]:
+    """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
+    from .assemble import build
+    from .loop import Run
+    from .state import load_checkpoint_state
+
+    run_dir = RunDir.open(path)
+    recipe = load_recipe(run_dir.recipe_path, plugins.registry)
+    components = metric_components(recipe, plugins, metrics, num_samples)
+    store = run_dir.checkpoint_store
+    chosen = ([store.named(name, warn) for name in checkpoints] if checkpoints
+              else intact_checkpoints(run_dir, warn))
+    run_dir.lock()
+    try:
+        run_dir.prepare_for_writing()        # before the hooks' folders are made and any score is appended
+        built = build(dataclasses.replace(recipe, hooks=components))
+        hooks = [(c, h) for c, h in built.hooks if isinstance(h, MetricHook)]
+        if metrics and len(hooks) < len(components):
+            names = ", ".join(c.name for c, h in built.hooks if not isinstance(h, MetricHook))
+            raise RecipeError("--metric", [f"{names}: not a metric hook (it produces no scores)"])
+        if not hooks:
+            raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric hooks; choose one with "
+                                                         "--metric (fid, kid, precision-recall, swd, diversity, ...)"])
+        run = Run(built, run_dir, plugins, progress=False)
+        run.step = logs_end(run_dir)
+        results = []
+        with run.loggers.started(run):
+            for checkpoint, record in chosen:
+                # Checked against the manifest again: scoring takes long and the file is read only now.
+                load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
+                for _, hook in hooks:
+                    results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
+        return results
+    finally:
+        run_dir.unlock()
