@@ -45,25 +45,33 @@ def cell(text: str) -> str:
 def render() -> str:
     """The whole page: every kind of ``ganlab.KINDS``, in order, and every component of it."""
     packages = list(plugin_packages())
-    sys.path[:0] = [str(ROOT), *(str(folder) for *_, folder in packages)]   # this checkout, installed or not
+    sys.path[:0] = [str(ROOT), *(str(folder) for *_, folder in packages)]  # this checkout, installed or not
     from ganlab import KINDS
     from ganlab.cli.listing import listed
     from ganlab.plugins.manager import load_plugins
 
-    plugins = load_plugins([(name, importlib.import_module(module)) for name, module, _, _ in packages],
-                           entry_points=False, strict=True)
+    plugins = load_plugins(
+        [(name, importlib.import_module(module)) for name, module, _, _ in packages], entry_points=False, strict=True
+    )
     package_of = {name: package for name, _, package, _ in packages}
     parts = [INTRO]
     for kind in KINDS:
         parts.append(f"## {kind}\n")
         for component in listed(plugins, kind):
-            where = (f"package `{package_of[component.plugin]}`" if component.plugin in package_of
-                     else f"built in (`{component.plugin}`)")
-            parts.append(f"### {kind} `{component.name}`\n\n*{where}*{': ' + component.help if component.help else ''}\n")
+            where = (
+                f"package `{package_of[component.plugin]}`"
+                if component.plugin in package_of
+                else f"built in (`{component.plugin}`)"
+            )
+            parts.append(
+                f"### {kind} `{component.name}`\n\n*{where}*{': ' + component.help if component.help else ''}\n"
+            )
             if component.settings:
                 parts.append("| key | type | default | what it sets |\n| --- | --- | --- | --- |")
-                parts += [f"| `{s.name}` | {cell(s.type)} | {cell(s.default.removeprefix('= '))} | {cell(s.help)} |"
-                          for s in component.settings]
+                parts += [
+                    f"| `{s.name}` | {cell(s.type)} | {cell(s.default.removeprefix('= '))} | {cell(s.help)} |"
+                    for s in component.settings
+                ]
                 parts.append("")
             else:
                 parts.append("No settings.\n")
