@@ -4,7 +4,8 @@ The public API for plugin authors is what this module exports: the ``hookimpl`` 
 decorator, the registry types, the ``param`` field helper and ``Need`` for config dataclasses, the component protocols
 and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
 ``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
-extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``, ``Logger``), and
+extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule`` with ``WarmupSchedule`` and its
+``WarmupConfig``, ``Logger``), and
 ``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image, and
 the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, with ``RunResult`` and
 ``GroupedComparison``). Beside this
@@ -24,7 +25,7 @@ from .contracts.engine import (  # noqa: E402
     OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
 from .common.labels import Attribute, LabelSpace  # noqa: E402
-from .contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule  # noqa: E402
+from .contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule, WarmupConfig, WarmupSchedule  # noqa: E402
 from .contracts.loggers import Logger  # noqa: E402
 from .loading.manager import Plugins, load_plugins_or_warn  # noqa: E402
 from .registry.registry import KINDS, Registrar, Registry, component  # noqa: E402
@@ -42,7 +43,8 @@ __all__ = [
     "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
-    "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger", "Attribute", "LabelSpace",
+    "Augment", "Regularizer", "RegularizerInputs", "Schedule", "WarmupSchedule", "WarmupConfig", "Logger",
+    "Attribute", "LabelSpace",
     "ConditionalGenerator", "ConditionalDiscriminator", "Need",
     "run", "resume", "load_run", "compare", "RunResult", "GroupedComparison",
 ]

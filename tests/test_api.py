@@ -20,7 +20,7 @@ from ganlab import EvaluationHook, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.testing import TINY_RECIPE
 
-README = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
+PYTHON_API = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text("utf-8")
 HOOKS = [{"name": "samples"}, {"name": "swd", "every": 1, "num_samples": 64}]
 RECIPE = {**TINY_RECIPE, "hooks": HOOKS}
 
@@ -170,8 +170,8 @@ def test_compare_returns_the_grouped_tables(trained, tmp_path):
     assert comparison.statement.startswith("All 2 runs differ only in their seed")
 
 
-def test_the_readme_notebook_example_runs(tmp_path, monkeypatch):
-    block = README[README.index("## Python API"):]
+def test_the_documented_notebook_example_runs(tmp_path, monkeypatch):
+    block = PYTHON_API
     block = block[block.index("```python\n") + len("```python\n"):]
     block = block[:block.index("```")]
     (tmp_path / "experiments").mkdir()
@@ -179,13 +179,13 @@ def test_the_readme_notebook_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(ganlab, "run", tiny(ganlab.run))
     namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs/python-api.md", "exec"), namespace)
     assert namespace["runs"] and all(run.status == "finished" for run in namespace["runs"])
     assert isinstance(namespace["comparison"], ganlab.GroupedComparison)
 
 
 def tiny(run):
-    """``ganlab.run`` with the README's own overrides kept but the epochs cut to the test's two."""
+    """``ganlab.run`` with the documented example's own overrides kept but the epochs cut to the test's two."""
     def shrunk(recipe, overrides=None, **kwargs):
         return run(recipe, overrides={**(overrides or {}), "train.epochs": 2}, progress=False,
                    **{k: v for k, v in kwargs.items() if k != "progress"})

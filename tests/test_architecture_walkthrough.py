@@ -1,4 +1,4 @@
-"""The README's Architecture section is true: its "Adding a loss in one file" walkthrough is one file that
+"""The Architecture page of the documentation is true: its "Adding a loss in one file" walkthrough is one file that
 uses only ganlab's public API, and with it installed a recipe trains with the new loss."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 
 import ganlab
 
-README = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
-SECTION = README[README.index("### Adding a loss in one file"):]
+ARCHITECTURE = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text("utf-8")
+SECTION = ARCHITECTURE[ARCHITECTURE.index("## Adding a loss in one file"):]
 WALKTHROUGH = re.search(r"```python\n(.*?)```", SECTION, re.S).group(1)
 
 
@@ -23,7 +23,7 @@ def rpgan(monkeypatch, register_plugin) -> types.ModuleType:
     """The walkthrough's file, installed as the plugin ``rpgan`` for this test."""
     module = types.ModuleType("ganlab_rpgan")
     monkeypatch.setitem(sys.modules, "ganlab_rpgan", module)      # dataclasses look their module up
-    exec(compile(WALKTHROUGH, "README.md", "exec"), module.__dict__)
+    exec(compile(WALKTHROUGH, "docs/architecture.md", "exec"), module.__dict__)
     register_plugin(module, name="rpgan")
     return module
 

@@ -1,7 +1,7 @@
 """Every plugin hook and evaluation-hook event: when it is called, with what, and what it may return.
 
-The README's hook reference states these rules; tests/test_plugin_docs.py checks that each hook has a
-``test_hook_<name>`` here.
+The documentation's evaluator reference (docs/plugins/evaluators.md) states these rules;
+tests/test_plugin_docs.py checks that each hook has a ``test_hook_<name>`` here.
 """
 
 from __future__ import annotations

@@ -126,3 +126,8 @@ def test_a_resumed_older_run_rewrites_its_meta_json_in_the_current_form(run_cli,
     meta = meta_json(stopped)
     assert meta["status"] == "finished"
     assert meta["label_space"] == meta["labels"]["space"] == SPACE.to_dict()
+
+
+def test_a_label_space_reads_as_its_attributes_in_column_order():
+    assert list(SPACE) == [ganlab.Attribute("hair", HAIR), ganlab.Attribute("glasses")]
+    assert len(SPACE) == 2 and [attribute.name for attribute in SPACE] == list(SPACE.names)

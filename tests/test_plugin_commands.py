@@ -12,7 +12,8 @@ import click
 import pytest
 
 from ganlab import DataError, hookimpl
-from ganlab.loading.manager import load_plugins_or_warn
+from ganlab.cli.main import main as cli_main
+from ganlab.loading.manager import BUILTIN_COMMANDS, load_plugins_or_warn
 
 
 class ImageCounter:
@@ -110,6 +111,20 @@ def test_a_command_that_clashes_with_a_built_in_is_reported_naming_both_and_the_
     assert "bce-minimax" in result.stdout and "impostor" not in result.stdout
     assert "ganlab: warning: plugin 'impostor' failed to register: PluginError: command 'list' is added twice: " \
            "by ganlab (built-in) and by plugin 'impostor' (skipped)" in result.stderr
+
+
+def test_a_command_that_clashes_with_a_built_in_is_reported_when_plugins_load_outside_the_command_line(
+        register_plugin, run_cli):
+    clash = "command 'list' is added twice: by ganlab (built-in) and by plugin 'impostor'"
+    plugins = register_plugin(Impostor(), "impostor")
+    assert [(f.plugin, f.stage) for f in plugins.failures] == [("impostor", "register")]
+    assert clash in plugins.failures[0].error and "list" not in plugins.commands
+    listed = json.loads(run_cli("plugins", "--json").stdout)
+    assert {"name": "impostor", "stage": "register", "error": f"PluginError: {clash}"} in listed["failures"]
+
+
+def test_ganlab_s_own_commands_are_the_ones_no_plugin_may_take():
+    assert sorted(BUILTIN_COMMANDS) == sorted(cli_main.commands)
 
 
 def test_a_command_that_another_plugin_added_first_is_reported_naming_both(register_plugin, run_cli, image_folder):

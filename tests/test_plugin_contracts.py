@@ -13,7 +13,7 @@ import types
 import pytest
 
 PLUGIN = textwrap.dedent('''
-    """A plugin as its author wrote it from the README's guide, with the mistakes authors make."""
+    """A plugin as its author wrote it from the plugin guide, with the mistakes authors make."""
     import dataclasses
 
     import torch

@@ -1,5 +1,5 @@
 """Installed plugins are found through entry points; broken ones are named and skipped, or fatal in strict
-mode; GANLAB_DISABLE_PLUGINS and GANLAB_TRACE_PLUGINS do what the README says.
+mode; GANLAB_DISABLE_PLUGINS and GANLAB_TRACE_PLUGINS do what the plugin guide says.
 
 Plugins are "installed" without pip: a module and a ``*.dist-info`` folder on ``sys.path`` are exactly
 what ``importlib.metadata`` reads for an installed distribution.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
 import pytest
 import torch
 from torch.optim import lr_scheduler
 
+import ganlab
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import resolve, resolve_component
 from ganlab.testing import TINY_RECIPE, merge
@@ -85,3 +89,29 @@ def test_a_run_logs_the_scheduled_rates_of_each_network(tmp_path):
     expected_d = torchs(lambda o: lr_scheduler.StepLR(o, 3, 0.5), total)
     assert [r["lr_g"] for r in records] == pytest.approx([2e-4 * f for f in expected_g], rel=1e-9)
     assert [r["lr_d"] for r in records] == pytest.approx([4e-4 * f for f in expected_d], rel=1e-9)
+
+
+@dataclasses.dataclass
+class HalvingConfig(ganlab.WarmupConfig):
+    every: int = ganlab.param(2, "steps between two halvings", min=1)
+
+
+@ganlab.component("schedule", "halving", config=HalvingConfig, help="the rate halved every `every` steps")
+class Halving(ganlab.WarmupSchedule):
+    """A plugin's schedule: it writes only what follows the warm-up, and gets the warm-up from ganlab."""
+
+    def __init__(self, config, context):
+        super().__init__(config, context)
+        self.every = config.every
+
+    def after(self, step, steps):
+        return 0.5 ** (step // self.every)
+
+
+def test_a_plugin_schedule_gets_the_built_ins_warm_up(register_plugin, write_recipe, train_recipe, run_cli):
+    register_plugin(sys.modules[__name__], name="halving")
+    assert "warmup_steps: int = 0" in run_cli("list", "schedule").stdout.split("halving  [")[1]
+    recipe = write_recipe({"schedule": {"generator": {"name": "halving", "warmup_steps": 4,
+                                                      "warmup_start_factor": 0.25}}})
+    rates = [record["lr_g"] / 2e-4 for record in train_recipe(recipe).read_metrics()]
+    assert rates == pytest.approx([0.25, 0.4375, 0.625, 0.8125, 1.0, 1.0, 0.5, 0.5], rel=1e-9)

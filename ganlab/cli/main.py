@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from dataclasses import MISSING as _MISSING
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,9 @@ from ..common.version import __version__
 from ..machine import signals
 from ..machine.memory import out_of_memory
 from ..common.errors import GanlabError
-from ..loading.manager import Plugins, load_plugins_or_warn
+from ..loading.manager import load_plugins_or_warn
 from ..registry.registry import KINDS
+from .listing import listed
 from .options import WholeNumber, override_option
 
 
@@ -160,31 +160,18 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
         click.echo(f"{recipe}: ok, a sweep of {len(plan.runs)} runs: run it with `ganlab sweep {recipe}`")
 
 
-def _plugin_label(plugins: Plugins, name: str) -> str:
-    info = next((p for p in plugins.infos if p.name == name), None)
-    if info is None or info.builtin:
-        return f"{name} (built-in)"
-    return f"{info.distribution or name} {info.version or ''}".strip()
-
-
 @main.command("list")
 @click.argument("kind", required=False, type=click.Choice(KINDS))
 def list_components(kind: str | None) -> None:
     """List components (of KIND), the plugin that gives each, and their config fields."""
     plugins = load_plugins_or_warn()
-    registry = plugins.registry
     for k in ([kind] if kind else KINDS):
         click.secho(f"{k}", bold=True)
-        entries = list(registry.entries(k))
-        if not entries:
+        components = listed(plugins, k)
+        if not components:
             click.echo("  (none)")
-        for entry in entries:
-            click.echo(f"  {entry.name}  [{_plugin_label(plugins, entry.plugin)}]")
-            if entry.help:
-                click.echo(f"      {entry.help}")
-            for f in entry.fields():
-                default = "required" if f.default is _MISSING else f"= {f.default!r}"
-                click.echo(f"      {f.name}: {f.type} {default}" + (f"  -- {f.help}" if f.help else ""))
+        for component in components:
+            click.echo("\n".join(component.lines()))
         click.echo()
 
 

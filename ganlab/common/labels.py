@@ -10,7 +10,7 @@ a class folder is one attribute whose values are the folder names. A batch of la
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -96,6 +96,14 @@ class LabelSpace:
 
     def __post_init__(self) -> None:
         checked("ganlab.LabelSpace", "attributes", self.attributes, ATTRIBUTES)
+
+    def __iter__(self) -> Iterator[Attribute]:
+        """Its attributes in column order: a label space reads as the tuple of attributes it holds."""
+        return iter(self.attributes)
+
+    def __len__(self) -> int:
+        """How many attributes, the width ``A`` of a label batch ``(N, A)``."""
+        return len(self.attributes)
 
     @property
     def names(self) -> tuple[str, ...]:

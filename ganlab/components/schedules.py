@@ -1,7 +1,8 @@
 """Learning-rate schedules: ``constant``, ``linear-decay``, ``cosine`` and ``step``, each with an optional
-linear warm-up. Each gives, for every step, the factor torch's own scheduler would (``LinearLR``,
-``CosineAnnealingLR``, ``StepLR``, and ``SequentialLR`` behind a ``LinearLR`` warm-up), written as a
-function of the step so that a resumed run needs no scheduler state to continue on the same rates.
+linear warm-up (:class:`ganlab.WarmupSchedule`, which plugin schedules extend too). Each gives, for every
+step, the factor torch's own scheduler would (``LinearLR``, ``CosineAnnealingLR``, ``StepLR``, and
+``SequentialLR`` behind a ``LinearLR`` warm-up), written as a function of the step so that a resumed run
+needs no scheduler state to continue on the same rates.
 """
 
 from __future__ import annotations
@@ -9,36 +10,18 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ..contracts.levers import Schedule
+from ..contracts.levers import WarmupConfig, WarmupSchedule
 from ..registry.registry import component
 from ..contracts.engine import BuildContext
 from ..common.config import param
 
 
-@dataclasses.dataclass
-class WarmupConfig:
-    warmup_steps: int = param(0, "steps of linear warm-up before the schedule starts; 0 is none", min=0)
-    warmup_start_factor: float = param(1 / 3, "the factor of the first warm-up step (torch's LinearLR "
-                                              "default), rising linearly to 1", min=1e-8, max=1.0)
-
-
 @component("schedule", "constant", config=WarmupConfig,
            help="the optimizer's learning rate throughout (after an optional warm-up)")
-class WarmedUp(Schedule):
-    """A linear warm-up from ``warmup_start_factor`` to 1 over ``warmup_steps`` steps, then :meth:`after`
-    on the steps that remain, counted from 0 as ``SequentialLR`` restarts the scheduler that follows."""
-
-    def __init__(self, config: WarmupConfig, context: BuildContext | None = None):
-        self.warmup_steps = config.warmup_steps
-        self.start_factor = config.warmup_start_factor
-
-    def factor(self, step: int, total_steps: int) -> float:
-        if step < self.warmup_steps:
-            return self.start_factor + (1.0 - self.start_factor) * step / self.warmup_steps
-        return self.after(step - self.warmup_steps, max(total_steps - self.warmup_steps, 1))
+class Constant(WarmupSchedule):
+    """The configured rate, once warmed up."""
 
     def after(self, step: int, steps: int) -> float:
-        """The factor of ``step`` of the ``steps`` after the warm-up; the default keeps the configured rate."""
         return 1.0
 
 
@@ -50,7 +33,7 @@ class LinearDecayConfig(WarmupConfig):
 
 @component("schedule", "linear-decay", config=LinearDecayConfig,
            help="constant until start_step, then linearly down to end_factor at the end of the run")
-class LinearDecay(WarmedUp):
+class LinearDecay(WarmupSchedule):
     """``LinearLR(start_factor=1, end_factor, total_iters)`` from ``start_step`` to the run's end."""
 
     def __init__(self, config: LinearDecayConfig, context: BuildContext | None = None):
@@ -71,7 +54,7 @@ class CosineConfig(WarmupConfig):
 
 @component("schedule", "cosine", config=CosineConfig,
            help="half a cosine from the learning rate down to min_factor of it at the end of the run")
-class Cosine(WarmedUp):
+class Cosine(WarmupSchedule):
     """``CosineAnnealingLR(T_max=the steps after the warm-up, eta_min=min_factor * lr)``."""
 
     def __init__(self, config: CosineConfig, context: BuildContext | None = None):
@@ -90,7 +73,7 @@ class StepConfig(WarmupConfig):
 
 @component("schedule", "step", config=StepConfig,
            help="the rate multiplied by gamma every step_size steps")
-class Steps(WarmedUp):
+class Steps(WarmupSchedule):
     """``StepLR(step_size, gamma)``."""
 
     def __init__(self, config: StepConfig, context: BuildContext | None = None):

@@ -17,7 +17,8 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from .engine import Stateful
+from ..common.config import param
+from .engine import BuildContext, Stateful
 
 
 class Augment(Stateful, abc.ABC):
@@ -111,3 +112,34 @@ class Schedule(abc.ABC):
         """The multiplier of the optimizer's configured learning rate for the generator update with index
         ``step`` (0 for the first) of a run of ``total_steps`` updates. The engine sets every parameter
         group's rate to its configured rate times this before that update, and logs the rates."""
+
+
+@dataclasses.dataclass
+class WarmupConfig:
+    """The warm-up settings every built-in schedule takes; a plugin schedule's config extends it to take
+    them too (``class MyConfig(ganlab.WarmupConfig)``)."""
+
+    warmup_steps: int = param(0, "steps of linear warm-up before the schedule starts; 0 is none", min=0)
+    warmup_start_factor: float = param(1 / 3, "the factor of the first warm-up step (torch's LinearLR "
+                                              "default), rising linearly to 1", min=1e-8, max=1.0)
+
+
+class WarmupSchedule(Schedule):
+    """A :class:`Schedule` with the built-ins' linear warm-up, so that a plugin schedule gets it without
+    copying it: a linear rise from ``warmup_start_factor`` to 1 over ``warmup_steps`` steps, then
+    :meth:`after` on the steps that remain, counted from 0 again as torch's ``SequentialLR`` restarts the
+    scheduler that follows a ``LinearLR`` warm-up. Built from a :class:`WarmupConfig` (or a subclass)."""
+
+    def __init__(self, config: WarmupConfig, context: BuildContext | None = None):
+        self.warmup_steps = config.warmup_steps
+        self.start_factor = config.warmup_start_factor
+
+    def factor(self, step: int, total_steps: int) -> float:
+        if step < self.warmup_steps:
+            return self.start_factor + (1.0 - self.start_factor) * step / self.warmup_steps
+        return self.after(step - self.warmup_steps, max(total_steps - self.warmup_steps, 1))
+
+    @abc.abstractmethod
+    def after(self, step: int, steps: int) -> float:
+        """The factor of update ``step`` (from 0) of the ``steps`` that follow the warm-up."""
+

@@ -20,7 +20,7 @@ import importlib.metadata
 import os
 import sys
 import types
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
 import click
 import pluggy
@@ -54,6 +54,13 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.evaluators.weightfree",
     "ganlab.evaluators.attribute_control",
 )
+
+
+BUILTIN_COMMANDS: tuple[str, ...] = ("run", "validate", "list", "plugins", "generate", "data", "report", "compare",
+                                     "evaluate", "sweep", "score", "metrics")
+"""ganlab's own sub-commands, which no plugin may take: known here, below the command line, so that a plugin
+taking one is reported whenever plugins load (``ganlab plugins``, ``ganlab.load_plugins_or_warn()``, the
+test fixtures), not only when the command line is built. A test holds it to the ``ganlab`` group."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,12 +183,11 @@ def _added_commands(add: Callable[..., object], plugin: str, owners: dict[str, s
 
 
 def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = True,
-                 strict: bool | None = None, builtin_commands: Collection[str] = ()) -> Plugins:
+                 strict: bool | None = None) -> Plugins:
     """Build a fresh plugin manager, registry and set of plugin commands.
 
     ``extra`` are (name, plugin object) pairs registered after the built-ins, the way a test registers a
     plugin without installing it. ``strict`` defaults to the ``GANLAB_STRICT_PLUGINS`` variable.
-    ``builtin_commands`` are the names of ganlab's own commands, which no plugin may take.
     """
     strict = _env_flag("GANLAB_STRICT_PLUGINS") if strict is None else strict
     pm = pluggy.PluginManager("ganlab")
@@ -236,7 +242,7 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
 
     registry = Registry()
     commands: dict[str, PluginCommand] = {}
-    owners = {name: "ganlab (built-in)" for name in builtin_commands}
+    owners = {name: "ganlab (built-in)" for name in BUILTIN_COMMANDS}
     for name, plugin in list(pm.list_name_plugin()):
         others = [p for p in pm.get_plugins() if p is not plugin]
         adds_commands = name in infos and "ganlab_register_commands" in infos[name].hooks
@@ -279,9 +285,7 @@ def load_plugins_or_warn() -> Plugins:
     root = context.find_root() if context is not None else None
     if root is not None and _LOADED in root.meta:
         return root.meta[_LOADED]
-    # the ganlab group's own commands: plugin commands are looked up, never added to it
-    builtin_commands = getattr(root.command, "commands", {}) if root is not None else {}
-    plugins = load_plugins(builtin_commands=list(builtin_commands))
+    plugins = load_plugins()
     for failure in plugins.failures:
         warn(failure.message())
     if root is not None:
