@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -16,13 +17,37 @@ from ganlab.loading.manager import load_plugins
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = {"ganlab-wgan": "wgan", "ganlab-sngan": "sngan", "ganlab-lsgan": "lsgan",   # distribution: plugin
-            "ganlab-augment": "augment", "ganlab-regularizers": "regularizers", "ganlab-tensorboard": "tensorboard"}
+
+
+def entry_point(pyproject: Path) -> str:
+    """The name a package's plugin registers under: its one entry point of group ``ganlab``."""
+    (name,) = tomllib.loads(pyproject.read_text("utf-8"))["project"]["entry-points"]["ganlab"]
+    return name
+
+
+PACKAGES = {path.parent.name: entry_point(path) for path in sorted((ROOT / "plugins").glob("*/pyproject.toml"))}
+"""distribution -> plugin name, read from the folders in plugins/: the one list of the packages."""
 QUICKSTARTS = {"ganlab-wgan": "experiments/wgan_gp_quickstart.toml", "ganlab-sngan": "experiments/sngan_quickstart.toml",
                "ganlab-lsgan": "experiments/lsgan_quickstart.toml",
                "ganlab-augment": "plugins/ganlab-augment/experiments/ada_quickstart.toml",
                "ganlab-regularizers": "plugins/ganlab-regularizers/experiments/r3gan_quickstart.toml",
                "ganlab-tensorboard": "plugins/ganlab-tensorboard/experiments/tensorboard_quickstart.toml"}
+
+
+def test_every_package_has_a_quickstart_recipe():
+    assert sorted(QUICKSTARTS) == sorted(PACKAGES)
+
+
+def test_the_readme_test_command_installs_every_plugin_package():
+    """CI runs the README's test command, so that command is where CI learns the packages."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    (command,) = [line for line in readme.splitlines() if line.endswith("&& pytest -q")]
+    assert sorted(re.findall(r"-e plugins/([\w-]+)", command)) == sorted(PACKAGES)
+
+
+def test_the_docs_list_every_plugin_package():
+    page = (ROOT / "docs" / "plugins" / "packages.md").read_text("utf-8")
+    assert sorted(re.findall(r"^\| `(ganlab-[\w-]+)` \|", page, re.M)) == sorted(PACKAGES)
 
 
 def package_plugins():
