@@ -29,7 +29,7 @@ from ganlab.testing import SHRINK, TINY_RECIPE, merge
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 PLUGIN_SOURCES = [Path(plugin.__file__).parents[1] for plugin in (ganlab_wgan, ganlab_sngan)]
-"""Child processes import the plugins from this checkout, as the test process does (pyproject's pythonpath)."""
+"""Child processes import the plugins from this checkout, as the test process does (the root conftest.py)."""
 
 MLP_PLUGIN = """
     import dataclasses
