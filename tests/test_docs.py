@@ -76,3 +76,21 @@ def test_the_components_reference_says_what_ganlab_list_says(components_page, pl
             assert component.help in section
             for setting in component.settings:
                 assert f"| `{setting.name}` |" in section
+
+
+OTHER_PROJECTS = {"dcgan/main.py"}
+"""Files of other projects a page names (pytorch/examples' DCGAN), which are not in this repository."""
+
+
+def code_paths(text: str) -> set[str]:
+    """Every ``folder/module.py`` a page names in backticks."""
+    return set(re.findall(r"`((?:[\w.-]+/)+[\w.-]+\.py)`", text))
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *DOCS.rglob("*.md")]))
+def test_every_source_file_a_page_names_exists(page):
+    """Pages name modules by their path from the repository or from ``ganlab/``; a moved module is a page to
+    update, found here rather than by a reader."""
+    missing = [path for path in code_paths((ROOT / page).read_text("utf-8"))
+               if path not in OTHER_PROJECTS and not (ROOT / path).exists() and not (ROOT / "ganlab" / path).exists()]
+    assert missing == []
