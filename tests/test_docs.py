@@ -94,3 +94,29 @@ def test_every_source_file_a_page_names_exists(page):
     missing = [path for path in code_paths((ROOT / page).read_text("utf-8"))
                if path not in OTHER_PROJECTS and not (ROOT / path).exists() and not (ROOT / "ganlab" / path).exists()]
     assert missing == []
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``ganlab.x.y`` names a module, or a module's attribute (a class's too)."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            if importlib.util.find_spec(module_name) is None:
+                continue
+        except ModuleNotFoundError:  # a parent that is a module, not a package: the name is an attribute
+            continue
+        target = importlib.import_module(module_name)
+        for attribute in parts[split:]:
+            if not hasattr(target, attribute):
+                return False
+            target = getattr(target, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *DOCS.rglob("*.md")]))
+def test_every_ganlab_name_a_page_gives_exists(page):
+    names = set(re.findall(r"`(ganlab(?:\.\w+)+)", (ROOT / page).read_text("utf-8")))
+    deprecated = {"ganlab.report.html", "ganlab.report.figures", "ganlab.EvaluationHook"}
+    assert sorted(name for name in names - deprecated if not resolves(name)) == []
