@@ -192,11 +192,13 @@ class Loss(abc.ABC):
         """A term added to the discriminator's loss, or None (the default) for none.
 
         Called once per discriminator update, with that update's real and generated images, float32 in
-        [-1, 1], neither requiring gradients (``fake`` is detached). The engine calls it outside autocast,
-        so it runs in fp32 whatever ``train.precision`` is: a ``torch.autograd.grad`` inside it needs no
-        gradient scaling (in fp16 an unscaled inner gradient could underflow to zero). Its discriminator is
-        never a ``torch.compile`` one, which could not back-propagate twice (``create_graph``). Random
-        numbers drawn per image (a penalty's interpolation points) come from
+        [-1, 1], neither requiring gradients (``fake`` is detached). ``discriminator(images)`` is D as a
+        regularizer's :attr:`ganlab.RegularizerInputs.discriminate` sees it, judging every image under the
+        real images' labels in a conditional run: raw outputs, float32 ``(N,)``, of the images with the
+        run's augmentation applied (the function the loss trains), computed in fp32 outside autocast on the
+        network without ``torch.compile``. So a ``torch.autograd.grad`` inside it needs no gradient scaling
+        (in fp16 an unscaled inner gradient could underflow to zero) and may back-propagate twice
+        (``create_graph``). Random numbers drawn per image (a penalty's interpolation points) come from
         :func:`ganlab.draw_for_global_batch`, so that several processes compute what one process computes.
         """
         return None

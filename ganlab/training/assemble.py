@@ -25,9 +25,8 @@ from ..contracts.engine import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
 from . import returns
 from .conditioning import blank_labels, forward, is_conditional
-from .levers import RATE_KEYS
 from .sampling import preserved_buffers
-from .step import METRIC_KEYS
+from .step import METRIC_KEYS, RATE_KEYS
 
 
 
