@@ -47,7 +47,7 @@ class ScoreKind:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> "ScoreKind":
+    def from_meta(cls, meta: dict[str, Any]) -> ScoreKind:
         """The kind a run recorded in its meta.json; a run from before ganlab recorded it logged
         probabilities (the sigmoid of D's outputs, whatever the loss), and one whose record is not
         readable is read as unbounded raw scores, which assumes nothing."""

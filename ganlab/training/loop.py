@@ -202,7 +202,8 @@ class Run:
         """The loss's score of each uint8 image (:meth:`Loss.scores`: for BCE D's probability that it is
         real, for WGAN the critic's raw output), as float32 (N,) on the CPU.
 
-        Scored as the training step scores a batch: in training mode (batch norm normalises with the
+        Scored by :class:`~ganlab.training.step.Discriminate`, the step's one way to call D, on the network this
+        process may run alone and without augmentation: in training mode (batch norm normalises with the
         statistics of the images given, so score real and generated images in separate calls), in fp32,
         without gradients. The discriminator is left as it was: its buffers (batch-norm running statistics,
         spectral-norm vectors) are put back and so are torch's random states, which dropout would draw from.
