@@ -12,6 +12,8 @@ the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, wi
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
+import warnings
+
 from .common.version import __version__  # noqa: E402
 
 from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
@@ -21,9 +23,11 @@ from .common.errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .machine.memory import Need  # noqa: E402
 from .registry.hookspecs import hookimpl  # noqa: E402
 from .contracts.engine import (  # noqa: E402
-    PROBABILITY, BuildContext, ConditionalDiscriminator, ConditionalGenerator, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
-    OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
+    BuildContext, ConditionalGenerator, Discriminator, EvaluationHook, Generator, ImageDataset, Loss, RunView,
 )
+from .contracts.retired import RETIRED  # noqa: E402
+from .contracts.scores import PROBABILITY, OutrightWin, ScoreKind  # noqa: E402
+from .page.html import ReportSection  # noqa: E402
 from .common.labels import Attribute, LabelSpace  # noqa: E402
 from .contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule, WarmupConfig, WarmupSchedule  # noqa: E402
 from .contracts.loggers import Logger  # noqa: E402
@@ -40,11 +44,20 @@ PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.page.html
 __all__ = [
     "__version__", "PUBLIC_MODULES", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS",
     "BuildContext", "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY",
-    "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
+    "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
     "Augment", "Regularizer", "RegularizerInputs", "Schedule", "WarmupSchedule", "WarmupConfig", "Logger",
-    "Attribute", "LabelSpace",
-    "ConditionalGenerator", "ConditionalDiscriminator", "Need",
+    "Attribute", "LabelSpace", "ConditionalGenerator", "Need",
     "run", "resume", "load_run", "compare", "RunResult", "GroupedComparison",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Names ganlab no longer exports, served one more release with a DeprecationWarning (a plugin may
+    import them): the contracts nothing checked (:mod:`ganlab.contracts.retired`)."""
+    if name in RETIRED:
+        warnings.warn(f"ganlab.{name} is deprecated and goes in ganlab 0.6: the engine never checked it "
+                      "(see the component contracts in the plugin guide)", DeprecationWarning, stacklevel=2)
+        return RETIRED[name]
+    raise AttributeError(f"module 'ganlab' has no attribute {name!r}")

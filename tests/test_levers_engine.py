@@ -1,14 +1,16 @@
 """The levers in a real run: the augmentation sees every image D sees, a regularizer's term enters its
 network's loss scaled by its interval on exactly the steps it is due, a failing logger costs a warning and
-not the run, and a plugin's lever of the wrong class is refused before training."""
+not the run, a plugin's lever of the wrong class is refused before training, and a loss's penalty sees the
+discriminator as a regularizer does."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ganlab import hookimpl
+from ganlab import Augment, Loss, Regularizer, hookimpl
 from ganlab.common.errors import PluginError
+from ganlab.components.losses import NonSaturatingBCE
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import resolve
 from ganlab.rundir.rundir import RunDir
@@ -128,3 +130,63 @@ def test_a_lever_factory_returning_the_wrong_class_is_refused_before_training(tm
     with pytest.raises(PluginError, match=r"tiny.toml: augment: augment 'not-an-augment' of plugin 'wrong' was "
                                           r"built as a function, which is not a ganlab.Augment"):
         build(recipe)
+
+
+class Mirror(Augment):
+    """A deterministic augmentation (a horizontal flip), so that two calls on one batch see one image."""
+
+    def __call__(self, images):
+        return images.flip(3)
+
+
+class PenaltyWitness(Loss):
+    """BCE with a zero penalty that keeps what its ``discriminator`` makes of the real batch."""
+
+    def __init__(self, seen):
+        self.seen = seen
+        self.bce = NonSaturatingBCE()
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        return self.bce.discriminator_loss(real_logits, fake_logits)
+
+    def generator_loss(self, fake_logits, real_logits=None):
+        return self.bce.generator_loss(fake_logits)
+
+    def penalty(self, discriminator, real, fake):
+        self.seen.append(("penalty", discriminator(real).detach()))
+        return real.new_zeros(())
+
+
+class RegularizerWitness(Regularizer):
+    """A zero term that keeps what ``inputs.discriminate`` makes of the real batch, augmented and not."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def term(self, inputs):
+        self.seen.append(("regularizer", inputs.discriminate(inputs.real, inputs.real_labels).detach()))
+        self.seen.append(("unaugmented", inputs.discriminate(inputs.real, inputs.real_labels, augment=False).detach()))
+        return inputs.real.sum() * 0.0
+
+
+def test_a_loss_penalty_and_a_regularizer_see_the_discriminator_alike(tmp_path):
+    seen: list[tuple[str, torch.Tensor]] = []
+
+    class WitnessPlugin:
+        @hookimpl
+        def ganlab_register(self, registry):
+            registry.add("augment", "mirror", lambda config, context: Mirror(), NoConfig, help="flip")
+            registry.add("loss", "penalty-witness", lambda config, context: PenaltyWitness(seen), NoConfig,
+                         help="BCE with a witness penalty")
+            registry.add("regularizer", "witness", lambda config, context: RegularizerWitness(seen), NoConfig,
+                         help="a witness term")
+
+    plugins = load_plugins([("witness", WitnessPlugin())], entry_points=False)
+    train(plugins, tmp_path, augment={"name": "mirror"}, loss={"name": "penalty-witness"},
+          regularizers=[{"name": "witness"}], train={"epochs": 1})
+    # per D update, in order: the penalty, then the regularizer (same weights, same real batch)
+    assert [what for what, _ in seen] == ["penalty", "regularizer", "unaugmented"] * 4
+    for update in range(4):
+        penalty, regularizer, unaugmented = (outputs for _, outputs in seen[3 * update:3 * update + 3])
+        assert penalty.dtype == torch.float32 and penalty.shape == (16,)
+        assert torch.equal(penalty, regularizer) and not torch.equal(penalty, unaugmented)

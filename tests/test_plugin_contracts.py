@@ -385,3 +385,20 @@ def test_an_abstract_base_of_the_plugin_s_own_is_not_reported(register_plugin, m
 def test_the_built_in_plugins_have_nothing_to_report(run_cli):
     result = run_cli("plugins")
     assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+def test_the_kind_table_has_one_entry_for_every_kind_of_the_registry():
+    from ganlab.contracts.kinds import BY_KIND, by_kind
+    from ganlab.registry.registry import KINDS
+
+    assert list(BY_KIND) == [kind for kind in KINDS if kind not in ("optimizer", "init")]
+    with pytest.raises(RuntimeError, match=r"no entry for \['logger'\], entries for no kind \['sampler'\]"):
+        by_kind({**{kind: None for kind in KINDS if kind != "logger"}, "sampler": None})
+
+
+def test_an_evaluation_hook_saves_its_state_as_every_stateful_component_does():
+    from ganlab import Augment, EvaluationHook, Logger, Regularizer
+    from ganlab.contracts.engine import Stateful
+
+    assert all(issubclass(base, Stateful) for base in (EvaluationHook, Augment, Regularizer, Logger))
+    assert "state_dict" not in vars(EvaluationHook) and "load_state_dict" not in vars(EvaluationHook)

@@ -78,3 +78,12 @@ def test_the_page_kit_old_module_names_still_work_and_say_they_are_deprecated(ol
         module = importlib.import_module(old)
     assert all(getattr(module, name) is getattr(importlib.import_module(new), name)
                for name in dir(importlib.import_module(new)) if not name.startswith("_"))
+
+
+@pytest.mark.parametrize("name", ["ConditionalDiscriminator", "OptimizerFactory", "InitScheme"])
+def test_the_contracts_nothing_checked_still_import_and_say_they_are_deprecated(name):
+    assert name not in ganlab.__all__
+    with pytest.warns(DeprecationWarning, match=f"ganlab.{name} is deprecated and goes in ganlab 0.6"):
+        assert getattr(ganlab, name) is not None
+    with pytest.raises(AttributeError):
+        ganlab.NoSuchName

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ..evaluators.d_distributions import read_scores, score_range
 from ..evaluators.samples import display_width
 from ..evaluators.series import auto_window, extra_keys, smooth
-from ..contracts.engine import ReportSection, ScoreKind
+from ..contracts.scores import ScoreKind
+from ..page.html import ReportSection
 from ..page import html as h
 from .samples import FinalGrid
 from .compared_run import ComparedRun

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..contracts.engine import ScoreKind
+from ..contracts.scores import ScoreKind
 from ..page import html as h
 from .compared_run import ComparedRun
 from ..rundir.records import METRIC_LABELS

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ..common.config import param
-from ..contracts.engine import PROBABILITY, BuildContext, Loss
+from ..contracts.engine import BuildContext, Loss
+from ..contracts.scores import PROBABILITY
 from ..registry.registry import component
 
 

@@ -1,15 +1,17 @@
-"""The contracts between the engine and components. The engine knows these and nothing else.
+"""The contracts between the engine and components: what the engine calls, and nothing else.
 
-A component is whatever its registry factory returns, ``factory(config, context)``; these protocols say
-what the engine does with each kind. Third-party components implement the same protocols. What a hook
-sees of a run is :class:`RunView`, so components depend on this module and never on the engine.
+A component is whatever its registry factory returns, ``factory(config, context)``; these classes say
+what the engine does with each kind, and third-party components implement the same ones. What an
+evaluator sees of a run is :class:`RunView`, so components depend on this module and never on the engine.
+What a loss's scores mean is in :mod:`.scores`; the levers' contracts are in :mod:`.levers`, the loggers'
+in :mod:`.loggers`, and which base class each kind extends in :mod:`.kinds`.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -18,17 +20,21 @@ from ..common.labels import LabelSpace
 from ..recipes.recipe import Recipe
 from ..page.html import ReportSection
 from ..rundir.rundir import RunDir
+from .scores import RAW_SCORE, ScoreKind
 
 
 class Stateful:
-    """What the engine saves of a lever in each checkpoint and restores on resume: plain values only
-    (numbers, strings, lists, dicts, tensors). The default is no state."""
+    """What the engine saves of a component in every checkpoint and restores on resume (levers, loggers,
+    evaluation hooks): plain values only (numbers, strings, lists, dicts, tensors). The default is no state.
+    """
 
     def state_dict(self) -> dict[str, Any]:
+        """What the component holds in memory and must not lose on resume; saved in every checkpoint."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned (``{}`` for a component that was not in the checkpoint);
+        raise on a state it cannot take, and the resume stops before the run's files change."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,82 +88,6 @@ class ConditionalGenerator(Protocol):
     def __call__(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
 
 
-@runtime_checkable
-class ConditionalDiscriminator(Protocol):
-    """A discriminator that takes labels with the images: ``conditional = True``, and ``(images, labels)``
-    -> one raw output per image; real images come with their own labels, generated ones with the labels
-    the generator was given."""
-
-    conditional: bool
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class OutrightWin:
-    """When a loss's logged scores say the discriminator has won outright (and the generator's gradients
-    have vanished): sustained mean D(G(z)) below ``fake_below``, D(x) - D(G(z)) above ``gap_above`` and,
-    unless it is None, a generator loss above ``generator_loss_above``. Training health flags it."""
-
-    fake_below: float
-    gap_above: float
-    generator_loss_above: float | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class ScoreKind:
-    """What the scores a loss makes of the discriminator's raw outputs are, for whoever reads them later:
-    the logged ``d_real`` and ``d_fake``, ``run.discriminate``, the D(x)/D(G(z)) figures, training health.
-
-    ``name`` labels axes ("probability 'real'", "critic score"); ``meaning`` is a sentence for the report.
-    ``low`` and ``high`` bound the scores (None: unbounded, so figures fit the data); ``references`` are
-    values worth a line in a figure (0.5 for a probability, the targets of a least-squares loss).
-    ``outright_win`` is None for a loss whose generator keeps its gradients however far apart the scores
-    are (WGAN, hinge, least squares): "the discriminator won outright" means nothing there.
-    Saved in meta.json, so a report rebuilt later reads the run's scores as they were made.
-    """
-
-    name: str
-    meaning: str
-    low: float | None = None
-    high: float | None = None
-    references: tuple[float, ...] = ()
-    outright_win: OutrightWin | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> "ScoreKind":
-        """The kind a run recorded in its meta.json; a run from before ganlab recorded it logged
-        probabilities (the sigmoid of D's outputs, whatever the loss), and one whose record is not
-        readable is read as unbounded raw scores, which assumes nothing."""
-        recorded = meta.get("scores")
-        if recorded is None:
-            return PROBABILITY
-        try:
-            win = recorded.get("outright_win")
-            return cls(**{**recorded, "references": tuple(recorded.get("references", ())),
-                          "outright_win": OutrightWin(**win) if win is not None else None})
-        except (TypeError, AttributeError):
-            return RAW_SCORE
-
-
-RAW_SCORE = ScoreKind("score", "The discriminator's raw output (higher means 'real').")
-"""What a loss's scores are unless it says otherwise: D's outputs as they are, unbounded."""
-
-PROBABILITY = ScoreKind(
-    "probability 'real'", "The discriminator's probability that an image is real (the sigmoid of its output).",
-    low=0.0, high=1.0, references=(0.5,),
-    outright_win=OutrightWin(fake_below=0.01, gap_above=0.7, generator_loss_above=5.0))
-"""Scores of a loss on logits (BCE): D wins outright where D(G(z)) < 0.01, D(x) - D(G(z)) > 0.7 and the
-non-saturating generator loss > 5 (D(G(z)) about 0.007 for a typical fake). The gap rather than D(x)
-itself, so that one-sided label smoothing (which holds D(x) near 0.9) does not hide it. A strong but still
-useful discriminator (the quickstart's D(G(z)) stays near 0.03 with a generator loss near 4.5 while its
-samples keep improving) stays below these lines; the classic failure (D(G(z)) near 1e-4, generator loss
-past 10) is far above."""
-
-
 class Loss(abc.ABC):
     """Base class for ``loss`` components: functions of the discriminator's raw outputs ("logits"); the
     engine does all the stepping. A factory must return an instance of a subclass (checked at build).
@@ -192,11 +122,13 @@ class Loss(abc.ABC):
         """A term added to the discriminator's loss, or None (the default) for none.
 
         Called once per discriminator update, with that update's real and generated images, float32 in
-        [-1, 1], neither requiring gradients (``fake`` is detached). The engine calls it outside autocast,
-        so it runs in fp32 whatever ``train.precision`` is: a ``torch.autograd.grad`` inside it needs no
-        gradient scaling (in fp16 an unscaled inner gradient could underflow to zero). Its discriminator is
-        never a ``torch.compile`` one, which could not back-propagate twice (``create_graph``). Random
-        numbers drawn per image (a penalty's interpolation points) come from
+        [-1, 1], neither requiring gradients (``fake`` is detached). ``discriminator(images)`` is D as a
+        regularizer's :attr:`ganlab.RegularizerInputs.discriminate` sees it, judging every image under the
+        real images' labels in a conditional run: raw outputs, float32 ``(N,)``, of the images with the
+        run's augmentation applied (the function the loss trains), computed in fp32 outside autocast on the
+        network without ``torch.compile``. So a ``torch.autograd.grad`` inside it needs no gradient scaling
+        (in fp16 an unscaled inner gradient could underflow to zero) and may back-propagate twice
+        (``create_graph``). Random numbers drawn per image (a penalty's interpolation points) come from
         :func:`ganlab.draw_for_global_batch`, so that several processes compute what one process computes.
         """
         return None
@@ -208,13 +140,6 @@ class Loss(abc.ABC):
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         """The discriminator's raw outputs as the scores ``score_kind`` describes; by default, unchanged."""
         return logits
-
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-"""What an ``optimizer`` component is: parameters in, a ready ``torch.optim.Optimizer`` out."""
-
-InitScheme = Callable[[nn.Module], None]
-"""What an ``init`` component is: called once on each network, modifies its weights in place."""
 
 
 class ImageDataset(Protocol):
@@ -346,13 +271,18 @@ class RunView(Protocol):
         ...
 
 
-class EvaluationHook:
+class EvaluationHook(Stateful):
     """Base class for ``hook`` components: reacts to run events and may add sections to the report.
 
     Every method is optional. Hooks write their data under ``run.run_dir.hook_dir(name)`` so the report
     can be rebuilt from the run directory alone: ``report_sections`` reads only the run directory. A
     JSON-lines file there is a log whose records carry the ``step`` they were made at, so that a resume
     can drop the records made after its checkpoint, as it does for the run's own logs.
+
+    What a hook accumulates in memory it saves as any stateful component does (:class:`Stateful`). On
+    resume, records of its JSON-lines files made after that checkpoint are already gone; any other file
+    the hook writes is the hook's to keep right (write it whole from its logs, or again when the step
+    comes round).
     """
 
     name: str = "hook"
@@ -369,15 +299,6 @@ class EvaluationHook:
 
     def on_run_end(self, run: RunView, status: str) -> None:
         """Once at the end, whatever the status (finished, failed, interrupted, diverged)."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """What the hook has accumulated in memory, as plain values; saved in every checkpoint."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s values on resume. Records of JSON-lines files made after that
-        checkpoint are already gone; any other file the hook writes is the hook's to keep right (write
-        it whole from its logs, or again when the step comes round)."""
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         """Sections for the run's report, built from files in ``run_dir`` only."""

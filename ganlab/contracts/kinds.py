@@ -14,10 +14,11 @@ import dataclasses
 
 from torch import nn
 
+from ..common.hints import SUGGESTION_CUTOFF, did_you_mean, looks_misspelt
+from ..registry.registry import KINDS
+from .engine import EvaluationHook, Loss
 from .levers import Augment, Regularizer, Schedule
 from .loggers import Logger
-from .engine import EvaluationHook, Loss
-from ..common.hints import SUGGESTION_CUTOFF, did_you_mean, looks_misspelt
 
 
 def interface(base: type) -> tuple[str, ...]:
@@ -54,14 +55,34 @@ DATASET = Interface("dataset", "ganlab.ImageDataset", object, ("__len__", "__get
                     ("describe", "get_batch", "preview", "held_out"))
 """A data set's protocol (:class:`ganlab.ImageDataset`): its optional methods count as ganlab's too."""
 
-BY_BASE: tuple[Interface, ...] = (Interface.of("hook", EvaluationHook, reserved="on_"), Interface.of("loss", Loss),
-                                  Interface.of("augment", Augment), Interface.of("regularizer", Regularizer),
-                                  Interface.of("schedule", Schedule), Interface.of("logger", Logger), NETWORK)
-"""The interfaces whose classes a plugin defines are found by their base class."""
 
-BY_KIND: dict[str, Interface] = {**{i.kind: i for i in BY_BASE}, "generator": NETWORK, "discriminator": NETWORK,
-                                 "dataset": DATASET}
-"""The interface of each kind of component (an optimizer and an init are plain callables: none)."""
+def by_kind(interfaces: dict[str, Interface | None]) -> dict[str, Interface]:
+    """``interfaces`` in the order of the registry's :data:`~ganlab.registry.registry.KINDS`, without the
+    kinds that are plain functions (None). Raises at import where the two disagree: a kind added to KINDS
+    without an entry here would build unchecked, and an entry for no kind is a name that never matches."""
+    unlisted, unknown = set(KINDS) - set(interfaces), set(interfaces) - set(KINDS)
+    if unlisted or unknown:
+        raise RuntimeError(f"contracts/kinds.py and registry.KINDS disagree: no entry for {sorted(unlisted)}, "
+                           f"entries for no kind {sorted(unknown)}")
+    return {kind: interfaces[kind] for kind in KINDS if interfaces[kind] is not None}
+
+
+BY_KIND: dict[str, Interface] = by_kind({
+    "generator": NETWORK, "discriminator": NETWORK, "loss": Interface.of("loss", Loss),
+    "optimizer": None, "init": None,    # a function of a network's parameters, of a network: no class
+    "dataset": DATASET, "hook": Interface.of("hook", EvaluationHook, reserved="on_"),
+    "augment": Interface.of("augment", Augment), "regularizer": Interface.of("regularizer", Regularizer),
+    "schedule": Interface.of("schedule", Schedule), "logger": Interface.of("logger", Logger),
+})
+"""The one table of what each kind of component is: the class it must extend (``nn.Module`` for a
+network, ``object`` for a data set, which follows a protocol) and the methods ganlab calls on it. The
+engine refuses a built component that is no instance of its kind's base, and the plugin manager notes a
+class that misses a method."""
+
+BY_BASE: tuple[Interface, ...] = tuple(sorted(dict.fromkeys(i for i in BY_KIND.values() if i.base is not object),
+                                              key=lambda i: i is NETWORK))
+"""The interfaces whose classes a plugin defines are found by their base class: those of :data:`BY_KIND`
+with one, ``nn.Module`` last (a class found under two bases is noted against the later one)."""
 
 RENAMED = {"discriminator_penalty": "penalty"}
 """Interface methods of ganlab 0.2 under their later names: a method of the old name would never run."""

@@ -31,8 +31,8 @@ class Augment(Stateful, abc.ABC):
     @abc.abstractmethod
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` float ``(N, C, H, W)`` in [-1, 1], possibly requiring gradients (generated images in
-        the generator's phase, real ones under an R1 penalty); returns a batch of the same shape whose
-        gradients flow back to ``images``.
+        the generator's phase, the images a gradient penalty differentiates at); returns a batch of the same
+        shape whose gradients flow back to ``images``.
 
         Called separately on each real and each generated batch, so each gets its own draw. Random numbers
         drawn per image must come from :func:`ganlab.draw_for_global_batch` on torch's default generator of
@@ -58,11 +58,13 @@ class RegularizerInputs:
 
     ``real`` and ``fake`` are float32 in [-1, 1]; ``real`` is detached, and so is ``fake`` in the
     discriminator's phase (in the generator's it is attached to the generator's graph).
-    ``discriminate(images, labels)`` gives the discriminator's raw outputs (float32, ``(N,)``) for images
-    as the loss sees them, the run's augmentation applied; it runs outside autocast on the uncompiled
-    network, so it can be differentiated twice (``create_graph``). In a conditional run the discriminator
-    judges an image together with its labels: pass ``real_labels`` with real images and ``fake_labels``
-    with generated ones (both None in an unconditional run, where ``labels`` may be left out).
+    ``discriminate(images, labels, augment=True)`` gives the discriminator's raw outputs (float32, ``(N,)``)
+    for images as the loss sees them, the run's augmentation applied (``augment=False``: without it); it
+    runs outside autocast on the uncompiled network, so it can be differentiated twice (``create_graph``).
+    A loss's :meth:`~ganlab.Loss.penalty` sees the discriminator the same way. In a conditional run the
+    discriminator judges an image together with its labels: pass ``real_labels`` with real images and
+    ``fake_labels`` with generated ones (both None in an unconditional run, where ``labels`` may be left
+    out; a conditional discriminator without them is a ValueError).
     ``latents`` made ``fake``; ``generator`` is the uncompiled generator.
     """
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ..common.config import param
-from ..contracts.engine import BuildContext, EvaluationHook, ReportSection, RunView, ScoreKind
+from ..contracts.engine import BuildContext, EvaluationHook, ReportSection, RunView
+from ..contracts.scores import ScoreKind
 from ..registry.registry import component
 from ..page import html as h
 from ..page.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot

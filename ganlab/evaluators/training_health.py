@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from ..common.atomic import atomic_write_text
 from ..common.config import param
-from ..contracts.engine import BuildContext, EvaluationHook, OutrightWin, ReportSection, RunView, ScoreKind
+from ..contracts.engine import BuildContext, EvaluationHook, ReportSection, RunView
+from ..contracts.scores import OutrightWin, ScoreKind
 from ..registry.registry import component
 from ..page import html as h
 from ..page.figures import COLORS, figure_image, legend_below, plot

@@ -12,7 +12,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..contracts.engine import ReportSection, ScoreKind
+from ..contracts.scores import ScoreKind
+from ..page.html import ReportSection
 from ..recipes.recipe import parse_override, recipe_tables, section_label
 from ..rundir.records import METRIC_LABELS
 from ..rundir.rundir import RunDir

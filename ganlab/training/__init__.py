@@ -4,7 +4,9 @@
   validate, run, resume, data, evaluate and generate), before anything is created;
 - returns.py: what that pass receives from a component, checked where it receives it: the component its
   factory builds, and what its methods return;
-- step.py: one training step, D update(s) then G update;
+- step.py: one training step, D update(s) then G update, with all it calls of the engine: the one way
+  the discriminator is called (:class:`~ganlab.training.step.Discriminate`) and the levers as the step
+  pulls them;
 - loop.py: :class:`~ganlab.training.loop.Run`, the loop over steps and epochs (logging, hooks, grids,
   the checkpoint schedule), and what evaluation hooks see of a live run;
 - state.py: what a checkpoint holds of a run and putting a run back from one, random states included;

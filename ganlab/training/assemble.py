@@ -25,9 +25,8 @@ from ..contracts.engine import BuildContext, EvaluationHook, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
 from . import returns
 from .conditioning import blank_labels, forward, is_conditional
-from .levers import RATE_KEYS
 from .sampling import preserved_buffers
-from .step import METRIC_KEYS
+from .step import METRIC_KEYS, RATE_KEYS
 
 
 
@@ -81,20 +80,20 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     discriminator.to(device)
     _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
                   source)
-    loss = returns.build_instance(recipe.component("loss"), context, source, Loss)
+    loss = returns.build_instance(recipe.component("loss"), context, source)
     returns.check_loss(recipe.component("loss"), loss, source)
     _check_fits(loss, discriminator, source)
     optimizer_g = _build_optimizer(recipe.component("optimizer.generator"), context, source, generator)
     optimizer_d = _build_optimizer(recipe.component("optimizer.discriminator"), context, source, discriminator)
     refuse_needs([need for h in recipe.hooks for need in stated_memory_needs(h, context, source)],
                  available_host_memory(), "memory", source)
-    hooks = [(h, _stateful(h, returns.build_instance(h, context, source, EvaluationHook), source))
+    hooks = [(h, _stateful(h, returns.build_instance(h, context, source), source))
              for h in recipe.hooks]
-    augment = _stateful(recipe.augment, returns.build_instance(recipe.augment, context, source, Augment), source) \
+    augment = _stateful(recipe.augment, returns.build_instance(recipe.augment, context, source), source) \
         if recipe.augment else None
     if augment is not None:
         returns.check_logged(recipe.augment, augment, source, ("step", "epoch", "time", *METRIC_KEYS, *RATE_KEYS))
-    regularizers = [(r, _stateful(r, returns.build_instance(r, context, source, Regularizer), source))
+    regularizers = [(r, _stateful(r, returns.build_instance(r, context, source), source))
                     for r in recipe.regularizers]
     for component, regularizer in regularizers:
         returns.check_regularizer(component, regularizer, source)
@@ -102,7 +101,7 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     schedules = tuple(_build_schedule(recipe.component(f"schedule.{role}"), context, source,
                                       total_steps(len(dataset), recipe.train))
                       for role in ("generator", "discriminator"))
-    loggers = [(c, _stateful(c, returns.build_instance(c, context, source, Logger), source))
+    loggers = [(c, _stateful(c, returns.build_instance(c, context, source), source))
                for c in recipe.loggers]
     return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks,
                  augment, regularizers, schedules, loggers)
@@ -136,7 +135,7 @@ def _function(component: Component, context: BuildContext, source: str, of: str)
 
 
 def _build_schedule(component: Component, context: BuildContext, source: str, steps: int) -> Schedule:
-    schedule = returns.build_instance(component, context, source, Schedule)
+    schedule = returns.build_instance(component, context, source)
     returns.check_schedule(component, schedule, source, steps)
     return schedule
 
@@ -304,7 +303,7 @@ def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, n
 
 
 def _build_network(component: Component, context: BuildContext, source: str) -> nn.Module:
-    network = returns.build_instance(component, context, source, nn.Module)
+    network = returns.build_instance(component, context, source)
     returns.check_network(component, network, source)
     return network
 

@@ -46,20 +46,6 @@ def blank_labels(num: int, space: LabelSpace | None, device: torch.device) -> to
     return torch.zeros(num, len(space.attributes) if space is not None else 0, dtype=torch.int64, device=device)
 
 
-class WithLabels(nn.Module):
-    """A conditional discriminator seen as an unconditional one, scoring every image under fixed labels:
-    what a loss's ``penalty(discriminator, real, fake)`` receives, so that a gradient penalty differentiates
-    with respect to the images only, under the real images' labels."""
-
-    def __init__(self, discriminator: nn.Module, labels: torch.Tensor):
-        super().__init__()
-        self.discriminator = discriminator
-        self.labels = labels
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(images, self.labels[:len(images)])
-
-
 @dataclasses.dataclass(frozen=True)
 class LabelDistribution:
     """The data's labels as a distribution: its distinct label rows ``(K, A)`` and how many images carry

@@ -99,7 +99,7 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     labels = label_distribution(state, path)
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels,
                            label_space=labels.space if labels is not None else None)
-    generator = build_instance(component, context, recipe.source, nn.Module)
+    generator = build_instance(component, context, recipe.source)
     key = "ema" if recipe.train.ema > 0 else "generator"
     with fitting(path, key, f"the {component.name!r} generator installed here"):
         generator.load_state_dict(state[key])

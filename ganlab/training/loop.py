@@ -33,14 +33,13 @@ from ..page.grids import grid_image, png
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch, total_steps
 from .conditioning import (GENERATOR_LABELS, BalancedLabels, LabelDistribution, condition_grid,
-                           describe_condition, distribution_of, forward, grid_conditions, is_conditional,
+                           describe_condition, distribution_of, grid_conditions, is_conditional,
                            check_labels)
-from .levers import RATE_KEYS, Levers, ScheduledRate
 from .loggers import Loggers
 from .networks import EMA, Shadow, Updater, for_training
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
-from .step import METRIC_KEYS, TrainingStep
+from .step import METRIC_KEYS, RATE_KEYS, Discriminate, Levers, ScheduledRate, TrainingStep
 from .stopping import RunDiverged, StopRequest, overflow_diverges
 
 
@@ -106,20 +105,22 @@ class Run:
         self.conditional_g, self.conditional_d = is_conditional(self.generator), is_conditional(self.discriminator)
         self.label_distribution = distribution_of(self.dataset)
         conditional = self.conditional_g or self.conditional_d
-        self.levers = Levers(built.augment, built.regularizers, (
+        self.levers = Levers(augment=built.augment, regularizers=built.regularizers, rates=(
             ScheduledRate(built.optimizer_g, built.schedules[0], self.total_steps, "schedule.generator"),
             ScheduledRate(built.optimizer_d, built.schedules[1], self.total_steps, "schedule.discriminator")),
-            self._train_g, self._train_d, self.device, self.conditional_d)
+            device=self.device)
         self.loggers = Loggers(built.loggers if world.is_main else [])
         self.logged_keys = METRIC_KEYS + tuple(self.levers.columns())
         """The names of the numbers each step returns, in its records after ``step`` and ``epoch``."""
         self.training_step = TrainingStep(
-            self._train_g, self._train_d, self.update_g, self.update_d, built.loss,
-            latent_source(self.generator.latent_dim, self.device, self.noise_rng, world,
-                          GENERATOR_LABELS[train.generator_labels](self.label_distribution.to(self.device))
-                          if conditional else None), self.device,
-            train.precision, torch.channels_last if train.channels_last else torch.contiguous_format,
-            self.ema, self.generator, self.levers, self.conditional_g, self.conditional_d)
+            train_g=self._train_g, generator=self.generator, conditional_g=self.conditional_g,
+            discriminate=Discriminate(self._train_d, self.conditional_d, built.augment, train.precision),
+            update_g=self.update_g, update_d=self.update_d, loss=built.loss, levers=self.levers,
+            latents=latent_source(self.generator.latent_dim, self.device, self.noise_rng, world,
+                                  GENERATOR_LABELS[train.generator_labels](self.label_distribution.to(self.device))
+                                  if conditional else None),
+            device=self.device, precision=train.precision,
+            memory_format=torch.channels_last if train.channels_last else torch.contiguous_format, ema=self.ema)
         self.step = 0
         self.epochs_completed = 0     # full passes over the data
         self.batch_in_epoch = 0       # batches of the current epoch already consumed
@@ -201,19 +202,17 @@ class Run:
         """The loss's score of each uint8 image (:meth:`Loss.scores`: for BCE D's probability that it is
         real, for WGAN the critic's raw output), as float32 (N,) on the CPU.
 
-        Scored as the training step scores a batch: in training mode (batch norm normalises with the
+        Scored by :class:`~ganlab.training.step.Discriminate`, the step's one way to call D, on the network this
+        process may run alone and without augmentation: in training mode (batch norm normalises with the
         statistics of the images given, so score real and generated images in separate calls), in fp32,
         without gradients. The discriminator is left as it was: its buffers (batch-norm running statistics,
         spectral-norm vectors) are put back and so are torch's random states, which dropout would draw from.
         """
         judge = self.judge
-        if self.conditional_d and labels is None:
-            raise ValueError("the run's discriminator is conditional: discriminate(images, labels) needs the "
-                             "images' labels")
         with preserved_buffers(judge), self._own_random_numbers():
-            logits = forward(judge, to_model_range(images.to(self.device)),
-                             labels.to(self.device) if labels is not None else None, self.conditional_d)
-        return self.built.loss.scores(logits.float()).cpu()
+            logits = Discriminate(judge, self.conditional_d)(to_model_range(images.to(self.device)),
+                                                             labels.to(self.device) if labels is not None else None)
+        return self.built.loss.scores(logits).cpu()
 
     def _own_random_numbers(self) -> contextlib.AbstractContextManager[None]:
         """Torch's random states (this run's GPU's too) put back afterwards, so training never sees the draws."""

@@ -28,7 +28,8 @@ from ..common.labels import LabelSpace
 from ..contracts.levers import Augment, Regularizer, Schedule, Stateful
 from ..machine.memory import out_of_memory
 from ..contracts.kinds import BY_KIND, missing
-from ..contracts.engine import BuildContext, EvaluationHook, ImageDataset, Loss, ScoreKind
+from ..contracts.engine import BuildContext, ImageDataset, Loss
+from ..contracts.scores import ScoreKind
 from ..recipes.recipe import Component
 
 
@@ -62,19 +63,17 @@ def build_component(component: Component, context: BuildContext, source: str) ->
     return built
 
 
-def build_instance(component: Component, context: BuildContext, source: str, base: type) -> Any:
-    """Refuse a factory that returns something other than an instance of ``base`` (:class:`EvaluationHook`,
-    :class:`Loss`, a lever's base class, ``nn.Module`` for a network): the engine calls every method of the
-    base class, defaults included, so a look-alike lacking one would fail mid-run, after hours of training."""
+def build_instance(component: Component, context: BuildContext, source: str) -> Any:
+    """Refuse a factory that returns something other than an instance of its kind's base class
+    (:data:`~ganlab.contracts.kinds.BY_KIND`: ``ganlab.Loss``, a lever's base class, ``nn.Module`` for a
+    network, ...): the engine calls every method of the base class, defaults included, so a look-alike
+    lacking one would fail mid-run, after hours of training."""
+    contract = BY_KIND[component.entry.kind]
     built = build_component(component, context, source)
-    if not isinstance(built, base):
+    if not isinstance(built, contract.base):
         raise PluginError(f"{where(component, source)} was built as a {type(built).__qualname__}, which is not a "
-                          f"{_named(base)}; its factory must return an instance of a subclass of it")
+                          f"{contract.title}; its factory must return an instance of a subclass of it")
     return built
-
-
-def _named(base: type) -> str:
-    return "torch.nn.Module" if base is torch.nn.Module else f"ganlab.{base.__name__}"
 
 
 @contextlib.contextmanager
@@ -206,7 +205,7 @@ def check_schedule(component: Component, schedule: Schedule, source: str, total_
            "a finite number (an int or a float)", is_number)
 
 
-def check_state(component: Component, stateful: Stateful | EvaluationHook, source: str) -> None:
+def check_state(component: Component, stateful: Stateful, source: str) -> None:
     """``state_dict()``, which every checkpoint holds and a resume hands back to ``load_state_dict``."""
     answer(component, source, "state_dict()", stateful.state_dict, TABLE, is_table)
 

@@ -18,7 +18,7 @@ from ..contracts.engine import ImageDataset
 from ..recipes.recipe import Recipe
 from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
 from .assemble import Built
-from .levers import Levers
+from .step import Levers
 from .loggers import Loggers
 from .networks import EMA, Updater
 
