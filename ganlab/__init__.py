@@ -1,10 +1,10 @@
 """ganlab: GAN experiments from TOML recipes, built from a registry of plugin components.
 
 The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the ``component``
-decorator, the registry types, the ``param`` field helper and ``Need`` for config dataclasses, the component protocols
-and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
+decorator, the registry types, the ``param`` field helper and ``Need`` for config dataclasses, the component contracts
+and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what an evaluator may use of a run),
 ``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
-extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``, ``Logger``), and
+extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule``) and the loggers' (``Logger``),
 ``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image, and
 the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, with ``RunResult`` and
 ``GroupedComparison``). Beside this
@@ -20,7 +20,7 @@ from .common.errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .machine.memory import Need  # noqa: E402
 from .registry.hookspecs import hookimpl  # noqa: E402
 from .contracts.engine import (  # noqa: E402
-    PROBABILITY, BuildContext, ConditionalDiscriminator, ConditionalGenerator, Discriminator, EvaluationHook, Generator, ImageDataset, InitScheme, Loss,
+    PROBABILITY, BuildContext, ConditionalDiscriminator, ConditionalGenerator, Discriminator, Evaluator, Generator, ImageDataset, InitScheme, Loss,
     OptimizerFactory, OutrightWin, ReportSection, RunView, ScoreKind,
 )
 from .common.labels import Attribute, LabelSpace  # noqa: E402
@@ -39,7 +39,7 @@ PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.page.html
 __all__ = [
     "__version__", "PUBLIC_MODULES", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS",
     "BuildContext", "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY",
-    "OptimizerFactory", "InitScheme", "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
+    "OptimizerFactory", "InitScheme", "ImageDataset", "Evaluator", "RunView", "RunDir", "ReportSection",
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
     "Augment", "Regularizer", "RegularizerInputs", "Schedule", "Logger", "Attribute", "LabelSpace",

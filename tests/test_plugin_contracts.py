@@ -104,8 +104,8 @@ PLUGIN = textwrap.dedent('''
             0.5 ** (step // 100)
 
 
-    @ganlab.component("hook", "stateless", config=NoConfig)
-    class Stateless(ganlab.EvaluationHook):
+    @ganlab.component("evaluator", "stateless", config=NoConfig)
+    class Stateless(ganlab.Evaluator):
         def __init__(self, config, context):
             pass
 
@@ -177,8 +177,8 @@ REFUSED = {
         f"schedule.generator: schedule 'no-return' of {WHERE}: factor(0, 8) returned None; it must return a "
         "finite number (an int or a float)"),
     "a hook's state_dict returns None": (
-        {"hooks": [{"name": "stateless"}]},
-        f"hooks[0]: hook 'stateless' of {WHERE}: state_dict() returned None; it must return a dict of plain "
+        {"evaluators": [{"name": "stateless"}]},
+        f"evaluators[0]: hook 'stateless' of {WHERE}: state_dict() returned None; it must return a dict of plain "
         "values with string keys"),
     "an optimizer factory's function returns a list": (
         {"optimizer": {"generator": {"name": "sgd-twice"}}},

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import RUN_VIEW
 import ganlab
-from ganlab import EvaluationHook
+from ganlab import Evaluator
 from ganlab.contracts.kinds import interface
 from ganlab.registry import hookspecs
 
@@ -23,7 +23,7 @@ README = (ROOT / "README.md").read_text("utf-8")
 GUIDE = README[README.index("## Writing a plugin"):]
 
 HOOKS = [f for name, f in vars(hookspecs).items() if name.startswith("ganlab_") and callable(f)]
-EVENTS = [f for name, f in vars(EvaluationHook).items() if not name.startswith("_") and callable(f)]
+EVENTS = [f for name, f in vars(Evaluator).items() if not name.startswith("_") and callable(f)]
 
 
 def signature(function) -> str:
@@ -74,10 +74,10 @@ def test_the_example_plugin_trains_logs_and_reports(register_plugin, write_recip
     monkeypatch.setitem(sys.modules, "ganlab_smooth", plugin)          # dataclasses look their module up
     exec(compile(readme_block("`ganlab_smooth.py`", "python"), "README.md", "exec"), plugin.__dict__)
     register_plugin(plugin, name="smooth")
-    run = train_recipe(write_recipe({"loss": {"name": "bce-two-sided"}, "hooks": [{"name": "d-accuracy"}]}))
+    run = train_recipe(write_recipe({"loss": {"name": "bce-two-sided"}, "evaluators": [{"name": "d-accuracy"}]}))
     assert run.read_meta()["status"] == "finished"
     assert [e["metric"] for e in run.read_evaluations()] == ["d_accuracy", "d_accuracy"]
-    assert [r["step"] for r in run.read_jsonl("hooks/d-accuracy/accuracy.jsonl")] == [4, 8], \
+    assert [r["step"] for r in run.read_jsonl("evaluators/d-accuracy/accuracy.jsonl")] == [4, 8], \
         "the guide's hook follows its own rule: records carry their step, so a resume can cut them back"
     [section] = plugin.DiscriminatorAccuracy(plugin.AccuracyConfig(), None).report_sections(run)
     assert section.title == "Discriminator accuracy" and section.html.count("<tr><td>") == 2
@@ -90,7 +90,7 @@ def test_the_example_command_ranks_a_trained_runs_epochs(register_plugin, write_
     for block in (readme_block("`ganlab_smooth.py`", "python"), readme_block("### Adding a command", "python")):
         exec(compile(block, "README.md", "exec"), plugin.__dict__)
     register_plugin(plugin, name="smooth")
-    run = train_recipe(write_recipe({"hooks": [{"name": "d-accuracy"}]}))
+    run = train_recipe(write_recipe({"evaluators": [{"name": "d-accuracy"}]}))
     top = max(run.read_evaluations(), key=lambda e: e["value"])
     result = run_cli("best", run.path)
     assert result.stdout == f"epoch {top['epoch']} (step {top['step']}): d_accuracy = {top['value']:.3f}\n"
@@ -108,12 +108,12 @@ def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
     assert pyproject["project"]["entry-points"][ENTRY_POINT_GROUP] == {"smooth": "ganlab_smooth"}
 
 
-LEVER_BASES = (ganlab.Augment, ganlab.Regularizer, ganlab.Schedule, ganlab.Logger)
+LEVER_AND_LOGGER_BASES = (ganlab.Augment, ganlab.Regularizer, ganlab.Schedule, ganlab.Logger)
 
 
-@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_BASES for name in interface(base)],
+@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_AND_LOGGER_BASES for name in interface(base)],
                          ids=lambda m: ".".join(m))
-def test_every_method_the_engine_calls_on_a_lever_is_documented(method):
+def test_every_method_the_engine_calls_on_a_lever_or_logger_is_documented(method):
     base, name = method
     section = GUIDE[GUIDE.index("### Lever contracts"):GUIDE.index("### Testing a plugin")]
     assert f"**{base}**" in section and f"{name}(" in section

@@ -1,7 +1,7 @@
 """The contracts between the engine and components. The engine knows these and nothing else.
 
-A component is whatever its registry factory returns, ``factory(config, context)``; these protocols say
-what the engine does with each kind. Third-party components implement the same protocols. What a hook
+A component is whatever its registry factory returns, ``factory(config, context)``; these contracts say
+what the engine does with each kind. Third-party components implement the same contracts. What an evaluator
 sees of a run is :class:`RunView`, so components depend on this module and never on the engine.
 """
 
@@ -40,8 +40,8 @@ class BuildContext:
     conditional network sizes its label embeddings by it); ``None`` for unlabelled data, and while the
     data set is not built yet (the early check on the meta device), where a conditional network builds
     without label inputs. ``dataset`` is the built training data set, for the components that look past its
-    shape (a metric hook takes its held-out images from it); ``None`` while it is being built, and where a
-    report rebuilds hooks without data.
+    shape (a metric evaluator takes its held-out images from it); ``None`` while it is being built, and where a
+    report rebuilds evaluators without data.
     """
 
     seed: int
@@ -230,7 +230,7 @@ class ImageDataset(Protocol):
 
     A data set that trains on part of its source (``image-folder`` and ``celeba`` with ``num_images``) also
     offers ``held_out() -> ImageDataset | None``: the source's images it does not train on, at its image
-    size and transform, or None when it holds none back. Metric hooks score against them by default
+    size and transform, or None when it holds none back. Metric evaluators score against them by default
     (``reference = "auto"``): a generator that copies its training images scores best against those very
     images, so a small-data run must be scored against others. The held-out set's ``describe()`` says so
     (``"part": "held-out"``), and the training set's (``"part": "training subset"``) that it is a subset,
@@ -251,15 +251,15 @@ class ImageDataset(Protocol):
 
 @runtime_checkable
 class RunView(Protocol):
-    """What hooks (and the metrics they compute) may use of a live run: everything else of the run is the
-    engine's own and may change. Read-only; hooks run in the main process only.
+    """What evaluators (and the metrics they compute) may use of a live run: everything else of the run is the
+    engine's own and may change. Read-only; evaluators run in the main process only.
 
-    The engine's run implements it; a test double of these members alone is enough to drive any hook.
+    The engine's run implements it; a test double of these members alone is enough to drive any evaluator.
     """
 
     @property
     def run_dir(self) -> RunDir:
-        """The run directory: ``run_dir.path`` is its folder, ``run_dir.hook_dir(name)`` a hook's own."""
+        """The run directory: ``run_dir.path`` is its folder, ``run_dir.evaluator_dir(name)`` an evaluator's own."""
 
     @property
     def recipe(self) -> Recipe:
@@ -271,7 +271,7 @@ class RunView(Protocol):
 
     @property
     def progress(self) -> bool:
-        """Whether the run shows progress bars; a long computation in a hook may show its own when True."""
+        """Whether the run shows progress bars; a long computation in an evaluator may show its own when True."""
 
     @property
     def step(self) -> int:
@@ -323,7 +323,7 @@ class RunView(Protocol):
 
     def sampling_weights_digest(self) -> str:
         """SHA-256 of the weights and buffers :meth:`generate` samples from: the same digest, device, count
-        and seed give the same images, so a hook may reuse what it computed from them."""
+        and seed give the same images, so an evaluator may reuse what it computed from them."""
         ...
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
@@ -346,16 +346,16 @@ class RunView(Protocol):
         ...
 
 
-class EvaluationHook:
-    """Base class for ``hook`` components: reacts to run events and may add sections to the report.
+class Evaluator:
+    """Base class for ``evaluator`` components: reacts to run events and may add sections to the report.
 
-    Every method is optional. Hooks write their data under ``run.run_dir.hook_dir(name)`` so the report
+    Every method is optional. Evaluators write their data under ``run.run_dir.evaluator_dir(name)`` so the report
     can be rebuilt from the run directory alone: ``report_sections`` reads only the run directory. A
     JSON-lines file there is a log whose records carry the ``step`` they were made at, so that a resume
     can drop the records made after its checkpoint, as it does for the run's own logs.
     """
 
-    name: str = "hook"
+    name: str = "evaluator"
 
     def on_run_start(self, run: RunView) -> None:
         """Before the first step (also after a resume)."""
@@ -371,12 +371,12 @@ class EvaluationHook:
         """Once at the end, whatever the status (finished, failed, interrupted, diverged)."""
 
     def state_dict(self) -> dict[str, Any]:
-        """What the hook has accumulated in memory, as plain values; saved in every checkpoint."""
+        """What the evaluator has accumulated in memory, as plain values; saved in every checkpoint."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s values on resume. Records of JSON-lines files made after that
-        checkpoint are already gone; any other file the hook writes is the hook's to keep right (write
+        checkpoint are already gone; any other file the evaluator writes is the evaluator's to keep right (write
         it whole from its logs, or again when the step comes round)."""
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:

@@ -66,7 +66,7 @@ class TrainConfig:
 class Component:
     """One resolved component section: which registry entry, with which validated config."""
 
-    section: str          # dotted recipe path, e.g. "optimizer.generator" or "hooks[1]"
+    section: str          # dotted recipe path, e.g. "optimizer.generator" or "evaluators[1]"
     entry: Entry
     config: Any
 
@@ -102,12 +102,12 @@ ROLE_TABLES = ("optimizer", "schedule")
 """Sections set per network, as ``[SECTION.generator]`` and ``[SECTION.discriminator]``."""
 OPTIONAL_SLOTS: tuple[ComponentSlot, ...] = (ComponentSlot(("augment",), "augment", None),)
 """Component sections that may be left out: the recipe then has no such component."""
-ARRAYS: dict[str, str] = {"regularizers": "regularizer", "loggers": "logger", "hooks": "hook"}
+ARRAYS: dict[str, str] = {"regularizers": "regularizer", "loggers": "logger", "evaluators": "evaluator"}
 """Arrays of tables (``[[regularizers]]``) and the kind of component each element names."""
 PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig,
                                    "checkpoint": CheckpointConfig}
 TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "augment",
-             "regularizers", "schedule", "train", "checkpoint", "loggers", "hooks")
+             "regularizers", "schedule", "train", "checkpoint", "loggers", "evaluators")
 SWEEP_SECTION = "sweep"
 """The table that makes a recipe file a sweep of runs (read by :mod:`ganlab.sweeps.table`), never part of
 one run's recipe."""
@@ -119,7 +119,7 @@ class Recipe:
     experiment: ExperimentConfig
     train: TrainConfig
     components: dict[str, Component]      # keyed by dotted section: "data", "optimizer.generator", ...
-    hooks: tuple[Component, ...]
+    evaluators: tuple[Component, ...]
     overrides: tuple[str, ...] = ()
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     augment: Component | None = None
@@ -226,8 +226,8 @@ APPEND = "[+]"
 
 
 def parse_key(key: str) -> list[str | int]:
-    """The path a dotted recipe key names: ``hooks[1].every`` and ``hooks.1.every`` both name
-    ``["hooks", 1, "every"]``, so two spellings of one setting compare equal; a key ending in :data:`APPEND`
+    """The path a dotted recipe key names: ``evaluators[1].every`` and ``evaluators.1.every`` both name
+    ``["evaluators", 1, "every"]``, so two spellings of one setting compare equal; a key ending in :data:`APPEND`
     ends in it. The one parser of keys: what ``--set`` sets and what a sweep's grid sweeps."""
     key = key.strip()
     appends = key.endswith(APPEND)
@@ -244,7 +244,7 @@ def parse_key(key: str) -> list[str | int]:
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
     """``a.b=value`` -> (["a", "b"], value), the key read by :func:`parse_key`. The value is read as TOML,
-    falling back to a plain string; ``hooks[+]={name="fid"}`` is the one form whose value must be a table,
+    falling back to a plain string; ``evaluators[+]={name="fid"}`` is the one form whose value must be a table,
     the table it appends."""
     if "=" not in text:
         raise ValueError(f"--set {shown(text)}: expected KEY=VALUE, e.g. train.epochs=3")
@@ -418,7 +418,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
     if problems:
         raise RecipeError(source, problems)
     optional = {".".join(slot.path): components.pop(".".join(slot.path), None) for slot in OPTIONAL_SLOTS}
-    return Recipe(source, plain["experiment"], plain["train"], components, arrays["hooks"], tuple(overrides),
+    return Recipe(source, plain["experiment"], plain["train"], components, arrays["evaluators"], tuple(overrides),
                   plain["checkpoint"], optional["augment"], arrays["regularizers"], arrays["loggers"])
 
 
@@ -448,7 +448,7 @@ def section_label(path: tuple[Any, ...]) -> str:
 
 def dotted_settings(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """Every setting of a resolved recipe as (dotted key, value): ``train.epochs``,
-    ``optimizer.generator.lr``, ``hooks[0].every``; the one walk of a recipe's settings besides
+    ``optimizer.generator.lr``, ``evaluators[0].every``; the one walk of a recipe's settings besides
     :func:`recipe_tables`, which it is made from."""
     for path, table in recipe_tables(document):
         for key, value in table.items():

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from ..common.config import FieldInfo, describe_fields
 from ..common.errors import PluginError
 
-KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "hook",
+KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "evaluator",
                           "augment", "regularizer", "schedule", "logger")
 """The component kinds the engine knows how to use; a plugin cannot invent a new kind."""
 

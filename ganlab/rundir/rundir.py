@@ -9,11 +9,11 @@ Layout::
     evaluations.jsonl   one JSON object per evaluation result (metric, value, step, protocol)
     checkpoints/        state dicts only, written atomically
     samples/            the fixed-noise grid after every epoch
-    hooks/<name>/       each evaluation hook's own files
+    evaluators/<name>/       each evaluator's own files
     report.html
 
 A run directory is never overwritten or deleted; a process holds an exclusive lock while writing it.
-Every JSON-lines file in it, the hooks' included, is a log whose records carry the ``step`` they were
+Every JSON-lines file in it, the evaluators' included, is a log whose records carry the ``step`` they were
 made at: that is what lets a resume cut all of them back to its checkpoint (:meth:`RunDir.rewind`).
 """
 
@@ -171,7 +171,7 @@ class RunDir:
                 raise RunError(f"cannot create run directory in {str(out)!r}: {e.strerror or e}") from None
             run = cls(path)
             run.lock()
-            for sub in ("checkpoints", "samples", "hooks"):
+            for sub in ("checkpoints", "samples", "evaluators"):
                 (path / sub).mkdir()
             return run
         raise RunError(f"no free run directory name for {base!r} in {str(out)!r}")
@@ -204,12 +204,12 @@ class RunDir:
 
     def prepare_for_writing(self) -> None:
         """Make the run's folders again where they are missing (a user moved ``checkpoints/`` away to
-        restart the run) and make sure each can be written, the run directory's own and its hooks' included;
+        restart the run) and make sure each can be written, the run directory's own and its evaluators' included;
         a RunError names the first that cannot. Called before a command changes any of the run's files, so
         a place it cannot write stops it while everything is still as it was."""
-        hooks = self.path / "hooks"
-        hook_folders = sorted(p for p in hooks.iterdir() if p.is_dir()) if hooks.is_dir() else []
-        for folder in (self.path, self.checkpoints_dir, self.samples_dir, hooks, *hook_folders):
+        evaluators = self.path / "evaluators"
+        evaluator_folders = sorted(p for p in evaluators.iterdir() if p.is_dir()) if evaluators.is_dir() else []
+        for folder in (self.path, self.checkpoints_dir, self.samples_dir, evaluators, *evaluator_folders):
             ensure_writable_folder(folder, f"run {str(self.path)!r}: ")
         for name in (*RUN_FILES, *self.logs()):
             if (self.path / name).is_dir():
@@ -245,8 +245,8 @@ class RunDir:
         """A conditional run's grid rows: a JSON list of each row's condition (``"Smiling=1, Male=0"``)."""
         return self.samples_dir / "rows.json"
 
-    def hook_dir(self, name: str) -> Path:
-        path = self.path / "hooks" / safe_name(name)
+    def evaluator_dir(self, name: str) -> Path:
+        path = self.path / "evaluators" / safe_name(name)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -386,8 +386,8 @@ class RunDir:
         return dropped
 
     def logs(self) -> list[str]:
-        """Every JSON-lines log of the run, relative to its directory: its own and its hooks'."""
-        paths = [*self.path.glob("*.jsonl"), *(self.path / "hooks").rglob("*.jsonl")]
+        """Every JSON-lines log of the run, relative to its directory: its own and its evaluators'."""
+        paths = [*self.path.glob("*.jsonl"), *(self.path / "evaluators").rglob("*.jsonl")]
         return sorted(str(p.relative_to(self.path)) for p in paths)
 
     def rewind(self, checkpoint: CheckpointRecord | None) -> None:

@@ -29,8 +29,8 @@ A run's ``status`` is ``pending`` before its directory exists, else the ``status
 (running, finished, failed, interrupted, diverged) as it was when the manifest was written; meta.json is
 the truth when they differ. Runs with the same ``settings`` differ only in their seed: they are one group.
 ``resolved``, ``grid`` and ``seeds`` are what the sweep is: a later ``ganlab sweep`` under the same name
-must give the same three (grid keys compared as the settings they name: ``hooks[0].every`` is
-``hooks.0.every``), or it is refused.
+must give the same three (grid keys compared as the settings they name: ``evaluators[0].every`` is
+``evaluators.0.every``), or it is refused.
 
 A manifest is read back through :func:`read_manifest` only, which checks every field as the run
 directory's records are checked (:mod:`ganlab.rundir.records`): a file edited by hand, cut short or

@@ -3,7 +3,7 @@
 Everything needed is in the checkpoint (the resolved recipe, the image shape, the weights), so a run
 directory can make images on a machine that has neither the training data nor the run's other files.
 Images are drawn the way the run drew its own samples (:func:`ganlab.training.sampling.generate_images`), so the
-same seed gives the same faces here as :meth:`ganlab.training.loop.Run.generate` gave during training.
+same seed gives the same faces here as :meth:`ganlab.training.loop.Trainer.generate` gave during training.
 """
 
 from __future__ import annotations
@@ -92,9 +92,9 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights: the
     averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
     channels, size, _ = image_shape(state, path)
-    # Sampling needs no evaluation hook, so a run whose metric plugin is gone can still make images.
-    without_hooks = {key: value for key, value in state["recipe"].items() if key != "hooks"}
-    recipe = resolve(without_hooks, plugins.registry, f"{path} (its recipe)")
+    # Sampling needs no evaluator, so a run whose metric plugin is gone can still make images.
+    without_evaluators = {key: value for key, value in state["recipe"].items() if key != "evaluators"}
+    recipe = resolve(without_evaluators, plugins.registry, f"{path} (its recipe)")
     component = recipe.component("generator")
     labels = label_distribution(state, path)
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels,

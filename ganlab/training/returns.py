@@ -28,7 +28,7 @@ from ..common.labels import LabelSpace
 from ..contracts.levers import Augment, Regularizer, Schedule, Stateful
 from ..machine.memory import out_of_memory
 from ..contracts.kinds import BY_KIND, missing
-from ..contracts.engine import BuildContext, EvaluationHook, ImageDataset, Loss, ScoreKind
+from ..contracts.engine import BuildContext, Evaluator, ImageDataset, Loss, ScoreKind
 from ..recipes.recipe import Component
 
 
@@ -63,7 +63,7 @@ def build_component(component: Component, context: BuildContext, source: str) ->
 
 
 def build_instance(component: Component, context: BuildContext, source: str, base: type) -> Any:
-    """Refuse a factory that returns something other than an instance of ``base`` (:class:`EvaluationHook`,
+    """Refuse a factory that returns something other than an instance of ``base`` (:class:`Evaluator`,
     :class:`Loss`, a lever's base class, ``nn.Module`` for a network): the engine calls every method of the
     base class, defaults included, so a look-alike lacking one would fail mid-run, after hours of training."""
     built = build_component(component, context, source)
@@ -206,7 +206,7 @@ def check_schedule(component: Component, schedule: Schedule, source: str, total_
            "a finite number (an int or a float)", is_number)
 
 
-def check_state(component: Component, stateful: Stateful | EvaluationHook, source: str) -> None:
+def check_state(component: Component, stateful: Stateful | Evaluator, source: str) -> None:
     """``state_dict()``, which every checkpoint holds and a resume hands back to ``load_state_dict``."""
     answer(component, source, "state_dict()", stateful.state_dict, TABLE, is_table)
 

@@ -6,7 +6,7 @@ the last real batch too only for a loss whose generator loss needs it.
 Read top to bottom it is pytorch/examples' dcgan loop body with the levers pulled where they act (the
 learning rates set, every discriminator input augmented, the regularizers due added to their losses, the
 augmentation told what D made of the real batch: :mod:`.levers`); the loop (:mod:`.loop`) owns everything
-around it (data, logging, hooks, checkpoints).
+around it (data, logging, evaluators, checkpoints).
 """
 
 from __future__ import annotations
