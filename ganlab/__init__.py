@@ -11,6 +11,8 @@ the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, wi
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
+import warnings
+
 from .common.version import __version__  # noqa: E402
 
 from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
@@ -46,3 +48,13 @@ __all__ = [
     "ConditionalGenerator", "ConditionalDiscriminator", "Need",
     "run", "resume", "load_run", "compare", "RunResult", "GroupedComparison",
 ]
+
+
+def __getattr__(name: str) -> type:
+    """The deprecated names of this module, each with a DeprecationWarning: ``ganlab.EvaluationHook`` (until 0.6)
+    is :class:`Evaluator`, its name in ganlab 0.4, so a plugin's subclass of it is an evaluator."""
+    if name == "EvaluationHook":  # until 0.6
+        warnings.warn("ganlab.EvaluationHook is deprecated: use ganlab.Evaluator (the old name works until 0.6)",
+                      DeprecationWarning, stacklevel=2)
+        return Evaluator
+    raise AttributeError(f"module 'ganlab' has no attribute {name!r}")

@@ -227,7 +227,7 @@ class BrokenConfig:
 
 
 class Broken(Evaluator):
-    """A plugin hook whose report_sections goes wrong in the way ``mode`` names."""
+    """A plugin's evaluator whose report_sections goes wrong in the way ``mode`` names."""
 
     def __init__(self, mode: str):
         self.mode = mode

@@ -1,7 +1,7 @@
-"""Every plugin hook and evaluation-hook event: when it is called, with what, and what it may return.
+"""Every plugin hook and evaluator event: when it is called, with what, and what it may return.
 
-The README's evaluator reference states these rules; tests/test_plugin_docs.py checks that each evaluator has a
-``test_evaluator_<name>`` here.
+The README states these rules; tests/test_plugin_docs.py checks that each plugin hook has a ``test_hook_<name>``
+here, and each evaluator event a ``test_evaluator_<name>``.
 """
 
 from __future__ import annotations

@@ -176,9 +176,9 @@ REFUSED = {
         {"schedule": {"generator": {"name": "no-return"}}},
         f"schedule.generator: schedule 'no-return' of {WHERE}: factor(0, 8) returned None; it must return a "
         "finite number (an int or a float)"),
-    "a hook's state_dict returns None": (
+    "an evaluator's state_dict returns None": (
         {"evaluators": [{"name": "stateless"}]},
-        f"evaluators[0]: hook 'stateless' of {WHERE}: state_dict() returned None; it must return a dict of plain "
+        f"evaluators[0]: evaluator 'stateless' of {WHERE}: state_dict() returned None; it must return a dict of plain "
         "values with string keys"),
     "an optimizer factory's function returns a list": (
         {"optimizer": {"generator": {"name": "sgd-twice"}}},

@@ -1,5 +1,5 @@
-"""The README's plugin guide is complete and true: every hook is documented with its signature and has
-a test, and the guide's example plugin works as printed."""
+"""The README's plugin guide is complete and true: every plugin hook and evaluator event is documented with
+its signature and has a test, and the guide's example plugin works as printed."""
 
 from __future__ import annotations
 
@@ -39,25 +39,26 @@ def names_of_tests(folder: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("hook", HOOKS + EVENTS, ids=lambda f: f.__name__)
-def test_every_hook_is_documented_with_its_signature(hook):
-    assert f"`{signature(hook)}`" in GUIDE
+@pytest.mark.parametrize("method", HOOKS + EVENTS, ids=lambda f: f.__name__)
+def test_every_hook_and_event_is_documented_with_its_signature(method):
+    assert f"`{signature(method)}`" in GUIDE
 
 
-@pytest.mark.parametrize("hook", HOOKS + EVENTS, ids=lambda f: f.__name__)
-def test_every_hook_has_a_test(hook):
-    assert any(name.startswith(f"test_hook_{hook.__name__}") for name in names_of_tests(ROOT / "tests"))
+@pytest.mark.parametrize("method", HOOKS + EVENTS, ids=lambda f: f.__name__)
+def test_every_hook_and_event_has_a_test(method):
+    prefix = "test_hook_" if method in HOOKS else "test_evaluator_"
+    assert any(name.startswith(f"{prefix}{method.__name__}") for name in names_of_tests(ROOT / "tests"))
 
 
-RUN_TABLE = GUIDE[GUIDE.index("What a hook may use of `run`"):GUIDE.index("A hook keeps everything")]
+RUN_TABLE = GUIDE[GUIDE.index("What a hook may use of `run`"):GUIDE.index("A hook keeps everything")]  # README
 
 
 @pytest.mark.parametrize("attribute", RUN_VIEW)
-def test_every_run_attribute_a_hook_may_use_is_documented(attribute):
+def test_every_run_attribute_an_evaluator_may_use_is_documented(attribute):
     assert f"`run.{attribute}" in RUN_TABLE
 
 
-def test_the_guide_documents_only_run_attributes_a_hook_may_use():
+def test_the_guide_documents_only_run_attributes_an_evaluator_may_use():
     documented = set(re.findall(r"`run\.(\w+)", RUN_TABLE))
     assert documented <= set(RUN_VIEW), "a documented attribute is missing from ganlab.RunView"
 
@@ -78,7 +79,7 @@ def test_the_example_plugin_trains_logs_and_reports(register_plugin, write_recip
     assert run.read_meta()["status"] == "finished"
     assert [e["metric"] for e in run.read_evaluations()] == ["d_accuracy", "d_accuracy"]
     assert [r["step"] for r in run.read_jsonl("evaluators/d-accuracy/accuracy.jsonl")] == [4, 8], \
-        "the guide's hook follows its own rule: records carry their step, so a resume can cut them back"
+        "the guide's evaluator follows its own rule: records carry their step, so a resume can cut them back"
     [section] = plugin.DiscriminatorAccuracy(plugin.AccuracyConfig(), None).report_sections(run)
     assert section.title == "Discriminator accuracy" and section.html.count("<tr><td>") == 2
 

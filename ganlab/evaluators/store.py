@@ -1,4 +1,4 @@
-"""An evaluator's own files under ``evaluators/<name>/`` of a run directory.
+"""An evaluator's own files under ``evaluators/<name>/`` of a run directory (``RunDir.evaluators_dir``).
 
 Evaluators keep nothing that matters only in memory: a resumed run builds fresh evaluator objects, and the report
 is rebuilt from the run directory alone, so every measurement is appended to a file as soon as it exists.
@@ -20,7 +20,7 @@ class EvaluatorFiles:
 
     def path(self, run_dir: RunDir, filename: str) -> Path:
         """Where ``filename`` lives; the evaluator's folder is not created (see :meth:`writable`)."""
-        return run_dir.path / "evaluators" / self.name / filename
+        return run_dir.evaluators_dir / self.name / filename
 
     def writable(self, run_dir: RunDir, filename: str) -> Path:
         return run_dir.evaluator_dir(self.name) / filename

@@ -118,6 +118,7 @@ def summary_section(run_dir: RunDir, meta: dict[str, Any], evaluator_rows: Itera
     if meta.get("error"):
         problems += "<h3>Why it stopped</h3>" + h.preformatted(meta["error"])
     for label, key in (("Evaluators that failed at the end of the run", "evaluator_errors"),
+                       ("Evaluators that failed at the end of the run", "hook_errors"),  # until 0.6: ganlab 0.4
                        ("Plugins that failed to load", "plugin_failures")):
         if meta.get(key):
             problems += f"<h3>{h.escape(label)}</h3>" + h.preformatted("\n".join(map(str, meta[key])))

@@ -23,7 +23,7 @@ from ..page.grids import grid_png
 from ..machine.memory import available_host_memory, size_text
 from ..loading.manager import Plugins
 from ..contracts.engine import BuildContext
-from ..recipes.recipe import resolve
+from ..recipes.recipe import current_sections, resolve
 from ..rundir.rundir import RunDir, ensure_writable_folder
 from ..common.whole_numbers import shown
 from .conditioning import LabelDistribution, fixed_labels, is_conditional
@@ -93,8 +93,10 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
     channels, size, _ = image_shape(state, path)
     # Sampling needs no evaluator, so a run whose metric plugin is gone can still make images.
-    without_evaluators = {key: value for key, value in state["recipe"].items() if key != "evaluators"}
-    recipe = resolve(without_evaluators, plugins.registry, f"{path} (its recipe)")
+    source = f"{path} (its recipe)"
+    recorded = current_sections(state["recipe"], source, quiet=True)
+    without_evaluators = {key: value for key, value in recorded.items() if key != "evaluators"}
+    recipe = resolve(without_evaluators, plugins.registry, source)
     component = recipe.component("generator")
     labels = label_distribution(state, path)
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels,

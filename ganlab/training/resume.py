@@ -24,7 +24,7 @@ from .loop import Trainer
 from .state import load_checkpoint_state, written_on
 from ..common.errors import CheckpointError, RecipeError, RunError, warn
 from ..loading.manager import Plugins
-from ..recipes.recipe import Recipe, dotted_settings, read_toml, resolve
+from ..recipes.recipe import Recipe, current_sections, dotted_settings, read_toml, resolve
 from ..registry.registry import Registry
 from ..rundir.rundir import RunDir, now_iso
 
@@ -53,7 +53,7 @@ def recorded_recipe(recorded: dict[str, Any], registry: Registry, source: str) -
     is no change; a setting the installed code no longer knows cannot be honoured and is refused.
     """
     try:
-        return resolve(recorded, registry, source)
+        return resolve(current_sections(recorded, source, quiet=True), registry, source)
     except RecipeError as e:
         raise RecipeError(source, e.problems + [
             "the run was trained with settings that the installed ganlab and plugins do not accept; resume "

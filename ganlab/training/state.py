@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..contracts.engine import ImageDataset
-from ..recipes.recipe import Recipe
+from ..recipes.recipe import OLD_SECTIONS, Recipe
 from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
 from .assemble import Built
 from .levers import Levers
@@ -151,9 +151,19 @@ def load_checkpoint_state(run: TrainerState, state: dict[str, Any], source: Path
                 updater.scaler.load_state_dict(state[key])
     for component, evaluator in run.built.evaluators:
         with fitting(source, "evaluators", f"the {component.name!r} evaluator of {component.section}"):
-            evaluator.load_state_dict(state["evaluators"].get(component.section, {}))
+            evaluator.load_state_dict(evaluator_states(state).get(component.section, {}))
     load_levers_state(run, state.get("levers", {}), source)
     return same_device
+
+
+def evaluator_states(state: dict[str, Any]) -> dict[str, Any]:
+    """The evaluators' states a checkpoint holds, by recipe section (``evaluators[0]``). A checkpoint of
+    ganlab 0.4 holds them under the old name of the section, keyed by old sections: read as the new ones
+    (until 0.6), so resuming or evaluating such a run gives each evaluator back its state."""
+    for old, new in OLD_SECTIONS.items():
+        if new not in state and old in state:
+            return {new + section.removeprefix(old): value for section, value in state[old].items()}
+    return state["evaluators"]
 
 
 def levers_state(run: TrainerState) -> dict[str, Any]:
