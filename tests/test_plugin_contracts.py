@@ -352,7 +352,7 @@ MISNAMED_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(MISNAMED_CASES))
-def test_a_protocol_method_under_a_near_miss_is_reported_at_load_and_refused_by_validate(
+def test_a_contract_method_under_a_near_miss_is_reported_at_load_and_refused_by_validate(
         case, register_plugin, monkeypatch, run_cli, write_recipe):
     load(register_plugin, monkeypatch, "ganlab_misnamed", MISNAMED)
     changes, at_load, at_validate = MISNAMED_CASES[case]

@@ -1,5 +1,5 @@
 """Evaluators see a run through ``ganlab.RunView``: the engine's run is one, and every built-in evaluator does all
-its work with nothing else of it, so the engine may change whatever the protocol does not name."""
+its work with nothing else of it, so the engine may change whatever the contract does not name."""
 
 from __future__ import annotations
 

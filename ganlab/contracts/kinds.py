@@ -31,7 +31,7 @@ def interface(base: type) -> tuple[str, ...]:
 @dataclasses.dataclass(frozen=True)
 class Interface:
     """What ganlab calls on the classes of one kind, ``title`` in words: ``required``, the methods each
-    must define below ``base`` (a class it extends, or ``object`` for a protocol); ``methods``, every public
+    must define below ``base`` (a class it extends, or ``object`` for a ``typing.Protocol``); ``methods``, every public
     method ganlab may call, a near miss of which is taken for a misspelling; a public name starting with
     ``reserved`` (an evaluator's ``on_``) is always taken for one of ganlab's."""
 
