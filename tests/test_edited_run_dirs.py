@@ -80,7 +80,8 @@ BAD_RECORDS = {
     "evaluations: no value": ("evaluations.jsonl", '{"metric": "fid", "step": 8}', "has no 'value'"),
     "evaluations: a metric named by a number": ("evaluations.jsonl", '{"metric": 7, "value": 1.0}',
                                                 "has 'metric' as an integer (7), not a string"),
-    "d-distributions: a number": ("evaluators/d-distributions/scores.jsonl", "5", "is an integer (5), not a JSON object"),
+    "d-distributions: a number": ("evaluators/d-distributions/scores.jsonl", "5",
+                                  "is an integer (5), not a JSON object"),
     "d-distributions: scores in words": (
         "evaluators/d-distributions/scores.jsonl",
         '{"label": "x", "step": 9, "epoch": 2, "real": "high", "fake": [0.1]}',
@@ -273,8 +274,8 @@ SECTION_FAULTS = {
 def test_a_broken_plugin_section_costs_only_that_evaluators_sections(register_plugin, write_recipe, run_cli, tmp_path):
     register_plugin(BrokenPlugin(), "broken-plugin")
     evaluators = [{"name": "broken", "mode": mode} for mode in SECTION_FAULTS] + [{"name": "loss-curves"}]
-    result = run_cli("run", write_recipe({"train": {"epochs": 1}, "evaluators": evaluators}), "--out", tmp_path / "runs",
-                     "--no-progress")
+    result = run_cli("run", write_recipe({"train": {"epochs": 1}, "evaluators": evaluators}),
+                     "--out", tmp_path / "runs", "--no-progress")
     assert_clean(result)
     run = RunDir.open(result.stdout.strip().splitlines()[-1])
     written = run.report_path.read_text("utf-8")

@@ -210,7 +210,8 @@ def wgan_gp_losses(folder: Path, evaluators: list[dict]) -> list[tuple[float, fl
     folder.mkdir()
     path = folder / "recipe.toml"
     path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {
-        "discriminator": {"name": "wgan-critic", "features": 4}, "loss": {"name": "wgan-gp"}, "evaluators": evaluators})))
+        "discriminator": {"name": "wgan-critic", "features": 4}, "loss": {"name": "wgan-gp"},
+        "evaluators": evaluators})))
     run_dir = run_recipe(load_recipe(path, plugins.registry), plugins, folder / "runs", progress=False)
     return [(m["loss_d"], m["loss_g"]) for m in run_dir.read_metrics()]
 

@@ -181,7 +181,8 @@ def test_a_data_set_s_build_counts_against_the_process_s_own_memory_limit(write_
 GENERATED_AT_ONCE = {
     "diversity pairs": ({"name": "diversity", "num_pairs": 10 ** 9}, "evaluators[0].num_pairs: needs about 1.43 TiB of "
                         "memory (2,000,000,000 generated images of 3x16x16 and their pairs' indices: 1.43 TiB)"),
-    "fid samples": ({"name": "fid", "num_samples": 10 ** 9}, "evaluators[0].num_samples: needs about 15.60 TiB of memory "
+    "fid samples": ({"name": "fid", "num_samples": 10 ** 9},
+                    "evaluators[0].num_samples: needs about 15.60 TiB of memory "
                     "(1,000,000,000 generated images of 3x16x16 and their Inception features"),
     "Inception batch": ({"name": "kid", "batch_size": 10 ** 6}, "evaluators[0].batch_size: needs about"),
     "swd samples": ({"name": "swd", "num_samples": 10 ** 12}, "evaluators[0].num_samples: needs about 135.06 PiB of "

@@ -88,7 +88,8 @@ def test_held_out_on_a_data_set_that_holds_none_back_is_refused_before_training(
     for command in ("validate", "run"):
         result = run_cli(command, recipe, *(["--out", tmp_path / "runs"] if command == "run" else []))
         assert result.exit_code == 2
-        assert "evaluators[0].reference: \"held-out\" scores against the images the data set holds back" in result.output
+        assert ("evaluators[0].reference: \"held-out\" scores against the images the data set holds back"
+                in result.output)
     assert not (tmp_path / "runs").exists()
 
 

@@ -217,7 +217,8 @@ def test_every_shipped_recipes_inception_evaluators_find_a_network_on_a_fresh_in
         assert find_weights(evaluator.config.weights_path, evaluator.config.download).sha256 == SHIPPED_DIGEST
 
 
-def test_a_run_with_the_fid_evaluator_scores_fid_with_the_shipped_network_and_no_weights_file(train_recipe, write_recipe):
+def test_a_run_with_the_fid_evaluator_scores_fid_with_the_shipped_network_and_no_weights_file(train_recipe,
+                                                                                             write_recipe):
     run = train_recipe(write_recipe({"evaluators": [{"name": "fid", "num_samples": 4, "num_reference": 4}]}))
     records = [r for r in run.read_evaluations() if r["metric"] == "fid"]
     assert records and records[-1]["value"] > 0

@@ -112,8 +112,8 @@ def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
 LEVER_AND_LOGGER_BASES = (ganlab.Augment, ganlab.Regularizer, ganlab.Schedule, ganlab.Logger)
 
 
-@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_AND_LOGGER_BASES for name in interface(base)],
-                         ids=lambda m: ".".join(m))
+@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_AND_LOGGER_BASES
+                                    for name in interface(base)], ids=lambda m: ".".join(m))
 def test_every_method_the_engine_calls_on_a_lever_or_logger_is_documented(method):
     base, name = method
     section = GUIDE[GUIDE.index("### Lever contracts"):GUIDE.index("### Testing a plugin")]

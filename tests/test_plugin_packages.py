@@ -64,7 +64,8 @@ and the health flags. Every shipped recipe has them, so no report lacks a view a
 
 @pytest.mark.parametrize("recipe", sorted(str(p.relative_to(ROOT)) for p in RECIPES))
 def test_every_shipped_recipe_has_the_report_evaluators(recipe):
-    evaluators = {evaluator.get("name") for evaluator in tomllib.loads((ROOT / recipe).read_text("utf-8")).get("evaluators", [])}
+    recipe_tables = tomllib.loads((ROOT / recipe).read_text("utf-8")).get("evaluators", [])
+    evaluators = {evaluator.get("name") for evaluator in recipe_tables}
     assert [name for name in REPORT_EVALUATORS if name not in evaluators] == [], f"{recipe} lacks report evaluators"
 
 

@@ -61,7 +61,8 @@ def test_validate_evaluate_and_report_word_an_unknown_name_alike(write_recipe, t
 
 def test_validate_and_report_word_a_bad_key_alike(write_recipe, train_recipe, run_cli):
     run = train_recipe(write_recipe({"evaluators": [{"name": "loss-curves"}]}))
-    validated = run_cli("validate", write_recipe({"evaluators": [{"name": "loss-curves", "smoothin": 3}]}, name="k.toml"))
+    validated = run_cli("validate", write_recipe({"evaluators": [{"name": "loss-curves", "smoothin": 3}]},
+                                                 name="k.toml"))
     with_evaluator(run, {"name": "loss-curves", "smoothin": 3})
     reported = run_cli("report", run.path, "-o", run.path / "again.html")
     assert BAD_KEY in validated.stderr and f"{BAD_KEY}; so its section is missing" in reported.stderr

@@ -235,7 +235,8 @@ def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):
 
 def test_rewinding_to_a_checkpoint_cuts_every_log_back_and_drops_the_grids_of_later_epochs(tmp_path):
     run_dir = RunDir.create(tmp_path, "rewound")
-    for log in ("metrics.jsonl", "evaluators/d-distributions/scores.jsonl", "evaluators/a-plugin/nested/accuracy.jsonl"):
+    for log in ("metrics.jsonl", "evaluators/d-distributions/scores.jsonl",
+                "evaluators/a-plugin/nested/accuracy.jsonl"):
         run_dir.path.joinpath(log).parent.mkdir(parents=True, exist_ok=True)
         run_dir.append_jsonl(log, [{"step": s, "value": s / 10} for s in (0, 4, 6, 8, 12)])
     for epoch in (1, 2, 3):

@@ -80,7 +80,8 @@ def test_every_built_in_evaluator_does_its_work_through_the_run_view_alone(plugi
 def test_every_built_in_evaluator_works_on_a_conditional_run_through_the_run_view_alone(register_plugin, write_recipe,
                                                                                     weights_in_env, tmp_path):
     plugins = register_plugin(labelled_data)
-    recipe = write_recipe({**labelled_data.CONDITIONAL, "evaluators": EVERY_BUILT_IN_EVALUATOR + CONDITIONAL_EVALUATORS})
+    recipe = write_recipe({**labelled_data.CONDITIONAL,
+                           "evaluators": EVERY_BUILT_IN_EVALUATOR + CONDITIONAL_EVALUATORS})
     run, evaluators = trained_run(recipe, plugins, tmp_path / "runs")
     assert drive_through_the_run_view(run, evaluators)._refused == []
     assert {e["metric"] for e in run.run_dir.read_evaluations()} >= {

@@ -189,7 +189,8 @@ def test_a_damaged_manifest_is_refused_naming_it_and_the_folder_is_unchanged(swe
 # --- Keys are compared as the settings they name --------------------------------------------------------
 
 def test_two_spellings_of_one_setting_in_the_sweep_table_are_refused_naming_both(tmp_path):
-    recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"evaluators[0].smoothing" = [1, 2]\n"evaluators.0.smoothing" = [3]\n')
+    recipe = write_sweep_recipe(tmp_path,
+                                '[sweep.grid]\n"evaluators[0].smoothing" = [1, 2]\n"evaluators.0.smoothing" = [3]\n')
     result = sweep(str(recipe), "--out", str(tmp_path / "runs"))
     assert_refused(result, 2, f'{recipe}: sweep.grid."evaluators.0.smoothing": the same setting as '
                               'sweep.grid."evaluators[0].smoothing"; list all its values under one key')
@@ -197,24 +198,26 @@ def test_two_spellings_of_one_setting_in_the_sweep_table_are_refused_naming_both
 
 
 def test_two_spellings_of_one_setting_as_grid_options_are_refused_naming_both(tmp_path):
-    result = sweep(str(write_recipe(tmp_path)), "--grid", "evaluators[0].smoothing=[1]", "--grid", "evaluators.0.smoothing=[2]",
-                   "--out", str(tmp_path / "runs"))
+    result = sweep(str(write_recipe(tmp_path)), "--grid", "evaluators[0].smoothing=[1]",
+                   "--grid", "evaluators.0.smoothing=[2]", "--out", str(tmp_path / "runs"))
     assert_refused(result, 2, "--grid evaluators.0.smoothing: the same setting as --grid evaluators[0].smoothing")
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_grid_option_replaces_the_table_key_of_the_same_setting_however_spelt(tmp_path):
-    recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"evaluators[0].smoothing" = [1, 2]\n"loss.real_label" = [0.9]\n')
+    recipe = write_sweep_recipe(tmp_path,
+                                '[sweep.grid]\n"evaluators[0].smoothing" = [1, 2]\n"loss.real_label" = [0.9]\n')
     plan = plan_sweep(SweepRequest(recipe, grid=("evaluators.0.smoothing=[5]",)), load_plugins_or_warn())
-    assert [(axis.key, axis.values) for axis in plan.axes] == [("loss.real_label", (0.9,)), ("evaluators.0.smoothing", (5,))]
+    assert [(axis.key, axis.values) for axis in plan.axes] == [("loss.real_label", (0.9,)),
+                                                               ("evaluators.0.smoothing", (5,))]
     assert [run.name for run in plan.runs] == ["real_label-0.9_smoothing-5_seed-0"]
 
 
 def test_a_set_of_a_setting_the_grid_sweeps_is_refused_naming_both(tmp_path):
-    result = sweep(str(write_recipe(tmp_path)), "--grid", "evaluators.0.smoothing=[1, 2]", "--set", "evaluators[0].smoothing=4",
-                   "--out", str(tmp_path / "runs"))
-    assert_refused(result, 2, "--set evaluators[0].smoothing=4: --grid evaluators.0.smoothing sweeps the same setting, so "
-                              "every run would override it")
+    result = sweep(str(write_recipe(tmp_path)), "--grid", "evaluators.0.smoothing=[1, 2]",
+                   "--set", "evaluators[0].smoothing=4", "--out", str(tmp_path / "runs"))
+    assert_refused(result, 2, "--set evaluators[0].smoothing=4: --grid evaluators.0.smoothing sweeps the same "
+                              "setting, so every run would override it")
     assert not (tmp_path / "runs").exists()
 
 
@@ -226,7 +229,8 @@ def test_the_later_of_two_sets_of_one_setting_wins_however_spelt(tmp_path):
 def test_a_grid_key_that_appends_is_refused(tmp_path):
     recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"evaluators[+]" = [{name = "samples"}]\n')
     result = sweep(str(recipe), "--out", str(tmp_path / "runs"))
-    assert_refused(result, 2, 'sweep.grid."evaluators[+]": [+] appends a table to an array; a grid key names one setting')
+    assert_refused(result, 2,
+                   'sweep.grid."evaluators[+]": [+] appends a table to an array; a grid key names one setting')
 
 
 def test_the_same_sweep_with_its_grid_key_spelt_otherwise_is_continued(sweep_copy):

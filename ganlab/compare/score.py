@@ -25,8 +25,8 @@ from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
 from ..evaluators.metric_base import Score
 from ..metrics.cache import ReferenceCache
 from ..evaluators.density_coverage import DensityCoverageConfig, DensityCoverageEvaluator
-from ..evaluators.fidelity import (FidelityConfig, FidelityEvaluator, FidEvaluator, KidConfig, KidEvaluator, PrecisionRecallConfig,
-                             PrecisionRecallEvaluator, reference_entry)
+from ..evaluators.fidelity import (FidelityConfig, FidelityEvaluator, FidEvaluator, KidConfig, KidEvaluator,
+                                   PrecisionRecallConfig, PrecisionRecallEvaluator, reference_entry)
 from ..metrics.image_files import ImageFiles
 from ..metrics.inception import FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, inception_score, load_inception
 from ..metrics.reference import ReferenceSample

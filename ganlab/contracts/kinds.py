@@ -4,8 +4,8 @@ Python lets a component class load whatever it lacks: an ``Augment`` without ``_
 recipe builds it, a ``trem`` meant for ``term`` or an ``on_step_ned`` meant for ``on_step_end`` never
 fails at all, and the method simply never runs. :func:`class_notes` says so when the plugin loads, for
 every kind alike: the kinds with a base class (evaluators, losses, the levers, networks) and the data sets,
-which follow a contract (a ``typing.Protocol``). The plugin manager reports its notes; the engine refuses a built component whose
-class lacks a required method (:func:`missing`).
+which follow a contract (a ``typing.Protocol``). The plugin manager reports its notes; the engine refuses a
+built component whose class lacks a required method (:func:`missing`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunVie
 from ..registry.registry import component
 from ..rundir.rundir import RunDir
 from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
-from .metric_base import Device, MetricEvaluator, ScheduleConfig, Score, for_report_only, generated_images, resolve_device
+from .metric_base import (Device, MetricEvaluator, ScheduleConfig, Score, for_report_only, generated_images,
+                          resolve_device)
 from ..metrics.cache import ReferenceCache
 from ..metrics.inception import (FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, frechet_distance, kernel_distance,
                         load_inception, precision_recall, statistics)

@@ -46,7 +46,8 @@ def rebuild_evaluators(document: dict, registry: Registry, seed: int) -> tuple[l
             problems.extend(f"{problem}; so its section is missing" for problem in e.problems)
             continue
         try:
-            evaluators.append(RebuiltEvaluator(section, component.name, component.entry.factory(component.config, context)))
+            built = component.entry.factory(component.config, context)
+            evaluators.append(RebuiltEvaluator(section, component.name, built))
         except Exception as e:  # a plugin's factory is not ours to trust with the whole report
             problems.append(f"{section} ({component.name}): could not be built: {type(e).__name__}: {e}")
     return evaluators, problems

@@ -123,7 +123,8 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
                 # Checked against the manifest again: scoring takes long and the file is read only now.
                 load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
                 for _, evaluator in evaluators:
-                    results.extend((checkpoint, run.step, s) for s in evaluator.evaluate(run, checkpoint=checkpoint.name))
+                    scores = evaluator.evaluate(run, checkpoint=checkpoint.name)
+                    results.extend((checkpoint, run.step, s) for s in scores)
         return results
     finally:
         run_dir.unlock()

@@ -10,8 +10,8 @@ and better than the layers' running statistics, clearly so for an EMA generator,
 were collected by the raw weights (for the raw weights, running averages trail them slightly).
 
 Every path that shows or scores generated images goes through :func:`sample` (``ganlab generate``, the
-progress grids, ``compare``'s grids, every metric, :meth:`ganlab.training.loop.Trainer.generate` for evaluators), so they
-all agree. The progress grids follow the rule too although their fixed noise already made them
+progress grids, ``compare``'s grids, every metric, :meth:`ganlab.training.loop.Trainer.generate` for evaluators),
+so they all agree. The progress grids follow the rule too although their fixed noise already made them
 independent of any request: otherwise a run's last grid and ``ganlab generate`` or ``compare`` on the same
 checkpoint and latents would show different faces.
 """
