@@ -19,7 +19,7 @@ import torch
 
 from ganlab.data.loader import Batch
 from ganlab.training.assemble import build
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
@@ -36,9 +36,9 @@ def main() -> None:
     plugins = load_plugins(entry_points=False)
     recipe = load_recipe(Path(__file__).parent.parent / "experiments" / "dcgan_celeba.toml", plugins.registry, [
         'data={name="synthetic-faces", image_size=64, num_images=256}', f'experiment.device="{args.device}"',
-        "train.num_workers=0", "hooks=[]"])        # the networks and optimizers are what a checkpoint holds
+        "train.num_workers=0", "evaluators=[]"])        # the networks and optimizers are what a checkpoint holds
     with tempfile.TemporaryDirectory() as folder:
-        run = Run(build(recipe), RunDir.create(Path(folder), "bench"), plugins, progress=False)
+        run = Trainer(build(recipe), RunDir.create(Path(folder), "bench"), plugins, progress=False)
         step_times = []
         for i in range(args.steps + 1):
             batch = run.real_images(recipe.train.batch_size, seed=i)

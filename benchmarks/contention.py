@@ -53,16 +53,16 @@ def measure(threads: str, steps: int, budget_s: float) -> dict:
     from ganlab.recipes.recipe import load_recipe
     from ganlab.rundir.rundir import RunDir
     from ganlab.training.assemble import build
-    from ganlab.training.loop import Run
+    from ganlab.training.loop import Trainer
 
     count = {"cores": usable_cores(), "1": 1}.get(threads) or choose_threads(0).threads
     torch.set_num_threads(count)
     plugins = load_plugins()
     recipe = load_recipe(ROOT / "experiments" / "quickstart.toml", plugins.registry, [
         'experiment.device="cpu"', "data.num_images=1024", 'train.data_on_device="always"',
-        "train.num_workers=0", "hooks=[]"])
+        "train.num_workers=0", "evaluators=[]"])
     with tempfile.TemporaryDirectory() as folder:
-        run = Run(build(recipe), RunDir.create(Path(folder), "contention"), plugins, progress=False)
+        run = Trainer(build(recipe), RunDir.create(Path(folder), "contention"), plugins, progress=False)
         batches = (batch for epoch in itertools.count() for batch in run.loader.epoch(epoch))
         times, started = [], time.perf_counter()
         for step in range(steps + 3):

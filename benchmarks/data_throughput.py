@@ -55,7 +55,7 @@ from ganlab.data.loader import BatchLoader  # noqa: E402
 from ganlab.data.transform import CropResize  # noqa: E402
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import start_meta
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.training.sampling import to_model_range  # noqa: E402
 from ganlab.loading.manager import load_plugins  # noqa: E402
 from ganlab.recipes.recipe import resolve  # noqa: E402
@@ -158,7 +158,7 @@ def train_ganlab(recipe, out: Path, warmup: int, steps: int) -> float:
     checkpoint (once per epoch in a real run) are not counted against the steps.
     """
     plugins = load_plugins(entry_points=False)
-    run = Run(build(recipe), RunDir.create(out, "bench"), plugins, progress=True)
+    run = Trainer(build(recipe), RunDir.create(out, "bench"), plugins, progress=True)
     run.run_dir.write_meta(start_meta(run, plugins))
     starts = []
     step = run.training_step

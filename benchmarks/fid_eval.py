@@ -1,8 +1,8 @@
-"""Time one FID evaluation through the ``fid`` hook: first (reference features computed) vs cached.
+"""Time one FID evaluation through the ``fid`` evaluator: first (reference features computed) vs cached.
 
-The hook's real path runs end to end: a DCGAN generator draws the images, torch-fidelity's InceptionV3
+The evaluator's real path runs end to end: a DCGAN generator draws the images, torch-fidelity's InceptionV3
 featurises them, torch-fidelity's formula gives the FID. A "first" evaluation has a cold reference cache;
-a "cached" one is a fresh hook (as in a later run) that finds the reference features on disk. It scores
+a "cached" one is a fresh evaluator (as in a later run) that finds the reference features on disk. It scores
 with the network ganlab resolves (``ganlab metrics``: the shipped FID network on a fresh install); pass
 --weights to time another file.
 
@@ -26,9 +26,9 @@ import torch
 
 from ganlab.common import tomlwrite
 from ganlab.training.assemble import build
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.metrics import inception
-from ganlab.evaluators import fidelity as fidelity_hooks
+from ganlab.evaluators import fidelity as fidelity_evaluators
 from ganlab.loading.manager import load_plugins
 from ganlab.contracts.engine import BuildContext
 from ganlab.recipes.recipe import load_recipe
@@ -42,12 +42,12 @@ def recipe(num: int, device: str, batch_size: int) -> dict:
         "generator": {"name": "dcgan", "latent_dim": 100, "features": 64},
         "discriminator": {"name": "dcgan", "features": 64},
         "train": {"epochs": 1, "batch_size": 64, "num_workers": 0},
-        "hooks": [{"name": "fid", "num_samples": num, "num_reference": num, "batch_size": batch_size}],
+        "evaluators": [{"name": "fid", "num_samples": num, "num_reference": num, "batch_size": batch_size}],
     }
 
 
 @torch.no_grad()
-def new_weights(run: Run) -> None:
+def new_weights(run: Trainer) -> None:
     """Change the generator's weights a little, as training between two evaluations does: generated
     features are memoised by the weights that drew them, and every evaluation here must featurise its own."""
     next(run.sampler.parameters()).add_(1e-3)
@@ -92,20 +92,20 @@ def main() -> None:
         (tmp / "recipe.toml").write_text(tomlwrite.dumps(recipe(args.num_samples, args.device, args.batch_size)))
         plugins = load_plugins(entry_points=False)
         loaded = load_recipe(tmp / "recipe.toml", plugins.registry)
-        run = Run(build(loaded), RunDir.create(tmp / "runs", "bench"), plugins, progress=False)
-        component = loaded.hooks[0]
+        run = Trainer(build(loaded), RunDir.create(tmp / "runs", "bench"), plugins, progress=False)
+        component = loaded.evaluators[0]
         results = {"first": [], "cached": [], "inception_per_image": [], "fid_formula": []}
         for repeat in range(args.repeats):
             cache = tmp / f"cache-{repeat}"
             for kind in ("first", "cached"):
                 os.environ["GANLAB_CACHE_DIR"] = str(cache)
-                hook = component.entry.factory(component.config, BuildContext(
+                evaluator = component.entry.factory(component.config, BuildContext(
                     seed=0, device=run.device, image_size=64, channels=3))
                 new_weights(run)
                 with Timed(inception.InceptionFeatures, "of_batches") as net, \
-                        Timed(fidelity_hooks, "frechet_distance") as formula:
+                        Timed(fidelity_evaluators, "frechet_distance") as formula:
                     start = time.perf_counter()
-                    hook.evaluate(run)
+                    evaluator.evaluate(run)
                     if args.device == "cuda":
                         torch.cuda.synchronize()
                     results[kind].append(time.perf_counter() - start)

@@ -30,7 +30,7 @@ from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_BATCH_NORM = ['discriminator.name="wgan-critic"', 'discriminator.norm="none"']
@@ -57,8 +57,8 @@ def arm(plugins, overrides: list[str], args: argparse.Namespace, folder: Path, n
     """(one step, release) of the quickstart's training step under ``overrides``."""
     recipe = load_recipe(ROOT / "experiments" / "quickstart.toml", plugins.registry, [
         f'experiment.device="{args.device}"', f"data.num_images={args.images}", 'train.data_on_device="always"',
-        "train.num_workers=0", "hooks=[]", *overrides])
-    run = Run(build(recipe), RunDir.create(folder, name), plugins, progress=False)
+        "train.num_workers=0", "evaluators=[]", *overrides])
+    run = Trainer(build(recipe), RunDir.create(folder, name), plugins, progress=False)
     run.loggers.start(run)
     steps = itertools.count()
     batches = (batch for epoch in itertools.count() for batch in run.loader.epoch(epoch))

@@ -4,7 +4,7 @@ CelebA's Eyeglasses is on 6.7% of the faces; ganlab's conditional DCGAN controll
 but not Eyeglasses (attribute control 0.53, chance 0.5). The synthetic faces reproduce the setting
 without CelebA: ``data.frequencies = {glasses = 0.067}``. This script separates the candidate causes:
 
-1. the metric: the attribute-control hook scores a generator that draws exactly what is asked for (the
+1. the metric: the attribute-control evaluator scores a generator that draws exactly what is asked for (the
    face drawing itself), with its classifier trained on the rare-attribute data: if control of such a
    generator is far from 1, the metric is at fault. Its classifier's recall per value is printed beside
    the accuracy it reports;
@@ -12,7 +12,7 @@ without CelebA: ``data.frequencies = {glasses = 0.067}``. This script separates 
    data's (``train.generator_labels = "data"``, the old and default behaviour: glasses asked for 6.7% of
    the time) and balanced (``"balanced"``: each value equally often), everything else equal, per seed.
 
-Each generator is judged twice: by the hook (its own classifier, trained on the run's rare-attribute
+Each generator is judged twice: by the evaluator (its own classifier, trained on the run's rare-attribute
 real images) and by a reference classifier trained on many faces with the attributes balanced, and
 each requested value's control (how often a face asked for glasses has them) is shown apart.
 
@@ -31,7 +31,7 @@ import torch
 import ganlab
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
 from ganlab.metrics.attribute_classifier import train_classifier
-from ganlab.evaluators.attribute_control import AttributeControlConfig, AttributeControlHook, balanced_labels
+from ganlab.evaluators.attribute_control import AttributeControlConfig, AttributeControlEvaluator, balanced_labels
 from ganlab.loading.manager import load_plugins
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.generate import images, load_generator
@@ -47,7 +47,7 @@ def recipe(args: argparse.Namespace, seed: int, generator_labels: str) -> dict:
                       "discriminator": {"name": "adam", "lr": args.lr, "betas": [0.5, 0.999]}},
         "train": {"epochs": 10_000, "max_steps": args.steps, "batch_size": args.batch_size, "num_workers": 0,
                   "log_every": 50, "grid_size": 16, "generator_labels": generator_labels},
-        "hooks": [{"name": "attribute-control", "every": 10_000, "num_real": args.num_real,
+        "evaluators": [{"name": "attribute-control", "every": 10_000, "num_real": args.num_real,
                    "num_samples": args.num_samples, "device": "cpu"}],
     }
 
@@ -58,7 +58,7 @@ def per_value(found: torch.Tensor, requested: torch.Tensor, column: int, size: i
 
 
 class DrawingRun:
-    """The RunView members the hook uses, with a generator that draws exactly the faces asked for."""
+    """The RunView members the evaluator uses, with a generator that draws exactly the faces asked for."""
 
     def __init__(self, dataset: SyntheticFaces, folder: Path):
         self.dataset, self.label_space, self.device = dataset, dataset.label_space, torch.device("cpu")
@@ -82,14 +82,14 @@ class DrawingRun:
 
 
 def metric_alone(args: argparse.Namespace, folder: Path) -> dict:
-    """The hook's score of a generator that draws exactly what is asked for, on the rare-attribute data."""
+    """The evaluator's score of a generator that draws exactly what is asked for, on the rare-attribute data."""
     faces = SyntheticFaces(SyntheticFacesConfig(image_size=args.image_size, num_images=args.num_images,
                                                 attributes=args.attributes, frequencies={"glasses": args.glasses}))
-    hook = AttributeControlHook(AttributeControlConfig(num_real=args.num_real, num_samples=args.num_samples,
+    evaluator = AttributeControlEvaluator(AttributeControlConfig(num_real=args.num_real, num_samples=args.num_samples,
                                                        device="cpu"), torch.device("cpu"))
     run = DrawingRun(faces, folder)
-    scores = {s.metric: s for s in hook.evaluate(run)}
-    classifier, _ = hook.judge(run)
+    scores = {s.metric: s for s in evaluator.evaluate(run)}
+    classifier, _ = evaluator.judge(run)
     reference = SyntheticFaces(SyntheticFacesConfig(image_size=args.image_size, num_images=args.num_reference, seed=99,
                                                     attributes=args.attributes))
     found = classifier.model.predict(reference.images)
@@ -113,11 +113,11 @@ def judged(run: RunDir, judge, space, args: argparse.Namespace) -> dict:
     requested = balanced_labels(space, args.num_samples, seed=1)
     found = judge.model.predict(images(generator, len(requested), seed=2, device=torch.device("cpu"),
                                        labels=labels, fixed=requested))
-    hook = {e["metric"]: e for e in run.read_evaluations()}
+    evaluator = {e["metric"]: e for e in run.read_evaluations()}
     names = space.names
-    return {"hook_control": {n: round(hook[f"attribute_control_{n}"]["value"], 3) for n in names},
-            "hook_classifier_accuracy": hook["attribute_control"]["classifier_accuracy"],
-            "hook_classifier_recall": hook["attribute_control"].get("classifier_recall"),
+    return {"evaluator_control": {n: round(evaluator[f"attribute_control_{n}"]["value"], 3) for n in names},
+            "evaluator_classifier_accuracy": evaluator["attribute_control"]["classifier_accuracy"],
+            "evaluator_classifier_recall": evaluator["attribute_control"].get("classifier_recall"),
             "reference_control": {n: round(float((found[:, a] == requested[:, a]).float().mean()), 3)
                                   for a, n in enumerate(names)},
             "reference_control_per_requested_value": {n: per_value(found, requested, a, 2)

@@ -53,7 +53,7 @@ ARMS = {
 SCORES = ("fid_heldout", "fid_train", "kid", "precision", "recall", "density", "coverage", "memorised_fraction",
           "nn_ratio_median", "d_gap")
 NEVER = 1_000_000
-"""An ``every`` no run reaches: the hooks score once, at the end."""
+"""An ``every`` no run reaches: the evaluators score once, at the end."""
 
 
 def data_table(args: argparse.Namespace) -> str:
@@ -93,29 +93,29 @@ batch_size = {args.batch_size}
 log_every = 20
 
 {ARMS[arm].format(speed_kimg=args.ada_speed_kimg)}
-[[hooks]]
+[[evaluators]]
 name = "fid"
 reference = "data"
 {common}num_reference = {args.faces}
 
-[[hooks]]
+[[evaluators]]
 name = "memorisation"
 {common}num_reference = {args.faces}
 
-[[hooks]]
+[[evaluators]]
 name = "kid"
 {common}num_reference = {args.reference}
 subset_size = {kid_subset(args)}
 
-[[hooks]]
+[[evaluators]]
 name = "precision-recall"
 {common}num_reference = {args.reference}
 
-[[hooks]]
+[[evaluators]]
 name = "density-coverage"
 {common}num_reference = {args.reference}
 
-[[hooks]]
+[[evaluators]]
 name = "fid"
 reference = "auto"
 {common}num_reference = {args.reference}
@@ -172,14 +172,14 @@ def floor(args: argparse.Namespace) -> dict[str, list[float]]:
     rest = [i for i in sample_indices(held_out, len(held_out), 1).tolist() if i not in in_reference]
     if len(rest) < args.seeds * args.samples:
         sys.exit(f"{len(rest)} held-out faces outside the reference: too few for {args.seeds} x {args.samples}")
-    hooks = [make(inception, cache) for make in FEATURE_METRICS.values()]     # what `ganlab score` computes
+    evaluators = [make(inception, cache) for make in FEATURE_METRICS.values()]     # what `ganlab score` computes
     found: dict[str, list[float]] = {key: [] for key in SCORES}
     for seed in range(args.seeds):
         chosen = torch.tensor(rest[seed * args.samples:(seed + 1) * args.samples])
         batches = (images_at(held_out, chosen[i:i + 64]) for i in range(0, len(chosen), 64))
         features = inception.of_batches(batches, len(chosen))
-        for hook in hooks:
-            for score in hook.compute(features, against_held_out, {}):
+        for evaluator in evaluators:
+            for score in evaluator.compute(features, against_held_out, {}):
                 found["fid_heldout" if score.metric == "fid" else score.metric].append(score.value)
         found["fid_train"].append(frechet_distance(statistics_of(features), against_training))
         ratio = nearest_training(features, against_training["features"]).ratio

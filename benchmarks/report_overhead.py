@@ -1,6 +1,6 @@
-"""What the evaluation hooks and the report add to a run: seconds per epoch of each hook, and of the report.
+"""What the evaluators and the report add to a run: seconds per epoch of each evaluator, and of the report.
 
-Trains RECIPE (default: the quickstart) for a few epochs with every hook's callbacks timed, then builds
+Trains RECIPE (default: the quickstart) for a few epochs with every evaluator's callbacks timed, then builds
 the report, and repeats; prints the medians as JSON. Wall time and CPU time of this process are both
 given, since on a shared machine wall time mostly measures the neighbours. Runs on a GPU when the
 recipe's device allows it (device = "auto").
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import finish, start_meta
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
@@ -50,11 +50,11 @@ def one_round(recipe_path: Path, epochs: int, out: Path) -> dict[str, float]:
     recipe = load_recipe(recipe_path, plugins.registry, [f"train.epochs={epochs}"])
     built = build(recipe)
     clock = Clock()
-    for component, hook in built.hooks:
+    for component, evaluator in built.evaluators:
         for callback in CALLBACKS:
-            setattr(hook, callback, clock.wrap(component.name, getattr(hook, callback)))
+            setattr(evaluator, callback, clock.wrap(component.name, getattr(evaluator, callback)))
     run_dir = RunDir.create(out, "bench")
-    run = Run(built, run_dir, plugins, progress=False)
+    run = Trainer(built, run_dir, plugins, progress=False)
     run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
     run_dir.write_meta(start_meta(run, plugins))
     wall, cpu = time.perf_counter(), time.process_time()

@@ -2,7 +2,7 @@
 
 For every run directory given, the generator of its newest valid checkpoint (EMA weights when the run kept
 them) draws the same seeded latents four ways, and each set is scored with ganlab's SWD (the ``swd``
-hook's protocol: as many real training images, drawn with the same seed) against the run's training data:
+evaluator's protocol: as many real training images, drawn with the same seed) against the run's training data:
 
 - ``batch-256``: training mode, batch statistics of 256-image requests (how metrics sampled before);
 - ``batch-1``: training mode, each image alone (``ganlab generate --num 1`` before);
@@ -57,7 +57,7 @@ WAYS: dict[str, Draw] = {
 
 def training_data(run_dir: RunDir, plugins) -> ImageDataset:
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
-    return build(dataclasses.replace(recipe, hooks=()), torch.device("cpu")).dataset
+    return build(dataclasses.replace(recipe, evaluators=()), torch.device("cpu")).dataset
 
 
 def pixel_std(images: torch.Tensor) -> float:

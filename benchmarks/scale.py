@@ -13,7 +13,7 @@ FLOPs with torch's FlopCounterMode. ``--device cpu`` runs the same comparison on
 ``cpu-scaling`` runs ``ganlab run --nproc N`` on a DCGAN-32 quickstart-sized recipe for N = 1 and 2
 (gloo), interleaved over several rounds, and compares images per second.
 
-``cpu-precision`` runs the quickstart on the CPU without hooks at ``train.precision`` fp32, bf16 and fp16,
+``cpu-precision`` runs the quickstart on the CPU without evaluators at ``train.precision`` fp32, bf16 and fp16,
 interleaved over several rounds, and prints images per second and whether the CPU has native bf16 and
 fp16 instructions: what ganlab's warning about an emulated precision rests on.
 
@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ganlab import hookimpl, param
 from ganlab.machine.cpu_features import this_cpu
 from ganlab.training.assemble import build
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
@@ -122,8 +122,8 @@ def ganlab_variant(plugins, overrides: list[str], args, folder: Path, name: str)
     """(step, batches) of ganlab's own training step under ``overrides``, built as ``ganlab run`` builds it."""
     recipe = load_recipe(ROOT / "experiments" / "dcgan_celeba.toml", plugins.registry, [
         f'data={{name="random-images", num_images={args.images}}}', f'experiment.device="{args.device}"',
-        "train.data_on_device=\"always\"", "hooks=[]", *overrides])
-    run = Run(build(recipe), RunDir.create(folder, name), plugins, progress=False)
+        "train.data_on_device=\"always\"", "evaluators=[]", *overrides])
+    run = Trainer(build(recipe), RunDir.create(folder, name), plugins, progress=False)
     steps = itertools.count()
     return (lambda real: run.training_step([real], next(steps))), endless(run.loader.epoch), run.run_dir.unlock
 
@@ -225,12 +225,12 @@ CPU_VARIANTS = {                     # name -> (processes, OMP_NUM_THREADS per p
 
 def quickstart_images_per_s(out: Path, steps: int, nproc: int = 1, threads: str | None = None,
                             overrides: tuple[str, ...] = ()) -> float:
-    """Train the quickstart without hooks for ``steps`` steps into ``out``; images/s from its meta.json."""
+    """Train the quickstart without evaluators for ``steps`` steps into ``out``; images/s from its meta.json."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["PYTHONPATH"] = str(ROOT)
     if threads:
         env["OMP_NUM_THREADS"] = threads
-    sets = [a for o in ("hooks=[]", f"train.max_steps={steps}", "train.log_every=20", *overrides)
+    sets = [a for o in ("evaluators=[]", f"train.max_steps={steps}", "train.log_every=20", *overrides)
             for a in ("--set", o)]
     subprocess.run([sys.executable, "-m", "ganlab", "run", ROOT / "experiments" / "quickstart.toml",
                     "--nproc", str(nproc), "--out", out, "--no-progress", *sets],
@@ -270,7 +270,7 @@ def cpu_precision(args) -> None:
     cpu = this_cpu()
     native = {p: "unknown" if cpu is None else ("native" if cpu.native(p) else "emulated") for p in PRECISIONS[1:]}
     print(f"cpu: {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores; bf16 {native['bf16']}, "
-          f"fp16 {native['fp16']}; DCGAN-32 quickstart without hooks, batch 64, {args.steps} steps, "
+          f"fp16 {native['fp16']}; DCGAN-32 quickstart without evaluators, batch 64, {args.steps} steps, "
           f"{args.rounds} interleaved rounds; images/s over the training time")
     fp32 = statistics.median(rates["fp32"])
     for precision, values in rates.items():

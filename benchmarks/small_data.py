@@ -3,8 +3,8 @@ with ``ada`` (the ganlab-augment package), several seeds each; and what each aug
 
 The faces are the first ``--faces`` images of LFW (``../shared/data/lfw-deepfunneled.zip``), copied into a
 folder read by the ``image-folder`` data set at 32x32. Every run trains ``--steps`` generator updates and
-is then scored by the ``swd`` hook (sliced Wasserstein distance to the training images, lower is better)
-and the ``diversity`` hook (mean MS-SSIM of generated pairs beside real pairs: generated pairs far more
+is then scored by the ``swd`` evaluator (sliced Wasserstein distance to the training images, lower is better)
+and the ``diversity`` evaluator (mean MS-SSIM of generated pairs beside real pairs: generated pairs far more
 alike than real ones mean mode collapse). Each run goes through the ``ganlab run`` command, as a user runs
 it. The cost per step is the median time between consecutive steps in ``metrics.jsonl`` (after the first
 ``--warmup`` steps), and its ratio to the plain arm's. Prints a Markdown table of mean and standard
@@ -77,12 +77,12 @@ batch_size = {args.batch_size}
 log_every = 5
 
 {ARMS[arm].format(speed_kimg=args.ada_speed_kimg)}
-[[hooks]]
+[[evaluators]]
 name = "swd"
 every = 1000000
 num_samples = {min(args.swd_samples, args.faces)}
 
-[[hooks]]
+[[evaluators]]
 name = "diversity"
 every = 1000000
 num_pairs = {args.diversity_pairs}

@@ -8,7 +8,7 @@ Usage (from the repository root; writes into --out, by default a temporary folde
 Runs ``ganlab sweep experiments/quickstart.toml`` twice with the same grid and seeds, once with
 ``--jobs 1`` and once with ``--jobs 2`` (each in a folder of its own), and prints the wall time of each,
 then per setting the mean and standard deviation over the seeds of the final SWD (the quickstart's
-``swd`` hook, scored at the end of every run), and the difference between the two settings' means set
+``swd`` evaluator, scored at the end of every run), and the difference between the two settings' means set
 against the seed spread: Welch's t, the difference over sqrt(s1^2/n1 + s2^2/n2), and the statement
 ``ganlab compare`` makes of the sweep's folder (``ganlab.compare``: bootstrap intervals of the difference).
 """

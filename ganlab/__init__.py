@@ -1,11 +1,11 @@
 """ganlab: GAN experiments from TOML recipes, built from a registry of plugin components.
 
 The public API for plugin authors is what this module exports: the ``hookimpl`` marker, the ``component``
-decorator, the registry types, the ``param`` field helper and ``Need`` for config dataclasses, the component protocols
-and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what a hook may use of a run),
+decorator, the registry types, the ``param`` field helper and ``Need`` for config dataclasses, the component contracts
+and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what an evaluator may use of a run),
 ``RunDir`` (a run directory, as ``report_sections`` receives it), the DCGAN networks that variants
 extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule`` with ``WarmupSchedule`` and its
-``WarmupConfig``, ``Logger``), and
+``WarmupConfig``) and the loggers' (``Logger``), and
 ``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image, and
 the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, with ``RunResult`` and
 ``GroupedComparison``). Beside this
@@ -23,7 +23,7 @@ from .common.errors import ConfigError, DataError, GanlabError  # noqa: E402
 from .machine.memory import Need  # noqa: E402
 from .registry.hookspecs import hookimpl  # noqa: E402
 from .contracts.engine import (  # noqa: E402
-    BuildContext, ConditionalGenerator, Discriminator, EvaluationHook, Generator, ImageDataset, Loss, RunView,
+    BuildContext, ConditionalGenerator, Discriminator, Evaluator, Generator, ImageDataset, Loss, RunView,
 )
 from .contracts.retired import RETIRED  # noqa: E402
 from .contracts.scores import PROBABILITY, OutrightWin, ScoreKind  # noqa: E402
@@ -44,7 +44,7 @@ PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.page.html
 __all__ = [
     "__version__", "PUBLIC_MODULES", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS",
     "BuildContext", "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY",
-    "ImageDataset", "EvaluationHook", "RunView", "RunDir", "ReportSection",
+    "ImageDataset", "Evaluator", "RunView", "RunDir", "ReportSection",
     "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
     "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
     "Augment", "Regularizer", "RegularizerInputs", "Schedule", "WarmupSchedule", "WarmupConfig", "Logger",
@@ -54,8 +54,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Names ganlab no longer exports, served one more release with a DeprecationWarning (a plugin may
-    import them): the contracts nothing checked (:mod:`ganlab.contracts.retired`)."""
+    """Names ganlab no longer exports, served one more release with a DeprecationWarning (a plugin may import
+    them): ``ganlab.EvaluationHook`` (until 0.6), the evaluator's name in ganlab 0.4, so a plugin's subclass of
+    it is an evaluator; and the contracts nothing checked (:mod:`ganlab.contracts.retired`)."""
+    if name == "EvaluationHook":  # until 0.6
+        warnings.warn("ganlab.EvaluationHook is deprecated: use ganlab.Evaluator (the old name works until 0.6)",
+                      DeprecationWarning, stacklevel=2)
+        return Evaluator
     if name in RETIRED:
         warnings.warn(f"ganlab.{name} is deprecated and goes in ganlab 0.6: the engine never checked it "
                       "(see the component contracts in the plugin guide)", DeprecationWarning, stacklevel=2)

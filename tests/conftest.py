@@ -24,7 +24,7 @@ count measured from what else the machine does: a test's outcome must not depend
 session (fixtures of any scope train runs); tests/test_threads.py unsets it to test the measured choice."""
 
 RUN_VIEW = tuple(name for name in vars(RunView) if not name.startswith("_"))
-"""What a hook may use of a run: the members of ganlab.RunView."""
+"""What an evaluator may use of a run: the members of ganlab.RunView."""
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,4 +1,4 @@
-"""Helpers shared by the resume tests and the child processes they kill: a hook with accumulated state,
+"""Helpers shared by the resume tests and the child processes they kill: an evaluator with accumulated state,
 ways to make a training process die by SIGKILL at an exact point of a checkpoint write, and checkpoints
 rewritten to look as if another ganlab or another device had written them."""
 
@@ -15,7 +15,7 @@ import torch
 
 from ganlab import hookimpl
 from ganlab.rundir.checkpoints import load_checkpoint
-from ganlab.contracts.engine import EvaluationHook
+from ganlab.contracts.engine import Evaluator
 from ganlab.rundir.rundir import RunDir
 
 
@@ -24,9 +24,9 @@ class RunningMeanConfig:
     pass
 
 
-class RunningMeanHook(EvaluationHook):
+class RunningMeanEvaluator(Evaluator):
     """Logs the mean generator loss of the whole run so far at every epoch end; that mean depends on
-    state held in memory, so a resume that does not restore the hook's state logs a different value."""
+    state held in memory, so a resume that does not restore the evaluator's state logs a different value."""
 
     name = "running-mean"
 
@@ -50,7 +50,7 @@ class RunningMeanHook(EvaluationHook):
 class RunningMeanPlugin:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("hook", "running-mean", lambda config, context: RunningMeanHook(), RunningMeanConfig)
+        registry.add("evaluator", "running-mean", lambda config, context: RunningMeanEvaluator(), RunningMeanConfig)
 
 
 def die_on_checkpoint_write(number: int, half_written: bool) -> None:

@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 import ganlab
-from ganlab import EvaluationHook, hookimpl
+from ganlab import Evaluator, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.testing import TINY_RECIPE
 
 PYTHON_API = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text("utf-8")
-HOOKS = [{"name": "samples"}, {"name": "swd", "every": 1, "num_samples": 64}]
-RECIPE = {**TINY_RECIPE, "hooks": HOOKS}
+EVALUATORS = [{"name": "samples"}, {"name": "swd", "every": 1, "num_samples": 64}]
+RECIPE = {**TINY_RECIPE, "evaluators": EVALUATORS}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_run_trains_and_returns_the_finished_run(trained):
 
 
 def test_run_gives_what_ganlab_run_gives_for_the_same_recipe(trained, tmp_path, write_recipe, train_recipe):
-    from_cli = ganlab.load_run(train_recipe(write_recipe({"hooks": HOOKS})).path)
+    from_cli = ganlab.load_run(train_recipe(write_recipe({"evaluators": EVALUATORS})).path)
     pd.testing.assert_frame_equal(without_time(trained.metrics), without_time(from_cli.metrics))
     pd.testing.assert_frame_equal(without_time(trained.evaluations), without_time(from_cli.evaluations))
 
@@ -128,7 +128,7 @@ def test_the_notebook_view_inlines_the_latest_grid_and_escapes_the_name(tmp_path
     assert "finished" in page and "samples after epoch 2" in page
 
 
-class InterruptAfterFirstEpoch(EvaluationHook):
+class InterruptAfterFirstEpoch(Evaluator):
     """Stands in for a notebook user interrupting the kernel (which sends SIGINT) during training."""
 
     def on_epoch_end(self, run, epoch):
@@ -141,7 +141,7 @@ class InterruptPlugin:
     def ganlab_register(self, registry):
         import dataclasses
 
-        registry.add("hook", "interrupt", lambda config, context: InterruptAfterFirstEpoch(),
+        registry.add("evaluator", "interrupt", lambda config, context: InterruptAfterFirstEpoch(),
                      dataclasses.make_dataclass("NoConfig", []))
 
 
@@ -149,7 +149,7 @@ def test_an_interrupt_leaves_the_run_resumable_and_no_handler_behind(tmp_path, r
     register_plugin(InterruptPlugin(), "interrupt")
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(ganlab.GanlabError, match="interrupted by Ctrl-C") as error:
-        ganlab.run({**TINY_RECIPE, "hooks": [{"name": "interrupt"}]}, out=tmp_path / "runs", progress=False)
+        ganlab.run({**TINY_RECIPE, "evaluators": [{"name": "interrupt"}]}, out=tmp_path / "runs", progress=False)
     assert error.value.exit_code == 130
     assert {signum: signal.getsignal(signum) for signum in before} == before
     path = Path(re.search(r"--resume (\S+)", str(error.value)).group(1))

@@ -1,4 +1,4 @@
-"""The attribute-control hook, driven through a RunView stand-in whose generator is the synthetic-face
+"""The attribute-control evaluator, driven through a RunView stand-in whose generator is the synthetic-face
 drawing itself: one that draws the attributes asked for, and one that ignores them."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_fac
 from ganlab.common.errors import ConfigError
 from ganlab.common.labels import LabelSpace
 from ganlab.metrics.attribute_classifier import balancing_weights
-from ganlab.evaluators.attribute_control import (AttributeControlConfig, AttributeControlHook,
+from ganlab.evaluators.attribute_control import (AttributeControlConfig, AttributeControlEvaluator,
                                               attribute_control_section, balanced_labels, build)
 from ganlab.contracts.engine import BuildContext
 
@@ -23,7 +23,7 @@ FACES = SyntheticFacesConfig(image_size=32, num_images=500, attributes=ATTRIBUTE
 
 
 class DrawingRun:
-    """The RunView members the hook uses; ``obeys`` says whether generate draws the requested labels."""
+    """The RunView members the evaluator uses; ``obeys`` says whether generate draws the requested labels."""
 
     def __init__(self, run_dir: RunDir, dataset: SyntheticFaces, obeys: bool):
         self.run_dir = run_dir
@@ -54,9 +54,9 @@ class DrawingRun:
 
 
 @pytest.fixture(scope="module")
-def hook() -> AttributeControlHook:
-    """One hook for the module: it trains its classifier once for the data set the runs share."""
-    return AttributeControlHook(CONFIG, torch.device("cpu"))
+def evaluator() -> AttributeControlEvaluator:
+    """One evaluator for the module: it trains its classifier once for the data set the runs share."""
+    return AttributeControlEvaluator(CONFIG, torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -64,20 +64,20 @@ def faces() -> SyntheticFaces:
     return SyntheticFaces(FACES)
 
 
-def scored(hook, faces, folder, obeys: bool) -> tuple[RunDir, dict[str, Any]]:
+def scored(evaluator, faces, folder, obeys: bool) -> tuple[RunDir, dict[str, Any]]:
     run = DrawingRun(RunDir.create(folder, "control"), faces, obeys)
-    hook.on_run_start(run)
-    return run.run_dir, {s.metric: s for s in hook.evaluate(run)}
+    evaluator.on_run_start(run)
+    return run.run_dir, {s.metric: s for s in evaluator.evaluate(run)}
 
 
 @pytest.fixture(scope="module")
-def obeying(hook, faces, tmp_path_factory):
-    return scored(hook, faces, tmp_path_factory.mktemp("obeying"), obeys=True)
+def obeying(evaluator, faces, tmp_path_factory):
+    return scored(evaluator, faces, tmp_path_factory.mktemp("obeying"), obeys=True)
 
 
 @pytest.fixture(scope="module")
-def ignoring(hook, faces, tmp_path_factory):
-    return scored(hook, faces, tmp_path_factory.mktemp("ignoring"), obeys=False)
+def ignoring(evaluator, faces, tmp_path_factory):
+    return scored(evaluator, faces, tmp_path_factory.mktemp("ignoring"), obeys=False)
 
 
 def test_a_generator_that_draws_what_is_asked_scores_near_the_classifier_s_accuracy(obeying):
@@ -139,7 +139,7 @@ def test_an_unconditional_run_is_refused_before_training(tmp_path):
     unlabelled = SyntheticFaces(SyntheticFacesConfig(image_size=16, num_images=8))
     run = DrawingRun(RunDir.create(tmp_path, "plain"), unlabelled, obeys=True)
     with pytest.raises(ConfigError, match="needs a conditional run on labelled data"):
-        AttributeControlHook(CONFIG, None).on_run_start(run)
+        AttributeControlEvaluator(CONFIG, None).on_run_start(run)
 
 
 def test_a_rare_value_is_found_and_the_reported_accuracy_is_the_balanced_one(tmp_path):
@@ -149,12 +149,12 @@ def test_a_rare_value_is_found_and_the_reported_accuracy_is_the_balanced_one(tmp
     always would make 0.95."""
     rare = SyntheticFaces(SyntheticFacesConfig(image_size=32, num_images=2000, attributes=["glasses"],
                                                frequencies={"glasses": 0.05}))
-    hook = AttributeControlHook(AttributeControlConfig(num_real=2000, classifier_epochs=8, num_samples=300,
+    evaluator = AttributeControlEvaluator(AttributeControlConfig(num_real=2000, classifier_epochs=8, num_samples=300,
                                                        device="cpu"), torch.device("cpu"))
     run = DrawingRun(RunDir.create(tmp_path, "rare"), rare, obeys=True)
-    scores = {s.metric: s for s in hook.evaluate(run)}
+    scores = {s.metric: s for s in evaluator.evaluate(run)}
     protocol = scores["attribute_control"].protocol
-    classifier, _ = hook.judge(run)
+    classifier, _ = evaluator.judge(run)
     recall = protocol["classifier_recall"]["glasses"]
     assert recall == {value: round(r, 4) for value, r in zip("01", classifier.held_out_recall[0])}
     assert protocol["classifier_accuracy"]["glasses"] == pytest.approx((recall["0"] + recall["1"]) / 2, abs=1e-4)

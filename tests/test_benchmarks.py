@@ -1,6 +1,6 @@
 """The benchmark scripts behind BENCHMARKS.md still run against today's ganlab, at tiny sizes.
 
-They reach into the engine (a training step, the checkpoint store, the fid hook), so an API change can
+They reach into the engine (a training step, the checkpoint store, the fid evaluator), so an API change can
 silently break the commands that BENCHMARKS.md says reproduce its figures. No time is checked here, only
 that each script runs and measures what it says it measures. The two scripts that read the LFW archive
 in ../shared/data (data_throughput.py, draft_tolerance.py) are left out: tests never depend on it.
@@ -58,11 +58,11 @@ def test_fid_eval_featurises_the_generated_images_of_every_evaluation(benchmark)
     assert summary["num_samples"] == 4 and summary["fid_formula_s"] > 0
 
 
-def test_report_overhead_times_every_hook_and_the_report(benchmark):
+def test_report_overhead_times_every_evaluator_and_the_report(benchmark):
     out = benchmark("report_overhead.py", "--epochs", "1", "--rounds", "1")
     medians = json.loads(out)["medians"]
-    for hook in ("loss-curves", "d-distributions", "samples", "training-health"):
-        assert any(key.startswith(hook) for key in medians), (hook, sorted(medians))
+    for evaluator in ("loss-curves", "d-distributions", "samples", "training-health"):
+        assert any(key.startswith(evaluator) for key in medians), (evaluator, sorted(medians))
     assert medians["report_wall_s"] > 0
 
 
@@ -79,7 +79,7 @@ def test_scale_gpu_epoch_compares_every_variant_with_the_reference_on_any_device
 
 def test_sampling_stats_scores_every_way_of_drawing_on_a_trained_run(benchmark, tmp_path):
     recipe = tmp_path / "tiny.toml"
-    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"hooks": []})), "utf-8")
+    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"evaluators": []})), "utf-8")
     plugins = load_plugins(entry_points=False)
     run_dir = run_recipe(load_recipe(recipe, plugins.registry), plugins, tmp_path / "runs", progress=False)
     out = benchmark("sampling_stats.py", str(run_dir.path), "--num-samples", "16", "--seeds", "0")

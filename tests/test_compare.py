@@ -12,7 +12,7 @@ from conftest import TINY_RECIPE, merge
 from headless_chromium import Chromium
 from html_page import parse
 
-from ganlab import EvaluationHook, hookimpl
+from ganlab import Evaluator, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.training.lifecycle import run_recipe
 from ganlab.loading.manager import Plugins, load_plugins
@@ -24,7 +24,7 @@ from ganlab.compare.recipe_diff import NO_KEY, NO_SECTION, recipe_differences
 from ganlab.compare.run_set import display_names, expand
 from ganlab.rundir.rundir import RunDir
 
-HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16}, {"name": "samples"},
+EVALUATORS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16}, {"name": "samples"},
          {"name": "training-health", "num_images": 8}, {"name": "fake-metric"}]
 
 
@@ -33,15 +33,15 @@ class NoConfig:
     pass
 
 
-class FakeFid(EvaluationHook):
-    """Stands in for a metric plugin: logs a score per epoch with its protocol, as a FID hook would."""
+class FakeFid(Evaluator):
+    """Stands in for a metric plugin: logs a score per epoch with its protocol, as a FID evaluator would."""
 
     def on_epoch_end(self, run, epoch):
         run.log_evaluation("fid", 100.0 / epoch, num_fake=16, feature_extractor="inception-v3",
                            higher_is_better=False)
 
 
-class Trip(EvaluationHook):
+class Trip(Evaluator):
     def on_epoch_end(self, run, epoch):
         raise RuntimeError("disk on fire")
 
@@ -49,8 +49,8 @@ class Trip(EvaluationHook):
 class TestPlugins:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("hook", "fake-metric", lambda config, context: FakeFid(), NoConfig)
-        registry.add("hook", "trip", lambda config, context: Trip(), NoConfig)
+        registry.add("evaluator", "fake-metric", lambda config, context: FakeFid(), NoConfig)
+        registry.add("evaluator", "trip", lambda config, context: Trip(), NoConfig)
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,9 @@ def test_plugins() -> Plugins:
 
 
 def train(folder: Path, plugins: Plugins, name: str, **changes) -> RunDir:
-    """A tiny run (16x16, 2 epochs of 4 steps) with every built-in hook and a FID stand-in."""
+    """A tiny run (16x16, 2 epochs of 4 steps) with every built-in evaluator and a FID stand-in."""
     path = folder / f"{name}.toml"
-    path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"hooks": HOOKS, **changes})), "utf-8")
+    path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"evaluators": EVALUATORS, **changes})), "utf-8")
     return run_recipe(load_recipe(path, plugins.registry), plugins, folder / "runs", name, progress=False)
 
 
@@ -77,7 +77,7 @@ def sweep(tmp_path_factory, test_plugins) -> list[RunDir]:
 def failed(tmp_path_factory, test_plugins) -> RunDir:
     folder = tmp_path_factory.mktemp("failed")
     with pytest.raises(RuntimeError, match="disk on fire"):
-        train(folder, test_plugins, "tripped", hooks=HOOKS + [{"name": "trip"}])
+        train(folder, test_plugins, "tripped", evaluators=EVALUATORS + [{"name": "trip"}])
     return RunDir.open(next((folder / "runs").iterdir()))
 
 
@@ -109,14 +109,14 @@ def test_the_page_lists_only_the_changed_keys(page_path):
 
 
 def test_keys_in_one_run_only_are_shown_as_absent():
-    a = {"loss": {"name": "bce", "real_label": 0.9}, "hooks": [{"name": "samples"}]}
-    b = {"loss": {"name": "hinge"}, "hooks": [{"name": "samples"}, {"name": "loss-curves", "smoothing": 5}]}
+    a = {"loss": {"name": "bce", "real_label": 0.9}, "evaluators": [{"name": "samples"}]}
+    b = {"loss": {"name": "hinge"}, "evaluators": [{"name": "samples"}, {"name": "loss-curves", "smoothing": 5}]}
     differences = [(d.section, d.key, d.values) for d in recipe_differences([a, b])]
     assert differences == [
         ("loss", "name", ("bce", "hinge")),
         ("loss", "real_label", (0.9, NO_KEY)),
-        ("hooks[loss-curves]", "name", (NO_SECTION, "loss-curves")),
-        ("hooks[loss-curves]", "smoothing", (NO_SECTION, 5)),
+        ("evaluators[loss-curves]", "name", (NO_SECTION, "loss-curves")),
+        ("evaluators[loss-curves]", "smoothing", (NO_SECTION, 5)),
     ]
 
 
@@ -166,7 +166,7 @@ def test_final_samples_share_the_first_runs_fixed_noise(page_path, sweep):
 
 
 def test_final_samples_are_grouped_by_latent_size_each_group_sharing_its_first_runs_noise(test_plugins, tmp_path):
-    a, b, c = (train(tmp_path, test_plugins, name, hooks=[], train={"epochs": 1},
+    a, b, c = (train(tmp_path, test_plugins, name, evaluators=[], train={"epochs": 1},
                      generator={"name": "dcgan", "latent_dim": latent, "features": 4})
                for name, latent in (("a", 8), ("b", 16), ("c", 8)))
     page = build_page(compare([a, b, c]), test_plugins)
@@ -250,7 +250,7 @@ def test_the_page_says_where_metric_protocols_differ(sweep, test_plugins, tmp_pa
     assert "\u2020 fid is not comparable between these runs: num_fake: a 16, b 64" in comparison.terminal_text()
 
 
-# -- runs that stopped early, lack hooks or files --------------------------------------------------------
+# -- runs that stopped early, lack evaluators or files --------------------------------------------------------
 
 def test_a_failed_run_and_a_finished_run_compare(failed, sweep, run_cli, tmp_path):
     result = run_cli("compare", failed.path, sweep[0].path, "-o", tmp_path / "c.html")
@@ -262,8 +262,8 @@ def test_a_failed_run_and_a_finished_run_compare(failed, sweep, run_cli, tmp_pat
     assert "no valid checkpoint" in page
 
 
-def test_runs_of_different_lengths_and_hooks_compare_what_exists(sweep, test_plugins, tmp_path):
-    short = train(tmp_path, test_plugins, "short", hooks=[{"name": "samples"}], train={"epochs": 1})
+def test_runs_of_different_lengths_and_evaluators_compare_what_exists(sweep, test_plugins, tmp_path):
+    short = train(tmp_path, test_plugins, "short", evaluators=[{"name": "samples"}], train={"epochs": 1})
     comparison = compare([short, sweep[0]])
     page = build_page(comparison, test_plugins)
     assert f"{short.name} has no d-distributions measurements" in page

@@ -19,7 +19,7 @@ from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build
 from ganlab.training.conditioning import BalancedLabels, LabelDistribution, grid_conditions
-from ganlab.training.loop import Run, latent_source
+from ganlab.training.loop import Trainer, latent_source
 from labelled_data import CONDITIONAL, ColourBlocks, ColourBlocksConfig
 
 SPACE = ColourBlocks.label_space
@@ -196,7 +196,7 @@ def test_labelled_data_with_unconditional_networks_trains_unconditionally_with_a
 def test_the_live_run_generates_for_the_labels_asked_and_gives_real_images_labels(write_recipe, register_plugin,
                                                                                    tmp_path):
     registered = register_plugin(labelled_data)
-    run = Run(build(load_recipe(write_recipe(CONDITIONAL), registered.registry)), RunDir(tmp_path), registered,
+    run = Trainer(build(load_recipe(write_recipe(CONDITIONAL), registered.registry)), RunDir(tmp_path), registered,
               progress=False)
     assert run.label_space == SPACE
     real, labels = run.real_images(10, seed=4), run.real_labels(10, seed=4)

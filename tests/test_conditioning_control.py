@@ -54,7 +54,7 @@ RECIPE = {
     "optimizer": {"generator": {"name": "adam", "lr": 2e-3, "betas": [0.5, 0.999]},
                   "discriminator": {"name": "adam", "lr": 2e-3, "betas": [0.5, 0.999]}},
     "train": {"epochs": 16, "batch_size": 32, "log_every": 16, "grid_size": 16},
-    "hooks": [{"name": "attribute-control", "every": 100, "num_real": 512, "classifier_epochs": 6,
+    "evaluators": [{"name": "attribute-control", "every": 100, "num_real": 512, "classifier_epochs": 6,
                "num_samples": 250}],
 }
 """16 epochs of 16 steps at a learning rate 10x DCGAN's: about 7 CPU seconds a run."""

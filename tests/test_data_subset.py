@@ -1,5 +1,5 @@
 """``data.num_images``: image-folder and celeba train on a seeded subset of their images and hold the rest
-out, for the metric hooks to score against."""
+out, for the metric evaluators to score against."""
 
 from __future__ import annotations
 

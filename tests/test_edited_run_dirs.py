@@ -14,26 +14,26 @@ import pytest
 from conftest import TINY_RECIPE, merge
 from html_page import parse
 
-from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab import Evaluator, ReportSection, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.page.figures import plot, png_bytes
 from ganlab.rundir.rundir import RunDir
 
-ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},
+ALL_EVALUATORS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},
              {"name": "samples"}, {"name": "training-health", "num_images": 8}]
 RUN_ERROR = 5
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> Path:
-    """A finished tiny run with every built-in hook and one evaluation metric, trained once for the module."""
+    """A finished tiny run with every built-in evaluator and one evaluation metric, trained once for the module."""
     from click.testing import CliRunner
 
     from ganlab.cli import main as cli
 
     folder = tmp_path_factory.mktemp("pristine")
     recipe = folder / "recipe.toml"
-    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"hooks": ALL_HOOKS})), "utf-8")
+    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"evaluators": ALL_EVALUATORS})), "utf-8")
     result = CliRunner().invoke(cli.main, ["run", str(recipe), "--out", str(folder / "runs"), "--no-progress"])
     assert result.exit_code == 0, result.output
     run = Path(result.stdout.strip().splitlines()[-1])
@@ -80,12 +80,13 @@ BAD_RECORDS = {
     "evaluations: no value": ("evaluations.jsonl", '{"metric": "fid", "step": 8}', "has no 'value'"),
     "evaluations: a metric named by a number": ("evaluations.jsonl", '{"metric": 7, "value": 1.0}',
                                                 "has 'metric' as an integer (7), not a string"),
-    "d-distributions: a number": ("hooks/d-distributions/scores.jsonl", "5", "is an integer (5), not a JSON object"),
+    "d-distributions: a number": ("evaluators/d-distributions/scores.jsonl", "5",
+                                  "is an integer (5), not a JSON object"),
     "d-distributions: scores in words": (
-        "hooks/d-distributions/scores.jsonl",
+        "evaluators/d-distributions/scores.jsonl",
         '{"label": "x", "step": 9, "epoch": 2, "real": "high", "fake": [0.1]}',
         "has 'real' as a string ('high'), not a list of numbers"),
-    "training-health: a ratio in words": ("hooks/training-health/diversity.jsonl",
+    "training-health: a ratio in words": ("evaluators/training-health/diversity.jsonl",
                                           '{"epoch": 3, "step": 9, "ratio": "low"}',
                                           "has 'ratio' as a string ('low'), not a number"),
 }
@@ -126,7 +127,7 @@ def test_compare_skips_records_of_the_wrong_shape_with_a_warning(copy_of, run_cl
     edited, other = copy_of("edited"), copy_of("other")
     append_lines(edited / "metrics.jsonl", '"loss"')
     append_lines(edited / "evaluations.jsonl", '{"metric": "fid", "value": "n/a"}')
-    append_lines(edited / "hooks/d-distributions/scores.jsonl", "[0.5]")
+    append_lines(edited / "evaluators/d-distributions/scores.jsonl", "[0.5]")
     result = run_cli("compare", edited, other, "-o", tmp_path / "compare.html")
     assert_clean(result)
     for filename in ("metrics.jsonl", "evaluations.jsonl", "scores.jsonl"):
@@ -136,7 +137,7 @@ def test_compare_skips_records_of_the_wrong_shape_with_a_warning(copy_of, run_cl
 
 def test_compare_tolerates_training_health_flags_that_are_not_objects(copy_of, run_cli, tmp_path):
     edited = copy_of("edited")
-    (edited / "hooks/training-health/flags.json").write_text('["collapse", {"check": "collapse", "step": 4}]')
+    (edited / "evaluators/training-health/flags.json").write_text('["collapse", {"check": "collapse", "step": 4}]')
     result = run_cli("compare", edited, copy_of("other"), "-o", tmp_path / "compare.html")
     assert_clean(result)
     assert "collapse from step 4" in result.output
@@ -226,8 +227,8 @@ class BrokenConfig:
     mode: str = "raises"
 
 
-class Broken(EvaluationHook):
-    """A plugin hook whose report_sections goes wrong in the way ``mode`` names."""
+class Broken(Evaluator):
+    """A plugin's evaluator whose report_sections goes wrong in the way ``mode`` names."""
 
     def __init__(self, mode: str):
         self.mode = mode
@@ -256,7 +257,7 @@ class Broken(EvaluationHook):
 class BrokenPlugin:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("hook", "broken", lambda config, context: Broken(config.mode), BrokenConfig)
+        registry.add("evaluator", "broken", lambda config, context: Broken(config.mode), BrokenConfig)
 
 
 SECTION_FAULTS = {
@@ -270,11 +271,11 @@ SECTION_FAULTS = {
 }
 
 
-def test_a_broken_plugin_section_costs_only_that_hooks_sections(register_plugin, write_recipe, run_cli, tmp_path):
+def test_a_broken_plugin_section_costs_only_that_evaluators_sections(register_plugin, write_recipe, run_cli, tmp_path):
     register_plugin(BrokenPlugin(), "broken-plugin")
-    hooks = [{"name": "broken", "mode": mode} for mode in SECTION_FAULTS] + [{"name": "loss-curves"}]
-    result = run_cli("run", write_recipe({"train": {"epochs": 1}, "hooks": hooks}), "--out", tmp_path / "runs",
-                     "--no-progress")
+    evaluators = [{"name": "broken", "mode": mode} for mode in SECTION_FAULTS] + [{"name": "loss-curves"}]
+    result = run_cli("run", write_recipe({"train": {"epochs": 1}, "evaluators": evaluators}),
+                     "--out", tmp_path / "runs", "--no-progress")
     assert_clean(result)
     run = RunDir.open(result.stdout.strip().splitlines()[-1])
     written = run.report_path.read_text("utf-8")
@@ -283,8 +284,8 @@ def test_a_broken_plugin_section_costs_only_that_hooks_sections(register_plugin,
     assert (tmp_path / "rebuilt.html").read_text("utf-8") == written
     for i, notice in enumerate(SECTION_FAULTS.values()):
         for output in (result.output, rebuilt.output):
-            assert len(warnings_about(output, f"report: hooks[{i}] (broken): ")) == 1, output
-        assert f"hooks[{i}] (broken): " in written and notice in written
+            assert len(warnings_about(output, f"report: evaluators[{i}] (broken): ")) == 1, output
+        assert f"evaluators[{i}] (broken): " in written and notice in written
     titles = parse(written).titles
     assert "Plugin bad" not in titles and "Loss curves" in titles and "Summary" in titles
-    assert titles.count("Plugin good") == 3       # from the hooks whose other section is the broken one
+    assert titles.count("Plugin good") == 3       # from the evaluators whose other section is the broken one

@@ -30,17 +30,17 @@ OTHER, USAGE, RUN, CHECKPOINT = 1, 2, 5, 6
 
 
 def with_running_mean(**options):
-    """ganlab's built-in plugins and the one whose hook keeps a state of its own."""
+    """ganlab's built-in plugins and the one whose evaluator keeps a state of its own."""
     return load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False, **options)
 
 
 @pytest.fixture(scope="module")
 def trained_once(tmp_path_factory) -> Path:
-    """A finished tiny run of 2 epochs that keeps EMA weights and a hook with state of its own."""
+    """A finished tiny run of 2 epochs that keeps EMA weights and an evaluator with state of its own."""
     folder = tmp_path_factory.mktemp("trained")
     recipe = folder / "recipe.toml"
     recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.9},
-                                                          "hooks": [{"name": "running-mean"}]})))
+                                                          "evaluators": [{"name": "running-mean"}]})))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plugins, "load_plugins", with_running_mean)
         result = CliRunner().invoke(cli.main, ["run", str(recipe), "--out", str(folder / "runs"), "--no-progress"])
@@ -101,9 +101,9 @@ MISFITS = {
         "exp_avg of net.0.weight has shape [8], the parameter [8, 8, 4, 4]"),
     "no EMA weights though the recipe keeps them": (
         lambda s: s.pop("ema"), "its 'ema' does not fit", "the checkpoint has no 'ema'"),
-    "a hook state that does not fit the hook": (
-        lambda s: s["hooks"].update({"hooks[0]": {"sum": 1.0}}),
-        "its 'hooks' does not fit the 'running-mean' hook of hooks[0]", "'total'"),
+    "an evaluator state that does not fit the evaluator": (
+        lambda s: s["evaluators"].update({"evaluators[0]": {"sum": 1.0}}),
+        "its 'evaluators' does not fit the 'running-mean' evaluator of evaluators[0]", "'total'"),
     "no discriminator at all": (
         lambda s: s.pop("discriminator"), "the checkpoint has no 'discriminator'"),
     "a step count that is text": (
@@ -166,11 +166,11 @@ def test_a_file_where_a_run_folder_belongs_stops_a_resume_before_anything_change
 
 
 def test_a_log_that_cannot_be_read_stops_a_resume_before_any_log_is_cut(run, run_cli):
-    (run / "hooks" / "a-plugin").mkdir()
-    (run / "hooks" / "a-plugin" / "log.jsonl").write_bytes(b'{"step": 1, "note": "\xff\xfe"}\n')
+    (run / "evaluators" / "a-plugin").mkdir()
+    (run / "evaluators" / "a-plugin" / "log.jsonl").write_bytes(b'{"step": 1, "note": "\xff\xfe"}\n')
     before = files(run)
     result = run_cli("run", "--resume", run, "--set", "train.epochs=3", "--no-progress")
-    refused(result, RUN, "its log hooks/a-plugin/log.jsonl cannot be read (it is not UTF-8 text)")
+    refused(result, RUN, "its log evaluators/a-plugin/log.jsonl cannot be read (it is not UTF-8 text)")
     assert files(run) == before
 
 

@@ -179,20 +179,21 @@ def test_a_data_set_s_build_counts_against_the_process_s_own_memory_limit(write_
 
 
 GENERATED_AT_ONCE = {
-    "diversity pairs": ({"name": "diversity", "num_pairs": 10 ** 9}, "hooks[0].num_pairs: needs about 1.43 TiB of "
+    "diversity pairs": ({"name": "diversity", "num_pairs": 10 ** 9}, "evaluators[0].num_pairs: needs about 1.43 TiB of "
                         "memory (2,000,000,000 generated images of 3x16x16 and their pairs' indices: 1.43 TiB)"),
-    "fid samples": ({"name": "fid", "num_samples": 10 ** 9}, "hooks[0].num_samples: needs about 15.60 TiB of memory "
+    "fid samples": ({"name": "fid", "num_samples": 10 ** 9},
+                    "evaluators[0].num_samples: needs about 15.60 TiB of memory "
                     "(1,000,000,000 generated images of 3x16x16 and their Inception features"),
-    "Inception batch": ({"name": "kid", "batch_size": 10 ** 6}, "hooks[0].batch_size: needs about"),
-    "swd samples": ({"name": "swd", "num_samples": 10 ** 12}, "hooks[0].num_samples: needs about 135.06 PiB of "
+    "Inception batch": ({"name": "kid", "batch_size": 10 ** 6}, "evaluators[0].batch_size: needs about"),
+    "swd samples": ({"name": "swd", "num_samples": 10 ** 12}, "evaluators[0].num_samples: needs about 135.06 PiB of "
                     "memory (1,000,000,000,000 generated images of 3x16x16, as many real ones and their patches"),
 }
 
 
-@pytest.mark.parametrize("hook, message", GENERATED_AT_ONCE.values(), ids=GENERATED_AT_ONCE.keys())
-def test_a_hook_that_would_generate_more_than_memory_holds_is_refused_before_training(
-        hook, message, write_recipe, run_cli, tmp_path):
-    recipe = write_recipe({"hooks": [hook]})
+@pytest.mark.parametrize("evaluator, message", GENERATED_AT_ONCE.values(), ids=GENERATED_AT_ONCE.keys())
+def test_an_evaluator_that_would_generate_more_than_memory_holds_is_refused_before_training(
+        evaluator, message, write_recipe, run_cli, tmp_path):
+    recipe = write_recipe({"evaluators": [evaluator]})
     assert_refused(run_cli("validate", recipe), RECIPE, f"recipe.toml: {message}")
     assert_refused(run(run_cli, recipe, tmp_path), RECIPE, message)
     assert not (tmp_path / "runs").exists()

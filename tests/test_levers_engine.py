@@ -96,7 +96,7 @@ def test_the_learning_rates_are_logged_every_step(levers, tmp_path):
 def test_a_logger_receives_steps_evaluations_grids_and_the_end(levers, tmp_path):
     RecordingLogger.calls.clear()
     plugins = load_plugins([("levers", LeverPlugin()), ("running-mean", RunningMeanPlugin())], entry_points=False)
-    run = train(plugins, tmp_path, loggers=[{"name": "recording"}], hooks=[{"name": "running-mean"}])
+    run = train(plugins, tmp_path, loggers=[{"name": "recording"}], evaluators=[{"name": "running-mean"}])
     calls = RecordingLogger.calls
     assert calls[0] == ("start", 0) and calls[-1] == ("finish", "finished")
     logged = [record for call in calls if call[0] == "log_steps" for record in call[1]]

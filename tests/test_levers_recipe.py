@@ -85,8 +85,8 @@ def test_set_appends_a_table_to_an_array_of_tables(write_recipe, levers):
 
 
 def test_set_appends_to_an_array_the_recipe_does_not_have_yet(write_recipe, plugins):
-    recipe = load_recipe(write_recipe(), plugins.registry, ['hooks[+]={name="loss-curves", smoothing=5}'])
-    assert [(h.section, h.name, h.config.smoothing) for h in recipe.hooks] == [("hooks[0]", "loss-curves", 5)]
+    recipe = load_recipe(write_recipe(), plugins.registry, ['evaluators[+]={name="loss-curves", smoothing=5}'])
+    assert [(h.section, h.name, h.config.smoothing) for h in recipe.evaluators] == [("evaluators[0]", "loss-curves", 5)]
 
 
 @pytest.mark.parametrize("override, problem", [

@@ -32,9 +32,9 @@ ALL_LEVERS = {
     "schedule": {"generator": {"name": "linear-decay", "end_factor": 0.1},
                  "discriminator": {"name": "cosine", "warmup_steps": 2}},
     "loggers": [{"name": "csv"}],
-    "hooks": [{"name": "running-mean"}],
+    "evaluators": [{"name": "running-mean"}],
 }
-"""12 steps, a checkpoint every 3 and at each epoch's end (every 4), a hook that logs an evaluation at
+"""12 steps, a checkpoint every 3 and at each epoch's end (every 4), an evaluator that logs an evaluation at
 each epoch's end."""
 
 

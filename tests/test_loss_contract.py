@@ -150,7 +150,7 @@ def test_a_minimax_discriminator_that_wins_is_flagged_though_its_generator_loss_
 def test_a_critic_run_reports_no_outright_win_to_look_for(register_plugin, write_recipe, train_recipe):
     register_plugin(ganlab_wgan)
     run = train_recipe(write_recipe({"discriminator": {"name": "wgan-critic", "features": 4},
-                                     "loss": {"name": "wgan-gp"}, "hooks": [{"name": "training-health"}]}),
+                                     "loss": {"name": "wgan-gp"}, "evaluators": [{"name": "training-health"}]}),
                        "train.max_steps=2")
     report = run.report_path.read_text("utf-8")
     assert "no outright win to look for" in report and "critic score" in report

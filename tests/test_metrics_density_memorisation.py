@@ -1,5 +1,5 @@
-"""The density-coverage and memorisation hooks on a randomly initialised Inception: what they log, that
-they share the reference features with the other Inception hooks, that memorisation catches a generator
+"""The density-coverage and memorisation evaluators on a randomly initialised Inception: what they log, that
+they share the reference features with the other Inception evaluators, that memorisation catches a generator
 that copies, its closest pairs in the report (also when rebuilt or resumed), ``ganlab evaluate``, and the
 settings they refuse; and that compare knows which way each new score is better.
 
@@ -20,7 +20,7 @@ from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.common.errors import ConfigError
 from ganlab.metrics.cache import ReferenceCache
 from ganlab.evaluators.closest_pairs import FILES, LOG
-from ganlab.evaluators.density_coverage import DensityCoverageConfig, DensityCoverageHook
+from ganlab.evaluators.density_coverage import DensityCoverageConfig, DensityCoverageEvaluator
 from ganlab.evaluators.memorisation import MemorisationConfig, build as build_memorisation
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
@@ -34,7 +34,7 @@ from ganlab.training.lifecycle import run_recipe
 N = 3
 PAIRS = 2
 SMALL = {"num_samples": N, "num_reference": N, "batch_size": N}
-HOOKS = {"hooks": [{"name": "precision-recall", **SMALL, "neighborhood": 2},
+EVALUATORS = {"evaluators": [{"name": "precision-recall", **SMALL, "neighborhood": 2},
                    {"name": "density-coverage", **SMALL, "nearest_k": 2},
                    {"name": "memorisation", **SMALL, "pairs": PAIRS}]}
 DATA = SyntheticFacesConfig(**{k: v for k, v in TINY_RECIPE["data"].items() if k != "name"})
@@ -55,7 +55,7 @@ def trained(inception_weights, tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv(ENV_VAR, str(inception_weights))
         monkeypatch.setenv("GANLAB_CACHE_DIR", str(root / "cache"))
-        (root / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, HOOKS)), "utf-8")
+        (root / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, EVALUATORS)), "utf-8")
         plugins = load_plugins(entry_points=False)
         calls = count_calls(monkeypatch)
         run_dir = run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs",
@@ -79,7 +79,7 @@ def section(page: str, title: str) -> str:
     return page[start:page.index("</section>", start)]
 
 
-def test_the_reference_is_featurised_once_for_all_inception_hooks_and_generated_images_once_per_evaluation(
+def test_the_reference_is_featurised_once_for_all_inception_evaluators_and_generated_images_once_per_evaluation(
         trained):
     assert trained.calls == [N, N, N]            # the reference, then the generated images after epochs 1 and 2
 
@@ -150,7 +150,7 @@ def test_a_resumed_run_scores_on_and_its_report_shows_the_latest_pairs(trained, 
     assert "at step 12" in section(run_dir.report_path.read_text("utf-8"), "memorisation: closest")
 
 
-def test_ganlab_evaluate_scores_a_checkpoint_with_both_hooks(trained, same_cache, run_cli, tmp_path):
+def test_ganlab_evaluate_scores_a_checkpoint_with_both_evaluators(trained, same_cache, run_cli, tmp_path):
     copy = shutil.copytree(trained.run_dir.path, tmp_path / "copy")
     result = run_cli("evaluate", copy, "--metric", "density-coverage", "--metric", "memorisation",
                      "--checkpoint", "1")
@@ -162,7 +162,7 @@ def test_ganlab_evaluate_scores_a_checkpoint_with_both_hooks(trained, same_cache
 
 
 class Copier:
-    """Just enough of a run for the memorisation hook, with a 'generator' that returns ``images``."""
+    """Just enough of a run for the memorisation evaluator, with a 'generator' that returns ``images``."""
 
     device = torch.device("cpu")
     progress = False
@@ -182,10 +182,10 @@ class Copier:
 
 
 def test_memorisation_catches_a_generator_that_returns_training_images(same_cache, tmp_path, extractor_calls):
-    hook = build_memorisation(MemorisationConfig(**SMALL), CPU)
+    evaluator = build_memorisation(MemorisationConfig(**SMALL), CPU)
     training = SyntheticFaces(DATA)
     copier = Copier(RunDir.create(tmp_path, "copier"), sample_images(training, N, seed=0))
-    scores = {s.metric: s.value for s in hook.evaluate(copier)}
+    scores = {s.metric: s.value for s in evaluator.evaluate(copier)}
     assert scores["memorised_fraction"] == 1.0 and scores["nn_ratio_median"] == pytest.approx(0, abs=1e-6)
     closest = FILES.read(copier.run_dir, LOG)[0]["pairs"][0]
     assert torch.equal(training[closest["training"]], copier.images[closest["generated"]])
@@ -199,29 +199,29 @@ class TinyData:
 
 
 def test_density_coverage_refuses_a_reference_set_with_no_more_images_than_k_before_training():
-    hook = DensityCoverageHook("density-coverage", DensityCoverageConfig(), None, None, ReferenceCache())
+    evaluator = DensityCoverageEvaluator("density-coverage", DensityCoverageConfig(), None, None, ReferenceCache())
     with pytest.raises(ConfigError) as info:
-        hook.on_run_start(TinyData())
+        evaluator.on_run_start(TinyData())
     assert info.value.key == "nearest_k"
     assert "5 nearest neighbours need at least 6 real images; the reference synthetic-faces (3 of 3 images" \
         in info.value.message
 
 
 REFUSED = {
-    "k of zero": ({"name": "density-coverage", "nearest_k": 0}, "hooks[0].nearest_k: must be at least 1, got 0"),
+    "k of zero": ({"name": "density-coverage", "nearest_k": 0}, "evaluators[0].nearest_k: must be at least 1, got 0"),
     "k as large as num_reference": ({"name": "density-coverage", "nearest_k": 5, "num_reference": 5},
-                                    "hooks[0].nearest_k: 5 nearest neighbours need at least 6 real images; "
+                                    "evaluators[0].nearest_k: 5 nearest neighbours need at least 6 real images; "
                                     "num_reference is 5"),
-    "threshold above 1": ({"name": "memorisation", "threshold": 1.5}, "hooks[0].threshold: must be at most 1.0"),
-    "threshold of zero": ({"name": "memorisation", "threshold": 0.0}, "hooks[0].threshold: must be at least 0.01"),
-    "no pairs": ({"name": "memorisation", "pairs": 0}, "hooks[0].pairs: must be at least 1, got 0"),
-    "a reference folder": ({"name": "memorisation", "reference": "faces/"}, "hooks[0].reference: unknown key"),
+    "threshold above 1": ({"name": "memorisation", "threshold": 1.5}, "evaluators[0].threshold: must be at most 1.0"),
+    "threshold of zero": ({"name": "memorisation", "threshold": 0.0}, "evaluators[0].threshold: must be at least 0.01"),
+    "no pairs": ({"name": "memorisation", "pairs": 0}, "evaluators[0].pairs: must be at least 1, got 0"),
+    "a reference folder": ({"name": "memorisation", "reference": "faces/"}, "evaluators[0].reference: unknown key"),
 }
 
 
-@pytest.mark.parametrize("hook, message", REFUSED.values(), ids=REFUSED.keys())
-def test_bad_settings_are_refused_naming_the_key(hook, message, write_recipe, run_cli):
-    result = run_cli("validate", write_recipe({"hooks": [hook]}))
+@pytest.mark.parametrize("evaluator, message", REFUSED.values(), ids=REFUSED.keys())
+def test_bad_settings_are_refused_naming_the_key(evaluator, message, write_recipe, run_cli):
+    result = run_cli("validate", write_recipe({"evaluators": [evaluator]}))
     assert result.exit_code == 2 and message in result.output, result.output
 
 

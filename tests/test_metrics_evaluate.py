@@ -17,7 +17,7 @@ from ganlab.common import tomlwrite
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import run_recipe
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.evaluators.fidelity import generated_images_key
 from ganlab.metrics.weights import WEIGHTS_FILE
 from ganlab.loading.manager import load_plugins
@@ -28,9 +28,9 @@ from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A finished two-epoch run whose recipe asks for the diversity hook."""
+    """A finished two-epoch run whose recipe asks for the diversity evaluator."""
     root = tmp_path_factory.mktemp("evaluate")
-    changes = {"hooks": [{"name": "diversity", "num_pairs": 5, "every": 5}]}
+    changes = {"evaluators": [{"name": "diversity", "num_pairs": 5, "every": 5}]}
     (root / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, changes)), "utf-8")
     plugins = load_plugins(entry_points=False)
     return run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs",
@@ -57,7 +57,7 @@ def test_a_chosen_checkpoint_is_scored_at_its_own_step_and_appended(run_dir, run
     assert "epoch_0001.pt  step 4  swd = " in result.output and "appended 2 scores" in result.output
 
 
-def test_without_options_every_checkpoint_is_scored_by_the_recipes_metric_hooks(run_dir, run_cli):
+def test_without_options_every_checkpoint_is_scored_by_the_recipes_metric_evaluators(run_dir, run_cli):
     before = len(evaluations(run_dir))
     assert run_cli("evaluate", run_dir).exit_code == 0
     added = evaluations(run_dir)[before:]
@@ -76,7 +76,7 @@ def test_a_run_trained_on_a_gpu_is_scored_on_a_cpu(run_dir, run_cli):
 
 def test_an_unknown_metric_is_named_with_close_matches(run_dir, run_cli):
     result = run_cli("evaluate", run_dir, "--metric", "sdw")
-    assert result.exit_code == 2 and "--metric: unknown hook 'sdw' (did you mean 'swd'?)" in result.output
+    assert result.exit_code == 2 and "--metric: unknown evaluator 'sdw' (did you mean 'swd'?)" in result.output
 
 
 def test_a_missing_checkpoint_lists_the_available_ones(run_dir, run_cli):
@@ -87,7 +87,7 @@ def test_a_missing_checkpoint_lists_the_available_ones(run_dir, run_cli):
 
 def test_num_samples_for_a_metric_without_that_setting_is_refused(run_dir, run_cli):
     result = run_cli("evaluate", run_dir, "--metric", "diversity", "--num-samples", "8")
-    assert result.exit_code == 2 and "hook 'diversity' has no num_samples setting" in result.output
+    assert result.exit_code == 2 and "evaluator 'diversity' has no num_samples setting" in result.output
 
 
 def test_fid_without_any_network_fails_before_scoring_anything(no_network_installed, run_dir, run_cli):
@@ -181,11 +181,11 @@ KID = {"name": "kid", "num_samples": 2, "num_reference": 2, "batch_size": 2, "su
 
 @pytest.fixture
 def kid_run(run_dir, weights_in_env):
-    """The trained run with a two-image kid hook in its recipe (Inception is slow; kid skips FID's
+    """The trained run with a two-image kid evaluator in its recipe (Inception is slow; kid skips FID's
     2048x2048 eigendecomposition), scored with the random Inception."""
     recipe_path = run_dir / "recipe.toml"
     recipe = tomllib.loads(recipe_path.read_text("utf-8"))
-    recipe_path.write_text(tomlwrite.dumps({**recipe, "hooks": [KID]}), "utf-8")
+    recipe_path.write_text(tomlwrite.dumps({**recipe, "evaluators": [KID]}), "utf-8")
     return run_dir
 
 
@@ -214,7 +214,7 @@ def test_the_generated_features_key_follows_the_ema_weights_a_run_samples_from(t
     recipe_path = tmp_path / "recipe.toml"
     recipe_path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.99}})), "utf-8")
     plugins = load_plugins(entry_points=False)
-    run = Run(build(load_recipe(recipe_path, plugins.registry)), RunDir.create(tmp_path / "runs", "ema"), plugins,
+    run = Trainer(build(load_recipe(recipe_path, plugins.registry)), RunDir.create(tmp_path / "runs", "ema"), plugins,
               progress=False)
     key = generated_images_key(run, 4, seed=0)
     with torch.no_grad():

@@ -14,7 +14,7 @@ from PIL import Image
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab.common import tomlwrite
 from ganlab.training.assemble import build
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
 from ganlab.loading.manager import load_plugins
@@ -23,16 +23,16 @@ from ganlab.rundir.rundir import RunDir
 
 N = 3
 
-HOOKS = {"hooks": [{"name": "fid", "num_samples": N, "num_reference": N, "batch_size": N},
+EVALUATORS = {"evaluators": [{"name": "fid", "num_samples": N, "num_reference": N, "batch_size": N},
                    {"name": "kid", "num_samples": N, "num_reference": N, "batch_size": N, "subsets": 3,
                     "subset_size": N},
                    {"name": "precision-recall", "num_samples": N, "num_reference": N, "batch_size": N,
                     "neighborhood": 2}]}
 
 
-def start_run(recipe_path: Path, plugins, out: Path) -> Run:
+def start_run(recipe_path: Path, plugins, out: Path) -> Trainer:
     recipe = load_recipe(recipe_path, plugins.registry)
-    return Run(build(recipe), RunDir.create(out, "fidelity"), plugins, progress=False)
+    return Trainer(build(recipe), RunDir.create(out, "fidelity"), plugins, progress=False)
 
 
 def export(images: torch.Tensor, folder: Path) -> str:
@@ -44,20 +44,20 @@ def export(images: torch.Tensor, folder: Path) -> str:
 
 @pytest.fixture(scope="module")
 def scored(inception_weights, tmp_path_factory):
-    """One run of the tiny recipe scored once by the fid, kid and precision-recall hooks (Inception is slow)."""
+    """One run of the tiny recipe scored once by the fid, kid and precision-recall evaluators (Inception is slow)."""
     root = tmp_path_factory.mktemp("scored")
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv(ENV_VAR, str(inception_weights))
         monkeypatch.setenv("GANLAB_CACHE_DIR", str(root / "cache"))
         recipe = root / "recipe.toml"
-        recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, HOOKS)), "utf-8")
+        recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, EVALUATORS)), "utf-8")
         run = start_run(recipe, load_plugins(entry_points=False), root / "runs")
         calls = count_calls(monkeypatch)
-        scores = {s.metric: s for _, hook in run.built.hooks for s in hook.evaluate(run)}
+        scores = {s.metric: s for _, evaluator in run.built.evaluators for s in evaluator.evaluate(run)}
     return run, scores, calls
 
 
-def test_the_three_hooks_share_one_pass_over_generated_and_one_over_reference_images(scored):
+def test_the_three_evaluators_share_one_pass_over_generated_and_one_over_reference_images(scored):
     _, _, calls = scored
     assert calls == [N, N]
 
@@ -99,14 +99,14 @@ def test_a_later_run_on_the_same_data_pays_only_for_generated_images_until_the_d
     # kid shares the reference cache with fid and precision-recall, and skips FID's costly 2048x2048
     # eigendecomposition; two images a side keep Inception's share small. The cache starts empty.
     monkeypatch.setenv("GANLAB_CACHE_DIR", str(tmp_path / "cache"))
-    kid = {"hooks": [{"name": "kid", "num_samples": 2, "num_reference": 2, "subsets": 2, "subset_size": 2}]}
+    kid = {"evaluators": [{"name": "kid", "num_samples": 2, "num_reference": 2, "subsets": 2, "subset_size": 2}]}
     first = start_run(write_recipe(kid, "a.toml"), plugins, tmp_path / "runs")
-    first.built.hooks[0][1].evaluate(first)
+    first.built.evaluators[0][1].evaluate(first)
     assert extractor_calls == [2, 2]
     another_model = {**kid, "experiment": {"seed": 1}}
     later = start_run(write_recipe(another_model, "b.toml"), plugins, tmp_path / "runs")
-    later.built.hooks[0][1].evaluate(later)
+    later.built.evaluators[0][1].evaluate(later)
     assert extractor_calls == [2, 2, 2]     # the reference came from the cache
     other_data = start_run(write_recipe({**kid, "data": {"seed": 7}}, "c.toml"), plugins, tmp_path / "runs")
-    other_data.built.hooks[0][1].evaluate(other_data)
+    other_data.built.evaluators[0][1].evaluate(other_data)
     assert extractor_calls == [2, 2, 2, 2, 2]

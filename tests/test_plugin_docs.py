@@ -1,5 +1,5 @@
-"""The plugin guide of the documentation (docs/plugins/) is complete and true: every hook and evaluator event
-is documented with its signature and has a test, and the guide's examples work as printed."""
+"""The plugin guide of the documentation (docs/plugins/) is complete and true: every plugin hook and
+evaluator event is documented with its signature and has a test, and the guide's examples work as printed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from conftest import RUN_VIEW
 import ganlab
-from ganlab import EvaluationHook
+from ganlab import Evaluator
 from ganlab.contracts.kinds import interface
 from ganlab.registry import hookspecs
 
@@ -23,7 +23,7 @@ PLUGIN_DOCS = ROOT / "docs" / "plugins"
 GUIDE = "\n".join(path.read_text("utf-8") for path in sorted(PLUGIN_DOCS.glob("*.md")))
 
 HOOKS = [f for name, f in vars(hookspecs).items() if name.startswith("ganlab_") and callable(f)]
-EVENTS = [f for name, f in vars(EvaluationHook).items() if not name.startswith("_") and callable(f)]
+EVENTS = [f for name, f in vars(Evaluator).items() if not name.startswith("_") and callable(f)]
 
 
 def signature(function) -> str:
@@ -39,14 +39,15 @@ def names_of_tests(folder: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("hook", HOOKS + EVENTS, ids=lambda f: f.__name__)
-def test_every_hook_is_documented_with_its_signature(hook):
-    assert f"`{signature(hook)}`" in GUIDE
+@pytest.mark.parametrize("method", HOOKS + EVENTS, ids=lambda f: f.__name__)
+def test_every_hook_and_event_is_documented_with_its_signature(method):
+    assert f"`{signature(method)}`" in GUIDE
 
 
-@pytest.mark.parametrize("hook", HOOKS + EVENTS, ids=lambda f: f.__name__)
-def test_every_hook_has_a_test(hook):
-    assert any(name.startswith(f"test_hook_{hook.__name__}") for name in names_of_tests(ROOT / "tests"))
+@pytest.mark.parametrize("method", HOOKS + EVENTS, ids=lambda f: f.__name__)
+def test_every_hook_and_event_has_a_test(method):
+    prefix = "test_hook_" if method in HOOKS else "test_evaluator_"
+    assert any(name.startswith(f"{prefix}{method.__name__}") for name in names_of_tests(ROOT / "tests"))
 
 
 EVALUATORS = (PLUGIN_DOCS / "evaluators.md").read_text("utf-8")
@@ -54,11 +55,11 @@ RUN_TABLE = EVALUATORS[EVALUATORS.index("What an evaluator may use of `run`"):EV
 
 
 @pytest.mark.parametrize("attribute", RUN_VIEW)
-def test_every_run_attribute_a_hook_may_use_is_documented(attribute):
+def test_every_run_attribute_an_evaluator_may_use_is_documented(attribute):
     assert f"`run.{attribute}" in RUN_TABLE
 
 
-def test_the_guide_documents_only_run_attributes_a_hook_may_use():
+def test_the_guide_documents_only_run_attributes_an_evaluator_may_use():
     documented = set(re.findall(r"`run\.(\w+)", RUN_TABLE))
     assert documented <= set(RUN_VIEW), "a documented attribute is missing from ganlab.RunView"
 
@@ -70,26 +71,20 @@ def docs_block(after: str, language: str, page: str = "guide.md") -> str:
     return match.group(1)
 
 
-RENAMED = pytest.mark.skipif(not hasattr(ganlab, "Evaluator"), reason="the guide's example uses the names of "
-                             "issue 23 (ganlab.Evaluator, kind 'evaluator'), which the code does not have yet")
-
-
-@RENAMED
 def test_the_example_plugin_trains_logs_and_reports(register_plugin, write_recipe, train_recipe, monkeypatch):
     plugin = types.ModuleType("ganlab_smooth")
     monkeypatch.setitem(sys.modules, "ganlab_smooth", plugin)          # dataclasses look their module up
     exec(compile(docs_block("`ganlab_smooth.py`", "python"), "docs/plugins/guide.md", "exec"), plugin.__dict__)
     register_plugin(plugin, name="smooth")
-    run = train_recipe(write_recipe({"loss": {"name": "bce-two-sided"}, "hooks": [{"name": "d-accuracy"}]}))
+    run = train_recipe(write_recipe({"loss": {"name": "bce-two-sided"}, "evaluators": [{"name": "d-accuracy"}]}))
     assert run.read_meta()["status"] == "finished"
     assert [e["metric"] for e in run.read_evaluations()] == ["d_accuracy", "d_accuracy"]
     assert [r["step"] for r in run.read_jsonl("evaluators/d-accuracy/accuracy.jsonl")] == [4, 8], \
-        "the guide's hook follows its own rule: records carry their step, so a resume can cut them back"
+        "the guide's evaluator follows its own rule: records carry their step, so a resume can cut them back"
     [section] = plugin.DiscriminatorAccuracy(plugin.AccuracyConfig(), None).report_sections(run)
     assert section.title == "Discriminator accuracy" and section.html.count("<tr><td>") == 2
 
 
-@RENAMED
 def test_the_example_command_ranks_a_trained_runs_epochs(register_plugin, write_recipe, train_recipe, run_cli,
                                                           monkeypatch):
     plugin = types.ModuleType("ganlab_smooth")
@@ -97,7 +92,7 @@ def test_the_example_command_ranks_a_trained_runs_epochs(register_plugin, write_
     for block in (docs_block("`ganlab_smooth.py`", "python"), docs_block("## Adding a command", "python")):
         exec(compile(block, "docs/plugins/guide.md", "exec"), plugin.__dict__)
     register_plugin(plugin, name="smooth")
-    run = train_recipe(write_recipe({"hooks": [{"name": "d-accuracy"}]}))
+    run = train_recipe(write_recipe({"evaluators": [{"name": "d-accuracy"}]}))
     top = max(run.read_evaluations(), key=lambda e: e["value"])
     result = run_cli("best", run.path)
     assert result.stdout == f"epoch {top['epoch']} (step {top['step']}): d_accuracy = {top['value']:.3f}\n"
@@ -115,12 +110,12 @@ def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
     assert pyproject["project"]["entry-points"][ENTRY_POINT_GROUP] == {"smooth": "ganlab_smooth"}
 
 
-LEVER_BASES = (ganlab.Augment, ganlab.Regularizer, ganlab.Schedule, ganlab.Logger)
+LEVER_AND_LOGGER_BASES = (ganlab.Augment, ganlab.Regularizer, ganlab.Schedule, ganlab.Logger)
 
 
-@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_BASES for name in interface(base)],
-                         ids=lambda m: ".".join(m))
-def test_every_method_the_engine_calls_on_a_lever_is_documented(method):
+@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_AND_LOGGER_BASES
+                                    for name in interface(base)], ids=lambda m: ".".join(m))
+def test_every_method_the_engine_calls_on_a_lever_or_logger_is_documented(method):
     base, name = method
     section = (PLUGIN_DOCS / "levers.md").read_text("utf-8")
     assert f"**{base}**" in section and f"{name}(" in section

@@ -82,15 +82,16 @@ def test_every_recipe_in_experiments_resolves(recipe):
     plan_sweep(SweepRequest(ROOT / recipe), plugins)
 
 
-REPORT_HOOKS = ("loss-curves", "d-distributions", "samples", "training-health")
-"""The hooks that make a run's report: its loss curves, D's score distributions, the samples and their GIF,
+REPORT_EVALUATORS = ("loss-curves", "d-distributions", "samples", "training-health")
+"""The evaluators that make a run's report: its loss curves, D's score distributions, the samples and their GIF,
 and the health flags. Every shipped recipe has them, so no report lacks a view another one has."""
 
 
 @pytest.mark.parametrize("recipe", sorted(str(p.relative_to(ROOT)) for p in RECIPES))
-def test_every_shipped_recipe_has_the_report_hooks(recipe):
-    hooks = {hook.get("name") for hook in tomllib.loads((ROOT / recipe).read_text("utf-8")).get("hooks", [])}
-    assert [name for name in REPORT_HOOKS if name not in hooks] == [], f"{recipe} lacks report hooks"
+def test_every_shipped_recipe_has_the_report_evaluators(recipe):
+    recipe_tables = tomllib.loads((ROOT / recipe).read_text("utf-8")).get("evaluators", [])
+    evaluators = {evaluator.get("name") for evaluator in recipe_tables}
+    assert [name for name in REPORT_EVALUATORS if name not in evaluators] == [], f"{recipe} lacks report evaluators"
 
 
 def test_a_recipe_naming_a_missing_package_s_components_says_what_to_install(run_cli, monkeypatch):

@@ -71,7 +71,7 @@ def test_every_builtin_component_registers_through_the_plugin_hook(plugins):
 
 
 def test_registry_knows_the_required_kinds():
-    assert set(KINDS) >= {"generator", "discriminator", "loss", "optimizer", "init", "dataset", "hook"}
+    assert set(KINDS) >= {"generator", "discriminator", "loss", "optimizer", "init", "dataset", "evaluator"}
 
 
 def test_an_extra_plugin_object_adds_components_in_its_own_name():

@@ -21,7 +21,7 @@ RECIPE = {
     "optimizer": {"generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
                   "discriminator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]}},
     "train": {"epochs": 7, "max_steps": 400, "batch_size": 32, "log_every": 50, "grid_size": 16},
-    "hooks": [{"name": "attribute-control", "every": 100, "num_real": 2048, "classifier_epochs": 8,
+    "evaluators": [{"name": "attribute-control", "every": 100, "num_real": 2048, "classifier_epochs": 8,
                "num_samples": 400}],
 }
 """400 steps of batch 32 at 16x16: about 10 CPU seconds a run. The metric's classifier learns from all

@@ -106,11 +106,11 @@ def test_override_that_is_not_toml_is_a_plain_string():
     assert parse_override("data.root=/data/celeba") == (["data", "root"], "/data/celeba")
 
 
-def test_override_addresses_hooks_by_index():
-    doc, problems = apply_overrides({"hooks": [{"name": "a"}, {"name": "b"}]}, ["hooks[1].every=2"])
-    assert problems == [] and doc["hooks"][1] == {"name": "b", "every": 2}
-    _, problems = apply_overrides({"hooks": []}, ["hooks.3.every=2"])
-    assert problems == ["--set 'hooks.3.every=2': there is no hooks[3] in the recipe"]
+def test_override_addresses_evaluators_by_index():
+    doc, problems = apply_overrides({"evaluators": [{"name": "a"}, {"name": "b"}]}, ["evaluators[1].every=2"])
+    assert problems == [] and doc["evaluators"][1] == {"name": "b", "every": 2}
+    _, problems = apply_overrides({"evaluators": []}, ["evaluators.3.every=2"])
+    assert problems == ["--set 'evaluators.3.every=2': there is no evaluators[3] in the recipe"]
 
 
 def test_override_without_equals_sign_is_an_error(write_recipe, plugins):

@@ -15,7 +15,7 @@ from headless_chromium import Chromium
 from html_page import parse
 from PIL import Image
 
-from ganlab import EvaluationHook, ReportSection, hookimpl
+from ganlab import Evaluator, ReportSection, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.training.lifecycle import run_recipe
 from ganlab.loading.manager import Plugins, load_plugins
@@ -25,7 +25,7 @@ from ganlab.report import core_sections
 from ganlab.page.html import escape
 from ganlab.rundir.rundir import RunDir
 
-ALL_HOOKS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16},
+ALL_EVALUATORS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16},
              {"name": "samples"}, {"name": "training-health", "num_images": 8}]
 HOSTILE = '<script>alert("owned")</script>'
 SECTIONS = ("Summary", "Training health", "Recipe", "Loss curves", "Logged numbers", "D(x) and D(G(z))", "Samples",
@@ -33,8 +33,8 @@ SECTIONS = ("Summary", "Training health", "Recipe", "Loss curves", "Logged numbe
 
 
 def train(tmp: Path, plugins, **changes) -> RunDir:
-    """A tiny run (16x16, 2 epochs of 4 steps) with every built-in hook; ``changes`` edit the recipe."""
-    recipe = merge(TINY_RECIPE, {"hooks": ALL_HOOKS, **changes})
+    """A tiny run (16x16, 2 epochs of 4 steps) with every built-in evaluator; ``changes`` edit the recipe."""
+    recipe = merge(TINY_RECIPE, {"evaluators": ALL_EVALUATORS, **changes})
     path = tmp / "recipe.toml"
     path.write_text(tomlwrite.dumps(recipe), "utf-8")
     return run_recipe(load_recipe(path, plugins.registry), plugins, tmp / "runs", progress=False)
@@ -45,8 +45,8 @@ class NoConfig:
     pass
 
 
-class FakeMetric(EvaluationHook):
-    """Stands in for a metric plugin: logs a score per epoch, with its protocol, as a FID hook would."""
+class FakeMetric(Evaluator):
+    """Stands in for a metric plugin: logs a score per epoch, with its protocol, as a FID evaluator would."""
 
     def on_epoch_end(self, run, epoch):
         run.log_evaluation("fid", 100.0 / epoch, library="torch-fidelity 0.4.0", num_fake=16,
@@ -56,7 +56,7 @@ class FakeMetric(EvaluationHook):
 class FakeMetricPlugin:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("hook", "fake-metric", lambda config, context: FakeMetric(), NoConfig)
+        registry.add("evaluator", "fake-metric", lambda config, context: FakeMetric(), NoConfig)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def finished_run(tmp_path_factory, metric_plugins) -> RunDir:
     """One finished run shared by the read-only checks; its experiment name is hostile HTML."""
     tmp = tmp_path_factory.mktemp("report")
     return train(tmp, metric_plugins, experiment={"name": HOSTILE, "seed": 0, "device": "cpu"},
-                 hooks=ALL_HOOKS + [{"name": "fake-metric"}])
+                 evaluators=ALL_EVALUATORS + [{"name": "fake-metric"}])
 
 
 @pytest.fixture(scope="module")
@@ -155,17 +155,17 @@ def test_a_metrics_final_value_is_the_one_taken_latest_in_training_whatever_the_
 
 
 def test_d_distributions_are_measured_before_training_and_after_each_epoch(finished_run):
-    records = finished_run.read_jsonl("hooks/d-distributions/scores.jsonl")
+    records = finished_run.read_jsonl("evaluators/d-distributions/scores.jsonl")
     assert [(r["label"], r["step"]) for r in records] == [("before training", 0), ("epoch 1", 4), ("epoch 2", 8)]
     assert all(len(r["real"]) == 16 and all(0.0 <= p <= 1.0 for p in r["real"] + r["fake"]) for r in records)
 
 
-def test_every_hook_leaves_its_data_in_the_run_directory(finished_run):
-    hooks = finished_run.path / "hooks"
+def test_every_evaluator_leaves_its_data_in_the_run_directory(finished_run):
+    evaluators = finished_run.path / "evaluators"
     for name in ("d-distributions/scores.jsonl", "samples/real.png", "samples/evolution.gif",
                  "training-health/diversity.jsonl", "training-health/flags.json"):
-        assert (hooks / name).stat().st_size > 0, name
-    assert isinstance(json.loads((hooks / "training-health/flags.json").read_text()), list)
+        assert (evaluators / name).stat().st_size > 0, name
+    assert isinstance(json.loads((evaluators / "training-health/flags.json").read_text()), list)
 
 
 def test_overridden_recipe_values_are_marked(tmp_path, plugins):
@@ -186,8 +186,8 @@ class TripConfig:
     pass
 
 
-class Trip(EvaluationHook):
-    """A hook that stops the run after its first epoch, the way a crash or a Ctrl-C would."""
+class Trip(Evaluator):
+    """An evaluator that stops the run after its first epoch, the way a crash or a Ctrl-C would."""
 
     def __init__(self, exception: BaseException):
         self.exception = exception
@@ -202,7 +202,7 @@ class TripPlugin:
 
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("hook", "trip", lambda config, context: Trip(self.exception), TripConfig)
+        registry.add("evaluator", "trip", lambda config, context: Trip(self.exception), TripConfig)
 
 
 @pytest.mark.parametrize("exception, status, why", [
@@ -213,7 +213,7 @@ def test_a_run_that_stops_early_still_leaves_a_report_saying_how_far_it_got_and_
                                                                                     status, why):
     plugins = load_plugins([("trip", TripPlugin(exception))], entry_points=False)
     with pytest.raises(Exception):
-        train(tmp_path, plugins, hooks=[{"name": "loss-curves"}, {"name": "trip"}])
+        train(tmp_path, plugins, evaluators=[{"name": "loss-curves"}, {"name": "trip"}])
     run_dir = RunDir(next((tmp_path / "runs").iterdir()))
     page = run_dir.report_path.read_text("utf-8")
     assert run_dir.read_meta()["status"] == status
@@ -228,31 +228,31 @@ def test_a_report_that_cannot_be_written_is_recorded_without_masking_the_run(tmp
         raise OSError("no space left on device")
 
     monkeypatch.setattr("ganlab.training.lifecycle.write_report", broken)
-    run_dir = train(tmp_path, plugins, train={"epochs": 1}, hooks=[])
+    run_dir = train(tmp_path, plugins, train={"epochs": 1}, evaluators=[])
     meta = run_dir.read_meta()
     assert meta["status"] == "finished"
     assert meta["report_error"] == "OSError: no space left on device"
     assert not run_dir.report_path.exists()
 
 
-# -- third-party hooks ---------------------------------------------------------------------------------
+# -- third-party evaluators ---------------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class NoteConfig:
     text: str = "plain"
 
 
-class Note(EvaluationHook):
-    """A plugin's hook: writes its own file at the end and contributes a section read from that file."""
+class Note(Evaluator):
+    """A plugin's evaluator: writes its own file at the end and contributes a section read from that file."""
 
     def __init__(self, text: str):
         self.text = text
 
     def on_run_end(self, run, status):
-        (run.run_dir.hook_dir("note") / "note.txt").write_text(f"{self.text} at step {run.step}")
+        (run.run_dir.evaluator_dir("note") / "note.txt").write_text(f"{self.text} at step {run.step}")
 
     def report_sections(self, run_dir):
-        note = (run_dir.path / "hooks" / "note" / "note.txt").read_text()
+        note = (run_dir.path / "evaluators" / "note" / "note.txt").read_text()
         return [ReportSection("Plugin note", f"<p>{escape(note)}</p>", order=70,
                               summary=(("note", escape(note)),))]
 
@@ -260,40 +260,40 @@ class Note(EvaluationHook):
 class NotePlugin:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("hook", "note", lambda config, context: Note(config.text), NoteConfig)
+        registry.add("evaluator", "note", lambda config, context: Note(config.text), NoteConfig)
 
 
-def test_a_plugin_hook_contributes_its_own_section_and_summary_row(tmp_path):
+def test_a_plugin_evaluator_contributes_its_own_section_and_summary_row(tmp_path):
     plugins = load_plugins([("note-plugin", NotePlugin())], entry_points=False)
     run_dir = train(tmp_path, plugins, train={"epochs": 1},
-                    hooks=[{"name": "note", "text": "<b>bold</b> claim"}])
+                    evaluators=[{"name": "note", "text": "<b>bold</b> claim"}])
     page = run_dir.report_path.read_text("utf-8")
     assert "Plugin note" in parse(page).titles
     assert page.count("&lt;b&gt;bold&lt;/b&gt; claim at step 4") == 2
     assert "<b>" not in page
 
 
-def test_ganlab_report_rebuilds_the_page_and_says_which_hook_is_no_longer_installed(tmp_path, run_cli):
+def test_ganlab_report_rebuilds_the_page_and_says_which_evaluator_is_no_longer_installed(tmp_path, run_cli):
     plugins = load_plugins([("note-plugin", NotePlugin())], entry_points=False)
-    run_dir = train(tmp_path, plugins, train={"epochs": 1}, hooks=[{"name": "note"}, {"name": "loss-curves"}])
+    run_dir = train(tmp_path, plugins, train={"epochs": 1}, evaluators=[{"name": "note"}, {"name": "loss-curves"}])
     out = tmp_path / "rebuilt.html"
     result = run_cli("report", run_dir.path, "-o", out)
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == str(out)
     page = out.read_text("utf-8")
-    assert "hooks[0].name: unknown hook &#x27;note&#x27;" in page and "so its section is missing" in page
+    assert "evaluators[0].name: unknown evaluator &#x27;note&#x27;" in page and "so its section is missing" in page
     assert "Loss curves" in parse(page).titles and "Plugin note" not in parse(page).titles
 
 
 def test_a_broken_section_costs_only_that_section(tmp_path, plugins, monkeypatch):
-    run_dir = train(tmp_path, plugins, train={"epochs": 1}, hooks=[{"name": "loss-curves"}, {"name": "samples"}])
+    run_dir = train(tmp_path, plugins, train={"epochs": 1}, evaluators=[{"name": "loss-curves"}, {"name": "samples"}])
 
     def explode(self, run_dir):
         raise ValueError("bad data")
 
     monkeypatch.setattr("ganlab.evaluators.loss_curves.LossCurves.report_sections", explode)
     page = report_build.build_report(run_dir, plugins.registry)
-    assert "hooks[0] (loss-curves): its report section failed: ValueError: bad data" in page
+    assert "evaluators[0] (loss-curves): its report section failed: ValueError: bad data" in page
     assert "Loss curves" not in parse(page).titles and "Samples" in parse(page).titles
 
 

@@ -21,14 +21,14 @@ STEPS = 24
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """A finished tiny run with the loss-curves hook, trained once for the module."""
+    """A finished tiny run with the loss-curves evaluator, trained once for the module."""
     from click.testing import CliRunner
 
     from ganlab.cli import main as cli
 
     folder = tmp_path_factory.mktemp("trained")
     recipe = folder / "recipe.toml"
-    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"hooks": [{"name": "loss-curves"}]})), "utf-8")
+    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"evaluators": [{"name": "loss-curves"}]})), "utf-8")
     result = CliRunner().invoke(cli.main, ["run", str(recipe), "--out", str(folder / "runs"), "--no-progress"])
     assert result.exit_code == 0, result.output
     return Path(result.stdout.strip().splitlines()[-1])

@@ -36,32 +36,33 @@ def test_every_bad_key_is_named_at_once(plugins):
         "loss.real_lable: unknown key (did you mean 'real_label'?)", "loss.smooth: unknown key; known keys: real_label"]
 
 
-def with_hook(run, table) -> None:
-    """The run's recorded recipe, its hooks replaced by ``table``: as if edited, or trained elsewhere."""
+def with_evaluator(run, table) -> None:
+    """The run's recorded recipe, its evaluators replaced by ``table``: as if edited, or trained elsewhere."""
     document = read_toml(run.recipe_path)
-    document["hooks"] = [table]
+    document["evaluators"] = [table]
     run.recipe_path.write_text(dumps(document), "utf-8")
 
 
-UNKNOWN_NAME = "unknown hook 'loss-curve' (did you mean 'loss-curves'?)"
-BAD_KEY = "hooks[0].smoothin: unknown key (did you mean 'smoothing'?)"
+UNKNOWN_NAME = "unknown evaluator 'loss-curve' (did you mean 'loss-curves'?)"
+BAD_KEY = "evaluators[0].smoothin: unknown key (did you mean 'smoothing'?)"
 
 
 def test_validate_evaluate_and_report_word_an_unknown_name_alike(write_recipe, train_recipe, run_cli):
-    run = train_recipe(write_recipe({"hooks": [{"name": "loss-curves"}]}))
-    validated = run_cli("validate", write_recipe({"hooks": [{"name": "loss-curve"}]}, name="typo.toml"))
+    run = train_recipe(write_recipe({"evaluators": [{"name": "loss-curves"}]}))
+    validated = run_cli("validate", write_recipe({"evaluators": [{"name": "loss-curve"}]}, name="typo.toml"))
     evaluated = run_cli("evaluate", run.path, "--metric", "loss-curve")
-    with_hook(run, {"name": "loss-curve"})
+    with_evaluator(run, {"name": "loss-curve"})
     reported = run_cli("report", run.path, "-o", run.path / "again.html")
-    assert f"hooks[0].name: {UNKNOWN_NAME}" in validated.stderr and validated.exit_code == 2
+    assert f"evaluators[0].name: {UNKNOWN_NAME}" in validated.stderr and validated.exit_code == 2
     assert f"--metric: {UNKNOWN_NAME}" in evaluated.stderr and evaluated.exit_code == 2
-    assert f"hooks[0].name: {UNKNOWN_NAME}; so its section is missing" in reported.stderr
-    assert reported.exit_code == 0, "a hook missing here costs only its own section"
+    assert f"evaluators[0].name: {UNKNOWN_NAME}; so its section is missing" in reported.stderr
+    assert reported.exit_code == 0, "an evaluator missing here costs only its own section"
 
 
 def test_validate_and_report_word_a_bad_key_alike(write_recipe, train_recipe, run_cli):
-    run = train_recipe(write_recipe({"hooks": [{"name": "loss-curves"}]}))
-    validated = run_cli("validate", write_recipe({"hooks": [{"name": "loss-curves", "smoothin": 3}]}, name="k.toml"))
-    with_hook(run, {"name": "loss-curves", "smoothin": 3})
+    run = train_recipe(write_recipe({"evaluators": [{"name": "loss-curves"}]}))
+    validated = run_cli("validate", write_recipe({"evaluators": [{"name": "loss-curves", "smoothin": 3}]},
+                                                 name="k.toml"))
+    with_evaluator(run, {"name": "loss-curves", "smoothin": 3})
     reported = run_cli("report", run.path, "-o", run.path / "again.html")
     assert BAD_KEY in validated.stderr and f"{BAD_KEY}; so its section is missing" in reported.stderr

@@ -25,7 +25,7 @@ from ganlab.training.state import cuda_rng_state, restore_cuda_rng_state
 from ganlab.training.stopping import RunDiverged, RunInterrupted
 from ganlab.common.errors import RunError
 from ganlab.loading.manager import load_plugins
-from ganlab.contracts.engine import EvaluationHook
+from ganlab.contracts.engine import Evaluator
 from ganlab.recipes.recipe import load_recipe
 from ganlab.training.resume import recipe_changes, resume_run
 from ganlab.rundir.rundir import RunDir
@@ -114,14 +114,14 @@ def test_a_recorded_setting_the_installed_code_no_longer_knows_is_refused_by_nam
     assert steps(finished_run) == list(range(1, 9))
 
 
-def test_recipe_changes_name_nested_keys_and_hooks():
-    before = {"train": {"epochs": 2}, "hooks": [{"name": "fid", "every": 1}]}
-    after = {"train": {"epochs": 2}, "hooks": [{"name": "fid", "every": 2}, {"name": "samples"}]}
-    assert recipe_changes(before, after) == {"hooks[0].every": (1, 2), "hooks[1].name": (None, "samples")}
+def test_recipe_changes_name_nested_keys_and_evaluators():
+    before = {"train": {"epochs": 2}, "evaluators": [{"name": "fid", "every": 1}]}
+    after = {"train": {"epochs": 2}, "evaluators": [{"name": "fid", "every": 2}, {"name": "samples"}]}
+    assert recipe_changes(before, after) == {"evaluators[0].every": (1, 2), "evaluators[1].name": (None, "samples")}
 
 
 def test_an_interrupted_run_resumes_to_the_end(write_recipe, tmp_path):
-    class CtrlC(EvaluationHook):
+    class CtrlC(Evaluator):
         """Presses Ctrl-C once, while step 5 is being logged."""
 
         def on_step_end(self, run, record):
@@ -138,10 +138,10 @@ def test_an_interrupted_run_resumes_to_the_end(write_recipe, tmp_path):
     class Plugin:
         @hookimpl
         def ganlab_register(self, registry):
-            registry.add("hook", "ctrl-c", lambda config, context: CtrlC(), NoConfig)
+            registry.add("evaluator", "ctrl-c", lambda config, context: CtrlC(), NoConfig)
 
     with_ctrl_c = load_plugins([("ctrl-c", Plugin())], entry_points=False)
-    recipe = load_recipe(write_recipe({"hooks": [{"name": "ctrl-c"}], "train": {"log_every": 1}}),
+    recipe = load_recipe(write_recipe({"evaluators": [{"name": "ctrl-c"}], "train": {"log_every": 1}}),
                          with_ctrl_c.registry)
     with pytest.raises(RunInterrupted):
         run_recipe(recipe, with_ctrl_c, tmp_path / "runs", progress=False)
@@ -235,13 +235,14 @@ def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):
 
 def test_rewinding_to_a_checkpoint_cuts_every_log_back_and_drops_the_grids_of_later_epochs(tmp_path):
     run_dir = RunDir.create(tmp_path, "rewound")
-    for log in ("metrics.jsonl", "hooks/d-distributions/scores.jsonl", "hooks/a-plugin/nested/accuracy.jsonl"):
+    for log in ("metrics.jsonl", "evaluators/d-distributions/scores.jsonl",
+                "evaluators/a-plugin/nested/accuracy.jsonl"):
         run_dir.path.joinpath(log).parent.mkdir(parents=True, exist_ok=True)
         run_dir.append_jsonl(log, [{"step": s, "value": s / 10} for s in (0, 4, 6, 8, 12)])
     for epoch in (1, 2, 3):
         run_dir.grid_path(epoch).write_bytes(b"png")
     run_dir.rewind(CheckpointRecord("step_00000006.pt", size=1, sha256="", step=6, epoch=1))
-    assert run_dir.logs() == ["hooks/a-plugin/nested/accuracy.jsonl", "hooks/d-distributions/scores.jsonl",
+    assert run_dir.logs() == ["evaluators/a-plugin/nested/accuracy.jsonl", "evaluators/d-distributions/scores.jsonl",
                               "metrics.jsonl"]
     for log in run_dir.logs():
         assert [r["step"] for r in run_dir.read_jsonl(log)] == [0, 4, 6], log
@@ -250,22 +251,22 @@ def test_rewinding_to_a_checkpoint_cuts_every_log_back_and_drops_the_grids_of_la
 
 def test_rewinding_keeps_a_plugin_logs_records_that_do_not_say_their_step(tmp_path):
     run_dir = RunDir.create(tmp_path, "rewound")
-    run_dir.hook_dir("a-plugin")
-    log = run_dir.path / "hooks" / "a-plugin" / "accuracy.jsonl"
+    run_dir.evaluator_dir("a-plugin")
+    log = run_dir.path / "evaluators" / "a-plugin" / "accuracy.jsonl"
     log.write_text('{"epoch": 1, "accuracy": 0.5}\n[1, 2]\n{"step": "final"}\n{"step": 12}\n', "utf-8")
     run_dir.rewind(CheckpointRecord("step_00000006.pt", size=1, sha256="", step=6, epoch=1))
-    kept = [value for _, value in run_dir.json_lines("hooks/a-plugin/accuracy.jsonl")]
+    kept = [value for _, value in run_dir.json_lines("evaluators/a-plugin/accuracy.jsonl")]
     assert kept == [{"epoch": 1, "accuracy": 0.5}, [1, 2], {"step": "final"}]
 
 
 def test_rewinding_without_a_checkpoint_keeps_nothing_the_run_logged_or_drew(tmp_path):
     run_dir = RunDir.create(tmp_path, "restarted")
-    run_dir.hook_dir("d-distributions")
-    run_dir.append_jsonl("hooks/d-distributions/scores.jsonl", [{"step": 0, "label": "before training"}])
+    run_dir.evaluator_dir("d-distributions")
+    run_dir.append_jsonl("evaluators/d-distributions/scores.jsonl", [{"step": 0, "label": "before training"}])
     run_dir.append_jsonl("metrics.jsonl", [{"step": 1, "loss_d": 1.0}])
     run_dir.grid_path(1).write_bytes(b"png")
     run_dir.rewind(None)
-    assert run_dir.read_jsonl("hooks/d-distributions/scores.jsonl") == []
+    assert run_dir.read_jsonl("evaluators/d-distributions/scores.jsonl") == []
     assert run_dir.read_metrics() == []
     assert run_dir.sample_grids() == []
 

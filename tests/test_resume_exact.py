@@ -2,7 +2,7 @@
 
 Each scenario kills a real training process (the CLI itself, or a forked child that dies at an exact
 point of a checkpoint write), resumes the run in this process, and compares the final weights, optimizer
-states, RNG states, per-step losses, the evaluation hooks' results and every file the hooks and the
+states, RNG states, per-step losses, the evaluators' results and every file the evaluators and the
 progress grids left, byte for byte, with an uninterrupted run.
 All processes train with one thread, so their floating-point arithmetic is the same.
 """
@@ -34,19 +34,19 @@ REPO = Path(__file__).resolve().parent.parent
 STEPS = 40
 KILLABLE = {"data": {"num_images": 32}, "train": {"epochs": 10, "batch_size": 8, "log_every": 1},
             "checkpoint": {"every_steps": 3},
-            "hooks": [{"name": "running-mean"}, {"name": "d-distributions", "num_images": 8},
+            "evaluators": [{"name": "running-mean"}, {"name": "d-distributions", "num_images": 8},
                       {"name": "training-health", "num_images": 8}, {"name": "samples"}]}
-"""40 steps, 4 per epoch, a checkpoint every 3 steps and at every epoch end; a hook with memory and the
-built-in hooks that write files of their own."""
+"""40 steps, 4 per epoch, a checkpoint every 3 steps and at every epoch end; an evaluator with memory and the
+built-in evaluators that write files of their own."""
 STATE_KEYS = ("generator", "discriminator", "optimizer_g", "optimizer_d", "step", "epoch", "batch_in_epoch",
-              "rng", "hooks")
+              "rng", "evaluators")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def with_hook():
+def with_evaluator():
     return load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)
 
 
@@ -88,7 +88,7 @@ def assert_same_run(resumed: Path, reference: RunDir, steps: int = STEPS) -> Non
     assert without_time(resumed_dir.read_metrics()) == without_time(reference.read_metrics())
     assert [r["step"] for r in resumed_dir.read_metrics()] == list(range(1, steps + 1))
     assert without_time(resumed_dir.read_evaluations()) == without_time(reference.read_evaluations())
-    assert_same_files(resumed, reference.path, "hooks")
+    assert_same_files(resumed, reference.path, "evaluators")
     assert_same_files(resumed, reference.path, "samples")
     final = reference.checkpoint_store.records()[-1].file
     ours, theirs = load_checkpoint(resumed / "checkpoints" / final), load_checkpoint(reference.path / "checkpoints" / final)
@@ -131,11 +131,11 @@ def kill_in_child(recipe_path: Path, out: Path, mode: str, checkpoint_number: in
     return only_run_in(out)
 
 
-def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference, with_hook, tmp_path):
+def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference, with_evaluator, tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    script = ("import sys; from ganlab.cli.main import main; from ganlab.registry import manager as plugins; "
+    script = ("import sys; from ganlab.cli.main import main; from ganlab.loading import manager as plugins; "
               "from resume_helpers import RunningMeanPlugin; "
               "real = plugins.load_plugins; "
               "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "
@@ -157,43 +157,43 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     run = only_run_in(out)
     steps_logged = len(RunDir.open(run).read_metrics())
     assert 11 <= steps_logged < STEPS
-    resume_run(run, with_hook, progress=False, warn=lambda message: None)
+    resume_run(run, with_evaluator, progress=False, warn=lambda message: None)
     assert_same_run(run, reference)
 
 
 @pytest.mark.parametrize("mode, checkpoint_number", [("mid-write", 5), ("before-manifest", 8), ("mid-write", 1),
                                                      ("before-manifest", 1)])
-def test_killed_during_a_checkpoint_write(recipe_path, reference, with_hook, tmp_path, mode, checkpoint_number):
+def test_killed_during_a_checkpoint_write(recipe_path, reference, with_evaluator, tmp_path, mode, checkpoint_number):
     run = kill_in_child(recipe_path, tmp_path / "killed", mode, checkpoint_number)
     written = sorted(p.name for p in (run / "checkpoints").glob("*.pt"))
     warnings: list[str] = []
-    resume_run(run, with_hook, progress=False, warn=warnings.append)
+    resume_run(run, with_evaluator, progress=False, warn=warnings.append)
     assert_same_run(run, reference)
     if mode == "before-manifest":      # the file was in place but never listed: not trusted
         assert any("not in the manifest" in w for w in warnings)
     assert len(written) == checkpoint_number - (mode == "mid-write")
 
 
-def test_a_truncated_newest_checkpoint_is_skipped_with_a_warning(recipe_path, reference, with_hook, tmp_path):
+def test_a_truncated_newest_checkpoint_is_skipped_with_a_warning(recipe_path, reference, with_evaluator, tmp_path):
     run = kill_in_child(recipe_path, tmp_path / "killed", "before-manifest", 9)
     store = RunDir.open(run).checkpoint_store
     newest = store.records()[-1]
     path = store.directory / newest.file
     path.write_bytes(path.read_bytes()[:1000])
     warnings: list[str] = []
-    resume_run(run, with_hook, progress=False, warn=warnings.append)
+    resume_run(run, with_evaluator, progress=False, warn=warnings.append)
     assert any(newest.file in w and "truncated" in w for w in warnings)
     assert RunDir.open(run).read_meta()["resumed"][0]["checkpoint"] != newest.file
     assert_same_run(run, reference)
 
 
-def test_a_resume_that_stops_sooner_leaves_the_files_of_a_run_that_stopped_there(recipe_path, with_hook, tmp_path):
+def test_a_resume_that_stops_sooner_leaves_the_files_of_a_run_that_stopped_there(recipe_path, with_evaluator, tmp_path):
     """Killed at step 21 with the epoch-5 checkpoint (step 20) damaged: the run resumes from step 18 and
     stops at 19, so the measurements and the grid the first process made at step 20 must not survive."""
     run = kill_in_child(recipe_path, tmp_path / "killed", "before-manifest", 11)
     store = RunDir.open(run).checkpoint_store
     damaged = store.directory / "epoch_0005.pt"
     damaged.write_bytes(damaged.read_bytes()[:1000])
-    resume_run(run, with_hook, ["train.max_steps=19"], progress=False, warn=lambda message: None)
+    resume_run(run, with_evaluator, ["train.max_steps=19"], progress=False, warn=lambda message: None)
     assert RunDir.open(run).read_meta()["resumed"][0]["checkpoint"] == "step_00000018.pt"
     assert_same_run(run, train_uninterrupted(recipe_path, tmp_path / "reference", ["train.max_steps=19"]), steps=19)

@@ -16,7 +16,7 @@ from ganlab.training.lifecycle import run_recipe
 from ganlab.training.stopping import RunInterrupted
 from ganlab.common.errors import RecipeError
 from ganlab.loading.manager import load_plugins
-from ganlab.contracts.engine import EvaluationHook
+from ganlab.contracts.engine import Evaluator
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir
@@ -125,7 +125,7 @@ def test_batch_larger_than_the_data_set_is_a_recipe_error(write_recipe, plugins)
         build(recipe)
 
 
-class InterruptAtStep(EvaluationHook):
+class InterruptAtStep(Evaluator):
     """Presses Ctrl-C (sends SIGINT to this process) when a given step is logged."""
 
     def __init__(self, step):
@@ -145,12 +145,12 @@ class InterruptPlugin:
         class Config:
             at_step: int = 3
 
-        registry.add("hook", "interrupt", lambda c, ctx: InterruptAtStep(c.at_step), Config)
+        registry.add("evaluator", "interrupt", lambda c, ctx: InterruptAtStep(c.at_step), Config)
 
 
 def test_ctrl_c_checkpoints_marks_the_run_interrupted_and_exits_130(write_recipe, tmp_path):
     plugins = load_plugins([("interrupter", InterruptPlugin())], entry_points=False)
-    recipe = load_recipe(write_recipe({"hooks": [{"name": "interrupt", "at_step": 3}],
+    recipe = load_recipe(write_recipe({"evaluators": [{"name": "interrupt", "at_step": 3}],
                                        "train": {"log_every": 1}}), plugins.registry)
     with pytest.raises(RunInterrupted) as info:
         run_recipe(recipe, plugins, tmp_path, progress=False)

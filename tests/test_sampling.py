@@ -1,7 +1,7 @@
 """Generated images depend only on the seed (or latent) and the checkpoint, never on the request.
 
-Every path draws through :func:`ganlab.training.sampling.sample`: ``ganlab generate``, the metrics' and hooks'
-``Run.generate``, ``compare``'s final grids. A generator with batch norm samples in evaluation mode with
+Every path draws through :func:`ganlab.training.sampling.sample`: ``ganlab generate``, the metrics' and evaluators'
+``Trainer.generate``, ``compare``'s final grids. A generator with batch norm samples in evaluation mode with
 standing statistics, so one image asked for alone is the same image as in a batch of sixteen.
 """
 
@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from conftest import TINY_RECIPE, merge
-from ganlab import EvaluationHook, hookimpl
+from ganlab import Evaluator, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.cli.main import main
 from ganlab.components.dcgan import DCGANGenerator
@@ -46,8 +46,8 @@ class NoConfig:
     pass
 
 
-class GeneratedAtRunEnd(EvaluationHook):
-    """Draws what a metric hook draws (``run.generate``) from the final weights, and keeps it."""
+class GeneratedAtRunEnd(Evaluator):
+    """Draws what a metric evaluator draws (``run.generate``) from the final weights, and keeps it."""
 
     images: dict[str, torch.Tensor] = {}
 
@@ -58,7 +58,7 @@ class GeneratedAtRunEnd(EvaluationHook):
 class RecorderPlugin:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("hook", "generated-at-end", lambda config, context: GeneratedAtRunEnd(), NoConfig)
+        registry.add("evaluator", "generated-at-end", lambda config, context: GeneratedAtRunEnd(), NoConfig)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def trained(tmp_path_factory) -> RunDir:
     (whose buffers were copied from the raw weights', so only standing statistics fit its weights)."""
     folder = tmp_path_factory.mktemp("sampling")
     path = folder / "recipe.toml"
-    changes = {"train": {"ema": 0.9}, "hooks": [{"name": "generated-at-end"}]}
+    changes = {"train": {"ema": 0.9}, "evaluators": [{"name": "generated-at-end"}]}
     path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, changes)), "utf-8")
     plugins = load_plugins([("recorder", RecorderPlugin())], entry_points=False)
     return run_recipe(load_recipe(path, plugins.registry), plugins, folder / "runs", progress=False)
@@ -161,7 +161,7 @@ def test_a_generator_without_batch_norm_is_sampled_in_evaluation_mode():
 
 
 def test_a_score_records_how_its_images_were_sampled_so_older_scores_do_not_compare(write_recipe, train_recipe):
-    run = train_recipe(write_recipe({"hooks": [{"name": "swd", "num_samples": 32}]}))
+    run = train_recipe(write_recipe({"evaluators": [{"name": "swd", "num_samples": 32}]}))
     score = next(e for e in run.read_evaluations() if e["metric"] == "swd")
     assert score["sampling"] == PROTOCOL
     made_by_0_2_0 = {key: value for key, value in score.items() if key != "sampling"}

@@ -20,7 +20,7 @@ import torch
 from ganlab.common import tomlwrite
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import run_recipe
-from ganlab.training.loop import Run
+from ganlab.training.loop import Trainer
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.machine.distributed import World, draw_for_global_batch
@@ -81,13 +81,13 @@ EVERY_RANK_SAVES = """
     from ganlab.cli import main as cli
     from ganlab.training import lifecycle
 
-    class EveryRankSaves(lifecycle.Run):
+    class EveryRankSaves(lifecycle.Trainer):
         def train(self):
             super().train()
             state = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict()}
             torch.save(state, Path(sys.argv[1]) / f"rank{self.world.rank}.pt")
 
-    lifecycle.Run = EveryRankSaves
+    lifecycle.Trainer = EveryRankSaves
     cli.main(sys.argv[2:])
 """
 """``python -m gl_test_every_rank FOLDER run ...`` is ``ganlab run ...`` in which every process, not only the
@@ -341,13 +341,13 @@ def test_ema_weights_are_averaged_saved_and_used_for_samples(write_recipe, plugi
     weights = [k for k in raw if k.endswith("weight")]
     assert all(not torch.equal(raw[k], ema[k]) for k in weights)
     assert all(torch.equal(raw[k], ema[k]) for k in raw if "running" in k), "buffers are copied"
-    run = Run(build(recipe), RunDir.create(tmp_path / "again", "x"), plugins, progress=False)
+    run = Trainer(build(recipe), RunDir.create(tmp_path / "again", "x"), plugins, progress=False)
     assert run.sampler is run.ema.module and run.sampler is not run.generator
 
 
 def test_without_ema_samples_come_from_the_trained_generator(write_recipe, plugins, tmp_path):
     recipe = load_recipe(write_recipe(), plugins.registry)
-    run = Run(build(recipe), RunDir.create(tmp_path, "x"), plugins, progress=False)
+    run = Trainer(build(recipe), RunDir.create(tmp_path, "x"), plugins, progress=False)
     assert run.ema is None and run.sampler is run.generator
 
 
@@ -362,7 +362,7 @@ def test_channels_last_computes_the_same_training(write_recipe, plugins, tmp_pat
 def test_with_channels_last_the_ema_weights_share_the_live_weights_layout(write_recipe, plugins, tmp_path):
     # _foreach_lerp_ between tensors of different layouts falls off its fast path
     recipe = load_recipe(write_recipe({"train": {"channels_last": True, "ema": 0.9}}), plugins.registry)
-    run = Run(build(recipe), RunDir.create(tmp_path, "x"), plugins, progress=False)
+    run = Trainer(build(recipe), RunDir.create(tmp_path, "x"), plugins, progress=False)
     convolutions = [(name, p) for name, p in run.generator.named_parameters() if p.ndim == 4]
     ema = dict(run.ema.module.named_parameters())
     assert convolutions

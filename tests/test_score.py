@@ -1,5 +1,5 @@
 """``ganlab score A B`` and ``ganlab metrics``: standard scores of folders (or a run's generator against a
-folder) with the hooks' network, cache and formulas, equal to torch-fidelity's own on the same images."""
+folder) with the evaluators' network, cache and formulas, equal to torch-fidelity's own on the same images."""
 
 import json
 from pathlib import Path

@@ -18,7 +18,7 @@ from typing import Callable
 import pytest
 from PIL import Image
 
-from ganlab import EvaluationHook, hookimpl
+from ganlab import Evaluator, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
@@ -116,7 +116,7 @@ def test_a_signal_during_the_data_cache_build_leaves_no_partial_cache(tmp_path, 
     assert not list(tmp_path.glob("runs/*")), "no run directory is made before the data is ready"
 
 
-class CtrlCDuringTheFinalEvaluation(EvaluationHook):
+class CtrlCDuringTheFinalEvaluation(Evaluator):
     """An end-of-run evaluation that the user interrupts with Ctrl-C."""
 
     def on_run_end(self, run, status):
@@ -130,13 +130,13 @@ class FinalEvaluationPlugin:
         class Config:
             pass
 
-        registry.add("hook", "final-evaluation", lambda config, context: CtrlCDuringTheFinalEvaluation(), Config)
+        registry.add("evaluator", "final-evaluation", lambda config, context: CtrlCDuringTheFinalEvaluation(), Config)
 
 
-def test_ctrl_c_during_the_end_of_run_hooks_still_records_the_run_and_writes_its_report(
+def test_ctrl_c_during_the_end_of_run_evaluators_still_records_the_run_and_writes_its_report(
         run_cli, write_recipe, register_plugin, tmp_path):
     register_plugin(FinalEvaluationPlugin(), "final-evaluation")
-    recipe = write_recipe({"hooks": [{"name": "final-evaluation"}], "train": {"max_steps": 2}})
+    recipe = write_recipe({"evaluators": [{"name": "final-evaluation"}], "train": {"max_steps": 2}})
     result = run_cli("run", recipe, "--out", tmp_path / "runs", "--no-progress")
 
     assert result.exit_code == 130 and isinstance(result.exception, SystemExit), result.output
@@ -144,7 +144,7 @@ def test_ctrl_c_during_the_end_of_run_hooks_still_records_the_run_and_writes_its
     [run] = (tmp_path / "runs").iterdir()
     meta = RunDir(run).read_meta()
     assert meta["status"] == "interrupted" and meta["steps"] == 2
-    assert meta["error"] == "interrupted by Ctrl-C (SIGINT) while the end-of-run hooks ran"
+    assert meta["error"] == "interrupted by Ctrl-C (SIGINT) while the end-of-run evaluators ran"
     assert (run / "report.html").is_file()
 
 

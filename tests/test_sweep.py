@@ -48,7 +48,7 @@ epochs = {epochs}
 batch_size = 16
 max_steps = {max_steps}
 
-[[hooks]]
+[[evaluators]]
 name = "loss-curves"
 """
 GRID = ["--grid", "loss.real_label=[0.9, 1.0]"]

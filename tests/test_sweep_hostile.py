@@ -19,8 +19,8 @@ from ganlab.loading.manager import load_plugins_or_warn
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 QUICKSTART = Path(__file__).parents[1] / "experiments" / "quickstart.toml"
-SMOOTHING = ["--grid", "hooks[0].smoothing=[3]"]
-"""A one-run grid over the tiny recipe's one hook (loss-curves), its key spelt with an index."""
+SMOOTHING = ["--grid", "evaluators[0].smoothing=[3]"]
+"""A one-run grid over the tiny recipe's one evaluator (loss-curves), its key spelt with an index."""
 
 
 def files(folder: Path) -> dict[str, bytes | None]:
@@ -37,7 +37,7 @@ def assert_refused(result, code: int, *fragments: str) -> None:
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    """A finished one-run sweep of the tiny recipe, its grid key spelt hooks[0].smoothing."""
+    """A finished one-run sweep of the tiny recipe, its grid key spelt evaluators[0].smoothing."""
     root = tmp_path_factory.mktemp("finished")
     result = sweep(str(write_recipe(root, epochs=1, max_steps=2)), *SMOOTHING, "--out", str(root / "runs"),
                    "--threads", "1")
@@ -164,7 +164,7 @@ def with_run_field_removed(recorded: dict) -> dict:
     (damaged(lambda m: {"format": 1}), "it has no 'name' or 'recipe' or 'overrides' or 'resolved'"),
     (damaged(lambda m: {**m, "resolved": []}), "it has 'resolved' as a list ([]), not an object"),
     (damaged(lambda m: {**m, "seeds": ["0"]}), "it has 'seeds' as a list (['0']), not a list of integers"),
-    (damaged(lambda m: {**m, "grid": {"hooks[0].smoothing": 3}}), "it has 'grid' as an object"),
+    (damaged(lambda m: {**m, "grid": {"evaluators[0].smoothing": 3}}), "it has 'grid' as an object"),
     (damaged(lambda m: {**m, "format": 2}), "it has 'format' as an integer (2), not 1, the format this ganlab writes"),
     (damaged(with_run_field_removed), "runs[0] has no 'status'"),
     (damaged(lambda m: [m]), "it is a list ([{"),
@@ -189,48 +189,52 @@ def test_a_damaged_manifest_is_refused_naming_it_and_the_folder_is_unchanged(swe
 # --- Keys are compared as the settings they name --------------------------------------------------------
 
 def test_two_spellings_of_one_setting_in_the_sweep_table_are_refused_naming_both(tmp_path):
-    recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"hooks[0].smoothing" = [1, 2]\n"hooks.0.smoothing" = [3]\n')
+    recipe = write_sweep_recipe(tmp_path,
+                                '[sweep.grid]\n"evaluators[0].smoothing" = [1, 2]\n"evaluators.0.smoothing" = [3]\n')
     result = sweep(str(recipe), "--out", str(tmp_path / "runs"))
-    assert_refused(result, 2, f'{recipe}: sweep.grid."hooks.0.smoothing": the same setting as '
-                              'sweep.grid."hooks[0].smoothing"; list all its values under one key')
+    assert_refused(result, 2, f'{recipe}: sweep.grid."evaluators.0.smoothing": the same setting as '
+                              'sweep.grid."evaluators[0].smoothing"; list all its values under one key')
     assert not (tmp_path / "runs").exists()
 
 
 def test_two_spellings_of_one_setting_as_grid_options_are_refused_naming_both(tmp_path):
-    result = sweep(str(write_recipe(tmp_path)), "--grid", "hooks[0].smoothing=[1]", "--grid", "hooks.0.smoothing=[2]",
-                   "--out", str(tmp_path / "runs"))
-    assert_refused(result, 2, "--grid hooks.0.smoothing: the same setting as --grid hooks[0].smoothing")
+    result = sweep(str(write_recipe(tmp_path)), "--grid", "evaluators[0].smoothing=[1]",
+                   "--grid", "evaluators.0.smoothing=[2]", "--out", str(tmp_path / "runs"))
+    assert_refused(result, 2, "--grid evaluators.0.smoothing: the same setting as --grid evaluators[0].smoothing")
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_grid_option_replaces_the_table_key_of_the_same_setting_however_spelt(tmp_path):
-    recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"hooks[0].smoothing" = [1, 2]\n"loss.real_label" = [0.9]\n')
-    plan = plan_sweep(SweepRequest(recipe, grid=("hooks.0.smoothing=[5]",)), load_plugins_or_warn())
-    assert [(axis.key, axis.values) for axis in plan.axes] == [("loss.real_label", (0.9,)), ("hooks.0.smoothing", (5,))]
+    recipe = write_sweep_recipe(tmp_path,
+                                '[sweep.grid]\n"evaluators[0].smoothing" = [1, 2]\n"loss.real_label" = [0.9]\n')
+    plan = plan_sweep(SweepRequest(recipe, grid=("evaluators.0.smoothing=[5]",)), load_plugins_or_warn())
+    assert [(axis.key, axis.values) for axis in plan.axes] == [("loss.real_label", (0.9,)),
+                                                               ("evaluators.0.smoothing", (5,))]
     assert [run.name for run in plan.runs] == ["real_label-0.9_smoothing-5_seed-0"]
 
 
 def test_a_set_of_a_setting_the_grid_sweeps_is_refused_naming_both(tmp_path):
-    result = sweep(str(write_recipe(tmp_path)), "--grid", "hooks.0.smoothing=[1, 2]", "--set", "hooks[0].smoothing=4",
-                   "--out", str(tmp_path / "runs"))
-    assert_refused(result, 2, "--set hooks[0].smoothing=4: --grid hooks.0.smoothing sweeps the same setting, so "
-                              "every run would override it")
+    result = sweep(str(write_recipe(tmp_path)), "--grid", "evaluators.0.smoothing=[1, 2]",
+                   "--set", "evaluators[0].smoothing=4", "--out", str(tmp_path / "runs"))
+    assert_refused(result, 2, "--set evaluators[0].smoothing=4: --grid evaluators.0.smoothing sweeps the same "
+                              "setting, so every run would override it")
     assert not (tmp_path / "runs").exists()
 
 
 def test_the_later_of_two_sets_of_one_setting_wins_however_spelt(tmp_path):
-    request = SweepRequest(write_recipe(tmp_path), overrides=("hooks[0].smoothing=4", "hooks.0.smoothing=5"))
-    assert plan_sweep(request, load_plugins_or_warn()).base.hooks[0].config.smoothing == 5
+    request = SweepRequest(write_recipe(tmp_path), overrides=("evaluators[0].smoothing=4", "evaluators.0.smoothing=5"))
+    assert plan_sweep(request, load_plugins_or_warn()).base.evaluators[0].config.smoothing == 5
 
 
 def test_a_grid_key_that_appends_is_refused(tmp_path):
-    recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"hooks[+]" = [{name = "samples"}]\n')
+    recipe = write_sweep_recipe(tmp_path, '[sweep.grid]\n"evaluators[+]" = [{name = "samples"}]\n')
     result = sweep(str(recipe), "--out", str(tmp_path / "runs"))
-    assert_refused(result, 2, 'sweep.grid."hooks[+]": [+] appends a table to an array; a grid key names one setting')
+    assert_refused(result, 2,
+                   'sweep.grid."evaluators[+]": [+] appends a table to an array; a grid key names one setting')
 
 
 def test_the_same_sweep_with_its_grid_key_spelt_otherwise_is_continued(sweep_copy):
-    result = sweep(str(sweep_copy.parents[1] / "tiny.toml"), "--grid", "hooks.0.smoothing=[3]",
+    result = sweep(str(sweep_copy.parents[1] / "tiny.toml"), "--grid", "evaluators.0.smoothing=[3]",
                    "--out", str(sweep_copy.parent))
     assert result.exit_code == 0, result.output
     assert "1 left as they are, 0 to resume, 0 to start" in result.output

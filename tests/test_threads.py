@@ -46,7 +46,7 @@ def run_on_busy_cores(tmp_path: Path, *overrides: str) -> tuple[dict, str]:
     OMP_NUM_THREADS: (its meta.json, its standard error)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env["PYTHONPATH"] = str(REPO)
-    sets = [a for o in (*SHRINK, "hooks=[]", *overrides) for a in ("--set", o)]
+    sets = [a for o in (*SHRINK, "evaluators=[]", *overrides) for a in ("--set", o)]
     with busy_cores():
         done = subprocess.run([sys.executable, "-m", "ganlab", "run", str(QUICKSTART), *sets, "--out",
                                str(tmp_path / "runs"), "--name", "busy", "--exact-name", "--no-progress"],
@@ -57,7 +57,7 @@ def run_on_busy_cores(tmp_path: Path, *overrides: str) -> tuple[dict, str]:
 
 
 def test_train_threads_is_the_count_a_run_computes_with(train_recipe):
-    run_dir = train_recipe(QUICKSTART, *SHRINK, "hooks=[]", "train.threads=1")
+    run_dir = train_recipe(QUICKSTART, *SHRINK, "evaluators=[]", "train.threads=1")
     assert meta_of(run_dir)["threads"] == 1
 
 
@@ -66,7 +66,7 @@ def test_the_launchers_omp_num_threads_is_the_count_when_train_threads_is_0(trai
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)        # as OpenMP would have read OMP_NUM_THREADS=1 when torch loaded
     try:
-        run_dir = train_recipe(QUICKSTART, *SHRINK, "hooks=[]")
+        run_dir = train_recipe(QUICKSTART, *SHRINK, "evaluators=[]")
     finally:
         torch.set_num_threads(threads)
     assert meta_of(run_dir)["threads"] == 1
@@ -77,7 +77,7 @@ def test_a_run_leaves_the_callers_thread_count_as_it_was(tmp_path):
     threads = 1 if before > 1 else 2
     ganlab.run(QUICKSTART, {"data.image_size": 16, "data.num_images": 32, "generator.features": 4,
                             "discriminator.features": 4, "train.epochs": 1, "train.batch_size": 16,
-                            "train.num_workers": 0, "hooks": [], "train.threads": threads},
+                            "train.num_workers": 0, "evaluators": [], "train.threads": threads},
                out=tmp_path, progress=False)
     assert torch.get_num_threads() == before
 
@@ -87,7 +87,7 @@ def test_a_resumed_run_keeps_the_count_it_started_with(train_recipe, run_cli, mo
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
     try:
-        run_dir = train_recipe(QUICKSTART, *SHRINK, "hooks=[]", "train.max_steps=4")
+        run_dir = train_recipe(QUICKSTART, *SHRINK, "evaluators=[]", "train.max_steps=4")
     finally:
         torch.set_num_threads(threads)
     monkeypatch.delenv("OMP_NUM_THREADS")

@@ -97,7 +97,7 @@ def test_a_rank_in_the_environment_that_is_not_a_whole_number_is_refused_naming_
 
 def test_a_report_passes_over_an_swd_level_edited_into_evaluations_by_hand(write_recipe, train_recipe, run_cli):
     run = train_recipe(write_recipe({"train": {"epochs": 1},
-                                     "hooks": [{"name": "swd", "every": 1, "num_samples": 64}]}))
+                                     "evaluators": [{"name": "swd", "every": 1, "num_samples": 64}]}))
     levels = {r["metric"] for r in run.read_evaluations()} - {"swd"}
     with open(run.path / "evaluations.jsonl", "a", encoding="utf-8") as log:
         log.write(json.dumps({"metric": "swd_²px", "value": 1.0, "step": 4, "epoch": 1}) + "\n")

@@ -16,10 +16,10 @@ from .options import WholeNumber
 @click.command("evaluate")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="Metric hook to score with (repeatable): fid, kid, precision-recall, density-coverage, "
-                   "memorisation, swd, diversity or a plugin's. Default: every metric hook in the run's recipe.")
+              help="Metric evaluator to score with (repeatable): fid, kid, precision-recall, density-coverage, "
+                   "memorisation, swd, diversity or a plugin's. Default: every metric evaluator in the run's recipe.")
 @click.option("--num-samples", type=WholeNumber(min=2), default=None,
-              help="Generated images per score (default: the hook's setting).")
+              help="Generated images per score (default: the evaluator's setting).")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
               help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
                    "passes its manifest check (size and SHA-256).")

@@ -1,6 +1,6 @@
 """The one way ganlab suggests a correction for a word it does not know: ``(did you mean 'x'?)``.
 
-Every message that offers a correction (an unknown recipe key, section, choice, component, hook or hook
+Every message that offers a correction (an unknown recipe key, section, choice, component, evaluator or evaluator
 method) gets it from here, so they all read alike and all offer the same close matches.
 """
 
@@ -16,7 +16,7 @@ suggest nonsense."""
 
 TYPO_CUTOFF = 0.8
 """How alike a name that is not known to be wrong must be to a known one to be taken for a misspelling of
-it: a hook class's own helper method is entitled to any name, so only a near miss is flagged."""
+it: an evaluator class's own helper method is entitled to any name, so only a near miss is flagged."""
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

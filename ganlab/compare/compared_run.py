@@ -1,6 +1,6 @@
 """One run of a comparison, read from its run directory: whatever of it exists, and what is missing.
 
-A run that failed early, or one trained without some hooks, still has something to compare; so every file
+A run that failed early, or one trained without some evaluators, still has something to compare; so every file
 is optional here, and each gap becomes a sentence on the page instead of an error.
 """
 

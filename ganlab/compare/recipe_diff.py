@@ -1,8 +1,8 @@
 """What differs between the resolved recipes of several runs: only the keys whose values differ.
 
 Resolved recipes carry every default, so two runs that differ in one ``--set`` differ in one key here.
-Evaluation hooks are matched by name rather than by position, so adding a hook to one run shows as that
-hook being present in one run only, not as every later hook having changed.
+Evaluators are matched by name rather than by position, so adding an evaluator to one run shows as that
+evaluator being present in one run only, not as every later evaluator having changed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ NO_RECIPE = Absent("recipe unreadable")
 
 @dataclasses.dataclass(frozen=True)
 class Difference:
-    section: str                  # "loss", "optimizer.generator", "hooks[samples]"
+    section: str                  # "loss", "optimizer.generator", "evaluators[samples]"
     key: str
     values: tuple[Any, ...]       # one per run; an :class:`Absent` where the run has no such key
 
@@ -47,7 +47,7 @@ def component_tables(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _first_free(label: str, taken: dict[str, Any]) -> str:
-    """``label``, or ``label#2``, ``label#3``... for a hook listed twice."""
+    """``label``, or ``label#2``, ``label#3``... for an evaluator listed twice."""
     candidate, count = label, 1
     while candidate in taken:
         count += 1

@@ -4,8 +4,8 @@ A and B are folders (or zip archives) of images, read as stored, as ``fidelity -
 ``python -m pytorch_fid A B`` and clean-fid's ``compute_fid(A, B)`` read them; A may instead be a run
 directory, whose generator then makes the images. Each side goes through the same Inception network,
 the same on-disk cache of reference features (keyed by the folder's content) and the same formulas as
-the metric hooks, and each score carries the same protocol, so a number from ``ganlab score`` and one from
-a run's ``fid`` hook are comparable exactly when their protocols say so.
+the metric evaluators, and each score carries the same protocol, so a number from ``ganlab score`` and one from
+a run's ``fid`` evaluator are comparable exactly when their protocols say so.
 """
 
 from __future__ import annotations
@@ -24,27 +24,27 @@ from ..training import generate as generating
 from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
 from ..evaluators.metric_base import Score
 from ..metrics.cache import ReferenceCache
-from ..evaluators.density_coverage import DensityCoverageConfig, DensityCoverageHook
-from ..evaluators.fidelity import (FidelityConfig, FidelityHook, FidHook, KidConfig, KidHook, PrecisionRecallConfig,
-                             PrecisionRecallHook, reference_entry)
+from ..evaluators.density_coverage import DensityCoverageConfig, DensityCoverageEvaluator
+from ..evaluators.fidelity import (FidelityConfig, FidelityEvaluator, FidEvaluator, KidConfig, KidEvaluator,
+                                   PrecisionRecallConfig, PrecisionRecallEvaluator, reference_entry)
 from ..metrics.image_files import ImageFiles
 from ..metrics.inception import FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, inception_score, load_inception
 from ..metrics.reference import ReferenceSample
 from ..metrics.weights import InceptionWeights, find_weights
 
-FEATURE_METRICS: dict[str, Callable[[InceptionFeatures, ReferenceCache], FidelityHook]] = {
-    "fid": lambda inception, cache: FidHook("fid", FidelityConfig(), inception, None, cache),
-    "kid": lambda inception, cache: KidHook("kid", KidConfig(), inception, None, cache),
-    "precision-recall": lambda inception, cache: PrecisionRecallHook(
+FEATURE_METRICS: dict[str, Callable[[InceptionFeatures, ReferenceCache], FidelityEvaluator]] = {
+    "fid": lambda inception, cache: FidEvaluator("fid", FidelityConfig(), inception, None, cache),
+    "kid": lambda inception, cache: KidEvaluator("kid", KidConfig(), inception, None, cache),
+    "precision-recall": lambda inception, cache: PrecisionRecallEvaluator(
         "precision-recall", PrecisionRecallConfig(), inception, None, cache),
-    "density-coverage": lambda inception, cache: DensityCoverageHook(
+    "density-coverage": lambda inception, cache: DensityCoverageEvaluator(
         "density-coverage", DensityCoverageConfig(), inception, None, cache),
 }
-"""The hooks whose scores need only the features of both sides, each with its default settings: ``ganlab
+"""The evaluators whose scores need only the features of both sides, each with its default settings: ``ganlab
 score`` calls their ``compute`` on its own images. (memorisation needs the training images themselves.)"""
 INCEPTION_SCORE = "isc"
 METRICS = (*FEATURE_METRICS, INCEPTION_SCORE)
-"""What ``--metric`` takes: every feature-based hook's name, and Inception Score (of A alone)."""
+"""What ``--metric`` takes: every feature-based evaluator's name, and Inception Score (of A alone)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,8 +133,8 @@ def score(request: ScoreRequest, plugins: Plugins, warn: Callable[[str], None],
     generated, described = features_of_a(request, inception, cache, plugins, warn, progress)
     protocol.update(described)
     for name in feature_metrics:
-        hook: FidelityHook = FEATURE_METRICS[name](inception, cache)
-        scores.extend(hook.compute(generated, reference, protocol))
+        evaluator: FidelityEvaluator = FEATURE_METRICS[name](inception, cache)
+        scores.extend(evaluator.compute(generated, reference, protocol))
     return scores
 
 

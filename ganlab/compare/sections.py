@@ -1,7 +1,7 @@
 """The sections of a comparison page. Each run keeps one colour in every figure, table and caption.
 
 Every section compares what the runs have and names what is missing, so runs of different lengths, with
-different hooks or with files lost still make a page.
+different evaluators or with files lost still make a page.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def distributions_section(runs: Sequence[ComparedRun]) -> ReportSection:
     missing = [f"{run.name} has no d-distributions measurements" for run in runs if not measured[run.name]]
     common = set.intersection(*(set(measured[run.name]) for run in having)) if having else set()
     if not common:
-        text = ("No run measured D(x) and D(G(z)) with the d-distributions hook." if not having else
+        text = ("No run measured D(x) and D(G(z)) with the d-distributions evaluator." if not having else
                 "The runs measured D(x) and D(G(z)) at no common epoch.")
         return ReportSection("D(x) and D(G(z))", h.paragraph(text, "note") + _missing(missing), order=40)
     epoch = max(common)

@@ -2,7 +2,7 @@
 
 Two runs belong to one group when their resolved recipes are equal once ``experiment.seed`` is set aside
 (and ``experiment.name``, which only names the run directory). Every other seed is part of the setting: a
-different ``data.seed`` trains on a different synthetic set, a metric hook's ``seed`` scores other images,
+different ``data.seed`` trains on a different synthetic set, a metric evaluator's ``seed`` scores other images,
 so runs differing in one of those are different groups. A run whose recipe.toml cannot be read is a group
 of its own. Per group, each final number (every evaluation metric's last value, and the mean of each
 logged loss and D output over the last epoch) gets its spread over the seeds (:mod:`.seed_spread`), and

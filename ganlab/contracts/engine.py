@@ -25,7 +25,7 @@ from .scores import RAW_SCORE, ScoreKind
 
 class Stateful:
     """What the engine saves of a component in every checkpoint and restores on resume (levers, loggers,
-    evaluation hooks): plain values only (numbers, strings, lists, dicts, tensors). The default is no state.
+    evaluators): plain values only (numbers, strings, lists, dicts, tensors). The default is no state.
     """
 
     def state_dict(self) -> dict[str, Any]:
@@ -46,8 +46,8 @@ class BuildContext:
     conditional network sizes its label embeddings by it); ``None`` for unlabelled data, and while the
     data set is not built yet (the early check on the meta device), where a conditional network builds
     without label inputs. ``dataset`` is the built training data set, for the components that look past its
-    shape (a metric hook takes its held-out images from it); ``None`` while it is being built, and where a
-    report rebuilds hooks without data.
+    shape (a metric evaluator takes its held-out images from it); ``None`` while it is being built, and where a
+    report rebuilds evaluators without data.
     """
 
     seed: int
@@ -155,7 +155,7 @@ class ImageDataset(Protocol):
 
     A data set that trains on part of its source (``image-folder`` and ``celeba`` with ``num_images``) also
     offers ``held_out() -> ImageDataset | None``: the source's images it does not train on, at its image
-    size and transform, or None when it holds none back. Metric hooks score against them by default
+    size and transform, or None when it holds none back. Metric evaluators score against them by default
     (``reference = "auto"``): a generator that copies its training images scores best against those very
     images, so a small-data run must be scored against others. The held-out set's ``describe()`` says so
     (``"part": "held-out"``), and the training set's (``"part": "training subset"``) that it is a subset,
@@ -176,15 +176,15 @@ class ImageDataset(Protocol):
 
 @runtime_checkable
 class RunView(Protocol):
-    """What hooks (and the metrics they compute) may use of a live run: everything else of the run is the
-    engine's own and may change. Read-only; hooks run in the main process only.
+    """What evaluators (and the metrics they compute) may use of a live run: everything else of the run is the
+    engine's own and may change. Read-only; evaluators run in the main process only.
 
-    The engine's run implements it; a test double of these members alone is enough to drive any hook.
+    The engine's run implements it; a test double of these members alone is enough to drive any evaluator.
     """
 
     @property
     def run_dir(self) -> RunDir:
-        """The run directory: ``run_dir.path`` is its folder, ``run_dir.hook_dir(name)`` a hook's own."""
+        """The run directory: ``run_dir.path`` is its folder, ``run_dir.evaluator_dir(name)`` an evaluator's own."""
 
     @property
     def recipe(self) -> Recipe:
@@ -196,7 +196,7 @@ class RunView(Protocol):
 
     @property
     def progress(self) -> bool:
-        """Whether the run shows progress bars; a long computation in a hook may show its own when True."""
+        """Whether the run shows progress bars; a long computation in an evaluator may show its own when True."""
 
     @property
     def step(self) -> int:
@@ -248,7 +248,7 @@ class RunView(Protocol):
 
     def sampling_weights_digest(self) -> str:
         """SHA-256 of the weights and buffers :meth:`generate` samples from: the same digest, device, count
-        and seed give the same images, so a hook may reuse what it computed from them."""
+        and seed give the same images, so an evaluator may reuse what it computed from them."""
         ...
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
@@ -271,21 +271,21 @@ class RunView(Protocol):
         ...
 
 
-class EvaluationHook(Stateful):
-    """Base class for ``hook`` components: reacts to run events and may add sections to the report.
+class Evaluator(Stateful):
+    """Base class for ``evaluator`` components: reacts to run events and may add sections to the report.
 
-    Every method is optional. Hooks write their data under ``run.run_dir.hook_dir(name)`` so the report
+    Every method is optional. Evaluators write their data under ``run.run_dir.evaluator_dir(name)`` so the report
     can be rebuilt from the run directory alone: ``report_sections`` reads only the run directory. A
     JSON-lines file there is a log whose records carry the ``step`` they were made at, so that a resume
     can drop the records made after its checkpoint, as it does for the run's own logs.
 
-    What a hook accumulates in memory it saves as any stateful component does (:class:`Stateful`). On
+    What an evaluator accumulates in memory it saves as any stateful component does (:class:`Stateful`). On
     resume, records of its JSON-lines files made after that checkpoint are already gone; any other file
-    the hook writes is the hook's to keep right (write it whole from its logs, or again when the step
+    the evaluator writes is the evaluator's to keep right (write it whole from its logs, or again when the step
     comes round).
     """
 
-    name: str = "hook"
+    name: str = "evaluator"
 
     def on_run_start(self, run: RunView) -> None:
         """Before the first step (also after a resume)."""

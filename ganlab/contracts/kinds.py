@@ -3,8 +3,8 @@
 Python lets a component class load whatever it lacks: an ``Augment`` without ``__call__`` fails only when a
 recipe builds it, a ``trem`` meant for ``term`` or an ``on_step_ned`` meant for ``on_step_end`` never
 fails at all, and the method simply never runs. :func:`class_notes` says so when the plugin loads, for
-every kind alike: the kinds with a base class (hooks, losses, the levers, networks) and the data sets,
-which follow a protocol. The plugin manager reports its notes; the engine refuses a built component whose
+every kind alike: the kinds with a base class (evaluators, losses, the levers, networks) and the data sets,
+which follow a contract (a ``typing.Protocol``). The plugin manager reports its notes; the engine refuses a built component whose
 class lacks a required method (:func:`missing`).
 """
 
@@ -16,14 +16,14 @@ from torch import nn
 
 from ..common.hints import SUGGESTION_CUTOFF, did_you_mean, looks_misspelt
 from ..registry.registry import KINDS
-from .engine import EvaluationHook, Loss
+from .engine import Evaluator, Loss
 from .levers import Augment, Regularizer, Schedule
 from .loggers import Logger
 
 
 def interface(base: type) -> tuple[str, ...]:
-    """The public methods of ``base`` that ganlab calls (for :class:`~ganlab.contracts.engine.EvaluationHook`, its
-    events and the rest of a hook's interface), those it inherits included (a lever's ``state_dict``)."""
+    """The public methods of ``base`` that ganlab calls (for :class:`~ganlab.contracts.engine.Evaluator`, its
+    events and the rest of an evaluator's interface), those it inherits included (a lever's ``state_dict``)."""
     return tuple(dict.fromkeys(name for klass in base.__mro__ if klass is not object
                                for name, value in vars(klass).items()
                                if not name.startswith("_") and callable(value)))
@@ -32,9 +32,9 @@ def interface(base: type) -> tuple[str, ...]:
 @dataclasses.dataclass(frozen=True)
 class Interface:
     """What ganlab calls on the classes of one kind, ``title`` in words: ``required``, the methods each
-    must define below ``base`` (a class it extends, or ``object`` for a protocol); ``methods``, every public
+    must define below ``base`` (a class it extends, or ``object`` for a ``typing.Protocol``); ``methods``, every public
     method ganlab may call, a near miss of which is taken for a misspelling; a public name starting with
-    ``reserved`` (a hook's ``on_``) is always taken for one of ganlab's."""
+    ``reserved`` (an evaluator's ``on_``) is always taken for one of ganlab's."""
 
     kind: str
     title: str
@@ -53,7 +53,7 @@ class Interface:
 NETWORK = Interface("network", "torch.nn.Module", nn.Module, ("forward",), ("forward",))
 DATASET = Interface("dataset", "ganlab.ImageDataset", object, ("__len__", "__getitem__", "describe"),
                     ("describe", "get_batch", "preview", "held_out"))
-"""A data set's protocol (:class:`ganlab.ImageDataset`): its optional methods count as ganlab's too."""
+"""A data set's contract (:class:`ganlab.ImageDataset`): its optional methods count as ganlab's too."""
 
 
 def by_kind(interfaces: dict[str, Interface | None]) -> dict[str, Interface]:
@@ -70,7 +70,7 @@ def by_kind(interfaces: dict[str, Interface | None]) -> dict[str, Interface]:
 BY_KIND: dict[str, Interface] = by_kind({
     "generator": NETWORK, "discriminator": NETWORK, "loss": Interface.of("loss", Loss),
     "optimizer": None, "init": None,    # a function of a network's parameters, of a network: no class
-    "dataset": DATASET, "hook": Interface.of("hook", EvaluationHook, reserved="on_"),
+    "dataset": DATASET, "evaluator": Interface.of("evaluator", Evaluator, reserved="on_"),
     "augment": Interface.of("augment", Augment), "regularizer": Interface.of("regularizer", Regularizer),
     "schedule": Interface.of("schedule", Schedule), "logger": Interface.of("logger", Logger),
 })
@@ -90,7 +90,7 @@ RENAMED = {"discriminator_penalty": "penalty"}
 
 def missing(cls: type, contract: Interface) -> list[str]:
     """The required methods of ``contract`` that ``cls`` does not define below its base (an abstract
-    method left abstract, ``nn.Module``'s placeholder ``forward``, a protocol method not there at all)."""
+    method left abstract, ``nn.Module``'s placeholder ``forward``, a method of the contract not there at all)."""
     def defines(name: str) -> bool:
         value = getattr(cls, name, None)
         return value is not None and value is not getattr(contract.base, name, None) \
@@ -104,7 +104,7 @@ def class_notes(cls: type, contract: Interface, complete: bool) -> list[str]:
     Where ``complete`` (a class a plugin registers, or one nothing extends), each required method it does
     not define, with the method of its own that looks meant for it (``trem`` for ``term``: a required
     method is known to be missing, so a looser match is offered). Then each method of its own that looks
-    meant for ganlab but is not one it calls: any ``reserved`` name (a hook's events are all ``on_*``), a
+    meant for ganlab but is not one it calls: any ``reserved`` name (an evaluator's events are all ``on_*``), a
     near miss of one of ganlab's methods (``report_section``), or the old name of one (a loss's
     ``discriminator_penalty``, now ``penalty``); any other public method is a helper of the class's own.
     """

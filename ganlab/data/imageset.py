@@ -5,7 +5,7 @@ files (and every error about a missing path or an empty folder) happens when the
 ``ganlab validate`` reports it; decoding happens once, the first time the images are needed.
 
 With ``num_images`` a data set trains on a seeded random subset of its source (:mod:`.subset`) and offers
-the rest through ``held_out()``, read through the cache the same way: the real images the metric hooks
+the rest through ``held_out()``, read through the cache the same way: the real images the metric evaluators
 score a small-data run against.
 """
 
@@ -57,7 +57,7 @@ class CachedImagesConfig:
                                "~/.cache/ganlab/data")
     workers: int = param(0, "processes that build the cache; 0 uses every core", min=0, max=256)
     num_images: int = param(0, "train on this many of the images (of the split, for celeba), a random subset "
-                               "chosen by subset_seed; the rest are held out, and metric hooks score against "
+                               "chosen by subset_seed; the rest are held out, and metric evaluators score against "
                                "them; 0: train on all", min=0)
     subset_seed: int = seed_param(0, "seed choosing the num_images subset: the same seed and files always "
                                      "choose the same images")
@@ -130,7 +130,7 @@ class CachedImages:
 
     def held_out(self) -> CachedImages | None:
         """The source's images this data set does not train on, at its image size and transform; None when
-        it trains on all of them. The metric hooks' reference by default (``reference = "auto"``)."""
+        it trains on all of them. The metric evaluators' reference by default (``reference = "auto"``)."""
         if self.split is None or not self.split.held_out.names:
             return None
         return HeldOutImages(self.split, self.transform, self.config)

@@ -3,7 +3,7 @@
 Small-data experiments (a DCGAN on 500 faces) train on a few hundred images of a larger set. Their scores
 must be made against real images the generator never saw: a generator that copies its training images
 scores best against those very images. So the images left out are kept, as the held-out set the metric
-hooks score against by default (``reference = "auto"``).
+evaluators score against by default (``reference = "auto"``).
 
 Each name is ranked by the SHA-256 of the seed and the name, and the ``num_images`` first are trained on.
 The choice depends on the names and the seed alone (no library's random stream, which may change between

@@ -1,4 +1,4 @@
-"""The ``attribute-control`` hook: how often a conditional generator's faces carry the attributes asked for.
+"""The ``attribute-control`` evaluator: how often a conditional generator's faces carry the attributes asked for.
 
 An attribute classifier (:mod:`ganlab.metrics.attribute_classifier`) is trained on the run's own labelled
 real images and checked on a held-out part of them; then images generated with requested labels are
@@ -29,7 +29,7 @@ from ..contracts.engine import BuildContext, ReportSection, RunView
 from ..common.config import param, seed_param
 from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
 from ..metrics.attribute_classifier import ARCHITECTURE, TrainedClassifier, train_classifier
-from .metric_base import Device, MetricHook, Score, every_param, for_report_only, generated_images, resolve_device
+from .metric_base import Device, MetricEvaluator, Score, every_param, for_report_only, generated_images, resolve_device
 from .metric_sections import ORDER, protocol_html
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 METRIC = "attribute_control"
 PER_ATTRIBUTE = METRIC + "_"
 """Prefix of each attribute's own score (``attribute_control_Smiling``), beside the mean."""
-NEEDS_LABELS = ("the attribute-control hook needs a conditional run on labelled data (data.attributes, or "
+NEEDS_LABELS = ("the attribute-control evaluator needs a conditional run on labelled data (data.attributes, or "
                 "image-folder's labels = \"folders\") and a generator conditioned on them")
 
 
@@ -78,7 +78,7 @@ def chance(requested: torch.Tensor, data: torch.Tensor, sizes: tuple[int, ...]) 
     return [float((share(requested[:, a], size) * share(data[:, a], size)).sum()) for a, size in enumerate(sizes)]
 
 
-class AttributeControlHook(MetricHook):
+class AttributeControlEvaluator(MetricEvaluator):
     """Control accuracy per attribute and its mean, judged by a classifier trained once per run."""
 
     name = "attribute-control"
@@ -92,7 +92,7 @@ class AttributeControlHook(MetricHook):
 
     def on_run_start(self, run: RunView) -> None:
         if run.label_space is None:
-            raise ConfigError("hooks", NEEDS_LABELS)
+            raise ConfigError("evaluators", NEEDS_LABELS)
 
     def judge(self, run: RunView) -> tuple[TrainedClassifier, torch.Tensor]:
         """The classifier and the real labels it learnt from, trained on first use for this data set."""
@@ -118,7 +118,7 @@ class AttributeControlHook(MetricHook):
     def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
         if run.label_space is None:
-            raise ConfigError("hooks", NEEDS_LABELS)
+            raise ConfigError("evaluators", NEEDS_LABELS)
         classifier, real_labels = self.judge(run)
         requested = self.requested_labels(run)
         found = classifier.model.predict(run.generate(len(requested), seed=cfg.seed, labels=requested))
@@ -170,12 +170,12 @@ def attribute_control_section(run_dir: "RunDir") -> ReportSection:
     return ReportSection(title, body, ORDER + 3)
 
 
-@component("hook", "attribute-control", config=AttributeControlConfig,
+@component("evaluator", "attribute-control", config=AttributeControlConfig,
            help="how often a conditional generator's images carry the requested labels, judged by a small "
                 "classifier trained on the run's real images; offline")
-def build(config: AttributeControlConfig, context: BuildContext) -> AttributeControlHook:
+def build(config: AttributeControlConfig, context: BuildContext) -> AttributeControlEvaluator:
     if for_report_only(context):
-        return AttributeControlHook(config, None)
+        return AttributeControlEvaluator(config, None)
     if getattr(context, "label_space", None) is None:
         raise ConfigError("name", NEEDS_LABELS)
-    return AttributeControlHook(config, resolve_device(config.device, context.device))
+    return AttributeControlEvaluator(config, resolve_device(config.device, context.device))

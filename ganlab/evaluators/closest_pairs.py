@@ -1,9 +1,9 @@
-"""The memorisation hook's evidence: the generated images closest to being copies, each beside its nearest
+"""The memorisation evaluator's evidence: the generated images closest to being copies, each beside its nearest
 training image, kept in the run directory so the report can show them.
 
 A number like "3% memorised" is worth little without seeing what was counted, and the pixels are gone once
 the evaluation ends; so each evaluation writes one PNG per pair (generated left, training right) under
-``hooks/memorisation/``, named by its content, and then one record in ``closest_pairs.jsonl`` naming them
+``evaluators/memorisation/``, named by its content, and then one record in ``closest_pairs.jsonl`` naming them
 with their ratios. A resume drops the records of the steps it repeats, as for every log; the report shows
 the latest record's pairs, read from those files alone.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .samples import display_width
-from .store import HookFiles
+from .store import EvaluatorFiles
 from ..page import html as h
 from ..common.atomic import atomic_write_bytes
 from ..page.grids import grid_png
@@ -29,8 +29,8 @@ from ..metrics.reference import ReferenceSample, images_at
 if TYPE_CHECKING:
     from ..rundir.rundir import RunDir
 
-HOOK = "memorisation"
-FILES = HookFiles(HOOK)
+EVALUATOR = "memorisation"
+FILES = EvaluatorFiles(EVALUATOR)
 LOG = "closest_pairs.jsonl"
 PAIR_IMAGE = re.compile(r"pair-[0-9a-f]{16}\.png")
 DISPLAY_WIDTH = 180

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..common.config import param
-from ..contracts.engine import BuildContext, EvaluationHook, ReportSection, RunView
+from ..contracts.engine import BuildContext, Evaluator, ReportSection, RunView
 from ..contracts.scores import ScoreKind
 from ..registry.registry import component
 from ..page import html as h
@@ -26,9 +26,9 @@ from ..page.figures import COLORS, figure_image, finite, legend_below, mark_epoc
 from ..rundir.records import INTEGER, NUMBERS, TEXT, Shape
 from ..rundir.rundir import RunDir
 from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
-from .store import HookFiles, latest_per_step
+from .store import EvaluatorFiles, latest_per_step
 
-FILES = HookFiles("d-distributions")
+FILES = EvaluatorFiles("d-distributions")
 SCORES = "scores.jsonl"
 SCORE_RECORD = Shape(required={"label": TEXT, "step": INTEGER, "epoch": INTEGER, "real": NUMBERS,
                                "fake": NUMBERS})
@@ -41,7 +41,7 @@ class DDistributionsConfig:
     num_images: int = param(256, "real and generated images scored at each measurement", min=2)
 
 
-class DDistributions(EvaluationHook):
+class DDistributions(Evaluator):
     name = "d-distributions"
 
     def __init__(self, config: DDistributionsConfig, seed: int):
@@ -180,7 +180,7 @@ def _means_table(records: list[dict[str, Any]]) -> str:
     return h.details("All measurements", h.table(frame))
 
 
-@component("hook", "d-distributions", config=DDistributionsConfig,
+@component("evaluator", "d-distributions", config=DDistributionsConfig,
            help="distributions of D(x) and D(G(z)) on fixed real and fresh generated images")
 def build(config: DDistributionsConfig, context: BuildContext) -> DDistributions:
     return DDistributions(config, context.seed)

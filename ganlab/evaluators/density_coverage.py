@@ -1,11 +1,11 @@
-"""The ``density-coverage`` hook: density and coverage (Naeem et al. 2020) of the generated images against
+"""The ``density-coverage`` evaluator: density and coverage (Naeem et al. 2020) of the generated images against
 the reference set, on the Inception features fid, kid and precision-recall use.
 
 Density answers precision's question (are generated images where real ones are?) and coverage recall's
 (is every part of the real data generated?), without precision's trust in real outliers, whose large
 k-NN balls swallow bad samples, and with coverage's balls drawn around real samples only, so neither a
 collapsed nor an outlying generator inflates it. The formulas are in :mod:`ganlab.metrics.neighbours`;
-the reference features come from the same cache entry as the other Inception hooks'.
+the reference features come from the same cache entry as the other Inception evaluators'.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..registry.registry import component
 from ..contracts.engine import BuildContext, RunView
 from ..common.config import param
 from .metric_base import Score, for_report_only
-from .fidelity import FidelityConfig, FidelityHook, build_fidelity_hook
+from .fidelity import FidelityConfig, FidelityEvaluator, build_fidelity_evaluator
 from ..metrics.neighbours import density_coverage
 from ..metrics.reference import ReferenceSample
 
@@ -39,7 +39,7 @@ def check_nearest_k(k: int, count: int, what: str) -> None:
         raise ConfigError("nearest_k", f"{k} nearest neighbours need at least {k + 1} real images; {what} {count}")
 
 
-class DensityCoverageHook(FidelityHook):
+class DensityCoverageEvaluator(FidelityEvaluator):
     metrics = ("density", "coverage")
 
     def sample(self, run: RunView) -> ReferenceSample:
@@ -58,10 +58,10 @@ class DensityCoverageHook(FidelityHook):
         return [Score("density", density, protocol), Score("coverage", coverage, protocol)]
 
 
-@component("hook", "density-coverage", config=DensityCoverageConfig,
+@component("evaluator", "density-coverage", config=DensityCoverageConfig,
            help="density and coverage (Naeem et al. 2020) on Inception features: fidelity and diversity that "
                 "real outliers do not inflate")
-def build(config: DensityCoverageConfig, context: BuildContext) -> FidelityHook:
+def build(config: DensityCoverageConfig, context: BuildContext) -> FidelityEvaluator:
     if not for_report_only(context):
         check_nearest_k(config.nearest_k, config.num_reference, "num_reference is")
-    return build_fidelity_hook("density-coverage", DensityCoverageHook, config, context)
+    return build_fidelity_evaluator("density-coverage", DensityCoverageEvaluator, config, context)

@@ -1,11 +1,11 @@
-"""The ``fid``, ``kid`` and ``precision-recall`` hooks: torch-fidelity scores against a cached reference.
+"""The ``fid``, ``kid`` and ``precision-recall`` evaluators: torch-fidelity scores against a cached reference.
 
 Each factory finds and vets the Inception weights and builds the extractor, so a missing or unsafe
 weights file stops ``ganlab validate`` and ``ganlab run`` before the first training step. The reference
 side (features, FID mean and covariance) is computed once per reference fingerprint and weights file and
 cached on disk (:mod:`ganlab.metrics.cache`); an evaluation then pays only for the generated images, and
-the Inception hooks of one evaluation share those too. :class:`FidelityHook` is also the base of the
-``density-coverage`` and ``memorisation`` hooks, which score the same features.
+the Inception evaluators of one evaluation share those too. :class:`FidelityEvaluator` is also the base of the
+``density-coverage`` and ``memorisation`` evaluators, which score the same features.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunVie
 from ..registry.registry import component
 from ..rundir.rundir import RunDir
 from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
-from .metric_base import Device, MetricHook, ScheduleConfig, Score, for_report_only, generated_images, resolve_device
+from .metric_base import (Device, MetricEvaluator, ScheduleConfig, Score, for_report_only, generated_images,
+                          resolve_device)
 from ..metrics.cache import ReferenceCache
 from ..metrics.inception import (FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, frechet_distance, kernel_distance,
                         load_inception, precision_recall, statistics)
@@ -33,7 +34,7 @@ from ..metrics.weights import find_weights
 
 @dataclasses.dataclass
 class InceptionConfig:
-    """How an Inception hook featurises: what it scores against is its own (``reference`` for fid and its
+    """How an Inception evaluator featurises: what it scores against is its own (``reference`` for fid and its
     like, the training data for memorisation)."""
 
     num_samples: int = param(10000, "generated images per evaluation", min=2)
@@ -55,7 +56,7 @@ class InceptionConfig:
 
 @dataclasses.dataclass
 class FidelityConfig(InceptionConfig, ScheduleConfig):
-    """An Inception hook's settings with its schedule and reference set (ScheduleConfig's fields first)."""
+    """An Inception evaluator's settings with its schedule and reference set (ScheduleConfig's fields first)."""
 
 
 @dataclasses.dataclass
@@ -82,7 +83,7 @@ def generated_images_key(run: RunView, num: int, seed: int) -> str:
 def reference_entry(inception: InceptionFeatures, sample: ReferenceSample, cache: ReferenceCache,
                     batch_size: int, progress: bool) -> dict[str, torch.Tensor]:
     """The reference sample's features and FID statistics, from the disk cache or computed and stored
-    there: one entry per network and reference fingerprint, shared by every hook and ``ganlab score``."""
+    there: one entry per network and reference fingerprint, shared by every evaluator and ``ganlab score``."""
     key = f"inception-{inception.layer}-{inception.weights.sha256[:16]}-{sample.fingerprint()[:32]}"
 
     def compute() -> dict[str, torch.Tensor]:
@@ -92,11 +93,11 @@ def reference_entry(inception: InceptionFeatures, sample: ReferenceSample, cache
     return cache.get_or_compute(key, compute)[0]
 
 
-class FidelityHook(MetricHook):
+class FidelityEvaluator(MetricEvaluator):
     """Scores generated images against the reference through a shared torch-fidelity extractor.
 
     ``config`` is an :class:`InceptionConfig` with ``every`` and ``seed`` (a :class:`FidelityConfig`, or a
-    hook's own); the reference is ``reference_set`` (a folder, the data set's held-out images), or the
+    evaluator's own); the reference is ``reference_set`` (a folder, the data set's held-out images), or the
     training data when that is None.
     """
 
@@ -119,12 +120,12 @@ class FidelityHook(MetricHook):
         return self._reference[1]
 
     def sample(self, run: RunView) -> ReferenceSample:
-        """The real images this hook compares with: ``num_reference`` of the reference set, drawn with ``seed``."""
+        """The real images this evaluator compares with: ``num_reference`` of the reference set, drawn with ``seed``."""
         return reference_sample(self.reference_set, run.dataset, self.config.num_reference, self.config.seed)
 
     def generated(self, run: RunView, images: torch.Tensor | None = None) -> torch.Tensor:
         """Features of ``run.generate(num_samples, seed=seed)``, computed once per evaluation for all the
-        Inception hooks; a hook that needs the pixels too passes the ``images`` it generated."""
+        Inception evaluators; an evaluator that needs the pixels too passes the ``images`` it generated."""
         cfg = self.config
         return self.inception.memoised(
             generated_images_key(run, cfg.num_samples, cfg.seed),
@@ -132,7 +133,7 @@ class FidelityHook(MetricHook):
                                    cfg.batch_size, run.progress))
 
     def protocol(self, sample: ReferenceSample) -> dict[str, Any]:
-        """What every Inception score's protocol holds; a hook adds its own settings."""
+        """What every Inception score's protocol holds; an evaluator adds its own settings."""
         cfg = self.config
         return {**self.inception.protocol(), "num_generated": cfg.num_samples, "num_reference": sample.count,
                 "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed,
@@ -151,11 +152,11 @@ class FidelityHook(MetricHook):
         return [protocol_section(run_dir, self.metrics, f"{self.name}: scores and protocol")]
 
 
-class FidHook(FidelityHook):
+class FidEvaluator(FidelityEvaluator):
     metrics = ("fid",)
 
 
-class KidHook(FidelityHook):
+class KidEvaluator(FidelityEvaluator):
     metrics = ("kid",)
 
     def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
@@ -167,7 +168,7 @@ class KidHook(FidelityHook):
                                     "kid_subset_size": size}, std=std)]
 
 
-class PrecisionRecallHook(FidelityHook):
+class PrecisionRecallEvaluator(FidelityEvaluator):
     metrics = ("precision", "recall")
 
     def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
@@ -179,37 +180,37 @@ class PrecisionRecallHook(FidelityHook):
 
 
 def inception_for(config: InceptionConfig, context: BuildContext) -> InceptionFeatures:
-    """The extractor a hook's settings ask for, from vetted weights: a factory calls it, so a missing or
+    """The extractor an evaluator's settings ask for, from vetted weights: a factory calls it, so a missing or
     unsafe weights file stops ``ganlab validate`` and ``ganlab run`` before the first training step."""
     device = resolve_device(config.device, context.device)
     return load_inception(find_weights(config.weights_path, config.download), device)
 
 
-def build_fidelity_hook(name: str, hook_class: type[FidelityHook], config: FidelityConfig,
-                        context: BuildContext) -> FidelityHook:
-    """A hook scored against ``config.reference``; built for the report alone, it needs neither."""
+def build_fidelity_evaluator(name: str, evaluator_class: type[FidelityEvaluator], config: FidelityConfig,
+                        context: BuildContext) -> FidelityEvaluator:
+    """An evaluator scored against ``config.reference``; built for the report alone, it needs neither."""
     if for_report_only(context):
-        return hook_class(name, config, None, None, ReferenceCache())
+        return evaluator_class(name, config, None, None, ReferenceCache())
     if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
         raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
                                          f"({config.num_samples}) or num_reference ({config.num_reference})")
     reference_set = open_reference(config.reference, context)
-    return hook_class(name, config, inception_for(config, context), reference_set, ReferenceCache())
+    return evaluator_class(name, config, inception_for(config, context), reference_set, ReferenceCache())
 
 
-@component("hook", "fid", config=FidelityConfig,
+@component("evaluator", "fid", config=FidelityConfig,
            help="Fréchet Inception Distance through torch-fidelity, reference statistics cached")
-def build_fid(config: FidelityConfig, context: BuildContext) -> FidelityHook:
-    return build_fidelity_hook("fid", FidHook, config, context)
+def build_fid(config: FidelityConfig, context: BuildContext) -> FidelityEvaluator:
+    return build_fidelity_evaluator("fid", FidEvaluator, config, context)
 
 
-@component("hook", "kid", config=KidConfig,
+@component("evaluator", "kid", config=KidConfig,
            help="Kernel Inception Distance through torch-fidelity (mean and std over subsets)")
-def build_kid(config: KidConfig, context: BuildContext) -> FidelityHook:
-    return build_fidelity_hook("kid", KidHook, config, context)
+def build_kid(config: KidConfig, context: BuildContext) -> FidelityEvaluator:
+    return build_fidelity_evaluator("kid", KidEvaluator, config, context)
 
 
-@component("hook", "precision-recall", config=PrecisionRecallConfig,
+@component("evaluator", "precision-recall", config=PrecisionRecallConfig,
            help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features")
-def build_precision_recall(config: PrecisionRecallConfig, context: BuildContext) -> FidelityHook:
-    return build_fidelity_hook("precision-recall", PrecisionRecallHook, config, context)
+def build_precision_recall(config: PrecisionRecallConfig, context: BuildContext) -> FidelityEvaluator:
+    return build_fidelity_evaluator("precision-recall", PrecisionRecallEvaluator, config, context)

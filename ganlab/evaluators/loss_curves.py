@@ -1,7 +1,7 @@
 """``loss-curves``: the generator's and discriminator's loss at every step, raw and smoothed, and beside
 them every other number the step records hold (learning rates, an augmentation's p, regularizer terms).
 
-The data is metrics.jsonl, which the engine writes at every step, so this hook adds no files of its own.
+The data is metrics.jsonl, which the engine writes at every step, so this evaluator adds no files of its own.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..common.config import param
-from ..contracts.engine import BuildContext, EvaluationHook, ReportSection
+from ..contracts.engine import BuildContext, Evaluator, ReportSection
 from ..registry.registry import component
 from ..page import html as h
 from ..rundir.records import METRIC_LABELS
@@ -24,7 +24,7 @@ class LossCurvesConfig:
     smoothing: int = param(0, "moving-average window in steps; 0 picks about a fiftieth of the run", min=0)
 
 
-class LossCurves(EvaluationHook):
+class LossCurves(Evaluator):
     name = "loss-curves"
 
     def __init__(self, config: LossCurvesConfig):
@@ -58,7 +58,7 @@ class LossCurves(EvaluationHook):
         return [ReportSection("Loss curves", body, order=20), *([numbers] if numbers else [])]
 
 
-@component("hook", "loss-curves", config=LossCurvesConfig,
+@component("evaluator", "loss-curves", config=LossCurvesConfig,
            help="G and D loss per step, raw and smoothed, with epoch boundaries; every other logged number "
                 "(learning rates, augment p, regularizer terms) in a panel of its own")
 def build(config: LossCurvesConfig, context: BuildContext) -> LossCurves:

@@ -1,4 +1,4 @@
-"""The ``memorisation`` hook: whether the generator reproduces its training images.
+"""The ``memorisation`` evaluator: whether the generator reproduces its training images.
 
 For each generated image it finds the nearest training image in Inception feature space and the copy
 ratio of Alaa et al. 2022 (:func:`ganlab.metrics.neighbours.nearest_training`): the distance to that
@@ -25,8 +25,8 @@ from ..common.config import param, seed_param
 from ..rundir.rundir import RunDir
 from .metric_base import Score, every_param, for_report_only
 from ..metrics.cache import ReferenceCache
-from .closest_pairs import HOOK, closest_pairs, pairs_html, save_pairs
-from .fidelity import FidelityHook, InceptionConfig, inception_for
+from .closest_pairs import EVALUATOR, closest_pairs, pairs_html, save_pairs
+from .fidelity import FidelityEvaluator, InceptionConfig, inception_for
 from ..metrics.inception import InceptionFeatures
 from ..metrics.neighbours import nearest_training
 from .metric_sections import ORDER, scores_html
@@ -49,11 +49,11 @@ class MemorisationConfig(InceptionConfig):
                        min=1, max=64)
 
 
-class MemorisationHook(FidelityHook):
+class MemorisationEvaluator(FidelityEvaluator):
     metrics = ("memorised_fraction", "nn_ratio_median")
 
     def __init__(self, config: MemorisationConfig, inception: InceptionFeatures | None, cache: ReferenceCache):
-        super().__init__(HOOK, config, inception, None, cache)
+        super().__init__(EVALUATOR, config, inception, None, cache)
 
     def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
@@ -74,10 +74,10 @@ class MemorisationHook(FidelityHook):
                               pairs_html(run_dir) + scores_html(run_dir, self.metrics), ORDER + 4)]
 
 
-@component("hook", HOOK, config=MemorisationConfig,
+@component("evaluator", EVALUATOR, config=MemorisationConfig,
            help="nearest training image of each generated one in Inception features: the share of near "
                 "copies (Alaa et al. 2022's ratio below a threshold), the closest pairs shown in the report")
-def build(config: MemorisationConfig, context: BuildContext) -> MemorisationHook:
+def build(config: MemorisationConfig, context: BuildContext) -> MemorisationEvaluator:
     if for_report_only(context):
-        return MemorisationHook(config, None, ReferenceCache())
-    return MemorisationHook(config, inception_for(config, context), ReferenceCache())
+        return MemorisationEvaluator(config, None, ReferenceCache())
+    return MemorisationEvaluator(config, inception_for(config, context), ReferenceCache())

@@ -1,4 +1,4 @@
-"""What every metric hook shares: a schedule, logging scores with their protocol, and a report table."""
+"""What every metric evaluator shares: a schedule, logging scores with their protocol, and a report table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from ..common.config import param, seed_param
 from ..common.errors import ConfigError
 from ..machine.memory import Need
-from ..contracts.engine import BuildContext, EvaluationHook, RunView
+from ..contracts.engine import BuildContext, Evaluator, RunView
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Score:
 
 
 def every_param() -> Any:
-    """The ``every`` setting of a metric hook: how often it scores (:meth:`MetricHook.on_epoch_end`)."""
+    """The ``every`` setting of a metric evaluator: how often it scores (:meth:`MetricEvaluator.on_epoch_end`)."""
     return param(1, "score the generator after every N epochs (the final model is always scored)", min=1)
 
 
@@ -50,7 +50,7 @@ def generated_images(key: str, count: int, context: BuildContext, extra: int = 0
 
 
 def for_report_only(context: BuildContext) -> bool:
-    """Built without a data set: ``ganlab report`` rebuilds hooks only for their sections, so a factory
+    """Built without a data set: ``ganlab report`` rebuilds evaluators only for their sections, so a factory
     then skips what scoring needs (weights, Inception, a reference folder) and the checks that go with it."""
     return context.image_size is None
 
@@ -66,7 +66,7 @@ def resolve_device(setting: Device, run_device: torch.device) -> torch.device:
     return torch.device(setting)
 
 
-class MetricHook(EvaluationHook, abc.ABC):
+class MetricEvaluator(Evaluator, abc.ABC):
     """Scores the generator after every ``every`` epochs, and once more at the end if the last one wasn't.
 
     ``ganlab evaluate`` calls :meth:`evaluate` directly on a generator loaded from a checkpoint.

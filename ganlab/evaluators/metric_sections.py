@@ -1,4 +1,4 @@
-"""Report sections of the metric hooks, built from ``evaluations.jsonl`` alone.
+"""Report sections of the metric evaluators, built from ``evaluations.jsonl`` alone.
 
 Each section shows the scores over training and the protocol they were made under; when the protocol
 changed within the run (say, ``ganlab evaluate`` with another ``--num-samples``), it says what changed.

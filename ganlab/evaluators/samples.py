@@ -3,7 +3,7 @@ a grid of real training images to compare against.
 
 Because the grids always use the same latent vectors, the GIF shows the same faces forming over
 training. A conditional run's grids have one row per condition, the same latents across rows; the engine
-lists the rows' conditions in ``samples/rows.json`` and the report captions the grid with them. The GIF is written to ``hooks/samples/evolution.gif`` when the run ends, for sharing, and
+lists the rows' conditions in ``samples/rows.json`` and the report captions the grid with them. The GIF is written to ``evaluators/samples/evolution.gif`` when the run ends, for sharing, and
 drawn again from the grids for the report, so a run that was killed still gets one.
 """
 
@@ -19,14 +19,14 @@ from ..common.atomic import atomic_write_bytes
 from ..common.config import param
 from ..common.files import read_json
 from ..page.grids import grid_png
-from ..contracts.engine import BuildContext, EvaluationHook, ReportSection, RunView
+from ..contracts.engine import BuildContext, Evaluator, ReportSection, RunView
 from ..registry.registry import component
 from ..page import html as h
 from ..rundir.rundir import RunDir
 from .series import spread
-from .store import HookFiles
+from .store import EvaluatorFiles
 
-FILES = HookFiles("samples")
+FILES = EvaluatorFiles("samples")
 REAL = "real.png"
 GIF = "evolution.gif"
 GIF_COLORS = 128
@@ -60,7 +60,7 @@ def evolution_gif(grids: list[tuple[int, Path]], frame_ms: int) -> bytes:
     return buffer.getvalue()
 
 
-class Samples(EvaluationHook):
+class Samples(Evaluator):
     name = "samples"
 
     def __init__(self, config: SamplesConfig, seed: int):
@@ -133,7 +133,7 @@ def display_width(grid: Path | bytes, target: int = DISPLAY_WIDTH) -> int:
         return image.width * max(1, round(target / image.width))
 
 
-@component("hook", "samples", config=SamplesConfig,
+@component("evaluator", "samples", config=SamplesConfig,
            help="fixed-noise grids per epoch, an animated GIF of them, and real images for reference")
 def build(config: SamplesConfig, context: BuildContext) -> Samples:
     return Samples(config, context.seed)

@@ -1,6 +1,6 @@
-"""A hook's own files under ``hooks/<name>/`` of a run directory.
+"""An evaluator's own files under ``evaluators/<name>/`` of a run directory (``RunDir.evaluators_dir``).
 
-Hooks keep nothing that matters only in memory: a resumed run builds fresh hook objects, and the report
+Evaluators keep nothing that matters only in memory: a resumed run builds fresh evaluator objects, and the report
 is rebuilt from the run directory alone, so every measurement is appended to a file as soon as it exists.
 Reading never creates anything, so a report can be built from a read-only copy of a run.
 """
@@ -14,24 +14,24 @@ from ..rundir.records import ANY_RECORD, Shape
 from ..rundir.rundir import RunDir
 
 
-class HookFiles:
+class EvaluatorFiles:
     def __init__(self, name: str):
         self.name = name
 
     def path(self, run_dir: RunDir, filename: str) -> Path:
-        """Where ``filename`` lives; the hook's folder is not created (see :meth:`writable`)."""
-        return run_dir.path / "hooks" / self.name / filename
+        """Where ``filename`` lives; the evaluator's folder is not created (see :meth:`writable`)."""
+        return run_dir.evaluators_dir / self.name / filename
 
     def writable(self, run_dir: RunDir, filename: str) -> Path:
-        return run_dir.hook_dir(self.name) / filename
+        return run_dir.evaluator_dir(self.name) / filename
 
     def append(self, run_dir: RunDir, filename: str, records: list[dict[str, Any]]) -> None:
-        run_dir.hook_dir(self.name)
-        run_dir.append_jsonl(f"hooks/{self.name}/{filename}", records)
+        run_dir.evaluator_dir(self.name)
+        run_dir.append_jsonl(f"evaluators/{self.name}/{filename}", records)
 
     def read(self, run_dir: RunDir, filename: str, shape: Shape = ANY_RECORD) -> list[dict[str, Any]]:
         """The log's records of ``shape``; others are skipped with a warning (see ``RunDir.read_jsonl``)."""
-        return run_dir.read_jsonl(f"hooks/{self.name}/{filename}", shape)
+        return run_dir.read_jsonl(f"evaluators/{self.name}/{filename}", shape)
 
 
 def latest_per_step(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

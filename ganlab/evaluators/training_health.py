@@ -7,8 +7,8 @@ Three checks, each a pure function of files in the run directory:
   (its :class:`ganlab.OutrightWin`, recorded in meta.json): for BCE D(x) high, D(G(z)) near zero and the
   generator's loss large (the classic DCGAN failure on CelebA); never for a loss whose generator keeps its
   gradients however far apart the scores are (WGAN, hinge, least squares);
-- collapse of sample diversity: after each epoch the hook compares how different generated images are
-  from one another with how different real images are (hooks/training-health/diversity.jsonl).
+- collapse of sample diversity: after each epoch the evaluator compares how different generated images are
+  from one another with how different real images are (evaluators/training-health/diversity.jsonl).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..common.atomic import atomic_write_text
 from ..common.config import param
-from ..contracts.engine import BuildContext, EvaluationHook, ReportSection, RunView
+from ..contracts.engine import BuildContext, Evaluator, ReportSection, RunView
 from ..contracts.scores import OutrightWin, ScoreKind
 from ..registry.registry import component
 from ..page import html as h
@@ -32,12 +32,12 @@ from ..page.figures import COLORS, figure_image, legend_below, plot
 from ..rundir.records import INTEGER, NUMBER, Shape
 from ..rundir.rundir import RunDir
 from .series import metrics_frame, smooth
-from .store import HookFiles, latest_per_step
+from .store import EvaluatorFiles, latest_per_step
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FILES = HookFiles("training-health")
+FILES = EvaluatorFiles("training-health")
 DIVERSITY = "diversity.jsonl"
 DIVERSITY_RECORD = Shape(required={"epoch": INTEGER, "step": INTEGER, "ratio": NUMBER},
                          optional={"real_distance": NUMBER, "fake_distance": NUMBER})
@@ -172,7 +172,7 @@ def detect(run_dir: RunDir, config: TrainingHealthConfig) -> list[Flag]:
     return sorted((f for f in flags if f is not None), key=lambda f: f.step)
 
 
-class TrainingHealth(EvaluationHook):
+class TrainingHealth(Evaluator):
     name = "training-health"
 
     def __init__(self, config: TrainingHealthConfig, seed: int):
@@ -244,7 +244,7 @@ def _diversity_chart(records: list[dict[str, Any]], ratio: float) -> str:
                            "images (both on 16x16 pooled copies); 1 means as varied as the data.")
 
 
-@component("hook", "training-health", config=TrainingHealthConfig,
+@component("evaluator", "training-health", config=TrainingHealthConfig,
            help="flags non-finite losses, a discriminator that wins outright, and collapsed diversity")
 def build(config: TrainingHealthConfig, context: BuildContext) -> TrainingHealth:
     return TrainingHealth(config, context.seed)

@@ -1,4 +1,4 @@
-"""The ``swd`` and ``diversity`` hooks: quality numbers that need no downloaded weights, so every run has one."""
+"""The ``swd`` and ``diversity`` evaluators: quality numbers that need no downloaded weights, so every run has one."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..registry.registry import component
 from ..rundir.rundir import RunDir
 from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
 from ..metrics import msssim, swd
-from .metric_base import MetricHook, ScheduleConfig, Score, for_report_only, generated_images
+from .metric_base import MetricEvaluator, ScheduleConfig, Score, for_report_only, generated_images
 from ..metrics.reference import open_reference, reference_sample
 from .metric_sections import diversity_section, swd_section
 
@@ -41,7 +41,7 @@ class DiversityConfig(ScheduleConfig):
         return [generated_images("num_pairs", 2 * self.num_pairs, context, 2 * 8, " and their pairs' indices")]
 
 
-class SwdHook(MetricHook):
+class SwdEvaluator(MetricEvaluator):
     """SWD per Laplacian level and its average: low-frequency levels track colour and layout, high ones detail."""
 
     name = "swd"
@@ -74,7 +74,7 @@ class SwdHook(MetricHook):
         return [swd_section(run_dir)]
 
 
-class DiversityHook(MetricHook):
+class DiversityEvaluator(MetricEvaluator):
     """Mean MS-SSIM of random generated pairs beside that of real pairs; fakes far above reals means collapse."""
 
     name = "diversity"
@@ -108,7 +108,7 @@ class DiversityHook(MetricHook):
 
 
 def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, what: str) -> ImageDataset | None:
-    """The hook's reference set (None: the training data), after checking the images are big enough."""
+    """The evaluator's reference set (None: the training data), after checking the images are big enough."""
     if for_report_only(context):
         return None
     if context.image_size < minimum:
@@ -117,13 +117,13 @@ def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, 
     return open_reference(config.reference, context)
 
 
-@component("hook", "swd", config=SwdConfig,
+@component("evaluator", "swd", config=SwdConfig,
            help="sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018); offline")
-def build_swd(config: SwdConfig, context: BuildContext) -> SwdHook:
-    return SwdHook(config, _reference_for(config, context, swd.MIN_LEVEL, "the swd hook"))
+def build_swd(config: SwdConfig, context: BuildContext) -> SwdEvaluator:
+    return SwdEvaluator(config, _reference_for(config, context, swd.MIN_LEVEL, "the swd evaluator"))
 
 
-@component("hook", "diversity", config=DiversityConfig,
+@component("evaluator", "diversity", config=DiversityConfig,
            help="mean MS-SSIM of random generated pairs vs real pairs: a mode-collapse indicator; offline")
-def build_diversity(config: DiversityConfig, context: BuildContext) -> DiversityHook:
-    return DiversityHook(config, _reference_for(config, context, msssim.WINDOW, "the diversity hook"))
+def build_diversity(config: DiversityConfig, context: BuildContext) -> DiversityEvaluator:
+    return DiversityEvaluator(config, _reference_for(config, context, msssim.WINDOW, "the diversity evaluator"))

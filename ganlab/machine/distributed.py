@@ -133,7 +133,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     """Re-run ``ganlab`` with ``argv`` under torchrun on ``nproc`` local processes; returns the exit code.
 
     A stop signal to this process reaches torchrun's agent, which forwards it to the training processes
-    (they stop at a step boundary, see :meth:`ganlab.training.loop.Run._stop_agreed`) and waits for them; the
+    (they stop at a step boundary, see :meth:`ganlab.training.loop.Trainer._stop_agreed`) and waits for them; the
     command then exits with the signal's code, 130 or 143, as a single process would.
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException

@@ -87,8 +87,8 @@ class InceptionFeatures:
         return torch.cat(features)
 
     def memoised(self, key: Any, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Features for ``key`` computed once: the fid, kid and precision-recall hooks of one evaluation
-        share the same generated images, so the second and third hook pay nothing for them. ``key`` must
+        """Features for ``key`` computed once: the fid, kid and precision-recall evaluators of one evaluation
+        share the same generated images, so the second and third evaluator pay nothing for them. ``key`` must
         name everything that decides the images (:func:`~ganlab.evaluators.fidelity.generated_images_key`)."""
         if self._memo is None or self._memo[0] != key:
             self._memo = (key, compute())
@@ -122,7 +122,7 @@ def fold_batch_norms(network: nn.Module) -> nn.Module:
 
 @functools.lru_cache(maxsize=2)
 def load_inception(weights: InceptionWeights, device: torch.device, layer: str = FEATURE_LAYER) -> InceptionFeatures:
-    """One extractor per weights file, device and layer per process, shared by every hook that uses it."""
+    """One extractor per weights file, device and layer per process, shared by every evaluator that uses it."""
     return InceptionFeatures(weights, device, layer)
 
 

@@ -1,6 +1,6 @@
 """The real images a metric compares against, and the fingerprint that names them in caches and protocols.
 
-A hook's ``reference`` setting names them:
+An evaluator's ``reference`` setting names them:
 
 - ``"auto"`` (the default): the images the training data set holds back from training (its optional
   ``held_out()``, which ``image-folder`` and ``celeba`` offer when ``data.num_images`` trains on a subset),
@@ -98,7 +98,7 @@ def held_out_images(dataset: ImageDataset | None) -> ImageDataset | None:
 
 
 def open_reference(reference: str, context: BuildContext) -> ImageDataset | None:
-    """The images a hook's ``reference`` setting names (the module docstring says how), or ``None`` for the
+    """The images an evaluator's ``reference`` setting names (the module docstring says how), or ``None`` for the
     training data. Raises ConfigError on ``reference`` for a folder that cannot be read, and for
     ``"held-out"`` where ``context.dataset`` holds no images back."""
     if reference == TRAINING_DATA:

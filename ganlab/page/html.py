@@ -141,10 +141,10 @@ def anchor(title: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class ReportSection:
-    """A piece of the HTML report contributed by an evaluation hook: ``title`` is plain text (the report
+    """A piece of the HTML report contributed by an evaluator: ``title`` is plain text (the report
     escapes it); ``html`` is markup put in as it is, so whatever text in it comes from data must be escaped.
 
-    ``order`` places the section (summary 0, recipe 10, built-in hooks 5 to 50, metrics over time 60,
+    ``order`` places the section (summary 0, recipe 10, built-in evaluators 5 to 50, metrics over time 60,
     environment 1000). ``summary`` rows, (plain-text label, escaped HTML value), are also shown in the
     report's summary table: the place for a headline number or a warning a reader must not miss.
     """
@@ -165,7 +165,7 @@ def section_problem(section: Any) -> str | None:
     """What keeps ``section`` out of a report, in words; None if it is a ReportSection the report can show.
 
     The one check of a section's fields: made when a ReportSection is created, and again by the report on
-    whatever a hook's ``report_sections`` returned, which need not be a ReportSection at all.
+    whatever an evaluator's ``report_sections`` returned, which need not be a ReportSection at all.
     """
     if not isinstance(section, ReportSection):
         return f"{describe(section)} is not a ganlab.ReportSection"

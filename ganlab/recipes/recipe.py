@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Literal
 
 from ..common import tomlwrite
 from ..rundir.checkpoints import CheckpointConfig
-from ..common.errors import RecipeError
+from ..common.errors import RecipeError, warn
 from ..common.files import read_at_most, unusual
 from ..common.config import build_config, config_to_dict, param, seed_param
 from ..common.hints import did_you_mean
@@ -66,7 +66,7 @@ class TrainConfig:
 class Component:
     """One resolved component section: which registry entry, with which validated config."""
 
-    section: str          # dotted recipe path, e.g. "optimizer.generator" or "hooks[1]"
+    section: str          # dotted recipe path, e.g. "optimizer.generator" or "evaluators[1]"
     entry: Entry
     config: Any
 
@@ -102,12 +102,15 @@ ROLE_TABLES = ("optimizer", "schedule")
 """Sections set per network, as ``[SECTION.generator]`` and ``[SECTION.discriminator]``."""
 OPTIONAL_SLOTS: tuple[ComponentSlot, ...] = (ComponentSlot(("augment",), "augment", None),)
 """Component sections that may be left out: the recipe then has no such component."""
-ARRAYS: dict[str, str] = {"regularizers": "regularizer", "loggers": "logger", "hooks": "hook"}
+ARRAYS: dict[str, str] = {"regularizers": "regularizer", "loggers": "logger", "evaluators": "evaluator"}
 """Arrays of tables (``[[regularizers]]``) and the kind of component each element names."""
 PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig,
                                    "checkpoint": CheckpointConfig}
 TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "augment",
-             "regularizers", "schedule", "train", "checkpoint", "loggers", "hooks")
+             "regularizers", "schedule", "train", "checkpoint", "loggers", "evaluators")
+OLD_SECTIONS: dict[str, str] = {"hooks": "evaluators"}  # until 0.6
+"""Sections renamed since ganlab 0.4, by their old name: a recipe (or a ``--set`` key, or a recorded recipe)
+that still uses one is read as if it named the new one, with a warning, until 0.6."""
 SWEEP_SECTION = "sweep"
 """The table that makes a recipe file a sweep of runs (read by :mod:`ganlab.sweeps.table`), never part of
 one run's recipe."""
@@ -119,7 +122,7 @@ class Recipe:
     experiment: ExperimentConfig
     train: TrainConfig
     components: dict[str, Component]      # keyed by dotted section: "data", "optimizer.generator", ...
-    hooks: tuple[Component, ...]
+    evaluators: tuple[Component, ...]
     overrides: tuple[str, ...] = ()
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     augment: Component | None = None
@@ -187,9 +190,38 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as e:
         raise RecipeError(source, [f"cannot be read: {e.strerror or e}"]) from None
     try:
-        return parse_toml(text)
+        document = parse_toml(text)
     except ValueError as e:
         raise RecipeError(source, [f"invalid TOML: {e}"]) from None
+    return current_sections(document, source)
+
+
+def current_sections(document: dict[str, Any], source: str, quiet: bool = False) -> dict[str, Any]:
+    """``document`` with each section of :data:`OLD_SECTIONS` under its new name, and a warning naming
+    ``source`` unless ``quiet`` (a recipe ganlab recorded itself: a run directory's checkpoint or sweep
+    manifest, which the user did not write). Both names at once is a RecipeError: which one is meant?"""
+    old = [key for key in OLD_SECTIONS if key in document]
+    if not old:
+        return document
+    both = [key for key in old if OLD_SECTIONS[key] in document]
+    if both:
+        raise RecipeError(source, [f"{key}: the old name of [[{OLD_SECTIONS[key]}]], given beside it; keep one "
+                                   f"([[{OLD_SECTIONS[key]}]])" for key in both])
+    for key in old:
+        if not quiet:
+            _warn_once(f"{source}: [[{key}]] is read as [[{OLD_SECTIONS[key]}]], its name since ganlab 0.5; the old "
+                       "name is read until 0.6")
+    return {OLD_SECTIONS.get(key, key): value for key, value in document.items()}
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A deprecation told once per process: a resume reads a run's recipe from its file and its checkpoint."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warn(message)
 
 
 def parse_toml(text: str) -> dict[str, Any]:
@@ -226,8 +258,8 @@ APPEND = "[+]"
 
 
 def parse_key(key: str) -> list[str | int]:
-    """The path a dotted recipe key names: ``hooks[1].every`` and ``hooks.1.every`` both name
-    ``["hooks", 1, "every"]``, so two spellings of one setting compare equal; a key ending in :data:`APPEND`
+    """The path a dotted recipe key names: ``evaluators[1].every`` and ``evaluators.1.every`` both name
+    ``["evaluators", 1, "every"]``, so two spellings of one setting compare equal; a key ending in :data:`APPEND`
     ends in it. The one parser of keys: what ``--set`` sets and what a sweep's grid sweeps."""
     key = key.strip()
     appends = key.endswith(APPEND)
@@ -239,12 +271,13 @@ def parse_key(key: str) -> list[str | int]:
     parts = [_key_part(p) for p in key.split(".")]
     if not key or any(p == "" for p in parts):
         raise ValueError(f"{shown(key)} is not a dotted key")
+    parts[0] = OLD_SECTIONS.get(parts[0], parts[0]) if isinstance(parts[0], str) else parts[0]
     return [*parts, APPEND] if appends else parts
 
 
 def parse_override(text: str) -> tuple[list[str | int], Any]:
     """``a.b=value`` -> (["a", "b"], value), the key read by :func:`parse_key`. The value is read as TOML,
-    falling back to a plain string; ``hooks[+]={name="fid"}`` is the one form whose value must be a table,
+    falling back to a plain string; ``evaluators[+]={name="fid"}`` is the one form whose value must be a table,
     the table it appends."""
     if "=" not in text:
         raise ValueError(f"--set {shown(text)}: expected KEY=VALUE, e.g. train.epochs=3")
@@ -285,6 +318,10 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> tuple[dic
         except ValueError as e:
             problems.append(str(e))
             continue
+        old = re.match(r"\s*([^.\[=]*)", text).group(1).strip()
+        if old in OLD_SECTIONS:
+            _warn_once(f"--set {text}: {old} is read as {OLD_SECTIONS[old]}, its name since ganlab 0.5; the old "
+                       "name is read until 0.6")
         node: Any = doc
         for i, part in enumerate(parts[:-1]):
             nxt = parts[i + 1]
@@ -371,7 +408,7 @@ def _resolved(problems: list[str], table: Any, kind: str, section: str, registry
 def resolve(document: dict[str, Any], registry: Registry, source: str,
             overrides: list[str] = ()) -> Recipe:
     """Validate a parsed recipe (after overrides) against the registry; raise RecipeError with all problems."""
-    doc, problems = apply_overrides(document, list(overrides))
+    doc, problems = apply_overrides(current_sections(document, source), list(overrides))
     for key in doc:
         if key == SWEEP_SECTION:
             problems.append(f"{key}: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep "
@@ -418,7 +455,7 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
     if problems:
         raise RecipeError(source, problems)
     optional = {".".join(slot.path): components.pop(".".join(slot.path), None) for slot in OPTIONAL_SLOTS}
-    return Recipe(source, plain["experiment"], plain["train"], components, arrays["hooks"], tuple(overrides),
+    return Recipe(source, plain["experiment"], plain["train"], components, arrays["evaluators"], tuple(overrides),
                   plain["checkpoint"], optional["augment"], arrays["regularizers"], arrays["loggers"])
 
 
@@ -448,7 +485,7 @@ def section_label(path: tuple[Any, ...]) -> str:
 
 def dotted_settings(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """Every setting of a resolved recipe as (dotted key, value): ``train.epochs``,
-    ``optimizer.generator.lr``, ``hooks[0].every``; the one walk of a recipe's settings besides
+    ``optimizer.generator.lr``, ``evaluators[0].every``; the one walk of a recipe's settings besides
     :func:`recipe_tables`, which it is made from."""
     for path, table in recipe_tables(document):
         for key, value in table.items():

@@ -12,14 +12,29 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import types
+import warnings
 from typing import Any, Callable, Iterator, TypeVar
 
 from ..common.config import FieldInfo, describe_fields
 from ..common.errors import PluginError
 
-KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "hook",
+KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "evaluator",
                           "augment", "regularizer", "schedule", "logger")
 """The component kinds the engine knows how to use; a plugin cannot invent a new kind."""
+
+OLD_KINDS: dict[str, str] = {"hook": "evaluator"}  # until 0.6
+"""Kinds renamed since ganlab 0.4, by their old name: a plugin that declares or adds a component under one
+still registers it, under the new name, with a DeprecationWarning (until 0.6)."""
+
+
+def current_kind(kind: str) -> str:
+    """``kind``, or the kind it was renamed to (see :data:`OLD_KINDS`), with a DeprecationWarning."""
+    new = OLD_KINDS.get(kind) if isinstance(kind, str) else None
+    if new is None:
+        return kind
+    warnings.warn(f"component kind {kind!r} is deprecated: use {new!r} (the old name works until 0.6)",
+                  DeprecationWarning, stacklevel=3)
+    return new
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +78,8 @@ def component(kind: str, name: str, *, config: type, help: str = "") -> Callable
     plugin leaves them out and a clash names the plugin. One object may be declared under several names
     (stack the decorator); a subclass of a declared class is not itself declared.
     """
+    kind = current_kind(kind)
+
     def declare(factory: Factory) -> Factory:
         setattr(factory, DECLARATIONS, (*vars(factory).get(DECLARATIONS, ()), Declaration(kind, name, config, help)))
         return factory
@@ -158,4 +175,4 @@ class Registrar:
         ``factory(config, context)`` is called with a validated ``config`` instance and the
         :class:`ganlab.BuildContext` of the run.
         """
-        self._registry._add(Entry(kind, name, factory, config, self.plugin, help))
+        self._registry._add(Entry(current_kind(kind), name, factory, config, self.plugin, help))

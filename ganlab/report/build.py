@@ -1,9 +1,9 @@
 """Assemble one run's report from its run directory alone, and write it.
 
-The evaluation hooks are rebuilt from the run's resolved ``recipe.toml`` through the registry, exactly as
-a training run builds them, and each is asked for its sections; so a hook from a third-party plugin
+The evaluators are rebuilt from the run's resolved ``recipe.toml`` through the registry, exactly as
+a training run builds them, and each is asked for its sections; so an evaluator from a third-party plugin
 contributes the same way as a built-in one, and ``ganlab report`` long after the run gives the same page
-as the one written when it ended. A hook that is not installed, or whose section fails to render, costs
+as the one written when it ended. An evaluator that is not installed, or whose section fails to render, costs
 only its own section: the page says what is missing and why.
 """
 
@@ -16,7 +16,7 @@ import torch
 
 from ..common.atomic import atomic_write_text
 from ..common.errors import RecipeError, warn
-from ..contracts.engine import BuildContext, EvaluationHook
+from ..contracts.engine import BuildContext, Evaluator
 from ..page.html import ReportSection, section_problem
 from ..recipes.recipe import read_toml, resolve_component
 from ..registry.registry import Registry
@@ -27,40 +27,41 @@ from .core_sections import environment_section, evaluations_section, recipe_sect
 
 
 @dataclasses.dataclass(frozen=True)
-class RebuiltHook:
-    section: str          # "hooks[2]"
+class RebuiltEvaluator:
+    section: str          # "evaluators[2]"
     name: str
-    hook: EvaluationHook
+    evaluator: Evaluator
 
 
-def rebuild_hooks(document: dict, registry: Registry, seed: int) -> tuple[list[RebuiltHook], list[str]]:
-    """The recipe's evaluation hooks, built on the CPU, and a note for each one that cannot be built."""
-    hooks, problems = [], []
+def rebuild_evaluators(document: dict, registry: Registry, seed: int) -> tuple[list[RebuiltEvaluator], list[str]]:
+    """The recipe's evaluators, built on the CPU, and a note for each one that cannot be built."""
+    evaluators, problems = [], []
     context = BuildContext(seed=seed, device=torch.device("cpu"))
-    tables = document.get("hooks", [])
+    tables = document.get("evaluators", [])
     for i, table in enumerate(tables if isinstance(tables, list) else []):
-        section = f"hooks[{i}]"
+        section = f"evaluators[{i}]"
         try:
-            component = resolve_component(table, "hook", section, registry, "recipe.toml")
+            component = resolve_component(table, "evaluator", section, registry, "recipe.toml")
         except RecipeError as e:
             problems.extend(f"{problem}; so its section is missing" for problem in e.problems)
             continue
         try:
-            hooks.append(RebuiltHook(section, component.name, component.entry.factory(component.config, context)))
+            built = component.entry.factory(component.config, context)
+            evaluators.append(RebuiltEvaluator(section, component.name, built))
         except Exception as e:  # a plugin's factory is not ours to trust with the whole report
             problems.append(f"{section} ({component.name}): could not be built: {type(e).__name__}: {e}")
-    return hooks, problems
+    return evaluators, problems
 
 
-def hook_sections(hooks: list[RebuiltHook], run_dir: RunDir) -> tuple[list[ReportSection], list[str]]:
-    """Every hook's sections, and a note for each one left out: whatever a plugin's ``report_sections``
+def evaluator_sections(evaluators: list[RebuiltEvaluator], run_dir: RunDir) -> tuple[list[ReportSection], list[str]]:
+    """Every evaluator's sections, and a note for each one left out: whatever a plugin's ``report_sections``
     does wrong (raises, returns something else than sections, a section with a field of the wrong type)
     costs only the sections concerned, so the user still gets the report."""
     sections, problems = [], []
-    for rebuilt in hooks:
+    for rebuilt in evaluators:
         label = f"{rebuilt.section} ({rebuilt.name})"
         try:
-            returned = rebuilt.hook.report_sections(run_dir)
+            returned = rebuilt.evaluator.report_sections(run_dir)
         except Exception as e:  # one broken section must not cost the user the whole report
             problems.append(f"{label}: its report section failed: {type(e).__name__}: {e}")
             continue
@@ -92,8 +93,8 @@ def build_report(run_dir: RunDir, registry: Registry) -> str:
         document = read_toml(run_dir.recipe_path)
     except RecipeError as e:
         raise RecipeError(str(run_dir.recipe_path), [f"cannot rebuild the report: {p}" for p in e.problems]) from None
-    hooks, problems = rebuild_hooks(document, registry, int(meta.get("seed") or 0))
-    sections, section_problems = hook_sections(hooks, run_dir)
+    evaluators, problems = rebuild_evaluators(document, registry, int(meta.get("seed") or 0))
+    sections, section_problems = evaluator_sections(evaluators, run_dir)
     problems += section_problems
     for problem in problems:
         warn(f"{run_dir.path}: report: {problem}")

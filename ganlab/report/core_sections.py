@@ -1,4 +1,4 @@
-"""The report sections every run has, whatever its hooks: summary, recipe, metrics over time, environment.
+"""The report sections every run has, whatever its evaluators: summary, recipe, metrics over time, environment.
 
 Each is a pure function of files in the run directory (meta.json, recipe.toml, metrics.jsonl,
 evaluations.jsonl), so a report rebuilt later is the same page.
@@ -99,7 +99,7 @@ def best_evaluations(evaluations: list[dict[str, Any]]) -> list[tuple[str, str]]
     return rows
 
 
-def summary_section(run_dir: RunDir, meta: dict[str, Any], hook_rows: Iterable[tuple[str, str]]) -> ReportSection:
+def summary_section(run_dir: RunDir, meta: dict[str, Any], evaluator_rows: Iterable[tuple[str, str]]) -> ReportSection:
     status = str(meta.get("status", "unknown"))
     rows: list[tuple[str, str]] = [
         ("status", h.badge(status, STATUS_TONES.get(status, "warn")) + " " + h.escape(STATUS_TEXT.get(status, ""))),
@@ -114,11 +114,12 @@ def summary_section(run_dir: RunDir, meta: dict[str, Any], hook_rows: Iterable[t
     ]
     rows += final_losses(run_dir.read_metrics(), ScoreKind.from_meta(meta))
     rows += best_evaluations(run_dir.read_evaluations())
-    rows += list(hook_rows)
+    rows += list(evaluator_rows)
     problems = ""
     if meta.get("error"):
         problems += "<h3>Why it stopped</h3>" + h.preformatted(meta["error"])
-    for label, key in (("Evaluation hooks that failed at the end of the run", "hook_errors"),
+    for label, key in (("Evaluators that failed at the end of the run", "evaluator_errors"),
+                       ("Evaluators that failed at the end of the run", "hook_errors"),  # until 0.6: ganlab 0.4
                        ("Plugins that failed to load", "plugin_failures")):
         if meta.get(key):
             problems += f"<h3>{h.escape(label)}</h3>" + h.preformatted("\n".join(map(str, meta[key])))
@@ -193,7 +194,7 @@ def evaluations_section(run_dir: RunDir) -> ReportSection:
     if not groups:
         return ReportSection("Metrics over time", h.paragraph(
             "No evaluation metrics were recorded in this run (evaluations.jsonl is empty). Add a metric "
-            "hook to the recipe's [[hooks]] to measure sample quality during training.", "note"), order=60)
+            "evaluator to the recipe's [[evaluators]] to measure sample quality during training.", "note"), order=60)
     body = _metrics_figure(groups)
     for metric, records in groups.items():
         frame = pd.DataFrame([{k: _plain(v) for k, v in r.items() if k != "metric"} for r in records])

@@ -114,8 +114,9 @@ META = Shape(optional={
     "created": TEXT_OR_NULL, "started": TEXT_OR_NULL, "ended": TEXT_OR_NULL, "seed": INTEGER,
     "device": TEXT, "device_name": TEXT_OR_NULL, "batch_size": INTEGER, "d_steps": INTEGER, "steps": INTEGER,
     "total_steps": INTEGER, "epochs_completed": INTEGER, "epochs": INTEGER, "versions": VERSIONS,
-    "plugin_failures": LIST, "hook_errors": LIST, "error": TEXT_OR_NULL, "report_error": TEXT_OR_NULL,
+    "plugin_failures": LIST, "evaluator_errors": LIST, "error": TEXT_OR_NULL, "report_error": TEXT_OR_NULL,
     "elapsed_s": FINITE_OR_NULL, "images_per_s": NUMBER_OR_NULL, "resumed": OBJECTS, "scores": OBJECT,
     "label_space": OBJECT, "labels": OBJECT, "threads": INTEGER,
+    "hook_errors": LIST,  # until 0.6: the old name of evaluator_errors, in the meta.json of a ganlab 0.4 run
 })
 """The fields of meta.json that ganlab reads back."""

@@ -9,11 +9,11 @@ Layout::
     evaluations.jsonl   one JSON object per evaluation result (metric, value, step, protocol)
     checkpoints/        state dicts only, written atomically
     samples/            the fixed-noise grid after every epoch
-    hooks/<name>/       each evaluation hook's own files
+    evaluators/<name>/  each evaluator's own files (``hooks/<name>/`` in a run of ganlab 0.4: read until 0.6)
     report.html
 
 A run directory is never overwritten or deleted; a process holds an exclusive lock while writing it.
-Every JSON-lines file in it, the hooks' included, is a log whose records carry the ``step`` they were
+Every JSON-lines file in it, the evaluators' included, is a log whose records carry the ``step`` they were
 made at: that is what lets a resume cut all of them back to its checkpoint (:meth:`RunDir.rewind`).
 """
 
@@ -26,6 +26,7 @@ import os
 import re
 import tempfile
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,6 +39,8 @@ from ..common.files import read_json, unusual
 from ..common.labels import in_column_order
 from .records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
+EVALUATORS = "evaluators"
+OLD_EVALUATORS = "hooks"  # until 0.6: the evaluators' folder of run directories that ganlab 0.4 wrote
 RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")
 """The files a run writes directly in its directory."""
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
@@ -171,7 +174,7 @@ class RunDir:
                 raise RunError(f"cannot create run directory in {str(out)!r}: {e.strerror or e}") from None
             run = cls(path)
             run.lock()
-            for sub in ("checkpoints", "samples", "hooks"):
+            for sub in ("checkpoints", "samples", EVALUATORS):
                 (path / sub).mkdir()
             return run
         raise RunError(f"no free run directory name for {base!r} in {str(out)!r}")
@@ -204,12 +207,12 @@ class RunDir:
 
     def prepare_for_writing(self) -> None:
         """Make the run's folders again where they are missing (a user moved ``checkpoints/`` away to
-        restart the run) and make sure each can be written, the run directory's own and its hooks' included;
+        restart the run) and make sure each can be written, the run directory's own and its evaluators' included;
         a RunError names the first that cannot. Called before a command changes any of the run's files, so
         a place it cannot write stops it while everything is still as it was."""
-        hooks = self.path / "hooks"
-        hook_folders = sorted(p for p in hooks.iterdir() if p.is_dir()) if hooks.is_dir() else []
-        for folder in (self.path, self.checkpoints_dir, self.samples_dir, hooks, *hook_folders):
+        evaluators = self.evaluators_dir
+        evaluator_folders = sorted(p for p in evaluators.iterdir() if p.is_dir()) if evaluators.is_dir() else []
+        for folder in (self.path, self.checkpoints_dir, self.samples_dir, evaluators, *evaluator_folders):
             ensure_writable_folder(folder, f"run {str(self.path)!r}: ")
         for name in (*RUN_FILES, *self.logs()):
             if (self.path / name).is_dir():
@@ -245,10 +248,36 @@ class RunDir:
         """A conditional run's grid rows: a JSON list of each row's condition (``"Smiling=1, Male=0"``)."""
         return self.samples_dir / "rows.json"
 
-    def hook_dir(self, name: str) -> Path:
-        path = self.path / "hooks" / safe_name(name)
+    @property
+    def evaluators_dir(self) -> Path:
+        """The folder of the evaluators' own files: ``evaluators/``, or the old folder of a run directory
+        that ganlab 0.4 or before wrote, so that such a run keeps one layout when it is resumed."""
+        old = self.path / OLD_EVALUATORS
+        return old if old.is_dir() and not (self.path / EVALUATORS).exists() else self.path / EVALUATORS
+
+    def evaluator_dir(self, name: str) -> Path:
+        """Evaluator ``name``'s own folder, made on first use."""
+        path = self.evaluators_dir / safe_name(name)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def hook_dir(self, name: str) -> Path:  # until 0.6
+        """Deprecated name of :meth:`evaluator_dir`, kept for plugins written for ganlab 0.4 until 0.6."""
+        warnings.warn("RunDir.hook_dir is deprecated: use RunDir.evaluator_dir (the old name works until 0.6)",
+                      DeprecationWarning, stacklevel=2)
+        return self.evaluator_dir(name)
+
+    def _in_layout(self, filename: str) -> str:
+        """Log ``filename`` (relative to the run directory) with its evaluators' folder spelt as this run
+        directory spells it: ganlab spells it ``evaluators/NAME/FILE``, a run of ganlab 0.4 keeps it under
+        the old folder name, and a plugin written for 0.4 may still spell that one."""
+        first, slash, rest = filename.partition("/")
+        if not slash or first not in (EVALUATORS, OLD_EVALUATORS):
+            return filename
+        if first == OLD_EVALUATORS and self.evaluators_dir.name == EVALUATORS:  # until 0.6
+            warnings.warn(f"{filename}: the evaluators' folder is {EVALUATORS}/ now; the old name is read as it "
+                          "until 0.6", DeprecationWarning, stacklevel=3)
+        return f"{self.evaluators_dir.name}/{rest}"
 
     # -- meta -----------------------------------------------------------------------------------------
     def read_meta(self) -> dict[str, Any]:
@@ -314,6 +343,7 @@ class RunDir:
         """Add ``records`` to log ``filename``; a log that cannot be written is a RunError naming it."""
         if not records:
             return
+        filename = self._in_layout(filename)
         try:
             with open(self.path / filename, "a", encoding="utf-8") as f:
                 f.write("".join(json.dumps(r, allow_nan=True) + "\n" for r in records))
@@ -324,11 +354,12 @@ class RunDir:
     def json_lines(self, filename: str) -> Iterator[tuple[int, Any]]:
         """(line number, JSON value) of every line of log ``filename`` (see :func:`numbered_json`); bytes
         that are not UTF-8 read as replacement characters, so that the rest of the file is still read."""
-        return numbered_json(self._log_lines(filename, exact=False))
+        return numbered_json(self._log_lines(self._in_layout(filename), exact=False))
 
     def read_jsonl(self, filename: str, shape: Shape = ANY_RECORD) -> list[dict[str, Any]]:
         """The records of ``filename`` that have ``shape``; every other line is skipped, and one warning
         names the file and those lines."""
+        filename = self._in_layout(filename)
         records, skipped = [], []
         for number, value in self.json_lines(filename):
             problem = "is not JSON" if value is NOT_JSON else shape.problem(value)
@@ -379,6 +410,7 @@ class RunDir:
         A resumed run repeats the steps after its checkpoint, so what the crashed process logged for them
         must go, or they would appear twice.
         """
+        filename = self._in_layout(filename)
         if not (self.path / filename).exists():
             return 0
         kept, dropped = self._kept_lines(filename, step)
@@ -386,8 +418,8 @@ class RunDir:
         return dropped
 
     def logs(self) -> list[str]:
-        """Every JSON-lines log of the run, relative to its directory: its own and its hooks'."""
-        paths = [*self.path.glob("*.jsonl"), *(self.path / "hooks").rglob("*.jsonl")]
+        """Every JSON-lines log of the run, relative to its directory: its own and its evaluators'."""
+        paths = [*self.path.glob("*.jsonl"), *self.evaluators_dir.rglob("*.jsonl")]
         return sorted(str(p.relative_to(self.path)) for p in paths)
 
     def rewind(self, checkpoint: CheckpointRecord | None) -> None:

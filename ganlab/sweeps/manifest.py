@@ -29,8 +29,8 @@ A run's ``status`` is ``pending`` before its directory exists, else the ``status
 (running, finished, failed, interrupted, diverged) as it was when the manifest was written; meta.json is
 the truth when they differ. Runs with the same ``settings`` differ only in their seed: they are one group.
 ``resolved``, ``grid`` and ``seeds`` are what the sweep is: a later ``ganlab sweep`` under the same name
-must give the same three (grid keys compared as the settings they name: ``hooks[0].every`` is
-``hooks.0.every``), or it is refused.
+must give the same three (grid keys compared as the settings they name: ``evaluators[0].every`` is
+``evaluators.0.every``), or it is refused.
 
 A manifest is read back through :func:`read_manifest` only, which checks every field as the run
 directory's records are checked (:mod:`ganlab.rundir.records`): a file edited by hand, cut short or
@@ -45,7 +45,7 @@ from typing import Any
 
 from ..common.errors import RunError
 from ..common.files import read_json, unusual
-from ..recipes.recipe import dotted_settings
+from ..recipes.recipe import current_sections, dotted_settings
 from ..common.atomic import atomic_write_text
 from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
 from ..rundir.rundir import now_iso
@@ -122,7 +122,8 @@ def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """What makes ``wanted`` another sweep than the ``recorded`` one: each changed recipe setting, the
     grid, the seeds. Empty when it is the same sweep."""
     found = []
-    before, after = dict(dotted_settings(recorded["resolved"])), dict(dotted_settings(wanted["resolved"]))
+    before = dict(dotted_settings(current_sections(recorded["resolved"], MANIFEST, quiet=True)))
+    after = dict(dotted_settings(wanted["resolved"]))
     for key in sorted(before.keys() | after.keys()):
         if before.get(key) != after.get(key):
             found.append(f"recipe setting {key}: was {before.get(key)!r}, now {after.get(key)!r}")

@@ -39,8 +39,8 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def setting_of(key: str) -> tuple[str | int, ...] | None:
-    """The setting a key names, read as ``--set`` reads keys, so that ``hooks[4].every`` and
-    ``hooks.4.every`` are one setting; None for a key that names none."""
+    """The setting a key names, read as ``--set`` reads keys, so that ``evaluators[4].every`` and
+    ``evaluators.4.every`` are one setting; None for a key that names none."""
     try:
         return tuple(parse_key(key))
     except ValueError:
@@ -134,7 +134,7 @@ def key_problem(key: str) -> str:
         parse_key(key)
     except ValueError as e:
         return str(e)
-    return "[+] appends a table to an array; a grid key names one setting, e.g. hooks[0].every"
+    return "[+] appends a table to an array; a grid key names one setting, e.g. evaluators[0].every"
 
 
 def check_size(axes: list[GridAxis], seeds: int, source: str) -> None:

@@ -12,7 +12,7 @@ table says how to sweep it::
     "loss.real_label" = [0.9, 1.0]
 
 Options given on the command line as well override the table's settings, and a ``--grid`` for a setting
-the table has, however spelt (``hooks[0].every`` or ``hooks.0.every``), replaces that key's values.
+the table has, however spelt (``evaluators[0].every`` or ``evaluators.0.every``), replaces that key's values.
 """
 
 from __future__ import annotations

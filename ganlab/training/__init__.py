@@ -7,11 +7,11 @@
 - step.py: one training step, D update(s) then G update, with all it calls of the engine: the one way
   the discriminator is called (:class:`~ganlab.training.step.Discriminate`) and the levers as the step
   pulls them;
-- loop.py: :class:`~ganlab.training.loop.Run`, the loop over steps and epochs (logging, hooks, grids,
-  the checkpoint schedule), and what evaluation hooks see of a live run;
+- loop.py: :class:`~ganlab.training.loop.Trainer`, the loop over steps and epochs (logging, evaluators, grids,
+  the checkpoint schedule), and what evaluators see of a live run;
 - state.py: what a checkpoint holds of a run and putting a run back from one, random states included;
 - stopping.py: stop requests from signals, and the errors that end a run early;
-- lifecycle.py: a run from start to end: run directory, meta.json, the end-of-run hooks and report;
+- lifecycle.py: a run from start to end: run directory, meta.json, the end-of-run evaluators and report;
 - resume.py: continuing a run from its latest usable checkpoint;
 - networks.py: the wrappers networks train through (DDP, synchronised batch norm, compile, EMA,
   mixed precision);

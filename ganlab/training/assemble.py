@@ -21,7 +21,7 @@ from ..machine.devices import recipe_device
 from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..contracts.levers import Augment, Regularizer, Schedule
 from ..contracts.loggers import Logger
-from ..contracts.engine import BuildContext, EvaluationHook, ImageDataset, Loss
+from ..contracts.engine import BuildContext, Evaluator, ImageDataset, Loss
 from ..recipes.recipe import Component, Recipe, TrainConfig
 from . import returns
 from .conditioning import blank_labels, forward, is_conditional
@@ -50,7 +50,7 @@ class Built:
     loss: Loss
     optimizer_g: torch.optim.Optimizer
     optimizer_d: torch.optim.Optimizer
-    hooks: list[tuple[Component, EvaluationHook]]
+    evaluators: list[tuple[Component, Evaluator]]
     augment: Augment | None
     regularizers: list[tuple[Component, Regularizer]]
     schedules: tuple[Schedule, Schedule]
@@ -85,10 +85,10 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     _check_fits(loss, discriminator, source)
     optimizer_g = _build_optimizer(recipe.component("optimizer.generator"), context, source, generator)
     optimizer_d = _build_optimizer(recipe.component("optimizer.discriminator"), context, source, discriminator)
-    refuse_needs([need for h in recipe.hooks for need in stated_memory_needs(h, context, source)],
+    refuse_needs([need for h in recipe.evaluators for need in stated_memory_needs(h, context, source)],
                  available_host_memory(), "memory", source)
-    hooks = [(h, _stateful(h, returns.build_instance(h, context, source), source))
-             for h in recipe.hooks]
+    evaluators = [(h, _stateful(h, returns.build_instance(h, context, source), source))
+             for h in recipe.evaluators]
     augment = _stateful(recipe.augment, returns.build_instance(recipe.augment, context, source), source) \
         if recipe.augment else None
     if augment is not None:
@@ -103,7 +103,7 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
                       for role in ("generator", "discriminator"))
     loggers = [(c, _stateful(c, returns.build_instance(c, context, source), source))
                for c in recipe.loggers]
-    return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, hooks,
+    return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, evaluators,
                  augment, regularizers, schedules, loggers)
 
 
@@ -204,7 +204,7 @@ def meta_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module] | None:
 
 def stated_memory_needs(component: Component, context: BuildContext, source: str) -> list[Need]:
     """The host memory a component takes beyond what ganlab estimates itself (a data set's build, the images
-    a hook generates at once), as its config states it for ``context`` (``memory_needs(context)``, keys
+    an evaluator generates at once), as its config states it for ``context`` (``memory_needs(context)``, keys
     relative to its section); nothing for a config that states none."""
     stated = getattr(component.config, "memory_needs", None)
     if stated is None:

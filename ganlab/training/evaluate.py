@@ -2,7 +2,7 @@
 evaluations.
 
 The run is rebuilt from its own ``recipe.toml`` and put back where each checkpoint (loaded with
-``weights_only=True``) left it, EMA weights included; every metric hook scores it exactly as during
+``weights_only=True``) left it, EMA weights included; every metric evaluator scores it exactly as during
 training, and the scores land in
 ``evaluations.jsonl`` with the checkpoint's step and epoch and a ``checkpoint`` field naming the file.
 A checkpoint is scored only after it passes the same manifest check (size and SHA-256) that resume uses,
@@ -21,7 +21,7 @@ from ..common.errors import CheckpointError, RecipeError
 from ..loading.manager import Plugins
 from ..recipes.recipe import Component, Recipe, load_recipe, resolve_component
 from ..rundir.rundir import RunDir
-from ..evaluators.metric_base import MetricHook, Score
+from ..evaluators.metric_base import MetricEvaluator, Score
 
 
 COMMAND = "ganlab evaluate"
@@ -30,15 +30,15 @@ COMMAND = "ganlab evaluate"
 
 def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...],
                       num_samples: int | None) -> tuple[Component, ...]:
-    """The hooks to score with: the recipe's own settings where it names the hook, defaults otherwise."""
+    """The evaluators to score with: the recipe's own settings where it names the evaluator, defaults otherwise."""
     registry = plugins.registry
     chosen: list[Component] = []
     problems: list[str] = []
-    for name in metrics or tuple(h.name for h in recipe.hooks):
-        component = next((h for h in recipe.hooks if h.name == name), None)
+    for name in metrics or tuple(h.name for h in recipe.evaluators):
+        component = next((h for h in recipe.evaluators if h.name == name), None)
         if component is None:
             try:
-                component = resolve_component({"name": name}, "hook", "--metric", registry, COMMAND)
+                component = resolve_component({"name": name}, "evaluator", "--metric", registry, COMMAND)
             except RecipeError as e:
                 problems.extend(e.problems)
                 continue
@@ -47,7 +47,7 @@ def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...]
                 component = dataclasses.replace(
                     component, config=dataclasses.replace(component.config, num_samples=num_samples))
             elif metrics:
-                problems.append(f"--num-samples: hook {name!r} has no num_samples setting")
+                problems.append(f"--num-samples: evaluator {name!r} has no num_samples setting")
                 continue
         chosen.append(component)
     if problems:
@@ -95,7 +95,7 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
                  ) -> list[tuple[Path, int, Score]]:
     """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
     from .assemble import build
-    from .loop import Run
+    from .loop import Trainer
     from .state import load_checkpoint_state
 
     run_dir = RunDir.open(path)
@@ -106,24 +106,25 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
               else intact_checkpoints(run_dir, warn))
     run_dir.lock()
     try:
-        run_dir.prepare_for_writing()        # before the hooks' folders are made and any score is appended
-        built = build(dataclasses.replace(recipe, hooks=components))
-        hooks = [(c, h) for c, h in built.hooks if isinstance(h, MetricHook)]
-        if metrics and len(hooks) < len(components):
-            names = ", ".join(c.name for c, h in built.hooks if not isinstance(h, MetricHook))
-            raise RecipeError("--metric", [f"{names}: not a metric hook (it produces no scores)"])
-        if not hooks:
-            raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric hooks; choose one with "
+        run_dir.prepare_for_writing()        # before the evaluators' folders are made and any score is appended
+        built = build(dataclasses.replace(recipe, evaluators=components))
+        evaluators = [(c, h) for c, h in built.evaluators if isinstance(h, MetricEvaluator)]
+        if metrics and len(evaluators) < len(components):
+            names = ", ".join(c.name for c, h in built.evaluators if not isinstance(h, MetricEvaluator))
+            raise RecipeError("--metric", [f"{names}: not a metric evaluator (it produces no scores)"])
+        if not evaluators:
+            raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric evaluators; choose one with "
                                                          "--metric (fid, kid, precision-recall, swd, diversity, ...)"])
-        run = Run(built, run_dir, plugins, progress=False)
+        run = Trainer(built, run_dir, plugins, progress=False)
         run.step = logs_end(run_dir)
         results = []
         with run.loggers.started(run):
             for checkpoint, record in chosen:
                 # Checked against the manifest again: scoring takes long and the file is read only now.
                 load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
-                for _, hook in hooks:
-                    results.extend((checkpoint, run.step, s) for s in hook.evaluate(run, checkpoint=checkpoint.name))
+                for _, evaluator in evaluators:
+                    scores = evaluator.evaluate(run, checkpoint=checkpoint.name)
+                    results.extend((checkpoint, run.step, s) for s in scores)
         return results
     finally:
         run_dir.unlock()

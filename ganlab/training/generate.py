@@ -3,7 +3,7 @@
 Everything needed is in the checkpoint (the resolved recipe, the image shape, the weights), so a run
 directory can make images on a machine that has neither the training data nor the run's other files.
 Images are drawn the way the run drew its own samples (:func:`ganlab.training.sampling.generate_images`), so the
-same seed gives the same faces here as :meth:`ganlab.training.loop.Run.generate` gave during training.
+same seed gives the same faces here as :meth:`ganlab.training.loop.Trainer.generate` gave during training.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..page.grids import grid_png
 from ..machine.memory import available_host_memory, size_text
 from ..loading.manager import Plugins
 from ..contracts.engine import BuildContext
-from ..recipes.recipe import resolve
+from ..recipes.recipe import current_sections, resolve
 from ..rundir.rundir import RunDir, ensure_writable_folder
 from ..common.whole_numbers import shown
 from .conditioning import LabelDistribution, fixed_labels, is_conditional
@@ -92,9 +92,11 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights: the
     averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
     channels, size, _ = image_shape(state, path)
-    # Sampling needs no evaluation hook, so a run whose metric plugin is gone can still make images.
-    without_hooks = {key: value for key, value in state["recipe"].items() if key != "hooks"}
-    recipe = resolve(without_hooks, plugins.registry, f"{path} (its recipe)")
+    # Sampling needs no evaluator, so a run whose metric plugin is gone can still make images.
+    source = f"{path} (its recipe)"
+    recorded = current_sections(state["recipe"], source, quiet=True)
+    without_evaluators = {key: value for key, value in recorded.items() if key != "evaluators"}
+    recipe = resolve(without_evaluators, plugins.registry, source)
     component = recipe.component("generator")
     labels = label_distribution(state, path)
     context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels,

@@ -1,5 +1,5 @@
 """A run's lifecycle: build, create its run directory, train under signal handling, and record how it
-ended (meta.json, the hooks' end-of-run work, the report), whatever the ending."""
+ended (meta.json, the evaluators' end-of-run work, the report), whatever the ending."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ..recipes.recipe import Recipe
 from ..report.build import write_report
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import build
-from .loop import Run
+from .loop import Trainer
 from .networks import warn_if_slow
 from .stopping import FORWARDED_WITHIN_S, RunDiverged, RunInterrupted, graceful_interrupt
 
@@ -35,7 +35,7 @@ def environment(plugins: Plugins) -> dict[str, Any]:
     }
 
 
-def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
+def start_meta(run: Trainer, plugins: Plugins) -> dict[str, Any]:
     recipe = run.recipe
     return {
         "name": run.run_dir.name, "experiment": recipe.experiment.name, "status": "running",
@@ -51,7 +51,7 @@ def start_meta(run: Run, plugins: Plugins) -> dict[str, Any]:
     }
 
 
-def label_records(run: Run) -> dict[str, Any]:
+def label_records(run: Trainer) -> dict[str, Any]:
     """meta.json's record of a labelled run's labels (its label space and their distribution), so that they
     can be read without the data; none for unlabelled data."""
     labels = run.label_distribution
@@ -65,7 +65,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
 
     The run ends with status finished, interrupted (SIGINT or SIGTERM: a checkpoint is written first, at
     the first step when the signal came while the run was set up), diverged, or failed (with the error
-    recorded); in every case meta.json says so and the end-of-run hooks run.
+    recorded); in every case meta.json says so and the end-of-run evaluators run.
     """
     world, device = distributed.join(recipe_device(recipe.experiment.device, recipe.source))
     built = build(recipe, device, world.size)
@@ -73,7 +73,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     path = distributed.broadcast(world, run_dir.path if run_dir else None)
     run_dir = run_dir or RunDir(path)
     with signals.held() as received:   # never a run directory without its meta.json: stop at the first step
-        run = Run(built, run_dir, plugins, progress, world)
+        run = Trainer(built, run_dir, plugins, progress, world)
         if world.is_main:
             run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
             run_dir.write_meta(start_meta(run, plugins))
@@ -83,7 +83,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     return run_dir
 
 
-def execute(run: Run) -> None:
+def execute(run: Trainer) -> None:
     """Train ``run`` from where it stands and record how it ended; shared by new and resumed runs.
 
     A precision this device would run slowly is warned about first. Torch computes with the thread count
@@ -136,11 +136,11 @@ def execute(run: Run) -> None:
             distributed.shutdown()
 
 
-def finish(run: Run, status: str, error: str | None) -> None:
-    """Record how the run ended, let every hook write its final data, write the report.
+def finish(run: Trainer, status: str, error: str | None) -> None:
+    """Record how the run ended, let every evaluator write its final data, write the report.
 
-    Never masks the original error: a hook or report failure is recorded in meta.json instead. A stop
-    signal while the hooks run (an end-of-run evaluation can take minutes) skips the remaining hooks and
+    Never masks the original error: an evaluator or report failure is recorded in meta.json instead. A stop
+    signal while the evaluators run (an end-of-run evaluation can take minutes) skips the remaining evaluators and
     marks a finished run interrupted; meta.json and the report are still written, a first signal while they are
     held until they are, and the signal is raised again afterwards.
     """
@@ -148,23 +148,23 @@ def finish(run: Run, status: str, error: str | None) -> None:
                     "elapsed_s": round(run.elapsed, 3), "error": error}
     images = run.step * run.recipe.train.batch_size * run.recipe.train.d_steps
     meta_changes["images_per_s"] = round(images / run.elapsed, 2) if run.elapsed > 0 else None
-    hook_errors, stopped = [], None
+    evaluator_errors, stopped = [], None
     try:
-        for component, hook in run.built.hooks:
+        for component, evaluator in run.built.evaluators:
             try:
-                hook.on_run_end(run, status)
-            except Exception as e:  # a broken hook must not lose the run's status
-                hook_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
-                warn(f"hook {hook_errors[-1]} (at the end of the run; recorded in meta.json)")
+                evaluator.on_run_end(run, status)
+            except Exception as e:  # a broken evaluator must not lose the run's status
+                evaluator_errors.append(f"{component.section} ({component.name}): {type(e).__name__}: {e}")
+                warn(f"evaluator {evaluator_errors[-1]} (at the end of the run; recorded in meta.json)")
     except KeyboardInterrupt as e:
         stopped = e
-        cut_short = f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run hooks ran"
+        cut_short = f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run evaluators ran"
         if status == "finished":
             meta_changes.update(status="interrupted", error=cut_short)
-        else:               # a failed or diverged run stays so; the signal only cut its hooks short
-            hook_errors.append(cut_short)
-    if hook_errors:
-        meta_changes["hook_errors"] = hook_errors
+        else:               # a failed or diverged run stays so; the signal only cut its evaluators short
+            evaluator_errors.append(cut_short)
+    if evaluator_errors:
+        meta_changes["evaluator_errors"] = evaluator_errors
     run.loggers.finish(meta_changes["status"])
     with signals.deferred():
         try:

@@ -1,8 +1,8 @@
 """The loop over a run's steps: feed batches to the training step, flush the logged numbers, tell the
-hooks, write grids and checkpoints on schedule, and stop cleanly on a signal. :class:`Run` is also what
-evaluation hooks see of a live run, as a :class:`ganlab.RunView`.
+evaluators, write grids and checkpoints on schedule, and stop cleanly on a signal. :class:`Trainer` is also what
+evaluators see of a live run, as a :class:`ganlab.RunView`.
 
-Nothing here knows which generator, loss or data set it drives; it only uses the protocols in
+Nothing here knows which generator, loss or data set it drives; it only uses the contracts in
 :mod:`ganlab.contracts.engine`. Per-step numbers stay on the device and are fetched once every
 ``train.log_every`` steps, so the hot loop never waits for the host; every step is still logged.
 """
@@ -26,7 +26,7 @@ from ..machine import distributed, signals
 from ..machine.distributed import World
 from ..machine.threads import ContentionWatch
 from ..loading.manager import Plugins
-from ..contracts.engine import EvaluationHook
+from ..contracts.engine import Evaluator
 from ..common.atomic import atomic_write_bytes
 from ..rundir.checkpoints import CheckpointSchedule
 from ..page.grids import grid_image, png
@@ -65,8 +65,8 @@ def latent_source(latent_dim: int, device: torch.device, rng: torch.Generator, w
         return z, distributed.draw_for_global_batch(lambda n: labels.draw(n, rng), n_local, world)
     return draw
 
-class Run:
-    """A live training run. Hooks see it as a :class:`ganlab.RunView`, which names what they may use;
+class Trainer:
+    """A live training run. Evaluators see it as a :class:`ganlab.RunView`, which names what they may use;
     everything else here is the engine's own."""
 
     def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
@@ -154,7 +154,7 @@ class Run:
         """The discriminator for evaluation (``discriminate``), safe to run in the main process alone."""
         return self._shadows[1].current(self.discriminator) if self._shadows else self.discriminator
 
-    # -- what hooks use ---------------------------------------------------------------------------------
+    # -- what evaluators use ---------------------------------------------------------------------------------
     @property
     def label_space(self) -> Any:
         """The labels the generator is conditioned on (a :class:`ganlab.LabelSpace`); None when it is not."""
@@ -236,7 +236,7 @@ class Run:
 
     # -- the loop ---------------------------------------------------------------------------------------
     def _flush(self, bar: Any) -> None:
-        """Fetch the pending per-step numbers in one transfer, log them, tell hooks, check for divergence."""
+        """Fetch the pending per-step numbers in one transfer, log them, tell evaluators, check for divergence."""
         if not self._pending:
             return
         values = distributed.mean(self.world, torch.stack([t for _, _, t, _ in self._pending])).cpu().tolist()
@@ -248,10 +248,10 @@ class Run:
         if self.world.is_main:
             self.run_dir.append_jsonl("metrics.jsonl", records)
             self.loggers.log_steps(records)
-        with self._hooks() as hooks:
+        with self._evaluators() as evaluators:
             for record in records:
-                for hook in hooks:
-                    hook.on_step_end(self, record)
+                for evaluator in evaluators:
+                    evaluator.on_step_end(self, record)
         last = records[-1]
         if bar is not None:
             bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
@@ -278,9 +278,9 @@ class Run:
                        file=sys.stderr, desc=self.run_dir.name)
         try:
             self.loggers.start(self)
-            with self._hooks() as hooks:
-                for hook in hooks:
-                    hook.on_run_start(self)
+            with self._evaluators() as evaluators:
+                for evaluator in evaluators:
+                    evaluator.on_run_start(self)
             while self.step < self.total_steps:
                 batches = self.loader.epoch(self.epochs_completed, start=self.batch_in_epoch)
                 while self.batch_in_epoch < batches_per_epoch and self.step < self.total_steps:
@@ -366,11 +366,11 @@ class Run:
                             f"{type(e).__name__}: {message}") from None
 
     @contextlib.contextmanager
-    def _hooks(self) -> Iterator[list[EvaluationHook]]:
-        """The evaluation hooks, to call in the main process only (which alone writes the run directory),
+    def _evaluators(self) -> Iterator[list[Evaluator]]:
+        """The evaluators, to call in the main process only (which alone writes the run directory),
         with torch's random states put back once they are done.
 
-        Training must not depend on what hooks draw (torch's DataLoader takes a seed from the global
+        Training must not depend on what evaluators draw (torch's DataLoader takes a seed from the global
         generator for every Inception pass); and only so do all processes keep equal states, which
         :func:`~ganlab.machine.distributed.draw_for_global_batch` relies on.
         """
@@ -378,12 +378,12 @@ class Run:
             yield []
             return
         with self._own_random_numbers():
-            yield [hook for _, hook in self.built.hooks]
+            yield [evaluator for _, evaluator in self.built.evaluators]
 
     def _end_epoch(self, completed: bool) -> None:
-        """Progress grid, hooks, checkpoint; hooks hear about completed epochs only.
+        """Progress grid, evaluators, checkpoint; evaluators hear about completed epochs only.
 
-        The checkpoint comes after the hooks so that it holds what they computed for this epoch: a run
+        The checkpoint comes after the evaluators so that it holds what they computed for this epoch: a run
         resumed from it neither repeats nor loses an evaluation. A run stopped by ``max_steps`` part way
         through an epoch still gets a grid (named after the epoch in progress) and a checkpoint named
         after its step.
@@ -393,9 +393,9 @@ class Run:
         number = self.epoch
         self.save_grid(self.run_dir.grid_path(number))
         if completed:
-            with self._hooks() as hooks:
-                for hook in hooks:
-                    hook.on_epoch_end(self, number)
+            with self._evaluators() as evaluators:
+                for evaluator in evaluators:
+                    evaluator.on_epoch_end(self, number)
         self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
         self.run_dir.update_meta(steps=self.step, epochs_completed=self.epochs_completed,
                                  elapsed_s=round(self.elapsed, 3))

@@ -57,7 +57,7 @@ def for_training(module: nn.Module, world: World, device: torch.device, *, sync_
                  compile: bool) -> tuple[nn.Module, nn.Module]:
     """(the module to train through, the plain module that owns the weights).
 
-    The plain module is what state dicts, samples and hooks use; the first may be a DDP and/or compiled
+    The plain module is what state dicts, samples and evaluators use; the first may be a DDP and/or compiled
     wrapper around it. Sync batch norm replaces the plain module's batch-norm layers in place of the
     original (same state-dict keys).
     """

@@ -1,9 +1,9 @@
 """Continue an interrupted, crashed or stopped run exactly where its newest valid checkpoint left it.
 
 The checkpoint holds every piece of state that decides what happens next (weights, optimizers,
-counters, RNG states, the hooks' accumulated values) and the data order is a pure function of the seed
+counters, RNG states, the evaluators' accumulated values) and the data order is a pure function of the seed
 and the epoch, so on the same device the resumed run ends bit for bit where an uninterrupted one would.
-Everything the run wrote after the checkpoint (every log's later records, its hooks' included, and the
+Everything the run wrote after the checkpoint (every log's later records, its evaluators' included, and the
 later grids) is dropped first: the steps after it run again and write it once. It is dropped only once
 everything else is in place (the lock, the run's folders and that they can be written, the recipe, a
 checkpoint that fits), so a resume that cannot go on loses nothing.
@@ -20,11 +20,11 @@ from ..machine import distributed
 from ..machine.devices import recipe_device
 from .assemble import build
 from .lifecycle import execute, label_records
-from .loop import Run
+from .loop import Trainer
 from .state import load_checkpoint_state, written_on
 from ..common.errors import CheckpointError, RecipeError, RunError, warn
 from ..loading.manager import Plugins
-from ..recipes.recipe import Recipe, dotted_settings, read_toml, resolve
+from ..recipes.recipe import Recipe, current_sections, dotted_settings, read_toml, resolve
 from ..registry.registry import Registry
 from ..rundir.rundir import RunDir, now_iso
 
@@ -53,7 +53,7 @@ def recorded_recipe(recorded: dict[str, Any], registry: Registry, source: str) -
     is no change; a setting the installed code no longer knows cannot be honoured and is refused.
     """
     try:
-        return resolve(recorded, registry, source)
+        return resolve(current_sections(recorded, source, quiet=True), registry, source)
     except RecipeError as e:
         raise RecipeError(source, e.problems + [
             "the run was trained with settings that the installed ganlab and plugins do not accept; resume "
@@ -111,8 +111,8 @@ def refuse_to_discard(run_dir: RunDir) -> None:
 
 
 def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: bool,
-            warn: Callable[[str], None]) -> Run:
-    """A :class:`Run` positioned at the newest valid checkpoint, its files cut back to that step.
+            warn: Callable[[str], None]) -> Trainer:
+    """A :class:`Trainer` positioned at the newest valid checkpoint, its files cut back to that step.
 
     Nothing of the run is changed until everything the resumed run needs has been read and checked (its
     meta.json, recipe, checkpoint, and that the checkpoint fits the networks built here): a resume refused
@@ -131,7 +131,7 @@ def restore(run_dir: RunDir, plugins: Plugins, overrides: list[str], progress: b
     recipe = resolve(document, plugins.registry, source, overrides)
     refuse_unsafe_changes(trained.to_dict(), recipe.to_dict(), source)
     world, device = distributed.join(recipe_device(recipe.experiment.device, recipe.source))
-    run = Run(build(recipe, device, world.size), run_dir, plugins, progress, world)
+    run = Trainer(build(recipe, device, world.size), run_dir, plugins, progress, world)
     if found is not None and not load_checkpoint_state(run, found[1], checkpoint_path):
         warn(f"{run_dir.path}: the checkpoint was written on {written_on(found[1])} and the run continues on "
              f"{run.device.type}; it goes on from there, but draws its latents afresh from its seed, so it "

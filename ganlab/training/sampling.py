@@ -10,8 +10,8 @@ and better than the layers' running statistics, clearly so for an EMA generator,
 were collected by the raw weights (for the raw weights, running averages trail them slightly).
 
 Every path that shows or scores generated images goes through :func:`sample` (``ganlab generate``, the
-progress grids, ``compare``'s grids, every metric, :meth:`ganlab.training.loop.Run.generate` for hooks), so they
-all agree. The progress grids follow the rule too although their fixed noise already made them
+progress grids, ``compare``'s grids, every metric, :meth:`ganlab.training.loop.Trainer.generate` for evaluators),
+so they all agree. The progress grids follow the rule too although their fixed noise already made them
 independent of any request: otherwise a run's last grid and ``ganlab generate`` or ``compare`` on the same
 checkpoint and latents would show different faces.
 """
@@ -129,7 +129,7 @@ def standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
 
 
 def cached_standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
-    """:func:`standing_statistics`, computed once per weights: a run's grid and its hooks' samples at the end
+    """:func:`standing_statistics`, computed once per weights: a run's grid and its evaluators' samples at the end
     of an epoch, or a command that samples repeatedly, pay for them once."""
     key = f"{_device(generator)}:{weights_digest(generator)}"
     cached = _standing_cache.get(generator)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..contracts.engine import ImageDataset
-from ..recipes.recipe import Recipe
+from ..recipes.recipe import OLD_SECTIONS, Recipe
 from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
 from .assemble import Built
 from .step import Levers
@@ -23,8 +23,8 @@ from .loggers import Loggers
 from .networks import EMA, Updater
 
 
-class Run(Protocol):
-    """What a checkpoint holds of a live run (:class:`ganlab.training.loop.Run`), and all this module
+class TrainerState(Protocol):
+    """What a checkpoint holds of a live run (:class:`ganlab.training.loop.Trainer`), and all this module
     reads or restores of one: named here, so the loop, which writes checkpoints, is not imported back."""
 
     recipe: Recipe
@@ -72,7 +72,7 @@ def written_on(state: dict[str, Any]) -> str:
     return state.get("device") or ("cuda" if state["rng"]["cuda"] else "cpu")
 
 
-def checkpoint_state(run: Run) -> dict[str, Any]:
+def checkpoint_state(run: TrainerState) -> dict[str, Any]:
     """Everything needed to continue exactly: state dicts, counters and RNG states; plain values only.
 
     One flat dict, so later features add their own keys (an EMA generator, a grad scaler) beside these.
@@ -100,7 +100,7 @@ def checkpoint_state(run: Run) -> dict[str, Any]:
         },
         "recipe": run.recipe.to_dict(),
         "image_shape": [run.dataset.channels, run.dataset.image_size, run.dataset.image_size],
-        "hooks": {component.section: hook.state_dict() for component, hook in run.built.hooks},
+        "evaluators": {component.section: evaluator.state_dict() for component, evaluator in run.built.evaluators},
         "levers": levers_state(run),
     }
     if run.label_distribution is not None:      # so a conditional generator is rebuilt without the data
@@ -113,8 +113,8 @@ def checkpoint_state(run: Run) -> dict[str, Any]:
     return state
 
 
-def load_checkpoint_state(run: Run, state: dict[str, Any], source: Path) -> bool:
-    """Put ``run`` where :func:`checkpoint_state` found it: weights, optimizers, counters, RNGs, hooks.
+def load_checkpoint_state(run: TrainerState, state: dict[str, Any], source: Path) -> bool:
+    """Put ``run`` where :func:`checkpoint_state` found it: weights, optimizers, counters, RNGs, evaluators.
 
     Returns whether it continues exactly. A checkpoint written on another kind of device (a GPU run
     continued on a CPU) holds a latent generator whose state this device's cannot take, so the latents
@@ -149,14 +149,24 @@ def load_checkpoint_state(run: Run, state: dict[str, Any], source: Path) -> bool
         if updater.scaler is not None:
             with fitting(source, key, "the gradient scaler of train.precision"):
                 updater.scaler.load_state_dict(state[key])
-    for component, hook in run.built.hooks:
-        with fitting(source, "hooks", f"the {component.name!r} hook of {component.section}"):
-            hook.load_state_dict(state["hooks"].get(component.section, {}))
+    for component, evaluator in run.built.evaluators:
+        with fitting(source, "evaluators", f"the {component.name!r} evaluator of {component.section}"):
+            evaluator.load_state_dict(evaluator_states(state).get(component.section, {}))
     load_levers_state(run, state.get("levers", {}), source)
     return same_device
 
 
-def levers_state(run: Run) -> dict[str, Any]:
+def evaluator_states(state: dict[str, Any]) -> dict[str, Any]:
+    """The evaluators' states a checkpoint holds, by recipe section (``evaluators[0]``). A checkpoint of
+    ganlab 0.4 holds them under the old name of the section, keyed by old sections: read as the new ones
+    (until 0.6), so resuming or evaluating such a run gives each evaluator back its state."""
+    for old, new in OLD_SECTIONS.items():
+        if new not in state and old in state:
+            return {new + section.removeprefix(old): value for section, value in state[old].items()}
+    return state["evaluators"]
+
+
+def levers_state(run: TrainerState) -> dict[str, Any]:
     """The augmentation's, each regularizer's (with the last term it logged) and each logger's state.
     Schedules have none: their rates are a function of the step."""
     levers = run.levers
@@ -168,7 +178,7 @@ def levers_state(run: Run) -> dict[str, Any]:
     }
 
 
-def load_levers_state(run: Run, state: dict[str, Any], source: Path) -> None:
+def load_levers_state(run: TrainerState, state: dict[str, Any], source: Path) -> None:
     """Undo :func:`levers_state`; a checkpoint from before the levers existed holds none, which is theirs
     at the start of a run."""
     levers = run.levers
@@ -187,7 +197,7 @@ def load_levers_state(run: Run, state: dict[str, Any], source: Path) -> None:
             logger.load_state_dict(state.get("loggers", {}).get(component.section, {}))
 
 
-def _restore_rng(run: Run, rng: dict[str, Any], same_device: bool) -> None:
+def _restore_rng(run: TrainerState, rng: dict[str, Any], same_device: bool) -> None:
     if same_device:
         run.noise_rng.set_state(rng["noise"])
         restore_cuda_rng_state(run.device, rng["cuda"])

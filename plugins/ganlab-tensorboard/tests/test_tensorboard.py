@@ -105,7 +105,7 @@ def test_a_real_run_s_losses_grids_and_evaluations_are_what_tensorboard_reads(re
                                                                               train_recipe):
     register_plugin(ganlab_tensorboard, name="tensorboard")
     run = train_recipe(write_recipe({"loggers": [{"name": "tensorboard"}],
-                                     "hooks": [{"name": "swd", "num_samples": 16}]}))
+                                     "evaluators": [{"name": "swd", "num_samples": 16}]}))
     reader = read(run.path / "tensorboard")
     metrics = run.read_metrics()
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d"):

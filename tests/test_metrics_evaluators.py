@@ -1,4 +1,4 @@
-"""The swd and diversity hooks in a training run: schedule, logged scores, report sections."""
+"""The swd and diversity evaluators in a training run: schedule, logged scores, report sections."""
 
 import shutil
 
@@ -11,7 +11,7 @@ from ganlab.common import tomlwrite
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
 from ganlab.training.lifecycle import run_recipe
 from ganlab.common.errors import ConfigError
-from ganlab.evaluators.weightfree import DiversityConfig, DiversityHook, SwdConfig, build_swd
+from ganlab.evaluators.weightfree import DiversityConfig, DiversityEvaluator, SwdConfig, build_swd
 from ganlab.loading.manager import load_plugins
 from ganlab.contracts.engine import BuildContext
 from ganlab.recipes.recipe import load_recipe
@@ -19,7 +19,7 @@ from ganlab.report.build import build_report
 from ganlab.rundir.rundir import RunDir
 
 WEIGHT_FREE = {"train": {"epochs": 3},
-               "hooks": [{"name": "swd", "every": 2, "num_samples": 16},
+               "evaluators": [{"name": "swd", "every": 2, "num_samples": 16},
                          {"name": "diversity", "num_pairs": 10}]}
 
 
@@ -51,15 +51,15 @@ def test_weight_free_scores_carry_their_protocol(finished_run):
     assert diversity["num_pairs"] == 10 and diversity["scales"] == 1
 
 
-def hook_sections(run_dir, plugins):
+def evaluator_sections(run_dir, plugins):
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
     context = BuildContext(seed=0, device=torch.device("cpu"), image_size=16, channels=3)
-    return {s.title.split(":")[0]: s for h in recipe.hooks for s in h.entry.factory(h.config, context)
+    return {s.title.split(":")[0]: s for h in recipe.evaluators for s in h.entry.factory(h.config, context)
             .report_sections(run_dir)}
 
 
 def test_report_sections_show_swd_per_level_and_diversity_fake_beside_real(finished_run, plugins):
-    sections = hook_sections(finished_run, plugins)
+    sections = evaluator_sections(finished_run, plugins)
     swd = finished_run.read_evaluations()
     last_swd = [r for r in swd if r["metric"] == "swd"][-1]["value"]
     assert "<th>16 px</th>" in sections["SWD"].html and f"{last_swd:.6g}" in sections["SWD"].html
@@ -71,7 +71,7 @@ def test_the_report_warns_when_a_run_holds_scores_made_under_different_protocols
     run_dir = RunDir(shutil.copytree(finished_run.path, tmp_path / "copy"))
     last = [r for r in run_dir.read_evaluations() if r["metric"] == "swd"][-1]
     run_dir.append_jsonl("evaluations.jsonl", [{**last, "num_generated": 8, "num_reference": 8, "step": 99}])
-    html = hook_sections(run_dir, plugins)["SWD"].html
+    html = evaluator_sections(run_dir, plugins)["SWD"].html
     assert "not comparable" in html and "num_generated: 16 vs 8" in html
 
 
@@ -92,7 +92,7 @@ class CollapsedRun:
 
 
 def test_diversity_flags_a_collapsed_generator():
-    scores = {s.metric: s.value for s in DiversityHook(DiversityConfig(num_pairs=20), None).scores(CollapsedRun())}
+    scores = {s.metric: s.value for s in DiversityEvaluator(DiversityConfig(num_pairs=20), None).scores(CollapsedRun())}
     assert scores["diversity"] == pytest.approx(1.0)
     assert scores["diversity_real"] < 0.9
 
@@ -103,11 +103,11 @@ def test_swd_refuses_images_smaller_than_its_coarsest_level():
     assert info.value.key == "image_size" and "at least 16x16" in info.value.message
 
 
-def test_a_resumed_hook_does_not_score_the_step_it_already_scored():
+def test_a_resumed_evaluator_does_not_score_the_step_it_already_scored():
     run = CollapsedRun()
-    before = DiversityHook(DiversityConfig(num_pairs=5), None)
+    before = DiversityEvaluator(DiversityConfig(num_pairs=5), None)
     before.evaluate(run)
-    resumed = DiversityHook(DiversityConfig(num_pairs=5), None)
+    resumed = DiversityEvaluator(DiversityConfig(num_pairs=5), None)
     resumed.load_state_dict(before.state_dict())
     resumed.on_run_end(run, "finished")
     assert run.logged == ["diversity", "diversity_real"]
@@ -117,7 +117,7 @@ def test_the_run_report_shows_the_metric_sections_even_where_inception_weights_a
         finished_run, plugins, tmp_path):
     run_dir = RunDir(shutil.copytree(finished_run.path, tmp_path / "copy"))
     with open(run_dir.recipe_path, "a", encoding="utf-8") as recipe:
-        recipe.write('\n[[hooks]]\nname = "fid"\n')          # as if the run had scored FID elsewhere
+        recipe.write('\n[[evaluators]]\nname = "fid"\n')          # as if the run had scored FID elsewhere
     page = build_report(run_dir, plugins.registry)
     assert "SWD: sliced Wasserstein distance" in page and "Diversity: mean MS-SSIM" in page
     assert "fid: scores and protocol" in page and "could not be built" not in page

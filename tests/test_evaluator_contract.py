@@ -1,6 +1,6 @@
 """What a plugin author is promised beyond the order of events: what ``run.epoch`` reads, what
-``run.discriminate`` and a loss's ``penalty`` get and leave behind, and that a hook method ganlab
-never calls, or a hook that is no EvaluationHook, is reported instead of ignored."""
+``run.discriminate`` and a loss's ``penalty`` get and leave behind, and that an evaluator method ganlab
+never calls, or an evaluator that is no Evaluator, is reported instead of ignored."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab import EvaluationHook, Loss, hookimpl
+from ganlab import Evaluator, Loss, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.components.losses import NonSaturatingBCE
 from ganlab.training.lifecycle import run_recipe
@@ -28,7 +28,7 @@ class NoConfig:
     pass
 
 
-class EpochWatcher(EvaluationHook):
+class EpochWatcher(Evaluator):
     """Writes down, at every event, what ``run.epoch`` and ``run.epochs_completed`` read."""
 
     name = "epoch-watcher"
@@ -56,24 +56,24 @@ def plugin_module(name: str, ganlab_register) -> types.ModuleType:
     return module
 
 
-def hook_plugin(name: str, make_hook) -> types.ModuleType:
-    """A plugin registering one hook component, ``name``, built by ``make_hook()``."""
+def evaluator_plugin(name: str, make_evaluator) -> types.ModuleType:
+    """A plugin registering one evaluator component, ``name``, built by ``make_evaluator()``."""
     def ganlab_register(registry):
-        registry.add("hook", name, lambda config, context: make_hook(), NoConfig, help=name)
+        registry.add("evaluator", name, lambda config, context: make_evaluator(), NoConfig, help=name)
     return plugin_module(f"{name}-plugin", ganlab_register)
 
 
 @pytest.fixture(scope="module")
 def stopped_in_epoch_two(tmp_path_factory):
-    """Two epochs of 4 steps, stopped by max_steps after step 6, with the epoch watcher and a metric hook;
+    """Two epochs of 4 steps, stopped by max_steps after step 6, with the epoch watcher and a metric evaluator;
     shared by the tests that only read what it recorded."""
     seen: list[tuple[Any, ...]] = []
-    plugins = load_plugins([("epoch-watcher", hook_plugin("epoch-watcher", lambda: EpochWatcher(seen)))],
+    plugins = load_plugins([("epoch-watcher", evaluator_plugin("epoch-watcher", lambda: EpochWatcher(seen)))],
                            entry_points=False)
     folder = tmp_path_factory.mktemp("stopped")
     (folder / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, {
         "train": {"max_steps": 6},
-        "hooks": [{"name": "epoch-watcher"}, {"name": "diversity", "num_pairs": 5}]})), "utf-8")
+        "evaluators": [{"name": "epoch-watcher"}, {"name": "diversity", "num_pairs": 5}]})), "utf-8")
     run = run_recipe(load_recipe(folder / "recipe.toml", plugins.registry), plugins, folder / "runs",
                      progress=False)
     return seen, run
@@ -96,7 +96,7 @@ def test_on_epoch_end_never_fires_for_an_epoch_max_steps_cut_short(stopped_in_ep
     assert [s[1] for s in seen if s[0] == "epoch_end"] == [1]
 
 
-def test_metric_hooks_score_the_generator_a_max_steps_stop_left_once_more(stopped_in_epoch_two):
+def test_metric_evaluators_score_the_generator_a_max_steps_stop_left_once_more(stopped_in_epoch_two):
     _, run = stopped_in_epoch_two
     scores = [(e["step"], e["epoch"]) for e in run.read_evaluations() if e["metric"] == "diversity"]
     assert scores == [(4, 1), (6, 2)], "evaluations.jsonl numbers epochs as metrics.jsonl does"
@@ -105,8 +105,8 @@ def test_metric_hooks_score_the_generator_a_max_steps_stop_left_once_more(stoppe
 def test_a_resumed_run_reads_the_epoch_its_checkpoint_ended(tmp_path, register_plugin, write_recipe,
                                                             train_recipe, run_cli):
     seen: list[tuple[Any, ...]] = []
-    register_plugin(hook_plugin("epoch-watcher", lambda: EpochWatcher(seen)))
-    run = train_recipe(write_recipe({"train": {"epochs": 1}, "hooks": [{"name": "epoch-watcher"}]}))
+    register_plugin(evaluator_plugin("epoch-watcher", lambda: EpochWatcher(seen)))
+    run = train_recipe(write_recipe({"train": {"epochs": 1}, "evaluators": [{"name": "epoch-watcher"}]}))
     seen.clear()
     result = run_cli("run", "--resume", run.path, "--set", "train.epochs=2", "--no-progress")
     assert result.exit_code == 0, result.output
@@ -128,7 +128,7 @@ class DropoutCritic(nn.Module):
         return self.linear(self.dropout(images.flatten(1))).squeeze(1)
 
 
-class Scorer(EvaluationHook):
+class Scorer(Evaluator):
     """Calls ``run.discriminate`` at the first epoch's end and notes what it returned and left behind."""
 
     name = "scorer"
@@ -160,9 +160,9 @@ def test_discriminate_returns_bce_probabilities_and_leaves_the_discriminator_and
     def ganlab_register(registry):
         registry.add("discriminator", "dropout-critic",
                      lambda config, context: DropoutCritic(context.channels, context.image_size), NoConfig)
-        registry.add("hook", "scorer", lambda config, context: Scorer(seen), NoConfig)
+        registry.add("evaluator", "scorer", lambda config, context: Scorer(seen), NoConfig)
     register_plugin(plugin_module("scoring", ganlab_register))
-    train_recipe(write_recipe({"discriminator": {"name": "dropout-critic"}, "hooks": [{"name": "scorer"}]}))
+    train_recipe(write_recipe({"discriminator": {"name": "dropout-critic"}, "evaluators": [{"name": "scorer"}]}))
     scores = seen["scores"]
     assert scores.dtype == torch.float32 and scores.shape == (8,) and scores.device.type == "cpu"
     assert not scores.requires_grad and bool(((scores > 0) & (scores < 1)).all())
@@ -210,7 +210,7 @@ def test_a_loss_penalty_gets_each_d_update_s_batches_in_fp32_without_gradients(
 MISSPELT_PLUGIN = textwrap.dedent('''
     import dataclasses
 
-    from ganlab import EvaluationHook, hookimpl
+    from ganlab import Evaluator, hookimpl
 
 
     @dataclasses.dataclass
@@ -218,7 +218,7 @@ MISSPELT_PLUGIN = textwrap.dedent('''
         pass
 
 
-    class MisspeltHook(EvaluationHook):
+    class MisspeltEvaluator(Evaluator):
         name = "misspelt"
 
         def on_step_ned(self, run, record):
@@ -228,7 +228,7 @@ MISSPELT_PLUGIN = textwrap.dedent('''
             return []
 
         def measure(self, run):
-            """A helper of the hook's own: not reported."""
+            """A helper of the evaluator's own: not reported."""
 
         def _on_private(self):
             pass
@@ -236,7 +236,7 @@ MISSPELT_PLUGIN = textwrap.dedent('''
 
     @hookimpl
     def ganlab_register(registry):
-        registry.add("hook", "misspelt", lambda config, context: MisspeltHook(), NoConfig)
+        registry.add("evaluator", "misspelt", lambda config, context: MisspeltEvaluator(), NoConfig)
 ''')
 
 
@@ -249,25 +249,25 @@ def misspelt_plugin(register_plugin, monkeypatch):
     register_plugin(module)
 
 
-def test_a_misspelt_hook_method_is_reported_by_class_method_and_close_match(misspelt_plugin, run_cli):
+def test_a_misspelt_evaluator_method_is_reported_by_class_method_and_close_match(misspelt_plugin, run_cli):
     result = run_cli("plugins")
     assert result.exit_code == 0 and "Traceback" not in result.output
     warnings = [line for line in result.stderr.splitlines() if line.startswith("ganlab: warning:")]
     [step_ned] = [w for w in warnings if "on_step_ned" in w]
-    assert "MisspeltHook" in step_ned and "never calls" in step_ned and "on_step_end" in step_ned
+    assert "MisspeltEvaluator" in step_ned and "never calls" in step_ned and "on_step_end" in step_ned
     [section] = [w for w in warnings if "report_section()" in w]
     assert "(did you mean 'report_sections'?)" in section
     assert not any("measure" in w or "_on_private" in w for w in warnings)
-    assert "WARNING: hook class" in result.stdout, "`ganlab plugins` lists it under the plugin"
+    assert "WARNING: evaluator class" in result.stdout, "`ganlab plugins` lists it under the plugin"
 
 
-def test_a_misspelt_hook_method_does_not_stop_the_plugin_or_the_run(misspelt_plugin, write_recipe, run_cli,
+def test_a_misspelt_evaluator_method_does_not_stop_the_plugin_or_the_run(misspelt_plugin, write_recipe, run_cli,
                                                                      tmp_path):
-    result = run_cli("run", write_recipe({"hooks": [{"name": "misspelt"}]}), "--out", tmp_path, "--no-progress")
+    result = run_cli("run", write_recipe({"evaluators": [{"name": "misspelt"}]}), "--out", tmp_path, "--no-progress")
     assert result.exit_code == 0 and "on_step_ned" in result.stderr
 
 
-def test_a_misspelt_hook_method_is_an_error_in_strict_mode(misspelt_plugin, run_cli, monkeypatch):
+def test_a_misspelt_evaluator_method_is_an_error_in_strict_mode(misspelt_plugin, run_cli, monkeypatch):
     monkeypatch.setenv("GANLAB_STRICT_PLUGINS", "1")
     result = run_cli("plugins")
     assert result.exit_code == 4 and isinstance(result.exception, SystemExit)
@@ -275,19 +275,19 @@ def test_a_misspelt_hook_method_is_an_error_in_strict_mode(misspelt_plugin, run_
     assert "on_step_ned" in result.stderr and "GANLAB_STRICT_PLUGINS" in result.stderr
 
 
-class LooksLikeAHook:
-    """Has some of the events but is no EvaluationHook: the engine would fail when it calls a missing one."""
+class LooksLikeAnEvaluator:
+    """Has some of the events but is no Evaluator: the engine would fail when it calls a missing one."""
 
     def on_step_end(self, run, record):
         pass
 
 
-def test_a_hook_that_is_no_evaluation_hook_is_refused_before_training(register_plugin, write_recipe, run_cli):
-    register_plugin(hook_plugin("look-alike", LooksLikeAHook))
-    result = run_cli("validate", write_recipe({"hooks": [{"name": "look-alike"}]}))
+def test_an_evaluator_that_is_no_evaluator_is_refused_before_training(register_plugin, write_recipe, run_cli):
+    register_plugin(evaluator_plugin("look-alike", LooksLikeAnEvaluator))
+    result = run_cli("validate", write_recipe({"evaluators": [{"name": "look-alike"}]}))
     assert result.exit_code == 4 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
-    assert "hooks[0]" in result.stderr and "LooksLikeAHook" in result.stderr and "EvaluationHook" in result.stderr
+    assert "evaluators[0]" in result.stderr and "LooksLikeAnEvaluator" in result.stderr and "Evaluator" in result.stderr
 
 
 OLD_PENALTY_PLUGIN = textwrap.dedent('''
