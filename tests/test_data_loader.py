@@ -176,6 +176,9 @@ def test_worker_processes_start_once_per_run_and_serve_every_epoch_exactly_as_th
         seen[workers] = served, states
         if workers:
             assert all(p == pids[0] for p in pids)
+            workers_of_run = loader._loader._iterator._workers
+            loader.close()
+            assert not any(w.is_alive() for w in workers_of_run)
     for (old, new) in zip(seen[0][0], seen[2][0]):
         assert len(old) == len(new) and all(torch.equal(a, b) for a, b in zip(old, new))
     assert all(torch.equal(a, b) for a, b in zip(seen[0][1], seen[2][1]))

@@ -155,6 +155,12 @@ class BatchLoader:
             torch.empty((), dtype=torch.int64).random_()    # the seed a new DataLoader would have drawn
         return iter(self._loader)
 
+    def close(self) -> None:
+        """Stop the worker processes, if any are running (a later epoch starts new ones)."""
+        loader, self._loader = self._loader, None
+        if loader is not None and loader._iterator is not None:
+            loader._iterator._shutdown_workers()
+
     def _labels(self, indices: torch.Tensor) -> torch.Tensor | None:
         """The labels of the images at ``indices``, where they are kept (on the device with resident data)."""
         if self.labels is None:

@@ -303,6 +303,7 @@ class Run:
                 if self.contention is not None:
                     self.contention.check(f"epoch {self.epoch}")
         finally:
+            self.loader.close()
             if bar is not None:
                 bar.close()
 
