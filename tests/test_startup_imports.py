@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch_fidelity", "torchvision", "pandas", "matplotlib", "seaborn", "scipy")
+HEAVY = ("torch_fidelity", "torchvision", "pandas", "matplotlib", "seaborn", "scipy", "tensorboard")
 
 PROBE = """
 import json, sys
@@ -24,7 +24,9 @@ finally:
 
 
 def test_help_loads_the_plugins_without_heavy_imports():
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # this checkout's plugin packages before any installed elsewhere, as pytest's pythonpath puts them
+    plugins = sorted(str(p) for p in (ROOT / "plugins").iterdir() if p.is_dir())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *plugins, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", PROBE, *HEAVY], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True)
     assert "validate" in done.stdout                       # the help was printed
