@@ -23,7 +23,9 @@ warm-up):
 
 - ``step img/s``: batch / median interval between consecutive steps inside an epoch;
 - ``epoch overhead s``: median over epoch boundaries of the interval across the boundary less that
-  median step (flush, grid, checkpoint, the next epoch's loader);
+  median step (flush, grid, checkpoint, the next epoch's loader); ``of which epoch end s``: the median
+  time of the epoch's end itself (ganlab's ``_end_epoch``: progress grid, hooks, checkpoint; usual: its
+  grid and the two saved networks);
 - ``img/s incl. epochs``: images of epochs 2.. / their wall time from the first step of epoch 2 to the end
   of the last epoch's work: the throughput a user sees.
 
@@ -336,15 +338,16 @@ def print_real_data(config: str, args: argparse.Namespace, rows: dict[str, list[
     print(f"\n{config} (image side x batch), {args.count} faces, {steps_per_epoch} steps an epoch, {args.epochs} "
           f"epochs (epoch 1 left out); medians of {args.rounds} alternating rounds; torch threads {threads}, "
           f"{os.cpu_count()} cores")
-    print(f"| arm | step img/s | epoch overhead s | img/s incl. epochs | vs 0.2.0 | vs usual |")
-    print("|---|---|---|---|---|---|")
+    print("| arm | step img/s | epoch overhead s | of which epoch end s | img/s incl. epochs | vs 0.2.0 | vs usual |")
+    print("|---|---|---|---|---|---|---|")
     for name, rs in rows.items():
         step = statistics.median(r["step_img_s"] for r in rs)
         overhead = statistics.median(r["epoch_overhead_s"] for r in rs)
+        end = statistics.median(r["epoch_end_s"] for r in rs)
         whole = [r["img_s_with_epochs"] for r in rs]
         vs_old = ratio(whole, [r["img_s_with_epochs"] for r in rows["0.2.0/old"]])
         vs_usual = ratio(whole, [r["img_s_with_epochs"] for r in rows["usual"]])
-        print(f"| {name} | {step:.1f} | {overhead:.2f} | {statistics.median(whole):.1f} | {vs_old:.2f}x | "
+        print(f"| {name} | {step:.1f} | {overhead:.2f} | {end:.2f} | {statistics.median(whole):.1f} | {vs_old:.2f}x | "
               f"{vs_usual:.2f}x |")
 
 

@@ -180,8 +180,8 @@ def test_engine_before_after_times_the_real_data_loop_of_both_trees_beside_the_u
     out = benchmark("engine_before_after.py", str(ROOT), str(ROOT), "--measure", "real-data", "--faces", str(faces),
                     "--count", "8", "--configs", "16x4", "--epochs", "3", "--rounds", "1", "--labels",
                     "--work", str(tmp_path / "work"), "--json", str(tmp_path / "figures.json"))
-    rows = dict(re.findall(r"^\| ([\w/.,]+(?: [\w/.,]+)*) \| [\d.]+ \| -?[\d.]+ \| [\d.]+ \| ([\d.]+)x \| [\d.]+x \|$",
-                           out, re.MULTILINE))
+    number = r" \| -?[\d.]+"
+    rows = dict(re.findall(rf"^\| ([\w/.,]+(?: [\w/.,]+)*){number * 4} \| ([\d.]+)x \| [\d.]+x \|$", out, re.MULTILINE))
     assert list(rows) == ["0.2.0/old", "now/new", "new, labels", "usual"], out
     assert rows["0.2.0/old"] == "1.00"
     runs = json.loads((tmp_path / "figures.json").read_text())["16x4"]

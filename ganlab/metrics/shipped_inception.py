@@ -128,8 +128,15 @@ def torch_fidelity_template() -> dict[str, torch.Tensor]:
     """torch-fidelity's InceptionV3 state dict as meta tensors (names, shapes, order), built from its own
     blocks as its constructor builds them: the constructor itself insists on loading weights. Loading the
     result into the real extractor, strictly, checks this layout again."""
-    from torch_fidelity.feature_extractor_inceptionv3 import (BasicConv2d, InceptionA, InceptionB, InceptionC,
-                                                              InceptionD, InceptionE_1, InceptionE_2)
+    from torch_fidelity.feature_extractor_inceptionv3 import (
+        BasicConv2d,
+        InceptionA,
+        InceptionB,
+        InceptionC,
+        InceptionD,
+        InceptionE_1,
+        InceptionE_2,
+    )
 
     with torch.device("meta"):
         network = nn.Sequential(OrderedDict(

@@ -18,7 +18,6 @@ import torch
 
 from ganlab import BuildContext, Logger, RunView, component, param
 
-
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
