@@ -305,8 +305,8 @@ def usual_run(tree: Path, faces: Path, size: int, batch: int, epochs: int, out: 
 def measure_real_data(args: argparse.Namespace) -> dict:
     old, new = (tree.resolve() for tree in args.trees)
     faces = copy_faces(args.faces, args.count, args.work / f"faces-{args.count}")
-    arms = {"0.2.0/old": lambda r, o: ganlab_run(old, r, o, args.threads),
-            "now/new": lambda r, o: ganlab_run(new, r, o, args.threads)}
+    arms = {"old": lambda r, o: ganlab_run(old, r, o, args.threads),
+            "new": lambda r, o: ganlab_run(new, r, o, args.threads)}
     if args.labels:
         arms["new, labels"] = lambda r, o: ganlab_run(new, r, o, args.threads, ['data.labels="folders"'])
     summary: dict = {}
@@ -338,14 +338,15 @@ def print_real_data(config: str, args: argparse.Namespace, rows: dict[str, list[
     print(f"\n{config} (image side x batch), {args.count} faces, {steps_per_epoch} steps an epoch, {args.epochs} "
           f"epochs (epoch 1 left out); medians of {args.rounds} alternating rounds; torch threads {threads}, "
           f"{os.cpu_count()} cores")
-    print("| arm | step img/s | epoch overhead s | of which epoch end s | img/s incl. epochs | vs 0.2.0 | vs usual |")
+    print(f"old = {args.trees[0]}, new = {args.trees[1]}")
+    print("| arm | step img/s | epoch overhead s | of which epoch end s | img/s incl. epochs | vs old | vs usual |")
     print("|---|---|---|---|---|---|---|")
     for name, rs in rows.items():
         step = statistics.median(r["step_img_s"] for r in rs)
         overhead = statistics.median(r["epoch_overhead_s"] for r in rs)
         end = statistics.median(r["epoch_end_s"] for r in rs)
         whole = [r["img_s_with_epochs"] for r in rs]
-        vs_old = ratio(whole, [r["img_s_with_epochs"] for r in rows["0.2.0/old"]])
+        vs_old = ratio(whole, [r["img_s_with_epochs"] for r in rows["old"]])
         vs_usual = ratio(whole, [r["img_s_with_epochs"] for r in rows["usual"]])
         print(f"| {name} | {step:.1f} | {overhead:.2f} | {end:.2f} | {statistics.median(whole):.1f} | {vs_old:.2f}x | "
               f"{vs_usual:.2f}x |")
@@ -383,7 +384,8 @@ def measure_startup(args: argparse.Namespace) -> dict:
                                                  for name, t in times.items()), flush=True)
     print(f"\nStart-up, wall seconds of a fresh process; medians of {args.rounds} alternating rounds; "
           f"{os.cpu_count()} cores; 2-step run: {args.configs[0]} on {args.count} faces, cache built")
-    print("| command | 0.2.0/old s | now/new s | old / new |")
+    print(f"old = {old}, new = {new}")
+    print("| command | old s | new s | old / new |")
     print("|---|---|---|---|")
     labels = {"help": "ganlab --help", "validate": "ganlab validate experiments/quickstart.toml",
               "run": "ganlab run (2 steps)"}
