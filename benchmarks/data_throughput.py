@@ -162,7 +162,7 @@ def train_ganlab(recipe, out: Path, warmup: int, steps: int) -> float:
     run.run_dir.write_meta(start_meta(run, plugins))
     starts = []
     step = run.training_step
-    run.training_step = lambda batches: (starts.append(time.perf_counter()), step(batches))[1]
+    run.training_step = lambda *args: (starts.append(time.perf_counter()), step(*args))[1]
     run.total_steps = warmup + steps + 1
     run.train()
     measured = starts[warmup:]

@@ -173,3 +173,26 @@ def test_contention_times_each_thread_choice_beside_busy_processes(benchmark):
     assert rows.keys() == {(0, "threads=1"), (0, "auto"), (1, "threads=1"), (1, "auto")}, out
     assert rows[0, "threads=1"] == (1, "1.00")          # the fair share is one thread alone
     assert rows[1, "auto"][0] == max(1, usable_cores() - 1)   # a core the spinning process holds is left to it
+
+
+def test_engine_before_after_times_the_real_data_loop_of_both_trees_beside_the_usual_pipeline(benchmark, tmp_path):
+    faces = photo_archive(tmp_path / "photos.zip", 12)
+    out = benchmark("engine_before_after.py", str(ROOT), str(ROOT), "--measure", "real-data", "--faces", str(faces),
+                    "--count", "8", "--configs", "16x4", "--epochs", "3", "--rounds", "1", "--labels",
+                    "--work", str(tmp_path / "work"), "--json", str(tmp_path / "figures.json"))
+    number = r" \| -?[\d.]+"
+    rows = dict(re.findall(rf"^\| ([\w/.,]+(?: [\w/.,]+)*){number * 4} \| ([\d.]+)x \| [\d.]+x \|$", out, re.MULTILINE))
+    assert list(rows) == ["old", "new", "new, labels", "usual"], out
+    assert rows["old"] == "1.00"
+    runs = json.loads((tmp_path / "figures.json").read_text())["16x4"]
+    assert all(run["step_img_s"] > 0 and run["img_s_with_epochs"] > 0 for arm in runs.values() for run in arm)
+
+
+def test_engine_before_after_times_start_up_commands_of_both_trees(benchmark, tmp_path):
+    faces = photo_archive(tmp_path / "photos.zip", 8)
+    out = benchmark("engine_before_after.py", str(ROOT), str(ROOT), "--measure", "startup", "--faces", str(faces),
+                    "--count", "8", "--configs", "16x4", "--commands", "help", "run", "--rounds", "1",
+                    "--work", str(tmp_path / "work"))
+    rows = re.findall(r"^\| (ganlab [\w ()-]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+x \|$", out, re.MULTILINE)
+    assert [row[0] for row in rows] == ["ganlab --help", "ganlab run (2 steps)"], out
+    assert all(float(old) > 0 and float(new) > 0 for _, old, new in rows)

@@ -143,3 +143,42 @@ def test_auto_device_picks_apple_mps_when_there_is_no_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert resolve_device("auto") == torch.device("mps")
+
+
+class PerImageMany(PerImageOnly):
+    def __len__(self) -> int:
+        return 24
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.full((3, 8, 8), index, dtype=torch.uint8)
+
+
+def test_worker_processes_start_once_per_run_and_serve_every_epoch_exactly_as_the_main_process():
+    """The DataLoader of a per-image data set keeps its workers from epoch to epoch (starting them took a
+    tenth of a second or more every epoch); the batches, and what is drawn from torch's global generator
+    (one seed per epoch, as a new DataLoader drew it), are those of reading in this process."""
+    plan = [(0, 0), (1, 2), (2, 0), (3, 5)]        # (epoch, start): epoch 1 resumed mid-way, epoch 3 at its end
+    seen = {}
+    for workers in (0, 2):
+        torch.manual_seed(7)
+        loader = BatchLoader(PerImageMany(), batch_size=4, seed=3, num_workers=workers)
+        served, states, pids = [], [], []
+        for epoch, start in plan:
+            served.append(batches(loader, epoch, start))
+            states.append(torch.get_rng_state())
+            if workers:
+                pids.append([w.pid for w in loader._loader._iterator._workers])
+        abandoned = loader.epoch(4)
+        next(abandoned)                             # a run stopped by max_steps part way through an epoch
+        del abandoned
+        served.append(batches(loader, 5))
+        states.append(torch.get_rng_state())
+        seen[workers] = served, states
+        if workers:
+            assert all(p == pids[0] for p in pids)
+            workers_of_run = loader._loader._iterator._workers
+            loader.close()
+            assert not any(w.is_alive() for w in workers_of_run)
+    for (old, new) in zip(seen[0][0], seen[2][0]):
+        assert len(old) == len(new) and all(torch.equal(a, b) for a, b in zip(old, new))
+    assert all(torch.equal(a, b) for a, b in zip(seen[0][1], seen[2][1]))

@@ -166,3 +166,65 @@ def test_a_score_records_how_its_images_were_sampled_so_older_scores_do_not_comp
     assert score["sampling"] == PROTOCOL
     made_by_0_2_0 = {key: value for key, value in score.items() if key != "sampling"}
     assert protocol_differences(made_by_0_2_0, score) == [f"sampling: (absent) vs {PROTOCOL}"]
+
+
+def whole_forward_statistics(generator: nn.Module) -> list[torch.Tensor]:
+    """The standing statistics with every forward run to its end (what ganlab computed before it stopped
+    each forward after the last batch norm)."""
+    from unittest import mock
+
+    from ganlab.training import sampling
+
+    with mock.patch.object(sampling, "_last_norm_run", _nothing_found):
+        return sampling.standing_statistics(generator)
+
+
+def _nothing_found(*_):
+    import contextlib
+
+    return contextlib.nullcontext([])
+
+
+class BufferAfterNorm(nn.Module):
+    """A plugin-style generator whose output layer keeps a buffer it changes: its forward must run whole."""
+
+    latent_dim = 8
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(8, 48), nn.BatchNorm1d(48), nn.ReLU())
+        self.out = nn.Linear(48, 3 * 4 * 4)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, z):
+        self.calls += 1
+        return self.out(self.body(z)).view(-1, 3, 4, 4)
+
+
+def conditional_generator() -> nn.Module:
+    from ganlab import Attribute, LabelSpace
+    from ganlab.components.conditional import ConditionalDCGANGenerator
+
+    return ConditionalDCGANGenerator(8, 4, 16, 3, LabelSpace((Attribute("a", ("x", "y", "z")),)), embed_dim=4)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DCGANGenerator(latent_dim=8, features=4, image_size=32, channels=3), conditional_generator,
+    BufferAfterNorm], ids=["dcgan", "cdcgan", "buffer-after-norm"])
+def test_standing_statistics_stop_each_forward_after_the_last_batch_norm_and_are_the_same_bit_for_bit(make):
+    from ganlab.training.sampling import standing_statistics
+
+    torch.manual_seed(0)
+    generator = make()
+    labels = [torch.zeros(4, 1, dtype=torch.long)] if hasattr(generator, "label_space") else []
+    generator(torch.randn(4, 8), *labels)                 # training has moved the running statistics
+    calls = []
+    handle = generator.register_forward_hook(lambda *_: calls.append(1))
+    statistics = standing_statistics(generator)
+    handle.remove()
+    assert all(torch.equal(a, b) for a, b in zip(statistics, whole_forward_statistics(generator), strict=True))
+    whole = isinstance(generator, BufferAfterNorm)
+    assert len(calls) == (16 if whole else 1)          # the generator's own forward ends only when run whole
+    if whole:
+        named = dict(zip((name for name, _ in generator.named_buffers()), statistics))
+        assert named["calls"].item() == generator.calls.item() + 16

@@ -106,6 +106,8 @@ class BatchLoader:
             else labels
         # batches from host memory are pinned for a GPU, so the engine's non-blocking copy overlaps compute
         self.pin = device.type == "cuda" and self.resident is None
+        self._batches = _EpochBatches()
+        self._loader: DataLoader | None = None
 
     def __len__(self) -> int:
         """Full batches per epoch; the remainder of a shuffled epoch is left out, as DCGAN recipes do."""
@@ -135,10 +137,29 @@ class BatchLoader:
                 batch = get_batch(indices)
                 yield Batch(batch.pin_memory() if self.pin else batch, self._labels(indices))
             return
-        loader = DataLoader(self.dataset, batch_sampler=[c.tolist() for c in chunks],
-                            num_workers=self.num_workers, persistent_workers=False, pin_memory=self.pin)
-        for indices, images in zip(chunks, loader):
+        for indices, images in zip(chunks, self._per_item(chunks)):
             yield Batch(images, self._labels(indices))
+
+    def _per_item(self, chunks: list[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """The batches ``chunks`` of a data set read image by image, by one DataLoader kept for the whole
+        run, so that its worker processes start once rather than every epoch (a tenth of a second or more
+        each time, before the epoch's first batch). Each epoch draws from torch's global generator what a
+        new DataLoader would draw, so the random numbers the rest of training sees are the same either way;
+        the images are a function of their index (``train.num_workers`` may change on resume), so the
+        workers' own seeds, set once, decide nothing."""
+        self._batches.chunks = [c.tolist() for c in chunks]
+        if self._loader is None:
+            self._loader = DataLoader(self.dataset, batch_sampler=self._batches, num_workers=self.num_workers,
+                                      persistent_workers=self.num_workers > 0, pin_memory=self.pin)
+        elif self.num_workers > 0:
+            torch.empty((), dtype=torch.int64).random_()    # the seed a new DataLoader would have drawn
+        return iter(self._loader)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any are running (a later epoch starts new ones)."""
+        loader, self._loader = self._loader, None
+        if loader is not None and loader._iterator is not None:
+            loader._iterator._shutdown_workers()
 
     def _labels(self, indices: torch.Tensor) -> torch.Tensor | None:
         """The labels of the images at ``indices``, where they are kept (on the device with resident data)."""
@@ -146,3 +167,17 @@ class BatchLoader:
             return None
         labels = self.labels[indices]
         return labels.pin_memory() if self.pin else labels
+
+
+class _EpochBatches:
+    """The batch sampler of :meth:`BatchLoader._per_item`'s DataLoader: the index lists of the epoch it is
+    serving, set before each epoch's iteration starts (which is when the DataLoader reads them)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.chunks)
+
+    def __len__(self) -> int:
+        return len(self.chunks)

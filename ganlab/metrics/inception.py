@@ -16,13 +16,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
-import torch_fidelity
 from torch import nn
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
-from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
-from torch_fidelity.utils import create_feature_extractor
 from tqdm.auto import tqdm
 
 from ..common.errors import ConfigError
@@ -60,6 +54,8 @@ class InceptionFeatures:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         buffer.seek(0)
+        from torch_fidelity.utils import create_feature_extractor  # on first use: it imports torchvision
+
         try:
             extractor = create_feature_extractor(FEATURE_EXTRACTOR, [layer], cuda=False,
                                                  feature_extractor_weights_path=buffer, verbose=False)
@@ -95,6 +91,8 @@ class InceptionFeatures:
         return self._memo[1]
 
     def protocol(self) -> dict[str, Any]:
+        import torch_fidelity
+
         return {"library": "torch-fidelity", "library_version": torch_fidelity.__version__,
                 "feature_extractor": FEATURE_EXTRACTOR, "feature_layer": self.layer,
                 "network_sha256": self.weights.sha256, "network_source": self.weights.source}
@@ -128,11 +126,15 @@ def load_inception(weights: InceptionWeights, device: torch.device, layer: str =
 
 def statistics(features: torch.Tensor) -> dict[str, torch.Tensor]:
     """FID's mean and covariance, by torch-fidelity, as tensors (so a cache can load them safely)."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
     stats = fid_features_to_statistics(features)
     return {"mu": torch.from_numpy(np.asarray(stats["mu"])), "sigma": torch.from_numpy(np.asarray(stats["sigma"]))}
 
 
 def frechet_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+
     as_numpy = lambda s: {"mu": s["mu"].numpy(), "sigma": s["sigma"].numpy()}  # noqa: E731
     return float(fid_statistics_to_metric(as_numpy(a), as_numpy(b), verbose=False)[KEY_METRIC_FID])
 
@@ -140,6 +142,8 @@ def frechet_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> 
 def kernel_distance(generated: torch.Tensor, reference: torch.Tensor, subsets: int, subset_size: int,
                     seed: int) -> tuple[float, float]:
     """KID (mean, std over subsets) with torch-fidelity's default cubic polynomial kernel."""
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+
     out = kid_features_to_metric(generated, reference, kid_subsets=subsets, kid_subset_size=subset_size,
                                  rng_seed=seed, verbose=False)
     return out[KEY_METRIC_KID_MEAN], out[KEY_METRIC_KID_STD]
@@ -148,12 +152,16 @@ def kernel_distance(generated: torch.Tensor, reference: torch.Tensor, subsets: i
 def inception_score(logits: torch.Tensor, splits: int = 10) -> tuple[float, float]:
     """Salimans et al. 2016 Inception Score (mean, std over ``splits``), as torch-fidelity computes it from
     the unbiased logits."""
+    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
     out = isc_features_to_metric(logits, splits=min(splits, len(logits)), shuffle=True, rng_seed=2020)
     return out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD]
 
 
 def precision_recall(generated: torch.Tensor, reference: torch.Tensor, neighborhood: int) -> tuple[float, float]:
     """Kynkäänniemi et al. 2019 improved precision and recall, k-NN balls of size ``neighborhood``."""
+    from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
+
     out = prc_features_to_metric(generated, reference, prc_neighborhood=neighborhood, save_cpu_ram=True,
                                  verbose=False)
     return out[KEY_METRIC_PRECISION], out[KEY_METRIC_RECALL]

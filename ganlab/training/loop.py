@@ -302,6 +302,7 @@ class Trainer:
                 if self.contention is not None:
                     self.contention.check(f"epoch {self.epoch}")
         finally:
+            self.loader.close()
             if bar is not None:
                 bar.close()
 

@@ -114,18 +114,78 @@ def standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
     device = _device(generator)
     with preserved_buffers(generator), preserved_modes(generator):
         generator.eval()
-        for norm in batch_norms(generator):
+        norms = batch_norms(generator)
+        for norm in norms:
             norm.reset_running_stats()
             norm.momentum = None
             norm.train()
         conditional = is_conditional(generator)
-        for _ in range(STANDING_BATCHES):
+        last_norm = None
+        for batch in range(STANDING_BATCHES):
             z = torch.randn(STANDING_BATCH_SIZE, generator.latent_dim, generator=rng).to(device)
             labels = torch.stack([torch.randint(size, (STANDING_BATCH_SIZE,), generator=rng)
                                   for size in generator.label_space.sizes], dim=1).to(device) \
                 if conditional else None
-            forward(generator, z, labels, conditional)
+            if batch == 0:
+                with _last_norm_run(generator, norms) as found:
+                    forward(generator, z, labels, conditional)
+                last_norm = found[0] if found else None
+                continue
+            with _stopped_after(last_norm):
+                forward(generator, z, labels, conditional)
         return [b.detach().clone() for b in generator.buffers()]
+
+
+class _StatisticsTaken(BaseException):
+    """Ends a standing-statistics forward once its last batch-norm layer has run. A BaseException, so that a
+    generator's own ``except Exception`` cannot catch it and carry on."""
+
+
+@contextlib.contextmanager
+def _last_norm_run(generator: nn.Module, norms: list[_BatchNorm]) -> Iterator[list[_BatchNorm]]:
+    """Watches one full forward of ``generator``; afterwards the list holds the batch-norm layer after which
+    the rest of such a forward can be skipped (:func:`_stopped_after`), or stays empty where that is not sure
+    to leave the statistics as they are: unless each of ``norms`` ran exactly once, and every other module
+    that holds buffers of its own had finished before the last of them and did not run again (the rest of
+    the forward, skipped, might otherwise change them)."""
+    finished: list[nn.Module] = []
+    handles = [m.register_forward_hook(lambda m, *_: finished.append(m)) for m in generator.modules()]
+    found: list[_BatchNorm] = []
+    try:
+        yield found
+    finally:
+        for handle in handles:
+            handle.remove()
+    runs = [m for m in finished if isinstance(m, _BatchNorm)]
+    if not runs or sorted(map(id, runs)) != sorted(map(id, norms)):
+        return
+    last = max(i for i, m in enumerate(finished) if m is runs[-1])
+    before, later = set(map(id, finished[:last])), set(map(id, finished[last + 1:]))
+    buffered = [m for m in generator.modules()
+                if not isinstance(m, _BatchNorm) and next(m.buffers(recurse=False), None) is not None]
+    if all(id(m) in before and id(m) not in later for m in buffered):
+        found.append(runs[-1])
+
+
+@contextlib.contextmanager
+def _stopped_after(norm: _BatchNorm | None) -> Iterator[None]:
+    """A forward that ends once ``norm`` has run (None: runs whole). The standing statistics are the
+    batch-norm layers' buffers, so what the generator computes after its last one (for DCGAN the output
+    layer, a sixth of the forward) changes nothing in them: they are the same bit for bit."""
+    if norm is None:
+        yield
+        return
+
+    def stop(*_: object) -> None:
+        raise _StatisticsTaken
+
+    handle = norm.register_forward_hook(stop)
+    try:
+        yield
+    except _StatisticsTaken:
+        pass
+    finally:
+        handle.remove()
 
 
 def cached_standing_statistics(generator: nn.Module) -> list[torch.Tensor]:

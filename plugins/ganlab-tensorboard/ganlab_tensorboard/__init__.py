@@ -12,12 +12,14 @@ so TensorBoard hides what the interrupted run had logged past it and shows each 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from ganlab import BuildContext, Logger, RunView, component, param
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 @dataclasses.dataclass
@@ -33,6 +35,8 @@ class TensorBoardLogger(Logger):
         self.writer: SummaryWriter | None = None
 
     def start(self, run: RunView) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # here, not when ganlab loads the plugins for any command
+
         if self.writer is not None:
             self.writer.close()
         # Steps are counted from 1 after each update, so the checkpoint's own step keeps what it logged.
