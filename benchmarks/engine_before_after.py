@@ -13,7 +13,7 @@ median of the per-round ratios (reference step / ganlab step: above 1 is faster 
 ``--measure real-data``: what surrounds the step on real images. The first ``--count`` images of
 ``--faces`` (the LFW archive, or any zip or folder of JPEGs in class sub-folders) are copied into a
 folder; each tree runs ``ganlab run`` (its own CLI, in-process in a child) on an ``image-folder`` recipe
-of the classic DCGAN (BCE, real label 0.9, Adam 2e-4, no hooks) for ``--epochs`` epochs, per
+of the classic DCGAN (BCE, real label 0.9, Adam 2e-4, no evaluators) for ``--epochs`` epochs, per
 ``--configs`` SIZExBATCH: the cache reader, the loader, per-step logging, and each epoch's grid and
 checkpoint. Beside them, in the same rounds, "usual": pytorch/examples dcgan/main.py's pipeline on the same
 images (torchvision ImageFolder + Resize + CenterCrop + ToTensor + Normalize, a 2-worker DataLoader
@@ -24,7 +24,7 @@ warm-up):
 - ``step img/s``: batch / median interval between consecutive steps inside an epoch;
 - ``epoch overhead s``: median over epoch boundaries of the interval across the boundary less that
   median step (flush, grid, checkpoint, the next epoch's loader); ``of which epoch end s``: the median
-  time of the epoch's end itself (ganlab's ``_end_epoch``: progress grid, hooks, checkpoint; usual: its
+  time of the epoch's end itself (ganlab's ``_end_epoch``: progress grid, evaluators, checkpoint; usual: its
   grid and the two saved networks);
 - ``img/s incl. epochs``: images of epochs 2.. / their wall time from the first step of epoch 2 to the end
   of the last epoch's work: the throughput a user sees.
@@ -80,13 +80,16 @@ print(json.dumps(times))
 
 GANLAB_RUN = """
 # ``ganlab run`` in this process, with the start of every step and each epoch's end work timed; works with
-# the engine of 0.2.0 (ganlab.engine) and of 0.3 on (ganlab.training.loop).
+# the engine of 0.2.0 (ganlab.engine), of 0.3 and 0.4 (ganlab.training.loop.Run) and after (its Trainer).
 import json, sys, time
 out_file, argv = sys.argv[1], sys.argv[2:]
 try:
-    from ganlab.training.loop import Run
+    from ganlab.training.loop import Trainer as Run
 except ImportError:
-    from ganlab.engine import Run
+    try:
+        from ganlab.training.loop import Run
+    except ImportError:
+        from ganlab.engine import Run
 try:
     from ganlab.cli.main import main
 except ImportError:
@@ -204,7 +207,7 @@ def copy_faces(source: Path, count: int, folder: Path) -> Path:
 
 
 def recipe_text(faces: Path, size: int, batch: int, epochs: int) -> str:
-    """The classic DCGAN recipe on ``faces`` without hooks; keys that ganlab 0.2.0 reads too."""
+    """The classic DCGAN recipe on ``faces`` without evaluators; keys that ganlab 0.2.0 reads too."""
     return f"""
 [experiment]
 name = "real-data-{size}"

@@ -208,3 +208,9 @@ def test_version(run_cli):
     from ganlab import __version__
 
     assert run_cli("--version").stdout.strip() == f"ganlab, version {__version__}"
+
+
+def test_grid_every_draws_a_grid_every_n_epochs_and_at_the_end(train_recipe, write_recipe):
+    run = train_recipe(write_recipe({"train": {"epochs": 5, "grid_every": 2}}))
+    assert [epoch for epoch, _ in run.sample_grids()] == [2, 4, 5]
+    assert run.read_meta()["status"] == "finished"

@@ -88,11 +88,11 @@ class Samples(Evaluator):
         last_epoch, last_path = grids[-1]
         final = h.figure(h.image(last_path.read_bytes(), "image/png", f"samples after epoch {last_epoch}",
                                  pixelated=True, width=display_width(last_path)),
-                         f"After epoch {last_epoch}: the same latent vectors every epoch." + rows_caption(run_dir))
+                         f"After epoch {last_epoch}: the same latent vectors in every grid." + rows_caption(run_dir))
         gif = evolution_gif(spread(grids, self.config.gif_max_frames), self.config.gif_frame_ms)
         animation = h.figure(h.image(gif, "image/gif", "the generator's samples over training", pixelated=True,
                                      width=display_width(last_path)),
-                             f"Evolution over {len(grids)} epochs (loops).")
+                             f"Evolution from epoch {grids[0][0]} to {last_epoch}, {len(grids)} grids (loops).")
         earlier = spread(grids[:-1], self.config.timeline)
         timeline = "".join(
             h.figure(h.image(p.read_bytes(), "image/png", f"samples after epoch {e}", pixelated=True, width=180),

@@ -50,6 +50,9 @@ class TrainConfig:
     log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
                            min=1)
     grid_size: int = param(64, "images in the fixed-noise progress grid", min=1)
+    grid_every: int = param(1, "epochs between progress grids; the run's last epoch always has one. Each grid "
+                               "costs the generator's standing statistics (17 forward passes): raise it where "
+                               "epochs are a few steps long", min=1)
     precision: Literal["fp32", "bf16", "fp16"] = param(
         "fp32", "autocast precision of the forward passes; fp16 adds a gradient scaler per network")
     ema: float = param(0.0, "decay of the generator's exponential moving average (e.g. 0.999); 0 is off; "

@@ -387,12 +387,14 @@ class Trainer:
         The checkpoint comes after the evaluators so that it holds what they computed for this epoch: a run
         resumed from it neither repeats nor loses an evaluation. A run stopped by ``max_steps`` part way
         through an epoch still gets a grid (named after the epoch in progress) and a checkpoint named
-        after its step.
+        after its step. Grids come every ``train.grid_every`` epochs and at the run's end, whatever stops it
+        there; the samples evaluator and ``ganlab compare`` read whichever grids exist.
         """
         if not self.world.is_main:
             return
         number = self.epoch
-        self.save_grid(self.run_dir.grid_path(number))
+        if not completed or number % self.recipe.train.grid_every == 0 or self.step >= self.total_steps:
+            self.save_grid(self.run_dir.grid_path(number))
         if completed:
             with self._evaluators() as evaluators:
                 for evaluator in evaluators:

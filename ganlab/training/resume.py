@@ -28,10 +28,10 @@ from ..recipes.recipe import Recipe, current_sections, dotted_settings, read_tom
 from ..registry.registry import Registry
 from ..rundir.rundir import RunDir, now_iso
 
-SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.num_workers",
-                                   "train.threads", "checkpoint.")
-"""Recipe keys (or, ending in a dot, sections) a resume may change: how long to train, how often to log,
-how many loader processes and threads, when to checkpoint and what to keep. Changing anything else would make the
+SAFE_TO_CHANGE: tuple[str, ...] = ("train.epochs", "train.max_steps", "train.log_every", "train.grid_every",
+                                   "train.num_workers", "train.threads", "checkpoint.")
+"""Recipe keys (or, ending in a dot, sections) a resume may change: how long to train, how often to log and
+draw progress grids, how many loader processes and threads, when to checkpoint and what to keep. Changing anything else would make the
 continued run a different experiment from the one its checkpoint belongs to."""
 
 
