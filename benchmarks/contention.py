@@ -48,8 +48,8 @@ def measure(threads: str, steps: int, budget_s: float) -> dict:
     early once ``budget_s`` seconds have gone by."""
     import torch
 
-    from ganlab.machine.threads import choose_threads, usable_cores
     from ganlab.loading.manager import load_plugins
+    from ganlab.machine.threads import choose_threads, usable_cores
     from ganlab.recipes.recipe import load_recipe
     from ganlab.rundir.rundir import RunDir
     from ganlab.training.assemble import build
@@ -58,9 +58,17 @@ def measure(threads: str, steps: int, budget_s: float) -> dict:
     count = {"cores": usable_cores(), "1": 1}.get(threads) or choose_threads(0).threads
     torch.set_num_threads(count)
     plugins = load_plugins()
-    recipe = load_recipe(ROOT / "experiments" / "quickstart.toml", plugins.registry, [
-        'experiment.device="cpu"', "data.num_images=1024", 'train.data_on_device="always"',
-        "train.num_workers=0", "evaluators=[]"])
+    recipe = load_recipe(
+        ROOT / "experiments" / "quickstart.toml",
+        plugins.registry,
+        [
+            'experiment.device="cpu"',
+            "data.num_images=1024",
+            'train.data_on_device="always"',
+            "train.num_workers=0",
+            "evaluators=[]",
+        ],
+    )
     with tempfile.TemporaryDirectory() as folder:
         run = Trainer(build(recipe), RunDir.create(Path(folder), "contention"), plugins, progress=False)
         batches = (batch for epoch in itertools.count() for batch in run.loader.epoch(epoch))
@@ -78,11 +86,15 @@ def measure(threads: str, steps: int, budget_s: float) -> dict:
 
 def measured(arm: str, args: argparse.Namespace) -> dict:
     environment, threads = ARMS[arm]
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                                             "OMP_WAIT_POLICY")}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")}
     env.update(environment, PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, __file__, "--child", threads, "--steps", str(args.steps),
-                          "--budget", str(args.budget)], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", threads, "--steps", str(args.steps), "--budget", str(args.budget)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -114,8 +126,11 @@ def main() -> None:
                 spinner.kill()
                 spinner.wait()
         time.sleep(1.0)
-    alone = statistics.median(r["median_s"] for r in results.get((0, "threads=1"), [])) \
-        if (0, "threads=1") in results else None
+    alone = (
+        statistics.median(r["median_s"] for r in results.get((0, "threads=1"), []))
+        if (0, "threads=1") in results
+        else None
+    )
     print(f"cores: {cores}; median step of the quickstart (32x32, batch 64) in ms, over {args.rounds} rounds")
     print(f"{'busy':>4}  {'arm':<24} {'threads':>7} {'step ms':>9} {'vs fair':>8} {'slowest round ms':>17}")
     for (busy, arm), rows in results.items():
@@ -123,8 +138,10 @@ def main() -> None:
         fair = alone * max(1.0, (busy + 1) / cores) if alone else None
         threads = "/".join(sorted({str(r["threads"]) for r in rows}))
         ratio = f"{step / fair:7.2f}x" if fair else "       -"
-        print(f"{busy:>4}  {arm:<24} {threads:>7} {step * 1000:9.1f} {ratio} "
-              f"{max(r['median_s'] for r in rows) * 1000:17.1f}")
+        print(
+            f"{busy:>4}  {arm:<24} {threads:>7} {step * 1000:9.1f} {ratio} "
+            f"{max(r['median_s'] for r in rows) * 1000:17.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -53,13 +52,13 @@ from ganlab.data.celeba import CelebAConfig, find_images  # noqa: E402
 from ganlab.data.imageset import CachedImages  # noqa: E402
 from ganlab.data.loader import BatchLoader  # noqa: E402
 from ganlab.data.transform import CropResize  # noqa: E402
-from ganlab.training.assemble import build
-from ganlab.training.lifecycle import start_meta
-from ganlab.training.loop import Trainer
-from ganlab.training.sampling import to_model_range  # noqa: E402
 from ganlab.loading.manager import load_plugins  # noqa: E402
 from ganlab.recipes.recipe import resolve  # noqa: E402
 from ganlab.rundir.rundir import RunDir  # noqa: E402
+from ganlab.training.assemble import build  # noqa: E402
+from ganlab.training.lifecycle import start_meta  # noqa: E402
+from ganlab.training.loop import Trainer  # noqa: E402
+from ganlab.training.sampling import to_model_range  # noqa: E402
 
 CELEBA_IMAGES = 202_599
 
@@ -91,10 +90,20 @@ def usual_loader(root: Path, batch_size: int = 128, workers: int = 2):
     import torchvision.datasets as dset
     import torchvision.transforms as T
 
-    dataset = dset.ImageFolder(str(root), transform=T.Compose([
-        T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                       drop_last=True, pin_memory=torch.cuda.is_available())
+    dataset = dset.ImageFolder(
+        str(root),
+        transform=T.Compose(
+            [T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]
+        ),
+    )
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 # -- 1. cache build -------------------------------------------------------------------------------------
@@ -119,7 +128,7 @@ def cache_build_rate(root: Path, work: Path, draft: bool) -> tuple[float, float]
 def delivery_usual(root: Path, device: torch.device, batches: int) -> float:
     loader = usual_loader(root)
     iterator = iter(loader)
-    next(iterator)                                   # workers started and warm
+    next(iterator)  # workers started and warm
     started, images = time.perf_counter(), 0
     for _ in range(batches):
         real, _ = next(iterator)
@@ -145,9 +154,11 @@ def _sync(device: torch.device) -> None:
 
 # -- 3. training ----------------------------------------------------------------------------------------
 def default_recipe(root: Path, cache_dir: Path, device: str):
-    document = {"experiment": {"name": "bench", "device": device},
-                "data": {"name": "celeba", "root": str(root), "cache_dir": str(cache_dir)},
-                "train": {"batch_size": 128, "num_workers": 2}}
+    document = {
+        "experiment": {"name": "bench", "device": device},
+        "data": {"name": "celeba", "root": str(root), "cache_dir": str(cache_dir)},
+        "train": {"batch_size": 128, "num_workers": 2},
+    }
     return resolve(document, load_plugins(entry_points=False).registry, "benchmark")
 
 
@@ -216,7 +227,7 @@ def tiled_cache(base: ImageCache, count: int, cache_root: Path) -> Path:
         rows = base.read_range(0, base.count)
         with open(path / "images.u8", "wb") as out:
             for start in range(0, count, base.count):
-                out.write(rows[:min(base.count, count - start)].tobytes())
+                out.write(rows[: min(base.count, count - start)].tobytes())
         meta = {**base.meta, "count": count, "skipped": []}
         (path / "meta.json").write_text(json.dumps(meta), "utf-8")
     return path
@@ -239,22 +250,35 @@ class CacheRows:
 def memory_child(cache_path: str, device: str, steps: int) -> None:
     """Run in a fresh process: train ``steps`` steps from the cache, read one whole epoch, print max RSS."""
     dataset = CacheRows(ImageCache.open(Path(cache_path)))
-    document = {"experiment": {"device": device},
-                "data": {"name": "synthetic-faces", "image_size": 64, "num_images": 128}}
+    document = {
+        "experiment": {"device": device},
+        "data": {"name": "synthetic-faces", "image_size": 64, "num_images": 128},
+    }
     built = build(resolve(document, load_plugins(entry_points=False).registry, "memory benchmark"))
     loader = BatchLoader(dataset, 128, seed=0, device=built.device, residency="never")
     for i, batch in enumerate(loader.epoch(0)):
         if i < steps:
             train_step(built, to_model_range(batch.images.to(built.device)))
     resident = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    print(json.dumps({"images": len(dataset), "cache_mib": round(dataset.cache.nbytes / 2**20, 1),
-                      "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      "rss_after_epoch_mib": round(resident / 2**20, 1)}))
+    print(
+        json.dumps(
+            {
+                "images": len(dataset),
+                "cache_mib": round(dataset.cache.nbytes / 2**20, 1),
+                "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "rss_after_epoch_mib": round(resident / 2**20, 1),
+            }
+        )
+    )
 
 
 def peak_memory(cache_path: Path, device: str, steps: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--memory-child", str(cache_path), "--device", device,
-                          "--steps", str(steps)], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(cache_path), "--device", device, "--steps", str(steps)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -284,11 +308,22 @@ def main() -> None:
     root = make_celeba_proxy(args.lfw, args.work)
     cache_dir = args.work / "cache"
     dataset = celeba_dataset(root, cache_dir)
-    len(dataset)                                               # build (or reuse) the training cache
+    len(dataset)  # build (or reuse) the training cache
     residency = "auto" if device.type != "cpu" else "never"
-    rates: dict[str, list[float]] = {k: [] for k in (
-        "build_draft", "build_full", "build_draft_cpu", "build_full_cpu", "deliver_usual", "deliver_cache",
-        "train_usual", "train_ganlab", "train_compute_limit")}
+    rates: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "build_draft",
+            "build_full",
+            "build_draft_cpu",
+            "build_full_cpu",
+            "deliver_usual",
+            "deliver_cache",
+            "train_usual",
+            "train_ganlab",
+            "train_compute_limit",
+        )
+    }
     recipe = default_recipe(root, cache_dir, args.device)
     for round_ in range(args.rounds):
         for kind, draft in (("full", False), ("draft", True)):
@@ -304,18 +339,29 @@ def main() -> None:
         print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()), flush=True)
 
     base = dataset.prepare()
-    memory = [peak_memory(tiled_cache(base, args.memory_base * factor, args.work / "tiled"), args.device,
-                          args.steps) for factor in (1, 10, 100)]
+    memory = [
+        peak_memory(tiled_cache(base, args.memory_base * factor, args.work / "tiled"), args.device, args.steps)
+        for factor in (1, 10, 100)
+    ]
     medians = {k: median(v) for k, v in rates.items()}
     ratios = lambda a, b: round(statistics.median(x / y for x, y in zip(rates[a], rates[b])), 2)  # noqa: E731
     summary = {
-        "machine": {"cpus": os.cpu_count(), "device": str(device), "torch_threads": torch.get_num_threads(),
-                    "platform": platform.platform(), "load_average": os.getloadavg()},
-        "images": len(dataset), "rounds": args.rounds, "medians_images_per_s": medians,
-        "ratios": {"build_draft_vs_full": ratios("build_draft", "build_full"),
-                   "deliver_cache_vs_usual": ratios("deliver_cache", "deliver_usual"),
-                   "train_ganlab_vs_usual": ratios("train_ganlab", "train_usual"),
-                   "train_ganlab_vs_compute_limit": ratios("train_ganlab", "train_compute_limit")},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "device": str(device),
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "load_average": os.getloadavg(),
+        },
+        "images": len(dataset),
+        "rounds": args.rounds,
+        "medians_images_per_s": medians,
+        "ratios": {
+            "build_draft_vs_full": ratios("build_draft", "build_full"),
+            "deliver_cache_vs_usual": ratios("deliver_cache", "deliver_usual"),
+            "train_ganlab_vs_usual": ratios("train_ganlab", "train_usual"),
+            "train_ganlab_vs_compute_limit": ratios("train_ganlab", "train_compute_limit"),
+        },
         "celeba_cache_build_s_extrapolated": round(CELEBA_IMAGES / medians["build_draft"], 1),
         "celeba_cache_build_s_extrapolated_idle_2_cores": round(CELEBA_IMAGES / medians["build_draft_cpu"], 1),
         "peak_memory": memory,

@@ -34,14 +34,22 @@ def main() -> None:
     with zipfile.ZipFile(args.lfw) as archive:
         names = sorted(n for n in archive.namelist() if n.lower().endswith(".jpg"))
         step = max(1, len(names) // args.images)
-        photos = [archive.read(name) for name in names[::step][:args.images]]
+        photos = [archive.read(name) for name in names[::step][: args.images]]
     results = []
     for crop, size in [(178, 64), (0, 64), (0, 32)]:
         fast, exact = CropResize(size, crop), CropResize(size, crop, draft=False)
         diff = np.stack([np.abs(fast(p).astype(int) - exact(p).astype(int)) for p in photos])
-        results.append({"crop": crop, "size": size, "images": len(photos), "mean": round(float(diff.mean()), 3),
-                        "p99": float(np.percentile(diff, 99)), "max": int(diff.max()),
-                        "worst_image_mean": round(float(diff.reshape(len(photos), -1).mean(1).max()), 3)})
+        results.append(
+            {
+                "crop": crop,
+                "size": size,
+                "images": len(photos),
+                "mean": round(float(diff.mean()), 3),
+                "p99": float(np.percentile(diff, 99)),
+                "max": int(diff.max()),
+                "worst_image_mean": round(float(diff.reshape(len(photos), -1).mean(1).max()), 3),
+            }
+        )
     print(json.dumps(results, indent=2))
 
 

@@ -254,22 +254,31 @@ batch_size = {batch}
 def summarise(timing: dict, batch: int, steps_per_epoch: int) -> dict[str, float]:
     """Steady-state figures of one run's step starts and epoch ends (see the module's docstring)."""
     starts = timing["steps"]
-    epochs = [starts[i:i + steps_per_epoch] for i in range(0, len(starts), steps_per_epoch)]
+    epochs = [starts[i : i + steps_per_epoch] for i in range(0, len(starts), steps_per_epoch)]
     inside = [b - a for epoch in epochs[1:] for a, b in zip(epoch, epoch[1:])]
     step = statistics.median(inside) if inside else float("nan")
     across = [epochs[e + 1][0] - epochs[e][-1] - step for e in range(1, len(epochs) - 1)]
     first, last_end = epochs[1][0] if len(epochs) > 1 else starts[0], timing["epoch_ends"][-1][1]
     images = (len(starts) - steps_per_epoch) * batch
-    return {"step_img_s": batch / step, "epoch_overhead_s": statistics.median(across) if across else float("nan"),
-            "img_s_with_epochs": images / (last_end - first) if images else float("nan"),
-            "epoch_end_s": statistics.median(b - a for a, b in timing["epoch_ends"][1:] or timing["epoch_ends"]),
-            "threads": timing["threads"]}
+    return {
+        "step_img_s": batch / step,
+        "epoch_overhead_s": statistics.median(across) if across else float("nan"),
+        "img_s_with_epochs": images / (last_end - first) if images else float("nan"),
+        "epoch_end_s": statistics.median(b - a for a, b in timing["epoch_ends"][1:] or timing["epoch_ends"]),
+        "threads": timing["threads"],
+    }
 
 
 # -- step -------------------------------------------------------------------------------------------------
 def one_round(tree: Path, steps: int, images: int) -> dict[str, float]:
-    done = subprocess.run([sys.executable, "-c", ONE_ROUND, str(tree), str(steps), str(images)],
-                          env=child_env(tree, 0), cwd=tree, check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_ROUND, str(tree), str(steps), str(images)],
+        env=child_env(tree, 0),
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -278,8 +287,10 @@ def measure_step(args: argparse.Namespace) -> None:
     for _ in range(args.rounds):
         for tree in args.trees:
             results[tree].append(one_round(tree.resolve(), args.steps, args.images))
-    print(f"DCGAN-64, batch 128, fp32, CPU ({os.cpu_count()} cores); {args.rounds} alternating rounds of "
-          f"{args.steps} steps after 2 warm-up steps per variant")
+    print(
+        f"DCGAN-64, batch 128, fp32, CPU ({os.cpu_count()} cores); {args.rounds} alternating rounds of "
+        f"{args.steps} steps after 2 warm-up steps per variant"
+    )
     print(f"{'tree':40} {'reference ms':>13} {'ganlab ms':>10} {'ganlab vs reference':>20}")
     for tree, rounds in results.items():
         reference = statistics.median(r["reference"] for r in rounds)
@@ -291,25 +302,38 @@ def measure_step(args: argparse.Namespace) -> None:
 # -- real data --------------------------------------------------------------------------------------------
 def ganlab_run(tree: Path, recipe: Path, out: Path, threads: int, overrides: list[str] = ()) -> dict:
     timing = out / "timing.json"
-    argv = ["run", str(recipe), "--out", str(out), "--no-progress",
-            *[a for o in overrides for a in ("--set", o)]]
-    subprocess.run([sys.executable, "-c", GANLAB_RUN, str(timing), *argv], env=child_env(tree, threads),
-                   cwd=out, check=True, capture_output=True, text=True)
+    argv = ["run", str(recipe), "--out", str(out), "--no-progress", *[a for o in overrides for a in ("--set", o)]]
+    subprocess.run(
+        [sys.executable, "-c", GANLAB_RUN, str(timing), *argv],
+        env=child_env(tree, threads),
+        cwd=out,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(timing.read_text())
 
 
 def usual_run(tree: Path, faces: Path, size: int, batch: int, epochs: int, out: Path, threads: int) -> dict:
     timing = out / "timing.json"
-    subprocess.run([sys.executable, "-c", USUAL_RUN, str(timing), str(faces), str(size), str(batch), str(epochs),
-                    str(out)], env=child_env(tree, threads), cwd=out, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-c", USUAL_RUN, str(timing), str(faces), str(size), str(batch), str(epochs), str(out)],
+        env=child_env(tree, threads),
+        cwd=out,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(timing.read_text())
 
 
 def measure_real_data(args: argparse.Namespace) -> dict:
     old, new = (tree.resolve() for tree in args.trees)
     faces = copy_faces(args.faces, args.count, args.work / f"faces-{args.count}")
-    arms = {"old": lambda r, o: ganlab_run(old, r, o, args.threads),
-            "new": lambda r, o: ganlab_run(new, r, o, args.threads)}
+    arms = {
+        "old": lambda r, o: ganlab_run(old, r, o, args.threads),
+        "new": lambda r, o: ganlab_run(new, r, o, args.threads),
+    }
     if args.labels:
         arms["new, labels"] = lambda r, o: ganlab_run(new, r, o, args.threads, ['data.labels="folders"'])
     summary: dict = {}
@@ -318,7 +342,7 @@ def measure_real_data(args: argparse.Namespace) -> dict:
         steps_per_epoch = args.count // batch
         recipe = args.work / f"real-data-{config}.toml"
         recipe.write_text(recipe_text(faces, size, batch, args.epochs), "utf-8")
-        for tree in (old, new):                              # each tree's cache built, untimed
+        for tree in (old, new):  # each tree's cache built, untimed
             with tempfile.TemporaryDirectory(dir=args.work) as out:
                 ganlab_run(tree, recipe, Path(out), args.threads, ["train.max_steps=1"])
         rows: dict[str, list[dict]] = {name: [] for name in (*arms, "usual")}
@@ -329,8 +353,11 @@ def measure_real_data(args: argparse.Namespace) -> dict:
             with tempfile.TemporaryDirectory(dir=args.work) as out:
                 timing = usual_run(new, faces, size, batch, args.epochs, Path(out), args.threads)
                 rows["usual"].append(summarise(timing, batch, steps_per_epoch))
-            print(f"{config} round {round_ + 1}: " + ", ".join(
-                f"{n} {r[-1]['img_s_with_epochs']:.1f} img/s" for n, r in rows.items()), flush=True)
+            print(
+                f"{config} round {round_ + 1}: "
+                + ", ".join(f"{n} {r[-1]['img_s_with_epochs']:.1f} img/s" for n, r in rows.items()),
+                flush=True,
+            )
         summary[config] = rows
         print_real_data(config, args, rows, steps_per_epoch)
     return summary
@@ -338,9 +365,11 @@ def measure_real_data(args: argparse.Namespace) -> dict:
 
 def print_real_data(config: str, args: argparse.Namespace, rows: dict[str, list[dict]], steps_per_epoch: int) -> None:
     threads = sorted({r["threads"] for rs in rows.values() for r in rs}, key=str)
-    print(f"\n{config} (image side x batch), {args.count} faces, {steps_per_epoch} steps an epoch, {args.epochs} "
-          f"epochs (epoch 1 left out); medians of {args.rounds} alternating rounds; torch threads {threads}, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"\n{config} (image side x batch), {args.count} faces, {steps_per_epoch} steps an epoch, {args.epochs} "
+        f"epochs (epoch 1 left out); medians of {args.rounds} alternating rounds; torch threads {threads}, "
+        f"{os.cpu_count()} cores"
+    )
     print(f"old = {args.trees[0]}, new = {args.trees[1]}")
     print("| arm | step img/s | epoch overhead s | of which epoch end s | img/s incl. epochs | vs old | vs usual |")
     print("|---|---|---|---|---|---|---|")
@@ -351,8 +380,10 @@ def print_real_data(config: str, args: argparse.Namespace, rows: dict[str, list[
         whole = [r["img_s_with_epochs"] for r in rs]
         vs_old = ratio(whole, [r["img_s_with_epochs"] for r in rows["old"]])
         vs_usual = ratio(whole, [r["img_s_with_epochs"] for r in rows["usual"]])
-        print(f"| {name} | {step:.1f} | {overhead:.2f} | {end:.2f} | {statistics.median(whole):.1f} | {vs_old:.2f}x | "
-              f"{vs_usual:.2f}x |")
+        print(
+            f"| {name} | {step:.1f} | {overhead:.2f} | {end:.2f} | {statistics.median(whole):.1f} | {vs_old:.2f}x | "
+            f"{vs_usual:.2f}x |"
+        )
 
 
 # -- start-up ---------------------------------------------------------------------------------------------
@@ -369,12 +400,15 @@ def measure_startup(args: argparse.Namespace) -> dict:
     recipe = args.work / f"startup-{args.configs[0]}.toml"
     recipe.write_text(recipe_text(faces, size, batch, 1), "utf-8")
     ganlab = [sys.executable, "-m", "ganlab"]
-    commands = {"help": lambda tree, out: ganlab + ["--help"],
-                "validate": lambda tree, out: ganlab + ["validate", str(tree / "experiments" / "quickstart.toml")],
-                "run": lambda tree, out: ganlab + ["run", str(recipe), "--out", str(out), "--no-progress",
-                                                   "--set", "train.max_steps=2"]}
+    commands = {
+        "help": lambda tree, out: ganlab + ["--help"],
+        "validate": lambda tree, out: ganlab + ["validate", str(tree / "experiments" / "quickstart.toml")],
+        "run": lambda tree, out: (
+            ganlab + ["run", str(recipe), "--out", str(out), "--no-progress", "--set", "train.max_steps=2"]
+        ),
+    }
     commands = {name: commands[name] for name in args.commands}
-    for tree in (old, new):                                      # caches built, untimed
+    for tree in (old, new):  # caches built, untimed
         with tempfile.TemporaryDirectory(dir=args.work) as out:
             wall(commands.get("run", lambda t, o: ganlab + ["--help"])(tree, out), tree, args.work, args.threads)
     times: dict[str, dict[Path, list[float]]] = {name: {old: [], new: []} for name in commands}
@@ -383,18 +417,28 @@ def measure_startup(args: argparse.Namespace) -> dict:
             for tree in (old, new):
                 with tempfile.TemporaryDirectory(dir=args.work) as out:
                     times[name][tree].append(wall(command(tree, out), tree, args.work, args.threads))
-        print(f"round {round_ + 1}: " + ", ".join(f"{name} {t[old][-1]:.2f}/{t[new][-1]:.2f} s"
-                                                 for name, t in times.items()), flush=True)
-    print(f"\nStart-up, wall seconds of a fresh process; medians of {args.rounds} alternating rounds; "
-          f"{os.cpu_count()} cores; 2-step run: {args.configs[0]} on {args.count} faces, cache built")
+        print(
+            f"round {round_ + 1}: "
+            + ", ".join(f"{name} {t[old][-1]:.2f}/{t[new][-1]:.2f} s" for name, t in times.items()),
+            flush=True,
+        )
+    print(
+        f"\nStart-up, wall seconds of a fresh process; medians of {args.rounds} alternating rounds; "
+        f"{os.cpu_count()} cores; 2-step run: {args.configs[0]} on {args.count} faces, cache built"
+    )
     print(f"old = {old}, new = {new}")
     print("| command | old s | new s | old / new |")
     print("|---|---|---|---|")
-    labels = {"help": "ganlab --help", "validate": "ganlab validate experiments/quickstart.toml",
-              "run": "ganlab run (2 steps)"}
+    labels = {
+        "help": "ganlab --help",
+        "validate": "ganlab validate experiments/quickstart.toml",
+        "run": "ganlab run (2 steps)",
+    }
     for name, t in times.items():
-        print(f"| {labels[name]} | {statistics.median(t[old]):.2f} | {statistics.median(t[new]):.2f} | "
-              f"{ratio(t[old], t[new]):.2f}x |")
+        print(
+            f"| {labels[name]} | {statistics.median(t[old]):.2f} | {statistics.median(t[new]):.2f} | "
+            f"{ratio(t[old], t[new]):.2f}x |"
+        )
     return {name: {str(tree): values for tree, values in t.items()} for name, t in times.items()}
 
 
@@ -405,20 +449,44 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="step: timed steps per variant")
     parser.add_argument("--images", type=int, default=2048, help="step: synthetic images in memory")
-    parser.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "data" / "lfw-deepfunneled.zip",
-                        help="real-data, startup: a zip or folder of images in class sub-folders (LFW)")
+    parser.add_argument(
+        "--faces",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "lfw-deepfunneled.zip",
+        help="real-data, startup: a zip or folder of images in class sub-folders (LFW)",
+    )
     parser.add_argument("--count", type=int, default=558, help="real-data, startup: images taken from --faces")
-    parser.add_argument("--configs", nargs="+", default=["32x64", "64x128"],
-                        help="real-data: SIZExBATCH to train (startup: the first, for its 2-step run)")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["32x64", "64x128"],
+        help="real-data: SIZExBATCH to train (startup: the first, for its 2-step run)",
+    )
     parser.add_argument("--epochs", type=int, default=4, help="real-data: epochs per run (the first is warm-up)")
-    parser.add_argument("--labels", action="store_true",
-                        help="real-data: also the new tree with data.labels = \"folders\" (labels gathered per batch)")
-    parser.add_argument("--commands", nargs="+", choices=("help", "validate", "run"),
-                        default=["help", "validate", "run"], help="startup: the commands to time")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="real-data, startup: OMP_NUM_THREADS of every child; 0: each tree's own choice")
-    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "ganlab-before-after",
-                        help="real-data, startup: folder for the copied images and the runs")
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help='real-data: also the new tree with data.labels = "folders" (labels gathered per batch)',
+    )
+    parser.add_argument(
+        "--commands",
+        nargs="+",
+        choices=("help", "validate", "run"),
+        default=["help", "validate", "run"],
+        help="startup: the commands to time",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="real-data, startup: OMP_NUM_THREADS of every child; 0: each tree's own choice",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "ganlab-before-after",
+        help="real-data, startup: folder for the copied images and the runs",
+    )
     parser.add_argument("--json", type=Path, help="real-data, startup: also write every round's figures here")
     args = parser.parse_args()
     if args.measure == "step":

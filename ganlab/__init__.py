@@ -14,42 +14,89 @@ module, only the modules in :data:`PUBLIC_MODULES` are public; everything else m
 
 import warnings
 
-from .common.version import __version__  # noqa: E402
-
-from .components.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
-from .common.config import param  # noqa: E402
-from .machine.distributed import draw_for_global_batch, mean_over_processes  # noqa: E402
-from .common.errors import ConfigError, DataError, GanlabError  # noqa: E402
-from .machine.memory import Need  # noqa: E402
-from .registry.hookspecs import hookimpl  # noqa: E402
-from .contracts.engine import (  # noqa: E402
-    BuildContext, ConditionalGenerator, Discriminator, Evaluator, Generator, ImageDataset, Loss, RunView,
+from .api import RunResult, compare, load_run, resume, run
+from .common.config import param
+from .common.errors import ConfigError, DataError, GanlabError
+from .common.labels import Attribute, LabelSpace
+from .common.version import __version__
+from .compare.seed_groups import GroupedComparison
+from .components.dcgan import DCGANDiscriminator, DCGANGenerator
+from .contracts.engine import (
+    BuildContext,
+    ConditionalGenerator,
+    Discriminator,
+    Evaluator,
+    Generator,
+    ImageDataset,
+    Loss,
+    RunView,
 )
-from .contracts.retired import RETIRED  # noqa: E402
-from .contracts.scores import PROBABILITY, OutrightWin, ScoreKind  # noqa: E402
-from .page.html import ReportSection  # noqa: E402
-from .common.labels import Attribute, LabelSpace  # noqa: E402
-from .contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule, WarmupConfig, WarmupSchedule  # noqa: E402
-from .contracts.loggers import Logger  # noqa: E402
-from .loading.manager import Plugins, load_plugins_or_warn  # noqa: E402
-from .registry.registry import KINDS, Registrar, Registry, component  # noqa: E402
-from .rundir.records import INTEGER, NUMBER, Shape  # noqa: E402
-from .rundir.rundir import RunDir  # noqa: E402
-from .compare.seed_groups import GroupedComparison  # noqa: E402
-from .api import RunResult, compare, load_run, resume, run  # noqa: E402
+from .contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule, WarmupConfig, WarmupSchedule
+from .contracts.loggers import Logger
+from .contracts.retired import RETIRED
+from .contracts.scores import PROBABILITY, OutrightWin, ScoreKind
+from .loading.manager import Plugins, load_plugins_or_warn
+from .machine.distributed import draw_for_global_batch, mean_over_processes
+from .machine.memory import Need
+from .page.html import ReportSection
+from .registry.hookspecs import hookimpl
+from .registry.registry import KINDS, Registrar, Registry, component
+from .rundir.records import INTEGER, NUMBER, Shape
+from .rundir.rundir import RunDir
 
 PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.page.html", "ganlab.page.figures")
 """The modules a plugin may import: this one, the pytest fixtures, and the report's HTML and figure helpers."""
 
 __all__ = [
-    "__version__", "PUBLIC_MODULES", "hookimpl", "component", "param", "Registry", "Registrar", "KINDS",
-    "BuildContext", "Generator", "Discriminator", "Loss", "ScoreKind", "OutrightWin", "PROBABILITY",
-    "ImageDataset", "Evaluator", "RunView", "RunDir", "ReportSection",
-    "DCGANGenerator", "DCGANDiscriminator", "GanlabError", "ConfigError", "DataError", "draw_for_global_batch",
-    "Plugins", "load_plugins_or_warn", "Shape", "INTEGER", "NUMBER", "mean_over_processes",
-    "Augment", "Regularizer", "RegularizerInputs", "Schedule", "WarmupSchedule", "WarmupConfig", "Logger",
-    "Attribute", "LabelSpace", "ConditionalGenerator", "Need",
-    "run", "resume", "load_run", "compare", "RunResult", "GroupedComparison",
+    "__version__",
+    "PUBLIC_MODULES",
+    "hookimpl",
+    "component",
+    "param",
+    "Registry",
+    "Registrar",
+    "KINDS",
+    "BuildContext",
+    "Generator",
+    "Discriminator",
+    "Loss",
+    "ScoreKind",
+    "OutrightWin",
+    "PROBABILITY",
+    "ImageDataset",
+    "Evaluator",
+    "RunView",
+    "RunDir",
+    "ReportSection",
+    "DCGANGenerator",
+    "DCGANDiscriminator",
+    "GanlabError",
+    "ConfigError",
+    "DataError",
+    "draw_for_global_batch",
+    "Plugins",
+    "load_plugins_or_warn",
+    "Shape",
+    "INTEGER",
+    "NUMBER",
+    "mean_over_processes",
+    "Augment",
+    "Regularizer",
+    "RegularizerInputs",
+    "Schedule",
+    "WarmupSchedule",
+    "WarmupConfig",
+    "Logger",
+    "Attribute",
+    "LabelSpace",
+    "ConditionalGenerator",
+    "Need",
+    "run",
+    "resume",
+    "load_run",
+    "compare",
+    "RunResult",
+    "GroupedComparison",
 ]
 
 
@@ -58,11 +105,18 @@ def __getattr__(name: str) -> object:
     them): ``ganlab.EvaluationHook`` (until 0.6), the evaluator's name in ganlab 0.4, so a plugin's subclass of
     it is an evaluator; and the contracts nothing checked (:mod:`ganlab.contracts.retired`)."""
     if name == "EvaluationHook":  # until 0.6
-        warnings.warn("ganlab.EvaluationHook is deprecated: use ganlab.Evaluator (the old name works until 0.6)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "ganlab.EvaluationHook is deprecated: use ganlab.Evaluator (the old name works until 0.6)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return Evaluator
     if name in RETIRED:
-        warnings.warn(f"ganlab.{name} is deprecated and goes in ganlab 0.6: the engine never checked it "
-                      "(see the component contracts in the plugin guide)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"ganlab.{name} is deprecated and goes in ganlab 0.6: the engine never checked it "
+            "(see the component contracts in the plugin guide)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return RETIRED[name]
     raise AttributeError(f"module 'ganlab' has no attribute {name!r}")

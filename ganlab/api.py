@@ -12,23 +12,36 @@ SIGINT) stops at the next step, checkpoints, marks the run ``interrupted`` and r
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .common.arguments import FLAG, PATH, TEXT, Accepts, checked, in_recipe, is_path, is_whole, one_of, plain, whole_number
-from .evaluators.samples import display_width
-from .common.errors import ArgumentError, ConfigError, RecipeError, RunError, warn
-from .machine.devices import DEVICES, resolve_device
-from .loading.manager import load_plugins_or_warn
 from .common import tomlwrite
+from .common.arguments import (
+    FLAG,
+    PATH,
+    TEXT,
+    Accepts,
+    checked,
+    in_recipe,
+    is_path,
+    is_whole,
+    one_of,
+    plain,
+    whole_number,
+)
 from .common.config import MAX_SEED
-from .recipes.recipe import Recipe, load_recipe, parse_toml, read_toml, resolve
-from .page import html as h
+from .common.errors import ArgumentError, ConfigError, RecipeError, RunError, warn
 from .compare.page import compare as compare_runs
-from .rundir.records import METRIC_LABELS
-from .report.core_sections import by_metric, last_epoch_means
 from .compare.run_set import expand
 from .compare.seed_groups import GroupedComparison
+from .evaluators.samples import display_width
+from .loading.manager import load_plugins_or_warn
+from .machine.devices import DEVICES, resolve_device
+from .page import html as h
+from .recipes.recipe import Recipe, load_recipe, parse_toml, read_toml, resolve
+from .report.core_sections import by_metric, last_epoch_means
+from .rundir.records import METRIC_LABELS
 from .rundir.rundir import RunDir
 from .training import generate as generating
 from .training.lifecycle import run_recipe
@@ -41,16 +54,27 @@ if TYPE_CHECKING:
 DICT_SOURCE = "recipe (a dict)"
 """How errors and meta.json name a recipe given as a dict rather than a file."""
 
-RECIPE = Accepts("a path to a TOML recipe or a dict shaped like one", lambda value: is_path(value) or
-                 isinstance(value, Mapping), in_recipe)
-OVERRIDES = Accepts("a dict of dotted keys to values, such as {'train.epochs': 3}", lambda value: isinstance(
-    value, Mapping) and all(isinstance(key, str) for key in value), in_recipe).or_none()
-PATHS = Accepts("a path, or a non-empty list or tuple of paths", lambda value: is_path(value) or (
-    isinstance(value, (list, tuple)) and len(value) > 0 and all(map(is_path, value))), plain(RunError))
-RUN_DIR = Accepts("a ganlab.RunDir (ganlab.load_run(path) makes the RunResult of a path)",
-                  lambda value: isinstance(value, RunDir))
-CHECKPOINT = Accepts("a file name in checkpoints/ or an epoch number",
-                     lambda value: isinstance(value, str) or is_whole(value)).or_none()
+RECIPE = Accepts(
+    "a path to a TOML recipe or a dict shaped like one",
+    lambda value: is_path(value) or isinstance(value, Mapping),
+    in_recipe,
+)
+OVERRIDES = Accepts(
+    "a dict of dotted keys to values, such as {'train.epochs': 3}",
+    lambda value: isinstance(value, Mapping) and all(isinstance(key, str) for key in value),
+    in_recipe,
+).or_none()
+PATHS = Accepts(
+    "a path, or a non-empty list or tuple of paths",
+    lambda value: is_path(value) or (isinstance(value, (list, tuple)) and len(value) > 0 and all(map(is_path, value))),
+    plain(RunError),
+)
+RUN_DIR = Accepts(
+    "a ganlab.RunDir (ganlab.load_run(path) makes the RunResult of a path)", lambda value: isinstance(value, RunDir)
+)
+CHECKPOINT = Accepts(
+    "a file name in checkpoints/ or an epoch number", lambda value: isinstance(value, str) or is_whole(value)
+).or_none()
 
 
 class RunResult:
@@ -103,8 +127,14 @@ class RunResult:
         grids = (_opened(path) for _, path in self.run_dir.sample_grids())
         return [grid for grid in grids if grid is not None]
 
-    def generate(self, num: int = 16, seed: int = 0, checkpoint: str | int | None = None,
-                 device: str = "auto", condition: str | None = None) -> list[Image.Image]:
+    def generate(
+        self,
+        num: int = 16,
+        seed: int = 0,
+        checkpoint: str | int | None = None,
+        device: str = "auto",
+        condition: str | None = None,
+    ) -> list[Image.Image]:
         """``num`` new images, one PIL image each, from the newest valid checkpoint (or ``checkpoint``: a
         file name in checkpoints/ or an epoch number): the images ``ganlab generate --seed SEED --num NUM``
         makes, in the same order. ``condition`` (a conditional run's ``"Smiling=1,Eyeglasses=0"``, as
@@ -122,11 +152,12 @@ class RunResult:
         except ConfigError as e:
             raise ArgumentError(f"{function}: device={device!r}: {e.message}") from None
         generator, shape, labels = generating.load_generator(
-            self.run_dir, load_plugins_or_warn(), torch_device, None if checkpoint is None else str(checkpoint),
-            warn)
+            self.run_dir, load_plugins_or_warn(), torch_device, None if checkpoint is None else str(checkpoint), warn
+        )
         fixed = generating.condition_rows(self.run_dir, labels, [condition] if condition else [])[0]
-        generating.refuse_what_cannot_fit(num, shape, interpolate=False, grid=False,
-                                          inputs=generating.input_bytes(generator, labels))
+        generating.refuse_what_cannot_fit(
+            num, shape, interpolate=False, grid=False, inputs=generating.input_bytes(generator, labels)
+        )
         images = generating.images(generator, num, seed, torch_device, labels, fixed)
         arrays = [image.permute(1, 2, 0).numpy() for image in images]
         return [Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a) for a in arrays]
@@ -137,10 +168,15 @@ class RunResult:
         meta, records = self.meta, self.run_dir.read_metrics()
         losses = last_epoch_means(records)[2] if records else {}
         latest = {metric: found[-1]["value"] for metric, found in by_metric(self.run_dir.read_evaluations()).items()}
-        return {"status": str(meta.get("status", "unknown")), "steps": meta.get("steps"),
-                "total_steps": meta.get("total_steps"), "epochs": meta.get("epochs_completed"),
-                "planned_epochs": meta.get("epochs"),
-                **{f"{METRIC_LABELS[key]}, last epoch": value for key, value in losses.items()}, **latest}
+        return {
+            "status": str(meta.get("status", "unknown")),
+            "steps": meta.get("steps"),
+            "total_steps": meta.get("total_steps"),
+            "epochs": meta.get("epochs_completed"),
+            "planned_epochs": meta.get("epochs"),
+            **{f"{METRIC_LABELS[key]}, last epoch": value for key, value in losses.items()},
+            **latest,
+        }
 
     def __repr__(self) -> str:
         return f"RunResult({str(self.path)!r}, status={self.status!r})"
@@ -148,19 +184,24 @@ class RunResult:
     def _repr_html_(self) -> str:
         """Jupyter's view: the experiment's name, the run directory, the summary and the latest progress grid,
         inlined; every string escaped."""
-        rows = "".join(f"<tr><th>{h.escape(str(key))}</th><td>{h.escape(_shown(value))}</td></tr>"
-                       for key, value in self.summary().items())
+        rows = "".join(
+            f"<tr><th>{h.escape(str(key))}</th><td>{h.escape(_shown(value))}</td></tr>"
+            for key, value in self.summary().items()
+        )
         grids = self.run_dir.sample_grids()
         grid = ""
         if grids and _opened(grids[-1][1]) is not None:
             epoch, path = grids[-1]
             png = path.read_bytes()
-            image = h.image(png, "image/png", f"samples after epoch {epoch}", pixelated=True,
-                            width=display_width(png, 300))
+            image = h.image(
+                png, "image/png", f"samples after epoch {epoch}", pixelated=True, width=display_width(png, 300)
+            )
             grid = f"<figure>{image}<figcaption>samples after epoch {epoch}</figcaption></figure>"
         title = self.meta.get("experiment", self.name)
-        return (f"<div><strong>{h.escape(title)}</strong> "
-                f"<code>{h.escape(str(self.path))}</code><table>{rows}</table>{grid}</div>")
+        return (
+            f"<div><strong>{h.escape(title)}</strong> "
+            f"<code>{h.escape(str(self.path))}</code><table>{rows}</table>{grid}</div>"
+        )
 
 
 def _opened(path: Path) -> Image.Image | None:
@@ -171,7 +212,7 @@ def _opened(path: Path) -> Image.Image | None:
     try:
         with Image.open(path) as image:
             return image.copy()
-    except (OSError, SyntaxError, ValueError):     # Pillow's ways of saying "not an image I can read"
+    except (OSError, SyntaxError, ValueError):  # Pillow's ways of saying "not an image I can read"
         warn(f"{str(path)!r} is not a readable image; left out")
         return None
 
@@ -188,9 +229,10 @@ def override_texts(overrides: Mapping[str, Any] | None) -> list[str]:
         try:
             texts.append(f"{key}={tomlwrite.value_text(value)}")
         except TypeError as e:
-            raise RecipeError("overrides", [f"{key}: {e}; values are TOML values (numbers, strings, "
-                                            "booleans, lists, dicts)"]) from None
-        except ValueError:          # the one value TOML can hold that Python will not write: a huge int
+            raise RecipeError(
+                "overrides", [f"{key}: {e}; values are TOML values (numbers, strings, booleans, lists, dicts)"]
+            ) from None
+        except ValueError:  # the one value TOML can hold that Python will not write: a huge int
             raise RecipeError("overrides", [f"{key}: an integer longer than Python writes (4300 digits)"]) from None
         except RecursionError:
             raise RecipeError("overrides", [f"{key}: nested deeper than a recipe may be"]) from None
@@ -208,14 +250,20 @@ def recipe_from(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, 
         document = parse_toml(tomlwrite.dumps(dict(recipe)))
     except (TypeError, ValueError) as e:
         raise RecipeError(DICT_SOURCE, [f"not a TOML document: {e}"]) from None
-    except RecursionError:      # nested thousands deep, or a table that holds itself
-        raise RecipeError(DICT_SOURCE, ["not a TOML document: nested deeper than a recipe may be (or a "
-                                        "table holds itself)"]) from None
+    except RecursionError:  # nested thousands deep, or a table that holds itself
+        raise RecipeError(
+            DICT_SOURCE, ["not a TOML document: nested deeper than a recipe may be (or a table holds itself)"]
+        ) from None
     return resolve(document, plugins.registry, DICT_SOURCE, texts)
 
 
-def run(recipe: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
-        out: str | Path = "runs", name: str | None = None, progress: bool = True) -> RunResult:
+def run(
+    recipe: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    out: str | Path = "runs",
+    name: str | None = None,
+    progress: bool = True,
+) -> RunResult:
     """Train ``recipe`` (a path, or a dict shaped like the TOML) in this process, as ``ganlab run`` does;
     ``overrides`` maps dotted keys to values as ``--set`` does (``{"train.epochs": 3}``), ``out`` is the
     folder the run directory goes in, ``name`` its name prefix (default: experiment.name). Returns the
@@ -250,4 +298,3 @@ def compare(paths: str | Path | Sequence[str | Path]) -> GroupedComparison:
     checked("ganlab.compare", "paths", paths, PATHS)
     arguments = [Path(path) for path in ([paths] if is_path(paths) else paths)]
     return compare_runs(expand(arguments)).grouped
-

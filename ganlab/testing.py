@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -45,8 +46,10 @@ TINY_RECIPE: dict[str, Any] = {
     "generator": {"name": "dcgan", "latent_dim": 8, "features": 4},
     "discriminator": {"name": "dcgan", "features": 4},
     "loss": {"name": "bce", "real_label": 0.9},
-    "optimizer": {"generator": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
-                  "discriminator": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}},
+    "optimizer": {
+        "generator": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+        "discriminator": {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+    },
     "init": {"name": "dcgan-normal"},
     "train": {"epochs": 2, "batch_size": 16, "num_workers": 0, "log_every": 2, "grid_size": 16},
 }
@@ -54,9 +57,17 @@ TINY_RECIPE: dict[str, Any] = {
 
 
 SHRINK: tuple[str, ...] = (
-    "experiment.device=cpu", "data.image_size=16", "data.num_images=160", "generator.latent_dim=8",
-    "generator.features=4", "discriminator.features=4", "train.epochs=1", "train.batch_size=16",
-    "train.num_workers=0", "train.log_every=2", "train.grid_size=16",
+    "experiment.device=cpu",
+    "data.image_size=16",
+    "data.num_images=160",
+    "generator.latent_dim=8",
+    "generator.features=4",
+    "discriminator.features=4",
+    "train.epochs=1",
+    "train.batch_size=16",
+    "train.num_workers=0",
+    "train.log_every=2",
+    "train.grid_size=16",
 )
 """``--set`` overrides that shrink a quickstart-style recipe (synthetic faces, DCGAN-shaped networks with
 ``features``) to unit-test size while keeping its components: one epoch of 10 batches of 16x16 images."""
@@ -95,9 +106,13 @@ def register_plugin(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Plugins]:
     def register(plugin: object, name: str | None = None) -> Plugins:
         registered.append((name or getattr(plugin, "__name__", type(plugin).__name__), plugin))
         # the loader that the CLI's load_plugins_or_warn calls, wherever that function lives
-        monkeypatch.setattr(sys.modules[load_plugins_or_warn.__module__], "load_plugins",
-                            functools.partial(load_plugins, list(registered), entry_points=False))
+        monkeypatch.setattr(
+            sys.modules[load_plugins_or_warn.__module__],
+            "load_plugins",
+            functools.partial(load_plugins, list(registered), entry_points=False),
+        )
         return load_plugins(list(registered), entry_points=False)
+
     return register
 
 
@@ -107,6 +122,7 @@ def write_recipe(tmp_path: Path) -> Callable[..., Path]:
         path = tmp_path / name
         path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, changes or {})), "utf-8")
         return path
+
     return write
 
 
@@ -118,6 +134,7 @@ def train_recipe(tmp_path: Path, run_cli: Callable[..., Result]) -> Callable[...
         if result.exit_code != 0:
             pytest.fail(f"ganlab run {path} exited with {result.exit_code}:\n{result.output}")
         return RunDir.open(result.stdout.strip().splitlines()[-1])
+
     return train
 
 
@@ -125,4 +142,5 @@ def train_recipe(tmp_path: Path, run_cli: Callable[..., Result]) -> Callable[...
 def run_cli() -> Callable[..., Result]:
     def invoke(*args: Any) -> Result:
         return CliRunner().invoke(cli.main, [str(a) for a in args], catch_exceptions=False)
+
     return invoke

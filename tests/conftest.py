@@ -13,8 +13,8 @@ from headless_chromium import find_chromium
 from torch import nn
 
 from ganlab import RunView
-from ganlab.metrics.inception import InceptionFeatures
 from ganlab.metrics import shipped_inception
+from ganlab.metrics.inception import InceptionFeatures
 from ganlab.metrics.weights import ENV_VAR, shipped_path
 from ganlab.testing import TINY_RECIPE, merge  # noqa: F401
 
@@ -67,8 +67,10 @@ def chromium_path() -> str:
 def inception_weights(tmp_path_factory) -> Path:
     """torch-fidelity's InceptionV3 with He-normal random convolutions (which keep activations from vanishing
     through its 90-odd layers, so features and FIDs are far from zero), saved as a plain state dict."""
-    with mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None), \
-            mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None):
+    with (
+        mock.patch.object(tf_inception, "load_state_dict_from_url", lambda *a, **k: None),
+        mock.patch.object(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd: None),
+    ):
         torch.manual_seed(0)
         model = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
     for module in model.modules():
@@ -100,6 +102,7 @@ def count_calls(monkeypatch) -> list[int]:
     def counting(self, batches, total, progress=False):
         calls.append(total)
         return original(self, batches, total, progress)
+
     monkeypatch.setattr(InceptionFeatures, "of_batches", counting)
     return calls
 

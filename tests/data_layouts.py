@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from conftest import TINY_RECIPE
 from ganlab.common import tomlwrite
 from ganlab.data.synthetic import draw_faces
-from conftest import TINY_RECIPE
 
 WIDTH, HEIGHT = 40, 48
 
 
 def jpeg_bytes(count: int, seed: int = 0, fmt: str = "JPEG") -> list[bytes]:
-    faces = draw_faces(count, HEIGHT, seed).transpose(0, 2, 3, 1)[:, :, 4:4 + WIDTH]
+    faces = draw_faces(count, HEIGHT, seed).transpose(0, 2, 3, 1)[:, :, 4 : 4 + WIDTH]
     out = []
     for face in faces:
         buffer = io.BytesIO()

@@ -17,9 +17,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-OFFLINE_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--hide-scrollbars", "--mute-audio")
+OFFLINE_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
 
 
 def find_chromium() -> str | None:
@@ -41,17 +50,28 @@ class Chromium:
         commands_read, answers_write = (_above_nine(fd) for fd in (commands_read, answers_write))
         remap = f'exec "$0" "$@" 3<&{commands_read} 4>&{answers_write} {commands_read}<&- {answers_write}>&-'
         self._process = subprocess.Popen(
-            ["bash", "-c", remap, executable, *OFFLINE_FLAGS, f"--user-data-dir={profile}",
-             "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(commands_read, answers_write), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "bash",
+                "-c",
+                remap,
+                executable,
+                *OFFLINE_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            pass_fds=(commands_read, answers_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(commands_read)
         os.close(answers_write)
         self._buffer = b""
         self._next_id = 0
         self._session: str | None = None
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         self._session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         return self
@@ -101,8 +121,7 @@ class Chromium:
 
     def load(self, path: Path, width: int = 1280) -> None:
         """Open ``path`` and wait until the document and every image in it have finished loading."""
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
-                  mobile=False)
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
         self.send("Page.navigate", url=Path(path).resolve().as_uri())
         deadline = time.monotonic() + self.timeout
         ready = "document.readyState === 'complete' && Array.from(document.images).every(i => i.complete)"
@@ -112,13 +131,14 @@ class Chromium:
             time.sleep(0.1)
 
     def images(self) -> list[dict[str, Any]]:
-        return self.evaluate("Array.from(document.images).map(i => ({alt: i.alt, naturalWidth: i.naturalWidth,"
-                             " naturalHeight: i.naturalHeight}))")
+        return self.evaluate(
+            "Array.from(document.images).map(i => ({alt: i.alt, naturalWidth: i.naturalWidth,"
+            " naturalHeight: i.naturalHeight}))"
+        )
 
     def screenshot(self, path: Path, width: int = 1280, max_height: int = 16000) -> None:
         """The whole page, top to bottom, as a PNG."""
         height = min(max_height, int(self.evaluate("document.documentElement.scrollHeight")))
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                  mobile=False)
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
         data = self.send("Page.captureScreenshot", format="png")["data"]
         Path(path).write_bytes(base64.b64decode(data))

@@ -59,7 +59,9 @@ def build_colour_blocks(config: ColourBlocksConfig, context: ganlab.BuildContext
     return ColourBlocks(config)
 
 
-CONDITIONAL = {"data": {"name": "colour-blocks"},
-               "generator": {"name": "cdcgan", "latent_dim": 8, "features": 4, "embed_dim": 4},
-               "discriminator": {"name": "cdcgan-projection", "features": 4}}
+CONDITIONAL = {
+    "data": {"name": "colour-blocks"},
+    "generator": {"name": "cdcgan", "latent_dim": 8, "features": 4, "embed_dim": 4},
+    "discriminator": {"name": "cdcgan-projection", "features": 4},
+}
 """Changes to ganlab.testing's tiny recipe that make it conditional on the colour blocks."""

@@ -29,8 +29,9 @@ class NoiseAugment(Augment):
 
     def __call__(self, images):
         self.calls.append(tuple(images.shape))
-        noise = ganlab.draw_for_global_batch(lambda n: torch.randn(n, *images.shape[1:], device=images.device),
-                                             len(images))
+        noise = ganlab.draw_for_global_batch(
+            lambda n: torch.randn(n, *images.shape[1:], device=images.device), len(images)
+        )
         return images + self.std * noise
 
     def observe(self, real_logits):
@@ -127,16 +128,29 @@ class LeverPlugin:
         def factory(config, context):
             self.built[name] = make(config)
             return self.built[name]
+
         return factory
 
     @hookimpl
     def ganlab_register(self, registry):
         registry.add("augment", "noise", self._keep("noise", NoiseAugment), NoiseConfig, help="test noise")
-        registry.add("regularizer", "grad-real", self._keep("grad-real", RealGradientPenalty),
-                     GradientPenaltyConfig, help="test R1")
-        registry.add("regularizer", "constant", self._keep("constant", ConstantTerm), ConstantConfig,
-                     help="test constant")
-        registry.add("logger", "recording", self._keep("recording", lambda c: RecordingLogger()), NoConfig,
-                     help="test logger")
-        registry.add("logger", "raising", self._keep("raising", lambda c: RaisingLogger()), NoConfig,
-                     help="test logger that fails")
+        registry.add(
+            "regularizer",
+            "grad-real",
+            self._keep("grad-real", RealGradientPenalty),
+            GradientPenaltyConfig,
+            help="test R1",
+        )
+        registry.add(
+            "regularizer", "constant", self._keep("constant", ConstantTerm), ConstantConfig, help="test constant"
+        )
+        registry.add(
+            "logger", "recording", self._keep("recording", lambda c: RecordingLogger()), NoConfig, help="test logger"
+        )
+        registry.add(
+            "logger",
+            "raising",
+            self._keep("raising", lambda c: RaisingLogger()),
+            NoConfig,
+            help="test logger that fails",
+        )

@@ -8,14 +8,14 @@ import dataclasses
 import io
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from ganlab import hookimpl
-from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.contracts.engine import Evaluator
+from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir
 
 
@@ -71,6 +71,7 @@ def die_on_checkpoint_write(number: int, half_written: bool) -> None:
                 f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
                 f.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
+
             return real_write(path, half)
         return real_write(path, writer)
 
@@ -87,9 +88,9 @@ def die_on_checkpoint_write(number: int, half_written: bool) -> None:
 def train_and_die(recipe: Path, out: Path, mode: str, number: int) -> None:
     """Train ``recipe`` into ``out``, dying at checkpoint ``number`` as ``mode`` ("mid-write" or
     "before-manifest") says; run in a forked child process."""
-    from ganlab.training.lifecycle import run_recipe
     from ganlab.loading.manager import load_plugins
     from ganlab.recipes.recipe import load_recipe
+    from ganlab.training.lifecycle import run_recipe
 
     die_on_checkpoint_write(number, half_written=mode == "mid-write")
     plugins = load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)

@@ -74,16 +74,20 @@ def test_generate_makes_the_images_ganlab_generate_makes(trained, run_cli, tmp_p
     assert not np.array_equal(np.asarray(trained.generate(1, seed=4)[0]), written[0])
 
 
-CONDITIONAL = {**TINY_RECIPE, "data": {**TINY_RECIPE["data"], "attributes": ["glasses", "hair"]},
-               "generator": {**TINY_RECIPE["generator"], "name": "cdcgan"},
-               "discriminator": {**TINY_RECIPE["discriminator"], "name": "cdcgan-projection"},
-               "train": {**TINY_RECIPE["train"], "epochs": 1}}
+CONDITIONAL = {
+    **TINY_RECIPE,
+    "data": {**TINY_RECIPE["data"], "attributes": ["glasses", "hair"]},
+    "generator": {**TINY_RECIPE["generator"], "name": "cdcgan"},
+    "discriminator": {**TINY_RECIPE["discriminator"], "name": "cdcgan-projection"},
+    "train": {**TINY_RECIPE["train"], "epochs": 1},
+}
 
 
 def test_generate_fixes_the_attributes_a_condition_names_as_ganlab_generate_does(run_cli, tmp_path):
     trained = ganlab.run(CONDITIONAL, out=tmp_path / "runs", progress=False)
-    result = run_cli("generate", trained.path, "--num", 3, "--seed", 2, "--condition", "hair=blond",
-                     "--out-dir", tmp_path / "blond")
+    result = run_cli(
+        "generate", trained.path, "--num", 3, "--seed", 2, "--condition", "hair=blond", "--out-dir", tmp_path / "blond"
+    )
     assert result.exit_code == 0, result.output
     written = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "blond").glob("*.png"))]
     blond = trained.generate(3, seed=2, condition="hair=blond")
@@ -97,8 +101,12 @@ def test_generate_fixes_the_attributes_a_condition_names_as_ganlab_generate_does
 def test_overrides_are_read_as_set_reads_them(tmp_path):
     path = tmp_path / "recipe.toml"
     path.write_text(tomlwrite.dumps(TINY_RECIPE), "utf-8")
-    result = ganlab.run(path, overrides={"train.epochs": 1, "loss.real_label": 0.8, "experiment.name": "a b"},
-                        out=tmp_path / "runs", progress=False)
+    result = ganlab.run(
+        path,
+        overrides={"train.epochs": 1, "loss.real_label": 0.8, "experiment.name": "a b"},
+        out=tmp_path / "runs",
+        progress=False,
+    )
     assert result.recipe["train"]["epochs"] == 1 and result.recipe["loss"]["real_label"] == 0.8
     assert result.meta["overrides"] == ["train.epochs=1", "loss.real_label=0.8", 'experiment.name="a b"']
     assert result.path.name.startswith("a-b-")
@@ -119,8 +127,9 @@ def test_errors_are_the_ganlab_errors_the_cli_prints(tmp_path, trained):
 
 
 def test_the_notebook_view_inlines_the_latest_grid_and_escapes_the_name(tmp_path):
-    result = ganlab.run(RECIPE, overrides={"experiment.name": "<b>mine</b> & co"}, out=tmp_path / "runs",
-                        progress=False)
+    result = ganlab.run(
+        RECIPE, overrides={"experiment.name": "<b>mine</b> & co"}, out=tmp_path / "runs", progress=False
+    )
     page = result._repr_html_()
     assert "<b>mine</b>" not in page and "&lt;b&gt;mine&lt;/b&gt; &amp; co" in page
     latest = (result.path / "samples" / "epoch_0002.png").read_bytes()
@@ -141,8 +150,12 @@ class InterruptPlugin:
     def ganlab_register(self, registry):
         import dataclasses
 
-        registry.add("evaluator", "interrupt", lambda config, context: InterruptAfterFirstEpoch(),
-                     dataclasses.make_dataclass("NoConfig", []))
+        registry.add(
+            "evaluator",
+            "interrupt",
+            lambda config, context: InterruptAfterFirstEpoch(),
+            dataclasses.make_dataclass("NoConfig", []),
+        )
 
 
 def test_an_interrupt_leaves_the_run_resumable_and_no_handler_behind(tmp_path, register_plugin):
@@ -172,8 +185,8 @@ def test_compare_returns_the_grouped_tables(trained, tmp_path):
 
 def test_the_documented_notebook_example_runs(tmp_path, monkeypatch):
     block = PYTHON_API
-    block = block[block.index("```python\n") + len("```python\n"):]
-    block = block[:block.index("```")]
+    block = block[block.index("```python\n") + len("```python\n") :]
+    block = block[: block.index("```")]
     (tmp_path / "experiments").mkdir()
     (tmp_path / "experiments" / "quickstart.toml").write_text(tomlwrite.dumps(RECIPE), "utf-8")
     monkeypatch.chdir(tmp_path)
@@ -186,7 +199,13 @@ def test_the_documented_notebook_example_runs(tmp_path, monkeypatch):
 
 def tiny(run):
     """``ganlab.run`` with the documented example's own overrides kept but the epochs cut to the test's two."""
+
     def shrunk(recipe, overrides=None, **kwargs):
-        return run(recipe, overrides={**(overrides or {}), "train.epochs": 2}, progress=False,
-                   **{k: v for k, v in kwargs.items() if k != "progress"})
+        return run(
+            recipe,
+            overrides={**(overrides or {}), "train.epochs": 2},
+            progress=False,
+            **{k: v for k, v in kwargs.items() if k != "progress"},
+        )
+
     return shrunk

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 import ganlab
 from ganlab.testing import TINY_RECIPE
@@ -29,75 +28,129 @@ PATH_WORDS = "a path (a str or an os.PathLike such as pathlib.Path)"
 
 REFUSED = {
     "overrides as --set texts": (
-        lambda run, out: ganlab.run(ONE_EPOCH, overrides=["train.epochs=1"], out=out), 2,
+        lambda run, out: ganlab.run(ONE_EPOCH, overrides=["train.epochs=1"], out=out),
+        2,
         "ganlab.run: overrides must be None or a dict of dotted keys to values, such as {'train.epochs': 3}; "
-        "got ['train.epochs=1'] (a list)"),
+        "got ['train.epochs=1'] (a list)",
+    ),
     "an override key that is not a string": (
-        lambda run, out: ganlab.run(ONE_EPOCH, overrides={("train", "epochs"): 1}, out=out), 2,
-        "ganlab.run: overrides must be None or a dict of dotted keys"),
+        lambda run, out: ganlab.run(ONE_EPOCH, overrides={("train", "epochs"): 1}, out=out),
+        2,
+        "ganlab.run: overrides must be None or a dict of dotted keys",
+    ),
     "a recipe that is neither a path nor a dict": (
-        lambda run, out: ganlab.run(42, out=out), 2,
-        "ganlab.run: recipe must be a path to a TOML recipe or a dict shaped like one; got 42 (an int)"),
+        lambda run, out: ganlab.run(42, out=out),
+        2,
+        "ganlab.run: recipe must be a path to a TOML recipe or a dict shaped like one; got 42 (an int)",
+    ),
     "an output folder that is not a path": (
-        lambda run, out: ganlab.run(ONE_EPOCH, out=3), 5, f"ganlab.run: out must be {PATH_WORDS}; got 3 (an int)"),
+        lambda run, out: ganlab.run(ONE_EPOCH, out=3),
+        5,
+        f"ganlab.run: out must be {PATH_WORDS}; got 3 (an int)",
+    ),
     "a name that is not a string": (
-        lambda run, out: ganlab.run(ONE_EPOCH, out=out, name=7), 2,
-        "ganlab.run: name must be None or a string; got 7 (an int)"),
+        lambda run, out: ganlab.run(ONE_EPOCH, out=out, name=7),
+        2,
+        "ganlab.run: name must be None or a string; got 7 (an int)",
+    ),
     "progress that is not a bool": (
-        lambda run, out: ganlab.run(ONE_EPOCH, out=out, progress="no"), 2,
-        "ganlab.run: progress must be True or False; got 'no' (a str)"),
+        lambda run, out: ganlab.run(ONE_EPOCH, out=out, progress="no"),
+        2,
+        "ganlab.run: progress must be True or False; got 'no' (a str)",
+    ),
     "resume without a path": (
-        lambda run, out: ganlab.resume(None), 5, f"ganlab.resume: path must be {PATH_WORDS}; got None"),
+        lambda run, out: ganlab.resume(None),
+        5,
+        f"ganlab.resume: path must be {PATH_WORDS}; got None",
+    ),
     "resume with overrides as a string": (
-        lambda run, out: ganlab.resume(run.path, overrides="train.epochs=3"), 2,
-        "ganlab.resume: overrides must be None or a dict"),
+        lambda run, out: ganlab.resume(run.path, overrides="train.epochs=3"),
+        2,
+        "ganlab.resume: overrides must be None or a dict",
+    ),
     "load_run of a number": (
-        lambda run, out: ganlab.load_run(3), 5, f"ganlab.load_run: path must be {PATH_WORDS}; got 3 (an int)"),
+        lambda run, out: ganlab.load_run(3),
+        5,
+        f"ganlab.load_run: path must be {PATH_WORDS}; got 3 (an int)",
+    ),
     "RunDir.open of a number": (
-        lambda run, out: ganlab.RunDir.open(3), 5, f"ganlab.RunDir.open: path must be {PATH_WORDS}; got 3 (an int)"),
+        lambda run, out: ganlab.RunDir.open(3),
+        5,
+        f"ganlab.RunDir.open: path must be {PATH_WORDS}; got 3 (an int)",
+    ),
     "compare of a number": (
-        lambda run, out: ganlab.compare(3), 5,
-        "ganlab.compare: paths must be a path, or a non-empty list or tuple of paths; got 3 (an int)"),
+        lambda run, out: ganlab.compare(3),
+        5,
+        "ganlab.compare: paths must be a path, or a non-empty list or tuple of paths; got 3 (an int)",
+    ),
     "compare of an empty list": (
-        lambda run, out: ganlab.compare([]), 5, "ganlab.compare: paths must be a path, or a non-empty list"),
+        lambda run, out: ganlab.compare([]),
+        5,
+        "ganlab.compare: paths must be a path, or a non-empty list",
+    ),
     "compare of a list holding None": (
-        lambda run, out: ganlab.compare([run.path, None]), 5, "ganlab.compare: paths must be a path"),
+        lambda run, out: ganlab.compare([run.path, None]),
+        5,
+        "ganlab.compare: paths must be a path",
+    ),
     "a RunResult of a path": (
-        lambda run, out: ganlab.RunResult(str(run.path)), 2,
-        "ganlab.RunResult: run_dir must be a ganlab.RunDir (ganlab.load_run(path) makes the RunResult of a path)"),
+        lambda run, out: ganlab.RunResult(str(run.path)),
+        2,
+        "ganlab.RunResult: run_dir must be a ganlab.RunDir (ganlab.load_run(path) makes the RunResult of a path)",
+    ),
     "True images": (
-        lambda run, out: run.generate(True), 2,
-        "RunResult.generate: num must be a whole number at least 1 (an int, not a bool); got True (a bool)"),
+        lambda run, out: run.generate(True),
+        2,
+        "RunResult.generate: num must be a whole number at least 1 (an int, not a bool); got True (a bool)",
+    ),
     "no images": (lambda run, out: run.generate(0), 2, "RunResult.generate: num must be a whole number at least 1"),
     "a float number of images": (
-        lambda run, out: run.generate(2.0), 2, "RunResult.generate: num must be a whole number at least 1"),
+        lambda run, out: run.generate(2.0),
+        2,
+        "RunResult.generate: num must be a whole number at least 1",
+    ),
     "a negative seed": (
-        lambda run, out: run.generate(2, seed=-1), 2,
-        "RunResult.generate: seed must be a whole number from 0 to 4294967295 (an int, not a bool); got -1 (an int)"),
+        lambda run, out: run.generate(2, seed=-1),
+        2,
+        "RunResult.generate: seed must be a whole number from 0 to 4294967295 (an int, not a bool); got -1 (an int)",
+    ),
     "a checkpoint given as a float": (
-        lambda run, out: run.generate(2, checkpoint=1.0), 2,
+        lambda run, out: run.generate(2, checkpoint=1.0),
+        2,
         "RunResult.generate: checkpoint must be None or a file name in checkpoints/ or an epoch number; "
-        "got 1.0 (a float)"),
+        "got 1.0 (a float)",
+    ),
     "a device torch does not name so": (
-        lambda run, out: run.generate(2, device="gpu"), 2,
-        "RunResult.generate: device must be one of 'auto', 'cpu', 'cuda', 'mps'; got 'gpu' (a str)"),
+        lambda run, out: run.generate(2, device="gpu"),
+        2,
+        "RunResult.generate: device must be one of 'auto', 'cpu', 'cuda', 'mps'; got 'gpu' (a str)",
+    ),
     "a condition that is not a string": (
-        lambda run, out: run.generate(2, condition={"Smiling": 1}), 2,
-        "RunResult.generate: condition must be None or a string; got {'Smiling': 1} (a dict)"),
+        lambda run, out: run.generate(2, condition={"Smiling": 1}),
+        2,
+        "RunResult.generate: condition must be None or a string; got {'Smiling': 1} (a dict)",
+    ),
     "a label space recorded as a string": (
-        lambda run, out: ganlab.LabelSpace.from_dict("Smiling"), 2,
-        'a label space is recorded as {"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}, not '
-        "'Smiling'"),
+        lambda run, out: ganlab.LabelSpace.from_dict("Smiling"),
+        2,
+        'a label space is recorded as {"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}, not \'Smiling\'',
+    ),
     "an attribute's values as one string": (
-        lambda run, out: ganlab.Attribute("Smiling", "01"), 2,
+        lambda run, out: ganlab.Attribute("Smiling", "01"),
+        2,
         "ganlab.Attribute 'Smiling': values must be a list or tuple of one or more distinct strings, such as "
-        "('0', '1'); got '01' (a str)"),
+        "('0', '1'); got '01' (a str)",
+    ),
     "an attribute with a value twice": (
-        lambda run, out: ganlab.Attribute("hair", ("red", "red")), 2,
-        "ganlab.Attribute 'hair': values must be a list or tuple of one or more distinct strings"),
+        lambda run, out: ganlab.Attribute("hair", ("red", "red")),
+        2,
+        "ganlab.Attribute 'hair': values must be a list or tuple of one or more distinct strings",
+    ),
     "a label space naming an attribute twice": (
-        lambda run, out: ganlab.LabelSpace((ganlab.Attribute("Smiling"), ganlab.Attribute("Smiling"))), 2,
-        "ganlab.LabelSpace: attributes must be a tuple of one or more ganlab.Attribute with distinct names"),
+        lambda run, out: ganlab.LabelSpace((ganlab.Attribute("Smiling"), ganlab.Attribute("Smiling"))),
+        2,
+        "ganlab.LabelSpace: attributes must be a tuple of one or more ganlab.Attribute with distinct names",
+    ),
 }
 
 
@@ -146,10 +199,13 @@ def _nested(depth: int) -> list:
     return outer
 
 
-@pytest.mark.parametrize("overrides, said", [
-    ({"train.epochs": 10 ** 5000}, "overrides: train.epochs: an integer longer than Python writes (4300 digits)"),
-    ({"train.epochs": _nested(5000)}, "overrides: train.epochs: nested deeper than a recipe may be"),
-])
+@pytest.mark.parametrize(
+    "overrides, said",
+    [
+        ({"train.epochs": 10**5000}, "overrides: train.epochs: an integer longer than Python writes (4300 digits)"),
+        ({"train.epochs": _nested(5000)}, "overrides: train.epochs: nested deeper than a recipe may be"),
+    ],
+)
 def test_an_override_python_cannot_write_as_toml_is_a_recipe_error(overrides, said, tmp_path):
     with pytest.raises(ganlab.GanlabError) as refused:
         ganlab.run(QUICKSTART, overrides, out=tmp_path, progress=False)

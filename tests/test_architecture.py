@@ -33,7 +33,7 @@ def imported_from(module: str, node: ast.ImportFrom) -> str:
     if not node.level:
         return node.module or ""
     package = module.split(".") if is_package(module) else module.split(".")[:-1]
-    base = package[:len(package) - node.level + 1]
+    base = package[: len(package) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -48,15 +48,18 @@ def imports(module: str) -> list[tuple[str, str | None, int]]:
             source = imported_from(module, node)
             for alias in node.names:
                 submodule = f"{source}.{alias.name}"
-                found.append((submodule, None, node.lineno) if submodule in MODULES
-                             else (source, alias.name, node.lineno))
+                found.append(
+                    (submodule, None, node.lineno) if submodule in MODULES else (source, alias.name, node.lineno)
+                )
     return found
 
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the ganlab modules it imports."""
-    return {module: {target for target, _, _ in imports(module) if target in MODULES and target != module}
-            for module in MODULES}
+    return {
+        module: {target for target, _, _ in imports(module) if target in MODULES and target != module}
+        for module in MODULES
+    }
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -76,8 +79,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             elif target in stack:
                 low[node] = min(low[node], index[target])
         if low[node] == index[node]:
-            component = stack[stack.index(node):]
-            del stack[stack.index(node):]
+            component = stack[stack.index(node) :]
+            del stack[stack.index(node) :]
             if len(component) > 1:
                 components.append(sorted(component))
 
@@ -131,8 +134,12 @@ def underscore_uses(module: str) -> list[str]:
                 if f"{source}.{alias.name}" in MODULES:
                     module_aliases[alias.asname or alias.name] = f"{source}.{alias.name}"
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and private(node.attr) and isinstance(node.value, ast.Name)
-                and module_aliases.get(node.value.id, module) != module):
+        if (
+            isinstance(node, ast.Attribute)
+            and private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and module_aliases.get(node.value.id, module) != module
+        ):
             problems.append(f"{module}:{node.lineno} uses {module_aliases[node.value.id]}.{node.attr}")
     return problems
 
@@ -143,11 +150,13 @@ def private(name: str) -> bool:
 
 def test_the_underscore_check_sees_an_imported_private_name_and_a_private_attribute(tmp_path, monkeypatch):
     monkeypatch.setitem(MODULES, "ganlab.cli.data", tmp_path / "data.py")
-    (tmp_path / "data.py").write_text("from ..training.assemble import _build\nfrom ..training import loop\n"
-                                      "loop._flush\n")
+    (tmp_path / "data.py").write_text(
+        "from ..training.assemble import _build\nfrom ..training import loop\nloop._flush\n"
+    )
     assert underscore_uses("ganlab.cli.data") == [
         "ganlab.cli.data:1 imports _build from ganlab.training.assemble",
-        "ganlab.cli.data:3 uses ganlab.training.loop._flush"]
+        "ganlab.cli.data:3 uses ganlab.training.loop._flush",
+    ]
 
 
 def test_no_module_uses_another_modules_underscore_names():
@@ -157,10 +166,13 @@ def test_no_module_uses_another_modules_underscore_names():
 
 def reaches_into_objects(path: Path) -> list[str]:
     """Where a script reads ``something._name`` of an object other than its own ``self`` or ``cls``."""
-    return [f"{path.name}:{node.lineno} uses .{node.attr}"
-            for node in ast.walk(ast.parse(path.read_text("utf-8")))
-            if isinstance(node, ast.Attribute) and private(node.attr)
-            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))]
+    return [
+        f"{path.name}:{node.lineno} uses .{node.attr}"
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.Attribute)
+        and private(node.attr)
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
 
 
 def test_benchmarks_drive_ganlab_through_public_names_only():
@@ -176,9 +188,22 @@ def test_every_folder_init_is_a_docstring_saying_what_lives_there():
 
 
 LAYERS: list[tuple[str, ...]] = [
-    ("common",), ("machine", "page"), ("rundir",), ("registry",), ("recipes",), ("contracts",), ("loading",),
-    ("data", "components"), ("metrics",), ("evaluators",), ("report",), ("training",), ("compare", "sweeps"),
-    ("api",), ("cli",), ("testing", "__main__", "ganlab"),
+    ("common",),
+    ("machine", "page"),
+    ("rundir",),
+    ("registry",),
+    ("recipes",),
+    ("contracts",),
+    ("loading",),
+    ("data", "components"),
+    ("metrics",),
+    ("evaluators",),
+    ("report",),
+    ("training",),
+    ("compare", "sweeps"),
+    ("api",),
+    ("cli",),
+    ("testing", "__main__", "ganlab"),
 ]
 """ganlab's layers, bottom first: each folder (or top-level module) imports only from layers below its own.
 The architecture page of the docs draws the same list."""
@@ -194,9 +219,12 @@ def unit_of(module: str) -> str:
 
 def upward_imports(graph: dict[str, set[str]]) -> list[str]:
     """Every import of a module from a layer at or above its own (other than its own folder)."""
-    return [f"{module} (layer {LAYER[unit_of(module)]}) imports {target} (layer {LAYER[unit_of(target)]})"
-            for module, targets in sorted(graph.items()) for target in sorted(targets)
-            if unit_of(module) != unit_of(target) and LAYER[unit_of(target)] >= LAYER[unit_of(module)]]
+    return [
+        f"{module} (layer {LAYER[unit_of(module)]}) imports {target} (layer {LAYER[unit_of(target)]})"
+        for module, targets in sorted(graph.items())
+        for target in sorted(targets)
+        if unit_of(module) != unit_of(target) and LAYER[unit_of(target)] >= LAYER[unit_of(module)]
+    ]
 
 
 def test_every_folder_and_top_level_module_has_a_layer():
@@ -206,11 +234,15 @@ def test_every_folder_and_top_level_module_has_a_layer():
 
 
 def test_the_layer_check_sees_an_upward_and_a_sideways_import():
-    graph = {"ganlab.common.errors": {"ganlab.training.loop"}, "ganlab.data.folder": {"ganlab.components.dcgan"},
-             "ganlab.training.loop": {"ganlab.common.errors", "ganlab.training.step"}}
+    graph = {
+        "ganlab.common.errors": {"ganlab.training.loop"},
+        "ganlab.data.folder": {"ganlab.components.dcgan"},
+        "ganlab.training.loop": {"ganlab.common.errors", "ganlab.training.step"},
+    }
     assert upward_imports(graph) == [
         "ganlab.common.errors (layer 0) imports ganlab.training.loop (layer 11)",
-        "ganlab.data.folder (layer 7) imports ganlab.components.dcgan (layer 7)"]
+        "ganlab.data.folder (layer 7) imports ganlab.components.dcgan (layer 7)",
+    ]
 
 
 def test_no_module_imports_from_a_layer_above_its_own():
@@ -222,4 +254,5 @@ def test_the_architecture_page_lists_the_layers_in_order():
     start = page.index("| layer | folders |")
     rows = [line.split("|") for line in page[start:].split("\n\n")[0].splitlines()[2:]]
     assert [(int(row[1]), tuple(name.strip(" `") for name in row[2].split(","))) for row in rows] == [
-        (level, units) for level, units in enumerate(LAYERS)]
+        (level, units) for level, units in enumerate(LAYERS)
+    ]

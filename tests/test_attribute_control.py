@@ -9,13 +9,18 @@ import pytest
 import torch
 
 from ganlab import RunDir
-from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
 from ganlab.common.errors import ConfigError
 from ganlab.common.labels import LabelSpace
-from ganlab.metrics.attribute_classifier import balancing_weights
-from ganlab.evaluators.attribute_control import (AttributeControlConfig, AttributeControlEvaluator,
-                                              attribute_control_section, balanced_labels, build)
 from ganlab.contracts.engine import BuildContext
+from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
+from ganlab.evaluators.attribute_control import (
+    AttributeControlConfig,
+    AttributeControlEvaluator,
+    attribute_control_section,
+    balanced_labels,
+    build,
+)
+from ganlab.metrics.attribute_classifier import balancing_weights
 
 ATTRIBUTES = ["glasses", "smile", "hair"]
 CONFIG = AttributeControlConfig(num_real=400, classifier_epochs=15, num_samples=300, device="cpu")
@@ -43,14 +48,16 @@ class DrawingRun:
         return self.dataset.labels[self._indices(num, seed)]
 
     def generate(self, num: int, seed: int, batch_size: int = 256, labels: torch.Tensor | None = None):
-        if not self.obeys:      # a broken conditioning: faces with labels of their own
+        if not self.obeys:  # a broken conditioning: faces with labels of their own
             labels = balanced_labels(self.label_space, num, seed + 99)
         traits = dict(zip(self.label_space.names, labels.numpy().T))
         return torch.from_numpy(draw_faces(num, 32, seed + 1000, traits=traits))
 
     def log_evaluation(self, metric: str, value: float, **protocol: Any) -> None:
-        self.run_dir.append_jsonl("evaluations.jsonl", [{"metric": metric, "value": value, "step": self.step,
-                                                         "epoch": self.epoch, **protocol}])
+        self.run_dir.append_jsonl(
+            "evaluations.jsonl",
+            [{"metric": metric, "value": value, "step": self.step, "epoch": self.epoch, **protocol}],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +121,15 @@ def test_the_report_section_tabulates_each_attribute_from_the_run_directory(obey
     section = attribute_control_section(run_dir)
     records = {r["metric"]: r for r in run_dir.read_evaluations()}
     assert section.title == "Attribute control"
-    assert ("<th>attribute</th><th>classifier held-out accuracy</th><th>control accuracy</th><th>chance</th>"
-            in section.html)
+    assert (
+        "<th>attribute</th><th>classifier held-out accuracy</th><th>control accuracy</th><th>chance</th>"
+        in section.html
+    )
     smile = records["attribute_control_smile"]["value"]
-    assert (f"<tr><td>smile</td><td>{records['attribute_control']['classifier_accuracy']['smile']:.3f}</td>"
-            f"<td>{smile:.3f}</td><td>0.500</td></tr>") in section.html
+    assert (
+        f"<tr><td>smile</td><td>{records['attribute_control']['classifier_accuracy']['smile']:.3f}</td>"
+        f"<td>{smile:.3f}</td><td>0.500</td></tr>"
+    ) in section.html
 
 
 def test_a_run_directory_without_scores_gets_a_placeholder_section(tmp_path):
@@ -147,10 +158,12 @@ def test_a_rare_value_is_found_and_the_reported_accuracy_is_the_balanced_one(tmp
     generator that draws what is asked scores near 1, and the accuracy it is held to is the mean recall of
     the two values (what balanced requests are judged by), not the plain accuracy that answering "no"
     always would make 0.95."""
-    rare = SyntheticFaces(SyntheticFacesConfig(image_size=32, num_images=2000, attributes=["glasses"],
-                                               frequencies={"glasses": 0.05}))
-    evaluator = AttributeControlEvaluator(AttributeControlConfig(num_real=2000, classifier_epochs=8, num_samples=300,
-                                                       device="cpu"), torch.device("cpu"))
+    rare = SyntheticFaces(
+        SyntheticFacesConfig(image_size=32, num_images=2000, attributes=["glasses"], frequencies={"glasses": 0.05})
+    )
+    evaluator = AttributeControlEvaluator(
+        AttributeControlConfig(num_real=2000, classifier_epochs=8, num_samples=300, device="cpu"), torch.device("cpu")
+    )
     run = DrawingRun(RunDir.create(tmp_path, "rare"), rare, obeys=True)
     scores = {s.metric: s for s in evaluator.evaluate(run)}
     protocol = scores["attribute_control"].protocol

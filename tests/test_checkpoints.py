@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import ganlab.rundir.checkpoints as checkpoints
-from ganlab.rundir.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
-from ganlab.training.lifecycle import run_recipe
 from ganlab.common.errors import CheckpointError, RunError
 from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.checkpoints import CheckpointConfig, CheckpointSchedule, CheckpointStore, load_checkpoint
+from ganlab.training.lifecycle import run_recipe
 
 
 def state(step: int, epoch: int = 0) -> dict:
@@ -54,8 +54,9 @@ def test_a_damaged_newest_checkpoint_of_the_right_size_is_skipped_with_a_warning
     warnings: list[str] = []
     record, loaded = store.newest_valid(warnings.append)
     assert loaded["step"] == 3
-    assert warnings == ["checkpoint step_00000006.pt is damaged (its SHA-256 does not match the manifest); "
-                        "using the one before it"]
+    assert warnings == [
+        "checkpoint step_00000006.pt is damaged (its SHA-256 does not match the manifest); using the one before it"
+    ]
 
 
 def test_a_listed_intact_checkpoint_that_does_not_load_is_skipped_with_a_warning(store, tmp_path):
@@ -66,7 +67,7 @@ def test_a_listed_intact_checkpoint_that_does_not_load_is_skipped_with_a_warning
             return (os.system, (f"touch {marker}",))
 
     store.save("step_00000003.pt", state(3))
-    store.save("step_00000006.pt", {**state(6), "extra": Payload()})   # hash matches, content refused
+    store.save("step_00000006.pt", {**state(6), "extra": Payload()})  # hash matches, content refused
     warnings: list[str] = []
     record, loaded = store.newest_valid(warnings.append)
     assert record.file == "step_00000003.pt" and loaded["step"] == 3
@@ -90,8 +91,9 @@ def test_verify_names_a_truncated_file_and_both_sizes(store):
     (record,) = store.records()
     with pytest.raises(CheckpointError) as raised:
         store.verify(record)
-    assert str(raised.value) == (f"checkpoint epoch_0001.pt is truncated or damaged (1000 bytes, the manifest "
-                                 f"says {size})")
+    assert str(raised.value) == (
+        f"checkpoint epoch_0001.pt is truncated or damaged (1000 bytes, the manifest says {size})"
+    )
 
 
 def test_load_refuses_a_checkpoint_replaced_by_another_runs_of_the_same_size(store, tmp_path):
@@ -99,8 +101,11 @@ def test_load_refuses_a_checkpoint_replaced_by_another_runs_of_the_same_size(sto
     (tmp_path / "other").mkdir()
     path.write_bytes(CheckpointStore(tmp_path / "other").save("epoch_0001.pt", state(5, 1)).read_bytes())
     assert path.stat().st_size == store.records()[0].size
-    with pytest.raises(CheckpointError, match=r"^checkpoint epoch_0001.pt is damaged \(its SHA-256 does not "
-                                              r"match the manifest\)$"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"^checkpoint epoch_0001.pt is damaged \(its SHA-256 does not "
+        r"match the manifest\)$",
+    ):
         store.load(store.records()[0])
 
 
@@ -128,8 +133,9 @@ def test_a_named_checkpoint_is_used_with_a_warning_when_the_manifest_is_unreadab
     warnings = []
     path, record = store.named("1", warnings.append)
     assert store.read(path, record)["step"] == 4
-    assert warnings == [f"checkpoint epoch_0001.pt cannot be checked, since '{store.manifest_path}' is "
-                        "unreadable; using it as named"]
+    assert warnings == [
+        f"checkpoint epoch_0001.pt cannot be checked, since '{store.manifest_path}' is unreadable; using it as named"
+    ]
 
 
 def test_a_checkpoint_that_would_run_code_when_unpickled_is_refused(tmp_path):
@@ -167,9 +173,12 @@ def test_a_path_is_refused_even_to_another_runs_checkpoint_of_a_listed_name(stor
     store.save("epoch_0001.pt", state(4, 1))
     (tmp_path / "other").mkdir()
     theirs = CheckpointStore(tmp_path / "other").save("epoch_0001.pt", state(5, 1))
-    with pytest.raises(CheckpointError, match=rf"^checkpoint '{theirs}' is a path; name a checkpoint in "
-                                              rf"'{tmp_path}' by file name or epoch number \(available: "
-                                              rf"epoch_0001.pt\)$"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"^checkpoint '{theirs}' is a path; name a checkpoint in "
+        rf"'{tmp_path}' by file name or epoch number \(available: "
+        rf"epoch_0001.pt\)$",
+    ):
         store.named(str(theirs), no_warnings)
 
 
@@ -216,8 +225,9 @@ def test_by_default_only_epoch_ends_checkpoint():
 
 def test_timed_checkpoints_are_considered_only_every_log_every_steps(write_recipe, plugins, tmp_path):
     # every_minutes so small that the clock always says "due": only the logging steps may act on it
-    recipe = load_recipe(write_recipe({"train": {"log_every": 3}, "checkpoint": {"every_minutes": 1e-9}}),
-                         plugins.registry)
+    recipe = load_recipe(
+        write_recipe({"train": {"log_every": 3}, "checkpoint": {"every_minutes": 1e-9}}), plugins.registry
+    )
     run_dir = run_recipe(recipe, plugins, tmp_path, progress=False)
     steps = {r.file: r.step for r in CheckpointStore(run_dir.path / "checkpoints").records()}
     assert sorted(f for f in steps if f.startswith("step_")) == ["step_00000003.pt", "step_00000006.pt"]
@@ -232,11 +242,11 @@ def test_a_full_disk_leaves_the_previous_checkpoint_and_manifest_intact(store, m
         def half(f):
             f.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
+
         real(path, half)
 
     monkeypatch.setattr(checkpoints, "atomic_write", disk_full)
-    with pytest.raises(RunError, match="No space left on device; the previous checkpoint "
-                                       "step_00000003.pt is intact"):
+    with pytest.raises(RunError, match="No space left on device; the previous checkpoint step_00000003.pt is intact"):
         store.save("step_00000006.pt", state(6))
     assert store.manifest_path.read_text() == manifest_before
     assert sorted(p.name for p in store.directory.iterdir()) == ["manifest.json", "step_00000003.pt"]

@@ -33,25 +33,44 @@ def image_folder(root: Path, count: int = 8) -> Path:
 
 
 def folder_recipe(write_recipe, tmp_path: Path, root: Path, **data) -> Path:
-    return write_recipe({"data": {"name": "image-folder", "root": str(root), "image_size": 16,
-                                  "cache_dir": str(tmp_path / "cache"), "workers": 1, **data},
-                         "train": {"batch_size": 4}})
+    return write_recipe(
+        {
+            "data": {
+                "name": "image-folder",
+                "root": str(root),
+                "image_size": 16,
+                "cache_dir": str(tmp_path / "cache"),
+                "workers": 1,
+                **data,
+            },
+            "train": {"batch_size": 4},
+        }
+    )
 
 
 REFUSED = {
     "more discriminator steps than the data allows": (
-        ["--set", "train.d_steps=100"], "train.d_steps: 100 discriminator batches per step need 1600 images"),
+        ["--set", "train.d_steps=100"],
+        "train.d_steps: 100 discriminator batches per step need 1600 images",
+    ),
     "batch larger than the data": (["--set", "train.batch_size=65"], "train.batch_size: 65 is larger"),
-    "image size the generator cannot make": (["--set", "data.image_size=3000"],
-                                             "data.image_size: DCGAN makes power-of-two images"),
-    "data set larger than memory": (["--set", "data.num_images=1000000000000"],
-                                    "data.num_images: needs about 698.49 TiB of memory"),
-    "progress grid larger than memory": (["--set", "train.grid_size=10000000000"],
-                                         "train.grid_size: needs about"),
-    "networks larger than memory": (["--set", "generator.features=65536", "--set", "data.image_size=1024"],
-                                    "generator: needs about"),
-    "seed beyond what torch takes": (["--set", "experiment.seed=18446744073709551616"],
-                                     "experiment.seed: must be at most 4294967295"),
+    "image size the generator cannot make": (
+        ["--set", "data.image_size=3000"],
+        "data.image_size: DCGAN makes power-of-two images",
+    ),
+    "data set larger than memory": (
+        ["--set", "data.num_images=1000000000000"],
+        "data.num_images: needs about 698.49 TiB of memory",
+    ),
+    "progress grid larger than memory": (["--set", "train.grid_size=10000000000"], "train.grid_size: needs about"),
+    "networks larger than memory": (
+        ["--set", "generator.features=65536", "--set", "data.image_size=1024"],
+        "generator: needs about",
+    ),
+    "seed beyond what torch takes": (
+        ["--set", "experiment.seed=18446744073709551616"],
+        "experiment.seed: must be at most 4294967295",
+    ),
     "negative data seed": (["--set", "data.seed=-1"], "data.seed: must be at least 0, got -1"),
 }
 
@@ -76,7 +95,8 @@ def test_a_refused_run_leaves_no_run_directory(overrides, write_recipe, run_cli,
 
 
 def test_an_image_size_the_generator_cannot_make_is_refused_before_any_image_is_decoded(
-        write_recipe, run_cli, tmp_path):
+    write_recipe, run_cli, tmp_path
+):
     recipe = folder_recipe(write_recipe, tmp_path, image_folder(tmp_path / "faces"), image_size=3000)
     for args in (["validate", recipe], ["run", recipe, "--out", tmp_path / "runs"], ["data", "prepare", recipe]):
         assert_refused(run_cli(*args), RECIPE, "data.image_size: DCGAN makes power-of-two images")
@@ -124,13 +144,15 @@ def test_a_huge_recipe_is_refused_with_its_size(tmp_path, run_cli):
     assert_refused(run_cli("validate", huge), RECIPE, "recipe.toml: is 2,000,000 bytes, more than 1,048,576")
 
 
-@pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "{a = " * 5000 + "}" * 5000],
-                         ids=["arrays", "inline tables"])
+@pytest.mark.parametrize(
+    "value", ["[" * 5000 + "]" * 5000, "{a = " * 5000 + "}" * 5000], ids=["arrays", "inline tables"]
+)
 def test_a_recipe_nested_thousands_deep_is_a_recipe_error(value, tmp_path, run_cli):
     recipe = tmp_path / "deep.toml"
     recipe.write_text(f"x = {value}\n")
-    assert_refused(run_cli("validate", recipe), RECIPE, "deep.toml: invalid TOML: tables or arrays are nested "
-                                                        "more than 32 deep")
+    assert_refused(
+        run_cli("validate", recipe), RECIPE, "deep.toml: invalid TOML: tables or arrays are nested more than 32 deep"
+    )
 
 
 def test_an_override_nested_thousands_deep_is_a_recipe_error(write_recipe, run_cli):

@@ -8,24 +8,29 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TINY_RECIPE, merge
 from headless_chromium import Chromium
 from html_page import parse
 
+from conftest import TINY_RECIPE, merge
 from ganlab import Evaluator, hookimpl
 from ganlab.common import tomlwrite
-from ganlab.training.lifecycle import run_recipe
-from ganlab.loading.manager import Plugins, load_plugins
-from ganlab.recipes.recipe import load_recipe
 from ganlab.compare import sections as compare_sections
-from ganlab.compare.page import build_page, compare
 from ganlab.compare.metric_protocols import protocol_mismatch
+from ganlab.compare.page import build_page, compare
 from ganlab.compare.recipe_diff import NO_KEY, NO_SECTION, recipe_differences
 from ganlab.compare.run_set import display_names, expand
+from ganlab.loading.manager import Plugins, load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.lifecycle import run_recipe
 
-EVALUATORS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16}, {"name": "samples"},
-         {"name": "training-health", "num_images": 8}, {"name": "fake-metric"}]
+EVALUATORS = [
+    {"name": "loss-curves"},
+    {"name": "d-distributions", "num_images": 16},
+    {"name": "samples"},
+    {"name": "training-health", "num_images": 8},
+    {"name": "fake-metric"},
+]
 
 
 @dataclasses.dataclass
@@ -37,8 +42,7 @@ class FakeFid(Evaluator):
     """Stands in for a metric plugin: logs a score per epoch with its protocol, as a FID evaluator would."""
 
     def on_epoch_end(self, run, epoch):
-        run.log_evaluation("fid", 100.0 / epoch, num_fake=16, feature_extractor="inception-v3",
-                           higher_is_better=False)
+        run.log_evaluation("fid", 100.0 / epoch, num_fake=16, feature_extractor="inception-v3", higher_is_better=False)
 
 
 class Trip(Evaluator):
@@ -69,8 +73,10 @@ def train(folder: Path, plugins: Plugins, name: str, **changes) -> RunDir:
 def sweep(tmp_path_factory, test_plugins) -> list[RunDir]:
     """Two finished runs that differ only in their loss."""
     folder = tmp_path_factory.mktemp("sweep")
-    return [train(folder, test_plugins, "bce"),
-            train(folder, test_plugins, "minimax", loss={"name": "bce-minimax", "real_label": 0.9})]
+    return [
+        train(folder, test_plugins, "bce"),
+        train(folder, test_plugins, "minimax", loss={"name": "bce-minimax", "real_label": 0.9}),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +93,14 @@ def page_path(sweep, tmp_path_factory) -> Path:
     from click.testing import CliRunner
 
     from ganlab.cli import main as cli
+
     result = CliRunner().invoke(cli.main, ["compare", *map(str, (run.path for run in sweep)), "-o", str(path)])
     assert result.exit_code == 0, result.output
     return path
 
 
 # -- recipe differences ----------------------------------------------------------------------------------
+
 
 def test_the_diff_holds_exactly_the_changed_keys(sweep):
     runs = compare(sweep).runs
@@ -102,7 +110,7 @@ def test_the_diff_holds_exactly_the_changed_keys(sweep):
 
 def test_the_page_lists_only_the_changed_keys(page_path):
     page = page_path.read_text("utf-8")
-    recipe = page[page.index('id="recipe-differences"'):page.index('id="training-curves"')]
+    recipe = page[page.index('id="recipe-differences"') : page.index('id="training-curves"')]
     assert "Only the 1 settings whose values differ" in recipe
     assert "<td>name</td><td>bce</td><td>bce-minimax</td>" in recipe
     assert "real_label" not in recipe and "lr" not in recipe
@@ -127,6 +135,7 @@ def test_equal_numbers_written_differently_are_no_difference_but_true_is_not_one
 
 # -- figures ---------------------------------------------------------------------------------------------
 
+
 def test_each_curve_has_one_line_per_run_in_the_run_colour(sweep, test_plugins, monkeypatch):
     drawn = {}
     original = compare_sections.figure_image
@@ -150,8 +159,15 @@ def test_each_curve_has_one_line_per_run_in_the_run_colour(sweep, test_plugins, 
 
 def test_the_page_is_self_contained(page_path):
     parts = parse(page_path.read_text("utf-8"))
-    assert parts.titles == ["Overview", "Seed groups", "Recipe differences", "Training curves", "Metrics",
-                            "D(x) and D(G(z))", "Final samples"]
+    assert parts.titles == [
+        "Overview",
+        "Seed groups",
+        "Recipe differences",
+        "Training curves",
+        "Metrics",
+        "D(x) and D(G(z))",
+        "Final samples",
+    ]
     assert not [tag for tag, _ in parts.tags if tag in ("script", "link", "iframe", "object")]
     sources = [attrs["src"] for tag, attrs in parts.tags if tag == "img"]
     assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
@@ -161,16 +177,26 @@ def test_the_page_is_self_contained(page_path):
 def test_final_samples_share_the_first_runs_fixed_noise(page_path, sweep):
     page = page_path.read_text("utf-8")
     assert f"{sweep[0].name}: checkpoint epoch_0002.pt (epoch 2), latent size 8, its own fixed noise" in page
-    assert f"{sweep[1].name}: checkpoint epoch_0002.pt (epoch 2), latent size 8, the fixed noise of " \
-           f"{sweep[0].name}" in page
+    assert (
+        f"{sweep[1].name}: checkpoint epoch_0002.pt (epoch 2), latent size 8, the fixed noise of "
+        f"{sweep[0].name}" in page
+    )
 
 
 def test_final_samples_are_grouped_by_latent_size_each_group_sharing_its_first_runs_noise(test_plugins, tmp_path):
-    a, b, c = (train(tmp_path, test_plugins, name, evaluators=[], train={"epochs": 1},
-                     generator={"name": "dcgan", "latent_dim": latent, "features": 4})
-               for name, latent in (("a", 8), ("b", 16), ("c", 8)))
+    a, b, c = (
+        train(
+            tmp_path,
+            test_plugins,
+            name,
+            evaluators=[],
+            train={"epochs": 1},
+            generator={"name": "dcgan", "latent_dim": latent, "features": 4},
+        )
+        for name, latent in (("a", 8), ("b", 16), ("c", 8))
+    )
     page = build_page(compare([a, b, c]), test_plugins)
-    samples = page[page.index('id="final-samples"'):]
+    samples = page[page.index('id="final-samples"') :]
     expected_in_order = [
         "shown in groups; compare them position by position only within a group",
         f"<h3>Latent size 8: {a.name}, {c.name} (the same latent vectors)</h3>",
@@ -199,14 +225,27 @@ def test_the_page_renders_in_a_real_browser_with_every_image_loaded(page_path, c
 
 # -- the terminal table ----------------------------------------------------------------------------------
 
+
 def test_the_terminal_shows_one_column_per_run_and_the_shared_metric(page_path, sweep, run_cli, tmp_path):
     result = run_cli("compare", *(run.path for run in sweep), "-o", tmp_path / "c.html")
     header, *rows = result.stdout.splitlines()
     assert header.split() == [run.name for run in sweep]
-    labels = [row.split("  ")[0] for row in rows[:rows.index("")]]     # the seed-group statement follows
-    assert labels == ["status", "steps", "epochs", "duration", "images/s", "loss D, last epoch",
-                      "loss G, last epoch", "D(x), last epoch", "D(G(z)), last epoch", "D(x), D(G(z)) are",
-                      "fid, final", "fid, best", "health"]
+    labels = [row.split("  ")[0] for row in rows[: rows.index("")]]  # the seed-group statement follows
+    assert labels == [
+        "status",
+        "steps",
+        "epochs",
+        "duration",
+        "images/s",
+        "loss D, last epoch",
+        "loss G, last epoch",
+        "D(x), last epoch",
+        "D(G(z)), last epoch",
+        "D(x), D(G(z)) are",
+        "fid, final",
+        "fid, best",
+        "health",
+    ]
     assert rows[labels.index("D(x), D(G(z)) are")].split()[-4:] == ["probability", "'real'"] * 2
     assert rows[labels.index("fid, final")].split()[2:] == ["50", "(step", "8)", "50", "(step", "8)"]
     assert rows[labels.index("fid, best")].split()[2:] == ["50", "(step", "8)", "50", "(step", "8)"]
@@ -214,6 +253,7 @@ def test_the_terminal_shows_one_column_per_run_and_the_shared_metric(page_path, 
 
 
 # -- protocols -------------------------------------------------------------------------------------------
+
 
 def fid(value, step, **protocol):
     return {"metric": "fid", "value": value, "step": step, "epoch": step // 4, "time": 1.0, **protocol}
@@ -252,6 +292,7 @@ def test_the_page_says_where_metric_protocols_differ(sweep, test_plugins, tmp_pa
 
 # -- runs that stopped early, lack evaluators or files --------------------------------------------------------
 
+
 def test_a_failed_run_and_a_finished_run_compare(failed, sweep, run_cli, tmp_path):
     result = run_cli("compare", failed.path, sweep[0].path, "-o", tmp_path / "c.html")
     assert result.exit_code == 0, result.output
@@ -269,11 +310,12 @@ def test_runs_of_different_lengths_and_evaluators_compare_what_exists(sweep, tes
     assert f"{short.name} has no d-distributions measurements" in page
     assert f"{short.name} recorded no fid" in page
     assert comparison.summary.loc["health", short.name] == "not checked"
-    assert "fid, final" not in comparison.summary.index       # a metric not every run has is no row
+    assert "fid, final" not in comparison.summary.index  # a metric not every run has is no row
 
 
 def test_a_number_one_run_logged_beyond_the_losses_gets_a_panel_and_the_others_are_named_as_lacking_it(
-        sweep, test_plugins, tmp_path, monkeypatch):
+    sweep, test_plugins, tmp_path, monkeypatch
+):
     augmented = RunDir.open(shutil.copytree(sweep[0].path, tmp_path / "augmented"))
     records = [{**record, "augment_p": record["step"] / 100} for record in augmented.read_metrics()]
     (augmented.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
@@ -286,8 +328,9 @@ def test_a_number_one_run_logged_beyond_the_losses_gets_a_panel_and_the_others_a
 
     monkeypatch.setattr(compare_sections, "figure_image", record)
     page = build_page(compare([augmented, sweep[1]]), test_plugins)
-    [titles] = [titles for alt, titles in drawn.items() if alt.endswith("of every run over epochs")
-                and "evaluation" not in alt]
+    [titles] = [
+        titles for alt, titles in drawn.items() if alt.endswith("of every run over epochs") and "evaluation" not in alt
+    ]
     assert titles == ["loss D", "loss G", "D(x)", "D(G(z))", "lr_g", "lr_d", "augment_p"]
     assert f"{sweep[1].name} logged no augment_p" in page
 
@@ -303,6 +346,7 @@ def test_a_run_with_only_its_meta_file_still_compares(sweep, test_plugins, tmp_p
 
 
 # -- naming the runs -------------------------------------------------------------------------------------
+
 
 def test_a_path_that_is_not_a_run_is_a_clear_error(sweep, run_cli, tmp_path):
     result = run_cli("compare", sweep[0].path, tmp_path / "nowhere")
@@ -345,5 +389,9 @@ def test_duplicate_run_names_are_told_apart_by_their_folders(tmp_path):
         (path / "meta.json").write_text("{}", "utf-8")
         runs.append(RunDir.open(path))
     runs.append(RunDir.open(shutil.copytree(runs[0].path, tmp_path / "other" / "lr-high" / "dcgan-20250101-120000")))
-    assert display_names(runs) == ["lr-high/dcgan-20250101-120000 (1)", "lr-low/dcgan-20250101-120000",
-                                   "lr-low-copy/dcgan-20250101-120000", "lr-high/dcgan-20250101-120000 (2)"]
+    assert display_names(runs) == [
+        "lr-high/dcgan-20250101-120000 (1)",
+        "lr-low/dcgan-20250101-120000",
+        "lr-low-copy/dcgan-20250101-120000",
+        "lr-high/dcgan-20250101-120000 (2)",
+    ]

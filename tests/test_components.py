@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from ganlab.components.dcgan import DCGANDiscriminator, DCGANGenerator, _depth
-from ganlab.components.inits import build_dcgan_normal, NormalConfig
-from ganlab.components.losses import MinimaxBCE, NonSaturatingBCE
-from ganlab.data.folder import ImageFolderConfig, build as build_image_folder
-from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.common.errors import ConfigError, DataError
+from ganlab.components.dcgan import DCGANDiscriminator, DCGANGenerator, _depth
+from ganlab.components.inits import NormalConfig, build_dcgan_normal
+from ganlab.components.losses import MinimaxBCE, NonSaturatingBCE
 from ganlab.contracts.engine import BuildContext
+from ganlab.data.folder import ImageFolderConfig
+from ganlab.data.folder import build as build_image_folder
+from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 
 
 @pytest.mark.parametrize("size", [16, 32, 64])
@@ -44,7 +44,7 @@ def test_dcgan_64_is_the_classic_architecture():
     assert not isinstance(d.net[1], nn.BatchNorm2d), "no batch norm on the discriminator's first layer"
     assert all(m.negative_slope == 0.2 for m in d.modules() if isinstance(m, nn.LeakyReLU))
     assert not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in d.modules())
-    assert sum(p.numel() for p in g.parameters()) == 3_576_704      # as in the PyTorch DCGAN tutorial
+    assert sum(p.numel() for p in g.parameters()) == 3_576_704  # as in the PyTorch DCGAN tutorial
     assert sum(p.numel() for p in d.parameters()) == 2_765_568
 
 
@@ -66,10 +66,14 @@ def test_one_discriminator_and_one_generator_step_change_both_networks():
     real = torch.rand(8, 3, 16, 16) * 2 - 1
     fake = g(torch.randn(8, 8))
     loss_d = loss.discriminator_loss(d(real), d(fake.detach()))
-    opt_d.zero_grad(); loss_d.backward(); opt_d.step()
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
     assert all(p.grad is None or not torch.any(p.grad != 0) for p in g.parameters())
     loss_g = loss.generator_loss(d(fake))
-    opt_g.zero_grad(); loss_g.backward(); opt_g.step()
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
     assert all(not torch.equal(a, b) for a, b in zip(g_before, g.parameters()))
     assert all(not torch.equal(a, b) for a, b in zip(d_before, d.parameters()))
 
@@ -79,8 +83,9 @@ def test_bce_losses_match_their_formulas_on_known_logits():
     fake = torch.tensor([-3.0, 0.0, 1.0])
     sig = torch.sigmoid
     smoothed = NonSaturatingBCE(real_label=0.9)
-    expected_d = (-(0.9 * torch.log(sig(real)) + 0.1 * torch.log(1 - sig(real)))).mean() \
-        - torch.log(1 - sig(fake)).mean()
+    expected_d = (-(0.9 * torch.log(sig(real)) + 0.1 * torch.log(1 - sig(real)))).mean() - torch.log(
+        1 - sig(fake)
+    ).mean()
     assert torch.allclose(smoothed.discriminator_loss(real, fake), expected_d)
     assert torch.allclose(smoothed.generator_loss(fake), -torch.log(sig(fake)).mean())
     assert torch.allclose(MinimaxBCE().generator_loss(fake), torch.log(1 - sig(fake)).mean())
@@ -137,7 +142,7 @@ def test_synthetic_faces_are_deterministic_by_seed_and_varied():
 
 def test_synthetic_face_has_a_skin_coloured_centre_and_dark_eyes():
     face = SyntheticFaces(SyntheticFacesConfig(image_size=64, num_images=1, seed=0)).images[0].float()
-    centre = face[:, 34:38, 30:34].mean(dim=(1, 2))          # cheek/nose area
+    centre = face[:, 34:38, 30:34].mean(dim=(1, 2))  # cheek/nose area
     assert centre[0] >= centre[2], "skin is warmer (more red than blue)"
     eye_row = face[:, 24:34, 10:54].mean(dim=0)
     assert eye_row.min() < 60, "the pupils are dark"
@@ -165,11 +170,12 @@ def test_image_folder_reads_nested_images_as_uint8(tmp_path):
 
 def test_image_folder_crop_takes_the_centre(tmp_path):
     array = np.zeros((30, 30, 3), np.uint8)
-    array[10:20, 10:20] = 255                      # white centre square, black border
+    array[10:20, 10:20] = 255  # white centre square, black border
     (tmp_path / "photos").mkdir()
     Image.fromarray(array).save(tmp_path / "photos" / "x.png")
-    data = image_folder(root=str(tmp_path / "photos"), image_size=8, crop=10, resize_filter="box",
-                        cache_dir=str(tmp_path / "cache"))
+    data = image_folder(
+        root=str(tmp_path / "photos"), image_size=8, crop=10, resize_filter="box", cache_dir=str(tmp_path / "cache")
+    )
     assert data[0].float().mean() == 255
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 
+import labelled_data
 import pytest
 import torch
+from labelled_data import CONDITIONAL, ColourBlocks, ColourBlocksConfig
 from PIL import Image
 
-import labelled_data
 from ganlab import Attribute, LabelSpace
 from ganlab.components.conditional import ConditionalDCGANGenerator, ProjectionDiscriminator
 from ganlab.data.loader import BatchLoader
@@ -20,7 +21,6 @@ from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build
 from ganlab.training.conditioning import BalancedLabels, LabelDistribution, grid_conditions
 from ganlab.training.loop import Trainer, latent_source
-from labelled_data import CONDITIONAL, ColourBlocks, ColourBlocksConfig
 
 SPACE = ColourBlocks.label_space
 
@@ -35,8 +35,9 @@ def test_the_projection_head_is_linear_of_the_features_plus_each_label_embedding
         d.embeddings[1].weight.copy_(torch.tensor([[-1.0], [2.0]]).expand(2, 128) / 100)
     images, labels = torch.rand(5, 3, 16, 16) * 2 - 1, torch.tensor([[0, 0], [1, 1], [2, 0], [2, 1], [0, 1]])
     phi = d.trunk(images).flatten(1)
-    expected = 0.01 * phi.sum(1) + 0.5 + (labels[:, 0] / 100.0 + torch.where(labels[:, 1] == 1, 0.02, -0.01)) \
-        * phi.sum(1)
+    expected = (
+        0.01 * phi.sum(1) + 0.5 + (labels[:, 0] / 100.0 + torch.where(labels[:, 1] == 1, 0.02, -0.01)) * phi.sum(1)
+    )
     assert torch.allclose(d(images, labels), expected, atol=1e-5)
 
 
@@ -66,7 +67,7 @@ def test_a_new_conditional_generator_s_faces_vary_with_z_far_more_than_with_the_
     """Labels that weighed as much as z from the start took over: one face per condition, whatever z."""
     torch.manual_seed(0)
     g = ConditionalDCGANGenerator(64, 8, 16, 3, SPACE, embed_dim=16)
-    for module in g.modules():          # as the dcgan-normal init scheme leaves them (it skips embeddings)
+    for module in g.modules():  # as the dcgan-normal init scheme leaves them (it skips embeddings)
         if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             torch.nn.init.normal_(module.weight, 0.0, 0.02)
     g.eval()
@@ -109,13 +110,13 @@ def test_the_generator_s_labels_follow_the_data_s_label_distribution():
 
 def test_balanced_generator_labels_ask_for_each_value_that_occurs_equally_often():
     data = ColourBlocks(ColourBlocksConfig(num_images=600, seed=3))
-    data.labels[data.labels[:, 0] == 2, 0] = 0                 # no blue block: blue is never asked for
+    data.labels[data.labels[:, 0] == 2, 0] = 0  # no blue block: blue is never asked for
     balanced = BalancedLabels.of(LabelDistribution.of(SPACE, data.labels))
     drawn = balanced.draw(60_000, torch.Generator().manual_seed(0))
     shares = lambda column, size: torch.bincount(drawn[:, column], minlength=size).double() / len(drawn)  # noqa: E731
     assert torch.allclose(shares(0, 3), torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64), atol=0.01)
     assert torch.allclose(shares(1, 2), torch.tensor([0.5, 0.5], dtype=torch.float64), atol=0.01)
-    pairs = torch.bincount(drawn[:, 0] * 2 + drawn[:, 1], minlength=6).double() / len(drawn)   # independent
+    pairs = torch.bincount(drawn[:, 0] * 2 + drawn[:, 1], minlength=6).double() / len(drawn)  # independent
     assert torch.allclose(pairs[[0, 1, 2, 3]], torch.full((4,), 0.25, dtype=torch.float64), atol=0.01)
 
 
@@ -125,6 +126,7 @@ def test_several_processes_draw_the_latents_and_labels_one_process_draws():
     def draws(world: World) -> list[tuple[torch.Tensor, torch.Tensor]]:
         source = latent_source(8, torch.device("cpu"), torch.Generator().manual_seed(5), world, labels)
         return [source(16 // world.size) for _ in range(3)]
+
     one = draws(World())
     two = [draws(World(rank=r, size=2)) for r in range(2)]
     for step, (z, y) in enumerate(one):
@@ -154,20 +156,23 @@ def merge_all(base: dict, changes: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("loss", [{"loss": {"name": "bce"}},
-                                  {"loss": {"name": "wgan-gp"}, "discriminator": {"norm": "layer"}}])
-def test_a_conditional_run_trains_with_its_loss_and_grids_one_row_per_condition(conditional_recipe, train_recipe,
-                                                                                 register_plugin, loss):
+@pytest.mark.parametrize(
+    "loss", [{"loss": {"name": "bce"}}, {"loss": {"name": "wgan-gp"}, "discriminator": {"norm": "layer"}}]
+)
+def test_a_conditional_run_trains_with_its_loss_and_grids_one_row_per_condition(
+    conditional_recipe, train_recipe, register_plugin, loss
+):
     if loss["loss"]["name"] == "wgan-gp":
         register_plugin(pytest.importorskip("ganlab_wgan"), "wgan")
     run = train_recipe(conditional_recipe(loss))
     meta = run.read_meta()
     assert meta["status"] == "finished"
-    assert meta["label_space"] == {"attributes": [{"name": "colour", "values": ["red", "green", "blue"]},
-                                                  {"name": "bright", "values": ["0", "1"]}]}
+    assert meta["label_space"] == {
+        "attributes": [{"name": "colour", "values": ["red", "green", "blue"]}, {"name": "bright", "values": ["0", "1"]}]
+    }
     rows = json.loads(run.grid_rows_path.read_text())
     assert rows == [f"colour={c}, bright={b}" for c in ("red", "green", "blue") for b in "01"]
-    with Image.open(run.grid_path(2)) as grid:      # 16 latents: 6 rows of 2, with 2 px padding
+    with Image.open(run.grid_path(2)) as grid:  # 16 latents: 6 rows of 2, with 2 px padding
         assert grid.size == (2 + 2 * 18, 2 + 6 * 18)
 
 
@@ -186,18 +191,21 @@ def test_a_conditional_network_on_unlabelled_data_is_refused_naming_its_section(
 
 
 def test_labelled_data_with_unconditional_networks_trains_unconditionally_with_a_warning(
-        register_plugin, write_recipe, run_cli):
+    register_plugin, write_recipe, run_cli
+):
     register_plugin(labelled_data)
     result = run_cli("validate", write_recipe({"data": {"name": "colour-blocks"}}))
     assert result.exit_code == 0
     assert "has labels (colour, bright), but neither network takes them" in result.stderr
 
 
-def test_the_live_run_generates_for_the_labels_asked_and_gives_real_images_labels(write_recipe, register_plugin,
-                                                                                   tmp_path):
+def test_the_live_run_generates_for_the_labels_asked_and_gives_real_images_labels(
+    write_recipe, register_plugin, tmp_path
+):
     registered = register_plugin(labelled_data)
-    run = Trainer(build(load_recipe(write_recipe(CONDITIONAL), registered.registry)), RunDir(tmp_path), registered,
-              progress=False)
+    run = Trainer(
+        build(load_recipe(write_recipe(CONDITIONAL), registered.registry)), RunDir(tmp_path), registered, progress=False
+    )
     assert run.label_space == SPACE
     real, labels = run.real_images(10, seed=4), run.real_labels(10, seed=4)
     assert torch.equal(real, torch.stack([run.dataset.image(row) for row in labels]))
@@ -210,10 +218,12 @@ def test_the_live_run_generates_for_the_labels_asked_and_gives_real_images_label
 
 
 @pytest.mark.parametrize("generator_labels", ["data", "balanced"])
-def test_a_conditional_run_resumed_ends_bit_for_bit_as_one_left_alone(conditional_recipe, train_recipe, run_cli,
-                                                                      generator_labels):
-    recipe = conditional_recipe({"train": {"epochs": 3, "d_steps": 2, "batch_size": 8,
-                                           "generator_labels": generator_labels}})
+def test_a_conditional_run_resumed_ends_bit_for_bit_as_one_left_alone(
+    conditional_recipe, train_recipe, run_cli, generator_labels
+):
+    recipe = conditional_recipe(
+        {"train": {"epochs": 3, "d_steps": 2, "batch_size": 8, "generator_labels": generator_labels}}
+    )
     whole = train_recipe(recipe)
     stopped = train_recipe(recipe, "train.max_steps=5", "experiment.name=stopped")
     result = run_cli("run", "--resume", stopped.path, "--set", "train.max_steps=0", "--no-progress")
@@ -237,9 +247,20 @@ def conditional_run(conditional_recipe, train_recipe):
 
 
 def test_generate_makes_one_row_per_condition_with_the_same_latents(conditional_run, run_cli, tmp_path):
-    result = run_cli("generate", conditional_run.path, "--num", 4, "-o", tmp_path / "rows.png",
-                     "--condition", "colour=red,bright=1", "--condition", "colour=blue,bright=1",
-                     "--condition", "colour=red,bright=1")
+    result = run_cli(
+        "generate",
+        conditional_run.path,
+        "--num",
+        4,
+        "-o",
+        tmp_path / "rows.png",
+        "--condition",
+        "colour=red,bright=1",
+        "--condition",
+        "colour=blue,bright=1",
+        "--condition",
+        "colour=red,bright=1",
+    )
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "rows.png") as grid:
         assert grid.size == (2 + 4 * 18, 2 + 3 * 18)
@@ -249,15 +270,31 @@ def test_generate_makes_one_row_per_condition_with_the_same_latents(conditional_
 
 def test_generate_draws_the_attributes_a_condition_leaves_out_with_the_seed(conditional_run, run_cli, tmp_path):
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        result = run_cli("generate", conditional_run.path, "--num", 6, "--seed", seed, "--condition", "bright=1",
-                         "--out-dir", tmp_path / name)
+        result = run_cli(
+            "generate",
+            conditional_run.path,
+            "--num",
+            6,
+            "--seed",
+            seed,
+            "--condition",
+            "bright=1",
+            "--out-dir",
+            tmp_path / name,
+        )
         assert result.exit_code == 0, result.output
     files = lambda name: [p.read_bytes() for p in sorted((tmp_path / name).glob("*.png"))]  # noqa: E731
     assert files("a") == files("b") and files("a") != files("c")
 
 
-@pytest.mark.parametrize("condition, named", [("colour=purple", "colour is one of red, green, blue"),
-                                              ("colur=red", "did you mean"), ("colour", "expected ATTRIBUTE=VALUE")])
+@pytest.mark.parametrize(
+    "condition, named",
+    [
+        ("colour=purple", "colour is one of red, green, blue"),
+        ("colur=red", "did you mean"),
+        ("colour", "expected ATTRIBUTE=VALUE"),
+    ],
+)
 def test_generate_refuses_a_bad_condition_naming_it(conditional_run, run_cli, tmp_path, condition, named):
     result = run_cli("generate", conditional_run.path, "-o", tmp_path / "x.png", "--condition", condition)
     assert result.exit_code == 2

@@ -125,8 +125,10 @@ def test_a_table_field_checks_each_value_by_its_key_and_is_written_inline_when_e
 
 def test_a_float_no_float32_holds_is_refused_wherever_it_sits_in_the_value():
     _, problems = build_config(Example, {"rate": float("nan"), "betas": [0.5, 1e39]}, "s")
-    assert problems == ["s.rate: must be a finite number, got nan",
-                        "s.betas[1]: must be within float32's range (at most 3.403e+38 in size), got 1e+39"]
+    assert problems == [
+        "s.rate: must be a finite number, got nan",
+        "s.betas[1]: must be within float32's range (at most 3.403e+38 in size), got 1e+39",
+    ]
 
 
 def test_a_float_field_declared_not_finite_takes_inf_and_nan():

@@ -7,7 +7,6 @@ import gc
 import io
 import logging
 import multiprocessing
-import os
 import shutil
 import signal
 import warnings
@@ -16,24 +15,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data_layouts import celeba_files, jpeg_bytes, write_folder, write_zip
 from PIL import Image
 
-from data_layouts import celeba_files, jpeg_bytes, write_folder, write_zip
+from ganlab.common.errors import DataError
+from ganlab.contracts.engine import BuildContext
 from ganlab.data import folder
 from ganlab.data.build_folders import BuildFolder, sweep
-from ganlab.data.cache import ImageCache, build_cache
+from ganlab.data.cache import build_cache
 from ganlab.data.sources import open_source
 from ganlab.data.synthetic import draw_faces
 from ganlab.data.transform import CropResize
-from ganlab.common.errors import DataError
-from ganlab.contracts.engine import BuildContext
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
 
 
 def dataset(root: Path, cache: Path, **settings) -> folder.CachedImages:
-    config = folder.ImageFolderConfig(**{"root": str(root), "image_size": 16, "crop": 40, "workers": 1,
-                                         "cache_dir": str(cache), **settings})
+    config = folder.ImageFolderConfig(
+        **{"root": str(root), "image_size": 16, "crop": 40, "workers": 1, "cache_dir": str(cache), **settings}
+    )
     return folder.build(config, CONTEXT)
 
 
@@ -73,6 +73,7 @@ def test_a_later_run_reuses_the_cache_without_decoding(images, tmp_path, monkeyp
 
     def no_decoding(self, data):
         raise AssertionError("the cache should have been reused")
+
     monkeypatch.setattr(CropResize, "__call__", no_decoding)
     again = dataset(images, tmp_path / "c")
     assert torch.equal(again.get_batch(torch.arange(len(again))), expected)
@@ -87,6 +88,7 @@ def test_an_interrupted_build_leaves_nothing_a_later_run_would_use(images, tmp_p
         if len(calls) == 5:
             raise KeyboardInterrupt
         return decode(self, data)
+
     monkeypatch.setattr(CropResize, "__call__", interrupted)
     with pytest.raises(KeyboardInterrupt):
         len(dataset(images, tmp_path / "c"))
@@ -94,8 +96,9 @@ def test_an_interrupted_build_leaves_nothing_a_later_run_would_use(images, tmp_p
     monkeypatch.setattr(CropResize, "__call__", decode)
     rebuilt = dataset(images, tmp_path / "c")
     assert len(rebuilt) == 8
-    assert torch.equal(rebuilt.get_batch(torch.arange(8)),
-                       dataset(images, tmp_path / "fresh").get_batch(torch.arange(8)))
+    assert torch.equal(
+        rebuilt.get_batch(torch.arange(8)), dataset(images, tmp_path / "fresh").get_batch(torch.arange(8))
+    )
 
 
 def hold_a_build_folder(final: Path, parent) -> None:
@@ -138,7 +141,8 @@ def test_a_build_folder_left_by_a_killed_builder_is_removed_with_a_warning(image
     assert not partial.exists()
     assert removal_warnings(caplog) == [
         f"ganlab: warning: data: removed 1 unfinished cache build(s) in {tmp_path / 'c'} left by processes that "
-        f"died, freeing 1.0 MiB: {partial.name} (1.0 MiB)"]
+        f"died, freeing 1.0 MiB: {partial.name} (1.0 MiB)"
+    ]
 
 
 def test_a_build_folder_held_by_a_live_builder_is_left_alone(images, tmp_path, caplog):
@@ -225,7 +229,7 @@ def test_batches_come_back_in_the_order_asked_for(images, tmp_path):
 
 @pytest.mark.parametrize("size", [64, 16])
 def test_the_draft_decode_stays_within_a_grey_level_of_the_full_decode(size):
-    faces = draw_faces(4, 218, seed=3).transpose(0, 2, 3, 1)[:, :, 20:198]      # 178 x 218, like CelebA
+    faces = draw_faces(4, 218, seed=3).transpose(0, 2, 3, 1)[:, :, 20:198]  # 178 x 218, like CelebA
     for face in faces:
         buffer = io.BytesIO()
         Image.fromarray(np.ascontiguousarray(face)).save(buffer, "JPEG", quality=95)
@@ -233,7 +237,6 @@ def test_the_draft_decode_stays_within_a_grey_level_of_the_full_decode(size):
         exact = CropResize(size, 178, draft=False)(buffer.getvalue()).astype(int)
         assert np.abs(fast - exact).mean() < 1.5
         assert np.percentile(np.abs(fast - exact), 99) <= 10
-
 
 
 @contextlib.contextmanager

@@ -5,6 +5,23 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+import torch
+from data_layouts import (
+    attribute_csv,
+    attribute_rows,
+    attribute_txt,
+    celeba_files,
+    jpeg_bytes,
+    partition_text,
+    write_folder,
+    write_recipe_with_data,
+    write_zip,
+)
+
+from ganlab.common.errors import ConfigError, DataError
+from ganlab.contracts.engine import BuildContext
+from ganlab.data import celeba, folder, synthetic
 from ganlab.data.synthetic import draw_faces
 
 UNLABELLED_FACES_SHA256 = {
@@ -21,25 +38,19 @@ def test_unlabelled_synthetic_faces_are_the_pixels_they_always_were():
 
 
 # -- celeba -----------------------------------------------------------------------------------------------
-import pytest
-import torch
-
-from data_layouts import (attribute_csv, attribute_rows, attribute_txt, celeba_files, jpeg_bytes,
-                          partition_text, write_folder, write_recipe_with_data, write_zip)
-from ganlab.data import celeba, folder, synthetic
-from ganlab.common.errors import ConfigError, DataError
-from ganlab.contracts.engine import BuildContext
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
-SMILING, EYEGLASSES = 3, 1     # their columns in data_layouts.CELEBA_ATTRIBUTES
+SMILING, EYEGLASSES = 3, 1  # their columns in data_layouts.CELEBA_ATTRIBUTES
 
 
 @pytest.fixture
 def build_celeba(tmp_path):
     def build(root, **settings):
-        config = celeba.CelebAConfig(root=str(root), image_size=16, crop=40, workers=1,
-                                     cache_dir=str(tmp_path / "cache"), **settings)
+        config = celeba.CelebAConfig(
+            root=str(root), image_size=16, crop=40, workers=1, cache_dir=str(tmp_path / "cache"), **settings
+        )
         return celeba.build(config, CONTEXT)
+
     return build
 
 
@@ -56,16 +67,19 @@ def test_the_official_attribute_file_labels_the_images_beside_it(tmp_path, build
     assert dataset.label_space.names == ("Smiling", "Eyeglasses")
     assert dataset.labels.dtype == torch.int64
     assert torch.equal(dataset.labels, expected(rows, range(1, 7), [SMILING, EYEGLASSES]))
-    assert dataset.describe()["attributes"] == [{"name": "Smiling", "values": ["0", "1"]},
-                                                {"name": "Eyeglasses", "values": ["0", "1"]}]
+    assert dataset.describe()["attributes"] == [
+        {"name": "Smiling", "values": ["0", "1"]},
+        {"name": "Eyeglasses", "values": ["0", "1"]},
+    ]
 
 
 def test_kaggle_s_zip_and_csv_label_the_images_of_the_chosen_split(tmp_path, build_celeba):
     rows = attribute_rows(6)
     files = celeba_files(6, "img_align_celeba/img_align_celeba/")
     files["list_attr_celeba.csv"] = attribute_csv(rows).encode()
-    files["list_eval_partition.csv"] = ("image_id,partition\n" + partition_text([0, 0, 0, 1, 1, 2])
-                                        .replace(" ", ",")).encode()
+    files["list_eval_partition.csv"] = (
+        "image_id,partition\n" + partition_text([0, 0, 0, 1, 1, 2]).replace(" ", ",")
+    ).encode()
     dataset = build_celeba(write_zip(tmp_path / "archive.zip", files), split="valid", attributes=["Smiling"])
     assert len(dataset) == 2
     assert torch.equal(dataset.labels, expected(rows, [4, 5], [SMILING]))
@@ -73,7 +87,7 @@ def test_kaggle_s_zip_and_csv_label_the_images_of_the_chosen_split(tmp_path, bui
 
 def test_a_smiling_face_keeps_its_label_when_an_unreadable_image_before_it_is_skipped(tmp_path, build_celeba):
     rows = [[-1] * 5 for _ in range(4)]
-    rows[2][SMILING] = 1                              # 000003.jpg smiles
+    rows[2][SMILING] = 1  # 000003.jpg smiles
     files = celeba_files(4)
     files["000002.jpg"] = b"not a jpeg"
     write_folder(tmp_path / "img_align_celeba", files)
@@ -105,22 +119,32 @@ def test_a_misspelt_attribute_is_refused_with_the_close_names(tmp_path, build_ce
 def test_validate_names_the_recipe_key_of_a_misspelt_attribute(tmp_path, run_cli):
     write_folder(tmp_path / "img_align_celeba", celeba_files(2))
     (tmp_path / "list_attr_celeba.txt").write_text(attribute_txt(attribute_rows(2)))
-    recipe = write_recipe_with_data(tmp_path / "r.toml", {
-        "name": "celeba", "root": str(tmp_path), "image_size": 16, "crop": 40, "attributes": ["eyeglasses"],
-        "cache_dir": str(tmp_path / "cache")})
+    recipe = write_recipe_with_data(
+        tmp_path / "r.toml",
+        {
+            "name": "celeba",
+            "root": str(tmp_path),
+            "image_size": 16,
+            "crop": 40,
+            "attributes": ["eyeglasses"],
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
     result = run_cli("validate", recipe)
     assert result.exit_code == 2
     assert "r.toml: data.attributes:" in result.output and "did you mean 'Eyeglasses'" in result.output
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("layout, bad_line, line_number", [
-    ("txt", "000002.jpg  1 -1  1  0  1", 4),          # 0 is not a CelebA value
-    ("txt", "000002.jpg  1 -1  1", 4),                # too few values
-    ("csv", "000002.jpg,1,-1,1,1,1,1", 3),            # too many
-])
-def test_a_malformed_row_is_refused_with_its_file_and_line(tmp_path, build_celeba, layout, bad_line,
-                                                          line_number):
+@pytest.mark.parametrize(
+    "layout, bad_line, line_number",
+    [
+        ("txt", "000002.jpg  1 -1  1  0  1", 4),  # 0 is not a CelebA value
+        ("txt", "000002.jpg  1 -1  1", 4),  # too few values
+        ("csv", "000002.jpg,1,-1,1,1,1,1", 3),  # too many
+    ],
+)
+def test_a_malformed_row_is_refused_with_its_file_and_line(tmp_path, build_celeba, layout, bad_line, line_number):
     text = (attribute_txt if layout == "txt" else attribute_csv)(attribute_rows(3)).splitlines()
     text[line_number - 1] = bad_line
     write_folder(tmp_path / "img_align_celeba", celeba_files(3))
@@ -132,8 +156,7 @@ def test_a_malformed_row_is_refused_with_its_file_and_line(tmp_path, build_celeb
 
 def test_an_image_without_a_row_is_refused_naming_it(tmp_path, build_celeba):
     write_folder(tmp_path / "img_align_celeba", celeba_files(4))
-    (tmp_path / "list_attr_celeba.txt").write_text(attribute_txt(attribute_rows(4)).replace(
-        "000004.jpg", "000009.jpg"))
+    (tmp_path / "list_attr_celeba.txt").write_text(attribute_txt(attribute_rows(4)).replace("000004.jpg", "000009.jpg"))
     with pytest.raises(DataError, match="no row for 1 of the 4 images, e.g. '000004.jpg'"):
         build_celeba(tmp_path, attributes=["Smiling"])
 
@@ -150,16 +173,23 @@ def test_attributes_without_an_attribute_file_say_where_it_was_looked_for(tmp_pa
 @pytest.fixture
 def build_folder(tmp_path):
     def build(root, **settings):
-        config = folder.ImageFolderConfig(root=str(root), image_size=16, workers=1,
-                                          cache_dir=str(tmp_path / "cache"), **settings)
+        config = folder.ImageFolderConfig(
+            root=str(root), image_size=16, workers=1, cache_dir=str(tmp_path / "cache"), **settings
+        )
         return folder.build(config, CONTEXT)
+
     return build
 
 
 def test_class_folders_label_each_image_with_its_sorted_folder_name(tmp_path, build_folder):
     faces = jpeg_bytes(5)
-    files = {"dogs/a.jpg": faces[0], "cats/b.jpg": faces[1], "cats/deeper/c.jpg": faces[2],
-             "owls/d.jpg": faces[3], "dogs/e.jpg": faces[4]}
+    files = {
+        "dogs/a.jpg": faces[0],
+        "cats/b.jpg": faces[1],
+        "cats/deeper/c.jpg": faces[2],
+        "owls/d.jpg": faces[3],
+        "dogs/e.jpg": faces[4],
+    }
     dataset = build_folder(write_zip(tmp_path / "pets.zip", files), labels="folders")
     assert [a.values for a in dataset.label_space.attributes] == [("cats", "dogs", "owls")]
     # names sorted: cats/b, cats/deeper/c, dogs/a, dogs/e, owls/d
@@ -197,7 +227,7 @@ def test_labelled_synthetic_faces_are_reproducible_and_their_labels_independent_
 def test_the_drawn_attribute_is_what_changes_the_face():
     plain = faces(attributes=["glasses"])
     differs = (plain.images != faces().images).flatten(1).any(dim=1)
-    assert torch.equal(differs, plain.labels[:, 0].bool())     # only faces with glasses differ
+    assert torch.equal(differs, plain.labels[:, 0].bool())  # only faces with glasses differ
 
 
 def test_unlabelled_synthetic_faces_have_no_labels():
@@ -213,10 +243,14 @@ def test_an_unknown_synthetic_attribute_is_refused_with_the_known_ones():
 
 
 LABELLED_FACES_SHA256 = {
-    ("glasses", "smile", "hair"): ("1d57442eb8f64c1394af8da983005aeace481298addd5b7afb16a375aae0a77d",
-                                   "c1237b9e8484b7b81b785fe67bc9d62696897554e232290ff954c4dc9e38e8f6"),
-    ("hair", "glasses"): ("a3394c4ac493b88c5d3aaaebbefd23a1cbd779a32b90e1e636a7405b0feb51f4",
-                          "6960441d55ddfd1d5b78c7f9e723148411e8481092eefcf75fb89c8af80e6f85"),
+    ("glasses", "smile", "hair"): (
+        "1d57442eb8f64c1394af8da983005aeace481298addd5b7afb16a375aae0a77d",
+        "c1237b9e8484b7b81b785fe67bc9d62696897554e232290ff954c4dc9e38e8f6",
+    ),
+    ("hair", "glasses"): (
+        "a3394c4ac493b88c5d3aaaebbefd23a1cbd779a32b90e1e636a7405b0feb51f4",
+        "6960441d55ddfd1d5b78c7f9e723148411e8481092eefcf75fb89c8af80e6f85",
+    ),
 }
 """(images, labels) of 300 labelled 16x16 faces of seed 3, pinned before frequencies could be set: the
 default frequencies keep every labelled run's data as it was."""
@@ -224,8 +258,9 @@ default frequencies keep every labelled run's data as it was."""
 
 def test_labelled_synthetic_faces_at_the_default_frequencies_are_the_faces_and_labels_they_always_were():
     for attributes, (images, labels) in LABELLED_FACES_SHA256.items():
-        data = synthetic.SyntheticFaces(synthetic.SyntheticFacesConfig(image_size=16, num_images=300, seed=3,
-                                                                       attributes=list(attributes)))
+        data = synthetic.SyntheticFaces(
+            synthetic.SyntheticFacesConfig(image_size=16, num_images=300, seed=3, attributes=list(attributes))
+        )
         assert hashlib.sha256(data.images.numpy().tobytes()).hexdigest() == images
         assert hashlib.sha256(data.labels.numpy().tobytes()).hexdigest() == labels
 
@@ -258,16 +293,19 @@ def test_an_even_frequency_table_draws_what_a_number_draws():
     assert torch.equal(number.labels, table.labels)
 
 
-@pytest.mark.parametrize("frequencies, attributes, message", [
-    ({"glases": 0.1}, ["glasses"], "unknown attribute 'glases' \\(did you mean 'glasses'\\?\\)"),
-    ({"glasses": 0.1}, ["smile"], "'glasses' is not among the chosen attributes \\(smile\\)"),
-    ({"glasses": 1.5}, ["glasses"], "glasses: 1.5 is not a share of the faces \\(0 to 1\\)"),
-    ({"glasses": -0.1}, ["glasses"], "glasses: -0.1 is not a share"),
-    ({"glasses": float("nan")}, ["glasses"], "glasses: nan is not a share"),
-    ({"hair": 0.3}, ["hair"], "hair = 0.3: a number is the share of 1s of a binary attribute"),
-    ({"hair": {"black": 0.5, "blond": 0.4}}, ["hair"], "hair: the shares of its values sum to 0.9, not 1"),
-    ({"hair": {"black": 0.5, "blonde": 0.5}}, ["hair"], "hair has no value 'blonde' \\(did you mean 'blond'\\?\\)"),
-])
+@pytest.mark.parametrize(
+    "frequencies, attributes, message",
+    [
+        ({"glases": 0.1}, ["glasses"], "unknown attribute 'glases' \\(did you mean 'glasses'\\?\\)"),
+        ({"glasses": 0.1}, ["smile"], "'glasses' is not among the chosen attributes \\(smile\\)"),
+        ({"glasses": 1.5}, ["glasses"], "glasses: 1.5 is not a share of the faces \\(0 to 1\\)"),
+        ({"glasses": -0.1}, ["glasses"], "glasses: -0.1 is not a share"),
+        ({"glasses": float("nan")}, ["glasses"], "glasses: nan is not a share"),
+        ({"hair": 0.3}, ["hair"], "hair = 0.3: a number is the share of 1s of a binary attribute"),
+        ({"hair": {"black": 0.5, "blond": 0.4}}, ["hair"], "hair: the shares of its values sum to 0.9, not 1"),
+        ({"hair": {"black": 0.5, "blonde": 0.5}}, ["hair"], "hair has no value 'blonde' \\(did you mean 'blond'\\?\\)"),
+    ],
+)
 def test_bad_frequencies_are_refused_naming_the_key_and_what_is_wrong(frequencies, attributes, message):
     with pytest.raises(ConfigError, match=message) as error:
         faces(attributes=attributes, frequencies=frequencies)
@@ -275,13 +313,27 @@ def test_bad_frequencies_are_refused_naming_the_key_and_what_is_wrong(frequencie
 
 
 def test_validate_names_the_recipe_key_of_bad_frequencies(tmp_path, run_cli):
-    recipe = write_recipe_with_data(tmp_path / "r.toml", {
-        "name": "synthetic-faces", "image_size": 16, "num_images": 64, "attributes": ["glasses"],
-        "frequencies": {"glasses": 2}})
+    recipe = write_recipe_with_data(
+        tmp_path / "r.toml",
+        {
+            "name": "synthetic-faces",
+            "image_size": 16,
+            "num_images": 64,
+            "attributes": ["glasses"],
+            "frequencies": {"glasses": 2},
+        },
+    )
     result = run_cli("validate", recipe)
     assert result.exit_code == 2
     assert "r.toml: data.frequencies: glasses: 2.0 is not a share of the faces (0 to 1)" in result.output
-    wrong_type = write_recipe_with_data(tmp_path / "t.toml", {
-        "name": "synthetic-faces", "image_size": 16, "num_images": 64, "attributes": ["glasses"],
-        "frequencies": {"glasses": "rare"}})
+    wrong_type = write_recipe_with_data(
+        tmp_path / "t.toml",
+        {
+            "name": "synthetic-faces",
+            "image_size": 16,
+            "num_images": 64,
+            "attributes": ["glasses"],
+            "frequencies": {"glasses": "rare"},
+        },
+    )
     assert "data.frequencies.glasses: expected float | table of float" in run_cli("validate", wrong_type).output

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from data_layouts import celeba_files, write_recipe_with_data, write_zip
+
+from ganlab.common.errors import DataError
 from ganlab.data import loader as loader_module
 from ganlab.data.loader import BatchLoader
 from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
-from ganlab.common.errors import DataError
 
 CPU = torch.device("cpu")
 
@@ -55,13 +55,15 @@ def test_auto_keeps_the_data_in_host_memory_on_a_cpu(faces):
 
 
 @pytest.mark.parametrize("free_factor, resident", [(2, True), (1.99, False)])
-def test_auto_copies_the_data_to_a_gpu_only_when_it_takes_at_most_half_its_free_memory(faces, monkeypatch,
-                                                                                        free_factor, resident):
+def test_auto_copies_the_data_to_a_gpu_only_when_it_takes_at_most_half_its_free_memory(
+    faces, monkeypatch, free_factor, resident
+):
     gpu = torch.device("cuda", 1)
     needed = 40 * 3 * 8 * 8
     asked = []
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: asked.append(device) or
-                        (int(needed * free_factor), 80 * 2**30))
+    monkeypatch.setattr(
+        torch.cuda, "mem_get_info", lambda device: asked.append(device) or (int(needed * free_factor), 80 * 2**30)
+    )
     monkeypatch.setattr(loader_module, "to_device", lambda dataset, device: (dataset, device))
     loader = BatchLoader(faces, 8, seed=0, device=gpu, residency="auto")
     assert asked == [gpu]
@@ -82,7 +84,7 @@ def test_auto_asks_metal_how_much_unified_memory_is_left(faces, monkeypatch):
 
 def test_batches_gathered_in_host_memory_for_a_gpu_are_pinned(faces, monkeypatch):
     # pinned, the engine's non_blocking copy to the GPU runs while the previous step computes
-    monkeypatch.setattr(loader_module, "free_memory", lambda device: 0)          # too big for the GPU
+    monkeypatch.setattr(loader_module, "free_memory", lambda device: 0)  # too big for the GPU
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: ("pinned", self.shape))
     loader = BatchLoader(faces, 8, seed=0, device=torch.device("cuda"), residency="auto")
     assert loader.resident is None
@@ -108,8 +110,14 @@ def test_always_fails_before_training_when_the_data_does_not_fit(faces, monkeypa
 @pytest.fixture
 def celeba_recipe(tmp_path: Path) -> Path:
     archive = write_zip(tmp_path / "img_align_celeba.zip", celeba_files(24, "img_align_celeba/"))
-    data = {"name": "celeba", "root": str(archive), "image_size": 16, "crop": 40,
-            "cache_dir": str(tmp_path / "cache"), "workers": 1}
+    data = {
+        "name": "celeba",
+        "root": str(archive),
+        "image_size": 16,
+        "crop": 40,
+        "cache_dir": str(tmp_path / "cache"),
+        "workers": 1,
+    }
     return write_recipe_with_data(tmp_path / "celeba.toml", data, batch_size=8, epochs=1)
 
 
@@ -157,7 +165,7 @@ def test_worker_processes_start_once_per_run_and_serve_every_epoch_exactly_as_th
     """The DataLoader of a per-image data set keeps its workers from epoch to epoch (starting them took a
     tenth of a second or more every epoch); the batches, and what is drawn from torch's global generator
     (one seed per epoch, as a new DataLoader drew it), are those of reading in this process."""
-    plan = [(0, 0), (1, 2), (2, 0), (3, 5)]        # (epoch, start): epoch 1 resumed mid-way, epoch 3 at its end
+    plan = [(0, 0), (1, 2), (2, 0), (3, 5)]  # (epoch, start): epoch 1 resumed mid-way, epoch 3 at its end
     seen = {}
     for workers in (0, 2):
         torch.manual_seed(7)
@@ -169,7 +177,7 @@ def test_worker_processes_start_once_per_run_and_serve_every_epoch_exactly_as_th
             if workers:
                 pids.append([w.pid for w in loader._loader._iterator._workers])
         abandoned = loader.epoch(4)
-        next(abandoned)                             # a run stopped by max_steps part way through an epoch
+        next(abandoned)  # a run stopped by max_steps part way through an epoch
         del abandoned
         served.append(batches(loader, 5))
         states.append(torch.get_rng_state())
@@ -179,6 +187,6 @@ def test_worker_processes_start_once_per_run_and_serve_every_epoch_exactly_as_th
             workers_of_run = loader._loader._iterator._workers
             loader.close()
             assert not any(w.is_alive() for w in workers_of_run)
-    for (old, new) in zip(seen[0][0], seen[2][0]):
+    for old, new in zip(seen[0][0], seen[2][0]):
         assert len(old) == len(new) and all(torch.equal(a, b) for a, b in zip(old, new))
     assert all(torch.equal(a, b) for a, b in zip(seen[0][1], seen[2][1]))

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from data_layouts import celeba_files, jpeg_bytes, partition_text, write_folder, write_recipe_with_data, write_zip
 
-from data_layouts import (celeba_files, jpeg_bytes, partition_text, write_folder, write_recipe_with_data,
-                          write_zip)
-from ganlab.data import celeba, folder
 from ganlab.common.errors import DataError
 from ganlab.contracts.engine import BuildContext
+from ganlab.data import celeba, folder
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
 
@@ -20,18 +19,22 @@ CONTEXT = BuildContext(seed=0, device=torch.device("cpu"))
 @pytest.fixture
 def build_celeba(tmp_path: Path):
     def build(root: Path, **settings):
-        config = celeba.CelebAConfig(root=str(root), image_size=16, crop=40, workers=1,
-                                     cache_dir=str(tmp_path / "cache"), **settings)
+        config = celeba.CelebAConfig(
+            root=str(root), image_size=16, crop=40, workers=1, cache_dir=str(tmp_path / "cache"), **settings
+        )
         return celeba.build(config, CONTEXT)
+
     return build
 
 
 @pytest.fixture
 def build_folder(tmp_path: Path):
     def build(root: Path, **settings):
-        config = folder.ImageFolderConfig(root=str(root), image_size=16, workers=1,
-                                          cache_dir=str(tmp_path / "cache"), **settings)
+        config = folder.ImageFolderConfig(
+            root=str(root), image_size=16, workers=1, cache_dir=str(tmp_path / "cache"), **settings
+        )
         return folder.build(config, CONTEXT)
+
     return build
 
 
@@ -67,8 +70,9 @@ def test_celeba_finds_the_zip_in_the_folder_given_as_root(tmp_path, build_celeba
 
 def test_celeba_reads_the_kaggle_zip_and_its_csv_partition(tmp_path, build_celeba):
     files = celeba_files(6, "img_align_celeba/img_align_celeba/")
-    files["list_eval_partition.csv"] = ("image_id,partition\n" + partition_text([0, 0, 0, 1, 1, 2])
-                                        .replace(" ", ",")).encode()
+    files["list_eval_partition.csv"] = (
+        "image_id,partition\n" + partition_text([0, 0, 0, 1, 1, 2]).replace(" ", ",")
+    ).encode()
     files["list_attr_celeba.csv"] = b"image_id,Smiling\n000001.jpg,1\n"
     archive = write_zip(tmp_path / "archive.zip", files)
     assert len(build_celeba(archive)) == 6
@@ -137,8 +141,10 @@ def test_a_folder_of_nothing_but_broken_images_is_an_error(tmp_path, build_folde
 
 
 def test_validate_reports_a_missing_path_before_training(run_cli, tmp_path):
-    recipe = write_recipe_with_data(tmp_path / "absent.toml", {
-        "name": "image-folder", "root": str(tmp_path / "absent"), "cache_dir": str(tmp_path / "cache")})
+    recipe = write_recipe_with_data(
+        tmp_path / "absent.toml",
+        {"name": "image-folder", "root": str(tmp_path / "absent"), "cache_dir": str(tmp_path / "cache")},
+    )
     result = run_cli("validate", recipe)
     assert result.exit_code == 3
     assert "absent" in result.output and "does not exist" in result.output
@@ -148,8 +154,10 @@ def test_validate_reports_a_missing_path_before_training(run_cli, tmp_path):
 def test_validate_reports_an_empty_data_set_before_training(run_cli, tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
-    recipe = write_recipe_with_data(tmp_path / "empty.toml", {
-        "name": "image-folder", "root": str(tmp_path / "empty"), "cache_dir": str(tmp_path / "cache")})
+    recipe = write_recipe_with_data(
+        tmp_path / "empty.toml",
+        {"name": "image-folder", "root": str(tmp_path / "empty"), "cache_dir": str(tmp_path / "cache")},
+    )
     result = run_cli("validate", recipe)
     assert result.exit_code == 3
     assert "no images found" in result.output

@@ -8,10 +8,10 @@ import logging
 import pytest
 import torch
 
-from ganlab.machine.cpu_features import Cpu, flags_in_cpuinfo
-from ganlab.data.loader import free_memory, resident_copy
 from ganlab.common.errors import ConfigError, DataError
+from ganlab.data.loader import free_memory, resident_copy
 from ganlab.evaluators.metric_base import resolve_device
+from ganlab.machine.cpu_features import Cpu, flags_in_cpuinfo
 
 MPS = torch.device("mps")
 GiB = 2**30
@@ -32,9 +32,11 @@ class CachedFaces:
 @pytest.fixture
 def metal_recommends(monkeypatch):
     """Make Metal recommend ``total`` bytes for this process, ``taken`` of them already allocated."""
+
     def recommend(total: int, taken: int) -> None:
         monkeypatch.setattr(torch.mps, "recommended_max_memory", lambda: total)
         monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: taken)
+
     return recommend
 
 
@@ -44,7 +46,7 @@ def test_free_memory_on_apple_silicon_is_what_metal_recommends_less_what_is_take
 
 
 def test_data_too_large_for_half_the_free_unified_memory_stays_in_host_memory(metal_recommends):
-    metal_recommends(total=20_000_000, taken=10_000_000)     # 10 MB free; the data set takes 12.3 MB
+    metal_recommends(total=20_000_000, taken=10_000_000)  # 10 MB free; the data set takes 12.3 MB
     assert resident_copy(CachedFaces(), MPS, "auto") is None
     with pytest.raises(DataError, match=r"train.data_on_device: 'always', but the data set needs .* free on mps"):
         resident_copy(CachedFaces(), MPS, "always")
@@ -86,24 +88,32 @@ def test_validate_warns_that_bf16_is_emulated_on_a_cpu_without_it(run_cli, write
     assert 'use "fp32" here' in warning
 
 
-def test_a_run_in_fp16_on_a_cpu_without_it_is_warned_about_before_training(run_cli, write_recipe, cpu, caplog,
-                                                                           tmp_path):
+def test_a_run_in_fp16_on_a_cpu_without_it_is_warned_about_before_training(
+    run_cli, write_recipe, cpu, caplog, tmp_path
+):
     cpu(AVX2_ONLY)
     with caplog.at_level(logging.WARNING, logger="ganlab.training.networks"):
-        result = run_cli("run", write_recipe({"train": {"precision": "fp16", "max_steps": 1}}), "--out",
-                         tmp_path / "runs", "--no-progress")
+        result = run_cli(
+            "run",
+            write_recipe({"train": {"precision": "fp16", "max_steps": 1}}),
+            "--out",
+            tmp_path / "runs",
+            "--no-progress",
+        )
     assert result.exit_code == 0, result.output
     [warning] = precision_warnings(caplog)
     assert "no native fp16 instructions (avx512_fp16 or amx_fp16)" in warning
 
 
-@pytest.mark.parametrize("processor, precision", [
-    (Cpu("x86_64", frozenset({"avx2", "avx512f", "avx512_bf16"})), "bf16"),
-    (Cpu("x86_64", frozenset({"avx2", "amx_bf16", "amx_fp16"})), "fp16"),
-    (AVX2_ONLY, "fp32"),
-])
-def test_no_warning_where_the_precision_is_native_or_fp32(run_cli, write_recipe, cpu, caplog, processor,
-                                                          precision):
+@pytest.mark.parametrize(
+    "processor, precision",
+    [
+        (Cpu("x86_64", frozenset({"avx2", "avx512f", "avx512_bf16"})), "bf16"),
+        (Cpu("x86_64", frozenset({"avx2", "amx_bf16", "amx_fp16"})), "fp16"),
+        (AVX2_ONLY, "fp32"),
+    ],
+)
+def test_no_warning_where_the_precision_is_native_or_fp32(run_cli, write_recipe, cpu, caplog, processor, precision):
     cpu(processor)
     with caplog.at_level(logging.WARNING, logger="ganlab.training.networks"):
         result = run_cli("validate", write_recipe({"train": {"precision": precision}}))

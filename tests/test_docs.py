@@ -91,8 +91,11 @@ def code_paths(text: str) -> set[str]:
 def test_every_source_file_a_page_names_exists(page):
     """Pages name modules by their path from the repository or from ``ganlab/``; a moved module is a page to
     update, found here rather than by a reader."""
-    missing = [path for path in code_paths((ROOT / page).read_text("utf-8"))
-               if path not in OTHER_PROJECTS and not (ROOT / path).exists() and not (ROOT / "ganlab" / path).exists()]
+    missing = [
+        path
+        for path in code_paths((ROOT / page).read_text("utf-8"))
+        if path not in OTHER_PROJECTS and not (ROOT / path).exists() and not (ROOT / "ganlab" / path).exists()
+    ]
     assert missing == []
 
 

@@ -7,20 +7,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-from conftest import TINY_RECIPE, merge
 from html_page import parse
 
+from conftest import TINY_RECIPE, merge
 from ganlab import Evaluator, ReportSection, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.page.figures import plot, png_bytes
 from ganlab.rundir.rundir import RunDir
 
-ALL_EVALUATORS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},
-             {"name": "samples"}, {"name": "training-health", "num_images": 8}]
+ALL_EVALUATORS = [
+    {"name": "loss-curves"},
+    {"name": "d-distributions", "num_images": 8},
+    {"name": "samples"},
+    {"name": "training-health", "num_images": 8},
+]
 RUN_ERROR = 5
 
 
@@ -46,6 +50,7 @@ def pristine(tmp_path_factory) -> Path:
 def copy_of(pristine, tmp_path) -> Callable[[str], Path]:
     def copy(name: str = "edited") -> Path:
         return Path(shutil.copytree(pristine, tmp_path / name))
+
     return copy
 
 
@@ -71,30 +76,46 @@ def warnings_about(output: str, filename: str) -> list[str]:
 
 BAD_RECORDS = {
     "metrics: a list": ("metrics.jsonl", "[1, 2]", "is a list ([1, 2]), not a JSON object"),
-    "metrics: a step in words": ("metrics.jsonl", '{"step": "ten", "epoch": 1, "loss_d": 0.5}',
-                                 "has 'step' as a string ('ten'), not an integer"),
-    "metrics: a loss in words": ("metrics.jsonl", '{"step": 9, "epoch": 2, "loss_g": "high"}',
-                                 "has 'loss_g' as a string ('high'), not a number or null"),
+    "metrics: a step in words": (
+        "metrics.jsonl",
+        '{"step": "ten", "epoch": 1, "loss_d": 0.5}',
+        "has 'step' as a string ('ten'), not an integer",
+    ),
+    "metrics: a loss in words": (
+        "metrics.jsonl",
+        '{"step": 9, "epoch": 2, "loss_g": "high"}',
+        "has 'loss_g' as a string ('high'), not a number or null",
+    ),
     "metrics: not JSON": ("metrics.jsonl", "step 9: loss 0.5", "is not JSON"),
     "evaluations: a string": ("evaluations.jsonl", '"fid 12"', "is a string ('fid 12'), not a JSON object"),
     "evaluations: no value": ("evaluations.jsonl", '{"metric": "fid", "step": 8}', "has no 'value'"),
-    "evaluations: a metric named by a number": ("evaluations.jsonl", '{"metric": 7, "value": 1.0}',
-                                                "has 'metric' as an integer (7), not a string"),
-    "d-distributions: a number": ("evaluators/d-distributions/scores.jsonl", "5",
-                                  "is an integer (5), not a JSON object"),
+    "evaluations: a metric named by a number": (
+        "evaluations.jsonl",
+        '{"metric": 7, "value": 1.0}',
+        "has 'metric' as an integer (7), not a string",
+    ),
+    "d-distributions: a number": (
+        "evaluators/d-distributions/scores.jsonl",
+        "5",
+        "is an integer (5), not a JSON object",
+    ),
     "d-distributions: scores in words": (
         "evaluators/d-distributions/scores.jsonl",
         '{"label": "x", "step": 9, "epoch": 2, "real": "high", "fake": [0.1]}',
-        "has 'real' as a string ('high'), not a list of numbers"),
-    "training-health: a ratio in words": ("evaluators/training-health/diversity.jsonl",
-                                          '{"epoch": 3, "step": 9, "ratio": "low"}',
-                                          "has 'ratio' as a string ('low'), not a number"),
+        "has 'real' as a string ('high'), not a list of numbers",
+    ),
+    "training-health: a ratio in words": (
+        "evaluators/training-health/diversity.jsonl",
+        '{"epoch": 3, "step": 9, "ratio": "low"}',
+        "has 'ratio' as a string ('low'), not a number",
+    ),
 }
 
 
 @pytest.mark.parametrize("filename, line, reason", BAD_RECORDS.values(), ids=BAD_RECORDS.keys())
 def test_report_skips_a_record_of_the_wrong_shape_with_a_warning_naming_file_and_line(
-        filename, line, reason, copy_of, run_cli, tmp_path):
+    filename, line, reason, copy_of, run_cli, tmp_path
+):
     run = copy_of()
     number = append_lines(run / filename, line, "{}" if filename == "metrics.jsonl" else line)
     out = tmp_path / "report.html"
@@ -145,8 +166,16 @@ def test_compare_tolerates_training_health_flags_that_are_not_objects(copy_of, r
 
 # -- meta.json -------------------------------------------------------------------------------------------
 
-WRONG_META = {"seed": [1], "steps": "many", "elapsed_s": "long", "versions": "none", "overrides": 3,
-              "status": 1, "ended": 5, "resumed": "twice"}
+WRONG_META = {
+    "seed": [1],
+    "steps": "many",
+    "elapsed_s": "long",
+    "versions": "none",
+    "overrides": 3,
+    "status": 1,
+    "ended": 5,
+    "resumed": "twice",
+}
 
 
 def edit_meta(run: Path, **changes) -> None:
@@ -157,8 +186,10 @@ def edit_meta(run: Path, **changes) -> None:
 def test_meta_fields_of_the_wrong_type_are_treated_as_missing_with_one_warning(copy_of, run_cli, tmp_path):
     run = copy_of()
     edit_meta(run, **WRONG_META)
-    for command in (["report", run, "-o", tmp_path / "report.html"],
-                    ["compare", run, copy_of("other"), "-o", tmp_path / "compare.html"]):
+    for command in (
+        ["report", run, "-o", tmp_path / "report.html"],
+        ["compare", run, copy_of("other"), "-o", tmp_path / "compare.html"],
+    ):
         result = run_cli(*command)
         assert_clean(result)
         [warning] = warnings_about(result.output, "meta.json")
@@ -222,6 +253,7 @@ def test_figure_titles_labels_and_legends_are_not_read_as_mathematics():
 
 # -- plugins' report sections ----------------------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class BrokenConfig:
     mode: str = "raises"
@@ -264,7 +296,7 @@ SECTION_FAULTS = {
     "raises": "its report section failed: RuntimeError: &lt;lost&gt; file",
     "not a list": "report_sections returned a ReportSection",
     "not a section": "a report section it returned is left out: an object ({&#x27;title&#x27;: &#x27;dict&#x27;}) "
-                     "is not a ganlab.ReportSection",
+    "is not a ganlab.ReportSection",
     "malformed summary": "ReportSection: &#x27;Plugin bad&#x27;: its summary is a tuple",
     "summary changed after": "left out: &#x27;Plugin bad&#x27;: its summary is a list",
     "html not text": "left out: &#x27;Plugin bad&#x27;: its html is a bytes",
@@ -274,8 +306,13 @@ SECTION_FAULTS = {
 def test_a_broken_plugin_section_costs_only_that_evaluators_sections(register_plugin, write_recipe, run_cli, tmp_path):
     register_plugin(BrokenPlugin(), "broken-plugin")
     evaluators = [{"name": "broken", "mode": mode} for mode in SECTION_FAULTS] + [{"name": "loss-curves"}]
-    result = run_cli("run", write_recipe({"train": {"epochs": 1}, "evaluators": evaluators}),
-                     "--out", tmp_path / "runs", "--no-progress")
+    result = run_cli(
+        "run",
+        write_recipe({"train": {"epochs": 1}, "evaluators": evaluators}),
+        "--out",
+        tmp_path / "runs",
+        "--no-progress",
+    )
     assert_clean(result)
     run = RunDir.open(result.stdout.strip().splitlines()[-1])
     written = run.report_path.read_text("utf-8")
@@ -288,4 +325,4 @@ def test_a_broken_plugin_section_costs_only_that_evaluators_sections(register_pl
         assert f"evaluators[{i}] (broken): " in written and notice in written
     titles = parse(written).titles
     assert "Plugin bad" not in titles and "Loss curves" in titles and "Summary" in titles
-    assert titles.count("Plugin good") == 3       # from the evaluators whose other section is the broken one
+    assert titles.count("Plugin good") == 3  # from the evaluators whose other section is the broken one

@@ -17,10 +17,10 @@ from torch import nn
 from ganlab import Evaluator, Loss, hookimpl
 from ganlab.common import tomlwrite
 from ganlab.components.losses import NonSaturatingBCE
-from ganlab.training.lifecycle import run_recipe
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.testing import TINY_RECIPE, merge
+from ganlab.training.lifecycle import run_recipe
 
 
 @dataclasses.dataclass
@@ -58,8 +58,10 @@ def plugin_module(name: str, ganlab_register) -> types.ModuleType:
 
 def evaluator_plugin(name: str, make_evaluator) -> types.ModuleType:
     """A plugin registering one evaluator component, ``name``, built by ``make_evaluator()``."""
+
     def ganlab_register(registry):
         registry.add("evaluator", name, lambda config, context: make_evaluator(), NoConfig, help=name)
+
     return plugin_module(f"{name}-plugin", ganlab_register)
 
 
@@ -68,14 +70,23 @@ def stopped_in_epoch_two(tmp_path_factory):
     """Two epochs of 4 steps, stopped by max_steps after step 6, with the epoch watcher and a metric evaluator;
     shared by the tests that only read what it recorded."""
     seen: list[tuple[Any, ...]] = []
-    plugins = load_plugins([("epoch-watcher", evaluator_plugin("epoch-watcher", lambda: EpochWatcher(seen)))],
-                           entry_points=False)
+    plugins = load_plugins(
+        [("epoch-watcher", evaluator_plugin("epoch-watcher", lambda: EpochWatcher(seen)))], entry_points=False
+    )
     folder = tmp_path_factory.mktemp("stopped")
-    (folder / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, {
-        "train": {"max_steps": 6},
-        "evaluators": [{"name": "epoch-watcher"}, {"name": "diversity", "num_pairs": 5}]})), "utf-8")
-    run = run_recipe(load_recipe(folder / "recipe.toml", plugins.registry), plugins, folder / "runs",
-                     progress=False)
+    (folder / "recipe.toml").write_text(
+        tomlwrite.dumps(
+            merge(
+                TINY_RECIPE,
+                {
+                    "train": {"max_steps": 6},
+                    "evaluators": [{"name": "epoch-watcher"}, {"name": "diversity", "num_pairs": 5}],
+                },
+            )
+        ),
+        "utf-8",
+    )
+    run = run_recipe(load_recipe(folder / "recipe.toml", plugins.registry), plugins, folder / "runs", progress=False)
     return seen, run
 
 
@@ -102,8 +113,9 @@ def test_metric_evaluators_score_the_generator_a_max_steps_stop_left_once_more(s
     assert scores == [(4, 1), (6, 2)], "evaluations.jsonl numbers epochs as metrics.jsonl does"
 
 
-def test_a_resumed_run_reads_the_epoch_its_checkpoint_ended(tmp_path, register_plugin, write_recipe,
-                                                            train_recipe, run_cli):
+def test_a_resumed_run_reads_the_epoch_its_checkpoint_ended(
+    tmp_path, register_plugin, write_recipe, train_recipe, run_cli
+):
     seen: list[tuple[Any, ...]] = []
     register_plugin(evaluator_plugin("epoch-watcher", lambda: EpochWatcher(seen)))
     run = train_recipe(write_recipe({"train": {"epochs": 1}, "evaluators": [{"name": "epoch-watcher"}]}))
@@ -141,8 +153,12 @@ class Scorer(Evaluator):
             return
         state, rng = _copy(run.discriminator.state_dict()), torch.get_rng_state()
         scores = run.discriminate(run.real_images(8, seed=0))
-        self.seen.update(scores=scores, state_kept=_same(state, run.discriminator.state_dict()),
-                         rng_kept=torch.equal(rng, torch.get_rng_state()), training=run.discriminator.training)
+        self.seen.update(
+            scores=scores,
+            state_kept=_same(state, run.discriminator.state_dict()),
+            rng_kept=torch.equal(rng, torch.get_rng_state()),
+            training=run.discriminator.training,
+        )
 
 
 def _copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -154,13 +170,19 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def test_discriminate_returns_bce_probabilities_and_leaves_the_discriminator_and_random_numbers_alone(
-        register_plugin, write_recipe, train_recipe):
+    register_plugin, write_recipe, train_recipe
+):
     seen: dict[str, Any] = {}
 
     def ganlab_register(registry):
-        registry.add("discriminator", "dropout-critic",
-                     lambda config, context: DropoutCritic(context.channels, context.image_size), NoConfig)
+        registry.add(
+            "discriminator",
+            "dropout-critic",
+            lambda config, context: DropoutCritic(context.channels, context.image_size),
+            NoConfig,
+        )
         registry.add("evaluator", "scorer", lambda config, context: Scorer(seen), NoConfig)
+
     register_plugin(plugin_module("scoring", ganlab_register))
     train_recipe(write_recipe({"discriminator": {"name": "dropout-critic"}, "evaluators": [{"name": "scorer"}]}))
     scores = seen["scores"]
@@ -183,22 +205,33 @@ class PenaltyWitness(Loss):
         return self.bce.generator_loss(fake_logits)
 
     def penalty(self, discriminator, real, fake):
-        self.calls.append({"dtypes": (real.dtype, fake.dtype), "grads": (real.requires_grad, fake.requires_grad),
-                           "range": (min(real.min(), fake.min()).item(), max(real.max(), fake.max()).item()),
-                           "shapes": (tuple(real.shape), tuple(fake.shape)), "training": discriminator.training,
-                           "autocast": torch.is_autocast_enabled("cpu")})
+        self.calls.append(
+            {
+                "dtypes": (real.dtype, fake.dtype),
+                "grads": (real.requires_grad, fake.requires_grad),
+                "range": (min(real.min(), fake.min()).item(), max(real.max(), fake.max()).item()),
+                "shapes": (tuple(real.shape), tuple(fake.shape)),
+                "training": discriminator.training,
+                "autocast": torch.is_autocast_enabled("cpu"),
+            }
+        )
         return real.new_zeros(())
 
 
 def test_a_loss_penalty_gets_each_d_update_s_batches_in_fp32_without_gradients(
-        register_plugin, write_recipe, train_recipe):
+    register_plugin, write_recipe, train_recipe
+):
     calls: list[dict[str, Any]] = []
 
     def ganlab_register(registry):
         registry.add("loss", "witness", lambda config, context: PenaltyWitness(calls), NoConfig)
+
     register_plugin(plugin_module("witness", ganlab_register))
-    train_recipe(write_recipe({"loss": {"name": "witness"},
-                               "train": {"epochs": 1, "d_steps": 2, "batch_size": 8, "precision": "bf16"}}))
+    train_recipe(
+        write_recipe(
+            {"loss": {"name": "witness"}, "train": {"epochs": 1, "d_steps": 2, "batch_size": 8, "precision": "bf16"}}
+        )
+    )
     assert len(calls) == 8, "4 steps of 2 discriminator updates each"
     for call in calls:
         assert call["dtypes"] == (torch.float32, torch.float32) and call["grads"] == (False, False)
@@ -244,7 +277,7 @@ MISSPELT_PLUGIN = textwrap.dedent('''
 def misspelt_plugin(register_plugin, monkeypatch):
     """The plugin module ``ganlab_misspelt`` as its author wrote it, registered as if installed."""
     module = types.ModuleType("ganlab_misspelt")
-    monkeypatch.setitem(sys.modules, "ganlab_misspelt", module)          # dataclasses look their module up
+    monkeypatch.setitem(sys.modules, "ganlab_misspelt", module)  # dataclasses look their module up
     exec(compile(MISSPELT_PLUGIN, "ganlab_misspelt.py", "exec"), module.__dict__)
     register_plugin(module)
 
@@ -261,8 +294,9 @@ def test_a_misspelt_evaluator_method_is_reported_by_class_method_and_close_match
     assert "WARNING: evaluator class" in result.stdout, "`ganlab plugins` lists it under the plugin"
 
 
-def test_a_misspelt_evaluator_method_does_not_stop_the_plugin_or_the_run(misspelt_plugin, write_recipe, run_cli,
-                                                                     tmp_path):
+def test_a_misspelt_evaluator_method_does_not_stop_the_plugin_or_the_run(
+    misspelt_plugin, write_recipe, run_cli, tmp_path
+):
     result = run_cli("run", write_recipe({"evaluators": [{"name": "misspelt"}]}), "--out", tmp_path, "--no-progress")
     assert result.exit_code == 0 and "on_step_ned" in result.stderr
 

@@ -19,11 +19,11 @@ import torch
 
 from ganlab import Evaluator, ReportSection, hookimpl
 from ganlab.common import tomlwrite
-from ganlab.training.lifecycle import run_recipe
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
+from ganlab.training.lifecycle import run_recipe
 
 
 @dataclasses.dataclass
@@ -96,7 +96,7 @@ def train(folder: Path, **recorder: Any) -> tuple[Recorder, RunDir | None]:
         run_dir = run_recipe(recipe, plugins, folder / "runs", progress=False)
     except RuntimeError:
         run_dir = None
-    return plugin.evaluators[0], run_dir          # the one that trained; the report builds its own later
+    return plugin.evaluators[0], run_dir  # the one that trained; the report builds its own later
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_evaluator_on_run_start_comes_once_before_the_first_step(finished):
 def test_evaluator_on_step_end_comes_after_every_generator_update_with_its_numbers(finished):
     events, run_dir = finished
     records = [e[1] for e in events if e[0] == "on_step_end"]
-    assert [r["step"] for r in records] == list(range(1, 9))           # 4 steps per epoch, 2 epochs
+    assert [r["step"] for r in records] == list(range(1, 9))  # 4 steps per epoch, 2 epochs
     assert set(records[0]) == {"step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "time"}
     assert records == run_dir.read_metrics()
 
@@ -132,8 +132,9 @@ def test_evaluator_on_epoch_end_comes_before_the_epoch_s_checkpoint_so_it_holds_
     events, _ = finished
     epochs = [e[1:] for e in events if e[0] == "on_epoch_end"]
     assert epochs == [(1, []), (2, ["epoch_0001.pt"])]
-    steps_before_first = [e[1]["step"] for e in events[:events.index(("on_epoch_end", *epochs[0]))]
-                          if e[0] == "on_step_end"]
+    steps_before_first = [
+        e[1]["step"] for e in events[: events.index(("on_epoch_end", *epochs[0]))] if e[0] == "on_step_end"
+    ]
     assert steps_before_first == [1, 2, 3, 4]
 
 
@@ -152,7 +153,7 @@ def test_evaluator_on_run_end_also_comes_when_the_run_fails(tmp_path):
 
 def test_evaluator_report_sections_are_rebuilt_from_the_run_directory_alone(finished):
     _, run_dir = finished
-    fresh = Recorder(RecorderConfig())                   # a new process: nothing in memory
+    fresh = Recorder(RecorderConfig())  # a new process: nothing in memory
     [section] = fresh.report_sections(RunDir.open(run_dir.path))
     assert section.title == "Recorder <events>" and section.order == 50
     assert "&quot;status&quot;: &quot;finished&quot;" in section.html
@@ -172,13 +173,11 @@ def test_evaluator_load_state_dict_gets_the_checkpoint_s_state_back_on_resume(tm
     plugin = RecorderPlugin()
     plugins = load_plugins([("recorder-plugin", plugin)], entry_points=False)
     path = tmp_path / "recipe.toml"
-    path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"evaluators": [{"name": "recorder"}],
-                                                         "train": {"epochs": 1}})))
+    path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"evaluators": [{"name": "recorder"}], "train": {"epochs": 1}})))
     run_dir = run_recipe(load_recipe(path, plugins.registry), plugins, tmp_path / "runs", progress=False)
     resume_run(run_dir.path, plugins, ["train.epochs=2"], progress=False)
     [resumed] = [evaluator for evaluator in plugin.evaluators if evaluator.restored is not None]
     assert resumed.restored == {"steps_seen": 4} and resumed.steps_seen == 8
-
 
 
 @dataclasses.dataclass
@@ -201,8 +200,9 @@ class DrawsRandomNumbers(Evaluator):
 class DrawsPlugin:
     @hookimpl
     def ganlab_register(self, registry):
-        registry.add("evaluator", "draws", lambda config, context: DrawsRandomNumbers(), DrawsConfig,
-                     help="draws random numbers")
+        registry.add(
+            "evaluator", "draws", lambda config, context: DrawsRandomNumbers(), DrawsConfig, help="draws random numbers"
+        )
 
 
 def wgan_gp_losses(folder: Path, evaluators: list[dict]) -> list[tuple[float, float]]:
@@ -210,9 +210,18 @@ def wgan_gp_losses(folder: Path, evaluators: list[dict]) -> list[tuple[float, fl
     plugins = load_plugins([("wgan", ganlab_wgan), ("draws-plugin", DrawsPlugin())], entry_points=False)
     folder.mkdir()
     path = folder / "recipe.toml"
-    path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {
-        "discriminator": {"name": "wgan-critic", "features": 4}, "loss": {"name": "wgan-gp"},
-        "evaluators": evaluators})))
+    path.write_text(
+        tomlwrite.dumps(
+            merge(
+                TINY_RECIPE,
+                {
+                    "discriminator": {"name": "wgan-critic", "features": 4},
+                    "loss": {"name": "wgan-gp"},
+                    "evaluators": evaluators,
+                },
+            )
+        )
+    )
     run_dir = run_recipe(load_recipe(path, plugins.registry), plugins, folder / "runs", progress=False)
     return [(m["loss_d"], m["loss_g"]) for m in run_dir.read_metrics()]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from conftest import TINY_RECIPE
-from ganlab.common import tomlwrite
 from ganlab.cli.main import main
+from ganlab.common import tomlwrite
 from ganlab.training.generate import slerp
 
 
@@ -54,7 +54,7 @@ def test_a_grid_of_sixteen_faces(trained, tmp_path):
     result = cli("generate", trained, "--num", 16, "-o", tmp_path / "faces.png", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(tmp_path / "faces.png")
-    assert pixels(tmp_path / "faces.png").shape == (4 * 18 + 2, 4 * 18 + 2, 3)   # 4x4 tiles, 2 px padding
+    assert pixels(tmp_path / "faces.png").shape == (4 * 18 + 2, 4 * 18 + 2, 3)  # 4x4 tiles, 2 px padding
 
 
 def test_one_png_per_image_with_out_dir(trained, tmp_path):
@@ -78,22 +78,27 @@ def test_an_older_checkpoint_can_be_chosen_by_epoch_number(trained, tmp_path):
     for name, checkpoint in (("first", "1"), ("newest", "epoch_0002.pt")):
         result = cli("generate", trained, "--checkpoint", checkpoint, "--num", 4, "--out-dir", tmp_path / name)
         assert result.exit_code == 0, result.output
-    assert not np.array_equal(pixels(tmp_path / "first" / "image_0000.png"),
-                              pixels(tmp_path / "newest" / "image_0000.png"))
+    assert not np.array_equal(
+        pixels(tmp_path / "first" / "image_0000.png"), pixels(tmp_path / "newest" / "image_0000.png")
+    )
 
 
 def test_an_interpolation_strip_is_one_row_of_num_frames(trained, tmp_path):
-    result = cli("generate", trained, "--interpolate", "--seed", 1, "--to-seed", 2, "--num", 6,
-                 "-o", tmp_path / "strip.png")
+    result = cli(
+        "generate", trained, "--interpolate", "--seed", 1, "--to-seed", 2, "--num", 6, "-o", tmp_path / "strip.png"
+    )
     assert result.exit_code == 0, result.output
     strip = pixels(tmp_path / "strip.png")
     assert strip.shape == (18 + 2, 6 * 18 + 2, 3)
-    frames = [strip[2:18, 2 + 18 * i:18 + 18 * i] for i in range(6)]
+    frames = [strip[2:18, 2 + 18 * i : 18 + 18 * i] for i in range(6)]
     assert not np.array_equal(frames[0], frames[-1])
 
 
 def test_slerp_starts_and_ends_at_the_two_latents_and_keeps_their_length():
-    a, b = torch.randn(64, generator=torch.Generator().manual_seed(0)), torch.randn(64, generator=torch.Generator().manual_seed(1))
+    a, b = (
+        torch.randn(64, generator=torch.Generator().manual_seed(0)),
+        torch.randn(64, generator=torch.Generator().manual_seed(1)),
+    )
     path = slerp(a, b, 5)
     assert torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[-1], b, atol=1e-5)
     assert torch.allclose(path.norm(dim=1), torch.full((5,), (a.norm() + b.norm()).item() / 2), rtol=0.1)
@@ -150,6 +155,8 @@ def test_a_named_checkpoint_that_fails_its_manifest_check_is_refused(trained, tm
     original = (trained / "checkpoints" / "epoch_0001.pt").read_bytes()
     result = generate_from(trained, tmp_path, "epoch_0001.pt", lambda path: path.write_bytes(original[:2000]))
     assert result.exit_code == 6
-    assert f"checkpoint epoch_0001.pt is truncated or damaged (2000 bytes, the manifest says {len(original)})" \
+    assert (
+        f"checkpoint epoch_0001.pt is truncated or damaged (2000 bytes, the manifest says {len(original)})"
         in result.output
+    )
     assert not (tmp_path / "x.png").exists()

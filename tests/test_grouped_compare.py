@@ -18,23 +18,41 @@ from ganlab.compare.seed_spread import RESAMPLES, difference, spread
 from ganlab.testing import TINY_RECIPE, merge
 
 
-def write_run(folder: Path, name: str, seed: int, swd: float, loss_d: tuple[float, float] = (1.0, 1.2),
-              changes: dict | None = None) -> Path:
+def write_run(
+    folder: Path,
+    name: str,
+    seed: int,
+    swd: float,
+    loss_d: tuple[float, float] = (1.0, 1.2),
+    changes: dict | None = None,
+) -> Path:
     """A finished two-epoch run: loss_d is (first, second) value of the last epoch; swd its final score,
     after an earlier one that must not count."""
     path = folder / name
     (path / "samples").mkdir(parents=True)
     recipe = merge(TINY_RECIPE, {"experiment": {"name": name.split("-s")[0], "seed": seed}, **(changes or {})})
     (path / "recipe.toml").write_text(tomlwrite.dumps(recipe), "utf-8")
-    (path / "meta.json").write_text(json.dumps({"status": "finished", "seed": seed, "steps": 4, "total_steps": 4,
-                                                "epochs_completed": 2, "epochs": 2}), "utf-8")
+    (path / "meta.json").write_text(
+        json.dumps(
+            {"status": "finished", "seed": seed, "steps": 4, "total_steps": 4, "epochs_completed": 2, "epochs": 2}
+        ),
+        "utf-8",
+    )
     steps = [(1, 1, 5.0), (2, 1, 6.0), (3, 2, loss_d[0]), (4, 2, loss_d[1])]
-    (path / "metrics.jsonl").write_text("".join(
-        json.dumps({"step": s, "epoch": e, "loss_d": v, "loss_g": 2 * v, "d_real": 0.6, "d_fake": 0.4}) + "\n"
-        for s, e, v in steps), "utf-8")
-    (path / "evaluations.jsonl").write_text("".join(
-        json.dumps({"metric": "swd", "value": v, "step": s, "epoch": e, "num_generated": 64}) + "\n"
-        for v, s, e in ((999.0, 2, 1), (swd, 4, 2))), "utf-8")
+    (path / "metrics.jsonl").write_text(
+        "".join(
+            json.dumps({"step": s, "epoch": e, "loss_d": v, "loss_g": 2 * v, "d_real": 0.6, "d_fake": 0.4}) + "\n"
+            for s, e, v in steps
+        ),
+        "utf-8",
+    )
+    (path / "evaluations.jsonl").write_text(
+        "".join(
+            json.dumps({"metric": "swd", "value": v, "step": s, "epoch": e, "num_generated": 64}) + "\n"
+            for v, s, e in ((999.0, 2, 1), (swd, 4, 2))
+        ),
+        "utf-8",
+    )
     return path
 
 
@@ -71,7 +89,7 @@ def test_group_statistics_equal_numpys(tmp_path):
     assert swd["n"] == 3
     assert swd["mean"] == pytest.approx(np.mean(values))
     assert swd["std"] == pytest.approx(np.std(values, ddof=1))
-    last_epoch_means = [(seed + 3.0) / 2 for seed in range(3)]     # the last epoch's two steps, per run
+    last_epoch_means = [(seed + 3.0) / 2 for seed in range(3)]  # the last epoch's two steps, per run
     loss_d = rows(groups, quantity="loss_d").iloc[0]
     assert loss_d["mean"] == pytest.approx(np.mean(last_epoch_means))
     assert loss_d["std"] == pytest.approx(np.std(last_epoch_means, ddof=1))
@@ -104,8 +122,11 @@ def test_runs_group_by_everything_but_the_seed(sweep_folder, tmp_path):
     other_data = write_run(tmp_path, "smooth-other-data", 0, 10.0, changes={**SMOOTHED, "data": {"seed": 7}})
     comparison = ganlab.compare([sweep_folder, other_data])
     membership = comparison.runs.groupby("group", sort=False)["run"].apply(list).to_dict()
-    assert list(membership.values()) == [["plain-s0", "plain-s1", "plain-s2"],
-                                         ["smooth-s0", "smooth-s1", "smooth-s2"], ["smooth-other-data"]]
+    assert list(membership.values()) == [
+        ["plain-s0", "plain-s1", "plain-s2"],
+        ["smooth-s0", "smooth-s1", "smooth-s2"],
+        ["smooth-other-data"],
+    ]
     names = list(membership)
     assert names[0].startswith("data.seed=0, loss.real_label=1")
     assert names[2].startswith("data.seed=7, loss.real_label=0.9")
@@ -114,8 +135,10 @@ def test_runs_group_by_everything_but_the_seed(sweep_folder, tmp_path):
 def test_a_gap_larger_than_the_seeds_is_outside_and_a_smaller_one_within(tmp_path):
     low = [write_run(tmp_path, f"low-s{s}", s, v, changes=SMOOTHED) for s, v in enumerate((10.0, 11.0, 12.0))]
     high = [write_run(tmp_path, f"high-s{s}", s, v, changes=PLAIN) for s, v in enumerate((20.0, 21.0, 22.0))]
-    close = [write_run(tmp_path, f"close-s{s}", s, v, changes={"loss": {"real_label": 0.95}})
-             for s, v in enumerate((10.5, 12.5, 11.0))]
+    close = [
+        write_run(tmp_path, f"close-s{s}", s, v, changes={"loss": {"real_label": 0.95}})
+        for s, v in enumerate((10.5, 12.5, 11.0))
+    ]
     comparison = ganlab.compare(low + high + close)
     swd = rows(comparison.differences, quantity="swd").set_index("group_b")
     assert swd.loc["loss.real_label=1", "verdict"] == "outside the seed spread"
@@ -143,12 +166,12 @@ def test_a_sweep_folder_compares_as_groups(sweep_folder, run_cli, tmp_path):
     text = result.stdout
     assert "Groups (runs that differ only in their seed):" in text
     assert "loss.real_label=0.9: smooth-s0, smooth-s1, smooth-s2" in text
-    table = text[text.index("Groups"):]
+    table = text[text.index("Groups") :]
     swd_row = next(line for line in table.splitlines() if line.startswith("swd (final)"))
     assert "21 ± 1 [20, 22] (n=3)" in swd_row and "11 ± 1 [10, 12] (n=3)" in swd_row
     assert "Outside the seed spread" in text
     page = (tmp_path / "sweep.html").read_text("utf-8")
-    groups_part = page[page.index('id="seed-groups"'):page.index('id="recipe-differences"')]
+    groups_part = page[page.index('id="seed-groups"') : page.index('id="recipe-differences"')]
     assert "21 ± 1 [20, 22] (n=3)" in groups_part and "Outside the seed spread" in groups_part
     assert "the band spans the lowest to the highest seed" in page
 

@@ -8,23 +8,23 @@ import errno
 import html
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
 from click.testing import CliRunner
+from resume_helpers import RunningMeanPlugin
 
 from conftest import TINY_RECIPE, merge
 from ganlab.cli import main as cli
-from ganlab.loading import manager as plugins
 from ganlab.common import tomlwrite
-from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
-from ganlab.training.generate import image_batches, images, load_generator
-from ganlab.loading.manager import load_plugins
 from ganlab.compare.page import build_page, compare
+from ganlab.loading import manager as plugins
+from ganlab.loading.manager import load_plugins
+from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
 from ganlab.rundir.rundir import RunDir
-from resume_helpers import RunningMeanPlugin
+from ganlab.training.generate import image_batches, images, load_generator
 
 OTHER, USAGE, RUN, CHECKPOINT = 1, 2, 5, 6
 
@@ -39,8 +39,9 @@ def trained_once(tmp_path_factory) -> Path:
     """A finished tiny run of 2 epochs that keeps EMA weights and an evaluator with state of its own."""
     folder = tmp_path_factory.mktemp("trained")
     recipe = folder / "recipe.toml"
-    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.9},
-                                                          "evaluators": [{"name": "running-mean"}]})))
+    recipe.write_text(
+        tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.9}, "evaluators": [{"name": "running-mean"}]}))
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(plugins, "load_plugins", with_running_mean)
         result = CliRunner().invoke(cli.main, ["run", str(recipe), "--out", str(folder / "runs"), "--no-progress"])
@@ -92,28 +93,41 @@ def moments_swapped(state: dict) -> None:
 MISFITS = {
     "generator weights of another shape": (
         lambda s: s.update(generator=narrowed(s["generator"])),
-        "its 'generator' does not fit the 'dcgan' generator installed here", "in the checkpoint, ["),
+        "its 'generator' does not fit the 'dcgan' generator installed here",
+        "in the checkpoint, [",
+    ),
     "discriminator weights of another shape": (
         lambda s: s.update(discriminator=narrowed(s["discriminator"])),
-        "its 'discriminator' does not fit the 'dcgan' discriminator installed here", "in the checkpoint, ["),
+        "its 'discriminator' does not fit the 'dcgan' discriminator installed here",
+        "in the checkpoint, [",
+    ),
     "optimizer moments of another shape": (
-        moments_swapped, "its 'optimizer_g' does not fit the 'adam' optimizer of the generator",
-        "exp_avg of net.0.weight has shape [8], the parameter [8, 8, 4, 4]"),
+        moments_swapped,
+        "its 'optimizer_g' does not fit the 'adam' optimizer of the generator",
+        "exp_avg of net.0.weight has shape [8], the parameter [8, 8, 4, 4]",
+    ),
     "no EMA weights though the recipe keeps them": (
-        lambda s: s.pop("ema"), "its 'ema' does not fit", "the checkpoint has no 'ema'"),
+        lambda s: s.pop("ema"),
+        "its 'ema' does not fit",
+        "the checkpoint has no 'ema'",
+    ),
     "an evaluator state that does not fit the evaluator": (
         lambda s: s["evaluators"].update({"evaluators[0]": {"sum": 1.0}}),
-        "its 'evaluators' does not fit the 'running-mean' evaluator of evaluators[0]", "'total'"),
-    "no discriminator at all": (
-        lambda s: s.pop("discriminator"), "the checkpoint has no 'discriminator'"),
+        "its 'evaluators' does not fit the 'running-mean' evaluator of evaluators[0]",
+        "'total'",
+    ),
+    "no discriminator at all": (lambda s: s.pop("discriminator"), "the checkpoint has no 'discriminator'"),
     "a step count that is text": (
-        lambda s: s.update(step="8"), "its 'step' does not fit a counter of the run",
-        "expected a whole number of at least 0, got '8'"),
+        lambda s: s.update(step="8"),
+        "its 'step' does not fit a counter of the run",
+        "expected a whole number of at least 0, got '8'",
+    ),
     "fixed noise of another latent size": (
-        lambda s: s.update(fixed_noise=torch.zeros(16, 9)), "its 'fixed_noise' does not fit",
-        "expected a tensor of shape [16, 8], got [16, 9]"),
-    "random states of another kind": (
-        lambda s: s["rng"].update(torch=torch.zeros(3)), "its 'rng' does not fit"),
+        lambda s: s.update(fixed_noise=torch.zeros(16, 9)),
+        "its 'fixed_noise' does not fit",
+        "expected a tensor of shape [16, 8], got [16, 9]",
+    ),
+    "random states of another kind": (lambda s: s["rng"].update(torch=torch.zeros(3)), "its 'rng' does not fit"),
 }
 
 
@@ -225,9 +239,14 @@ def read_only_lock(run, monkeypatch) -> None:
     monkeypatch.setattr(os, "open", read_only)
 
 
-@pytest.mark.parametrize("command", [("run", "--resume", "{run}", "--no-progress", "--set", "train.epochs=3"),
-                                     ("evaluate", "{run}", "--metric", "swd", "--num-samples", "8")],
-                         ids=["resume", "evaluate"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("run", "--resume", "{run}", "--no-progress", "--set", "train.epochs=3"),
+        ("evaluate", "{run}", "--metric", "swd", "--num-samples", "8"),
+    ],
+    ids=["resume", "evaluate"],
+)
 def test_a_run_on_a_read_only_mount_is_refused(run, run_cli, read_only_lock, command):
     before = files(run)
     result = run_cli(*[part.format(run=run) for part in command])
@@ -244,8 +263,7 @@ OUTPUTS = {
 
 
 @pytest.mark.parametrize("where, message", OUTPUTS.values(), ids=OUTPUTS.keys())
-def test_generate_into_a_place_that_cannot_take_its_output_is_refused(trained_once, run_cli, tmp_path, where,
-                                                                      message):
+def test_generate_into_a_place_that_cannot_take_its_output_is_refused(trained_once, run_cli, tmp_path, where, message):
     (tmp_path / "a-file").write_text("a user's file")
     result = run_cli("generate", trained_once, "--num", 4, *where(tmp_path))
     refused(result, RUN, message)
@@ -258,12 +276,13 @@ def test_generate_into_a_read_only_folder_is_refused(trained_once, run_cli, tmp_
     refused(result, RUN, f"-o: cannot write in {str(tmp_path / 'shared')!r}: Read-only file system")
 
 
-@pytest.mark.parametrize("layout", [lambda tmp: ["-o", tmp / "grid.png"],
-                                    lambda tmp: ["--interpolate", "--out-dir", tmp / "each"]],
-                         ids=["grid", "interpolation"])
-def test_generating_more_images_than_memory_holds_is_refused_before_drawing(trained_once, run_cli, tmp_path,
-                                                                           layout):
-    result = run_cli("generate", trained_once, "--num", 10 ** 9, *layout(tmp_path))
+@pytest.mark.parametrize(
+    "layout",
+    [lambda tmp: ["-o", tmp / "grid.png"], lambda tmp: ["--interpolate", "--out-dir", tmp / "each"]],
+    ids=["grid", "interpolation"],
+)
+def test_generating_more_images_than_memory_holds_is_refused_before_drawing(trained_once, run_cli, tmp_path, layout):
+    result = run_cli("generate", trained_once, "--num", 10**9, *layout(tmp_path))
     refused(result, OTHER, "--num 1000000000:", "of 3x16x16 needs about", "of memory at once", "available")
     assert not (tmp_path / "grid.png").exists()
 
@@ -276,7 +295,7 @@ def test_images_made_in_batches_are_the_images_made_at_once(trained_once):
 
 
 @pytest.mark.parametrize("option", ["--seed", "--to-seed"])
-@pytest.mark.parametrize("seed", [2 ** 32, 2 ** 64, -1])
+@pytest.mark.parametrize("seed", [2**32, 2**64, -1])
 def test_a_seed_outside_the_recipe_seed_range_is_refused(trained_once, run_cli, tmp_path, option, seed):
     result = run_cli("generate", trained_once, "--interpolate", "-o", tmp_path / "x.png", option, seed)
     assert result.exit_code == USAGE
@@ -285,8 +304,9 @@ def test_a_seed_outside_the_recipe_seed_range_is_refused(trained_once, run_cli, 
 
 
 def test_the_largest_seed_interpolates_towards_seed_zero(trained_once, run_cli, tmp_path):
-    result = run_cli("generate", trained_once, "--interpolate", "--num", 3, "-o", tmp_path / "x.png",
-                     "--seed", 2 ** 32 - 1)
+    result = run_cli(
+        "generate", trained_once, "--interpolate", "--num", 3, "-o", tmp_path / "x.png", "--seed", 2**32 - 1
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "x.png").is_file()
 
@@ -305,10 +325,18 @@ DEEP = "[" * 100_000 + "]" * 100_000
 """JSON nested deeper than Python's parser recurses."""
 
 
-@pytest.mark.parametrize("record, command, exit_code, said", [
-    ("meta.json", "report", RUN, "meta.json is unreadable: it is JSON nested too deep"),
-    ("checkpoints/manifest.json", "generate", CHECKPOINT, "manifest.json' is unreadable (it is JSON nested too deep)"),
-])
+@pytest.mark.parametrize(
+    "record, command, exit_code, said",
+    [
+        ("meta.json", "report", RUN, "meta.json is unreadable: it is JSON nested too deep"),
+        (
+            "checkpoints/manifest.json",
+            "generate",
+            CHECKPOINT,
+            "manifest.json' is unreadable (it is JSON nested too deep)",
+        ),
+    ],
+)
 def test_a_record_nested_too_deep_is_refused_naming_it(run, run_cli, tmp_path, record, command, exit_code, said):
     (run / record).write_text(DEEP)
     before = files(run)
@@ -333,8 +361,8 @@ def test_a_record_replaced_by_a_named_pipe_is_refused_without_waiting_on_it(run,
 
 
 def test_more_png_files_than_the_disk_holds_are_refused_before_any_is_drawn(trained_once, run_cli, tmp_path):
-    result = run_cli("generate", trained_once, "--num", 10 ** 15, "--out-dir", tmp_path / "each")
-    refused(result, OTHER, f"--num {10 ** 15}: 1,000,000,000,000,000 PNG files do not fit in", "ask for fewer")
+    result = run_cli("generate", trained_once, "--num", 10**15, "--out-dir", tmp_path / "each")
+    refused(result, OTHER, f"--num {10**15}: 1,000,000,000,000,000 PNG files do not fit in", "ask for fewer")
     assert list((tmp_path / "each").iterdir()) == []
 
 

@@ -18,7 +18,7 @@ def test_dcgan_normal_initialises_the_stored_weight_of_a_spectrally_normalised_l
     layer = spectral_norm(nn.Conv2d(16, 32, 4))
     build_dcgan_normal(NormalConfig(std=0.3), CONTEXT)(nn.Sequential(layer))
     stored = layer.parametrizations.weight.original
-    assert stored.std().item() == pytest.approx(0.3, rel=0.05)        # PyTorch's default is about 0.036
+    assert stored.std().item() == pytest.approx(0.3, rel=0.05)  # PyTorch's default is about 0.036
     assert torch.count_nonzero(layer.bias) == 0
 
 

@@ -17,10 +17,13 @@ from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE
 
 HAIR = ("black", "brown", "blond", "red", "grey")
-HAIR_THEN_GLASSES = {**TINY_RECIPE, "data": {**TINY_RECIPE["data"], "attributes": ["hair", "glasses"]},
-                     "generator": {**TINY_RECIPE["generator"], "name": "cdcgan"},
-                     "discriminator": {**TINY_RECIPE["discriminator"], "name": "cdcgan-projection"},
-                     "train": {**TINY_RECIPE["train"], "epochs": 1}}
+HAIR_THEN_GLASSES = {
+    **TINY_RECIPE,
+    "data": {**TINY_RECIPE["data"], "attributes": ["hair", "glasses"]},
+    "generator": {**TINY_RECIPE["generator"], "name": "cdcgan"},
+    "discriminator": {**TINY_RECIPE["discriminator"], "name": "cdcgan-projection"},
+    "train": {**TINY_RECIPE["train"], "epochs": 1},
+}
 SPACE = ganlab.LabelSpace((ganlab.Attribute("hair", HAIR), ganlab.Attribute("glasses")))
 
 
@@ -51,18 +54,30 @@ def test_meta_json_s_label_space_reads_back_in_column_order_and_fits_the_recorde
     meta = meta_json(trained)
     space = ganlab.LabelSpace.from_dict(meta["label_space"])
     assert space == SPACE
-    space.check(torch.tensor(meta["labels"]["rows"]))                    # hair's values in column 0
+    space.check(torch.tensor(meta["labels"]["rows"]))  # hair's values in column 0
     assert ganlab.LabelSpace.from_dict(meta["labels"]["space"]) == SPACE
     assert space.parse("glasses=1,hair=blond") == {1: 1, 0: 2}
 
 
 def test_generate_fixes_the_column_a_condition_names(trained, run_cli, tmp_path):
     for condition in ("hair=blond,glasses=1", "glasses=1,hair=2", "hair=grey,glasses=1"):
-        result = run_cli("generate", trained.path, "--num", 2, "--seed", 5, "--condition", condition,
-                         "--out-dir", tmp_path / condition)
+        result = run_cli(
+            "generate",
+            trained.path,
+            "--num",
+            2,
+            "--seed",
+            5,
+            "--condition",
+            condition,
+            "--out-dir",
+            tmp_path / condition,
+        )
         assert result.exit_code == 0, result.output
-    images = {c: [np.asarray(Image.open(p)) for p in sorted((tmp_path / c).glob("*.png"))] for c in
-              ("hair=blond,glasses=1", "glasses=1,hair=2", "hair=grey,glasses=1")}
+    images = {
+        c: [np.asarray(Image.open(p)) for p in sorted((tmp_path / c).glob("*.png"))]
+        for c in ("hair=blond,glasses=1", "glasses=1,hair=2", "hair=grey,glasses=1")
+    }
     assert all(np.array_equal(a, b) for a, b in zip(images["hair=blond,glasses=1"], images["glasses=1,hair=2"]))
     assert not np.array_equal(images["hair=blond,glasses=1"][0], images["hair=grey,glasses=1"][0])
 
@@ -75,8 +90,20 @@ def test_a_checkpoint_of_an_earlier_ganlab_is_read_in_its_own_column_order(train
     state["labels"]["space"] = {a.name: list(a.values) for a in SPACE.attributes}
     run.save_checkpoint("older.pt", state)
     for checkpoint in (newest.name, "older.pt"):
-        result = run_cli("generate", trained.path, "--checkpoint", checkpoint, "--num", 2, "--seed", 5,
-                         "--condition", "hair=blond,glasses=1", "-o", tmp_path / f"{checkpoint}.png")
+        result = run_cli(
+            "generate",
+            trained.path,
+            "--checkpoint",
+            checkpoint,
+            "--num",
+            2,
+            "--seed",
+            5,
+            "--condition",
+            "hair=blond,glasses=1",
+            "-o",
+            tmp_path / f"{checkpoint}.png",
+        )
         assert result.exit_code == 0, result.output
     assert (tmp_path / f"{newest.name}.png").read_bytes() == (tmp_path / "older.pt.png").read_bytes()
 
@@ -93,8 +120,9 @@ def test_an_older_meta_json_is_put_back_in_column_order_from_the_run_s_recipe(tr
 
 
 def test_an_older_sorted_label_space_is_refused_rather_than_paired_with_the_wrong_columns(trained):
-    with pytest.raises(ValueError, match="sorted its names, so which column of a label row each one is "
-                                         "was lost.*order=") as error:
+    with pytest.raises(
+        ValueError, match="sorted its names, so which column of a label row each one is was lost.*order="
+    ) as error:
         ganlab.LabelSpace.from_dict(older_meta(trained)["label_space"])
     assert "'glasses', 'hair'" in str(error.value) and "ganlab.load_run(RUN).meta" in str(error.value)
     assert ganlab.LabelSpace.from_dict(older_meta(trained)["label_space"], order=["hair", "glasses"]) == SPACE
@@ -105,12 +133,15 @@ def test_an_older_table_of_one_attribute_needs_no_order():
     assert space == ganlab.LabelSpace((ganlab.Attribute("class", ("cats", "dogs")),))
 
 
-@pytest.mark.parametrize("record, named", [
-    ({"attributes": [{"name": "hair"}]}, "attribute 'hair' has values None, not a list of at least one string"),
-    ({"attributes": [{"values": ["0", "1"]}]}, 'an attribute of a label space is {"name": NAME'),
-    ({"attributes": [{"name": "glasses", "values": ["0", "1"]}] * 2}, "names attribute 'glasses' twice"),
-    (["hair", "glasses"], "a label space is recorded as {\"attributes\""),
-])
+@pytest.mark.parametrize(
+    "record, named",
+    [
+        ({"attributes": [{"name": "hair"}]}, "attribute 'hair' has values None, not a list of at least one string"),
+        ({"attributes": [{"values": ["0", "1"]}]}, 'an attribute of a label space is {"name": NAME'),
+        ({"attributes": [{"name": "glasses", "values": ["0", "1"]}] * 2}, "names attribute 'glasses' twice"),
+        (["hair", "glasses"], 'a label space is recorded as {"attributes"'),
+    ],
+)
 def test_a_malformed_label_space_record_is_refused_saying_what_is_wrong(record, named):
     with pytest.raises(ValueError) as error:
         ganlab.LabelSpace.from_dict(record)
@@ -118,8 +149,9 @@ def test_a_malformed_label_space_record_is_refused_saying_what_is_wrong(record, 
 
 
 def test_a_resumed_older_run_rewrites_its_meta_json_in_the_current_form(run_cli, tmp_path):
-    stopped = ganlab.run({**HAIR_THEN_GLASSES, "train": {**HAIR_THEN_GLASSES["train"], "max_steps": 2}},
-                         out=tmp_path, progress=False)
+    stopped = ganlab.run(
+        {**HAIR_THEN_GLASSES, "train": {**HAIR_THEN_GLASSES["train"], "max_steps": 2}}, out=tmp_path, progress=False
+    )
     write_meta(stopped, older_meta(stopped))
     result = run_cli("run", "--resume", stopped.path, "--set", "train.max_steps=0", "--no-progress")
     assert result.exit_code == 0, result.output

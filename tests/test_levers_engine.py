@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lever_plugins import LeverPlugin, NoConfig, RecordingLogger
+from resume_helpers import RunningMeanPlugin
 
 from ganlab import Augment, Loss, Regularizer, hookimpl
 from ganlab.common.errors import PluginError
@@ -17,8 +19,6 @@ from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import run_recipe
-from resume_helpers import RunningMeanPlugin
-from lever_plugins import LeverPlugin, NoConfig, RecordingLogger
 
 
 @pytest.fixture
@@ -53,8 +53,9 @@ def test_the_augmentations_numbers_are_logged_every_step(levers, tmp_path):
 def test_a_regularizer_adds_interval_times_its_term_to_the_loss_on_due_steps_only(levers, tmp_path):
     plugin, plugins = levers
     plain = train(plugins, tmp_path / "plain").read_metrics()
-    regularized = train(plugins, tmp_path / "regularized",
-                        regularizers=[{"name": "constant", "value": 0.5, "interval": 3}]).read_metrics()
+    regularized = train(
+        plugins, tmp_path / "regularized", regularizers=[{"name": "constant", "value": 0.5, "interval": 3}]
+    ).read_metrics()
     added = [r["loss_d"] - p["loss_d"] for r, p in zip(regularized, plain)]
     # steps are logged from 1; the regularizer is due on step indices 0, 3, 6 (records 1, 4, 7)
     assert added == pytest.approx([1.5, 0, 0, 1.5, 0, 0, 1.5, 0], abs=1e-5)
@@ -65,23 +66,31 @@ def test_a_regularizer_adds_interval_times_its_term_to_the_loss_on_due_steps_onl
 def test_a_generator_regularizer_enters_the_generators_loss(levers, tmp_path):
     plugin, plugins = levers
     plain = train(plugins, tmp_path / "plain").read_metrics()
-    regularized = train(plugins, tmp_path / "regularized", regularizers=[
-        {"name": "constant", "value": 2.0, "interval": 2, "applies_to": "generator"}]).read_metrics()
+    regularized = train(
+        plugins,
+        tmp_path / "regularized",
+        regularizers=[{"name": "constant", "value": 2.0, "interval": 2, "applies_to": "generator"}],
+    ).read_metrics()
     added = [r["loss_g"] - p["loss_g"] for r, p in zip(regularized, plain)]
     assert added == pytest.approx([4.0, 0, 4.0, 0, 4.0, 0, 4.0, 0], abs=1e-5)
     assert [r["loss_d"] for r in regularized] == [p["loss_d"] for p in plain]
 
 
 def test_two_regularizers_of_one_name_log_under_columns_of_their_own(levers, tmp_path):
-    run = train(levers[1], tmp_path, regularizers=[{"name": "constant", "value": 1.0},
-                                                   {"name": "constant", "value": 2.0}])
+    run = train(
+        levers[1], tmp_path, regularizers=[{"name": "constant", "value": 1.0}, {"name": "constant", "value": 2.0}]
+    )
     last = run.read_metrics()[-1]
     assert (last["reg_constant_0"], last["reg_constant_1"]) == (1.0, 2.0)
 
 
 def test_a_gradient_penalty_through_discriminate_trains_and_is_logged(levers, tmp_path):
-    run = train(levers[1], tmp_path, augment={"name": "noise"},
-                regularizers=[{"name": "grad-real", "gamma": 10.0, "interval": 4}])
+    run = train(
+        levers[1],
+        tmp_path,
+        augment={"name": "noise"},
+        regularizers=[{"name": "grad-real", "gamma": 10.0, "interval": 4}],
+    )
     records = run.read_metrics()
     assert run.read_meta()["status"] == "finished"
     assert all(r["reg_grad-real"] > 0 for r in records)
@@ -112,8 +121,10 @@ def test_a_failing_logger_is_warned_about_once_and_the_run_finishes(levers, tmp_
     RecordingLogger.calls.clear()
     run = train(levers[1], tmp_path, loggers=[{"name": "raising"}, {"name": "recording"}])
     warnings = [line for line in capsys.readouterr().err.splitlines() if "ganlab: warning:" in line]
-    assert warnings == ["ganlab: warning: logger loggers[0] (raising) failed in log_steps: OSError: the disk of "
-                        "the dashboard is full; the run goes on without it"]
+    assert warnings == [
+        "ganlab: warning: logger loggers[0] (raising) failed in log_steps: OSError: the disk of "
+        "the dashboard is full; the run goes on without it"
+    ]
     assert run.read_meta()["status"] == "finished" and len(run.read_metrics()) == 8
     assert RecordingLogger.calls[-1] == ("finish", "finished")
 
@@ -122,13 +133,17 @@ def test_a_lever_factory_returning_the_wrong_class_is_refused_before_training(tm
     class WrongPlugin:
         @hookimpl
         def ganlab_register(self, registry):
-            registry.add("augment", "not-an-augment", lambda config, context: (lambda images: images), NoConfig,
-                         help="wrong")
+            registry.add(
+                "augment", "not-an-augment", lambda config, context: lambda images: images, NoConfig, help="wrong"
+            )
 
     plugins = load_plugins([("wrong", WrongPlugin())], entry_points=False)
     recipe = resolve(merge(TINY_RECIPE, {"augment": {"name": "not-an-augment"}}), plugins.registry, "tiny.toml")
-    with pytest.raises(PluginError, match=r"tiny.toml: augment: augment 'not-an-augment' of plugin 'wrong' was "
-                                          r"built as a function, which is not a ganlab.Augment"):
+    with pytest.raises(
+        PluginError,
+        match=r"tiny.toml: augment: augment 'not-an-augment' of plugin 'wrong' was "
+        r"built as a function, which is not a ganlab.Augment",
+    ):
         build(recipe)
 
 
@@ -176,17 +191,33 @@ def test_a_loss_penalty_and_a_regularizer_see_the_discriminator_alike(tmp_path):
         @hookimpl
         def ganlab_register(self, registry):
             registry.add("augment", "mirror", lambda config, context: Mirror(), NoConfig, help="flip")
-            registry.add("loss", "penalty-witness", lambda config, context: PenaltyWitness(seen), NoConfig,
-                         help="BCE with a witness penalty")
-            registry.add("regularizer", "witness", lambda config, context: RegularizerWitness(seen), NoConfig,
-                         help="a witness term")
+            registry.add(
+                "loss",
+                "penalty-witness",
+                lambda config, context: PenaltyWitness(seen),
+                NoConfig,
+                help="BCE with a witness penalty",
+            )
+            registry.add(
+                "regularizer",
+                "witness",
+                lambda config, context: RegularizerWitness(seen),
+                NoConfig,
+                help="a witness term",
+            )
 
     plugins = load_plugins([("witness", WitnessPlugin())], entry_points=False)
-    train(plugins, tmp_path, augment={"name": "mirror"}, loss={"name": "penalty-witness"},
-          regularizers=[{"name": "witness"}], train={"epochs": 1})
+    train(
+        plugins,
+        tmp_path,
+        augment={"name": "mirror"},
+        loss={"name": "penalty-witness"},
+        regularizers=[{"name": "witness"}],
+        train={"epochs": 1},
+    )
     # per D update, in order: the penalty, then the regularizer (same weights, same real batch)
     assert [what for what, _ in seen] == ["penalty", "regularizer", "unaugmented"] * 4
     for update in range(4):
-        penalty, regularizer, unaugmented = (outputs for _, outputs in seen[3 * update:3 * update + 3])
+        penalty, regularizer, unaugmented = (outputs for _, outputs in seen[3 * update : 3 * update + 3])
         assert penalty.dtype == torch.float32 and penalty.shape == (16,)
         assert torch.equal(penalty, regularizer) and not torch.equal(penalty, unaugmented)

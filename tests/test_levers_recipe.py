@@ -4,11 +4,11 @@ appended to from the command line with ``--set ARRAY[+]={...}``, and fixed for t
 from __future__ import annotations
 
 import pytest
+from lever_plugins import LeverPlugin
 
 from ganlab.common.errors import RecipeError
-from ganlab.recipes.recipe import dotted_settings, load_recipe, parse_toml
-from lever_plugins import LeverPlugin
 from ganlab.loading.manager import load_plugins
+from ganlab.recipes.recipe import dotted_settings, load_recipe
 from ganlab.training.resume import refuse_unsafe_changes
 
 
@@ -23,17 +23,20 @@ def problems_of(path, plugins, overrides=()):
     return info.value.problems
 
 
-LEVERS = {"augment": {"name": "noise", "std": 0.1},
-          "regularizers": [{"name": "grad-real", "gamma": 10.0, "interval": 16}],
-          "schedule": {"generator": {"name": "cosine", "min_factor": 0.1}},
-          "loggers": [{"name": "csv"}]}
+LEVERS = {
+    "augment": {"name": "noise", "std": 0.1},
+    "regularizers": [{"name": "grad-real", "gamma": 10.0, "interval": 16}],
+    "schedule": {"generator": {"name": "cosine", "min_factor": 0.1}},
+    "loggers": [{"name": "csv"}],
+}
 
 
 def test_the_levers_resolve_with_their_configs(write_recipe, levers):
     recipe = load_recipe(write_recipe(LEVERS), levers.registry)
     assert recipe.augment.name == "noise" and recipe.augment.config.std == 0.1
     assert [(r.section, r.name, r.config.interval) for r in recipe.regularizers] == [
-        ("regularizers[0]", "grad-real", 16)]
+        ("regularizers[0]", "grad-real", 16)
+    ]
     assert recipe.component("schedule.generator").config.min_factor == 0.1
     assert recipe.component("schedule.discriminator").name == "constant"
     assert [logger.name for logger in recipe.loggers] == ["csv"]
@@ -56,17 +59,25 @@ def test_the_resolved_recipe_holds_every_lever_and_reads_back_the_same(write_rec
 
 
 def test_every_problem_of_the_lever_sections_is_reported_at_once(write_recipe, levers):
-    problems = problems_of(write_recipe({
-        "augment": {"name": "nois"},
-        "regularizers": [{"name": "grad-real", "gama": 1.0}, {"gamma": 1.0}],
-        "schedule": {"generator": {"name": "cosine", "min_factor": "low"}, "critic": {"name": "step"}},
-        "loggers": {"name": "csv"}}), levers)
+    problems = problems_of(
+        write_recipe(
+            {
+                "augment": {"name": "nois"},
+                "regularizers": [{"name": "grad-real", "gama": 1.0}, {"gamma": 1.0}],
+                "schedule": {"generator": {"name": "cosine", "min_factor": "low"}, "critic": {"name": "step"}},
+                "loggers": {"name": "csv"},
+            }
+        ),
+        levers,
+    )
     assert "augment.name: unknown augment 'nois' (did you mean 'noise'?)" in problems
     assert any(p.startswith("regularizers[0].gama: unknown key") and "gamma" in p for p in problems)
     assert any(p.startswith("regularizers[1].name: required; one of: ") for p in problems)
     assert any(p.startswith("schedule.generator.min_factor: expected float") for p in problems)
-    assert "schedule.critic: unknown section; schedules are set per network: [schedule.generator] and " \
-           "[schedule.discriminator]" in problems
+    assert (
+        "schedule.critic: unknown section; schedules are set per network: [schedule.generator] and "
+        "[schedule.discriminator]" in problems
+    )
     assert "loggers: expected an array of tables ([[loggers]] sections)" in problems
     assert len(problems) == 6
 
@@ -77,9 +88,15 @@ def test_an_unknown_schedule_names_the_known_ones(write_recipe, plugins):
 
 
 def test_set_appends_a_table_to_an_array_of_tables(write_recipe, levers):
-    recipe = load_recipe(write_recipe(LEVERS), levers.registry, [
-        'regularizers[+]={name="constant", value=2.0}', 'loggers[+]={name="csv", folder="more"}',
-        "regularizers[1].interval=4"])
+    recipe = load_recipe(
+        write_recipe(LEVERS),
+        levers.registry,
+        [
+            'regularizers[+]={name="constant", value=2.0}',
+            'loggers[+]={name="csv", folder="more"}',
+            "regularizers[1].interval=4",
+        ],
+    )
     assert [(r.name, r.config.interval) for r in recipe.regularizers] == [("grad-real", 16), ("constant", 4)]
     assert [logger.config.folder for logger in recipe.loggers] == ["csv", "more"]
 
@@ -89,22 +106,32 @@ def test_set_appends_to_an_array_the_recipe_does_not_have_yet(write_recipe, plug
     assert [(h.section, h.name, h.config.smoothing) for h in recipe.evaluators] == [("evaluators[0]", "loss-curves", 5)]
 
 
-@pytest.mark.parametrize("override, problem", [
-    ("regularizers[+]=3", "--set 'regularizers[+]=3': [+] appends a table, written as a TOML inline table, as "
-                          "in regularizers[+]={name=\"...\"}"),
-    ("regularizers[+].gamma=3", "--set 'regularizers[+].gamma=3': [+] appends a whole table and must end the "
-                                "key, as in regularizers[+]={name=\"...\"}"),
-    ('train[+]={name="x"}', "--set 'train[+]={name=\"x\"}': train is not an array of tables"),
-    ("regularizers[5].gamma=3", "--set 'regularizers[5].gamma=3': there is no regularizers[5] in the recipe"),
-])
+@pytest.mark.parametrize(
+    "override, problem",
+    [
+        (
+            "regularizers[+]=3",
+            "--set 'regularizers[+]=3': [+] appends a table, written as a TOML inline table, as "
+            'in regularizers[+]={name="..."}',
+        ),
+        (
+            "regularizers[+].gamma=3",
+            "--set 'regularizers[+].gamma=3': [+] appends a whole table and must end the "
+            'key, as in regularizers[+]={name="..."}',
+        ),
+        ('train[+]={name="x"}', "--set 'train[+]={name=\"x\"}': train is not an array of tables"),
+        ("regularizers[5].gamma=3", "--set 'regularizers[5].gamma=3': there is no regularizers[5] in the recipe"),
+    ],
+)
 def test_malformed_appends_are_refused_saying_how_to_write_them(write_recipe, levers, override, problem):
     assert problem in problems_of(write_recipe(), levers, [override])
 
 
 def test_a_resume_refuses_a_changed_lever(write_recipe, levers):
     before = load_recipe(write_recipe(LEVERS), levers.registry).to_dict()
-    after = load_recipe(write_recipe(LEVERS), levers.registry, ["augment.std=0.2",
-                                                                 'schedule.discriminator.name="step"']).to_dict()
+    after = load_recipe(
+        write_recipe(LEVERS), levers.registry, ["augment.std=0.2", 'schedule.discriminator.name="step"']
+    ).to_dict()
     with pytest.raises(RecipeError) as info:
         refuse_unsafe_changes(before, after, "run/recipe.toml")
     problems = info.value.problems

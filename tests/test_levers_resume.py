@@ -10,27 +10,28 @@ import signal
 from pathlib import Path
 
 import pytest
-import torch
+from lever_plugins import LeverPlugin
+from resume_helpers import RunningMeanPlugin, die_on_checkpoint_write
+from test_resume_exact import assert_identical, without_time
 
-from ganlab.loading.manager import load_plugins
 from ganlab.common import tomlwrite
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir
 from ganlab.testing import TINY_RECIPE, merge
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.resume import resume_run
-from lever_plugins import LeverPlugin
-from resume_helpers import RunningMeanPlugin, die_on_checkpoint_write
-from test_resume_exact import assert_identical, without_time
 
 ALL_LEVERS = {
     "train": {"epochs": 3, "log_every": 1},
     "checkpoint": {"every_steps": 3},
     "augment": {"name": "noise", "std": 0.1},
     "regularizers": [{"name": "grad-real", "gamma": 5.0, "interval": 2}],
-    "schedule": {"generator": {"name": "linear-decay", "end_factor": 0.1},
-                 "discriminator": {"name": "cosine", "warmup_steps": 2}},
+    "schedule": {
+        "generator": {"name": "linear-decay", "end_factor": 0.1},
+        "discriminator": {"name": "cosine", "warmup_steps": 2},
+    },
     "loggers": [{"name": "csv"}],
     "evaluators": [{"name": "running-mean"}],
 }

@@ -7,20 +7,20 @@ import dataclasses
 import types
 from typing import Any
 
+import ganlab_wgan
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from ganlab_lsgan import LeastSquares
+from ganlab_sngan.hinge import Hinge
+from ganlab_wgan.loss import WassersteinGP
 from torch import nn
 
-import ganlab_wgan
 from ganlab import PROBABILITY, Loss, ScoreKind, hookimpl
 from ganlab.components.losses import MinimaxBCE, NonSaturatingBCE
 from ganlab.evaluators.d_distributions import score_range
 from ganlab.evaluators.training_health import discriminator_wins_flag
-from ganlab_lsgan import LeastSquares
-from ganlab_sngan.hinge import Hinge
-from ganlab_wgan.loss import WassersteinGP
 
 LOGITS = torch.tensor([-40.0, -2.0, 0.0, 3.0, 40.0])
 
@@ -38,8 +38,12 @@ def plugin(name: str, ganlab_register) -> types.ModuleType:
 
 # -- each loss says what its scores are ------------------------------------------------------------------
 
-@pytest.mark.parametrize("loss", [NonSaturatingBCE(), NonSaturatingBCE(real_label=0.9), MinimaxBCE()],
-                         ids=["bce", "bce-smoothed", "bce-minimax"])
+
+@pytest.mark.parametrize(
+    "loss",
+    [NonSaturatingBCE(), NonSaturatingBCE(real_label=0.9), MinimaxBCE()],
+    ids=["bce", "bce-smoothed", "bce-minimax"],
+)
 def test_bce_losses_score_probabilities_between_0_and_1(loss):
     scores = loss.scores(LOGITS)
     assert torch.equal(scores, torch.sigmoid(LOGITS)) and bool(((scores >= 0) & (scores <= 1)).all())
@@ -86,6 +90,7 @@ def test_a_loss_missing_its_generator_loss_cannot_be_made():
 
 # -- the run directory says what its scores are ----------------------------------------------------------
 
+
 def test_a_score_kind_survives_meta_json():
     for kind in (PROBABILITY, WassersteinGP().score_kind, LeastSquares(-1.0, 1.0, 0.0).score_kind):
         assert ScoreKind.from_meta({"scores": kind.to_dict()}) == kind
@@ -117,17 +122,21 @@ class ConstantCritic(nn.Module):
 def test_a_wgan_run_logs_the_critics_raw_scores_and_says_so(register_plugin, write_recipe, train_recipe):
     def ganlab_register(registry):
         registry.add("discriminator", "constant-critic", lambda config, context: ConstantCritic(), NoConfig)
+
     register_plugin(ganlab_wgan)
     register_plugin(plugin("constant", ganlab_register))
-    run = train_recipe(write_recipe({"discriminator": {"name": "constant-critic"}, "loss": {"name": "wgan-gp"}}),
-                       "train.max_steps=1")
+    run = train_recipe(
+        write_recipe({"discriminator": {"name": "constant-critic"}, "loss": {"name": "wgan-gp"}}), "train.max_steps=1"
+    )
     [first] = run.read_metrics()
-    assert first["d_real"] == pytest.approx(7.5) and first["d_fake"] == pytest.approx(7.5), \
+    assert first["d_real"] == pytest.approx(7.5) and first["d_fake"] == pytest.approx(7.5), (
         "the critic's mean raw output, not its sigmoid (0.9994)"
+    )
     assert ScoreKind.from_meta(run.read_meta()) == WassersteinGP().score_kind
 
 
 # -- training health asks the loss -------------------------------------------------------------------------
+
 
 def metrics(steps: int, **values: float) -> pd.DataFrame:
     return pd.DataFrame([{"step": s, "epoch": 1, "loss_d": -5.0, **values} for s in range(1, steps + 1)])
@@ -136,8 +145,9 @@ def metrics(steps: int, **values: float) -> pd.DataFrame:
 def test_large_critic_scores_are_no_outright_win():
     critic = metrics(600, d_real=40.0, d_fake=-30.0, loss_g=30.0)
     assert discriminator_wins_flag(critic, 100, WassersteinGP().score_kind.outright_win) is None
-    assert discriminator_wins_flag(critic, 100, PROBABILITY.outright_win) is not None, \
+    assert discriminator_wins_flag(critic, 100, PROBABILITY.outright_win) is not None, (
         "read as probabilities, the same numbers would have raised the flag"
+    )
 
 
 def test_a_minimax_discriminator_that_wins_is_flagged_though_its_generator_loss_goes_to_0():
@@ -149,14 +159,22 @@ def test_a_minimax_discriminator_that_wins_is_flagged_though_its_generator_loss_
 
 def test_a_critic_run_reports_no_outright_win_to_look_for(register_plugin, write_recipe, train_recipe):
     register_plugin(ganlab_wgan)
-    run = train_recipe(write_recipe({"discriminator": {"name": "wgan-critic", "features": 4},
-                                     "loss": {"name": "wgan-gp"}, "evaluators": [{"name": "training-health"}]}),
-                       "train.max_steps=2")
+    run = train_recipe(
+        write_recipe(
+            {
+                "discriminator": {"name": "wgan-critic", "features": 4},
+                "loss": {"name": "wgan-gp"},
+                "evaluators": [{"name": "training-health"}],
+            }
+        ),
+        "train.max_steps=2",
+    )
     report = run.report_path.read_text("utf-8")
     assert "no outright win to look for" in report and "critic score" in report
 
 
 # -- the generator loss gets real logits when it asks ----------------------------------------------------
+
 
 class RelativisticPairing(Loss):
     """RpGAN (Jolicoeur-Martineau 2018): each side's loss is on D(real) - D(fake), so G needs D(real)."""
@@ -185,12 +203,12 @@ class RealLogitsWitness(NonSaturatingBCE):
 
 
 @pytest.mark.parametrize("loss", [RelativisticPairing, RealLogitsWitness], ids=["relativistic", "bce"])
-def test_the_generator_loss_gets_real_logits_only_when_it_asks(loss, register_plugin, write_recipe,
-                                                               train_recipe):
+def test_the_generator_loss_gets_real_logits_only_when_it_asks(loss, register_plugin, write_recipe, train_recipe):
     seen: list[Any] = []
 
     def ganlab_register(registry):
         registry.add("loss", "witness", lambda config, context: loss(seen), NoConfig)
+
     register_plugin(plugin("witness", ganlab_register))
     run = train_recipe(write_recipe({"loss": {"name": "witness"}}))
     assert run.read_meta()["status"] == "finished" and len(seen) == 8, "2 epochs of 4 steps"
@@ -202,6 +220,7 @@ def test_the_generator_loss_gets_real_logits_only_when_it_asks(loss, register_pl
 
 
 # -- a loss that is not a ganlab.Loss ---------------------------------------------------------------------
+
 
 class LooksLikeALoss:
     """Has the two losses but is no ganlab.Loss: the engine calls penalty, scores and the rest too."""
@@ -216,6 +235,7 @@ class LooksLikeALoss:
 def test_a_loss_that_is_no_ganlab_loss_is_refused_before_training(register_plugin, write_recipe, run_cli):
     def ganlab_register(registry):
         registry.add("loss", "look-alike", lambda config, context: LooksLikeALoss(), NoConfig)
+
     register_plugin(plugin("look-alike", ganlab_register))
     result = run_cli("validate", write_recipe({"loss": {"name": "look-alike"}}))
     assert result.exit_code == 4 and "Traceback" not in result.output

@@ -16,17 +16,18 @@ import pytest
 import torch
 
 from conftest import TINY_RECIPE, count_calls, merge
-from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
+from ganlab.common import tomlwrite
 from ganlab.common.errors import ConfigError
-from ganlab.metrics.cache import ReferenceCache
+from ganlab.contracts.engine import BuildContext
+from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.evaluators.closest_pairs import FILES, LOG
 from ganlab.evaluators.density_coverage import DensityCoverageConfig, DensityCoverageEvaluator
-from ganlab.evaluators.memorisation import MemorisationConfig, build as build_memorisation
+from ganlab.evaluators.memorisation import MemorisationConfig
+from ganlab.evaluators.memorisation import build as build_memorisation
+from ganlab.loading.manager import load_plugins
+from ganlab.metrics.cache import ReferenceCache
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
-from ganlab.loading.manager import load_plugins
-from ganlab.contracts.engine import BuildContext
-from ganlab.common import tomlwrite
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.lifecycle import run_recipe
@@ -34,17 +35,21 @@ from ganlab.training.lifecycle import run_recipe
 N = 3
 PAIRS = 2
 SMALL = {"num_samples": N, "num_reference": N, "batch_size": N}
-EVALUATORS = {"evaluators": [{"name": "precision-recall", **SMALL, "neighborhood": 2},
-                   {"name": "density-coverage", **SMALL, "nearest_k": 2},
-                   {"name": "memorisation", **SMALL, "pairs": PAIRS}]}
+EVALUATORS = {
+    "evaluators": [
+        {"name": "precision-recall", **SMALL, "neighborhood": 2},
+        {"name": "density-coverage", **SMALL, "nearest_k": 2},
+        {"name": "memorisation", **SMALL, "pairs": PAIRS},
+    ]
+}
 DATA = SyntheticFacesConfig(**{k: v for k, v in TINY_RECIPE["data"].items() if k != "name"})
 CPU = BuildContext(seed=0, device=torch.device("cpu"), image_size=16, channels=3)
 
 
 class Trained(NamedTuple):
     run_dir: RunDir
-    calls: list[int]          # images per Inception pass
-    cache: Path               # its reference cache
+    calls: list[int]  # images per Inception pass
+    cache: Path  # its reference cache
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +63,9 @@ def trained(inception_weights, tmp_path_factory):
         (root / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, EVALUATORS)), "utf-8")
         plugins = load_plugins(entry_points=False)
         calls = count_calls(monkeypatch)
-        run_dir = run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs",
-                             progress=False)
+        run_dir = run_recipe(
+            load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs", progress=False
+        )
     return Trained(run_dir, calls, root / "cache")
 
 
@@ -76,12 +82,13 @@ def records(run_dir, metric):
 def section(page: str, title: str) -> str:
     """The HTML of the report section titled ``title``."""
     start = page.index(f"<h2>{title}")
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 def test_the_reference_is_featurised_once_for_all_inception_evaluators_and_generated_images_once_per_evaluation(
-        trained):
-    assert trained.calls == [N, N, N]            # the reference, then the generated images after epochs 1 and 2
+    trained,
+):
+    assert trained.calls == [N, N, N]  # the reference, then the generated images after epochs 1 and 2
 
 
 def test_density_and_coverage_are_logged_after_every_epoch_with_their_protocol(trained):
@@ -152,8 +159,7 @@ def test_a_resumed_run_scores_on_and_its_report_shows_the_latest_pairs(trained, 
 
 def test_ganlab_evaluate_scores_a_checkpoint_with_both_evaluators(trained, same_cache, run_cli, tmp_path):
     copy = shutil.copytree(trained.run_dir.path, tmp_path / "copy")
-    result = run_cli("evaluate", copy, "--metric", "density-coverage", "--metric", "memorisation",
-                     "--checkpoint", "1")
+    result = run_cli("evaluate", copy, "--metric", "density-coverage", "--metric", "memorisation", "--checkpoint", "1")
     assert result.exit_code == 0, result.output
     added = [r for r in RunDir.open(copy).read_evaluations() if r.get("checkpoint") == "epoch_0001.pt"]
     assert [r["metric"] for r in added] == ["density", "coverage", "memorised_fraction", "nn_ratio_median"]
@@ -203,15 +209,18 @@ def test_density_coverage_refuses_a_reference_set_with_no_more_images_than_k_bef
     with pytest.raises(ConfigError) as info:
         evaluator.on_run_start(TinyData())
     assert info.value.key == "nearest_k"
-    assert "5 nearest neighbours need at least 6 real images; the reference synthetic-faces (3 of 3 images" \
+    assert (
+        "5 nearest neighbours need at least 6 real images; the reference synthetic-faces (3 of 3 images"
         in info.value.message
+    )
 
 
 REFUSED = {
     "k of zero": ({"name": "density-coverage", "nearest_k": 0}, "evaluators[0].nearest_k: must be at least 1, got 0"),
-    "k as large as num_reference": ({"name": "density-coverage", "nearest_k": 5, "num_reference": 5},
-                                    "evaluators[0].nearest_k: 5 nearest neighbours need at least 6 real images; "
-                                    "num_reference is 5"),
+    "k as large as num_reference": (
+        {"name": "density-coverage", "nearest_k": 5, "num_reference": 5},
+        "evaluators[0].nearest_k: 5 nearest neighbours need at least 6 real images; num_reference is 5",
+    ),
     "threshold above 1": ({"name": "memorisation", "threshold": 1.5}, "evaluators[0].threshold: must be at most 1.0"),
     "threshold of zero": ({"name": "memorisation", "threshold": 0.0}, "evaluators[0].threshold: must be at least 0.01"),
     "no pairs": ({"name": "memorisation", "pairs": 0}, "evaluators[0].pairs: must be at least 1, got 0"),

@@ -10,20 +10,20 @@ import tomllib
 
 import pytest
 import torch
+from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
 
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab import Logger, hookimpl
 from ganlab.common import tomlwrite
+from ganlab.evaluators.fidelity import generated_images_key
+from ganlab.loading.manager import load_plugins
+from ganlab.metrics.weights import WEIGHTS_FILE
+from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import CheckpointStore, load_checkpoint
+from ganlab.rundir.rundir import RunDir
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.loop import Trainer
-from ganlab.evaluators.fidelity import generated_images_key
-from ganlab.metrics.weights import WEIGHTS_FILE
-from ganlab.loading.manager import load_plugins
-from ganlab.recipes.recipe import load_recipe
-from ganlab.rundir.rundir import RunDir
-from resume_helpers import as_written_on_a_gpu, rewrite_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,7 @@ def trained(tmp_path_factory):
     changes = {"evaluators": [{"name": "diversity", "num_pairs": 5, "every": 5}]}
     (root / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, changes)), "utf-8")
     plugins = load_plugins(entry_points=False)
-    return run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs",
-                      progress=False).path
+    return run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs", progress=False).path
 
 
 @pytest.fixture
@@ -50,7 +49,7 @@ def test_a_chosen_checkpoint_is_scored_at_its_own_step_and_appended(run_dir, run
     before = evaluations(run_dir)
     result = run_cli("evaluate", run_dir, "--metric", "swd", "--checkpoint", "1", "--num-samples", "8")
     assert result.exit_code == 0, result.output
-    added = evaluations(run_dir)[len(before):]
+    added = evaluations(run_dir)[len(before) :]
     assert [r["metric"] for r in added] == ["swd", "swd_16px"]
     assert all(r["checkpoint"] == "epoch_0001.pt" and r["epoch"] == 1 and r["step"] == 4 for r in added)
     assert added[0]["num_generated"] == 8
@@ -62,9 +61,12 @@ def test_without_options_every_checkpoint_is_scored_by_the_recipes_metric_evalua
     assert run_cli("evaluate", run_dir).exit_code == 0
     added = evaluations(run_dir)[before:]
     assert [(r["metric"], r["checkpoint"]) for r in added] == [
-        ("diversity", "epoch_0001.pt"), ("diversity_real", "epoch_0001.pt"),
-        ("diversity", "epoch_0002.pt"), ("diversity_real", "epoch_0002.pt")]
-    assert added[0]["num_pairs"] == 5           # the recipe's own settings
+        ("diversity", "epoch_0001.pt"),
+        ("diversity_real", "epoch_0001.pt"),
+        ("diversity", "epoch_0002.pt"),
+        ("diversity_real", "epoch_0002.pt"),
+    ]
+    assert added[0]["num_pairs"] == 5  # the recipe's own settings
 
 
 def test_a_run_trained_on_a_gpu_is_scored_on_a_cpu(run_dir, run_cli):
@@ -110,15 +112,21 @@ def damage(path, how):
         path.write_bytes((path.parent / "epoch_0001.pt").read_bytes())
 
 
-@pytest.mark.parametrize("how, problem", [
-    ("truncated", r"is truncated or damaged \(2000 bytes, the manifest says \d+\)"),
-    ("replaced", r"is damaged \(its SHA-256 does not match the manifest\)")])
+@pytest.mark.parametrize(
+    "how, problem",
+    [
+        ("truncated", r"is truncated or damaged \(2000 bytes, the manifest says \d+\)"),
+        ("replaced", r"is damaged \(its SHA-256 does not match the manifest\)"),
+    ],
+)
 def test_a_named_checkpoint_that_fails_its_manifest_check_is_refused_before_anything_is_scored(
-        run_dir, run_cli, how, problem):
+    run_dir, run_cli, how, problem
+):
     damage(run_dir / "checkpoints" / "epoch_0002.pt", how)
     before = evaluations(run_dir)
-    result = run_cli("evaluate", run_dir, "--metric", "swd", "--num-samples", "8", "--checkpoint", "1",
-                     "--checkpoint", "2")
+    result = run_cli(
+        "evaluate", run_dir, "--metric", "swd", "--num-samples", "8", "--checkpoint", "1", "--checkpoint", "2"
+    )
     assert result.exit_code == 6
     assert re.search(f"checkpoint epoch_0002.pt {problem}", result.output), result.output
     assert evaluations(run_dir) == before
@@ -129,16 +137,20 @@ def test_without_names_a_damaged_checkpoint_is_skipped_with_a_warning(run_dir, r
     before = len(evaluations(run_dir))
     result = run_cli("evaluate", run_dir)
     assert result.exit_code == 0, result.output
-    assert ("warning: checkpoint epoch_0002.pt is damaged (its SHA-256 does not match the manifest); not scored"
-            in result.output)
+    assert (
+        "warning: checkpoint epoch_0002.pt is damaged (its SHA-256 does not match the manifest); not scored"
+        in result.output
+    )
     assert {r["checkpoint"] for r in evaluations(run_dir)[before:]} == {"epoch_0001.pt"}
 
 
 def test_without_names_an_intact_checkpoint_that_does_not_load_is_skipped_with_a_warning(run_dir, run_cli):
     # listed with the right size and hash, but holding a pickled object: torch.load(weights_only) refuses it
     store = CheckpointStore(run_dir / "checkpoints")
-    store.save("epoch_0002.pt", {**load_checkpoint(run_dir / "checkpoints" / "epoch_0002.pt"),
-                                 "note": pathlib.PurePosixPath("x")})
+    store.save(
+        "epoch_0002.pt",
+        {**load_checkpoint(run_dir / "checkpoints" / "epoch_0002.pt"), "note": pathlib.PurePosixPath("x")},
+    )
     before = len(evaluations(run_dir))
     result = run_cli("evaluate", run_dir)
     assert result.exit_code == 0, result.output
@@ -157,12 +169,14 @@ def test_without_names_a_run_whose_checkpoints_are_all_damaged_is_an_error(run_d
 
 
 def test_without_names_checkpoints_the_manifest_does_not_list_are_not_scored(run_dir, run_cli):
-    (run_dir / "checkpoints" / "manifest.json").unlink()     # a run from before manifests, or a lost one
+    (run_dir / "checkpoints" / "manifest.json").unlink()  # a run from before manifests, or a lost one
     before = evaluations(run_dir)
     result = run_cli("evaluate", run_dir)
     assert result.exit_code == 6
-    assert ("warning: checkpoint epoch_0001.pt is not in the manifest; not scored (name it with --checkpoint to "
-            "score it unverified)") in result.output
+    assert (
+        "warning: checkpoint epoch_0001.pt is not in the manifest; not scored (name it with --checkpoint to "
+        "score it unverified)"
+    ) in result.output
     assert "name one with --checkpoint to score a file the manifest does not list" in result.output
     assert evaluations(run_dir) == before
 
@@ -171,8 +185,10 @@ def test_a_named_checkpoint_the_manifest_does_not_list_is_scored_with_a_warning(
     (run_dir / "checkpoints" / "manifest.json").unlink()
     result = run_cli("evaluate", run_dir, "--metric", "swd", "--num-samples", "8", "--checkpoint", "2")
     assert result.exit_code == 0, result.output
-    assert ("warning: checkpoint epoch_0002.pt is not in the manifest, so its size and hash cannot be checked; "
-            "using it as named") in result.output
+    assert (
+        "warning: checkpoint epoch_0002.pt is not in the manifest, so its size and hash cannot be checked; "
+        "using it as named"
+    ) in result.output
     assert [r["checkpoint"] for r in evaluations(run_dir)[-2:]] == ["epoch_0002.pt", "epoch_0002.pt"]
 
 
@@ -205,7 +221,7 @@ def test_scoring_the_same_checkpoint_again_reuses_its_generated_features(kid_run
     assert run_cli("evaluate", kid_run, "--checkpoint", "2").exit_code == 0
     calls = count_calls(monkeypatch)
     assert run_cli("evaluate", kid_run, "--checkpoint", "2").exit_code == 0
-    assert calls == []          # generated features from memory, reference features from the disk cache
+    assert calls == []  # generated features from memory, reference features from the disk cache
     first, again = evaluations(kid_run)[-2:]
     assert first["value"] == again["value"]
 
@@ -214,12 +230,16 @@ def test_the_generated_features_key_follows_the_ema_weights_a_run_samples_from(t
     recipe_path = tmp_path / "recipe.toml"
     recipe_path.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"ema": 0.99}})), "utf-8")
     plugins = load_plugins(entry_points=False)
-    run = Trainer(build(load_recipe(recipe_path, plugins.registry)), RunDir.create(tmp_path / "runs", "ema"), plugins,
-              progress=False)
+    run = Trainer(
+        build(load_recipe(recipe_path, plugins.registry)),
+        RunDir.create(tmp_path / "runs", "ema"),
+        plugins,
+        progress=False,
+    )
     key = generated_images_key(run, 4, seed=0)
     with torch.no_grad():
         next(run.generator.parameters()).add_(1.0)
-    assert generated_images_key(run, 4, seed=0) == key       # raw weights moved, the EMA copy did not
+    assert generated_images_key(run, 4, seed=0) == key  # raw weights moved, the EMA copy did not
     with torch.no_grad():
         next(run.ema.module.parameters()).add_(1.0)
     assert generated_images_key(run, 4, seed=0) != key
@@ -276,14 +296,20 @@ def logged_run(register_plugin, write_recipe, train_recipe):
 def test_evaluate_starts_the_run_s_loggers_logs_each_score_and_finishes_them(logged_run, run_cli):
     result = run_cli("evaluate", logged_run.path, "--metric", "swd", "--checkpoint", "1", "--num-samples", "8")
     assert result.exit_code == 0 and "warning" not in result.output, result.output
-    assert LifecycleLogger.events == [("start", 8), ("log_evaluation", "swd", 4), ("log_evaluation", "swd_16px", 4),
-                                      ("finish", "finished")]
+    assert LifecycleLogger.events == [
+        ("start", 8),
+        ("log_evaluation", "swd", 4),
+        ("log_evaluation", "swd_16px", 4),
+        ("finish", "finished"),
+    ]
 
 
 def test_evaluate_s_scores_reach_the_csv_logger_and_cut_none_of_its_rows(logged_run, run_cli):
     steps = (logged_run.path / "csv" / "steps.csv").read_text("utf-8")
-    assert run_cli("evaluate", logged_run.path, "--metric", "swd", "--checkpoint", "1",
-                   "--num-samples", "8").exit_code == 0
+    assert (
+        run_cli("evaluate", logged_run.path, "--metric", "swd", "--checkpoint", "1", "--num-samples", "8").exit_code
+        == 0
+    )
     with (logged_run.path / "csv" / "evaluations.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     scored = [row for row in rows if json.loads(row["details"]).get("checkpoint") == "epoch_0001.pt"]

@@ -7,20 +7,20 @@ import torch
 
 from conftest import TINY_RECIPE, merge
 from ganlab.common import tomlwrite
-
-from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
-from ganlab.training.lifecycle import run_recipe
 from ganlab.common.errors import ConfigError
+from ganlab.contracts.engine import BuildContext
+from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig, draw_faces
 from ganlab.evaluators.weightfree import DiversityConfig, DiversityEvaluator, SwdConfig, build_swd
 from ganlab.loading.manager import load_plugins
-from ganlab.contracts.engine import BuildContext
 from ganlab.recipes.recipe import load_recipe
 from ganlab.report.build import build_report
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.lifecycle import run_recipe
 
-WEIGHT_FREE = {"train": {"epochs": 3},
-               "evaluators": [{"name": "swd", "every": 2, "num_samples": 16},
-                         {"name": "diversity", "num_pairs": 10}]}
+WEIGHT_FREE = {
+    "train": {"epochs": 3},
+    "evaluators": [{"name": "swd", "every": 2, "num_samples": 16}, {"name": "diversity", "num_pairs": 10}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def epochs_of(run_dir, metric):
 
 
 def test_scores_follow_the_schedule_and_the_final_model_is_always_scored(finished_run):
-    assert epochs_of(finished_run, "swd") == [2, 3]          # every 2 epochs, plus the end of a 3-epoch run
+    assert epochs_of(finished_run, "swd") == [2, 3]  # every 2 epochs, plus the end of a 3-epoch run
     assert epochs_of(finished_run, "swd_16px") == [2, 3]
     assert epochs_of(finished_run, "diversity") == [1, 2, 3]
     assert epochs_of(finished_run, "diversity_real") == [1, 2, 3]
@@ -54,8 +54,11 @@ def test_weight_free_scores_carry_their_protocol(finished_run):
 def evaluator_sections(run_dir, plugins):
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
     context = BuildContext(seed=0, device=torch.device("cpu"), image_size=16, channels=3)
-    return {s.title.split(":")[0]: s for h in recipe.evaluators for s in h.entry.factory(h.config, context)
-            .report_sections(run_dir)}
+    return {
+        s.title.split(":")[0]: s
+        for h in recipe.evaluators
+        for s in h.entry.factory(h.config, context).report_sections(run_dir)
+    }
 
 
 def test_report_sections_show_swd_per_level_and_diversity_fake_beside_real(finished_run, plugins):
@@ -114,10 +117,11 @@ def test_a_resumed_evaluator_does_not_score_the_step_it_already_scored():
 
 
 def test_the_run_report_shows_the_metric_sections_even_where_inception_weights_are_missing(
-        finished_run, plugins, tmp_path):
+    finished_run, plugins, tmp_path
+):
     run_dir = RunDir(shutil.copytree(finished_run.path, tmp_path / "copy"))
     with open(run_dir.recipe_path, "a", encoding="utf-8") as recipe:
-        recipe.write('\n[[evaluators]]\nname = "fid"\n')          # as if the run had scored FID elsewhere
+        recipe.write('\n[[evaluators]]\nname = "fid"\n')  # as if the run had scored FID elsewhere
     page = build_report(run_dir, plugins.registry)
     assert "SWD: sliced Wasserstein distance" in page and "Diversity: mean MS-SSIM" in page
     assert "fid: scores and protocol" in page and "could not be built" not in page

@@ -13,21 +13,23 @@ from PIL import Image
 
 from conftest import TINY_RECIPE, count_calls, merge
 from ganlab.common import tomlwrite
-from ganlab.training.assemble import build
-from ganlab.training.loop import Trainer
+from ganlab.loading.manager import load_plugins
 from ganlab.metrics.reference import sample_images
 from ganlab.metrics.weights import ENV_VAR
-from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.assemble import build
+from ganlab.training.loop import Trainer
 
 N = 3
 
-EVALUATORS = {"evaluators": [{"name": "fid", "num_samples": N, "num_reference": N, "batch_size": N},
-                   {"name": "kid", "num_samples": N, "num_reference": N, "batch_size": N, "subsets": 3,
-                    "subset_size": N},
-                   {"name": "precision-recall", "num_samples": N, "num_reference": N, "batch_size": N,
-                    "neighborhood": 2}]}
+EVALUATORS = {
+    "evaluators": [
+        {"name": "fid", "num_samples": N, "num_reference": N, "batch_size": N},
+        {"name": "kid", "num_samples": N, "num_reference": N, "batch_size": N, "subsets": 3, "subset_size": N},
+        {"name": "precision-recall", "num_samples": N, "num_reference": N, "batch_size": N, "neighborhood": 2},
+    ]
+}
 
 
 def start_run(recipe_path: Path, plugins, out: Path) -> Trainer:
@@ -63,14 +65,29 @@ def test_the_three_evaluators_share_one_pass_over_generated_and_one_over_referen
 
 
 def test_fid_kid_and_precision_recall_equal_torch_fidelity_on_the_same_images_exported_to_folders(
-        scored, inception_weights, tmp_path):
+    scored, inception_weights, tmp_path
+):
     run, scores, _ = scored
     generated = export(run.generate(N, seed=0), tmp_path / "generated")
     reference = export(sample_images(run.dataset, N, seed=0), tmp_path / "reference")
     expected = torch_fidelity.calculate_metrics(
-        input1=generated, input2=reference, fid=True, kid=True, prc=True, feature_extractor="inception-v3-compat",
-        feature_extractor_weights_path=str(inception_weights), cuda=False, cache=False, verbose=False,
-        batch_size=N, save_cpu_ram=True, kid_subsets=3, kid_subset_size=N, prc_neighborhood=2, rng_seed=0)
+        input1=generated,
+        input2=reference,
+        fid=True,
+        kid=True,
+        prc=True,
+        feature_extractor="inception-v3-compat",
+        feature_extractor_weights_path=str(inception_weights),
+        cuda=False,
+        cache=False,
+        verbose=False,
+        batch_size=N,
+        save_cpu_ram=True,
+        kid_subsets=3,
+        kid_subset_size=N,
+        prc_neighborhood=2,
+        rng_seed=0,
+    )
     assert expected["frechet_inception_distance"] > 1e-3
     assert scores["fid"].value == pytest.approx(expected["frechet_inception_distance"], rel=1e-6)
     assert scores["kid"].value == pytest.approx(expected["kernel_inception_distance_mean"], rel=1e-6)
@@ -95,7 +112,8 @@ def test_every_score_is_logged_with_its_full_protocol(scored):
 
 
 def test_a_later_run_on_the_same_data_pays_only_for_generated_images_until_the_data_changes(
-        weights_in_env, write_recipe, plugins, tmp_path, extractor_calls, monkeypatch):
+    weights_in_env, write_recipe, plugins, tmp_path, extractor_calls, monkeypatch
+):
     # kid shares the reference cache with fid and precision-recall, and skips FID's costly 2048x2048
     # eigendecomposition; two images a side keep Inception's share small. The cache starts empty.
     monkeypatch.setenv("GANLAB_CACHE_DIR", str(tmp_path / "cache"))
@@ -106,7 +124,7 @@ def test_a_later_run_on_the_same_data_pays_only_for_generated_images_until_the_d
     another_model = {**kid, "experiment": {"seed": 1}}
     later = start_run(write_recipe(another_model, "b.toml"), plugins, tmp_path / "runs")
     later.built.evaluators[0][1].evaluate(later)
-    assert extractor_calls == [2, 2, 2]     # the reference came from the cache
+    assert extractor_calls == [2, 2, 2]  # the reference came from the cache
     other_data = start_run(write_recipe({**kid, "data": {"seed": 7}}, "c.toml"), plugins, tmp_path / "runs")
     other_data.built.evaluators[0][1].evaluate(other_data)
     assert extractor_calls == [2, 2, 2, 2, 2]

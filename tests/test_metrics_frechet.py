@@ -13,7 +13,7 @@ def gaussian(mean: np.ndarray, cov: np.ndarray) -> dict[str, torch.Tensor]:
 
 def test_frechet_distance_of_two_gaussians_matches_the_closed_form():
     rng = np.random.default_rng(0)
-    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))                      # a random rotation
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))  # a random rotation
     a, b = rng.uniform(0.5, 3.0, 6), rng.uniform(0.5, 3.0, 6)
     mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
     # Covariances sharing eigenvectors: sqrt(S1 S2) = Q diag(sqrt(a b)) Q^T.
@@ -38,4 +38,4 @@ def test_fid_grows_with_the_distance_between_feature_sets():
     features = torch.randn(500, 32, generator=torch.Generator().manual_seed(0))
     near, far = (frechet_distance(statistics(features), statistics(features + shift)) for shift in (0.1, 1.0))
     assert 0 < near < far
-    assert far == pytest.approx(32 * 1.0 ** 2, rel=1e-6)
+    assert far == pytest.approx(32 * 1.0**2, rel=1e-6)

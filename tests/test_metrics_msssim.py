@@ -15,14 +15,14 @@ def flat(value: float, size: int) -> torch.Tensor:
 
 def test_ms_ssim_of_two_flat_images_is_the_luminance_term_by_hand():
     # Flat images have zero variance, so contrast-structure is C2/C2 = 1 and only luminance remains.
-    luminance = (2 * 100 * 150 + C1) / (100 ** 2 + 150 ** 2 + C1)       # = 0.92309...
+    luminance = (2 * 100 * 150 + C1) / (100**2 + 150**2 + C1)  # = 0.92309...
     assert float(ms_ssim(flat(100, 16), flat(150, 16))) == pytest.approx(luminance, rel=1e-6)
 
 
 def test_ms_ssim_renormalises_the_weights_of_the_scales_that_fit():
-    luminance = (2 * 100 * 150 + C1) / (100 ** 2 + 150 ** 2 + C1)
-    coarsest_weight = SCALE_WEIGHTS[1] / (SCALE_WEIGHTS[0] + SCALE_WEIGHTS[1])    # 32 px: scales 32 and 16
-    assert float(ms_ssim(flat(100, 32), flat(150, 32))) == pytest.approx(luminance ** coarsest_weight, rel=1e-6)
+    luminance = (2 * 100 * 150 + C1) / (100**2 + 150**2 + C1)
+    coarsest_weight = SCALE_WEIGHTS[1] / (SCALE_WEIGHTS[0] + SCALE_WEIGHTS[1])  # 32 px: scales 32 and 16
+    assert float(ms_ssim(flat(100, 32), flat(150, 32))) == pytest.approx(luminance**coarsest_weight, rel=1e-6)
 
 
 def test_all_five_scales_fit_from_176_pixels():

@@ -16,8 +16,8 @@ def paper_density_coverage(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[
     """Naeem et al. 2020, eq. (3) and (4): NND_k(X_i) is X_i's distance to its k-th nearest other real
     sample; B(x, r) the open ball; density = 1/(kM) sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))],
     coverage = 1/N sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]."""
-    nnd = np.sort(distances(real, real), axis=1)[:, k]           # column 0 is the sample itself
-    inside = distances(fake, real) < nnd[None, :]                # [j, i]: Y_j in B(X_i, NND_k(X_i))
+    nnd = np.sort(distances(real, real), axis=1)[:, k]  # column 0 is the sample itself
+    inside = distances(fake, real) < nnd[None, :]  # [j, i]: Y_j in B(X_i, NND_k(X_i))
     return inside.sum() / (k * len(fake)), inside.any(axis=0).mean()
 
 
@@ -57,7 +57,7 @@ def test_a_collapsed_generator_keeps_density_but_loses_coverage():
     real = features(200)
     collapsed = real[:1].repeat(100, 1)
     density, coverage = density_coverage(real, collapsed, k=5)
-    assert coverage < 0.1                       # only the few real neighbourhoods that hold the one it copies
+    assert coverage < 0.1  # only the few real neighbourhoods that hold the one it copies
     assert density > 0
 
 

@@ -2,11 +2,23 @@
 
 from ganlab.metrics.protocol import protocol_differences, protocol_of
 
-FID = {"metric": "fid", "value": 31.5, "step": 400, "epoch": 2, "time": "2026-01-01T00:00:00+00:00",
-       "library": "torch-fidelity", "library_version": "0.4.0", "feature_extractor": "inception-v3-compat",
-       "feature_layer": "2048", "network_sha256": "6726825d" + "0" * 56, "num_generated": 10000,
-       "num_reference": 10000, "reference": "ab" * 32, "reference_source": "data/celeba (10000 of 202599 images, 64px)",
-       "seed": 0}
+FID = {
+    "metric": "fid",
+    "value": 31.5,
+    "step": 400,
+    "epoch": 2,
+    "time": "2026-01-01T00:00:00+00:00",
+    "library": "torch-fidelity",
+    "library_version": "0.4.0",
+    "feature_extractor": "inception-v3-compat",
+    "feature_layer": "2048",
+    "network_sha256": "6726825d" + "0" * 56,
+    "num_generated": 10000,
+    "num_reference": 10000,
+    "reference": "ab" * 32,
+    "reference_source": "data/celeba (10000 of 202599 images, 64px)",
+    "seed": 0,
+}
 
 
 def test_the_protocol_is_everything_but_the_result_and_when_it_was_made():
@@ -24,7 +36,9 @@ def test_scores_of_the_same_protocol_at_other_steps_are_comparable():
 def test_a_different_sample_count_or_network_is_named_with_both_values():
     other = {**FID, "num_generated": 5000, "network_sha256": "f" * 64}
     assert protocol_differences(FID, other) == [
-        f"network_sha256: {FID['network_sha256']} vs {'f' * 64}", "num_generated: 10000 vs 5000"]
+        f"network_sha256: {FID['network_sha256']} vs {'f' * 64}",
+        "num_generated: 10000 vs 5000",
+    ]
 
 
 def test_a_key_only_one_side_has_makes_scores_incomparable():

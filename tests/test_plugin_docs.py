@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RUN_VIEW
 import ganlab
+from conftest import RUN_VIEW
 from ganlab import Evaluator
 from ganlab.contracts.kinds import interface
 from ganlab.registry import hookspecs
@@ -51,7 +51,9 @@ def test_every_hook_and_event_has_a_test(method):
 
 
 EVALUATORS = (PLUGIN_DOCS / "evaluators.md").read_text("utf-8")
-RUN_TABLE = EVALUATORS[EVALUATORS.index("What an evaluator may use of `run`"):EVALUATORS.index("An evaluator keeps everything")]
+RUN_TABLE = EVALUATORS[
+    EVALUATORS.index("What an evaluator may use of `run`") : EVALUATORS.index("An evaluator keeps everything")
+]
 
 
 @pytest.mark.parametrize("attribute", RUN_VIEW)
@@ -73,20 +75,22 @@ def docs_block(after: str, language: str, page: str = "guide.md") -> str:
 
 def test_the_example_plugin_trains_logs_and_reports(register_plugin, write_recipe, train_recipe, monkeypatch):
     plugin = types.ModuleType("ganlab_smooth")
-    monkeypatch.setitem(sys.modules, "ganlab_smooth", plugin)          # dataclasses look their module up
+    monkeypatch.setitem(sys.modules, "ganlab_smooth", plugin)  # dataclasses look their module up
     exec(compile(docs_block("`ganlab_smooth.py`", "python"), "docs/plugins/guide.md", "exec"), plugin.__dict__)
     register_plugin(plugin, name="smooth")
     run = train_recipe(write_recipe({"loss": {"name": "bce-two-sided"}, "evaluators": [{"name": "d-accuracy"}]}))
     assert run.read_meta()["status"] == "finished"
     assert [e["metric"] for e in run.read_evaluations()] == ["d_accuracy", "d_accuracy"]
-    assert [r["step"] for r in run.read_jsonl("evaluators/d-accuracy/accuracy.jsonl")] == [4, 8], \
+    assert [r["step"] for r in run.read_jsonl("evaluators/d-accuracy/accuracy.jsonl")] == [4, 8], (
         "the guide's evaluator follows its own rule: records carry their step, so a resume can cut them back"
+    )
     [section] = plugin.DiscriminatorAccuracy(plugin.AccuracyConfig(), None).report_sections(run)
     assert section.title == "Discriminator accuracy" and section.html.count("<tr><td>") == 2
 
 
-def test_the_example_command_ranks_a_trained_runs_epochs(register_plugin, write_recipe, train_recipe, run_cli,
-                                                          monkeypatch):
+def test_the_example_command_ranks_a_trained_runs_epochs(
+    register_plugin, write_recipe, train_recipe, run_cli, monkeypatch
+):
     plugin = types.ModuleType("ganlab_smooth")
     monkeypatch.setitem(sys.modules, "ganlab_smooth", plugin)
     for block in (docs_block("`ganlab_smooth.py`", "python"), docs_block("## Adding a command", "python")):
@@ -113,8 +117,11 @@ def test_the_example_pyproject_declares_the_entry_point_group_ganlab():
 LEVER_AND_LOGGER_BASES = (ganlab.Augment, ganlab.Regularizer, ganlab.Schedule, ganlab.Logger)
 
 
-@pytest.mark.parametrize("method", [(base.__name__, name) for base in LEVER_AND_LOGGER_BASES
-                                    for name in interface(base)], ids=lambda m: ".".join(m))
+@pytest.mark.parametrize(
+    "method",
+    [(base.__name__, name) for base in LEVER_AND_LOGGER_BASES for name in interface(base)],
+    ids=lambda m: ".".join(m),
+)
 def test_every_method_the_engine_calls_on_a_lever_or_logger_is_documented(method):
     base, name = method
     section = (PLUGIN_DOCS / "levers.md").read_text("utf-8")
@@ -127,7 +134,14 @@ def test_the_example_data_set_trains_a_conditional_run(register_plugin, write_re
     source = docs_block("## The data-set contract", "python", page="data-sets.md")
     exec(compile(source, "docs/plugins/data-sets.md", "exec"), plugin.__dict__)
     register_plugin(plugin, name="noise")
-    run = train_recipe(write_recipe({"data": {"name": "noise", "image_size": 16, "num_images": 64},
-                                     "generator": {"name": "cdcgan"}, "discriminator": {"name": "cdcgan-projection"}}))
+    run = train_recipe(
+        write_recipe(
+            {
+                "data": {"name": "noise", "image_size": 16, "num_images": 64},
+                "generator": {"name": "cdcgan"},
+                "discriminator": {"name": "cdcgan-projection"},
+            }
+        )
+    )
     assert run.read_meta()["status"] == "finished"
     assert ganlab.LabelSpace.from_dict(run.read_meta()["label_space"]).names == ("bright",)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -36,9 +36,12 @@ GOOD = """
 """
 
 BROKEN = {
-    "import": ("raise RuntimeError('no GPU driver found')",
-               "plugin 'shaky' failed to import: RuntimeError: no GPU driver found"),
-    "hook raises": ("""
+    "import": (
+        "raise RuntimeError('no GPU driver found')",
+        "plugin 'shaky' failed to import: RuntimeError: no GPU driver found",
+    ),
+    "hook raises": (
+        """
         import dataclasses
         from ganlab import hookimpl
 
@@ -50,8 +53,11 @@ BROKEN = {
         def ganlab_register(registry):
             registry.add("loss", "half-done", lambda config, context: None, Config)
             raise KeyError("settings")
-        """, "plugin 'shaky' failed to register: KeyError: 'settings'"),
-    "duplicate name": ("""
+        """,
+        "plugin 'shaky' failed to register: KeyError: 'settings'",
+    ),
+    "duplicate name": (
+        """
         import dataclasses
         from ganlab import hookimpl
 
@@ -62,25 +68,34 @@ BROKEN = {
         @hookimpl
         def ganlab_register(registry):
             registry.add("loss", "bce", lambda config, context: None, Config)
-        """, "plugin 'shaky' failed to register: PluginError: loss 'bce' is registered twice: by plugin "
-             "'ganlab.components.losses' and by plugin 'shaky'"),
-    "misspelt hook": ("""
+        """,
+        "plugin 'shaky' failed to register: PluginError: loss 'bce' is registered twice: by plugin "
+        "'ganlab.components.losses' and by plugin 'shaky'",
+    ),
+    "misspelt hook": (
+        """
         from ganlab import hookimpl
 
         @hookimpl
         def ganlab_regster(registry):
             pass
-        """, "'ganlab_regster' is not a ganlab hook (did you mean 'ganlab_register'"),
-    "unmarked hook": ("""
+        """,
+        "'ganlab_regster' is not a ganlab hook (did you mean 'ganlab_register'",
+    ),
+    "unmarked hook": (
+        """
         def ganlab_register(registry):
             pass
-        """, "ganlab_register is not marked with @ganlab.hookimpl"),
+        """,
+        "ganlab_register is not marked with @ganlab.hookimpl",
+    ),
 }
 
 
 @pytest.fixture
-def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                   request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+def install_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Callable[[str, str], None]:
     def install(name: str, source: str, version: str = "1.2.3") -> None:
         module = f"{name}_plugin_module"
         site = tmp_path / f"site-{name}"
@@ -92,6 +107,7 @@ def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         monkeypatch.syspath_prepend(str(site))
         # the next test may install other source under the same module name
         request.addfinalizer(lambda: sys.modules.pop(module, None))
+
     return install
 
 
@@ -111,15 +127,14 @@ def test_installed_plugin_is_listed_with_its_version_components_and_hooks(instal
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_broken_plugin_is_named_skipped_and_other_commands_still_work(case, install_plugin, run_cli,
-                                                                       write_recipe):
+def test_broken_plugin_is_named_skipped_and_other_commands_still_work(case, install_plugin, run_cli, write_recipe):
     source, message = BROKEN[case]
     install_plugin("shaky", source)
     listing = run_cli("list", "loss")
     assert listing.exit_code == 0
     assert "ganlab: warning: plugin 'shaky' failed to" in listing.stderr and message in listing.stderr
     assert "bce  [ganlab.components.losses (built-in)]" in listing.stdout
-    assert "half-done" not in listing.stdout                 # a half-finished registration is undone
+    assert "half-done" not in listing.stdout  # a half-finished registration is undone
     assert "shaky" not in plugin_rows(run_cli)
     assert run_cli("validate", write_recipe()).exit_code == 0
 
@@ -227,11 +242,14 @@ def test_a_class_whose_constructor_cannot_take_config_and_context_is_refused_at_
 
 def test_extending_another_plugin_s_declared_class_declares_nothing_twice(install_plugin, run_cli):
     install_plugin("declared", DECLARED)
-    install_plugin("extension", """
+    install_plugin(
+        "extension",
+        """
         from declared_plugin_module import MarginGap
 
         class WideMarginGap(MarginGap):
             pass
-    """)
+    """,
+    )
     rows = plugin_rows(run_cli)
     assert (rows["declared"]["components"], rows["extension"]["components"]) == (["loss:margin-gap"], [])

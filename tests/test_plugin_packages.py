@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.registry.known import KNOWN
 from ganlab.loading.manager import load_plugins
+from ganlab.registry.known import KNOWN
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
 
 ROOT = Path(__file__).parents[1]
@@ -27,11 +27,14 @@ def entry_point(pyproject: Path) -> str:
 
 PACKAGES = {path.parent.name: entry_point(path) for path in sorted((ROOT / "plugins").glob("*/pyproject.toml"))}
 """distribution -> plugin name, read from the folders in plugins/: the one list of the packages."""
-QUICKSTARTS = {"ganlab-wgan": "experiments/wgan_gp_quickstart.toml", "ganlab-sngan": "experiments/sngan_quickstart.toml",
-               "ganlab-lsgan": "experiments/lsgan_quickstart.toml",
-               "ganlab-augment": "plugins/ganlab-augment/experiments/ada_quickstart.toml",
-               "ganlab-regularizers": "plugins/ganlab-regularizers/experiments/r3gan_quickstart.toml",
-               "ganlab-tensorboard": "plugins/ganlab-tensorboard/experiments/tensorboard_quickstart.toml"}
+QUICKSTARTS = {
+    "ganlab-wgan": "experiments/wgan_gp_quickstart.toml",
+    "ganlab-sngan": "experiments/sngan_quickstart.toml",
+    "ganlab-lsgan": "experiments/lsgan_quickstart.toml",
+    "ganlab-augment": "plugins/ganlab-augment/experiments/ada_quickstart.toml",
+    "ganlab-regularizers": "plugins/ganlab-regularizers/experiments/r3gan_quickstart.toml",
+    "ganlab-tensorboard": "plugins/ganlab-tensorboard/experiments/tensorboard_quickstart.toml",
+}
 
 
 def test_every_package_has_a_quickstart_recipe():
@@ -65,8 +68,9 @@ def installed(distribution: str) -> bool:
 
 def test_known_plugins_lists_exactly_what_each_package_registers():
     plugins = load_plugins(package_plugins(), entry_points=False)
-    registered = {(e.kind, e.name): f"ganlab-{e.plugin}" for e in plugins.registry.entries()
-                  if e.plugin in PACKAGES.values()}
+    registered = {
+        (e.kind, e.name): f"ganlab-{e.plugin}" for e in plugins.registry.entries() if e.plugin in PACKAGES.values()
+    }
     assert registered == KNOWN
 
 
@@ -98,10 +102,12 @@ def test_a_recipe_naming_a_missing_package_s_components_says_what_to_install(run
     monkeypatch.setenv("GANLAB_DISABLE_PLUGINS", "wgan")
     result = run_cli("validate", ROOT / "experiments" / "wgan_gp_quickstart.toml")
     assert result.exit_code == 2
-    for line in ("discriminator.name: unknown discriminator 'wgan-critic'; it is provided by the plugin "
-                 "package 'ganlab-wgan': pip install ganlab-wgan",
-                 "loss.name: unknown loss 'wgan-gp'; it is provided by the plugin package 'ganlab-wgan': "
-                 "pip install ganlab-wgan"):
+    for line in (
+        "discriminator.name: unknown discriminator 'wgan-critic'; it is provided by the plugin "
+        "package 'ganlab-wgan': pip install ganlab-wgan",
+        "loss.name: unknown loss 'wgan-gp'; it is provided by the plugin package 'ganlab-wgan': "
+        "pip install ganlab-wgan",
+    ):
         assert line in result.stderr
 
 
@@ -112,8 +118,9 @@ def test_installed_package_is_discovered_through_its_entry_point(distribution, r
     rows = {r["name"]: r for r in json.loads(run_cli("plugins", "--json").stdout)["plugins"]}
     row = rows[PACKAGES[distribution]]
     assert (row["distribution"], row["version"]) == (distribution, importlib.metadata.version(distribution))
-    assert sorted(row["components"]) == sorted(f"{kind}:{name}" for (kind, name), package in KNOWN.items()
-                                               if package == distribution)
+    assert sorted(row["components"]) == sorted(
+        f"{kind}:{name}" for (kind, name), package in KNOWN.items() if package == distribution
+    )
     # enough images for one step of every quickstart (WGAN-GP's 5 critic batches of 64 need 320)
     result = run_cli("validate", ROOT / QUICKSTARTS[distribution], "--set", "data.num_images=320")
     assert result.exit_code == 0, result.output

@@ -108,8 +108,9 @@ def test_plugin_whose_hook_raises_is_skipped_and_its_entries_dropped():
 
     loaded = load_plugins([("half-broken", HalfBroken())], entry_points=False)
     assert loaded.registry.get("loss", "half") is None
-    assert [f.message() for f in loaded.failures] == \
-        ["plugin 'half-broken' failed to register: RuntimeError: boom (skipped)"]
+    assert [f.message() for f in loaded.failures] == [
+        "plugin 'half-broken' failed to register: RuntimeError: boom (skipped)"
+    ]
     assert loaded.registry.get("generator", "dcgan") is not None
 
 
@@ -121,8 +122,10 @@ def test_duplicate_name_is_an_error_naming_both_plugins():
 
     loaded = load_plugins([("copycat", Duplicate())], entry_points=False)
     [failure] = loaded.failures
-    assert "generator 'dcgan' is registered twice: by plugin 'ganlab.components.dcgan' and by plugin " \
-           "'copycat'" in failure.error
+    assert (
+        "generator 'dcgan' is registered twice: by plugin 'ganlab.components.dcgan' and by plugin "
+        "'copycat'" in failure.error
+    )
     assert loaded.registry.get("generator", "dcgan").plugin == "ganlab.components.dcgan"
 
 

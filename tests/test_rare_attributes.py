@@ -14,15 +14,23 @@ import pytest
 import ganlab
 
 RECIPE = {
-    "data": {"name": "synthetic-faces", "image_size": 16, "num_images": 2048, "attributes": ["glasses"],
-             "frequencies": {"glasses": 0.04}},
+    "data": {
+        "name": "synthetic-faces",
+        "image_size": 16,
+        "num_images": 2048,
+        "attributes": ["glasses"],
+        "frequencies": {"glasses": 0.04},
+    },
     "generator": {"name": "cdcgan", "latent_dim": 32, "features": 16, "embed_dim": 8},
     "discriminator": {"name": "cdcgan-projection", "features": 16},
-    "optimizer": {"generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
-                  "discriminator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]}},
+    "optimizer": {
+        "generator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
+        "discriminator": {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999]},
+    },
     "train": {"epochs": 7, "max_steps": 400, "batch_size": 32, "log_every": 50, "grid_size": 16},
-    "evaluators": [{"name": "attribute-control", "every": 100, "num_real": 2048, "classifier_epochs": 8,
-               "num_samples": 400}],
+    "evaluators": [
+        {"name": "attribute-control", "every": 100, "num_real": 2048, "classifier_epochs": 8, "num_samples": 400}
+    ],
 }
 """400 steps of batch 32 at 16x16: about 10 CPU seconds a run. The metric's classifier learns from all
 2,048 faces, about 65 of them with glasses."""
@@ -36,11 +44,10 @@ def glasses_control(run: ganlab.RunDir) -> tuple[float, dict]:
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_a_rare_attribute_is_controlled_with_balanced_generator_labels_and_not_without(write_recipe,
-                                                                                      train_recipe):
+def test_a_rare_attribute_is_controlled_with_balanced_generator_labels_and_not_without(write_recipe, train_recipe):
     balanced, protocol = glasses_control(train_recipe(write_recipe(RECIPE), "train.generator_labels=balanced"))
     as_in_data, _ = glasses_control(train_recipe(write_recipe(RECIPE), "experiment.name=data"))
     assert protocol["chance"] == {"glasses": CHANCE}
-    assert protocol["classifier_recall"]["glasses"]["1"] > 0.8       # the metric can see glasses
+    assert protocol["classifier_recall"]["glasses"]["1"] > 0.8  # the metric can see glasses
     assert balanced > CHANCE + 0.2
     assert as_in_data < CHANCE + 0.1

@@ -29,8 +29,12 @@ def test_missing_component_sections_take_the_classic_choice(tmp_path, plugins):
     path = tmp_path / "r.toml"
     path.write_text('[data]\nname = "synthetic-faces"\n')
     recipe = load_recipe(path, plugins.registry)
-    assert [recipe.component(s).name for s in ("generator", "discriminator", "loss", "init")] == \
-        ["dcgan", "dcgan", "bce", "dcgan-normal"]
+    assert [recipe.component(s).name for s in ("generator", "discriminator", "loss", "init")] == [
+        "dcgan",
+        "dcgan",
+        "bce",
+        "dcgan-normal",
+    ]
 
 
 def test_data_section_is_required(tmp_path, plugins):
@@ -42,8 +46,9 @@ def test_data_section_is_required(tmp_path, plugins):
 
 
 def test_unknown_component_name_suggests_close_matches(write_recipe, plugins):
-    assert problems_of(write_recipe({"loss": {"name": "bcee"}}), plugins) == \
-        ["loss.name: unknown loss 'bcee' (did you mean 'bce'?)"]
+    assert problems_of(write_recipe({"loss": {"name": "bcee"}}), plugins) == [
+        "loss.name: unknown loss 'bcee' (did you mean 'bce'?)"
+    ]
 
 
 def test_unknown_keys_and_sections_are_errors(write_recipe, plugins):
@@ -53,8 +58,13 @@ def test_unknown_keys_and_sections_are_errors(write_recipe, plugins):
 
 
 def test_every_problem_is_reported_together_with_the_file(write_recipe, plugins):
-    path = write_recipe({"train": {"epochs": 0, "batch_size": "many"}, "init": {"name": "gaussian"},
-                         "optimizer": {"generator": {"lr": -1.0}}})
+    path = write_recipe(
+        {
+            "train": {"epochs": 0, "batch_size": "many"},
+            "init": {"name": "gaussian"},
+            "optimizer": {"generator": {"lr": -1.0}},
+        }
+    )
     with pytest.raises(RecipeError) as info:
         load_recipe(path, plugins.registry)
     message = str(info.value)
@@ -76,10 +86,13 @@ def test_invalid_betas_are_rejected_by_the_optimizer_config(write_recipe, plugin
     assert problem == "optimizer.discriminator: betas must each be in [0, 1), got [1.5, 0.9]"
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("[train\nepochs = 1", "invalid TOML"),
-    (b"\xff\xfe\x00binary", "is not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("[train\nepochs = 1", "invalid TOML"),
+        (b"\xff\xfe\x00binary", "is not UTF-8 text"),
+    ],
+)
 def test_unparseable_files_are_reported(tmp_path, plugins, content, expected):
     path = tmp_path / "bad.toml"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -97,8 +110,7 @@ def test_missing_file_and_directory_are_reported(tmp_path, plugins):
 
 def test_overrides_are_read_as_toml_values():
     assert parse_override("train.epochs=3") == (["train", "epochs"], 3)
-    assert parse_override("optimizer.generator.betas=[0.0, 0.9]") == (
-        ["optimizer", "generator", "betas"], [0.0, 0.9])
+    assert parse_override("optimizer.generator.betas=[0.0, 0.9]") == (["optimizer", "generator", "betas"], [0.0, 0.9])
     assert parse_override('experiment.name="a b"') == (["experiment", "name"], "a b")
 
 
@@ -114,13 +126,15 @@ def test_override_addresses_evaluators_by_index():
 
 
 def test_override_without_equals_sign_is_an_error(write_recipe, plugins):
-    assert problems_of(write_recipe(), plugins, ["train.epochs"]) == \
-        ["--set 'train.epochs': expected KEY=VALUE, e.g. train.epochs=3"]
+    assert problems_of(write_recipe(), plugins, ["train.epochs"]) == [
+        "--set 'train.epochs': expected KEY=VALUE, e.g. train.epochs=3"
+    ]
 
 
 def test_override_values_are_validated_like_file_values(write_recipe, plugins):
-    assert problems_of(write_recipe(), plugins, ["train.batch_size=0"]) == \
-        ["train.batch_size: must be at least 1, got 0"]
+    assert problems_of(write_recipe(), plugins, ["train.batch_size=0"]) == [
+        "train.batch_size: must be at least 1, got 0"
+    ]
 
 
 def test_override_does_not_change_the_parsed_document(write_recipe):

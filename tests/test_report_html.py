@@ -23,7 +23,14 @@ def test_table_cells_are_escaped_and_numbers_readable():
 
 
 def test_sections_are_ordered_and_linked_with_unique_anchors():
-    page = h.page("t", "", [ReportSection("Later", "<p>2</p>", order=50), ReportSection("First", "<p>1</p>", 0),
-                            ReportSection("Later", "<p>3</p>", order=60)])
+    page = h.page(
+        "t",
+        "",
+        [
+            ReportSection("Later", "<p>2</p>", order=50),
+            ReportSection("First", "<p>1</p>", 0),
+            ReportSection("Later", "<p>3</p>", order=60),
+        ],
+    )
     assert page.index('id="first"') < page.index('id="later"') < page.index('id="later-2"')
     assert '<a href="#later-2">Later</a>' in page

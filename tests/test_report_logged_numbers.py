@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-from conftest import TINY_RECIPE, merge
 from html_page import parse
 
+from conftest import TINY_RECIPE, merge
 from ganlab.common import tomlwrite
 
 STEPS = 24
@@ -38,14 +39,27 @@ def trained(tmp_path_factory) -> Path:
 def run_with(trained, tmp_path) -> Callable[..., Path]:
     """A copy of the trained run whose metrics.jsonl is rewritten by hand: the step record's own numbers
     plus ``extras(step)`` at every step."""
+
     def make(extras: Callable[[int], dict[str, Any]]) -> Path:
         run = Path(shutil.copytree(trained, tmp_path / "run"))
-        lines = [json.dumps({"step": step, "epoch": 1 + step // 12, "loss_d": 1.2 - step / 40,
-                             "loss_g": 0.7 + step / 50, "d_real": 0.6, "d_fake": 0.4, **extras(step),
-                             "time": step / 10})
-                 for step in range(1, STEPS + 1)]
+        lines = [
+            json.dumps(
+                {
+                    "step": step,
+                    "epoch": 1 + step // 12,
+                    "loss_d": 1.2 - step / 40,
+                    "loss_g": 0.7 + step / 50,
+                    "d_real": 0.6,
+                    "d_fake": 0.4,
+                    **extras(step),
+                    "time": step / 10,
+                }
+            )
+            for step in range(1, STEPS + 1)
+        ]
         (run / "metrics.jsonl").write_text("".join(line + "\n" for line in lines), "utf-8")
         return run
+
     return make
 
 
@@ -70,8 +84,14 @@ def panel_keys(html: str) -> list[str]:
 
 
 def test_each_number_that_changes_gets_a_panel_titled_by_its_key(run_with, run_cli, tmp_path):
-    run = run_with(lambda step: {"lr_g": 2e-4 * (1 - step / STEPS), "augment_p": step / 100,
-                                 "reg_r1": 0.05 + 0.01 * (step % 3), "plugin_$temp^": 1.0 + step})
+    run = run_with(
+        lambda step: {
+            "lr_g": 2e-4 * (1 - step / STEPS),
+            "augment_p": step / 100,
+            "reg_r1": 0.05 + 0.01 * (step % 3),
+            "plugin_$temp^": 1.0 + step,
+        }
+    )
     _, page = report(run_cli, run, tmp_path / "report.html")
     assert page.titles.index("Logged numbers") == page.titles.index("Loss curves") + 1
     html = section((tmp_path / "report.html").read_text("utf-8"), "Logged numbers")

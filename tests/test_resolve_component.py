@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ganlab.common.errors import RecipeError
-from ganlab.recipes.recipe import read_toml, resolve_component
 from ganlab.common.tomlwrite import dumps
+from ganlab.recipes.recipe import read_toml, resolve_component
 
 
 def problems_of(table, kind, registry) -> list[str]:
@@ -23,17 +23,21 @@ def test_a_table_becomes_its_entry_with_a_checked_config(plugins):
 
 def test_an_unknown_name_comes_with_its_close_matches(plugins):
     assert problems_of({"name": "bec"}, "loss", plugins.registry) == [
-        "loss.name: unknown loss 'bec' (did you mean 'bce'?)"]
+        "loss.name: unknown loss 'bec' (did you mean 'bce'?)"
+    ]
 
 
 def test_a_name_from_a_plugin_package_says_what_to_install(plugins):
     assert problems_of({"name": "hinge"}, "loss", plugins.registry) == [
-        "loss.name: unknown loss 'hinge'; it is provided by the plugin package 'ganlab-sngan': pip install ganlab-sngan"]
+        "loss.name: unknown loss 'hinge'; it is provided by the plugin package 'ganlab-sngan': pip install ganlab-sngan"
+    ]
 
 
 def test_every_bad_key_is_named_at_once(plugins):
     assert problems_of({"name": "bce", "real_lable": 0.9, "smooth": 1}, "loss", plugins.registry) == [
-        "loss.real_lable: unknown key (did you mean 'real_label'?)", "loss.smooth: unknown key; known keys: real_label"]
+        "loss.real_lable: unknown key (did you mean 'real_label'?)",
+        "loss.smooth: unknown key; known keys: real_label",
+    ]
 
 
 def with_evaluator(run, table) -> None:
@@ -61,8 +65,9 @@ def test_validate_evaluate_and_report_word_an_unknown_name_alike(write_recipe, t
 
 def test_validate_and_report_word_a_bad_key_alike(write_recipe, train_recipe, run_cli):
     run = train_recipe(write_recipe({"evaluators": [{"name": "loss-curves"}]}))
-    validated = run_cli("validate", write_recipe({"evaluators": [{"name": "loss-curves", "smoothin": 3}]},
-                                                 name="k.toml"))
+    validated = run_cli(
+        "validate", write_recipe({"evaluators": [{"name": "loss-curves", "smoothin": 3}]}, name="k.toml")
+    )
     with_evaluator(run, {"name": "loss-curves", "smoothin": 3})
     reported = run_cli("report", run.path, "-o", run.path / "again.html")
     assert BAD_KEY in validated.stderr and f"{BAD_KEY}; so its section is missing" in reported.stderr

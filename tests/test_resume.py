@@ -9,27 +9,27 @@ import math
 import os
 import signal
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import torch
 import torch.nn.functional as F
+from resume_helpers import as_written_on_a_gpu, as_written_on_a_gpu_by_ganlab_0_2_0, rewrite_checkpoints
 
 import ganlab.rundir.checkpoints as checkpoints
 from ganlab import Loss, hookimpl
 from ganlab.common import tomlwrite
+from ganlab.common.errors import RunError
+from ganlab.contracts.engine import Evaluator
+from ganlab.loading.manager import load_plugins
+from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import CheckpointRecord, load_checkpoint
+from ganlab.rundir.rundir import RunDir
 from ganlab.training.lifecycle import run_recipe
+from ganlab.training.resume import recipe_changes, resume_run
 from ganlab.training.state import cuda_rng_state, restore_cuda_rng_state
 from ganlab.training.stopping import RunDiverged, RunInterrupted
-from ganlab.common.errors import RunError
-from ganlab.loading.manager import load_plugins
-from ganlab.contracts.engine import Evaluator
-from ganlab.recipes.recipe import load_recipe
-from ganlab.training.resume import recipe_changes, resume_run
-from ganlab.rundir.rundir import RunDir
-from resume_helpers import as_written_on_a_gpu, as_written_on_a_gpu_by_ganlab_0_2_0, rewrite_checkpoints
 
 
 def last_line(output: str) -> str:
@@ -63,8 +63,17 @@ def test_a_finished_run_trains_longer_when_resumed_with_more_epochs(finished_run
 
 
 def test_a_resume_that_changes_the_experiment_is_refused_and_lists_every_change(finished_run, run_cli):
-    result = run_cli("run", "--resume", finished_run, "--set", "train.epochs=3", "--set", "train.batch_size=8",
-                     "--set", "optimizer.generator.lr=0.001")
+    result = run_cli(
+        "run",
+        "--resume",
+        finished_run,
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "optimizer.generator.lr=0.001",
+    )
     assert result.exit_code == 2
     assert "train.batch_size: was 16 when the checkpoint was written, now 8" in result.output
     assert "optimizer.generator.lr: was 0.0002 when the checkpoint was written, now 0.001" in result.output
@@ -141,8 +150,9 @@ def test_an_interrupted_run_resumes_to_the_end(write_recipe, tmp_path):
             registry.add("evaluator", "ctrl-c", lambda config, context: CtrlC(), NoConfig)
 
     with_ctrl_c = load_plugins([("ctrl-c", Plugin())], entry_points=False)
-    recipe = load_recipe(write_recipe({"evaluators": [{"name": "ctrl-c"}], "train": {"log_every": 1}}),
-                         with_ctrl_c.registry)
+    recipe = load_recipe(
+        write_recipe({"evaluators": [{"name": "ctrl-c"}], "train": {"log_every": 1}}), with_ctrl_c.registry
+    )
     with pytest.raises(RunInterrupted):
         run_recipe(recipe, with_ctrl_c, tmp_path / "runs", progress=False)
     run = next((tmp_path / "runs").iterdir())
@@ -179,8 +189,9 @@ def test_a_run_without_any_valid_checkpoint_starts_again_from_step_zero(finished
     resume_run(finished_run, plugins, progress=False)
     assert "no valid checkpoint; the run starts again from step 0" in capsys.readouterr().err
     after = RunDir.open(finished_run).read_metrics()
-    assert [{k: v for k, v in r.items() if k != "time"} for r in after] == \
-        [{k: v for k, v in r.items() if k != "time"} for r in before]
+    assert [{k: v for k, v in r.items() if k != "time"} for r in after] == [
+        {k: v for k, v in r.items() if k != "time"} for r in before
+    ]
 
 
 def test_a_run_whose_checkpoints_are_all_damaged_is_kept_not_started_again(finished_run, run_cli):
@@ -197,8 +208,9 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_kept_not_started_again(finis
 
 
 @pytest.mark.parametrize("written_on_a_gpu", [as_written_on_a_gpu, as_written_on_a_gpu_by_ganlab_0_2_0])
-def test_a_run_trained_on_a_gpu_continues_on_a_cpu_with_fresh_latents_and_a_warning(finished_run, plugins,
-                                                                                     capsys, written_on_a_gpu):
+def test_a_run_trained_on_a_gpu_continues_on_a_cpu_with_fresh_latents_and_a_warning(
+    finished_run, plugins, capsys, written_on_a_gpu
+):
     rewrite_checkpoints(finished_run, written_on_a_gpu)
     resume_run(finished_run, plugins, ["train.epochs=3"], progress=False)
     assert "the checkpoint was written on cuda and the run continues on cpu" in capsys.readouterr().err
@@ -235,15 +247,21 @@ def test_logs_are_cut_back_to_a_step_and_a_torn_last_line_dropped(tmp_path):
 
 def test_rewinding_to_a_checkpoint_cuts_every_log_back_and_drops_the_grids_of_later_epochs(tmp_path):
     run_dir = RunDir.create(tmp_path, "rewound")
-    for log in ("metrics.jsonl", "evaluators/d-distributions/scores.jsonl",
-                "evaluators/a-plugin/nested/accuracy.jsonl"):
+    for log in (
+        "metrics.jsonl",
+        "evaluators/d-distributions/scores.jsonl",
+        "evaluators/a-plugin/nested/accuracy.jsonl",
+    ):
         run_dir.path.joinpath(log).parent.mkdir(parents=True, exist_ok=True)
         run_dir.append_jsonl(log, [{"step": s, "value": s / 10} for s in (0, 4, 6, 8, 12)])
     for epoch in (1, 2, 3):
         run_dir.grid_path(epoch).write_bytes(b"png")
     run_dir.rewind(CheckpointRecord("step_00000006.pt", size=1, sha256="", step=6, epoch=1))
-    assert run_dir.logs() == ["evaluators/a-plugin/nested/accuracy.jsonl", "evaluators/d-distributions/scores.jsonl",
-                              "metrics.jsonl"]
+    assert run_dir.logs() == [
+        "evaluators/a-plugin/nested/accuracy.jsonl",
+        "evaluators/d-distributions/scores.jsonl",
+        "metrics.jsonl",
+    ]
     for log in run_dir.logs():
         assert [r["step"] for r in run_dir.read_jsonl(log)] == [0, 4, 6], log
     assert [epoch for epoch, _ in run_dir.sample_grids()] == [1]
@@ -284,8 +302,9 @@ class ExplodingLoss(Loss):
         self.after, self.real_label, self.calls = config.after, config.real_label, 0
 
     def discriminator_loss(self, real_logits, fake_logits):
-        return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
-                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        return F.binary_cross_entropy_with_logits(
+            real_logits, torch.full_like(real_logits, self.real_label)
+        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
     def generator_loss(self, fake_logits, real_logits=None):
         self.calls += 1
@@ -301,8 +320,12 @@ class ExplodingPlugin:
 
 def test_non_finite_losses_stop_the_run_as_diverged_and_keep_the_last_good_checkpoint(write_recipe, tmp_path):
     plugins = load_plugins([("exploding", ExplodingPlugin())], entry_points=False)
-    recipe = load_recipe(write_recipe({"loss": {"name": "exploding", "after": 5}, "train": {"log_every": 4},
-                                       "checkpoint": {"every_steps": 2}}), plugins.registry)
+    recipe = load_recipe(
+        write_recipe(
+            {"loss": {"name": "exploding", "after": 5}, "train": {"log_every": 4}, "checkpoint": {"every_steps": 2}}
+        ),
+        plugins.registry,
+    )
     with pytest.raises(RunDiverged, match="non-finite at step 6"):
         run_recipe(recipe, plugins, tmp_path / "runs", progress=False)
     run = RunDir.open(next((tmp_path / "runs").iterdir()))

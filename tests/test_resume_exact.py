@@ -19,27 +19,43 @@ from pathlib import Path
 
 import pytest
 import torch
+from resume_helpers import RunningMeanPlugin, train_and_die
 
 from conftest import TINY_RECIPE, merge
 from ganlab.common import tomlwrite
-from ganlab.rundir.checkpoints import load_checkpoint
-from ganlab.training.lifecycle import run_recipe
 from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
-from ganlab.training.resume import resume_run
+from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir
-from resume_helpers import RunningMeanPlugin, train_and_die
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.resume import resume_run
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 40
-KILLABLE = {"data": {"num_images": 32}, "train": {"epochs": 10, "batch_size": 8, "log_every": 1},
-            "checkpoint": {"every_steps": 3},
-            "evaluators": [{"name": "running-mean"}, {"name": "d-distributions", "num_images": 8},
-                      {"name": "training-health", "num_images": 8}, {"name": "samples"}]}
+KILLABLE = {
+    "data": {"num_images": 32},
+    "train": {"epochs": 10, "batch_size": 8, "log_every": 1},
+    "checkpoint": {"every_steps": 3},
+    "evaluators": [
+        {"name": "running-mean"},
+        {"name": "d-distributions", "num_images": 8},
+        {"name": "training-health", "num_images": 8},
+        {"name": "samples"},
+    ],
+}
 """40 steps, 4 per epoch, a checkpoint every 3 steps and at every epoch end; an evaluator with memory and the
 built-in evaluators that write files of their own."""
-STATE_KEYS = ("generator", "discriminator", "optimizer_g", "optimizer_d", "step", "epoch", "batch_in_epoch",
-              "rng", "evaluators")
+STATE_KEYS = (
+    "generator",
+    "discriminator",
+    "optimizer_g",
+    "optimizer_d",
+    "step",
+    "epoch",
+    "batch_in_epoch",
+    "rng",
+    "evaluators",
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -91,15 +107,20 @@ def assert_same_run(resumed: Path, reference: RunDir, steps: int = STEPS) -> Non
     assert_same_files(resumed, reference.path, "evaluators")
     assert_same_files(resumed, reference.path, "samples")
     final = reference.checkpoint_store.records()[-1].file
-    ours, theirs = load_checkpoint(resumed / "checkpoints" / final), load_checkpoint(reference.path / "checkpoints" / final)
+    ours, theirs = (
+        load_checkpoint(resumed / "checkpoints" / final),
+        load_checkpoint(reference.path / "checkpoints" / final),
+    )
     for key in STATE_KEYS:
         assert_identical(ours[key], theirs[key], key)
 
 
 def assert_same_files(resumed: Path, reference: Path, folder: str) -> None:
     """The same files under ``folder`` of both runs, with the same bytes (none of them records a time)."""
+
     def files(run: Path) -> dict[str, bytes]:
         return {str(p.relative_to(run)): p.read_bytes() for p in sorted((run / folder).rglob("*")) if p.is_file()}
+
     ours, theirs = files(resumed), files(reference)
     assert ours.keys() == theirs.keys()
     assert theirs, f"the reference run wrote nothing under {folder}/"
@@ -123,8 +144,9 @@ def assert_identical(a, b, where: str) -> None:
 
 
 def kill_in_child(recipe_path: Path, out: Path, mode: str, checkpoint_number: int) -> Path:
-    child = multiprocessing.get_context("fork").Process(target=train_and_die,
-                                                        args=(recipe_path, out, mode, checkpoint_number))
+    child = multiprocessing.get_context("fork").Process(
+        target=train_and_die, args=(recipe_path, out, mode, checkpoint_number)
+    )
     child.start()
     child.join(timeout=120)
     assert child.exitcode == -signal.SIGKILL
@@ -133,16 +155,26 @@ def kill_in_child(recipe_path: Path, out: Path, mode: str, checkpoint_number: in
 
 def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference, with_evaluator, tmp_path):
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    script = ("import sys; from ganlab.cli.main import main; from ganlab.loading import manager as plugins; "
-              "from resume_helpers import RunningMeanPlugin; "
-              "real = plugins.load_plugins; "
-              "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "
-              "entry_points=False, **options); "
-              "main(sys.argv[1:])")
-    process = subprocess.Popen([sys.executable, "-c", script, "run", str(recipe_path), "--out", str(out),
-                                "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    script = (
+        "import sys; from ganlab.cli.main import main; from ganlab.loading import manager as plugins; "
+        "from resume_helpers import RunningMeanPlugin; "
+        "real = plugins.load_plugins; "
+        "plugins.load_plugins = lambda **options: real([('running-mean', RunningMeanPlugin())], "
+        "entry_points=False, **options); "
+        "main(sys.argv[1:])"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, "run", str(recipe_path), "--out", str(out), "--no-progress"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
@@ -161,15 +193,16 @@ def test_killed_by_sigkill_from_outside_after_some_steps(recipe_path, reference,
     assert_same_run(run, reference)
 
 
-@pytest.mark.parametrize("mode, checkpoint_number", [("mid-write", 5), ("before-manifest", 8), ("mid-write", 1),
-                                                     ("before-manifest", 1)])
+@pytest.mark.parametrize(
+    "mode, checkpoint_number", [("mid-write", 5), ("before-manifest", 8), ("mid-write", 1), ("before-manifest", 1)]
+)
 def test_killed_during_a_checkpoint_write(recipe_path, reference, with_evaluator, tmp_path, mode, checkpoint_number):
     run = kill_in_child(recipe_path, tmp_path / "killed", mode, checkpoint_number)
     written = sorted(p.name for p in (run / "checkpoints").glob("*.pt"))
     warnings: list[str] = []
     resume_run(run, with_evaluator, progress=False, warn=warnings.append)
     assert_same_run(run, reference)
-    if mode == "before-manifest":      # the file was in place but never listed: not trusted
+    if mode == "before-manifest":  # the file was in place but never listed: not trusted
         assert any("not in the manifest" in w for w in warnings)
     assert len(written) == checkpoint_number - (mode == "mid-write")
 

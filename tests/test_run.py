@@ -12,14 +12,14 @@ import torch
 from PIL import Image
 
 from ganlab import hookimpl
-from ganlab.training.lifecycle import run_recipe
-from ganlab.training.stopping import RunInterrupted
 from ganlab.common.errors import RecipeError
-from ganlab.loading.manager import load_plugins
 from ganlab.contracts.engine import Evaluator
+from ganlab.loading.manager import load_plugins
 from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.checkpoints import load_checkpoint
 from ganlab.rundir.rundir import RunDir
+from ganlab.training.lifecycle import run_recipe
+from ganlab.training.stopping import RunInterrupted
 
 
 def run_dir_of(result) -> Path:
@@ -47,7 +47,7 @@ def test_run_directory_holds_recipe_meta_metrics_checkpoints_and_grids(run_cli, 
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")) == ["epoch_0001.pt", "epoch_0002.pt"]
     grids = sorted((run_dir / "samples").iterdir())
     assert [p.name for p in grids] == ["epoch_0001.png", "epoch_0002.png"]
-    assert Image.open(grids[-1]).size == (4 * 18 + 2, 4 * 18 + 2)       # 16 images of 16 px, padding 2
+    assert Image.open(grids[-1]).size == (4 * 18 + 2, 4 * 18 + 2)  # 16 images of 16 px, padding 2
     assert (run_dir / "recipe.toml").read_text().startswith("# resolved by ganlab from")
 
 
@@ -60,8 +60,9 @@ def test_checkpoint_holds_state_dicts_and_plain_values_only(run_cli, write_recip
 
 
 def test_max_steps_stops_part_way_through_an_epoch(run_cli, write_recipe, tmp_path):
-    run_dir = run_dir_of(run_cli("run", write_recipe(), "--set", "train.max_steps=3", "--out", tmp_path,
-                                 "--no-progress"))
+    run_dir = run_dir_of(
+        run_cli("run", write_recipe(), "--set", "train.max_steps=3", "--out", tmp_path, "--no-progress")
+    )
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["steps"] == 3 and meta["epochs_completed"] == 0 and meta["status"] == "finished"
     assert [p.name for p in (run_dir / "checkpoints").glob("*.pt")] == ["step_00000003.pt"]
@@ -69,9 +70,10 @@ def test_max_steps_stops_part_way_through_an_epoch(run_cli, write_recipe, tmp_pa
 
 
 def test_d_steps_use_several_batches_per_generator_update(run_cli, write_recipe, tmp_path):
-    run_dir = run_dir_of(run_cli("run", write_recipe({"train": {"d_steps": 2, "epochs": 1}}),
-                                 "--out", tmp_path, "--no-progress"))
-    assert json.loads((run_dir / "meta.json").read_text())["steps"] == 2     # 4 batches / 2 per step
+    run_dir = run_dir_of(
+        run_cli("run", write_recipe({"train": {"d_steps": 2, "epochs": 1}}), "--out", tmp_path, "--no-progress")
+    )
+    assert json.loads((run_dir / "meta.json").read_text())["steps"] == 2  # 4 batches / 2 per step
 
 
 def losses(run_dir: Path) -> list[tuple[float, ...]]:
@@ -97,8 +99,9 @@ def test_a_different_seed_gives_different_losses(run_cli, write_recipe, tmp_path
 
 
 def test_resolved_recipe_reruns_identically(run_cli, write_recipe, tmp_path):
-    first = run_dir_of(run_cli("run", write_recipe(), "--set", "loss.real_label=1.0", "--out", tmp_path,
-                               "--no-progress"))
+    first = run_dir_of(
+        run_cli("run", write_recipe(), "--set", "loss.real_label=1.0", "--out", tmp_path, "--no-progress")
+    )
     again = run_dir_of(run_cli("run", first / "recipe.toml", "--out", tmp_path, "--no-progress"))
     assert losses(first) == losses(again)
 
@@ -150,8 +153,9 @@ class InterruptPlugin:
 
 def test_ctrl_c_checkpoints_marks_the_run_interrupted_and_exits_130(write_recipe, tmp_path):
     plugins = load_plugins([("interrupter", InterruptPlugin())], entry_points=False)
-    recipe = load_recipe(write_recipe({"evaluators": [{"name": "interrupt", "at_step": 3}],
-                                       "train": {"log_every": 1}}), plugins.registry)
+    recipe = load_recipe(
+        write_recipe({"evaluators": [{"name": "interrupt", "at_step": 3}], "train": {"log_every": 1}}), plugins.registry
+    )
     with pytest.raises(RunInterrupted) as info:
         run_recipe(recipe, plugins, tmp_path, progress=False)
     assert info.value.exit_code == 130
@@ -185,8 +189,21 @@ def test_validate_celeba_without_data_says_where_and_how_to_get_it(run_cli, tmp_
 
 def test_list_shows_every_builtin_with_plugin_and_fields(run_cli):
     result = run_cli("list")
-    for name in ("dcgan", "bce", "bce-minimax", "adam", "adamw", "dcgan-normal", "xavier", "kaiming",
-                 "orthogonal", "none", "synthetic-faces", "image-folder", "celeba"):
+    for name in (
+        "dcgan",
+        "bce",
+        "bce-minimax",
+        "adam",
+        "adamw",
+        "dcgan-normal",
+        "xavier",
+        "kaiming",
+        "orthogonal",
+        "none",
+        "synthetic-faces",
+        "image-folder",
+        "celeba",
+    ):
         assert f"  {name}  [" in result.stdout, name
     assert "latent_dim: int = 100  -- size of the latent vector z" in result.stdout
     assert "[ganlab.components.dcgan (built-in)]" in result.stdout

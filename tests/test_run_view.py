@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import labelled_data
+
 from conftest import RUN_VIEW
 from ganlab import RunDir, RunView
 from ganlab.recipes.recipe import load_recipe
@@ -16,12 +17,15 @@ from ganlab.training.loop import Trainer
 
 N = 3
 EVERY_BUILT_IN_EVALUATOR = [
-    {"name": "samples"}, {"name": "loss-curves"}, {"name": "d-distributions", "num_images": 8},
+    {"name": "samples"},
+    {"name": "loss-curves"},
+    {"name": "d-distributions", "num_images": 8},
     {"name": "training-health", "num_images": 8},
     {"name": "fid", "num_samples": N, "num_reference": N, "batch_size": N},
     {"name": "kid", "num_samples": N, "num_reference": N, "batch_size": N, "subsets": 2, "subset_size": N},
     {"name": "precision-recall", "num_samples": N, "num_reference": N, "batch_size": N, "neighborhood": 2},
-    {"name": "swd", "num_samples": 16}, {"name": "diversity", "num_pairs": 5},
+    {"name": "swd", "num_samples": 16},
+    {"name": "diversity", "num_pairs": 5},
 ]
 CONDITIONAL_EVALUATORS = [{"name": "attribute-control", "num_real": 16, "classifier_epochs": 1, "num_samples": 8}]
 """Evaluators that need a conditional run; with EVERY_BUILT_IN_EVALUATOR they drive the conditional tiny recipe."""
@@ -68,22 +72,37 @@ def drive_through_the_run_view(run: Trainer, evaluators: list) -> SurfaceOnly:
     return view
 
 
-def test_every_built_in_evaluator_does_its_work_through_the_run_view_alone(plugins, write_recipe, weights_in_env,
-                                                                       tmp_path):
+def test_every_built_in_evaluator_does_its_work_through_the_run_view_alone(
+    plugins, write_recipe, weights_in_env, tmp_path
+):
     run, evaluators = trained_run(write_recipe({"evaluators": EVERY_BUILT_IN_EVALUATOR}), plugins, tmp_path / "runs")
     assert drive_through_the_run_view(run, evaluators)._refused == []
     assert {e["metric"] for e in run.run_dir.read_evaluations()} >= {
-        "fid", "kid", "precision", "recall", "swd", "diversity", "diversity_real"}
+        "fid",
+        "kid",
+        "precision",
+        "recall",
+        "swd",
+        "diversity",
+        "diversity_real",
+    }
     assert all(evaluator.report_sections(run.run_dir) for evaluator in evaluators)
 
 
-def test_every_built_in_evaluator_works_on_a_conditional_run_through_the_run_view_alone(register_plugin, write_recipe,
-                                                                                    weights_in_env, tmp_path):
+def test_every_built_in_evaluator_works_on_a_conditional_run_through_the_run_view_alone(
+    register_plugin, write_recipe, weights_in_env, tmp_path
+):
     plugins = register_plugin(labelled_data)
-    recipe = write_recipe({**labelled_data.CONDITIONAL,
-                           "evaluators": EVERY_BUILT_IN_EVALUATOR + CONDITIONAL_EVALUATORS})
+    recipe = write_recipe(
+        {**labelled_data.CONDITIONAL, "evaluators": EVERY_BUILT_IN_EVALUATOR + CONDITIONAL_EVALUATORS}
+    )
     run, evaluators = trained_run(recipe, plugins, tmp_path / "runs")
     assert drive_through_the_run_view(run, evaluators)._refused == []
     assert {e["metric"] for e in run.run_dir.read_evaluations()} >= {
-        "attribute_control", "attribute_control_colour", "attribute_control_bright", "fid", "swd"}
+        "attribute_control",
+        "attribute_control_colour",
+        "attribute_control_bright",
+        "fid",
+        "swd",
+    }
     assert all(evaluator.report_sections(run.run_dir) for evaluator in evaluators)

@@ -20,18 +20,18 @@ from torch import nn
 
 from conftest import TINY_RECIPE, merge
 from ganlab import Evaluator, hookimpl
-from ganlab.common import tomlwrite
 from ganlab.cli.main import main
-from ganlab.components.dcgan import DCGANGenerator
-from ganlab.metrics.protocol import protocol_differences
-from ganlab.loading.manager import load_plugins
-from ganlab.recipes.recipe import load_recipe
+from ganlab.common import tomlwrite
 from ganlab.compare.page import compare
 from ganlab.compare.samples import final_grids
+from ganlab.components.dcgan import DCGANGenerator
+from ganlab.loading.manager import load_plugins
+from ganlab.metrics.protocol import SAMPLING as PROTOCOL
+from ganlab.metrics.protocol import protocol_differences
+from ganlab.recipes.recipe import load_recipe
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.generate import load_generator
 from ganlab.training.lifecycle import run_recipe
-from ganlab.metrics.protocol import SAMPLING as PROTOCOL
 from ganlab.training.sampling import generate_images, sample, seeded_rng
 
 METRIC_SEED = 3
@@ -108,7 +108,7 @@ def test_compare_grids_show_each_latent_as_it_looks_alone(trained):
     [grid] = final_grids(compare([trained]).runs, load_plugins(entry_points=False))
     one_by_one = torch.cat([sample(generator, z[None]) for z in noise])
     tiles = np.asarray(Image.open(io.BytesIO(grid.png)))
-    first_tile = tiles[2:18, 2:18]          # 2 px padding around 16x16 tiles
+    first_tile = tiles[2:18, 2:18]  # 2 px padding around 16x16 tiles
     assert np.array_equal(first_tile, one_by_one[0].permute(1, 2, 0).numpy())
 
 
@@ -119,7 +119,7 @@ def tiny_generator() -> DCGANGenerator:
 
 def test_sampling_leaves_the_generator_its_buffers_modes_and_torchs_random_state():
     generator = tiny_generator()
-    generator(torch.randn(16, 8))                # training has moved the running statistics
+    generator(torch.randn(16, 8))  # training has moved the running statistics
     before = {k: v.clone() for k, v in generator.state_dict().items()}
     rng_before = torch.get_rng_state()
     generate_images(generator, 5, seeded_rng(0), torch.device("cpu"))
@@ -208,23 +208,29 @@ def conditional_generator() -> nn.Module:
     return ConditionalDCGANGenerator(8, 4, 16, 3, LabelSpace((Attribute("a", ("x", "y", "z")),)), embed_dim=4)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: DCGANGenerator(latent_dim=8, features=4, image_size=32, channels=3), conditional_generator,
-    BufferAfterNorm], ids=["dcgan", "cdcgan", "buffer-after-norm"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DCGANGenerator(latent_dim=8, features=4, image_size=32, channels=3),
+        conditional_generator,
+        BufferAfterNorm,
+    ],
+    ids=["dcgan", "cdcgan", "buffer-after-norm"],
+)
 def test_standing_statistics_stop_each_forward_after_the_last_batch_norm_and_are_the_same_bit_for_bit(make):
     from ganlab.training.sampling import standing_statistics
 
     torch.manual_seed(0)
     generator = make()
     labels = [torch.zeros(4, 1, dtype=torch.long)] if hasattr(generator, "label_space") else []
-    generator(torch.randn(4, 8), *labels)                 # training has moved the running statistics
+    generator(torch.randn(4, 8), *labels)  # training has moved the running statistics
     calls = []
     handle = generator.register_forward_hook(lambda *_: calls.append(1))
     statistics = standing_statistics(generator)
     handle.remove()
     assert all(torch.equal(a, b) for a, b in zip(statistics, whole_forward_statistics(generator), strict=True))
     whole = isinstance(generator, BufferAfterNorm)
-    assert len(calls) == (16 if whole else 1)          # the generator's own forward ends only when run whole
+    assert len(calls) == (16 if whole else 1)  # the generator's own forward ends only when run whole
     if whole:
         named = dict(zip((name for name, _ in generator.named_buffers()), statistics))
         assert named["calls"].item() == generator.calls.item() + 16

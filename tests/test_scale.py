@@ -18,14 +18,14 @@ import pytest
 import torch
 
 from ganlab.common import tomlwrite
+from ganlab.machine.distributed import World, draw_for_global_batch
+from ganlab.recipes.recipe import load_recipe
+from ganlab.rundir.checkpoints import load_checkpoint
+from ganlab.rundir.rundir import RunDir
+from ganlab.testing import SHRINK, TINY_RECIPE, merge
 from ganlab.training.assemble import build
 from ganlab.training.lifecycle import run_recipe
 from ganlab.training.loop import Trainer
-from ganlab.recipes.recipe import load_recipe
-from ganlab.rundir.checkpoints import load_checkpoint
-from ganlab.machine.distributed import World, draw_for_global_batch
-from ganlab.rundir.rundir import RunDir
-from ganlab.testing import SHRINK, TINY_RECIPE, merge
 
 EXPERIMENTS = Path(__file__).parents[1] / "experiments"
 PLUGIN_SOURCES = [Path(plugin.__file__).parents[1] for plugin in (ganlab_wgan, ganlab_sngan)]
@@ -99,8 +99,7 @@ def python_subprocess(args, env_path: Path | None = None, timeout=240):
     paths = [env_path, *PLUGIN_SOURCES, env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths if p)
     env["OMP_NUM_THREADS"] = "1"
-    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def ganlab_subprocess(args, env_path: Path | None = None, timeout=240):
@@ -127,7 +126,9 @@ def final_state(run_dir: Path) -> dict:
 
 def test_two_processes_match_one_with_the_same_global_batch(write_recipe, mlp_site, tmp_path):
     """Without batch norm the math allows an exact match up to float summation order."""
-    recipe = write_recipe({"generator": {"name": "mlp", "features": 32}, "discriminator": {"name": "mlp", "features": 32}})
+    recipe = write_recipe(
+        {"generator": {"name": "mlp", "features": 32}, "discriminator": {"name": "mlp", "features": 32}}
+    )
     results = {}
     for nproc in (1, 2):
         out = tmp_path / f"runs{nproc}"
@@ -167,27 +168,30 @@ def test_dcgan_with_two_processes_writes_the_run_directory_once(two_process_run)
 
 def test_two_processes_resume_to_the_same_end_as_an_uninterrupted_run(two_process_run, write_recipe, tmp_path):
     reference, _ = two_process_run
-    first = ganlab_subprocess(["run", write_recipe({"train": {"epochs": 1}}), "--nproc", "2", "--out", tmp_path,
-                               "--no-progress"])
+    first = ganlab_subprocess(
+        ["run", write_recipe({"train": {"epochs": 1}}), "--nproc", "2", "--out", tmp_path, "--no-progress"]
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     [run_dir] = tmp_path.glob("tiny-*")
-    resumed = ganlab_subprocess(["run", "--resume", run_dir, "--set", "train.epochs=2", "--nproc", "2",
-                                 "--no-progress"])
+    resumed = ganlab_subprocess(
+        ["run", "--resume", run_dir, "--set", "train.epochs=2", "--nproc", "2", "--no-progress"]
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
-    assert RunDir(run_dir).read_metrics() != [] and \
-        [(m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(run_dir).read_metrics()] == \
-        [(m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(reference).read_metrics()]
+    assert RunDir(run_dir).read_metrics() != [] and [
+        (m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(run_dir).read_metrics()
+    ] == [(m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(reference).read_metrics()]
     a, b = final_state(run_dir)["generator"], final_state(reference)["generator"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_batch_that_does_not_split_over_processes_is_a_recipe_error(write_recipe, tmp_path):
-    done = ganlab_subprocess(["run", write_recipe({"train": {"batch_size": 15}}), "--nproc", "2",
-                              "--out", tmp_path, "--no-progress"])
+    done = ganlab_subprocess(
+        ["run", write_recipe({"train": {"batch_size": 15}}), "--nproc", "2", "--out", tmp_path, "--no-progress"]
+    )
     assert done.returncode != 0
     assert "train.batch_size: 15 images cannot be split evenly over 2 processes" in done.stdout + done.stderr
-    assert list(tmp_path.glob("tiny-*")) == []            # refused before any run directory was made
+    assert list(tmp_path.glob("tiny-*")) == []  # refused before any run directory was made
 
 
 def test_processes_draw_their_own_rows_of_the_draw_one_process_makes_for_the_global_batch():
@@ -204,13 +208,22 @@ def test_processes_draw_their_own_rows_of_the_draw_one_process_makes_for_the_glo
 # components are compared with the batch-norm-free mlp generator instead; their own recipes are checked
 # to train cleanly.
 PLUGIN_RECIPES = {
-    "wgan-gp": {"generator": {"name": "mlp"}, "discriminator": {"name": "wgan-critic", "features": 4},
-                "loss": {"name": "wgan-gp", "gp_weight": 10.0},
-                "optimizer": {"generator": {"lr": 1e-4, "betas": [0.0, 0.9]},
-                              "discriminator": {"lr": 1e-4, "betas": [0.0, 0.9]}},
-                "data": {"num_images": 160}, "train": {"d_steps": 5}},
-    "sngan-hinge": {"generator": {"name": "mlp"}, "discriminator": {"name": "sngan", "features": 4},
-                    "loss": {"name": "hinge"}},
+    "wgan-gp": {
+        "generator": {"name": "mlp"},
+        "discriminator": {"name": "wgan-critic", "features": 4},
+        "loss": {"name": "wgan-gp", "gp_weight": 10.0},
+        "optimizer": {
+            "generator": {"lr": 1e-4, "betas": [0.0, 0.9]},
+            "discriminator": {"lr": 1e-4, "betas": [0.0, 0.9]},
+        },
+        "data": {"num_images": 160},
+        "train": {"d_steps": 5},
+    },
+    "sngan-hinge": {
+        "generator": {"name": "mlp"},
+        "discriminator": {"name": "sngan", "features": 4},
+        "loss": {"name": "hinge"},
+    },
 }
 
 
@@ -230,9 +243,24 @@ def train_with_one_and_two_processes(name: str, site: Path, folder: Path) -> Plu
     recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, PLUGIN_RECIPES[name])))
     single = ganlab_subprocess(["run", recipe, "--out", folder / "one", "--no-progress"], site)
     assert single.returncode == 0, single.stderr[-3000:]
-    double = python_subprocess(["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                                "-m", "gl_test_every_rank", folder, "run", recipe, "--out", folder / "two",
-                                "--no-progress"], site)
+    double = python_subprocess(
+        [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "gl_test_every_rank",
+            folder,
+            "run",
+            recipe,
+            "--out",
+            folder / "two",
+            "--no-progress",
+        ],
+        site,
+    )
     assert double.returncode == 0, double.stderr[-3000:]
     [single_dir], [double_dir] = (folder / "one").iterdir(), (folder / "two").iterdir()
     ranks = [torch.load(folder / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
@@ -259,8 +287,9 @@ SAME_UP_TO_SUMMATION_ORDER = functools.partial(torch.allclose, rtol=1e-5, atol=1
 
 def differing_tensors(a: dict, b: dict, same=torch.equal) -> list[str]:
     """The generator and discriminator tensors of state ``a`` that ``same`` tells apart from ``b``'s."""
-    return [f"{net}.{key}" for net in ("generator", "discriminator") for key in a[net]
-            if not same(a[net][key], b[net][key])]
+    return [
+        f"{net}.{key}" for net in ("generator", "discriminator") for key in a[net] if not same(a[net][key], b[net][key])
+    ]
 
 
 def test_plugin_components_train_with_two_processes_into_one_run_directory(plugin_runs):
@@ -279,8 +308,10 @@ def test_plugin_components_with_two_processes_match_one_process(plugin_runs):
     for a, b in zip(single, double):
         for key in ("loss_d", "loss_g", "d_real", "d_fake"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), (a["step"], key)
-    assert differing_tensors(final_state(plugin_runs.single), final_state(plugin_runs.double),
-                             SAME_UP_TO_SUMMATION_ORDER) == []
+    assert (
+        differing_tensors(final_state(plugin_runs.single), final_state(plugin_runs.double), SAME_UP_TO_SUMMATION_ORDER)
+        == []
+    )
 
 
 def test_every_process_ends_with_the_weights_and_buffers_the_checkpoint_holds(plugin_runs):
@@ -291,28 +322,40 @@ def test_every_process_ends_with_the_weights_and_buffers_the_checkpoint_holds(pl
         assert differing_tensors(rank, saved) == []
 
 
-def test_wgan_gp_with_two_processes_resumes_to_the_same_end_as_an_uninterrupted_run(wgan_gp_runs, mlp_site,
-                                                                                    tmp_path):
+def test_wgan_gp_with_two_processes_resumes_to_the_same_end_as_an_uninterrupted_run(wgan_gp_runs, mlp_site, tmp_path):
     reference = wgan_gp_runs.double
     recipe = reference / "recipe.toml"
-    first = ganlab_subprocess(["run", recipe, "--set", "train.epochs=1", "--nproc", 2, "--out", tmp_path,
-                               "--no-progress"], mlp_site)
+    first = ganlab_subprocess(
+        ["run", recipe, "--set", "train.epochs=1", "--nproc", 2, "--out", tmp_path, "--no-progress"], mlp_site
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     [run_dir] = tmp_path.iterdir()
-    resumed = ganlab_subprocess(["run", "--resume", run_dir, "--set", "train.epochs=2", "--nproc", 2,
-                                 "--no-progress"], mlp_site)
+    resumed = ganlab_subprocess(
+        ["run", "--resume", run_dir, "--set", "train.epochs=2", "--nproc", 2, "--no-progress"], mlp_site
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
     steps = [(m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(run_dir).read_metrics()]
-    assert len(steps) == 4 and steps == [(m["step"], m["loss_d"], m["loss_g"])
-                                         for m in RunDir(reference).read_metrics()]
+    assert len(steps) == 4 and steps == [
+        (m["step"], m["loss_d"], m["loss_g"]) for m in RunDir(reference).read_metrics()
+    ]
     assert differing_tensors(final_state(run_dir), final_state(reference)) == []
 
 
 @pytest.mark.parametrize("recipe", ["wgan_gp_quickstart.toml", "sngan_quickstart.toml"])
 def test_plugin_quickstart_recipes_train_with_two_processes(recipe, tmp_path):
-    done = ganlab_subprocess(["run", EXPERIMENTS / recipe, *[a for o in SHRINK for a in ("--set", o)],
-                              "--nproc", 2, "--out", tmp_path, "--no-progress"])
+    done = ganlab_subprocess(
+        [
+            "run",
+            EXPERIMENTS / recipe,
+            *[a for o in SHRINK for a in ("--set", o)],
+            "--nproc",
+            2,
+            "--out",
+            tmp_path,
+            "--no-progress",
+        ]
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     [run_dir] = tmp_path.iterdir()
     assert done.stdout.strip().splitlines() == [str(run_dir)]
@@ -371,8 +414,9 @@ def test_with_channels_last_the_ema_weights_share_the_live_weights_layout(write_
         assert ema[name].stride() == live.stride(), name
 
 
-def test_compiled_networks_train_as_eager_ones_and_checkpoint_plain_weights(write_recipe, plugins, tmp_path,
-                                                                             monkeypatch):
+def test_compiled_networks_train_as_eager_ones_and_checkpoint_plain_weights(
+    write_recipe, plugins, tmp_path, monkeypatch
+):
     # aot_eager runs dynamo's capture and AOTAutograd's backward graph without needing a C++ compiler, so
     # what ganlab wraps around the compiled modules (DDP's no_sync, state dicts, samples) is what is tested
     compiled_modules = []

@@ -41,26 +41,38 @@ def torchs(make, total: int = TOTAL) -> list[float]:
 
 
 def warmed_up(make, steps: int, start: float):
-    return lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.LinearLR(o, start, 1.0, total_iters=steps),
-                                                   make(o)], milestones=[steps])
+    return lambda o: lr_scheduler.SequentialLR(
+        o, [lr_scheduler.LinearLR(o, start, 1.0, total_iters=steps), make(o)], milestones=[steps]
+    )
 
 
 CASES = {
     "constant": ({"name": "constant"}, lambda o: lr_scheduler.ConstantLR(o, factor=1.0)),
-    "linear-decay": ({"name": "linear-decay", "end_factor": 0.1},
-                     lambda o: lr_scheduler.LinearLR(o, 1.0, 0.1, total_iters=TOTAL)),
-    "cosine": ({"name": "cosine", "min_factor": 0.05},
-               lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=TOTAL, eta_min=0.05)),
+    "linear-decay": (
+        {"name": "linear-decay", "end_factor": 0.1},
+        lambda o: lr_scheduler.LinearLR(o, 1.0, 0.1, total_iters=TOTAL),
+    ),
+    "cosine": (
+        {"name": "cosine", "min_factor": 0.05},
+        lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=TOTAL, eta_min=0.05),
+    ),
     "step": ({"name": "step", "step_size": 7, "gamma": 0.5}, lambda o: lr_scheduler.StepLR(o, 7, 0.5)),
-    "warm constant": ({"name": "constant", "warmup_steps": 5, "warmup_start_factor": 0.1},
-                      lambda o: lr_scheduler.LinearLR(o, 0.1, 1.0, total_iters=5)),
-    "warm linear-decay": ({"name": "linear-decay", "warmup_steps": 5, "warmup_start_factor": 0.2,
-                           "end_factor": 0.0},
-                          warmed_up(lambda o: lr_scheduler.LinearLR(o, 1.0, 0.0, total_iters=TOTAL - 5), 5, 0.2)),
-    "warm cosine": ({"name": "cosine", "warmup_steps": 8},
-                    warmed_up(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=TOTAL - 8), 8, 1 / 3)),
-    "warm step": ({"name": "step", "warmup_steps": 3, "step_size": 10, "gamma": 0.3},
-                  warmed_up(lambda o: lr_scheduler.StepLR(o, 10, 0.3), 3, 1 / 3)),
+    "warm constant": (
+        {"name": "constant", "warmup_steps": 5, "warmup_start_factor": 0.1},
+        lambda o: lr_scheduler.LinearLR(o, 0.1, 1.0, total_iters=5),
+    ),
+    "warm linear-decay": (
+        {"name": "linear-decay", "warmup_steps": 5, "warmup_start_factor": 0.2, "end_factor": 0.0},
+        warmed_up(lambda o: lr_scheduler.LinearLR(o, 1.0, 0.0, total_iters=TOTAL - 5), 5, 0.2),
+    ),
+    "warm cosine": (
+        {"name": "cosine", "warmup_steps": 8},
+        warmed_up(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=TOTAL - 8), 8, 1 / 3),
+    ),
+    "warm step": (
+        {"name": "step", "warmup_steps": 3, "step_size": 10, "gamma": 0.3},
+        warmed_up(lambda o: lr_scheduler.StepLR(o, 10, 0.3), 3, 1 / 3),
+    ),
 }
 
 
@@ -78,11 +90,20 @@ def test_linear_decay_holds_the_rate_until_its_start_step(registry):
 
 def test_a_run_logs_the_scheduled_rates_of_each_network(tmp_path):
     plugins = load_plugins(entry_points=False)
-    recipe = resolve(merge(TINY_RECIPE, {"schedule": {"generator": {"name": "cosine"},
-                                                      "discriminator": {"name": "step", "step_size": 3,
-                                                                        "gamma": 0.5}},
-                                         "optimizer": {"discriminator": {"lr": 4e-4}}}),
-                     plugins.registry, "ttur.toml")
+    recipe = resolve(
+        merge(
+            TINY_RECIPE,
+            {
+                "schedule": {
+                    "generator": {"name": "cosine"},
+                    "discriminator": {"name": "step", "step_size": 3, "gamma": 0.5},
+                },
+                "optimizer": {"discriminator": {"lr": 4e-4}},
+            },
+        ),
+        plugins.registry,
+        "ttur.toml",
+    )
     records = run_recipe(recipe, plugins, tmp_path, progress=False).read_metrics()
     total = len(records)
     expected_g = torchs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=total), total)
@@ -111,7 +132,8 @@ class Halving(ganlab.WarmupSchedule):
 def test_a_plugin_schedule_gets_the_built_ins_warm_up(register_plugin, write_recipe, train_recipe, run_cli):
     register_plugin(sys.modules[__name__], name="halving")
     assert "warmup_steps: int = 0" in run_cli("list", "schedule").stdout.split("halving  [")[1]
-    recipe = write_recipe({"schedule": {"generator": {"name": "halving", "warmup_steps": 4,
-                                                      "warmup_start_factor": 0.25}}})
+    recipe = write_recipe(
+        {"schedule": {"generator": {"name": "halving", "warmup_steps": 4, "warmup_start_factor": 0.25}}}
+    )
     rates = [record["lr_g"] / 2e-4 for record in train_recipe(recipe).read_metrics()]
     assert rates == pytest.approx([0.25, 0.4375, 0.625, 0.8125, 1.0, 1.0, 0.5, 0.5], rel=1e-9)

@@ -43,9 +43,17 @@ def test_fid_and_kid_equal_torch_fidelitys_own_on_the_same_folders_and_network(f
     a, b = folders
     ours = score_json(run_cli, a, b, "--metric", "fid", "--metric", "kid")
     theirs = torch_fidelity.calculate_metrics(
-        input1=str(a), input2=str(b), fid=True, kid=True, kid_subset_size=N, cuda=False, verbose=False,
-        feature_extractor_weights_path=str(find_weights().path), rng_seed=0)
-    assert ours["fid"] > 1                                # two different sets: a real distance
+        input1=str(a),
+        input2=str(b),
+        fid=True,
+        kid=True,
+        kid_subset_size=N,
+        cuda=False,
+        verbose=False,
+        feature_extractor_weights_path=str(find_weights().path),
+        rng_seed=0,
+    )
+    assert ours["fid"] > 1  # two different sets: a real distance
     assert abs(ours["fid"] - theirs["frechet_inception_distance"]) < 1e-4
     assert abs(ours["kid"] - theirs["kernel_inception_distance_mean"]) < 1e-4
 
@@ -72,8 +80,9 @@ def test_the_human_output_names_the_network_and_the_counts(folders, run_cli):
 
 def test_a_run_directory_is_scored_through_its_generator(train_recipe, write_recipe, folders, run_cli, weights_in_env):
     run = train_recipe(write_recipe(TINY_RECIPE))
-    result = run_cli("score", run.path, folders[1], "--num", "8", "--metric", "fid", "--metric", "precision-recall",
-                     "--json")
+    result = run_cli(
+        "score", run.path, folders[1], "--num", "8", "--metric", "fid", "--metric", "precision-recall", "--json"
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output.strip().splitlines()[-1])
     assert set(scores) == {"fid", "precision", "recall"} and scores["fid"] > 0
@@ -133,8 +142,9 @@ def test_metrics_lists_the_shipped_network_as_used_with_its_digest(run_cli):
     assert [n["usable"] for n in networks] == [False, False, True]
 
 
-def test_metrics_puts_the_environments_file_first_and_reports_a_refused_one(tmp_path, monkeypatch, run_cli,
-                                                                            inception_weights):
+def test_metrics_puts_the_environments_file_first_and_reports_a_refused_one(
+    tmp_path, monkeypatch, run_cli, inception_weights
+):
     monkeypatch.setenv(ENV_VAR, str(inception_weights))
     networks = json.loads(run_cli("metrics", "--json").output)
     assert networks[0]["used"] and networks[0]["has_logits"] and not networks[2]["used"]

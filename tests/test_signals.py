@@ -12,8 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from PIL import Image
@@ -27,19 +27,33 @@ from ganlab.training.stopping import FORWARDED_WITHIN_S, StopRequest, graceful_i
 
 REPO = Path(__file__).resolve().parent.parent
 
-SLOW_DECODE = ("import sys, time; from ganlab.data.transform import CropResize; decode = CropResize.__call__; "
-               "CropResize.__call__ = lambda self, image: (time.sleep(0.02), decode(self, image))[1]; "
-               "from ganlab.cli.main import main; main(sys.argv[1:])")
+SLOW_DECODE = (
+    "import sys, time; from ganlab.data.transform import CropResize; decode = CropResize.__call__; "
+    "CropResize.__call__ = lambda self, image: (time.sleep(0.02), decode(self, image))[1]; "
+    "from ganlab.cli.main import main; main(sys.argv[1:])"
+)
 """``ganlab`` with every image decode of a cache build slowed to 20 ms, so that the build lasts long enough
 to be interrupted half way whatever the machine's speed."""
 
 
 def start_ganlab(tmp_path: Path, *args: object, script: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "GANLAB_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "GANLAB_CACHE_DIR": str(tmp_path / "cache"),
+    }
     command = ["-c", script] if script else ["-m", "ganlab"]
-    return subprocess.Popen([sys.executable, *command, *map(str, args)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, *command, *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=REPO,
+    )
 
 
 def signal_when(process: subprocess.Popen, ready: Callable[[], bool], signum: int) -> tuple[str, str]:
@@ -101,11 +115,18 @@ def images_folder(folder: Path, count: int) -> Path:
 @pytest.mark.parametrize("command, signum", [("run", signal.SIGINT), ("prepare", signal.SIGTERM)])
 def test_a_signal_during_the_data_cache_build_leaves_no_partial_cache(tmp_path, command, signum):
     recipe = tmp_path / "recipe.toml"
-    data = {"name": "image-folder", "image_size": 16, "root": str(images_folder(tmp_path / "photos", 200)),
-            "workers": 2}
+    data = {
+        "name": "image-folder",
+        "image_size": 16,
+        "root": str(images_folder(tmp_path / "photos", 200)),
+        "workers": 2,
+    }
     recipe.write_text(tomlwrite.dumps(merge(TINY_RECIPE, {"data": data})), "utf-8")
-    args = ["run", recipe, "--out", tmp_path / "runs", "--no-progress"] if command == "run" else \
-        ["data", "prepare", recipe]
+    args = (
+        ["run", recipe, "--out", tmp_path / "runs", "--no-progress"]
+        if command == "run"
+        else ["data", "prepare", recipe]
+    )
     process = start_ganlab(tmp_path, *args, script=SLOW_DECODE)
     cache = tmp_path / "cache"
     building = lambda: any(cache.glob(".*.partial/images.u8"))  # noqa: E731
@@ -134,7 +155,8 @@ class FinalEvaluationPlugin:
 
 
 def test_ctrl_c_during_the_end_of_run_evaluators_still_records_the_run_and_writes_its_report(
-        run_cli, write_recipe, register_plugin, tmp_path):
+    run_cli, write_recipe, register_plugin, tmp_path
+):
     register_plugin(FinalEvaluationPlugin(), "final-evaluation")
     recipe = write_recipe({"evaluators": [{"name": "final-evaluation"}], "train": {"max_steps": 2}})
     result = run_cli("run", recipe, "--out", tmp_path / "runs", "--no-progress")
@@ -148,8 +170,7 @@ def test_ctrl_c_during_the_end_of_run_evaluators_still_records_the_run_and_write
     assert (run / "report.html").is_file()
 
 
-def test_ctrl_c_while_a_new_run_is_set_up_stops_it_at_its_first_step(run_cli, write_recipe, tmp_path,
-                                                                      monkeypatch):
+def test_ctrl_c_while_a_new_run_is_set_up_stops_it_at_its_first_step(run_cli, write_recipe, tmp_path, monkeypatch):
     """Between creating the run directory and writing its meta.json (a GPU run copies its data to the
     device then), a signal is held, so no run directory is ever left without its meta.json."""
     record_start = lifecycle.start_meta
@@ -157,6 +178,7 @@ def test_ctrl_c_while_a_new_run_is_set_up_stops_it_at_its_first_step(run_cli, wr
     def pressing_ctrl_c(run, plugins):
         os.kill(os.getpid(), signal.SIGINT)
         return record_start(run, plugins)
+
     monkeypatch.setattr(lifecycle, "start_meta", pressing_ctrl_c)
     result = run_cli("run", write_recipe(), "--out", tmp_path / "runs", "--no-progress")
 

@@ -27,9 +27,10 @@ def test_help_loads_the_plugins_without_heavy_imports():
     # this checkout's plugin packages before any installed elsewhere, as pytest's pythonpath puts them
     plugins = sorted(str(p) for p in (ROOT / "plugins").iterdir() if p.is_dir())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *plugins, os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", PROBE, *HEAVY], env=env, cwd=ROOT, check=True,
-                          capture_output=True, text=True)
-    assert "validate" in done.stdout                       # the help was printed
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *HEAVY], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    assert "validate" in done.stdout  # the help was printed
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 

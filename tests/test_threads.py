@@ -31,8 +31,10 @@ def meta_of(run_dir: ganlab.RunDir) -> dict:
 @contextmanager
 def busy_cores() -> Iterator[None]:
     """Every one of :data:`CORES` kept busy by a process of its own that spins."""
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
-                                 preexec_fn=lambda: os.sched_setaffinity(0, CORES)) for _ in CORES]
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=lambda: os.sched_setaffinity(0, CORES))
+        for _ in CORES
+    ]
     try:
         yield
     finally:
@@ -48,10 +50,27 @@ def run_on_busy_cores(tmp_path: Path, *overrides: str) -> tuple[dict, str]:
     env["PYTHONPATH"] = str(REPO)
     sets = [a for o in (*SHRINK, "evaluators=[]", *overrides) for a in ("--set", o)]
     with busy_cores():
-        done = subprocess.run([sys.executable, "-m", "ganlab", "run", str(QUICKSTART), *sets, "--out",
-                               str(tmp_path / "runs"), "--name", "busy", "--exact-name", "--no-progress"],
-                              env=env, capture_output=True, text=True, timeout=600,
-                              preexec_fn=lambda: os.sched_setaffinity(0, CORES))
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ganlab",
+                "run",
+                str(QUICKSTART),
+                *sets,
+                "--out",
+                str(tmp_path / "runs"),
+                "--name",
+                "busy",
+                "--exact-name",
+                "--no-progress",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            preexec_fn=lambda: os.sched_setaffinity(0, CORES),
+        )
     assert done.returncode == 0, done.stderr
     return json.loads((tmp_path / "runs" / "busy" / "meta.json").read_text()), done.stderr
 
@@ -64,7 +83,7 @@ def test_train_threads_is_the_count_a_run_computes_with(train_recipe):
 def test_the_launchers_omp_num_threads_is_the_count_when_train_threads_is_0(train_recipe, monkeypatch):
     threads = torch.get_num_threads()
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)        # as OpenMP would have read OMP_NUM_THREADS=1 when torch loaded
+    torch.set_num_threads(1)  # as OpenMP would have read OMP_NUM_THREADS=1 when torch loaded
     try:
         run_dir = train_recipe(QUICKSTART, *SHRINK, "evaluators=[]")
     finally:
@@ -75,10 +94,22 @@ def test_the_launchers_omp_num_threads_is_the_count_when_train_threads_is_0(trai
 def test_a_run_leaves_the_callers_thread_count_as_it_was(tmp_path):
     before = torch.get_num_threads()
     threads = 1 if before > 1 else 2
-    ganlab.run(QUICKSTART, {"data.image_size": 16, "data.num_images": 32, "generator.features": 4,
-                            "discriminator.features": 4, "train.epochs": 1, "train.batch_size": 16,
-                            "train.num_workers": 0, "evaluators": [], "train.threads": threads},
-               out=tmp_path, progress=False)
+    ganlab.run(
+        QUICKSTART,
+        {
+            "data.image_size": 16,
+            "data.num_images": 32,
+            "generator.features": 4,
+            "discriminator.features": 4,
+            "train.epochs": 1,
+            "train.batch_size": 16,
+            "train.num_workers": 0,
+            "evaluators": [],
+            "train.threads": threads,
+        },
+        out=tmp_path,
+        progress=False,
+    )
     assert torch.get_num_threads() == before
 
 

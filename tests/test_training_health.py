@@ -10,7 +10,10 @@ import torch
 
 from ganlab import PROBABILITY
 from ganlab.evaluators.training_health import (
-    collapse_flag, discriminator_wins_flag, mean_pairwise_distance, nonfinite_flag,
+    collapse_flag,
+    discriminator_wins_flag,
+    mean_pairwise_distance,
+    nonfinite_flag,
 )
 
 BCE_WIN = PROBABILITY.outright_win
@@ -21,8 +24,17 @@ BALANCED = {"d_real": 0.6, "d_fake": 0.4, "loss_d": 1.2, "loss_g": 1.0}
 
 def log(steps: int, at: int | None = None, **late: float) -> pd.DataFrame:
     """A balanced metrics log of ``steps`` steps whose values change to ``late`` from step ``at`` on."""
-    return pd.DataFrame([{"step": step, "epoch": 1 + (step - 1) // 100, **BALANCED,
-                          **(late if at is not None and step >= at else {})} for step in range(1, steps + 1)])
+    return pd.DataFrame(
+        [
+            {
+                "step": step,
+                "epoch": 1 + (step - 1) // 100,
+                **BALANCED,
+                **(late if at is not None and step >= at else {}),
+            }
+            for step in range(1, steps + 1)
+        ]
+    )
 
 
 def test_a_balanced_run_raises_no_flag():
@@ -41,7 +53,7 @@ def test_a_discriminator_that_wins_for_good_is_flagged_where_it_began():
     frame = log(600, at=301, d_real=0.9, d_fake=0.002, loss_g=9.0, loss_d=0.33)
     flag = discriminator_wins_flag(frame, patience=100, win=BCE_WIN)
     assert flag.check == "discriminator-wins"
-    assert 295 <= flag.step <= 315       # the smoothing window blurs the onset by a few steps
+    assert 295 <= flag.step <= 315  # the smoothing window blurs the onset by a few steps
     assert "to the end of the run" in flag.evidence
     assert "D(G(z)) about 0.0" in flag.evidence and "generator loss about 9" in flag.evidence
     assert "label smoothing" in flag.advice

@@ -12,17 +12,23 @@ from ..compare.run_set import expand
 
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("compare.html"), show_default=True,
-              help="Write the page here.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("compare.html"),
+    show_default=True,
+    help="Write the page here.",
+)
 def compare(runs: tuple[str, ...], output: Path) -> None:
     """Compare two or more runs: RUN is a run directory, a folder of runs, or a quoted glob ('runs/sweep-*').
 
     Prints a table with one column per run, then writes a self-contained HTML page (recipe differences,
     overlaid curves, D distributions, final samples) and prints its path as the last line.
     """
-    from ..loading.manager import load_plugins_or_warn
     from ..compare.page import compare as make_comparison  # pandas and matplotlib load only when comparing
     from ..compare.page import write_page
+    from ..loading.manager import load_plugins_or_warn
 
     run_dirs = expand(runs)
     if output.is_dir():

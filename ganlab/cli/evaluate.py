@@ -8,21 +8,35 @@ from pathlib import Path
 import click
 
 from ..common.errors import warn
-from ..training.evaluate import evaluate_run
 from ..loading.manager import load_plugins_or_warn
+from ..training.evaluate import evaluate_run
 from .options import WholeNumber
 
 
 @click.command("evaluate")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="Metric evaluator to score with (repeatable): fid, kid, precision-recall, density-coverage, "
-                   "memorisation, swd, diversity or a plugin's. Default: every metric evaluator in the run's recipe.")
-@click.option("--num-samples", type=WholeNumber(min=2), default=None,
-              help="Generated images per score (default: the evaluator's setting).")
-@click.option("--checkpoint", "checkpoints", multiple=True, metavar="K",
-              help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
-                   "passes its manifest check (size and SHA-256).")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="NAME",
+    help="Metric evaluator to score with (repeatable): fid, kid, precision-recall, density-coverage, "
+    "memorisation, swd, diversity or a plugin's. Default: every metric evaluator in the run's recipe.",
+)
+@click.option(
+    "--num-samples",
+    type=WholeNumber(min=2),
+    default=None,
+    help="Generated images per score (default: the evaluator's setting).",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    metavar="K",
+    help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
+    "passes its manifest check (size and SHA-256).",
+)
 def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
     results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, warn=warn)

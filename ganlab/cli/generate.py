@@ -10,39 +10,61 @@ import torch
 from ..common.config import MAX_SEED
 from .options import WholeNumber
 
-
 SEED = WholeNumber(0, MAX_SEED)
 """The seeds a recipe may give, so that any seed a run names can be asked for here too."""
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--checkpoint", default=None, metavar="K",
-              help="Checkpoint file name in checkpoints/, or an epoch number (default: the newest valid).")
+@click.option(
+    "--checkpoint",
+    default=None,
+    metavar="K",
+    help="Checkpoint file name in checkpoints/, or an epoch number (default: the newest valid).",
+)
 @click.option("--num", type=WholeNumber(min=1), default=64, show_default=True, help="Images to make.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the latent vectors.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write one PNG grid here.")
-@click.option("--out-dir", type=click.Path(path_type=Path), default=None,
-              help="Write one PNG per image into this folder instead.")
-@click.option("--interpolate", is_flag=True,
-              help="Make a strip of --num images along the latent path from --seed to --to-seed.")
-@click.option("--to-seed", type=SEED, default=None,
-              help="End of the interpolation (default: --seed + 1, or 0 after the largest seed).")
-@click.option("--condition", "conditions", multiple=True, metavar="ATTR=VALUE,...",
-              help="A conditional run's labels, e.g. Smiling=1,Eyeglasses=0; repeat for one row (one strip, "
-                   "one set of files) per condition, the same latents in each; attributes left out are "
-                   "drawn from the training data's label distribution with --seed.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write one PNG grid here.")
+@click.option(
+    "--out-dir", type=click.Path(path_type=Path), default=None, help="Write one PNG per image into this folder instead."
+)
+@click.option(
+    "--interpolate", is_flag=True, help="Make a strip of --num images along the latent path from --seed to --to-seed."
+)
+@click.option(
+    "--to-seed",
+    type=SEED,
+    default=None,
+    help="End of the interpolation (default: --seed + 1, or 0 after the largest seed).",
+)
+@click.option(
+    "--condition",
+    "conditions",
+    multiple=True,
+    metavar="ATTR=VALUE,...",
+    help="A conditional run's labels, e.g. Smiling=1,Eyeglasses=0; repeat for one row (one strip, "
+    "one set of files) per condition, the same latents in each; attributes left out are "
+    "drawn from the training data's label distribution with --seed.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
-def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output: Path | None,
-             out_dir: Path | None, interpolate: bool, to_seed: int | None, conditions: tuple[str, ...],
-             device: str) -> None:
+def generate(
+    run_dir: Path,
+    checkpoint: str | None,
+    num: int,
+    seed: int,
+    output: Path | None,
+    out_dir: Path | None,
+    interpolate: bool,
+    to_seed: int | None,
+    conditions: tuple[str, ...],
+    device: str,
+) -> None:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
-    from ..training import generate as gen
-    from ..machine.devices import resolve_device
     from ..common.errors import ConfigError, GanlabError, warn
     from ..loading.manager import load_plugins_or_warn
+    from ..machine.devices import resolve_device
     from ..rundir.rundir import RunDir
+    from ..training import generate as gen
 
     if (output is None) == (out_dir is None):
         raise click.UsageError("give exactly one of -o FILE.png (a grid) and --out-dir FOLDER (one PNG each)")
@@ -51,15 +73,16 @@ def generate(run_dir: Path, checkpoint: str | None, num: int, seed: int, output:
     except ConfigError as e:
         raise GanlabError(f"--device: {e.message}") from None
     run = RunDir.open(run_dir)
-    if output is not None:      # checked before anything is loaded or drawn
+    if output is not None:  # checked before anything is loaded or drawn
         gen.check_grid_path(output)
     else:
         gen.check_image_folder(out_dir)
     generator, shape, labels = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
     rows = gen.condition_rows(run, labels, conditions)
     if interpolate or output is not None:
-        gen.refuse_what_cannot_fit(num * len(rows), shape, interpolate, grid=output is not None,
-                                   inputs=gen.input_bytes(generator, labels))
+        gen.refuse_what_cannot_fit(
+            num * len(rows), shape, interpolate, grid=output is not None, inputs=gen.input_bytes(generator, labels)
+        )
     if out_dir is not None:
         gen.refuse_what_the_disk_cannot_hold(out_dir, num * len(rows))
     end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import MISSING
 
-from ..loading.manager import Plugins
 from ..common.config import FieldInfo
+from ..loading.manager import Plugins
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,11 +18,11 @@ from typing import Any
 
 import click
 
+from ..common.errors import GanlabError
 from ..common.version import __version__
+from ..loading.manager import load_plugins_or_warn
 from ..machine import signals
 from ..machine.memory import out_of_memory
-from ..common.errors import GanlabError
-from ..loading.manager import load_plugins_or_warn
 from ..registry.registry import KINDS
 from .listing import listed
 from .options import WholeNumber, override_option
@@ -36,11 +36,11 @@ def _exit_codes(ctx: click.Context) -> Iterator[None]:
     with signals.stopping_commands():
         try:
             yield
-            signals.raise_if_stopped()      # a stop whose exception Python discarded on the way
+            signals.raise_if_stopped()  # a stop whose exception Python discarded on the way
             return
         except GanlabError as e:
             code, message = e.exit_code, f"ganlab: error: {e}"
-        except KeyboardInterrupt as e:   # the cleanup on the way here has run: the command just stops
+        except KeyboardInterrupt as e:  # the cleanup on the way here has run: the command just stops
             signum = signals.signal_of(e)
             code, message = signals.exit_code(signum), f"ganlab: interrupted by {signals.describe(signum)}"
         except Exception as e:
@@ -48,9 +48,14 @@ def _exit_codes(ctx: click.Context) -> Iterator[None]:
                 raise
             command = " ".join(filter(None, ("ganlab", ctx.invoked_subcommand)))
             said = (str(e).splitlines() or [type(e).__name__])[0]
-            code, message = 1, (f"ganlab: error: {command} ran out of memory ({said}); give it smaller sizes "
-                                "(images, batches, samples) or free memory")
-        with signals.handled_by(signal.SIG_IGN):    # a repeated signal must not cut the message short
+            code, message = (
+                1,
+                (
+                    f"ganlab: error: {command} ran out of memory ({said}); give it smaller sizes "
+                    "(images, batches, samples) or free memory"
+                ),
+            )
+        with signals.handled_by(signal.SIG_IGN):  # a repeated signal must not cut the message short
             click.echo(message, err=True)
     ctx.exit(code)
 
@@ -64,7 +69,7 @@ class GanlabGroup(click.Group):
             return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        with _exit_codes(ctx):      # ``ganlab --help`` loads the plugins before any command runs
+        with _exit_codes(ctx):  # ``ganlab --help`` loads the plugins before any command runs
             plugin_commands = sorted(load_plugins_or_warn().commands)
         return [*super().list_commands(ctx), *plugin_commands]
 
@@ -85,21 +90,45 @@ def main() -> None:
 @main.command()
 @click.argument("recipe", type=click.Path(path_type=Path), required=False)
 @override_option
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-              help="Folder that receives the run directory.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that receives the run directory.",
+)
 @click.option("--name", default=None, help="Run name prefix (default: experiment.name).")
-@click.option("--exact-name", is_flag=True,
-              help="Name the run directory --name exactly, without the time; refused if it exists.")
+@click.option(
+    "--exact-name", is_flag=True, help="Name the run directory --name exactly, without the time; refused if it exists."
+)
 @click.option("--no-progress", is_flag=True, help="Do not show the progress bar.")
-@click.option("--nproc", type=WholeNumber(min=1), default=1, show_default=True,
-              help="Train with this many processes on this machine (torchrun + DistributedDataParallel).")
-@click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
-              help="Continue RUN_DIR from its newest valid checkpoint instead of starting a new run.")
-def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None, exact_name: bool,
-        no_progress: bool, nproc: int, resume: Path | None) -> None:
+@click.option(
+    "--nproc",
+    type=WholeNumber(min=1),
+    default=1,
+    show_default=True,
+    help="Train with this many processes on this machine (torchrun + DistributedDataParallel).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue RUN_DIR from its newest valid checkpoint instead of starting a new run.",
+)
+def run(
+    recipe: Path | None,
+    overrides: tuple[str, ...],
+    out: Path,
+    name: str | None,
+    exact_name: bool,
+    no_progress: bool,
+    nproc: int,
+    resume: Path | None,
+) -> None:
     """Train the recipe RECIPE (or --resume a run); prints the run directory as the last line."""
-    from ..training.lifecycle import run_recipe
     from ..recipes.recipe import load_recipe
+    from ..training.lifecycle import run_recipe
     from ..training.resume import resume_run
 
     if (recipe is None) == (resume is None):
@@ -112,9 +141,14 @@ def run(recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | 
         from ..machine.distributed import launch
 
         target = [str(recipe), "--out", str(out)] if recipe is not None else ["--resume", str(resume)]
-        argv = ["run", *target, *[a for o in overrides for a in ("--set", o)],
-                *(["--name", name] if name else []), *(["--exact-name"] if exact_name else []),
-                *(["--no-progress"] if no_progress else [])]
+        argv = [
+            "run",
+            *target,
+            *[a for o in overrides for a in ("--set", o)],
+            *(["--name", name] if name else []),
+            *(["--exact-name"] if exact_name else []),
+            *(["--no-progress"] if no_progress else []),
+        ]
         sys.exit(launch(nproc, argv))
     if resume is not None:
         _print_run_dir(resume_run(resume, plugins, list(overrides), progress=not no_progress).path)
@@ -137,9 +171,9 @@ def _print_run_dir(path: Path) -> None:
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing. A recipe with a [sweep] table
     is checked as `ganlab sweep` checks it, its base recipe built."""
+    from ..sweeps.sweep import SweepRequest, plan_sweep
     from ..training.assemble import build
     from ..training.networks import warn_if_slow
-    from ..sweeps.sweep import SweepRequest, plan_sweep
 
     plugins = load_plugins_or_warn()
     plan = plan_sweep(SweepRequest(recipe, overrides=overrides), plugins)
@@ -149,8 +183,10 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     click.echo(resolved.to_toml())
     n_g = sum(p.numel() for p in built.generator.parameters())
     n_d = sum(p.numel() for p in built.discriminator.parameters())
-    click.echo(f"# data: {len(built.dataset)} images of {built.dataset.channels}x{built.dataset.image_size}"
-               f"x{built.dataset.image_size}")
+    click.echo(
+        f"# data: {len(built.dataset)} images of {built.dataset.channels}x{built.dataset.image_size}"
+        f"x{built.dataset.image_size}"
+    )
     click.echo(f"# generator: {n_g:,} parameters; discriminator: {n_d:,} parameters; device: {built.device}")
     if plan.file.table is None:
         click.echo(f"{recipe}: ok")
@@ -165,7 +201,7 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
 def list_components(kind: str | None) -> None:
     """List components (of KIND), the plugin that gives each, and their config fields."""
     plugins = load_plugins_or_warn()
-    for k in ([kind] if kind else KINDS):
+    for k in [kind] if kind else KINDS:
         click.secho(f"{k}", bold=True)
         components = listed(plugins, k)
         if not components:
@@ -184,9 +220,17 @@ def plugins(as_json: bool) -> None:
     for info in loaded.infos:
         components = [f"{e.kind}:{e.name}" for e in loaded.registry.entries() if e.plugin == info.name]
         commands = sorted(c.name for c in loaded.commands.values() if c.plugin == info.name)
-        rows.append({"name": info.name, "distribution": info.distribution, "version": info.version,
-                     "builtin": info.builtin, "hooks": list(info.hooks), "components": components,
-                     "commands": commands})
+        rows.append(
+            {
+                "name": info.name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "builtin": info.builtin,
+                "hooks": list(info.hooks),
+                "components": components,
+                "commands": commands,
+            }
+        )
     failures = [{"name": f.plugin, "stage": f.stage, "error": f.error} for f in loaded.failures]
     if as_json:
         click.echo(json.dumps({"plugins": rows, "failures": failures}, indent=2))
@@ -203,13 +247,13 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{f['name']}  {outcome}: {f['error']}")
 
 
-from .generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
+from .compare import compare  # noqa: E402
 from .data import data  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
+from .generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
 from .report import report  # noqa: E402
-from .compare import compare  # noqa: E402
-from .sweep import sweep  # noqa: E402
 from .score import metrics, score  # noqa: E402
+from .sweep import sweep  # noqa: E402
 
 main.add_command(generate)
 main.add_command(data)

@@ -22,7 +22,7 @@ class WholeNumber(click.IntRange):
                 text = value.strip()
                 digits = text.removeprefix("-")
                 bounded = self.min is not None or self.max is not None
-                if bounded and digits.isascii() and digits.isdigit() and len(text) <= 40:   # -1, 2**64: out of range
+                if bounded and digits.isascii() and digits.isdigit() and len(text) <= 40:  # -1, 2**64: out of range
                     self.fail(f"{text} is not in the range {self.bounds()}", param, ctx)
                 self.fail(f"{shown(value)} is not {FORM}", param, ctx)
             value = number
@@ -35,5 +35,10 @@ class WholeNumber(click.IntRange):
         return f"x<={self.max}" if self.min is None else f"{self.min}<=x<={self.max}"
 
 
-override_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                               help="Override a recipe key; VALUE is read as TOML (repeatable).")
+override_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a recipe key; VALUE is read as TOML (repeatable).",
+)

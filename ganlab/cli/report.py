@@ -12,8 +12,13 @@ from ..rundir.rundir import RunDir
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Write the page here instead of RUN_DIR/report.html.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the page here instead of RUN_DIR/report.html.",
+)
 def report(run_dir: Path, output: Path | None) -> None:
     """(Re)build the self-contained HTML report of the run in RUN_DIR; prints where it was written."""
     from ..loading.manager import load_plugins_or_warn

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -29,8 +30,13 @@ def settings_option(field: dataclasses.Field) -> Callable:
     else:
         kind = arms[0]
     default = f"default: {field.default}; " if field.default is not None else ""
-    return click.option(f"--{field.name.replace('_', '-')}", field.name, type=kind, default=None,
-                        help=f"{field.metadata['help']} [{default}[sweep] key: {field.name}]")
+    return click.option(
+        f"--{field.name.replace('_', '-')}",
+        field.name,
+        type=kind,
+        default=None,
+        help=f"{field.metadata['help']} [{default}[sweep] key: {field.name}]",
+    )
 
 
 def settings_options(command: Callable) -> Callable:
@@ -41,12 +47,22 @@ def settings_options(command: Callable) -> Callable:
 
 @click.command("sweep")
 @click.argument("recipe", type=click.Path(path_type=Path))
-@click.option("--grid", "grid", multiple=True, metavar="KEY=[V1, V2, ...]",
-              help="A recipe key and the values the sweep gives it, as a TOML array (repeatable); replaces "
-                   "that key's values in the recipe's [sweep.grid].")
+@click.option(
+    "--grid",
+    "grid",
+    multiple=True,
+    metavar="KEY=[V1, V2, ...]",
+    help="A recipe key and the values the sweep gives it, as a TOML array (repeatable); replaces "
+    "that key's values in the recipe's [sweep.grid].",
+)
 @override_option
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
-              help="Folder that receives the sweep's folder.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder that receives the sweep's folder.",
+)
 @settings_options
 def sweep(recipe: Path, grid: tuple[str, ...], overrides: tuple[str, ...], out: Path, **options: Any) -> None:
     """Run RECIPE for every combination of the grid's values and every seed, each an ordinary run

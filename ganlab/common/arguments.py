@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import ArgumentError, GanlabError, RecipeError, RunError
 
@@ -37,7 +38,7 @@ class Accepts:
     fits: Callable[[Any], bool]
     error: Callable[[str, str], GanlabError] = plain(ArgumentError)
 
-    def or_none(self) -> "Accepts":
+    def or_none(self) -> Accepts:
         return Accepts(f"None or {self.words}", lambda value: value is None or self.fits(value), self.error)
 
 
@@ -57,15 +58,22 @@ def given(value: Any) -> str:
     if shape is not None and dtype is not None:
         return f"{article} {kind} of {dtype} and shape {tuple(shape)}"
     text = " ".join(repr(value).split())
-    text = text if len(text) <= GLIMPSE else text[:GLIMPSE - 3] + "..."
+    text = text if len(text) <= GLIMPSE else text[: GLIMPSE - 3] + "..."
     return text if value is None else f"{text} ({article} {kind})"
 
 
 def describe(value: Any) -> str:
     """A value read from a file (JSON or TOML) by its kind there and a short glimpse of it, for a message that
     says what was found instead; :func:`given` words a value a Python caller passed."""
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-             dict: "an object", type(None): "null"}
+    kinds = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }
     text = repr(value)
     kind = kinds.get(type(value), f"a {type(value).__name__}")
     return f"{kind} ({text if len(text) <= 40 else text[:37] + '...'})"
@@ -88,8 +96,10 @@ FLAG = Accepts("True or False", lambda value: isinstance(value, bool))
 
 def whole_number(low: int, high: int | None = None) -> Accepts:
     span = f"at least {low}" if high is None else f"from {low} to {high}"
-    return Accepts(f"a whole number {span} (an int, not a bool)",
-                   lambda value: is_whole(value) and low <= value and (high is None or value <= high))
+    return Accepts(
+        f"a whole number {span} (an int, not a bool)",
+        lambda value: is_whole(value) and low <= value and (high is None or value <= high),
+    )
 
 
 def one_of(choices: tuple[str, ...]) -> Accepts:

@@ -12,15 +12,17 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any, Iterator, Literal, Union
+from collections.abc import Iterator
+from typing import Any, Literal, Union
 
 from .hints import did_you_mean
 
 _MISSING = dataclasses.MISSING
 
 
-def param(default: Any = _MISSING, help: str = "", *, min: float | None = None,
-          max: float | None = None, finite: bool = True) -> Any:
+def param(
+    default: Any = _MISSING, help: str = "", *, min: float | None = None, max: float | None = None, finite: bool = True
+) -> Any:
     """Declare a config field with its one-line help and optional inclusive bounds.
 
     Every number a float field is given must be a float32 (see :func:`is_float32`) unless ``finite`` is
@@ -161,8 +163,14 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def _describe(value: Any) -> str:
-    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a table"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
     return f"{kind} ({value!r})" if not isinstance(value, dict) else kind
 
 
@@ -181,8 +189,11 @@ def _leaves(value: Any, where: str) -> Iterator[tuple[Any, str]]:
 def _beyond_float32(value: Any, where: str) -> str | None:
     """The problem of a float that is not :func:`is_float32`, named by its place; None for any other value."""
     if isinstance(value, float) and not is_float32(value):
-        reason = "must be a finite number" if not math.isfinite(value) else \
-            f"must be within float32's range (at most {FLOAT32_MAX:.4g} in size)"
+        reason = (
+            "must be a finite number"
+            if not math.isfinite(value)
+            else f"must be within float32's range (at most {FLOAT32_MAX:.4g} in size)"
+        )
         return f"{where}: {reason}, got {value!r}"
     return None
 
@@ -223,8 +234,12 @@ def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple
             continue
         meta = fields[key].metadata
         checks = (_not_text, _beyond_float32) if meta.get("finite", True) else (_not_text,)
-        unheld = [problem for leaf, place in _leaves(coerced, where) for check in checks
-                  if (problem := check(leaf, place)) is not None]
+        unheld = [
+            problem
+            for leaf, place in _leaves(coerced, where)
+            for check in checks
+            if (problem := check(leaf, place)) is not None
+        ]
         if unheld:
             problems.extend(unheld)
             continue
@@ -248,8 +263,10 @@ def build_config(config_cls: type, table: dict[str, Any], section: str) -> tuple
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A config dataclass as TOML-ready values (tuples become lists)."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         return v
+
     return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}

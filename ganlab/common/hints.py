@@ -7,7 +7,7 @@ method) gets it from here, so they all read alike and all offer the same close m
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 SUGGESTION_CUTOFF = 0.6
 """How alike a known word must be to a word already known to be wrong to be offered in its place

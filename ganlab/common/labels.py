@@ -10,7 +10,8 @@ a class folder is one attribute whose values are the folder names. A batch of la
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -20,12 +21,24 @@ from .hints import did_you_mean
 from .whole_numbers import parse_whole_number, shown
 
 NAME = Accepts("a non-empty string", lambda value: isinstance(value, str) and value != "")
-VALUES = Accepts("a list or tuple of one or more distinct strings, such as ('0', '1')", lambda value: (
-    isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(v, str) for v in value)
-    and len(set(value)) == len(value)))
-ATTRIBUTES = Accepts("a tuple of one or more ganlab.Attribute with distinct names", lambda value: (
-    isinstance(value, tuple) and len(value) > 0 and all(isinstance(a, Attribute) for a in value)
-    and len({a.name for a in value}) == len(value)))
+VALUES = Accepts(
+    "a list or tuple of one or more distinct strings, such as ('0', '1')",
+    lambda value: (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, str) for v in value)
+        and len(set(value)) == len(value)
+    ),
+)
+ATTRIBUTES = Accepts(
+    "a tuple of one or more ganlab.Attribute with distinct names",
+    lambda value: (
+        isinstance(value, tuple)
+        and len(value) > 0
+        and all(isinstance(a, Attribute) for a in value)
+        and len({a.name for a in value}) == len(value)
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +52,9 @@ class Attribute:
         """A value index means nothing unless the values are distinct strings; a string for the values
         (``"01"``) would otherwise be split into characters without a word."""
         checked("ganlab.Attribute", "name", self.name, NAME)
-        object.__setattr__(self, "values", tuple(checked(f"ganlab.Attribute {self.name!r}", "values",
-                                                         self.values, VALUES)))
+        object.__setattr__(
+            self, "values", tuple(checked(f"ganlab.Attribute {self.name!r}", "values", self.values, VALUES))
+        )
 
     def index(self, value: str) -> int:
         """The index of ``value``, given by name (``blond``) or as an index (``1``)."""
@@ -49,10 +63,14 @@ class Attribute:
         index = parse_whole_number(value)
         if index is not None and index < len(self.values):
             return index
-        by_index = "" if self.values == tuple(map(str, range(len(self.values)))) else \
-            f", or its index 0 to {len(self.values) - 1}"
-        raise ConfigError("condition", f"{self.name}={shown(value)}: {self.name} is one of "
-                                       f"{', '.join(self.values)}{by_index}")
+        by_index = (
+            ""
+            if self.values == tuple(map(str, range(len(self.values))))
+            else f", or its index 0 to {len(self.values) - 1}"
+        )
+        raise ConfigError(
+            "condition", f"{self.name}={shown(value)}: {self.name} is one of {', '.join(self.values)}{by_index}"
+        )
 
 
 RECORD_FORM = '{"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}'
@@ -61,16 +79,16 @@ RECORD_FORM = '{"attributes": [{"name": NAME, "values": [VALUE, ...]}, ...]}'
 
 def _values(values: Any, name: str) -> tuple[str, ...]:
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-        raise ArgumentError(f"attribute {name!r} has values {values!r:.60}, not a list of at least one "
-                            f"string")
+        raise ArgumentError(f"attribute {name!r} has values {values!r:.60}, not a list of at least one string")
     return tuple(values)
 
 
 def _attribute(item: dict[str, Any]) -> Attribute:
     name = item.get("name")
     if not isinstance(name, str):
-        raise ArgumentError(f"an attribute of a label space is {{\"name\": NAME, \"values\": [VALUE, ...]}}, "
-                            f"not {item!r:.80}")
+        raise ArgumentError(
+            f'an attribute of a label space is {{"name": NAME, "values": [VALUE, ...]}}, not {item!r:.80}'
+        )
     return Attribute(name, _values(item.get("values"), name))
 
 
@@ -85,7 +103,8 @@ def _in_column_order(table: dict[str, Any], order: Sequence[str] | None) -> list
         f"of ganlab recorded it, and meta.json sorted its names, so which column of a label row each one is "
         f"was lost. Give LabelSpace.from_dict the names in column order (order=[...], as the run's recipe "
         f"lists data.attributes), or read it through ganlab.load_run(RUN).meta, which takes the order from "
-        f"the run's recipe")
+        f"the run's recipe"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +141,7 @@ class LabelSpace:
         return {"attributes": [{"name": a.name, "values": list(a.values)} for a in self.attributes]}
 
     @classmethod
-    def from_dict(cls, record: Any, order: Sequence[str] | None = None) -> "LabelSpace":
+    def from_dict(cls, record: Any, order: Sequence[str] | None = None) -> LabelSpace:
         """The space :meth:`to_dict` recorded; an ArgumentError (a GanlabError, and a ValueError) saying what
         is wrong with anything else.
 
@@ -146,8 +165,9 @@ class LabelSpace:
     def check(self, labels: torch.Tensor) -> None:
         """Raise ValueError unless ``labels`` is an int64 ``(N, A)`` batch of valid value indices."""
         if labels.dtype != torch.int64 or labels.dim() != 2 or labels.shape[1] != len(self.attributes):
-            raise ValueError(f"labels must be int64 (N, {len(self.attributes)}), got {labels.dtype} "
-                             f"{tuple(labels.shape)}")
+            raise ValueError(
+                f"labels must be int64 (N, {len(self.attributes)}), got {labels.dtype} {tuple(labels.shape)}"
+            )
         if len(labels) and ((labels < 0).any() or (labels >= torch.tensor(self.sizes)).any()):
             raise ValueError("labels hold a value index outside an attribute's values")
 
@@ -159,11 +179,15 @@ class LabelSpace:
             name, sep, value = part.partition("=")
             name, value = name.strip(), value.strip()
             if not sep or not name or not value:
-                raise ConfigError("condition", f"{shown(part)}: expected ATTRIBUTE=VALUE, e.g. "
-                                               f"{self.attributes[0].name}=1")
+                raise ConfigError(
+                    "condition", f"{shown(part)}: expected ATTRIBUTE=VALUE, e.g. {self.attributes[0].name}=1"
+                )
             if name not in self.names:
-                raise ConfigError("condition", f"unknown attribute {shown(name)}" + (
-                    did_you_mean(name, self.names) or f"; the run's attributes are {', '.join(self.names)}"))
+                raise ConfigError(
+                    "condition",
+                    f"unknown attribute {shown(name)}"
+                    + (did_you_mean(name, self.names) or f"; the run's attributes are {', '.join(self.names)}"),
+                )
             column = self.names.index(name)
             if column in fixed:
                 raise ConfigError("condition", f"{name} is given twice; give each attribute once")

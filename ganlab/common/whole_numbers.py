@@ -32,4 +32,4 @@ def shown(text: str, width: int = 80) -> str:
     printed."""
     if len(text) <= width:
         return repr(text)
-    return f"{text[:width - 10]!r}... ({len(text)} characters)"
+    return f"{text[: width - 10]!r}... ({len(text)} characters)"

@@ -7,16 +7,17 @@ is optional here, and each gap becomes a sentence on the page instead of an erro
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..common.errors import GanlabError
+from ..common.files import read_json
 from ..evaluators.series import metrics_frame
 from ..evaluators.training_health import FILES as HEALTH_FILES
 from ..evaluators.training_health import FLAGS
-from ..common.files import read_json
+from ..page.figures import run_colors
 from ..recipes.recipe import read_toml
 from ..rundir.rundir import RunDir
-from ..page.figures import run_colors
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -5,16 +5,17 @@ its highest seed. Used in place of the per-run curves when some group holds more
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..evaluators.series import auto_window, smooth
 from ..contracts.engine import ReportSection
+from ..evaluators.series import auto_window, smooth
 from ..page import html as h
-from .sections import run_legend, swatch
-from ..rundir.records import METRIC_LABELS
-from ..report.core_sections import by_metric
 from ..page.figures import figure_image, plot
+from ..report.core_sections import by_metric
+from ..rundir.records import METRIC_LABELS
 from .metric_protocols import ProtocolMismatch
+from .sections import run_legend, swatch
 from .seed_groups import HOW_TO_READ, GroupedComparison, SeedGroup, group_table
 
 if TYPE_CHECKING:
@@ -23,18 +24,26 @@ if TYPE_CHECKING:
 BAND_ALPHA = 0.2
 
 
-def groups_section(groups: Sequence[SeedGroup], grouped: GroupedComparison,
-                   mismatches: dict[str, ProtocolMismatch]) -> ReportSection:
+def groups_section(
+    groups: Sequence[SeedGroup], grouped: GroupedComparison, mismatches: dict[str, ProtocolMismatch]
+) -> ReportSection:
     """The group table and the statement; runs that are each a group of their own get the statement only
     (the overview's table already has their numbers)."""
     if all(len(group.runs) == 1 for group in groups):
         return ReportSection("Seed groups", h.paragraph(grouped.statement), order=5)
-    members = "".join(f"<li>{swatch(group)}: {h.escape(', '.join(run.name for run in group.runs))}</li>"
-                      for group in groups)
-    body = (h.paragraph("Runs whose resolved recipes differ only in experiment.seed (and experiment.name) form "
-                        "a group; each group is named by the settings that set it apart.")
-            + f"<ul>{members}</ul>" + h.table(group_table(groups, grouped, mismatches).reset_index(names=""))
-            + h.paragraph(HOW_TO_READ, "note") + h.preformatted(grouped.statement))
+    members = "".join(
+        f"<li>{swatch(group)}: {h.escape(', '.join(run.name for run in group.runs))}</li>" for group in groups
+    )
+    body = (
+        h.paragraph(
+            "Runs whose resolved recipes differ only in experiment.seed (and experiment.name) form "
+            "a group; each group is named by the settings that set it apart."
+        )
+        + f"<ul>{members}</ul>"
+        + h.table(group_table(groups, grouped, mismatches).reset_index(names=""))
+        + h.paragraph(HOW_TO_READ, "note")
+        + h.preformatted(grouped.statement)
+    )
     return ReportSection("Seed groups", body, order=5)
 
 
@@ -42,12 +51,26 @@ def group_curve(group: SeedGroup, key: str) -> pd.DataFrame:
     """The group's smoothed ``key`` per step over its runs: epoch (training progress), mean, low, high."""
     import pandas as pd  # on first use: see ganlab.page.figures
 
-    curves = [pd.DataFrame({"step": run.metrics["step"], "epoch": run.epochs(),
-                            "value": smooth(run.metrics[key], auto_window(len(run.metrics)))})
-              for run in group.runs if not run.metrics.empty]
+    curves = [
+        pd.DataFrame(
+            {
+                "step": run.metrics["step"],
+                "epoch": run.epochs(),
+                "value": smooth(run.metrics[key], auto_window(len(run.metrics))),
+            }
+        )
+        for run in group.runs
+        if not run.metrics.empty
+    ]
     joined = pd.concat(curves).groupby("step")
-    return pd.DataFrame({"epoch": joined["epoch"].first(), "mean": joined["value"].mean(),
-                         "low": joined["value"].min(), "high": joined["value"].max()})
+    return pd.DataFrame(
+        {
+            "epoch": joined["epoch"].first(),
+            "mean": joined["value"].mean(),
+            "low": joined["value"].min(),
+            "high": joined["value"].max(),
+        }
+    )
 
 
 def group_curves_section(groups: Sequence[SeedGroup]) -> ReportSection:
@@ -59,28 +82,39 @@ def group_curves_section(groups: Sequence[SeedGroup]) -> ReportSection:
             for group in logged:
                 curve = group_curve(group, key)
                 ax.plot(curve["epoch"], curve["mean"], color=group.color, linewidth=1.6)
-                ax.fill_between(curve["epoch"], curve["low"], curve["high"], color=group.color, alpha=BAND_ALPHA,
-                                linewidth=0)
+                ax.fill_between(
+                    curve["epoch"], curve["low"], curve["high"], color=group.color, alpha=BAND_ALPHA, linewidth=0
+                )
             ax.set_title(label)
         for ax in axes[-1]:
             ax.set_xlabel("epoch")
         run_legend(fig, groups)
         chart = figure_image(fig, "G loss, D loss, D(x) and D(G(z)) of every group over epochs")
-    body = h.figure(chart, "Each group's mean over its seeds of the per-step values (each run smoothed over about "
-                           "a fiftieth of the run), against training progress in epochs; the band spans the "
-                           "lowest to the highest seed at each step.")
+    body = h.figure(
+        chart,
+        "Each group's mean over its seeds of the per-step values (each run smoothed over about "
+        "a fiftieth of the run), against training progress in epochs; the band spans the "
+        "lowest to the highest seed at each step.",
+    )
     return ReportSection("Training curves", body, order=20)
 
 
 def group_metrics_section(groups: Sequence[SeedGroup], mismatches: dict[str, ProtocolMismatch]) -> ReportSection:
     import pandas as pd  # on first use: see ganlab.page.figures
 
-    records = [{"group": group.name, "metric": metric, "epoch": r.get("epoch", math.nan), "value": r["value"]}
-               for group in groups for run in group.runs
-               for metric, found in by_metric(run.evaluations).items() for r in found]
+    records = [
+        {"group": group.name, "metric": metric, "epoch": r.get("epoch", math.nan), "value": r["value"]}
+        for group in groups
+        for run in group.runs
+        for metric, found in by_metric(run.evaluations).items()
+        for r in found
+    ]
     if not records:
-        return ReportSection("Metrics", h.paragraph(
-            "No run recorded an evaluation metric (evaluations.jsonl is empty everywhere).", "note"), order=30)
+        return ReportSection(
+            "Metrics",
+            h.paragraph("No run recorded an evaluation metric (evaluations.jsonl is empty everywhere).", "note"),
+            order=30,
+        )
     frame = pd.DataFrame(records)
     metrics = list(dict.fromkeys(frame["metric"]))
     columns = min(len(metrics), 3)
@@ -91,14 +125,18 @@ def group_metrics_section(groups: Sequence[SeedGroup], mismatches: dict[str, Pro
                 found = frame[(frame["metric"] == metric) & (frame["group"] == group.name)].groupby("epoch")["value"]
                 if found.ngroups:
                     ax.plot(found.mean().index, found.mean(), marker="o", color=group.color)
-                    ax.fill_between(found.min().index, found.min(), found.max(), color=group.color,
-                                    alpha=BAND_ALPHA, linewidth=0)
+                    ax.fill_between(
+                        found.min().index, found.min(), found.max(), color=group.color, alpha=BAND_ALPHA, linewidth=0
+                    )
             ax.set_title(metric + (" (not comparable)" if metric in mismatches else ""))
             ax.set_xlabel("epoch")
-        for ax in list(axes.flat)[len(metrics):]:
+        for ax in list(axes.flat)[len(metrics) :]:
             ax.set_visible(False)
         run_legend(fig, groups)
         chart = figure_image(fig, "evaluation metrics of every group over epochs")
-    body = h.figure(chart, "Each group's mean over its seeds of every evaluation metric against the epoch it was "
-                           "taken at; the band spans the lowest to the highest seed.")
+    body = h.figure(
+        chart,
+        "Each group's mean over its seeds of every evaluation metric against the epoch it was "
+        "taken at; the band spans the lowest to the highest seed.",
+    )
     return ReportSection("Metrics", body, order=30)

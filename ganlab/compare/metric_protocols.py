@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..metrics.protocol import INFORMATIONAL_FIELDS, protocol_of
 from ..report.core_sections import by_metric
@@ -23,16 +24,20 @@ class ProtocolMismatch:
     """Each differing protocol field and, per run, the value its last record of the metric has ('' if none)."""
 
     def describe(self, names: Sequence[str]) -> str:
-        return "; ".join(f"{field}: " + ", ".join(f"{name} {value or '(not recorded)'}"
-                                                 for name, value in zip(names, values))
-                         for field, values in self.fields.items())
+        return "; ".join(
+            f"{field}: " + ", ".join(f"{name} {value or '(not recorded)'}" for name, value in zip(names, values))
+            for field, values in self.fields.items()
+        )
 
 
 def protocol(record: dict[str, Any]) -> dict[str, str]:
     """The record's protocol fields as ganlab.metrics.protocol defines them, each as canonical text so that
     lists and tables compare by value."""
-    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-            for k, v in protocol_of(record).items() if k not in INFORMATIONAL_FIELDS}
+    return {
+        k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+        for k, v in protocol_of(record).items()
+        if k not in INFORMATIONAL_FIELDS
+    }
 
 
 def shared_metrics(evaluations: Sequence[list[dict[str, Any]]]) -> list[str]:

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from ..common.atomic import atomic_write_text
 from ..loading.manager import Plugins
-from ..rundir.rundir import RunDir
 from ..page import html as h
-from .groups import group_curves_section, group_metrics_section, groups_section
-from .samples import final_grids
-from .sections import (curves_section, distributions_section, metrics_section, overview_section,
-                               recipe_section, samples_section)
-from .summary import summary_frame, terminal_text
-from .compared_run import ComparedRun, load_runs
 from ..report.core_sections import by_metric
+from ..rundir.rundir import RunDir
+from .compared_run import ComparedRun, load_runs
+from .groups import group_curves_section, group_metrics_section, groups_section
 from .metric_protocols import ProtocolMismatch, protocol_mismatch
 from .recipe_diff import recipe_differences
 from .run_set import display_names
+from .samples import final_grids
+from .sections import (
+    curves_section,
+    distributions_section,
+    metrics_section,
+    overview_section,
+    recipe_section,
+    samples_section,
+)
 from .seed_groups import GroupedComparison, SeedGroup, grouped_comparison, groups_text, seed_groups
+from .summary import summary_frame, terminal_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,8 +47,12 @@ class Comparison:
         return any(len(group.runs) > 1 for group in self.groups)
 
     def terminal_text(self) -> str:
-        return "\n\n".join([terminal_text(self.summary, self.runs, self.mismatches),
-                             groups_text(self.groups, self.grouped, self.mismatches)])
+        return "\n\n".join(
+            [
+                terminal_text(self.summary, self.runs, self.mismatches),
+                groups_text(self.groups, self.grouped, self.mismatches),
+            ]
+        )
 
 
 def compare(run_dirs: Sequence[RunDir]) -> Comparison:
@@ -50,8 +61,7 @@ def compare(run_dirs: Sequence[RunDir]) -> Comparison:
     metrics = dict.fromkeys(m for records in evaluations for m in by_metric(records))
     mismatches = {m: found for m in metrics if (found := protocol_mismatch(m, evaluations)) is not None}
     groups = seed_groups(runs)
-    return Comparison(runs, mismatches, summary_frame(runs, mismatches), groups,
-                      grouped_comparison(groups, mismatches))
+    return Comparison(runs, mismatches, summary_frame(runs, mismatches), groups, grouped_comparison(groups, mismatches))
 
 
 def build_page(comparison: Comparison, plugins: Plugins) -> str:
@@ -60,8 +70,11 @@ def build_page(comparison: Comparison, plugins: Plugins) -> str:
         overview_section(runs, comparison.summary, comparison.mismatches),
         groups_section(comparison.groups, comparison.grouped, comparison.mismatches),
         recipe_section(runs, recipe_differences([run.recipe for run in runs])),
-        *([group_curves_section(comparison.groups), group_metrics_section(comparison.groups, comparison.mismatches)]
-          if comparison.has_seed_spread else [curves_section(runs), metrics_section(runs, comparison.mismatches)]),
+        *(
+            [group_curves_section(comparison.groups), group_metrics_section(comparison.groups, comparison.mismatches)]
+            if comparison.has_seed_spread
+            else [curves_section(runs), metrics_section(runs, comparison.mismatches)]
+        ),
         distributions_section(runs),
         samples_section(final_grids(runs, plugins)),
     ]

@@ -8,7 +8,8 @@ evaluator being present in one run only, not as every later evaluator having cha
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..recipes.recipe import recipe_tables, section_label
 
@@ -30,9 +31,9 @@ NO_RECIPE = Absent("recipe unreadable")
 
 @dataclasses.dataclass(frozen=True)
 class Difference:
-    section: str                  # "loss", "optimizer.generator", "evaluators[samples]"
+    section: str  # "loss", "optimizer.generator", "evaluators[samples]"
     key: str
-    values: tuple[Any, ...]       # one per run; an :class:`Absent` where the run has no such key
+    values: tuple[Any, ...]  # one per run; an :class:`Absent` where the run has no such key
 
 
 def component_tables(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -8,8 +8,8 @@ some; a glob may also match other things (a notes file beside the runs), which a
 from __future__ import annotations
 
 import glob
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..common.errors import RunError
 from ..rundir.rundir import RunDir
@@ -30,7 +30,7 @@ def runs_in(path: Path) -> list[RunDir]:
         if children:
             return [RunDir.open(child) for child in children]
         raise RunError(f"{str(path)!r} is not a run directory (no meta.json), and no folder in it is one")
-    return [RunDir.open(path)]       # raises the error that says what is wrong with the path
+    return [RunDir.open(path)]  # raises the error that says what is wrong with the path
 
 
 def expand(arguments: Sequence[str | Path]) -> list[RunDir]:
@@ -59,8 +59,9 @@ def display_names(runs: Sequence[RunDir]) -> list[str]:
     """Each run's directory name; where two share one, their parent folders tell them apart, and a
     number where even those are the same."""
     names = [run.name for run in runs]
-    names = [f"{run.path.resolve().parent.name}/{name}" if names.count(name) > 1 else name
-             for run, name in zip(runs, names)]
+    names = [
+        f"{run.path.resolve().parent.name}/{name}" if names.count(name) > 1 else name for run, name in zip(runs, names)
+    ]
     seen: dict[str, int] = {}
     unique = []
     for name in names:

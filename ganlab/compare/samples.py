@@ -11,15 +11,15 @@ conditional generator draws its labels from its data's label distribution with s
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from ..common.errors import GanlabError
-from ..page.grids import grid_png
-from ..training.generate import generator_from_state, label_distribution
 from ..loading.manager import Plugins
+from ..page.grids import grid_png
 from ..training.conditioning import LabelDistribution, is_conditional
+from ..training.generate import generator_from_state, label_distribution
 from ..training.sampling import sample, seeded_rng
 from .compared_run import ComparedRun
 
@@ -58,8 +58,14 @@ def final_grids(runs: Sequence[ComparedRun], plugins: Plugins) -> list[FinalGrid
             labels = found.labels.draw(len(noise), seeded_rng(0)) if found.labels is not None else None
             png = grid_png(sample(found.generator, noise, labels=labels))
         source = "its own fixed noise" if owner == run.name else f"the fixed noise of {owner}"
-        grids.append(FinalGrid(run, png, f"{run.name}: checkpoint {found.checkpoint} (epoch {found.epoch}), "
-                                         f"latent size {latent}, {source}", latent))
+        grids.append(
+            FinalGrid(
+                run,
+                png,
+                f"{run.name}: checkpoint {found.checkpoint} (epoch {found.epoch}), latent size {latent}, {source}",
+                latent,
+            )
+        )
     return grids
 
 
@@ -70,8 +76,7 @@ def _load(run: ComparedRun, plugins: Plugins) -> _Loaded | str:
         if found is None:
             return "no valid checkpoint"
         record, state = found
-        generator = generator_from_state(state, run.run_dir.checkpoints_dir / record.file, plugins,
-                                         torch.device("cpu"))
+        generator = generator_from_state(state, run.run_dir.checkpoints_dir / record.file, plugins, torch.device("cpu"))
         path = run.run_dir.checkpoints_dir / record.file
         distribution = label_distribution(state, path) if is_conditional(generator) else None
         return _Loaded(generator, state["fixed_noise"].cpu(), record.file, record.epoch, distribution)
@@ -86,5 +91,10 @@ def _saved_grid(run: ComparedRun, why: str) -> FinalGrid:
     if not grids:
         return FinalGrid(run, None, f"{run.name}: no samples ({why}, and no grid was saved)", None)
     epoch, path = grids[-1]
-    return FinalGrid(run, path.read_bytes(), f"{run.name}: its own saved grid after epoch {epoch}, from its own "
-                                             f"fixed noise (its generator could not be loaded: {why})", None)
+    return FinalGrid(
+        run,
+        path.read_bytes(),
+        f"{run.name}: its own saved grid after epoch {epoch}, from its own "
+        f"fixed noise (its generator could not be loaded: {why})",
+        None,
+    )

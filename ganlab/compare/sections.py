@@ -7,21 +7,22 @@ different evaluators or with files lost still make a page.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from ..contracts.scores import ScoreKind
 from ..evaluators.d_distributions import read_scores, score_range
 from ..evaluators.samples import display_width
 from ..evaluators.series import auto_window, extra_keys, smooth
-from ..contracts.scores import ScoreKind
-from ..page.html import ReportSection
 from ..page import html as h
-from .samples import FinalGrid
-from .compared_run import ComparedRun
-from ..rundir.records import METRIC_LABELS
-from ..report.core_sections import STATUS_TEXT, STATUS_TONES, by_metric
 from ..page.figures import figure_image, finite, plot
+from ..page.html import ReportSection
+from ..report.core_sections import STATUS_TEXT, STATUS_TONES, by_metric
+from ..rundir.records import METRIC_LABELS
+from .compared_run import ComparedRun
 from .metric_protocols import ProtocolMismatch
 from .recipe_diff import Absent, Difference
+from .samples import FinalGrid
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 
 def swatch(run: ComparedRun) -> str:
     """The run's name after a square of its colour: the page's legend wherever a run is named."""
-    return (f'<span style="color:{h.escape(run.color)}">&#9632;</span> '
-            f"<strong>{h.escape(run.name)}</strong>")
+    return f'<span style="color:{h.escape(run.color)}">&#9632;</span> <strong>{h.escape(run.name)}</strong>'
 
 
 def run_legend(fig: Any, runs: Sequence[ComparedRun]) -> None:
@@ -45,37 +45,45 @@ def _missing(notes: Sequence[str]) -> str:
     return h.paragraph("Missing: " + "; ".join(notes) + ".", "note") if notes else ""
 
 
-def overview_section(runs: Sequence[ComparedRun], summary: pd.DataFrame,
-                     mismatches: dict[str, ProtocolMismatch]) -> ReportSection:
+def overview_section(
+    runs: Sequence[ComparedRun], summary: pd.DataFrame, mismatches: dict[str, ProtocolMismatch]
+) -> ReportSection:
     cards = []
     for run in runs:
-        lines = [swatch(run) + " " + h.badge(run.status, STATUS_TONES.get(run.status, "warn")),
-                 h.escape(STATUS_TEXT.get(run.status, "")),
-                 f'<span class="muted">{h.escape(run.run_dir.path)}</span>']
+        lines = [
+            swatch(run) + " " + h.badge(run.status, STATUS_TONES.get(run.status, "warn")),
+            h.escape(STATUS_TEXT.get(run.status, "")),
+            f'<span class="muted">{h.escape(run.run_dir.path)}</span>',
+        ]
         if run.meta.get("error"):
             lines.append(h.preformatted(str(run.meta["error"])))
         lines += [h.escape(f"Missing: {note}.") for note in run.missing]
         cards.append("<br>".join(lines))
     body = "".join(f"<p>{card}</p>" for card in cards) + h.table(summary.reset_index(names=""))
-    body += h.paragraph("Losses and D outputs are means over each run's last epoch; final and best values of "
-                        "the evaluation metrics every run recorded are given with the step they were taken at.",
-                        "note")
+    body += h.paragraph(
+        "Losses and D outputs are means over each run's last epoch; final and best values of "
+        "the evaluation metrics every run recorded are given with the step they were taken at.",
+        "note",
+    )
     body += "".join(_not_comparable(mismatch, runs) for mismatch in mismatches.values())
     return ReportSection("Overview", body, order=0)
 
 
 def _not_comparable(mismatch: ProtocolMismatch, runs: Sequence[ComparedRun]) -> str:
-    return (f'<div class="flag bad"><h3>{h.escape(mismatch.metric)}: not comparable</h3>'
-            + h.paragraph(f"The runs measured {mismatch.metric} differently, so its numbers cannot be compared "
-                          "between them: " + mismatch.describe([r.name for r in runs]) + ".")
-            + "</div>")
+    return (
+        f'<div class="flag bad"><h3>{h.escape(mismatch.metric)}: not comparable</h3>'
+        + h.paragraph(
+            f"The runs measured {mismatch.metric} differently, so its numbers cannot be compared "
+            "between them: " + mismatch.describe([r.name for r in runs]) + "."
+        )
+        + "</div>"
+    )
 
 
 def recipe_section(runs: Sequence[ComparedRun], differences: Sequence[Difference]) -> ReportSection:
     unreadable = [f"{run.name} has no readable recipe.toml" for run in runs if run.recipe is None]
     if not differences:
-        text = "The runs' resolved recipes are identical." if not unreadable else \
-            "The readable recipes are identical."
+        text = "The runs' resolved recipes are identical." if not unreadable else "The readable recipes are identical."
         return ReportSection("Recipe differences", h.paragraph(text) + _missing(unreadable), order=10)
     head = "<tr><th>setting</th>" + "".join(f"<th>{swatch(run)}</th>" for run in runs) + "</tr>"
     rows, section = [], None
@@ -85,9 +93,14 @@ def recipe_section(runs: Sequence[ComparedRun], differences: Sequence[Difference
             rows.append(f'<tr><th colspan="{len(runs) + 1}">[{h.escape(section)}]</th></tr>')
         cells = "".join(f"<td>{_setting(value)}</td>" for value in difference.values)
         rows.append(f"<tr><td>{h.escape(difference.key)}</td>{cells}</tr>")
-    body = (h.paragraph(f"Only the {len(differences)} settings whose values differ, section by section; every "
-                        "other setting is the same in all runs (defaults included).")
-            + f'<table class="data">{head}{"".join(rows)}</table>' + _missing(unreadable))
+    body = (
+        h.paragraph(
+            f"Only the {len(differences)} settings whose values differ, section by section; every "
+            "other setting is the same in all runs (defaults included)."
+        )
+        + f'<table class="data">{head}{"".join(rows)}</table>'
+        + _missing(unreadable)
+    )
     return ReportSection("Recipe differences", body, order=10)
 
 
@@ -121,11 +134,13 @@ def curves_section(runs: Sequence[ComparedRun]) -> ReportSection:
         chart = figure_image(fig, ", ".join(label for _, label in panels) + " of every run over epochs")
     missing = [f"{run.name} logged no training step" for run in runs if run.metrics.empty]
     missing += [f"{run.name} logged no {key}" for key in extras for run in logged if key not in run.metrics]
-    body = (h.figure(chart, "Each run's per-step values, smoothed over about a fiftieth of the run, against "
-                            "training progress in epochs, so runs of different lengths or batch sizes line up; "
-                            "after the losses and D's scores, every other number a run logged (learning rates, "
-                            "an augmentation's p, regularizer terms), one panel each.")
-            + _missing(missing))
+    body = h.figure(
+        chart,
+        "Each run's per-step values, smoothed over about a fiftieth of the run, against "
+        "training progress in epochs, so runs of different lengths or batch sizes line up; "
+        "after the losses and D's scores, every other number a run logged (learning rates, "
+        "an augmentation's p, regularizer terms), one panel each.",
+    ) + _missing(missing)
     return ReportSection("Training curves", body, order=20)
 
 
@@ -133,24 +148,35 @@ def metrics_section(runs: Sequence[ComparedRun], mismatches: dict[str, ProtocolM
     groups = [by_metric(run.evaluations) for run in runs]
     metrics = list(dict.fromkeys(metric for group in groups for metric in group))
     if not metrics:
-        return ReportSection("Metrics", h.paragraph(
-            "No run recorded an evaluation metric (evaluations.jsonl is empty everywhere).", "note"), order=30)
+        return ReportSection(
+            "Metrics",
+            h.paragraph("No run recorded an evaluation metric (evaluations.jsonl is empty everywhere).", "note"),
+            order=30,
+        )
     columns = min(len(metrics), 3)
     rows = math.ceil(len(metrics) / columns)
     with plot(width=4.2 * columns, height=3.1 * rows + 0.5, nrows=rows, ncols=columns, squeeze=False) as (fig, axes):
         for ax, metric in zip(axes.flat, metrics):
             for run, group in zip(runs, groups):
                 records = group.get(metric, [])
-                ax.plot([r.get("epoch", math.nan) for r in records], [r["value"] for r in records], marker="o",
-                        color=run.color)
+                ax.plot(
+                    [r.get("epoch", math.nan) for r in records],
+                    [r["value"] for r in records],
+                    marker="o",
+                    color=run.color,
+                )
             ax.set_title(metric + (" (not comparable)" if metric in mismatches else ""))
             ax.set_xlabel("epoch")
-        for ax in list(axes.flat)[len(metrics):]:
+        for ax in list(axes.flat)[len(metrics) :]:
             ax.set_visible(False)
         run_legend(fig, runs)
         chart = figure_image(fig, "evaluation metrics of every run over epochs")
-    missing = [f"{run.name} recorded no {metric}" for metric in metrics for run, group in zip(runs, groups)
-               if metric not in group]
+    missing = [
+        f"{run.name} recorded no {metric}"
+        for metric in metrics
+        for run, group in zip(runs, groups)
+        if metric not in group
+    ]
     body = h.figure(chart, "Every evaluation metric any run recorded, per run, against the epoch it was taken at.")
     body += "".join(_not_comparable(mismatches[m], runs) for m in metrics if m in mismatches) + _missing(missing)
     return ReportSection("Metrics", body, order=30)
@@ -158,22 +184,27 @@ def metrics_section(runs: Sequence[ComparedRun], mismatches: dict[str, ProtocolM
 
 def distributions_section(runs: Sequence[ComparedRun]) -> ReportSection:
     """D(x) and D(G(z)) of every run at the last epoch that all runs measuring them measured."""
-    measured = {run.name: {r["epoch"]: r for r in read_scores(run.run_dir)}
-                for run in runs}
+    measured = {run.name: {r["epoch"]: r for r in read_scores(run.run_dir)} for run in runs}
     having = [run for run in runs if measured[run.name]]
     missing = [f"{run.name} has no d-distributions measurements" for run in runs if not measured[run.name]]
     common = set.intersection(*(set(measured[run.name]) for run in having)) if having else set()
     if not common:
-        text = ("No run measured D(x) and D(G(z)) with the d-distributions evaluator." if not having else
-                "The runs measured D(x) and D(G(z)) at no common epoch.")
+        text = (
+            "No run measured D(x) and D(G(z)) with the d-distributions evaluator."
+            if not having
+            else "The runs measured D(x) and D(G(z)) at no common epoch."
+        )
         return ReportSection("D(x) and D(G(z))", h.paragraph(text, "note") + _missing(missing), order=40)
     epoch = max(common)
     records = {run.name: measured[run.name][epoch] for run in having}
     kind = shared_scores(having)
     chart = _distributions_figure(having, records, epoch, runs, kind)
-    body = (h.figure(chart, f"{kind.meaning} At epoch {epoch} (the last epoch every run measured; 0 is before "
-                            "training): for each run's fixed batch of training images (left) and for newly "
-                            "generated ones (right).") + _missing(missing))
+    body = h.figure(
+        chart,
+        f"{kind.meaning} At epoch {epoch} (the last epoch every run measured; 0 is before "
+        "training): for each run's fixed batch of training images (left) and for newly "
+        "generated ones (right).",
+    ) + _missing(missing)
     return ReportSection("D(x) and D(G(z))", body, order=40)
 
 
@@ -182,13 +213,22 @@ def shared_scores(runs: Sequence[ComparedRun]) -> ScoreKind:
     kinds = list(dict.fromkeys(ScoreKind.from_meta(run.meta) for run in runs))
     if len(kinds) == 1:
         return kinds[0]
-    return ScoreKind("score (each run's loss's own)", "Each run's scores are its own loss's ("
-                     + ", ".join(kind.name for kind in kinds) + "), which do not share a scale: compare "
-                     "how far apart D(x) and D(G(z)) are within a run, not positions across runs.")
+    return ScoreKind(
+        "score (each run's loss's own)",
+        "Each run's scores are its own loss's ("
+        + ", ".join(kind.name for kind in kinds)
+        + "), which do not share a scale: compare "
+        "how far apart D(x) and D(G(z)) are within a run, not positions across runs.",
+    )
 
 
-def _distributions_figure(having: Sequence[ComparedRun], records: dict[str, dict[str, Any]], epoch: int,
-                          runs: Sequence[ComparedRun], kind: ScoreKind) -> str:
+def _distributions_figure(
+    having: Sequence[ComparedRun],
+    records: dict[str, dict[str, Any]],
+    epoch: int,
+    runs: Sequence[ComparedRun],
+    kind: ScoreKind,
+) -> str:
     import numpy as np
     import seaborn as sns  # on first use: see ganlab.page.figures
 
@@ -198,9 +238,18 @@ def _distributions_figure(having: Sequence[ComparedRun], records: dict[str, dict
             for run in having:
                 values = finite(records[run.name][key])
                 if values.size:
-                    sns.histplot(x=values, ax=ax, bins=25, binrange=span, stat="density", element="step",
-                                 fill=False, color=run.color, kde=bool(np.ptp(values) > 1e-6),
-                                 kde_kws={"clip": span})
+                    sns.histplot(
+                        x=values,
+                        ax=ax,
+                        bins=25,
+                        binrange=span,
+                        stat="density",
+                        element="step",
+                        fill=False,
+                        color=run.color,
+                        kde=bool(np.ptp(values) > 1e-6),
+                        kde_kws={"clip": span},
+                    )
             ax.set_title(f"{label} at epoch {epoch}")
             ax.set_xlim(*span)
             ax.set_xlabel(kind.name)
@@ -214,13 +263,17 @@ def samples_section(grids: Sequence[FinalGrid]) -> ReportSection:
     groups: dict[int | None, list[FinalGrid]] = {}
     for grid in grids:
         groups.setdefault(grid.latent, []).append(grid)
-    body = h.paragraph("Each run's final generator, fed the same latent vectors wherever the runs' latent sizes "
-                       "match (the fixed noise of the first run with that size): the same position in two grids "
-                       "is the same input, so differences are the runs' own.")
+    body = h.paragraph(
+        "Each run's final generator, fed the same latent vectors wherever the runs' latent sizes "
+        "match (the fixed noise of the first run with that size): the same position in two grids "
+        "is the same input, so differences are the runs' own."
+    )
     if len(groups) == 1:
         return ReportSection("Final samples", body + _grid_row(grids), order=50)
-    body += h.paragraph("These runs' grids cannot all share their inputs, so they are shown in groups; compare "
-                        "them position by position only within a group.")
+    body += h.paragraph(
+        "These runs' grids cannot all share their inputs, so they are shown in groups; compare "
+        "them position by position only within a group."
+    )
     for latent, members in groups.items():
         body += f"<h3>{h.escape(_group_title(latent, [grid.run.name for grid in members]))}</h3>" + _grid_row(members)
     return ReportSection("Final samples", body, order=50)
@@ -242,6 +295,8 @@ def _grid_row(grids: Sequence[FinalGrid]) -> str:
             continue
         width = display_width(grid.png, 300)
         image = h.image(grid.png, "image/png", f"final samples of {grid.run.name}", pixelated=True, width=width)
-        figures.append(f'<figure style="width:{width}px">{image}<figcaption>{swatch(grid.run)}<br>{h.escape(grid.caption)}'
-                       "</figcaption></figure>")
+        figures.append(
+            f'<figure style="width:{width}px">{image}<figcaption>{swatch(grid.run)}<br>{h.escape(grid.caption)}'
+            "</figcaption></figure>"
+        )
     return f'<div class="row">{"".join(figures)}</div>'

@@ -6,13 +6,14 @@ different runs is marked with a dagger, and the notes under the table say how.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..contracts.scores import ScoreKind
 from ..page import html as h
-from .compared_run import ComparedRun
-from ..rundir.records import METRIC_LABELS
 from ..report.core_sections import by_metric, duration, final_and_best, last_epoch_means, value_at_step
+from ..rundir.records import METRIC_LABELS
+from .compared_run import ComparedRun
 from .metric_protocols import ProtocolMismatch, shared_metrics
 
 if TYPE_CHECKING:
@@ -34,8 +35,9 @@ def summary_frame(runs: Sequence[ComparedRun], mismatches: dict[str, ProtocolMis
     }
     means = [last_epoch_means(run.metrics.to_dict("records"))[2] for run in runs]
     for key, label in METRIC_LABELS.items():
-        rows[f"{label}, last epoch"] = [_number(m[key]) if not run.metrics.empty else "-"
-                                        for run, m in zip(runs, means)]
+        rows[f"{label}, last epoch"] = [
+            _number(m[key]) if not run.metrics.empty else "-" for run, m in zip(runs, means)
+        ]
     rows["D(x), D(G(z)) are"] = [ScoreKind.from_meta(run.meta).name for run in runs]
     for metric in shared_metrics([run.evaluations for run in runs]):
         mark = NOT_COMPARABLE if metric in mismatches else ""
@@ -62,14 +64,15 @@ def health(flags: list[dict[str, Any]] | None) -> str:
     return "; ".join(f"{flag.get('check', 'problem')} from step {flag.get('step', '?')}" for flag in flags)
 
 
-def terminal_text(summary: pd.DataFrame, runs: Sequence[ComparedRun],
-                  mismatches: dict[str, ProtocolMismatch]) -> str:
+def terminal_text(summary: pd.DataFrame, runs: Sequence[ComparedRun], mismatches: dict[str, ProtocolMismatch]) -> str:
     """The table as the terminal shows it, with a note under it for every metric that is not comparable."""
     import pandas as pd  # on first use: see ganlab.page.figures
 
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         text = summary.to_string()
     names = [run.name for run in runs]
-    notes = [f"{NOT_COMPARABLE.strip()} {m.metric} is not comparable between these runs: {m.describe(names)}"
-             for m in mismatches.values()]
+    notes = [
+        f"{NOT_COMPARABLE.strip()} {m.metric} is not comparable between these runs: {m.describe(names)}"
+        for m in mismatches.values()
+    ]
     return "\n".join([text, *notes])

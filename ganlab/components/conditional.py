@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn
 
-from ..common.labels import LabelSpace
-from ..registry.registry import component
-from ..contracts.engine import BuildContext
 from ..common.config import param
+from ..common.labels import LabelSpace
+from ..contracts.engine import BuildContext
+from ..registry.registry import component
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 Join = Literal["concat", "sum"]
@@ -29,7 +30,7 @@ Norm = Literal["batch", "layer", "none"]
 
 NORMS: dict[str, Callable[[int], nn.Module] | None] = {
     "batch": nn.BatchNorm2d,
-    "layer": functools.partial(nn.GroupNorm, 1),    # one group: each image normalised over (C, H, W)
+    "layer": functools.partial(nn.GroupNorm, 1),  # one group: each image normalised over (C, H, W)
     "none": None,
 }
 
@@ -43,11 +44,12 @@ def label_embeddings(space: LabelSpace | None, dim: int) -> nn.ModuleList:
 @dataclasses.dataclass
 class ConditionalGeneratorConfig:
     latent_dim: int = param(100, "size of the latent vector z", min=1, max=65536)
-    features: int = param(64, "width of the last hidden layer; earlier layers are 2x, 4x, 8x wider", min=1,
-                          max=65536)
+    features: int = param(64, "width of the last hidden layer; earlier layers are 2x, 4x, 8x wider", min=1, max=65536)
     embed_dim: int = param(16, "size of each attribute value's learned embedding", min=1, max=65536)
-    join: Join = param("concat", "concat: each attribute's embedding joins z; sum: their sum joins z "
-                                 "(one embed_dim however many attributes)")
+    join: Join = param(
+        "concat",
+        "concat: each attribute's embedding joins z; sum: their sum joins z (one embed_dim however many attributes)",
+    )
 
 
 EMBEDDING_STD = 0.1
@@ -65,14 +67,22 @@ class ConditionalDCGANGenerator(nn.Module):
 
     conditional = True
 
-    def __init__(self, latent_dim: int, features: int, image_size: int, channels: int,
-                 label_space: LabelSpace | None, embed_dim: int, join: Join = "concat"):
+    def __init__(
+        self,
+        latent_dim: int,
+        features: int,
+        image_size: int,
+        channels: int,
+        label_space: LabelSpace | None,
+        embed_dim: int,
+        join: Join = "concat",
+    ):
         super().__init__()
         self.latent_dim = latent_dim
         self.label_space = label_space
         self.join = join
         self.embeddings = label_embeddings(label_space, embed_dim)
-        for embed in self.embeddings:   # no init scheme covers embeddings (see EMBEDDING_STD)
+        for embed in self.embeddings:  # no init scheme covers embeddings (see EMBEDDING_STD)
             nn.init.normal_(embed.weight, 0.0, EMBEDDING_STD)
         extra = 0 if not self.embeddings else embed_dim * (len(self.embeddings) if join == "concat" else 1)
         self.trunk = DCGANGenerator(latent_dim + extra, features, image_size, channels)
@@ -87,8 +97,11 @@ class ConditionalDCGANGenerator(nn.Module):
 @dataclasses.dataclass
 class ProjectionDiscriminatorConfig:
     features: int = param(64, "width of the first layer; later layers are 2x, 4x, 8x wider", min=1, max=65536)
-    norm: Norm = param("batch", "normalisation of the inner layers: batch (DCGAN's), layer or none (what a "
-                                "gradient penalty, as wgan-gp's, needs)")
+    norm: Norm = param(
+        "batch",
+        "normalisation of the inner layers: batch (DCGAN's), layer or none (what a "
+        "gradient penalty, as wgan-gp's, needs)",
+    )
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -102,15 +115,16 @@ class ProjectionDiscriminator(nn.Module):
 
     conditional = True
 
-    def __init__(self, features: int, image_size: int, channels: int, label_space: LabelSpace | None,
-                 norm: Norm = "batch"):
+    def __init__(
+        self, features: int, image_size: int, channels: int, label_space: LabelSpace | None, norm: Norm = "batch"
+    ):
         super().__init__()
         dcgan = DCGANDiscriminator(features, image_size, channels, norm=NORMS[norm])
         self.label_space = label_space
         self.trunk = dcgan.net[:-1]
         self.linear = dcgan.net[-1]
         self.embeddings = label_embeddings(label_space, self.linear.in_channels * 4 * 4)
-        for embed in self.embeddings:   # no init scheme covers embeddings: they start at zero (see above)
+        for embed in self.embeddings:  # no init scheme covers embeddings: they start at zero (see above)
             nn.init.zeros_(embed.weight)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -122,17 +136,33 @@ class ProjectionDiscriminator(nn.Module):
         return out
 
 
-@component("generator", "cdcgan", config=ConditionalGeneratorConfig,
-           help="conditional DCGAN generator: label embeddings joined to z (needs a labelled data set)")
-def build_conditional_generator(config: ConditionalGeneratorConfig,
-                                context: BuildContext) -> ConditionalDCGANGenerator:
-    return ConditionalDCGANGenerator(config.latent_dim, config.features, context.image_size, context.channels,
-                                     context.label_space, config.embed_dim, config.join)
+@component(
+    "generator",
+    "cdcgan",
+    config=ConditionalGeneratorConfig,
+    help="conditional DCGAN generator: label embeddings joined to z (needs a labelled data set)",
+)
+def build_conditional_generator(config: ConditionalGeneratorConfig, context: BuildContext) -> ConditionalDCGANGenerator:
+    return ConditionalDCGANGenerator(
+        config.latent_dim,
+        config.features,
+        context.image_size,
+        context.channels,
+        context.label_space,
+        config.embed_dim,
+        config.join,
+    )
 
 
-@component("discriminator", "cdcgan-projection", config=ProjectionDiscriminatorConfig,
-           help="DCGAN discriminator with a projection head for labels (Miyato & Koyama 2018)")
-def build_projection_discriminator(config: ProjectionDiscriminatorConfig,
-                                   context: BuildContext) -> ProjectionDiscriminator:
-    return ProjectionDiscriminator(config.features, context.image_size, context.channels, context.label_space,
-                                   config.norm)
+@component(
+    "discriminator",
+    "cdcgan-projection",
+    config=ProjectionDiscriminatorConfig,
+    help="DCGAN discriminator with a projection head for labels (Miyato & Koyama 2018)",
+)
+def build_projection_discriminator(
+    config: ProjectionDiscriminatorConfig, context: BuildContext
+) -> ProjectionDiscriminator:
+    return ProjectionDiscriminator(
+        config.features, context.image_size, context.channels, context.label_space, config.norm
+    )

@@ -10,12 +10,12 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from ..common.config import param
 from ..common.errors import ConfigError
+from ..common.whole_numbers import parse_whole_number
+from ..contracts.engine import BuildContext, RunView
 from ..contracts.loggers import Logger
 from ..registry.registry import component
-from ..contracts.engine import BuildContext, RunView
-from ..common.config import param
-from ..common.whole_numbers import parse_whole_number
 
 EVALUATION_COLUMNS = ("step", "epoch", "metric", "value", "time", "details")
 """An evaluation's protocol differs from metric to metric, so it goes into one column as JSON."""
@@ -90,11 +90,14 @@ def _logged_after(row: list[str], column: int, step: int) -> bool:
     return logged is not None and logged > step
 
 
-@component("logger", "csv", config=CsvLoggerConfig,
-           help="steps.csv and evaluations.csv in the run directory, written as the run goes")
+@component(
+    "logger",
+    "csv",
+    config=CsvLoggerConfig,
+    help="steps.csv and evaluations.csv in the run directory, written as the run goes",
+)
 def build(config: CsvLoggerConfig, context: BuildContext) -> CsvLogger:
     folder = Path(config.folder)
     if folder.is_absolute() or ".." in folder.parts or not folder.parts:
-        raise ConfigError("folder", f"must be a folder inside the run directory, such as \"csv\"; got "
-                                    f"{config.folder!r}")
+        raise ConfigError("folder", f'must be a folder inside the run directory, such as "csv"; got {config.folder!r}')
     return CsvLogger(config)

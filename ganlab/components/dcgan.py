@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,16 +24,18 @@ def _depth(image_size: int) -> int:
     """Number of 2x resolution steps between 4x4 and ``image_size``."""
     log = math.log2(image_size) if image_size > 0 else 0
     if image_size < 16 or log != int(log):
-        raise ConfigError("image_size", f"DCGAN makes power-of-two images of at least 16 pixels "
-                                        f"(16, 32, 64, 128, ...), not {image_size}; change data.image_size")
+        raise ConfigError(
+            "image_size",
+            f"DCGAN makes power-of-two images of at least 16 pixels "
+            f"(16, 32, 64, 128, ...), not {image_size}; change data.image_size",
+        )
     return int(log) - 2
 
 
 @dataclasses.dataclass
 class GeneratorConfig:
     latent_dim: int = param(100, "size of the latent vector z (100 and 128 are common)", min=1, max=65536)
-    features: int = param(64, "width of the last hidden layer; earlier layers are 2x, 4x, 8x wider", min=1,
-                          max=65536)
+    features: int = param(64, "width of the last hidden layer; earlier layers are 2x, 4x, 8x wider", min=1, max=65536)
 
 
 class DCGANGenerator(nn.Module):
@@ -44,11 +46,17 @@ class DCGANGenerator(nn.Module):
         self.latent_dim = latent_dim
         depth = _depth(image_size)
         width = features * 2 ** (depth - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
-                                   nn.BatchNorm2d(width), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
         for _ in range(depth - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -71,8 +79,9 @@ class DCGANDiscriminator(nn.Module):
     the convolutions get biases, which a norm layer's shift would otherwise provide.
     """
 
-    def __init__(self, features: int, image_size: int, channels: int,
-                 norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d):
+    def __init__(
+        self, features: int, image_size: int, channels: int, norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d
+    ):
         super().__init__()
         depth = _depth(image_size)
         bias = norm is None
@@ -91,13 +100,21 @@ class DCGANDiscriminator(nn.Module):
         return self.net(images).flatten()
 
 
-@component("generator", "dcgan", config=GeneratorConfig,
-           help="DCGAN generator: transposed convs + batch norm + ReLU, Tanh output")
+@component(
+    "generator",
+    "dcgan",
+    config=GeneratorConfig,
+    help="DCGAN generator: transposed convs + batch norm + ReLU, Tanh output",
+)
 def build_generator(config: GeneratorConfig, context: BuildContext) -> DCGANGenerator:
     return DCGANGenerator(config.latent_dim, config.features, context.image_size, context.channels)
 
 
-@component("discriminator", "dcgan", config=DiscriminatorConfig,
-           help="DCGAN discriminator: strided convs + LeakyReLU(0.2), batch norm inside, one logit")
+@component(
+    "discriminator",
+    "dcgan",
+    config=DiscriminatorConfig,
+    help="DCGAN discriminator: strided convs + LeakyReLU(0.2), batch norm inside, one logit",
+)
 def build_discriminator(config: DiscriminatorConfig, context: BuildContext) -> DCGANDiscriminator:
     return DCGANDiscriminator(config.features, context.image_size, context.channels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 from torch.nn.utils import parametrize
@@ -18,8 +18,7 @@ _NORM = (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)
 
 @dataclasses.dataclass
 class NormalConfig:
-    std: float = param(0.02, "standard deviation of conv/linear weights and of norm scales around 1",
-                       min=0.0)
+    std: float = param(0.02, "standard deviation of conv/linear weights and of norm scales around 1", min=0.0)
 
 
 @dataclasses.dataclass
@@ -45,6 +44,7 @@ def _weight(module: nn.Module) -> nn.Parameter:
 
 def _apply(weight_init: Callable[[nn.Parameter], None], norm_std: float = 0.0) -> Callable[[nn.Module], None]:
     """Weights of conv/linear layers by ``weight_init``; norm scales N(1, norm_std); every bias zero."""
+
     def init(network: nn.Module) -> None:
         for module in network.modules():
             if isinstance(module, _CONV):
@@ -55,11 +55,16 @@ def _apply(weight_init: Callable[[nn.Parameter], None], norm_std: float = 0.0) -
                 continue
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
+
     return init
 
 
-@component("init", "dcgan-normal", config=NormalConfig,
-           help="N(0, 0.02) conv weights, N(1, 0.02) batch-norm scales, zero biases (DCGAN paper)")
+@component(
+    "init",
+    "dcgan-normal",
+    config=NormalConfig,
+    help="N(0, 0.02) conv weights, N(1, 0.02) batch-norm scales, zero biases (DCGAN paper)",
+)
 def build_dcgan_normal(config: NormalConfig, context: BuildContext):
     return _apply(lambda w: nn.init.normal_(w, 0.0, config.std), config.std)
 

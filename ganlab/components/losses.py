@@ -20,14 +20,16 @@ from ..registry.registry import component
 
 @dataclasses.dataclass
 class BCEConfig:
-    real_label: float = param(1.0, "target for real images; 0.9 is one-sided label smoothing, 1.0 is off",
-                              min=0.0, max=1.0)
+    real_label: float = param(
+        1.0, "target for real images; 0.9 is one-sided label smoothing, 1.0 is off", min=0.0, max=1.0
+    )
 
 
 def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float) -> torch.Tensor:
     real_targets = torch.full_like(real_logits, real_label)
-    return (F.binary_cross_entropy_with_logits(real_logits, real_targets)
-            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    return F.binary_cross_entropy_with_logits(real_logits, real_targets) + F.binary_cross_entropy_with_logits(
+        fake_logits, torch.zeros_like(fake_logits)
+    )
 
 
 class BinaryCrossEntropy(Loss):
@@ -50,11 +52,12 @@ class NonSaturatingBCE(BinaryCrossEntropy):
     real_label: float = 1.0
 
     def generator_loss(self, fake_logits, real_logits=None):
-        return F.softplus(-fake_logits).mean()          # = BCE(fake_logits, 1)
+        return F.softplus(-fake_logits).mean()  # = BCE(fake_logits, 1)
 
 
 MINIMAX_PROBABILITY = dataclasses.replace(
-    PROBABILITY, outright_win=dataclasses.replace(PROBABILITY.outright_win, generator_loss_above=None))
+    PROBABILITY, outright_win=dataclasses.replace(PROBABILITY.outright_win, generator_loss_above=None)
+)
 """Probabilities, where a won discriminator shows in D(G(z)) and D(x) alone: the minimax generator loss,
 log(1 - D(G(z))), goes to 0 rather than growing as D wins; that is its saturation."""
 
@@ -67,7 +70,7 @@ class MinimaxBCE(BinaryCrossEntropy):
     score_kind = MINIMAX_PROBABILITY
 
     def generator_loss(self, fake_logits, real_logits=None):
-        return -F.softplus(fake_logits).mean()          # = log(1 - sigmoid(l)) averaged
+        return -F.softplus(fake_logits).mean()  # = log(1 - sigmoid(l)) averaged
 
 
 @component("loss", "bce", config=BCEConfig, help="non-saturating BCE on logits, optional one-sided label smoothing")

@@ -25,8 +25,9 @@ class AdamConfig:
 
 
 def _optimizer(optimizer_cls: type[torch.optim.Optimizer], config: AdamConfig):
-    return functools.partial(optimizer_cls, lr=config.lr, betas=tuple(config.betas),
-                             weight_decay=config.weight_decay, eps=config.eps)
+    return functools.partial(
+        optimizer_cls, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay, eps=config.eps
+    )
 
 
 @component("optimizer", "adam", config=AdamConfig, help="Adam (Kingma & Ba)")

@@ -10,14 +10,18 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from ..common.config import param
+from ..contracts.engine import BuildContext
 from ..contracts.levers import WarmupConfig, WarmupSchedule
 from ..registry.registry import component
-from ..contracts.engine import BuildContext
-from ..common.config import param
 
 
-@component("schedule", "constant", config=WarmupConfig,
-           help="the optimizer's learning rate throughout (after an optional warm-up)")
+@component(
+    "schedule",
+    "constant",
+    config=WarmupConfig,
+    help="the optimizer's learning rate throughout (after an optional warm-up)",
+)
 class Constant(WarmupSchedule):
     """The configured rate, once warmed up."""
 
@@ -31,8 +35,12 @@ class LinearDecayConfig(WarmupConfig):
     end_factor: float = param(0.0, "the factor reached at the end of the run", min=0.0, max=1.0)
 
 
-@component("schedule", "linear-decay", config=LinearDecayConfig,
-           help="constant until start_step, then linearly down to end_factor at the end of the run")
+@component(
+    "schedule",
+    "linear-decay",
+    config=LinearDecayConfig,
+    help="constant until start_step, then linearly down to end_factor at the end of the run",
+)
 class LinearDecay(WarmupSchedule):
     """``LinearLR(start_factor=1, end_factor, total_iters)`` from ``start_step`` to the run's end."""
 
@@ -48,12 +56,17 @@ class LinearDecay(WarmupSchedule):
 
 @dataclasses.dataclass
 class CosineConfig(WarmupConfig):
-    min_factor: float = param(0.0, "the factor at the end of the run (CosineAnnealingLR's eta_min over the "
-                                   "learning rate)", min=0.0, max=1.0)
+    min_factor: float = param(
+        0.0, "the factor at the end of the run (CosineAnnealingLR's eta_min over the learning rate)", min=0.0, max=1.0
+    )
 
 
-@component("schedule", "cosine", config=CosineConfig,
-           help="half a cosine from the learning rate down to min_factor of it at the end of the run")
+@component(
+    "schedule",
+    "cosine",
+    config=CosineConfig,
+    help="half a cosine from the learning rate down to min_factor of it at the end of the run",
+)
 class Cosine(WarmupSchedule):
     """``CosineAnnealingLR(T_max=the steps after the warm-up, eta_min=min_factor * lr)``."""
 
@@ -71,8 +84,7 @@ class StepConfig(WarmupConfig):
     gamma: float = param(0.1, "the factor each reduction multiplies the rate by", min=0.0)
 
 
-@component("schedule", "step", config=StepConfig,
-           help="the rate multiplied by gamma every step_size steps")
+@component("schedule", "step", config=StepConfig, help="the rate multiplied by gamma every step_size steps")
 class Steps(WarmupSchedule):
     """``StepLR(step_size, gamma)``."""
 
@@ -82,4 +94,3 @@ class Steps(WarmupSchedule):
 
     def after(self, step: int, steps: int) -> float:
         return self.gamma ** (step // self.step_size)
-

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..common.labels import LabelSpace
-from ..recipes.recipe import Recipe
 from ..page.html import ReportSection
+from ..recipes.recipe import Recipe
 from ..rundir.rundir import RunDir
 from .scores import RAW_SCORE, ScoreKind
 
@@ -113,8 +113,7 @@ class Loss(abc.ABC):
         """The discriminator's loss for one update, from its outputs on a real and a generated batch."""
 
     @abc.abstractmethod
-    def generator_loss(self, fake_logits: torch.Tensor,
-                       real_logits: torch.Tensor | None = None) -> torch.Tensor:
+    def generator_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         """The generator's loss from the updated discriminator's outputs on the generated batch, and on the
         last real batch when ``generator_needs_real`` (without gradients: they cannot reach the generator)."""
 
@@ -238,8 +237,7 @@ class RunView(Protocol):
     def label_space(self) -> LabelSpace | None:
         """The labels the run's generator is conditioned on; None when it is unconditional."""
 
-    def generate(self, num: int, seed: int, batch_size: int = 256,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(self, num: int, seed: int, batch_size: int = 256, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``num`` generated images, uint8 ``(N, C, H, W)`` on the CPU, from latents drawn from ``seed``,
         through the EMA generator when ``train.ema`` is on; training is never disturbed. A conditional
         run's images carry ``labels`` (int64 ``(num, A)``), or labels drawn from the data's label
@@ -303,4 +301,3 @@ class Evaluator(Stateful):
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         """Sections for the run's report, built from files in ``run_dir`` only."""
         return []
-

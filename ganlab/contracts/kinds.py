@@ -4,8 +4,8 @@ Python lets a component class load whatever it lacks: an ``Augment`` without ``_
 recipe builds it, a ``trem`` meant for ``term`` or an ``on_step_ned`` meant for ``on_step_end`` never
 fails at all, and the method simply never runs. :func:`class_notes` says so when the plugin loads, for
 every kind alike: the kinds with a base class (evaluators, losses, the levers, networks) and the data sets,
-which follow a contract (a ``typing.Protocol``). The plugin manager reports its notes; the engine refuses a built component whose
-class lacks a required method (:func:`missing`).
+which follow a contract (a ``typing.Protocol``). The plugin manager reports its notes; the engine refuses a
+built component whose class lacks a required method (:func:`missing`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,15 @@ from .loggers import Logger
 def interface(base: type) -> tuple[str, ...]:
     """The public methods of ``base`` that ganlab calls (for :class:`~ganlab.contracts.engine.Evaluator`, its
     events and the rest of an evaluator's interface), those it inherits included (a lever's ``state_dict``)."""
-    return tuple(dict.fromkeys(name for klass in base.__mro__ if klass is not object
-                               for name, value in vars(klass).items()
-                               if not name.startswith("_") and callable(value)))
+    return tuple(
+        dict.fromkeys(
+            name
+            for klass in base.__mro__
+            if klass is not object
+            for name, value in vars(klass).items()
+            if not name.startswith("_") and callable(value)
+        )
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +50,26 @@ class Interface:
     reserved: str | None = None
 
     @classmethod
-    def of(cls, kind: str, base: type, reserved: str | None = None) -> "Interface":
+    def of(cls, kind: str, base: type, reserved: str | None = None) -> Interface:
         """The interface of one of ganlab's abstract base classes: its abstract methods are the required ones."""
-        return cls(kind, f"ganlab.{base.__name__}", base, tuple(sorted(getattr(base, "__abstractmethods__", ()))),
-                   interface(base), reserved)
+        return cls(
+            kind,
+            f"ganlab.{base.__name__}",
+            base,
+            tuple(sorted(getattr(base, "__abstractmethods__", ()))),
+            interface(base),
+            reserved,
+        )
 
 
 NETWORK = Interface("network", "torch.nn.Module", nn.Module, ("forward",), ("forward",))
-DATASET = Interface("dataset", "ganlab.ImageDataset", object, ("__len__", "__getitem__", "describe"),
-                    ("describe", "get_batch", "preview", "held_out"))
+DATASET = Interface(
+    "dataset",
+    "ganlab.ImageDataset",
+    object,
+    ("__len__", "__getitem__", "describe"),
+    ("describe", "get_batch", "preview", "held_out"),
+)
 """A data set's contract (:class:`ganlab.ImageDataset`): its optional methods count as ganlab's too."""
 
 
@@ -62,25 +79,36 @@ def by_kind(interfaces: dict[str, Interface | None]) -> dict[str, Interface]:
     without an entry here would build unchecked, and an entry for no kind is a name that never matches."""
     unlisted, unknown = set(KINDS) - set(interfaces), set(interfaces) - set(KINDS)
     if unlisted or unknown:
-        raise RuntimeError(f"contracts/kinds.py and registry.KINDS disagree: no entry for {sorted(unlisted)}, "
-                           f"entries for no kind {sorted(unknown)}")
+        raise RuntimeError(
+            f"contracts/kinds.py and registry.KINDS disagree: no entry for {sorted(unlisted)}, "
+            f"entries for no kind {sorted(unknown)}"
+        )
     return {kind: interfaces[kind] for kind in KINDS if interfaces[kind] is not None}
 
 
-BY_KIND: dict[str, Interface] = by_kind({
-    "generator": NETWORK, "discriminator": NETWORK, "loss": Interface.of("loss", Loss),
-    "optimizer": None, "init": None,    # a function of a network's parameters, of a network: no class
-    "dataset": DATASET, "evaluator": Interface.of("evaluator", Evaluator, reserved="on_"),
-    "augment": Interface.of("augment", Augment), "regularizer": Interface.of("regularizer", Regularizer),
-    "schedule": Interface.of("schedule", Schedule), "logger": Interface.of("logger", Logger),
-})
+BY_KIND: dict[str, Interface] = by_kind(
+    {
+        "generator": NETWORK,
+        "discriminator": NETWORK,
+        "loss": Interface.of("loss", Loss),
+        "optimizer": None,
+        "init": None,  # a function of a network's parameters, of a network: no class
+        "dataset": DATASET,
+        "evaluator": Interface.of("evaluator", Evaluator, reserved="on_"),
+        "augment": Interface.of("augment", Augment),
+        "regularizer": Interface.of("regularizer", Regularizer),
+        "schedule": Interface.of("schedule", Schedule),
+        "logger": Interface.of("logger", Logger),
+    }
+)
 """The one table of what each kind of component is: the class it must extend (``nn.Module`` for a
 network, ``object`` for a data set, which follows a protocol) and the methods ganlab calls on it. The
 engine refuses a built component that is no instance of its kind's base, and the plugin manager notes a
 class that misses a method."""
 
-BY_BASE: tuple[Interface, ...] = tuple(sorted(dict.fromkeys(i for i in BY_KIND.values() if i.base is not object),
-                                              key=lambda i: i is NETWORK))
+BY_BASE: tuple[Interface, ...] = tuple(
+    sorted(dict.fromkeys(i for i in BY_KIND.values() if i.base is not object), key=lambda i: i is NETWORK)
+)
 """The interfaces whose classes a plugin defines are found by their base class: those of :data:`BY_KIND`
 with one, ``nn.Module`` last (a class found under two bases is noted against the later one)."""
 
@@ -91,10 +119,15 @@ RENAMED = {"discriminator_penalty": "penalty"}
 def missing(cls: type, contract: Interface) -> list[str]:
     """The required methods of ``contract`` that ``cls`` does not define below its base (an abstract
     method left abstract, ``nn.Module``'s placeholder ``forward``, a method of the contract not there at all)."""
+
     def defines(name: str) -> bool:
         value = getattr(cls, name, None)
-        return value is not None and value is not getattr(contract.base, name, None) \
+        return (
+            value is not None
+            and value is not getattr(contract.base, name, None)
             and not getattr(value, "__isabstractmethod__", False)
+        )
+
     return [name for name in contract.required if not defines(name)]
 
 
@@ -115,8 +148,9 @@ def class_notes(cls: type, contract: Interface, complete: bool) -> list[str]:
         close = [o for o in own if o not in contract.methods and looks_misspelt(o, [name], SUGGESTION_CUTOFF)]
         explained.update(close)
         meant = f"; its {', '.join(f'{o}()' for o in close)} looks meant for it" if close else ""
-        notes.append(f"{where} does not define {name}(), which every {contract.title} must, so it cannot be "
-                     f"built{meant}")
+        notes.append(
+            f"{where} does not define {name}(), which every {contract.title} must, so it cannot be built{meant}"
+        )
     for name in own:
         if name in contract.methods or name in explained:
             continue

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn
@@ -122,8 +123,12 @@ class WarmupConfig:
     them too (``class MyConfig(ganlab.WarmupConfig)``)."""
 
     warmup_steps: int = param(0, "steps of linear warm-up before the schedule starts; 0 is none", min=0)
-    warmup_start_factor: float = param(1 / 3, "the factor of the first warm-up step (torch's LinearLR "
-                                              "default), rising linearly to 1", min=1e-8, max=1.0)
+    warmup_start_factor: float = param(
+        1 / 3,
+        "the factor of the first warm-up step (torch's LinearLR default), rising linearly to 1",
+        min=1e-8,
+        max=1.0,
+    )
 
 
 class WarmupSchedule(Schedule):
@@ -144,4 +149,3 @@ class WarmupSchedule(Schedule):
     @abc.abstractmethod
     def after(self, step: int, steps: int) -> float:
         """The factor of update ``step`` (from 0) of the ``steps`` that follow the warm-up."""
-

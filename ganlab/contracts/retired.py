@@ -33,6 +33,9 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 InitScheme = Callable[[nn.Module], None]
 """What an ``init`` component is: called once on each network, modifies its weights in place."""
 
-RETIRED = {"ConditionalDiscriminator": ConditionalDiscriminator, "OptimizerFactory": OptimizerFactory,
-           "InitScheme": InitScheme}
+RETIRED = {
+    "ConditionalDiscriminator": ConditionalDiscriminator,
+    "OptimizerFactory": OptimizerFactory,
+    "InitScheme": InitScheme,
+}
 """The names :func:`ganlab.__getattr__` still serves, with a DeprecationWarning."""

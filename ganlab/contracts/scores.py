@@ -56,8 +56,13 @@ class ScoreKind:
             return PROBABILITY
         try:
             win = recorded.get("outright_win")
-            return cls(**{**recorded, "references": tuple(recorded.get("references", ())),
-                          "outright_win": OutrightWin(**win) if win is not None else None})
+            return cls(
+                **{
+                    **recorded,
+                    "references": tuple(recorded.get("references", ())),
+                    "outright_win": OutrightWin(**win) if win is not None else None,
+                }
+            )
         except (TypeError, AttributeError):
             return RAW_SCORE
 
@@ -66,9 +71,13 @@ RAW_SCORE = ScoreKind("score", "The discriminator's raw output (higher means 're
 """What a loss's scores are unless it says otherwise: D's outputs as they are, unbounded."""
 
 PROBABILITY = ScoreKind(
-    "probability 'real'", "The discriminator's probability that an image is real (the sigmoid of its output).",
-    low=0.0, high=1.0, references=(0.5,),
-    outright_win=OutrightWin(fake_below=0.01, gap_above=0.7, generator_loss_above=5.0))
+    "probability 'real'",
+    "The discriminator's probability that an image is real (the sigmoid of its output).",
+    low=0.0,
+    high=1.0,
+    references=(0.5,),
+    outright_win=OutrightWin(fake_below=0.01, gap_above=0.7, generator_loss_above=5.0),
+)
 """Scores of a loss on logits (BCE): D wins outright where D(G(z)) < 0.01, D(x) - D(G(z)) > 0.7 and the
 non-saturating generator loss > 5 (D(G(z)) about 0.007 for a typical fake). The gap rather than D(x)
 itself, so that one-sided label smoothing (which holds D(x) near 0.9) does not hide it. The lines sit

@@ -6,14 +6,17 @@ both layouts, so a quirk read in one is read in all."""
 from __future__ import annotations
 
 import codecs
-from typing import Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from ..common.errors import DataError, warn
 
 Value = TypeVar("Value")
 
-_WIDE_BOMS = {"UTF-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
-              "UTF-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)}
+_WIDE_BOMS = {
+    "UTF-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+    "UTF-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE),
+}
 """The byte-order marks of text that is not UTF-8, UTF-32 first: its little-endian mark begins with
 UTF-16's."""
 
@@ -29,17 +32,21 @@ def decode(data: bytes, where: str, key: str) -> str:
     save as UTF-8, and for anything else that is not UTF-8."""
     for encoding, marks in _WIDE_BOMS.items():
         if data.startswith(marks):
-            raise DataError(f"{key}: {where} is {encoding} text (it starts with a {encoding} byte-order mark); "
-                            f"save it as UTF-8 and try again")
+            raise DataError(
+                f"{key}: {where} is {encoding} text (it starts with a {encoding} byte-order mark); "
+                f"save it as UTF-8 and try again"
+            )
     if b"\0" in data:
-        raise DataError(f"{key}: {where} holds NUL bytes, as UTF-16 text without a byte-order mark does; "
-                        f"save it as UTF-8 text")
+        raise DataError(
+            f"{key}: {where} holds NUL bytes, as UTF-16 text without a byte-order mark does; save it as UTF-8 text"
+        )
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(f"{key}: {where} line {line} is not UTF-8 text (byte {e.start}); is it the right "
-                        f"file?") from None
+        raise DataError(
+            f"{key}: {where} line {line} is not UTF-8 text (byte {e.start}); is it the right file?"
+        ) from None
 
 
 def lines(text: str) -> Iterator[Line]:
@@ -57,8 +64,9 @@ def quoted(line: Line, width: int = 120) -> str:
     return repr(line[1].rstrip()[:width])
 
 
-def one_row_per_image(rows: Iterable[tuple[int, str, Value]], key: str, where: str,
-                      disagreement: Callable[[Value, Value], str | None]) -> dict[str, Value]:
+def one_row_per_image(
+    rows: Iterable[tuple[int, str, Value]], key: str, where: str, disagreement: Callable[[Value, Value], str | None]
+) -> dict[str, Value]:
     """``{image: value}`` of rows ``(line number, image, value)``. An image listed again is read once, with
     one warning for all such repeats, when ``disagreement`` finds nothing between its rows; when it names
     what differs, the file is refused naming both lines: either row could be the image's."""
@@ -71,11 +79,15 @@ def one_row_per_image(rows: Iterable[tuple[int, str, Value]], key: str, where: s
             continue
         differ = disagreement(found[image], value)
         if differ is not None:
-            raise DataError(f"{key}: {where} line {number}: a second row for {image!r}, which disagrees with "
-                            f"its first (line {first_line[image]}) on {differ}; keep the right one")
+            raise DataError(
+                f"{key}: {where} line {number}: a second row for {image!r}, which disagrees with "
+                f"its first (line {first_line[image]}) on {differ}; keep the right one"
+            )
         repeated.append((image, first_line[image], number))
     if repeated:
         image, first, again = repeated[0]
-        warn(f"{key}: {where} line {again} lists {image!r} again, as line {first} does; such repeats "
-             f"({len(repeated)} in all) are read once")
+        warn(
+            f"{key}: {where} line {again} lists {image!r} again, as line {first} does; such repeats "
+            f"({len(repeated)} in all) are read once"
+        )
     return found

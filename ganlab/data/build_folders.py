@@ -72,7 +72,7 @@ class BuildFolder:
         self._published = True
         (self.final / LOCK).unlink()
 
-    def __enter__(self) -> "BuildFolder":
+    def __enter__(self) -> BuildFolder:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -86,8 +86,11 @@ class BuildFolder:
 def sweep(root: Path) -> list[Swept]:
     """Delete the build folders in ``root`` that no live process holds, and say which, largest first."""
     try:
-        candidates = [Path(entry.path) for entry in os.scandir(root)
-                      if _PARTIAL.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)]
+        candidates = [
+            Path(entry.path)
+            for entry in os.scandir(root)
+            if _PARTIAL.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False)
+        ]
     except OSError:  # no cache root yet, or one this user cannot list: nothing of ours to sweep
         return []
     swept = []
@@ -131,5 +134,4 @@ def _lock(folder: Path, create: bool) -> int | None:
 
 
 def _size(folder: Path) -> int:
-    return sum(os.lstat(os.path.join(parent, name)).st_size
-               for parent, _, names in os.walk(folder) for name in names)
+    return sum(os.lstat(os.path.join(parent, name)).st_size for parent, _, names in os.walk(folder) for name in names)

@@ -25,15 +25,16 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import UnidentifiedImageError
 
-from ..machine import signals
 from ..common.errors import DataError
 from ..common.files import read_json
+from ..machine import signals
 from .build_folders import BuildFolder
 from .sources import Source
 from .transform import CropResize
@@ -84,7 +85,7 @@ class ImageCache:
         return self.count * self.row_bytes
 
     @classmethod
-    def open(cls, path: Path) -> "ImageCache | None":
+    def open(cls, path: Path) -> ImageCache | None:
         """The cache at ``path``, or None if none was ever completed there."""
         meta_path = path / "meta.json"
         if not meta_path.exists():
@@ -95,11 +96,12 @@ class ImageCache:
             size = (path / "images.u8").stat().st_size
             expected = meta["count"] * int(np.prod(meta["shape"]))
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{damaged} ({type(e).__name__}: {e}); delete that folder and it will be "
-                            "rebuilt") from None
+            raise DataError(f"{damaged} ({type(e).__name__}: {e}); delete that folder and it will be rebuilt") from None
         if size != expected:
-            raise DataError(f"{damaged} (images.u8 holds {size} bytes, meta.json expects {expected}); delete "
-                            "that folder and it will be rebuilt")
+            raise DataError(
+                f"{damaged} (images.u8 holds {size} bytes, meta.json expects {expected}); delete "
+                "that folder and it will be rebuilt"
+            )
         return cls(path, meta)
 
     def read(self, indices: np.ndarray) -> np.ndarray:
@@ -110,7 +112,7 @@ class ImageCache:
         for i, index in enumerate(np.asarray(indices, dtype=np.int64).tolist()):
             if not 0 <= index < self.count:
                 raise IndexError(f"image {index} is outside the cache's {self.count} images")
-            self._read_into(view[i * size:(i + 1) * size], index * size)
+            self._read_into(view[i * size : (i + 1) * size], index * size)
         return out
 
     def close(self) -> None:
@@ -118,7 +120,7 @@ class ImageCache:
         self._file.close()
 
     def _read_into(self, buffer: memoryview, offset: int) -> None:
-        if hasattr(os, "preadv"):      # one system call per row (Linux, BSD, recent macOS)
+        if hasattr(os, "preadv"):  # one system call per row (Linux, BSD, recent macOS)
             os.preadv(self._file.fileno(), [buffer], offset)
         else:
             self._file.seek(offset)
@@ -150,7 +152,7 @@ def _decode_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, list[Skipped]]:
     """Decode images ``bounds[0]:bounds[1]`` of the worker's source; failures are reported, not raised."""
     source, transform = _worker
     images, skipped = [], []
-    for name in source.names[bounds[0]:bounds[1]]:
+    for name in source.names[bounds[0] : bounds[1]]:
         try:
             images.append(transform(source.read(name)))
         except UnidentifiedImageError:
@@ -161,8 +163,7 @@ def _decode_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, list[Skipped]]:
     return (np.stack(images) if images else np.empty(shape, np.uint8)), skipped
 
 
-def _decoded_chunks(source: Source, transform: CropResize,
-                    workers: int) -> Iterator[tuple[np.ndarray, list[Skipped]]]:
+def _decoded_chunks(source: Source, transform: CropResize, workers: int) -> Iterator[tuple[np.ndarray, list[Skipped]]]:
     """Chunks in source order, decoded in ``workers`` processes (in this one when 1)."""
     bounds = [(start, min(start + CHUNK, len(source.names))) for start in range(0, len(source.names), CHUNK)]
     workers = min(workers, len(bounds))
@@ -185,11 +186,12 @@ def build_memory(image_size: int, workers: int) -> int:
     """Host memory that building a cache of ``image_size`` images with ``workers`` decoding processes (0:
     every core) takes at once: each decoder's chunk as decoded and as stacked, and the chunk the building
     process receives and writes out, with its copy as bytes."""
-    return (2 * (workers or available_cores()) + 2) * CHUNK * 3 * image_size ** 2
+    return (2 * (workers or available_cores()) + 2) * CHUNK * 3 * image_size**2
 
 
-def build_cache(path: Path, source: Source, transform: CropResize, workers: int = 0,
-                progress: bool | None = None) -> ImageCache:
+def build_cache(
+    path: Path, source: Source, transform: CropResize, workers: int = 0, progress: bool | None = None
+) -> ImageCache:
     """Decode ``source`` through ``transform`` into a new cache at ``path`` (``workers`` 0: every core).
 
     ``progress`` None shows a progress bar only when standard error is a terminal.
@@ -200,28 +202,44 @@ def build_cache(path: Path, source: Source, transform: CropResize, workers: int 
         path.parent.mkdir(parents=True, exist_ok=True)
         build = BuildFolder(path)
     except OSError as e:
-        raise DataError(f"cannot write the data cache in {str(path.parent)!r} ({e.strerror or e}); set "
-                        "data.cache_dir or GANLAB_CACHE_DIR to a writable folder") from None
+        raise DataError(
+            f"cannot write the data cache in {str(path.parent)!r} ({e.strerror or e}); set "
+            "data.cache_dir or GANLAB_CACHE_DIR to a writable folder"
+        ) from None
     started = time.monotonic()
     try:
         with build:
             count, skipped = 0, []
-            with open(build.path / "images.u8", "wb") as out, \
-                    tqdm(total=len(source.names), unit="img", desc=f"caching {source.location}", file=sys.stderr,
-                         disable=None if progress is None else not progress, dynamic_ncols=True) as bar:
+            with (
+                open(build.path / "images.u8", "wb") as out,
+                tqdm(
+                    total=len(source.names),
+                    unit="img",
+                    desc=f"caching {source.location}",
+                    file=sys.stderr,
+                    disable=None if progress is None else not progress,
+                    dynamic_ncols=True,
+                ) as bar,
+            ):
                 for images, bad in _decoded_chunks(source, transform, workers or available_cores()):
                     out.write(np.ascontiguousarray(images).tobytes())
                     count += len(images)
                     skipped.extend(bad)
                     bar.update(len(images) + len(bad))
-                    signals.raise_if_stopped()    # a stop Python discarded while the decoders started
+                    signals.raise_if_stopped()  # a stop Python discarded while the decoders started
                 out.flush()
                 os.fsync(out.fileno())
-            meta = {"format": CACHE_FORMAT, "count": count, "shape": [3, transform.size, transform.size],
-                    "source": source.location, "files": len(source.names), "transform": transform.describe(),
-                    "skipped": [[s.name, s.reason] for s in skipped],
-                    "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "build_seconds": round(time.monotonic() - started, 3)}
+            meta = {
+                "format": CACHE_FORMAT,
+                "count": count,
+                "shape": [3, transform.size, transform.size],
+                "source": source.location,
+                "files": len(source.names),
+                "transform": transform.describe(),
+                "skipped": [[s.name, s.reason] for s in skipped],
+                "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "build_seconds": round(time.monotonic() - started, 3),
+            }
             listing = "".join(f"{s.name}\t{s.reason}\n" for s in skipped)
             (build.path / "skipped.txt").write_text(listing, "utf-8")
             (build.path / "meta.json").write_text(json.dumps(meta, indent=1), "utf-8")

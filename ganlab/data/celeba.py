@@ -20,8 +20,9 @@ where ganlab looked and how to get it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Literal
+from typing import Literal
 
 from ..common.config import param
 from ..common.errors import DataError
@@ -49,13 +50,19 @@ SPLIT_CODES = {"train": "0", "valid": "1", "test": "2"}
 
 @dataclasses.dataclass(kw_only=True)
 class CelebAConfig(CachedImagesConfig):
-    root: str = param("data/celeba", "img_align_celeba/ or img_align_celeba.zip, or a folder holding either "
-                                     "(torchvision's celeba root too)")
+    root: str = param(
+        "data/celeba",
+        "img_align_celeba/ or img_align_celeba.zip, or a folder holding either (torchvision's celeba root too)",
+    )
     split: Literal["all", "train", "valid", "test"] = param(
-        "all", "official partition (needs list_eval_partition.txt or .csv): train, valid, test, or all")
+        "all", "official partition (needs list_eval_partition.txt or .csv): train, valid, test, or all"
+    )
     crop: int = param(178, "side of the centre crop before resizing (178 is the standard CelebA crop)", min=0)
-    attributes: list[str] = param([], "CelebA attributes to label the faces with, e.g. [\"Smiling\", "
-                                      "\"Eyeglasses\"] (needs list_attr_celeba.txt or .csv); empty: unlabelled")
+    attributes: list[str] = param(
+        [],
+        'CelebA attributes to label the faces with, e.g. ["Smiling", '
+        '"Eyeglasses"] (needs list_attr_celeba.txt or .csv); empty: unlabelled',
+    )
 
 
 def _has_jpeg(folder: Path) -> bool:
@@ -77,25 +84,34 @@ def locate(root: Path) -> tuple[Path, list[Path]]:
         if archive.is_file():
             return archive, [archive.parent]
     looked = [*folders, root / f"{IMAGES}.zip", root / "celeba" / f"{IMAGES}.zip"]
-    raise DataError(f"data.root: no CelebA images found at {str(root)!r} (looked for "
-                    f"{', '.join(repr(str(p)) for p in looked)}). {HOW_TO_GET}")
+    raise DataError(
+        f"data.root: no CelebA images found at {str(root)!r} (looked for "
+        f"{', '.join(repr(str(p)) for p in looked)}). {HOW_TO_GET}"
+    )
 
 
 def parse_partition(data: bytes, where: str) -> dict[str, str]:
     """``{"000001.jpg": "0", ...}`` from the official whitespace-separated or Kaggle's CSV partition file; an
     image listed twice as :func:`~.annotation_files.one_row_per_image` reads it."""
+
     def rows() -> Iterator[tuple[int, str, str]]:
         for line in lines(decode(data, where, "data.split")):
             number, _, fields = line
             if fields[0] == "image_id":
                 continue
             if len(fields) != 2 or fields[1] not in SPLIT_CODES.values():
-                raise DataError(f"data.split: {where} line {number} is not 'IMAGE PARTITION' with partition "
-                                f"0, 1 or 2: {quoted(line)}")
+                raise DataError(
+                    f"data.split: {where} line {number} is not 'IMAGE PARTITION' with partition "
+                    f"0, 1 or 2: {quoted(line)}"
+                )
             yield number, fields[0], fields[1]
 
-    return one_row_per_image(rows(), "data.split", where,
-                             lambda first, again: None if first == again else f"its partition ({first} and {again})")
+    return one_row_per_image(
+        rows(),
+        "data.split",
+        where,
+        lambda first, again: None if first == again else f"its partition ({first} and {again})",
+    )
 
 
 def companion_paths(folders: list[Path], file_names: tuple[str, ...]) -> list[Path]:
@@ -121,9 +137,11 @@ def read_partition(images: Path, folders: list[Path]) -> dict[str, str]:
     found = read_companion(images, folders, PARTITION_FILES)
     if found is None:
         candidates = companion_paths(folders, PARTITION_FILES)
-        raise DataError(f"data.split: a split other than 'all' needs CelebA's list_eval_partition.txt (or "
-                        f"Kaggle's .csv); none found at {', '.join(repr(str(p)) for p in candidates)} or in "
-                        f"the archive. Put it beside the images or set data.split = \"all\".")
+        raise DataError(
+            f"data.split: a split other than 'all' needs CelebA's list_eval_partition.txt (or "
+            f"Kaggle's .csv); none found at {', '.join(repr(str(p)) for p in candidates)} or in "
+            f'the archive. Put it beside the images or set data.split = "all".'
+        )
     return parse_partition(*found)
 
 
@@ -131,10 +149,12 @@ def read_attributes(images: Path, folders: list[Path]) -> AttributeTable:
     found = read_companion(images, folders, ATTRIBUTE_FILES)
     if found is None:
         candidates = companion_paths(folders, ATTRIBUTE_FILES)
-        raise DataError(f"data.attributes: labels need CelebA's list_attr_celeba.txt (Google Drive: "
-                        f"Anno/list_attr_celeba.txt, or Kaggle's list_attr_celeba.csv); none found at "
-                        f"{', '.join(repr(str(p)) for p in candidates)} or in the archive. Put it beside the "
-                        f"images or leave data.attributes empty.")
+        raise DataError(
+            f"data.attributes: labels need CelebA's list_attr_celeba.txt (Google Drive: "
+            f"Anno/list_attr_celeba.txt, or Kaggle's list_attr_celeba.csv); none found at "
+            f"{', '.join(repr(str(p)) for p in candidates)} or in the archive. Put it beside the "
+            f"images or leave data.attributes empty."
+        )
     return parse_attributes(*found)
 
 
@@ -160,9 +180,13 @@ def find_images(config: CelebAConfig) -> Source:
         raise DataError(f"{e} (split {config.split!r}). {HOW_TO_GET}") from None
 
 
-@component("dataset", "celeba", config=CelebAConfig,
-           help="CelebA aligned & cropped faces: folder, zip (official or Kaggle) or torchvision root; "
-                "centre crop 178 + resize, cached")
+@component(
+    "dataset",
+    "celeba",
+    config=CelebAConfig,
+    help="CelebA aligned & cropped faces: folder, zip (official or Kaggle) or torchvision root; "
+    "centre crop 178 + resize, cached",
+)
 def build(config: CelebAConfig, context: BuildContext) -> CachedImages:
     source = find_images(config)
     transform = CropResize(config.image_size, config.crop, config.resize_filter)

@@ -21,11 +21,20 @@ import torch
 
 from ..common.config import param, seed_param
 from ..common.errors import DataError
-from ..machine.memory import Need
 from ..contracts.engine import BuildContext
+from ..machine.memory import Need
 from .build_folders import Swept, sweep
-from .cache import (CHUNK, ImageCache, Skipped, available_cores, build_cache, build_memory, cache_size,
-                    default_cache_root, fingerprint)
+from .cache import (
+    CHUNK,
+    ImageCache,
+    Skipped,
+    available_cores,
+    build_cache,
+    build_memory,
+    cache_size,
+    default_cache_root,
+    fingerprint,
+)
 from .sources import Source
 from .subset import Split, split_source
 from .transform import CropResize, Filter
@@ -40,9 +49,14 @@ def _report_swept(swept: list[Swept]) -> None:
     """Name what was deleted and the space it freed, so disappearing folders and disk space are explained."""
     if swept:
         folders = ", ".join(f"{s.path.name} ({s.size / 2**20:.1f} MiB)" for s in swept)
-        log.warning("ganlab: warning: data: removed %d unfinished cache build(s) in %s left by processes that "
-                    "died, freeing %.1f MiB: %s", len(swept), swept[0].path.parent,
-                    sum(s.size for s in swept) / 2**20, folders)
+        log.warning(
+            "ganlab: warning: data: removed %d unfinished cache build(s) in %s left by processes that "
+            "died, freeing %.1f MiB: %s",
+            len(swept),
+            swept[0].path.parent,
+            sum(s.size for s in swept) / 2**20,
+            folders,
+        )
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -52,22 +66,33 @@ class CachedImagesConfig:
     image_size: int = param(64, "side of the square training images in pixels", min=8, max=16384)
     resize_filter: Filter = param("bicubic", "resampling filter for the resize")
     on_bad_image: Literal["skip", "fail"] = param(
-        "skip", "corrupt, truncated or non-image files: skip them with a warning, or fail")
-    cache_dir: str = param("", "folder for preprocessed caches; empty: $GANLAB_CACHE_DIR or "
-                               "~/.cache/ganlab/data")
+        "skip", "corrupt, truncated or non-image files: skip them with a warning, or fail"
+    )
+    cache_dir: str = param("", "folder for preprocessed caches; empty: $GANLAB_CACHE_DIR or ~/.cache/ganlab/data")
     workers: int = param(0, "processes that build the cache; 0 uses every core", min=0, max=256)
-    num_images: int = param(0, "train on this many of the images (of the split, for celeba), a random subset "
-                               "chosen by subset_seed; the rest are held out, and metric evaluators score against "
-                               "them; 0: train on all", min=0)
-    subset_seed: int = seed_param(0, "seed choosing the num_images subset: the same seed and files always "
-                                     "choose the same images")
+    num_images: int = param(
+        0,
+        "train on this many of the images (of the split, for celeba), a random subset "
+        "chosen by subset_seed; the rest are held out, and metric evaluators score against "
+        "them; 0: train on all",
+        min=0,
+    )
+    subset_seed: int = seed_param(
+        0, "seed choosing the num_images subset: the same seed and files always choose the same images"
+    )
 
     def memory_needs(self, context: BuildContext) -> list[Need]:
         """What building the cache takes (a cache built before needs nothing, but which one is not known
         before the files are listed)."""
         decoders = self.workers or available_cores()
-        return [Need("image_size", f"decoding {CHUNK} images of 3x{self.image_size}x{self.image_size} at a time "
-                                   f"in each of {decoders} processes", build_memory(self.image_size, decoders))]
+        return [
+            Need(
+                "image_size",
+                f"decoding {CHUNK} images of 3x{self.image_size}x{self.image_size} at a time "
+                f"in each of {decoders} processes",
+                build_memory(self.image_size, decoders),
+            )
+        ]
 
     def cache_root(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_root()
@@ -96,13 +121,16 @@ class CachedImages:
         if self._cache is None:
             _report_swept(sweep(self.cache_path.parent))
             cache = ImageCache.open(self.cache_path) or build_cache(
-                self.cache_path, self.source, self.transform, self.config.workers)
+                self.cache_path, self.source, self.transform, self.config.workers
+            )
             try:
                 if cache.skipped:
                     self._report_skipped(cache.skipped)
                 if cache.count == 0:
-                    raise DataError(f"data.root: none of the {len(self.source.names)} files in "
-                                    f"{self.source.location!r} could be read as an image")
+                    raise DataError(
+                        f"data.root: none of the {len(self.source.names)} files in "
+                        f"{self.source.location!r} could be read as an image"
+                    )
             except BaseException:
                 cache.close()
                 raise
@@ -113,8 +141,10 @@ class CachedImages:
         listing = self.cache_path / "skipped.txt"
         names = "; ".join(f"{s.name} ({s.reason})" for s in skipped[:SHOWN_SKIPPED])
         more = f"; and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
-        message = (f"{len(skipped)} of {len(self.source.names)} files in {self.source.location!r} are not "
-                   f"readable images: {names}{more} (full list: {listing})")
+        message = (
+            f"{len(skipped)} of {len(self.source.names)} files in {self.source.location!r} are not "
+            f"readable images: {names}{more} (full list: {listing})"
+        )
         if self.config.on_bad_image == "fail":
             raise DataError(f"data.on_bad_image is 'fail' and {message}")
         log.warning("ganlab: warning: data: skipping %s", message)
@@ -142,8 +172,14 @@ class CachedImages:
 
     def describe(self) -> dict[str, Any]:
         cache = self.prepare()
-        return {"source": self.source.location, "count": cache.count, "fingerprint": self.fingerprint,
-                **self.transform.describe(), "skipped": len(cache.skipped), **self.part()}
+        return {
+            "source": self.source.location,
+            "count": cache.count,
+            "fingerprint": self.fingerprint,
+            **self.transform.describe(),
+            "skipped": len(cache.skipped),
+            **self.part(),
+        }
 
     def preview(self) -> dict[str, Any]:
         """What the data resolves to, without decoding anything: for ``ganlab data info``."""
@@ -152,11 +188,16 @@ class CachedImages:
         count = cached.count if cached else "known once the cache is built"
         if cached is not None:
             cached.close()
-        return {"source": self.source.location, "files": len(self.source.names),
-                "fingerprint": self.fingerprint, **self.transform.describe(),
-                "cache": str(self.cache_path),
-                "cache_bytes": size if size is not None else "not built yet",
-                "count": count, **self.part()}
+        return {
+            "source": self.source.location,
+            "files": len(self.source.names),
+            "fingerprint": self.fingerprint,
+            **self.transform.describe(),
+            "cache": str(self.cache_path),
+            "cache_bytes": size if size is not None else "not built yet",
+            "count": count,
+            **self.part(),
+        }
 
 
 class HeldOutImages(CachedImages):

@@ -20,8 +20,14 @@ class LabelledImages(CachedImages):
     ``source_labels`` has a row per name of the whole ``source``: the label space is the whole source's,
     whichever images a subset keeps."""
 
-    def __init__(self, source: Source, transform: CropResize, config: CachedImagesConfig,
-                 label_space: LabelSpace, source_labels: np.ndarray):
+    def __init__(
+        self,
+        source: Source,
+        transform: CropResize,
+        config: CachedImagesConfig,
+        label_space: LabelSpace,
+        source_labels: np.ndarray,
+    ):
         super().__init__(source, transform, config)
         self.label_space = label_space
         rows = {name: row for row, name in enumerate(source.names)}

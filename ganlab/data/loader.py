@@ -13,14 +13,15 @@ before training), ``never`` not at all.
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Literal, NamedTuple
+from collections.abc import Iterator
+from typing import Literal, NamedTuple
 
 import torch
 from torch.utils.data import DataLoader
 
 from ..common.errors import DataError
-from ..machine.memory import available_host_memory
 from ..contracts.engine import ImageDataset
+from ..machine.memory import available_host_memory
 
 log = logging.getLogger("ganlab.data")
 
@@ -28,12 +29,15 @@ Residency = Literal["auto", "always", "never"]
 COPY_CHUNK = 4096
 """Images per host-to-device copy while filling the device-resident copy: bounds the host memory used."""
 
+CPU = torch.device("cpu")
+"""Where batches go unless the loader is told otherwise."""
+
 
 def free_memory(device: torch.device) -> int | None:
     """Bytes free for new tensors on ``device``; None when the backend does not say."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    if device.type == "mps":        # unified memory: what Metal recommends, less what is already taken
+    if device.type == "mps":  # unified memory: what Metal recommends, less what is already taken
         return torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
     if device.type == "cpu":
         return available_host_memory()
@@ -43,8 +47,7 @@ def free_memory(device: torch.device) -> int | None:
 def to_device(dataset: ImageDataset, device: torch.device) -> torch.Tensor:
     """The whole data set as one uint8 tensor on ``device``, filled chunk by chunk."""
     n = len(dataset)
-    out = torch.empty((n, dataset.channels, dataset.image_size, dataset.image_size), dtype=torch.uint8,
-                      device=device)
+    out = torch.empty((n, dataset.channels, dataset.image_size, dataset.image_size), dtype=torch.uint8, device=device)
     for start in range(0, n, COPY_CHUNK):
         stop = min(start + COPY_CHUNK, n)
         out[start:stop] = dataset.get_batch(torch.arange(start, stop)).to(device)
@@ -61,17 +64,21 @@ def goes_to_device(dataset: ImageDataset, device: torch.device, residency: Resid
         return False
     if not hasattr(dataset, "get_batch"):
         if residency == "always":
-            raise DataError("train.data_on_device: 'always' needs a data set that gathers batches itself "
-                            f"(get_batch); {type(dataset).__name__} decodes per image")
+            raise DataError(
+                "train.data_on_device: 'always' needs a data set that gathers batches itself "
+                f"(get_batch); {type(dataset).__name__} decodes per image"
+            )
         return False
-    needed = len(dataset) * dataset.channels * dataset.image_size ** 2
+    needed = len(dataset) * dataset.channels * dataset.image_size**2
     free = free_memory(device)
     if free is None and residency == "auto":
         log.info("ganlab: data stays in host memory: %s does not say how much memory is free", device)
         return False
     if free is not None and needed > free // 2:
-        message = (f"the data set needs {needed / 2**30:.2f} GiB, more than half of the {free / 2**30:.2f} GiB "
-                   f"free on {device}")
+        message = (
+            f"the data set needs {needed / 2**30:.2f} GiB, more than half of the {free / 2**30:.2f} GiB "
+            f"free on {device}"
+        )
         if residency == "always":
             raise DataError(f"train.data_on_device: 'always', but {message}")
         log.info("ganlab: data stays in host memory: %s", message)
@@ -92,9 +99,16 @@ class Batch(NamedTuple):
 
 
 class BatchLoader:
-    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, num_workers: int = 0,
-                 shard: tuple[int, int] = (0, 1), device: torch.device = torch.device("cpu"),
-                 residency: Residency = "never"):
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+        shard: tuple[int, int] = (0, 1),
+        device: torch.device = CPU,
+        residency: Residency = "never",
+    ):
         self.dataset = dataset
         self.batch_size = batch_size
         self.rank, self.world_size = shard
@@ -102,8 +116,7 @@ class BatchLoader:
         self.num_workers = num_workers
         self.resident = resident_copy(dataset, device, residency)
         labels = getattr(dataset, "labels", None) if getattr(dataset, "label_space", None) is not None else None
-        self.labels = labels.to(self.resident.device) if labels is not None and self.resident is not None \
-            else labels
+        self.labels = labels.to(self.resident.device) if labels is not None and self.resident is not None else labels
         # batches from host memory are pinned for a GPU, so the engine's non-blocking copy overlaps compute
         self.pin = device.type == "cuda" and self.resident is None
         self._batches = _EpochBatches()
@@ -125,8 +138,10 @@ class BatchLoader:
         """
         order = self.order(epoch) if self.resident is None else self.order(epoch).to(self.resident.device)
         part = self.batch_size // self.world_size
-        chunks = [order[i * self.batch_size + self.rank * part:i * self.batch_size + (self.rank + 1) * part]
-                  for i in range(start, len(self))]
+        chunks = [
+            order[i * self.batch_size + self.rank * part : i * self.batch_size + (self.rank + 1) * part]
+            for i in range(start, len(self))
+        ]
         if self.resident is not None:
             for indices in chunks:
                 yield Batch(self.resident[indices], self._labels(indices))
@@ -149,10 +164,15 @@ class BatchLoader:
         workers' own seeds, set once, decide nothing."""
         self._batches.chunks = [c.tolist() for c in chunks]
         if self._loader is None:
-            self._loader = DataLoader(self.dataset, batch_sampler=self._batches, num_workers=self.num_workers,
-                                      persistent_workers=self.num_workers > 0, pin_memory=self.pin)
+            self._loader = DataLoader(
+                self.dataset,
+                batch_sampler=self._batches,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                pin_memory=self.pin,
+            )
         elif self.num_workers > 0:
-            torch.empty((), dtype=torch.int64).random_()    # the seed a new DataLoader would have drawn
+            torch.empty((), dtype=torch.int64).random_()  # the seed a new DataLoader would have drawn
         return iter(self._loader)
 
     def close(self) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from PIL import Image
 
@@ -27,8 +27,7 @@ IMAGE_SUFFIXES = frozenset(Image.registered_extensions())
 def is_image_name(name: str) -> bool:
     """An image by its suffix, skipping hidden files and macOS resource forks (``__MACOSX/``, ``._x.jpg``)."""
     path = PurePosixPath(name)
-    return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-            and "__MACOSX" not in path.parts)
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and "__MACOSX" not in path.parts
 
 
 class FolderSource:
@@ -48,7 +47,7 @@ class FolderSource:
             raise OSError(problem)
         return path.read_bytes()
 
-    def with_names(self, names: list[str]) -> "FolderSource":
+    def with_names(self, names: list[str]) -> FolderSource:
         """The same folder, restricted to ``names`` (a part of it: a training subset, the held-out rest)."""
         return FolderSource(self.root, names)
 
@@ -56,7 +55,7 @@ class FolderSource:
         digest = hashlib.sha256(b"folder\0")
         for name in self.names:
             path = self.root / name
-            stat = path.stat() if path.exists() else path.lstat()    # a broken link is fingerprinted too
+            stat = path.stat() if path.exists() else path.lstat()  # a broken link is fingerprinted too
             digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()
 
@@ -82,7 +81,7 @@ class ZipSource:
     def read(self, name: str) -> bytes:
         return self._handle().read(name)
 
-    def with_names(self, names: list[str]) -> "ZipSource":
+    def with_names(self, names: list[str]) -> ZipSource:
         """The same archive, restricted to ``names`` (a part of it: a training subset, the held-out rest)."""
         return ZipSource(self.archive, names)
 
@@ -148,6 +147,8 @@ def open_source(root: Path, select: Callable[[list[str]], list[str]] | None = No
     else:
         raise DataError(f"data.root: {str(root)!r} is neither a folder nor a zip archive")
     if not source.names:
-        raise DataError(f"data.root: no images found in {str(root)!r} (readable formats: "
-                        f"{', '.join(sorted(IMAGE_SUFFIXES)[:8])}, ...)")
+        raise DataError(
+            f"data.root: no images found in {str(root)!r} (readable formats: "
+            f"{', '.join(sorted(IMAGE_SUFFIXES)[:8])}, ...)"
+        )
     return source

@@ -37,8 +37,12 @@ class Split:
     def describe(self, part: Part) -> dict[str, Any]:
         """What tells a part from the whole source, and from the other part, in data caches and metric
         reference fingerprints: which part it is, the subset's size and seed, and the source's size."""
-        return {"part": part, "subset_num_images": len(self.training.names), "subset_seed": self.seed,
-                "source_images": self.total}
+        return {
+            "part": part,
+            "subset_num_images": len(self.training.names),
+            "subset_seed": self.seed,
+            "source_images": self.total,
+        }
 
 
 def rank(name: str, seed: int) -> bytes:
@@ -53,9 +57,14 @@ def split_source(source: Source, num_images: int, seed: int) -> Split | None:
         return None
     total = len(source.names)
     if num_images > total:
-        raise DataError(f"data.num_images: {num_images} images asked for, but {source.location!r} holds {total}; "
-                        f"set at most {total}, or 0 to train on all of them")
+        raise DataError(
+            f"data.num_images: {num_images} images asked for, but {source.location!r} holds {total}; "
+            f"set at most {total}, or 0 to train on all of them"
+        )
     chosen = set(sorted(source.names, key=lambda name: rank(name, seed))[:num_images])
-    return Split(training=source.with_names([n for n in source.names if n in chosen]),
-                 held_out=source.with_names([n for n in source.names if n not in chosen]),
-                 seed=seed, total=total)
+    return Split(
+        training=source.with_names([n for n in source.names if n in chosen]),
+        held_out=source.with_names([n for n in source.names if n not in chosen]),
+        seed=seed,
+        total=total,
+    )

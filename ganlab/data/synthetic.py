@@ -21,18 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common.errors import ConfigError
-from ..common.labels import Attribute, LabelSpace
-from ..common.hints import did_you_mean
 from ..common.config import param, seed_param
-from ..machine.memory import Need
+from ..common.errors import ConfigError
+from ..common.hints import did_you_mean
+from ..common.labels import Attribute, LabelSpace
 from ..contracts.engine import BuildContext
+from ..machine.memory import Need
 from ..registry.registry import component
 
-_SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 125], [198, 134, 88],
-                  [141, 85, 50], [95, 58, 36]], dtype=np.float32)
-_HAIR = np.array([[20, 16, 14], [70, 42, 24], [120, 78, 40], [214, 178, 110], [165, 60, 30],
-                  [150, 150, 150]], dtype=np.float32)
+_SKIN = np.array(
+    [[255, 224, 196], [241, 194, 160], [224, 172, 125], [198, 134, 88], [141, 85, 50], [95, 58, 36]], dtype=np.float32
+)
+_HAIR = np.array(
+    [[20, 16, 14], [70, 42, 24], [120, 78, 40], [214, 178, 110], [165, 60, 30], [150, 150, 150]], dtype=np.float32
+)
 HAIR_COLOURS = {"black": 0, "brown": 2, "blond": 3, "red": 4, "grey": 5}
 """The hair attribute's values and their ``_HAIR`` rows: the palette less its dark brown, too close to
 black for a label a classifier could be held to."""
@@ -48,24 +50,35 @@ class SyntheticFacesConfig:
     image_size: int = param(32, "side of the square images in pixels", min=8, max=16384)
     num_images: int = param(4096, "how many different faces the data set holds", min=1)
     seed: int = seed_param(0, "seed of the drawing; the same seed always gives the same faces")
-    attributes: list[str] = param([], "labels to draw the faces with: glasses, smile, hair (its colour); "
-                                      "empty: unlabelled")
+    attributes: list[str] = param(
+        [], "labels to draw the faces with: glasses, smile, hair (its colour); empty: unlabelled"
+    )
     frequencies: dict[str, float | dict[str, float]] = param(
-        {}, "how often a chosen attribute's values occur: glasses = 0.067 (the share of faces where a binary "
-            "attribute is 1), or hair = {black = 0.5, blond = 0.5} (each value's share, summing to 1; values "
-            "left out never occur); an attribute left out has its values equally often")
+        {},
+        "how often a chosen attribute's values occur: glasses = 0.067 (the share of faces where a binary "
+        "attribute is 1), or hair = {black = 0.5, blond = 0.5} (each value's share, summing to 1; values "
+        "left out never occur); an attribute left out has its values equally often",
+    )
 
     def memory_needs(self, context: BuildContext) -> list[Need]:
         """The host memory the data set takes while it is drawn: the finished images with their labels (every
         attribute is drawn, as int64, and then the chosen ones copied), and a chunk's canvases
         (:data:`DRAWING_BYTES_PER_PIXEL`)."""
-        pixels, drawn_at_once = self.image_size ** 2, min(CHUNK, self.num_images)
+        pixels, drawn_at_once = self.image_size**2, min(CHUNK, self.num_images)
         label_bytes = 2 * 8 * len(ATTRIBUTES) if self.attributes else 0
         labelled = " with their labels" if self.attributes else ""
-        return [Need("num_images", f"{self.num_images:,} images of 3x{self.image_size}x{self.image_size}{labelled}",
-                     self.num_images * (3 * pixels + label_bytes)),
-                Need("image_size", f"drawing {drawn_at_once} faces at a time",
-                     drawn_at_once * DRAWING_BYTES_PER_PIXEL * pixels)]
+        return [
+            Need(
+                "num_images",
+                f"{self.num_images:,} images of 3x{self.image_size}x{self.image_size}{labelled}",
+                self.num_images * (3 * pixels + label_bytes),
+            ),
+            Need(
+                "image_size",
+                f"drawing {drawn_at_once} faces at a time",
+                drawn_at_once * DRAWING_BYTES_PER_PIXEL * pixels,
+            ),
+        ]
 
 
 def label_space(names: list[str]) -> LabelSpace | None:
@@ -82,13 +95,14 @@ def known_attribute(name: str, key: str) -> Attribute:
     names, for any other name."""
     known = {a.name: a for a in ATTRIBUTES}
     if name not in known:
-        raise ConfigError(key, f"unknown attribute {name!r}" + (
-            did_you_mean(name, known) or f"; synthetic faces have {', '.join(known)}"))
+        raise ConfigError(
+            key,
+            f"unknown attribute {name!r}" + (did_you_mean(name, known) or f"; synthetic faces have {', '.join(known)}"),
+        )
     return known[name]
 
 
-def value_shares(space: LabelSpace | None, frequencies: dict[str, float | dict[str, float]]
-                 ) -> dict[str, np.ndarray]:
+def value_shares(space: LabelSpace | None, frequencies: dict[str, float | dict[str, float]]) -> dict[str, np.ndarray]:
     """The probability of each value of every attribute ``frequencies`` sets, by name, in value order.
 
     A number is the share of 1s of a binary attribute; a table gives each value's share by its name, the
@@ -100,19 +114,28 @@ def value_shares(space: LabelSpace | None, frequencies: dict[str, float | dict[s
     for name, given in frequencies.items():
         if name not in chosen:
             known_attribute(name, "frequencies")
-            raise ConfigError("frequencies", f"{name!r} is not among the chosen attributes ("
-                              f"{', '.join(chosen) or 'none'}); add it to attributes or leave it out here")
+            raise ConfigError(
+                "frequencies",
+                f"{name!r} is not among the chosen attributes ("
+                f"{', '.join(chosen) or 'none'}); add it to attributes or leave it out here",
+            )
         attribute = chosen[name]
         if not isinstance(given, dict):
             if len(attribute.values) != 2:
-                raise ConfigError("frequencies", f"{name} = {given}: a number is the share of 1s of a binary "
-                                  f"attribute; give each of {name}'s values its share, e.g. {name} = "
-                                  f"{{{attribute.values[0]} = 0.5, {attribute.values[1]} = 0.5}}")
+                raise ConfigError(
+                    "frequencies",
+                    f"{name} = {given}: a number is the share of 1s of a binary "
+                    f"attribute; give each of {name}'s values its share, e.g. {name} = "
+                    f"{{{attribute.values[0]} = 0.5, {attribute.values[1]} = 0.5}}",
+                )
             given = {attribute.values[1]: given, attribute.values[0]: 1 - given}
         for value, share in given.items():
             if value not in attribute.values:
-                raise ConfigError("frequencies", f"{name} has no value {value!r}" + (
-                    did_you_mean(value, attribute.values) or f"; its values are {', '.join(attribute.values)}"))
+                raise ConfigError(
+                    "frequencies",
+                    f"{name} has no value {value!r}"
+                    + (did_you_mean(value, attribute.values) or f"; its values are {', '.join(attribute.values)}"),
+                )
             if not 0 <= share <= 1:
                 raise ConfigError("frequencies", f"{name}: {share} is not a share of the faces (0 to 1)")
         total = sum(given.values())
@@ -126,8 +149,7 @@ SHARES_SUM_TOLERANCE = 1e-6
 """How far from 1 a table of shares may sum (0.1 + 0.2 + 0.7 is 0.9999999999999999 in floating point)."""
 
 
-def draw_labels(count: int, seed: int, space: LabelSpace,
-                shares: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def draw_labels(count: int, seed: int, space: LabelSpace, shares: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """int64 ``(count, A)`` labels of ``space``'s attributes, independent, each value equally likely
     unless ``shares`` (:func:`value_shares`) gives an attribute's values their probabilities.
 
@@ -156,8 +178,9 @@ DRAWING_BYTES_PER_PIXEL = 5 * 3 * 4 * 4
 (the image and the temporaries of painting one feature) at twice the size."""
 
 
-def draw_faces(count: int, size: int, seed: int, chunk: int = CHUNK,
-               traits: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def draw_faces(
+    count: int, size: int, seed: int, chunk: int = CHUNK, traits: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """``count`` faces as uint8 (N, 3, size, size), drawn in chunks to bound memory.
 
     ``traits`` fixes attributes by name (``{"smile": values}``, one value index per face); a face's
@@ -168,8 +191,9 @@ def draw_faces(count: int, size: int, seed: int, chunk: int = CHUNK,
     out = np.empty((count, 3, size, size), dtype=np.uint8)
     for start in range(0, count, chunk):
         n = min(chunk, count - start)
-        out[start:start + n] = _draw_chunk(rng, n, size,
-                                           {name: values[start:start + n] for name, values in traits.items()})
+        out[start : start + n] = _draw_chunk(
+            rng, n, size, {name: values[start : start + n] for name, values in traits.items()}
+        )
     return out
 
 
@@ -192,7 +216,7 @@ def _draw_chunk(rng: np.random.Generator, n: int, size: int, traits: dict[str, n
 
     top = rng.uniform(40, 230, size=(n, 3, 1, 1)).astype(np.float32)
     bottom = np.clip(top * u(0.5, 1.1)[:, None] + u(-30, 30)[:, None], 0, 255)
-    img = top + (bottom - top) * y[:, None]                          # background gradient (n,3,s,s)
+    img = top + (bottom - top) * y[:, None]  # background gradient (n,3,s,s)
     img = np.broadcast_to(img, (n, 3, s, s)).copy()
 
     cx, cy = u(0.44, 0.56), u(0.50, 0.58)
@@ -212,7 +236,7 @@ def _draw_chunk(rng: np.random.Generator, n: int, size: int, traits: dict[str, n
     paint(behind, hair)
     face_d = _ellipse(x, y, cx, cy, rx, ry)
     face = face_d < 1
-    shade = np.clip(1.0 - 0.25 * face_d, 0.7, 1.0)[:, None]         # darker towards the edge
+    shade = np.clip(1.0 - 0.25 * face_d, 0.7, 1.0)[:, None]  # darker towards the edge
     paint(face, skin * shade)
     # fringe over the forehead, with a side parting
     hairline = cy - ry * u(0.35, 0.7)
@@ -229,16 +253,15 @@ def _draw_chunk(rng: np.random.Generator, n: int, size: int, traits: dict[str, n
         ex = cx + side * eye_dx
         paint(_ellipse(x, y, ex, eye_y, eye_rx, eye_ry) < 1, np.full((1, 3, 1, 1), 245, np.float32))
         paint(_ellipse(x, y, ex + look, eye_y, eye_ry * 0.95, eye_ry * 0.95) < 1, iris)
-        paint(_ellipse(x, y, ex + look, eye_y, eye_ry * 0.45, eye_ry * 0.45) < 1,
-              np.full((1, 3, 1, 1), 10, np.float32))
+        paint(_ellipse(x, y, ex + look, eye_y, eye_ry * 0.45, eye_ry * 0.45) < 1, np.full((1, 3, 1, 1), 10, np.float32))
         paint(_ellipse(x, y, ex, eye_y - brow_lift, eye_rx * 1.1, ry * 0.025) < 1, hair * 0.8)
 
-    paint(_ellipse(x, y, cx, cy + ry * 0.18, rx * 0.09, ry * 0.14) < 1, skin * 0.82)      # nose
+    paint(_ellipse(x, y, cx, cy + ry * 0.18, rx * 0.09, ry * 0.14) < 1, skin * 0.82)  # nose
     mouth_y = cy + ry * u(0.48, 0.6)
     mouth_w, mouth_h = rx * u(0.25, 0.45), ry * u(0.04, 0.1)
     smile = u(-0.5, 1.5) * mouth_h
     lips = np.clip(skin * 0.6 + np.array([90, 0, 10], np.float32)[None, :, None, None], 0, 255)
-    if "smile" in traits:      # a wide, curved, open smile showing teeth, or a short straight mouth
+    if "smile" in traits:  # a wide, curved, open smile showing teeth, or a short straight mouth
         smiling = traits["smile"].astype(bool)[:, None, None]
         mouth_w = np.where(smiling, rx * 0.5, rx * 0.28)
         mouth_h = np.where(smiling, ry * 0.11, ry * 0.035)
@@ -246,10 +269,14 @@ def _draw_chunk(rng: np.random.Generator, n: int, size: int, traits: dict[str, n
     mouth = _ellipse(x, y + smile * ((x - cx) / mouth_w) ** 2, cx, mouth_y, mouth_w, mouth_h) < 1
     paint(mouth & face, lips)
     if "smile" in traits:
-        teeth = _ellipse(x, y + smile * ((x - cx) / mouth_w) ** 2, cx, mouth_y - mouth_h * 0.2, mouth_w * 0.8,
-                         mouth_h * 0.5) < 1
+        teeth = (
+            _ellipse(
+                x, y + smile * ((x - cx) / mouth_w) ** 2, cx, mouth_y - mouth_h * 0.2, mouth_w * 0.8, mouth_h * 0.5
+            )
+            < 1
+        )
         paint(teeth & face & smiling, np.full((1, 3, 1, 1), 250, np.float32))
-    if "glasses" in traits:    # dark frames round both eyes and a bridge between them, tinted lenses
+    if "glasses" in traits:  # dark frames round both eyes and a bridge between them, tinted lenses
         wearing = traits["glasses"].astype(bool)[:, None, None]
         frame = np.full((1, 3, 1, 1), 25, np.float32)
         for side in (-1.0, 1.0):
@@ -262,7 +289,7 @@ def _draw_chunk(rng: np.random.Generator, n: int, size: int, traits: dict[str, n
         bridge = (np.abs(y - eye_y) < ry * 0.035) & (np.abs(x - cx) < eye_dx - eye_rx * 1.5)
         paint(bridge & wearing, frame)
 
-    img = img.reshape(n, 3, size, 2, size, 2).mean(axis=(3, 5))     # 2x2 box filter: anti-aliased edges
+    img = img.reshape(n, 3, size, 2, size, 2).mean(axis=(3, 5))  # 2x2 box filter: anti-aliased edges
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -279,8 +306,7 @@ class SyntheticFaces:
             labels = draw_labels(config.num_images, config.seed, self.label_space, shares)
             self.labels = torch.from_numpy(labels)
             traits = dict(zip(self.label_space.names, labels.T))
-        self.images = torch.from_numpy(draw_faces(config.num_images, config.image_size, config.seed,
-                                                  traits=traits))
+        self.images = torch.from_numpy(draw_faces(config.num_images, config.image_size, config.seed, traits=traits))
         self.image_size = config.image_size
         self.channels = 3
 
@@ -299,12 +325,21 @@ class SyntheticFaces:
         labelled = {} if self.label_space is None else self.label_space.to_dict()
         if self.config.frequencies:
             labelled["frequencies"] = self.config.frequencies
-        return {"source": "synthetic-faces", "count": len(self), "image_size": self.image_size,
-                "seed": self.config.seed, **labelled}
+        return {
+            "source": "synthetic-faces",
+            "count": len(self),
+            "image_size": self.image_size,
+            "seed": self.config.seed,
+            **labelled,
+        }
 
 
-@component("dataset", "synthetic-faces", config=SyntheticFacesConfig,
-           help="built-in procedurally drawn faces; no download, deterministic by seed")
+@component(
+    "dataset",
+    "synthetic-faces",
+    config=SyntheticFacesConfig,
+    help="built-in procedurally drawn faces; no download, deterministic by seed",
+)
 def build(config: SyntheticFacesConfig, context: BuildContext) -> SyntheticFaces:
     value_shares(label_space(config.attributes), config.frequencies)
     return SyntheticFaces(config)

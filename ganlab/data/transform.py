@@ -17,9 +17,13 @@ import numpy as np
 from PIL import Image
 
 Filter = Literal["lanczos", "bicubic", "bilinear", "box", "nearest"]
-FILTERS = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC,
-           "bilinear": Image.Resampling.BILINEAR, "box": Image.Resampling.BOX,
-           "nearest": Image.Resampling.NEAREST}
+FILTERS = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "box": Image.Resampling.BOX,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,5 +51,9 @@ class CropResize:
         return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
 
     def describe(self) -> dict[str, Any]:
-        return {"image_size": self.size, "crop": self.crop, "resize_filter": self.resize_filter,
-                "draft_decode": self.draft}
+        return {
+            "image_size": self.size,
+            "crop": self.crop,
+            "resize_filter": self.resize_filter,
+            "draft_decode": self.draft,
+        }

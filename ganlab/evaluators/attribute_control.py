@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
+from ..common.config import param, seed_param
 from ..common.errors import ConfigError
 from ..common.labels import LabelSpace
-from ..machine.memory import Need
-from ..registry.registry import component
 from ..contracts.engine import BuildContext, ReportSection, RunView
-from ..common.config import param, seed_param
-from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
+from ..machine.memory import Need
 from ..metrics.attribute_classifier import ARCHITECTURE, TrainedClassifier, train_classifier
+from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
+from ..registry.registry import component
 from .metric_base import Device, MetricEvaluator, Score, every_param, for_report_only, generated_images, resolve_device
 from .metric_sections import ORDER, protocol_html
 
@@ -38,24 +38,29 @@ if TYPE_CHECKING:
 METRIC = "attribute_control"
 PER_ATTRIBUTE = METRIC + "_"
 """Prefix of each attribute's own score (``attribute_control_Smiling``), beside the mean."""
-NEEDS_LABELS = ("the attribute-control evaluator needs a conditional run on labelled data (data.attributes, or "
-                "image-folder's labels = \"folders\") and a generator conditioned on them")
+NEEDS_LABELS = (
+    "the attribute-control evaluator needs a conditional run on labelled data (data.attributes, or "
+    'image-folder\'s labels = "folders") and a generator conditioned on them'
+)
 
 
 @dataclasses.dataclass
 class AttributeControlConfig:
     every: int = every_param()
-    seed: int = seed_param(0, "seed of the real-image sample, the classifier's training, the requested "
-                              "labels and the latent vectors")
-    num_real: int = param(1000, "labelled real images the classifier learns from (at most the data set)",
-                          min=4)
-    held_out: float = param(0.2, "fraction of num_real kept aside to measure the classifier's accuracy",
-                            min=0.05, max=0.5)
+    seed: int = seed_param(
+        0, "seed of the real-image sample, the classifier's training, the requested labels and the latent vectors"
+    )
+    num_real: int = param(1000, "labelled real images the classifier learns from (at most the data set)", min=4)
+    held_out: float = param(
+        0.2, "fraction of num_real kept aside to measure the classifier's accuracy", min=0.05, max=0.5
+    )
     classifier_epochs: int = param(15, "passes of the classifier over its training images", min=1)
     num_samples: int = param(1000, "generated images per evaluation", min=1)
     requested: Literal["balanced", "data"] = param(
-        "balanced", "the labels asked for: each attribute's values equally often (balanced), or drawn like "
-                    "the data's labels (data)")
+        "balanced",
+        "the labels asked for: each attribute's values equally often (balanced), or drawn like "
+        "the data's labels (data)",
+    )
     device: Device = param("auto", "where the classifier runs; auto follows the run's device")
 
     def memory_needs(self, context: BuildContext) -> list[Need]:
@@ -67,14 +72,17 @@ class AttributeControlConfig:
 def balanced_labels(space: LabelSpace, num: int, seed: int) -> torch.Tensor:
     """``num`` labels in which each attribute's values occur equally often (within one), in seeded order."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.stack([(torch.arange(num) % size)[torch.randperm(num, generator=generator)]
-                        for size in space.sizes], dim=1)
+    return torch.stack(
+        [(torch.arange(num) % size)[torch.randperm(num, generator=generator)] for size in space.sizes], dim=1
+    )
 
 
 def chance(requested: torch.Tensor, data: torch.Tensor, sizes: tuple[int, ...]) -> list[float]:
     """Per attribute, the control accuracy of a generator that ignores the labels it is given."""
+
     def share(labels: torch.Tensor, size: int) -> torch.Tensor:
         return torch.bincount(labels, minlength=size).double() / len(labels)
+
     return [float((share(requested[:, a], size) * share(data[:, a], size)).sum()) for a, size in enumerate(sizes)]
 
 
@@ -99,8 +107,15 @@ class AttributeControlEvaluator(MetricEvaluator):
         cfg = self.config
         if self._judge is None or self._judge[0] is not run.dataset:
             images, labels = run.real_images(cfg.num_real, cfg.seed), run.real_labels(cfg.num_real, cfg.seed)
-            trained = train_classifier(images, labels, run.label_space.sizes, cfg.held_out,
-                                       cfg.classifier_epochs, cfg.seed, self.device or run.device)
+            trained = train_classifier(
+                images,
+                labels,
+                run.label_space.sizes,
+                cfg.held_out,
+                cfg.classifier_epochs,
+                cfg.seed,
+                self.device or run.device,
+            )
             self._judge = (run.dataset, trained, labels)
         return self._judge[1], self._judge[2]
 
@@ -124,24 +139,33 @@ class AttributeControlEvaluator(MetricEvaluator):
         found = classifier.model.predict(run.generate(len(requested), seed=cfg.seed, labels=requested))
         control = (found == requested).float().mean(0).tolist()
         names, sizes = run.label_space.names, run.label_space.sizes
-        protocol = {"classifier": ARCHITECTURE, "classifier_epochs": cfg.classifier_epochs,
-                    "num_reference": len(real_labels), "held_out": cfg.held_out,
-                    "classifier_accuracy": {n: round(a, 4) for n, a in zip(names, self.ceiling(classifier))},
-                    "classifier_recall": {a.name: {v: None if r is None else round(r, 4)
-                                                   for v, r in zip(a.values, recalls)}
-                                          for a, recalls in zip(run.label_space.attributes,
-                                                                classifier.held_out_recall)},
-                    "chance": {n: round(c, 4) for n, c in zip(names, chance(requested, real_labels, sizes))},
-                    "requested": cfg.requested, "num_generated": len(requested), "seed": cfg.seed,
-                    "sampling": SAMPLING_PROTOCOL, "higher_is_better": True}
-        return [Score(METRIC, sum(control) / len(control), protocol),
-                *(Score(PER_ATTRIBUTE + name, value, protocol) for name, value in zip(names, control))]
+        protocol = {
+            "classifier": ARCHITECTURE,
+            "classifier_epochs": cfg.classifier_epochs,
+            "num_reference": len(real_labels),
+            "held_out": cfg.held_out,
+            "classifier_accuracy": {n: round(a, 4) for n, a in zip(names, self.ceiling(classifier))},
+            "classifier_recall": {
+                a.name: {v: None if r is None else round(r, 4) for v, r in zip(a.values, recalls)}
+                for a, recalls in zip(run.label_space.attributes, classifier.held_out_recall)
+            },
+            "chance": {n: round(c, 4) for n, c in zip(names, chance(requested, real_labels, sizes))},
+            "requested": cfg.requested,
+            "num_generated": len(requested),
+            "seed": cfg.seed,
+            "sampling": SAMPLING_PROTOCOL,
+            "higher_is_better": True,
+        }
+        return [
+            Score(METRIC, sum(control) / len(control), protocol),
+            *(Score(PER_ATTRIBUTE + name, value, protocol) for name, value in zip(names, control)),
+        ]
 
-    def report_sections(self, run_dir: "RunDir") -> list[ReportSection]:
+    def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         return [attribute_control_section(run_dir)]
 
 
-def attribute_control_section(run_dir: "RunDir") -> ReportSection:
+def attribute_control_section(run_dir: RunDir) -> ReportSection:
     """The latest evaluation's table: attribute, classifier held-out accuracy, control accuracy, chance."""
     title = "Attribute control"
     records = [r for r in run_dir.read_evaluations() if r.get("metric", "").startswith(METRIC)]
@@ -149,30 +173,42 @@ def attribute_control_section(run_dir: "RunDir") -> ReportSection:
     if not means:
         return ReportSection(title, "<p>No scores yet.</p>", ORDER + 3)
     latest = means[-1]
-    own = {r["metric"][len(PER_ATTRIBUTE):]: r["value"] for r in records
-           if r["metric"] != METRIC and r.get("step") == latest.get("step")
-           and r.get("checkpoint") == latest.get("checkpoint")}
+    own = {
+        r["metric"][len(PER_ATTRIBUTE) :]: r["value"]
+        for r in records
+        if r["metric"] != METRIC
+        and r.get("step") == latest.get("step")
+        and r.get("checkpoint") == latest.get("checkpoint")
+    }
     accuracy, chances = latest.get("classifier_accuracy", {}), latest.get("chance", {})
 
     def cell(value: object) -> str:
         return f"{value:.3f}" if isinstance(value, (int, float)) else ""
 
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{cell(accuracy.get(name))}</td>"
-                   f"<td>{cell(own.get(name))}</td><td>{cell(chances.get(name))}</td></tr>"
-                   for name in accuracy)
-    body = (f"<p>How often the generated faces carry the attribute values asked for, as judged by a classifier "
-            f"trained on the run's real images (step {html.escape(str(latest.get('step')))}; mean control "
-            f"accuracy {cell(latest['value'])}). Control near chance: the labels do nothing; near the "
-            f"classifier's held-out accuracy (each value weighted as it is requested): they work as well as "
-            f"can be measured.</p>"
-            "<table><thead><tr><th>attribute</th><th>classifier held-out accuracy</th><th>control accuracy</th>"
-            f"<th>chance</th></tr></thead><tbody>{rows}</tbody></table>" + protocol_html(means))
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{cell(accuracy.get(name))}</td>"
+        f"<td>{cell(own.get(name))}</td><td>{cell(chances.get(name))}</td></tr>"
+        for name in accuracy
+    )
+    body = (
+        f"<p>How often the generated faces carry the attribute values asked for, as judged by a classifier "
+        f"trained on the run's real images (step {html.escape(str(latest.get('step')))}; mean control "
+        f"accuracy {cell(latest['value'])}). Control near chance: the labels do nothing; near the "
+        f"classifier's held-out accuracy (each value weighted as it is requested): they work as well as "
+        f"can be measured.</p>"
+        "<table><thead><tr><th>attribute</th><th>classifier held-out accuracy</th><th>control accuracy</th>"
+        f"<th>chance</th></tr></thead><tbody>{rows}</tbody></table>" + protocol_html(means)
+    )
     return ReportSection(title, body, ORDER + 3)
 
 
-@component("evaluator", "attribute-control", config=AttributeControlConfig,
-           help="how often a conditional generator's images carry the requested labels, judged by a small "
-                "classifier trained on the run's real images; offline")
+@component(
+    "evaluator",
+    "attribute-control",
+    config=AttributeControlConfig,
+    help="how often a conditional generator's images carry the requested labels, judged by a small "
+    "classifier trained on the run's real images; offline",
+)
 def build(config: AttributeControlConfig, context: BuildContext) -> AttributeControlEvaluator:
     if for_report_only(context):
         return AttributeControlEvaluator(config, None)

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .samples import display_width
-from .store import EvaluatorFiles
-from ..page import html as h
 from ..common.atomic import atomic_write_bytes
-from ..page.grids import grid_png
-from ..rundir.records import INTEGER, NUMBER, OBJECTS, Check, Shape
 from ..metrics.neighbours import NearestTraining
 from ..metrics.reference import ReferenceSample, images_at
+from ..page import html as h
+from ..page.grids import grid_png
+from ..rundir.records import INTEGER, NUMBER, OBJECTS, Check, Shape
+from .samples import display_width
+from .store import EvaluatorFiles
 
 if TYPE_CHECKING:
     from ..rundir.rundir import RunDir
@@ -36,9 +36,17 @@ PAIR_IMAGE = re.compile(r"pair-[0-9a-f]{16}\.png")
 DISPLAY_WIDTH = 180
 """About how wide each pair appears in the report, in CSS pixels."""
 
-PAIR = Shape(required={"image": Check("a pair-<hash>.png file name",
-                                      lambda v: isinstance(v, str) and PAIR_IMAGE.fullmatch(v) is not None),
-                       "ratio": NUMBER, "distance": NUMBER, "generated": INTEGER, "training": INTEGER})
+PAIR = Shape(
+    required={
+        "image": Check(
+            "a pair-<hash>.png file name", lambda v: isinstance(v, str) and PAIR_IMAGE.fullmatch(v) is not None
+        ),
+        "ratio": NUMBER,
+        "distance": NUMBER,
+        "generated": INTEGER,
+        "training": INTEGER,
+    }
+)
 """One pair of a record: only a file name this module writes is read back, never a path a hand-edited
 log might slip in."""
 RECORD = Shape(required={"step": INTEGER, "pairs": OBJECTS}, optional={"epoch": INTEGER, "threshold": NUMBER})
@@ -46,10 +54,10 @@ RECORD = Shape(required={"step": INTEGER, "pairs": OBJECTS}, optional={"epoch": 
 
 @dataclasses.dataclass(frozen=True)
 class Pair:
-    generated: int        # position among the evaluation's generated images
-    training: int         # index of the nearest training image in the data set
-    distance: float       # between their Inception features
-    ratio: float          # the copy ratio (ganlab.metrics.neighbours.nearest_training)
+    generated: int  # position among the evaluation's generated images
+    training: int  # index of the nearest training image in the data set
+    distance: float  # between their Inception features
+    ratio: float  # the copy ratio (ganlab.metrics.neighbours.nearest_training)
 
 
 def closest_pairs(found: NearestTraining, sample: ReferenceSample, count: int) -> list[Pair]:
@@ -59,8 +67,9 @@ def closest_pairs(found: NearestTraining, sample: ReferenceSample, count: int) -
     return [Pair(j, int(rows[found.index[j]]), float(found.distance[j]), float(found.ratio[j])) for j in order]
 
 
-def save_pairs(run_dir: "RunDir", pairs: list[Pair], generated: torch.Tensor, sample: ReferenceSample,
-               **record: Any) -> None:
+def save_pairs(
+    run_dir: RunDir, pairs: list[Pair], generated: torch.Tensor, sample: ReferenceSample, **record: Any
+) -> None:
     """Write each pair's PNG, then the record naming them (with ``record``'s fields: step, epoch, threshold),
     so a record never names a file that was not written."""
     training = images_at(sample.dataset, torch.tensor([pair.training for pair in pairs]))
@@ -73,7 +82,7 @@ def save_pairs(run_dir: "RunDir", pairs: list[Pair], generated: torch.Tensor, sa
     FILES.append(run_dir, LOG, [{**record, "pairs": entries}])
 
 
-def pairs_html(run_dir: "RunDir") -> str:
+def pairs_html(run_dir: RunDir) -> str:
     """The latest evaluation's pairs, each captioned with its ratio and the training image's index."""
     records = FILES.read(run_dir, LOG, RECORD)
     if not records:
@@ -91,9 +100,20 @@ def pairs_html(run_dir: "RunDir") -> str:
             figures.append(h.figure(h.paragraph("(image file missing)", "note"), caption))
             continue
         png = path.read_bytes()
-        figures.append(h.figure(h.image(png, "image/png", f"generated image beside training image "
-                                                           f"#{pair['training']}", pixelated=True,
-                                        width=display_width(png, DISPLAY_WIDTH)), caption))
-    intro = (f"The generated images nearest to being copies at step {latest['step']}: each on the left, its "
-             "nearest training image (in Inception feature space) on the right, smallest ratio first.")
+        figures.append(
+            h.figure(
+                h.image(
+                    png,
+                    "image/png",
+                    f"generated image beside training image #{pair['training']}",
+                    pixelated=True,
+                    width=display_width(png, DISPLAY_WIDTH),
+                ),
+                caption,
+            )
+        )
+    intro = (
+        f"The generated images nearest to being copies at step {latest['step']}: each on the left, its "
+        "nearest training image (in Inception feature space) on the right, smallest ratio first."
+    )
     return h.paragraph(intro) + f'<div class="row">{"".join(figures)}</div>'

@@ -20,9 +20,9 @@ import torch
 from ..common.config import param
 from ..contracts.engine import BuildContext, Evaluator, ReportSection, RunView
 from ..contracts.scores import ScoreKind
-from ..registry.registry import component
 from ..page import html as h
 from ..page.figures import COLORS, figure_image, finite, legend_below, mark_epochs, plot
+from ..registry.registry import component
 from ..rundir.records import INTEGER, NUMBERS, TEXT, Shape
 from ..rundir.rundir import RunDir
 from .series import auto_window, epoch_ends, metrics_frame, smooth, spread
@@ -30,8 +30,7 @@ from .store import EvaluatorFiles, latest_per_step
 
 FILES = EvaluatorFiles("d-distributions")
 SCORES = "scores.jsonl"
-SCORE_RECORD = Shape(required={"label": TEXT, "step": INTEGER, "epoch": INTEGER, "real": NUMBERS,
-                               "fake": NUMBERS})
+SCORE_RECORD = Shape(required={"label": TEXT, "step": INTEGER, "epoch": INTEGER, "real": NUMBERS, "fake": NUMBERS})
 MAX_PANELS = 12
 
 
@@ -70,28 +69,49 @@ class DDistributions(Evaluator):
         real = run.discriminate(run.real_images(n, seed=self.seed), run.real_labels(n, seed=self.seed))
         fake_seed = self.seed + 1 + epoch
         labels = run.real_labels(n, seed=fake_seed)
-        labels = labels[torch.arange(n) % len(labels)] if labels is not None else None   # n may exceed the data
+        labels = labels[torch.arange(n) % len(labels)] if labels is not None else None  # n may exceed the data
         fake = run.discriminate(run.generate(n, seed=fake_seed, labels=labels), labels)
-        FILES.append(run.run_dir, SCORES, [{
-            "label": label, "step": run.step, "epoch": epoch,
-            "real": [round(float(v), 5) for v in real], "fake": [round(float(v), 5) for v in fake],
-        }])
+        FILES.append(
+            run.run_dir,
+            SCORES,
+            [
+                {
+                    "label": label,
+                    "step": run.step,
+                    "epoch": epoch,
+                    "real": [round(float(v), 5) for v in real],
+                    "fake": [round(float(v), 5) for v in fake],
+                }
+            ],
+        )
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         records = read_scores(run_dir)
         if not records:
-            return [ReportSection("D(x) and D(G(z))", h.paragraph(
-                "No measurement was taken (the run ended before its first one).", "note"), 30)]
+            return [
+                ReportSection(
+                    "D(x) and D(G(z))",
+                    h.paragraph("No measurement was taken (the run ended before its first one).", "note"),
+                    30,
+                )
+            ]
         n = len(records[0]["real"])
         kind = ScoreKind.from_meta(run_dir.read_checked_meta())
-        separated = ("the discriminator has won and the generator's gradients vanish." if kind.outright_win
-                     else "the discriminator tells them apart, though with this loss the generator still "
-                          "gets gradients.")
-        body = (h.paragraph(
-            f"{kind.meaning} Shown for the same {n} training images (green) and {n} newly generated ones "
-            "(orange) at each measurement. While the two overlap, the generator is fooling the "
-            f"discriminator some of the time and both keep learning; when they separate completely {separated}")
-            + _histograms(records, kind) + _means_over_training(run_dir, records, kind) + _means_table(records))
+        separated = (
+            "the discriminator has won and the generator's gradients vanish."
+            if kind.outright_win
+            else "the discriminator tells them apart, though with this loss the generator still gets gradients."
+        )
+        body = (
+            h.paragraph(
+                f"{kind.meaning} Shown for the same {n} training images (green) and {n} newly generated ones "
+                "(orange) at each measurement. While the two overlap, the generator is fooling the "
+                f"discriminator some of the time and both keep learning; when they separate completely {separated}"
+            )
+            + _histograms(records, kind)
+            + _means_over_training(run_dir, records, kind)
+            + _means_table(records)
+        )
         return [ReportSection("D(x) and D(G(z))", body, order=30)]
 
 
@@ -115,20 +135,32 @@ def _histograms(records: list[dict[str, Any]], kind: ScoreKind) -> str:
     columns = min(len(shown), 4)
     rows = math.ceil(len(shown) / columns)
     span = score_range(kind, [r[key] for r in shown for key in ("real", "fake")])
-    with plot(width=3.0 * columns, height=2.3 * rows + 0.4, nrows=rows, ncols=columns, squeeze=False,
-              sharex=True) as (fig, axes):
+    with plot(width=3.0 * columns, height=2.3 * rows + 0.4, nrows=rows, ncols=columns, squeeze=False, sharex=True) as (
+        fig,
+        axes,
+    ):
         for ax, record in zip(axes.flat, shown):
             for key, role, label in (("real", "real", "D(x)"), ("fake", "fake", "D(G(z))")):
                 values = finite(record[key])
                 if values.size:
-                    sns.histplot(x=values, ax=ax, bins=25, binrange=span, stat="density", element="step",
-                                 color=COLORS[role], alpha=0.3, label=label,
-                                 kde=bool(np.ptp(values) > 1e-6), kde_kws={"clip": span})
+                    sns.histplot(
+                        x=values,
+                        ax=ax,
+                        bins=25,
+                        binrange=span,
+                        stat="density",
+                        element="step",
+                        color=COLORS[role],
+                        alpha=0.3,
+                        label=label,
+                        kde=bool(np.ptp(values) > 1e-6),
+                        kde_kws={"clip": span},
+                    )
             ax.set_title(record["label"])
             ax.set_xlim(*span)
             ax.set_ylabel("")
             ax.set_yticks([])
-        for ax in list(axes.flat)[len(shown):]:
+        for ax in list(axes.flat)[len(shown) :]:
             ax.set_visible(False)
         legend_below(fig, axes.flat[0])
         chart = figure_image(fig, "distributions of D(x) and D(G(z)) per measurement")
@@ -143,15 +175,25 @@ def _means_over_training(run_dir: RunDir, records: list[dict[str, Any]], kind: S
     with plot(height=3.6) as (fig, ax):
         if not frame.empty:
             window = auto_window(len(frame))
-            for key, role, label in (("d_real", "real", "D(x), training batches"),
-                                     ("d_fake", "fake", "D(G(z)), training batches")):
-                ax.plot(frame["step"], smooth(frame[key], window), color=COLORS[role], linewidth=1.2,
-                        alpha=0.7, label=label)
+            for key, role, label in (
+                ("d_real", "real", "D(x), training batches"),
+                ("d_fake", "fake", "D(G(z)), training batches"),
+            ):
+                ax.plot(
+                    frame["step"], smooth(frame[key], window), color=COLORS[role], linewidth=1.2, alpha=0.7, label=label
+                )
             mark_epochs(ax, epoch_ends(frame))
         steps = [r["step"] for r in records]
         for key, role, label in (("real", "real", "D(x), fixed batch"), ("fake", "fake", "D(G(z)), fixed batch")):
-            ax.plot(steps, [_mean(r[key]) for r in records], "o", color=COLORS[role], markersize=6,
-                    markeredgecolor="black", label=label)
+            ax.plot(
+                steps,
+                [_mean(r[key]) for r in records],
+                "o",
+                color=COLORS[role],
+                markersize=6,
+                markeredgecolor="black",
+                label=label,
+            )
         for reference in kind.references:
             ax.axhline(reference, color="black", linewidth=0.6)
         if kind.low is not None and kind.high is not None:
@@ -161,8 +203,11 @@ def _means_over_training(run_dir: RunDir, records: list[dict[str, Any]], kind: S
         ax.set_ylabel(f"mean {kind.name}")
         legend_below(fig, ax)
         chart = figure_image(fig, "mean D(x) and D(G(z)) over training")
-    return h.figure(chart, "Mean D(x) and D(G(z)): lines are the training batches' means (measured before "
-                           "each discriminator update, smoothed); dots are the fixed-batch measurements.")
+    return h.figure(
+        chart,
+        "Mean D(x) and D(G(z)): lines are the training batches' means (measured before "
+        "each discriminator update, smoothed); dots are the fixed-batch measurements.",
+    )
 
 
 def _mean(values: list[float]) -> float:
@@ -173,14 +218,26 @@ def _mean(values: list[float]) -> float:
 def _means_table(records: list[dict[str, Any]]) -> str:
     import pandas as pd  # on first use: see ganlab.page.figures
 
-    frame = pd.DataFrame([{
-        "measurement": r["label"], "step": r["step"], "mean D(x)": _mean(r["real"]),
-        "mean D(G(z))": _mean(r["fake"]), "gap": _mean(r["real"]) - _mean(r["fake"]),
-    } for r in records])
+    frame = pd.DataFrame(
+        [
+            {
+                "measurement": r["label"],
+                "step": r["step"],
+                "mean D(x)": _mean(r["real"]),
+                "mean D(G(z))": _mean(r["fake"]),
+                "gap": _mean(r["real"]) - _mean(r["fake"]),
+            }
+            for r in records
+        ]
+    )
     return h.details("All measurements", h.table(frame))
 
 
-@component("evaluator", "d-distributions", config=DDistributionsConfig,
-           help="distributions of D(x) and D(G(z)) on fixed real and fresh generated images")
+@component(
+    "evaluator",
+    "d-distributions",
+    config=DDistributionsConfig,
+    help="distributions of D(x) and D(G(z)) on fixed real and fresh generated images",
+)
 def build(config: DDistributionsConfig, context: BuildContext) -> DDistributions:
     return DDistributions(config, context.seed)

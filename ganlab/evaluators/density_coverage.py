@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 
-from ..common.errors import ConfigError
-from ..registry.registry import component
-from ..contracts.engine import BuildContext, RunView
 from ..common.config import param
-from .metric_base import Score, for_report_only
-from .fidelity import FidelityConfig, FidelityEvaluator, build_fidelity_evaluator
+from ..common.errors import ConfigError
+from ..contracts.engine import BuildContext, RunView
 from ..metrics.neighbours import density_coverage
 from ..metrics.reference import ReferenceSample
+from ..registry.registry import component
+from .fidelity import FidelityConfig, FidelityEvaluator, build_fidelity_evaluator
+from .metric_base import Score, for_report_only
 
 IMPLEMENTATION = "ganlab-prdc/naeem2020"
 """ganlab's own code of the formulas (torch-fidelity has none): names them in the protocol."""
@@ -48,19 +48,24 @@ class DensityCoverageEvaluator(FidelityEvaluator):
         return sample
 
     def on_run_start(self, run: RunView) -> None:
-        self.sample(run)          # too small a reference set stops the run now, not after its first epoch
+        self.sample(run)  # too small a reference set stops the run now, not after its first epoch
 
-    def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
-                protocol: dict[str, Any]) -> list[Score]:
+    def compute(
+        self, generated: torch.Tensor, reference: dict[str, torch.Tensor], protocol: dict[str, Any]
+    ) -> list[Score]:
         k = self.config.nearest_k
         density, coverage = density_coverage(reference["features"], generated, k)
         protocol = {**protocol, "implementation": IMPLEMENTATION, "nearest_k": k, "higher_is_better": True}
         return [Score("density", density, protocol), Score("coverage", coverage, protocol)]
 
 
-@component("evaluator", "density-coverage", config=DensityCoverageConfig,
-           help="density and coverage (Naeem et al. 2020) on Inception features: fidelity and diversity that "
-                "real outliers do not inflate")
+@component(
+    "evaluator",
+    "density-coverage",
+    config=DensityCoverageConfig,
+    help="density and coverage (Naeem et al. 2020) on Inception features: fidelity and diversity that "
+    "real outliers do not inflate",
+)
 def build(config: DensityCoverageConfig, context: BuildContext) -> FidelityEvaluator:
     if not for_report_only(context):
         check_nearest_k(config.nearest_k, config.num_reference, "num_reference is")

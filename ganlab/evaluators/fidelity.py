@@ -17,19 +17,34 @@ import torch
 
 from ..common.config import param
 from ..common.errors import ConfigError
-from ..machine.memory import Need
 from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunView
+from ..machine.memory import Need
+from ..metrics.cache import ReferenceCache
+from ..metrics.inception import (
+    FEATURE_BYTES,
+    INPUT_BYTES,
+    InceptionFeatures,
+    frechet_distance,
+    kernel_distance,
+    load_inception,
+    precision_recall,
+    statistics,
+)
+from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
+from ..metrics.reference import ReferenceSample, open_reference, reference_sample
+from ..metrics.weights import find_weights
 from ..registry.registry import component
 from ..rundir.rundir import RunDir
-from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
-from .metric_base import (Device, MetricEvaluator, ScheduleConfig, Score, for_report_only, generated_images,
-                          resolve_device)
-from ..metrics.cache import ReferenceCache
-from ..metrics.inception import (FEATURE_BYTES, INPUT_BYTES, InceptionFeatures, frechet_distance, kernel_distance,
-                        load_inception, precision_recall, statistics)
-from ..metrics.reference import ReferenceSample, open_reference, reference_sample
+from .metric_base import (
+    Device,
+    MetricEvaluator,
+    ScheduleConfig,
+    Score,
+    for_report_only,
+    generated_images,
+    resolve_device,
+)
 from .metric_sections import protocol_section
-from ..metrics.weights import find_weights
 
 
 @dataclasses.dataclass
@@ -41,17 +56,20 @@ class InceptionConfig:
     num_reference: int = param(10000, "real images (at most the whole reference set)", min=2)
     batch_size: int = param(64, "images per Inception forward pass", min=1)
     device: Device = param("auto", "where Inception runs; auto follows the run's device")
-    weights_path: str = param("", "torch-fidelity's Inception weights file; empty: $GANLAB_INCEPTION_WEIGHTS, "
-                                  "then the torch hub cache")
+    weights_path: str = param(
+        "", "torch-fidelity's Inception weights file; empty: $GANLAB_INCEPTION_WEIGHTS, then the torch hub cache"
+    )
     download: bool = param(False, "download the weights into the torch hub cache when they are missing")
 
     def memory_needs(self, context: BuildContext) -> list[Need]:
         """An evaluation's generated images with their features (and the copy joining them), and one
         batch of Inception's inputs, resized to 299x299 floats."""
-        return [generated_images("num_samples", self.num_samples, context, 2 * FEATURE_BYTES,
-                                 " and their Inception features"),
-                Need("batch_size", f"Inception's inputs of {self.batch_size:,} images", self.batch_size *
-                     INPUT_BYTES)]
+        return [
+            generated_images(
+                "num_samples", self.num_samples, context, 2 * FEATURE_BYTES, " and their Inception features"
+            ),
+            Need("batch_size", f"Inception's inputs of {self.batch_size:,} images", self.batch_size * INPUT_BYTES),
+        ]
 
 
 @dataclasses.dataclass
@@ -80,8 +98,9 @@ def generated_images_key(run: RunView, num: int, seed: int) -> str:
     return f"{run.device}:{num}:{seed}:{run.sampling_weights_digest()}"
 
 
-def reference_entry(inception: InceptionFeatures, sample: ReferenceSample, cache: ReferenceCache,
-                    batch_size: int, progress: bool) -> dict[str, torch.Tensor]:
+def reference_entry(
+    inception: InceptionFeatures, sample: ReferenceSample, cache: ReferenceCache, batch_size: int, progress: bool
+) -> dict[str, torch.Tensor]:
     """The reference sample's features and FID statistics, from the disk cache or computed and stored
     there: one entry per network and reference fingerprint, shared by every evaluator and ``ganlab score``."""
     key = f"inception-{inception.layer}-{inception.weights.sha256[:16]}-{sample.fingerprint()[:32]}"
@@ -101,8 +120,14 @@ class FidelityEvaluator(MetricEvaluator):
     training data when that is None.
     """
 
-    def __init__(self, name: str, config: InceptionConfig, inception: InceptionFeatures | None,
-                 reference_set: ImageDataset | None, cache: ReferenceCache):
+    def __init__(
+        self,
+        name: str,
+        config: InceptionConfig,
+        inception: InceptionFeatures | None,
+        reference_set: ImageDataset | None,
+        cache: ReferenceCache,
+    ):
         super().__init__(config.every)
         self.name = name
         self.config = config
@@ -129,23 +154,32 @@ class FidelityEvaluator(MetricEvaluator):
         cfg = self.config
         return self.inception.memoised(
             generated_images_key(run, cfg.num_samples, cfg.seed),
-            lambda: self.inception(run.generate(cfg.num_samples, seed=cfg.seed) if images is None else images,
-                                   cfg.batch_size, run.progress))
+            lambda: self.inception(
+                run.generate(cfg.num_samples, seed=cfg.seed) if images is None else images, cfg.batch_size, run.progress
+            ),
+        )
 
     def protocol(self, sample: ReferenceSample) -> dict[str, Any]:
         """What every Inception score's protocol holds; an evaluator adds its own settings."""
         cfg = self.config
-        return {**self.inception.protocol(), "num_generated": cfg.num_samples, "num_reference": sample.count,
-                "reference": sample.fingerprint(), "reference_source": sample.label(), "seed": cfg.seed,
-                "sampling": SAMPLING_PROTOCOL}
+        return {
+            **self.inception.protocol(),
+            "num_generated": cfg.num_samples,
+            "num_reference": sample.count,
+            "reference": sample.fingerprint(),
+            "reference_source": sample.label(),
+            "seed": cfg.seed,
+            "sampling": SAMPLING_PROTOCOL,
+        }
 
     def scores(self, run: RunView) -> list[Score]:
         sample = self.sample(run)
         reference = self.reference(sample, run.progress)
         return self.compute(self.generated(run), reference, self.protocol(sample))
 
-    def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
-                protocol: dict[str, Any]) -> list[Score]:
+    def compute(
+        self, generated: torch.Tensor, reference: dict[str, torch.Tensor], protocol: dict[str, Any]
+    ) -> list[Score]:
         return [Score("fid", frechet_distance(statistics(generated), reference), protocol)]
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
@@ -159,24 +193,27 @@ class FidEvaluator(FidelityEvaluator):
 class KidEvaluator(FidelityEvaluator):
     metrics = ("kid",)
 
-    def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
-                protocol: dict[str, Any]) -> list[Score]:
+    def compute(
+        self, generated: torch.Tensor, reference: dict[str, torch.Tensor], protocol: dict[str, Any]
+    ) -> list[Score]:
         features = reference["features"]
         size = min(self.config.subset_size, len(generated), len(features))
         mean, std = kernel_distance(generated, features, self.config.subsets, size, self.config.seed)
-        return [Score("kid", mean, {**protocol, "kid_subsets": self.config.subsets,
-                                    "kid_subset_size": size}, std=std)]
+        return [Score("kid", mean, {**protocol, "kid_subsets": self.config.subsets, "kid_subset_size": size}, std=std)]
 
 
 class PrecisionRecallEvaluator(FidelityEvaluator):
     metrics = ("precision", "recall")
 
-    def compute(self, generated: torch.Tensor, reference: dict[str, torch.Tensor],
-                protocol: dict[str, Any]) -> list[Score]:
+    def compute(
+        self, generated: torch.Tensor, reference: dict[str, torch.Tensor], protocol: dict[str, Any]
+    ) -> list[Score]:
         k = self.config.neighborhood
         precision, recall = precision_recall(generated, reference["features"], k)
-        return [Score(metric, value, {**protocol, "neighborhood": k})
-                for metric, value in (("precision", precision), ("recall", recall))]
+        return [
+            Score(metric, value, {**protocol, "neighborhood": k})
+            for metric, value in (("precision", precision), ("recall", recall))
+        ]
 
 
 def inception_for(config: InceptionConfig, context: BuildContext) -> InceptionFeatures:
@@ -186,31 +223,47 @@ def inception_for(config: InceptionConfig, context: BuildContext) -> InceptionFe
     return load_inception(find_weights(config.weights_path, config.download), device)
 
 
-def build_fidelity_evaluator(name: str, evaluator_class: type[FidelityEvaluator], config: FidelityConfig,
-                        context: BuildContext) -> FidelityEvaluator:
+def build_fidelity_evaluator(
+    name: str, evaluator_class: type[FidelityEvaluator], config: FidelityConfig, context: BuildContext
+) -> FidelityEvaluator:
     """An evaluator scored against ``config.reference``; built for the report alone, it needs neither."""
     if for_report_only(context):
         return evaluator_class(name, config, None, None, ReferenceCache())
     if isinstance(config, KidConfig) and config.subset_size > min(config.num_samples, config.num_reference):
-        raise ConfigError("subset_size", f"{config.subset_size} is larger than num_samples "
-                                         f"({config.num_samples}) or num_reference ({config.num_reference})")
+        raise ConfigError(
+            "subset_size",
+            f"{config.subset_size} is larger than num_samples "
+            f"({config.num_samples}) or num_reference ({config.num_reference})",
+        )
     reference_set = open_reference(config.reference, context)
     return evaluator_class(name, config, inception_for(config, context), reference_set, ReferenceCache())
 
 
-@component("evaluator", "fid", config=FidelityConfig,
-           help="Fréchet Inception Distance through torch-fidelity, reference statistics cached")
+@component(
+    "evaluator",
+    "fid",
+    config=FidelityConfig,
+    help="Fréchet Inception Distance through torch-fidelity, reference statistics cached",
+)
 def build_fid(config: FidelityConfig, context: BuildContext) -> FidelityEvaluator:
     return build_fidelity_evaluator("fid", FidEvaluator, config, context)
 
 
-@component("evaluator", "kid", config=KidConfig,
-           help="Kernel Inception Distance through torch-fidelity (mean and std over subsets)")
+@component(
+    "evaluator",
+    "kid",
+    config=KidConfig,
+    help="Kernel Inception Distance through torch-fidelity (mean and std over subsets)",
+)
 def build_kid(config: KidConfig, context: BuildContext) -> FidelityEvaluator:
     return build_fidelity_evaluator("kid", KidEvaluator, config, context)
 
 
-@component("evaluator", "precision-recall", config=PrecisionRecallConfig,
-           help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features")
+@component(
+    "evaluator",
+    "precision-recall",
+    config=PrecisionRecallConfig,
+    help="improved precision and recall (Kynkäänniemi et al. 2019) on Inception features",
+)
 def build_precision_recall(config: PrecisionRecallConfig, context: BuildContext) -> FidelityEvaluator:
     return build_fidelity_evaluator("precision-recall", PrecisionRecallEvaluator, config, context)

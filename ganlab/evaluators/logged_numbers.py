@@ -40,10 +40,12 @@ def logged_numbers_section(frame: pd.DataFrame, window: int, order: int) -> Repo
     never = [key for key in keys if not finite[key].size]
     body = ""
     if varying:
-        body += h.figure(_panels(frame, varying, window),
-                         f"One panel per number: {', '.join(varying)}. Faint: every step. Bold: moving "
-                         f"average over {window} step{'s' if window > 1 else ''}. Dotted lines: ends of "
-                         "epochs. A number whose values span a factor of 100 or more is on a log axis.")
+        body += h.figure(
+            _panels(frame, varying, window),
+            f"One panel per number: {', '.join(varying)}. Faint: every step. Bold: moving "
+            f"average over {window} step{'s' if window > 1 else ''}. Dotted lines: ends of "
+            "epochs. A number whose values span a factor of 100 or more is on a log axis.",
+        )
     rows = [(key, h.escape(f"{h.format_value(float(finite[key][0]))} at every step")) for key in constant]
     rows += [(key, h.escape("never a finite number")) for key in never]
     if rows:
@@ -65,6 +67,6 @@ def _panels(frame: pd.DataFrame, keys: list[str], window: int) -> str:
             mark_epochs(ax, epoch_ends(frame))
             ax.set_title(key)
             ax.set_xlabel("step")
-        for ax in list(axes.flat)[len(keys):]:
+        for ax in list(axes.flat)[len(keys) :]:
             ax.set_visible(False)
         return figure_image(fig, "per step: " + ", ".join(keys))

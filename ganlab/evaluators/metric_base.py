@@ -10,15 +10,15 @@ import torch
 
 from ..common.config import param, seed_param
 from ..common.errors import ConfigError
-from ..machine.memory import Need
 from ..contracts.engine import BuildContext, Evaluator, RunView
+from ..machine.memory import Need
 
 
 @dataclasses.dataclass(frozen=True)
 class Score:
     metric: str
     value: float
-    protocol: dict[str, Any]      # how it was made; the record adds metric, value, step, epoch
+    protocol: dict[str, Any]  # how it was made; the record adds metric, value, step, epoch
     std: float | None = None
 
 
@@ -30,12 +30,18 @@ def every_param() -> Any:
 @dataclasses.dataclass
 class ScheduleConfig:
     every: int = every_param()
-    reference: str = param("auto", "real images to compare with: \"auto\" (the images the data set holds back "
-                                   "from training, when data.num_images trains on a subset, else the training "
-                                   "set), \"held-out\" (those, required), \"data\" (the training set) or a "
-                                   "folder of images, centre-cropped and resized to the training size")
-    seed: int = seed_param(0, "seed of the latent vectors and of the real-image sample; fixed, so scores over "
-                         "training compare like with like")
+    reference: str = param(
+        "auto",
+        'real images to compare with: "auto" (the images the data set holds back '
+        "from training, when data.num_images trains on a subset, else the training "
+        'set), "held-out" (those, required), "data" (the training set) or a '
+        "folder of images, centre-cropped and resized to the training size",
+    )
+    seed: int = seed_param(
+        0,
+        "seed of the latent vectors and of the real-image sample; fixed, so scores over "
+        "training compare like with like",
+    )
 
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -44,9 +50,12 @@ Device = Literal["auto", "cpu", "cuda", "mps"]
 def generated_images(key: str, count: int, context: BuildContext, extra: int = 0, what: str = "") -> Need:
     """The host memory of ``count`` images that ``run.generate`` makes at once, uint8 at the data's shape, with
     ``extra`` bytes per image of what is computed from them (``what``), blamed on the setting ``key``."""
-    pixels = context.channels * context.image_size ** 2
-    return Need(key, f"{count:,} generated images of {context.channels}x{context.image_size}x{context.image_size}"
-                     f"{what}", count * (pixels + extra))
+    pixels = context.channels * context.image_size**2
+    return Need(
+        key,
+        f"{count:,} generated images of {context.channels}x{context.image_size}x{context.image_size}{what}",
+        count * (pixels + extra),
+    )
 
 
 def for_report_only(context: BuildContext) -> bool:

@@ -7,10 +7,11 @@ changed within the run (say, ``ganlab evaluate`` with another ``--num-samples``)
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from ..contracts.engine import ReportSection
 from ..common.whole_numbers import parse_whole_number
+from ..contracts.engine import ReportSection
 from ..metrics.protocol import protocol_differences, protocol_of
 
 if TYPE_CHECKING:
@@ -40,19 +41,22 @@ def protocol_html(records: list[dict[str, Any]]) -> str:
     latest = records[-1]
     rows = [(k, v) for k, v in protocol_of(latest).items() if k != "metric"]
     out = "<p>Protocol of the latest score:</p>" + _table(("field", "value"), rows)
-    changed = sorted({d for r in records[:-1] if r["metric"] == latest["metric"]
-                      for d in protocol_differences(r, latest)})
+    changed = sorted(
+        {d for r in records[:-1] if r["metric"] == latest["metric"] for d in protocol_differences(r, latest)}
+    )
     if changed:
-        out += ("<p class=\"warning\">Earlier scores of this run were made under a different protocol and are "
-                "not comparable with the latest: " + html.escape("; ".join(changed)) + "</p>")
+        out += (
+            '<p class="warning">Earlier scores of this run were made under a different protocol and are '
+            "not comparable with the latest: " + html.escape("; ".join(changed)) + "</p>"
+        )
     return out
 
 
-def _evaluations(run_dir: "RunDir", keep: Callable[[str], bool]) -> list[dict[str, Any]]:
+def _evaluations(run_dir: RunDir, keep: Callable[[str], bool]) -> list[dict[str, Any]]:
     return [r for r in run_dir.read_evaluations() if keep(r.get("metric", ""))]
 
 
-def scores_html(run_dir: "RunDir", metrics: tuple[str, ...]) -> str:
+def scores_html(run_dir: RunDir, metrics: tuple[str, ...]) -> str:
     """Every score of ``metrics`` over training, then the protocol of the latest."""
     records = _evaluations(run_dir, lambda m: m in metrics)
     if not records:
@@ -61,7 +65,7 @@ def scores_html(run_dir: "RunDir", metrics: tuple[str, ...]) -> str:
     return _table(("step", "epoch", "checkpoint", "metric", "value", "std"), rows) + protocol_html(records)
 
 
-def protocol_section(run_dir: "RunDir", metrics: tuple[str, ...], title: str) -> ReportSection:
+def protocol_section(run_dir: RunDir, metrics: tuple[str, ...], title: str) -> ReportSection:
     return ReportSection(title, scores_html(run_dir, metrics), ORDER)
 
 
@@ -79,26 +83,30 @@ def swd_level(metric: str) -> int | None:
     return parse_whole_number(metric[4:-2]) if metric.startswith("swd_") and metric.endswith("px") else None
 
 
-def swd_section(run_dir: "RunDir") -> ReportSection:
+def swd_section(run_dir: RunDir) -> ReportSection:
     title = "SWD: sliced Wasserstein distance per pyramid level (x1e3, lower is better)"
     records = _evaluations(run_dir, lambda m: m == "swd" or swd_level(m) is not None)
     if not records:
         return ReportSection(title, "<p>No scores yet.</p>", ORDER)
     levels = sorted({r["metric"] for r in records} - {"swd"}, key=lambda m: -swd_level(m))
     headers = ("step", "epoch", "checkpoint", *(f"{m[4:-2]} px" for m in levels), "average")
-    body = ("<p>The finest level measures detail and texture, the coarsest colour and layout (Karras et al. "
-            "2018).</p>" + _table(headers, _pivot(records, [*levels, "swd"]))
-            + protocol_html([r for r in records if r["metric"] == "swd"]))
+    body = (
+        "<p>The finest level measures detail and texture, the coarsest colour and layout (Karras et al. "
+        "2018).</p>"
+        + _table(headers, _pivot(records, [*levels, "swd"]))
+        + protocol_html([r for r in records if r["metric"] == "swd"])
+    )
     return ReportSection(title, body, ORDER + 1)
 
 
-def diversity_section(run_dir: "RunDir") -> ReportSection:
+def diversity_section(run_dir: RunDir) -> ReportSection:
     title = "Diversity: mean MS-SSIM of random pairs (lower is more diverse)"
     records = _evaluations(run_dir, lambda m: m in ("diversity", "diversity_real"))
     if not records:
         return ReportSection(title, "<p>No scores yet.</p>", ORDER)
-    body = ("<p>Generated pairs far more alike than real pairs is the signature of mode collapse.</p>"
-            + _table(("step", "epoch", "checkpoint", "generated", "real"),
-                     _pivot(records, ["diversity", "diversity_real"]))
-            + protocol_html([r for r in records if r["metric"] == "diversity"]))
+    body = (
+        "<p>Generated pairs far more alike than real pairs is the signature of mode collapse.</p>"
+        + _table(("step", "epoch", "checkpoint", "generated", "real"), _pivot(records, ["diversity", "diversity_real"]))
+        + protocol_html([r for r in records if r["metric"] == "diversity"])
+    )
     return ReportSection(title, body, ORDER + 2)

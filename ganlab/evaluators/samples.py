@@ -3,8 +3,9 @@ a grid of real training images to compare against.
 
 Because the grids always use the same latent vectors, the GIF shows the same faces forming over
 training. A conditional run's grids have one row per condition, the same latents across rows; the engine
-lists the rows' conditions in ``samples/rows.json`` and the report captions the grid with them. The GIF is written to ``evaluators/samples/evolution.gif`` when the run ends, for sharing, and
-drawn again from the grids for the report, so a run that was killed still gets one.
+lists the rows' conditions in ``samples/rows.json`` and the report captions the grid with them. The GIF is
+written to ``evaluators/samples/evolution.gif`` when the run ends, for sharing, and drawn again from the grids
+for the report, so a run that was killed still gets one.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from PIL import Image, ImageDraw, ImageFont
 from ..common.atomic import atomic_write_bytes
 from ..common.config import param
 from ..common.files import read_json
-from ..page.grids import grid_png
 from ..contracts.engine import BuildContext, Evaluator, ReportSection, RunView
-from ..registry.registry import component
 from ..page import html as h
+from ..page.grids import grid_png
+from ..registry.registry import component
 from ..rundir.rundir import RunDir
 from .series import spread
 from .store import EvaluatorFiles
@@ -83,20 +84,41 @@ class Samples(Evaluator):
     def _samples_section(self, run_dir: RunDir) -> ReportSection:
         grids = run_dir.sample_grids()
         if not grids:
-            return ReportSection("Samples", h.paragraph("No sample grid was saved: the run ended before "
-                                                        "its first epoch did.", "note"), order=40)
+            return ReportSection(
+                "Samples",
+                h.paragraph("No sample grid was saved: the run ended before its first epoch did.", "note"),
+                order=40,
+            )
         last_epoch, last_path = grids[-1]
-        final = h.figure(h.image(last_path.read_bytes(), "image/png", f"samples after epoch {last_epoch}",
-                                 pixelated=True, width=display_width(last_path)),
-                         f"After epoch {last_epoch}: the same latent vectors in every grid." + rows_caption(run_dir))
+        final = h.figure(
+            h.image(
+                last_path.read_bytes(),
+                "image/png",
+                f"samples after epoch {last_epoch}",
+                pixelated=True,
+                width=display_width(last_path),
+            ),
+            f"After epoch {last_epoch}: the same latent vectors in every grid." + rows_caption(run_dir),
+        )
         gif = evolution_gif(spread(grids, self.config.gif_max_frames), self.config.gif_frame_ms)
-        animation = h.figure(h.image(gif, "image/gif", "the generator's samples over training", pixelated=True,
-                                     width=display_width(last_path)),
-                             f"Evolution from epoch {grids[0][0]} to {last_epoch}, {len(grids)} grids (loops).")
+        animation = h.figure(
+            h.image(
+                gif,
+                "image/gif",
+                "the generator's samples over training",
+                pixelated=True,
+                width=display_width(last_path),
+            ),
+            f"Evolution from epoch {grids[0][0]} to {last_epoch}, {len(grids)} grids (loops).",
+        )
         earlier = spread(grids[:-1], self.config.timeline)
         timeline = "".join(
-            h.figure(h.image(p.read_bytes(), "image/png", f"samples after epoch {e}", pixelated=True, width=180),
-                     f"epoch {e}") for e, p in earlier)
+            h.figure(
+                h.image(p.read_bytes(), "image/png", f"samples after epoch {e}", pixelated=True, width=180),
+                f"epoch {e}",
+            )
+            for e, p in earlier
+        )
         body = f'<div class="row">{final}{animation}</div>'
         if timeline:
             body += f'<h3>Earlier epochs</h3><div class="row">{timeline}</div>'
@@ -107,9 +129,12 @@ class Samples(Evaluator):
         if not path.exists():
             body = h.paragraph("No grid of real images was saved.", "note")
         else:
-            body = h.figure(h.image(path.read_bytes(), "image/png", "real training images", pixelated=True,
-                                    width=display_width(path)),
-                            "Real training images, prepared exactly as the discriminator sees them.")
+            body = h.figure(
+                h.image(
+                    path.read_bytes(), "image/png", "real training images", pixelated=True, width=display_width(path)
+                ),
+                "Real training images, prepared exactly as the discriminator sees them.",
+            )
         return ReportSection("Real images", body, order=45)
 
 
@@ -122,8 +147,11 @@ def rows_caption(run_dir: RunDir) -> str:
         return ""
     if not isinstance(rows, list) or not rows:
         return ""
-    return " One row per condition, the same latents in each row; rows from the top: " + "; ".join(
-        f"{i + 1}. {row}" for i, row in enumerate(map(str, rows))) + "."
+    return (
+        " One row per condition, the same latents in each row; rows from the top: "
+        + "; ".join(f"{i + 1}. {row}" for i, row in enumerate(map(str, rows)))
+        + "."
+    )
 
 
 def display_width(grid: Path | bytes, target: int = DISPLAY_WIDTH) -> int:
@@ -133,7 +161,11 @@ def display_width(grid: Path | bytes, target: int = DISPLAY_WIDTH) -> int:
         return image.width * max(1, round(target / image.width))
 
 
-@component("evaluator", "samples", config=SamplesConfig,
-           help="fixed-noise grids per epoch, an animated GIF of them, and real images for reference")
+@component(
+    "evaluator",
+    "samples",
+    config=SamplesConfig,
+    help="fixed-noise grids per epoch, an animated GIF of them, and real images for reference",
+)
 def build(config: SamplesConfig, context: BuildContext) -> Samples:
     return Samples(config, context.seed)

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..rundir.records import METRIC_LABELS
-from ..rundir.records import STEP_KEYS
+from ..rundir.records import METRIC_LABELS, STEP_KEYS
 from ..rundir.rundir import RunDir
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from ..common.atomic import atomic_write_text
 from ..common.config import param
 from ..contracts.engine import BuildContext, Evaluator, ReportSection, RunView
 from ..contracts.scores import OutrightWin, ScoreKind
-from ..registry.registry import component
 from ..page import html as h
 from ..page.figures import COLORS, figure_image, legend_below, plot
+from ..registry.registry import component
 from ..rundir.records import INTEGER, NUMBER, Shape
 from ..rundir.rundir import RunDir
 from .series import metrics_frame, smooth
@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 FILES = EvaluatorFiles("training-health")
 DIVERSITY = "diversity.jsonl"
-DIVERSITY_RECORD = Shape(required={"epoch": INTEGER, "step": INTEGER, "ratio": NUMBER},
-                         optional={"real_distance": NUMBER, "fake_distance": NUMBER})
+DIVERSITY_RECORD = Shape(
+    required={"epoch": INTEGER, "step": INTEGER, "ratio": NUMBER},
+    optional={"real_distance": NUMBER, "fake_distance": NUMBER},
+)
 FLAGS = "flags.json"
 DIVERSITY_SIZE = 16
 """Images are compared after average-pooling to at most this side: coarse structure, not pixel noise."""
@@ -49,8 +51,12 @@ DIVERSITY_SIZE = 16
 @dataclasses.dataclass
 class TrainingHealthConfig:
     patience: int = param(100, "steps a failure must last before it is flagged", min=1)
-    collapse_ratio: float = param(0.35, "flag collapse when generated images differ from one another less "
-                                  "than this fraction of what real images do", min=0.0, max=1.0)
+    collapse_ratio: float = param(
+        0.35,
+        "flag collapse when generated images differ from one another less than this fraction of what real images do",
+        min=0.0,
+        max=1.0,
+    )
     num_images: int = param(128, "real and generated images compared for diversity after each epoch", min=4)
 
 
@@ -85,12 +91,15 @@ def nonfinite_flag(frame: pd.DataFrame) -> Flag | None:
         return None
     step = int(bad["step"].iloc[0])
     return Flag(
-        "non-finite", "Losses became NaN or infinite", step,
+        "non-finite",
+        "Losses became NaN or infinite",
+        step,
         f"first non-finite loss at step {step}",
         "Some number in training overflowed or was divided by zero; from then on the weights are "
         "meaningless and the run cannot continue.",
         "Resume from the last checkpoint with lower learning rates; check that the data is scaled to [-1, 1]; "
-        "a loss that needs more than logits (a gradient penalty) may need a smaller weight.")
+        "a loss that needs more than logits (a gradient penalty) may need a smaller weight.",
+    )
 
 
 def discriminator_wins_flag(frame: pd.DataFrame, patience: int, win: OutrightWin | None) -> Flag | None:
@@ -108,11 +117,16 @@ def discriminator_wins_flag(frame: pd.DataFrame, patience: int, win: OutrightWin
     if streak is None:
         return None
     step = int(frame["step"].iloc[streak.start])
-    until = ("to the end of the run" if streak.stop == len(frame)
-             else f"until step {int(frame['step'].iloc[streak.stop - 1])}, when the generator recovered")
-    early = frame["loss_g"].iloc[:max(1, streak.start // 4)].mean()
+    until = (
+        "to the end of the run"
+        if streak.stop == len(frame)
+        else f"until step {int(frame['step'].iloc[streak.stop - 1])}, when the generator recovered"
+    )
+    early = frame["loss_g"].iloc[: max(1, streak.start // 4)].mean()
     return Flag(
-        "discriminator-wins", "The discriminator won outright", step,
+        "discriminator-wins",
+        "The discriminator won outright",
+        step,
         f"from step {step} {until}: D(x) about {d_real.iloc[streak].mean():.2f}, D(G(z)) about "
         f"{d_fake.iloc[streak].mean():.3f}, generator loss about {loss_g.iloc[streak].mean():.1f} "
         f"(it was about {early:.1f} early on)",
@@ -121,7 +135,8 @@ def discriminator_wins_flag(frame: pd.DataFrame, patience: int, win: OutrightWin
         "samples usually stop improving or degrade from here.",
         "Keep one-sided label smoothing on (loss.real_label = 0.9); lower the discriminator's learning rate "
         "or raise the generator's; use fewer discriminator features; resume from a checkpoint before this "
-        "step with those changes rather than training on.")
+        "step with those changes rather than training on.",
+    )
 
 
 def collapse_flag(records: list[dict[str, Any]], ratio: float) -> Flag | None:
@@ -131,21 +146,23 @@ def collapse_flag(records: list[dict[str, Any]], ratio: float) -> Flag | None:
     if it lasts to the end of the run.
     """
     low = np.array([r["ratio"] < ratio for r in records], dtype=bool)
-    streak = next((s for s in streaks(low)
-                   if s.stop == len(low) or (s.start > 0 and s.stop - s.start >= 2)), None)
+    streak = next((s for s in streaks(low) if s.stop == len(low) or (s.start > 0 and s.stop - s.start >= 2)), None)
     if streak is None:
         return None
     record = records[streak.start]
     lost = "lost" if streak.start > 0 else "never reached"
     return Flag(
-        "collapse", "Generated samples lack diversity", int(record["step"]),
+        "collapse",
+        "Generated samples lack diversity",
+        int(record["step"]),
         f"after epoch {record['epoch']}, two generated images differ on average {record['ratio']:.0%} as much "
         f"as two real images do (threshold {ratio:.0%}); the generator {lost} the variety of the data"
         + (" and had not regained it when the run ended" if streak.stop == len(low) else ""),
         "The generator makes the same few images whatever its input (mode collapse): it has found outputs "
         "that fool the current discriminator and stopped covering the variety of the data.",
         "Lower the learning rates, keep label smoothing, try a smaller batch; if the samples also stopped "
-        "improving, resume from a checkpoint before this epoch.")
+        "improving, resume from a checkpoint before this epoch.",
+    )
 
 
 def streaks(mask: np.ndarray) -> list[slice]:
@@ -167,8 +184,11 @@ def outright_win(run_dir: RunDir) -> OutrightWin | None:
 def detect(run_dir: RunDir, config: TrainingHealthConfig) -> list[Flag]:
     frame = metrics_frame(run_dir)
     win = outright_win(run_dir)
-    flags = [nonfinite_flag(frame), discriminator_wins_flag(frame, config.patience, win),
-             collapse_flag(read_diversity(run_dir), config.collapse_ratio)]
+    flags = [
+        nonfinite_flag(frame),
+        discriminator_wins_flag(frame, config.patience, win),
+        collapse_flag(read_diversity(run_dir), config.collapse_ratio),
+    ]
     return sorted((f for f in flags if f is not None), key=lambda f: f.step)
 
 
@@ -183,9 +203,19 @@ class TrainingHealth(Evaluator):
         n = self.config.num_images
         real = mean_pairwise_distance(run.real_images(n, seed=self.seed))
         fake = mean_pairwise_distance(run.generate(n, seed=self.seed + 1 + epoch))
-        FILES.append(run.run_dir, DIVERSITY, [{
-            "epoch": epoch, "step": run.step, "real_distance": round(real, 6), "fake_distance": round(fake, 6),
-            "ratio": round(fake / real, 6) if real > 0 else math.nan}])
+        FILES.append(
+            run.run_dir,
+            DIVERSITY,
+            [
+                {
+                    "epoch": epoch,
+                    "step": run.step,
+                    "real_distance": round(real, 6),
+                    "fake_distance": round(fake, 6),
+                    "ratio": round(fake / real, 6) if real > 0 else math.nan,
+                }
+            ],
+        )
 
     def on_run_end(self, run: RunView, status: str) -> None:
         """Leave the verdict where scripts (and ``ganlab compare``) can read it without the report."""
@@ -197,33 +227,44 @@ class TrainingHealth(Evaluator):
         diversity = read_diversity(run_dir)
         if flags:
             tone = "bad" if any(f.check == "non-finite" for f in flags) else "warn"
-            headline = h.badge(f"{len(flags)} problem{'s' if len(flags) > 1 else ''}", tone) + " " + h.escape(
-                "; ".join(f"{f.title.lower()} (step {f.step})" for f in flags))
+            headline = (
+                h.badge(f"{len(flags)} problem{'s' if len(flags) > 1 else ''}", tone)
+                + " "
+                + h.escape("; ".join(f"{f.title.lower()} (step {f.step})" for f in flags))
+            )
             body = "".join(_flag_html(f, tone) for f in flags)
         else:
             headline = h.badge("no problems found", "ok")
-            body = (f'<div class="flag ok"><h3>No problems found</h3>{h.paragraph(_checked(diversity, self.config, outright_win(run_dir)))}'
-                    "</div>")
+            body = (
+                '<div class="flag ok"><h3>No problems found</h3>'
+                f"{h.paragraph(_checked(diversity, self.config, outright_win(run_dir)))}</div>"
+            )
         if diversity:
             body += _diversity_chart(diversity, self.config.collapse_ratio)
         return [ReportSection("Training health", body, order=5, summary=(("health", headline),))]
 
 
 def _flag_html(flag: Flag, tone: str) -> str:
-    return (f'<div class="flag {tone}"><h3>{h.escape(flag.title)}, from step {flag.step}</h3>'
-            f"{h.paragraph(flag.evidence)}{h.paragraph(flag.explanation)}"
-            f"<p><strong>What to try:</strong> {h.escape(flag.advice)}</p></div>")
+    return (
+        f'<div class="flag {tone}"><h3>{h.escape(flag.title)}, from step {flag.step}</h3>'
+        f"{h.paragraph(flag.evidence)}{h.paragraph(flag.explanation)}"
+        f"<p><strong>What to try:</strong> {h.escape(flag.advice)}</p></div>"
+    )
 
 
 def _checked(diversity: list[dict[str, Any]], config: TrainingHealthConfig, win: OutrightWin | None) -> str:
-    text = ("Losses stayed finite, and " + (
-        f"the discriminator never won outright for {config.patience} steps or more." if win is not None else
-        "this loss's generator keeps its gradients however well the discriminator separates real from "
-        "generated images, so there is no outright win to look for."))
+    text = "Losses stayed finite, and " + (
+        f"the discriminator never won outright for {config.patience} steps or more."
+        if win is not None
+        else "this loss's generator keeps its gradients however well the discriminator separates real from "
+        "generated images, so there is no outright win to look for."
+    )
     if diversity:
         last = diversity[-1]
-        text += (f" After epoch {last['epoch']} generated images differ from one another {last['ratio']:.0%} "
-                 "as much as real images do.")
+        text += (
+            f" After epoch {last['epoch']} generated images differ from one another {last['ratio']:.0%} "
+            "as much as real images do."
+        )
     return text
 
 
@@ -240,11 +281,18 @@ def _diversity_chart(records: list[dict[str, Any]], ratio: float) -> str:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         legend_below(fig, ax)
         chart = figure_image(fig, "diversity of generated images relative to real images")
-    return h.figure(chart, "Mean distance between two generated images divided by that between two real "
-                           "images (both on 16x16 pooled copies); 1 means as varied as the data.")
+    return h.figure(
+        chart,
+        "Mean distance between two generated images divided by that between two real "
+        "images (both on 16x16 pooled copies); 1 means as varied as the data.",
+    )
 
 
-@component("evaluator", "training-health", config=TrainingHealthConfig,
-           help="flags non-finite losses, a discriminator that wins outright, and collapsed diversity")
+@component(
+    "evaluator",
+    "training-health",
+    config=TrainingHealthConfig,
+    help="flags non-finite losses, a discriminator that wins outright, and collapsed diversity",
+)
 def build(config: TrainingHealthConfig, context: BuildContext) -> TrainingHealth:
     return TrainingHealth(config, context.seed)

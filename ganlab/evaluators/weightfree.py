@@ -6,35 +6,41 @@ import dataclasses
 
 from ..common.config import param
 from ..common.errors import ConfigError
-from ..machine.memory import Need
 from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunView
+from ..machine.memory import Need
+from ..metrics import msssim, swd
+from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
+from ..metrics.reference import open_reference, reference_sample
 from ..registry.registry import component
 from ..rundir.rundir import RunDir
-from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
-from ..metrics import msssim, swd
 from .metric_base import MetricEvaluator, ScheduleConfig, Score, for_report_only, generated_images
-from ..metrics.reference import open_reference, reference_sample
 from .metric_sections import diversity_section, swd_section
 
 
 @dataclasses.dataclass
 class SwdConfig(ScheduleConfig):
-    num_samples: int = param(1024, "generated images, and as many real ones (fewer if the reference set is "
-                                   "smaller); 128 patches are drawn from each", min=2)
+    num_samples: int = param(
+        1024,
+        "generated images, and as many real ones (fewer if the reference set is "
+        "smaller); 128 patches are drawn from each",
+        min=2,
+    )
 
     def memory_needs(self, context: BuildContext) -> list[Need]:
         """The generated images, made at once, as many real ones, and one pyramid level's float32 patches of
         both sides."""
-        patches = 2 * swd.PATCHES_PER_IMAGE * swd.PATCH_SIZE ** 2 * context.channels * 4
-        pixels = context.channels * context.image_size ** 2
-        return [generated_images("num_samples", self.num_samples, context, pixels + patches,
-                                 ", as many real ones and their patches")]
+        patches = 2 * swd.PATCHES_PER_IMAGE * swd.PATCH_SIZE**2 * context.channels * 4
+        pixels = context.channels * context.image_size**2
+        return [
+            generated_images(
+                "num_samples", self.num_samples, context, pixels + patches, ", as many real ones and their patches"
+            )
+        ]
 
 
 @dataclasses.dataclass
 class DiversityConfig(ScheduleConfig):
-    num_pairs: int = param(1000, "random pairs of distinct images whose MS-SSIM is averaged, on each side",
-                           min=1)
+    num_pairs: int = param(1000, "random pairs of distinct images whose MS-SSIM is averaged, on each side", min=1)
 
     def memory_needs(self, context: BuildContext) -> list[Need]:
         """The two generated images of every pair, made at once, and the pairs' int64 indices."""
@@ -58,15 +64,21 @@ class SwdEvaluator(MetricEvaluator):
         real = sample.images()
         fake = run.generate(sample.count, seed=cfg.seed)
         per_level = swd.swd(real, fake, seed=cfg.seed)
-        protocol = {"implementation": swd.IMPLEMENTATION, "patch_size": swd.PATCH_SIZE,
-                    "patches_per_image": swd.PATCHES_PER_IMAGE,
-                    "projections": swd.PROJECTION_REPEATS * swd.PROJECTIONS_PER_REPEAT,
-                    "min_level": swd.MIN_LEVEL, "scale": swd.SCALE, "num_generated": sample.count,
-                    "num_reference": sample.count, "reference": sample.fingerprint(),
-                    "reference_source": sample.label(), "seed": cfg.seed,
-                    "sampling": SAMPLING_PROTOCOL}
-        levels = [Score(f"swd_{size}px", value, protocol)
-                  for size, value in per_level.items()]
+        protocol = {
+            "implementation": swd.IMPLEMENTATION,
+            "patch_size": swd.PATCH_SIZE,
+            "patches_per_image": swd.PATCHES_PER_IMAGE,
+            "projections": swd.PROJECTION_REPEATS * swd.PROJECTIONS_PER_REPEAT,
+            "min_level": swd.MIN_LEVEL,
+            "scale": swd.SCALE,
+            "num_generated": sample.count,
+            "num_reference": sample.count,
+            "reference": sample.fingerprint(),
+            "reference_source": sample.label(),
+            "seed": cfg.seed,
+            "sampling": SAMPLING_PROTOCOL,
+        }
+        levels = [Score(f"swd_{size}px", value, protocol) for size, value in per_level.items()]
         average = sum(per_level.values()) / len(per_level)
         return [Score("swd", average, protocol), *levels]
 
@@ -92,16 +104,20 @@ class DiversityEvaluator(MetricEvaluator):
         fingerprint = sample.fingerprint()
         if self._real is None or self._real[0] != fingerprint:
             self._real = (fingerprint, msssim.mean_pairwise_ms_ssim(sample.images(), cfg.num_pairs, cfg.seed))
-        fake = msssim.mean_pairwise_ms_ssim(run.generate(2 * cfg.num_pairs, seed=cfg.seed), cfg.num_pairs,
-                                            cfg.seed)
+        fake = msssim.mean_pairwise_ms_ssim(run.generate(2 * cfg.num_pairs, seed=cfg.seed), cfg.num_pairs, cfg.seed)
         size = run.dataset.image_size
-        protocol = {"implementation": msssim.IMPLEMENTATION, "num_pairs": cfg.num_pairs,
-                    "scales": msssim.scales_for(size), "num_generated": 2 * cfg.num_pairs,
-                    "num_reference": sample.count, "reference": fingerprint,
-                    "reference_source": sample.label(), "seed": cfg.seed,
-                    "sampling": SAMPLING_PROTOCOL}
-        return [Score("diversity", fake, protocol),
-                Score("diversity_real", self._real[1], protocol)]
+        protocol = {
+            "implementation": msssim.IMPLEMENTATION,
+            "num_pairs": cfg.num_pairs,
+            "scales": msssim.scales_for(size),
+            "num_generated": 2 * cfg.num_pairs,
+            "num_reference": sample.count,
+            "reference": fingerprint,
+            "reference_source": sample.label(),
+            "seed": cfg.seed,
+            "sampling": SAMPLING_PROTOCOL,
+        }
+        return [Score("diversity", fake, protocol), Score("diversity_real", self._real[1], protocol)]
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
         return [diversity_section(run_dir)]
@@ -112,18 +128,28 @@ def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, 
     if for_report_only(context):
         return None
     if context.image_size < minimum:
-        raise ConfigError("image_size", f"{what} needs images of at least {minimum}x{minimum} pixels, "
-                                        f"the data set has {context.image_size}")
+        raise ConfigError(
+            "image_size",
+            f"{what} needs images of at least {minimum}x{minimum} pixels, the data set has {context.image_size}",
+        )
     return open_reference(config.reference, context)
 
 
-@component("evaluator", "swd", config=SwdConfig,
-           help="sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018); offline")
+@component(
+    "evaluator",
+    "swd",
+    config=SwdConfig,
+    help="sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018); offline",
+)
 def build_swd(config: SwdConfig, context: BuildContext) -> SwdEvaluator:
     return SwdEvaluator(config, _reference_for(config, context, swd.MIN_LEVEL, "the swd evaluator"))
 
 
-@component("evaluator", "diversity", config=DiversityConfig,
-           help="mean MS-SSIM of random generated pairs vs real pairs: a mode-collapse indicator; offline")
+@component(
+    "evaluator",
+    "diversity",
+    config=DiversityConfig,
+    help="mean MS-SSIM of random generated pairs vs real pairs: a mode-collapse indicator; offline",
+)
 def build_diversity(config: DiversityConfig, context: BuildContext) -> DiversityEvaluator:
     return DiversityEvaluator(config, _reference_for(config, context, msssim.WINDOW, "the diversity evaluator"))

@@ -25,10 +25,10 @@ from collections.abc import Callable
 import click
 import pluggy
 
-from ..registry import hookspecs
 from ..common.errors import PluginError, warn
 from ..common.hints import did_you_mean
 from ..contracts.kinds import BY_BASE, BY_KIND, Interface, class_notes
+from ..registry import hookspecs
 from ..registry.registry import Registry, declared_components
 
 ENTRY_POINT_GROUP = "ganlab"
@@ -56,8 +56,20 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 )
 
 
-BUILTIN_COMMANDS: tuple[str, ...] = ("run", "validate", "list", "plugins", "generate", "data", "report", "compare",
-                                     "evaluate", "sweep", "score", "metrics")
+BUILTIN_COMMANDS: tuple[str, ...] = (
+    "run",
+    "validate",
+    "list",
+    "plugins",
+    "generate",
+    "data",
+    "report",
+    "compare",
+    "evaluate",
+    "sweep",
+    "score",
+    "metrics",
+)
 """ganlab's own sub-commands, which no plugin may take: known here, below the command line, so that a plugin
 taking one is reported whenever plugins load (``ganlab plugins``, ``ganlab.load_plugins_or_warn()``, the
 test fixtures), not only when the command line is built. A test holds it to the ``ganlab`` group."""
@@ -66,7 +78,7 @@ test fixtures), not only when the command line is built. A test holds it to the 
 @dataclasses.dataclass(frozen=True)
 class PluginFailure:
     plugin: str
-    stage: str          # "import" or "register" (the plugin is skipped), or "check" (it is loaded)
+    stage: str  # "import" or "register" (the plugin is skipped), or "check" (it is loaded)
     error: str
 
     def problem(self) -> str:
@@ -136,8 +148,9 @@ def _check_hashable(plugin: object) -> None:
     try:
         hash(plugin)
     except TypeError:
-        raise PluginError(f"a plugin must be hashable (a module, or an instance of an ordinary class), not a "
-                          f"{type(plugin).__name__}") from None
+        raise PluginError(
+            f"a plugin must be hashable (a module, or an instance of an ordinary class), not a {type(plugin).__name__}"
+        ) from None
 
 
 def _classes_of(plugin: object, base: type) -> list[type]:
@@ -160,8 +173,9 @@ def _component_classes(plugin: object, name: str, registry: Registry) -> dict[ty
     it defines that extend a base class of ganlab's (complete where nothing extends them: an abstract
     base of the plugin's own may leave methods to its subclasses), and those it registers as factories
     (complete: ganlab builds them), a data set's too."""
-    found = {cls: (contract, not cls.__subclasses__()) for contract in BY_BASE
-             for cls in _classes_of(plugin, contract.base)}
+    found = {
+        cls: (contract, not cls.__subclasses__()) for contract in BY_BASE for cls in _classes_of(plugin, contract.base)
+    }
     for entry in registry.entries():
         if entry.plugin == name and isinstance(entry.factory, type) and entry.kind in BY_KIND:
             found[entry.factory] = (BY_KIND[entry.kind], True)
@@ -182,8 +196,9 @@ def _added_commands(add: Callable[..., object], plugin: str, owners: dict[str, s
     return dict(group.commands)
 
 
-def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = True,
-                 strict: bool | None = None) -> Plugins:
+def load_plugins(
+    extra: list[tuple[str, object]] = (), *, entry_points: bool = True, strict: bool | None = None
+) -> Plugins:
     """Build a fresh plugin manager, registry and set of plugin commands.
 
     ``extra`` are (name, plugin object) pairs registered after the built-ins, the way a test registers a
@@ -194,7 +209,8 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
     pm.add_hookspecs(hookspecs)
     if _env_flag("GANLAB_TRACE_PLUGINS"):
         pm.trace.root.setwriter(
-            lambda message: sys.stderr.write("".join(f"ganlab trace: {line}\n" for line in message.splitlines())))
+            lambda message: sys.stderr.write("".join(f"ganlab trace: {line}\n" for line in message.splitlines()))
+        )
         pm.enable_tracing()
     disabled = _disabled()
     failures: list[PluginFailure] = []
@@ -220,8 +236,9 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
             fail_on(name, "register", exc)
             return
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
-        infos[name] = PluginInfo(name, dist.version if dist else None, dist.metadata["Name"] if dist else None,
-                                 builtin, hooks)
+        infos[name] = PluginInfo(
+            name, dist.version if dist else None, dist.metadata["Name"] if dist else None, builtin, hooks
+        )
 
     for module_name in BUILTIN_PLUGINS:
         if module_name not in disabled:
@@ -252,8 +269,11 @@ def load_plugins(extra: list[tuple[str, object]] = (), *, entry_points: bool = T
                 for factory, declared in declared_components(plugin):
                     registrar.add(declared.kind, declared.name, factory, declared.config, declared.help)
             pm.subset_hook_caller("ganlab_register", remove_plugins=others)(registry=registrar)
-            added = (_added_commands(pm.subset_hook_caller("ganlab_register_commands", remove_plugins=others),
-                                     name, owners) if adds_commands else {})
+            added = (
+                _added_commands(pm.subset_hook_caller("ganlab_register_commands", remove_plugins=others), name, owners)
+                if adds_commands
+                else {}
+            )
         except Exception as exc:
             registry.discard_plugin(name)
             pm.unregister(plugin)

@@ -54,8 +54,9 @@ def flags_in_cpuinfo(text: str) -> frozenset[str]:
 
 def _apple_flags() -> frozenset[str]:
     try:
-        answers = subprocess.run(["sysctl", "-n", *APPLE_FEATURES.values()], capture_output=True, text=True,
-                                 timeout=5).stdout.split()
+        answers = subprocess.run(
+            ["sysctl", "-n", *APPLE_FEATURES.values()], capture_output=True, text=True, timeout=5
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         return frozenset()
     return frozenset(flag for flag, answer in zip(APPLE_FEATURES, answers) if answer == "1")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -47,8 +48,11 @@ def _from_env(variable: str, default: int) -> int:
         return default
     number = parse_whole_number(text.strip())
     if number is None:
-        raise ConfigError(variable, f"the environment variable is {shown(text)}, not {FORM}; torchrun sets it "
-                                    f"(unset it to train in one process)")
+        raise ConfigError(
+            variable,
+            f"the environment variable is {shown(text)}, not {FORM}; torchrun sets it "
+            f"(unset it to train in one process)",
+        )
     return number
 
 
@@ -114,8 +118,9 @@ def mean_over_processes(tensor: torch.Tensor) -> torch.Tensor:
     return mean(world_from_env(), tensor)
 
 
-def draw_for_global_batch(draw: Callable[[int], torch.Tensor], local_size: int,
-                          world: World | None = None) -> torch.Tensor:
+def draw_for_global_batch(
+    draw: Callable[[int], torch.Tensor], local_size: int, world: World | None = None
+) -> torch.Tensor:
     """This process's ``local_size`` rows of ``draw(global_batch_size)``: per-image random numbers, drawn as
     one process training on the whole global batch would draw them.
 
@@ -126,7 +131,7 @@ def draw_for_global_batch(draw: Callable[[int], torch.Tensor], local_size: int,
     """
     world = world or world_from_env()
     rows = draw(local_size * world.size)
-    return rows[world.rank * local_size:(world.rank + 1) * local_size]
+    return rows[world.rank * local_size : (world.rank + 1) * local_size]
 
 
 def launch(nproc: int, argv: list[str]) -> int:

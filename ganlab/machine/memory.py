@@ -16,7 +16,7 @@ import torch
 
 try:
     import resource
-except ImportError:     # Windows: no process limits to read
+except ImportError:  # Windows: no process limits to read
     resource = None
 
 from ..common.errors import ConfigError
@@ -103,12 +103,16 @@ def refuse_if_too_big(needs: list[Need], available: int | None, where: str) -> N
         return
     largest = max(needs, key=lambda need: need.nbytes)
     parts = "; ".join(f"{need.what}: {size_text(need.nbytes)}" for need in needs if need.nbytes * 100 >= total)
-    raise ConfigError(largest.key, f"needs about {size_text(total)} of {where} ({parts}), more than the "
-                                   f"{size_text(available)} available; make it smaller")
+    raise ConfigError(
+        largest.key,
+        f"needs about {size_text(total)} of {where} ({parts}), more than the "
+        f"{size_text(available)} available; make it smaller",
+    )
 
 
 def out_of_memory(error: BaseException) -> bool:
     """Whether ``error`` is an allocation that failed: Python's and NumPy's MemoryError, a device's
     ``torch.OutOfMemoryError``, and the RuntimeError of torch's CPU allocator, which has no class of its own."""
     return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or (
-        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+    )

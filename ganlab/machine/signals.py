@@ -17,7 +17,8 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -110,7 +111,7 @@ def handled_by(handler: Callable[[int, Any], None] | signal.Handlers) -> Iterato
         yield
     finally:
         for signum, old in previous.items():
-            if old is not None:      # None: set outside Python, and not restorable from it
+            if old is not None:  # None: set outside Python, and not restorable from it
                 signal.signal(signum, old)
 
 

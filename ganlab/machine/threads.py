@@ -33,7 +33,7 @@ def usable_cores() -> int:
     """The cores this process may run on (its affinity, which containers and ``taskset`` narrow)."""
     try:
         return len(os.sched_getaffinity(0))
-    except AttributeError:       # not on Linux
+    except AttributeError:  # not on Linux
         return os.cpu_count() or 1
 
 
@@ -76,7 +76,7 @@ def _busy_seconds_of_usable_cores() -> float | None:
             core, times = int(fields[0][3:]), [int(value) for value in fields[1:9]]
         except ValueError:
             return None
-        if core in cores:       # user nice system idle iowait irq softirq steal: all but idle and iowait
+        if core in cores:  # user nice system idle iowait irq softirq steal: all but idle and iowait
             busy += sum(times) - times[3] - times[4]
     return busy / ticks
 
@@ -106,8 +106,7 @@ def choose_threads(setting: int, recorded: int | None = None) -> ThreadChoice:
     others = CpuClock.now().others_since(start)
     if others is None:
         return ThreadChoice(torch.get_num_threads(), cores, None, "torch's default")
-    return ThreadChoice(free_threads(cores, others if others >= BUSY_ENOUGH else 0.0), cores, others,
-                        "the free cores")
+    return ThreadChoice(free_threads(cores, others if others >= BUSY_ENOUGH else 0.0), cores, others, "the free cores")
 
 
 def free_threads(cores: int, others: float) -> int:
@@ -143,9 +142,11 @@ class ContentionWatch:
         self.warned = False
         if choice.others is not None and choice.others >= BUSY_ENOUGH:
             self.warned = True
-            warn(f"other processes keep {choice.others:.1f} of this machine's {choice.cores} cores busy: "
-                 f"training computes with {threads_text(choice.threads)} (train.threads = 0 chose it); it will "
-                 f"be slower than on an idle machine")
+            warn(
+                f"other processes keep {choice.others:.1f} of this machine's {choice.cores} cores busy: "
+                f"training computes with {threads_text(choice.threads)} (train.threads = 0 chose it); it will "
+                f"be slower than on an idle machine"
+            )
 
     def check(self, where: str) -> None:
         clock = CpuClock.now()
@@ -155,7 +156,9 @@ class ContentionWatch:
             return
         if others + self.choice.threads > self.choice.cores + BUSY_ENOUGH:
             self.warned = True
-            warn(f"other processes kept {others:.1f} of this machine's {self.choice.cores} cores busy during "
-                 f"{where} while training computed with {threads_text(self.choice.threads)} ({self.choice.reason}): "
-                 f"each step waits for a core; with fewer threads (train.threads = "
-                 f"{free_threads(self.choice.cores, others)}) or fewer processes it keeps its share")
+            warn(
+                f"other processes kept {others:.1f} of this machine's {self.choice.cores} cores busy during "
+                f"{where} while training computed with {threads_text(self.choice.threads)} ({self.choice.reason}): "
+                f"each step waits for a core; with fewer threads (train.threads = "
+                f"{free_threads(self.choice.cores, others)}) or fewer processes it keeps its share"
+            )

@@ -22,8 +22,10 @@ from torch import nn
 from torch.nn import functional as F
 
 INPUT_SIZE = 32
-ARCHITECTURE = ("3 conv 4x4/2 (16-32-64) + linear, 32x32 input, Adam 2e-3, batch 64, cross-entropy weighted "
-                "by inverse value frequency")
+ARCHITECTURE = (
+    "3 conv 4x4/2 (16-32-64) + linear, 32x32 input, Adam 2e-3, batch 64, cross-entropy weighted "
+    "by inverse value frequency"
+)
 """Recorded in the protocol: control accuracies judged by another classifier do not compare."""
 BATCH = 64
 
@@ -45,9 +47,16 @@ class AttributeClassifier(nn.Module):
         super().__init__()
         self.sizes = sizes
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 16, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(16, 32, 4, 2, 1), nn.BatchNorm2d(32), nn.LeakyReLU(0.2),
-            nn.Conv2d(32, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.LeakyReLU(0.2), nn.Flatten())
+            nn.Conv2d(channels, 16, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(16, 32, 4, 2, 1),
+            nn.BatchNorm2d(32),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 64, 4, 2, 1),
+            nn.BatchNorm2d(64),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
         self.head = nn.Linear(64 * (INPUT_SIZE // 8) ** 2, sum(sizes))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -59,15 +68,17 @@ class AttributeClassifier(nn.Module):
         """int64 ``(N, A)``: the most likely value of each attribute of each uint8 image."""
         self.eval()
         device = next(self.parameters()).device
-        out = [torch.stack([logits.argmax(1) for logits in self(to_input(batch).to(device))], dim=1).cpu()
-               for batch in images.split(256)]
+        out = [
+            torch.stack([logits.argmax(1) for logits in self(to_input(batch).to(device))], dim=1).cpu()
+            for batch in images.split(256)
+        ]
         return torch.cat(out)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainedClassifier:
     model: AttributeClassifier
-    held_out_accuracy: tuple[float, ...]    # per attribute, on images it never trained on
+    held_out_accuracy: tuple[float, ...]  # per attribute, on images it never trained on
     held_out_recall: tuple[tuple[float | None, ...], ...]
     """Per attribute and value, the share of the held-out images with that value found to have it; None
     for a value no held-out image has."""
@@ -76,8 +87,10 @@ class TrainedClassifier:
     def balanced_accuracy(self) -> tuple[float, ...]:
         """Per attribute, the mean recall of the values the held-out images have: the accuracy on images
         with each value equally often, which is what requests balanced per attribute are judged with."""
-        return tuple(sum(r for r in recalls if r is not None) / sum(r is not None for r in recalls)
-                     for recalls in self.held_out_recall)
+        return tuple(
+            sum(r for r in recalls if r is not None) / sum(r is not None for r in recalls)
+            for recalls in self.held_out_recall
+        )
 
 
 def balancing_weights(labels: torch.Tensor, size: int) -> torch.Tensor:
@@ -91,12 +104,18 @@ def balancing_weights(labels: torch.Tensor, size: int) -> torch.Tensor:
 
 def recall(found: torch.Tensor, labels: torch.Tensor, size: int) -> tuple[float | None, ...]:
     """Per value of an attribute, the share of the images labelled with it that were ``found`` to have it."""
-    return tuple(float((found[labels == v] == v).float().mean()) if (labels == v).any() else None
-                 for v in range(size))
+    return tuple(float((found[labels == v] == v).float().mean()) if (labels == v).any() else None for v in range(size))
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, sizes: tuple[int, ...], held_out: float,
-                     epochs: int, seed: int, device: torch.device) -> TrainedClassifier:
+def train_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    sizes: tuple[int, ...],
+    held_out: float,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+) -> TrainedClassifier:
     """Train on all but the last ``held_out`` fraction of ``images`` (uint8) and ``labels`` (int64 (N, A)),
     seeded by ``seed``, each attribute's values weighted by :func:`balancing_weights`; report per-attribute
     accuracy and per-value recall on that last fraction."""
@@ -112,14 +131,16 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, sizes: tuple[in
         model.train()
         for _ in range(epochs):
             for batch in torch.randperm(split, generator=order).split(BATCH):
-                if len(batch) < 2:      # batch norm needs two images
+                if len(batch) < 2:  # batch norm needs two images
                     continue
-                loss = sum(F.cross_entropy(logits, y[batch, a], weight=weights[a])
-                           for a, logits in enumerate(model(x[batch])))
+                loss = sum(
+                    F.cross_entropy(logits, y[batch, a], weight=weights[a]) for a, logits in enumerate(model(x[batch]))
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
     found, truth = model.predict(images[split:]), labels[split:]
     accuracy = (found == truth).float().mean(0)
-    return TrainedClassifier(model, tuple(accuracy.tolist()),
-                             tuple(recall(found[:, a], truth[:, a], size) for a, size in enumerate(sizes)))
+    return TrainedClassifier(
+        model, tuple(accuracy.tolist()), tuple(recall(found[:, a], truth[:, a], size) for a, size in enumerate(sizes))
+    )

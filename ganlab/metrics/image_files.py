@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..common.errors import DataError
 from ..data.sources import Source, open_source
 from ..data.transform import CropResize
-from ..common.errors import DataError
 
 
 class ImageFiles:
@@ -50,19 +50,26 @@ class ImageFiles:
             with Image.open(io.BytesIO(data)) as image:
                 return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1).copy())
         except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise DataError(f"{self.what}: {name!r} in {self.source.location!r} is not a readable image ({e})"
-                            ) from None
+            raise DataError(
+                f"{self.what}: {name!r} in {self.source.location!r} is not a readable image ({e})"
+            ) from None
 
     def get_batch(self, indices: torch.Tensor) -> torch.Tensor:
         images = [self[int(i)] for i in indices]
         for i, image in zip(indices, images):
             if tuple(image.shape) != self.shape:
-                raise DataError(f"{self.what}: {self.source.names[int(i)]!r} is {image.shape[2]}x{image.shape[1]} "
-                                f"but {self.source.names[0]!r} is {self.shape[2]}x{self.shape[1]}; images are "
-                                "compared as stored, so give --size N to centre-crop and resize them all to N")
+                raise DataError(
+                    f"{self.what}: {self.source.names[int(i)]!r} is {image.shape[2]}x{image.shape[1]} "
+                    f"but {self.source.names[0]!r} is {self.shape[2]}x{self.shape[1]}; images are "
+                    "compared as stored, so give --size N to centre-crop and resize them all to N"
+                )
         return torch.stack(images)
 
     def describe(self) -> dict[str, Any]:
-        return {"source": str(self.source.location), "files": self.source.fingerprint(), "count": len(self),
-                "image_size": self.size or f"as stored ({self.shape[2]}x{self.shape[1]})",
-                "decode": "Pillow convert('RGB')" if self.transform is None else self.transform.describe()}
+        return {
+            "source": str(self.source.location),
+            "files": self.source.fingerprint(),
+            "count": len(self),
+            "image_size": self.size or f"as stored ({self.shape[2]}x{self.shape[1]})",
+            "decode": "Pillow convert('RGB')" if self.transform is None else self.transform.describe(),
+        }

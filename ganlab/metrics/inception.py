@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import io
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,25 +50,32 @@ class InceptionFeatures:
         self.layer = layer
         state = load_state_dict(weights.path, "the weights file")
         if network_digest(state) != weights.sha256:
-            raise ConfigError("weights_path", f"{str(weights.path)!r} changed after it was checked (its network "
-                                              f"is no longer {weights.sha256[:16]}...); run the command again")
+            raise ConfigError(
+                "weights_path",
+                f"{str(weights.path)!r} changed after it was checked (its network "
+                f"is no longer {weights.sha256[:16]}...); run the command again",
+            )
         buffer = io.BytesIO()
         torch.save(state, buffer)
         buffer.seek(0)
         from torch_fidelity.utils import create_feature_extractor  # on first use: it imports torchvision
 
         try:
-            extractor = create_feature_extractor(FEATURE_EXTRACTOR, [layer], cuda=False,
-                                                 feature_extractor_weights_path=buffer, verbose=False)
+            extractor = create_feature_extractor(
+                FEATURE_EXTRACTOR, [layer], cuda=False, feature_extractor_weights_path=buffer, verbose=False
+            )
         except RuntimeError as e:
-            raise ConfigError("weights_path", f"{str(weights.path)!r} is a state dict but not of torch-fidelity's "
-                                              f"InceptionV3: {str(e).splitlines()[0]}") from None
+            raise ConfigError(
+                "weights_path",
+                f"{str(weights.path)!r} is a state dict but not of torch-fidelity's "
+                f"InceptionV3: {str(e).splitlines()[0]}",
+            ) from None
         self.extractor = fold_batch_norms(extractor).to(device, memory_format=torch.channels_last)
         self._memo: tuple[Any, torch.Tensor] | None = None
 
     def __call__(self, images: torch.Tensor, batch_size: int, progress: bool = False) -> torch.Tensor:
         """The features of uint8 ``images`` as float (N, 2048) on the CPU, ``batch_size`` at a time."""
-        batches = (images[start:start + batch_size] for start in range(0, len(images), batch_size))
+        batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
         return self.of_batches(batches, len(images), progress)
 
     @torch.no_grad()
@@ -93,9 +101,14 @@ class InceptionFeatures:
     def protocol(self) -> dict[str, Any]:
         import torch_fidelity
 
-        return {"library": "torch-fidelity", "library_version": torch_fidelity.__version__,
-                "feature_extractor": FEATURE_EXTRACTOR, "feature_layer": self.layer,
-                "network_sha256": self.weights.sha256, "network_source": self.weights.source}
+        return {
+            "library": "torch-fidelity",
+            "library_version": torch_fidelity.__version__,
+            "feature_extractor": FEATURE_EXTRACTOR,
+            "feature_layer": self.layer,
+            "network_sha256": self.weights.sha256,
+            "network_source": self.weights.source,
+        }
 
 
 def fold_batch_norms(network: nn.Module) -> nn.Module:
@@ -109,8 +122,16 @@ def fold_batch_norms(network: nn.Module) -> nn.Module:
         if not (isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)) or conv.bias is not None:
             continue
         scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                          conv.dilation, conv.groups, bias=True)
+        fused = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            bias=True,
+        )
         with torch.no_grad():
             fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
             fused.bias.copy_(norm.bias - norm.running_mean * scale)
@@ -139,13 +160,15 @@ def frechet_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> 
     return float(fid_statistics_to_metric(as_numpy(a), as_numpy(b), verbose=False)[KEY_METRIC_FID])
 
 
-def kernel_distance(generated: torch.Tensor, reference: torch.Tensor, subsets: int, subset_size: int,
-                    seed: int) -> tuple[float, float]:
+def kernel_distance(
+    generated: torch.Tensor, reference: torch.Tensor, subsets: int, subset_size: int, seed: int
+) -> tuple[float, float]:
     """KID (mean, std over subsets) with torch-fidelity's default cubic polynomial kernel."""
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
-    out = kid_features_to_metric(generated, reference, kid_subsets=subsets, kid_subset_size=subset_size,
-                                 rng_seed=seed, verbose=False)
+    out = kid_features_to_metric(
+        generated, reference, kid_subsets=subsets, kid_subset_size=subset_size, rng_seed=seed, verbose=False
+    )
     return out[KEY_METRIC_KID_MEAN], out[KEY_METRIC_KID_STD]
 
 
@@ -162,6 +185,5 @@ def precision_recall(generated: torch.Tensor, reference: torch.Tensor, neighborh
     """Kynkäänniemi et al. 2019 improved precision and recall, k-NN balls of size ``neighborhood``."""
     from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 
-    out = prc_features_to_metric(generated, reference, prc_neighborhood=neighborhood, save_cpu_ram=True,
-                                 verbose=False)
+    out = prc_features_to_metric(generated, reference, prc_neighborhood=neighborhood, save_cpu_ram=True, verbose=False)
     return out[KEY_METRIC_PRECISION], out[KEY_METRIC_RECALL]

@@ -28,7 +28,7 @@ IMPLEMENTATION = "ganlab-msssim/wang2003"
 def scales_for(image_size: int) -> int:
     """How many of the five scales fit the 11-pixel window."""
     scales = 0
-    while scales < len(SCALE_WEIGHTS) and image_size // (2 ** scales) >= WINDOW:
+    while scales < len(SCALE_WEIGHTS) and image_size // (2**scales) >= WINDOW:
         scales += 1
     if scales == 0:
         raise ValueError(f"MS-SSIM needs images of at least {WINDOW}x{WINDOW} pixels, got {image_size}")
@@ -37,7 +37,7 @@ def scales_for(image_size: int) -> int:
 
 def _gaussian() -> torch.Tensor:
     x = torch.arange(WINDOW, dtype=torch.float64) - (WINDOW - 1) / 2
-    g = torch.exp(-(x ** 2) / (2 * SIGMA ** 2))
+    g = torch.exp(-(x**2) / (2 * SIGMA**2))
     return g / g.sum()
 
 
@@ -53,20 +53,21 @@ def _ssim_and_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     """Mean SSIM and mean contrast-structure per image and channel, (N, C), over 'valid' windows."""
     blur = _blur
     mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x ** 2
-    var_y = blur(y * y) - mu_y ** 2
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
     cov = blur(x * y) - mu_x * mu_y
     c1, c2 = (K1 * DYNAMIC_RANGE) ** 2, (K2 * DYNAMIC_RANGE) ** 2
     cs = (2 * cov + c2) / (var_x + var_y + c2)
-    luminance = (2 * mu_x * mu_y + c1) / (mu_x ** 2 + mu_y ** 2 + c1)
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
     return (luminance * cs).mean(dim=(2, 3)), cs.mean(dim=(2, 3))
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """MS-SSIM of each pair of images in two (N, C, H, W) sets with values in [0, 255]; returns (N,)."""
     if x.shape != y.shape or x.dim() != 4:
-        raise ValueError(f"MS-SSIM compares two (N, C, H, W) sets of one shape, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
+        raise ValueError(
+            f"MS-SSIM compares two (N, C, H, W) sets of one shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     scales = scales_for(min(x.shape[-2:]))
     weights = torch.tensor(SCALE_WEIGHTS[:scales], dtype=torch.float64)
     weights /= weights.sum()
@@ -91,6 +92,6 @@ def mean_pairwise_ms_ssim(images: torch.Tensor, num_pairs: int, seed: int, batch
     second = (first + torch.randint(1, n, (num_pairs,), generator=generator)) % n
     total = 0.0
     for start in range(0, num_pairs, batch_size):
-        i, j = first[start:start + batch_size], second[start:start + batch_size]
+        i, j = first[start : start + batch_size], second[start : start + batch_size]
         total += float(ms_ssim(images[i], images[j]).to(torch.float64).sum())
     return total / num_pairs

@@ -9,7 +9,7 @@ it; blocks of :data:`BLOCK_ELEMENTS` distances keep 10k x 10k sets (and larger) 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -17,15 +17,16 @@ BLOCK_ELEMENTS = 2**24
 """Distances held at once: 128 MiB of float64 (10k x 10k images come in 6 blocks)."""
 
 
-def distance_blocks(a: torch.Tensor, b: torch.Tensor, block_elements: int = BLOCK_ELEMENTS
-                    ) -> Iterator[tuple[int, torch.Tensor]]:
+def distance_blocks(
+    a: torch.Tensor, b: torch.Tensor, block_elements: int = BLOCK_ELEMENTS
+) -> Iterator[tuple[int, torch.Tensor]]:
     """The Euclidean distances from each row of ``a`` to each row of ``b``, as (first row, float64 block
     of consecutive rows of ``a`` by all of ``b``), ``block_elements`` distances or so at a time."""
     b = b.double()
     b_squared = (b * b).sum(1)
     rows = max(1, block_elements // max(1, len(b)))
     for start in range(0, len(a), rows):
-        block = a[start:start + rows].double()
+        block = a[start : start + rows].double()
         squared = (block * block).sum(1, keepdim=True) + b_squared - 2 * block @ b.T
         yield start, squared.clamp_(min=0).sqrt_()
 
@@ -37,13 +38,14 @@ def knn_radii(features: torch.Tensor, k: int, block_elements: int = BLOCK_ELEMEN
     radii = torch.empty(len(features), dtype=torch.float64)
     for start, block in distance_blocks(features, features, block_elements):
         rows = torch.arange(len(block))
-        block[rows, start + rows] = float("inf")            # a row is not its own neighbour
-        radii[start:start + len(block)] = block.kthvalue(k, dim=1).values
+        block[rows, start + rows] = float("inf")  # a row is not its own neighbour
+        radii[start : start + len(block)] = block.kthvalue(k, dim=1).values
     return radii
 
 
-def density_coverage(real: torch.Tensor, fake: torch.Tensor, k: int,
-                     block_elements: int = BLOCK_ELEMENTS) -> tuple[float, float]:
+def density_coverage(
+    real: torch.Tensor, fake: torch.Tensor, k: int, block_elements: int = BLOCK_ELEMENTS
+) -> tuple[float, float]:
     """Density and coverage of ``fake`` features against ``real`` ones (Naeem et al. 2020, "Reliable
     Fidelity and Diversity Metrics for Generative Models", ICML), with B(x, r) the open ball and NND_k(x)
     the distance from real x to its k-th nearest other real sample:
@@ -76,8 +78,9 @@ class NearestTraining:
     ratio: torch.Tensor
 
 
-def nearest_training(generated: torch.Tensor, training: torch.Tensor,
-                     block_elements: int = BLOCK_ELEMENTS) -> NearestTraining:
+def nearest_training(
+    generated: torch.Tensor, training: torch.Tensor, block_elements: int = BLOCK_ELEMENTS
+) -> NearestTraining:
     """Each generated sample's nearest training sample and its copy ratio
 
         ratio_j = d(Y_j, X_i*) / d(X_i*, nearest other X),   X_i* the training sample nearest Y_j,
@@ -95,7 +98,7 @@ def nearest_training(generated: torch.Tensor, training: torch.Tensor,
     index = torch.empty(len(generated), dtype=torch.long)
     for start, block in distance_blocks(generated, training, block_elements):
         nearest = block.min(dim=1)
-        distance[start:start + len(block)] = nearest.values
-        index[start:start + len(block)] = nearest.indices
+        distance[start : start + len(block)] = nearest.values
+        index[start : start + len(block)] = nearest.indices
     ratio = torch.where(distance == 0, 0.0, distance / own[index])
     return NearestTraining(index, distance, ratio)

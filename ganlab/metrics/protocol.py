@@ -44,11 +44,12 @@ STANDING_BATCH_SIZE = 64
 """16 batches of 64 latents (BigGAN's 16 accumulations, at DCGAN's batch size)."""
 LATENT_BLOCK = 256
 """Seeded latents are drawn this many at a time (``seeded_latents`` in :mod:`ganlab.training.sampling`)."""
-SAMPLING = (f"eval mode, standing batch-norm statistics ({STANDING_BATCHES}x{STANDING_BATCH_SIZE} latents, "
-            f"seed {STANDING_SEED}), latents in blocks of {LATENT_BLOCK}")
+SAMPLING = (
+    f"eval mode, standing batch-norm statistics ({STANDING_BATCHES}x{STANDING_BATCH_SIZE} latents, "
+    f"seed {STANDING_SEED}), latents in blocks of {LATENT_BLOCK}"
+)
 """How generated images are made, as a metric's protocol records it (its ``sampling`` field): scores of
 images made another way (training-mode batch statistics, as ganlab 0.2.0 sampled) are not comparable."""
-
 
 
 def protocol_of(record: dict[str, Any]) -> dict[str, Any]:

@@ -27,9 +27,9 @@ from collections.abc import Iterator
 import torch
 
 from ..common.errors import ConfigError, DataError
+from ..contracts.engine import BuildContext, ImageDataset
 from ..data.folder import ImageFolderConfig
 from ..data.folder import build as image_folder
-from ..contracts.engine import BuildContext, ImageDataset
 
 AUTO = "auto"
 HELD_OUT = "held-out"
@@ -72,8 +72,9 @@ class ReferenceSample:
         set is a part of its source."""
         d = self.dataset.describe()
         part = f"{d['part']} of " if "part" in d else ""
-        return (f"{part}{d.get('source', '?')} ({self.count} of {len(self.dataset)} images, "
-                f"{d.get('image_size', '?')}px)")
+        return (
+            f"{part}{d.get('source', '?')} ({self.count} of {len(self.dataset)} images, {d.get('image_size', '?')}px)"
+        )
 
     def images(self) -> torch.Tensor:
         return sample_images(self.dataset, self.count, self.seed)
@@ -88,7 +89,7 @@ class ReferenceSample:
         at its stored size need never be in memory whole."""
         indices = self.indices()
         for start in range(0, len(indices), batch_size):
-            yield images_at(self.dataset, indices[start:start + batch_size])
+            yield images_at(self.dataset, indices[start : start + batch_size])
 
 
 def held_out_images(dataset: ImageDataset | None) -> ImageDataset | None:
@@ -106,20 +107,23 @@ def open_reference(reference: str, context: BuildContext) -> ImageDataset | None
     if reference in (AUTO, HELD_OUT):
         held_out = held_out_images(context.dataset)
         if held_out is None and reference == HELD_OUT:
-            raise ConfigError("reference", "\"held-out\" scores against the images the data set holds back "
-                                           "from training, and it holds none back: train image-folder or "
-                                           "celeba on a subset (data.num_images below their image count), "
-                                           "or use \"auto\" or \"data\" (the training images)")
+            raise ConfigError(
+                "reference",
+                '"held-out" scores against the images the data set holds back '
+                "from training, and it holds none back: train image-folder or "
+                "celeba on a subset (data.num_images below their image count), "
+                'or use "auto" or "data" (the training images)',
+            )
         return held_out
     try:
         return image_folder(ImageFolderConfig(root=reference, image_size=context.image_size), context)
     except DataError as e:
-        raise ConfigError("reference", f"{e} (use \"auto\", \"held-out\" or \"data\" for the data set's "
-                                       "own images)") from None
+        raise ConfigError(
+            "reference", f'{e} (use "auto", "held-out" or "data" for the data set\'s own images)'
+        ) from None
 
 
-def reference_sample(folder: ImageDataset | None, training: ImageDataset, count: int, seed: int
-                     ) -> ReferenceSample:
+def reference_sample(folder: ImageDataset | None, training: ImageDataset, count: int, seed: int) -> ReferenceSample:
     """``count`` (at most all) images of the reference set :func:`open_reference` opened (a folder, the
     held-out images), or of the training data when it is None."""
     dataset = folder if folder is not None else training

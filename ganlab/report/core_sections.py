@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from ..contracts.scores import ScoreKind
+from ..page import html as h
+from ..page.figures import COLORS, figure_image, plot
 from ..page.html import ReportSection
 from ..recipes.recipe import parse_override, recipe_tables, section_label
 from ..rundir.records import METRIC_LABELS
 from ..rundir.rundir import RunDir
-from ..page import html as h
-from ..page.figures import COLORS, figure_image, plot
 
 STATUS_TONES = {"finished": "ok", "running": "", "interrupted": "warn", "failed": "bad", "diverged": "bad"}
 STATUS_TEXT = {
     "finished": "The run trained to the end.",
-    "running": "The run had not ended when this report was made (or its process was killed without "
-               "recording an end).",
+    "running": "The run had not ended when this report was made (or its process was killed without recording an end).",
     "interrupted": "The run was stopped with Ctrl-C; a checkpoint was written, so it can be resumed.",
     "failed": "The run stopped with an error before its end.",
     "diverged": "Training diverged: a loss became NaN or infinite, and the run stopped.",
@@ -44,8 +44,10 @@ def duration(seconds: float | None) -> str:
 
 def _progress(done: int, total: int) -> str:
     share = done / total if total else 0.0
-    return (f'<span class="progress"><span style="width:{100 * min(share, 1.0):.1f}%"></span></span>'
-            f"{done:,} of {total:,} steps ({100 * share:.0f}%)")
+    return (
+        f'<span class="progress"><span style="width:{100 * min(share, 1.0):.1f}%"></span></span>'
+        f"{done:,} of {total:,} steps ({100 * share:.0f}%)"
+    )
 
 
 def last_epoch_means(metrics: list[dict[str, Any]]) -> tuple[Any, int, dict[str, float | None]]:
@@ -68,11 +70,12 @@ def final_losses(metrics: list[dict[str, Any]], scores: ScoreKind) -> list[tuple
     if not metrics:
         return []
     last_epoch, count, means = last_epoch_means(metrics)
-    rows = [(f"final {label}", h.escape("not finite" if means[key] is None else h.format_value(means[key])))
-            for key, label in METRIC_LABELS.items()]
+    rows = [
+        (f"final {label}", h.escape("not finite" if means[key] is None else h.format_value(means[key])))
+        for key, label in METRIC_LABELS.items()
+    ]
     rows.append(("D(x), D(G(z)) are", h.escape(f"{scores.name}: {scores.meaning}")))
-    rows.append(("", f'<span class="muted">mean over the {count} steps of epoch {h.escape(last_epoch)}'
-                     "</span>"))
+    rows.append(("", f'<span class="muted">mean over the {count} steps of epoch {h.escape(last_epoch)}</span>'))
     return rows
 
 
@@ -118,9 +121,11 @@ def summary_section(run_dir: RunDir, meta: dict[str, Any], evaluator_rows: Itera
     problems = ""
     if meta.get("error"):
         problems += "<h3>Why it stopped</h3>" + h.preformatted(meta["error"])
-    for label, key in (("Evaluators that failed at the end of the run", "evaluator_errors"),
-                       ("Evaluators that failed at the end of the run", "hook_errors"),  # until 0.6: ganlab 0.4
-                       ("Plugins that failed to load", "plugin_failures")):
+    for label, key in (
+        ("Evaluators that failed at the end of the run", "evaluator_errors"),
+        ("Evaluators that failed at the end of the run", "hook_errors"),  # until 0.6: ganlab 0.4
+        ("Plugins that failed to load", "plugin_failures"),
+    ):
         if meta.get(key):
             problems += f"<h3>{h.escape(label)}</h3>" + h.preformatted("\n".join(map(str, meta[key])))
     return ReportSection("Summary", h.key_values(rows) + problems, order=0)
@@ -158,8 +163,11 @@ def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[st
     if overrides:
         intro = h.paragraph("Set on the command line (marked --set below): " + " ".join(overrides))
     raw = run_dir.recipe_path.read_text("utf-8") if run_dir.recipe_path.exists() else ""
-    body = (intro + f'<div class="row">{"".join(cards)}</div>'
-            + h.details("recipe.toml (runnable as is)", h.preformatted(raw)))
+    body = (
+        intro
+        + f'<div class="row">{"".join(cards)}</div>'
+        + h.details("recipe.toml (runnable as is)", h.preformatted(raw))
+    )
     return ReportSection("Recipe", body, order=10)
 
 
@@ -192,9 +200,15 @@ def evaluations_section(run_dir: RunDir) -> ReportSection:
 
     groups = by_metric(run_dir.read_evaluations())
     if not groups:
-        return ReportSection("Metrics over time", h.paragraph(
-            "No evaluation metrics were recorded in this run (evaluations.jsonl is empty). Add a metric "
-            "evaluator to the recipe's [[evaluators]] to measure sample quality during training.", "note"), order=60)
+        return ReportSection(
+            "Metrics over time",
+            h.paragraph(
+                "No evaluation metrics were recorded in this run (evaluations.jsonl is empty). Add a metric "
+                "evaluator to the recipe's [[evaluators]] to measure sample quality during training.",
+                "note",
+            ),
+            order=60,
+        )
     body = _metrics_figure(groups)
     for metric, records in groups.items():
         frame = pd.DataFrame([{k: _plain(v) for k, v in r.items() if k != "metric"} for r in records])

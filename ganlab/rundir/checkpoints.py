@@ -16,8 +16,9 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 
@@ -35,8 +36,11 @@ class CheckpointConfig:
     """The ``[checkpoint]`` recipe section. A checkpoint is always written at the end of every epoch."""
 
     every_steps: int = param(0, "also checkpoint every N generator updates; 0: only at epoch ends", min=0)
-    every_minutes: float = param(0.0, "also checkpoint when N minutes passed since the last one (looked at "
-                                      "every train.log_every steps); 0: off", min=0)
+    every_minutes: float = param(
+        0.0,
+        "also checkpoint when N minutes passed since the last one (looked at every train.log_every steps); 0: off",
+        min=0,
+    )
     keep_last: int = param(0, "keep only the newest K checkpoints (and the best); 0 keeps all", min=0)
     best_metric: str = param("", "evaluation metric (e.g. 'fid') whose best checkpoint is always kept")
     best_mode: Literal["min", "max"] = param("min", "whether a lower or a higher best_metric is better")
@@ -81,11 +85,18 @@ class CheckpointRecord:
     def __post_init__(self) -> None:
         """A manifest edited by hand or damaged on disk must not pass for one that can be trusted: every
         field has its type (a bool is no count), so sorting and comparing records cannot fail later."""
-        wrong = [f"{name} is {value!r}" for name, value, kinds in (
-            ("file", self.file, str), ("size", self.size, int), ("sha256", self.sha256, str),
-            ("step", self.step, int), ("epoch", self.epoch, int),
-            ("metric", self.metric, (int, float, type(None))))
-            if not isinstance(value, kinds) or isinstance(value, bool)]
+        wrong = [
+            f"{name} is {value!r}"
+            for name, value, kinds in (
+                ("file", self.file, str),
+                ("size", self.size, int),
+                ("sha256", self.sha256, str),
+                ("step", self.step, int),
+                ("epoch", self.epoch, int),
+                ("metric", self.metric, (int, float, type(None))),
+            )
+            if not isinstance(value, kinds) or isinstance(value, bool)
+        ]
         if wrong:
             raise TypeError(f"entry for {self.file!r}: " + ", ".join(wrong))
 
@@ -104,10 +115,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file") from None
     except Exception as e:
         if "weights_only" in str(e) or "Unsupported global" in str(e):
-            raise CheckpointError(f"checkpoint {str(path)!r} holds objects other than tensors and plain "
-                                  "values; ganlab refuses to unpickle it") from None
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or truncated: "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds objects other than tensors and plain "
+                "values; ganlab refuses to unpickle it"
+            ) from None
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is corrupt or truncated: "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
 
 
 def training_state(state: Any, path: Path) -> dict[str, Any]:
@@ -116,8 +131,10 @@ def training_state(state: Any, path: Path) -> dict[str, Any]:
     Anything else (a bare tensor, a list, another program's state dict) is refused here, naming the file,
     before any part of it is taken for a network's weights."""
     if not isinstance(state, dict) or not isinstance(state.get("recipe"), dict):
-        raise CheckpointError(f"checkpoint {str(path)!r} is not a ganlab training checkpoint (it lacks the "
-                              "recipe, image shape or generator weights)")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a ganlab training checkpoint (it lacks the "
+            "recipe, image shape or generator weights)"
+        )
     return state
 
 
@@ -134,13 +151,16 @@ def fitting(path: Path, key: str, target: str) -> Iterator[None]:
         yield
     except CheckpointError:
         raise
-    except Exception as e:   # a plugin's load_state_dict may raise anything; all of it means "does not fit"
-        raise CheckpointError(f"checkpoint {str(path)!r}: its {key!r} does not fit {target} "
-                              f"({_misfit_reason(e)})") from None
+    except Exception as e:  # a plugin's load_state_dict may raise anything; all of it means "does not fit"
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: its {key!r} does not fit {target} ({_misfit_reason(e)})"
+        ) from None
 
 
-_SIZE_MISMATCH = re.compile(r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from "
-                            r"checkpoint, the shape in current model is torch\.Size\((\[.*?\])\)\.?")
+_SIZE_MISMATCH = re.compile(
+    r"size mismatch for (\S+): copying a param with shape torch\.Size\((\[.*?\])\) from "
+    r"checkpoint, the shape in current model is torch\.Size\((\[.*?\])\)\.?"
+)
 
 
 def _misfit_reason(error: Exception, shown: int = 5) -> str:
@@ -148,8 +168,11 @@ def _misfit_reason(error: Exception, shown: int = 5) -> str:
     in the same long words, so each becomes ``name is [shape] in the checkpoint, [shape] here``."""
     if isinstance(error, KeyError):
         return f"the checkpoint has no {error.args[0]!r}" if error.args else "a key is missing"
-    lines = [_SIZE_MISMATCH.sub(r"\1 is \2 in the checkpoint, \3 here", line.strip())
-             for line in str(error).splitlines() if line.strip()]
+    lines = [
+        _SIZE_MISMATCH.sub(r"\1 is \2 in the checkpoint, \3 here", line.strip())
+        for line in str(error).splitlines()
+        if line.strip()
+    ]
     if not lines:
         return type(error).__name__
     head, details = (lines[0], lines[1:]) if lines[0].endswith(":") else ("", lines)
@@ -186,8 +209,10 @@ def check_optimizer_state(optimizer: torch.optim.Optimizer, network: torch.nn.Mo
         for parameter in group["params"]:
             for slot, value in optimizer.state.get(parameter, {}).items():
                 if isinstance(value, torch.Tensor) and value.dim() and not _broadcasts_to(value.shape, parameter.shape):
-                    problems.append(f"{slot} of {names.get(id(parameter), 'a parameter')} has shape "
-                                    f"{list(value.shape)}, the parameter {list(parameter.shape)}")
+                    problems.append(
+                        f"{slot} of {names.get(id(parameter), 'a parameter')} has shape "
+                        f"{list(value.shape)}, the parameter {list(parameter.shape)}"
+                    )
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -221,9 +246,10 @@ class CheckpointStore:
             entries = read_json(self.manifest_path)["checkpoints"]
             records = [CheckpointRecord(**entry) for entry in entries]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            why = f"it {e}" if type(e) is ValueError else f"{type(e).__name__}: {e}"   # read_json's words
-            raise CheckpointError(f"{str(self.manifest_path)!r} is unreadable ({why}); "
-                                  "pass a checkpoint file explicitly") from None
+            why = f"it {e}" if type(e) is ValueError else f"{type(e).__name__}: {e}"  # read_json's words
+            raise CheckpointError(
+                f"{str(self.manifest_path)!r} is unreadable ({why}); pass a checkpoint file explicitly"
+            ) from None
         return sorted(records, key=lambda r: r.step)
 
     def _write_manifest(self, records: list[CheckpointRecord]) -> None:
@@ -240,8 +266,7 @@ class CheckpointStore:
         buffer = io.BytesIO()
         torch.save(state, buffer)
         data = buffer.getbuffer()
-        record = CheckpointRecord(filename, len(data), _sha256(data), int(state["step"]), int(state["epoch"]),
-                                  metric)
+        record = CheckpointRecord(filename, len(data), _sha256(data), int(state["step"]), int(state["epoch"]), metric)
         try:
             atomic_write(path, lambda f: f.write(data))
             self._write_manifest([r for r in self.records() if r.file != filename] + [record])
@@ -260,7 +285,7 @@ class CheckpointStore:
     def problem(self, record: CheckpointRecord) -> str | None:
         """Why ``record``'s file cannot be trusted (missing, wrong size, wrong hash), or None."""
         path = self.directory / record.file
-        kind = unusual(path)              # a named pipe would be waited on for ever
+        kind = unusual(path)  # a named pipe would be waited on for ever
         if kind is not None:
             return kind
         try:
@@ -312,18 +337,23 @@ class CheckpointStore:
         try:
             record = next((r for r in self.records() if r.file == path.name), None)
         except CheckpointError:
-            warn(f"checkpoint {path.name} cannot be checked, since {str(self.manifest_path)!r} is unreadable; "
-                 "using it as named")
+            warn(
+                f"checkpoint {path.name} cannot be checked, since {str(self.manifest_path)!r} is unreadable; "
+                "using it as named"
+            )
             return path, None
         if record is None:
-            warn(f"checkpoint {path.name} is not in the manifest, so its size and hash cannot be checked; "
-                 "using it as named")
+            warn(
+                f"checkpoint {path.name} is not in the manifest, so its size and hash cannot be checked; "
+                "using it as named"
+            )
         else:
             self.verify(record)
         return path, record
 
-    def read(self, path: Path, record: CheckpointRecord | None,
-             map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    def read(
+        self, path: Path, record: CheckpointRecord | None, map_location: str | torch.device = "cpu"
+    ) -> dict[str, Any]:
         """What :meth:`named` chose: through :meth:`load` when the manifest lists it, as it stands if not."""
         return self.load(record, map_location) if record is not None else load_checkpoint(path, map_location)
 
@@ -336,15 +366,19 @@ class CheckpointStore:
         files = sorted(p.name for p in self.directory.glob("*.pt") if p.is_file())
         available = ", ".join(files) or "none"
         if Path(name).name != name:
-            raise CheckpointError(f"checkpoint {name!r} is a path; name a checkpoint in "
-                                  f"{str(self.directory)!r} by file name or epoch number (available: {available})")
+            raise CheckpointError(
+                f"checkpoint {name!r} is a path; name a checkpoint in "
+                f"{str(self.directory)!r} by file name or epoch number (available: {available})"
+            )
         epoch = parse_whole_number(name)
         # looked up in the listing, never asked of the file system: a name too long for it is simply absent
         for candidate in [name, f"{name}.pt", *([f"epoch_{epoch:04d}.pt"] if epoch is not None else [])]:
             if candidate in files:
                 return self.directory / candidate
-        raise CheckpointError(f"no checkpoint {shown(name)} in {str(self.directory)!r}; name one by file name "
-                              f"or by epoch number ({FORM}); available: {available}")
+        raise CheckpointError(
+            f"no checkpoint {shown(name)} in {str(self.directory)!r}; name one by file name "
+            f"or by epoch number ({FORM}); available: {available}"
+        )
 
     def prune(self, config: CheckpointConfig) -> list[str]:
         """Apply retention: keep the newest ``keep_last`` and the best by ``best_metric``; return what went.
@@ -355,7 +389,7 @@ class CheckpointStore:
         if not config.keep_last:
             return []
         records = self.records()
-        keep = {r.file for r in records[-config.keep_last:]}
+        keep = {r.file for r in records[-config.keep_last :]}
         scored = [r for r in records if r.metric is not None]
         if config.best_metric and scored:
             pick = min if config.best_mode == "min" else max

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
 from ..common.arguments import describe
 
 
@@ -43,13 +45,17 @@ TEXTS = Check("a list of strings", lambda v: isinstance(v, list) and all(isinsta
 LIST = Check("a list", lambda v: isinstance(v, list))
 OBJECT = Check("an object", lambda v: isinstance(v, dict))
 OBJECTS = Check("a list of objects", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v))
-VERSIONS = Check("an object of version strings (plugins: an object of them)",
-                 lambda v: isinstance(v, dict) and all(
-                     isinstance(x, str) or (k == "plugins" and isinstance(x, dict)
-                                            and all(isinstance(y, str) for y in x.values()))
-                     for k, x in v.items()))
-
-
+VERSIONS = Check(
+    "an object of version strings (plugins: an object of them)",
+    lambda v: (
+        isinstance(v, dict)
+        and all(
+            isinstance(x, str)
+            or (k == "plugins" and isinstance(x, dict) and all(isinstance(y, str) for y in x.values()))
+            for k, x in v.items()
+        )
+    ),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +75,14 @@ class Shape:
         missing = [name for name in self.required if name not in record]
         if missing:
             return "has no " + " or ".join(map(repr, missing))
-        return next((f"has {name!r} as {describe(value)}, not {check.label}"
-                     for name, value in record.items() if (check := self.check_of(name)) is not None
-                     and not check.accepts(value)), None)
+        return next(
+            (
+                f"has {name!r} as {describe(value)}, not {check.label}"
+                for name, value in record.items()
+                if (check := self.check_of(name)) is not None and not check.accepts(value)
+            ),
+            None,
+        )
 
     def check_of(self, name: str) -> Check | None:
         """What field ``name`` must be; None if it may be anything."""
@@ -80,8 +91,11 @@ class Shape:
     def wrong_fields(self, record: dict[str, Any]) -> dict[str, str]:
         """Each field of ``record`` whose value has the wrong type, and what it should be."""
         checks = {**self.required, **self.optional}
-        return {name: f"{describe(value)}, not {checks[name].label}" for name, value in record.items()
-                if name in checks and not checks[name].accepts(value)}
+        return {
+            name: f"{describe(value)}, not {checks[name].label}"
+            for name, value in record.items()
+            if name in checks and not checks[name].accepts(value)
+        }
 
 
 ANY_RECORD = Shape()
@@ -98,25 +112,51 @@ STEP_KEYS = ("step", "epoch", "time", *LOSS_KEYS)
 """The fields every line of metrics.jsonl has; any other is a number a lever or plugin logged (``lr_g``,
 ``augment_p``, ``reg_r1``), which the report draws without knowing what it is."""
 
-METRIC_RECORD = Shape(required={"step": INTEGER},
-                      optional={"epoch": INTEGER, "time": NUMBER_OR_NULL,
-                                **{key: NUMBER_OR_NULL for key in LOSS_KEYS}},
-                      others=NUMBER_OR_NULL)
+METRIC_RECORD = Shape(
+    required={"step": INTEGER},
+    optional={"epoch": INTEGER, "time": NUMBER_OR_NULL, **{key: NUMBER_OR_NULL for key in LOSS_KEYS}},
+    others=NUMBER_OR_NULL,
+)
 """A line of metrics.jsonl (a log from before 0.2 may lack the epoch)."""
 
-EVALUATION_RECORD = Shape(required={"metric": TEXT, "value": NUMBER},
-                          optional={"step": NUMBER, "epoch": NUMBER,
-                                    "higher_is_better": TRUE_OR_FALSE})
+EVALUATION_RECORD = Shape(
+    required={"metric": TEXT, "value": NUMBER},
+    optional={"step": NUMBER, "epoch": NUMBER, "higher_is_better": TRUE_OR_FALSE},
+)
 """A line of evaluations.jsonl; every field beyond these is the protocol that produced the value."""
 
-META = Shape(optional={
-    "name": TEXT, "experiment": TEXT, "status": TEXT, "recipe_source": TEXT, "overrides": TEXTS,
-    "created": TEXT_OR_NULL, "started": TEXT_OR_NULL, "ended": TEXT_OR_NULL, "seed": INTEGER,
-    "device": TEXT, "device_name": TEXT_OR_NULL, "batch_size": INTEGER, "d_steps": INTEGER, "steps": INTEGER,
-    "total_steps": INTEGER, "epochs_completed": INTEGER, "epochs": INTEGER, "versions": VERSIONS,
-    "plugin_failures": LIST, "evaluator_errors": LIST, "error": TEXT_OR_NULL, "report_error": TEXT_OR_NULL,
-    "elapsed_s": FINITE_OR_NULL, "images_per_s": NUMBER_OR_NULL, "resumed": OBJECTS, "scores": OBJECT,
-    "label_space": OBJECT, "labels": OBJECT, "threads": INTEGER,
-    "hook_errors": LIST,  # until 0.6: the old name of evaluator_errors, in the meta.json of a ganlab 0.4 run
-})
+META = Shape(
+    optional={
+        "name": TEXT,
+        "experiment": TEXT,
+        "status": TEXT,
+        "recipe_source": TEXT,
+        "overrides": TEXTS,
+        "created": TEXT_OR_NULL,
+        "started": TEXT_OR_NULL,
+        "ended": TEXT_OR_NULL,
+        "seed": INTEGER,
+        "device": TEXT,
+        "device_name": TEXT_OR_NULL,
+        "batch_size": INTEGER,
+        "d_steps": INTEGER,
+        "steps": INTEGER,
+        "total_steps": INTEGER,
+        "epochs_completed": INTEGER,
+        "epochs": INTEGER,
+        "versions": VERSIONS,
+        "plugin_failures": LIST,
+        "evaluator_errors": LIST,
+        "error": TEXT_OR_NULL,
+        "report_error": TEXT_OR_NULL,
+        "elapsed_s": FINITE_OR_NULL,
+        "images_per_s": NUMBER_OR_NULL,
+        "resumed": OBJECTS,
+        "scores": OBJECT,
+        "label_space": OBJECT,
+        "labels": OBJECT,
+        "threads": INTEGER,
+        "hook_errors": LIST,  # until 0.6: the old name of evaluator_errors, in the meta.json of a ganlab 0.4 run
+    }
+)
 """The fields of meta.json that ganlab reads back."""

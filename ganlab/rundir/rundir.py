@@ -27,16 +27,17 @@ import re
 import tempfile
 import tomllib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..common.arguments import PATH, checked
 from ..common.atomic import atomic_write_text
-from .checkpoints import CheckpointRecord, CheckpointStore
 from ..common.errors import RunError, warn
-from ..common.whole_numbers import shown
 from ..common.files import read_json, unusual
 from ..common.labels import in_column_order
+from ..common.whole_numbers import shown
+from .checkpoints import CheckpointRecord, CheckpointStore
 from .records import ANY_RECORD, EVALUATION_RECORD, META, METRIC_RECORD, Shape, describe
 
 EVALUATORS = "evaluators"
@@ -101,7 +102,6 @@ def ensure_writable_folder(folder: Path, context: str = "") -> None:
         raise RunError(f"{context}cannot write in {str(folder)!r}: {e.strerror or e}") from None
 
 
-
 def numbered_json(lines: list[str]) -> Iterator[tuple[int, Any]]:
     """(line number, JSON value) of every line, :data:`NOT_JSON` for one that is not JSON; blank lines and
     a final line cut short by a crash are left out."""
@@ -110,14 +110,13 @@ def numbered_json(lines: list[str]) -> Iterator[tuple[int, Any]]:
             continue
         try:
             yield number, json.loads(line)
-        except (ValueError, RecursionError):        # not JSON, or nested deeper than Python recurses
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
             if number < len(lines):
                 yield number, NOT_JSON
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
-
+    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
 
 
 def exclusive_lock(lock_file: Path, what: str, busy: str = "written") -> int:
@@ -128,8 +127,9 @@ def exclusive_lock(lock_file: Path, what: str, busy: str = "written") -> int:
     try:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise RunError(f"cannot write to {what}: {e.strerror or e} (its lock file {str(lock_file)!r} cannot be "
-                       "opened for writing)") from None
+        raise RunError(
+            f"cannot write to {what}: {e.strerror or e} (its lock file {str(lock_file)!r} cannot be opened for writing)"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -150,7 +150,7 @@ class RunDir:
 
     # -- creating and opening -------------------------------------------------------------------------
     @classmethod
-    def create(cls, out: Path, name: str, stamped: bool = True) -> "RunDir":
+    def create(cls, out: Path, name: str, stamped: bool = True) -> RunDir:
         """A new, empty run directory ``out/NAME-YYYYmmdd-HHMMSS`` (suffixed -2, -3... if taken), locked.
 
         Not ``stamped``, it is ``out/NAME`` exactly, and a RunError if that is taken: a sweep names its
@@ -165,7 +165,7 @@ class RunDir:
         for attempt in range(1, 1000 if stamped else 2):
             path = out / (base if attempt == 1 else f"{base}-{attempt}")
             try:
-                path.mkdir()          # atomic: fails if another run took the name first
+                path.mkdir()  # atomic: fails if another run took the name first
             except FileExistsError:
                 if not stamped:
                     raise RunError(f"{str(path)!r} already exists; a run directory is never overwritten") from None
@@ -180,11 +180,11 @@ class RunDir:
         raise RunError(f"no free run directory name for {base!r} in {str(out)!r}")
 
     @classmethod
-    def open(cls, path: str | Path) -> "RunDir":
+    def open(cls, path: str | Path) -> RunDir:
         path = Path(checked("ganlab.RunDir.open", "path", path, PATH))
         try:
             is_folder = path.is_dir()
-        except OSError as e:            # a name longer than the file system takes, a loop of links
+        except OSError as e:  # a name longer than the file system takes, a loop of links
             raise RunError(f"{shown(str(path))} is not a run directory ({e.strerror or e})") from None
         if not is_folder:
             raise RunError(f"{str(path)!r} is not a run directory (no such folder)")
@@ -263,8 +263,11 @@ class RunDir:
 
     def hook_dir(self, name: str) -> Path:  # until 0.6
         """Deprecated name of :meth:`evaluator_dir`, kept for plugins written for ganlab 0.4 until 0.6."""
-        warnings.warn("RunDir.hook_dir is deprecated: use RunDir.evaluator_dir (the old name works until 0.6)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "RunDir.hook_dir is deprecated: use RunDir.evaluator_dir (the old name works until 0.6)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.evaluator_dir(name)
 
     def _in_layout(self, filename: str) -> str:
@@ -275,8 +278,11 @@ class RunDir:
         if not slash or first not in (EVALUATORS, OLD_EVALUATORS):
             return filename
         if first == OLD_EVALUATORS and self.evaluators_dir.name == EVALUATORS:  # until 0.6
-            warnings.warn(f"{filename}: the evaluators' folder is {EVALUATORS}/ now; the old name is read as it "
-                          "until 0.6", DeprecationWarning, stacklevel=3)
+            warnings.warn(
+                f"{filename}: the evaluators' folder is {EVALUATORS}/ now; the old name is read as it until 0.6",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         return f"{self.evaluators_dir.name}/{rest}"
 
     # -- meta -----------------------------------------------------------------------------------------
@@ -289,8 +295,7 @@ class RunDir:
         except ValueError as e:
             raise RunError(f"{str(self.path)!r}: meta.json is unreadable: it {e}") from None
         if not isinstance(meta, dict):
-            raise RunError(f"{str(self.path)!r}: meta.json is unreadable: it holds {describe(meta)}, "
-                           "not a JSON object")
+            raise RunError(f"{str(self.path)!r}: meta.json is unreadable: it holds {describe(meta)}, not a JSON object")
         return meta
 
     def read_checked_meta(self) -> dict[str, Any]:
@@ -300,8 +305,9 @@ class RunDir:
         meta = self.read_meta()
         wrong = META.wrong_fields(meta)
         if wrong:
-            self._passed_over("meta.json", "treated as missing: " + "; ".join(
-                f"{name!r} is {what}" for name, what in wrong.items()))
+            self._passed_over(
+                "meta.json", "treated as missing: " + "; ".join(f"{name!r} is {what}" for name, what in wrong.items())
+            )
         return self._label_spaces_in_order({name: value for name, value in meta.items() if name not in wrong})
 
     def _label_spaces_in_order(self, meta: dict[str, Any]) -> dict[str, Any]:
@@ -390,8 +396,9 @@ class RunDir:
     def _kept_lines(self, filename: str, step: int) -> tuple[list[str], int]:
         """The records of log ``filename`` made up to ``step``, as lines, and how many lines are left out."""
         lines = self._log_lines(filename)
-        kept = [json.dumps(r, allow_nan=True) for _, r in numbered_json(lines)
-                if r is not NOT_JSON and _step_of(r) <= step]
+        kept = [
+            json.dumps(r, allow_nan=True) for _, r in numbered_json(lines) if r is not NOT_JSON and _step_of(r) <= step
+        ]
         return kept, len(lines) - len(kept)
 
     def _write_lines(self, filename: str, lines: list[str]) -> None:
@@ -430,7 +437,7 @@ class RunDir:
         even when the resume stops sooner than the run it continues (a lowered ``train.max_steps``).
         """
         last_step, last_epoch = (checkpoint.step, checkpoint.epoch) if checkpoint else (-1, 0)
-        kept = {log: self._kept_lines(log, last_step)[0] for log in self.logs()}   # all read before any is cut
+        kept = {log: self._kept_lines(log, last_step)[0] for log in self.logs()}  # all read before any is cut
         for log, lines in kept.items():
             self._write_lines(log, lines)
         for epoch, path in self.sample_grids():
@@ -461,4 +468,3 @@ class RunDir:
     def sample_grids(self) -> list[tuple[int, Path]]:
         """(epoch, path) of every saved progress grid, in epoch order."""
         return sorted((int(m.group(1)), p) for p in self.samples() if (m := _GRID.search(p.name)))
-

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..common.errors import GanlabError
-from ..machine import signals
 from ..loading.manager import load_plugins_or_warn
+from ..machine import signals
 from ..recipes.recipe import load_recipe
 from ..training.lifecycle import run_recipe
 from ..training.resume import resume_run
@@ -30,8 +30,14 @@ def run_job(recipe: str, overrides: list[str], folder: str, name: str, resume: b
             if resume:
                 resume_run(Path(folder) / name, plugins, progress=False)
             else:
-                run_recipe(load_recipe(recipe, plugins.registry, overrides), plugins, Path(folder), name,
-                           progress=False, stamped=False)
+                run_recipe(
+                    load_recipe(recipe, plugins.registry, overrides),
+                    plugins,
+                    Path(folder),
+                    name,
+                    progress=False,
+                    stamped=False,
+                )
         except GanlabError as e:
             return str(e)
         except KeyboardInterrupt as e:

@@ -16,13 +16,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..common.errors import GanlabError, RunError
+from ..common.files import unusual
 from ..machine import signals
 from ..machine.threads import usable_cores
-from ..common.files import unusual
 from ..rundir.rundir import ensure_writable_folder, now_iso
 from .plan import PlannedRun
 
@@ -64,8 +65,13 @@ class SlurmOptions:
     mem_gb: int | None = None
 
     def parameters(self) -> dict[str, Any]:
-        wanted = {"slurm_partition": self.partition, "timeout_min": self.time_min, "gpus_per_node": self.gpus,
-                  "cpus_per_task": self.cpus, "mem_gb": self.mem_gb}
+        wanted = {
+            "slurm_partition": self.partition,
+            "timeout_min": self.time_min,
+            "gpus_per_node": self.gpus,
+            "cpus_per_task": self.cpus,
+            "mem_gb": self.mem_gb,
+        }
         return {key: value for key, value in wanted.items() if value is not None}
 
 
@@ -75,8 +81,7 @@ def run_command(task: Task, target: SweepTarget) -> list[str]:
     if task.resume:
         return command + ["--resume", str(target.folder / task.run.name)]
     sets = [a for o in [*target.overrides, *task.run.overrides] for a in ("--set", o)]
-    return command + [str(target.recipe), *sets, "--out", str(target.folder), "--name", task.run.name,
-                      "--exact-name"]
+    return command + [str(target.recipe), *sets, "--out", str(target.folder), "--name", task.run.name, "--exact-name"]
 
 
 class LocalLauncher:
@@ -119,20 +124,27 @@ class LocalLauncher:
         """Start a task's process in a session of its own: the terminal's Ctrl-C reaches only the sweep,
         which passes it on once (two would stop the run at once, without its checkpoint)."""
         log_path = self.target.folder / LOGS / f"{task.run.name}.log"
-        kind = unusual(log_path)       # opening a named pipe to append waits for a reader forever
+        kind = unusual(log_path)  # opening a named pipe to append waits for a reader forever
         if kind is not None:
             raise RunError(f"the log of run {task.run.name}, {str(log_path)!r}, {kind}; move it away")
         try:
             log = open(log_path, "a", encoding="utf-8")
         except OSError as e:
-            raise RunError(f"cannot write the log of run {task.run.name}, {str(log_path)!r}: "
-                           f"{e.strerror or e}") from None
+            raise RunError(
+                f"cannot write the log of run {task.run.name}, {str(log_path)!r}: {e.strerror or e}"
+            ) from None
         with log:
             log.write(f"== {now_iso()} ganlab sweep: {'resume' if task.resume else 'start'} {task.run.name}\n")
             log.flush()
             try:
-                return subprocess.Popen(run_command(task, self.target), stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=self.environment, start_new_session=True)
+                return subprocess.Popen(
+                    run_command(task, self.target),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.environment,
+                    start_new_session=True,
+                )
             except OSError as e:
                 raise GanlabError(f"cannot start run {task.run.name}: {e.strerror or e}") from None
 
@@ -163,12 +175,14 @@ class SubmititLauncher:
         try:
             import submitit
         except ImportError:
-            raise GanlabError("--launcher submitit needs submitit, which is not installed: "
-                              "pip install submitit") from None
+            raise GanlabError(
+                "--launcher submitit needs submitit, which is not installed: pip install submitit"
+            ) from None
         folder = target.folder / SUBMITIT
         try:
-            self.executor = submitit.AutoExecutor(folder=folder,
-                                                  cluster=None if slurm.cluster == "auto" else slurm.cluster)
+            self.executor = submitit.AutoExecutor(
+                folder=folder, cluster=None if slurm.cluster == "auto" else slurm.cluster
+            )
         except (RuntimeError, ValueError) as e:
             raise GanlabError(f"--launcher submitit: submitit cannot run jobs here ({e})") from None
         except OSError as e:
@@ -203,8 +217,13 @@ class SubmititLauncher:
         from .job import run_job
 
         try:
-            return self.executor.submit(run_job, str(self.target.recipe),
-                                        [*self.target.overrides, *task.run.overrides], str(self.target.folder),
-                                        task.run.name, task.resume)
+            return self.executor.submit(
+                run_job,
+                str(self.target.recipe),
+                [*self.target.overrides, *task.run.overrides],
+                str(self.target.folder),
+                task.run.name,
+                task.resume,
+            )
         except (RuntimeError, OSError) as e:
             raise GanlabError(f"--launcher submitit: run {task.run.name} could not be submitted: {e}") from None

@@ -43,10 +43,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..common.atomic import atomic_write_text
 from ..common.errors import RunError
 from ..common.files import read_json, unusual
 from ..recipes.recipe import current_sections, dotted_settings
-from ..common.atomic import atomic_write_text
 from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
 from ..rundir.rundir import now_iso
 from .plan import GridAxis, PlannedRun, setting_of
@@ -58,26 +58,59 @@ MAX_MANIFEST_BYTES = 16 << 20
 """The manifest of the largest sweep (:data:`ganlab.sweeps.plan.MAX_RUNS` runs) is a few hundred
 kilobytes; a file far larger is none, and is refused before it is read."""
 
-MANIFEST_SHAPE = Shape(required={
-    "format": Check(f"{FORMAT}, the format this ganlab writes", lambda v: type(v) is int and v == FORMAT),
-    "name": TEXT, "recipe": TEXT, "overrides": TEXTS, "resolved": OBJECT,
-    "grid": Check("an object of grid keys, each with a non-empty list of values",
-                  lambda v: isinstance(v, dict) and all(isinstance(x, list) and x for x in v.values())),
-    "seeds": Check("a list of integers", lambda v: isinstance(v, list) and all(INTEGER.accepts(x) for x in v)),
-    "launcher": TEXT, "created": TEXT, "updated": TEXT, "runs": OBJECTS,
-})
+MANIFEST_SHAPE = Shape(
+    required={
+        "format": Check(f"{FORMAT}, the format this ganlab writes", lambda v: type(v) is int and v == FORMAT),
+        "name": TEXT,
+        "recipe": TEXT,
+        "overrides": TEXTS,
+        "resolved": OBJECT,
+        "grid": Check(
+            "an object of grid keys, each with a non-empty list of values",
+            lambda v: isinstance(v, dict) and all(isinstance(x, list) and x for x in v.values()),
+        ),
+        "seeds": Check("a list of integers", lambda v: isinstance(v, list) and all(INTEGER.accepts(x) for x in v)),
+        "launcher": TEXT,
+        "created": TEXT,
+        "updated": TEXT,
+        "runs": OBJECTS,
+    }
+)
 RUN_SHAPE = Shape(required={"name": TEXT, "settings": OBJECT, "seed": INTEGER, "overrides": TEXTS, "status": TEXT})
 
 
-def new_manifest(name: str, recipe: str, overrides: list[str], resolved: dict[str, Any],
-                 axes: list[GridAxis], seeds: list[int], launcher: str, runs: list[PlannedRun]) -> dict[str, Any]:
+def new_manifest(
+    name: str,
+    recipe: str,
+    overrides: list[str],
+    resolved: dict[str, Any],
+    axes: list[GridAxis],
+    seeds: list[int],
+    launcher: str,
+    runs: list[PlannedRun],
+) -> dict[str, Any]:
     """The manifest of a sweep no run of which has started."""
     return {
-        "format": FORMAT, "name": name, "recipe": recipe, "overrides": list(overrides), "resolved": resolved,
-        "grid": {axis.key: list(axis.values) for axis in axes}, "seeds": list(seeds), "launcher": launcher,
-        "created": now_iso(), "updated": now_iso(),
-        "runs": [{"name": run.name, "settings": dict(run.settings), "seed": run.seed, "overrides": run.overrides,
-                  "status": PENDING} for run in runs],
+        "format": FORMAT,
+        "name": name,
+        "recipe": recipe,
+        "overrides": list(overrides),
+        "resolved": resolved,
+        "grid": {axis.key: list(axis.values) for axis in axes},
+        "seeds": list(seeds),
+        "launcher": launcher,
+        "created": now_iso(),
+        "updated": now_iso(),
+        "runs": [
+            {
+                "name": run.name,
+                "settings": dict(run.settings),
+                "seed": run.seed,
+                "overrides": run.overrides,
+                "status": PENDING,
+            }
+            for run in runs
+        ],
     }
 
 
@@ -95,8 +128,10 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     except ValueError as e:
         problem = f"it {e}"
     if problem is not None:
-        raise RunError(f"{str(path)!r}: {problem}; it is no sweep manifest as `ganlab sweep` writes them (format "
-                       f"{FORMAT}): move the folder away, or give the sweep another --name")
+        raise RunError(
+            f"{str(path)!r}: {problem}; it is no sweep manifest as `ganlab sweep` writes them (format "
+            f"{FORMAT}): move the folder away, or give the sweep another --name"
+        )
     return manifest
 
 
@@ -106,8 +141,14 @@ def manifest_problem(manifest: Any) -> str | None:
     problem = MANIFEST_SHAPE.problem(manifest)
     if problem is not None:
         return f"it {problem}"
-    return next((f"runs[{i}] {run_problem}" for i, run in enumerate(manifest["runs"])
-                 if (run_problem := RUN_SHAPE.problem(run)) is not None), None)
+    return next(
+        (
+            f"runs[{i}] {run_problem}"
+            for i, run in enumerate(manifest["runs"])
+            if (run_problem := RUN_SHAPE.problem(run)) is not None
+        ),
+        None,
+    )
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:

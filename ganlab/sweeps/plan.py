@@ -19,12 +19,13 @@ import itertools
 import json
 import math
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ..common.errors import RecipeError
 from ..common.config import MAX_SEED
-from ..recipes.recipe import APPEND, parse_key, parse_override
+from ..common.errors import RecipeError
 from ..common.tomlwrite import value_text
+from ..recipes.recipe import APPEND, parse_key, parse_override
 
 SEED_KEY = "experiment.seed"
 """The one key a sweep sets itself, from ``--seeds``; a grid over it would hide the seed spread."""
@@ -113,11 +114,16 @@ def checked_axes(axes: list[GridAxis], source: str, problems: Sequence[str] = ()
         elif setting == setting_of(SEED_KEY):
             problems.append(f"{where}: the seed is not a grid key; give --seeds N (or seeds = N in [sweep]) instead")
         elif not isinstance(values, (list, tuple)) or not values:
-            problems.append(f"{where}: expected a non-empty TOML array of values, e.g. [1, 2]; "
-                            f"got {value_text(values) if not isinstance(values, str) else repr(values)}")
+            problems.append(
+                f"{where}: expected a non-empty TOML array of values, e.g. [1, 2]; "
+                f"got {value_text(values) if not isinstance(values, str) else repr(values)}"
+            )
         elif twin is not None:
-            problems.append(f"{where}: given twice; list all its values once" if twin.key == axis.key else
-                            f"{where}: the same setting as {twin.where}; list all its values under one key")
+            problems.append(
+                f"{where}: given twice; list all its values once"
+                if twin.key == axis.key
+                else f"{where}: the same setting as {twin.where}; list all its values under one key"
+            )
         elif len({value_text(v) for v in values}) < len(values):
             problems.append(f"{where}: a value is listed twice in {value_text(values)}")
         else:
@@ -141,14 +147,24 @@ def check_size(axes: list[GridAxis], seeds: int, source: str) -> None:
     """Refuse a sweep over :data:`MAX_RUNS` runs or :data:`MAX_GRID_KEYS` grid keys from the sizes alone,
     before a run is expanded: six grid keys of ten values are a million runs."""
     if len(axes) > MAX_GRID_KEYS:
-        raise RecipeError(source, [f"the grid has {len(axes)} keys ({axes[0].where}, {axes[1].where}, ...), more "
-                                   f"than the {MAX_GRID_KEYS} a sweep may have"])
+        raise RecipeError(
+            source,
+            [
+                f"the grid has {len(axes)} keys ({axes[0].where}, {axes[1].where}, ...), more "
+                f"than the {MAX_GRID_KEYS} a sweep may have"
+            ],
+        )
     runs = math.prod(len(axis.values) for axis in axes) * seeds
     if runs > MAX_RUNS:
         sizes = "".join(f"{axis.where} ({len(axis.values)} values) x " for axis in axes)
-        raise RecipeError(source, [f"the sweep has {runs:,} runs ({sizes}seeds = {seeds}), more than the "
-                                   f"{MAX_RUNS:,} a sweep may have; give fewer values or seeds, or split it into "
-                                   "sweeps with their own --name"])
+        raise RecipeError(
+            source,
+            [
+                f"the sweep has {runs:,} runs ({sizes}seeds = {seeds}), more than the "
+                f"{MAX_RUNS:,} a sweep may have; give fewer values or seeds, or split it into "
+                "sweeps with their own --name"
+            ],
+        )
 
 
 def overridden_grid_keys(axes: list[GridAxis], overrides: Sequence[str]) -> list[str]:
@@ -159,17 +175,24 @@ def overridden_grid_keys(axes: list[GridAxis], overrides: Sequence[str]) -> list
     for text in overrides:
         axis = swept.get(setting_of(text.split("=", 1)[0]))
         if axis is not None:
-            problems.append(f"--set {text}: {axis.where} sweeps the same setting, so every run would override "
-                            "it; give the value in the grid, or drop the --set")
+            problems.append(
+                f"--set {text}: {axis.where} sweeps the same setting, so every run would override "
+                "it; give the value in the grid, or drop the --set"
+            )
     return problems
 
 
 def seed_values(first: int, count: int, source: str) -> list[int]:
     """``count`` seeds from the recipe's ``experiment.seed`` on: first, first + 1, ..."""
     if first + count - 1 > MAX_SEED:
-        raise RecipeError(source, [f"seeds = {count} (--seeds, or [sweep]'s seeds): seeds run from "
-                                   f"experiment.seed = {first} to "
-                                   f"{first + count - 1}, past the largest seed {MAX_SEED}"])
+        raise RecipeError(
+            source,
+            [
+                f"seeds = {count} (--seeds, or [sweep]'s seeds): seeds run from "
+                f"experiment.seed = {first} to "
+                f"{first + count - 1}, past the largest seed {MAX_SEED}"
+            ],
+        )
     return list(range(first, first + count))
 
 
@@ -200,11 +223,12 @@ def short_labels(keys: list[str]) -> dict[str, str]:
 
 def run_name(settings: dict[str, Any], seed: int, labels: dict[str, str]) -> str:
     """``label-value_..._seed-S``, plain and unique: a lossy name gets a hash of what it stands for."""
-    words = [f"{labels[key]}-{value if isinstance(value, str) else value_text(value)}"
-             for key, value in settings.items()]
+    words = [
+        f"{labels[key]}-{value if isinstance(value, str) else value_text(value)}" for key, value in settings.items()
+    ]
     readable = "_".join([*words, f"seed-{seed}"])
     if _PLAIN_NAME.match(readable) and len(readable) <= MAX_NAME and not readable.startswith((".", "-")):
         return readable
     digest = hashlib.sha256(json.dumps([list(settings.items()), seed], sort_keys=True).encode()).hexdigest()[:8]
     plain = re.sub(r"[^A-Za-z0-9._-]+", "-", readable).strip(".-")
-    return f"{plain[:MAX_NAME - 9]}-{digest}"
+    return f"{plain[: MAX_NAME - 9]}-{digest}"

@@ -14,15 +14,16 @@ import contextlib
 import dataclasses
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from ..common.errors import GanlabError, RecipeError, RunError
-from ..loading.manager import Plugins
 from ..common import tomlwrite
-from ..recipes.recipe import Recipe, resolve
-from ..common.tomlwrite import value_text
 from ..common.atomic import atomic_write_text
+from ..common.errors import GanlabError, RecipeError, RunError
+from ..common.tomlwrite import value_text
+from ..loading.manager import Plugins
+from ..recipes.recipe import Recipe, resolve
 from ..rundir.rundir import RunDir, exclusive_lock, safe_name
 from ..training.assemble import build
 from .launchers import LOGS, LocalLauncher, SubmititLauncher, SweepTarget, Task
@@ -102,17 +103,30 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
     plan = plan_sweep(request, plugins)
     runs, settings = plan.runs, plan.settings
     folder = request.out / safe_name(settings.name or f"{plan.base.experiment.name}-sweep")
-    wanted = new_manifest(folder.name, plan.file.source, list(request.overrides), plan.base.to_dict(), plan.axes,
-                          plan.seeds, settings.launcher, runs)
+    wanted = new_manifest(
+        folder.name,
+        plan.file.source,
+        list(request.overrides),
+        plan.base.to_dict(),
+        plan.axes,
+        plan.seeds,
+        settings.launcher,
+        runs,
+    )
     with held_sweep_folder(folder, runs):
         manifest = continued_manifest(folder, wanted)
         statuses = {run.name: status_of(folder / run.name) for run in runs}
         to_start = [run for run in runs if statuses[run.name] == PENDING]
-        tasks = [Task(run, resume=statuses[run.name] != PENDING) for run in runs
-                 if statuses[run.name] not in LEFT_AS_THEY_ARE]
+        tasks = [
+            Task(run, resume=statuses[run.name] != PENDING)
+            for run in runs
+            if statuses[run.name] not in LEFT_AS_THEY_ARE
+        ]
         left = len(runs) - len(tasks)
-        echo(f"sweep {folder.name}: {len(runs)} runs; {left} left as they are, {len(tasks) - len(to_start)} "
-             f"to resume, {len(to_start)} to start")
+        echo(
+            f"sweep {folder.name}: {len(runs)} runs; {left} left as they are, {len(tasks) - len(to_start)} "
+            f"to resume, {len(to_start)} to start"
+        )
         check_runs(plan, to_start, plugins)
         launcher = ready_launcher(plan, folder) if tasks else None
         _record(folder, manifest, statuses)
@@ -130,15 +144,19 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
                 launcher.run(tasks, on_end)
         except KeyboardInterrupt:
             stopped = [name for name, status in statuses.items() if status == "interrupted"]
-            echo(f"sweep {folder.name} stopped; {len(stopped)} runs interrupted; run the same command again "
-                 "to resume them")
+            echo(
+                f"sweep {folder.name} stopped; {len(stopped)} runs interrupted; run the same command again "
+                "to resume them"
+            )
             raise
     unfinished = {name: status for name, status in statuses.items() if status != "finished"}
     if unfinished:
         listed = ", ".join(f"{name} ({status})" for name, status in unfinished.items())
-        raise GanlabError(f"sweep {str(folder)!r}: {len(unfinished)} of {len(runs)} runs did not finish: {listed}; "
-                          f"their meta.json and {LOGS}/<run>.log say why; the same command again resumes the "
-                          "interrupted and failed ones")
+        raise GanlabError(
+            f"sweep {str(folder)!r}: {len(unfinished)} of {len(runs)} runs did not finish: {listed}; "
+            f"their meta.json and {LOGS}/<run>.log say why; the same command again resumes the "
+            "interrupted and failed ones"
+        )
     return folder
 
 
@@ -165,8 +183,11 @@ def recipe_of_runs(plan: SweepPlan, folder: Path) -> Path:
 
 def write_base_recipe(plan: SweepPlan, path: Path) -> None:
     try:
-        atomic_write_text(path, f"# {plan.file.source} without its [sweep] table, written by ganlab sweep\n"
-                                + tomlwrite.dumps(plan.file.base))
+        atomic_write_text(
+            path,
+            f"# {plan.file.source} without its [sweep] table, written by ganlab sweep\n"
+            + tomlwrite.dumps(plan.file.base),
+        )
     except OSError as e:
         raise RunError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
 
@@ -202,8 +223,9 @@ def check_runs(plan: SweepPlan, runs: list[PlannedRun], plugins: Plugins) -> Non
         try:
             build(plan.recipe(run.overrides, plugins))
         except RecipeError as e:
-            raise RecipeError(e.source, [f"run {run.name} ({' '.join(run.overrides)}): {p}"
-                                         for p in e.problems]) from None
+            raise RecipeError(
+                e.source, [f"run {run.name} ({' '.join(run.overrides)}): {p}" for p in e.problems]
+            ) from None
 
 
 @contextlib.contextmanager
@@ -241,7 +263,7 @@ def remove_made(made: list[Path]) -> None:
     for parent in made[1:]:
         try:
             parent.rmdir()
-        except OSError:          # something else was made in it meanwhile: it stays
+        except OSError:  # something else was made in it meanwhile: it stays
             break
 
 
@@ -254,13 +276,15 @@ def hold_sweep_folder(folder: Path) -> int:
     except OSError as e:
         raise RunError(f"cannot create the sweep's folder {str(folder)!r}: {e.strerror or e}") from None
     if entries - {LOCK} and MANIFEST not in entries:
-        raise RunError(f"{str(folder)!r} holds files but no {MANIFEST}, so it is no sweep's folder; give the "
-                       "sweep another --name or --out")
+        raise RunError(
+            f"{str(folder)!r} holds files but no {MANIFEST}, so it is no sweep's folder; give the "
+            "sweep another --name or --out"
+        )
     while True:
         lock = exclusive_lock(folder / LOCK, f"sweep {str(folder)!r}", busy="run")
         if holds(lock, folder / LOCK):
             return lock
-        os.close(lock)          # a sweep that ended removed the file between its opening and its locking
+        os.close(lock)  # a sweep that ended removed the file between its opening and its locking
 
 
 def holds(lock: int, path: Path) -> bool:
@@ -277,7 +301,7 @@ def release_lock(lock: int, path: Path) -> None:
     try:
         if holds(lock, path):
             os.unlink(path)
-    except OSError:             # a folder that cannot be written: the lock file stays, harmless once let go
+    except OSError:  # a folder that cannot be written: the lock file stays, harmless once let go
         pass
     finally:
         os.close(lock)
@@ -291,10 +315,13 @@ def continued_manifest(folder: Path, wanted: dict[str, Any]) -> dict[str, Any]:
         return wanted
     changed = differences(recorded, wanted)
     if changed:
-        raise RunError(f"{str(folder / MANIFEST)!r}: sweep {folder.name!r} was made with another recipe, grid or "
-                       f"seeds, and its runs are kept as they are: " + "; ".join(changed)
-                       + ". Give this sweep another --name, or the same recipe, --set, --grid and --seeds to "
-                       "continue that one")
+        raise RunError(
+            f"{str(folder / MANIFEST)!r}: sweep {folder.name!r} was made with another recipe, grid or "
+            f"seeds, and its runs are kept as they are: "
+            + "; ".join(changed)
+            + ". Give this sweep another --name, or the same recipe, --set, --grid and --seeds to "
+            "continue that one"
+        )
     return {**recorded, "launcher": wanted["launcher"], "runs": wanted["runs"]}
 
 

@@ -21,8 +21,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from ..common.errors import RecipeError
 from ..common.config import build_config, param
+from ..common.errors import RecipeError
 from ..recipes.recipe import SWEEP_SECTION, read_toml
 from .launchers import SlurmOptions
 from .plan import MAX_RUNS, GridAxis, checked_axes, parse_grid
@@ -39,32 +39,47 @@ class SweepSettings:
 
     seeds: int = param(1, "Seeds per combination: experiment.seed, experiment.seed + 1, ...", min=1, max=MAX_RUNS)
     name: str | None = param(None, "The sweep's folder name (default: <experiment.name>-sweep).")
-    jobs: int = param(1, "Runs at a time on this machine (local launcher); the cores are shared out between "
-                         "them.", min=1, max=1024)
-    threads: int | None = param(None, "Torch threads of each run (local launcher; default: the cores / jobs).",
-                                min=1, max=4096)
+    jobs: int = param(
+        1, "Runs at a time on this machine (local launcher); the cores are shared out between them.", min=1, max=1024
+    )
+    threads: int | None = param(
+        None, "Torch threads of each run (local launcher; default: the cores / jobs).", min=1, max=4096
+    )
     launcher: Literal["local", "submitit"] = param(
-        "local", "local: ganlab run processes here; submitit: one submitit job per run (Slurm).")
+        "local", "local: ganlab run processes here; submitit: one submitit job per run (Slurm)."
+    )
     submitit_cluster: Literal["auto", "slurm", "local"] = param(
-        "auto", "Where submitit runs the jobs; auto: Slurm if it is here, else locally.")
+        "auto", "Where submitit runs the jobs; auto: Slurm if it is here, else locally."
+    )
     slurm_partition: str | None = param(None, "Slurm partition of the jobs.")
     slurm_time: int | None = param(None, "Time limit of each job, in minutes.", min=1)
     slurm_gpus: int | None = param(None, "GPUs per job.", min=0)
     slurm_cpus: int | None = param(None, "CPU cores per job.", min=1)
     slurm_mem: int | None = param(None, "Memory per job, in GB.", min=1)
-    grid: dict = param({}, '[sweep.grid]: each grid key (a dotted recipe key, quoted) and the values the sweep '
-                           'gives it, "loss.real_label" = [0.9, 1.0]')
+    grid: dict = param(
+        {},
+        "[sweep.grid]: each grid key (a dotted recipe key, quoted) and the values the sweep "
+        'gives it, "loss.real_label" = [0.9, 1.0]',
+    )
 
     def __post_init__(self) -> None:
         if self.launcher == "submitit" and (self.jobs > 1 or self.threads):
-            raise ValueError("jobs and threads (--jobs, --threads) are for the local launcher; with submitit "
-                             "the scheduler decides how many jobs run at once, on how many cores (slurm_cpus, "
-                             "--slurm-cpus)")
+            raise ValueError(
+                "jobs and threads (--jobs, --threads) are for the local launcher; with submitit "
+                "the scheduler decides how many jobs run at once, on how many cores (slurm_cpus, "
+                "--slurm-cpus)"
+            )
 
     @property
     def slurm(self) -> SlurmOptions:
-        return SlurmOptions(self.submitit_cluster, self.slurm_partition, self.slurm_time, self.slurm_gpus,
-                            self.slurm_cpus, self.slurm_mem)
+        return SlurmOptions(
+            self.submitit_cluster,
+            self.slurm_partition,
+            self.slurm_time,
+            self.slurm_gpus,
+            self.slurm_cpus,
+            self.slurm_mem,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +98,9 @@ def read_sweep_file(path: Path) -> SweepFile:
     return SweepFile(str(path), document, table)
 
 
-def sweep_definition(file: SweepFile, grid_options: tuple[str, ...] | list[str],
-                     given: dict[str, Any]) -> tuple[list[GridAxis], SweepSettings]:
+def sweep_definition(
+    file: SweepFile, grid_options: tuple[str, ...] | list[str], given: dict[str, Any]
+) -> tuple[list[GridAxis], SweepSettings]:
     """The grid and settings of a sweep: the file's ``[sweep]`` table, overridden by the ``--grid``
     options and the ``given`` options (by :class:`SweepSettings` field). A RecipeError of the file names
     every problem of the table and the options at once (``sweep.grid."loss.real_label": ...``)."""
@@ -100,11 +116,20 @@ def sweep_definition(file: SweepFile, grid_options: tuple[str, ...] | list[str],
     except RecipeError as e:
         problems, options = [*problems, *e.problems], []
     replaced = {axis.setting for axis in options}
-    in_table = [axis for axis in (GridAxis(key, values, in_table=True) for key, values in grid.items())
-                if axis.setting not in replaced] if isinstance(grid, dict) else []
+    in_table = (
+        [
+            axis
+            for axis in (GridAxis(key, values, in_table=True) for key, values in grid.items())
+            if axis.setting not in replaced
+        ]
+        if isinstance(grid, dict)
+        else []
+    )
     for axis in [axis for axis in in_table if isinstance(axis.values, dict)]:
-        problems.append(f"{axis.where}: a table, not an array of values: quote a dotted grid key "
-                        f"(\"{axis.key}.{next(iter(axis.values), 'key')}\" = [...]), or TOML reads it as tables")
+        problems.append(
+            f"{axis.where}: a table, not an array of values: quote a dotted grid key "
+            f'("{axis.key}.{next(iter(axis.values), "key")}" = [...]), or TOML reads it as tables'
+        )
         in_table.remove(axis)
     axes = checked_axes(in_table + options, file.source, problems)
     return axes, settings

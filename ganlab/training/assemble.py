@@ -15,19 +15,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.loader import free_memory, goes_to_device
 from ..common.errors import ConfigError, DataError, PluginError, RecipeError, warn
-from ..machine.devices import recipe_device
-from ..machine.memory import Need, available_host_memory, refuse_if_too_big
+from ..contracts.engine import BuildContext, Evaluator, ImageDataset, Loss
 from ..contracts.levers import Augment, Regularizer, Schedule
 from ..contracts.loggers import Logger
-from ..contracts.engine import BuildContext, Evaluator, ImageDataset, Loss
+from ..data.loader import free_memory, goes_to_device
+from ..machine.devices import recipe_device
+from ..machine.memory import Need, available_host_memory, refuse_if_too_big
 from ..recipes.recipe import Component, Recipe, TrainConfig
 from . import returns
 from .conditioning import blank_labels, forward, is_conditional
 from .sampling import preserved_buffers
 from .step import METRIC_KEYS, RATE_KEYS
-
 
 
 def seed_everything(seed: int) -> None:
@@ -36,9 +35,8 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
+
 @dataclasses.dataclass
-
-
 class Built:
     """Every component of a recipe, built and checked to fit together."""
 
@@ -71,40 +69,63 @@ def build(recipe: Recipe, device: torch.device | None = None, processes: int = 1
     dataset = build_dataset(recipe, device)
     returns.check_dataset(recipe.component("data"), dataset, source)
     check_training_plan(recipe, dataset, device, processes)
-    context = BuildContext(seed=seed, device=device, image_size=dataset.image_size, channels=dataset.channels,
-                           label_space=getattr(dataset, "label_space", None), dataset=dataset)
+    context = BuildContext(
+        seed=seed,
+        device=device,
+        image_size=dataset.image_size,
+        channels=dataset.channels,
+        label_space=getattr(dataset, "label_space", None),
+        dataset=dataset,
+    )
     generator, discriminator = _build_networks(recipe, context)
     check_conditioning(recipe, context, generator, discriminator)
     _initialise(recipe.component("init"), context, source, generator, discriminator)
     generator.to(device)
     discriminator.to(device)
-    _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device,
-                  source)
+    _check_shapes(generator, discriminator, (dataset.channels, dataset.image_size, dataset.image_size), device, source)
     loss = returns.build_instance(recipe.component("loss"), context, source)
     returns.check_loss(recipe.component("loss"), loss, source)
     _check_fits(loss, discriminator, source)
     optimizer_g = _build_optimizer(recipe.component("optimizer.generator"), context, source, generator)
     optimizer_d = _build_optimizer(recipe.component("optimizer.discriminator"), context, source, discriminator)
-    refuse_needs([need for h in recipe.evaluators for need in stated_memory_needs(h, context, source)],
-                 available_host_memory(), "memory", source)
-    evaluators = [(h, _stateful(h, returns.build_instance(h, context, source), source))
-             for h in recipe.evaluators]
-    augment = _stateful(recipe.augment, returns.build_instance(recipe.augment, context, source), source) \
-        if recipe.augment else None
+    refuse_needs(
+        [need for h in recipe.evaluators for need in stated_memory_needs(h, context, source)],
+        available_host_memory(),
+        "memory",
+        source,
+    )
+    evaluators = [(h, _stateful(h, returns.build_instance(h, context, source), source)) for h in recipe.evaluators]
+    augment = (
+        _stateful(recipe.augment, returns.build_instance(recipe.augment, context, source), source)
+        if recipe.augment
+        else None
+    )
     if augment is not None:
         returns.check_logged(recipe.augment, augment, source, ("step", "epoch", "time", *METRIC_KEYS, *RATE_KEYS))
-    regularizers = [(r, _stateful(r, returns.build_instance(r, context, source), source))
-                    for r in recipe.regularizers]
+    regularizers = [(r, _stateful(r, returns.build_instance(r, context, source), source)) for r in recipe.regularizers]
     for component, regularizer in regularizers:
         returns.check_regularizer(component, regularizer, source)
         _check_fits(regularizer, discriminator, source)
-    schedules = tuple(_build_schedule(recipe.component(f"schedule.{role}"), context, source,
-                                      total_steps(len(dataset), recipe.train))
-                      for role in ("generator", "discriminator"))
-    loggers = [(c, _stateful(c, returns.build_instance(c, context, source), source))
-               for c in recipe.loggers]
-    return Built(recipe, device, dataset, generator, discriminator, loss, optimizer_g, optimizer_d, evaluators,
-                 augment, regularizers, schedules, loggers)
+    schedules = tuple(
+        _build_schedule(recipe.component(f"schedule.{role}"), context, source, total_steps(len(dataset), recipe.train))
+        for role in ("generator", "discriminator")
+    )
+    loggers = [(c, _stateful(c, returns.build_instance(c, context, source), source)) for c in recipe.loggers]
+    return Built(
+        recipe,
+        device,
+        dataset,
+        generator,
+        discriminator,
+        loss,
+        optimizer_g,
+        optimizer_d,
+        evaluators,
+        augment,
+        regularizers,
+        schedules,
+        loggers,
+    )
 
 
 def _stateful(component: Component, built: Any, source: str) -> Any:
@@ -117,21 +138,34 @@ def _initialise(component: Component, context: BuildContext, source: str, *netwo
     """Give each network its initial weights: an ``init`` component is a function of a network."""
     init = _function(component, context, source, "a network")
     for network in networks:
-        returns.called(component, source, "its function of a network", lambda: init(network))
+        returns.called(component, source, "its function of a network", lambda network=network: init(network))
 
 
-def _build_optimizer(component: Component, context: BuildContext, source: str,
-                     network: nn.Module) -> torch.optim.Optimizer:
+def _build_optimizer(
+    component: Component, context: BuildContext, source: str, network: nn.Module
+) -> torch.optim.Optimizer:
     """The optimizer of ``network``'s parameters: an ``optimizer`` component is a function of them."""
     make = _function(component, context, source, "a network's parameters")
-    return returns.answer(component, source, "its function of the parameters", lambda: make(network.parameters()),
-                          "a torch.optim.Optimizer", lambda v: isinstance(v, torch.optim.Optimizer))
+    return returns.answer(
+        component,
+        source,
+        "its function of the parameters",
+        lambda: make(network.parameters()),
+        "a torch.optim.Optimizer",
+        lambda v: isinstance(v, torch.optim.Optimizer),
+    )
 
 
 def _function(component: Component, context: BuildContext, source: str, of: str) -> Any:
     """The function an ``init`` or ``optimizer`` component is (of ``of``), as its factory builds it."""
-    return returns.answer(component, source, "its factory", lambda: returns.build_component(component, context, source),
-                          f"a function of {of}", callable)
+    return returns.answer(
+        component,
+        source,
+        "its factory",
+        lambda: returns.build_component(component, context, source),
+        f"a function of {of}",
+        callable,
+    )
 
 
 def _build_schedule(component: Component, context: BuildContext, source: str, steps: int) -> Schedule:
@@ -168,8 +202,7 @@ def check_sizes(recipe: Recipe, device: torch.device | None, data_context: Build
     training = memory_needs(recipe, *networks) if networks is not None and device is not None else []
     host = stated_memory_needs(recipe.component("data"), data_context, recipe.source)
     if device is not None and device.type != "cpu":
-        refuse_needs(training, free_memory(device), "GPU memory" if device.type == "cuda" else "memory",
-                               recipe.source)
+        refuse_needs(training, free_memory(device), "GPU memory" if device.type == "cuda" else "memory", recipe.source)
         training = []
     refuse_needs(host + training, available_host_memory(), "memory", recipe.source)
 
@@ -194,8 +227,9 @@ def meta_networks(recipe: Recipe) -> tuple[nn.Module, nn.Module] | None:
     meta = torch.device("meta")
     try:
         with meta:
-            generator, discriminator = _build_networks(recipe, BuildContext(
-                seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels))
+            generator, discriminator = _build_networks(
+                recipe, BuildContext(seed=recipe.experiment.seed, device=meta, image_size=size, channels=channels)
+            )
             _check_shapes(generator, discriminator, (channels, size, size), meta, recipe.source)
     except (NotImplementedError, RuntimeError, PluginError):
         return None
@@ -210,8 +244,13 @@ def stated_memory_needs(component: Component, context: BuildContext, source: str
     if stated is None:
         return []
     needs = returns.answer(
-        component, source, "its config's memory_needs(context)", lambda: stated(context), "a list of ganlab.Need",
-        lambda v: isinstance(v, list) and all(isinstance(need, Need) for need in v))
+        component,
+        source,
+        "its config's memory_needs(context)",
+        lambda: stated(context),
+        "a list of ganlab.Need",
+        lambda v: isinstance(v, list) and all(isinstance(need, Need) for need in v),
+    )
     return [dataclasses.replace(need, key=f"{component.section}.{need.key}") for need in needs]
 
 
@@ -226,20 +265,25 @@ def memory_needs(recipe: Recipe, generator: nn.Module, discriminator: nn.Module)
     d_labels = blank_labels(2, getattr(discriminator, "label_space", None), latents.device)
     g_layers = layer_outputs(generator, latents, g_labels)
     with torch.no_grad():
-        d_layers = layer_outputs(discriminator, forward(generator, latents, g_labels, is_conditional(generator)),
-                                 d_labels)
+        d_layers = layer_outputs(
+            discriminator, forward(generator, latents, g_labels, is_conditional(generator)), d_labels
+        )
     g_params, d_params = (sum(p.numel() for p in n.parameters()) for n in (generator, discriminator))
     ema = g_params if train.ema > 0 else 0
     image_numel = g_layers[-1] if g_layers else 0
     return [
-        Need("generator", f"generator weights and optimizer state ({g_params:,} parameters)",
-             4 * (4 * g_params + ema)),
-        Need("discriminator", f"discriminator weights and optimizer state ({d_params:,} parameters)",
-             4 * 4 * d_params),
-        Need("train.batch_size", f"activations of a step of {train.batch_size} images",
-             4 * train.batch_size * (sum(g_layers) + 2 * sum(d_layers))),
-        Need("train.grid_size", f"the progress grid of {train.grid_size} images",
-             train.grid_size * (4 * latent + 4 * 2 * max(g_layers, default=0) + image_numel)),
+        Need("generator", f"generator weights and optimizer state ({g_params:,} parameters)", 4 * (4 * g_params + ema)),
+        Need("discriminator", f"discriminator weights and optimizer state ({d_params:,} parameters)", 4 * 4 * d_params),
+        Need(
+            "train.batch_size",
+            f"activations of a step of {train.batch_size} images",
+            4 * train.batch_size * (sum(g_layers) + 2 * sum(d_layers)),
+        ),
+        Need(
+            "train.grid_size",
+            f"the progress grid of {train.grid_size} images",
+            train.grid_size * (4 * latent + 4 * 2 * max(g_layers, default=0) + image_numel),
+        ),
     ]
 
 
@@ -271,14 +315,19 @@ def check_training_plan(recipe: Recipe, dataset: ImageDataset, device: torch.dev
         raise DataError(f"{recipe.source}: data: the data set is empty")
     problems = []
     if len(dataset) < train.batch_size:
-        problems.append(f"train.batch_size: {train.batch_size} is larger than the data set ({len(dataset)} "
-                        "images); lower it")
+        problems.append(
+            f"train.batch_size: {train.batch_size} is larger than the data set ({len(dataset)} images); lower it"
+        )
     elif steps_per_epoch(len(dataset), train) == 0:
-        problems.append(f"train.d_steps: {train.d_steps} discriminator batches per step need "
-                        f"{train.d_steps * train.batch_size} images, but the data set has {len(dataset)}")
+        problems.append(
+            f"train.d_steps: {train.d_steps} discriminator batches per step need "
+            f"{train.d_steps * train.batch_size} images, but the data set has {len(dataset)}"
+        )
     if train.batch_size % processes:
-        problems.append(f"train.batch_size: {train.batch_size} images cannot be split evenly over {processes} "
-                        "processes; make it a multiple of the process count")
+        problems.append(
+            f"train.batch_size: {train.batch_size} images cannot be split evenly over {processes} "
+            "processes; make it a multiple of the process count"
+        )
     if problems:
         raise RecipeError(recipe.source, problems)
     goes_to_device(dataset, device, train.data_on_device)
@@ -298,8 +347,9 @@ def total_steps(num_images: int, train: TrainConfig) -> int:
 
 def _build_networks(recipe: Recipe, context: BuildContext) -> tuple[nn.Module, nn.Module]:
     """Generator and discriminator for ``context``'s image shape."""
-    return tuple(_build_network(recipe.component(role), context, recipe.source)
-                 for role in ("generator", "discriminator"))
+    return tuple(
+        _build_network(recipe.component(role), context, recipe.source) for role in ("generator", "discriminator")
+    )
 
 
 def _build_network(component: Component, context: BuildContext, source: str) -> nn.Module:
@@ -308,39 +358,51 @@ def _build_network(component: Component, context: BuildContext, source: str) -> 
     return network
 
 
-def check_conditioning(recipe: Recipe, context: BuildContext, generator: nn.Module,
-                       discriminator: nn.Module) -> None:
+def check_conditioning(recipe: Recipe, context: BuildContext, generator: nn.Module, discriminator: nn.Module) -> None:
     """Refuse a network that takes labels (``conditional = True``) when the data set has none; say so when
     labelled data meets networks that take none, which then train unconditionally."""
     data = recipe.component("data")
     networks = {"generator": generator, "discriminator": discriminator}
     if context.label_space is None:
-        problems = [f"{section}: {recipe.component(section).name!r} is conditional (it takes labels), but the "
-                    f"data set {data.name!r} has no labels; use a labelled data set or an unconditional "
-                    f"{section}" for section, network in networks.items() if is_conditional(network)]
+        problems = [
+            f"{section}: {recipe.component(section).name!r} is conditional (it takes labels), but the "
+            f"data set {data.name!r} has no labels; use a labelled data set or an unconditional "
+            f"{section}"
+            for section, network in networks.items()
+            if is_conditional(network)
+        ]
         if problems:
             raise RecipeError(recipe.source, problems)
     elif not any(is_conditional(network) for network in networks.values()):
-        warn(f"{recipe.source}: data: the data set {data.name!r} has labels "
-             f"({', '.join(context.label_space.names)}), but neither network takes them: training unconditionally")
+        warn(
+            f"{recipe.source}: data: the data set {data.name!r} has labels "
+            f"({', '.join(context.label_space.names)}), but neither network takes them: training unconditionally"
+        )
 
 
-def _check_shapes(generator: nn.Module, discriminator: nn.Module, expected: tuple[int, int, int],
-                  device: torch.device, source: str) -> None:
+def _check_shapes(
+    generator: nn.Module, discriminator: nn.Module, expected: tuple[int, int, int], device: torch.device, source: str
+) -> None:
     """One tiny forward pass each, so a mismatch is a recipe error now rather than a crash at step 1."""
     with torch.no_grad(), preserved_buffers(generator), preserved_buffers(discriminator):
         g_labels = blank_labels(2, getattr(generator, "label_space", None), device)
         d_labels = blank_labels(2, getattr(discriminator, "label_space", None), device)
-        fake = forward(generator, torch.zeros(2, generator.latent_dim, device=device), g_labels,
-                       is_conditional(generator))
-        logits = forward(discriminator, fake, d_labels, is_conditional(discriminator)) \
-            if tuple(fake.shape[1:]) == expected else None
+        fake = forward(
+            generator, torch.zeros(2, generator.latent_dim, device=device), g_labels, is_conditional(generator)
+        )
+        logits = (
+            forward(discriminator, fake, d_labels, is_conditional(discriminator))
+            if tuple(fake.shape[1:]) == expected
+            else None
+        )
     if tuple(fake.shape[1:]) != expected:
-        raise RecipeError(source, [f"generator: makes images of shape {tuple(fake.shape[1:])} but the data "
-                                   f"set has {expected}"])
+        raise RecipeError(
+            source, [f"generator: makes images of shape {tuple(fake.shape[1:])} but the data set has {expected}"]
+        )
     if tuple(logits.shape) != (2,):
-        raise RecipeError(source, [f"discriminator: must return one logit per image, shape (N,), "
-                                   f"got {tuple(logits.shape)} for N=2"])
+        raise RecipeError(
+            source, [f"discriminator: must return one logit per image, shape (N,), got {tuple(logits.shape)} for N=2"]
+        )
 
 
 def _check_fits(component: Loss | Regularizer, discriminator: nn.Module, source: str) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,8 +35,9 @@ def is_conditional(network: nn.Module) -> bool:
     return bool(getattr(network, "conditional", False))
 
 
-def forward(network: Callable[..., torch.Tensor], inputs: torch.Tensor, labels: torch.Tensor | None,
-            conditional: bool) -> torch.Tensor:
+def forward(
+    network: Callable[..., torch.Tensor], inputs: torch.Tensor, labels: torch.Tensor | None, conditional: bool
+) -> torch.Tensor:
     """``network(inputs, labels)`` for a conditional network, ``network(inputs)`` otherwise."""
     return network(inputs, labels) if conditional else network(inputs)
 
@@ -56,11 +58,11 @@ class LabelDistribution:
     counts: torch.Tensor
 
     @classmethod
-    def of(cls, space: LabelSpace, labels: torch.Tensor) -> "LabelDistribution":
+    def of(cls, space: LabelSpace, labels: torch.Tensor) -> LabelDistribution:
         rows, counts = torch.unique(labels.cpu(), dim=0, return_counts=True)
         return cls(space, rows, counts)
 
-    def to(self, device: torch.device) -> "LabelDistribution":
+    def to(self, device: torch.device) -> LabelDistribution:
         """The same distribution with its tensors on ``device``: drawn there every step, it is copied there
         once, not at every draw."""
         return dataclasses.replace(self, rows=self.rows.to(device), counts=self.counts.to(device))
@@ -74,15 +76,17 @@ class LabelDistribution:
 
     def most_common(self) -> list[int]:
         """Each attribute's most frequent value index, counted over the images."""
-        return [int(torch.bincount(self.rows[:, a], weights=self.counts.double(), minlength=size).argmax())
-                for a, size in enumerate(self.space.sizes)]
+        return [
+            int(torch.bincount(self.rows[:, a], weights=self.counts.double(), minlength=size).argmax())
+            for a, size in enumerate(self.space.sizes)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for meta.json and checkpoints."""
         return {"space": self.space.to_dict(), "rows": self.rows.tolist(), "counts": self.counts.tolist()}
 
     @classmethod
-    def from_dict(cls, record: dict[str, Any]) -> "LabelDistribution":
+    def from_dict(cls, record: dict[str, Any]) -> LabelDistribution:
         """What :meth:`to_dict` put in a checkpoint. An older checkpoint's space is a ``{name: values}``
         table whose keys are in column order (torch.save keeps a dict's order, unlike meta.json)."""
         space = LabelSpace.from_dict(record["space"], order=list(record["space"]))
@@ -101,15 +105,19 @@ class BalancedLabels:
     """Per attribute, the value indices that occur in the data."""
 
     @classmethod
-    def of(cls, distribution: LabelDistribution) -> "BalancedLabels":
+    def of(cls, distribution: LabelDistribution) -> BalancedLabels:
         return cls(tuple(distribution.rows[:, a].unique() for a in range(len(distribution.space.attributes))))
 
     def draw(self, num: int, rng: torch.Generator) -> torch.Tensor:
         """``num`` label rows, int64 ``(num, A)`` on ``rng``'s device, each attribute's drawn uniformly from
         ``rng`` in column order."""
-        return torch.stack([values.to(rng.device)[torch.randint(len(values), (num,), device=rng.device,
-                                                                generator=rng)]
-                            for values in self.values], dim=1)
+        return torch.stack(
+            [
+                values.to(rng.device)[torch.randint(len(values), (num,), device=rng.device, generator=rng)]
+                for values in self.values
+            ],
+            dim=1,
+        )
 
 
 GENERATOR_LABELS = {"data": lambda distribution: distribution, "balanced": BalancedLabels.of}
@@ -156,7 +164,6 @@ def condition_grid(z: torch.Tensor, conditions: torch.Tensor) -> tuple[torch.Ten
     latents = z[:columns].repeat(len(conditions), 1)
     labels = conditions.to(z.device).repeat_interleave(columns, dim=0)
     return latents, labels, columns
-
 
 
 def fixed_labels(space: LabelSpace, fixed: dict[int, int], num: int) -> torch.Tensor:

@@ -13,23 +13,23 @@ hear of every score as they would during training: started where the run's logs 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from ..rundir.checkpoints import CheckpointRecord
 from ..common.errors import CheckpointError, RecipeError
+from ..evaluators.metric_base import MetricEvaluator, Score
 from ..loading.manager import Plugins
 from ..recipes.recipe import Component, Recipe, load_recipe, resolve_component
+from ..rundir.checkpoints import CheckpointRecord
 from ..rundir.rundir import RunDir
-from ..evaluators.metric_base import MetricEvaluator, Score
-
 
 COMMAND = "ganlab evaluate"
 """Where --metric and --num-samples problems come from: the command line, not the run's recipe."""
 
 
-def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...],
-                      num_samples: int | None) -> tuple[Component, ...]:
+def metric_components(
+    recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...], num_samples: int | None
+) -> tuple[Component, ...]:
     """The evaluators to score with: the recipe's own settings where it names the evaluator, defaults otherwise."""
     registry = plugins.registry
     chosen: list[Component] = []
@@ -45,7 +45,8 @@ def metric_components(recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...]
         if num_samples is not None:
             if any(f.name == "num_samples" for f in dataclasses.fields(component.config)):
                 component = dataclasses.replace(
-                    component, config=dataclasses.replace(component.config, num_samples=num_samples))
+                    component, config=dataclasses.replace(component.config, num_samples=num_samples)
+                )
             elif metrics:
                 problems.append(f"--num-samples: evaluator {name!r} has no num_samples setting")
                 continue
@@ -66,8 +67,7 @@ def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
     store = run_dir.checkpoint_store
     unlisted = store.unlisted()
     for name in unlisted:
-        warn(f"checkpoint {name} is not in the manifest; not scored (name it with --checkpoint to score it "
-             "unverified)")
+        warn(f"checkpoint {name} is not in the manifest; not scored (name it with --checkpoint to score it unverified)")
     chosen: Chosen = []
     for record in store.records():
         try:
@@ -78,8 +78,9 @@ def intact_checkpoints(run_dir: RunDir, warn: Callable[[str], None]) -> Chosen:
             chosen.append((store.directory / record.file, record))
     if not chosen:
         hint = "; name one with --checkpoint to score a file the manifest does not list" if unlisted else ""
-        raise CheckpointError(f"{str(run_dir.path)!r} has no intact checkpoint listed in its manifest to "
-                              f"evaluate{hint}")
+        raise CheckpointError(
+            f"{str(run_dir.path)!r} has no intact checkpoint listed in its manifest to evaluate{hint}"
+        )
     return chosen
 
 
@@ -90,9 +91,15 @@ def logs_end(run_dir: RunDir) -> int:
     return max((record["step"] for record in run_dir.read_metrics()), default=0)
 
 
-def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), num_samples: int | None = None,
-                 checkpoints: tuple[str, ...] = (), *, warn: Callable[[str], None]
-                 ) -> list[tuple[Path, int, Score]]:
+def evaluate_run(
+    path: Path,
+    plugins: Plugins,
+    metrics: tuple[str, ...] = (),
+    num_samples: int | None = None,
+    checkpoints: tuple[str, ...] = (),
+    *,
+    warn: Callable[[str], None],
+) -> list[tuple[Path, int, Score]]:
     """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
     from .assemble import build
     from .loop import Trainer
@@ -102,19 +109,23 @@ def evaluate_run(path: Path, plugins: Plugins, metrics: tuple[str, ...] = (), nu
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
     components = metric_components(recipe, plugins, metrics, num_samples)
     store = run_dir.checkpoint_store
-    chosen = ([store.named(name, warn) for name in checkpoints] if checkpoints
-              else intact_checkpoints(run_dir, warn))
+    chosen = [store.named(name, warn) for name in checkpoints] if checkpoints else intact_checkpoints(run_dir, warn)
     run_dir.lock()
     try:
-        run_dir.prepare_for_writing()        # before the evaluators' folders are made and any score is appended
+        run_dir.prepare_for_writing()  # before the evaluators' folders are made and any score is appended
         built = build(dataclasses.replace(recipe, evaluators=components))
         evaluators = [(c, h) for c, h in built.evaluators if isinstance(h, MetricEvaluator)]
         if metrics and len(evaluators) < len(components):
             names = ", ".join(c.name for c, h in built.evaluators if not isinstance(h, MetricEvaluator))
             raise RecipeError("--metric", [f"{names}: not a metric evaluator (it produces no scores)"])
         if not evaluators:
-            raise RecipeError(str(run_dir.recipe_path), ["the recipe has no metric evaluators; choose one with "
-                                                         "--metric (fid, kid, precision-recall, swd, diversity, ...)"])
+            raise RecipeError(
+                str(run_dir.recipe_path),
+                [
+                    "the recipe has no metric evaluators; choose one with "
+                    "--metric (fid, kid, precision-recall, swd, diversity, ...)"
+                ],
+            )
         run = Trainer(built, run_dir, plugins, progress=False)
         run.step = logs_end(run_dir)
         results = []

@@ -9,31 +9,35 @@ same seed gives the same faces here as :meth:`ganlab.training.loop.Trainer.gener
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from PIL import Image
 from torch import nn
 
 from ..common.atomic import atomic_write_bytes
-from ..rundir.checkpoints import fitting, training_state, whole_number
 from ..common.errors import CheckpointError, ConfigError, GanlabError, RunError
-from ..page.grids import grid_png
-from ..machine.memory import available_host_memory, size_text
-from ..loading.manager import Plugins
-from ..contracts.engine import BuildContext
-from ..recipes.recipe import current_sections, resolve
-from ..rundir.rundir import RunDir, ensure_writable_folder
 from ..common.whole_numbers import shown
+from ..contracts.engine import BuildContext
+from ..loading.manager import Plugins
+from ..machine.memory import available_host_memory, size_text
+from ..page.grids import grid_png
+from ..recipes.recipe import current_sections, resolve
+from ..rundir.checkpoints import fitting, training_state, whole_number
+from ..rundir.rundir import RunDir, ensure_writable_folder
 from .conditioning import LabelDistribution, fixed_labels, is_conditional
 from .returns import build_instance
 from .sampling import generate_images, sample, seeded_inputs, seeded_rng
 
 
-def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, checkpoint: str | None = None,
-                   warn: Callable[[str], None] = lambda message: None
-                   ) -> tuple[nn.Module, tuple[int, int, int], LabelDistribution | None]:
+def load_generator(
+    run_dir: RunDir,
+    plugins: Plugins,
+    device: torch.device,
+    checkpoint: str | None = None,
+    warn: Callable[[str], None] = lambda message: None,
+) -> tuple[nn.Module, tuple[int, int, int], LabelDistribution | None]:
     """The trained generator of ``run_dir``, the (channels, height, width) of its images and the label
     distribution its labels are drawn from (None for an unconditional generator), from
     ``checkpoint`` (a name in checkpoints/) or the newest valid one; the single place a checkpoint becomes a
@@ -49,19 +53,20 @@ def load_generator(run_dir: RunDir, plugins: Plugins, device: torch.device, chec
         path, record = store.named(checkpoint, warn)
         state = store.read(path, record)
     generator = generator_from_state(state, path, plugins, device)
-    return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) \
-        else None
+    return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) else None
 
 
-def condition_rows(run_dir: RunDir, labels: LabelDistribution | None,
-                   conditions: Sequence[str]) -> list[torch.Tensor | None]:
+def condition_rows(
+    run_dir: RunDir, labels: LabelDistribution | None, conditions: Sequence[str]
+) -> list[torch.Tensor | None]:
     """One fixed label row (-1 where drawn), ``(1, A)``, per ``--condition`` text, or ``[None]`` for none: a
     row stands for every image, so that no allocation grows with the number of images before that number
     is checked. A condition for an unconditional generator, or naming a bad attribute or value, is a usage
     error naming it and the condition it is in."""
     if conditions and labels is None:
-        raise ConfigError("--condition", f"{str(run_dir.path)!r} trained an unconditional generator, which "
-                                         "takes no labels")
+        raise ConfigError(
+            "--condition", f"{str(run_dir.path)!r} trained an unconditional generator, which takes no labels"
+        )
     rows: list[torch.Tensor | None] = []
     for text in conditions:
         try:
@@ -99,8 +104,13 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     recipe = resolve(without_evaluators, plugins.registry, source)
     component = recipe.component("generator")
     labels = label_distribution(state, path)
-    context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=channels,
-                           label_space=labels.space if labels is not None else None)
+    context = BuildContext(
+        seed=recipe.experiment.seed,
+        device=device,
+        image_size=size,
+        channels=channels,
+        label_space=labels.space if labels is not None else None,
+    )
     generator = build_instance(component, context, recipe.source)
     key = "ema" if recipe.train.ema > 0 else "generator"
     with fitting(path, key, f"the {component.name!r} generator installed here"):
@@ -108,16 +118,28 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
     return generator.to(device)
 
 
-def images(generator: nn.Module, num: int, seed: int, device: torch.device,
-           labels: LabelDistribution | None = None, fixed: torch.Tensor | None = None) -> torch.Tensor:
+def images(
+    generator: nn.Module,
+    num: int,
+    seed: int,
+    device: torch.device,
+    labels: LabelDistribution | None = None,
+    fixed: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``num`` images as uint8 (N, C, H, W) from ``seed``; a conditional generator's labels drawn from
     ``labels`` with the seed, where ``fixed`` (one row for every image, -1: not fixed) does not fix them."""
     return generate_images(generator, num, seeded_rng(seed), device, labels=labels, fixed=fixed)
 
 
-def image_batches(generator: nn.Module, num: int, seed: int, device: torch.device,
-                  labels: LabelDistribution | None = None, fixed: torch.Tensor | None = None,
-                  batch: int = 4096) -> Iterator[torch.Tensor]:
+def image_batches(
+    generator: nn.Module,
+    num: int,
+    seed: int,
+    device: torch.device,
+    labels: LabelDistribution | None = None,
+    fixed: torch.Tensor | None = None,
+    batch: int = 4096,
+) -> Iterator[torch.Tensor]:
     """The images of :func:`images`, ``batch`` at a time, so that writing any number of them one file each
     needs the memory of one batch. ``batch`` is a multiple of the 256 latents drawn at once, so the same
     seed gives the same images as :func:`images` does."""
@@ -127,19 +149,28 @@ def image_batches(generator: nn.Module, num: int, seed: int, device: torch.devic
         yield generate_images(generator, count, rng, device, labels=labels, fixed=fixed)
 
 
-def interpolation(generator: nn.Module, seed_a: int, seed_b: int, steps: int, device: torch.device,
-                  labels: LabelDistribution | None = None, fixed: torch.Tensor | None = None) -> torch.Tensor:
+def interpolation(
+    generator: nn.Module,
+    seed_a: int,
+    seed_b: int,
+    steps: int,
+    device: torch.device,
+    labels: LabelDistribution | None = None,
+    fixed: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s; a conditional
     generator keeps ``seed_a``'s first labels (with ``fixed``'s first row applied) all along."""
+
     def first(seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z, drawn = seeded_inputs(seeded_rng(seed), 1, generator.latent_dim,
-                                 labels if is_conditional(generator) else None)
+        z, drawn = seeded_inputs(
+            seeded_rng(seed), 1, generator.latent_dim, labels if is_conditional(generator) else None
+        )
         return z[0].to(device), drawn
+
     (start, drawn), (end, _) = first(seed_a), first(seed_b)
     if drawn is not None and fixed is not None:
         drawn = torch.where(fixed[:1] >= 0, fixed[:1], drawn)
-    return sample(generator, slerp(start, end, steps),
-                  labels=drawn.repeat(steps, 1) if drawn is not None else None)
+    return sample(generator, slerp(start, end, steps), labels=drawn.repeat(steps, 1) if drawn is not None else None)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
@@ -168,17 +199,18 @@ def memory_needed(num: int, shape: tuple[int, int, int], interpolate: bool, grid
     return num * (channels * height * width * (1 + grid + 4 * interpolate) + inputs)
 
 
-def refuse_what_cannot_fit(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool,
-                           inputs: int) -> None:
+def refuse_what_cannot_fit(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool, inputs: int) -> None:
     """Refuse, before drawing anything, a request whose images cannot be held in this machine's memory at
     once (a grid, an interpolation); one file per image is made batch by batch and needs no such check."""
     needed, available = memory_needed(num, shape, interpolate, grid, inputs), available_host_memory()
     if available is None or needed <= available:
         return
     hint = "" if interpolate else ", or write one PNG per image with --out-dir, which makes them in batches"
-    raise GanlabError(f"--num {num}: {'an interpolation' if interpolate else 'a grid'} of {num} images of "
-                      f"{'x'.join(map(str, shape))} needs about {size_text(needed)} of memory at once, and this "
-                      f"machine has {size_text(available)} available; ask for fewer images{hint}")
+    raise GanlabError(
+        f"--num {num}: {'an interpolation' if interpolate else 'a grid'} of {num} images of "
+        f"{'x'.join(map(str, shape))} needs about {size_text(needed)} of memory at once, and this "
+        f"machine has {size_text(available)} available; ask for fewer images{hint}"
+    )
 
 
 def check_grid_path(path: Path) -> None:
@@ -204,12 +236,14 @@ def refuse_what_the_disk_cannot_hold(folder: Path, num: int) -> None:
     hours of work instead."""
     try:
         room = os.statvfs(folder)
-    except (OSError, AttributeError):       # not a POSIX system, or cannot tell: the writes will say
+    except (OSError, AttributeError):  # not a POSIX system, or cannot tell: the writes will say
         return
     free_bytes, free_files = room.f_bavail * room.f_frsize, room.f_favail
     if num * SMALLEST_PNG > free_bytes or (free_files and num > free_files):
-        raise GanlabError(f"--num {num}: {num:,} PNG files do not fit in {str(folder)!r}, which has room for "
-                          f"{size_text(free_bytes)} and {free_files:,} more files; ask for fewer images")
+        raise GanlabError(
+            f"--num {num}: {num:,} PNG files do not fit in {str(folder)!r}, which has room for "
+            f"{size_text(free_bytes)} and {free_files:,} more files; ask for fewer images"
+        )
 
 
 def write_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
@@ -231,7 +265,8 @@ def write_each(batches: Iterable[torch.Tensor], folder: Path, stem: str = "image
             try:
                 Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
             except OSError as e:
-                raise RunError(f"cannot write {str(path)!r}: {e.strerror or e}; the {count} images before it "
-                               "are written") from None
+                raise RunError(
+                    f"cannot write {str(path)!r}: {e.strerror or e}; the {count} images before it are written"
+                ) from None
             count += 1
     return count

@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 
-from ..common.version import __version__
 from ..common.errors import GanlabError, RunError, warn
+from ..common.version import __version__
+from ..loading.manager import Plugins
 from ..machine import distributed, signals
 from ..machine.devices import recipe_device
 from ..machine.threads import ContentionWatch, choose_threads, computing_with
-from ..loading.manager import Plugins
 from ..recipes.recipe import Recipe
 from ..report.build import write_report
 from ..rundir.rundir import RunDir, now_iso
@@ -29,7 +29,9 @@ def environment(plugins: Plugins) -> dict[str, Any]:
     import torchvision
 
     return {
-        "ganlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "ganlab": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
         "python": sys.version.split()[0],
         "plugins": {p.name: p.version or ("built-in" if p.builtin else "unknown") for p in plugins.infos},
     }
@@ -38,16 +40,28 @@ def environment(plugins: Plugins) -> dict[str, Any]:
 def start_meta(run: Trainer, plugins: Plugins) -> dict[str, Any]:
     recipe = run.recipe
     return {
-        "name": run.run_dir.name, "experiment": recipe.experiment.name, "status": "running",
-        "recipe_source": recipe.source, "overrides": list(recipe.overrides),
-        "created": now_iso(), "started": now_iso(), "ended": None,
-        "seed": recipe.experiment.seed, "device": str(run.device),
+        "name": run.run_dir.name,
+        "experiment": recipe.experiment.name,
+        "status": "running",
+        "recipe_source": recipe.source,
+        "overrides": list(recipe.overrides),
+        "created": now_iso(),
+        "started": now_iso(),
+        "ended": None,
+        "seed": recipe.experiment.seed,
+        "device": str(run.device),
         "device_name": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else "cpu",
-        "batch_size": recipe.train.batch_size, "d_steps": recipe.train.d_steps,
-        "steps": 0, "total_steps": run.total_steps, "epochs_completed": 0, "epochs": recipe.train.epochs,
-        "versions": environment(plugins), "scores": run.built.loss.score_kind.to_dict(),
+        "batch_size": recipe.train.batch_size,
+        "d_steps": recipe.train.d_steps,
+        "steps": 0,
+        "total_steps": run.total_steps,
+        "epochs_completed": 0,
+        "epochs": recipe.train.epochs,
+        "versions": environment(plugins),
+        "scores": run.built.loss.score_kind.to_dict(),
         "plugin_failures": [f.message() for f in plugins.failures],
-        "error": None, **label_records(run),
+        "error": None,
+        **label_records(run),
     }
 
 
@@ -58,8 +72,9 @@ def label_records(run: Trainer) -> dict[str, Any]:
     return {"label_space": labels.space.to_dict(), "labels": labels.to_dict()} if labels is not None else {}
 
 
-def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None,
-               progress: bool = True, stamped: bool = True) -> RunDir:
+def run_recipe(
+    recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None, progress: bool = True, stamped: bool = True
+) -> RunDir:
     """Build everything, create the run directory (``out/NAME`` exactly when not ``stamped``, see
     :meth:`RunDir.create`), train, and leave the directory complete.
 
@@ -72,7 +87,7 @@ def run_recipe(recipe: Recipe, plugins: Plugins, out: Path, name: str | None = N
     run_dir = RunDir.create(out, name or recipe.experiment.name, stamped) if world.is_main else None
     path = distributed.broadcast(world, run_dir.path if run_dir else None)
     run_dir = run_dir or RunDir(path)
-    with signals.held() as received:   # never a run directory without its meta.json: stop at the first step
+    with signals.held() as received:  # never a run directory without its meta.json: stop at the first step
         run = Trainer(built, run_dir, plugins, progress, world)
         if world.is_main:
             run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
@@ -93,7 +108,7 @@ def execute(run: Trainer) -> None:
     A full disk or an unwritable run directory becomes a RunError; the checkpoints written before it
     stay intact.
     """
-    alone = not run.world.distributed      # processes of one run follow the launcher's count alike
+    alone = not run.world.distributed  # processes of one run follow the launcher's count alike
     recorded = run.run_dir.read_checked_meta().get("threads") if alone else None
     threads = choose_threads(run.recipe.train.threads, recorded)
     if run.world.is_main:
@@ -102,16 +117,21 @@ def execute(run: Trainer) -> None:
         run.contention = ContentionWatch(threads)
     status, error, finished = "failed", None, False
     try:
-        with graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0), \
-                computing_with(threads):
+        with (
+            graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0),
+            computing_with(threads),
+        ):
             run.train()
         status, finished = "finished", True
     except KeyboardInterrupt as e:
         signum = signals.signal_of(e)
         status = "interrupted"
         error = f"interrupted by {signals.describe(signum)} at step {run.step}"
-        raise RunInterrupted(f"run interrupted by {signals.describe(signum)} at step {run.step}; continue it "
-                             f"with: ganlab run --resume {run.run_dir.path}", signum) from None
+        raise RunInterrupted(
+            f"run interrupted by {signals.describe(signum)} at step {run.step}; continue it "
+            f"with: ganlab run --resume {run.run_dir.path}",
+            signum,
+        ) from None
     except RunDiverged as e:
         status, error = "diverged", str(e)
         raise
@@ -129,9 +149,8 @@ def execute(run: Trainer) -> None:
             if run.world.is_main:
                 finish(run, status, error)
         except OSError as e:
-            if finished:       # otherwise the error that stopped training is the one to report
-                raise RunError(f"cannot record the end of run {str(run.run_dir.path)!r}: "
-                               f"{e.strerror or e}") from None
+            if finished:  # otherwise the error that stopped training is the one to report
+                raise RunError(f"cannot record the end of run {str(run.run_dir.path)!r}: {e.strerror or e}") from None
         finally:
             distributed.shutdown()
 
@@ -144,8 +163,14 @@ def finish(run: Trainer, status: str, error: str | None) -> None:
     marks a finished run interrupted; meta.json and the report are still written, a first signal while they are
     held until they are, and the signal is raised again afterwards.
     """
-    meta_changes = {"status": status, "ended": now_iso(), "steps": run.step, "epochs_completed": run.epochs_completed,
-                    "elapsed_s": round(run.elapsed, 3), "error": error}
+    meta_changes = {
+        "status": status,
+        "ended": now_iso(),
+        "steps": run.step,
+        "epochs_completed": run.epochs_completed,
+        "elapsed_s": round(run.elapsed, 3),
+        "error": error,
+    }
     images = run.step * run.recipe.train.batch_size * run.recipe.train.d_steps
     meta_changes["images_per_s"] = round(images / run.elapsed, 2) if run.elapsed > 0 else None
     evaluator_errors, stopped = [], None
@@ -161,7 +186,7 @@ def finish(run: Trainer, status: str, error: str | None) -> None:
         cut_short = f"interrupted by {signals.describe(signals.signal_of(e))} while the end-of-run evaluators ran"
         if status == "finished":
             meta_changes.update(status="interrupted", error=cut_short)
-        else:               # a failed or diverged run stays so; the signal only cut its evaluators short
+        else:  # a failed or diverged run stays so; the signal only cut its evaluators short
             evaluator_errors.append(cut_short)
     if evaluator_errors:
         meta_changes["evaluator_errors"] = evaluator_errors
@@ -173,8 +198,10 @@ def finish(run: Trainer, status: str, error: str | None) -> None:
                 write_report(run.run_dir, run.plugins.registry)
             except Exception as e:  # the report is derived and rebuildable; the run's outcome is not
                 run.run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
-                warn(f"the report of {str(run.run_dir.path)!r} could not be written ({type(e).__name__}: {e}); "
-                     f"the run is recorded; try again with: ganlab report {run.run_dir.path}")
+                warn(
+                    f"the report of {str(run.run_dir.path)!r} could not be written ({type(e).__name__}: {e}); "
+                    f"the run is recorded; try again with: ganlab report {run.run_dir.path}"
+                )
         finally:
             run.run_dir.unlock()
     if stopped is not None:

@@ -6,13 +6,14 @@ as broken and the report is still written). A live view of a multi-hour run is w
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
 from ..common.errors import warn
-from ..contracts.loggers import Logger
 from ..contracts.engine import RunView
+from ..contracts.loggers import Logger
 from ..recipes.recipe import Component
 
 
@@ -64,5 +65,7 @@ class Loggers:
             except Exception as e:
                 if component.section not in self.broken:
                     self.broken.add(component.section)
-                    warn(f"logger {component.section} ({component.name}) failed in {method}: "
-                         f"{type(e).__name__}: {e}; the run goes on without it")
+                    warn(
+                        f"logger {component.section} ({component.name}) failed in {method}: "
+                        f"{type(e).__name__}: {e}; the run goes on without it"
+                    )

@@ -14,27 +14,36 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..data.loader import BatchLoader
+from ..common.atomic import atomic_write_bytes
 from ..common.errors import DataError, GanlabError
+from ..contracts.engine import Evaluator
+from ..data.loader import BatchLoader
+from ..loading.manager import Plugins
 from ..machine import distributed, signals
 from ..machine.distributed import World
 from ..machine.threads import ContentionWatch
-from ..loading.manager import Plugins
-from ..contracts.engine import Evaluator
-from ..common.atomic import atomic_write_bytes
-from ..rundir.checkpoints import CheckpointSchedule
 from ..page.grids import grid_image, png
+from ..rundir.checkpoints import CheckpointSchedule
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch, total_steps
-from .conditioning import (GENERATOR_LABELS, BalancedLabels, LabelDistribution, condition_grid,
-                           describe_condition, distribution_of, grid_conditions, is_conditional,
-                           check_labels)
+from .conditioning import (
+    GENERATOR_LABELS,
+    BalancedLabels,
+    LabelDistribution,
+    check_labels,
+    condition_grid,
+    describe_condition,
+    distribution_of,
+    grid_conditions,
+    is_conditional,
+)
 from .loggers import Loggers
 from .networks import EMA, Shadow, Updater, for_training
 from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
@@ -43,10 +52,13 @@ from .step import METRIC_KEYS, RATE_KEYS, Discriminate, Levers, ScheduledRate, T
 from .stopping import RunDiverged, StopRequest, overflow_diverges
 
 
-
-def latent_source(latent_dim: int, device: torch.device, rng: torch.Generator, world: World,
-                  labels: LabelDistribution | BalancedLabels | None = None
-                  ) -> Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]:
+def latent_source(
+    latent_dim: int,
+    device: torch.device,
+    rng: torch.Generator,
+    world: World,
+    labels: LabelDistribution | BalancedLabels | None = None,
+) -> Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]:
     """This process's share of each global batch of latents, drawn from ``rng``, and of the generator's
     labels, drawn from ``labels`` (the data's label distribution, or its balanced labels:
     ``train.generator_labels``) with ``rng`` right after the latents; None without it, and then nothing
@@ -57,38 +69,49 @@ def latent_source(latent_dim: int, device: torch.device, rng: torch.Generator, w
     wrappers alive until the garbage collector ran, possibly at interpreter exit, after the process group
     was gone, where their destruction aborts the process ("terminate called without an active exception").
     """
+
     def draw(n_local: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         z = distributed.draw_for_global_batch(
-            lambda n: torch.randn(n, latent_dim, device=device, generator=rng), n_local, world)
+            lambda n: torch.randn(n, latent_dim, device=device, generator=rng), n_local, world
+        )
         if labels is None:
             return z, None
         return z, distributed.draw_for_global_batch(lambda n: labels.draw(n, rng), n_local, world)
+
     return draw
+
 
 class Trainer:
     """A live training run. Evaluators see it as a :class:`ganlab.RunView`, which names what they may use;
     everything else here is the engine's own."""
 
-    def __init__(self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True,
-                 world: World = World()):
+    def __init__(
+        self, built: Built, run_dir: RunDir, plugins: Plugins, progress: bool = True, world: World | None = None
+    ):
         self.built = built
         self.recipe = built.recipe
         self.run_dir = run_dir
         self.plugins = plugins
-        self.world = world
+        self.world = world = world or World()
         self.device = built.device
         self.dataset = built.dataset
         self.progress = progress and world.is_main
         train = self.recipe.train
         seed = self.recipe.experiment.seed
-        self.loader = BatchLoader(self.dataset, train.batch_size, seed, train.num_workers,
-                                  shard=(world.rank, world.size), device=self.device,
-                                  residency=train.data_on_device)
+        self.loader = BatchLoader(
+            self.dataset,
+            train.batch_size,
+            seed,
+            train.num_workers,
+            shard=(world.rank, world.size),
+            device=self.device,
+            residency=train.data_on_device,
+        )
         self.steps_per_epoch = steps_per_epoch(len(self.dataset), train)
         self.total_steps = total_steps(len(self.dataset), train)
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True     # fixed shapes every step: pick the fastest kernels once
-        if train.channels_last:       # before any copy is taken, so the EMA's weights share the live layout
+            torch.backends.cudnn.benchmark = True  # fixed shapes every step: pick the fastest kernels once
+        if train.channels_last:  # before any copy is taken, so the EMA's weights share the live layout
             for network in (built.generator, built.discriminator):
                 network.to(memory_format=torch.channels_last)
         self.ema = EMA(built.generator, train.ema) if train.ema > 0 else None
@@ -99,37 +122,57 @@ class Trainer:
         self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
         self.update_g = Updater.create(built.optimizer_g, train.precision, self.device)
         self.update_d = Updater.create(built.optimizer_d, train.precision, self.device)
-        self.fixed_noise = torch.randn(train.grid_size, self.generator.latent_dim,
-                                       generator=torch.Generator().manual_seed(seed + 1)).to(self.device)
+        self.fixed_noise = torch.randn(
+            train.grid_size, self.generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)
+        ).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
         self.conditional_g, self.conditional_d = is_conditional(self.generator), is_conditional(self.discriminator)
         self.label_distribution = distribution_of(self.dataset)
         conditional = self.conditional_g or self.conditional_d
-        self.levers = Levers(augment=built.augment, regularizers=built.regularizers, rates=(
-            ScheduledRate(built.optimizer_g, built.schedules[0], self.total_steps, "schedule.generator"),
-            ScheduledRate(built.optimizer_d, built.schedules[1], self.total_steps, "schedule.discriminator")),
-            device=self.device)
+        self.levers = Levers(
+            augment=built.augment,
+            regularizers=built.regularizers,
+            rates=(
+                ScheduledRate(built.optimizer_g, built.schedules[0], self.total_steps, "schedule.generator"),
+                ScheduledRate(built.optimizer_d, built.schedules[1], self.total_steps, "schedule.discriminator"),
+            ),
+            device=self.device,
+        )
         self.loggers = Loggers(built.loggers if world.is_main else [])
         self.logged_keys = METRIC_KEYS + tuple(self.levers.columns())
         """The names of the numbers each step returns, in its records after ``step`` and ``epoch``."""
         self.training_step = TrainingStep(
-            train_g=self._train_g, generator=self.generator, conditional_g=self.conditional_g,
+            train_g=self._train_g,
+            generator=self.generator,
+            conditional_g=self.conditional_g,
             discriminate=Discriminate(self._train_d, self.conditional_d, built.augment, train.precision),
-            update_g=self.update_g, update_d=self.update_d, loss=built.loss, levers=self.levers,
-            latents=latent_source(self.generator.latent_dim, self.device, self.noise_rng, world,
-                                  GENERATOR_LABELS[train.generator_labels](self.label_distribution.to(self.device))
-                                  if conditional else None),
-            device=self.device, precision=train.precision,
-            memory_format=torch.channels_last if train.channels_last else torch.contiguous_format, ema=self.ema)
+            update_g=self.update_g,
+            update_d=self.update_d,
+            loss=built.loss,
+            levers=self.levers,
+            latents=latent_source(
+                self.generator.latent_dim,
+                self.device,
+                self.noise_rng,
+                world,
+                GENERATOR_LABELS[train.generator_labels](self.label_distribution.to(self.device))
+                if conditional
+                else None,
+            ),
+            device=self.device,
+            precision=train.precision,
+            memory_format=torch.channels_last if train.channels_last else torch.contiguous_format,
+            ema=self.ema,
+        )
         self.step = 0
-        self.epochs_completed = 0     # full passes over the data
-        self.batch_in_epoch = 0       # batches of the current epoch already consumed
+        self.epochs_completed = 0  # full passes over the data
+        self.batch_in_epoch = 0  # batches of the current epoch already consumed
         self._pending: list[tuple[int, int, torch.Tensor, list[float]]] = []
         self._started = time.monotonic()
         self._elapsed_before = 0.0
         self.schedule = CheckpointSchedule(self.recipe.checkpoint)
         self.stop = StopRequest()
-        self._latest_evaluation: dict[str, tuple[int, float]] = {}   # metric -> (step, value)
+        self._latest_evaluation: dict[str, tuple[int, float]] = {}  # metric -> (step, value)
         self.contention: ContentionWatch | None = None
         """Watches how busy other processes keep the machine (set for the main process as training starts)."""
 
@@ -160,8 +203,7 @@ class Trainer:
         """The labels the generator is conditioned on (a :class:`ganlab.LabelSpace`); None when it is not."""
         return self.label_distribution.space if self.conditional_g else None
 
-    def generate(self, num: int, seed: int, batch_size: int = 256,
-                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(self, num: int, seed: int, batch_size: int = 256, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``num`` generated images as uint8 (N, C, H, W) on the CPU; a conditional generator's carry
         ``labels``, or labels drawn from the data's distribution after the latents, from the same seed.
 
@@ -170,8 +212,9 @@ class Trainer:
         """
         if labels is not None:
             labels = check_labels(self.label_distribution.space, labels, num) if self.conditional_g else None
-        return generate_images(self.sampler, num, seeded_rng(seed), self.device, batch_size,
-                               self.label_distribution, labels)
+        return generate_images(
+            self.sampler, num, seeded_rng(seed), self.device, batch_size, self.label_distribution, labels
+        )
 
     def sampling_weights_digest(self) -> str:
         """What decides :meth:`generate`'s images besides its arguments (see :class:`ganlab.RunView`)."""
@@ -210,8 +253,9 @@ class Trainer:
         """
         judge = self.judge
         with preserved_buffers(judge), self._own_random_numbers():
-            logits = Discriminate(judge, self.conditional_d)(to_model_range(images.to(self.device)),
-                                                             labels.to(self.device) if labels is not None else None)
+            logits = Discriminate(judge, self.conditional_d)(
+                to_model_range(images.to(self.device)), labels.to(self.device) if labels is not None else None
+            )
         return self.built.loss.scores(logits).cpu()
 
     def _own_random_numbers(self) -> contextlib.AbstractContextManager[None]:
@@ -220,8 +264,14 @@ class Trainer:
 
     def log_evaluation(self, metric: str, value: float, **details: Any) -> None:
         """Record one evaluation result (with its protocol in ``details``) in evaluations.jsonl."""
-        record = {"metric": metric, "value": float(value), "step": self.step, "epoch": self.epoch,
-                  "time": now_iso(), **details}
+        record = {
+            "metric": metric,
+            "value": float(value),
+            "step": self.step,
+            "epoch": self.epoch,
+            "time": now_iso(),
+            **details,
+        }
         self.run_dir.append_jsonl("evaluations.jsonl", [record])
         self.loggers.log_evaluation(record)
         self._latest_evaluation[metric] = (self.step, float(value))
@@ -241,9 +291,16 @@ class Trainer:
             return
         values = distributed.mean(self.world, torch.stack([t for _, _, t, _ in self._pending])).cpu().tolist()
         elapsed = round(self.elapsed, 3)
-        records = [{"step": step, "epoch": epoch, **dict(zip(self.logged_keys, row)),
-                    **dict(zip(RATE_KEYS, rates)), "time": elapsed}
-                   for (step, epoch, _, rates), row in zip(self._pending, values)]
+        records = [
+            {
+                "step": step,
+                "epoch": epoch,
+                **dict(zip(self.logged_keys, row)),
+                **dict(zip(RATE_KEYS, rates)),
+                "time": elapsed,
+            }
+            for (step, epoch, _, rates), row in zip(self._pending, values)
+        ]
         self._pending.clear()
         if self.world.is_main:
             self.run_dir.append_jsonl("metrics.jsonl", records)
@@ -254,12 +311,19 @@ class Trainer:
                     evaluator.on_step_end(self, record)
         last = records[-1]
         if bar is not None:
-            bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
-                            d_real=f"{last['d_real']:.2f}", d_fake=f"{last['d_fake']:.2f}", refresh=False)
+            bar.set_postfix(
+                loss_d=f"{last['loss_d']:.3f}",
+                loss_g=f"{last['loss_g']:.3f}",
+                d_real=f"{last['d_real']:.2f}",
+                d_fake=f"{last['d_fake']:.2f}",
+                refresh=False,
+            )
         bad = next((r for r in records if not all(math.isfinite(r[k]) for k in METRIC_KEYS)), None)
         if bad is not None:
-            raise RunDiverged(f"losses became non-finite at step {bad['step']} (loss_d={bad['loss_d']}, "
-                              f"loss_g={bad['loss_g']}); the last good checkpoint is kept")
+            raise RunDiverged(
+                f"losses became non-finite at step {bad['step']} (loss_d={bad['loss_d']}, "
+                f"loss_g={bad['loss_g']}); the last good checkpoint is kept"
+            )
 
     def train(self) -> None:
         """Train from the current position to ``total_steps``; an epoch's end writes a grid and checkpoint
@@ -274,8 +338,15 @@ class Trainer:
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
-            bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                       file=sys.stderr, desc=self.run_dir.name)
+
+            bar = tqdm(
+                total=self.total_steps,
+                initial=self.step,
+                unit="step",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                desc=self.run_dir.name,
+            )
         try:
             self.loggers.start(self)
             with self._evaluators() as evaluators:
@@ -363,8 +434,9 @@ class Trainer:
             raise
         except Exception as e:
             message = str(e).strip().splitlines()[-1] if str(e).strip() else ""
-            raise DataError(f"data: reading a batch of epoch {self.epochs_completed + 1} failed: "
-                            f"{type(e).__name__}: {message}") from None
+            raise DataError(
+                f"data: reading a batch of epoch {self.epochs_completed + 1} failed: {type(e).__name__}: {message}"
+            ) from None
 
     @contextlib.contextmanager
     def _evaluators(self) -> Iterator[list[Evaluator]]:
@@ -400,8 +472,9 @@ class Trainer:
                 for evaluator in evaluators:
                     evaluator.on_epoch_end(self, number)
         self.save_checkpoint(f"epoch_{number:04d}.pt" if completed else f"step_{self.step:08d}.pt")
-        self.run_dir.update_meta(steps=self.step, epochs_completed=self.epochs_completed,
-                                 elapsed_s=round(self.elapsed, 3))
+        self.run_dir.update_meta(
+            steps=self.step, epochs_completed=self.epochs_completed, elapsed_s=round(self.elapsed, 3)
+        )
 
     def save_grid(self, path: Path) -> None:
         """The fixed-noise progress grid, drawn by the rule every generated image follows

@@ -11,7 +11,8 @@ import contextlib
 import copy
 import dataclasses
 import logging
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,7 +26,7 @@ log = logging.getLogger("ganlab.training.networks")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def autocast(precision: str, device: torch.device) -> ContextManager[Any]:
+def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
     """The forward-pass context for ``precision``; fp32 is a no-op."""
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -41,9 +42,11 @@ def slow_precision(precision: str, device: torch.device) -> str | None:
     cpu = this_cpu() if device.type == "cpu" and precision in _DTYPES else None
     if cpu is None or cpu.native(precision) is not False:
         return None
-    return (f'train.precision = "{precision}": this CPU has no native {precision} instructions '
-            f"({cpu.lacks(precision)}), so torch emulates them and training runs many times slower than with "
-            '"fp32" (BENCHMARKS.md: Precision on the CPU); use "fp32" here, and bf16 or fp16 on a GPU')
+    return (
+        f'train.precision = "{precision}": this CPU has no native {precision} instructions '
+        f"({cpu.lacks(precision)}), so torch emulates them and training runs many times slower than with "
+        '"fp32" (BENCHMARKS.md: Precision on the CPU); use "fp32" here, and bf16 or fp16 on a GPU'
+    )
 
 
 def warn_if_slow(precision: str, device: torch.device) -> None:
@@ -53,8 +56,9 @@ def warn_if_slow(precision: str, device: torch.device) -> None:
         log.warning("ganlab: warning: %s", message)
 
 
-def for_training(module: nn.Module, world: World, device: torch.device, *, sync_batchnorm: bool,
-                 compile: bool) -> tuple[nn.Module, nn.Module]:
+def for_training(
+    module: nn.Module, world: World, device: torch.device, *, sync_batchnorm: bool, compile: bool
+) -> tuple[nn.Module, nn.Module]:
     """(the module to train through, the plain module that owns the weights).
 
     The plain module is what state dicts, samples and evaluators use; the first may be a DDP and/or compiled
@@ -79,7 +83,7 @@ def uncompiled(module: nn.Module) -> nn.Module:
     return getattr(module, "_orig_mod", module)
 
 
-def no_sync(module: nn.Module) -> ContextManager[Any]:
+def no_sync(module: nn.Module) -> AbstractContextManager[Any]:
     """Skip DDP's gradient all-reduce for a backward whose gradients are thrown away.
 
     The generator's update back-propagates through the discriminator; those discriminator gradients
@@ -99,7 +103,7 @@ class Updater:
     scaler: torch.amp.GradScaler | None = None
 
     @classmethod
-    def create(cls, optimizer: torch.optim.Optimizer, precision: str, device: torch.device) -> "Updater":
+    def create(cls, optimizer: torch.optim.Optimizer, precision: str, device: torch.device) -> Updater:
         return cls(optimizer, torch.amp.GradScaler(device.type) if precision == "fp16" else None)
 
     def step(self, loss: torch.Tensor) -> None:

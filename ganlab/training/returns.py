@@ -17,26 +17,27 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 
 from ..common.arguments import given, is_whole
 from ..common.errors import ConfigError, DataError, GanlabError, PluginError, RecipeError
 from ..common.labels import LabelSpace
-from ..contracts.levers import Augment, Regularizer, Schedule, Stateful
-from ..machine.memory import out_of_memory
-from ..contracts.kinds import BY_KIND, missing
 from ..contracts.engine import BuildContext, ImageDataset, Loss
+from ..contracts.kinds import BY_KIND, missing
+from ..contracts.levers import Augment, Regularizer, Schedule, Stateful
 from ..contracts.scores import ScoreKind
+from ..machine.memory import out_of_memory
 from ..recipes.recipe import Component
 
 
 def where(component: Component, source: str) -> str:
     """``recipe.toml: loggers[0]: logger 'tensorboard' of plugin 'ganlab-tensorboard'``."""
-    return (f"{source}: {component.section}: {component.entry.kind} {component.name!r} of plugin "
-            f"{component.entry.plugin!r}")
+    return (
+        f"{source}: {component.section}: {component.entry.kind} {component.name!r} of plugin {component.entry.plugin!r}"
+    )
 
 
 def build_component(component: Component, context: BuildContext, source: str) -> Any:
@@ -58,8 +59,10 @@ def build_component(component: Component, context: BuildContext, source: str) ->
     contract = BY_KIND.get(component.entry.kind)
     lacking = missing(type(built), contract) if contract and isinstance(built, contract.base) else []
     if lacking:
-        raise PluginError(f"{where(component, source)} was built as a {type(built).__qualname__}, which does not "
-                          f"define {', '.join(f'{name}()' for name in lacking)}; every {contract.title} must")
+        raise PluginError(
+            f"{where(component, source)} was built as a {type(built).__qualname__}, which does not "
+            f"define {', '.join(f'{name}()' for name in lacking)}; every {contract.title} must"
+        )
     return built
 
 
@@ -71,8 +74,10 @@ def build_instance(component: Component, context: BuildContext, source: str) -> 
     contract = BY_KIND[component.entry.kind]
     built = build_component(component, context, source)
     if not isinstance(built, contract.base):
-        raise PluginError(f"{where(component, source)} was built as a {type(built).__qualname__}, which is not a "
-                          f"{contract.title}; its factory must return an instance of a subclass of it")
+        raise PluginError(
+            f"{where(component, source)} was built as a {type(built).__qualname__}, which is not a "
+            f"{contract.title}; its factory must return an instance of a subclass of it"
+        )
     return built
 
 
@@ -97,30 +102,36 @@ def called(component: Component, source: str, method: str, call: Callable[[], An
         return call()
 
 
-def returned(component: Component, source: str, method: str, value: Any, expected: str,
-             fits: Callable[[Any], bool]) -> Any:
+def returned(
+    component: Component, source: str, method: str, value: Any, expected: str, fits: Callable[[Any], bool]
+) -> Any:
     """``value``, which ``method`` of the component returned, once it ``fits``."""
-    return _fitting(component, source, value, fits, lambda found: f"{method} returned {found}; it must return "
-                                                                   f"{expected}")
+    return _fitting(
+        component, source, value, fits, lambda found: f"{method} returned {found}; it must return {expected}"
+    )
 
 
-def holding(component: Component, source: str, owner: Any, attribute: str, expected: str,
-            fits: Callable[[Any], bool]) -> Any:
+def holding(
+    component: Component, source: str, owner: Any, attribute: str, expected: str, fits: Callable[[Any], bool]
+) -> Any:
     """``owner``'s ``attribute`` (None where it has none), once it ``fits``."""
     value = called(component, source, attribute, lambda: getattr(owner, attribute, None))
-    return _fitting(component, source, value, fits, lambda found: f"its {attribute} holds {found}; it must "
-                                                                   f"hold {expected}")
+    return _fitting(
+        component, source, value, fits, lambda found: f"its {attribute} holds {found}; it must hold {expected}"
+    )
 
 
-def _fitting(component: Component, source: str, value: Any, fits: Callable[[Any], bool],
-             problem: Callable[[str], str]) -> Any:
+def _fitting(
+    component: Component, source: str, value: Any, fits: Callable[[Any], bool], problem: Callable[[str], str]
+) -> Any:
     if not fits(value):
         raise PluginError(f"{where(component, source)}: {problem(given(value))}")
     return value
 
 
-def answer(component: Component, source: str, method: str, call: Callable[[], Any], expected: str,
-           fits: Callable[[Any], bool]) -> Any:
+def answer(
+    component: Component, source: str, method: str, call: Callable[[], Any], expected: str, fits: Callable[[Any], bool]
+) -> Any:
     """What ``call`` returns, once it fits: :func:`called`, then :func:`returned`."""
     return returned(component, source, method, called(component, source, method, call), expected, fits)
 
@@ -131,8 +142,7 @@ def at_least(low: int) -> Callable[[Any], bool]:
 
 def images_of(shape: tuple[int, ...]) -> Callable[[Any], bool]:
     """Whether a value is uint8 images (or one image) of ``shape``, as the loader gathers them."""
-    return lambda value: isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and \
-        tuple(value.shape) == shape
+    return lambda value: isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and tuple(value.shape) == shape
 
 
 def is_number(value: Any) -> bool:
@@ -161,17 +171,35 @@ def check_dataset(component: Component, dataset: ImageDataset, source: str) -> N
     check_description(component, dataset, source, "describe")
     if count:
         image = (channels, size, size)
-        answer(component, source, "__getitem__(0)", lambda: dataset[0], f"a uint8 tensor of shape {image}",
-               images_of(image))
+        answer(
+            component,
+            source,
+            "__getitem__(0)",
+            lambda: dataset[0],
+            f"a uint8 tensor of shape {image}",
+            images_of(image),
+        )
         if callable(getattr(dataset, "get_batch", None)):
-            answer(component, source, "get_batch(tensor([0]))", lambda: dataset.get_batch(torch.tensor([0])),
-                   f"a uint8 tensor of shape {(1, *image)}", images_of((1, *image)))
+            answer(
+                component,
+                source,
+                "get_batch(tensor([0]))",
+                lambda: dataset.get_batch(torch.tensor([0])),
+                f"a uint8 tensor of shape {(1, *image)}",
+                images_of((1, *image)),
+            )
     _check_labels(component, dataset, source, count)
 
 
 def _check_labels(component: Component, dataset: ImageDataset, source: str, count: int) -> None:
-    space = holding(component, source, dataset, "label_space", "None or a ganlab.LabelSpace",
-                    lambda v: v is None or isinstance(v, LabelSpace))
+    space = holding(
+        component,
+        source,
+        dataset,
+        "label_space",
+        "None or a ganlab.LabelSpace",
+        lambda v: v is None or isinstance(v, LabelSpace),
+    )
     if space is None:
         return
     expected = f"an int64 tensor of shape ({count}, {len(space.attributes)}) of value indices of its label_space"
@@ -184,6 +212,7 @@ def _check_labels(component: Component, dataset: ImageDataset, source: str, coun
         except ValueError:
             return False
         return len(labels) == count
+
     holding(component, source, dataset, "labels", expected, fits)
 
 
@@ -201,8 +230,14 @@ def check_loss(component: Component, loss: Loss, source: str) -> None:
 
 def check_schedule(component: Component, schedule: Schedule, source: str, total_steps: int) -> None:
     """The factor of the first step: a number the learning rate can be multiplied by."""
-    answer(component, source, f"factor(0, {total_steps})", lambda: schedule.factor(0, total_steps),
-           "a finite number (an int or a float)", is_number)
+    answer(
+        component,
+        source,
+        f"factor(0, {total_steps})",
+        lambda: schedule.factor(0, total_steps),
+        "a finite number (an int or a float)",
+        is_number,
+    )
 
 
 def check_state(component: Component, stateful: Stateful, source: str) -> None:
@@ -217,14 +252,28 @@ def check_logged(component: Component, augment: Augment, source: str, taken: tup
     logged = answer(component, source, "logged()", augment.logged, "a dict of 0-d tensors", is_table)
     for key, value in logged.items():
         if key in taken or key.startswith("reg_"):
-            raise PluginError(f"{where(component, source)} logs {key!r}, a name the step records use for "
-                              "something else; name it after the augmentation, as in 'augment_p'")
-        returned(component, source, f"logged()[{key!r}]", value, "a 0-d tensor on the device",
-                 lambda v: isinstance(v, torch.Tensor) and v.dim() == 0)
+            raise PluginError(
+                f"{where(component, source)} logs {key!r}, a name the step records use for "
+                "something else; name it after the augmentation, as in 'augment_p'"
+            )
+        returned(
+            component,
+            source,
+            f"logged()[{key!r}]",
+            value,
+            "a 0-d tensor on the device",
+            lambda v: isinstance(v, torch.Tensor) and v.dim() == 0,
+        )
 
 
 def check_regularizer(component: Component, regularizer: Regularizer, source: str) -> None:
     """Refuse a regularizer whose ``applies_to`` or ``interval`` the step could not act on."""
-    holding(component, source, regularizer, "applies_to", '"discriminator" or "generator"',
-            lambda v: v in ("discriminator", "generator"))
+    holding(
+        component,
+        source,
+        regularizer,
+        "applies_to",
+        '"discriminator" or "generator"',
+        lambda v: v in ("discriminator", "generator"),
+    )
     holding(component, source, regularizer, "interval", "a whole number of steps, at least 1", at_least(1))

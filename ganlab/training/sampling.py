@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import weakref
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -30,9 +30,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..metrics.protocol import LATENT_BLOCK, STANDING_BATCH_SIZE, STANDING_BATCHES, STANDING_SEED
 from .conditioning import LabelDistribution, forward, is_conditional
 
-
-_standing_cache: "weakref.WeakKeyDictionary[nn.Module, tuple[str, list[torch.Tensor]]]" = \
-    weakref.WeakKeyDictionary()
+_standing_cache: weakref.WeakKeyDictionary[nn.Module, tuple[str, list[torch.Tensor]]] = weakref.WeakKeyDictionary()
 """Per generator: the digest of the weights its standing statistics belong to, and those statistics."""
 
 
@@ -44,7 +42,6 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return images.float().div_(127.5).sub_(1.0)
-
 
 
 def seeded_rng(seed: int) -> torch.Generator:
@@ -123,9 +120,17 @@ def standing_statistics(generator: nn.Module) -> list[torch.Tensor]:
         last_norm = None
         for batch in range(STANDING_BATCHES):
             z = torch.randn(STANDING_BATCH_SIZE, generator.latent_dim, generator=rng).to(device)
-            labels = torch.stack([torch.randint(size, (STANDING_BATCH_SIZE,), generator=rng)
-                                  for size in generator.label_space.sizes], dim=1).to(device) \
-                if conditional else None
+            labels = (
+                torch.stack(
+                    [
+                        torch.randint(size, (STANDING_BATCH_SIZE,), generator=rng)
+                        for size in generator.label_space.sizes
+                    ],
+                    dim=1,
+                ).to(device)
+                if conditional
+                else None
+            )
             if batch == 0:
                 with _last_norm_run(generator, norms) as found:
                     forward(generator, z, labels, conditional)
@@ -160,9 +165,12 @@ def _last_norm_run(generator: nn.Module, norms: list[_BatchNorm]) -> Iterator[li
     if not runs or sorted(map(id, runs)) != sorted(map(id, norms)):
         return
     last = max(i for i, m in enumerate(finished) if m is runs[-1])
-    before, later = set(map(id, finished[:last])), set(map(id, finished[last + 1:]))
-    buffered = [m for m in generator.modules()
-                if not isinstance(m, _BatchNorm) and next(m.buffers(recurse=False), None) is not None]
+    before, later = set(map(id, finished[:last])), set(map(id, finished[last + 1 :]))
+    buffered = [
+        m
+        for m in generator.modules()
+        if not isinstance(m, _BatchNorm) and next(m.buffers(recurse=False), None) is not None
+    ]
     if all(id(m) in before and id(m) not in later for m in buffered):
         found.append(runs[-1])
 
@@ -214,8 +222,9 @@ def sampling_mode(generator: nn.Module) -> Iterator[nn.Module]:
 
 
 @torch.no_grad()
-def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256,
-           labels: torch.Tensor | None = None) -> torch.Tensor:
+def sample(
+    generator: nn.Module, z: torch.Tensor, batch_size: int = 256, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """The images for latents ``z`` (and, for a conditional generator, ``labels``, int64 (N, A)) as uint8
     (N, C, H, W) on the CPU, the generator left as it was; the one function every generated image comes
     from."""
@@ -224,8 +233,12 @@ def sample(generator: nn.Module, z: torch.Tensor, batch_size: int = 256,
         raise ValueError("a conditional generator needs labels to sample")
     label_chunks = labels.to(z.device).split(batch_size) if conditional else [None] * -(-len(z) // batch_size)
     with sampling_mode(generator):
-        return torch.cat([to_uint8(forward(generator, chunk, y, conditional)).cpu()
-                          for chunk, y in zip(z.split(batch_size), label_chunks)])
+        return torch.cat(
+            [
+                to_uint8(forward(generator, chunk, y, conditional)).cpu()
+                for chunk, y in zip(z.split(batch_size), label_chunks)
+            ]
+        )
 
 
 def seeded_latents(rng: torch.Generator, num: int, latent_dim: int) -> torch.Tensor:
@@ -236,8 +249,9 @@ def seeded_latents(rng: torch.Generator, num: int, latent_dim: int) -> torch.Ten
     return seeded_inputs(rng, num, latent_dim)[0]
 
 
-def seeded_inputs(rng: torch.Generator, num: int, latent_dim: int,
-                  labels: LabelDistribution | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def seeded_inputs(
+    rng: torch.Generator, num: int, latent_dim: int, labels: LabelDistribution | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`seeded_latents`, and with ``labels`` (a conditional generator's label distribution) as many
     label rows, each block's drawn right after its latents: the k-th image's latent and labels depend only
     on the seed, and an unconditional request draws exactly what it always drew."""
@@ -250,9 +264,15 @@ def seeded_inputs(rng: torch.Generator, num: int, latent_dim: int,
     return z, (torch.cat(label_blocks)[:num] if labels is not None else None)
 
 
-def generate_images(generator: nn.Module, num: int, rng: torch.Generator, device: torch.device,
-                    batch_size: int = 256, labels: LabelDistribution | None = None,
-                    fixed: torch.Tensor | None = None) -> torch.Tensor:
+def generate_images(
+    generator: nn.Module,
+    num: int,
+    rng: torch.Generator,
+    device: torch.device,
+    batch_size: int = 256,
+    labels: LabelDistribution | None = None,
+    fixed: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``num`` images from :func:`seeded_inputs` run on ``device``, ``batch_size`` at a time: how a run
     and ``ganlab generate`` both sample, so the same seed gives the same images in either.
 

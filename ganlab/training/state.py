@@ -18,9 +18,9 @@ from ..contracts.engine import ImageDataset
 from ..recipes.recipe import OLD_SECTIONS, Recipe
 from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
 from .assemble import Built
-from .step import Levers
 from .loggers import Loggers
 from .networks import EMA, Updater
+from .step import Levers
 
 
 class TrainerState(Protocol):
@@ -83,7 +83,9 @@ def checkpoint_state(run: TrainerState) -> dict[str, Any]:
         "discriminator": run.discriminator.state_dict(),
         "optimizer_g": run.update_g.optimizer.state_dict(),
         "optimizer_d": run.update_d.optimizer.state_dict(),
-        "step": run.step, "epoch": run.epochs_completed, "batch_in_epoch": run.batch_in_epoch,
+        "step": run.step,
+        "epoch": run.epochs_completed,
+        "batch_in_epoch": run.batch_in_epoch,
         "elapsed_s": run.elapsed,
         "fixed_noise": run.fixed_noise.cpu(),
         "device": run.device.type,
@@ -91,9 +93,13 @@ def checkpoint_state(run: TrainerState) -> dict[str, Any]:
             "noise": run.noise_rng.get_state(),
             "torch": torch.get_rng_state(),
             "cuda": cuda_rng_state(run.device),
-            "numpy": {"key": np_state[0], "state": torch.from_numpy(np_state[1].astype(np.int64)),
-                      "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                      "cached_gaussian": float(np_state[4])},
+            "numpy": {
+                "key": np_state[0],
+                "state": torch.from_numpy(np_state[1].astype(np.int64)),
+                "pos": int(np_state[2]),
+                "has_gauss": int(np_state[3]),
+                "cached_gaussian": float(np_state[4]),
+            },
             "python": list(random.getstate()[1]),
             "python_version": random.getstate()[0],
             "python_gauss": random.getstate()[2],
@@ -103,7 +109,7 @@ def checkpoint_state(run: TrainerState) -> dict[str, Any]:
         "evaluators": {component.section: evaluator.state_dict() for component, evaluator in run.built.evaluators},
         "levers": levers_state(run),
     }
-    if run.label_distribution is not None:      # so a conditional generator is rebuilt without the data
+    if run.label_distribution is not None:  # so a conditional generator is rebuilt without the data
         state["labels"] = run.label_distribution.to_dict()
     if run.ema is not None:
         state["ema"] = run.ema.module.state_dict()
@@ -127,8 +133,11 @@ def load_checkpoint_state(run: TrainerState, state: dict[str, Any], source: Path
             network.load_state_dict(state[key])
     for key, role in (("optimizer_g", "generator"), ("optimizer_d", "discriminator")):
         optimizer = getattr(run.built, key)
-        with fitting(source, key, f"the {run.recipe.component(f'optimizer.{role}').name!r} optimizer of "
-                                  f"the {role} installed here"):
+        with fitting(
+            source,
+            key,
+            f"the {run.recipe.component(f'optimizer.{role}').name!r} optimizer of the {role} installed here",
+        ):
             optimizer.load_state_dict(state[key])
             check_optimizer_state(optimizer, getattr(run.built, role))
     # the checkpoint's "epoch" counts completed epochs
@@ -172,8 +181,10 @@ def levers_state(run: TrainerState) -> dict[str, Any]:
     levers = run.levers
     return {
         "augment": levers.augment.state_dict() if levers.augment is not None else {},
-        "regularizers": {component.section: {"state": regularizer.state_dict(), "last_term": last.cpu()}
-                         for (component, regularizer), last in zip(levers.regularizers, levers.last_terms)},
+        "regularizers": {
+            component.section: {"state": regularizer.state_dict(), "last_term": last.cpu()}
+            for (component, regularizer), last in zip(levers.regularizers, levers.last_terms)
+        },
         "loggers": {component.section: logger.state_dict() for component, logger in run.loggers.loggers},
     }
 
@@ -203,6 +214,13 @@ def _restore_rng(run: TrainerState, rng: dict[str, Any], same_device: bool) -> N
         restore_cuda_rng_state(run.device, rng["cuda"])
     torch.set_rng_state(rng["torch"])
     numpy_rng = rng["numpy"]
-    np.random.set_state((numpy_rng["key"], numpy_rng["state"].numpy().astype(np.uint32), numpy_rng["pos"],
-                         numpy_rng["has_gauss"], numpy_rng["cached_gaussian"]))
+    np.random.set_state(
+        (
+            numpy_rng["key"],
+            numpy_rng["state"].numpy().astype(np.uint32),
+            numpy_rng["pos"],
+            numpy_rng["has_gauss"],
+            numpy_rng["cached_gaussian"],
+        )
+    )
     random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))

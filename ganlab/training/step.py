@@ -70,12 +70,13 @@ class TrainingStep:
         with their labels): the step's :data:`METRIC_KEYS` and then the levers' numbers, still on the
         device."""
         loss, levers, discriminate = self.loss, self.levers, self.discriminate
-        penalised = discriminate.differentiable_twice()   # D as a penalty and a regularizer see it
+        penalised = discriminate.differentiable_twice()  # D as a penalty and a regularizer see it
         regularized_g = uncompiled(self.train_g)
         levers.set_rates(step)
         for i, (real_u8, real_y) in enumerate(real_batches):
             real = to_model_range(real_u8.to(self.device, non_blocking=True)).contiguous(
-                memory_format=self.memory_format)
+                memory_format=self.memory_format
+            )
             real_y = real_y.to(self.device, non_blocking=True) if real_y is not None else None
             z, fake_y = self.latents(real.shape[0])
             with torch.set_grad_enabled(i == len(real_batches) - 1), autocast(self.precision, self.device):
@@ -86,9 +87,18 @@ class TrainingStep:
             penalty = loss.penalty(penalised.under(real_y), real, fake.detach().float())
             if penalty is not None:
                 loss_d = loss_d + penalty
-            loss_d = levers.regularized("discriminator", step, loss_d, real=real, fake=fake.detach(), latents=z,
-                                        real_labels=real_y, fake_labels=fake_y, discriminate=penalised,
-                                        generator=regularized_g)
+            loss_d = levers.regularized(
+                "discriminator",
+                step,
+                loss_d,
+                real=real,
+                fake=fake.detach(),
+                latents=z,
+                real_labels=real_y,
+                fake_labels=fake_y,
+                discriminate=penalised,
+                generator=regularized_g,
+            )
             self.update_d.step(loss_d)
             levers.observe(real_logits)
         with no_sync(discriminate.network):
@@ -96,16 +106,31 @@ class TrainingStep:
             with torch.no_grad():
                 real_again = discriminate(real, real_y) if loss.generator_needs_real else None
             loss_g = loss.generator_loss(gen_logits, real_again)
-            loss_g = levers.regularized("generator", step, loss_g, real=real, fake=fake, latents=z,
-                                        real_labels=real_y, fake_labels=fake_y, discriminate=penalised,
-                                        generator=regularized_g)
+            loss_g = levers.regularized(
+                "generator",
+                step,
+                loss_g,
+                real=real,
+                fake=fake,
+                latents=z,
+                real_labels=real_y,
+                fake_labels=fake_y,
+                discriminate=penalised,
+                generator=regularized_g,
+            )
         self.update_g.step(loss_g)
         if self.ema is not None:
             self.ema.update(self.generator)
         with torch.no_grad():
-            return torch.stack([loss_d.detach(), loss_g.detach(),
-                                loss.scores(real_logits.detach()).mean(),
-                                loss.scores(fake_logits.detach()).mean(), *levers.logged()]).float()
+            return torch.stack(
+                [
+                    loss_d.detach(),
+                    loss_g.detach(),
+                    loss.scores(real_logits.detach()).mean(),
+                    loss.scores(fake_logits.detach()).mean(),
+                    *levers.logged(),
+                ]
+            ).float()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,11 +151,11 @@ class Discriminate:
     augmentation: Augment | None = None
     precision: str = "fp32"
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None, augment: bool = True
-                 ) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor | None = None, augment: bool = True) -> torch.Tensor:
         if self.conditional and labels is None:
-            raise ValueError("the run's discriminator is conditional: discriminate(images, labels) needs the "
-                             "images' labels")
+            raise ValueError(
+                "the run's discriminator is conditional: discriminate(images, labels) needs the images' labels"
+            )
         if augment and self.augmentation is not None:
             images = self.augmentation(images)
         with autocast(self.precision, images.device):
@@ -165,15 +190,17 @@ class UnderLabels(nn.Module):
         self.labels = labels
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.discriminate(images, self.labels[:len(images)] if self.labels is not None else None)
+        return self.discriminate(images, self.labels[: len(images)] if self.labels is not None else None)
 
 
 def regularizer_columns(sections: list[tuple[str, str]]) -> list[str]:
     """The log column of each regularizer, given (section, name) of each: ``reg_NAME``, and
     ``reg_NAME_INDEX`` for a name the recipe uses more than once, so every column is its own."""
     names = [name for _, name in sections]
-    return [f"reg_{name}" if names.count(name) == 1 else f"reg_{name}_{section.split('[')[-1].rstrip(']')}"
-            for section, name in sections]
+    return [
+        f"reg_{name}" if names.count(name) == 1 else f"reg_{name}_{section.split('[')[-1].rstrip(']')}"
+        for section, name in sections
+    ]
 
 
 @dataclasses.dataclass
@@ -196,9 +223,11 @@ class ScheduledRate:
         for group, configured in zip(self.optimizer.param_groups, self.configured):
             rate = configured * factor
             if not is_float32(rate):
-                raise RunDiverged(f"{self.section}: the learning rate became {rate!r} at step {step + 1} "
-                                  f"({configured!r} times the schedule's factor {factor!r}); the last good "
-                                  "checkpoint is kept")
+                raise RunDiverged(
+                    f"{self.section}: the learning rate became {rate!r} at step {step + 1} "
+                    f"({configured!r} times the schedule's factor {factor!r}); the last good "
+                    "checkpoint is kept"
+                )
             group["lr"] = rate
 
     def _factor(self, step: int) -> float:
@@ -219,8 +248,14 @@ class Levers:
     the term each logged last (logged again on the steps between the ones it is due on) and the scheduled
     learning rates. The networks a regularizer needs come with each call, from the step."""
 
-    def __init__(self, *, augment: Augment | None, regularizers: list[tuple[Component, Regularizer]],
-                 rates: tuple[ScheduledRate, ScheduledRate], device: torch.device):
+    def __init__(
+        self,
+        *,
+        augment: Augment | None,
+        regularizers: list[tuple[Component, Regularizer]],
+        rates: tuple[ScheduledRate, ScheduledRate],
+        device: torch.device,
+    ):
         self.augment = augment
         self.regularizers = regularizers
         self.rates = rates
@@ -235,18 +270,29 @@ class Levers:
         """:data:`RATE_KEYS`' values: host numbers, so logging them costs no transfer."""
         return [rate.rate for rate in self.rates]
 
-    def regularized(self, network: str, step: int, loss: torch.Tensor, *, real: torch.Tensor,
-                    fake: torch.Tensor, latents: torch.Tensor, real_labels: torch.Tensor | None,
-                    fake_labels: torch.Tensor | None, discriminate: Discriminate,
-                    generator: nn.Module) -> torch.Tensor:
+    def regularized(
+        self,
+        network: str,
+        step: int,
+        loss: torch.Tensor,
+        *,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        latents: torch.Tensor,
+        real_labels: torch.Tensor | None,
+        fake_labels: torch.Tensor | None,
+        discriminate: Discriminate,
+        generator: nn.Module,
+    ) -> torch.Tensor:
         """``loss`` of ``network`` plus ``interval * term`` of each of its regularizers due on ``step``,
         computed in fp32; call it outside autocast. The labels are None in an unconditional run. The
         :class:`~ganlab.RegularizerInputs` are made only on a step where a regularizer is due."""
         for i, (_, regularizer) in enumerate(self.regularizers):
             if regularizer.applies_to != network or step % regularizer.interval:
                 continue
-            inputs = RegularizerInputs(real.detach().float(), fake.float(), latents, discriminate, generator,
-                                       real_labels, fake_labels)
+            inputs = RegularizerInputs(
+                real.detach().float(), fake.float(), latents, discriminate, generator, real_labels, fake_labels
+            )
             term = regularizer.term(inputs)
             loss = loss + regularizer.interval * term
             self.last_terms[i] = term.detach().float()

@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..common.errors import GanlabError
 from ..machine import signals
@@ -39,8 +40,7 @@ def overflow_diverges(step: int) -> Iterator[None]:
     except (OverflowError, RuntimeError) as e:
         if isinstance(e, RuntimeError) and "without overflow" not in str(e):
             raise
-        raise RunDiverged(f"a number overflowed at step {step + 1} ({e}); the last good checkpoint is kept") \
-            from None
+        raise RunDiverged(f"a number overflowed at step {step + 1} ({e}); the last good checkpoint is kept") from None
 
 
 FORWARDED_WITHIN_S = 2.0
@@ -50,8 +50,6 @@ A repeat this soon is that copy, not a second request to stop at once."""
 
 
 @dataclasses.dataclass
-
-
 class StopRequest:
     """Set by the first SIGINT or SIGTERM; the loop stops at the next step boundary and checkpoints there."""
 
@@ -67,8 +65,6 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-
-
 def graceful_interrupt(stop: StopRequest, forwarded_within: float = 0.0) -> Iterator[None]:
     """Turn the first SIGINT or SIGTERM into a :class:`StopRequest`, so the interrupted checkpoint is
     written between two steps, never half way through one; a second signal interrupts at once (the run

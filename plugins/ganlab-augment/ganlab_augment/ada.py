@@ -29,7 +29,7 @@ CONTRAST_LOG2_STD = 0.5
 """Standard deviation of log2 of the contrast factor, as in the paper."""
 SATURATION_LOG2_STD = 1.0
 """Standard deviation of log2 of the saturation factor, as in the paper."""
-P_MAX = 1.0 - 2.0 ** -24
+P_MAX = 1.0 - 2.0**-24
 """The largest p, the largest float32 below 1: at p = 1 every image would be augmented and the
 augmentations would leak into the generator."""
 
@@ -39,17 +39,24 @@ OPS = ("xflip", "rotate90", "translation", "brightness", "contrast", "saturation
 
 @dataclasses.dataclass
 class AdaConfig:
-    ops: str = param("xflip,rotate90,translation,brightness,contrast,saturation",
-                     "comma-separated operations, applied in this order: " + ", ".join(OPS))
+    ops: str = param(
+        "xflip,rotate90,translation,brightness,contrast,saturation",
+        "comma-separated operations, applied in this order: " + ", ".join(OPS),
+    )
     p_init: float = param(0.0, "probability p of each operation at the start", min=0.0, max=P_MAX)
     target: float = param(0.6, "the value of r_t = E[sign(D(real))] that p is steered to keep", min=0.0, max=1.0)
     interval: int = param(4, "discriminator updates between adjustments of p", min=1)
-    speed_kimg: float = param(500.0, "thousands of images over which p can go from 0 to 1 "
-                                     "(the paper's 500; short runs want 10 to 50)", min=1e-6)
-    translation_ratio: float = param(0.125, "largest shift, as a fraction of the image side (mirror fill)",
-                                     min=0.0, max=1.0)
-    cutout_ratio: float = param(0.5, "side of the zeroed square of 'cutout', as a fraction of the image side",
-                                min=0.0, max=1.0)
+    speed_kimg: float = param(
+        500.0,
+        "thousands of images over which p can go from 0 to 1 (the paper's 500; short runs want 10 to 50)",
+        min=1e-6,
+    )
+    translation_ratio: float = param(
+        0.125, "largest shift, as a fraction of the image side (mirror fill)", min=0.0, max=1.0
+    )
+    cutout_ratio: float = param(
+        0.5, "side of the zeroed square of 'cutout', as a fraction of the image side", min=0.0, max=1.0
+    )
 
 
 class AdaptiveAugment(Augment):
@@ -66,9 +73,17 @@ class AdaptiveAugment(Augment):
     changed in place) at each adjustment, so nothing waits for the device and a logged p keeps its value.
     """
 
-    def __init__(self, ops: tuple[str, ...], device: torch.device, p_init: float = 0.0, target: float = 0.6,
-                 interval: int = 4, speed_kimg: float = 500.0, translation_ratio: float = 0.125,
-                 cutout_ratio: float = 0.5):
+    def __init__(
+        self,
+        ops: tuple[str, ...],
+        device: torch.device,
+        p_init: float = 0.0,
+        target: float = 0.6,
+        interval: int = 4,
+        speed_kimg: float = 500.0,
+        translation_ratio: float = 0.125,
+        cutout_ratio: float = 0.5,
+    ):
         self.ops = ops
         self.device = device
         self.target = target
@@ -78,8 +93,8 @@ class AdaptiveAugment(Augment):
         self.cutout_ratio = cutout_ratio
         self.p = torch.tensor(min(p_init, P_MAX), device=device)
         self.rt = torch.zeros((), device=device)
-        self.signs = torch.zeros(2, device=device)     # sum of sign(D(x)) and number of images, this process
-        self.updates = 0                                # discriminator updates since the last adjustment
+        self.signs = torch.zeros(2, device=device)  # sum of sign(D(x)) and number of images, this process
+        self.updates = 0  # discriminator updates since the last adjustment
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         gates = ops.per_image(torch.rand, images, len(self.ops)) < self.p
@@ -151,8 +166,20 @@ def _world_size() -> int:
     return 1
 
 
-@component("augment", "ada", config=AdaConfig,
-           help="adaptive augmentation: each op with probability p, p steered by sign(D(real)) to a target")
+@component(
+    "augment",
+    "ada",
+    config=AdaConfig,
+    help="adaptive augmentation: each op with probability p, p steered by sign(D(real)) to a target",
+)
 def build_ada(config: AdaConfig, context: BuildContext) -> AdaptiveAugment:
-    return AdaptiveAugment(parse_parts("ops", config.ops, OPS), context.device, config.p_init, config.target,
-                           config.interval, config.speed_kimg, config.translation_ratio, config.cutout_ratio)
+    return AdaptiveAugment(
+        parse_parts("ops", config.ops, OPS),
+        context.device,
+        config.p_init,
+        config.target,
+        config.interval,
+        config.speed_kimg,
+        config.translation_ratio,
+        config.cutout_ratio,
+    )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 from ganlab import ConfigError
 

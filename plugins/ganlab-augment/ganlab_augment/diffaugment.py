@@ -9,6 +9,7 @@ leak into what it generates). Every image gets every part of the policy, with it
 from __future__ import annotations
 
 import dataclasses
+
 import torch
 
 from ganlab import Augment, BuildContext, component, param
@@ -19,12 +20,13 @@ from .choices import parse_parts
 
 @dataclasses.dataclass
 class DiffAugmentConfig:
-    policy: str = param("color,translation,cutout",
-                        "comma-separated parts, applied in this order: color, translation, cutout")
-    translation_ratio: float = param(0.125, "largest shift, as a fraction of the image side (zero fill)",
-                                     min=0.0, max=1.0)
-    cutout_ratio: float = param(0.5, "side of the zeroed square, as a fraction of the image side",
-                                min=0.0, max=1.0)
+    policy: str = param(
+        "color,translation,cutout", "comma-separated parts, applied in this order: color, translation, cutout"
+    )
+    translation_ratio: float = param(
+        0.125, "largest shift, as a fraction of the image side (zero fill)", min=0.0, max=1.0
+    )
+    cutout_ratio: float = param(0.5, "side of the zeroed square, as a fraction of the image side", min=0.0, max=1.0)
 
 
 POLICY_PARTS = ("color", "translation", "cutout")
@@ -66,8 +68,13 @@ class DiffAugment(Augment):
         return ops.random_cutout(images, u[:, 0], u[:, 1], self.cutout_ratio)
 
 
-@component("augment", "diffaugment", config=DiffAugmentConfig,
-           help="DiffAugment: colour, translation and cutout on every image D sees (policy string)")
+@component(
+    "augment",
+    "diffaugment",
+    config=DiffAugmentConfig,
+    help="DiffAugment: colour, translation and cutout on every image D sees (policy string)",
+)
 def build_diffaugment(config: DiffAugmentConfig, context: BuildContext) -> DiffAugment:
-    return DiffAugment(parse_parts("policy", config.policy, POLICY_PARTS),
-                       config.translation_ratio, config.cutout_ratio)
+    return DiffAugment(
+        parse_parts("policy", config.policy, POLICY_PARTS), config.translation_ratio, config.cutout_ratio
+    )

@@ -8,7 +8,7 @@ process would.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -85,8 +85,9 @@ def translate(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, fill
     return moved * inside.unsqueeze(1).to(images.dtype)
 
 
-def cutout(images: torch.Tensor, centre_rows: torch.Tensor, centre_cols: torch.Tensor,
-           size: tuple[int, int]) -> torch.Tensor:
+def cutout(
+    images: torch.Tensor, centre_rows: torch.Tensor, centre_cols: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
     """Set to 0 a ``size`` (height, width) rectangle of each image centred on the integer pixel position
     ``(centre_rows, centre_cols)``, which may lie up to the image's border: there the rectangle is cut."""
     grid_rows, grid_cols = _pixel_grid(images)
@@ -117,13 +118,18 @@ def rotate90(images: torch.Tensor, quarters: torch.Tensor) -> torch.Tensor:
     return _gather(images, rows, cols)
 
 
-def random_translate(images: torch.Tensor, u_rows: torch.Tensor, u_cols: torch.Tensor, ratio: float,
-                     fill: str) -> torch.Tensor:
+def random_translate(
+    images: torch.Tensor, u_rows: torch.Tensor, u_cols: torch.Tensor, ratio: float, fill: str
+) -> torch.Tensor:
     """:func:`translate` by whole pixels drawn uniformly from ``[-ratio * side, ratio * side]`` (rounded)
     in each direction, from uniform numbers in [0, 1) per image."""
     height, width = images.shape[-2:]
-    return translate(images, _uniform_integers(u_rows, _pixels(ratio, height)),
-                     _uniform_integers(u_cols, _pixels(ratio, width)), fill)
+    return translate(
+        images,
+        _uniform_integers(u_rows, _pixels(ratio, height)),
+        _uniform_integers(u_cols, _pixels(ratio, width)),
+        fill,
+    )
 
 
 def random_cutout(images: torch.Tensor, u_rows: torch.Tensor, u_cols: torch.Tensor, ratio: float) -> torch.Tensor:

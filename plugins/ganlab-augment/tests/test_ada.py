@@ -7,11 +7,11 @@ import io
 
 import pytest
 import torch
+from ganlab_augment import AdaConfig, AdaptiveAugment, build_ada
+from ganlab_augment.ada import OPS, P_MAX
 from torch import nn
 
 from ganlab import BuildContext, ConfigError
-from ganlab_augment import AdaConfig, AdaptiveAugment, build_ada
-from ganlab_augment.ada import OPS, P_MAX
 
 CPU = torch.device("cpu")
 CONTEXT = BuildContext(seed=0, device=CPU, image_size=16, channels=3)
@@ -25,7 +25,7 @@ def faces(n: int, size: int = 16, generator: torch.Generator | None = None) -> t
 
 def test_p_rises_by_the_images_seen_over_speed_kimg_while_d_is_sure_of_the_real_images():
     ada = AdaptiveAugment(OPS, CPU, target=0.6, interval=4, speed_kimg=1.0)
-    for _ in range(40):                       # 10 adjustments of 4 updates of 16 images each
+    for _ in range(40):  # 10 adjustments of 4 updates of 16 images each
         ada.observe(torch.full((16,), 3.0))
     assert ada.p.item() == pytest.approx(10 * 16 * 4 / 1000)
     assert ada.rt.item() == 1.0
@@ -119,10 +119,13 @@ def test_near_p_one_almost_every_image_is_changed():
     assert changed > 0.95
 
 
-@pytest.mark.parametrize("op, outcomes", [
-    ("xflip", lambda x: [x, x.flip(2)]),
-    ("rotate90", lambda x: [torch.rot90(x, k, (1, 2)) for k in range(4)]),
-])
+@pytest.mark.parametrize(
+    "op, outcomes",
+    [
+        ("xflip", lambda x: [x, x.flip(2)]),
+        ("rotate90", lambda x: [torch.rot90(x, k, (1, 2)) for k in range(4)]),
+    ],
+)
 def test_a_geometric_op_gives_one_of_its_outcomes_and_all_of_them_occur(op, outcomes):
     images = faces(64)
     torch.manual_seed(0)
@@ -142,6 +145,7 @@ def test_gradients_reach_the_images():
     def augment(x):
         torch.manual_seed(0)
         return ada(x)
+
     assert torch.autograd.gradcheck(augment, (images,))
 
 
@@ -175,10 +179,13 @@ def test_a_state_round_trip_reproduces_the_following_p_and_draws():
         assert torch.equal(resumed(images), out) and torch.equal(resumed.p, p)
 
 
-@pytest.mark.parametrize("ops, problem", [
-    ("xflip,rotate", "unknown part 'rotate' (did you mean 'rotate90'?); known parts: " + ", ".join(OPS)),
-    ("", "names no part; known parts: " + ", ".join(OPS)),
-])
+@pytest.mark.parametrize(
+    "ops, problem",
+    [
+        ("xflip,rotate", "unknown part 'rotate' (did you mean 'rotate90'?); known parts: " + ", ".join(OPS)),
+        ("", "names no part; known parts: " + ", ".join(OPS)),
+    ],
+)
 def test_ops_naming_an_unknown_operation_are_refused_at_build(ops, problem):
     with pytest.raises(ConfigError) as e:
         build_ada(AdaConfig(ops=ops), CONTEXT)

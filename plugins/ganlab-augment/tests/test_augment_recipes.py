@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import ganlab_augment
 import pytest
 import torch
 
-import ganlab_augment
 from ganlab import Plugins
 from ganlab.testing import SHRINK
 
@@ -37,7 +37,7 @@ def test_every_recipe_validates_up_to_its_data(recipe, augment, run_cli, tmp_pat
     if "quickstart" in recipe:
         result = run_cli("validate", EXPERIMENTS / recipe, "--set", "data.num_images=128")
         assert result.exit_code == 0, result.output
-    else:               # everything but the empty image folder checks out
+    else:  # everything but the empty image folder checks out
         faces = tmp_path / "faces"
         faces.mkdir()
         result = run_cli("validate", EXPERIMENTS / recipe, "--set", f"data.root={faces}")
@@ -64,21 +64,24 @@ def test_the_diffaugment_quickstart_trains_end_to_end(augment, train_recipe):
 def test_an_unknown_policy_part_is_a_recipe_error_naming_the_key(augment, run_cli):
     result = run_cli("validate", EXPERIMENTS / "diffaugment_quickstart.toml", "--set", "augment.policy=color,flip")
     assert result.exit_code == 2
-    assert ("diffaugment_quickstart.toml: augment.policy: unknown part 'flip'; "
-            "known parts: color, translation, cutout") in result.stderr
+    assert (
+        "diffaugment_quickstart.toml: augment.policy: unknown part 'flip'; known parts: color, translation, cutout"
+    ) in result.stderr
 
 
 def test_a_run_with_ada_resumes_bit_for_bit(augment, run_cli, tmp_path):
     def final(run_dir: Path) -> tuple[list[dict], dict]:
         metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        return [{k: v for k, v in r.items() if k != "time"} for r in metrics], \
-            torch.load(run_dir / "checkpoints" / "epoch_0001.pt", weights_only=True)
+        return [{k: v for k, v in r.items() if k != "time"} for r in metrics], torch.load(
+            run_dir / "checkpoints" / "epoch_0001.pt", weights_only=True
+        )
 
     shrink = [a for s in (*SHRINK, *MOVING_P) for a in ("--set", s)]
     recipe = EXPERIMENTS / "ada_quickstart.toml"
     whole = run_cli("run", recipe, *shrink, "--out", tmp_path / "whole", "--no-progress")
-    stopped = run_cli("run", recipe, *shrink, "--set", "train.max_steps=5", "--out", tmp_path / "parts",
-                      "--no-progress")
+    stopped = run_cli(
+        "run", recipe, *shrink, "--set", "train.max_steps=5", "--out", tmp_path / "parts", "--no-progress"
+    )
     assert whole.exit_code == 0 and stopped.exit_code == 0, whole.output + stopped.output
     parts = Path(stopped.output.strip().splitlines()[-1])
     resumed = run_cli("run", "--resume", parts, "--set", "train.max_steps=0", "--no-progress")
@@ -87,7 +90,7 @@ def test_a_run_with_ada_resumes_bit_for_bit(augment, run_cli, tmp_path):
     whole_metrics, whole_state = final(Path(whole.output.strip().splitlines()[-1]))
     parts_metrics, parts_state = final(parts)
     assert parts_metrics == whole_metrics
-    assert len({r["augment_p"] for r in whole_metrics}) > 1          # p moved during the run
+    assert len({r["augment_p"] for r in whole_metrics}) > 1  # p moved during the run
     for part in ("generator", "discriminator"):
         for name, tensor in whole_state[part].items():
             assert torch.equal(tensor, parts_state[part][name]), (part, name)

@@ -3,12 +3,12 @@ what it says and nothing else, reproducible from a seed, unknown parts refused a
 
 from __future__ import annotations
 
+import ganlab_augment
 import pytest
 import torch
-
-import ganlab_augment
-from ganlab import BuildContext, ConfigError
 from ganlab_augment import DiffAugment, DiffAugmentConfig, build_diffaugment
+
+from ganlab import BuildContext, ConfigError
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"), image_size=32, channels=3)
 
@@ -46,8 +46,9 @@ def shifted(image: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     """``image`` moved down by ``rows`` and right by ``cols``, uncovered pixels 0."""
     out = torch.zeros_like(image)
     h, w = image.shape[-2:]
-    out[:, max(rows, 0):h + min(rows, 0), max(cols, 0):w + min(cols, 0)] = \
-        image[:, max(-rows, 0):h - max(rows, 0), max(-cols, 0):w - max(cols, 0)]
+    out[:, max(rows, 0) : h + min(rows, 0), max(cols, 0) : w + min(cols, 0)] = image[
+        :, max(-rows, 0) : h - max(rows, 0), max(-cols, 0) : w - max(cols, 0)
+    ]
     return out
 
 
@@ -59,13 +60,13 @@ def test_translation_shifts_each_image_by_at_most_the_ratio_with_zero_fill():
         matches = [(r, c) for r in range(-4, 5) for c in range(-4, 5) if torch.equal(shifted(image, r, c), moved)]
         assert len(matches) == 1
         offsets.add(matches[0])
-    assert len(offsets) > 10       # offsets differ from image to image
+    assert len(offsets) > 10  # offsets differ from image to image
 
 
 def test_cutout_zeros_a_square_of_the_ratio_s_side_and_nothing_else():
     out = seeded(DiffAugment(("cutout",), cutout_ratio=0.5), torch.ones(64, 3, 32, 32))
     assert set(out.unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(out[:, :1].expand_as(out), out)          # the same hole in every channel
+    assert torch.equal(out[:, :1].expand_as(out), out)  # the same hole in every channel
     whole_squares = 0
     for image in out[:, 0]:
         rows, cols = torch.nonzero(image == 0, as_tuple=True)
@@ -107,13 +108,18 @@ def test_the_default_policy_is_the_paper_s():
     assert augment.policy == ("color", "translation", "cutout")
 
 
-@pytest.mark.parametrize("policy, problem", [
-    ("color,transltion", "unknown part 'transltion' (did you mean 'translation'?); "
-                         "known parts: color, translation, cutout"),
-    ("color,flip", "unknown part 'flip'; known parts: color, translation, cutout"),
-    (" , ", "names no part; known parts: color, translation, cutout"),
-    ("cutout,cutout", "names 'cutout' more than once"),
-])
+@pytest.mark.parametrize(
+    "policy, problem",
+    [
+        (
+            "color,transltion",
+            "unknown part 'transltion' (did you mean 'translation'?); known parts: color, translation, cutout",
+        ),
+        ("color,flip", "unknown part 'flip'; known parts: color, translation, cutout"),
+        (" , ", "names no part; known parts: color, translation, cutout"),
+        ("cutout,cutout", "names 'cutout' more than once"),
+    ],
+)
 def test_a_policy_naming_an_unknown_part_is_refused_at_build(policy, problem):
     with pytest.raises(ConfigError) as e:
         build_diffaugment(DiffAugmentConfig(policy=policy), CONTEXT)

@@ -39,21 +39,28 @@ class LeastSquares(Loss):
     generator_target: float = 1.0
 
     def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-        return 0.5 * ((real_logits - self.real_target).square().mean()
-                      + (fake_logits - self.fake_target).square().mean())
+        return 0.5 * (
+            (real_logits - self.real_target).square().mean() + (fake_logits - self.fake_target).square().mean()
+        )
 
     def generator_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         return 0.5 * (fake_logits - self.generator_target).square().mean()
 
     @property
     def score_kind(self) -> ScoreKind:
-        return ScoreKind("least-squares output",
-                         f"The discriminator's raw output, regressed towards b = {self.real_target:g} for real "
-                         f"images and a = {self.fake_target:g} for generated ones.",
-                         references=(self.fake_target, self.real_target))
+        return ScoreKind(
+            "least-squares output",
+            f"The discriminator's raw output, regressed towards b = {self.real_target:g} for real "
+            f"images and a = {self.fake_target:g} for generated ones.",
+            references=(self.fake_target, self.real_target),
+        )
 
 
-@component("loss", "lsgan", config=LSGANConfig,
-           help="least-squares loss (a = 0, b = 1, c = 1 by default) on raw discriminator outputs")
+@component(
+    "loss",
+    "lsgan",
+    config=LSGANConfig,
+    help="least-squares loss (a = 0, b = 1, c = 1 by default) on raw discriminator outputs",
+)
 def build_lsgan(config: LSGANConfig, context: BuildContext) -> LeastSquares:
     return LeastSquares(config.fake_target, config.real_target, config.generator_target)

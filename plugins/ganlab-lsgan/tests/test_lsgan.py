@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ganlab_lsgan
 import pytest
 import torch
-
-import ganlab_lsgan
-from ganlab.testing import SHRINK
 from ganlab_lsgan import LeastSquares
+
+from ganlab.testing import SHRINK
 
 QUICKSTART = Path(__file__).parents[3] / "experiments" / "lsgan_quickstart.toml"
 

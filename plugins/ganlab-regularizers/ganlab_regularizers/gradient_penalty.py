@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -29,8 +29,9 @@ from torch import nn
 from ganlab import BuildContext, ConfigError, Regularizer, RegularizerInputs, component, param
 
 
-def zero_centred_gradient_penalty(images: torch.Tensor, discriminate: Callable[[torch.Tensor], torch.Tensor],
-                                  gamma: float) -> torch.Tensor:
+def zero_centred_gradient_penalty(
+    images: torch.Tensor, discriminate: Callable[[torch.Tensor], torch.Tensor], gamma: float
+) -> torch.Tensor:
     """gamma/2 * mean over the batch of ||grad_x D(x)||^2 at ``images``; differentiable in D's parameters.
 
     ``images`` are detached first: the penalty trains the discriminator only, even where ``images`` came
@@ -44,8 +45,7 @@ def zero_centred_gradient_penalty(images: torch.Tensor, discriminate: Callable[[
 @dataclasses.dataclass
 class GradientPenaltyConfig:
     gamma: float = param(10.0, "weight: the term is gamma/2 * E[||grad_x D(x)||^2]", min=0.0)
-    interval: int = param(16, "apply every this many steps, weighted by it (lazy regularisation; 1: every "
-                              "step)", min=1)
+    interval: int = param(16, "apply every this many steps, weighted by it (lazy regularisation; 1: every step)", min=1)
 
 
 class GradientPenalty(Regularizer):
@@ -66,25 +66,36 @@ class GradientPenalty(Regularizer):
         return zero_centred_gradient_penalty(images, lambda x: inputs.discriminate(x, labels), self.gamma)
 
     def check_discriminator(self, discriminator: nn.Module) -> None:
-        batch_norms = sorted({type(m).__name__ for m in discriminator.modules()
-                              if isinstance(m, nn.modules.batchnorm._BatchNorm)})
+        batch_norms = sorted(
+            {type(m).__name__ for m in discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+        )
         if batch_norms:
-            raise ConfigError("discriminator", f"uses batch norm ({', '.join(batch_norms)}), under which a "
-                                               "per-image gradient penalty (r1, r2) is not that image's; use a "
-                                               "discriminator without it (wgan-critic with norm = \"none\", "
-                                               "sngan, or cdcgan-projection with norm = \"none\")")
+            raise ConfigError(
+                "discriminator",
+                f"uses batch norm ({', '.join(batch_norms)}), under which a "
+                "per-image gradient penalty (r1, r2) is not that image's; use a "
+                'discriminator without it (wgan-critic with norm = "none", '
+                'sngan, or cdcgan-projection with norm = "none")',
+            )
 
 
-@component("regularizer", "r1", config=GradientPenaltyConfig,
-           help="R1: gamma/2 * E||grad D(x)||^2 on real images, added to D's loss (gamma 10, every 16 steps)")
+@component(
+    "regularizer",
+    "r1",
+    config=GradientPenaltyConfig,
+    help="R1: gamma/2 * E||grad D(x)||^2 on real images, added to D's loss (gamma 10, every 16 steps)",
+)
 class R1(GradientPenalty):
     def penalised(self, inputs: RegularizerInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         return inputs.real, inputs.real_labels
 
 
-@component("regularizer", "r2", config=GradientPenaltyConfig,
-           help="R2: gamma/2 * E||grad D(G(z))||^2 on generated images, added to D's loss (gamma 10, every "
-                "16 steps)")
+@component(
+    "regularizer",
+    "r2",
+    config=GradientPenaltyConfig,
+    help="R2: gamma/2 * E||grad D(G(z))||^2 on generated images, added to D's loss (gamma 10, every 16 steps)",
+)
 class R2(GradientPenalty):
     def penalised(self, inputs: RegularizerInputs) -> tuple[torch.Tensor, torch.Tensor | None]:
         return inputs.fake, inputs.fake_labels

@@ -21,8 +21,7 @@ from ganlab import BuildContext, Loss, component, param
 
 @dataclasses.dataclass
 class RpGANConfig:
-    margin: float = param(0.0, "how far above the generated scores the real ones are pushed (0 in R3GAN)",
-                          min=0.0)
+    margin: float = param(0.0, "how far above the generated scores the real ones are pushed (0 in R3GAN)", min=0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +38,11 @@ class RelativisticPairing(Loss):
         return F.softplus(real_logits - fake_logits).mean()
 
 
-@component("loss", "rpgan", config=RpGANConfig,
-           help="relativistic pairing loss (RpGAN, the loss of R3GAN): softplus of D(G(z)) - D(x), pair by pair")
+@component(
+    "loss",
+    "rpgan",
+    config=RpGANConfig,
+    help="relativistic pairing loss (RpGAN, the loss of R3GAN): softplus of D(G(z)) - D(x), pair by pair",
+)
 def build_rpgan(config: RpGANConfig, context: BuildContext) -> RelativisticPairing:
     return RelativisticPairing(config.margin)

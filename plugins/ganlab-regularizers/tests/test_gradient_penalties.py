@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import ganlab_regularizers
 import pytest
 import torch
+from ganlab_regularizers import R1, R2, GradientPenaltyConfig
 from torch import nn
 
-import ganlab_regularizers
 from ganlab import BuildContext, DCGANDiscriminator, RegularizerInputs
-from ganlab_regularizers import R1, R2, GradientPenaltyConfig
 
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"), image_size=16, channels=3)
 
@@ -31,17 +31,19 @@ class QuadraticCritic(nn.Module):
 def inputs(critic, real, fake) -> RegularizerInputs:
     """What the engine gives a regularizer of an unconditional run: no labels, which ``discriminate`` takes
     beside the images."""
+
     def discriminate(images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         assert labels is None
         return critic(images)
-    return RegularizerInputs(real=real, fake=fake, latents=torch.zeros(len(fake), 8), discriminate=discriminate,
-                             generator=nn.Identity())
+
+    return RegularizerInputs(
+        real=real, fake=fake, latents=torch.zeros(len(fake), 8), discriminate=discriminate, generator=nn.Identity()
+    )
 
 
 def batches(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    return (torch.rand(6, 3, 4, 4, generator=generator) * 2 - 1,
-            torch.rand(6, 3, 4, 4, generator=generator) * 2 - 1)
+    return (torch.rand(6, 3, 4, 4, generator=generator) * 2 - 1, torch.rand(6, 3, 4, 4, generator=generator) * 2 - 1)
 
 
 def test_r1_is_half_gamma_times_the_mean_squared_gradient_norm_at_the_real_images():
@@ -86,7 +88,7 @@ def test_the_term_back_propagates_into_the_discriminator_s_weights(penalty):
 def test_the_penalty_trains_the_discriminator_only_even_on_attached_fakes():
     generator = nn.Linear(8, 48)
     latents = torch.randn(4, 8)
-    fake = generator(latents).view(4, 3, 4, 4)          # as in the generator's phase: attached to G's graph
+    fake = generator(latents).view(4, 3, 4, 4)  # as in the generator's phase: attached to G's graph
     critic = QuadraticCritic(torch.linspace(-1, 1, 48))
     R2(GradientPenaltyConfig(), CONTEXT).term(inputs(critic, fake, fake)).backward()
     assert generator.weight.grad is None and critic.weight.grad is not None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
+import ganlab_regularizers
 import pytest
 import torch
-
-import ganlab_regularizers
 from ganlab_regularizers import RelativisticPairing
 
 
@@ -37,14 +36,16 @@ def test_the_generator_loss_asks_for_real_scores_and_moves_with_both():
     assert RelativisticPairing.generator_needs_real
     fake, real = torch.tensor(FAKE, requires_grad=True), torch.tensor(REAL, requires_grad=True)
     RelativisticPairing().generator_loss(fake, real).backward()
-    assert (fake.grad < 0).all() and (real.grad > 0).all()     # raise D(G(z)), relative to D(x)
-    assert torch.allclose(fake.grad, -real.grad)                # only the gap counts
+    assert (fake.grad < 0).all() and (real.grad > 0).all()  # raise D(G(z)), relative to D(x)
+    assert torch.allclose(fake.grad, -real.grad)  # only the gap counts
 
 
 def test_shifting_every_score_alike_changes_neither_loss():
     real, fake = torch.tensor(REAL), torch.tensor(FAKE)
     loss = RelativisticPairing()
-    assert loss.discriminator_loss(real + 7, fake + 7).item() == pytest.approx(loss.discriminator_loss(real, fake).item())
+    assert loss.discriminator_loss(real + 7, fake + 7).item() == pytest.approx(
+        loss.discriminator_loss(real, fake).item()
+    )
     assert loss.generator_loss(fake - 3, real - 3).item() == pytest.approx(loss.generator_loss(fake, real).item())
 
 

@@ -19,8 +19,7 @@ from ganlab import BuildContext, DCGANDiscriminator, component, param
 @dataclasses.dataclass
 class SNDiscriminatorConfig:
     features: int = param(64, "width of the first layer; later layers are 2x, 4x, 8x wider", min=1)
-    power_iterations: int = param(1, "power iterations per forward pass for the singular value estimate",
-                                  min=1)
+    power_iterations: int = param(1, "power iterations per forward pass for the singular value estimate", min=1)
 
 
 def spectrally_normalise(network: nn.Module, power_iterations: int) -> nn.Module:
@@ -31,8 +30,12 @@ def spectrally_normalise(network: nn.Module, power_iterations: int) -> nn.Module
     return network
 
 
-@component("discriminator", "sngan", config=SNDiscriminatorConfig,
-           help="DCGAN discriminator with spectral norm on every layer and no batch norm")
+@component(
+    "discriminator",
+    "sngan",
+    config=SNDiscriminatorConfig,
+    help="DCGAN discriminator with spectral norm on every layer and no batch norm",
+)
 def build_sn_discriminator(config: SNDiscriminatorConfig, context: BuildContext) -> nn.Module:
     network = DCGANDiscriminator(config.features, context.image_size, context.channels, norm=None)
     return spectrally_normalise(network, config.power_iterations)

@@ -16,8 +16,11 @@ class HingeConfig:
 
 
 HINGE_SCORE = ScoreKind(
-    "hinge score", "The discriminator's raw output: it is pushed above 1 for real images and below -1 for "
-    "generated ones, and no further.", references=(-1.0, 1.0))
+    "hinge score",
+    "The discriminator's raw output: it is pushed above 1 for real images and below -1 for "
+    "generated ones, and no further.",
+    references=(-1.0, 1.0),
+)
 """Unbounded, with the margins marked; no outright win, since the generator's loss -D(G(z)) never saturates."""
 
 
@@ -34,7 +37,11 @@ class Hinge(Loss):
         return -fake_logits.mean()
 
 
-@component("loss", "hinge", config=HingeConfig,
-           help="hinge loss: D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G minimises -D(G(z))")
+@component(
+    "loss",
+    "hinge",
+    config=HingeConfig,
+    help="hinge loss: D minimises relu(1 - D(x)) + relu(1 + D(G(z))), G minimises -D(G(z))",
+)
 def build_hinge(config: HingeConfig, context: BuildContext) -> Hinge:
     return Hinge()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ganlab_sngan
 import pytest
 import torch
+from ganlab_sngan.discriminator import SNDiscriminatorConfig, build_sn_discriminator
+from ganlab_sngan.hinge import Hinge
 from torch import nn
 from torch.nn.utils import parametrize
 
-import ganlab_sngan
 from ganlab import BuildContext
 from ganlab.testing import SHRINK
-from ganlab_sngan.discriminator import SNDiscriminatorConfig, build_sn_discriminator
-from ganlab_sngan.hinge import Hinge
 
 QUICKSTART = Path(__file__).parents[3] / "experiments" / "sngan_quickstart.toml"
 CONTEXT = BuildContext(seed=0, device=torch.device("cpu"), image_size=32, channels=3)
@@ -42,10 +42,10 @@ def test_largest_singular_value_is_one_after_the_power_iterations(plugins):
     init = plugins.registry.get("init", "dcgan-normal")
     init.factory(init.config(std=0.5), CONTEXT)(network)
     raw = [largest_singular_value(c.parametrizations.weight.original) for c in convolutions(network)]
-    assert all(abs(s - 1) > 0.5 for s in raw)                        # far from 1 before normalising
+    assert all(abs(s - 1) > 0.5 for s in raw)  # far from 1 before normalising
     network.train()
     with torch.no_grad():
-        for _ in range(30):                                          # one power iteration per pass
+        for _ in range(30):  # one power iteration per pass
             network(torch.randn(2, 3, 32, 32))
     for conv in convolutions(network):
         assert largest_singular_value(conv.weight) == pytest.approx(1.0, abs=1e-2)

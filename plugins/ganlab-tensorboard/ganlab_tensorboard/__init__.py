@@ -27,8 +27,12 @@ class TensorBoardConfig:
     log_dir: str = param("tensorboard", "folder of the event files, relative to the run directory (or absolute)")
 
 
-@component("logger", "tensorboard", config=TensorBoardConfig,
-           help="TensorBoard event files: every logged number, evaluations as eval/<metric>, sample grids")
+@component(
+    "logger",
+    "tensorboard",
+    config=TensorBoardConfig,
+    help="TensorBoard event files: every logged number, evaluations as eval/<metric>, sample grids",
+)
 class TensorBoardLogger(Logger):
     def __init__(self, config: TensorBoardConfig, context: BuildContext):
         self.log_dir = config.log_dir
@@ -40,8 +44,7 @@ class TensorBoardLogger(Logger):
         if self.writer is not None:
             self.writer.close()
         # Steps are counted from 1 after each update, so the checkpoint's own step keeps what it logged.
-        self.writer = SummaryWriter(str(run.run_dir.path / self.log_dir),
-                                    purge_step=run.step + 1 if run.step else None)
+        self.writer = SummaryWriter(str(run.run_dir.path / self.log_dir), purge_step=run.step + 1 if run.step else None)
 
     def log_steps(self, records: list[dict[str, float]]) -> None:
         for record in records:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from torch import nn
 
@@ -24,11 +25,14 @@ NORMS: dict[str, Callable[[int], nn.Module] | None] = {
 @dataclasses.dataclass
 class CriticConfig:
     features: int = param(64, "width of the first layer; later layers are 2x, 4x, 8x wider", min=1)
-    norm: Norm = param("layer", "normalisation of the inner layers: layer (the paper's advice), "
-                                "instance or none")
+    norm: Norm = param("layer", "normalisation of the inner layers: layer (the paper's advice), instance or none")
 
 
-@component("discriminator", "wgan-critic", config=CriticConfig,
-           help="DCGAN discriminator with layer norm, instance norm or none instead of batch norm")
+@component(
+    "discriminator",
+    "wgan-critic",
+    config=CriticConfig,
+    help="DCGAN discriminator with layer norm, instance norm or none instead of batch norm",
+)
 def build_critic(config: CriticConfig, context: BuildContext) -> DCGANDiscriminator:
     return DCGANDiscriminator(config.features, context.image_size, context.channels, norm=NORMS[config.norm])

@@ -30,16 +30,17 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     is its share of the draw for the whole batch, so the processes penalise the points one process would.
     """
     shape = (1,) * (real.dim() - 1)
-    e = draw_for_global_batch(lambda n: torch.rand(n, *shape, device=real.device, dtype=real.dtype),
-                              real.shape[0])
+    e = draw_for_global_batch(lambda n: torch.rand(n, *shape, device=real.device, dtype=real.dtype), real.shape[0])
     mixed = (e * real + (1 - e) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()
 
 
 CRITIC_SCORE = ScoreKind(
-    "critic score", "The critic's raw output: higher means more real, but only differences mean anything "
-    "(the mean over real images minus that over generated ones estimates the Wasserstein distance).")
+    "critic score",
+    "The critic's raw output: higher means more real, but only differences mean anything "
+    "(the mean over real images minus that over generated ones estimates the Wasserstein distance).",
+)
 """Unbounded, and with no outright win: the critic's gradients do not vanish however far apart its scores are."""
 
 
@@ -60,17 +61,25 @@ class WassersteinGP(Loss):
     def check_discriminator(self, discriminator: nn.Module) -> None:
         """Batch norm makes each image's score depend on the rest of the batch, so the per-image gradient
         the penalty constrains is not the critic's; the paper drops it from the critic for that reason."""
-        batch_norms = sorted({type(m).__name__ for m in discriminator.modules()
-                              if isinstance(m, nn.modules.batchnorm._BatchNorm)})
+        batch_norms = sorted(
+            {type(m).__name__ for m in discriminator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+        )
         if batch_norms:
-            raise ConfigError("discriminator", f"uses batch norm ({', '.join(batch_norms)}), which the "
-                                               "WGAN-GP gradient penalty cannot work with; use "
-                                               "name = \"wgan-critic\" (layer norm) or another discriminator "
-                                               "without batch norm")
+            raise ConfigError(
+                "discriminator",
+                f"uses batch norm ({', '.join(batch_norms)}), which the "
+                "WGAN-GP gradient penalty cannot work with; use "
+                'name = "wgan-critic" (layer norm) or another discriminator '
+                "without batch norm",
+            )
 
 
-@component("loss", "wgan-gp", config=WGANGPConfig,
-           help="Wasserstein loss with gradient penalty (WGAN-GP); pair it with a critic without batch norm "
-                "and train.d_steps = 5")
+@component(
+    "loss",
+    "wgan-gp",
+    config=WGANGPConfig,
+    help="Wasserstein loss with gradient penalty (WGAN-GP); pair it with a critic without batch norm "
+    "and train.d_steps = 5",
+)
 def build_wgan_gp(config: WGANGPConfig, context: BuildContext) -> WassersteinGP:
     return WassersteinGP(config.gp_weight)

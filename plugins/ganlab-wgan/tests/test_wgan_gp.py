@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import ganlab_wgan
 import pytest
 import torch
-from torch import nn
-
-import ganlab_wgan
-from ganlab import BuildContext
-from ganlab.testing import SHRINK
 from ganlab_wgan.critic import CriticConfig, build_critic
 from ganlab_wgan.loss import WassersteinGP, gradient_penalty
+from torch import nn
+
+from ganlab import BuildContext
+from ganlab.testing import SHRINK
 
 QUICKSTART = Path(__file__).parents[3] / "experiments" / "wgan_gp_quickstart.toml"
 
@@ -37,7 +37,7 @@ class QuadraticCritic(nn.Module):
 
 
 def test_penalty_of_a_linear_critic_is_the_squared_distance_of_its_weight_norm_from_one():
-    weight = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]])                 # norm 5
+    weight = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]])  # norm 5
     real, fake = torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2)
     assert gradient_penalty(LinearCritic(weight), real, fake).item() == pytest.approx(16.0)
 
@@ -89,11 +89,11 @@ def test_wasserstein_losses_on_known_scores():
     assert loss.generator_loss(fake).item() == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("norm, layer", [("layer", nn.GroupNorm), ("instance", nn.InstanceNorm2d),
-                                         ("none", None)])
+@pytest.mark.parametrize("norm, layer", [("layer", nn.GroupNorm), ("instance", nn.InstanceNorm2d), ("none", None)])
 def test_critic_uses_the_chosen_norm_and_never_batch_norm(norm, layer):
-    critic = build_critic(CriticConfig(features=4, norm=norm),
-                          BuildContext(seed=0, device=torch.device("cpu"), image_size=32, channels=3))
+    critic = build_critic(
+        CriticConfig(features=4, norm=norm), BuildContext(seed=0, device=torch.device("cpu"), image_size=32, channels=3)
+    )
     kinds = {type(m) for m in critic.modules()}
     assert not any(issubclass(k, nn.modules.batchnorm._BatchNorm) for k in kinds)
     assert (layer in kinds) if layer else not kinds & {nn.GroupNorm, nn.InstanceNorm2d}
@@ -119,8 +119,9 @@ def test_quickstart_recipe_trains_five_critic_updates_per_generator_update(regis
     assert {int(s["step"]) for s in checkpoint["optimizer_g"]["state"].values()} == {2}
 
 
-def test_an_fp16_run_takes_the_penalty_in_fp32_and_trains_with_finite_losses(register_plugin, train_recipe,
-                                                                                monkeypatch):
+def test_an_fp16_run_takes_the_penalty_in_fp32_and_trains_with_finite_losses(
+    register_plugin, train_recipe, monkeypatch
+):
     """Under fp16 autocast the penalty's inner gradient could underflow unless it were taken at the gradient
     scaler's scale; the engine avoids that by calling the penalty outside autocast. Each penalty the run
     adds must therefore equal an explicit fp32 computation from the same random state (to float32
@@ -150,7 +151,8 @@ def test_an_fp16_run_takes_the_penalty_in_fp32_and_trains_with_finite_losses(reg
 
 
 def test_a_compiled_run_trains_as_an_eager_one_although_the_penalty_back_propagates_twice(
-        register_plugin, train_recipe, monkeypatch):
+    register_plugin, train_recipe, monkeypatch
+):
     """Compiled modules cannot back-propagate twice, so the penalty goes through the uncompiled critic
     while the other passes stay compiled (aot_eager: dynamo and AOTAutograd without a C++ compiler)."""
     register_plugin(ganlab_wgan)
