@@ -336,6 +336,8 @@ def measure_real_data(args: argparse.Namespace) -> dict:
     }
     if args.labels:
         arms["new, labels"] = lambda r, o: ganlab_run(new, r, o, args.threads, ['data.labels="folders"'])
+    for setting in args.new_set:
+        arms[f"new, {setting}"] = lambda r, o, setting=setting: ganlab_run(new, r, o, args.threads, [setting])
     summary: dict = {}
     for config in args.configs:
         size, batch = (int(x) for x in config.split("x"))
@@ -467,6 +469,13 @@ def main() -> None:
         "--labels",
         action="store_true",
         help='real-data: also the new tree with data.labels = "folders" (labels gathered per batch)',
+    )
+    parser.add_argument(
+        "--new-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="real-data: also the new tree with this --set (one arm per option), e.g. train.grid_every=4",
     )
     parser.add_argument(
         "--commands",
