@@ -300,11 +300,11 @@ def measure_step(args: argparse.Namespace) -> None:
 
 
 # -- real data --------------------------------------------------------------------------------------------
-def ganlab_run(tree: Path, recipe: Path, out: Path, threads: int, overrides: list[str] = ()) -> dict:
+def timed_child(tree: Path, script: str, args: list[str], out: Path, threads: int) -> dict:
+    """Run ``script`` (one of the timing scripts above) under ``tree``'s ganlab in ``out``: what it timed."""
     timing = out / "timing.json"
-    argv = ["run", str(recipe), "--out", str(out), "--no-progress", *[a for o in overrides for a in ("--set", o)]]
     subprocess.run(
-        [sys.executable, "-c", GANLAB_RUN, str(timing), *argv],
+        [sys.executable, "-c", script, str(timing), *args],
         env=child_env(tree, threads),
         cwd=out,
         check=True,
@@ -312,19 +312,15 @@ def ganlab_run(tree: Path, recipe: Path, out: Path, threads: int, overrides: lis
         text=True,
     )
     return json.loads(timing.read_text())
+
+
+def ganlab_run(tree: Path, recipe: Path, out: Path, threads: int, overrides: list[str] = ()) -> dict:
+    argv = ["run", str(recipe), "--out", str(out), "--no-progress", *[a for o in overrides for a in ("--set", o)]]
+    return timed_child(tree, GANLAB_RUN, argv, out, threads)
 
 
 def usual_run(tree: Path, faces: Path, size: int, batch: int, epochs: int, out: Path, threads: int) -> dict:
-    timing = out / "timing.json"
-    subprocess.run(
-        [sys.executable, "-c", USUAL_RUN, str(timing), str(faces), str(size), str(batch), str(epochs), str(out)],
-        env=child_env(tree, threads),
-        cwd=out,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(timing.read_text())
+    return timed_child(tree, USUAL_RUN, [str(faces), str(size), str(batch), str(epochs), str(out)], out, threads)
 
 
 def measure_real_data(args: argparse.Namespace) -> dict:

@@ -255,14 +255,17 @@ def test_engine_before_after_times_the_real_data_loop_of_both_trees_beside_the_u
         "--rounds",
         "1",
         "--labels",
+        "--new-set",
+        "train.grid_every=2",
         "--work",
         str(tmp_path / "work"),
         "--json",
         str(tmp_path / "figures.json"),
     )
     number = r" \| -?[\d.]+"
-    rows = dict(re.findall(rf"^\| ([\w/.,]+(?: [\w/.,]+)*){number * 4} \| ([\d.]+)x \| [\d.]+x \|$", out, re.MULTILINE))
-    assert list(rows) == ["old", "new", "new, labels", "usual"], out
+    arm = r"[\w/.,=]+(?: [\w/.,=]+)*"
+    rows = dict(re.findall(rf"^\| ({arm}){number * 4} \| ([\d.]+)x \| [\d.]+x \|$", out, re.MULTILINE))
+    assert list(rows) == ["old", "new", "new, labels", "new, train.grid_every=2", "usual"], out
     assert rows["old"] == "1.00"
     runs = json.loads((tmp_path / "figures.json").read_text())["16x4"]
     assert all(run["step_img_s"] > 0 and run["img_s_with_epochs"] > 0 for arm in runs.values() for run in arm)
