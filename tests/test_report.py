@@ -24,6 +24,7 @@ from ganlab.report import build as report_build
 from ganlab.report import core_sections
 from ganlab.rundir.rundir import RunDir
 from ganlab.training.lifecycle import run_recipe
+from ganlab.training.stopping import RunInterrupted
 
 ALL_EVALUATORS = [
     {"name": "loss-curves"},
@@ -257,15 +258,17 @@ class TripPlugin:
 
 
 @pytest.mark.parametrize(
-    "exception, status, why",
+    "exception, raised, status, why",
     [
-        (RuntimeError("disk on fire"), "failed", "RuntimeError: disk on fire"),
-        (KeyboardInterrupt(), "interrupted", "interrupted by Ctrl-C (SIGINT) at step 4"),
+        (RuntimeError("disk on fire"), RuntimeError, "failed", "RuntimeError: disk on fire"),
+        (KeyboardInterrupt(), RunInterrupted, "interrupted", "interrupted by Ctrl-C (SIGINT) at step 4"),
     ],
 )
-def test_a_run_that_stops_early_still_leaves_a_report_saying_how_far_it_got_and_why(tmp_path, exception, status, why):
+def test_a_run_that_stops_early_still_leaves_a_report_saying_how_far_it_got_and_why(
+    tmp_path, exception, raised, status, why
+):
     plugins = load_plugins([("trip", TripPlugin(exception))], entry_points=False)
-    with pytest.raises(type(exception)):
+    with pytest.raises(raised):
         train(tmp_path, plugins, evaluators=[{"name": "loss-curves"}, {"name": "trip"}])
     run_dir = RunDir(next((tmp_path / "runs").iterdir()))
     page = run_dir.report_path.read_text("utf-8")
