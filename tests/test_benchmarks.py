@@ -254,7 +254,6 @@ def test_engine_before_after_times_the_real_data_loop_of_both_trees_beside_the_u
         "3",
         "--rounds",
         "1",
-        "--labels",
         "--new-set",
         "train.grid_every=2",
         "--work",
@@ -265,7 +264,7 @@ def test_engine_before_after_times_the_real_data_loop_of_both_trees_beside_the_u
     number = r" \| -?[\d.]+"
     arm = r"[\w/.,=]+(?: [\w/.,=]+)*"
     rows = dict(re.findall(rf"^\| ({arm}){number * 4} \| ([\d.]+)x \| [\d.]+x \|$", out, re.MULTILINE))
-    assert list(rows) == ["old", "new", "new, labels", "new, train.grid_every=2", "usual"], out
+    assert list(rows) == ["old", "new", "new, train.grid_every=2", "usual"], out
     assert rows["old"] == "1.00"
     runs = json.loads((tmp_path / "figures.json").read_text())["16x4"]
     assert all(run["step_img_s"] > 0 and run["img_s_with_epochs"] > 0 for arm in runs.values() for run in arm)

@@ -2,4 +2,4 @@
 ``ganlab --version``) import it from here, so none of them imports the package's ``__init__``, which
 imports them in turn for the Python API."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
