@@ -44,9 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from ..common.atomic import atomic_write_text
-from ..common.errors import RunError
+from ..common.errors import RecipeError, RunError
 from ..common.files import read_json, unusual
-from ..recipes.recipe import current_sections, dotted_settings
+from ..recipes.recipe import current_sections, dotted_settings, resolve
+from ..registry.registry import Registry
 from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
 from ..rundir.rundir import now_iso
 from .plan import GridAxis, PlannedRun, setting_of
@@ -159,11 +160,22 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
         raise RunError(f"cannot write the sweep manifest in {str(folder)!r}: {e.strerror or e}") from None
 
 
-def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+def as_installed(resolved: dict[str, Any], registry: Registry) -> dict[str, Any]:
+    """A recorded resolved recipe as the installed ganlab and plugins resolve it: a setting an upgrade added
+    since the sweep started takes its default, as a resumed run's does, so it is no change. A recipe they
+    can no longer resolve is compared as it was recorded (its unknown settings then differ)."""
+    sections = current_sections(resolved, MANIFEST, quiet=True)
+    try:
+        return resolve(sections, registry, MANIFEST).to_dict()
+    except RecipeError:
+        return sections
+
+
+def differences(recorded: dict[str, Any], wanted: dict[str, Any], registry: Registry) -> list[str]:
     """What makes ``wanted`` another sweep than the ``recorded`` one: each changed recipe setting, the
     grid, the seeds. Empty when it is the same sweep."""
     found = []
-    before = dict(dotted_settings(current_sections(recorded["resolved"], MANIFEST, quiet=True)))
+    before = dict(dotted_settings(as_installed(recorded["resolved"], registry)))
     after = dict(dotted_settings(wanted["resolved"]))
     for key in sorted(before.keys() | after.keys()):
         if before.get(key) != after.get(key):

@@ -24,6 +24,7 @@ from ..common.errors import GanlabError, RecipeError, RunError
 from ..common.tomlwrite import value_text
 from ..loading.manager import Plugins
 from ..recipes.recipe import Recipe, resolve
+from ..registry.registry import Registry
 from ..rundir.rundir import RunDir, exclusive_lock, safe_name
 from ..training.assemble import build
 from .launchers import LOGS, LocalLauncher, SubmititLauncher, SweepTarget, Task
@@ -114,7 +115,7 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
         runs,
     )
     with held_sweep_folder(folder, runs):
-        manifest = continued_manifest(folder, wanted)
+        manifest = continued_manifest(folder, wanted, plugins.registry)
         statuses = {run.name: status_of(folder / run.name) for run in runs}
         to_start = [run for run in runs if statuses[run.name] == PENDING]
         tasks = [
@@ -307,13 +308,13 @@ def release_lock(lock: int, path: Path) -> None:
         os.close(lock)
 
 
-def continued_manifest(folder: Path, wanted: dict[str, Any]) -> dict[str, Any]:
+def continued_manifest(folder: Path, wanted: dict[str, Any], registry: Registry) -> dict[str, Any]:
     """The manifest to keep: ``wanted`` for a new sweep, the recorded one (its runs' statuses refreshed
     later) for the same sweep run again; another sweep under this name is refused."""
     recorded = read_manifest(folder)
     if recorded is None:
         return wanted
-    changed = differences(recorded, wanted)
+    changed = differences(recorded, wanted, registry)
     if changed:
         raise RunError(
             f"{str(folder / MANIFEST)!r}: sweep {folder.name!r} was made with another recipe, grid or "
