@@ -145,16 +145,14 @@ def execute(run: Trainer) -> None:
         error = f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         raise
     finally:
-        # Every process leaves the process group as training ends, together: the main process's end-of-run
-        # work needs no other process, and a process that left while its peer still held the group open
-        # could abort at exit (gloo's threads outliving the interpreter).
-        distributed.shutdown()
         try:
             if run.world.is_main:
                 finish(run, status, error)
         except OSError as e:
             if finished:  # otherwise the error that stopped training is the one to report
                 raise RunError(f"cannot record the end of run {str(run.run_dir.path)!r}: {e.strerror or e}") from None
+        finally:
+            distributed.shutdown()
 
 
 def finish(run: Trainer, status: str, error: str | None) -> None:
