@@ -46,10 +46,11 @@ from typing import Any
 from ..common.atomic import atomic_write_text
 from ..common.errors import RecipeError, RunError
 from ..common.files import read_json, unusual
-from ..recipes.recipe import current_sections, dotted_settings, resolve
+from ..recipes.recipe import current_sections, dotted_settings
 from ..registry.registry import Registry
 from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
 from ..rundir.rundir import now_iso
+from ..training.resume import recorded_recipe
 from .plan import GridAxis, PlannedRun, setting_of
 
 FORMAT = 1
@@ -164,11 +165,10 @@ def as_installed(resolved: dict[str, Any], registry: Registry) -> dict[str, Any]
     """A recorded resolved recipe as the installed ganlab and plugins resolve it: a setting an upgrade added
     since the sweep started takes its default, as a resumed run's does, so it is no change. A recipe they
     can no longer resolve is compared as it was recorded (its unknown settings then differ)."""
-    sections = current_sections(resolved, MANIFEST, quiet=True)
     try:
-        return resolve(sections, registry, MANIFEST).to_dict()
+        return recorded_recipe(resolved, registry, MANIFEST).to_dict()
     except RecipeError:
-        return sections
+        return current_sections(resolved, MANIFEST, quiet=True)
 
 
 def differences(recorded: dict[str, Any], wanted: dict[str, Any], registry: Registry) -> list[str]:
