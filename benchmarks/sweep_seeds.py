@@ -3,10 +3,10 @@
 Usage (from the repository root; writes into --out, by default a temporary folder):
 
     python benchmarks/sweep_seeds.py [--epochs 5] [--images 1024] [--seeds 3] \\
-        [--grid 'loss.real_label=[0.9, 1.0]'] [--out /tmp/sweep-bench]
+        [--grid 'loss.real_label=[0.9, 1.0]'] [--jobs 1 2] [--out /tmp/sweep-bench]
 
-Runs ``ganlab sweep experiments/quickstart.toml`` twice with the same grid and seeds, once with
-``--jobs 1`` and once with ``--jobs 2`` (each in a folder of its own), and prints the wall time of each,
+Runs ``ganlab sweep experiments/quickstart.toml`` once for each ``--jobs`` count with the same grid and
+seeds (by default ``--jobs 1`` and ``--jobs 2``, each in a folder of its own), and prints the wall time of each,
 then per setting the mean and standard deviation over the seeds of the final SWD (the quickstart's
 ``swd`` evaluator, scored at the end of every run), and the difference between the two settings' means set
 against the seed spread: Welch's t, the difference over sqrt(s1^2/n1 + s2^2/n2), and the statement
@@ -69,19 +69,20 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--grid", default="loss.real_label=[0.9, 1.0]", help="one --grid of two values")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="the --jobs counts timed")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="ganlab-sweep-bench-"))
-    seconds = {jobs: run_sweep(out, f"jobs{jobs}", args, jobs) for jobs in (1, 2)}
-    manifest = json.loads((out / "jobs1" / "sweep.json").read_text())
+    seconds = {jobs: run_sweep(out, f"jobs{jobs}", args, jobs) for jobs in args.jobs}
+    scored = out / f"jobs{args.jobs[0]}"
+    manifest = json.loads((scored / "sweep.json").read_text())
     by_setting: dict[str, list[float]] = {}
     for run in manifest["runs"]:
         setting = " ".join(f"{k}={v}" for k, v in run["settings"].items())
-        by_setting.setdefault(setting, []).append(final_swd(out / "jobs1" / run["name"]))
-    print(
-        f"wall time, {len(manifest['runs'])} runs: --jobs 1 {seconds[1]:.1f} s, --jobs 2 {seconds[2]:.1f} s "
-        f"({seconds[1] / seconds[2]:.2f}x)"
-    )
+        by_setting.setdefault(setting, []).append(final_swd(scored / run["name"]))
+    walls = ", ".join(f"--jobs {jobs} {wall:.1f} s" for jobs, wall in seconds.items())
+    speedup = f" ({seconds[1] / seconds[2]:.2f}x)" if {1, 2} <= seconds.keys() else ""
+    print(f"wall time, {len(manifest['runs'])} runs: {walls}{speedup}")
     stats = {}
     for setting, values in by_setting.items():
         mean, std = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -98,7 +99,7 @@ def main() -> None:
             f"difference ({a}) - ({b}): {ma - mb:.2f}; seed spread of that difference {spread:.2f}; "
             f"Welch t {t:.2f} ({'outside' if abs(t) > 2 else 'inside'} two spreads)"
         )
-    comparison = ganlab.compare([out / "jobs1"])
+    comparison = ganlab.compare([scored])
     print("ganlab compare's statement (95% bootstrap interval of the difference of means):")
     print(comparison.statement)
     print(f"runs in {out}")

@@ -116,8 +116,10 @@ def test_lever_cost_times_every_lever_against_its_plain_step(benchmark):
 
 
 def test_sweep_seeds_sets_the_settings_difference_against_the_seed_spread(benchmark, tmp_path):
-    out = benchmark("sweep_seeds.py", "--epochs", "1", "--images", "64", "--seeds", "2", "--out", str(tmp_path))
-    assert re.search(r"wall time, 4 runs: --jobs 1 [\d.]+ s, --jobs 2 [\d.]+ s", out), out
+    out = benchmark(
+        "sweep_seeds.py", "--epochs", "1", "--images", "64", "--seeds", "2", "--jobs", "2", "--out", str(tmp_path)
+    )
+    assert re.search(r"wall time, 4 runs: --jobs 2 [\d.]+ s$", out, re.MULTILINE), out
     assert len(re.findall(r"final SWD, loss.real_label=[\d.]+: mean [\d.]+, std [\d.]+ over 2 seeds", out)) == 2
     assert "ganlab compare's statement" in out
 
@@ -286,12 +288,11 @@ def test_engine_before_after_times_start_up_commands_of_both_trees(benchmark, tm
         "16x4",
         "--commands",
         "help",
-        "run",
         "--rounds",
         "1",
         "--work",
         str(tmp_path / "work"),
     )
     rows = re.findall(r"^\| (ganlab [\w ()-]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+x \|$", out, re.MULTILINE)
-    assert [row[0] for row in rows] == ["ganlab --help", "ganlab run (2 steps)"], out
+    assert [row[0] for row in rows] == ["ganlab --help"], out
     assert all(float(old) > 0 and float(new) > 0 for _, old, new in rows)
