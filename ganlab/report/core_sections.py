@@ -21,13 +21,21 @@ from ..recipes.recipe import parse_override, recipe_tables, section_label
 from ..rundir.records import METRIC_LABELS
 from ..rundir.rundir import RunDir
 
-STATUS_TONES = {"finished": "ok", "running": "", "interrupted": "warn", "failed": "bad", "diverged": "bad"}
+STATUS_TONES = {
+    "finished": "ok",
+    "running": "",
+    "interrupted": "warn",
+    "failed": "bad",
+    "diverged": "bad",
+    "imported": "ok",
+}
 STATUS_TEXT = {
     "finished": "The run trained to the end.",
     "running": "The run had not ended when this report was made (or its process was killed without recording an end).",
     "interrupted": "The run was stopped with Ctrl-C; a checkpoint was written, so it can be resumed.",
     "failed": "The run stopped with an error before its end.",
     "diverged": "Training diverged: a loss became NaN or infinite, and the run stopped.",
+    "imported": "The generator was trained elsewhere and imported (ganlab import): no training history, no losses.",
 }
 EVALUATION_FIELDS = ("metric", "value", "step", "epoch", "time")
 """Fields every evaluation record has; all others are the protocol that produced the value."""
@@ -115,6 +123,17 @@ def summary_section(run_dir: RunDir, meta: dict[str, Any], evaluator_rows: Itera
         ("device", h.escape(_device(meta))),
         ("seed, batch size", h.escape(f"{meta.get('seed')}, {meta.get('batch_size')}")),
     ]
+    origin = meta.get("imported")
+    if isinstance(origin, dict):
+        rows.append(
+            (
+                "imported from",
+                h.escape(
+                    f"{origin.get('source')} (SHA-256 {str(origin.get('sha256'))[:16]}..., "
+                    f"parameter names: {origin.get('names')}) at {origin.get('time')}"
+                ),
+            )
+        )
     rows += final_losses(run_dir.read_metrics(), ScoreKind.from_meta(meta))
     rows += best_evaluations(run_dir.read_evaluations())
     rows += list(evaluator_rows)

@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 from ..common.atomic import atomic_write_bytes
+from ..common.config import MAX_SEED
 from ..common.errors import CheckpointError, ConfigError, GanlabError, RunError
 from ..common.whole_numbers import shown
 from ..contracts.engine import BuildContext
@@ -43,17 +44,23 @@ def load_generator(
     ``checkpoint`` (a name in checkpoints/) or the newest valid one; the single place a checkpoint becomes a
     network for sampling. A run trained with ``train.ema`` samples from its averaged weights, as its own
     grids and metrics did."""
+    path, state = chosen_checkpoint(run_dir, checkpoint, warn)
+    generator = generator_from_state(state, path, plugins, device)
+    return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) else None
+
+
+def chosen_checkpoint(
+    run_dir: RunDir, checkpoint: str | None, warn: Callable[[str], None] = lambda message: None
+) -> tuple[Path, dict]:
+    """The path and loaded state of ``checkpoint`` (a name in checkpoints/), or of the newest valid one."""
     store = run_dir.checkpoint_store
     if checkpoint is None:
         found = store.newest_valid(warn)
         if found is None:
             raise CheckpointError(f"run {str(run_dir.path)!r} has no valid checkpoint yet")
-        path, state = store.directory / found[0].file, found[1]
-    else:
-        path, record = store.named(checkpoint, warn)
-        state = store.read(path, record)
-    generator = generator_from_state(state, path, plugins, device)
-    return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) else None
+        return store.directory / found[0].file, found[1]
+    path, record = store.named(checkpoint, warn)
+    return path, store.read(path, record)
 
 
 def condition_rows(
@@ -96,6 +103,16 @@ def image_shape(state: dict, path: Path) -> tuple[int, int, int]:
 def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torch.device) -> nn.Module:
     """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights: the
     averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
+    generator, key, name = untrained_generator(state, path, plugins, device)
+    with fitting(path, key, f"the {name!r} generator installed here"):
+        generator.load_state_dict(state[key])
+    return generator.to(device)
+
+
+def untrained_generator(state: dict, path: Path, plugins: Plugins, device: torch.device) -> tuple[nn.Module, str, str]:
+    """A new generator as the recipe of the checkpoint (read from ``path``) builds it, the checkpoint's key
+    of the weights that belong in it (``ema`` when its recipe kept averaged weights) and the component's
+    name: what any saved generator weights, the checkpoint's or an exported copy of them, are loaded into."""
     channels, size, _ = image_shape(state, path)
     # Sampling needs no evaluator, so a run whose metric plugin is gone can still make images.
     source = f"{path} (its recipe)"
@@ -112,10 +129,7 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
         label_space=labels.space if labels is not None else None,
     )
     generator = build_instance(component, context, recipe.source)
-    key = "ema" if recipe.train.ema > 0 else "generator"
-    with fitting(path, key, f"the {component.name!r} generator installed here"):
-        generator.load_state_dict(state[key])
-    return generator.to(device)
+    return generator, "ema" if recipe.train.ema > 0 else "generator", component.name
 
 
 def images(
@@ -125,10 +139,12 @@ def images(
     device: torch.device,
     labels: LabelDistribution | None = None,
     fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
 ) -> torch.Tensor:
     """``num`` images as uint8 (N, C, H, W) from ``seed``; a conditional generator's labels drawn from
-    ``labels`` with the seed, where ``fixed`` (one row for every image, -1: not fixed) does not fix them."""
-    return generate_images(generator, num, seeded_rng(seed), device, labels=labels, fixed=fixed)
+    ``labels`` with the seed, where ``fixed`` (one row for every image, -1: not fixed) does not fix them;
+    latents truncated at ``truncation`` (:func:`ganlab.training.sampling.truncated`) when it is given."""
+    return generate_images(generator, num, seeded_rng(seed), device, labels=labels, fixed=fixed, truncation=truncation)
 
 
 def image_batches(
@@ -138,6 +154,7 @@ def image_batches(
     device: torch.device,
     labels: LabelDistribution | None = None,
     fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
     batch: int = 4096,
 ) -> Iterator[torch.Tensor]:
     """The images of :func:`images`, ``batch`` at a time, so that writing any number of them one file each
@@ -146,7 +163,7 @@ def image_batches(
     rng = seeded_rng(seed)
     for start in range(0, num, batch):
         count = min(batch, num - start)
-        yield generate_images(generator, count, rng, device, labels=labels, fixed=fixed)
+        yield generate_images(generator, count, rng, device, labels=labels, fixed=fixed, truncation=truncation)
 
 
 def interpolation(
@@ -157,20 +174,56 @@ def interpolation(
     device: torch.device,
     labels: LabelDistribution | None = None,
     fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
 ) -> torch.Tensor:
     """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s; a conditional
     generator keeps ``seed_a``'s first labels (with ``fixed``'s first row applied) all along."""
+    (start, end), drawn = first_inputs(generator, (seed_a, seed_b), device, labels, fixed, truncation)
+    return sample(generator, slerp(start, end, steps), labels=held(drawn, steps))
 
-    def first(seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z, drawn = seeded_inputs(
-            seeded_rng(seed), 1, generator.latent_dim, labels if is_conditional(generator) else None
-        )
-        return z[0].to(device), drawn
 
-    (start, drawn), (end, _) = first(seed_a), first(seed_b)
+def walk(
+    generator: nn.Module,
+    seed: int,
+    points: int,
+    frames: int,
+    device: torch.device,
+    labels: LabelDistribution | None = None,
+    fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
+) -> torch.Tensor:
+    """A closed loop through the first images of ``points`` seeds from ``seed`` on (``seed``, ``seed + 1``,
+    ...), ``frames`` images per segment along :func:`slerp`'s great circles, the last segment leading back
+    to the first point: ``points * frames`` images whose last one is a step away from the first, so the
+    loop plays on without a jump. A conditional generator keeps ``seed``'s first labels (with ``fixed``
+    applied) in every frame."""
+    seeds = [(seed + i) % (MAX_SEED + 1) for i in range(points)]
+    latents, drawn = first_inputs(generator, seeds, device, labels, fixed, truncation)
+    path = torch.cat([slerp(a, latents[(i + 1) % points], frames + 1)[:-1] for i, a in enumerate(latents)])
+    return sample(generator, path, labels=held(drawn, len(path)))
+
+
+def first_inputs(
+    generator: nn.Module,
+    seeds: Sequence[int],
+    device: torch.device,
+    labels: LabelDistribution | None,
+    fixed: torch.Tensor | None,
+    truncation: float | None,
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """The latent of each seed's first image on ``device`` (what ``ganlab generate --seed S`` draws first),
+    and for a conditional generator the first seed's labels with ``fixed``'s first row applied."""
+    conditional = labels if is_conditional(generator) else None
+    inputs = [seeded_inputs(seeded_rng(seed), 1, generator.latent_dim, conditional, truncation) for seed in seeds]
+    drawn = inputs[0][1]
     if drawn is not None and fixed is not None:
         drawn = torch.where(fixed[:1] >= 0, fixed[:1], drawn)
-    return sample(generator, slerp(start, end, steps), labels=drawn.repeat(steps, 1) if drawn is not None else None)
+    return [z[0].to(device) for z, _ in inputs], drawn
+
+
+def held(drawn: torch.Tensor | None, count: int) -> torch.Tensor | None:
+    """One label row repeated for ``count`` images (None stays None: an unconditional generator)."""
+    return drawn.repeat(count, 1) if drawn is not None else None
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:

@@ -1,0 +1,229 @@
+"""``ganlab import``: a generator trained elsewhere becomes a run directory that ``generate``, ``evaluate``,
+``report``, ``compare`` and ``export`` use like any run.
+
+The weights are read without unpickling anything (``torch.load(weights_only=True)``, or safetensors
+natively), from a file no larger than :data:`MAX_WEIGHTS_BYTES`. They load into the generator the recipe
+builds by name; where the names differ (pytorch/examples' DCGAN calls its layers ``main.N``, ganlab's
+``net.N``) they are matched in order, but only when the two layouts are the same list of tensors: the same
+number, each pair of the same shape and the same kind (``weight``, ``bias``, ``running_mean``...), and what
+was matched is recorded. Anything else is a mismatch named parameter by parameter, as a resume names one.
+
+The run holds one checkpoint, ``imported.pt``: the generator's weights, the recipe and the image shape, and
+where they came from; no discriminator, optimizers or training history, so it is marked ``imported`` in
+meta.json and resuming it is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..common.errors import CheckpointError, RecipeError, RunError
+from ..common.files import unusual
+from ..contracts.engine import BuildContext
+from ..loading.manager import Plugins
+from ..recipes.recipe import Recipe
+from ..report.build import write_report
+from ..rundir.checkpoints import IMPORTED, fitting, load_checkpoint
+from ..rundir.rundir import RunDir, now_iso
+from ..training.conditioning import is_conditional
+from ..training.lifecycle import environment
+from ..training.returns import build_instance
+from .extras import needed
+
+MAX_WEIGHTS_BYTES = 4 << 30
+"""The largest weights file ``ganlab import`` reads (4 GiB): a GAN generator is megabytes to a few hundred;
+a bigger file is something else given by mistake, and would be read into memory whole."""
+CHANNELS = 3
+"""The channels of the images an imported generator makes: those of every data set ganlab ships. A
+generator of another count does not fit (its output layer's shape is named)."""
+CHECKPOINT = "imported.pt"
+NO_EMA = "train.ema=0"
+"""The override every import's recipe gets: imported weights are the weights; there is no average of
+training steps that ganlab did not run."""
+
+
+def read_weights(path: Path, limit: int = MAX_WEIGHTS_BYTES) -> dict[str, torch.Tensor]:
+    """The state dict in ``path`` (parameter name -> tensor); a CheckpointError (exit 6) naming the file
+    for one that is missing, too large, damaged, pickles objects, or holds anything but a state dict."""
+    kind = unusual(path)
+    if kind is not None:
+        raise CheckpointError(f"weights {str(path)!r} {kind}")
+    if not path.is_file():
+        what = "a folder, not a weights file" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"weights {str(path)!r} {what}")
+    size = path.stat().st_size
+    if size > limit:
+        raise CheckpointError(
+            f"weights {str(path)!r} are {size:,} bytes, more than the {limit:,} that ganlab import reads; "
+            "a generator's state dict is far smaller"
+        )
+    weights = safetensors_file(path) if is_safetensors(path) else load_checkpoint(path)
+    return state_dict(weights, path)
+
+
+def is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then a JSON header starting with ``{``."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return path.suffix == ".safetensors" or (len(head) == 9 and head[8:9] == b"{")
+
+
+def safetensors_file(path: Path) -> dict[str, Any]:
+    safetensors_torch = needed("safetensors.torch", f"importing {path.name}")
+    try:
+        return safetensors_torch.load(path.read_bytes())
+    except Exception as e:  # safetensors raises its own SafetensorError, or an OSError
+        said = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"weights {str(path)!r} are not a readable safetensors file: {said}") from None
+
+
+def state_dict(weights: Any, path: Path) -> dict[str, torch.Tensor]:
+    """``weights`` once it is a state dict: a non-empty dict of names to tensors."""
+    if (
+        isinstance(weights, Mapping)
+        and weights
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items())
+    ):
+        return dict(weights)
+    if isinstance(weights, Mapping):
+        others = [f"{k!r} ({type(v).__name__})" for k, v in weights.items() if not isinstance(v, torch.Tensor)]
+        what = f"entries that are not tensors: {', '.join(others[:5])}" if others else "nothing"
+    else:
+        what = f"a {type(weights).__name__}"
+    raise CheckpointError(
+        f"weights {str(path)!r} are not a generator's state dict (parameter names to tensors); the file holds {what}"
+    )
+
+
+def matched(weights: dict[str, torch.Tensor], generator: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``weights`` under the generator's own names, and what was renamed (theirs -> ours): nothing where
+    the names are the generator's, every tensor in order where the layouts are the same list of tensors
+    (:func:`same_layout`). Otherwise ``weights`` unchanged, for loading to name what does not fit."""
+    expected = generator.state_dict()
+    if set(weights) == set(expected) or not same_layout(weights, expected):
+        return weights, {}
+    renamed = dict(zip(weights, expected))
+    return {renamed[name]: tensor for name, tensor in weights.items()}, renamed
+
+
+def same_layout(weights: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``weights`` and ``expected`` are the same tensors in the same order under other names: as
+    many, each pair of the same shape and the same last name part (``weight``, ``running_var``...)."""
+    return len(weights) == len(expected) and all(
+        ours.shape == theirs.shape and name.rsplit(".", 1)[-1] == own.rsplit(".", 1)[-1]
+        for (name, theirs), (own, ours) in zip(weights.items(), expected.items())
+    )
+
+
+def renaming(renamed: dict[str, str]) -> str:
+    """The renaming in words: ``main.* -> net.*`` where one prefix became another, else each pair."""
+    prefixes = {
+        (theirs[: len(theirs) - len(common)], ours[: len(ours) - len(common)])
+        for theirs, ours in renamed.items()
+        for common in [suffix(theirs, ours)]
+    }
+    if len(prefixes) == 1:
+        theirs, ours = next(iter(prefixes))
+        return f"{theirs}* -> {ours}*"
+    return ", ".join(f"{theirs} -> {ours}" for theirs, ours in renamed.items())
+
+
+def suffix(a: str, b: str) -> str:
+    """The longest common ending of ``a`` and ``b`` that starts at a name part."""
+    parts_a, parts_b = a.split("."), b.split(".")
+    common: list[str] = []
+    while parts_a and parts_b and parts_a[-1] == parts_b[-1]:
+        common.insert(0, parts_a.pop())
+        parts_b.pop()
+    return ".".join(common)
+
+
+def generator_of(recipe: Recipe, device: torch.device) -> tuple[nn.Module, tuple[int, int, int]]:
+    """The recipe's generator, newly built, and the shape of its images, without the data set (the data may
+    be elsewhere: a netG.pth comes without CelebA): the size is the recipe's ``data.image_size``."""
+    size = getattr(recipe.component("data").config, "image_size", None)
+    if not isinstance(size, int):
+        raise RecipeError(
+            recipe.source, ["data: ganlab import takes the image size from data.image_size, which it lacks"]
+        )
+    context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=CHANNELS)
+    generator = build_instance(recipe.component("generator"), context, recipe.source)
+    if is_conditional(generator):
+        raise RecipeError(
+            recipe.source,
+            [
+                f"generator: {recipe.component('generator').name!r} is conditional; ganlab import brings in "
+                "unconditional generators (a conditional one needs the label distribution of the data it learnt)"
+            ],
+        )
+    return generator, (CHANNELS, size, size)
+
+
+def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None) -> RunDir:
+    """A new run directory in ``out`` holding the generator weights in ``path``, loaded into ``recipe``'s
+    generator (which must carry :data:`NO_EMA`), its report written. Everything is read and checked before
+    the directory is made, so a refused import leaves nothing behind."""
+    path = Path(path)
+    generator, shape = generator_of(recipe, torch.device("cpu"))
+    weights = read_weights(path)
+    loaded, renamed = matched(weights, generator)
+    component = recipe.component("generator").name
+    with fitting(path, "state dict", f"the {component!r} generator of {recipe.source}"):
+        generator.load_state_dict(loaded)
+    data = path.read_bytes()
+    origin = {
+        "source": str(path.resolve()),
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "format": "safetensors" if is_safetensors(path) else "torch",
+        "names": f"matched in order: {renaming(renamed)}" if renamed else "the generator's own",
+        "time": now_iso(),
+    }
+    run_dir = RunDir.create(out, name or f"{recipe.experiment.name}-imported")
+    try:
+        run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
+        run_dir.write_meta(imported_meta(run_dir, recipe, plugins, origin))
+        state = {
+            "generator": generator.state_dict(),
+            "recipe": recipe.to_dict(),
+            "image_shape": list(shape),
+            "step": 0,
+            "epoch": 0,
+            IMPORTED: origin,
+        }
+        run_dir.save_checkpoint(CHECKPOINT, state)
+        write_report(run_dir, plugins.registry)
+    except OSError as e:
+        raise RunError(f"cannot write the run directory {str(run_dir.path)!r}: {e.strerror or e}") from None
+    finally:
+        run_dir.unlock()
+    return run_dir
+
+
+def imported_meta(run_dir: RunDir, recipe: Recipe, plugins: Plugins, origin: dict[str, Any]) -> dict[str, Any]:
+    """meta.json of an imported run: status ``imported``, no steps, where the weights came from."""
+    return {
+        "name": run_dir.name,
+        "experiment": recipe.experiment.name,
+        "status": "imported",
+        "recipe_source": recipe.source,
+        "overrides": list(recipe.overrides),
+        "created": now_iso(),
+        "started": None,
+        "ended": None,
+        "seed": recipe.experiment.seed,
+        "device": "cpu",
+        "steps": 0,
+        "total_steps": 0,
+        "epochs_completed": 0,
+        "epochs": 0,
+        "versions": environment(plugins),
+        "error": None,
+        "imported": origin,
+    }
