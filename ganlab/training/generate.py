@@ -9,7 +9,7 @@ same seed gives the same faces here as :meth:`ganlab.training.loop.Trainer.gener
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +23,7 @@ from ..common.whole_numbers import shown
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
 from ..machine.memory import available_host_memory, size_text
-from ..page.grids import grid_png
+from ..page.grids import grid_png, png_text
 from ..recipes.recipe import current_sections, resolve
 from ..rundir.checkpoints import fitting, training_state, whole_number
 from ..rundir.rundir import RunDir, ensure_writable_folder
@@ -299,24 +299,41 @@ def refuse_what_the_disk_cannot_hold(folder: Path, num: int) -> None:
         )
 
 
-def write_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
-    """uint8 (N, C, H, W) as one PNG grid (a square one unless ``nrow`` is given), written atomically."""
+def made_with(run_dir: RunDir, checkpoint: str | None, seed: int, truncation: float | None) -> dict[str, str]:
+    """What an image file ``ganlab generate`` writes records of how it was made (its PNG text chunks, a GIF's
+    comment): the run, the checkpoint asked for, the seed and the truncation psi ("none": untruncated)."""
+    return {
+        "ganlab:run": str(run_dir.path),
+        "ganlab:checkpoint": checkpoint or "newest valid",
+        "ganlab:seed": str(seed),
+        "ganlab:truncation": "none" if truncation is None else repr(float(truncation)),
+    }
+
+
+def write_grid(
+    images: torch.Tensor, path: Path, nrow: int | None = None, text: Mapping[str, str] | None = None
+) -> Path:
+    """uint8 (N, C, H, W) as one PNG grid (a square one unless ``nrow`` is given), written atomically, with
+    ``text`` (:func:`made_with`) in its text chunks."""
     try:
-        atomic_write_bytes(path, grid_png(images, nrow))
+        atomic_write_bytes(path, grid_png(images, nrow, text))
     except OSError as e:
         raise RunError(f"cannot write the grid {str(path)!r}: {e.strerror or e}") from None
     return path
 
 
-def write_each(batches: Iterable[torch.Tensor], folder: Path, stem: str = "image") -> int:
-    """uint8 (N, C, H, W) batches as one PNG per image, ``folder/stem_0000.png`` upwards; returns how many."""
+def write_each(
+    batches: Iterable[torch.Tensor], folder: Path, stem: str = "image", text: Mapping[str, str] | None = None
+) -> int:
+    """uint8 (N, C, H, W) batches as one PNG per image, ``folder/stem_0000.png`` upwards, each with ``text``
+    in its text chunks; returns how many."""
     count = 0
     for images in batches:
         for image in images:
             array = image.permute(1, 2, 0).numpy()
             path = folder / f"{stem}_{count:04d}.png"
             try:
-                Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+                Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path, pnginfo=png_text(text))
             except OSError as e:
                 raise RunError(
                     f"cannot write {str(path)!r}: {e.strerror or e}; the {count} images before it are written"

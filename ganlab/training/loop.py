@@ -126,6 +126,9 @@ class Trainer:
             train.grid_size, self.generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)
         ).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
+        self.truncation: float | None = None
+        """The truncation psi of :meth:`generate`'s latents: None while training; ``ganlab evaluate
+        --truncation`` sets it to score the trade-off of quality and diversity."""
         self.conditional_g, self.conditional_d = is_conditional(self.generator), is_conditional(self.discriminator)
         self.label_distribution = distribution_of(self.dataset)
         conditional = self.conditional_g or self.conditional_d
@@ -213,12 +216,20 @@ class Trainer:
         if labels is not None:
             labels = check_labels(self.label_distribution.space, labels, num) if self.conditional_g else None
         return generate_images(
-            self.sampler, num, seeded_rng(seed), self.device, batch_size, self.label_distribution, labels
+            self.sampler,
+            num,
+            seeded_rng(seed),
+            self.device,
+            batch_size,
+            self.label_distribution,
+            labels,
+            self.truncation,
         )
 
     def sampling_weights_digest(self) -> str:
         """What decides :meth:`generate`'s images besides its arguments (see :class:`ganlab.RunView`)."""
-        return weights_digest(self.sampler)
+        digest = weights_digest(self.sampler)
+        return digest if self.truncation is None else f"{digest}:truncation={self.truncation!r}"
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""
@@ -271,6 +282,7 @@ class Trainer:
             "epoch": self.epoch,
             "time": now_iso(),
             **details,
+            **({"truncation": self.truncation} if self.truncation is not None else {}),
         }
         self.run_dir.append_jsonl("evaluations.jsonl", [record])
         self.loggers.log_evaluation(record)
