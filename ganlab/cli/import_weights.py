@@ -32,11 +32,11 @@ def import_weights(weights: Path, recipe: Path, overrides: tuple[str, ...], out:
     """Make a run directory from the generator state dict WEIGHTS (a .pth/.pt read without unpickling, or
     .safetensors); prints how the names were matched and, last, the run directory."""
     from ..loading.manager import load_plugins_or_warn
-    from ..models.importing import NO_EMA, import_weights
+    from ..models.importing import import_weights
     from ..recipes.recipe import load_recipe
 
     plugins = load_plugins_or_warn()
-    resolved = load_recipe(recipe, plugins.registry, [*overrides, NO_EMA])
+    resolved = load_recipe(recipe, plugins.registry, list(overrides))
     run_dir = import_weights(weights, resolved, plugins, out, name)
     click.echo(f"parameter names: {run_dir.read_meta()['imported']['names']}")
     click.echo(str(run_dir.path))

@@ -241,11 +241,23 @@ def traced(source: Source, format: str) -> torch.jit.ScriptModule:
         except Exception as e:
             culprit = stack[-1] if stack else source.frozen
             where = f"module {names[culprit]!r}" if names.get(culprit) else "the network itself"
-            said = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            said = first_line(root_cause(e))
             raise PluginError(
                 f"cannot export the {component_name(source)!r} generator as {format}: it cannot be traced; "
                 f"{where} ({type(culprit).__name__}) {said}"
             ) from None
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The first exception of a chain: a tracer warning raised inside ``Tensor.__bool__`` reaches the
+    caller as a SystemError whose message says only that an exception was set."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def component_name(source: Source) -> str:
@@ -290,8 +302,9 @@ def onnx_bytes(source: Source) -> bytes:
                 dynamo=False,
             )
     except Exception as e:
-        said = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise PluginError(f"cannot export the {component_name(source)!r} generator as onnx: {said}") from None
+        raise PluginError(
+            f"cannot export the {component_name(source)!r} generator as onnx: {first_line(root_cause(e))}"
+        ) from None
     return buffer.getvalue()
 
 
@@ -321,8 +334,9 @@ def safetensors_bytes(source: Source) -> bytes:
     try:
         return safetensors_torch.save(tensors, metadata)
     except Exception as e:  # tensors sharing memory (tied weights), a dtype safetensors has no name for
-        said = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise PluginError(f"cannot export the {component_name(source)!r} generator as safetensors: {said}") from None
+        raise PluginError(
+            f"cannot export the {component_name(source)!r} generator as safetensors: {first_line(e)}"
+        ) from None
 
 
 def check_safetensors(source: Source, data: bytes, plugins: Plugins) -> Verification:

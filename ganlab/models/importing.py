@@ -15,6 +15,7 @@ meta.json and resuming it is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ from ..rundir.rundir import RunDir, now_iso
 from ..training.conditioning import is_conditional
 from ..training.lifecycle import environment
 from ..training.returns import build_instance
+from .export import first_line
 from .extras import needed
 
 MAX_WEIGHTS_BYTES = 4 << 30
@@ -44,8 +46,7 @@ CHANNELS = 3
 generator of another count does not fit (its output layer's shape is named)."""
 CHECKPOINT = "imported.pt"
 NO_EMA = "train.ema=0"
-"""The override every import's recipe gets: imported weights are the weights; there is no average of
-training steps that ganlab did not run."""
+"""The override every import's recipe gets (:func:`without_ema`)."""
 
 
 def read_weights(path: Path, limit: int = MAX_WEIGHTS_BYTES) -> dict[str, torch.Tensor]:
@@ -79,8 +80,7 @@ def safetensors_file(path: Path) -> dict[str, Any]:
     try:
         return safetensors_torch.load(path.read_bytes())
     except Exception as e:  # safetensors raises its own SafetensorError, or an OSError
-        said = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CheckpointError(f"weights {str(path)!r} are not a readable safetensors file: {said}") from None
+        raise CheckpointError(f"weights {str(path)!r} are not a readable safetensors file: {first_line(e)}") from None
 
 
 def state_dict(weights: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -165,11 +165,20 @@ def generator_of(recipe: Recipe, device: torch.device) -> tuple[nn.Module, tuple
     return generator, (CHANNELS, size, size)
 
 
+def without_ema(recipe: Recipe) -> Recipe:
+    """``recipe`` with ``train.ema = 0``, recorded as an override: imported weights are the weights, not an
+    average of training steps that ganlab never ran, and its commands sample from them as they are."""
+    if recipe.train.ema == 0:
+        return recipe
+    train = dataclasses.replace(recipe.train, ema=0.0)
+    return dataclasses.replace(recipe, train=train, overrides=(*recipe.overrides, NO_EMA))
+
+
 def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name: str | None = None) -> RunDir:
     """A new run directory in ``out`` holding the generator weights in ``path``, loaded into ``recipe``'s
-    generator (which must carry :data:`NO_EMA`), its report written. Everything is read and checked before
-    the directory is made, so a refused import leaves nothing behind."""
-    path = Path(path)
+    generator (:func:`without_ema`), its report written. Everything is read and checked before the
+    directory is made, so a refused import leaves nothing behind."""
+    path, recipe = Path(path), without_ema(recipe)
     generator, shape = generator_of(recipe, torch.device("cpu"))
     weights = read_weights(path)
     loaded, renamed = matched(weights, generator)
