@@ -76,7 +76,7 @@ RUN_DIR = Accepts(
     "a ganlab.RunDir (ganlab.load_run(path) makes the RunResult of a path)", lambda value: isinstance(value, RunDir)
 )
 TRUNCATION = Accepts(
-    "None or a finite number above 0 (a truncation psi)", lambda value: truncation_problem(value) is None
+    "a finite number above 0 (a truncation psi)", lambda value: truncation_problem(value) is None
 ).or_none()
 CHECKPOINT = Accepts(
     "a file name in checkpoints/ or an epoch number", lambda value: isinstance(value, str) or is_whole(value)

@@ -23,7 +23,7 @@ ANIMATION_FORMATS = ("gif", "mp4")
 
 def frames(rows: Sequence[torch.Tensor]) -> torch.Tensor:
     """One frame per step of a walk, uint8 ``(F, C, H, W)``: each frame the rows' images of that step one
-    above the other (one row per condition), with the grids' 2 px padding."""
+    above the other (one row per condition) with the grids' 2 px padding; a single row's image alone."""
     return torch.stack([grid_image(torch.stack([row[i] for row in rows]), nrow=1) for i in range(len(rows[0]))])
 
 
