@@ -6,25 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..common.atomic import atomic_write_text
 from ..common.version import __version__
 from ..report.core_sections import EVALUATION_FIELDS
-
-if TYPE_CHECKING:
-    from .export import Source, Verification
-
-
-def agreement(check: dict[str, Any]) -> str:
-    """How closely an export made ganlab's images, from its verification record: "bit for bit", or the
-    largest difference against the tolerance."""
-    if check["bit_for_bit"]:
-        return "bit for bit"
-    return (
-        f"to {check['max_abs_diff']:.2g} (tolerance {check['tolerance']:g}; pixels differ by at most "
-        f"{check['max_pixel_diff']})"
-    )
+from .source import Source, Verification, agreement
 
 
 def card_paths(path: Path) -> tuple[Path, Path]:

@@ -30,9 +30,11 @@ from ..common.errors import GanlabError, PluginError, RunError
 from ..loading.manager import Plugins
 from ..rundir.rundir import RunDir, ensure_writable_folder
 from ..training import generate as gen
-from ..training.conditioning import LabelDistribution, forward, is_conditional
-from ..training.sampling import frozen_for_sampling, seeded_inputs, seeded_rng, to_uint8
+from ..training.conditioning import forward, is_conditional
+from ..training.sampling import frozen_for_sampling, to_uint8
+from .card import card_paths, model_card, write_card
 from .extras import needed
+from .source import Source, Verification
 
 FORMATS = ("torchscript", "onnx", "safetensors")
 SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx", "safetensors": ".safetensors"}
@@ -44,26 +46,6 @@ output's units ([-1, 1]): a 78th of one step of an 8-bit pixel (2/255). Measured
 ONNX_OPSET = 17
 PACKAGES = {"torchscript": (), "onnx": ("onnx", "onnxruntime"), "safetensors": ("safetensors.torch",)}
 """The optional packages each format needs (``pip install 'ganlab[export]'``)."""
-CHECK_SEED, CHECK_IMAGES = 0, 8
-"""The latents every export is checked on: the first images of ``ganlab generate --seed 0``."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Verification:
-    """How the export compared with ganlab's own generator on the same latents."""
-
-    method: str
-    images: int
-    max_abs_diff: float
-    max_pixel_diff: int
-    tolerance: float
-    bit_for_bit: bool
-
-    def sentence(self) -> str:
-        from .card import agreement
-
-        same = agreement(dataclasses.asdict(self))
-        return f"verified: {self.method} makes ganlab's images on {self.images} latents {same}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,33 +56,6 @@ class Exported:
     card_json: Path
     card_markdown: Path
     verification: Verification
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """The generator an export starts from: the network as ganlab samples with it, and where it came from."""
-
-    run_dir: RunDir
-    checkpoint: Path
-    state: dict[str, Any]
-    generator: nn.Module
-    frozen: nn.Module
-    labels: LabelDistribution | None
-    weights: str
-
-    @property
-    def conditional(self) -> bool:
-        return is_conditional(self.generator)
-
-    def check_inputs(self) -> tuple[torch.Tensor, ...]:
-        """The latents (and labels) of ``ganlab generate --seed 0 --num 8``'s images."""
-        z, drawn = seeded_inputs(
-            seeded_rng(CHECK_SEED), CHECK_IMAGES, self.generator.latent_dim, self.labels if self.conditional else None
-        )
-        return (z, drawn) if self.conditional else (z,)
-
-    def input_names(self) -> list[str]:
-        return ["z", "labels"] if self.conditional else ["z"]
 
 
 class Sampling(nn.Module):
@@ -119,8 +74,6 @@ class Sampling(nn.Module):
 def check_output_path(path: Path, force: bool) -> None:
     """Refuse, before anything is loaded, an output that cannot or must not be written: a folder there, a
     file there (or a model card beside it) without ``force``, a parent folder that cannot take files."""
-    from .card import card_paths
-
     if path.is_dir():
         raise RunError(f"-o {str(path)!r} is a folder; give the path of the file to write")
     for target in (path, *card_paths(path)):
@@ -152,8 +105,6 @@ def export_run(
 ) -> Exported:
     """Export the generator of ``run_dir`` as ``format`` to ``path``, with its model card beside it, once
     the exported file has been checked against ganlab's own generator; nothing is written if it fails."""
-    from .card import card_paths, model_card, write_card
-
     path = Path(path)
     check_output_path(path, force)
     for module in PACKAGES[format]:  # a missing extra is said before minutes of loading
