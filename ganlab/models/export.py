@@ -275,13 +275,13 @@ def safetensors_bytes(source: Source) -> bytes:
     tensors = {name: tensor.detach().contiguous() for name, tensor in source.frozen.state_dict().items()}
     metadata = {
         "format": "pt",
-        "ganlab.recipe": tomlwrite.dumps(source.state["recipe"]),
-        "ganlab.image_shape": json.dumps(list(source.state["image_shape"])),
-        "ganlab.latent_dim": str(source.generator.latent_dim),
-        "ganlab.weights": source.weights,
+        "ganlab:recipe": tomlwrite.dumps(source.state["recipe"]),
+        "ganlab:image_shape": json.dumps(list(source.state["image_shape"])),
+        "ganlab:latent_dim": str(source.generator.latent_dim),
+        "ganlab:weights": source.weights,
     }
     if source.labels is not None:
-        metadata["ganlab.label_space"] = json.dumps(source.labels.space.to_dict())
+        metadata["ganlab:label_space"] = json.dumps(source.labels.space.to_dict())
     try:
         return safetensors_torch.save(tensors, metadata)
     except Exception as e:  # tensors sharing memory (tied weights), a dtype safetensors has no name for
