@@ -38,6 +38,7 @@ from .contracts.scores import PROBABILITY, OutrightWin, ScoreKind
 from .loading.manager import Plugins, load_plugins_or_warn
 from .machine.distributed import draw_for_global_batch, mean_over_processes
 from .machine.memory import Need
+from .models.export import Exported
 from .page.html import ReportSection
 from .registry.hookspecs import hookimpl
 from .registry.registry import KINDS, Registrar, Registry, component
@@ -97,6 +98,7 @@ __all__ = [
     "import_weights",
     "compare",
     "RunResult",
+    "Exported",
     "GroupedComparison",
 ]
 

@@ -314,22 +314,27 @@ def resume(path: str | Path, overrides: Mapping[str, Any] | None = None, progres
 
 def import_weights(
     weights: str | Path,
-    recipe: str | Path | Mapping[str, Any],
+    recipe: str | Path | Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     out: str | Path = "runs",
     name: str | None = None,
 ) -> RunResult:
     """A new run directory in ``out`` from a generator state dict trained elsewhere (``weights``: a
     ``.pth``/``.pt`` read with ``weights_only=True``, or ``.safetensors``), loaded into the generator of
-    ``recipe`` (a path or a dict, with ``overrides`` as :func:`run` takes them), as ``ganlab import`` does.
-    The run is marked imported; it generates, evaluates, reports, compares and exports like a trained one."""
+    ``recipe`` (a path or a dict, with ``overrides`` as :func:`run` takes them; None for a safetensors file
+    that ``ganlab export`` wrote, which carries its recipe), as ``ganlab import`` does. The run is marked
+    imported; it generates, evaluates, reports, compares and exports like a trained one."""
     checked("ganlab.import_weights", "weights", weights, PATH)
-    checked("ganlab.import_weights", "recipe", recipe, RECIPE)
+    checked("ganlab.import_weights", "recipe", recipe, RECIPE.or_none())
     checked("ganlab.import_weights", "overrides", overrides, OVERRIDES)
     checked("ganlab.import_weights", "out", out, PATH)
     checked("ganlab.import_weights", "name", name, TEXT.or_none())
-    resolved = recipe_from(recipe, overrides)
-    return RunResult(importing.import_weights(Path(weights), resolved, load_plugins_or_warn(), Path(out), name))
+    plugins = load_plugins_or_warn()
+    if recipe is None:
+        resolved = importing.recorded_recipe(Path(weights), plugins.registry, override_texts(overrides))
+    else:
+        resolved = recipe_from(recipe, overrides)
+    return RunResult(importing.import_weights(Path(weights), resolved, plugins, Path(out), name))
 
 
 def load_run(path: str | Path) -> RunResult:

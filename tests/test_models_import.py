@@ -279,7 +279,15 @@ def test_a_missing_weights_file_is_refused(tmp_path):
     assert result.exit_code == 6 and "none.pth' does not exist" in result.output
 
 
+def test_a_file_without_a_recorded_recipe_needs_one(netG, tmp_path):
+    result = cli("import", netG, "--out", tmp_path)
+    assert result.exit_code == 2 and "records no recipe" in result.output and "with --recipe" in result.output
+
+
 def test_a_conditional_recipe_is_refused(netG, tmp_path):
     recipe = ROOT / "experiments" / "cdcgan_quickstart.toml"
     result = cli("import", netG, "--recipe", recipe, "--out", tmp_path)
-    assert result.exit_code == 2 and "'cdcgan' is conditional; ganlab import brings in unconditional" in result.output
+    assert (
+        result.exit_code == 2
+        and "'cdcgan' is conditional; ganlab import brings it in only from a safetensors file" in result.output
+    )

@@ -119,13 +119,22 @@ def usage(format: str, file: str, source: Source) -> str:
             + f"images = generator(z{', labels' if conditional else ''})  # float32 in [-1, 1]\n"
             "pixels = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)\n"
         )
+    if source.state["recipe"].get("generator", {}).get("name") == "dcgan":
+        table = source.state["recipe"]["generator"]
+        channels, size, _ = (int(n) for n in source.state["image_shape"])
+        return (
+            "import torch\nfrom safetensors.torch import load_file\n\nimport ganlab\n\n"
+            f"generator = ganlab.DCGANGenerator({table['latent_dim']}, {table['features']}, {size}, {channels})\n"
+            f'generator.load_state_dict(load_file("{file}"))\n'
+            "generator.eval()\n"
+            f"with torch.no_grad():\n    images = generator(torch.randn(16, {z_size}))  # float32 in [-1, 1]\n"
+            "pixels = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)\n"
+        )
     return (
-        "# with ganlab: a run directory that generates, evaluates and reports like a trained run\n"
-        "# (recipe.toml: this card's recipe, written as TOML)\n"
-        f"#   ganlab import {file} --recipe recipe.toml\n"
-        "from safetensors.torch import load_file\n\n"
-        "weights = load_file(" + json.dumps(file) + ")  # the recipe's generator's state dict\n"
-        "# generator = <the recipe's generator>; generator.load_state_dict(weights); generator.eval()\n"
+        "import ganlab\n\n"
+        "# the file carries its recipe: a run that generates, evaluates and reports like a trained one\n"
+        f'run = ganlab.import_weights("{file}")\n'
+        "images = run.generate(16)  # PIL images\n"
     )
 
 

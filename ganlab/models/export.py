@@ -280,8 +280,8 @@ def safetensors_bytes(source: Source) -> bytes:
         "ganlab:latent_dim": str(source.generator.latent_dim),
         "ganlab:weights": source.weights,
     }
-    if source.labels is not None:
-        metadata["ganlab:label_space"] = json.dumps(source.labels.space.to_dict())
+    if source.labels is not None:  # what ganlab import needs to bring a conditional generator back
+        metadata["ganlab:labels"] = json.dumps(source.labels.to_dict())
     try:
         return safetensors_torch.save(tensors, metadata)
     except Exception as e:  # tensors sharing memory (tied weights), a dtype safetensors has no name for

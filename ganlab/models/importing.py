@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..common.errors import CheckpointError, RecipeError, RunError
+from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError
 from ..common.files import unusual
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
-from ..recipes.recipe import Recipe
+from ..recipes.recipe import Recipe, parse_toml, resolve
+from ..registry.registry import Registry
 from ..report.build import write_report
 from ..rundir.checkpoints import IMPORTED, fitting, load_checkpoint
 from ..rundir.rundir import RunDir, now_iso
-from ..training.conditioning import is_conditional
+from ..training.conditioning import LabelDistribution, is_conditional
 from ..training.lifecycle import environment
 from ..training.returns import build_instance
 from .export import first_line
@@ -73,6 +75,44 @@ def is_safetensors(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(9)
     return path.suffix == ".safetensors" or (len(head) == 9 and head[8:9] == b"{")
+
+
+def recorded(path: Path) -> dict[str, str]:
+    """The metadata of the safetensors file ``path`` (what ``ganlab export`` recorded with the weights:
+    ``ganlab:recipe``, ``ganlab:labels``...); nothing for another file or one whose header is damaged
+    (:func:`read_weights` names the damage)."""
+    if not path.is_file() or unusual(path) is not None or not is_safetensors(path):
+        return {}
+    safetensors = needed("safetensors", f"importing {path.name}")
+    try:
+        with safetensors.safe_open(str(path), "pt") as f:
+            return dict(f.metadata() or {})
+    except Exception:  # safetensors' own SafetensorError, or an OSError
+        return {}
+
+
+def recorded_recipe(path: Path, registry: Registry, overrides: list[str] = ()) -> Recipe:
+    """The recipe that ``ganlab export`` recorded in the safetensors file ``path``, resolved with
+    ``overrides``: what ``ganlab import FILE.safetensors`` uses when no ``--recipe`` is given. Any other file
+    is an ArgumentError asking for the recipe."""
+    text = recorded(path).get("ganlab:recipe")
+    if text is None:
+        raise ArgumentError(
+            f"{str(path)!r} records no recipe (only a safetensors file written by ganlab export does); "
+            "give the recipe whose generator the weights belong in with --recipe"
+        )
+    return resolve(parse_toml(text), registry, f"{path} (its recipe)", overrides)
+
+
+def recorded_labels(path: Path) -> LabelDistribution | None:
+    """The label distribution a conditional generator's export recorded (``ganlab:labels``); None if none."""
+    text = recorded(path).get("ganlab:labels")
+    if text is None:
+        return None
+    try:
+        return LabelDistribution.from_dict(json.loads(text))
+    except Exception as e:  # an edited header: whatever it holds, it is not a label distribution
+        raise CheckpointError(f"weights {str(path)!r}: its ganlab:labels is not a label distribution ({e})") from None
 
 
 def safetensors_file(path: Path) -> dict[str, Any]:
@@ -144,22 +184,30 @@ def suffix(a: str, b: str) -> str:
     return ".".join(common)
 
 
-def generator_of(recipe: Recipe, device: torch.device) -> tuple[nn.Module, tuple[int, int, int]]:
+def generator_of(
+    recipe: Recipe, device: torch.device, labels: LabelDistribution | None
+) -> tuple[nn.Module, tuple[int, int, int]]:
     """The recipe's generator, newly built, and the shape of its images, without the data set (the data may
-    be elsewhere: a netG.pth comes without CelebA): the size is the recipe's ``data.image_size``."""
+    be elsewhere: a netG.pth comes without CelebA): the size is the recipe's ``data.image_size``. A
+    conditional generator needs ``labels``, the distribution of the data it learnt, which only a ganlab
+    export records."""
     size = getattr(recipe.component("data").config, "image_size", None)
     if not isinstance(size, int):
         raise RecipeError(
             recipe.source, ["data: ganlab import takes the image size from data.image_size, which it lacks"]
         )
-    context = BuildContext(seed=recipe.experiment.seed, device=device, image_size=size, channels=CHANNELS)
+    space = labels.space if labels is not None else None
+    context = BuildContext(
+        seed=recipe.experiment.seed, device=device, image_size=size, channels=CHANNELS, label_space=space
+    )
     generator = build_instance(recipe.component("generator"), context, recipe.source)
-    if is_conditional(generator):
+    if is_conditional(generator) and labels is None:
         raise RecipeError(
             recipe.source,
             [
-                f"generator: {recipe.component('generator').name!r} is conditional; ganlab import brings in "
-                "unconditional generators (a conditional one needs the label distribution of the data it learnt)"
+                f"generator: {recipe.component('generator').name!r} is conditional; ganlab import brings it in "
+                "only from a safetensors file that ganlab export wrote, which records the label distribution "
+                "of the data it learnt"
             ],
         )
     return generator, (CHANNELS, size, size)
@@ -179,7 +227,8 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
     generator (:func:`without_ema`), its report written. Everything is read and checked before the
     directory is made, so a refused import leaves nothing behind."""
     path, recipe = Path(path), without_ema(recipe)
-    generator, shape = generator_of(recipe, torch.device("cpu"))
+    labels = recorded_labels(path)
+    generator, shape = generator_of(recipe, torch.device("cpu"), labels)
     weights = read_weights(path)
     loaded, renamed = matched(weights, generator)
     component = recipe.component("generator").name
@@ -197,7 +246,9 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
     run_dir = RunDir.create(out, name or f"{recipe.experiment.name}-imported")
     try:
         run_dir.recipe_path.write_text(recipe.to_toml(), "utf-8")
-        run_dir.write_meta(imported_meta(run_dir, recipe, plugins, origin))
+        conditional = is_conditional(generator)
+        label_records = {"label_space": labels.space.to_dict(), "labels": labels.to_dict()} if conditional else {}
+        run_dir.write_meta({**imported_meta(run_dir, recipe, plugins, origin), **label_records})
         state = {
             "generator": generator.state_dict(),
             "recipe": recipe.to_dict(),
@@ -205,6 +256,7 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
             "step": 0,
             "epoch": 0,
             IMPORTED: origin,
+            **({"labels": labels.to_dict()} if conditional else {}),
         }
         run_dir.save_checkpoint(CHECKPOINT, state)
         write_report(run_dir, plugins.registry)
