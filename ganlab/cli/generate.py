@@ -61,7 +61,7 @@ SEED = WholeNumber(0, MAX_SEED)
     default=None,
     metavar="N",
     help="Write an animation (-o FILE.gif or .mp4) looping smoothly through the first images of N seeds from "
-    "--seed on, along great circles (slerp); one row per --condition, held fixed.",
+    "--seed on, along great circles (slerp); one row per --condition, held fixed; --num is not used.",
 )
 @click.option(
     "--frames",
@@ -103,8 +103,7 @@ def generate(
     from ..loading.manager import load_plugins_or_warn
     from ..machine.devices import resolve_device
     from ..models.animation import frames as animation_frames
-    from ..models.animation import write_animation
-    from ..models.extras import needed
+    from ..models.animation import video_writer, write_animation
     from ..rundir.rundir import RunDir
     from ..training import generate as gen
 
@@ -126,8 +125,7 @@ def generate(
     else:
         gen.check_image_folder(out_dir)
     if animation == "mp4":  # said before anything is loaded
-        needed("imageio.v3", "--format mp4")
-        needed("imageio_ffmpeg", "--format mp4")
+        video_writer()
     generator, shape, labels = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
     rows = gen.condition_rows(run, labels, conditions)
     text = gen.made_with(run, checkpoint, seed, truncation)

@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from PIL import Image
@@ -58,12 +59,17 @@ def gif_bytes(images: torch.Tensor, fps: int, text: Mapping[str, str] | None = N
     return buffer.getvalue()
 
 
+def video_writer() -> ModuleType:
+    """imageio's v3 interface, once imageio and its ffmpeg plugin are both installed (the ``video`` extra)."""
+    needed("imageio_ffmpeg", "--format mp4")
+    return needed("imageio.v3", "--format mp4")
+
+
 def write_mp4(images: torch.Tensor, path: Path, fps: int) -> None:
     """H.264 through imageio's ffmpeg plugin, written beside ``path`` and renamed over it; the frame is
     padded with black to sides that are multiples of 16, which players expect of H.264 (imageio would
     otherwise resize it, blurring the pixels)."""
-    imageio = needed("imageio.v3", "--format mp4")
-    needed("imageio_ffmpeg", "--format mp4")
+    imageio = video_writer()
     height, width = images.shape[-2:]
     padded = torch.nn.functional.pad(images, (0, -width % 16, 0, -height % 16))
     array = padded.permute(0, 2, 3, 1).numpy()

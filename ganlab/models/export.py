@@ -37,8 +37,6 @@ from .extras import needed
 from .source import Source, Verification
 
 FORMATS = ("torchscript", "onnx", "safetensors")
-SUFFIXES = {"torchscript": ".pt", "onnx": ".onnx", "safetensors": ".safetensors"}
-"""The usual file ending of each format, which the model card's snippets use."""
 ONNX_TOLERANCE = 1e-4
 """The largest difference allowed between onnxruntime's output and ganlab's on the same latents, in the
 output's units ([-1, 1]): a 78th of one step of an 8-bit pixel (2/255). Measured differences are about
@@ -88,9 +86,8 @@ def load_source(run_dir: RunDir, plugins: Plugins, checkpoint: str | None, warn:
     """The generator of ``checkpoint`` (or the newest valid one) on the CPU, as ganlab samples with it."""
     path, state = gen.chosen_checkpoint(run_dir, checkpoint, warn)
     cpu = torch.device("cpu")
-    generator = gen.generator_from_state(state, path, plugins, cpu)
+    generator, key = gen.trained_generator(state, path, plugins, cpu)
     labels = gen.label_distribution(state, path) if is_conditional(generator) else None
-    _, key, _ = gen.untrained_generator(state, path, plugins, cpu)
     return Source(run_dir, path, state, generator, frozen_for_sampling(generator), labels, key)
 
 

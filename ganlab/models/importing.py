@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError
+from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError, warn
 from ..common.files import unusual
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
@@ -259,7 +259,14 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
             **({"labels": labels.to_dict()} if conditional else {}),
         }
         run_dir.save_checkpoint(CHECKPOINT, state)
-        write_report(run_dir, plugins.registry)
+        try:
+            write_report(run_dir, plugins.registry)
+        except Exception as e:  # the report is derived and rebuildable (as at a run's end); the import is done
+            run_dir.update_meta(report_error=f"{type(e).__name__}: {e}")
+            warn(
+                f"the report of {str(run_dir.path)!r} could not be written ({type(e).__name__}: {e}); try again "
+                f"with: ganlab report {run_dir.path}"
+            )
     except OSError as e:
         raise RunError(f"cannot write the run directory {str(run_dir.path)!r}: {e.strerror or e}") from None
     finally:

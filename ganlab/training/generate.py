@@ -103,10 +103,16 @@ def image_shape(state: dict, path: Path) -> tuple[int, int, int]:
 def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torch.device) -> nn.Module:
     """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights: the
     averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
+    return trained_generator(state, path, plugins, device)[0]
+
+
+def trained_generator(state: dict, path: Path, plugins: Plugins, device: torch.device) -> tuple[nn.Module, str]:
+    """:func:`generator_from_state`, and the checkpoint's key of the weights it holds (``ema`` or
+    ``generator``), which an export's model card names."""
     generator, key, name = untrained_generator(state, path, plugins, device)
     with fitting(path, key, f"the {name!r} generator installed here"):
         generator.load_state_dict(state[key])
-    return generator.to(device)
+    return generator.to(device), key
 
 
 def untrained_generator(state: dict, path: Path, plugins: Plugins, device: torch.device) -> tuple[nn.Module, str, str]:
