@@ -246,12 +246,19 @@ class Gate(nn.Module):
         return images if images.mean() > -2 else -images
 
 
+class Rescale(nn.Module):
+    """A tensor turned into a Python number: the trace would keep the number it saw."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images / max(1.0, float(images.abs().max()))
+
+
 class GatedGenerator(nn.Module):
-    def __init__(self, latent_dim: int, image_size: int, channels: int):
+    def __init__(self, latent_dim: int, image_size: int, channels: int, gate: nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.body = ganlab.DCGANGenerator(latent_dim, 8, image_size, channels)
-        self.gate = Gate()
+        self.gate = gate
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.gate(self.body(z))
@@ -265,23 +272,25 @@ class GatedConfig:
 class GatedPlugin:
     @ganlab.hookimpl
     def ganlab_register(self, registry):
-        registry.add(
-            "generator",
-            "gated",
-            lambda config, context: GatedGenerator(8, context.image_size, context.channels),
-            GatedConfig,
-            help="DCGAN with a data-dependent gate",
-        )
+        for name, gate in (("gated", Gate), ("rescaled", Rescale)):
+            registry.add(
+                "generator",
+                name,
+                lambda config, context, gate=gate: GatedGenerator(8, context.image_size, context.channels, gate()),
+                GatedConfig,
+                help="DCGAN with an untraceable last module",
+            )
 
 
-def test_a_network_that_cannot_be_traced_is_refused_naming_its_module(register_plugin, tmp_path):
+@pytest.mark.parametrize(("name", "module", "said"), [("gated", "Gate", "boolean"), ("rescaled", "Rescale", "float")])
+def test_a_network_that_cannot_be_traced_is_refused_naming_its_module(register_plugin, tmp_path, name, module, said):
     register_plugin(GatedPlugin(), "gated")
-    run = trained_run(tmp_path, merge(TINY, {"generator": {"name": "gated"}}))
+    run = trained_run(tmp_path, merge(TINY, {"generator": {"name": name}}))
     for format in ("torchscript", "onnx"):
         result = export(run, format, tmp_path / f"g.{format}")
         assert result.exit_code == 4, result.output
-        assert "cannot export the 'gated' generator" in result.output
-        assert "module 'gate' (Gate)" in result.output and "Python boolean" in result.output
+        assert f"cannot export the {name!r} generator as {format}: it cannot be traced" in result.output
+        assert f"module 'gate' ({module}) Converting a tensor to a Python {said}" in result.output
         assert not (tmp_path / f"g.{format}").exists() and not (tmp_path / f"g.{format}.card.json").exists()
     assert export(run, "safetensors", tmp_path / "g.safetensors").exit_code == 0  # weights need no trace
 

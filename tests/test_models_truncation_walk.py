@@ -125,6 +125,10 @@ def test_evaluate_scores_each_psi_and_records_it_in_the_protocol(trained):
     diversity = {r["truncation"]: r["value"] for r in records if r["metric"] == "diversity" and "truncation" in r}
     assert set(diversity) == {0.2, 2.0}
     assert diversity[0.2] > diversity[2.0]  # mean MS-SSIM of pairs: truncated faces are more alike
+    summary = ganlab.load_run(trained).summary()  # a truncated score is its own series, never the run's
+    assert summary["diversity (truncation 0.2)"] == diversity[0.2] and "diversity" not in summary
+    assert cli("report", trained).exit_code == 0
+    assert "diversity (truncation 2)" in (trained / "report.html").read_text()
 
 
 def test_a_walk_is_a_looping_gif_that_closes_smoothly(trained, tmp_path):

@@ -190,8 +190,19 @@ def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[st
     return ReportSection("Recipe", body, order=10)
 
 
+def series_name(record: dict[str, Any]) -> str:
+    """The series a score belongs to: its metric, and for a score of truncated latents (``ganlab evaluate
+    --truncation``) its psi as well, so that ``fid (truncation 0.5)`` never stands for the run's ``fid``
+    in a report, a summary or a comparison."""
+    psi = record.get("truncation")
+    if isinstance(psi, (int, float)) and not isinstance(psi, bool):
+        return f"{record['metric']} (truncation {psi:g})"
+    return record["metric"]
+
+
 def by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Each metric's records in step order (in the order written where steps tie).
+    """Each metric's records in step order (in the order written where steps tie), a truncated one's apart
+    (:func:`series_name`).
 
     ``ganlab evaluate`` appends scores of older checkpoints after a run's own, so the file's order is not
     the training order; the last record of a metric is the one taken latest in training.
@@ -199,7 +210,7 @@ def by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in evaluations:
         if isinstance(record.get("metric"), str) and isinstance(record.get("value"), (int, float)):
-            groups.setdefault(record["metric"], []).append(record)
+            groups.setdefault(series_name(record), []).append(record)
     for records in groups.values():
         records.sort(key=lambda r: r["step"] if isinstance(r.get("step"), (int, float)) else -math.inf)
     return groups
