@@ -2,8 +2,9 @@
 
 Each function does what its command does, through the same code: ``run`` is ``ganlab run``, ``resume``
 is ``ganlab run --resume``, :meth:`RunResult.generate` is ``ganlab generate``, :meth:`RunResult.export` is
-``ganlab export``, ``import_weights`` is ``ganlab import``, ``compare`` is ``ganlab compare``'s grouping. Errors are the same :class:`ganlab.GanlabError`\\ s the command prints, raised
-instead of ending the process. Signal handlers are only those the training installs for its own
+``ganlab export``, ``import_weights`` is ``ganlab import``, ``compare`` is ``ganlab compare``'s grouping.
+Errors are the same :class:`ganlab.GanlabError`\\ s the command prints, raised instead of ending the
+process. Signal handlers are only those the training installs for its own
 duration and puts back when it returns: interrupting a notebook cell during training (the kernel's
 SIGINT) stops at the next step, checkpoints, marks the run ``interrupted`` and raises
 ``RunInterrupted``; the run resumes with :func:`resume`. Every argument is checked on the way in
