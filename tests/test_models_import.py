@@ -3,6 +3,7 @@ generates, evaluates, reports, compares and exports, and every file it refuses."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from pathlib import Path
@@ -14,6 +15,7 @@ from torch import nn
 
 import ganlab
 from ganlab.cli.main import main
+from ganlab.evaluators.metric_base import MetricEvaluator, Score
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "experiments" / "quickstart.toml"
@@ -291,3 +293,30 @@ def test_a_conditional_recipe_is_refused(netG, tmp_path):
         result.exit_code == 2
         and "'cdcgan' is conditional; ganlab import brings it in only from a safetensors file" in result.output
     )
+
+
+class DiscriminatorScore(MetricEvaluator):
+    """A metric that needs D: what it gets of an imported run."""
+
+    def scores(self, run):
+        return [Score("d-score", float(run.discriminate(run.generate(4, seed=0)).mean()), {})]
+
+
+@dataclasses.dataclass
+class NoSettings:
+    pass
+
+
+class DiscriminatorPlugin:
+    @ganlab.hookimpl
+    def ganlab_register(self, registry):
+        registry.add(
+            "evaluator", "d-score", lambda config, context: DiscriminatorScore(every=1), NoSettings, help="uses D"
+        )
+
+
+def test_a_metric_that_needs_the_discriminator_is_refused_on_an_imported_run(imported, register_plugin):
+    register_plugin(DiscriminatorPlugin(), "d-score")
+    result = cli("evaluate", imported, "--metric", "d-score")
+    assert result.exit_code == 6
+    assert "was imported (ganlab import) and holds a generator only; there is no trained discriminator" in result.output

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..common.atomic import atomic_write_bytes
-from ..common.errors import DataError, GanlabError
+from ..common.errors import CheckpointError, DataError, GanlabError
 from ..contracts.engine import Evaluator
 from ..data.loader import BatchLoader
 from ..loading.manager import Plugins
@@ -127,6 +127,9 @@ class Trainer:
         ).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
         self.truncation: float | None = None
+        self.imported_from: Path | None = None
+        """The checkpoint of an imported run once it is loaded (``ganlab import``): it holds no discriminator,
+        so :meth:`discriminate` refuses rather than score with untrained weights."""
         """The truncation psi of :meth:`generate`'s latents: None while training; ``ganlab evaluate
         --truncation`` sets it to score the trade-off of quality and diversity."""
         self.conditional_g, self.conditional_d = is_conditional(self.generator), is_conditional(self.discriminator)
@@ -261,7 +264,13 @@ class Trainer:
         statistics of the images given, so score real and generated images in separate calls), in fp32,
         without gradients. The discriminator is left as it was: its buffers (batch-norm running statistics,
         spectral-norm vectors) are put back and so are torch's random states, which dropout would draw from.
+        An imported run has no trained discriminator: a CheckpointError says so.
         """
+        if self.imported_from is not None:
+            raise CheckpointError(
+                f"checkpoint {str(self.imported_from)!r} was imported (ganlab import) and holds a generator only; "
+                "there is no trained discriminator to score images with"
+            )
         judge = self.judge
         with preserved_buffers(judge), self._own_random_numbers():
             logits = Discriminate(judge, self.conditional_d)(

@@ -50,6 +50,7 @@ class TrainerState(Protocol):
     step: int
     epochs_completed: int
     batch_in_epoch: int
+    imported_from: Path | None
 
     @property
     def elapsed(self) -> float: ...
@@ -138,6 +139,7 @@ def load_checkpoint_state(run: TrainerState, state: dict[str, Any], source: Path
     if generator_only(state):
         load_imported_generator(run, state, source)
         return True
+    run.imported_from = None
     for key, network in (("generator", run.generator), ("discriminator", run.discriminator)):
         with fitting(source, key, f"the {run.recipe.component(key).name!r} {key} installed here"):
             network.load_state_dict(state[key])
@@ -184,6 +186,7 @@ def load_imported_generator(run: TrainerState, state: dict[str, Any], source: Pa
         with fitting(source, "generator", target):
             network.load_state_dict(state["generator"])
     run.step = run.epochs_completed = run.batch_in_epoch = 0
+    run.imported_from = source
 
 
 def evaluator_states(state: dict[str, Any]) -> dict[str, Any]:
