@@ -276,9 +276,12 @@ def test_a_file_over_the_size_bound_is_refused_before_it_is_read(tmp_path):
     assert result.exit_code == 6 and "are 4,294,967,297 bytes, more than the 4,294,967,296" in result.output
 
 
-def test_a_missing_weights_file_is_refused(tmp_path):
+def test_a_missing_weights_file_or_a_folder_is_refused(tmp_path):
     result = cli("import", tmp_path / "none.pth", "--recipe", QUICKSTART, "--out", tmp_path)
     assert result.exit_code == 6 and "none.pth' does not exist" in result.output
+    (tmp_path / "folder.pth").mkdir()
+    result = cli("import", tmp_path / "folder.pth", "--recipe", QUICKSTART, "--out", tmp_path)
+    assert result.exit_code == 6 and "folder.pth' is a folder, not a weights file" in result.output
 
 
 def test_a_file_without_a_recorded_recipe_needs_one(netG, tmp_path):

@@ -146,6 +146,17 @@ def test_a_walk_is_a_looping_gif_that_closes_smoothly(trained, tmp_path):
     assert np.abs(frames[12] - frames[0]).mean() > 2 * closing  # and the walk goes somewhere
 
 
+def test_the_walk_gif_opens_in_a_browser(trained, chromium_path, tmp_path):
+    from headless_chromium import Chromium
+
+    assert cli("generate", trained, "--walk", 3, "--frames", 4, "-o", tmp_path / "walk.gif").exit_code == 0
+    (tmp_path / "page.html").write_text('<!doctype html><img src="walk.gif" width="160">')
+    with Chromium(chromium_path, tmp_path / "profile") as browser:
+        browser.load(tmp_path / "page.html")
+        (image,) = browser.images()
+    assert image["naturalWidth"] == 16 and image["naturalHeight"] == 16, image
+
+
 def test_a_walk_through_its_first_seed_shows_the_seeds_first_image(trained, tmp_path):
     assert cli("generate", trained, "--walk", 3, "--frames", 2, "--seed", 5, "-o", tmp_path / "w.gif").exit_code == 0
     assert cli("generate", trained, "--num", 1, "--seed", 5, "-o", tmp_path / "first.png").exit_code == 0

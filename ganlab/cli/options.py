@@ -59,7 +59,7 @@ class Truncations(click.ParamType):
             if problem is not None:
                 self.fail(problem, param, ctx)
             values.append(psi)
-        return tuple(values) if self.several else values[0]
+        return tuple(dict.fromkeys(values)) if self.several else values[0]  # each psi scored once
 
 
 override_option = click.option(

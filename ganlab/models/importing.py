@@ -58,7 +58,7 @@ def read_weights(path: Path, limit: int = MAX_WEIGHTS_BYTES) -> dict[str, torch.
     if kind is not None:
         raise CheckpointError(f"weights {str(path)!r} {kind}")
     if not path.is_file():
-        what = "a folder, not a weights file" if path.is_dir() else "does not exist"
+        what = "is a folder, not a weights file" if path.is_dir() else "does not exist"
         raise CheckpointError(f"weights {str(path)!r} {what}")
     size = path.stat().st_size
     if size > limit:
