@@ -149,6 +149,7 @@ def test_a_netG_pth_imports_with_its_names_matched_in_order(imported, netG):
     assert meta["imported"]["source"] == str(netG.resolve()) and meta["imported"]["format"] == "torch"
     assert "train.ema=0" in meta["overrides"]  # the weights are used as they are
     assert not (imported / "metrics.jsonl").exists()
+    assert (imported / "samples" / "epoch_0000.png").exists()  # the grid of its fixed noise, for the report
 
 
 def test_the_imported_generator_makes_the_images_its_own_code_makes(imported, netG, tmp_path):
@@ -180,6 +181,7 @@ def test_generate_report_evaluate_and_compare_work_on_the_imported_run(imported,
     assert result.exit_code == 0, result.output
     page = (tmp_path / "compare.html").read_text()
     assert "imported (ganlab import)" in page and "experiment.seed" in page
+    assert "checkpoint imported.pt (epoch 0)" in page and "could not be loaded" not in page  # final grids drawn
 
 
 def test_the_shipped_celeba_recipe_takes_a_netG_without_the_data_on_disk(netG, tmp_path):

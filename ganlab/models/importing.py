@@ -25,16 +25,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..common.atomic import atomic_write_bytes
 from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError, warn
 from ..common.files import unusual
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
+from ..page.grids import png
 from ..recipes.recipe import Recipe, parse_toml, resolve
 from ..registry.registry import Registry
 from ..report.build import write_report
 from ..rundir.checkpoints import IMPORTED, fitting, load_checkpoint
 from ..rundir.rundir import RunDir, now_iso
 from ..training.conditioning import LabelDistribution, is_conditional
+from ..training.generate import grid_latents, progress_grid
 from ..training.lifecycle import environment
 from ..training.returns import build_instance
 from .export import first_line
@@ -249,16 +252,19 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
         conditional = is_conditional(generator)
         label_records = {"label_space": labels.space.to_dict(), "labels": labels.to_dict()} if conditional else {}
         run_dir.write_meta({**imported_meta(run_dir, recipe, plugins, origin), **label_records})
+        fixed_noise = grid_latents(recipe.experiment.seed, recipe.train.grid_size, generator.latent_dim)
         state = {
             "generator": generator.state_dict(),
             "recipe": recipe.to_dict(),
             "image_shape": list(shape),
             "step": 0,
             "epoch": 0,
+            "fixed_noise": fixed_noise,
             IMPORTED: origin,
             **({"labels": labels.to_dict()} if conditional else {}),
         }
         run_dir.save_checkpoint(CHECKPOINT, state)
+        save_grid(run_dir, generator, fixed_noise, labels if conditional else None)
         try:
             write_report(run_dir, plugins.registry)
         except Exception as e:  # the report is derived and rebuildable (as at a run's end); the import is done
@@ -272,6 +278,17 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
     finally:
         run_dir.unlock()
     return run_dir
+
+
+def save_grid(
+    run_dir: RunDir, generator: nn.Module, fixed_noise: torch.Tensor, labels: LabelDistribution | None
+) -> None:
+    """The imported generator's grid of the run's fixed noise, as a trained run's last progress grid
+    (``samples/epoch_0000.png``, and a conditional one's row captions): what the report shows of it."""
+    grid, rows = progress_grid(generator, fixed_noise, labels)
+    if rows is not None:
+        atomic_write_bytes(run_dir.grid_rows_path, json.dumps(rows, indent=1).encode())
+    atomic_write_bytes(run_dir.grid_path(0), png(grid))
 
 
 def imported_meta(run_dir: RunDir, recipe: Recipe, plugins: Plugins, origin: dict[str, Any]) -> dict[str, Any]:

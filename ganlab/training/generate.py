@@ -23,11 +23,18 @@ from ..common.whole_numbers import shown
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
 from ..machine.memory import available_host_memory, size_text
-from ..page.grids import grid_png, png_text
+from ..page.grids import grid_image, grid_png, png_text
 from ..recipes.recipe import current_sections, resolve
 from ..rundir.checkpoints import fitting, training_state, whole_number
 from ..rundir.rundir import RunDir, ensure_writable_folder
-from .conditioning import LabelDistribution, fixed_labels, is_conditional
+from .conditioning import (
+    LabelDistribution,
+    condition_grid,
+    describe_condition,
+    fixed_labels,
+    grid_conditions,
+    is_conditional,
+)
 from .returns import build_instance
 from .sampling import generate_images, sample, seeded_inputs, seeded_rng
 
@@ -240,6 +247,27 @@ def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     if omega.abs() < 1e-6:
         return (1 - t) * a + t * b
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def grid_latents(seed: int, grid_size: int, latent_dim: int) -> torch.Tensor:
+    """The fixed noise of a run's progress grids: ``train.grid_size`` latents drawn from ``experiment.seed +
+    1``, the same for every run of one seed."""
+    return torch.randn(grid_size, latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+
+
+def progress_grid(
+    generator: nn.Module, fixed_noise: torch.Tensor, labels: LabelDistribution | None
+) -> tuple[torch.Tensor, list[str] | None]:
+    """The progress grid of ``fixed_noise``, uint8 ``(C, H, W)``, drawn by the rule every generated image
+    follows (:func:`ganlab.training.sampling.sample`), and for a conditional generator (``labels``, its
+    data's distribution) the caption of each row: one row per condition (:func:`grid_conditions`), the same
+    latents across rows. None for an unconditional one."""
+    if labels is None or not is_conditional(generator):
+        return grid_image(sample(generator, fixed_noise)), None
+    conditions = grid_conditions(labels)
+    latents, rows, columns = condition_grid(fixed_noise, conditions)
+    grid = grid_image(sample(generator, latents, labels=rows), nrow=columns)
+    return grid, [describe_condition(labels.space, row) for row in conditions]
 
 
 def input_bytes(generator: nn.Module, labels: LabelDistribution | None) -> int:

@@ -29,7 +29,7 @@ from ..loading.manager import Plugins
 from ..machine import distributed, signals
 from ..machine.distributed import World
 from ..machine.threads import ContentionWatch
-from ..page.grids import grid_image, png
+from ..page.grids import png
 from ..rundir.checkpoints import CheckpointSchedule
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch, total_steps
@@ -38,15 +38,13 @@ from .conditioning import (
     BalancedLabels,
     LabelDistribution,
     check_labels,
-    condition_grid,
-    describe_condition,
     distribution_of,
-    grid_conditions,
     is_conditional,
 )
+from .generate import grid_latents, progress_grid
 from .loggers import Loggers
 from .networks import EMA, Shadow, Updater, for_training
-from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
+from .sampling import generate_images, preserved_buffers, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
 from .step import METRIC_KEYS, RATE_KEYS, Discriminate, Levers, ScheduledRate, TrainingStep
 from .stopping import RunDiverged, StopRequest, overflow_diverges
@@ -122,9 +120,7 @@ class Trainer:
         self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
         self.update_g = Updater.create(built.optimizer_g, train.precision, self.device)
         self.update_d = Updater.create(built.optimizer_d, train.precision, self.device)
-        self.fixed_noise = torch.randn(
-            train.grid_size, self.generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)
-        ).to(self.device)
+        self.fixed_noise = grid_latents(seed, train.grid_size, self.generator.latent_dim).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
         self.truncation: float | None = None
         self.imported_from: Path | None = None
@@ -502,13 +498,10 @@ class Trainer:
         (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its
         latents. A conditional generator's grid has one row per condition (:func:`grid_conditions`, listed
         in ``samples/rows.json`` for the report's captions), the same latents across rows."""
-        if not self.conditional_g:
-            grid = grid_image(sample(self.sampler, self.fixed_noise))
-        else:
-            conditions = grid_conditions(self.label_distribution)
-            latents, labels, columns = condition_grid(self.fixed_noise, conditions)
-            grid = grid_image(sample(self.sampler, latents, labels=labels), nrow=columns)
-            rows = [describe_condition(self.label_distribution.space, row) for row in conditions]
+        grid, rows = progress_grid(
+            self.sampler, self.fixed_noise, self.label_distribution if self.conditional_g else None
+        )
+        if rows is not None:
             atomic_write_bytes(self.run_dir.grid_rows_path, json.dumps(rows, indent=1).encode())
         atomic_write_bytes(path, png(grid))
         self.loggers.log_image("samples", grid, self.step)
