@@ -179,7 +179,7 @@ def test_the_model_card_says_what_the_file_is_and_how_to_use_it(trained, tmp_pat
     assert swd["step"] == 4 and swd["protocol"]["num_generated"] == 64
     assert 'onnxruntime.InferenceSession("g.onnx")' in card["usage"]
     markdown = (tmp_path / "g.onnx.card.md").read_text()
-    assert "## How to sample" in markdown and "swd = " in markdown and "## Verification" in markdown
+    assert "## How to sample" in markdown and "| swd | " in markdown and "## Verification" in markdown
 
 
 @pytest.mark.parametrize("format", ["torchscript", "onnx", "safetensors"])

@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..common import tomlwrite
 from ..common.atomic import atomic_write_text
 from ..common.version import __version__
-from ..report.core_sections import EVALUATION_FIELDS
+from ..report.core_sections import EVALUATION_FIELDS, series_name
 from .source import Source, Verification, agreement
 
 
@@ -142,18 +143,24 @@ def label_lines(zeros: str, dtype: str, count: int) -> str:
     return f"labels = {zeros}((16, {count}), {dtype})  # a value index per attribute of label_space\n"
 
 
+FORMAT_NAMES = {"torchscript": "A TorchScript", "onnx": "An ONNX", "safetensors": "A safetensors"}
+
+
 def markdown(card: dict[str, Any]) -> str:
-    """The card for people: the same facts as the JSON, with the snippet in a code block."""
+    """The card for people: the same facts as the JSON, the scores as a table, the snippet and the recipe
+    in code blocks."""
     inputs = "\n".join(
         f"- `{i['name']}`: {i['dtype']} {i['shape']}, {i.get('distribution') or i.get('meaning')}"
         for i in card["inputs"]
     )
     out = card["output"]
-    scores = "\n".join(
-        f"- {s['metric']} = {s['value']:.6g} at step {s['step']}"
-        + (f" ({', '.join(f'{k}={v}' for k, v in s['protocol'].items())})" if s["protocol"] else "")
+    rows = "".join(
+        f"| {series_name({**s['protocol'], 'metric': s['metric']})} | {s['value']:.6g} | {s['step']} | "
+        + ", ".join(f"{k}={v}" for k, v in s["protocol"].items() if k != "truncation").replace("|", "/")
+        + " |\n"
         for s in card["scores"]
     )
+    scores = f"| score | value | step | protocol |\n| --- | --- | --- | --- |\n{rows}" if rows else ""
     check = card["verification"]
     imported = card["imported"]
     origin = (
@@ -161,24 +168,25 @@ def markdown(card: dict[str, Any]) -> str:
         if isinstance(imported, dict)
         else f"trained by ganlab {card['ganlab']}"
     )
+    labels = (
+        f"## Label space\n\n```json\n{json.dumps(card['label_space'], indent=2)}\n```\n\n"
+        if card["label_space"]
+        else ""
+    )
     return (
         f"# Model card: {card['file']}\n\n"
-        f"A {card['format']} export of the generator of the ganlab run `{card['run']}` (experiment "
+        f"{FORMAT_NAMES[card['format']]} export of the generator of the ganlab run `{card['run']}` (experiment "
         f"{card['experiment']}), {origin}: checkpoint `{card['checkpoint']}`, step {card['step']}, epoch "
         f"{card['epoch']}, {card['weights']}; {card['sampling']}.\n\n"
         f"## Inputs\n\n{inputs}\n\nBatch: {card['batch']}. Truncation: {card['truncation']}.\n\n"
         f"## Output\n\n`{out['name']}`: {out['dtype']} {out['shape']} in {out['range']}; "
         f"pixels: {out['to_pixels']}.\n\n"
-        + (
-            f"## Label space\n\n```json\n{json.dumps(card['label_space'], indent=2)}\n```\n\n"
-            if card["label_space"]
-            else ""
-        )
-        + f"## Scores\n\n{scores or 'none recorded for this checkpoint or before it'}\n\n"
+        f"{labels}"
+        f"## Scores\n\n{scores or 'None recorded at this checkpoint or before it.'}\n\n"
         f"## Verification\n\n{check['method']} makes ganlab's images on {check['images']} latents "
         f"({check['latents']}) {agreement(check)}.\n\n"
         f"## How to sample\n\n```python\n{card['usage']}```\n\n"
-        f"## Recipe\n\n```json\n{json.dumps(card['recipe'], indent=2)}\n```\n"
+        f"## Recipe\n\n```toml\n{tomlwrite.dumps(card['recipe'])}```\n"
     )
 
 

@@ -22,10 +22,8 @@ def agreement(check: dict[str, Any]) -> str:
     largest difference against the tolerance."""
     if check["bit_for_bit"]:
         return "bit for bit"
-    return (
-        f"to {check['max_abs_diff']:.2g} (tolerance {check['tolerance']:g}; pixels differ by at most "
-        f"{check['max_pixel_diff']})"
-    )
+    pixels = "pixels equal" if check["max_pixel_diff"] == 0 else f"pixels differ by at most {check['max_pixel_diff']}"
+    return f"to {check['max_abs_diff']:.2g} (tolerance {check['tolerance']:g}; {pixels})"
 
 
 @dataclasses.dataclass(frozen=True)
