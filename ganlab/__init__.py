@@ -7,14 +7,14 @@ and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what an evaluat
 extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule`` with ``WarmupSchedule`` and its
 ``WarmupConfig``) and the loggers' (``Logger``), and
 ``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image, and
-the Python API for notebooks (``run``, ``resume``, ``load_run``, ``compare``, with ``RunResult`` and
+the Python API for notebooks (``run``, ``resume``, ``load_run``, ``import_weights``, ``compare``, with ``RunResult`` and
 ``GroupedComparison``). Beside this
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
 import warnings
 
-from .api import RunResult, compare, load_run, resume, run
+from .api import RunResult, compare, import_weights, load_run, resume, run
 from .common.config import param
 from .common.errors import ConfigError, DataError, GanlabError
 from .common.labels import Attribute, LabelSpace
@@ -38,6 +38,7 @@ from .contracts.scores import PROBABILITY, OutrightWin, ScoreKind
 from .loading.manager import Plugins, load_plugins_or_warn
 from .machine.distributed import draw_for_global_batch, mean_over_processes
 from .machine.memory import Need
+from .models.export import Exported
 from .page.html import ReportSection
 from .registry.hookspecs import hookimpl
 from .registry.registry import KINDS, Registrar, Registry, component
@@ -94,8 +95,10 @@ __all__ = [
     "run",
     "resume",
     "load_run",
+    "import_weights",
     "compare",
     "RunResult",
+    "Exported",
     "GroupedComparison",
 ]
 

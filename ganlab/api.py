@@ -1,9 +1,10 @@
 """ganlab from Python, for notebooks and scripts: train, resume, open and compare runs in this process.
 
 Each function does what its command does, through the same code: ``run`` is ``ganlab run``, ``resume``
-is ``ganlab run --resume``, :meth:`RunResult.generate` is ``ganlab generate``, ``compare`` is ``ganlab
-compare``'s grouping. Errors are the same :class:`ganlab.GanlabError`\\ s the command prints, raised
-instead of ending the process. Signal handlers are only those the training installs for its own
+is ``ganlab run --resume``, :meth:`RunResult.generate` is ``ganlab generate``, :meth:`RunResult.export` is
+``ganlab export``, ``import_weights`` is ``ganlab import``, ``compare`` is ``ganlab compare``'s grouping.
+Errors are the same :class:`ganlab.GanlabError`\\ s the command prints, raised instead of ending the
+process. Signal handlers are only those the training installs for its own
 duration and puts back when it returns: interrupting a notebook cell during training (the kernel's
 SIGINT) stops at the next step, checkpoints, marks the run ``interrupted`` and raises
 ``RunInterrupted``; the run resumes with :func:`resume`. Every argument is checked on the way in
@@ -38,6 +39,8 @@ from .compare.seed_groups import GroupedComparison
 from .evaluators.samples import display_width
 from .loading.manager import load_plugins_or_warn
 from .machine.devices import DEVICES, resolve_device
+from .models import importing
+from .models.export import FORMATS, Exported, export_run
 from .page import html as h
 from .recipes.recipe import Recipe, load_recipe, parse_toml, read_toml, resolve
 from .report.core_sections import by_metric, last_epoch_means
@@ -46,6 +49,7 @@ from .rundir.rundir import RunDir
 from .training import generate as generating
 from .training.lifecycle import run_recipe
 from .training.resume import resume_run
+from .training.sampling import truncation_problem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,6 +76,9 @@ PATHS = Accepts(
 RUN_DIR = Accepts(
     "a ganlab.RunDir (ganlab.load_run(path) makes the RunResult of a path)", lambda value: isinstance(value, RunDir)
 )
+TRUNCATION = Accepts(
+    "a finite number above 0 (a truncation psi)", lambda value: truncation_problem(value) is None
+).or_none()
 CHECKPOINT = Accepts(
     "a file name in checkpoints/ or an epoch number", lambda value: isinstance(value, str) or is_whole(value)
 ).or_none()
@@ -134,11 +141,13 @@ class RunResult:
         checkpoint: str | int | None = None,
         device: str = "auto",
         condition: str | None = None,
+        truncation: float | None = None,
     ) -> list[Image.Image]:
         """``num`` new images, one PIL image each, from the newest valid checkpoint (or ``checkpoint``: a
         file name in checkpoints/ or an epoch number): the images ``ganlab generate --seed SEED --num NUM``
         makes, in the same order. ``condition`` (a conditional run's ``"Smiling=1,Eyeglasses=0"``, as
-        ``--condition`` takes it) fixes those attributes; the others are drawn from the data's labels."""
+        ``--condition`` takes it) fixes those attributes; the others are drawn from the data's labels.
+        ``truncation`` (psi) resamples every latent entry outside ``[-psi, psi]``, as ``--truncation`` does."""
         from PIL import Image
 
         function = "RunResult.generate"
@@ -147,6 +156,7 @@ class RunResult:
         checked(function, "checkpoint", checkpoint, CHECKPOINT)
         checked(function, "device", device, one_of(DEVICES))
         checked(function, "condition", condition, TEXT.or_none())
+        checked(function, "truncation", truncation, TRUNCATION)
         try:
             torch_device = resolve_device(device)
         except ConfigError as e:
@@ -158,9 +168,25 @@ class RunResult:
         generating.refuse_what_cannot_fit(
             num, shape, interpolate=False, grid=False, inputs=generating.input_bytes(generator, labels)
         )
-        images = generating.images(generator, num, seed, torch_device, labels, fixed)
+        images = generating.images(generator, num, seed, torch_device, labels, fixed, truncation)
         arrays = [image.permute(1, 2, 0).numpy() for image in images]
         return [Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a) for a in arrays]
+
+    def export(
+        self, path: str | Path, format: str, checkpoint: str | int | None = None, force: bool = False
+    ) -> Exported:
+        """Export the generator (its EMA weights when the run kept them) to ``path`` as ``format``
+        (``"torchscript"``, ``"onnx"`` or ``"safetensors"``) with its model card beside it, as ``ganlab
+        export`` does: checked against this run's own images first, nothing written if the check fails.
+        Returns the paths written and the check (``verification.max_abs_diff``, ``bit_for_bit``)."""
+        function = "RunResult.export"
+        checked(function, "path", path, PATH)
+        checked(function, "format", format, one_of(FORMATS))
+        checked(function, "checkpoint", checkpoint, CHECKPOINT)
+        checked(function, "force", force, FLAG)
+        plugins = load_plugins_or_warn()
+        name = None if checkpoint is None else str(checkpoint)
+        return export_run(self.run_dir, plugins, format, Path(path), name, force, warn)
 
     def summary(self) -> dict[str, Any]:
         """Where the run stands: status, steps and epochs done of planned, its last epoch's mean losses and
@@ -285,6 +311,31 @@ def resume(path: str | Path, overrides: Mapping[str, Any] | None = None, progres
     checked("ganlab.resume", "overrides", overrides, OVERRIDES)
     checked("ganlab.resume", "progress", progress, FLAG)
     return RunResult(resume_run(path, load_plugins_or_warn(), override_texts(overrides), progress=progress))
+
+
+def import_weights(
+    weights: str | Path,
+    recipe: str | Path | Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    out: str | Path = "runs",
+    name: str | None = None,
+) -> RunResult:
+    """A new run directory in ``out`` from a generator state dict trained elsewhere (``weights``: a
+    ``.pth``/``.pt`` read with ``weights_only=True``, or ``.safetensors``), loaded into the generator of
+    ``recipe`` (a path or a dict, with ``overrides`` as :func:`run` takes them; None for a safetensors file
+    that ``ganlab export`` wrote, which carries its recipe), as ``ganlab import`` does. The run is marked
+    imported; it generates, evaluates, reports, compares and exports like a trained one."""
+    checked("ganlab.import_weights", "weights", weights, PATH)
+    checked("ganlab.import_weights", "recipe", recipe, RECIPE.or_none())
+    checked("ganlab.import_weights", "overrides", overrides, OVERRIDES)
+    checked("ganlab.import_weights", "out", out, PATH)
+    checked("ganlab.import_weights", "name", name, TEXT.or_none())
+    plugins = load_plugins_or_warn()
+    if recipe is None:
+        resolved = importing.recorded_recipe(Path(weights), plugins.registry, override_texts(overrides))
+    else:
+        resolved = recipe_from(recipe, overrides)
+    return RunResult(importing.import_weights(Path(weights), resolved, plugins, Path(out), name))
 
 
 def load_run(path: str | Path) -> RunResult:

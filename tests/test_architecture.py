@@ -200,7 +200,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluators",),
     ("report",),
     ("training",),
-    ("compare", "sweeps"),
+    ("compare", "sweeps", "models"),
     ("api",),
     ("cli",),
     ("testing", "__main__", "ganlab"),

@@ -296,3 +296,11 @@ def test_engine_before_after_times_start_up_commands_of_both_trees(benchmark, tm
     rows = re.findall(r"^\| (ganlab [\w ()-]+) \| ([\d.]+) \| ([\d.]+) \| [\d.]+x \|$", out, re.MULTILINE)
     assert [row[0] for row in rows] == ["ganlab --help"], out
     assert all(float(old) > 0 and float(new) > 0 for _, old, new in rows)
+
+
+def test_export_check_imports_a_pytorch_examples_netg_and_checks_every_format(benchmark):
+    out = benchmark("export_check.py", "--latent", "8", "--features", "4", "--image-size", "16")
+    assert "(parameter names: matched in order: main.* -> net.*)" in out
+    summary = json.loads(out[out.index("{") :])
+    assert summary["torchscript"]["bit_for_bit"] and summary["safetensors"]["bit_for_bit"]
+    assert summary["onnx"]["max_abs_diff"] <= 1e-4 and summary["import_s"] > 0

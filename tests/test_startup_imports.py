@@ -11,7 +11,19 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch_fidelity", "torchvision", "pandas", "matplotlib", "seaborn", "scipy", "tensorboard")
+HEAVY = (
+    "torch_fidelity",
+    "torchvision",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "scipy",
+    "tensorboard",
+    "onnx",
+    "onnxruntime",
+    "safetensors",
+    "imageio",
+)
 
 PROBE = """
 import json, sys

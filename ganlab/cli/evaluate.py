@@ -10,7 +10,7 @@ import click
 from ..common.errors import warn
 from ..loading.manager import load_plugins_or_warn
 from ..training.evaluate import evaluate_run
-from .options import WholeNumber
+from .options import Truncations, WholeNumber
 
 
 @click.command("evaluate")
@@ -37,10 +37,26 @@ from .options import WholeNumber
     help="Epoch number or checkpoint file name (repeatable). Default: every checkpoint that "
     "passes its manifest check (size and SHA-256).",
 )
-def evaluate(run_dir: Path, metrics: tuple[str, ...], num_samples: int | None, checkpoints: tuple[str, ...]) -> None:
+@click.option(
+    "--truncation",
+    "truncations",
+    type=Truncations(several=True),
+    default=(),
+    metavar="PSI[,PSI...]",
+    help="Score with latents truncated at each PSI (the truncation trick of ganlab generate), e.g. 0.5,0.7,1; "
+    "each score records its psi. Default: untruncated latents.",
+)
+def evaluate(
+    run_dir: Path,
+    metrics: tuple[str, ...],
+    num_samples: int | None,
+    checkpoints: tuple[str, ...],
+    truncations: tuple[float, ...],
+) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
-    results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, warn=warn)
-    for checkpoint, step, score in results:
+    results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, truncations, warn=warn)
+    for checkpoint, step, psi, score in results:
         std = "" if score.std is None else f" ± {score.std:.6g}"
-        click.echo(f"{checkpoint.name}  step {step}  {score.metric} = {score.value:.6g}{std}")
+        at = "" if psi is None else f"  truncation {psi:g}"
+        click.echo(f"{checkpoint.name}  step {step}{at}  {score.metric} = {score.value:.6g}{std}")
     click.echo(f"appended {len(results)} scores to {run_dir / 'evaluations.jsonl'}")

@@ -8,7 +8,8 @@ import click
 import torch
 
 from ..common.config import MAX_SEED
-from .options import WholeNumber
+from ..models.animation import ANIMATION_FORMATS
+from .options import Truncations, WholeNumber
 
 SEED = WholeNumber(0, MAX_SEED)
 """The seeds a recipe may give, so that any seed a run names can be asked for here too."""
@@ -46,6 +47,39 @@ SEED = WholeNumber(0, MAX_SEED)
     "one set of files) per condition, the same latents in each; attributes left out are "
     "drawn from the training data's label distribution with --seed.",
 )
+@click.option(
+    "--truncation",
+    type=Truncations(),
+    default=None,
+    metavar="PSI",
+    help="Truncation trick: every latent entry with |z_i| > PSI is resampled until inside (e.g. 0.7; "
+    "smaller is more typical and less varied). Recorded in the files written.",
+)
+@click.option(
+    "--walk",
+    type=WholeNumber(min=2),
+    default=None,
+    metavar="N",
+    help="Write an animation (-o FILE.gif or .mp4) looping smoothly through the first images of N seeds from "
+    "--seed on, along great circles (slerp); one row per --condition, held fixed; --num is not used.",
+)
+@click.option(
+    "--frames",
+    type=WholeNumber(min=1, max=10000),
+    default=24,
+    show_default=True,
+    help="Frames per segment of a --walk.",
+)
+@click.option(
+    "--fps", type=WholeNumber(min=1, max=100), default=24, show_default=True, help="Frames a second of a --walk."
+)
+@click.option(
+    "--format",
+    "animation",
+    type=click.Choice(ANIMATION_FORMATS),
+    default=None,
+    help="A --walk's format (default: from -o's ending; gif otherwise). mp4 needs pip install 'ganlab[video]'.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 def generate(
     run_dir: Path,
@@ -57,17 +91,30 @@ def generate(
     interpolate: bool,
     to_seed: int | None,
     conditions: tuple[str, ...],
+    truncation: float | None,
+    walk: int | None,
+    frames: int,
+    fps: int,
+    animation: str | None,
     device: str,
 ) -> None:
     """Make new images with the generator saved in RUN_DIR; prints what it wrote."""
     from ..common.errors import ConfigError, GanlabError, warn
     from ..loading.manager import load_plugins_or_warn
     from ..machine.devices import resolve_device
+    from ..models.animation import frames as animation_frames
+    from ..models.animation import video_writer, write_animation
     from ..rundir.rundir import RunDir
     from ..training import generate as gen
 
     if (output is None) == (out_dir is None):
         raise click.UsageError("give exactly one of -o FILE.png (a grid) and --out-dir FOLDER (one PNG each)")
+    if walk is not None and (output is None or interpolate):
+        raise click.UsageError("--walk writes one animation: give -o FILE.gif (or .mp4), without --interpolate")
+    if animation is not None and walk is None:
+        raise click.UsageError("--format is the format of a --walk's animation; give --walk N")
+    if walk is not None:
+        animation = animation or ("mp4" if output.suffix.lower() == ".mp4" else "gif")
     try:
         torch_device = resolve_device(device)
     except ConfigError as e:
@@ -77,8 +124,19 @@ def generate(
         gen.check_grid_path(output)
     else:
         gen.check_image_folder(out_dir)
+    if animation == "mp4":  # said before anything is loaded
+        video_writer()
     generator, shape, labels = gen.load_generator(run, load_plugins_or_warn(), torch_device, checkpoint, warn)
     rows = gen.condition_rows(run, labels, conditions)
+    text = gen.made_with(run, checkpoint, seed, truncation)
+    if walk is not None:
+        gen.refuse_what_cannot_fit(
+            walk * frames * len(rows), shape, True, grid=True, inputs=gen.input_bytes(generator, labels)
+        )
+        loops = [gen.walk(generator, seed, walk, frames, torch_device, labels, fixed, truncation) for fixed in rows]
+        made = write_animation(animation_frames(loops), output, animation, fps, {**text, "ganlab:walk": str(walk)})
+        click.echo(str(made))
+        return
     if interpolate or output is not None:
         gen.refuse_what_cannot_fit(
             num * len(rows), shape, interpolate, grid=output is not None, inputs=gen.input_bytes(generator, labels)
@@ -87,14 +145,20 @@ def generate(
         gen.refuse_what_the_disk_cannot_hold(out_dir, num * len(rows))
     end = (seed + 1) % (MAX_SEED + 1) if to_seed is None else to_seed
     if interpolate:
-        batches = [gen.interpolation(generator, seed, end, num, torch_device, labels, fixed) for fixed in rows]
+        batches = [
+            gen.interpolation(generator, seed, end, num, torch_device, labels, fixed, truncation) for fixed in rows
+        ]
     elif output is not None:
-        batches = [gen.images(generator, num, seed, torch_device, labels, fixed) for fixed in rows]
+        batches = [gen.images(generator, num, seed, torch_device, labels, fixed, truncation) for fixed in rows]
     else:
-        batches = (b for fixed in rows for b in gen.image_batches(generator, num, seed, torch_device, labels, fixed))
+        batches = (
+            b
+            for fixed in rows
+            for b in gen.image_batches(generator, num, seed, torch_device, labels, fixed, truncation)
+        )
     if output is not None:
         grid = torch.cat(batches)
         one_row = interpolate or len(rows) > 1
-        click.echo(str(gen.write_grid(grid, output, nrow=num if one_row else None)))
+        click.echo(str(gen.write_grid(grid, output, nrow=num if one_row else None, text=text)))
     else:
-        click.echo(f"{gen.write_each(batches, out_dir)} images in {out_dir}")
+        click.echo(f"{gen.write_each(batches, out_dir, text=text)} images in {out_dir}")

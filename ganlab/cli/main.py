@@ -250,7 +250,9 @@ def plugins(as_json: bool) -> None:
 from .compare import compare  # noqa: E402
 from .data import data  # noqa: E402
 from .evaluate import evaluate  # noqa: E402
-from .generate import generate  # noqa: E402  (commands of their own modules, attached to the group)
+from .export import export  # noqa: E402
+from .generate import generate  # noqa: E402
+from .import_weights import import_weights  # noqa: E402  (commands of their own modules, attached to the group)
 from .report import report  # noqa: E402
 from .score import metrics, score  # noqa: E402
 from .sweep import sweep  # noqa: E402
@@ -263,3 +265,5 @@ main.add_command(evaluate)
 main.add_command(sweep)
 main.add_command(score)
 main.add_command(metrics)
+main.add_command(export)
+main.add_command(import_weights)

@@ -35,6 +35,33 @@ class WholeNumber(click.IntRange):
         return f"x<={self.max}" if self.min is None else f"{self.min}<=x<={self.max}"
 
 
+class Truncations(click.ParamType):
+    """One truncation psi, or with ``several`` a comma-separated list of them: each a finite number above 0."""
+
+    name = "psi"
+
+    def __init__(self, several: bool = False):
+        self.several = several
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..training.sampling import truncation_problem
+
+        if not isinstance(value, str):
+            return value
+        texts = value.split(",") if self.several else [value]
+        values = []
+        for text in texts:
+            try:
+                psi = float(text.strip())
+            except ValueError:
+                psi = text.strip()[:40]
+            problem = truncation_problem(psi)
+            if problem is not None:
+                self.fail(problem, param, ctx)
+            values.append(psi)
+        return tuple(dict.fromkeys(values)) if self.several else values[0]  # each psi scored once
+
+
 override_option = click.option(
     "--set",
     "overrides",

@@ -91,7 +91,7 @@ class ConditionalDCGANGenerator(nn.Module):
         embedded = [embed(labels[:, a]) for a, embed in enumerate(self.embeddings)]
         if embedded and self.join == "sum":
             embedded = [torch.stack(embedded).sum(0)]
-        return self.trunk(torch.cat([z.reshape(len(z), -1), *embedded], dim=1))
+        return self.trunk(torch.cat([z.reshape(z.shape[0], -1), *embedded], dim=1))
 
 
 @dataclasses.dataclass

@@ -241,12 +241,14 @@ class RunView(Protocol):
         """``num`` generated images, uint8 ``(N, C, H, W)`` on the CPU, from latents drawn from ``seed``,
         through the EMA generator when ``train.ema`` is on; training is never disturbed. A conditional
         run's images carry ``labels`` (int64 ``(num, A)``), or labels drawn from the data's label
-        distribution with ``seed`` when None."""
+        distribution with ``seed`` when None. While ``ganlab evaluate --truncation`` scores a psi, the latents
+        are truncated at it."""
         ...
 
     def sampling_weights_digest(self) -> str:
-        """SHA-256 of the weights and buffers :meth:`generate` samples from: the same digest, device, count
-        and seed give the same images, so an evaluator may reuse what it computed from them."""
+        """SHA-256 of the weights and buffers :meth:`generate` samples from (with the truncation psi appended
+        while ``ganlab evaluate --truncation`` scores one): the same digest, device, count and seed give the
+        same images, so an evaluator may reuse what it computed from them."""
         ...
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
@@ -265,7 +267,8 @@ class RunView(Protocol):
         ...
 
     def log_evaluation(self, metric: str, value: float, **protocol: Any) -> None:
-        """Append ``{"metric", "value", "step", "epoch", "time", **protocol}`` to ``evaluations.jsonl``."""
+        """Append ``{"metric", "value", "step", "epoch", "time", **protocol}`` to ``evaluations.jsonl`` (with
+        ``"truncation": psi`` while ``ganlab evaluate --truncation`` scores one)."""
         ...
 
 

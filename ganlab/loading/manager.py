@@ -69,6 +69,8 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "sweep",
     "score",
     "metrics",
+    "export",
+    "import",
 )
 """ganlab's own sub-commands, which no plugin may take: known here, below the command line, so that a plugin
 taking one is reported whenever plugins load (``ganlab plugins``, ``ganlab.load_plugins_or_warn()``, the

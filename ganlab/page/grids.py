@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 
 import torch
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 
-def grid_png(images: torch.Tensor, nrow: int | None = None) -> bytes:
-    """uint8 (N, C, H, W) images as one PNG: a square grid unless ``nrow`` is given, 2 px black padding."""
-    return png(grid_image(images, nrow))
+def grid_png(images: torch.Tensor, nrow: int | None = None, text: Mapping[str, str] | None = None) -> bytes:
+    """uint8 (N, C, H, W) images as one PNG: a square grid unless ``nrow`` is given, 2 px black padding;
+    ``text`` goes in as the PNG's text chunks (how the images were made)."""
+    return png(grid_image(images, nrow), text)
 
 
 def grid_image(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
@@ -21,8 +24,18 @@ def grid_image(images: torch.Tensor, nrow: int | None = None) -> torch.Tensor:
     return vutils.make_grid(images, nrow=nrow or int(math.ceil(math.sqrt(images.shape[0]))), padding=2)
 
 
-def png(grid: torch.Tensor) -> bytes:
-    """A uint8 (C, H, W) image as PNG bytes."""
+def png(grid: torch.Tensor, text: Mapping[str, str] | None = None) -> bytes:
+    """A uint8 (C, H, W) image as PNG bytes, with ``text`` as its text chunks."""
     buffer = io.BytesIO()
-    Image.fromarray(grid.permute(1, 2, 0).numpy().squeeze()).save(buffer, format="PNG")
+    Image.fromarray(grid.permute(1, 2, 0).numpy().squeeze()).save(buffer, format="PNG", pnginfo=png_text(text))
     return buffer.getvalue()
+
+
+def png_text(text: Mapping[str, str] | None) -> PngInfo | None:
+    """``text`` as PNG text chunks (what Pillow's ``Image.open(...).text`` reads back)."""
+    if not text:
+        return None
+    info = PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    return info

@@ -21,13 +21,21 @@ from ..recipes.recipe import parse_override, recipe_tables, section_label
 from ..rundir.records import METRIC_LABELS
 from ..rundir.rundir import RunDir
 
-STATUS_TONES = {"finished": "ok", "running": "", "interrupted": "warn", "failed": "bad", "diverged": "bad"}
+STATUS_TONES = {
+    "finished": "ok",
+    "running": "",
+    "interrupted": "warn",
+    "failed": "bad",
+    "diverged": "bad",
+    "imported": "ok",
+}
 STATUS_TEXT = {
     "finished": "The run trained to the end.",
     "running": "The run had not ended when this report was made (or its process was killed without recording an end).",
     "interrupted": "The run was stopped with Ctrl-C; a checkpoint was written, so it can be resumed.",
     "failed": "The run stopped with an error before its end.",
     "diverged": "Training diverged: a loss became NaN or infinite, and the run stopped.",
+    "imported": "The generator was trained elsewhere and imported (ganlab import): no training history, no losses.",
 }
 EVALUATION_FIELDS = ("metric", "value", "step", "epoch", "time")
 """Fields every evaluation record has; all others are the protocol that produced the value."""
@@ -115,6 +123,17 @@ def summary_section(run_dir: RunDir, meta: dict[str, Any], evaluator_rows: Itera
         ("device", h.escape(_device(meta))),
         ("seed, batch size", h.escape(f"{meta.get('seed')}, {meta.get('batch_size')}")),
     ]
+    origin = meta.get("imported")
+    if isinstance(origin, dict):
+        rows.append(
+            (
+                "imported from",
+                h.escape(
+                    f"{origin.get('source')} (SHA-256 {str(origin.get('sha256'))[:16]}..., "
+                    f"parameter names: {origin.get('names')}) at {origin.get('time')}"
+                ),
+            )
+        )
     rows += final_losses(run_dir.read_metrics(), ScoreKind.from_meta(meta))
     rows += best_evaluations(run_dir.read_evaluations())
     rows += list(evaluator_rows)
@@ -171,8 +190,19 @@ def recipe_section(run_dir: RunDir, document: dict[str, Any], overrides: list[st
     return ReportSection("Recipe", body, order=10)
 
 
+def series_name(record: dict[str, Any]) -> str:
+    """The series a score belongs to: its metric, and for a score of truncated latents (``ganlab evaluate
+    --truncation``) its psi as well, so that ``fid (truncation 0.5)`` never stands for the run's ``fid``
+    in a report, a summary or a comparison."""
+    psi = record.get("truncation")
+    if isinstance(psi, (int, float)) and not isinstance(psi, bool):
+        return f"{record['metric']} (truncation {psi:g})"
+    return record["metric"]
+
+
 def by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Each metric's records in step order (in the order written where steps tie).
+    """Each metric's records in step order (in the order written where steps tie), a truncated one's apart
+    (:func:`series_name`).
 
     ``ganlab evaluate`` appends scores of older checkpoints after a run's own, so the file's order is not
     the training order; the last record of a metric is the one taken latest in training.
@@ -180,7 +210,7 @@ def by_metric(evaluations: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in evaluations:
         if isinstance(record.get("metric"), str) and isinstance(record.get("value"), (int, float)):
-            groups.setdefault(record["metric"], []).append(record)
+            groups.setdefault(series_name(record), []).append(record)
     for records in groups.values():
         records.sort(key=lambda r: r["step"] if isinstance(r.get("step"), (int, float)) else -math.inf)
     return groups

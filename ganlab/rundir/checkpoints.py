@@ -125,6 +125,17 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         ) from None
 
 
+IMPORTED = "imported"
+"""The key of a checkpoint that ``ganlab import`` wrote: where its weights came from. Such a checkpoint holds
+a generator only (no discriminator, optimizers, counters or random states)."""
+
+
+def generator_only(state: dict[str, Any]) -> bool:
+    """Whether a checkpoint holds a generator only (one that ``ganlab import`` wrote), so that nothing that
+    needs the rest of a training state (resume) takes it for a training checkpoint."""
+    return IMPORTED in state
+
+
 def training_state(state: Any, path: Path) -> dict[str, Any]:
     """``state`` once it looks like what a ganlab run saves: a dict carrying the recipe it was trained with.
 

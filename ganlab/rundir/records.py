@@ -152,6 +152,7 @@ META = Shape(
         "elapsed_s": FINITE_OR_NULL,
         "images_per_s": NUMBER_OR_NULL,
         "resumed": OBJECTS,
+        "imported": OBJECT,
         "scores": OBJECT,
         "label_space": OBJECT,
         "labels": OBJECT,

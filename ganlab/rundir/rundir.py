@@ -44,7 +44,7 @@ EVALUATORS = "evaluators"
 OLD_EVALUATORS = "hooks"  # until 0.6: the evaluators' folder of run directories that ganlab 0.4 wrote
 RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")
 """The files a run writes directly in its directory."""
-STATUSES = ("running", "finished", "failed", "interrupted", "diverged")
+STATUSES = ("running", "finished", "failed", "interrupted", "diverged", "imported")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _GRID = re.compile(r"epoch_(\d+)\.png$")
 NOT_JSON = object()

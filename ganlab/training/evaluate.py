@@ -97,10 +97,14 @@ def evaluate_run(
     metrics: tuple[str, ...] = (),
     num_samples: int | None = None,
     checkpoints: tuple[str, ...] = (),
+    truncations: tuple[float, ...] = (),
     *,
     warn: Callable[[str], None],
-) -> list[tuple[Path, int, Score]]:
-    """Score the chosen checkpoints of the run at ``path``; returns (checkpoint, step, score) per score."""
+) -> list[tuple[Path, int, float | None, Score]]:
+    """Score the chosen checkpoints of the run at ``path``, once per truncation psi in ``truncations``
+    (untruncated latents where none is given: each psi's scores carry it in their protocol, so the
+    trade-off of quality and diversity reads off evaluations.jsonl); returns (checkpoint, step, psi,
+    score) per score."""
     from .assemble import build
     from .loop import Trainer
     from .state import load_checkpoint_state
@@ -133,9 +137,11 @@ def evaluate_run(
             for checkpoint, record in chosen:
                 # Checked against the manifest again: scoring takes long and the file is read only now.
                 load_checkpoint_state(run, store.read(checkpoint, record, built.device), checkpoint)
-                for _, evaluator in evaluators:
-                    scores = evaluator.evaluate(run, checkpoint=checkpoint.name)
-                    results.extend((checkpoint, run.step, s) for s in scores)
+                for psi in truncations or (None,):
+                    run.truncation = psi
+                    for _, evaluator in evaluators:
+                        scores = evaluator.evaluate(run, checkpoint=checkpoint.name)
+                        results.extend((checkpoint, run.step, psi, s) for s in scores)
         return results
     finally:
         run_dir.unlock()

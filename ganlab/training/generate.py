@@ -9,7 +9,7 @@ same seed gives the same faces here as :meth:`ganlab.training.loop.Trainer.gener
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -17,16 +17,24 @@ from PIL import Image
 from torch import nn
 
 from ..common.atomic import atomic_write_bytes
+from ..common.config import MAX_SEED
 from ..common.errors import CheckpointError, ConfigError, GanlabError, RunError
 from ..common.whole_numbers import shown
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
 from ..machine.memory import available_host_memory, size_text
-from ..page.grids import grid_png
+from ..page.grids import grid_image, grid_png, png_text
 from ..recipes.recipe import current_sections, resolve
 from ..rundir.checkpoints import fitting, training_state, whole_number
 from ..rundir.rundir import RunDir, ensure_writable_folder
-from .conditioning import LabelDistribution, fixed_labels, is_conditional
+from .conditioning import (
+    LabelDistribution,
+    condition_grid,
+    describe_condition,
+    fixed_labels,
+    grid_conditions,
+    is_conditional,
+)
 from .returns import build_instance
 from .sampling import generate_images, sample, seeded_inputs, seeded_rng
 
@@ -43,17 +51,23 @@ def load_generator(
     ``checkpoint`` (a name in checkpoints/) or the newest valid one; the single place a checkpoint becomes a
     network for sampling. A run trained with ``train.ema`` samples from its averaged weights, as its own
     grids and metrics did."""
+    path, state = chosen_checkpoint(run_dir, checkpoint, warn)
+    generator = generator_from_state(state, path, plugins, device)
+    return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) else None
+
+
+def chosen_checkpoint(
+    run_dir: RunDir, checkpoint: str | None, warn: Callable[[str], None] = lambda message: None
+) -> tuple[Path, dict]:
+    """The path and loaded state of ``checkpoint`` (a name in checkpoints/), or of the newest valid one."""
     store = run_dir.checkpoint_store
     if checkpoint is None:
         found = store.newest_valid(warn)
         if found is None:
             raise CheckpointError(f"run {str(run_dir.path)!r} has no valid checkpoint yet")
-        path, state = store.directory / found[0].file, found[1]
-    else:
-        path, record = store.named(checkpoint, warn)
-        state = store.read(path, record)
-    generator = generator_from_state(state, path, plugins, device)
-    return generator, image_shape(state, path), label_distribution(state, path) if is_conditional(generator) else None
+        return store.directory / found[0].file, found[1]
+    path, record = store.named(checkpoint, warn)
+    return path, store.read(path, record)
 
 
 def condition_rows(
@@ -96,6 +110,22 @@ def image_shape(state: dict, path: Path) -> tuple[int, int, int]:
 def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torch.device) -> nn.Module:
     """The generator a loaded checkpoint (read from ``path``) describes, with its trained weights: the
     averaged ones when its recipe kept them (``train.ema``), as the run's own grids and metrics used."""
+    return trained_generator(state, path, plugins, device)[0]
+
+
+def trained_generator(state: dict, path: Path, plugins: Plugins, device: torch.device) -> tuple[nn.Module, str]:
+    """:func:`generator_from_state`, and the checkpoint's key of the weights it holds (``ema`` or
+    ``generator``), which an export's model card names."""
+    generator, key, name = untrained_generator(state, path, plugins, device)
+    with fitting(path, key, f"the {name!r} generator installed here"):
+        generator.load_state_dict(state[key])
+    return generator.to(device), key
+
+
+def untrained_generator(state: dict, path: Path, plugins: Plugins, device: torch.device) -> tuple[nn.Module, str, str]:
+    """A new generator as the recipe of the checkpoint (read from ``path``) builds it, the checkpoint's key
+    of the weights that belong in it (``ema`` when its recipe kept averaged weights) and the component's
+    name: what any saved generator weights, the checkpoint's or an exported copy of them, are loaded into."""
     channels, size, _ = image_shape(state, path)
     # Sampling needs no evaluator, so a run whose metric plugin is gone can still make images.
     source = f"{path} (its recipe)"
@@ -112,10 +142,7 @@ def generator_from_state(state: dict, path: Path, plugins: Plugins, device: torc
         label_space=labels.space if labels is not None else None,
     )
     generator = build_instance(component, context, recipe.source)
-    key = "ema" if recipe.train.ema > 0 else "generator"
-    with fitting(path, key, f"the {component.name!r} generator installed here"):
-        generator.load_state_dict(state[key])
-    return generator.to(device)
+    return generator, "ema" if recipe.train.ema > 0 else "generator", component.name
 
 
 def images(
@@ -125,10 +152,12 @@ def images(
     device: torch.device,
     labels: LabelDistribution | None = None,
     fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
 ) -> torch.Tensor:
     """``num`` images as uint8 (N, C, H, W) from ``seed``; a conditional generator's labels drawn from
-    ``labels`` with the seed, where ``fixed`` (one row for every image, -1: not fixed) does not fix them."""
-    return generate_images(generator, num, seeded_rng(seed), device, labels=labels, fixed=fixed)
+    ``labels`` with the seed, where ``fixed`` (one row for every image, -1: not fixed) does not fix them;
+    latents truncated at ``truncation`` (:func:`ganlab.training.sampling.truncated`) when it is given."""
+    return generate_images(generator, num, seeded_rng(seed), device, labels=labels, fixed=fixed, truncation=truncation)
 
 
 def image_batches(
@@ -138,6 +167,7 @@ def image_batches(
     device: torch.device,
     labels: LabelDistribution | None = None,
     fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
     batch: int = 4096,
 ) -> Iterator[torch.Tensor]:
     """The images of :func:`images`, ``batch`` at a time, so that writing any number of them one file each
@@ -146,7 +176,7 @@ def image_batches(
     rng = seeded_rng(seed)
     for start in range(0, num, batch):
         count = min(batch, num - start)
-        yield generate_images(generator, count, rng, device, labels=labels, fixed=fixed)
+        yield generate_images(generator, count, rng, device, labels=labels, fixed=fixed, truncation=truncation)
 
 
 def interpolation(
@@ -157,20 +187,56 @@ def interpolation(
     device: torch.device,
     labels: LabelDistribution | None = None,
     fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
 ) -> torch.Tensor:
     """``steps`` images along the latent path from ``seed_a``'s first image to ``seed_b``'s; a conditional
     generator keeps ``seed_a``'s first labels (with ``fixed``'s first row applied) all along."""
+    (start, end), drawn = first_inputs(generator, (seed_a, seed_b), device, labels, fixed, truncation)
+    return sample(generator, slerp(start, end, steps), labels=held(drawn, steps))
 
-    def first(seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        z, drawn = seeded_inputs(
-            seeded_rng(seed), 1, generator.latent_dim, labels if is_conditional(generator) else None
-        )
-        return z[0].to(device), drawn
 
-    (start, drawn), (end, _) = first(seed_a), first(seed_b)
+def walk(
+    generator: nn.Module,
+    seed: int,
+    points: int,
+    frames: int,
+    device: torch.device,
+    labels: LabelDistribution | None = None,
+    fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
+) -> torch.Tensor:
+    """A closed loop through the first images of ``points`` seeds from ``seed`` on (``seed``, ``seed + 1``,
+    ...), ``frames`` images per segment along :func:`slerp`'s great circles, the last segment leading back
+    to the first point: ``points * frames`` images whose last one is a step away from the first, so the
+    loop plays on without a jump. A conditional generator keeps ``seed``'s first labels (with ``fixed``
+    applied) in every frame."""
+    seeds = [(seed + i) % (MAX_SEED + 1) for i in range(points)]
+    latents, drawn = first_inputs(generator, seeds, device, labels, fixed, truncation)
+    path = torch.cat([slerp(a, latents[(i + 1) % points], frames + 1)[:-1] for i, a in enumerate(latents)])
+    return sample(generator, path, labels=held(drawn, len(path)))
+
+
+def first_inputs(
+    generator: nn.Module,
+    seeds: Sequence[int],
+    device: torch.device,
+    labels: LabelDistribution | None,
+    fixed: torch.Tensor | None,
+    truncation: float | None,
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """The latent of each seed's first image on ``device`` (what ``ganlab generate --seed S`` draws first),
+    and for a conditional generator the first seed's labels with ``fixed``'s first row applied."""
+    conditional = labels if is_conditional(generator) else None
+    inputs = [seeded_inputs(seeded_rng(seed), 1, generator.latent_dim, conditional, truncation) for seed in seeds]
+    drawn = inputs[0][1]
     if drawn is not None and fixed is not None:
         drawn = torch.where(fixed[:1] >= 0, fixed[:1], drawn)
-    return sample(generator, slerp(start, end, steps), labels=drawn.repeat(steps, 1) if drawn is not None else None)
+    return [z[0].to(device) for z, _ in inputs], drawn
+
+
+def held(drawn: torch.Tensor | None, count: int) -> torch.Tensor | None:
+    """One label row repeated for ``count`` images (None stays None: an unconditional generator)."""
+    return drawn.repeat(count, 1) if drawn is not None else None
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
@@ -181,6 +247,27 @@ def slerp(a: torch.Tensor, b: torch.Tensor, steps: int) -> torch.Tensor:
     if omega.abs() < 1e-6:
         return (1 - t) * a + t * b
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def grid_latents(seed: int, grid_size: int, latent_dim: int) -> torch.Tensor:
+    """The fixed noise of a run's progress grids: ``train.grid_size`` latents drawn from ``experiment.seed +
+    1``, the same for every run of one seed."""
+    return torch.randn(grid_size, latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+
+
+def progress_grid(
+    generator: nn.Module, fixed_noise: torch.Tensor, labels: LabelDistribution | None
+) -> tuple[torch.Tensor, list[str] | None]:
+    """The progress grid of ``fixed_noise``, uint8 ``(C, H, W)``, drawn by the rule every generated image
+    follows (:func:`ganlab.training.sampling.sample`), and for a conditional generator (``labels``, its
+    data's distribution) the caption of each row: one row per condition (:func:`grid_conditions`), the same
+    latents across rows. None for an unconditional one."""
+    if labels is None or not is_conditional(generator):
+        return grid_image(sample(generator, fixed_noise)), None
+    conditions = grid_conditions(labels)
+    latents, rows, columns = condition_grid(fixed_noise, conditions)
+    grid = grid_image(sample(generator, latents, labels=rows), nrow=columns)
+    return grid, [describe_condition(labels.space, row) for row in conditions]
 
 
 def input_bytes(generator: nn.Module, labels: LabelDistribution | None) -> int:
@@ -246,24 +333,41 @@ def refuse_what_the_disk_cannot_hold(folder: Path, num: int) -> None:
         )
 
 
-def write_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
-    """uint8 (N, C, H, W) as one PNG grid (a square one unless ``nrow`` is given), written atomically."""
+def made_with(run_dir: RunDir, checkpoint: str | None, seed: int, truncation: float | None) -> dict[str, str]:
+    """What an image file ``ganlab generate`` writes records of how it was made (its PNG text chunks, a GIF's
+    comment): the run, the checkpoint asked for, the seed and the truncation psi ("none": untruncated)."""
+    return {
+        "ganlab:run": str(run_dir.path),
+        "ganlab:checkpoint": checkpoint or "newest valid",
+        "ganlab:seed": str(seed),
+        "ganlab:truncation": "none" if truncation is None else repr(float(truncation)),
+    }
+
+
+def write_grid(
+    images: torch.Tensor, path: Path, nrow: int | None = None, text: Mapping[str, str] | None = None
+) -> Path:
+    """uint8 (N, C, H, W) as one PNG grid (a square one unless ``nrow`` is given), written atomically, with
+    ``text`` (:func:`made_with`) in its text chunks."""
     try:
-        atomic_write_bytes(path, grid_png(images, nrow))
+        atomic_write_bytes(path, grid_png(images, nrow, text))
     except OSError as e:
         raise RunError(f"cannot write the grid {str(path)!r}: {e.strerror or e}") from None
     return path
 
 
-def write_each(batches: Iterable[torch.Tensor], folder: Path, stem: str = "image") -> int:
-    """uint8 (N, C, H, W) batches as one PNG per image, ``folder/stem_0000.png`` upwards; returns how many."""
+def write_each(
+    batches: Iterable[torch.Tensor], folder: Path, stem: str = "image", text: Mapping[str, str] | None = None
+) -> int:
+    """uint8 (N, C, H, W) batches as one PNG per image, ``folder/stem_0000.png`` upwards, each with ``text``
+    in its text chunks; returns how many."""
     count = 0
     for images in batches:
         for image in images:
             array = image.permute(1, 2, 0).numpy()
             path = folder / f"{stem}_{count:04d}.png"
             try:
-                Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+                Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path, pnginfo=png_text(text))
             except OSError as e:
                 raise RunError(
                     f"cannot write {str(path)!r}: {e.strerror or e}; the {count} images before it are written"

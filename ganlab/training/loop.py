@@ -22,14 +22,14 @@ import torch
 from torch import nn
 
 from ..common.atomic import atomic_write_bytes
-from ..common.errors import DataError, GanlabError
+from ..common.errors import CheckpointError, DataError, GanlabError
 from ..contracts.engine import Evaluator
 from ..data.loader import BatchLoader
 from ..loading.manager import Plugins
 from ..machine import distributed, signals
 from ..machine.distributed import World
 from ..machine.threads import ContentionWatch
-from ..page.grids import grid_image, png
+from ..page.grids import png
 from ..rundir.checkpoints import CheckpointSchedule
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import Built, steps_per_epoch, total_steps
@@ -38,15 +38,13 @@ from .conditioning import (
     BalancedLabels,
     LabelDistribution,
     check_labels,
-    condition_grid,
-    describe_condition,
     distribution_of,
-    grid_conditions,
     is_conditional,
 )
+from .generate import grid_latents, progress_grid
 from .loggers import Loggers
 from .networks import EMA, Shadow, Updater, for_training
-from .sampling import generate_images, preserved_buffers, sample, seeded_rng, to_model_range, weights_digest
+from .sampling import generate_images, preserved_buffers, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
 from .step import METRIC_KEYS, RATE_KEYS, Discriminate, Levers, ScheduledRate, TrainingStep
 from .stopping import RunDiverged, StopRequest, overflow_diverges
@@ -122,10 +120,14 @@ class Trainer:
         self._train_d, self.discriminator = for_training(built.discriminator, world, self.device, **wrap)
         self.update_g = Updater.create(built.optimizer_g, train.precision, self.device)
         self.update_d = Updater.create(built.optimizer_d, train.precision, self.device)
-        self.fixed_noise = torch.randn(
-            train.grid_size, self.generator.latent_dim, generator=torch.Generator().manual_seed(seed + 1)
-        ).to(self.device)
+        self.fixed_noise = grid_latents(seed, train.grid_size, self.generator.latent_dim).to(self.device)
         self.noise_rng = torch.Generator(self.device).manual_seed(seed + 2)
+        self.truncation: float | None = None
+        self.imported_from: Path | None = None
+        """The checkpoint of an imported run once it is loaded (``ganlab import``): it holds no discriminator,
+        so :meth:`discriminate` refuses rather than score with untrained weights."""
+        """The truncation psi of :meth:`generate`'s latents: None while training; ``ganlab evaluate
+        --truncation`` sets it to score the trade-off of quality and diversity."""
         self.conditional_g, self.conditional_d = is_conditional(self.generator), is_conditional(self.discriminator)
         self.label_distribution = distribution_of(self.dataset)
         conditional = self.conditional_g or self.conditional_d
@@ -213,12 +215,20 @@ class Trainer:
         if labels is not None:
             labels = check_labels(self.label_distribution.space, labels, num) if self.conditional_g else None
         return generate_images(
-            self.sampler, num, seeded_rng(seed), self.device, batch_size, self.label_distribution, labels
+            self.sampler,
+            num,
+            seeded_rng(seed),
+            self.device,
+            batch_size,
+            self.label_distribution,
+            labels,
+            self.truncation,
         )
 
     def sampling_weights_digest(self) -> str:
         """What decides :meth:`generate`'s images besides its arguments (see :class:`ganlab.RunView`)."""
-        return weights_digest(self.sampler)
+        digest = weights_digest(self.sampler)
+        return digest if self.truncation is None else f"{digest}:truncation={self.truncation!r}"
 
     def real_images(self, num: int, seed: int = 0) -> torch.Tensor:
         """``num`` training images as uint8 (N, C, H, W), the same ones for the same seed."""
@@ -250,7 +260,13 @@ class Trainer:
         statistics of the images given, so score real and generated images in separate calls), in fp32,
         without gradients. The discriminator is left as it was: its buffers (batch-norm running statistics,
         spectral-norm vectors) are put back and so are torch's random states, which dropout would draw from.
+        An imported run has no trained discriminator: a CheckpointError says so.
         """
+        if self.imported_from is not None:
+            raise CheckpointError(
+                f"checkpoint {str(self.imported_from)!r} was imported (ganlab import) and holds a generator only; "
+                "there is no trained discriminator to score images with"
+            )
         judge = self.judge
         with preserved_buffers(judge), self._own_random_numbers():
             logits = Discriminate(judge, self.conditional_d)(
@@ -271,6 +287,7 @@ class Trainer:
             "epoch": self.epoch,
             "time": now_iso(),
             **details,
+            **({"truncation": self.truncation} if self.truncation is not None else {}),
         }
         self.run_dir.append_jsonl("evaluations.jsonl", [record])
         self.loggers.log_evaluation(record)
@@ -481,13 +498,10 @@ class Trainer:
         (:func:`ganlab.training.sampling.sample`), so it shows what ``generate`` and ``compare`` show for its
         latents. A conditional generator's grid has one row per condition (:func:`grid_conditions`, listed
         in ``samples/rows.json`` for the report's captions), the same latents across rows."""
-        if not self.conditional_g:
-            grid = grid_image(sample(self.sampler, self.fixed_noise))
-        else:
-            conditions = grid_conditions(self.label_distribution)
-            latents, labels, columns = condition_grid(self.fixed_noise, conditions)
-            grid = grid_image(sample(self.sampler, latents, labels=labels), nrow=columns)
-            rows = [describe_condition(self.label_distribution.space, row) for row in conditions]
+        grid, rows = progress_grid(
+            self.sampler, self.fixed_noise, self.label_distribution if self.conditional_g else None
+        )
+        if rows is not None:
             atomic_write_bytes(self.run_dir.grid_rows_path, json.dumps(rows, indent=1).encode())
         atomic_write_bytes(path, png(grid))
         self.loggers.log_image("samples", grid, self.step)

@@ -22,7 +22,7 @@ from ..machine import distributed
 from ..machine.devices import recipe_device
 from ..recipes.recipe import Recipe, current_sections, dotted_settings, read_toml, resolve
 from ..registry.registry import Registry
-from ..rundir.checkpoints import training_state
+from ..rundir.checkpoints import generator_only, training_state
 from ..rundir.rundir import RunDir, now_iso
 from .assemble import build
 from .lifecycle import execute, label_records
@@ -147,6 +147,12 @@ def restore(
     meta = run_dir.read_checked_meta()
     document = read_toml(run_dir.recipe_path)
     found = run_dir.checkpoint_store.newest_valid(warn)
+    if found is not None and generator_only(found[1]):
+        raise CheckpointError(
+            f"run {str(run_dir.path)!r} was imported (ganlab import): its checkpoint holds a generator only, "
+            "with no discriminator, optimizers or training state, so it cannot be resumed; train a new run "
+            f"from {str(run_dir.recipe_path)!r} instead"
+        )
     if found is None:
         refuse_to_discard(run_dir)
         warn(f"{run_dir.path}: no valid checkpoint; the run starts again from step 0")

@@ -19,7 +19,9 @@ checkpoint and latents would show different faces.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
+import math
 import weakref
 from collections.abc import Iterator
 
@@ -221,6 +223,15 @@ def sampling_mode(generator: nn.Module) -> Iterator[nn.Module]:
         yield generator
 
 
+def frozen_for_sampling(generator: nn.Module) -> nn.Module:
+    """A copy of ``generator`` that samples as :func:`sample` does on its own, with nothing around it: in
+    evaluation mode, its batch-norm buffers holding the standing statistics. What an export writes, so
+    that the exported network makes ganlab's images without ganlab."""
+    with sampling_mode(generator):
+        frozen = copy.deepcopy(generator)
+    return frozen.eval().requires_grad_(False)
+
+
 @torch.no_grad()
 def sample(
     generator: nn.Module, z: torch.Tensor, batch_size: int = 256, labels: torch.Tensor | None = None
@@ -250,18 +261,45 @@ def seeded_latents(rng: torch.Generator, num: int, latent_dim: int) -> torch.Ten
 
 
 def seeded_inputs(
-    rng: torch.Generator, num: int, latent_dim: int, labels: LabelDistribution | None = None
+    rng: torch.Generator,
+    num: int,
+    latent_dim: int,
+    labels: LabelDistribution | None = None,
+    truncation: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`seeded_latents`, and with ``labels`` (a conditional generator's label distribution) as many
     label rows, each block's drawn right after its latents: the k-th image's latent and labels depend only
-    on the seed, and an unconditional request draws exactly what it always drew."""
+    on the seed, and an unconditional request draws exactly what it always drew. With ``truncation`` (psi)
+    each block's latents are then truncated (:func:`truncated`)."""
     z_blocks, label_blocks = [], []
     for _ in range(-(-num // LATENT_BLOCK)):
         z_blocks.append(torch.randn(LATENT_BLOCK, latent_dim, device=rng.device, generator=rng))
         if labels is not None:
             label_blocks.append(labels.draw(LATENT_BLOCK, rng))
+        if truncation is not None:
+            z_blocks[-1] = truncated(z_blocks[-1], truncation, rng)
     z = torch.cat(z_blocks)[:num]
     return z, (torch.cat(label_blocks)[:num] if labels is not None else None)
+
+
+def truncation_problem(psi: object) -> str | None:
+    """Why ``psi`` cannot be a truncation (it must be a finite number above 0), or None: the one check
+    that ``ganlab generate``, ``ganlab evaluate`` and the Python API apply."""
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not math.isfinite(psi) or psi <= 0:
+        return f"a truncation psi must be a finite number above 0 (0.5 to 1 is usual), not {psi!r}"
+    return None
+
+
+def truncated(z: torch.Tensor, psi: float, rng: torch.Generator) -> torch.Tensor:
+    """The truncation trick (Brock et al., BigGAN): every entry of ``z`` with ``|z_i| > psi`` resampled
+    from the standard normal until it falls inside ``[-psi, psi]``, entries inside kept as drawn. The
+    resampling is done in one draw, by the inverse CDF of the normal truncated to ``[-psi, psi]`` (what
+    endless redrawing converges to, and as fast for a psi of 0.01 as of 2); one uniform number is drawn per
+    entry, so a block's labels and the blocks after it never depend on how many entries were outside."""
+    u = torch.rand(z.shape, device=rng.device, generator=rng, dtype=torch.float64)
+    low = torch.special.ndtr(torch.tensor(-psi, dtype=torch.float64))
+    inside = torch.special.ndtri(low + u * (1 - 2 * low)).clamp_(-psi, psi).to(z.dtype)
+    return torch.where(z.abs() > psi, inside, z)
 
 
 def generate_images(
@@ -272,15 +310,17 @@ def generate_images(
     batch_size: int = 256,
     labels: LabelDistribution | None = None,
     fixed: torch.Tensor | None = None,
+    truncation: float | None = None,
 ) -> torch.Tensor:
-    """``num`` images from :func:`seeded_inputs` run on ``device``, ``batch_size`` at a time: how a run
-    and ``ganlab generate`` both sample, so the same seed gives the same images in either.
+    """``num`` images from :func:`seeded_inputs` (truncated at ``truncation``, when given) run on ``device``,
+    ``batch_size`` at a time: how a run and ``ganlab generate`` both sample, so the same seed gives the same
+    images in either.
 
     A conditional generator's labels are drawn from ``labels`` (its data's label distribution), and
     ``fixed`` (int64 ``(num, A)``, or one row for every image; -1 where not fixed) replaces the drawn values
     it fixes; the labels are drawn even where all are fixed, so a seed's latents never depend on which
     labels were asked for."""
-    z, drawn = seeded_inputs(rng, num, generator.latent_dim, labels if is_conditional(generator) else None)
+    z, drawn = seeded_inputs(rng, num, generator.latent_dim, labels if is_conditional(generator) else None, truncation)
     if drawn is not None and fixed is not None:
         drawn = torch.where(fixed >= 0, fixed.to(drawn.device), drawn)
     return sample(generator, z.to(device), batch_size, drawn)

@@ -16,7 +16,14 @@ from torch import nn
 
 from ..contracts.engine import ImageDataset
 from ..recipes.recipe import OLD_SECTIONS, Recipe
-from ..rundir.checkpoints import check_optimizer_state, fitting, same_shape, training_state, whole_number
+from ..rundir.checkpoints import (
+    check_optimizer_state,
+    fitting,
+    generator_only,
+    same_shape,
+    training_state,
+    whole_number,
+)
 from .assemble import Built
 from .loggers import Loggers
 from .networks import EMA, Updater
@@ -43,6 +50,7 @@ class TrainerState(Protocol):
     step: int
     epochs_completed: int
     batch_in_epoch: int
+    imported_from: Path | None
 
     @property
     def elapsed(self) -> float: ...
@@ -128,6 +136,10 @@ def load_checkpoint_state(run: TrainerState, state: dict[str, Any], source: Path
     this recipe builds is a CheckpointError naming ``source`` (the checkpoint file) and the part.
     """
     state = training_state(state, source)
+    if generator_only(state):
+        load_imported_generator(run, state, source)
+        return True
+    run.imported_from = None
     for key, network in (("generator", run.generator), ("discriminator", run.discriminator)):
         with fitting(source, key, f"the {run.recipe.component(key).name!r} {key} installed here"):
             network.load_state_dict(state[key])
@@ -163,6 +175,18 @@ def load_checkpoint_state(run: TrainerState, state: dict[str, Any], source: Path
             evaluator.load_state_dict(evaluator_states(state).get(component.section, {}))
     load_levers_state(run, state.get("levers", {}), source)
     return same_device
+
+
+def load_imported_generator(run: TrainerState, state: dict[str, Any], source: Path) -> None:
+    """Put the weights of a checkpoint that ``ganlab import`` wrote into ``run``'s generator (and its
+    averaged copy, which samples): all such a checkpoint holds. What scores it needs nothing else; the rest
+    of the run stays as built, and resuming it is refused (:mod:`ganlab.training.resume`)."""
+    target = f"the {run.recipe.component('generator').name!r} generator installed here"
+    for network in (run.generator, *([run.ema.module] if run.ema is not None else [])):
+        with fitting(source, "generator", target):
+            network.load_state_dict(state["generator"])
+    run.step = run.epochs_completed = run.batch_in_epoch = 0
+    run.imported_from = source
 
 
 def evaluator_states(state: dict[str, Any]) -> dict[str, Any]:
