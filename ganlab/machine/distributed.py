@@ -8,7 +8,9 @@ and every collective here is a no-op.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import gc
 import os
 from collections.abc import Callable
 from typing import Any
@@ -69,12 +71,29 @@ def join(device: torch.device) -> tuple[World, torch.device]:
             device = torch.device("cuda", world.local_rank)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            atexit.register(leave_before_exit)
     return world, device
 
 
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def leave_before_exit() -> None:
+    """Free the process group while the interpreter still runs, not in its final garbage collection.
+
+    ``destroy_process_group`` drops only the registry's reference: DistributedDataParallel wrappers hold
+    the group too, and they sit in reference cycles (a module's hooks refer back to it) that only the
+    collector frees. Left to the collection at interpreter exit, gloo's worker threads then outlive
+    Python: one that drops the last reference to a finished collective must take the GIL to free its
+    tensors, which a finalising interpreter refuses by ending the thread, and the process aborts
+    ("terminate called without an active exception", torch issue 190489). Run at exit, when no frame
+    holds the run any more, a collection frees the wrappers and so the group, whose destructor joins
+    its threads while they can still take the GIL.
+    """
+    shutdown()
+    gc.collect()
 
 
 def broadcast(world: World, value: Any) -> Any:
