@@ -176,7 +176,7 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     from ..sweeps.sweep import SweepRequest, plan_sweep
     from ..training.assemble import build
     from ..training.networks import warn_if_slow
-    from ..tune.plan import TuneRequest, plan_study
+    from ..tuning.plan import TuneRequest, plan_study
 
     plugins = load_plugins_or_warn()
     study = None

@@ -24,12 +24,12 @@ def report(run_dir: Path, output: Path | None) -> None:
     study's folder; prints where it was written."""
     from ..loading.manager import load_plugins_or_warn
     from ..report.build import write_report  # matplotlib and pandas load only when a report is made
-    from ..tune.study import RECORD
+    from ..tuning.study import RECORD
 
     if output is not None and output.is_dir():
         raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
     if (run_dir / RECORD).is_file():
-        from ..tune.report import write_study_report
+        from ..tuning.report import write_study_report
 
         try:
             click.echo(str(write_study_report(run_dir, load_plugins_or_warn(), output)))

@@ -1,7 +1,7 @@
 """``ganlab tune RECIPE``: search a recipe's ``[tune]`` space with Optuna, prune hopeless trials on a real
 score, and re-check the best settings over fresh seeds.
 
-The options are made from :class:`ganlab.tune.settings.TuneSettings`, the dataclass a recipe's ``[tune]``
+The options are made from :class:`ganlab.tuning.settings.TuneSettings`, the dataclass a recipe's ``[tune]``
 table is checked against, so an option and its table key take the same values.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from ..recipes.recipe import TUNE_SECTION
-from ..tune.settings import TuneSettings
-from ..tune.space import SPACE_TABLE
+from ..tuning.settings import TuneSettings
+from ..tuning.space import SPACE_TABLE
 from .options import override_option
 from .sweep import settings_options
 
@@ -48,8 +48,8 @@ def tune(recipe: Path, space: tuple[str, ...], overrides: tuple[str, ...], out: 
     trials whose process died are resumed from their checkpoints.
     """
     from ..loading.manager import load_plugins_or_warn
-    from ..tune.plan import TuneRequest
-    from ..tune.search import run_study
+    from ..tuning.plan import TuneRequest
+    from ..tuning.search import run_study
 
     given = {name: value for name, value in options.items() if value is not None}
     folder = run_study(TuneRequest(recipe, space, overrides, out, given), load_plugins_or_warn(), click.echo)

@@ -53,7 +53,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.evaluators.memorisation",
     "ganlab.evaluators.weightfree",
     "ganlab.evaluators.attribute_control",
-    "ganlab.tune.trial_logger",
+    "ganlab.tuning.trial_logger",
 )
 
 

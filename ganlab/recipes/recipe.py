@@ -146,7 +146,7 @@ SWEEP_SECTION = "sweep"
 """The table that makes a recipe file a sweep of runs (read by :mod:`ganlab.sweeps.table`), never part of
 one run's recipe."""
 TUNE_SECTION = "tune"
-"""The table that makes a recipe file a hyper-parameter study (read by :mod:`ganlab.tune.settings`),
+"""The table that makes a recipe file a hyper-parameter study (read by :mod:`ganlab.tuning.settings`),
 never part of one run's recipe."""
 STUDY_SECTIONS = {SWEEP_SECTION: "sweep", TUNE_SECTION: "tune"}
 """The tables that make a recipe file many runs, and the command that runs each."""

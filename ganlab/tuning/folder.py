@@ -1,6 +1,6 @@
 """A study's folder held for one ``ganlab tune``: made and locked, its record continued or refused (a study of
 the same name with another recipe or search), and removed again when the study is refused before any
-trial started. The folder's layout and record format are :mod:`ganlab.tune.study`'s.
+trial started. The folder's layout and record format are :mod:`ganlab.tuning.study`'s.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Each entry is an inline table of one of three forms::
 Keys are read as ``--set`` reads them (:func:`ganlab.recipes.recipe.parse_key`), so one setting spelt
 two ways is one key; whether a value fits the recipe (a learning rate's bounds, a registered component's
 name) is checked by resolving the recipe at each end of each range and with each choice
-(:func:`ganlab.tune.plan.plan_study`).
+(:func:`ganlab.tuning.plan.plan_study`).
 """
 
 from __future__ import annotations

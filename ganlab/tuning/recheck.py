@@ -76,10 +76,7 @@ def recheck_request(plan: StudyPlan, folder: Path, trials: list[Any], record: di
     else:
         options.update(
             submitit_cluster=settings.submitit_cluster,
-            **{
-                f"slurm_{part}": getattr(settings, f"slurm_{part}")
-                for part in ("partition", "time", "gpus", "cpus", "mem")
-            },
+            **{f"slurm_{part}": getattr(settings, f"slurm_{part}") for part in SLURM_PARTS},
         )
     return SweepRequest(
         folder / BASE_RECIPE,
