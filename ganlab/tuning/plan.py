@@ -20,6 +20,10 @@ from .settings import TuneFile, TuneSettings, read_tune_file, study_definition
 from .space import Dimension, space_problems
 from .storage import OPTUNA_MISSING
 
+SCHEDULE_SECTIONS = ("train", "evaluators", "data")
+"""Sections whose searched settings may change when the objective is first scored (epochs, steps per epoch,
+an evaluator's ``every``): the objective is checked again at each end of their ranges."""
+
 
 @dataclasses.dataclass(frozen=True)
 class TuneRequest:
@@ -64,8 +68,26 @@ def require_optuna() -> None:
 
 
 def plan_study(request: TuneRequest, plugins: Plugins) -> StudyPlan:
-    """Read and check the study, every problem of the table, the options and the recipe at once; then each
-    searched value against the recipe, then the objective against the built recipe's evaluators."""
+    """Read and check the study (:func:`read_study`), then the objective against the built recipe's
+    evaluators."""
+    file, dimensions, settings, base = read_study(request, plugins)
+    require_optuna()
+    metric, evaluator = objective_of(build(base), settings, file.source)
+    for dimension in dimensions:  # a searched length of training or evaluator setting moves the first value
+        if dimension.setting[0] in SCHEDULE_SECTIONS:
+            for value in dimension.checked_values():
+                trial = [*request.overrides, f"{dimension.key}={value_text(value)}"]
+                try:
+                    objective_of(build(resolve(file.base, plugins.registry, file.source, trial)), settings, file.source)
+                except RecipeError as e:
+                    where = f"{dimension.where} = {value_text(value)}"
+                    raise RecipeError(e.source, [f"{where}: {p}" for p in e.problems]) from None
+    return StudyPlan(file, tuple(request.overrides), base, dimensions, settings, metric, evaluator)
+
+
+def read_study(request: TuneRequest, plugins: Plugins) -> tuple[TuneFile, list[Dimension], TuneSettings, Recipe]:
+    """The study's file, space, settings and base recipe, every problem of the table, the options and the
+    recipe at once; then each searched value against the recipe. Builds nothing."""
     file = read_tune_file(request.recipe)
     problems: list[str] = []
     dimensions: list[Dimension] = []
@@ -82,9 +104,7 @@ def plan_study(request: TuneRequest, plugins: Plugins) -> StudyPlan:
     if problems:
         raise RecipeError(file.source, problems)
     check_searched_values(file, request.overrides, dimensions, plugins)
-    require_optuna()
-    metric, evaluator = objective_of(build(base), settings, file.source)
-    return StudyPlan(file, tuple(request.overrides), base, dimensions, settings, metric, evaluator)
+    return file, dimensions, settings, base
 
 
 def check_searched_values(

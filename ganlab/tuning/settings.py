@@ -47,7 +47,7 @@ class TuneSettings(LaunchSettings):
         "median", "What stops hopeless trials at an evaluation: median, successive-halving, or none."
     )
     startup_trials: int = param(
-        5, "Trials sampled at random and never pruned before the sampler and pruner take over.", min=0, max=MAX_TRIALS
+        5, "Complete trials the median pruner waits for before it prunes any.", min=0, max=MAX_TRIALS
     )
     sampler_seed: int | None = param(
         None, "Seed of the TPE sampler (default: the recipe's experiment.seed).", min=0, max=MAX_SEED

@@ -38,15 +38,12 @@ def open_storage(folder: Path) -> Any:
 
 def open_study(folder: Path, record: dict[str, Any], sampling: bool = False, storage: Any = None) -> Any:
     """The study of ``folder`` (made in its database if new) in ``storage`` (default: the folder's);
-    ``sampling``: with the TPE sampler that asks for trials, seeded from ``sampler_seed``."""
+    ``sampling``: with the TPE sampler that asks for trials, seeded from ``sampler_seed`` (Optuna's TPE:
+    its first 10 trials at random, then each drawn where the better trials so far lie)."""
     import optuna
 
     storage = storage or open_storage(folder)
-    sampler = (
-        optuna.samplers.TPESampler(seed=record["sampler_seed"], n_startup_trials=record["startup_trials"])
-        if sampling
-        else None
-    )
+    sampler = optuna.samplers.TPESampler(seed=record["sampler_seed"]) if sampling else None
     return optuna.create_study(
         study_name=record["name"],
         storage=storage,
