@@ -433,7 +433,7 @@ def test_a_study_needs_a_budget_and_an_objective(fake_objective, tmp_path):
 def test_unknown_keys_of_the_table_are_refused_naming_the_file(fake_objective, tmp_path):
     recipe = write_study(tmp_path, tune=TUNE.replace("\ntrials =", "\ntrails ="))
     result = tune_cli(recipe, "--out", tmp_path / "runs")
-    assert result.exit_code == 2 and f"{recipe}: tune.trails: unknown key (did you mean 'trials'?)" in result.output
+    assert result.exit_code == 2 and f"{recipe}: tune.trails: unknown key (did you mean 'trials'" in result.output
 
 
 def test_without_optuna_the_command_says_how_to_install_it(fake_objective, tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..common import tomlwrite
 from ..common.atomic import atomic_write_text
-from ..common.errors import RunError
+from ..common.errors import RunError, warn
 from ..common.tomlwrite import value_text
 from ..loading.manager import Plugins
 from ..rundir.rundir import RunDir, safe_name
@@ -55,7 +55,13 @@ def run_study(request: TuneRequest, plugins: Plugins, echo: Callable[[str], None
         run_recheck(plan, folder, record, study, plugins, echo)
         record["budget"] = budget_of(study)
         write_record(folder, record)
-        write_study_report(folder, plugins)
+        try:
+            write_study_report(folder, plugins)
+        except Exception as e:  # the report is derived and rebuildable; the study's outcome is recorded
+            warn(
+                f"the study report of {str(folder)!r} could not be written ({type(e).__name__}: {e}); the study "
+                f"is recorded; try again with: ganlab report {folder}"
+            )
     return folder
 
 

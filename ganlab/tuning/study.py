@@ -26,7 +26,12 @@ A study's folder ``runs/<study>/`` holds::
       "pruner": "median", "startup_trials": 5, "sampler_seed": 0,
       "recheck_top": 3, "recheck_seeds": 3,
       "created": "...", "updated": "...",
-      "recheck": null or {"folder": "recheck", "trials": [7, 3, 12]}   # the trials re-checked
+      "recheck": null, or once done {"folder": "recheck", "trials": [7, 3, 12],   # the trials re-checked
+                  "winner": 3, "runner_up": 7, "winner_mean": 58.4, "runner_up_mean": 63.9,
+                  "difference": -5.5, "low": -8.1, "high": -2.6,             # winner minus runner-up
+                  "verdict": "outside the seed spread", "text": "Re-check winner: ..."},
+      "budget": null, or once done {"trials": 12, "pruned": 7, "steps_run": 620, "steps_full": 1536,
+                 "saved_share": 0.5964, "seconds": 412.5}   # steps full-length trials would have run
     }
 
 ``resolved``, ``space``, ``objective``, ``pruner``, ``startup_trials``, ``sampler_seed`` and the re-check's
