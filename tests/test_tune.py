@@ -501,3 +501,17 @@ def test_a_searched_length_of_training_is_checked_at_both_ends(fake_objective, t
         in (result.output)
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_timeout_stops_the_search_asking_for_new_trials(fake_objective, tmp_path):
+    from ganlab.tuning.search import Search
+
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, study_name="timed")
+    recipe = write_study(tmp_path, tune=TUNE.replace("trials = {trials}\n", "timeout = 60\n"))
+    search = Search(plan(recipe), tmp_path, study, storage, print)
+    tasks = search.tasks([])
+    assert next(tasks).run.name == "trial-0000"
+    assert next(tasks).run.name == "trial-0001"  # no trial limit: on while the time lasts
+    search.started -= 61  # a minute later
+    assert next(tasks, None) is None and len(study.trials) == 2
