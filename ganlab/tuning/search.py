@@ -34,7 +34,7 @@ from .recheck import run_recheck
 from .report import write_study_report
 from .results import budget_of, final_value
 from .storage import open_storage, open_study
-from .study import BASE_RECIPE, trial_name, write_record
+from .study import BASE_RECIPE, TRIAL_PREFIX, trial_name, write_record
 from .trial_logger import PRUNED, TRIAL_LOGGER
 
 RESUMED = ("running", "interrupted")
@@ -144,7 +144,7 @@ class Search:
 
     def on_end(self, task: Task) -> None:
         name = task.run.name
-        number = int(name.removeprefix("trial-"))
+        number = int(name.removeprefix(TRIAL_PREFIX))
         status = status_of(self.folder / name)
         if status not in RESUMED:
             self.tell(number, name)
