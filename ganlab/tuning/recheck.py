@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..common.errors import GanlabError
+from ..common.errors import GanlabError, RunError
 from ..common.tomlwrite import value_text
 from ..compare.page import Comparison, compare
 from ..compare.run_set import runs_in
@@ -101,6 +101,14 @@ def run_recheck(
             "compares at least 2; give the study more trials (--trials) and run it again"
         )
     numbers = [trial.number for trial in trials]
+    earlier = (record.get("recheck") or {}).get("trials")
+    if earlier is not None and earlier != numbers and (folder / RECHECK).exists():
+        raise RunError(
+            f"study {folder.name!r}: its re-check in {str(folder / RECHECK)!r} ran trials "
+            f"{', '.join(trial_name(n) for n in earlier)}, and the best are now "
+            f"{', '.join(trial_name(n) for n in numbers)}: move that folder away (its runs are kept as they are) "
+            "and run the study again to re-check the new best"
+        )
     echo(f"re-check: trials {', '.join(trial_name(n) for n in numbers)} over {record['recheck_seeds']} fresh seeds")
     run_sweep(recheck_request(plan, folder, trials, record), plugins, echo)
     comparison = compare(runs_in(folder / RECHECK))
