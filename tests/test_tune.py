@@ -298,6 +298,8 @@ def test_two_local_jobs_share_the_study(two_at_a_time):
     starts = sorted((meta(folder / t.user_attrs["run"])["started"], t.number) for t in trials)
     ends = {t.number: meta(folder / t.user_attrs["run"])["ended"] for t in trials}
     assert starts[1][0] <= ends[starts[0][1]]  # the second started before the first ended: they trained at once
+    page = (folder / "report.html").read_text("utf-8")
+    assert "Too few complete trials (2) to tell which parameter matters" in page
 
 
 def test_submitits_local_executor_runs_a_trial_as_a_job(two_at_a_time):
@@ -515,3 +517,11 @@ def test_a_timeout_stops_the_search_asking_for_new_trials(fake_objective, tmp_pa
     assert next(tasks).run.name == "trial-0001"  # no trial limit: on while the time lasts
     search.started -= 61  # a minute later
     assert next(tasks, None) is None and len(study.trials) == 2
+
+
+def test_a_recipe_without_a_tune_table_is_tuned_from_the_options(fake_objective, tmp_path):
+    recipe = tmp_path / "plain.toml"
+    recipe.write_text(TINY.format(pause=0.0), "utf-8")
+    study = plan(recipe, "loss.real_label={low = 0.7, high = 0.9}", objective="badness", trials=3, recheck_top=2)
+    assert (study.settings.trials, study.settings.pruner, study.evaluator) == (3, "median", "evaluators[0]")
+    assert [d.key for d in study.dimensions] == ["loss.real_label"]
