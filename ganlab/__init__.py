@@ -7,14 +7,15 @@ and base classes (``Loss`` with its ``ScoreKind``), ``RunView`` (what an evaluat
 extend, the levers' base classes (``Augment``, ``Regularizer``, ``Schedule`` with ``WarmupSchedule`` and its
 ``WarmupConfig``) and the loggers' (``Logger``), and
 ``draw_for_global_batch`` and ``mean_over_processes`` for components that draw or steer per image, and
-the Python API for notebooks (``run``, ``resume``, ``load_run``, ``import_weights``, ``compare``, with ``RunResult`` and
-``GroupedComparison``). Beside this
+the Python API for notebooks (``run``, ``resume``, ``load_run``, ``import_weights``, ``compare``, ``tune``,
+``load_study``, with ``RunResult``, ``GroupedComparison`` and ``TuneResult``), and ``Metric`` (with
+``lower_is_better`` and ``higher_is_better``) for an evaluator to declare the scores it logs. Beside this
 module, only the modules in :data:`PUBLIC_MODULES` are public; everything else may change.
 """
 
 import warnings
 
-from .api import RunResult, compare, import_weights, load_run, resume, run
+from .api import RunResult, compare, import_weights, load_run, load_study, resume, run, tune
 from .common.config import param
 from .common.errors import ConfigError, DataError, GanlabError
 from .common.labels import Attribute, LabelSpace
@@ -29,7 +30,10 @@ from .contracts.engine import (
     Generator,
     ImageDataset,
     Loss,
+    Metric,
     RunView,
+    higher_is_better,
+    lower_is_better,
 )
 from .contracts.levers import Augment, Regularizer, RegularizerInputs, Schedule, WarmupConfig, WarmupSchedule
 from .contracts.loggers import Logger
@@ -44,6 +48,7 @@ from .registry.hookspecs import hookimpl
 from .registry.registry import KINDS, Registrar, Registry, component
 from .rundir.records import INTEGER, NUMBER, Shape
 from .rundir.rundir import RunDir
+from .tuning.results import TuneResult
 
 PUBLIC_MODULES: tuple[str, ...] = ("ganlab", "ganlab.testing", "ganlab.page.html", "ganlab.page.figures")
 """The modules a plugin may import: this one, the pytest fixtures, and the report's HTML and figure helpers."""
@@ -100,6 +105,12 @@ __all__ = [
     "RunResult",
     "Exported",
     "GroupedComparison",
+    "tune",
+    "load_study",
+    "TuneResult",
+    "Metric",
+    "lower_is_better",
+    "higher_is_better",
 ]
 
 

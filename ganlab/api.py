@@ -50,6 +50,9 @@ from .training import generate as generating
 from .training.lifecycle import run_recipe
 from .training.resume import resume_run
 from .training.sampling import truncation_problem
+from .tuning.plan import TuneRequest
+from .tuning.results import TuneResult, study_result
+from .tuning.search import run_study
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,6 +68,11 @@ RECIPE = Accepts(
 )
 OVERRIDES = Accepts(
     "a dict of dotted keys to values, such as {'train.epochs': 3}",
+    lambda value: isinstance(value, Mapping) and all(isinstance(key, str) for key in value),
+    in_recipe,
+).or_none()
+SPACE = Accepts(
+    "a dict of dotted keys to distributions, such as {'loss.real_label': {'low': 0.8, 'high': 1.0}}",
     lambda value: isinstance(value, Mapping) and all(isinstance(key, str) for key in value),
     in_recipe,
 ).or_none()
@@ -106,7 +114,8 @@ class RunResult:
 
     @property
     def status(self) -> str:
-        """running, finished, failed, interrupted or diverged."""
+        """running, finished, failed, interrupted, diverged, imported (``ganlab import``), or the word of a
+        component that ended the run early (``pruned``)."""
         return str(self.meta.get("status", "unknown"))
 
     @property
@@ -349,3 +358,33 @@ def compare(paths: str | Path | Sequence[str | Path]) -> GroupedComparison:
     checked("ganlab.compare", "paths", paths, PATHS)
     arguments = [Path(path) for path in ([paths] if is_path(paths) else paths)]
     return compare_runs(expand(arguments)).grouped
+
+
+def tune(
+    recipe: str | Path,
+    space: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    out: str | Path = "runs",
+    progress: bool = True,
+    **settings: Any,
+) -> TuneResult:
+    """Run (or continue) the study of ``recipe``, a recipe file with or without a ``[tune]`` table, as
+    ``ganlab tune`` does: ``space`` maps keys to distributions as ``--space`` does (replacing the table's
+    entry of the same key), ``overrides`` applies to every trial as ``--set`` does, ``settings`` are the
+    ``[tune]`` keys (``trials=20``, ``objective="swd"``, ``jobs=2``...), each overriding the table's.
+    Trials run as processes, as the command runs them; ``progress`` prints a line as each ends. Returns
+    the study's result once its search and re-check are done."""
+    checked("ganlab.tune", "recipe", recipe, PATH)
+    checked("ganlab.tune", "space", space, SPACE)
+    checked("ganlab.tune", "overrides", overrides, OVERRIDES)
+    checked("ganlab.tune", "out", out, PATH)
+    checked("ganlab.tune", "progress", progress, FLAG)
+    texts = tuple(f"{key}={tomlwrite.value_text(value)}" for key, value in (space or {}).items())
+    request = TuneRequest(Path(recipe), texts, tuple(override_texts(overrides)), Path(out), dict(settings))
+    folder = run_study(request, load_plugins_or_warn(), print if progress else lambda line: None)
+    return study_result(folder)
+
+
+def load_study(path: str | Path) -> TuneResult:
+    """The result of the finished study in ``path`` (a ``ganlab tune`` study's folder)."""
+    return study_result(Path(checked("ganlab.load_study", "path", path, PATH)))

@@ -201,6 +201,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("report",),
     ("training",),
     ("compare", "sweeps", "models"),
+    ("tuning",),
     ("api",),
     ("cli",),
     ("testing", "__main__", "ganlab"),

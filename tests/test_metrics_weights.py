@@ -222,8 +222,8 @@ def test_every_shipped_recipes_inception_evaluators_find_a_network_on_a_fresh_in
     recipes = [
         path
         for path in sorted(root.glob("experiments/*.toml")) + sorted(root.glob("plugins/*/experiments/*.toml"))
-        if "sweep" not in tomllib.loads(path.read_text("utf-8"))
-    ]  # a sweep's runs are these recipes' runs
+        if not {"sweep", "tune"} & set(tomllib.loads(path.read_text("utf-8")))
+    ]  # a sweep's runs, and a study's, are these recipes' runs
     evaluators = [
         evaluator
         for path in recipes

@@ -15,6 +15,7 @@ import pytest
 from ganlab.loading.manager import load_plugins
 from ganlab.registry.known import KNOWN
 from ganlab.sweeps.sweep import SweepRequest, plan_sweep
+from ganlab.tuning.plan import TuneRequest, read_study
 
 ROOT = Path(__file__).parents[1]
 
@@ -80,10 +81,14 @@ RECIPES = [*(ROOT / "experiments").glob("*.toml"), *(ROOT / "plugins").glob("*/e
 @pytest.mark.parametrize("recipe", sorted(str(p.relative_to(ROOT)) for p in RECIPES))
 def test_every_recipe_in_experiments_resolves(recipe):
     """A sweep's recipe (one with a [sweep] table) resolves as `ganlab sweep` resolves it: its base recipe
-    and its table."""
+    and its table; a study's (a [tune] table) as `ganlab tune` reads it before it builds the recipe (whose
+    data may not be on this machine)."""
     plugins = load_plugins(package_plugins(), entry_points=False)
     assert plugins.failures == []
-    plan_sweep(SweepRequest(ROOT / recipe), plugins)
+    if "tune" in tomllib.loads((ROOT / recipe).read_text("utf-8")):
+        read_study(TuneRequest(ROOT / recipe), plugins)
+    else:
+        plan_sweep(SweepRequest(ROOT / recipe), plugins)
 
 
 REPORT_EVALUATORS = ("loss-curves", "d-distributions", "samples", "training-health")

@@ -170,14 +170,22 @@ def _print_run_dir(path: Path) -> None:
 @override_option
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Resolve and build RECIPE, print what it resolves to; trains nothing. A recipe with a [sweep] table
-    is checked as `ganlab sweep` checks it, its base recipe built."""
+    is checked as `ganlab sweep` checks it, one with a [tune] table as `ganlab tune` checks it (before its
+    first trial), its base recipe built."""
+    from ..recipes.recipe import TUNE_SECTION, read_toml
     from ..sweeps.sweep import SweepRequest, plan_sweep
     from ..training.assemble import build
     from ..training.networks import warn_if_slow
+    from ..tuning.plan import TuneRequest, plan_study
 
     plugins = load_plugins_or_warn()
-    plan = plan_sweep(SweepRequest(recipe, overrides=overrides), plugins)
-    resolved = plan.base
+    study = None
+    if TUNE_SECTION in read_toml(recipe):
+        study = plan_study(TuneRequest(recipe, overrides=overrides), plugins)
+        plan, resolved = None, study.base
+    else:
+        plan = plan_sweep(SweepRequest(recipe, overrides=overrides), plugins)
+        resolved = plan.base
     built = build(resolved)
     warn_if_slow(resolved.train.precision, built.device)
     click.echo(resolved.to_toml())
@@ -188,7 +196,15 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
         f"x{built.dataset.image_size}"
     )
     click.echo(f"# generator: {n_g:,} parameters; discriminator: {n_d:,} parameters; device: {built.device}")
-    if plan.file.table is None:
+    if study is not None:
+        space = ", ".join(f"{d.key} ({d.kind})" for d in study.dimensions)
+        budget = " and ".join(
+            [f"{study.settings.trials} trials"] * bool(study.settings.trials)
+            + [f"{study.settings.timeout} s"] * bool(study.settings.timeout)
+        )
+        click.echo(f"# study: {space}; objective {study.settings.objective} ({study.direction}); {budget}")
+        click.echo(f"{recipe}: ok, a study: run it with `ganlab tune {recipe}`")
+    elif plan.file.table is None:
         click.echo(f"{recipe}: ok")
     else:
         grid = " x ".join(f"{axis.key} ({len(axis.values)})" for axis in plan.axes) or "no grid"
@@ -256,6 +272,7 @@ from .import_weights import import_weights  # noqa: E402  (commands of their own
 from .report import report  # noqa: E402
 from .score import metrics, score  # noqa: E402
 from .sweep import sweep  # noqa: E402
+from .tune import tune  # noqa: E402
 
 main.add_command(generate)
 main.add_command(data)
@@ -263,6 +280,7 @@ main.add_command(report)
 main.add_command(compare)
 main.add_command(evaluate)
 main.add_command(sweep)
+main.add_command(tune)
 main.add_command(score)
 main.add_command(metrics)
 main.add_command(export)

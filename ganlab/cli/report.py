@@ -20,14 +20,24 @@ from ..rundir.rundir import RunDir
     help="Write the page here instead of RUN_DIR/report.html.",
 )
 def report(run_dir: Path, output: Path | None) -> None:
-    """(Re)build the self-contained HTML report of the run in RUN_DIR; prints where it was written."""
+    """(Re)build the self-contained HTML report of the run in RUN_DIR, or the study report of a ganlab tune
+    study's folder; prints where it was written."""
     from ..loading.manager import load_plugins_or_warn
     from ..report.build import write_report  # matplotlib and pandas load only when a report is made
+    from ..tuning.study import RECORD
 
-    run = RunDir.open(run_dir)
-    plugins = load_plugins_or_warn()
     if output is not None and output.is_dir():
         raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
+    if (run_dir / RECORD).is_file():
+        from ..tuning.report import write_study_report
+
+        try:
+            click.echo(str(write_study_report(run_dir, load_plugins_or_warn(), output)))
+        except OSError as e:
+            raise RunError(f"cannot write the study report: {e.strerror or e}") from None
+        return
+    run = RunDir.open(run_dir)
+    plugins = load_plugins_or_warn()
     try:
         path = write_report(run, plugins.registry, output)
     except OSError as e:

@@ -14,14 +14,16 @@ from typing import Any
 
 import click
 
+from ..recipes.recipe import SWEEP_SECTION
 from ..sweeps.table import GRID_TABLE, SweepSettings
 from .options import WholeNumber, override_option
 
 
-def settings_option(field: dataclasses.Field) -> Callable:
-    """The ``--option`` of a :class:`SweepSettings` field: its type, bounds and help, and no default, so
-    that an option not given leaves the recipe's ``[sweep]`` table (or the field's default) in force."""
-    hint = typing.get_type_hints(SweepSettings)[field.name]
+def settings_option(settings: type, section: str, field: dataclasses.Field) -> Callable:
+    """The ``--option`` of a settings dataclass's field (:class:`SweepSettings`, ``[sweep]``): its type,
+    bounds and help, and no default, so that an option not given leaves the recipe's table (or the
+    field's default) in force."""
+    hint = typing.get_type_hints(settings)[field.name]
     arms = [arm for arm in typing.get_args(hint) if arm is not type(None)] or [hint]
     if typing.get_origin(hint) is typing.Literal:
         kind: Any = click.Choice(typing.get_args(hint))
@@ -35,14 +37,22 @@ def settings_option(field: dataclasses.Field) -> Callable:
         field.name,
         type=kind,
         default=None,
-        help=f"{field.metadata['help']} [{default}[sweep] key: {field.name}]",
+        help=f"{field.metadata['help']} [{default}[{section}] key: {field.name}]",
     )
 
 
-def settings_options(command: Callable) -> Callable:
-    for field in reversed([f for f in dataclasses.fields(SweepSettings) if f.name != GRID_TABLE]):
-        command = settings_option(field)(command)
-    return command
+def settings_options(settings: type, section: str, tables: tuple[str, ...]) -> Callable[[Callable], Callable]:
+    """An option per field of ``settings`` but its sub-tables (``tables``): the class's own fields first,
+    then those it shares with other commands (:class:`ganlab.sweeps.table.LaunchSettings`)."""
+    own = [f for f in dataclasses.fields(settings) if f.name in vars(settings).get("__annotations__", {})]
+    fields = [f for f in own + [f for f in dataclasses.fields(settings) if f not in own] if f.name not in tables]
+
+    def decorate(command: Callable) -> Callable:
+        for field in reversed(fields):
+            command = settings_option(settings, section, field)(command)
+        return command
+
+    return decorate
 
 
 @click.command("sweep")
@@ -63,7 +73,7 @@ def settings_options(command: Callable) -> Callable:
     show_default=True,
     help="Folder that receives the sweep's folder.",
 )
-@settings_options
+@settings_options(SweepSettings, SWEEP_SECTION, (GRID_TABLE,))
 def sweep(recipe: Path, grid: tuple[str, ...], overrides: tuple[str, ...], out: Path, **options: Any) -> None:
     """Run RECIPE for every combination of the grid's values and every seed, each an ordinary run
     directory in OUT/NAME/ beside a sweep.json manifest; prints the sweep's folder as the last line.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import re
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -21,6 +22,30 @@ from ..page.html import ReportSection
 from ..recipes.recipe import Recipe
 from ..rundir.rundir import RunDir
 from .scores import RAW_SCORE, ScoreKind
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A number an evaluator logs in ``evaluations.jsonl`` (``run.log_evaluation``), by the name it logs it
+    under, and which way is better: what lets a tool that optimises a score (``ganlab tune``, a checkpoint's
+    best metric, an early stopper) know whether to minimise it without a table of names of its own."""
+
+    name: str
+    higher_is_better: bool
+
+
+def lower_is_better(name: str) -> Metric:
+    """A distance or error: FID, KID, SWD."""
+    return Metric(name, higher_is_better=False)
+
+
+def higher_is_better(name: str) -> Metric:
+    """A share or similarity to maximise: precision, recall, coverage."""
+    return Metric(name, higher_is_better=True)
+
+
+STOP_STATUS = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+"""The form of a status a component ends a run with (:meth:`RunView.end_early`): a short lowercase word."""
 
 
 class Stateful:
@@ -271,9 +296,24 @@ class RunView(Protocol):
         ``"truncation": psi`` while ``ganlab evaluate --truncation`` scores one)."""
         ...
 
+    def end_early(self, status: str, reason: str) -> None:
+        """Ask the run to end before its last step, as an early stopper or a pruner decides from the numbers
+        it sees (an evaluator's scores, a logger's records). The run stops at the next step boundary (at
+        once when asked from an epoch's end, after that epoch's checkpoint), writes a checkpoint, runs no
+        end-of-run scoring, and records ``status`` (a lowercase word of the component's own, such as
+        ``pruned`` or ``early-stopped``; not running, finished, failed, interrupted, diverged or imported) and
+        ``reason`` in meta.json (``stop_reason``). Such a run is complete: reported, comparable, and
+        resumable with ``ganlab run --resume`` to train on. The first request wins; a ValueError for a
+        status of another form."""
+        ...
+
 
 class Evaluator(Stateful):
     """Base class for ``evaluator`` components: reacts to run events and may add sections to the report.
+
+    An evaluator that logs scores (``run.log_evaluation``) declares them in :attr:`metrics`, each with
+    which way is better, and how often it logs them in :attr:`every`; ``ganlab tune`` reads both to check
+    an objective before a trial runs and to know whether to minimise it.
 
     Every method is optional. Evaluators write their data under ``run.run_dir.evaluator_dir(name)`` so the report
     can be rebuilt from the run directory alone: ``report_sections`` reads only the run directory. A
@@ -287,6 +327,11 @@ class Evaluator(Stateful):
     """
 
     name: str = "evaluator"
+    metrics: tuple[Metric, ...] = ()
+    """The evaluation metrics it logs, each with its direction (:func:`lower_is_better`, :func:`higher_is_better`)."""
+    every: int | None = None
+    """Completed epochs between two evaluations of :attr:`metrics` (at epochs ``every``, ``2 * every``, ...);
+    they are scored once more at the end of a finished run. None: only at that end."""
 
     def on_run_start(self, run: RunView) -> None:
         """Before the first step (also after a resume)."""

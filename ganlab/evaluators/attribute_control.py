@@ -24,7 +24,7 @@ import torch
 from ..common.config import param, seed_param
 from ..common.errors import ConfigError
 from ..common.labels import LabelSpace
-from ..contracts.engine import BuildContext, ReportSection, RunView
+from ..contracts.engine import BuildContext, ReportSection, RunView, higher_is_better
 from ..machine.memory import Need
 from ..metrics.attribute_classifier import ARCHITECTURE, TrainedClassifier, train_classifier
 from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
@@ -90,7 +90,7 @@ class AttributeControlEvaluator(MetricEvaluator):
     """Control accuracy per attribute and its mean, judged by a classifier trained once per run."""
 
     name = "attribute-control"
-    metrics = (METRIC,)
+    metrics = (higher_is_better(METRIC),)
 
     def __init__(self, config: AttributeControlConfig, device: torch.device | None):
         super().__init__(config.every)

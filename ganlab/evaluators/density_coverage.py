@@ -17,7 +17,7 @@ import torch
 
 from ..common.config import param
 from ..common.errors import ConfigError
-from ..contracts.engine import BuildContext, RunView
+from ..contracts.engine import BuildContext, RunView, higher_is_better
 from ..metrics.neighbours import density_coverage
 from ..metrics.reference import ReferenceSample
 from ..registry.registry import component
@@ -40,7 +40,7 @@ def check_nearest_k(k: int, count: int, what: str) -> None:
 
 
 class DensityCoverageEvaluator(FidelityEvaluator):
-    metrics = ("density", "coverage")
+    metrics = (higher_is_better("density"), higher_is_better("coverage"))
 
     def sample(self, run: RunView) -> ReferenceSample:
         sample = super().sample(run)

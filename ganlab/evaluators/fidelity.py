@@ -17,7 +17,7 @@ import torch
 
 from ..common.config import param
 from ..common.errors import ConfigError
-from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunView
+from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunView, higher_is_better, lower_is_better
 from ..machine.memory import Need
 from ..metrics.cache import ReferenceCache
 from ..metrics.inception import (
@@ -183,15 +183,15 @@ class FidelityEvaluator(MetricEvaluator):
         return [Score("fid", frechet_distance(statistics(generated), reference), protocol)]
 
     def report_sections(self, run_dir: RunDir) -> list[ReportSection]:
-        return [protocol_section(run_dir, self.metrics, f"{self.name}: scores and protocol")]
+        return [protocol_section(run_dir, self.metric_names, f"{self.name}: scores and protocol")]
 
 
 class FidEvaluator(FidelityEvaluator):
-    metrics = ("fid",)
+    metrics = (lower_is_better("fid"),)
 
 
 class KidEvaluator(FidelityEvaluator):
-    metrics = ("kid",)
+    metrics = (lower_is_better("kid"),)
 
     def compute(
         self, generated: torch.Tensor, reference: dict[str, torch.Tensor], protocol: dict[str, Any]
@@ -203,7 +203,7 @@ class KidEvaluator(FidelityEvaluator):
 
 
 class PrecisionRecallEvaluator(FidelityEvaluator):
-    metrics = ("precision", "recall")
+    metrics = (higher_is_better("precision"), higher_is_better("recall"))
 
     def compute(
         self, generated: torch.Tensor, reference: dict[str, torch.Tensor], protocol: dict[str, Any]

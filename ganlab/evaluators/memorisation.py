@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..common.config import param, seed_param
-from ..contracts.engine import BuildContext, ReportSection, RunView
+from ..contracts.engine import BuildContext, ReportSection, RunView, higher_is_better, lower_is_better
 from ..metrics.cache import ReferenceCache
 from ..metrics.inception import InceptionFeatures
 from ..metrics.neighbours import nearest_training
@@ -59,7 +59,7 @@ class MemorisationConfig(InceptionConfig):
 
 
 class MemorisationEvaluator(FidelityEvaluator):
-    metrics = ("memorised_fraction", "nn_ratio_median")
+    metrics = (lower_is_better("memorised_fraction"), higher_is_better("nn_ratio_median"))
 
     def __init__(self, config: MemorisationConfig, inception: InceptionFeatures | None, cache: ReferenceCache):
         super().__init__(EVALUATOR, config, inception, None, cache)
@@ -90,7 +90,7 @@ class MemorisationEvaluator(FidelityEvaluator):
         return [
             ReportSection(
                 "memorisation: closest training images and scores",
-                pairs_html(run_dir) + scores_html(run_dir, self.metrics),
+                pairs_html(run_dir) + scores_html(run_dir, self.metric_names),
                 ORDER + 4,
             )
         ]

@@ -81,7 +81,10 @@ class MetricEvaluator(Evaluator, abc.ABC):
     ``ganlab evaluate`` calls :meth:`evaluate` directly on a generator loaded from a checkpoint.
     """
 
-    metrics: tuple[str, ...] = ()
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The names its scores are logged under."""
+        return tuple(metric.name for metric in self.metrics)
 
     def __init__(self, every: int):
         self.every = every

@@ -6,7 +6,7 @@ import dataclasses
 
 from ..common.config import param
 from ..common.errors import ConfigError
-from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunView
+from ..contracts.engine import BuildContext, ImageDataset, ReportSection, RunView, lower_is_better
 from ..machine.memory import Need
 from ..metrics import msssim, swd
 from ..metrics.protocol import SAMPLING as SAMPLING_PROTOCOL
@@ -51,7 +51,7 @@ class SwdEvaluator(MetricEvaluator):
     """SWD per Laplacian level and its average: low-frequency levels track colour and layout, high ones detail."""
 
     name = "swd"
-    metrics = ("swd",)
+    metrics = (lower_is_better("swd"),)
 
     def __init__(self, config: SwdConfig, reference_set: ImageDataset | None):
         super().__init__(config.every)
@@ -90,7 +90,7 @@ class DiversityEvaluator(MetricEvaluator):
     """Mean MS-SSIM of random generated pairs beside that of real pairs; fakes far above reals means collapse."""
 
     name = "diversity"
-    metrics = ("diversity", "diversity_real")
+    metrics = (lower_is_better("diversity"), lower_is_better("diversity_real"))
 
     def __init__(self, config: DiversityConfig, reference_set: ImageDataset | None):
         super().__init__(config.every)

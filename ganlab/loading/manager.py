@@ -53,6 +53,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "ganlab.evaluators.memorisation",
     "ganlab.evaluators.weightfree",
     "ganlab.evaluators.attribute_control",
+    "ganlab.tuning.trial_logger",
 )
 
 
@@ -67,6 +68,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "compare",
     "evaluate",
     "sweep",
+    "tune",
     "score",
     "metrics",
     "export",

@@ -145,6 +145,11 @@ that still uses one is read as if it named the new one, with a warning, until 0.
 SWEEP_SECTION = "sweep"
 """The table that makes a recipe file a sweep of runs (read by :mod:`ganlab.sweeps.table`), never part of
 one run's recipe."""
+TUNE_SECTION = "tune"
+"""The table that makes a recipe file a hyper-parameter study (read by :mod:`ganlab.tuning.settings`),
+never part of one run's recipe."""
+STUDY_SECTIONS = {SWEEP_SECTION: "sweep", TUNE_SECTION: "tune"}
+"""The tables that make a recipe file many runs, and the command that runs each."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -465,9 +470,10 @@ def resolve(document: dict[str, Any], registry: Registry, source: str, overrides
     """Validate a parsed recipe (after overrides) against the registry; raise RecipeError with all problems."""
     doc, problems = apply_overrides(current_sections(document, source), list(overrides))
     for key in doc:
-        if key == SWEEP_SECTION:
+        if key in STUDY_SECTIONS:
+            what = "a sweep of runs" if key == SWEEP_SECTION else "a hyper-parameter study"
             problems.append(
-                f"{key}: this file is a sweep of runs, not one run's recipe: run it with `ganlab sweep "
+                f"{key}: this file is {what}, not one run's recipe: run it with `ganlab {STUDY_SECTIONS[key]} "
                 f"{source}` (`ganlab validate {source}` checks it)"
             )
         elif key not in TOP_LEVEL:

@@ -112,8 +112,11 @@ def best_evaluations(evaluations: list[dict[str, Any]]) -> list[tuple[str, str]]
 
 def summary_section(run_dir: RunDir, meta: dict[str, Any], evaluator_rows: Iterable[tuple[str, str]]) -> ReportSection:
     status = str(meta.get("status", "unknown"))
+    said = STATUS_TEXT.get(status, "")
+    if meta.get("stop_reason"):
+        said = f"A component ended the run early: {meta['stop_reason']}. Its checkpoint is kept: it can be resumed."
     rows: list[tuple[str, str]] = [
-        ("status", h.badge(status, STATUS_TONES.get(status, "warn")) + " " + h.escape(STATUS_TEXT.get(status, ""))),
+        ("status", h.badge(status, STATUS_TONES.get(status, "warn")) + " " + h.escape(said)),
         ("progress", _progress(int(meta.get("steps") or 0), int(meta.get("total_steps") or 0))),
         ("epochs", h.escape(f"{meta.get('epochs_completed', 0)} of {meta.get('epochs', '?')} completed")),
         ("started", h.escape(meta.get("started") or "unknown")),

@@ -148,6 +148,7 @@ META = Shape(
         "plugin_failures": LIST,
         "evaluator_errors": LIST,
         "error": TEXT_OR_NULL,
+        "stop_reason": TEXT_OR_NULL,
         "report_error": TEXT_OR_NULL,
         "elapsed_s": FINITE_OR_NULL,
         "images_per_s": NUMBER_OR_NULL,

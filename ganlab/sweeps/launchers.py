@@ -3,10 +3,12 @@
 executor where there is no Slurm).
 
 Each is made first, which checks that it can launch here and prepares its folder, and then runs the
-tasks. Both call ``on_end`` with each task as its run ends, in the order they end, and both answer a stop
-signal the way ``ganlab run`` does: each live run gets the signal once (checkpoint, status
-``interrupted``), the launcher waits for it to end, then the stop goes on up as a KeyboardInterrupt. A
-second signal is passed on too, which stops the runs at once.
+tasks. The tasks are drawn one at a time, as a place frees up, so a caller may decide the next task from
+how the earlier ones ended (``ganlab tune`` asks its sampler for the next trial only then). Both call
+``on_end`` with each task as its run ends, in the order they end, and both answer a stop signal the way
+``ganlab run`` does: each live run gets the signal once (checkpoint, status ``interrupted``), the
+launcher waits for it to end, then the stop goes on up as a KeyboardInterrupt. A second signal is passed
+on too, which stops the runs at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +102,13 @@ class LocalLauncher:
         self.target, self.jobs = target, jobs
         self.environment = {**os.environ, "OMP_NUM_THREADS": per_run, "MKL_NUM_THREADS": per_run}
 
-    def run(self, tasks: list[Task], on_end: Callable[[Task], None]) -> None:
+    def run(self, tasks: Iterable[Task], on_end: Callable[[Task], None]) -> None:
         """A stop signal, or an error while the runs run (a run that cannot start, a manifest that cannot
         be written), reaches every live run once, as a stop signal does, so none is left running unseen."""
-        waiting, running = list(tasks), {}
+        waiting, running = Drawn(tasks), {}
         try:
-            while waiting or running:
-                while waiting and len(running) < self.jobs:
-                    task = waiting.pop(0)
+            while running or not waiting.empty:
+                while len(running) < self.jobs and (task := waiting.next()) is not None:
                     running[task] = self._start(task)
                 time.sleep(POLL_S)
                 for task, process in list(running.items()):
@@ -149,6 +150,22 @@ class LocalLauncher:
                 raise GanlabError(f"cannot start run {task.run.name}: {e.strerror or e}") from None
 
 
+class Drawn:
+    """The tasks, drawn one at a time when a launcher has room for one: a task made on demand is made
+    only then."""
+
+    def __init__(self, tasks: Iterable[Task]):
+        self.tasks: Iterator[Task] = iter(tasks)
+        self.empty = False
+
+    def next(self) -> Task | None:
+        if not self.empty:
+            task = next(self.tasks, None)
+            self.empty = task is None
+            return task
+        return None
+
+
 def _stop_all(processes: list[subprocess.Popen], signum: int) -> None:
     """Send ``signum`` to every live process and wait for each to end; a signal that comes meanwhile is
     sent on too."""
@@ -171,7 +188,7 @@ class SubmititLauncher:
     Made before the sweep records anything, so a sweep submitit cannot run (not installed, no Slurm where
     Slurm is asked for) is refused while the sweep's folder is still as it was."""
 
-    def __init__(self, target: SweepTarget, slurm: SlurmOptions):
+    def __init__(self, target: SweepTarget, slurm: SlurmOptions, at_once: int | None = None):
         try:
             import submitit
         except ImportError:
@@ -188,17 +205,18 @@ class SubmititLauncher:
         except OSError as e:
             raise RunError(f"cannot write submitit's folder {str(folder)!r}: {e.strerror or e}") from None
         self.executor.update_parameters(name=f"ganlab-{target.folder.name}", **slurm.parameters())
-        self.target = target
+        self.target, self.at_once = target, at_once
 
-    def run(self, tasks: list[Task], on_end: Callable[[Task], None]) -> None:
-        """A stop signal, or an error while the jobs run (a job the scheduler refuses, a manifest that
-        cannot be written), cancels the jobs still running (submitit sends them SIGINT locally, scancel
-        SIGTERM on Slurm: both checkpoint the run and mark it ``interrupted``)."""
-        submitted = {}
+    def run(self, tasks: Iterable[Task], on_end: Callable[[Task], None]) -> None:
+        """Every task is submitted at once, or ``at_once`` at a time. A stop signal, or an error while the
+        jobs run (a job the scheduler refuses, a manifest that cannot be written), cancels the jobs still
+        running (submitit sends them SIGINT locally, scancel SIGTERM on Slurm: both checkpoint the run and
+        mark it ``interrupted``)."""
+        waiting, submitted = Drawn(tasks), {}
         try:
-            for task in tasks:
-                submitted[task] = self._submit(task)
-            while submitted:
+            while submitted or not waiting.empty:
+                while (self.at_once is None or len(submitted) < self.at_once) and (task := waiting.next()) is not None:
+                    submitted[task] = self._submit(task)
                 time.sleep(POLL_S)
                 for task, job in list(submitted.items()):
                     if job.done():

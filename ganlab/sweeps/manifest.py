@@ -184,7 +184,13 @@ def differences(recorded: dict[str, Any], wanted: dict[str, Any], registry: Regi
         found.append(f"grid: was {_grid_text(recorded['grid'])}, now {_grid_text(wanted['grid'])}")
     if recorded["seeds"] != wanted["seeds"]:
         found.append(f"seeds: were {recorded['seeds']}, now {wanted['seeds']}")
+    elif not found and _run_names(recorded) != _run_names(wanted):  # the same grid, other combinations of it
+        found.append(f"runs: were {', '.join(_run_names(recorded))}, now {', '.join(_run_names(wanted))}")
     return found
+
+
+def _run_names(manifest: dict[str, Any]) -> list[str]:
+    return [run["name"] for run in manifest["runs"]]
 
 
 def grid_settings(grid: dict[str, list[Any]]) -> list[tuple[Any, list[Any]]]:

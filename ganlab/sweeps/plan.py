@@ -207,6 +207,19 @@ def expand(axes: list[GridAxis], seeds: list[int]) -> list[PlannedRun]:
     return runs
 
 
+def expand_combinations(
+    axes: list[GridAxis], combinations: Sequence[dict[str, Any]], seeds: list[int]
+) -> list[PlannedRun]:
+    """Only the given combinations of the grid's values (each a value of every grid key, by key), each with
+    every seed, in the order given: a re-check of chosen settings rather than the whole product."""
+    labels = short_labels([axis.key for axis in axes])
+    return [
+        PlannedRun(run_name(settings, seed, labels), settings, seed)
+        for settings in ({axis.key: combination[axis.key] for axis in axes} for combination in combinations)
+        for seed in seeds
+    ]
+
+
 def short_labels(keys: list[str]) -> dict[str, str]:
     """Each dotted key's shortest ending that no other key shares: ``lr``, or ``generator.lr`` when
     ``discriminator.lr`` is in the grid too."""

@@ -25,18 +25,28 @@ from ..common.tomlwrite import value_text
 from ..loading.manager import Plugins
 from ..recipes.recipe import Recipe, resolve
 from ..registry.registry import Registry
-from ..rundir.rundir import RunDir, exclusive_lock, safe_name
+from ..rundir.rundir import RunDir, ended_early, exclusive_lock, safe_name
 from ..training.assemble import build
 from .launchers import LOGS, LocalLauncher, SubmititLauncher, SweepTarget, Task
 from .manifest import MANIFEST, PENDING, differences, new_manifest, read_manifest, write_manifest
-from .plan import GridAxis, PlannedRun, check_size, expand, overridden_grid_keys, seed_values
+from .plan import GridAxis, PlannedRun, check_size, expand, expand_combinations, overridden_grid_keys, seed_values
 from .table import SweepFile, SweepSettings, read_sweep_file, sweep_definition
 
 LOCK = ".sweep.lock"
 BASE_RECIPE = "base-recipe.toml"
 """The base recipe the runs of a sweep given as a ``[sweep]`` table start from, in the sweep's folder."""
 LEFT_AS_THEY_ARE = ("finished", "diverged")
-"""Run statuses a sweep run again does not touch."""
+"""Run statuses a sweep run again does not touch; nor does it touch a run a component ended early
+(:func:`ganlab.rundir.rundir.ended_early`: it would end there again)."""
+
+
+def left_as_it_is(status: str) -> bool:
+    return status in LEFT_AS_THEY_ARE or (status != PENDING and ended_early(status))
+
+
+def complete(status: str) -> bool:
+    """Finished, or ended early by a component as it meant to."""
+    return status == "finished" or (status != PENDING and ended_early(status))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +60,10 @@ class SweepRequest:
     overrides: tuple[str, ...] = ()
     out: Path = Path("runs")
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    combinations: tuple[dict[str, Any], ...] = ()
+    """When given, the sweep runs only these combinations of the grid's values (each gives every grid key
+    a value of its axis), each with every seed, rather than the grid's whole product: how ``ganlab tune``
+    re-checks its best settings."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +103,8 @@ def plan_sweep(request: SweepRequest, plugins: Plugins) -> SweepPlan:
         raise RecipeError(file.source, problems)
     check_size(axes, settings.seeds, file.source)
     seeds = seed_values(base.experiment.seed, settings.seeds, file.source)
-    plan = SweepPlan(file, tuple(request.overrides), base, axes, settings, seeds, expand(axes, seeds))
+    runs = expand_combinations(axes, request.combinations, seeds) if request.combinations else expand(axes, seeds)
+    plan = SweepPlan(file, tuple(request.overrides), base, axes, settings, seeds, runs)
     check_grid_values(plan, plugins)
     return plan
 
@@ -119,9 +134,7 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
         statuses = {run.name: status_of(folder / run.name) for run in runs}
         to_start = [run for run in runs if statuses[run.name] == PENDING]
         tasks = [
-            Task(run, resume=statuses[run.name] != PENDING)
-            for run in runs
-            if statuses[run.name] not in LEFT_AS_THEY_ARE
+            Task(run, resume=statuses[run.name] != PENDING) for run in runs if not left_as_it_is(statuses[run.name])
         ]
         left = len(runs) - len(tasks)
         echo(
@@ -150,7 +163,7 @@ def run_sweep(request: SweepRequest, plugins: Plugins, echo: Callable[[str], Non
                 "to resume them"
             )
             raise
-    unfinished = {name: status for name, status in statuses.items() if status != "finished"}
+    unfinished = {name: status for name, status in statuses.items() if not complete(status)}
     if unfinished:
         listed = ", ".join(f"{name} ({status})" for name, status in unfinished.items())
         raise GanlabError(

@@ -32,16 +32,10 @@ GRID_TABLE = "grid"
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepSettings:
-    """How a recipe is swept: ``[sweep]``'s keys, each also an option of ``ganlab sweep`` (``jobs`` is
-    ``--jobs``, ``slurm_time`` is ``--slurm-time``) but ``grid``, which is checked here as a table and
-    read into grid axes by :func:`sweep_definition`."""
+class LaunchSettings:
+    """How runs are launched, the settings every command that launches many runs shares (``ganlab sweep``,
+    ``ganlab tune``): each a key of its table and an option (``slurm_time`` is ``--slurm-time``)."""
 
-    seeds: int = param(1, "Seeds per combination: experiment.seed, experiment.seed + 1, ...", min=1, max=MAX_RUNS)
-    name: str | None = param(None, "The sweep's folder name (default: <experiment.name>-sweep).")
-    jobs: int = param(
-        1, "Runs at a time on this machine (local launcher); the cores are shared out between them.", min=1, max=1024
-    )
     threads: int | None = param(
         None, "Torch threads of each run (local launcher; default: the cores / jobs).", min=1, max=4096
     )
@@ -56,6 +50,37 @@ class SweepSettings:
     slurm_gpus: int | None = param(None, "GPUs per job.", min=0)
     slurm_cpus: int | None = param(None, "CPU cores per job.", min=1)
     slurm_mem: int | None = param(None, "Memory per job, in GB.", min=1)
+
+    def __post_init__(self) -> None:
+        if self.launcher == "submitit" and self.threads:
+            raise ValueError(
+                "threads (--threads) is for the local launcher; with submitit the scheduler decides on "
+                "how many cores a job runs (slurm_cpus, --slurm-cpus)"
+            )
+
+    @property
+    def slurm(self) -> SlurmOptions:
+        return SlurmOptions(
+            self.submitit_cluster,
+            self.slurm_partition,
+            self.slurm_time,
+            self.slurm_gpus,
+            self.slurm_cpus,
+            self.slurm_mem,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSettings(LaunchSettings):
+    """How a recipe is swept: ``[sweep]``'s keys, each also an option of ``ganlab sweep`` (``jobs`` is
+    ``--jobs``, ``slurm_time`` is ``--slurm-time``) but ``grid``, which is checked here as a table and
+    read into grid axes by :func:`sweep_definition`."""
+
+    seeds: int = param(1, "Seeds per combination: experiment.seed, experiment.seed + 1, ...", min=1, max=MAX_RUNS)
+    name: str | None = param(None, "The sweep's folder name (default: <experiment.name>-sweep).")
+    jobs: int = param(
+        1, "Runs at a time on this machine (local launcher); the cores are shared out between them.", min=1, max=1024
+    )
     grid: dict = param(
         {},
         "[sweep.grid]: each grid key (a dotted recipe key, quoted) and the values the sweep "
@@ -69,17 +94,6 @@ class SweepSettings:
                 "the scheduler decides how many jobs run at once, on how many cores (slurm_cpus, "
                 "--slurm-cpus)"
             )
-
-    @property
-    def slurm(self) -> SlurmOptions:
-        return SlurmOptions(
-            self.submitit_cluster,
-            self.slurm_partition,
-            self.slurm_time,
-            self.slurm_gpus,
-            self.slurm_cpus,
-            self.slurm_mem,
-        )
 
 
 @dataclasses.dataclass(frozen=True)

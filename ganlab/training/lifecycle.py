@@ -22,7 +22,7 @@ from ..rundir.rundir import RunDir, now_iso
 from .assemble import build
 from .loop import Trainer
 from .networks import warn_if_slow
-from .stopping import FORWARDED_WITHIN_S, RunDiverged, RunInterrupted, graceful_interrupt
+from .stopping import FORWARDED_WITHIN_S, RunDiverged, RunEndedEarly, RunInterrupted, graceful_interrupt
 
 
 def environment(plugins: Plugins) -> dict[str, Any]:
@@ -79,8 +79,9 @@ def run_recipe(
     :meth:`RunDir.create`), train, and leave the directory complete.
 
     The run ends with status finished, interrupted (SIGINT or SIGTERM: a checkpoint is written first, at
-    the first step when the signal came while the run was set up), diverged, or failed (with the error
-    recorded); in every case meta.json says so and the end-of-run evaluators run.
+    the first step when the signal came while the run was set up), diverged, failed (with the error
+    recorded), or the status of a component that ended it early (:meth:`ganlab.RunView.end_early`, after a
+    checkpoint); in every case meta.json says so and the end-of-run evaluators run.
     """
     world, device = distributed.join(recipe_device(recipe.experiment.device, recipe.source))
     built = build(recipe, device, world.size)
@@ -115,7 +116,7 @@ def execute(run: Trainer) -> None:
         warn_if_slow(run.recipe.train.precision, run.device)
         run.run_dir.update_meta(threads=threads.threads)
         run.contention = ContentionWatch(threads)
-    status, error, finished = "failed", None, False
+    status, error, finished, stop_reason = "failed", None, False, None
     try:
         with (
             graceful_interrupt(run.stop, FORWARDED_WITHIN_S if run.world.distributed else 0.0),
@@ -123,6 +124,8 @@ def execute(run: Trainer) -> None:
         ):
             run.train()
         status, finished = "finished", True
+    except RunEndedEarly as e:
+        status, stop_reason, finished = e.end.status, e.end.reason, True
     except KeyboardInterrupt as e:
         signum = signals.signal_of(e)
         status = "interrupted"
@@ -147,7 +150,7 @@ def execute(run: Trainer) -> None:
     finally:
         try:
             if run.world.is_main:
-                finish(run, status, error)
+                finish(run, status, error, stop_reason)
         except OSError as e:
             if finished:  # otherwise the error that stopped training is the one to report
                 raise RunError(f"cannot record the end of run {str(run.run_dir.path)!r}: {e.strerror or e}") from None
@@ -155,7 +158,7 @@ def execute(run: Trainer) -> None:
             distributed.shutdown()
 
 
-def finish(run: Trainer, status: str, error: str | None) -> None:
+def finish(run: Trainer, status: str, error: str | None, stop_reason: str | None = None) -> None:
     """Record how the run ended, let every evaluator write its final data, write the report.
 
     Never masks the original error: an evaluator or report failure is recorded in meta.json instead. A stop
@@ -170,6 +173,7 @@ def finish(run: Trainer, status: str, error: str | None) -> None:
         "epochs_completed": run.epochs_completed,
         "elapsed_s": round(run.elapsed, 3),
         "error": error,
+        "stop_reason": stop_reason,
     }
     images = run.step * run.recipe.train.batch_size * run.recipe.train.d_steps
     meta_changes["images_per_s"] = round(images / run.elapsed, 2) if run.elapsed > 0 else None

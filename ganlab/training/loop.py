@@ -47,7 +47,7 @@ from .networks import EMA, Shadow, Updater, for_training
 from .sampling import generate_images, preserved_buffers, seeded_rng, to_model_range, weights_digest
 from .state import checkpoint_state
 from .step import METRIC_KEYS, RATE_KEYS, Discriminate, Levers, ScheduledRate, TrainingStep
-from .stopping import RunDiverged, StopRequest, overflow_diverges
+from .stopping import EarlyEnd, RunDiverged, RunEndedEarly, StopRequest, early_end, overflow_diverges
 
 
 def latent_source(
@@ -174,6 +174,8 @@ class Trainer:
         self._elapsed_before = 0.0
         self.schedule = CheckpointSchedule(self.recipe.checkpoint)
         self.stop = StopRequest()
+        self.early_end: EarlyEnd | None = None
+        """What a component asked for with :meth:`end_early`, honoured at the next step boundary."""
         self._latest_evaluation: dict[str, tuple[int, float]] = {}  # metric -> (step, value)
         self.contention: ContentionWatch | None = None
         """Watches how busy other processes keep the machine (set for the main process as training starts)."""
@@ -293,6 +295,13 @@ class Trainer:
         self.loggers.log_evaluation(record)
         self._latest_evaluation[metric] = (self.step, float(value))
 
+    def end_early(self, status: str, reason: str) -> None:
+        """A component's request to end the run before its last step (see :meth:`ganlab.RunView.end_early`);
+        the first one wins."""
+        request = early_end(status, reason)
+        if self.early_end is None:
+            self.early_end = request
+
     @property
     def elapsed(self) -> float:
         return self._elapsed_before + time.monotonic() - self._started
@@ -387,6 +396,8 @@ class Trainer:
                     self.epochs_completed += 1
                     self.batch_in_epoch = 0
                 self._end_epoch(completed)
+                if self.early_end is not None and not self.world.distributed and self.step < self.total_steps:
+                    raise RunEndedEarly(self.early_end)  # the epoch's checkpoint is written
                 if self.contention is not None:
                     self.contention.check(f"epoch {self.epoch}")
         finally:
@@ -410,6 +421,10 @@ class Trainer:
             self._flush(bar)
             self.save_checkpoint(f"interrupted_step_{self.step:08d}.pt")
             raise signals.Stopped(self.stop.signum)
+        if self._early_end_agreed():
+            self._flush(bar)
+            self.save_checkpoint(f"step_{self.step:08d}.pt")
+            raise RunEndedEarly(self.early_end or EarlyEnd("ended-early", "asked in another process"))
         ends_epoch = self.batch_in_epoch >= batches_per_epoch or self.step >= self.total_steps
         if not ends_epoch and self._checkpoint_due():
             self._flush(bar)
@@ -429,6 +444,18 @@ class Trainer:
         if signum and not self.stop.requested:
             self.stop.request(signum)
         return bool(signum)
+
+    def _early_end_agreed(self) -> bool:
+        """Whether a component's request to end early stops the run after this step: alone, at once (with
+        nothing left to train, the run just finishes); under torchrun, where only the main process hears
+        components, at the next ``log_every`` step, all processes deciding together."""
+        if self.step >= self.total_steps:
+            return False
+        if not self.world.distributed:
+            return self.early_end is not None
+        if self.step % self.recipe.train.log_every:
+            return False
+        return bool(distributed.largest(self.world, int(self.early_end is not None), self.device))
 
     def _checkpoint_due(self) -> bool:
         """Whether the ``[checkpoint]`` schedule asks for one after this step.

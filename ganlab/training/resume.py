@@ -186,6 +186,7 @@ def restore(
         status="running",
         ended=None,
         error=None,
+        stop_reason=None,
         total_steps=run.total_steps,
         epochs=recipe.train.epochs,
         resumed=resumed,

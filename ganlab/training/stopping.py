@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..common.errors import GanlabError
+from ..contracts.engine import STOP_STATUS
 from ..machine import signals
+from ..rundir.rundir import STATUSES
 
 
 class RunInterrupted(GanlabError):
@@ -41,6 +43,37 @@ def overflow_diverges(step: int) -> Iterator[None]:
         if isinstance(e, RuntimeError) and "without overflow" not in str(e):
             raise
         raise RunDiverged(f"a number overflowed at step {step + 1} ({e}); the last good checkpoint is kept") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyEnd:
+    """A component's request to end the run before its last step (:meth:`ganlab.RunView.end_early`): the
+    status meta.json records and why."""
+
+    status: str
+    reason: str
+
+
+def early_end(status: Any, reason: Any) -> EarlyEnd:
+    """The request ``end_early(status, reason)`` makes, checked: a ValueError names what is wrong, so that a
+    component's mistake is its own error, never a run directory with a status nothing can read."""
+    if not isinstance(status, str) or not STOP_STATUS.match(status) or status in STATUSES:
+        raise ValueError(
+            f"end_early: status {status!r} is not a lowercase word of a component's own (letters, digits, '-', "
+            f"at most 32), such as 'pruned'; the engine's own statuses ({', '.join(STATUSES)}) are not for components"
+        )
+    if not isinstance(reason, str):
+        raise ValueError(f"end_early: reason must be a string, got {type(reason).__name__}")
+    return EarlyEnd(status, reason)
+
+
+class RunEndedEarly(Exception):
+    """The loop's way out once a component asked the run to end early and its checkpoint is written; the
+    lifecycle records the run with the component's status. Not an error: the command succeeds."""
+
+    def __init__(self, end: EarlyEnd):
+        super().__init__(f"ended early ({end.status}): {end.reason}")
+        self.end = end
 
 
 FORWARDED_WITHIN_S = 2.0

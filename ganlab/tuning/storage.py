@@ -1,0 +1,54 @@
+"""The Optuna study of a study folder, opened the one way ``ganlab tune`` and its trials' loggers open it:
+SQLite storage in the folder (waiting on a busy database rather than failing, since several trial
+processes write to it at once), the pruner study.json names, and, for the process that asks for trials,
+the TPE sampler seeded as recorded. Optuna is imported here only, on first use.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .study import storage_url
+
+OPTUNA_MISSING = "ganlab tune needs optuna, which is not installed: pip install 'ganlab[tune]'"
+BUSY_TIMEOUT_S = 120
+"""How long a process waits for another's write to the SQLite database before it gives up."""
+
+
+def pruner(record: dict[str, Any]) -> Any:
+    import optuna
+
+    if record["pruner"] == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=record["startup_trials"], n_warmup_steps=0)
+    if record["pruner"] == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def open_storage(folder: Path) -> Any:
+    """The study folder's SQLite storage (made if new)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna.storages.RDBStorage(storage_url(folder), engine_kwargs={"connect_args": {"timeout": BUSY_TIMEOUT_S}})
+
+
+def open_study(folder: Path, record: dict[str, Any], sampling: bool = False, storage: Any = None) -> Any:
+    """The study of ``folder`` (made in its database if new) in ``storage`` (default: the folder's);
+    ``sampling``: with the TPE sampler that asks for trials, seeded from ``sampler_seed`` (Optuna's TPE:
+    its first 10 trials at random, then each drawn where the better trials so far lie)."""
+    import optuna
+
+    storage = storage or open_storage(folder)
+    sampler = optuna.samplers.TPESampler(seed=record["sampler_seed"]) if sampling else None
+    return optuna.create_study(
+        study_name=record["name"],
+        storage=storage,
+        direction=record["direction"],
+        sampler=sampler,
+        pruner=pruner(record),
+        load_if_exists=True,
+    )
