@@ -45,8 +45,8 @@ OLD_EVALUATORS = "hooks"  # until 0.6: the evaluators' folder of run directories
 RUN_FILES = ("meta.json", "recipe.toml", "metrics.jsonl", "evaluations.jsonl", "report.html")
 """The files a run writes directly in its directory."""
 STATUSES = ("running", "finished", "failed", "interrupted", "diverged", "imported")
-"""The engine's own statuses of a run (``imported``: made by ``ganlab import``, not trained); any other word is one a component ended the run early with
-(``pruned``: :meth:`ganlab.RunView.end_early`)."""
+"""The engine's own statuses of a run (``imported``: made by ``ganlab import``, not trained); any other word
+is one a component ended the run early with (``pruned``: :meth:`ganlab.RunView.end_early`)."""
 
 
 def ended_early(status: str) -> bool:
