@@ -92,6 +92,11 @@ def test_num_samples_for_a_metric_without_that_setting_is_refused(run_dir, run_c
     assert result.exit_code == 2 and "evaluator 'diversity' has no num_samples setting" in result.output
 
 
+def test_num_reference_for_a_metric_without_that_setting_is_refused(run_dir, run_cli):
+    result = run_cli("evaluate", run_dir, "--metric", "swd", "--num-reference", "8")
+    assert result.exit_code == 2 and "--num-reference: evaluator 'swd' has no num_reference setting" in result.output
+
+
 def test_fid_without_any_network_fails_before_scoring_anything(no_network_installed, run_dir, run_cli):
     before = evaluations(run_dir)
     result = run_cli("evaluate", run_dir, "--metric", "fid")
@@ -215,6 +220,12 @@ def test_two_checkpoints_at_the_same_step_never_share_generated_features(kid_run
     assert (first["checkpoint"], second["checkpoint"]) == ("epoch_0002.pt", "step_00000008.pt")
     assert first["step"] == second["step"] == 8
     assert first["value"] != second["value"]
+
+
+def test_num_reference_sets_how_many_real_images_a_score_compares_with(kid_run, run_cli):
+    result = run_cli("evaluate", kid_run, "--checkpoint", "2", "--num-reference", "3")
+    assert result.exit_code == 0, result.output
+    assert evaluations(kid_run)[-1]["num_reference"] == 3
 
 
 def test_scoring_the_same_checkpoint_again_reuses_its_generated_features(kid_run, run_cli, monkeypatch):

@@ -30,6 +30,13 @@ from .options import Truncations, WholeNumber
     help="Generated images per score (default: the evaluator's setting).",
 )
 @click.option(
+    "--num-reference",
+    type=WholeNumber(min=2),
+    default=None,
+    help="Real images each score compares with, at most the whole reference set (default: the evaluator's "
+    "setting; fewer featurise faster on a CPU, and scores of different counts are not compared).",
+)
+@click.option(
     "--checkpoint",
     "checkpoints",
     multiple=True,
@@ -50,11 +57,21 @@ def evaluate(
     run_dir: Path,
     metrics: tuple[str, ...],
     num_samples: int | None,
+    num_reference: int | None,
     checkpoints: tuple[str, ...],
     truncations: tuple[float, ...],
 ) -> None:
     """Score the checkpoints of RUN_DIR and append the scores to its evaluations.jsonl."""
-    results = evaluate_run(run_dir, load_plugins_or_warn(), metrics, num_samples, checkpoints, truncations, warn=warn)
+    results = evaluate_run(
+        run_dir,
+        load_plugins_or_warn(),
+        metrics,
+        num_samples,
+        checkpoints,
+        truncations,
+        num_reference=num_reference,
+        warn=warn,
+    )
     for checkpoint, step, psi, score in results:
         std = "" if score.std is None else f" ± {score.std:.6g}"
         at = "" if psi is None else f"  truncation {psi:g}"

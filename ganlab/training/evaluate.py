@@ -28,9 +28,11 @@ COMMAND = "ganlab evaluate"
 
 
 def metric_components(
-    recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...], num_samples: int | None
+    recipe: Recipe, plugins: Plugins, metrics: tuple[str, ...], sizes: dict[str, int]
 ) -> tuple[Component, ...]:
-    """The evaluators to score with: the recipe's own settings where it names the evaluator, defaults otherwise."""
+    """The evaluators to score with: the recipe's own settings where it names the evaluator, defaults otherwise,
+    then ``sizes`` (``num_samples``, ``num_reference``: the command's options) wherever the evaluator has that
+    setting; an evaluator named by ``--metric`` without it is refused, one taken from the recipe keeps its own."""
     registry = plugins.registry
     chosen: list[Component] = []
     problems: list[str] = []
@@ -42,15 +44,13 @@ def metric_components(
             except RecipeError as e:
                 problems.extend(e.problems)
                 continue
-        if num_samples is not None:
-            if any(f.name == "num_samples" for f in dataclasses.fields(component.config)):
-                component = dataclasses.replace(
-                    component, config=dataclasses.replace(component.config, num_samples=num_samples)
-                )
-            elif metrics:
-                problems.append(f"--num-samples: evaluator {name!r} has no num_samples setting")
-                continue
-        chosen.append(component)
+        fields = {f.name for f in dataclasses.fields(component.config)}
+        lacking = [key for key in sizes if key not in fields]
+        if metrics and lacking:
+            problems.extend(f"--{key.replace('_', '-')}: evaluator {name!r} has no {key} setting" for key in lacking)
+            continue
+        given = {key: value for key, value in sizes.items() if key in fields}
+        chosen.append(dataclasses.replace(component, config=dataclasses.replace(component.config, **given)))
     if problems:
         raise RecipeError(COMMAND, problems)
     return tuple(chosen)
@@ -99,6 +99,7 @@ def evaluate_run(
     checkpoints: tuple[str, ...] = (),
     truncations: tuple[float, ...] = (),
     *,
+    num_reference: int | None = None,
     warn: Callable[[str], None],
 ) -> list[tuple[Path, int, float | None, Score]]:
     """Score the chosen checkpoints of the run at ``path``, once per truncation psi in ``truncations``
@@ -111,7 +112,8 @@ def evaluate_run(
 
     run_dir = RunDir.open(path)
     recipe = load_recipe(run_dir.recipe_path, plugins.registry)
-    components = metric_components(recipe, plugins, metrics, num_samples)
+    sizes = {key: n for key, n in (("num_samples", num_samples), ("num_reference", num_reference)) if n is not None}
+    components = metric_components(recipe, plugins, metrics, sizes)
     store = run_dir.checkpoint_store
     chosen = [store.named(name, warn) for name in checkpoints] if checkpoints else intact_checkpoints(run_dir, warn)
     run_dir.lock()
