@@ -153,6 +153,16 @@ def test_a_gap_larger_than_the_seeds_is_outside_and_a_smaller_one_within(tmp_pat
     assert "swd (final): loss.real_label=0.95 minus loss.real_label=0.9 = +0.3333" in within_part
 
 
+def test_a_number_one_group_has_not_logged_yet_is_said_so_not_given_as_nan(tmp_path):
+    scored = [write_run(tmp_path, f"a-s{s}", s, v, changes=SMOOTHED) for s, v in enumerate((10.0, 11.0))]
+    unscored = [write_run(tmp_path, f"b-s{s}", s, 12.0, changes=PLAIN) for s in range(2)]
+    for run in unscored:  # scored later (ganlab evaluate) than the first group
+        (run / "evaluations.jsonl").write_text("", "utf-8")
+    statement = ganlab.compare(scored + unscored).statement
+    assert "swd (final): loss.real_label=1 minus loss.real_label=0.9 = no difference (a group has no run" in statement
+    assert "nan" not in statement
+
+
 def test_with_one_run_per_setting_the_spread_is_unknown(tmp_path):
     runs = [write_run(tmp_path, "a-s0", 0, 10.0, changes=SMOOTHED), write_run(tmp_path, "b-s0", 0, 30.0, changes=PLAIN)]
     comparison = ganlab.compare(runs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +216,11 @@ def statement(groups: Sequence[SeedGroup], differences: pd.DataFrame) -> str:
         lines.append(heading)
         lines += [
             f"  - {quantity_label(row.quantity)}: {row.group_b} minus {row.group_a} = "
-            f"{_signed(row.difference)}"
+            + (
+                _signed(row.difference)
+                if math.isfinite(row.difference)
+                else "no difference (a group has no run with this number yet)"
+            )
             + (f" [{_signed(row.low)}, {_signed(row.high)}]" if verdict_text in (OUTSIDE, WITHIN) else "")
             for row in chosen.itertuples()
         ]
