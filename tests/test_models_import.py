@@ -237,6 +237,33 @@ def test_a_size_mismatch_under_the_generators_own_names_is_named_as_resume_names
     assert "net.1.weight is [5] in the checkpoint, [64] here" in result.output
 
 
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [
+        (lambda t: t.long(), "net.0.weight is torch.int64 in the file, where the generator holds floating-point"),
+        (lambda t: t * float("nan"), "net.0.weight holds NaN or infinite values"),
+        (lambda t: t.clone().fill_(float("inf")), "net.0.weight holds NaN or infinite values"),
+    ],
+    ids=["integers", "nan", "inf"],
+)
+def test_weights_that_would_make_no_images_are_refused_naming_the_parameter(tmp_path, spoil, said):
+    weights = ganlab.DCGANGenerator(16, 8, 64, 3).state_dict()
+    weights["net.0.weight"] = spoil(weights["net.0.weight"])
+    torch.save(weights, tmp_path / "g.pt")
+    result = cli("import", tmp_path / "g.pt", "--recipe", QUICKSTART, *set_options(*SMALL), "--out", tmp_path)
+    assert result.exit_code == 6 and said in result.output and "g.pt" in result.output
+    assert not list(tmp_path.glob("*/meta.json"))
+
+
+def test_half_precision_weights_are_widened_as_they_load(tmp_path):
+    weights = {
+        k: v.half() if v.is_floating_point() else v for k, v in ganlab.DCGANGenerator(16, 8, 64, 3).state_dict().items()
+    }
+    torch.save(weights, tmp_path / "g.pt")
+    result = cli("import", tmp_path / "g.pt", "--recipe", QUICKSTART, *set_options(*SMALL), "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+
+
 class Payload:
     def __reduce__(self):
         return (print, ("unpickled!",))

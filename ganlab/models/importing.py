@@ -164,6 +164,26 @@ def same_layout(weights: Mapping[str, torch.Tensor], expected: Mapping[str, torc
     )
 
 
+def refuse_unusable_values(
+    weights: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path
+) -> None:
+    """Refuse weights that would load without a word and make no images: integers where the generator holds
+    floating-point numbers (``load_state_dict`` casts them, truncating every weight to a whole number), or
+    NaN or infinite values (every image would be NaN). Lower precisions (float16, bfloat16) are widened as
+    they load, which loses nothing. Names ``expected`` does not have are left for loading to name."""
+    for name, tensor in weights.items():
+        own = expected.get(name)
+        if own is not None and own.is_floating_point() and not tensor.is_floating_point():
+            raise CheckpointError(
+                f"weights {str(path)!r}: {name} is {tensor.dtype} in the file, where the generator holds "
+                f"floating-point numbers ({own.dtype}); these are not a generator's weights"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"weights {str(path)!r}: {name} holds NaN or infinite values; the generator would make no images"
+            )
+
+
 def renaming(renamed: dict[str, str]) -> str:
     """The renaming in words: ``main.* -> net.*`` where one prefix became another, else each pair."""
     prefixes = {
@@ -234,6 +254,7 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
     generator, shape = generator_of(recipe, torch.device("cpu"), labels)
     weights = read_weights(path)
     loaded, renamed = matched(weights, generator)
+    refuse_unusable_values(loaded, generator.state_dict(), path)
     component = recipe.component("generator").name
     with fitting(path, "state dict", f"the {component!r} generator of {recipe.source}"):
         generator.load_state_dict(loaded)
