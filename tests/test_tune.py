@@ -467,6 +467,34 @@ def test_a_study_of_the_same_name_with_another_space_is_refused(stopped_and_cont
     )
 
 
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [
+        (lambda db: db.write_bytes(b"not sqlite"), "is no study database Optuna can open"),
+        (lambda db: db.write_bytes(b""), "holds 0 trial(s), but the study's folder also has trial-0000"),
+        (lambda db: db.unlink(), "holds 0 trial(s), but the study's folder also has trial-0000"),
+    ],
+    ids=["damaged", "emptied", "deleted"],
+)
+def test_a_study_whose_database_is_damaged_or_lost_is_not_continued(stopped_and_continued, tmp_path, spoil, said):
+    folder = tmp_path / "runs" / "tiny-tune"
+    shutil.copytree(stopped_and_continued[0], folder)
+    spoil(folder / "study.db")
+    before = {p.name: (p / "meta.json").read_text() for p in folder.glob("trial-*")}
+    result = tune_cli(stopped_and_continued[0].parent.parent / "study.toml", "--out", folder.parent)
+    assert result.exit_code == 5 and said in result.output and "study.db" in result.output
+    assert {p.name: (p / "meta.json").read_text() for p in folder.glob("trial-*")} == before
+
+
+def test_a_study_report_without_its_database_says_so_and_makes_none(stopped_and_continued, tmp_path):
+    folder = tmp_path / "tiny-tune"
+    shutil.copytree(stopped_and_continued[0], folder)
+    (folder / "study.db").unlink()
+    result = CliRunner().invoke(main, ["report", str(folder), "-o", str(tmp_path / "s.html")])
+    assert result.exit_code == 5 and "study.db' does not exist" in result.output
+    assert not (folder / "study.db").exists()
+
+
 def test_end_early_refuses_a_status_the_engine_owns():
     from ganlab.training.stopping import early_end
 

@@ -6,11 +6,14 @@ the TPE sampler seeded as recorded. Optuna is imported here only, on first use.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .study import storage_url
+from ..common.errors import RunError
+from .study import DATABASE, storage_url
 
 OPTUNA_MISSING = "ganlab tune needs optuna, which is not installed: pip install 'ganlab[tune]'"
 BUSY_TIMEOUT_S = 120
@@ -27,13 +30,34 @@ def pruner(record: dict[str, Any]) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def open_storage(folder: Path) -> Any:
-    """The study folder's SQLite storage (made if new)."""
+def open_storage(folder: Path, create: bool = False) -> Any:
+    """The study folder's SQLite storage, made if new only with ``create`` (the ``ganlab tune`` that runs the
+    study): a report or ``load_study`` of a folder whose database is gone must say so, not make an empty one.
+    A database Optuna cannot open (damaged, not SQLite) is a RunError naming it."""
     import optuna
 
+    database = Path(folder) / DATABASE
+    if not create and not database.is_file():
+        raise RunError(f"{str(database)!r} does not exist: the study's database, which holds its trials, is missing")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna.storages.RDBStorage(storage_url(folder), engine_kwargs={"connect_args": {"timeout": BUSY_TIMEOUT_S}})
+    with unreadable_database(database):
+        return optuna.storages.RDBStorage(
+            storage_url(folder), engine_kwargs={"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+        )
+
+
+@contextlib.contextmanager
+def unreadable_database(database: Path) -> Iterator[None]:
+    """Whatever opening ``database`` raises (SQLAlchemy's DatabaseError for a file that is no SQLite
+    database, Optuna's own for a schema it does not know) as a RunError naming the file."""
+    try:
+        yield
+    except RunError:
+        raise
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RunError(f"{str(database)!r} is no study database Optuna can open ({reason})") from None
 
 
 def open_study(folder: Path, record: dict[str, Any], sampling: bool = False, storage: Any = None) -> Any:
@@ -44,11 +68,12 @@ def open_study(folder: Path, record: dict[str, Any], sampling: bool = False, sto
 
     storage = storage or open_storage(folder)
     sampler = optuna.samplers.TPESampler(seed=record["sampler_seed"]) if sampling else None
-    return optuna.create_study(
-        study_name=record["name"],
-        storage=storage,
-        direction=record["direction"],
-        sampler=sampler,
-        pruner=pruner(record),
-        load_if_exists=True,
-    )
+    with unreadable_database(Path(folder) / DATABASE):
+        return optuna.create_study(
+            study_name=record["name"],
+            storage=storage,
+            direction=record["direction"],
+            sampler=sampler,
+            pruner=pruner(record),
+            load_if_exists=True,
+        )
