@@ -321,6 +321,16 @@ def test_a_missing_weights_file_or_a_folder_is_refused(tmp_path):
     assert result.exit_code == 6 and "folder.pth' is a folder, not a weights file" in result.output
 
 
+def test_a_safetensors_whose_recorded_recipe_was_edited_into_no_toml_is_refused_naming_it(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "g.safetensors"
+    save_file(ganlab.DCGANGenerator(16, 8, 64, 3).state_dict(), path, {"ganlab:recipe": "this is [not toml"})
+    result = cli("import", path, "--out", tmp_path)
+    assert result.exit_code == 6 and f"weights {str(path)!r}: its ganlab:recipe is not a TOML recipe" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.glob("*/meta.json"))
+
+
 def test_a_file_without_a_recorded_recipe_needs_one(netG, tmp_path):
     result = cli("import", netG, "--out", tmp_path)
     assert result.exit_code == 2 and "records no recipe" in result.output and "with --recipe" in result.output

@@ -104,7 +104,11 @@ def recorded_recipe(path: Path, registry: Registry, overrides: list[str] = ()) -
             f"{str(path)!r} records no recipe (only a safetensors file written by ganlab export does); "
             "give the recipe whose generator the weights belong in with --recipe"
         )
-    return resolve(parse_toml(text), registry, f"{path} (its recipe)", overrides)
+    try:
+        table = parse_toml(text)
+    except ValueError as e:  # tomllib's TOMLDecodeError, or parse_toml's own: an edited header
+        raise CheckpointError(f"weights {str(path)!r}: its ganlab:recipe is not a TOML recipe ({e})") from None
+    return resolve(table, registry, f"{path} (its recipe)", overrides)
 
 
 def recorded_labels(path: Path) -> LabelDistribution | None:
