@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..common.atomic import atomic_write_bytes
-from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError, warn
+from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError, first_line, warn
 from ..common.files import unusual
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
@@ -40,7 +40,6 @@ from ..training.conditioning import LabelDistribution, is_conditional
 from ..training.generate import grid_latents, progress_grid
 from ..training.lifecycle import environment
 from ..training.returns import build_instance
-from .export import first_line
 from .extras import needed
 
 MAX_WEIGHTS_BYTES = 4 << 30

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..common.errors import RunError
+from ..common.errors import RunError, first_line
 from .study import DATABASE, storage_url
 
 OPTUNA_MISSING = "ganlab tune needs optuna, which is not installed: pip install 'ganlab[tune]'"
@@ -56,8 +56,7 @@ def unreadable_database(database: Path) -> Iterator[None]:
     except RunError:
         raise
     except Exception as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise RunError(f"{str(database)!r} is no study database Optuna can open ({reason})") from None
+        raise RunError(f"{str(database)!r} is no study database Optuna can open ({first_line(e)})") from None
 
 
 def open_study(folder: Path, record: dict[str, Any], sampling: bool = False, storage: Any = None) -> Any:
