@@ -495,6 +495,31 @@ def test_a_study_report_without_its_database_says_so_and_makes_none(stopped_and_
     assert not (folder / "study.db").exists()
 
 
+def test_a_continued_study_does_not_draw_its_first_trials_settings_again(tmp_path):
+    """Each ``ganlab tune`` makes its sampler afresh: seeded as the first, it would ask for the first trials'
+    settings again (TPE's first trials are random draws from the seed)."""
+    from ganlab.tuning.storage import open_storage, open_study
+
+    record = {"name": "s", "direction": "minimize", "pruner": "none", "startup_trials": 0, "sampler_seed": 4}
+    space = {"loss.real_label": optuna.distributions.FloatDistribution(0.5, 1.0)}
+
+    def ask_and_tell(count: int) -> list[float]:
+        study = open_study(tmp_path, record, sampling=True, storage=open_storage(tmp_path, create=True))
+        asked = [study.ask(space) for _ in range(count)]
+        for trial in asked:
+            study.tell(trial, 1.0)
+        return [trial.params["loss.real_label"] for trial in asked]
+
+    first, continued = ask_and_tell(2), ask_and_tell(2)
+    assert not set(first) & set(continued)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert (
+        open_study(fresh, record, True, open_storage(fresh, create=True)).ask(space).params["loss.real_label"]
+        == first[0]
+    )
+
+
 def test_end_early_refuses_a_status_the_engine_owns():
     from ganlab.training.stopping import early_end
 

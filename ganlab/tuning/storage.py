@@ -61,18 +61,31 @@ def unreadable_database(database: Path) -> Iterator[None]:
 
 def open_study(folder: Path, record: dict[str, Any], sampling: bool = False, storage: Any = None) -> Any:
     """The study of ``folder`` (made in its database if new) in ``storage`` (default: the folder's);
-    ``sampling``: with the TPE sampler that asks for trials, seeded from ``sampler_seed`` (Optuna's TPE:
-    its first 10 trials at random, then each drawn where the better trials so far lie)."""
+    ``sampling``: with the TPE sampler that asks for trials (Optuna's TPE: its first 10 trials at random,
+    then each drawn where the better trials so far lie), seeded by :func:`sampler_seed`."""
     import optuna
 
     storage = storage or open_storage(folder)
-    sampler = optuna.samplers.TPESampler(seed=record["sampler_seed"]) if sampling else None
     with unreadable_database(Path(folder) / DATABASE):
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=record["name"],
             storage=storage,
             direction=record["direction"],
-            sampler=sampler,
             pruner=pruner(record),
             load_if_exists=True,
         )
+        if sampling:
+            held = len(study.get_trials(deepcopy=False))
+            study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(record["sampler_seed"], held))
+    return study
+
+
+def sampler_seed(seed: int, trials: int) -> int:
+    """The seed of the sampler of a ``ganlab tune`` that finds ``trials`` trials in the study: the study's
+    ``sampler_seed`` for a new study, and for a continued one a seed drawn from both, since the sampler
+    starts afresh in each command and would otherwise draw the first trials' settings again."""
+    import numpy as np
+
+    if trials == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, trials]).generate_state(1)[0])
