@@ -362,6 +362,14 @@ def test_each_distribution_is_read_as_its_form_says(fake_objective, tmp_path):
     assert study.direction == "minimize" and study.sampler_seed == 4
 
 
+def test_an_objective_may_be_any_metric_an_evaluator_logs_such_as_one_level_of_swd(fake_objective, tmp_path):
+    recipe = write_study(tmp_path, tune=TUNE.replace('"badness"', '"swd_16px"'))
+    text = recipe.read_text().replace('name = "fake-objective"', 'name = "swd"')
+    recipe.write_text(text.replace("pause = 0.0", "num_samples = 64"))
+    study = plan(recipe)
+    assert (study.metric.name, study.direction, study.evaluator) == ("swd_16px", "minimize", "evaluators[0]")
+
+
 def test_a_space_option_replaces_the_tables_entry_of_the_same_setting(fake_objective, tmp_path):
     study = plan(write_study(tmp_path), "loss.real_label={low = 0.8, high = 0.9}")
     assert [d.to_table() for d in study.dimensions] == [{"low": 0.8, "high": 0.9, "log": False}]
