@@ -485,8 +485,14 @@ def test_a_study_of_the_same_name_with_another_space_is_refused(stopped_and_cont
         (lambda db: db.write_bytes(b"not sqlite"), "is no study database Optuna can open"),
         (lambda db: db.write_bytes(b""), "holds 0 trial(s), but the study's folder also has trial-0000"),
         (lambda db: db.unlink(), "holds 0 trial(s), but the study's folder also has trial-0000"),
+        (
+            lambda db: (db.parent / "study.json").write_text(
+                (db.parent / "study.json").read_text().replace('"name": "tiny-tune"', '"name": "edited"')
+            ),
+            "or study.json names another study",
+        ),
     ],
-    ids=["damaged", "emptied", "deleted"],
+    ids=["damaged", "emptied", "deleted", "renamed-in-study-json"],
 )
 def test_a_study_whose_database_is_damaged_or_lost_is_not_continued(stopped_and_continued, tmp_path, spoil, said):
     folder = tmp_path / "runs" / "tiny-tune"

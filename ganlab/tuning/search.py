@@ -34,7 +34,7 @@ from .recheck import run_recheck
 from .report import write_study_report
 from .results import budget_of, final_value
 from .storage import open_storage, open_study
-from .study import BASE_RECIPE, DATABASE, TRIAL_PREFIX, trial_name, write_record
+from .study import BASE_RECIPE, DATABASE, RECORD, TRIAL_PREFIX, trial_name, write_record
 from .trial_logger import PRUNED, TRIAL_LOGGER
 
 RESUMED = ("running", "interrupted")
@@ -76,7 +76,8 @@ def refuse_trials_the_database_lacks(folder: Path, study: Any) -> None:
         raise RunError(
             f"{str(folder / DATABASE)!r} holds {len(known)} trial(s), but the study's folder also has "
             f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}, which it does not know: the database "
-            "was lost or replaced, and the study cannot continue without it; give the study another --name"
+            f"was lost or replaced (or {RECORD} names another study), and the study cannot continue without it; give "
+            "the study another --name"
         )
 
 
