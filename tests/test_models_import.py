@@ -264,6 +264,28 @@ def test_half_precision_weights_are_widened_as_they_load(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.parametrize(
+    "stop", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["disk-full", "ctrl-c"]
+)
+def test_an_import_stopped_half_way_leaves_no_run_behind(tmp_path, monkeypatch, stop):
+    import ganlab.models.importing as importing
+
+    def stopped(*args):
+        raise stop
+
+    monkeypatch.setattr(importing, "save_grid", stopped)  # after meta.json and the checkpoint are written
+    torch.save(ganlab.DCGANGenerator(16, 8, 64, 3).state_dict(), tmp_path / "g.pt")
+    out = tmp_path / "runs"
+    if isinstance(stop, OSError):
+        result = cli("import", tmp_path / "g.pt", "--recipe", QUICKSTART, *set_options(*SMALL), "--out", out)
+        assert result.exit_code == 5 and "No space left on device" in result.output
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            overrides = {"generator.latent_dim": 16, "generator.features": 8, "data.image_size": 64}
+            ganlab.import_weights(tmp_path / "g.pt", QUICKSTART, overrides, out=out)
+    assert list(out.iterdir()) == []
+
+
 class Payload:
     def __reduce__(self):
         return (print, ("unpickled!",))

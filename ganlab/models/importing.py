@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -297,10 +298,13 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
                 f"the report of {str(run_dir.path)!r} could not be written ({type(e).__name__}: {e}); try again "
                 f"with: ganlab report {run_dir.path}"
             )
-    except OSError as e:
-        raise RunError(f"cannot write the run directory {str(run_dir.path)!r}: {e.strerror or e}") from None
-    finally:
+    except BaseException as e:  # a disk error, Ctrl-C: a half-made import is no run, and nothing else is in it
         run_dir.unlock()
+        shutil.rmtree(run_dir.path, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise RunError(f"cannot write the run directory {str(run_dir.path)!r}: {e.strerror or e}") from None
+        raise
+    run_dir.unlock()
     return run_dir
 
 
