@@ -237,6 +237,55 @@ def test_a_size_mismatch_under_the_generators_own_names_is_named_as_resume_names
     assert "net.1.weight is [5] in the checkpoint, [64] here" in result.output
 
 
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [
+        (lambda t: t.long(), "net.0.weight is torch.int64 in the file, where the generator holds floating-point"),
+        (lambda t: t * float("nan"), "net.0.weight holds NaN or infinite values"),
+        (lambda t: t.clone().fill_(float("inf")), "net.0.weight holds NaN or infinite values"),
+    ],
+    ids=["integers", "nan", "inf"],
+)
+def test_weights_that_would_make_no_images_are_refused_naming_the_parameter(tmp_path, spoil, said):
+    weights = ganlab.DCGANGenerator(16, 8, 64, 3).state_dict()
+    weights["net.0.weight"] = spoil(weights["net.0.weight"])
+    torch.save(weights, tmp_path / "g.pt")
+    result = cli("import", tmp_path / "g.pt", "--recipe", QUICKSTART, *set_options(*SMALL), "--out", tmp_path)
+    assert result.exit_code == 6 and said in result.output and "g.pt" in result.output
+    assert not list(tmp_path.glob("*/meta.json"))
+
+
+def test_half_precision_weights_are_widened_as_they_load(tmp_path):
+    weights = {
+        k: v.half() if v.is_floating_point() else v for k, v in ganlab.DCGANGenerator(16, 8, 64, 3).state_dict().items()
+    }
+    torch.save(weights, tmp_path / "g.pt")
+    result = cli("import", tmp_path / "g.pt", "--recipe", QUICKSTART, *set_options(*SMALL), "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "stop", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["disk-full", "ctrl-c"]
+)
+def test_an_import_stopped_half_way_leaves_no_run_behind(tmp_path, monkeypatch, stop):
+    import ganlab.models.importing as importing
+
+    def stopped(*args):
+        raise stop
+
+    monkeypatch.setattr(importing, "save_grid", stopped)  # after meta.json and the checkpoint are written
+    torch.save(ganlab.DCGANGenerator(16, 8, 64, 3).state_dict(), tmp_path / "g.pt")
+    out = tmp_path / "runs"
+    if isinstance(stop, OSError):
+        result = cli("import", tmp_path / "g.pt", "--recipe", QUICKSTART, *set_options(*SMALL), "--out", out)
+        assert result.exit_code == 5 and "No space left on device" in result.output
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            overrides = {"generator.latent_dim": 16, "generator.features": 8, "data.image_size": 64}
+            ganlab.import_weights(tmp_path / "g.pt", QUICKSTART, overrides, out=out)
+    assert list(out.iterdir()) == []
+
+
 class Payload:
     def __reduce__(self):
         return (print, ("unpickled!",))
@@ -292,6 +341,16 @@ def test_a_missing_weights_file_or_a_folder_is_refused(tmp_path):
     (tmp_path / "folder.pth").mkdir()
     result = cli("import", tmp_path / "folder.pth", "--recipe", QUICKSTART, "--out", tmp_path)
     assert result.exit_code == 6 and "folder.pth' is a folder, not a weights file" in result.output
+
+
+def test_a_safetensors_whose_recorded_recipe_was_edited_into_no_toml_is_refused_naming_it(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "g.safetensors"
+    save_file(ganlab.DCGANGenerator(16, 8, 64, 3).state_dict(), path, {"ganlab:recipe": "this is [not toml"})
+    result = cli("import", path, "--out", tmp_path)
+    assert result.exit_code == 6 and f"weights {str(path)!r}: its ganlab:recipe is not a TOML recipe" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.glob("*/meta.json"))
 
 
 def test_a_file_without_a_recorded_recipe_needs_one(netG, tmp_path):

@@ -201,8 +201,21 @@ def test_mp4_without_the_video_extra_says_what_to_install(trained, tmp_path, mon
         (("--walk", 3, "--interpolate", "-o", "w.gif"), "--walk writes one animation"),
         (("--format", "gif", "-o", "w.gif"), "--format is the format of a --walk's animation"),
         (("--walk", 3, "--frames", 0, "-o", "w.gif"), "'--frames': 0 is not in the range 1<=x<=10000"),
+        (("--walk", 3, "-o", "w.png"), "w.png': a --walk writes an animation; end -o with .gif or .mp4"),
+        (("--walk", 3, "-o", "w"), "w': a --walk writes an animation; end -o with .gif or .mp4"),
+        (("--walk", 3, "--format", "gif", "-o", "w.png"), "w.png' does not end with .gif, the --format of the walk"),
+        (("--walk", 3, "--format", "mp4", "-o", "w.gif"), "w.gif' does not end with .mp4, the --format of the walk"),
     ],
 )
 def test_a_bad_walk_request_is_refused(trained, tmp_path, options, said):
-    result = cli("generate", trained, *[tmp_path / o if str(o).startswith(("w.", "frames")) else o for o in options])
+    result = cli(
+        "generate", trained, *[tmp_path / o if str(o).startswith(("w.", "frames")) or o == "w" else o for o in options]
+    )
     assert result.exit_code == 2 and said in result.output
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("w")]
+
+
+def test_a_walk_too_large_for_memory_is_refused_naming_the_walk(trained, tmp_path):
+    result = cli("generate", trained, "--walk", 10**9, "-o", tmp_path / "w.gif")
+    assert result.exit_code == 1 and "--walk 1000000000 --frames 24: an interpolation of" in result.output
+    assert "--num" not in result.output and not (tmp_path / "w.gif").exists()

@@ -78,7 +78,7 @@ SEED = WholeNumber(0, MAX_SEED)
     "animation",
     type=click.Choice(ANIMATION_FORMATS),
     default=None,
-    help="A --walk's format (default: from -o's ending; gif otherwise). mp4 needs pip install 'ganlab[video]'.",
+    help="A --walk's format (default: from -o's ending, .gif or .mp4). mp4 needs pip install 'ganlab[video]'.",
 )
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True)
 def generate(
@@ -114,7 +114,7 @@ def generate(
     if animation is not None and walk is None:
         raise click.UsageError("--format is the format of a --walk's animation; give --walk N")
     if walk is not None:
-        animation = animation or ("mp4" if output.suffix.lower() == ".mp4" else "gif")
+        animation = animation_format(output, animation)
     try:
         torch_device = resolve_device(device)
     except ConfigError as e:
@@ -131,7 +131,12 @@ def generate(
     text = gen.made_with(run, checkpoint, seed, truncation)
     if walk is not None:
         gen.refuse_what_cannot_fit(
-            walk * frames * len(rows), shape, True, grid=True, inputs=gen.input_bytes(generator, labels)
+            walk * frames * len(rows),
+            shape,
+            True,
+            grid=True,
+            inputs=gen.input_bytes(generator, labels),
+            asked=f"--walk {walk} --frames {frames}",
         )
         loops = [gen.walk(generator, seed, walk, frames, torch_device, labels, fixed, truncation) for fixed in rows]
         made = write_animation(animation_frames(loops), output, animation, fps, {**text, "ganlab:walk": str(walk)})
@@ -162,3 +167,15 @@ def generate(
         click.echo(str(gen.write_grid(grid, output, nrow=num if one_row else None, text=text)))
     else:
         click.echo(f"{gen.write_each(batches, out_dir, text=text)} images in {out_dir}")
+
+
+def animation_format(output: Path, given: str | None) -> str:
+    """The format of a walk written to ``output``: ``given`` (``--format``), or what ``output`` ends with.
+    An ending that is not the format's is refused: a GIF named ``walk.png`` opens in no viewer as a PNG."""
+    ending = output.suffix.lower().lstrip(".")
+    animation = given or ending
+    if animation not in ANIMATION_FORMATS:
+        raise click.UsageError(f"-o {str(output)!r}: a --walk writes an animation; end -o with .gif or .mp4")
+    if ending != animation:
+        raise click.UsageError(f"-o {str(output)!r} does not end with .{animation}, the --format of the walk")
+    return animation

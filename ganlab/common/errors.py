@@ -80,3 +80,9 @@ class CheckpointError(GanlabError):
     """A checkpoint is corrupt, truncated, or carries something other than plain tensors and values."""
 
     exit_code = 6
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its type's name when it has none): what a one-line error says
+    of a library's exception, whose message often runs on for lines."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

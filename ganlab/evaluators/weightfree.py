@@ -53,10 +53,13 @@ class SwdEvaluator(MetricEvaluator):
     name = "swd"
     metrics = (lower_is_better("swd"),)
 
-    def __init__(self, config: SwdConfig, reference_set: ImageDataset | None):
+    def __init__(self, config: SwdConfig, reference_set: ImageDataset | None, image_size: int | None = None):
         super().__init__(config.every)
         self.config = config
         self.reference_set = reference_set
+        if image_size is not None:  # each level's score is logged too (swd_16px...), and may be an objective
+            levels = (lower_is_better(f"swd_{size}px") for size in swd.level_sizes(image_size))
+            self.metrics = (*SwdEvaluator.metrics, *levels)
 
     def scores(self, run: RunView) -> list[Score]:
         cfg = self.config
@@ -142,7 +145,9 @@ def _reference_for(config: ScheduleConfig, context: BuildContext, minimum: int, 
     help="sliced Wasserstein distance of Laplacian-pyramid patches (Karras et al. 2018); offline",
 )
 def build_swd(config: SwdConfig, context: BuildContext) -> SwdEvaluator:
-    return SwdEvaluator(config, _reference_for(config, context, swd.MIN_LEVEL, "the swd evaluator"))
+    reference = _reference_for(config, context, swd.MIN_LEVEL, "the swd evaluator")
+    size = context.image_size if isinstance(context.image_size, int) and context.image_size >= swd.MIN_LEVEL else None
+    return SwdEvaluator(config, reference, size)
 
 
 @component(

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..common import tomlwrite
 from ..common.atomic import atomic_write_bytes
-from ..common.errors import GanlabError, PluginError, RunError
+from ..common.errors import GanlabError, PluginError, RunError, first_line
 from ..loading.manager import Plugins
 from ..rundir.rundir import RunDir, ensure_writable_folder
 from ..training import generate as gen
@@ -202,10 +202,6 @@ def root_cause(error: BaseException) -> BaseException:
     while error.__cause__ is not None or error.__context__ is not None:
         error = error.__cause__ or error.__context__
     return error
-
-
-def first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def component_name(source: Source) -> str:

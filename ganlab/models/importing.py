@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from ..common.atomic import atomic_write_bytes
-from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError, warn
+from ..common.errors import ArgumentError, CheckpointError, RecipeError, RunError, first_line, warn
 from ..common.files import unusual
 from ..contracts.engine import BuildContext
 from ..loading.manager import Plugins
@@ -40,7 +41,6 @@ from ..training.conditioning import LabelDistribution, is_conditional
 from ..training.generate import grid_latents, progress_grid
 from ..training.lifecycle import environment
 from ..training.returns import build_instance
-from .export import first_line
 from .extras import needed
 
 MAX_WEIGHTS_BYTES = 4 << 30
@@ -104,7 +104,11 @@ def recorded_recipe(path: Path, registry: Registry, overrides: list[str] = ()) -
             f"{str(path)!r} records no recipe (only a safetensors file written by ganlab export does); "
             "give the recipe whose generator the weights belong in with --recipe"
         )
-    return resolve(parse_toml(text), registry, f"{path} (its recipe)", overrides)
+    try:
+        table = parse_toml(text)
+    except ValueError as e:  # tomllib's TOMLDecodeError, or parse_toml's own: an edited header
+        raise CheckpointError(f"weights {str(path)!r}: its ganlab:recipe is not a TOML recipe ({e})") from None
+    return resolve(table, registry, f"{path} (its recipe)", overrides)
 
 
 def recorded_labels(path: Path) -> LabelDistribution | None:
@@ -162,6 +166,26 @@ def same_layout(weights: Mapping[str, torch.Tensor], expected: Mapping[str, torc
         ours.shape == theirs.shape and name.rsplit(".", 1)[-1] == own.rsplit(".", 1)[-1]
         for (name, theirs), (own, ours) in zip(weights.items(), expected.items())
     )
+
+
+def refuse_unusable_values(
+    weights: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], path: Path
+) -> None:
+    """Refuse weights that would load without a word and make no images: integers where the generator holds
+    floating-point numbers (``load_state_dict`` casts them, truncating every weight to a whole number), or
+    NaN or infinite values (every image would be NaN). Lower precisions (float16, bfloat16) are widened as
+    they load, which loses nothing. Names ``expected`` does not have are left for loading to name."""
+    for name, tensor in weights.items():
+        own = expected.get(name)
+        if own is not None and own.is_floating_point() and not tensor.is_floating_point():
+            raise CheckpointError(
+                f"weights {str(path)!r}: {name} is {tensor.dtype} in the file, where the generator holds "
+                f"floating-point numbers ({own.dtype}); these are not a generator's weights"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"weights {str(path)!r}: {name} holds NaN or infinite values; the generator would make no images"
+            )
 
 
 def renaming(renamed: dict[str, str]) -> str:
@@ -234,6 +258,7 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
     generator, shape = generator_of(recipe, torch.device("cpu"), labels)
     weights = read_weights(path)
     loaded, renamed = matched(weights, generator)
+    refuse_unusable_values(loaded, generator.state_dict(), path)
     component = recipe.component("generator").name
     with fitting(path, "state dict", f"the {component!r} generator of {recipe.source}"):
         generator.load_state_dict(loaded)
@@ -273,10 +298,13 @@ def import_weights(path: Path, recipe: Recipe, plugins: Plugins, out: Path, name
                 f"the report of {str(run_dir.path)!r} could not be written ({type(e).__name__}: {e}); try again "
                 f"with: ganlab report {run_dir.path}"
             )
-    except OSError as e:
-        raise RunError(f"cannot write the run directory {str(run_dir.path)!r}: {e.strerror or e}") from None
-    finally:
+    except BaseException as e:  # a disk error, Ctrl-C: a half-made import is no run, and nothing else is in it
         run_dir.unlock()
+        shutil.rmtree(run_dir.path, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise RunError(f"cannot write the run directory {str(run_dir.path)!r}: {e.strerror or e}") from None
+        raise
+    run_dir.unlock()
     return run_dir
 
 

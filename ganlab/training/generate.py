@@ -286,15 +286,18 @@ def memory_needed(num: int, shape: tuple[int, int, int], interpolate: bool, grid
     return num * (channels * height * width * (1 + grid + 4 * interpolate) + inputs)
 
 
-def refuse_what_cannot_fit(num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool, inputs: int) -> None:
+def refuse_what_cannot_fit(
+    num: int, shape: tuple[int, int, int], interpolate: bool, grid: bool, inputs: int, asked: str | None = None
+) -> None:
     """Refuse, before drawing anything, a request whose images cannot be held in this machine's memory at
-    once (a grid, an interpolation); one file per image is made batch by batch and needs no such check."""
+    once (a grid, an interpolation); one file per image is made batch by batch and needs no such check.
+    ``asked`` is the request in the options the user gave (default ``--num NUM``)."""
     needed, available = memory_needed(num, shape, interpolate, grid, inputs), available_host_memory()
     if available is None or needed <= available:
         return
     hint = "" if interpolate else ", or write one PNG per image with --out-dir, which makes them in batches"
     raise GanlabError(
-        f"--num {num}: {'an interpolation' if interpolate else 'a grid'} of {num} images of "
+        f"{asked or f'--num {num}'}: {'an interpolation' if interpolate else 'a grid'} of {num} images of "
         f"{'x'.join(map(str, shape))} needs about {size_text(needed)} of memory at once, and this "
         f"machine has {size_text(available)} available; ask for fewer images{hint}"
     )

@@ -34,7 +34,7 @@ from .recheck import run_recheck
 from .report import write_study_report
 from .results import budget_of, final_value
 from .storage import open_storage, open_study
-from .study import BASE_RECIPE, TRIAL_PREFIX, trial_name, write_record
+from .study import BASE_RECIPE, DATABASE, RECORD, TRIAL_PREFIX, trial_name, write_record
 from .trial_logger import PRUNED, TRIAL_LOGGER
 
 RESUMED = ("running", "interrupted")
@@ -49,8 +49,9 @@ def run_study(request: TuneRequest, plugins: Plugins, echo: Callable[[str], None
         record = continued_record(folder, new_record(folder.name, plan), plugins.registry)
         launcher = ready_launcher(plan, folder)
         write_record(folder, record)
-        storage = open_storage(folder)
+        storage = open_storage(folder, create=True)
         study = open_study(folder, record, sampling=True, storage=storage)
+        refuse_trials_the_database_lacks(folder, study)
         Search(plan, folder, study, storage, echo).run(launcher)
         run_recheck(plan, folder, record, study, plugins, echo)
         record["budget"] = budget_of(study)
@@ -63,6 +64,21 @@ def run_study(request: TuneRequest, plugins: Plugins, echo: Callable[[str], None
                 f"is recorded; try again with: ganlab report {folder}"
             )
     return folder
+
+
+def refuse_trials_the_database_lacks(folder: Path, study: Any) -> None:
+    """Refuse to continue a study whose folder holds trial run directories its database does not know (the
+    database was deleted, emptied or replaced): its new trials would be numbered as those, and each would be
+    told the old run's value under parameters it never ran with."""
+    known = {trial_name(trial.number) for trial in study.get_trials(deepcopy=False)}
+    unknown = sorted(p.name for p in folder.glob(f"{TRIAL_PREFIX}*") if p.is_dir() and p.name not in known)
+    if unknown:
+        raise RunError(
+            f"{str(folder / DATABASE)!r} holds {len(known)} trial(s), but the study's folder also has "
+            f"{', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}, which it does not know: the database "
+            f"was lost or replaced (or {RECORD} names another study), and the study cannot continue without it; give "
+            "the study another --name"
+        )
 
 
 def ready_launcher(plan: StudyPlan, folder: Path) -> LocalLauncher | SubmititLauncher:
