@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -31,7 +32,7 @@ def compare(runs: tuple[str, ...], output: Path) -> None:
     from ..loading.manager import load_plugins_or_warn
 
     run_dirs = expand(runs)
-    if output.is_dir():
+    if os.path.isdir(output):  # os.path's test: a path too long to look at is no folder, and the write names it
         raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
     plugins = load_plugins_or_warn()
     comparison = make_comparison(run_dirs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -26,9 +27,11 @@ def report(run_dir: Path, output: Path | None) -> None:
     from ..report.build import write_report  # matplotlib and pandas load only when a report is made
     from ..tuning.study import RECORD
 
-    if output is not None and output.is_dir():
+    # os.path's tests, not pathlib's: a path too long to look at is then no folder and no study, and
+    # RunDir.open names what is wrong with it instead of an OSError escaping
+    if output is not None and os.path.isdir(output):
         raise RunError(f"-o {str(output)!r} is a folder; give the path of the HTML file to write")
-    if (run_dir / RECORD).is_file():
+    if os.path.isfile(run_dir / RECORD):
         from ..tuning.report import write_study_report
 
         try:
