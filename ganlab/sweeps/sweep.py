@@ -249,7 +249,7 @@ def held_sweep_folder(folder: Path, runs: list[PlannedRun]) -> Iterator[None]:
     it ends. A folder the block made is removed again when the block ends in an error (a refusal, a
     stop) before any run of ``runs`` has a directory: a sweep that started nothing leaves nothing."""
     made = missing_folders(folder)
-    lock = hold_sweep_folder(folder)
+    lock = hold_folder(folder, "sweep", MANIFEST)
     try:
         yield
     except BaseException:
@@ -281,24 +281,25 @@ def remove_made(made: list[Path]) -> None:
             break
 
 
-def hold_sweep_folder(folder: Path) -> int:
-    """Create the sweep's folder if need be and lock it (the lock's file descriptor). A folder with files
-    but no sweep.json is someone else's and refused."""
+def hold_folder(folder: Path, kind: str, record: str, lock_name: str = LOCK) -> int:
+    """Create the folder of a ``kind`` ("sweep", "study") if need be and lock it (the lock's file
+    descriptor). A folder with files but no ``record`` (its sweep.json, study.json) is someone else's and
+    refused."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         entries = {entry.name for entry in folder.iterdir()}
     except OSError as e:
-        raise RunError(f"cannot create the sweep's folder {str(folder)!r}: {e.strerror or e}") from None
-    if entries - {LOCK} and MANIFEST not in entries:
+        raise RunError(f"cannot create the {kind}'s folder {str(folder)!r}: {e.strerror or e}") from None
+    if entries - {lock_name} and record not in entries:
         raise RunError(
-            f"{str(folder)!r} holds files but no {MANIFEST}, so it is no sweep's folder; give the "
-            "sweep another --name or --out"
+            f"{str(folder)!r} holds files but no {record}, so it is no {kind}'s folder; give the "
+            f"{kind} another --name or --out"
         )
     while True:
-        lock = exclusive_lock(folder / LOCK, f"sweep {str(folder)!r}", busy="run")
-        if holds(lock, folder / LOCK):
+        lock = exclusive_lock(folder / lock_name, f"{kind} {str(folder)!r}", busy="run")
+        if holds(lock, folder / lock_name):
             return lock
-        os.close(lock)  # a sweep that ended removed the file between its opening and its locking
+        os.close(lock)  # one that ended removed the file between its opening and its locking
 
 
 def holds(lock: int, path: Path) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ from typing import Any
 from ..common.errors import RunError
 from ..recipes.recipe import dotted_settings
 from ..registry.registry import Registry
-from ..rundir.rundir import exclusive_lock, now_iso
+from ..rundir.rundir import now_iso
 from ..sweeps.manifest import as_installed
-from ..sweeps.sweep import holds, missing_folders, release_lock, remove_made
+from ..sweeps.sweep import hold_folder, missing_folders, release_lock, remove_made
 from .plan import StudyPlan
 from .study import DEFINING, FORMAT, LOCK, RECORD, TRIAL_PREFIX, read_record
 
@@ -84,21 +83,7 @@ def held_study_folder(folder: Path) -> Iterator[None]:
     folder the block made is removed again when the block ends in an error before any trial has a run
     directory: a study that started nothing leaves nothing."""
     made = missing_folders(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        entries = {entry.name for entry in folder.iterdir()}
-    except OSError as e:
-        raise RunError(f"cannot create the study's folder {str(folder)!r}: {e.strerror or e}") from None
-    if entries - {LOCK} and RECORD not in entries:
-        raise RunError(
-            f"{str(folder)!r} holds files but no {RECORD}, so it is no study's folder; give the study another "
-            "--name or --out"
-        )
-    while True:
-        lock = exclusive_lock(folder / LOCK, f"study {str(folder)!r}", busy="run")
-        if holds(lock, folder / LOCK):
-            break
-        os.close(lock)
+    lock = hold_folder(folder, "study", RECORD, LOCK)
     try:
         yield
     except BaseException:
