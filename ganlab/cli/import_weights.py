@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import override_option
+from .options import out_option, override_option
 
 
 @click.command("import")
@@ -20,13 +20,7 @@ from .options import override_option
     "pytorch/examples netG.pth); a safetensors file written by ganlab export carries its own.",
 )
 @override_option
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the run directory.",
-)
+@out_option("the run directory")
 @click.option("--name", default=None, help="Run name prefix (default: experiment.name + '-imported').")
 def import_weights(weights: Path, recipe: Path | None, overrides: tuple[str, ...], out: Path, name: str | None) -> None:
     """Make a run directory from the generator state dict WEIGHTS (a .pth/.pt read without unpickling, or

@@ -25,7 +25,7 @@ from ..machine import signals
 from ..machine.memory import out_of_memory
 from ..registry.registry import KINDS
 from .listing import listed
-from .options import WholeNumber, override_option
+from .options import WholeNumber, out_option, override_option
 
 
 @contextlib.contextmanager
@@ -90,13 +90,7 @@ def main() -> None:
 @main.command()
 @click.argument("recipe", type=click.Path(path_type=Path), required=False)
 @override_option
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the run directory.",
-)
+@out_option("the run directory")
 @click.option("--name", default=None, help="Run name prefix (default: experiment.name).")
 @click.option(
     "--exact-name", is_flag=True, help="Name the run directory --name exactly, without the time; refused if it exists."

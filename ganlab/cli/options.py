@@ -1,6 +1,7 @@
 """Options shared by several ``ganlab`` commands, in a module of their own so that each command's module
 imports them without importing the group that gathers the commands."""
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -69,3 +70,14 @@ override_option = click.option(
     metavar="KEY=VALUE",
     help="Override a recipe key; VALUE is read as TOML (repeatable).",
 )
+
+
+def out_option(receives: str) -> Any:
+    """``--out``: the folder that receives what the command makes (``receives``: "the run directory")."""
+    return click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=Path("runs"),
+        show_default=True,
+        help=f"Folder that receives {receives}.",
+    )

@@ -16,7 +16,7 @@ import click
 
 from ..recipes.recipe import SWEEP_SECTION
 from ..sweeps.table import GRID_TABLE, SweepSettings
-from .options import WholeNumber, override_option
+from .options import WholeNumber, out_option, override_option
 
 
 def settings_option(settings: type, section: str, field: dataclasses.Field) -> Callable:
@@ -66,13 +66,7 @@ def settings_options(settings: type, section: str, tables: tuple[str, ...]) -> C
     "that key's values in the recipe's [sweep.grid].",
 )
 @override_option
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the sweep's folder.",
-)
+@out_option("the sweep's folder")
 @settings_options(SweepSettings, SWEEP_SECTION, (GRID_TABLE,))
 def sweep(recipe: Path, grid: tuple[str, ...], overrides: tuple[str, ...], out: Path, **options: Any) -> None:
     """Run RECIPE for every combination of the grid's values and every seed, each an ordinary run

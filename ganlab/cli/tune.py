@@ -15,7 +15,7 @@ import click
 from ..recipes.recipe import TUNE_SECTION
 from ..tuning.settings import TuneSettings
 from ..tuning.space import SPACE_TABLE
-from .options import override_option
+from .options import out_option, override_option
 from .sweep import settings_options
 
 
@@ -30,13 +30,7 @@ from .sweep import settings_options
     "{low = 1, high = 5} or {choices = [...]} (repeatable); replaces that key in the recipe's [tune.space].",
 )
 @override_option
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Folder that receives the study's folder.",
-)
+@out_option("the study's folder")
 @settings_options(TuneSettings, TUNE_SECTION, (SPACE_TABLE,))
 def tune(recipe: Path, space: tuple[str, ...], overrides: tuple[str, ...], out: Path, **options: Any) -> None:
     """Search RECIPE's [tune] space: each trial an ordinary run directory in OUT/NAME/ beside the study's
