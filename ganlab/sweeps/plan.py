@@ -168,17 +168,22 @@ def check_size(axes: list[GridAxis], seeds: int, source: str) -> None:
 
 
 def overridden_grid_keys(axes: list[GridAxis], overrides: Sequence[str]) -> list[str]:
-    """Each ``--set`` that names a setting the grid sweeps, by any spelling: every run sets the grid's
-    value after the ``--set``, so the ``--set`` would be silently lost."""
-    swept = {axis.setting: axis for axis in axes}
+    """Each ``--set`` that names a setting the grid sweeps: every run sets the grid's value after it."""
+    return overrides_of_varied(
+        {axis.setting: axis.where for axis in axes},
+        overrides,
+        "sweeps the same setting, so every run would override it; give the value in the grid, or drop the --set",
+    )
+
+
+def overrides_of_varied(varied: dict[str, str], overrides: Sequence[str], clash: str) -> list[str]:
+    """Each ``--set`` that names, by any spelling, a setting that ``varied`` maps to where it is varied (a
+    sweep's grid, a study's space), which would silently lose the ``--set``: ``--set TEXT: WHERE CLASH``."""
     problems = []
     for text in overrides:
-        axis = swept.get(setting_of(text.split("=", 1)[0]))
-        if axis is not None:
-            problems.append(
-                f"--set {text}: {axis.where} sweeps the same setting, so every run would override "
-                "it; give the value in the grid, or drop the --set"
-            )
+        where = varied.get(setting_of(text.split("=", 1)[0]))
+        if where is not None:
+            problems.append(f"--set {text}: {where} {clash}")
     return problems
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..common.tomlwrite import value_text
 from ..recipes.recipe import APPEND, TUNE_SECTION, parse_key, parse_override
-from ..sweeps.plan import SEED_KEY, setting_of
+from ..sweeps.plan import SEED_KEY, overrides_of_varied, setting_of
 
 SPACE_TABLE = "space"
 """The sub-table of ``[tune]`` that holds the search space: ``[tune.space]``."""
@@ -197,15 +197,9 @@ def read_range(dimension: Dimension, entry: dict[str, Any]) -> tuple[Dimension, 
 
 
 def space_problems(dimensions: list[Dimension], overrides: tuple[str, ...] | list[str]) -> list[str]:
-    """Each ``--set`` that names a setting the space searches: every trial sets the searched value after
-    it, so the ``--set`` would be silently lost."""
-    searched = {dimension.setting: dimension for dimension in dimensions}
-    problems = []
-    for text in overrides:
-        dimension = searched.get(setting_of(text.split("=", 1)[0]))
-        if dimension is not None:
-            problems.append(
-                f"--set {text}: {dimension.where} searches the same setting, so every trial would override "
-                "it; drop the --set, or the key from the space"
-            )
-    return problems
+    """Each ``--set`` that names a setting the space searches: every trial sets the searched value after it."""
+    return overrides_of_varied(
+        {dimension.setting: dimension.where for dimension in dimensions},
+        overrides,
+        "searches the same setting, so every trial would override it; drop the --set, or the key from the space",
+    )
