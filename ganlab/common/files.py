@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,16 @@ def read_json(path: Path, limit: int = RECORD_LIMIT) -> Any:
         raise ValueError(f"is not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"is not JSON ({e})") from None
+
+
+def read_checked_json(path: Path, limit: int, problem_of: Callable[[Any], str | None]) -> tuple[Any, str | None]:
+    """The JSON record in ``path`` and what is wrong with it, in words that follow the path ("it cannot be
+    read (...)", "it is not JSON (...)", or what ``problem_of`` says of the value read), None when nothing
+    is: each caller names the record it expected (a sweep's manifest, a study's record)."""
+    try:
+        value = read_json(path, limit)
+    except OSError as e:
+        return None, f"it cannot be read ({e.strerror or e})"
+    except ValueError as e:
+        return None, f"it {e}"
+    return value, problem_of(value)

@@ -45,7 +45,7 @@ from typing import Any
 
 from ..common.atomic import atomic_write_text
 from ..common.errors import RecipeError, RunError
-from ..common.files import read_json, unusual
+from ..common.files import read_checked_json, unusual
 from ..recipes.recipe import current_sections, dotted_settings
 from ..registry.registry import Registry
 from ..rundir.records import INTEGER, OBJECT, OBJECTS, TEXT, TEXTS, Check, Shape
@@ -122,13 +122,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     path = Path(folder) / MANIFEST
     if unusual(path) is None and not path.exists():
         return None
-    try:
-        manifest = read_json(path, MAX_MANIFEST_BYTES)
-        problem = manifest_problem(manifest)
-    except OSError as e:
-        problem = f"it cannot be read ({e.strerror or e})"
-    except ValueError as e:
-        problem = f"it {e}"
+    manifest, problem = read_checked_json(path, MAX_MANIFEST_BYTES, manifest_problem)
     if problem is not None:
         raise RunError(
             f"{str(path)!r}: {problem}; it is no sweep manifest as `ganlab sweep` writes them (format "

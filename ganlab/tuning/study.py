@@ -47,7 +47,7 @@ from typing import Any
 
 from ..common.atomic import atomic_write_text
 from ..common.errors import RunError
-from ..common.files import read_json, unusual
+from ..common.files import read_checked_json, unusual
 from ..rundir.records import INTEGER, OBJECT, TEXT, Check, Shape
 from ..rundir.rundir import now_iso
 
@@ -104,20 +104,19 @@ def storage_url(folder: Path) -> str:
     return f"sqlite:///{(Path(folder) / DATABASE).resolve()}"
 
 
+def record_problem(record: Any) -> str | None:
+    """What makes ``record`` no study record of format :data:`FORMAT`, as ``it has no 'objective'``."""
+    problem = RECORD_SHAPE.problem(record)
+    return None if problem is None else f"it {problem}"
+
+
 def read_record(folder: Path) -> dict[str, Any] | None:
     """The study.json of ``folder``, every field checked; None if there is none. One that cannot be read, or
     is not what ``ganlab tune`` writes, is a RunError naming it."""
     path = Path(folder) / RECORD
     if unusual(path) is None and not path.exists():
         return None
-    try:
-        record = read_json(path, MAX_RECORD_BYTES)
-        problem = RECORD_SHAPE.problem(record)
-        problem = None if problem is None else f"it {problem}"
-    except OSError as e:
-        problem = f"it cannot be read ({e.strerror or e})"
-    except ValueError as e:
-        problem = f"it {e}"
+    record, problem = read_checked_json(path, MAX_RECORD_BYTES, record_problem)
     if problem is not None:
         raise RunError(
             f"{str(path)!r}: {problem}; it is no study record as `ganlab tune` writes them (format {FORMAT})"
