@@ -23,14 +23,14 @@ from ..common.atomic import atomic_write_text
 from ..common.errors import GanlabError, RecipeError, RunError
 from ..common.tomlwrite import value_text
 from ..loading.manager import Plugins
-from ..recipes.recipe import Recipe, resolve
+from ..recipes.recipe import SWEEP_SECTION, Recipe, resolve
 from ..registry.registry import Registry
 from ..rundir.rundir import RunDir, ended_early, exclusive_lock, safe_name
 from ..training.assemble import build
 from .launchers import LOGS, LocalLauncher, SubmititLauncher, SweepTarget, Task
 from .manifest import MANIFEST, PENDING, differences, new_manifest, read_manifest, write_manifest
 from .plan import GridAxis, PlannedRun, check_size, expand, expand_combinations, overridden_grid_keys, seed_values
-from .table import SweepFile, SweepSettings, read_sweep_file, sweep_definition
+from .table import RecipeFile, SweepSettings, read_recipe_file, sweep_definition
 
 LOCK = ".sweep.lock"
 BASE_RECIPE = "base-recipe.toml"
@@ -71,7 +71,7 @@ class SweepPlan:
     """A sweep as checked before anything is made: the recipe file, the base recipe with the shared
     overrides, the grid, the settings, and every run."""
 
-    file: SweepFile
+    file: RecipeFile
     overrides: tuple[str, ...]
     base: Recipe
     axes: list[GridAxis]
@@ -88,7 +88,7 @@ def plan_sweep(request: SweepRequest, plugins: Plugins) -> SweepPlan:
     """Read and check the sweep: its table and options, the base recipe and every grid value against it,
     every problem of the table, the options and the recipe at once as one RecipeError. Its size is
     checked before a run is expanded."""
-    file = read_sweep_file(request.recipe)
+    file = read_recipe_file(request.recipe, SWEEP_SECTION)
     problems: list[str] = []
     try:
         axes, settings = sweep_definition(file, request.grid, request.options)

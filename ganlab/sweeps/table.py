@@ -97,23 +97,23 @@ class SweepSettings(LaunchSettings):
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepFile:
-    """A recipe file read for a sweep: its base recipe (the document without its ``[sweep]`` table) and
-    the table, None when the file has none."""
+class RecipeFile:
+    """A recipe file read for a sweep or a study: its base recipe (the document without the table the
+    command reads, ``[sweep]`` or ``[tune]``) and that table, None when the file has none."""
 
     source: str
     base: dict[str, Any]
     table: Any
 
 
-def read_sweep_file(path: Path) -> SweepFile:
+def read_recipe_file(path: Path, section: str) -> RecipeFile:
     document = read_toml(Path(path))
-    table = document.pop(SWEEP_SECTION, None)
-    return SweepFile(str(path), document, table)
+    table = document.pop(section, None)
+    return RecipeFile(str(path), document, table)
 
 
 def sweep_definition(
-    file: SweepFile, grid_options: tuple[str, ...] | list[str], given: dict[str, Any]
+    file: RecipeFile, grid_options: tuple[str, ...] | list[str], given: dict[str, Any]
 ) -> tuple[list[GridAxis], SweepSettings]:
     """The grid and settings of a sweep: the file's ``[sweep]`` table, overridden by the ``--grid``
     options and the ``given`` options (by :class:`SweepSettings` field). A RecipeError of the file names

@@ -15,8 +15,9 @@ from ..common.tomlwrite import value_text
 from ..contracts.engine import Metric
 from ..loading.manager import Plugins
 from ..recipes.recipe import TUNE_SECTION, Recipe, resolve
+from ..sweeps.table import RecipeFile, read_recipe_file
 from ..training.assemble import Built, build, steps_per_epoch, total_steps
-from .settings import TuneFile, TuneSettings, read_tune_file, study_definition
+from .settings import TuneSettings, study_definition
 from .space import Dimension, space_problems
 from .storage import OPTUNA_MISSING
 
@@ -42,7 +43,7 @@ class StudyPlan:
     """A study as checked: the file, the base recipe with the shared overrides, the space, the settings,
     the objective's metric and the evaluator that logs it."""
 
-    file: TuneFile
+    file: RecipeFile
     overrides: tuple[str, ...]
     base: Recipe
     dimensions: list[Dimension]
@@ -85,10 +86,10 @@ def plan_study(request: TuneRequest, plugins: Plugins) -> StudyPlan:
     return StudyPlan(file, tuple(request.overrides), base, dimensions, settings, metric, evaluator)
 
 
-def read_study(request: TuneRequest, plugins: Plugins) -> tuple[TuneFile, list[Dimension], TuneSettings, Recipe]:
+def read_study(request: TuneRequest, plugins: Plugins) -> tuple[RecipeFile, list[Dimension], TuneSettings, Recipe]:
     """The study's file, space, settings and base recipe, every problem of the table, the options and the
     recipe at once; then each searched value against the recipe. Builds nothing."""
-    file = read_tune_file(request.recipe)
+    file = read_recipe_file(request.recipe, TUNE_SECTION)
     problems: list[str] = []
     dimensions: list[Dimension] = []
     settings = None
@@ -108,7 +109,7 @@ def read_study(request: TuneRequest, plugins: Plugins) -> tuple[TuneFile, list[D
 
 
 def check_searched_values(
-    file: TuneFile, overrides: tuple[str, ...], dimensions: list[Dimension], plugins: Plugins
+    file: RecipeFile, overrides: tuple[str, ...], dimensions: list[Dimension], plugins: Plugins
 ) -> None:
     """Each end of each range and each choice on its own against the recipe: a RecipeError names every value
     the recipe does not take (a learning rate out of its bounds, an unregistered component) and why."""

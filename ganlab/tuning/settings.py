@@ -15,13 +15,12 @@ options are made from it and the table is checked against it. Options given over
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any, Literal
 
 from ..common.config import MAX_SEED, build_config, param
 from ..common.errors import RecipeError
-from ..recipes.recipe import TUNE_SECTION, read_toml
-from ..sweeps.table import LaunchSettings
+from ..recipes.recipe import TUNE_SECTION
+from ..sweeps.table import LaunchSettings, RecipeFile
 from .space import SPACE_TABLE, Dimension, parse_space_options, read_space
 
 MAX_TRIALS = 10_000
@@ -73,24 +72,8 @@ class TuneSettings(LaunchSettings):
             )
 
 
-@dataclasses.dataclass(frozen=True)
-class TuneFile:
-    """A recipe file read for a study: its base recipe (the document without its ``[tune]`` table) and the
-    table, None when the file has none."""
-
-    source: str
-    base: dict[str, Any]
-    table: Any
-
-
-def read_tune_file(path: Path) -> TuneFile:
-    document = read_toml(Path(path))
-    table = document.pop(TUNE_SECTION, None)
-    return TuneFile(str(path), document, table)
-
-
 def study_definition(
-    file: TuneFile, space_options: tuple[str, ...] | list[str], given: dict[str, Any]
+    file: RecipeFile, space_options: tuple[str, ...] | list[str], given: dict[str, Any]
 ) -> tuple[list[Dimension], TuneSettings | None]:
     """The space and settings of a study: the file's ``[tune]`` table, overridden by the ``--space``
     options and the ``given`` options (by :class:`TuneSettings` field). A RecipeError of the file names
